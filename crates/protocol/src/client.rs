@@ -1,0 +1,226 @@
+//! Client → server messages. A connection starts with exactly one `hello`; after the server's
+//! `welcome` it may send ops (each tagged with a fresh `broadcastId`) and pings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{BroadcastId, ChatId, CommentId, ImageId, TenantId};
+use crate::limits::{ValidationError, validate_name, validate_text};
+use crate::model::{Anchor, Position};
+
+/// Every message a client may send, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ClientMessage {
+    /// Opens the session: which tenant and image, who is asking, and where to resume.
+    Hello(Hello),
+    /// Starts a discussion: a marker plus its first comment.
+    CreateChat(CreateChat),
+    /// Replies in a discussion.
+    AddComment(AddComment),
+    /// Changes the text of one's own comment.
+    EditComment(EditComment),
+    /// Removes a whole discussion.
+    DeleteChat(DeleteChat),
+    /// Keep-alive; answered by `pong` with the same nonce.
+    Ping {
+        /// Echoed back unchanged.
+        nonce: u64,
+    },
+}
+
+/// The first frame of every connection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hello {
+    /// Protocol version the client speaks ([`crate::PROTOCOL_VERSION`]).
+    pub protocol: u32,
+    /// The site's tenant.
+    pub tenant_id: TenantId,
+    /// The image this connection is about; the connection is bound to it.
+    pub image_id: ImageId,
+    /// Who the person is; `None` asks for an anonymous session where the tenant allows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<Auth>,
+    /// The last position this client applied, to receive only what it missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Position>,
+}
+
+/// How a person identifies themselves in `hello`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Auth {
+    /// An anonymous person with a display name. `token` is the server-signed anonymous identity
+    /// from an earlier `welcome`, so the same person keeps authorship across reconnects and reloads.
+    Anonymous {
+        /// Display name.
+        name: String,
+        /// Server-issued identity token, if the client has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// A user signed by the site owner's backend (Secure SSO).
+    #[serde(rename_all = "camelCase")]
+    Sso {
+        /// Base64 of the user JSON.
+        user_data: String,
+        /// Milliseconds since the Unix epoch at signing time.
+        timestamp: u64,
+        /// Hex HMAC-SHA256(secret, timestamp + userData).
+        hash: String,
+    },
+}
+
+/// Starts a discussion: a marker and its first comment, both with client-generated ids.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateChat {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// Fresh UUID for the discussion.
+    pub chat_id: ChatId,
+    /// Where the marker goes.
+    pub anchor: Anchor,
+    /// Fresh UUID for the first comment.
+    pub comment_id: CommentId,
+    /// The first comment's text.
+    pub text: String,
+}
+
+/// Adds a reply to a discussion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddComment {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// The discussion replied to.
+    pub chat_id: ChatId,
+    /// Fresh UUID for the reply.
+    pub comment_id: CommentId,
+    /// The reply's text.
+    pub text: String,
+}
+
+/// Replaces the text of an existing comment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EditComment {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// The discussion holding the comment.
+    pub chat_id: ChatId,
+    /// The comment to change.
+    pub comment_id: CommentId,
+    /// The new text.
+    pub text: String,
+}
+
+/// Removes a discussion and all its comments.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteChat {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// The discussion to remove.
+    pub chat_id: ChatId,
+}
+
+/// A change a client asks for. Each becomes one committed, broadcast event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// See [`CreateChat`].
+    CreateChat(CreateChat),
+    /// See [`AddComment`].
+    AddComment(AddComment),
+    /// See [`EditComment`].
+    EditComment(EditComment),
+    /// See [`DeleteChat`].
+    DeleteChat(DeleteChat),
+}
+
+impl Op {
+    /// The op's broadcast id.
+    pub fn broadcast_id(&self) -> &BroadcastId {
+        match self {
+            Op::CreateChat(op) => &op.broadcast_id,
+            Op::AddComment(op) => &op.broadcast_id,
+            Op::EditComment(op) => &op.broadcast_id,
+            Op::DeleteChat(op) => &op.broadcast_id,
+        }
+    }
+
+    /// The discussion the op is about.
+    pub fn chat_id(&self) -> &ChatId {
+        match self {
+            Op::CreateChat(op) => &op.chat_id,
+            Op::AddComment(op) => &op.chat_id,
+            Op::EditComment(op) => &op.chat_id,
+            Op::DeleteChat(op) => &op.chat_id,
+        }
+    }
+
+    /// Checks every field against the shared limits (ids, coordinates, text).
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.broadcast_id().validate()?;
+        self.chat_id().validate()?;
+        match self {
+            Op::CreateChat(op) => {
+                op.comment_id.validate()?;
+                op.anchor.validate()?;
+                validate_text(&op.text)
+            }
+            Op::AddComment(AddComment {
+                comment_id, text, ..
+            })
+            | Op::EditComment(EditComment {
+                comment_id, text, ..
+            }) => {
+                comment_id.validate()?;
+                validate_text(text)
+            }
+            Op::DeleteChat(_) => Ok(()),
+        }
+    }
+
+    /// The op as the message that carries it.
+    pub fn into_message(self) -> ClientMessage {
+        match self {
+            Op::CreateChat(op) => ClientMessage::CreateChat(op),
+            Op::AddComment(op) => ClientMessage::AddComment(op),
+            Op::EditComment(op) => ClientMessage::EditComment(op),
+            Op::DeleteChat(op) => ClientMessage::DeleteChat(op),
+        }
+    }
+}
+
+impl Hello {
+    /// Checks ids and, for anonymous auth, the display name.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        self.tenant_id.validate()?;
+        self.image_id.validate()?;
+        if let Some(Auth::Anonymous { name, .. }) = &self.auth {
+            validate_name(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl ClientMessage {
+    /// The op this message carries, if it is one.
+    pub fn into_op(self) -> Result<Op, Self> {
+        match self {
+            ClientMessage::CreateChat(op) => Ok(Op::CreateChat(op)),
+            ClientMessage::AddComment(op) => Ok(Op::AddComment(op)),
+            ClientMessage::EditComment(op) => Ok(Op::EditComment(op)),
+            ClientMessage::DeleteChat(op) => Ok(Op::DeleteChat(op)),
+            other => Err(other),
+        }
+    }
+
+    /// Encodes as a JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain structs cannot fail: no maps with non-string keys, no
+        // user-defined Serialize impls.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}

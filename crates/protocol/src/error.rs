@@ -1,0 +1,103 @@
+//! Machine-readable error codes carried by `error` frames. Clients translate them for people;
+//! the accompanying `message` is for developers only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::ValidationError;
+
+/// Why the server refused a frame or an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Not JSON, not an object, or missing / mistyped fields.
+    MalformedFrame,
+    /// A `type` the server does not know.
+    UnknownType,
+    /// The frame is larger than the server accepts.
+    FrameTooLarge,
+    /// An id is not in its required format.
+    InvalidId,
+    /// Coordinates are not finite fractions in [0, 1].
+    InvalidCoordinates,
+    /// Comment text is empty or blank.
+    EmptyText,
+    /// Comment text is too long.
+    TextTooLong,
+    /// Text contains forbidden control characters.
+    InvalidText,
+    /// A display name is empty or too long.
+    InvalidName,
+    /// The protocol version in `hello` is not supported.
+    UnsupportedProtocol,
+    /// An op arrived before `hello`, or a second `hello` arrived.
+    UnexpectedMessage,
+    /// The tenant does not exist.
+    UnknownTenant,
+    /// The person could not be identified (bad signature, expired, anonymous not allowed…).
+    AuthenticationFailed,
+    /// The person may not do this (not the author, read-only…).
+    Forbidden,
+    /// The discussion does not exist (any more) on this image.
+    UnknownChat,
+    /// The comment does not exist in this discussion.
+    UnknownComment,
+    /// A chat or comment id is already taken.
+    DuplicateId,
+    /// The same `broadcastId` was used before for a different op.
+    BroadcastIdConflict,
+    /// Too many ops in too short a time.
+    RateLimited,
+    /// A per-image or per-thread limit would be exceeded.
+    LimitExceeded,
+    /// The server could not complete the op; nothing was committed. Retrying may work.
+    Unavailable,
+}
+
+impl From<&ValidationError> for ErrorCode {
+    fn from(e: &ValidationError) -> Self {
+        match e {
+            ValidationError::InvalidId { .. } => ErrorCode::InvalidId,
+            ValidationError::InvalidCoordinates => ErrorCode::InvalidCoordinates,
+            ValidationError::EmptyText => ErrorCode::EmptyText,
+            ValidationError::TextTooLong { .. } => ErrorCode::TextTooLong,
+            ValidationError::ControlCharacters => ErrorCode::InvalidText,
+            ValidationError::InvalidName { .. } => ErrorCode::InvalidName,
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The code as written on the wire (e.g. `text-too-long`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedFrame => "malformed-frame",
+            ErrorCode::UnknownType => "unknown-type",
+            ErrorCode::FrameTooLarge => "frame-too-large",
+            ErrorCode::InvalidId => "invalid-id",
+            ErrorCode::InvalidCoordinates => "invalid-coordinates",
+            ErrorCode::EmptyText => "empty-text",
+            ErrorCode::TextTooLong => "text-too-long",
+            ErrorCode::InvalidText => "invalid-text",
+            ErrorCode::InvalidName => "invalid-name",
+            ErrorCode::UnsupportedProtocol => "unsupported-protocol",
+            ErrorCode::UnexpectedMessage => "unexpected-message",
+            ErrorCode::UnknownTenant => "unknown-tenant",
+            ErrorCode::AuthenticationFailed => "authentication-failed",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::UnknownChat => "unknown-chat",
+            ErrorCode::UnknownComment => "unknown-comment",
+            ErrorCode::DuplicateId => "duplicate-id",
+            ErrorCode::BroadcastIdConflict => "broadcast-id-conflict",
+            ErrorCode::RateLimited => "rate-limited",
+            ErrorCode::LimitExceeded => "limit-exceeded",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

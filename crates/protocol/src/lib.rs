@@ -1,0 +1,44 @@
+//! The image-chat wire protocol: every message that crosses the WebSocket, as serde types.
+//!
+//! This crate is shared by the widget (compiled to wasm32) and the server, so both sides agree on
+//! the exact JSON shape, the validation limits and the meaning of each close code. It does no I/O.
+//! `docs/PROTOCOL.md` is the normative, human-readable version of what lives here.
+//!
+//! Module map:
+//! - [`ids`]: tenant, image, chat, comment and broadcast identifiers and their formats.
+//! - [`model`]: the domain values carried on the wire: users, anchors, comments, chats, snapshots.
+//! - [`client`]: client → server messages (`hello`, the four ops, `ping`).
+//! - [`server`]: server → client messages (`welcome`, the three broadcast events, `batch`, `ack`,
+//!   `error`, `presence`, `pong`).
+//! - [`state`]: what an event *means*: applying events to a snapshot, used by the client view and
+//!   by the server's replay checks so the two can never disagree.
+//! - [`limits`]: sizes and ranges, and the validation shared by client and server.
+//! - [`error`]: machine-readable error codes sent in `error` frames.
+//! - [`close`]: WebSocket close codes, split into "reconnect" and "give up".
+//! - [`codec`]: decoding client frames into validated messages (what the server and the fuzzer call).
+
+pub mod client;
+pub mod close;
+pub mod codec;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod model;
+pub mod server;
+pub mod state;
+
+pub use client::{AddComment, Auth, ClientMessage, CreateChat, DeleteChat, EditComment, Hello, Op};
+pub use close::CloseCode;
+pub use codec::{DecodeError, decode_client_frame};
+pub use error::ErrorCode;
+pub use ids::{BroadcastId, ChatId, CommentId, ImageId, TenantId};
+pub use limits::ValidationError;
+pub use model::{Anchor, Chat, Comment, Position, Snapshot, User};
+pub use server::{
+    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
+    Pong, Presence, ServerMessage, Welcome,
+};
+pub use state::{ApplyError, ImageState};
+
+/// The protocol version a client announces in `hello`. Bumped only on incompatible changes.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,267 @@
+//! Server → client messages: the session's `welcome`, the three broadcast events (fixed names
+//! `new-image-chat`, `image-chat-updated`, `deleted-image-chat`), `batch`, per-op `ack` / `error`,
+//! `presence` and `pong`.
+//!
+//! Clients must ignore unknown fields, so the server may add information without a version bump.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+use crate::ids::{BroadcastId, ChatId, CommentId};
+use crate::model::{Chat, Comment, Position, Snapshot, User};
+
+/// Every message the server sends, tagged by `type`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ServerMessage {
+    /// Answer to `hello`.
+    Welcome(Welcome),
+    /// A discussion was created.
+    #[serde(rename = "new-image-chat")]
+    NewImageChat(NewImageChat),
+    /// A discussion changed (a reply, an edit).
+    #[serde(rename = "image-chat-updated")]
+    ImageChatUpdated(ImageChatUpdated),
+    /// A discussion was removed.
+    #[serde(rename = "deleted-image-chat")]
+    DeletedImageChat(DeletedImageChat),
+    /// Several events, in `seq` order, in one frame (sent under high activity).
+    Batch(Batch),
+    /// An op was committed (durably) with this `seq`.
+    Ack(Ack),
+    /// A frame or op was refused.
+    Error(ErrorFrame),
+    /// How many connections currently view this image.
+    Presence(Presence),
+    /// Answer to `ping`.
+    Pong(Pong),
+}
+
+/// The server's answer to `hello`: who you are, where the log stands, and what you missed.
+///
+/// When `recovered` is true, `events` holds exactly the events after the client's resume
+/// position (possibly none) and `snapshot` is absent. When false (first connection, a gap older
+/// than the server keeps, or a different `epoch`), `snapshot` holds the whole current state and
+/// the client must replace what it shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Welcome {
+    /// The person as the server identified them.
+    pub you: User,
+    /// Signed anonymous identity to present in later `hello`s (anonymous sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Position after applying `events` or `snapshot`.
+    pub position: Position,
+    /// Whether `events` continue the client's resume position.
+    pub recovered: bool,
+    /// Missed events, in `seq` order (only when `recovered`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<Event>,
+    /// Full state (only when not `recovered`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+    /// Connections currently viewing this image, this one included.
+    pub online: u32,
+}
+
+/// `new-image-chat`: a discussion was created; `chat` holds its marker and first comment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewImageChat {
+    /// Position of this change in the image's log.
+    pub seq: u64,
+    /// The log's epoch.
+    pub epoch: u32,
+    /// The originating op's id.
+    pub broadcast_id: BroadcastId,
+    /// The new discussion.
+    pub chat: Chat,
+}
+
+/// `image-chat-updated`: one change to a discussion (not the whole thread).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChatUpdated {
+    /// Position of this change in the image's log.
+    pub seq: u64,
+    /// The log's epoch.
+    pub epoch: u32,
+    /// The originating op's id.
+    pub broadcast_id: BroadcastId,
+    /// The discussion changed.
+    pub chat_id: ChatId,
+    /// What changed.
+    pub change: ChatChange,
+}
+
+/// What changed in an `image-chat-updated` event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ChatChange {
+    /// A reply was appended to the thread.
+    CommentAdded {
+        /// The new comment.
+        comment: Comment,
+    },
+    /// A comment's text was replaced.
+    #[serde(rename_all = "camelCase")]
+    CommentEdited {
+        /// Which comment.
+        comment_id: CommentId,
+        /// Its new text.
+        text: String,
+        /// When the edit was committed (ms since the Unix epoch).
+        edited_at: u64,
+    },
+}
+
+/// `deleted-image-chat`: a discussion and its thread are gone.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedImageChat {
+    /// Position of this change in the image's log.
+    pub seq: u64,
+    /// The log's epoch.
+    pub epoch: u32,
+    /// The originating op's id.
+    pub broadcast_id: BroadcastId,
+    /// The discussion removed.
+    pub chat_id: ChatId,
+}
+
+/// One committed change, as broadcast. Serializes exactly like the matching [`ServerMessage`]
+/// variant, so an event can be stored once and sent as a frame of its own or inside a `batch`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// See [`NewImageChat`].
+    #[serde(rename = "new-image-chat")]
+    NewImageChat(NewImageChat),
+    /// See [`ImageChatUpdated`].
+    #[serde(rename = "image-chat-updated")]
+    ImageChatUpdated(ImageChatUpdated),
+    /// See [`DeletedImageChat`].
+    #[serde(rename = "deleted-image-chat")]
+    DeletedImageChat(DeletedImageChat),
+}
+
+impl Event {
+    /// Position of this change in its image's log.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Event::NewImageChat(e) => e.seq,
+            Event::ImageChatUpdated(e) => e.seq,
+            Event::DeletedImageChat(e) => e.seq,
+        }
+    }
+
+    /// The log's epoch.
+    pub fn epoch(&self) -> u32 {
+        match self {
+            Event::NewImageChat(e) => e.epoch,
+            Event::ImageChatUpdated(e) => e.epoch,
+            Event::DeletedImageChat(e) => e.epoch,
+        }
+    }
+
+    /// The position this event moves its log to.
+    pub fn position(&self) -> Position {
+        Position {
+            epoch: self.epoch(),
+            seq: self.seq(),
+        }
+    }
+
+    /// The originating op's id.
+    pub fn broadcast_id(&self) -> &BroadcastId {
+        match self {
+            Event::NewImageChat(e) => &e.broadcast_id,
+            Event::ImageChatUpdated(e) => &e.broadcast_id,
+            Event::DeletedImageChat(e) => &e.broadcast_id,
+        }
+    }
+
+    /// The discussion concerned.
+    pub fn chat_id(&self) -> &ChatId {
+        match self {
+            Event::NewImageChat(e) => &e.chat.id,
+            Event::ImageChatUpdated(e) => &e.chat_id,
+            Event::DeletedImageChat(e) => &e.chat_id,
+        }
+    }
+
+    /// Encodes as a JSON text frame (the same bytes as the equivalent [`ServerMessage`]).
+    pub fn to_json(&self) -> String {
+        // Plain derived structs with string keys: serialization cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl From<Event> for ServerMessage {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::NewImageChat(e) => ServerMessage::NewImageChat(e),
+            Event::ImageChatUpdated(e) => ServerMessage::ImageChatUpdated(e),
+            Event::DeletedImageChat(e) => ServerMessage::DeletedImageChat(e),
+        }
+    }
+}
+
+/// Several events in one frame, in `seq` order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+/// An op was committed durably as change `seq` (or had been already: retries of the same
+/// `broadcastId` are acknowledged again with the original `seq`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    /// The op acknowledged.
+    pub broadcast_id: BroadcastId,
+    /// The change it became.
+    pub seq: u64,
+}
+
+/// A refused frame or op. Nothing was committed for it; the connection stays open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorFrame {
+    /// The refused op, when the frame named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast_id: Option<BroadcastId>,
+    /// Machine-readable reason; clients translate it for people.
+    pub code: ErrorCode,
+    /// A short English explanation for developers (never internal details).
+    pub message: String,
+}
+
+/// Live viewer count of the connection's image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Connections currently viewing the image.
+    pub online: u32,
+}
+
+/// Answer to `ping`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    /// The ping's nonce.
+    pub nonce: u64,
+}
+
+impl ServerMessage {
+    /// Encodes as a JSON text frame.
+    pub fn to_json(&self) -> String {
+        // Plain derived structs with string keys: serialization cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Decodes a frame from the server.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}

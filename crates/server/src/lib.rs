@@ -1,0 +1,3 @@
+//! image-chat server (work in progress).
+
+pub mod store;

@@ -1,0 +1,1 @@
+//! Client sync engine (sans-I/O). See DESIGN.md.

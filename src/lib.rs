@@ -1,0 +1,1 @@
+//! image-chat widget (compiled to WebAssembly). Filled in by the widget work; see DESIGN.md.
