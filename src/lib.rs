@@ -1,1 +1,5 @@
-//! image-chat widget (compiled to WebAssembly). Filled in by the widget work; see DESIGN.md.
+//! image-chat widget (compiled to WebAssembly).
+pub mod geometry;
+pub mod i18n;
+pub mod options;
+pub mod reltime;

@@ -1,0 +1,719 @@
+//! Every string a person reads, in English, French, Portuguese and Russian.
+//!
+//! Pure (no browser types), so it is tested natively. A [`Locale`] is negotiated from the
+//! `locale` option or `navigator.languages`; [`Strings`] holds the fixed phrases of one locale
+//! and the methods on [`Locale`] build the phrases that carry numbers (with each language's
+//! plural rules), translate server error codes and local validation errors.
+//!
+//! Adding a language: add a [`Locale`] variant, a `Strings` table (the compiler lists every
+//! phrase it needs), and its arms in the plural-bearing methods; the tests check every table.
+
+use image_chat_protocol::{ErrorCode, ValidationError};
+
+use crate::reltime::Relative;
+
+/// A supported UI language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Locale {
+    /// English (the fallback).
+    En,
+    /// French.
+    Fr,
+    /// Portuguese (Brazilian plural rules, which also read naturally in Portugal).
+    Pt,
+    /// Russian.
+    Ru,
+}
+
+/// CLDR plural categories used by the supported languages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plural {
+    /// "one" (1 in English; 0 and 1 in French and Portuguese; 1, 21, 31… in Russian).
+    One,
+    /// Russian "few": 2–4, 22–24…
+    Few,
+    /// Everything else ("other" / Russian "many").
+    Many,
+}
+
+impl Locale {
+    /// Every supported locale.
+    pub const ALL: [Locale; 4] = [Locale::En, Locale::Fr, Locale::Pt, Locale::Ru];
+
+    /// The locale for one BCP 47 tag (`pt-BR`, `fr`, `ru-RU`, `EN_us`), if supported.
+    pub fn from_tag(tag: &str) -> Option<Locale> {
+        let primary = tag
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        match primary.as_str() {
+            "en" => Some(Locale::En),
+            "fr" => Some(Locale::Fr),
+            "pt" => Some(Locale::Pt),
+            "ru" => Some(Locale::Ru),
+            _ => None,
+        }
+    }
+
+    /// The first supported locale among the preferences (the explicit option first, then the
+    /// browser's languages in order); English when none is supported.
+    pub fn negotiate<'a>(preferences: impl IntoIterator<Item = &'a str>) -> Locale {
+        preferences
+            .into_iter()
+            .find_map(Locale::from_tag)
+            .unwrap_or(Locale::En)
+    }
+
+    /// The language tag set as `lang` on the widget's elements.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+            Locale::Pt => "pt",
+            Locale::Ru => "ru",
+        }
+    }
+
+    /// The plural category of `n` in this language.
+    pub fn plural(self, n: u64) -> Plural {
+        match self {
+            Locale::En => {
+                if n == 1 {
+                    Plural::One
+                } else {
+                    Plural::Many
+                }
+            }
+            Locale::Fr | Locale::Pt => {
+                if n <= 1 {
+                    Plural::One
+                } else {
+                    Plural::Many
+                }
+            }
+            Locale::Ru => {
+                let (d, h) = (n % 10, n % 100);
+                if d == 1 && h != 11 {
+                    Plural::One
+                } else if (2..=4).contains(&d) && !(12..=14).contains(&h) {
+                    Plural::Few
+                } else {
+                    Plural::Many
+                }
+            }
+        }
+    }
+
+    /// The fixed phrases of this locale.
+    pub fn strings(self) -> &'static Strings {
+        match self {
+            Locale::En => &EN,
+            Locale::Fr => &FR,
+            Locale::Pt => &PT,
+            Locale::Ru => &RU,
+        }
+    }
+
+    fn pick(self, n: u64, one: &'static str, few: &'static str, many: &'static str) -> &'static str {
+        match self.plural(n) {
+            Plural::One => one,
+            Plural::Few => few,
+            Plural::Many => many,
+        }
+    }
+
+    /// The live viewer count, e.g. "3 people here".
+    pub fn online(self, n: u32) -> String {
+        let n64 = u64::from(n);
+        match self {
+            Locale::En => format!("{n} {} here", self.pick(n64, "person", "", "people")),
+            Locale::Fr => format!("{n} {} ici", self.pick(n64, "personne", "", "personnes")),
+            Locale::Pt => format!("{n} {} aqui", self.pick(n64, "pessoa", "", "pessoas")),
+            Locale::Ru => format!("{n} {} здесь", self.pick(n64, "человек", "человека", "человек")),
+        }
+    }
+
+    /// The number of comments in a discussion, e.g. "2 comments".
+    pub fn comments(self, n: usize) -> String {
+        let n64 = n as u64;
+        let word = match self {
+            Locale::En => self.pick(n64, "comment", "", "comments"),
+            Locale::Fr => self.pick(n64, "commentaire", "", "commentaires"),
+            Locale::Pt => self.pick(n64, "comentário", "", "comentários"),
+            Locale::Ru => self.pick(n64, "комментарий", "комментария", "комментариев"),
+        };
+        format!("{n} {word}")
+    }
+
+    /// The status line while waiting to reconnect: the countdown to the next attempt, in whole
+    /// seconds (0 means "now").
+    pub fn reconnecting_in(self, seconds: u64) -> String {
+        if seconds == 0 {
+            return self.strings().reconnecting.to_owned();
+        }
+        match self {
+            Locale::En => format!("Reconnecting in {seconds} s…"),
+            Locale::Fr => format!("Reconnexion dans {seconds} s…"),
+            Locale::Pt => format!("Reconectando em {seconds} s…"),
+            Locale::Ru => format!("Переподключение через {seconds} с…"),
+        }
+    }
+
+    /// A relative time ("5 minutes ago"); `absolute` is used for [`Relative::Date`] (the
+    /// browser formats dates in the reader's own convention).
+    pub fn relative(self, rel: Relative, absolute: &str) -> String {
+        let (n, unit) = match rel {
+            Relative::JustNow => return self.strings().just_now.to_owned(),
+            Relative::Date => return absolute.to_owned(),
+            Relative::Minutes(n) => (n, 0),
+            Relative::Hours(n) => (n, 1),
+            Relative::Days(n) => (n, 2),
+        };
+        match self {
+            Locale::En => {
+                let w = match unit {
+                    0 => self.pick(n, "minute", "", "minutes"),
+                    1 => self.pick(n, "hour", "", "hours"),
+                    _ => self.pick(n, "day", "", "days"),
+                };
+                format!("{n} {w} ago")
+            }
+            Locale::Fr => {
+                let w = match unit {
+                    0 => self.pick(n, "minute", "", "minutes"),
+                    1 => self.pick(n, "heure", "", "heures"),
+                    _ => self.pick(n, "jour", "", "jours"),
+                };
+                format!("il y a {n} {w}")
+            }
+            Locale::Pt => {
+                let w = match unit {
+                    0 => self.pick(n, "minuto", "", "minutos"),
+                    1 => self.pick(n, "hora", "", "horas"),
+                    _ => self.pick(n, "dia", "", "dias"),
+                };
+                format!("há {n} {w}")
+            }
+            Locale::Ru => {
+                let w = match unit {
+                    0 => self.pick(n, "минуту", "минуты", "минут"),
+                    1 => self.pick(n, "час", "часа", "часов"),
+                    _ => self.pick(n, "день", "дня", "дней"),
+                };
+                format!("{n} {w} назад")
+            }
+        }
+    }
+
+    /// A marker's accessible name: who started the discussion, how it begins, how long it is.
+    pub fn marker_label(self, author: &str, excerpt: &str, comments: usize) -> String {
+        let count = self.comments(comments);
+        match self {
+            Locale::En => format!("Discussion by {author}: “{excerpt}” ({count})"),
+            Locale::Fr => format!("Discussion de {author} : « {excerpt} » ({count})"),
+            Locale::Pt => format!("Discussão de {author}: “{excerpt}” ({count})"),
+            Locale::Ru => format!("Обсуждение, автор {author}: «{excerpt}» ({count})"),
+        }
+    }
+
+    /// Announced when someone else starts a discussion.
+    pub fn announce_created(self, author: &str) -> String {
+        match self {
+            Locale::En => format!("{author} started a discussion"),
+            Locale::Fr => format!("{author} a lancé une discussion"),
+            Locale::Pt => format!("{author} iniciou uma discussão"),
+            Locale::Ru => format!("{author} начал(а) обсуждение"),
+        }
+    }
+
+    /// Announced when someone else replies.
+    pub fn announce_replied(self, author: &str) -> String {
+        match self {
+            Locale::En => format!("{author} replied"),
+            Locale::Fr => format!("{author} a répondu"),
+            Locale::Pt => format!("{author} respondeu"),
+            Locale::Ru => format!("{author} ответил(а)"),
+        }
+    }
+
+    /// A server error code, for people.
+    pub fn error(self, code: ErrorCode) -> &'static str {
+        let s = self.strings();
+        match code {
+            ErrorCode::EmptyText => s.err_empty,
+            ErrorCode::TextTooLong => s.err_too_long,
+            ErrorCode::InvalidText => s.err_control,
+            ErrorCode::InvalidName => s.err_name,
+            ErrorCode::InvalidCoordinates => s.err_coordinates,
+            ErrorCode::Forbidden => s.err_forbidden,
+            ErrorCode::UnknownChat => s.err_unknown_chat,
+            ErrorCode::UnknownComment => s.err_unknown_comment,
+            ErrorCode::RateLimited => s.err_rate_limited,
+            ErrorCode::LimitExceeded => s.err_limit,
+            ErrorCode::AuthenticationFailed => s.err_auth,
+            ErrorCode::UnknownTenant => s.err_tenant,
+            ErrorCode::Unavailable => s.err_unavailable,
+            // Codes that mean this widget and the server disagree about the protocol: nothing
+            // the person can fix by editing, so one generic phrase.
+            _ => s.err_generic,
+        }
+    }
+
+    /// A local validation error, for people (limits included).
+    pub fn validation(self, err: &ValidationError) -> String {
+        let s = self.strings();
+        match err {
+            ValidationError::EmptyText => s.err_empty.to_owned(),
+            ValidationError::TextTooLong { max } => match self {
+                Locale::En => format!("The comment is too long (at most {max} characters)."),
+                Locale::Fr => format!("Le commentaire est trop long ({max} caractères au plus)."),
+                Locale::Pt => format!("O comentário é longo demais (no máximo {max} caracteres)."),
+                Locale::Ru => format!("Комментарий слишком длинный (не более {max} символов)."),
+            },
+            ValidationError::ControlCharacters => s.err_control.to_owned(),
+            ValidationError::InvalidName { .. } => s.err_name.to_owned(),
+            ValidationError::InvalidCoordinates => s.err_coordinates.to_owned(),
+            ValidationError::InvalidId { .. } => s.err_generic.to_owned(),
+        }
+    }
+}
+
+/// The fixed phrases of one locale. Every field is required, so a new phrase cannot be
+/// forgotten in one language.
+#[derive(Debug)]
+pub struct Strings {
+    /// Default display name of anonymous people.
+    pub guest: &'static str,
+    /// The current person, next to their own comments.
+    pub you: &'static str,
+    /// Status: opening the connection.
+    pub connecting: &'static str,
+    /// Status: connected and up to date.
+    pub live: &'static str,
+    /// Status: about to reconnect (no countdown).
+    pub reconnecting: &'static str,
+    /// Status: the browser reports no network.
+    pub offline: &'static str,
+    /// Status: stopped for good (closed by the server with a "give up" code).
+    pub stopped: &'static str,
+    /// Status: the server refused who the person claims to be.
+    pub auth_failed: &'static str,
+    /// The overlay's accessible name and keyboard instructions.
+    pub overlay_label: &'static str,
+    /// The overlay's accessible name in read-only mode.
+    pub overlay_label_read_only: &'static str,
+    /// The not-yet-posted marker's name.
+    pub new_discussion: &'static str,
+    /// The thread panel's name.
+    pub discussion: &'static str,
+    /// Close button.
+    pub close: &'static str,
+    /// Placeholder of the first comment's box.
+    pub placeholder_new: &'static str,
+    /// Placeholder of the reply box.
+    pub placeholder_reply: &'static str,
+    /// Button posting the first comment.
+    pub post: &'static str,
+    /// Button posting a reply.
+    pub reply: &'static str,
+    /// Button leaving a draft or an edit.
+    pub cancel: &'static str,
+    /// Button editing one's comment.
+    pub edit: &'static str,
+    /// Button saving an edit.
+    pub save: &'static str,
+    /// Button deleting the whole discussion.
+    pub delete: &'static str,
+    /// The same button, asking for confirmation.
+    pub delete_confirm: &'static str,
+    /// Button resending a failed op.
+    pub retry: &'static str,
+    /// Button discarding a failed op.
+    pub dismiss: &'static str,
+    /// Marks a pending op.
+    pub sending: &'static str,
+    /// Marks an edited comment.
+    pub edited: &'static str,
+    /// Relative time under a minute.
+    pub just_now: &'static str,
+    /// Announced when someone edits a comment.
+    pub announce_edited: &'static str,
+    /// Announced when someone deletes a discussion.
+    pub announce_deleted: &'static str,
+    /// Announced when the connection comes back.
+    pub announce_live: &'static str,
+    /// Announced when the connection drops.
+    pub announce_lost: &'static str,
+    /// An op attempted while not connected.
+    pub err_offline: &'static str,
+    /// An op lost with the connection (not committed).
+    pub err_lost: &'static str,
+    /// `empty-text`.
+    pub err_empty: &'static str,
+    /// `text-too-long` (from the server, without the limit).
+    pub err_too_long: &'static str,
+    /// `invalid-text`.
+    pub err_control: &'static str,
+    /// `invalid-name`.
+    pub err_name: &'static str,
+    /// `invalid-coordinates`.
+    pub err_coordinates: &'static str,
+    /// `forbidden`.
+    pub err_forbidden: &'static str,
+    /// `unknown-chat`.
+    pub err_unknown_chat: &'static str,
+    /// `unknown-comment`.
+    pub err_unknown_comment: &'static str,
+    /// `rate-limited`.
+    pub err_rate_limited: &'static str,
+    /// `limit-exceeded`.
+    pub err_limit: &'static str,
+    /// `authentication-failed`.
+    pub err_auth: &'static str,
+    /// `unknown-tenant`.
+    pub err_tenant: &'static str,
+    /// `unavailable`.
+    pub err_unavailable: &'static str,
+    /// Any other failure.
+    pub err_generic: &'static str,
+}
+
+/// English.
+pub static EN: Strings = Strings {
+    guest: "Guest",
+    you: "you",
+    connecting: "Connecting…",
+    live: "Live",
+    reconnecting: "Reconnecting…",
+    offline: "Offline",
+    stopped: "Disconnected",
+    auth_failed: "Sign-in failed",
+    overlay_label: "Image discussions. Press Enter to start a discussion at the crosshair; arrow keys move it.",
+    overlay_label_read_only: "Image discussions (read only).",
+    new_discussion: "New discussion",
+    discussion: "Discussion",
+    close: "Close",
+    placeholder_new: "Start a discussion…",
+    placeholder_reply: "Write a reply…",
+    post: "Post",
+    reply: "Reply",
+    cancel: "Cancel",
+    edit: "Edit",
+    save: "Save",
+    delete: "Delete discussion",
+    delete_confirm: "Really delete?",
+    retry: "Retry",
+    dismiss: "Dismiss",
+    sending: "Sending…",
+    edited: "edited",
+    just_now: "just now",
+    announce_edited: "A comment was edited",
+    announce_deleted: "A discussion was deleted",
+    announce_live: "Connected: changes appear live",
+    announce_lost: "Connection lost",
+    err_offline: "You are offline, so nothing was sent. Try again once the connection is back.",
+    err_lost: "The connection dropped before this was saved.",
+    err_empty: "Write something first.",
+    err_too_long: "The comment is too long.",
+    err_control: "The text contains characters that are not allowed.",
+    err_name: "The name must be 1 to 64 characters.",
+    err_coordinates: "That spot is outside the image.",
+    err_forbidden: "You are not allowed to do that.",
+    err_unknown_chat: "This discussion no longer exists.",
+    err_unknown_comment: "This comment no longer exists.",
+    err_rate_limited: "Too many changes at once; wait a moment and retry.",
+    err_limit: "This image or discussion is full.",
+    err_auth: "You could not be signed in.",
+    err_tenant: "This site is not set up for discussions.",
+    err_unavailable: "The server could not save this; retrying may work.",
+    err_generic: "Something went wrong; nothing was saved.",
+};
+
+/// French.
+pub static FR: Strings = Strings {
+    guest: "Invité",
+    you: "vous",
+    connecting: "Connexion…",
+    live: "En direct",
+    reconnecting: "Reconnexion…",
+    offline: "Hors ligne",
+    stopped: "Déconnecté",
+    auth_failed: "Échec de l’identification",
+    overlay_label: "Discussions sur l’image. Entrée lance une discussion au réticule ; les flèches le déplacent.",
+    overlay_label_read_only: "Discussions sur l’image (lecture seule).",
+    new_discussion: "Nouvelle discussion",
+    discussion: "Discussion",
+    close: "Fermer",
+    placeholder_new: "Lancer une discussion…",
+    placeholder_reply: "Écrire une réponse…",
+    post: "Publier",
+    reply: "Répondre",
+    cancel: "Annuler",
+    edit: "Modifier",
+    save: "Enregistrer",
+    delete: "Supprimer la discussion",
+    delete_confirm: "Supprimer vraiment ?",
+    retry: "Réessayer",
+    dismiss: "Ignorer",
+    sending: "Envoi…",
+    edited: "modifié",
+    just_now: "à l’instant",
+    announce_edited: "Un commentaire a été modifié",
+    announce_deleted: "Une discussion a été supprimée",
+    announce_live: "Connecté : les changements s’affichent en direct",
+    announce_lost: "Connexion perdue",
+    err_offline: "Vous êtes hors ligne : rien n’a été envoyé. Réessayez une fois la connexion rétablie.",
+    err_lost: "La connexion a été coupée avant l’enregistrement.",
+    err_empty: "Écrivez d’abord quelque chose.",
+    err_too_long: "Le commentaire est trop long.",
+    err_control: "Le texte contient des caractères interdits.",
+    err_name: "Le nom doit compter de 1 à 64 caractères.",
+    err_coordinates: "Cet endroit est hors de l’image.",
+    err_forbidden: "Vous n’avez pas le droit de faire cela.",
+    err_unknown_chat: "Cette discussion n’existe plus.",
+    err_unknown_comment: "Ce commentaire n’existe plus.",
+    err_rate_limited: "Trop de changements à la fois ; patientez puis réessayez.",
+    err_limit: "Cette image ou cette discussion est pleine.",
+    err_auth: "Impossible de vous identifier.",
+    err_tenant: "Ce site n’est pas configuré pour les discussions.",
+    err_unavailable: "Le serveur n’a pas pu enregistrer ; réessayer peut fonctionner.",
+    err_generic: "Une erreur est survenue ; rien n’a été enregistré.",
+};
+
+/// Portuguese.
+pub static PT: Strings = Strings {
+    guest: "Convidado",
+    you: "você",
+    connecting: "Conectando…",
+    live: "Ao vivo",
+    reconnecting: "Reconectando…",
+    offline: "Sem conexão",
+    stopped: "Desconectado",
+    auth_failed: "Falha na identificação",
+    overlay_label: "Discussões na imagem. Enter inicia uma discussão na mira; as setas a movem.",
+    overlay_label_read_only: "Discussões na imagem (somente leitura).",
+    new_discussion: "Nova discussão",
+    discussion: "Discussão",
+    close: "Fechar",
+    placeholder_new: "Iniciar uma discussão…",
+    placeholder_reply: "Escrever uma resposta…",
+    post: "Publicar",
+    reply: "Responder",
+    cancel: "Cancelar",
+    edit: "Editar",
+    save: "Salvar",
+    delete: "Excluir discussão",
+    delete_confirm: "Excluir mesmo?",
+    retry: "Tentar de novo",
+    dismiss: "Descartar",
+    sending: "Enviando…",
+    edited: "editado",
+    just_now: "agora mesmo",
+    announce_edited: "Um comentário foi editado",
+    announce_deleted: "Uma discussão foi excluída",
+    announce_live: "Conectado: as mudanças aparecem ao vivo",
+    announce_lost: "Conexão perdida",
+    err_offline: "Você está sem conexão, então nada foi enviado. Tente de novo quando a conexão voltar.",
+    err_lost: "A conexão caiu antes de salvar isto.",
+    err_empty: "Escreva algo primeiro.",
+    err_too_long: "O comentário é longo demais.",
+    err_control: "O texto contém caracteres não permitidos.",
+    err_name: "O nome deve ter de 1 a 64 caracteres.",
+    err_coordinates: "Esse ponto está fora da imagem.",
+    err_forbidden: "Você não tem permissão para isso.",
+    err_unknown_chat: "Esta discussão não existe mais.",
+    err_unknown_comment: "Este comentário não existe mais.",
+    err_rate_limited: "Mudanças demais de uma vez; aguarde um pouco e tente de novo.",
+    err_limit: "Esta imagem ou discussão está cheia.",
+    err_auth: "Não foi possível identificar você.",
+    err_tenant: "Este site não está configurado para discussões.",
+    err_unavailable: "O servidor não conseguiu salvar; tentar de novo pode funcionar.",
+    err_generic: "Algo deu errado; nada foi salvo.",
+};
+
+/// Russian.
+pub static RU: Strings = Strings {
+    guest: "Гость",
+    you: "вы",
+    connecting: "Подключение…",
+    live: "В эфире",
+    reconnecting: "Переподключение…",
+    offline: "Нет сети",
+    stopped: "Отключено",
+    auth_failed: "Не удалось войти",
+    overlay_label: "Обсуждения на изображении. Enter начинает обсуждение в перекрестье, стрелки двигают его.",
+    overlay_label_read_only: "Обсуждения на изображении (только чтение).",
+    new_discussion: "Новое обсуждение",
+    discussion: "Обсуждение",
+    close: "Закрыть",
+    placeholder_new: "Начать обсуждение…",
+    placeholder_reply: "Написать ответ…",
+    post: "Опубликовать",
+    reply: "Ответить",
+    cancel: "Отмена",
+    edit: "Изменить",
+    save: "Сохранить",
+    delete: "Удалить обсуждение",
+    delete_confirm: "Точно удалить?",
+    retry: "Повторить",
+    dismiss: "Скрыть",
+    sending: "Отправка…",
+    edited: "изменено",
+    just_now: "только что",
+    announce_edited: "Комментарий изменён",
+    announce_deleted: "Обсуждение удалено",
+    announce_live: "Подключено: изменения видны сразу",
+    announce_lost: "Соединение потеряно",
+    err_offline: "Нет соединения, поэтому ничего не отправлено. Повторите, когда связь вернётся.",
+    err_lost: "Соединение оборвалось до сохранения.",
+    err_empty: "Сначала напишите что-нибудь.",
+    err_too_long: "Комментарий слишком длинный.",
+    err_control: "В тексте есть недопустимые символы.",
+    err_name: "Имя должно содержать от 1 до 64 символов.",
+    err_coordinates: "Эта точка вне изображения.",
+    err_forbidden: "У вас нет прав на это.",
+    err_unknown_chat: "Этого обсуждения больше нет.",
+    err_unknown_comment: "Этого комментария больше нет.",
+    err_rate_limited: "Слишком много изменений сразу; подождите и повторите.",
+    err_limit: "На этом изображении или в обсуждении больше нет места.",
+    err_auth: "Не удалось вас опознать.",
+    err_tenant: "Этот сайт не настроен для обсуждений.",
+    err_unavailable: "Сервер не смог сохранить; повтор может помочь.",
+    err_generic: "Что-то пошло не так; ничего не сохранено.",
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation_takes_the_first_supported_tag() {
+        assert_eq!(Locale::negotiate(["pt-BR"]), Locale::Pt);
+        assert_eq!(Locale::negotiate(["de-DE", "fr-CA", "en"]), Locale::Fr);
+        assert_eq!(Locale::negotiate(["RU_ru"]), Locale::Ru);
+        assert_eq!(Locale::negotiate(["de", "ja"]), Locale::En);
+        assert_eq!(Locale::negotiate([]), Locale::En);
+        assert_eq!(Locale::negotiate(["", " fr "]), Locale::Fr);
+    }
+
+    #[test]
+    fn russian_plurals_follow_cldr() {
+        let ru = Locale::Ru;
+        for (n, p) in [
+            (1, Plural::One),
+            (21, Plural::One),
+            (101, Plural::One),
+            (11, Plural::Many),
+            (2, Plural::Few),
+            (4, Plural::Few),
+            (23, Plural::Few),
+            (12, Plural::Many),
+            (14, Plural::Many),
+            (5, Plural::Many),
+            (0, Plural::Many),
+            (111, Plural::Many),
+        ] {
+            assert_eq!(ru.plural(n), p, "{n}");
+        }
+        assert_eq!(ru.comments(1), "1 комментарий");
+        assert_eq!(ru.comments(3), "3 комментария");
+        assert_eq!(ru.comments(11), "11 комментариев");
+        assert_eq!(ru.relative(Relative::Minutes(21), ""), "21 минуту назад");
+        assert_eq!(ru.relative(Relative::Hours(3), ""), "3 часа назад");
+    }
+
+    #[test]
+    fn french_and_portuguese_treat_zero_as_singular() {
+        assert_eq!(Locale::Fr.online(0), "0 personne ici");
+        assert_eq!(Locale::Fr.online(2), "2 personnes ici");
+        assert_eq!(Locale::Pt.online(1), "1 pessoa aqui");
+        assert_eq!(Locale::En.online(0), "0 people here");
+        assert_eq!(Locale::En.online(1), "1 person here");
+        assert_eq!(Locale::Ru.online(2), "2 человека здесь");
+    }
+
+    #[test]
+    fn relative_times_in_every_language() {
+        assert_eq!(Locale::En.relative(Relative::Minutes(1), ""), "1 minute ago");
+        assert_eq!(Locale::En.relative(Relative::Days(2), ""), "2 days ago");
+        assert_eq!(Locale::Fr.relative(Relative::Hours(1), ""), "il y a 1 heure");
+        assert_eq!(Locale::Pt.relative(Relative::Minutes(5), ""), "há 5 minutos");
+        assert_eq!(Locale::Pt.relative(Relative::JustNow, ""), "agora mesmo");
+        assert_eq!(Locale::En.relative(Relative::Date, "3/4/2025"), "3/4/2025");
+    }
+
+    #[test]
+    fn countdown_without_seconds_drops_the_number() {
+        assert_eq!(Locale::En.reconnecting_in(0), "Reconnecting…");
+        assert_eq!(Locale::En.reconnecting_in(4), "Reconnecting in 4 s…");
+        assert_eq!(Locale::Ru.reconnecting_in(2), "Переподключение через 2 с…");
+    }
+
+    #[test]
+    fn every_error_code_has_a_phrase_in_every_language() {
+        let codes = [
+            ErrorCode::MalformedFrame,
+            ErrorCode::UnknownType,
+            ErrorCode::FrameTooLarge,
+            ErrorCode::InvalidId,
+            ErrorCode::InvalidCoordinates,
+            ErrorCode::EmptyText,
+            ErrorCode::TextTooLong,
+            ErrorCode::InvalidText,
+            ErrorCode::InvalidName,
+            ErrorCode::UnsupportedProtocol,
+            ErrorCode::UnexpectedMessage,
+            ErrorCode::UnknownTenant,
+            ErrorCode::AuthenticationFailed,
+            ErrorCode::Forbidden,
+            ErrorCode::UnknownChat,
+            ErrorCode::UnknownComment,
+            ErrorCode::DuplicateId,
+            ErrorCode::BroadcastIdConflict,
+            ErrorCode::RateLimited,
+            ErrorCode::LimitExceeded,
+            ErrorCode::Unavailable,
+        ];
+        for locale in Locale::ALL {
+            for code in codes {
+                assert!(!locale.error(code).is_empty(), "{locale:?} {code}");
+            }
+        }
+        assert_eq!(Locale::Fr.error(ErrorCode::Forbidden), FR.err_forbidden);
+    }
+
+    #[test]
+    fn validation_errors_are_translated_with_their_limits() {
+        let long = ValidationError::TextTooLong { max: 4000 };
+        assert!(Locale::En.validation(&long).contains("4000"));
+        assert!(Locale::Ru.validation(&long).contains("4000"));
+        assert_eq!(Locale::Pt.validation(&ValidationError::EmptyText), PT.err_empty);
+    }
+
+    #[test]
+    fn tables_are_complete_and_distinct_from_english() {
+        for locale in Locale::ALL {
+            let s = locale.strings();
+            let all = [
+                s.guest, s.you, s.connecting, s.live, s.reconnecting, s.offline, s.stopped,
+                s.auth_failed, s.overlay_label, s.new_discussion, s.close, s.post, s.reply,
+                s.retry, s.err_offline, s.err_lost, s.just_now,
+            ];
+            assert!(all.iter().all(|p| !p.trim().is_empty()), "{locale:?}");
+            if locale != Locale::En {
+                assert_ne!(s.guest, EN.guest);
+                assert_ne!(s.err_offline, EN.err_offline);
+                assert_ne!(s.retry, EN.retry);
+            }
+        }
+    }
+
+    #[test]
+    fn marker_labels_name_author_excerpt_and_count() {
+        let l = Locale::En.marker_label("Ada", "Nice sky", 2);
+        assert_eq!(l, "Discussion by Ada: “Nice sky” (2 comments)");
+        assert!(Locale::Fr.marker_label("Ada", "x", 1).contains("1 commentaire"));
+    }
+}
