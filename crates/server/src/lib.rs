@@ -1,3 +1,136 @@
-//! image-chat server (work in progress).
+//! image-chat server: real-time discussions on images over WebSockets.
+//!
+//! Module map:
+//! - [`store`]: durable discussions and per-image event logs ([`store::Store`], SQLite default).
+//! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
+//! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
+//! - [`app`]: state shared by all connections, per-image ordering, shutdown signal.
+//! - [`tenant`], [`identity`]: who may connect from where, and as whom.
+//! - [`presence`]: live viewer counts.
+//! - [`http`]: the router (WebSocket, snapshot API, health, static files).
+//! - [`config`]: command line / environment configuration and the `serve` entry point.
+//!
+//! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
+//! publish (broker), under that image's ordering lock.
 
+pub mod app;
+pub mod broker;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod presence;
+pub mod session;
 pub mod store;
+pub mod tenant;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::app::{App, SessionLimits};
+use crate::broker::Broker;
+use crate::http::StaticDirs;
+use crate::identity::Identities;
+use crate::store::{Store, StoreError};
+use crate::tenant::Tenants;
+
+/// How long shutdown waits for connections to send their close frames.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to run.
+pub struct ServerParts {
+    /// Where to listen (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Fan-out.
+    pub broker: Arc<dyn Broker>,
+    /// Known tenants.
+    pub tenants: Tenants,
+    /// Connection timeouts.
+    pub limits: SessionLimits,
+    /// Static files.
+    pub dirs: StaticDirs,
+}
+
+/// A server accepting connections.
+pub struct RunningServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    serve: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Binds and starts serving.
+    pub async fn start(parts: ServerParts) -> Result<Self, StartError> {
+        let secret = parts.store.secret("anonymous-identity").await?;
+        let app = Arc::new(App::new(
+            parts.store,
+            parts.broker,
+            parts.tenants,
+            Identities::new(secret),
+            parts.limits,
+        ));
+        let listener = TcpListener::bind(parts.listen)
+            .await
+            .map_err(|source| StartError::Bind { addr: parts.listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { addr: parts.listen, source })?;
+        let router = http::router(Arc::clone(&app), &parts.dirs);
+        let stop = app.shutdown.clone();
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+        tracing::info!(%addr, "listening");
+        Ok(Self { addr, app, serve })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shared state (for tests and tools in this process).
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Stops accepting, closes every connection with "service restart" (clients reconnect), and
+    /// waits (bounded) for the close frames to go out.
+    pub async fn shutdown(self) {
+        self.app.shutdown.cancel();
+        self.app.connections.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.app.connections.wait()).await.is_err() {
+            tracing::warn!("some connections did not close in time");
+        }
+        match tokio::time::timeout(SHUTDOWN_GRACE, self.serve).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => tracing::warn!(%err, "server error during shutdown"),
+            Ok(Err(err)) => tracing::warn!(%err, "server task failed"),
+            Err(_) => tracing::warn!("HTTP server did not stop in time"),
+        }
+    }
+}

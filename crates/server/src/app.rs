@@ -1,0 +1,106 @@
+//! Shared server state: the store, the broker, tenants, identities, presence, the per-image
+//! ordering locks, limits and the shutdown signal. One `Arc<App>` is handed to every connection.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use image_chat_protocol::{Presence, ServerMessage};
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::broker::{Broker, Published};
+use crate::identity::Identities;
+use crate::presence::PresenceCounts;
+use crate::store::{ImageKey, Store};
+use crate::tenant::Tenants;
+
+/// Timeouts that govern a connection.
+#[derive(Clone, Debug)]
+pub struct SessionLimits {
+    /// A connection that has not said `hello` by then is closed.
+    pub hello_timeout: Duration,
+    /// A connection that sends nothing (not even a ping) for this long is closed.
+    pub idle_timeout: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self { hello_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(70) }
+    }
+}
+
+/// Number of ordering locks. Images hash onto them; two images sharing a lock only serialize
+/// their commits, which is harmless, and memory stays fixed however many images exist.
+const ORDERING_STRIPES: usize = 256;
+
+/// Everything a connection needs.
+pub struct App {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Fan-out.
+    pub broker: Arc<dyn Broker>,
+    /// Known tenants.
+    pub tenants: Tenants,
+    /// Anonymous identity signing.
+    pub identities: Identities,
+    /// Live viewer counts.
+    pub presence: PresenceCounts,
+    /// Connection timeouts.
+    pub limits: SessionLimits,
+    /// Cancelled when the server shuts down: connections close with "service restart".
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for their close frames to go out.
+    pub connections: TaskTracker,
+    /// Per-image ordering: commit and publish happen under the image's lock, so subscribers see
+    /// events in `seq` order even when several connections write to one image at once.
+    ordering: Vec<Mutex<()>>,
+}
+
+impl App {
+    /// Assembles the state.
+    pub fn new(
+        store: Arc<dyn Store>,
+        broker: Arc<dyn Broker>,
+        tenants: Tenants,
+        identities: Identities,
+        limits: SessionLimits,
+    ) -> Self {
+        Self {
+            store,
+            broker,
+            tenants,
+            identities,
+            presence: PresenceCounts::default(),
+            limits,
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// Takes the ordering lock for `image`.
+    pub async fn lock_image(&self, image: &ImageKey) -> MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        image.hash(&mut hasher);
+        // Truncation is fine: only the remainder matters.
+        let stripe = (hasher.finish() % ORDERING_STRIPES as u64) as usize;
+        self.ordering[stripe].lock().await
+    }
+
+    /// Publishes the current viewer count of `image` to its viewers.
+    pub async fn publish_presence(&self, image: &ImageKey, online: u32) {
+        publish_presence(self.broker.as_ref(), image, online).await;
+    }
+}
+
+/// Publishes a viewer count; a failure only delays the count until the next change.
+pub async fn publish_presence(broker: &dyn Broker, image: &ImageKey, online: u32) {
+    let frame = ServerMessage::Presence(Presence { online }).to_json();
+    let message = Published { seq: None, frame: frame.into() };
+    if let Err(err) = broker.publish(image, message).await {
+        tracing::warn!(%err, "could not publish presence");
+    }
+}

@@ -1,0 +1,115 @@
+//! The HTTP surface: the WebSocket endpoint, a read-only JSON snapshot of an image, a health
+//! check, and static files (the demo page and the built widget). Handlers only translate between
+//! HTTP and the rest of the server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt;
+use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
+use serde::{Deserialize, Serialize};
+use tower_http::services::ServeDir;
+
+use crate::app::App;
+use crate::session::{self, Peer};
+use crate::store::ImageKey;
+
+/// Largest WebSocket message the transport accepts. Larger than the protocol's frame limit so
+/// that oversize-but-plausible frames get a precise `frame-too-large` error; far larger ones are
+/// cut off by the transport (close code 1009) without being buffered whole.
+pub const TRANSPORT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Where static files come from.
+#[derive(Clone, Debug, Default)]
+pub struct StaticDirs {
+    /// The demo site (served at `/`).
+    pub www: Option<PathBuf>,
+    /// The wasm-pack output (served at `/pkg/`).
+    pub pkg: Option<PathBuf>,
+}
+
+/// Builds the router.
+pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
+    let mut router = Router::new()
+        .route("/ws", get(websocket))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
+        .with_state(app);
+    if let Some(pkg) = &dirs.pkg {
+        router = router.nest_service("/pkg", ServeDir::new(pkg));
+    }
+    if let Some(www) = &dirs.www {
+        router = router.fallback_service(ServeDir::new(www));
+    }
+    router
+}
+
+async fn websocket(State(app): State<Arc<App>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    if app.shutdown.is_cancelled() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let tracked = Arc::clone(&app);
+    upgrade
+        .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| {
+            let (sink, stream) = socket.split();
+            let session = session::run(Arc::clone(&app), Peer { origin }, sink, stream);
+            tracked.connections.track_future(session)
+        })
+}
+
+#[derive(Deserialize)]
+struct SnapshotQuery {
+    image: String,
+}
+
+/// Body of `GET /api/v1/tenants/{tenant}/snapshot?image=…`.
+#[derive(Serialize)]
+struct SnapshotBody {
+    position: Position,
+    #[serde(flatten)]
+    snapshot: Snapshot,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    code: ErrorCode,
+    message: &'static str,
+}
+
+fn error(status: StatusCode, code: ErrorCode, message: &'static str) -> Response {
+    (status, Json(ErrorBody { code, message })).into_response()
+}
+
+async fn snapshot(
+    State(app): State<Arc<App>>,
+    Path(tenant): Path<String>,
+    Query(query): Query<SnapshotQuery>,
+) -> Response {
+    let tenant = TenantId::new(tenant);
+    let image = ImageId::new(query.image);
+    if tenant.validate().is_err() || image.validate().is_err() {
+        return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidId, "invalid tenant or image id");
+    }
+    if app.tenants.get(&tenant).is_none() {
+        return error(StatusCode::NOT_FOUND, ErrorCode::UnknownTenant, "unknown tenant");
+    }
+    match app.store.snapshot(&ImageKey { tenant, image }).await {
+        Ok((position, snapshot)) => Json(SnapshotBody { position, snapshot }).into_response(),
+        Err(err) => {
+            tracing::error!(%err, "snapshot failed");
+            error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "try again later")
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! One WebSocket connection, from `hello` to close.
+//!
+//! The loop is generic over any `Sink`/`Stream` of WebSocket messages, so unit tests can drive it
+//! with in-memory channels and the HTTP layer only hands it the upgraded socket. It does, in
+//! order: wait for `hello` (bounded), check tenant / origin / identity, subscribe to the image's
+//! topic *before* reading the catch-up from the store (so no event can fall between the two),
+//! send `welcome`, then serve ops, forward published frames (skipping those the catch-up already
+//! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use image_chat_protocol::{
+    Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong,
+    ServerMessage, Welcome, decode_client_frame,
+};
+use tokio::time::{Instant, sleep_until};
+
+use crate::app::{App, publish_presence};
+use crate::broker::{Published, Received};
+use crate::identity::{AuthError, Identity};
+use crate::store::{CatchUp, Commit, ImageKey, StoreError};
+
+/// What the HTTP layer knows about the peer.
+#[derive(Clone, Debug, Default)]
+pub struct Peer {
+    /// The `Origin` header of the upgrade request (browsers always send it).
+    pub origin: Option<String>,
+}
+
+/// Why the loop ended; the close frame to send, if any.
+enum End {
+    /// Send this close code.
+    Close(CloseCode),
+    /// The peer is gone or closed first: nothing more to send.
+    Gone,
+}
+
+/// Serves one connection until it ends.
+pub async fn run<S, R, E>(app: Arc<App>, peer: Peer, mut sink: S, mut stream: R)
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let end = match await_hello(&app, &mut sink, &mut stream).await {
+        Ok(hello) => serve(&app, &peer, hello, &mut sink, &mut stream).await,
+        Err(end) => end,
+    };
+    if let End::Close(code) = end {
+        let frame = CloseFrame { code: code.code(), reason: Utf8Bytes::from_static(code.reason()) };
+        let _ = sink.send(Message::Close(Some(frame))).await;
+    }
+    let _ = sink.close().await;
+}
+
+/// Sends one message; `Err` means the peer is gone.
+async fn send<S>(sink: &mut S, message: &ServerMessage) -> Result<(), End>
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+{
+    send_frame(sink, message.to_json().into()).await
+}
+
+async fn send_frame<S>(sink: &mut S, frame: Utf8Bytes) -> Result<(), End>
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+{
+    sink.send(Message::Text(frame)).await.map_err(|err| {
+        tracing::debug!(%err, "send failed; peer gone");
+        End::Gone
+    })
+}
+
+fn error_message(
+    broadcast_id: Option<BroadcastId>,
+    code: ErrorCode,
+    message: impl Into<String>,
+) -> ServerMessage {
+    ServerMessage::Error(ErrorFrame { broadcast_id, code, message: message.into() })
+}
+
+/// Waits for a valid `hello`. Anything else before it is a client bug: reported, then closed.
+async fn await_hello<S, R, E>(app: &App, sink: &mut S, stream: &mut R) -> Result<Hello, End>
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let deadline = Instant::now() + app.limits.hello_timeout;
+    loop {
+        let frame = tokio::select! {
+            () = app.shutdown.cancelled() => return Err(End::Close(CloseCode::ServiceRestart)),
+            () = sleep_until(deadline) => return Err(End::Close(CloseCode::Timeout)),
+            frame = stream.next() => frame,
+        };
+        let text = match frame {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Binary(_))) => {
+                send(sink, &error_message(None, ErrorCode::MalformedFrame, "frames are text"))
+                    .await?;
+                return Err(End::Close(CloseCode::BadHello));
+            }
+            Some(Ok(_)) => continue,
+        };
+        match decode_client_frame(&text) {
+            Ok(ClientMessage::Hello(hello)) => return Ok(hello),
+            Ok(ClientMessage::Ping { nonce }) => {
+                send(sink, &ServerMessage::Pong(Pong { nonce })).await?;
+            }
+            Ok(other) => {
+                let id = other.into_op().ok().map(|op| op.broadcast_id().clone());
+                let msg = error_message(id, ErrorCode::UnexpectedMessage, "send hello first");
+                send(sink, &msg).await?;
+                return Err(End::Close(CloseCode::BadHello));
+            }
+            Err(err) => {
+                send(sink, &ServerMessage::Error(err.to_frame())).await?;
+                return Err(End::Close(CloseCode::BadHello));
+            }
+        }
+    }
+}
+
+/// Admits the session described by `hello` and serves it.
+async fn serve<S, R, E>(app: &App, peer: &Peer, hello: Hello, sink: &mut S, stream: &mut R) -> End
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let identity = match admit(app, peer, &hello) {
+        Ok(identity) => identity,
+        Err((code, close, message)) => {
+            let _ = send(sink, &error_message(None, code, message)).await;
+            return End::Close(close);
+        }
+    };
+    let image = ImageKey { tenant: hello.tenant_id, image: hello.image_id };
+
+    let mut subscription = match app.broker.subscribe(&image).await {
+        Ok(subscription) => subscription,
+        Err(err) => {
+            tracing::error!(%err, "subscribe failed");
+            return End::Close(CloseCode::TryAgainLater);
+        }
+    };
+    let online = app.presence.join(&image);
+    let _presence = PresenceGuard { app, image: &image };
+    app.publish_presence(&image, online).await;
+
+    let catch_up = match app.store.catch_up(&image, hello.resume).await {
+        Ok(catch_up) => catch_up,
+        Err(err) => {
+            tracing::error!(%err, "catch-up failed");
+            return End::Close(CloseCode::TryAgainLater);
+        }
+    };
+    let welcome = match catch_up {
+        CatchUp::Events { position, events } => Welcome {
+            you: identity.user.clone(),
+            token: identity.token.clone(),
+            position,
+            recovered: true,
+            events,
+            snapshot: None,
+            online,
+        },
+        CatchUp::Snapshot { position, snapshot } => Welcome {
+            you: identity.user.clone(),
+            token: identity.token.clone(),
+            position,
+            recovered: false,
+            events: Vec::new(),
+            snapshot: Some(snapshot),
+            online,
+        },
+    };
+    // Everything up to here reached the client through the welcome; later frames from the
+    // subscription with a seq at or below it are duplicates of the catch-up.
+    let mut delivered_seq = welcome.position.seq;
+    if let Err(end) = send(sink, &ServerMessage::Welcome(welcome)).await {
+        return end;
+    }
+    tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
+
+    let mut idle_deadline = Instant::now() + app.limits.idle_timeout;
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return End::Close(CloseCode::ServiceRestart),
+            () = sleep_until(idle_deadline) => return End::Close(CloseCode::Timeout),
+            received = subscription.recv() => match received {
+                Received::Message(Published { seq, frame }) => {
+                    if let Some(seq) = seq {
+                        if seq <= delivered_seq {
+                            continue;
+                        }
+                        delivered_seq = seq;
+                    }
+                    if let Err(end) = send_frame(sink, frame).await {
+                        return end;
+                    }
+                }
+                Received::Lagged(missed) => {
+                    tracing::info!(missed, "slow consumer disconnected");
+                    return End::Close(CloseCode::SlowConsumer);
+                }
+                Received::Closed => return End::Close(CloseCode::ServiceRestart),
+            },
+            frame = stream.next() => {
+                idle_deadline = Instant::now() + app.limits.idle_timeout;
+                let text = match frame {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::Gone,
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        let msg = error_message(None, ErrorCode::MalformedFrame, "frames are text");
+                        if let Err(end) = send(sink, &msg).await {
+                            return end;
+                        }
+                        continue;
+                    }
+                    // WebSocket-level ping/pong: answered by the transport.
+                    Some(Ok(_)) => continue,
+                };
+                let reply = handle_frame(app, &image, &identity, &text).await;
+                if let Err(end) = send(sink, &reply).await {
+                    return end;
+                }
+            }
+        }
+    }
+}
+
+/// Checks protocol version, tenant, origin and identity. On refusal: the error code, the close
+/// code and a message for the client.
+fn admit(
+    app: &App,
+    peer: &Peer,
+    hello: &Hello,
+) -> Result<Identity, (ErrorCode, CloseCode, &'static str)> {
+    if hello.protocol != image_chat_protocol::PROTOCOL_VERSION {
+        return Err((
+            ErrorCode::UnsupportedProtocol,
+            CloseCode::BadHello,
+            "unsupported protocol version",
+        ));
+    }
+    let Some(tenant) = app.tenants.get(&hello.tenant_id) else {
+        return Err((ErrorCode::UnknownTenant, CloseCode::UnknownTenant, "unknown tenant"));
+    };
+    if !tenant.origins.allows(peer.origin.as_deref()) {
+        return Err((
+            ErrorCode::Forbidden,
+            CloseCode::Forbidden,
+            "this page may not use this tenant",
+        ));
+    }
+    app.identities
+        .resolve(&tenant, hello.auth.as_ref())
+        .map_err(|err| {
+            let message = match err {
+                AuthError::AnonymousNotAllowed => "this site does not allow anonymous comments",
+                AuthError::SsoNotConfigured => "signed users are not configured for this site",
+            };
+            (ErrorCode::AuthenticationFailed, CloseCode::AuthenticationFailed, message)
+        })
+}
+
+/// Handles one frame of a live session and returns the reply.
+async fn handle_frame(app: &App, image: &ImageKey, identity: &Identity, text: &str) -> ServerMessage {
+    match decode_client_frame(text) {
+        Err(err) => ServerMessage::Error(err.to_frame()),
+        Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
+        Ok(ClientMessage::Hello(_)) => {
+            error_message(None, ErrorCode::UnexpectedMessage, "this session already said hello")
+        }
+        Ok(other) => match other.into_op() {
+            Ok(op) => commit(app, image, identity, op).await,
+            // `into_op` refuses only hello and ping, handled above.
+            Err(_) => error_message(None, ErrorCode::UnexpectedMessage, "not an op"),
+        },
+    }
+}
+
+/// validate (already done by the codec) → commit → ack → publish, under the image's lock so
+/// every subscriber sees events in seq order.
+async fn commit(app: &App, image: &ImageKey, identity: &Identity, op: Op) -> ServerMessage {
+    let broadcast_id = op.broadcast_id().clone();
+    let _ordering = app.lock_image(image).await;
+    match app.store.commit(image, &identity.user, &op, now_ms()).await {
+        Ok(Commit::Applied(event)) => {
+            let seq = event.seq();
+            let message = Published { seq: Some(seq), frame: event.to_json().into() };
+            if let Err(err) = app.broker.publish(image, message).await {
+                // Committed and acked; viewers will see a seq gap at the next event and resync.
+                tracing::error!(%err, "publish failed after commit");
+            }
+            ServerMessage::Ack(Ack { broadcast_id, seq })
+        }
+        Ok(Commit::Duplicate { seq }) => ServerMessage::Ack(Ack { broadcast_id, seq }),
+        Err(StoreError::Rejected(rejection)) => {
+            error_message(Some(broadcast_id), rejection.into(), rejection.to_string())
+        }
+        Err(StoreError::Backend(err)) => {
+            tracing::error!(%err, "commit failed");
+            error_message(
+                Some(broadcast_id),
+                ErrorCode::Unavailable,
+                "the server could not save this change; nothing was changed",
+            )
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (the server's clock stamps comments).
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Counts the session out of its image's presence however the session ends.
+struct PresenceGuard<'a> {
+    app: &'a App,
+    image: &'a ImageKey,
+}
+
+impl Drop for PresenceGuard<'_> {
+    fn drop(&mut self) {
+        let online = self.app.presence.leave(self.image);
+        let broker = Arc::clone(&self.app.broker);
+        let image = self.image.clone();
+        // Drop cannot await; presence updates are fire-and-forget anyway.
+        tokio::spawn(async move { publish_presence(broker.as_ref(), &image, online).await });
+    }
+}

@@ -1,0 +1,252 @@
+//! Test support: a real server on 127.0.0.1:0 over a SQLite file in a temp dir, and a small
+//! protocol client over real WebSockets (tokio-tungstenite). Every wait is bounded.
+
+#![allow(dead_code, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use image_chat_protocol::{
+    AddComment, Anchor, Auth, BroadcastId, ChatId, ClientMessage, CommentId, CreateChat,
+    DeleteChat, EditComment, Hello, ImageId, Position, ServerMessage, TenantId, Welcome,
+};
+use image_chat_server::app::SessionLimits;
+use image_chat_server::broker::memory::MemoryBroker;
+use image_chat_server::http::StaticDirs;
+use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
+use image_chat_server::tenant::Tenants;
+use image_chat_server::{RunningServer, ServerParts};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Bound on every wait in these tests: generous for a loaded CI machine, finite so a bug fails
+/// the test instead of hanging it.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh canonical UUID (v4 layout, unique within the test process).
+pub fn uuid() -> String {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    format!("00000000-0000-4000-8000-{n:012x}")
+}
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub db: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(1000, SessionLimits::default()).await
+    }
+
+    pub async fn start_with(retention: u64, limits: SessionLimits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("image-chat.db");
+        let server = start_on(&db, retention, limits).await;
+        Self { server, db, _dir: Some(dir) }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// Shuts down and starts again on the same database file (a new port).
+    pub async fn restart(self) -> Self {
+        let Self { server, db, _dir } = self;
+        server.shutdown().await;
+        let server = start_on(&db, 1000, SessionLimits::default()).await;
+        Self { server, db, _dir }
+    }
+}
+
+pub async fn start_on(db: &Path, retention: u64, limits: SessionLimits) -> RunningServer {
+    let store = SqliteStore::open(db, SqliteConfig { retention }).unwrap();
+    RunningServer::start(ServerParts {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        store: Arc::new(store),
+        broker: Arc::new(MemoryBroker::default()),
+        tenants: Tenants::builtin(),
+        limits,
+        dirs: StaticDirs::default(),
+    })
+    .await
+    .unwrap()
+}
+
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct Client {
+    pub ws: Socket,
+    pub welcome: Option<Welcome>,
+}
+
+pub fn hello(image: &str, resume: Option<Position>) -> Hello {
+    Hello {
+        protocol: 1,
+        tenant_id: TenantId::new("demo"),
+        image_id: ImageId::new(image),
+        auth: Some(Auth::Anonymous { name: "Tester".into(), token: None }),
+        resume,
+    }
+}
+
+impl Client {
+    /// Opens a socket without saying hello.
+    pub async fn open(addr: SocketAddr, origin: Option<&str>) -> Self {
+        let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("connect timed out")
+            .unwrap();
+        Self { ws, welcome: None }
+    }
+
+    /// Connects and completes the hello/welcome exchange.
+    pub async fn join(addr: SocketAddr, image: &str) -> Self {
+        Self::join_with(addr, hello(image, None)).await
+    }
+
+    pub async fn join_with(addr: SocketAddr, hello: Hello) -> Self {
+        let mut client = Self::open(addr, None).await;
+        client.send(&ClientMessage::Hello(hello)).await;
+        match client.recv().await {
+            ServerMessage::Welcome(w) => client.welcome = Some(w),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        client
+    }
+
+    pub fn welcome(&self) -> &Welcome {
+        self.welcome.as_ref().unwrap()
+    }
+
+    pub async fn send(&mut self, message: &ClientMessage) {
+        self.send_raw(&message.to_json()).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::text(text.to_owned())).await.unwrap();
+    }
+
+    /// Next protocol message of any kind.
+    pub async fn recv(&mut self) -> ServerMessage {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("no message in time")
+                .expect("socket ended")
+                .unwrap();
+            match frame {
+                Message::Text(text) => return ServerMessage::from_json(&text).unwrap(),
+                Message::Close(frame) => panic!("socket closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Next message that is not a presence update.
+    pub async fn recv_skip_presence(&mut self) -> ServerMessage {
+        loop {
+            match self.recv().await {
+                ServerMessage::Presence(_) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("no close in time");
+            match frame {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(Message::Close(None))) | None => return 1005,
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("socket error before close: {err}"),
+            }
+        }
+    }
+
+    /// Proves nothing else is queued for this client: a ping's pong is the next non-presence
+    /// message (the server answers frames in order).
+    pub async fn assert_quiet(&mut self) {
+        let nonce = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        self.send(&ClientMessage::Ping { nonce }).await;
+        match self.recv_skip_presence().await {
+            ServerMessage::Pong(p) => assert_eq!(p.nonce, nonce),
+            other => panic!("expected only the pong, got {other:?}"),
+        }
+    }
+}
+
+pub fn create_op(x: f64, y: f64, text: &str) -> CreateChat {
+    CreateChat {
+        broadcast_id: BroadcastId::new(uuid()),
+        chat_id: ChatId::new(uuid()),
+        anchor: Anchor::point(x, y),
+        comment_id: CommentId::new(uuid()),
+        text: text.into(),
+    }
+}
+
+pub fn reply_op(chat: &ChatId, text: &str) -> AddComment {
+    AddComment {
+        broadcast_id: BroadcastId::new(uuid()),
+        chat_id: chat.clone(),
+        comment_id: CommentId::new(uuid()),
+        text: text.into(),
+    }
+}
+
+pub fn edit_op(chat: &ChatId, comment: &CommentId, text: &str) -> EditComment {
+    EditComment {
+        broadcast_id: BroadcastId::new(uuid()),
+        chat_id: chat.clone(),
+        comment_id: comment.clone(),
+        text: text.into(),
+    }
+}
+
+pub fn delete_op(chat: &ChatId) -> DeleteChat {
+    DeleteChat { broadcast_id: BroadcastId::new(uuid()), chat_id: chat.clone() }
+}
+
+/// Sends an op and returns the ack's seq (panics on anything else but presence / own echo).
+pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
+    client.send(&message).await;
+    match client.recv_skip_presence().await {
+        ServerMessage::Ack(ack) => ack.seq,
+        other => panic!("expected ack, got {other:?}"),
+    }
+}
+
+pub fn close_code(code: WsCloseCode) -> u16 {
+    u16::from(code)
+}
+
+/// Plain HTTP/1.1 GET over a TCP socket; returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await.unwrap().unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
