@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the widget in release (size-optimised: opt-level "z", LTO, wasm-opt -Oz from the npm
+# `binaryen` package) into pkg/, which the server serves at /pkg/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+wasm-pack build --release --target web --out-dir pkg --no-pack
+wasm=$(ls pkg/*_bg.wasm)
+glue=${wasm%_bg.wasm}.js
+raw=$(( $(wc -c < "$wasm") + $(wc -c < "$glue") ))
+gz=$(( $(gzip -9 -c "$wasm" | wc -c) + $(gzip -9 -c "$glue" | wc -c) ))
+echo "widget size: wasm + JS glue = $raw bytes raw, $gz bytes gzipped"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs, if missing, every tool the demo (`setup.sh demo`) or the test suite (`setup.sh test`)
+# needs on a fresh machine: the wasm32 Rust target, wasm-bindgen-cli at the exact version in
+# Cargo.lock, wasm-pack, the npm dev tools (binaryen's wasm-opt, playwright-core), and for tests
+# Debian's chromium + chromium-driver. Idempotent and quiet when everything is there already.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose=${1:-test}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '[setup] %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-pack only uses a wasm-bindgen on PATH whose version equals Cargo.lock's; otherwise it
+# would build one into its own cache on every fresh machine. Install exactly that version.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if [ -z "$bindgen_version" ]; then
+  echo "[setup] cannot find wasm-bindgen in Cargo.lock" >&2
+  exit 1
+fi
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
+  say "installing wasm-bindgen-cli $bindgen_version (a few minutes, once)"
+  # --locked can fail when one of its pinned dependencies was yanked; retry unlocked.
+  cargo install wasm-bindgen-cli --version "$bindgen_version" --locked --force \
+    || cargo install wasm-bindgen-cli --version "$bindgen_version" --force
+fi
+
+if ! command -v wasm-pack >/dev/null 2>&1; then
+  say "installing wasm-pack (about two minutes, once)"
+  cargo install wasm-pack --locked || cargo install wasm-pack
+fi
+
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
+  say "installing npm dev tools (binaryen, playwright-core)"
+  npm ci --no-audit --no-fund
+fi
+
+if [ "$purpose" = test ]; then
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    say "installing Debian's chromium and chromium-driver"
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver
+  fi
+fi

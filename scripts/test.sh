@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what is missing, then runs formatting and
+# lint checks, every native test (protocol, sync engine, server over real sockets), the widget's
+# browser tests in headless Chromium, and the release build of the widget.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh test
+export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+step "clippy (native, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+step "clippy (widget on wasm32)"
+cargo clippy -p image-chat --target wasm32-unknown-unknown -- -D warnings
+step "native tests"
+cargo test --workspace
+step "widget browser tests (headless Chromium)"
+bash scripts/test-wasm.sh
+step "widget release build"
+bash scripts/build-widget.sh
