@@ -1,1 +1,61 @@
-//! Client sync engine (sans-I/O). See DESIGN.md.
+//! The image-chat client sync engine: everything the widget does between the person and the
+//! WebSocket, as a sans-I/O state machine (no sockets, no clock, no system randomness). Time
+//! comes in as `now` in milliseconds, randomness from a seed, so every reconnect, resync and
+//! optimistic-update scenario runs as a plain native test with a virtual clock.
+//!
+//! Module map:
+//! - [`engine`]: [`Engine`], the state machine: inputs (`handle_*`), outputs (`poll_*`), and the
+//!   rules it follows (optimistic ops, echo suppression, resync, keepalive).
+//! - [`view`]: the view model the widget renders ([`View`], [`ChatView`], [`CommentView`],
+//!   [`OpState`]) and the incremental [`ViewUpdate`]s, including `aria-live`
+//!   [`Announcement`]s.
+//! - [`connection`]: socket vocabulary: [`ConnectionId`], [`TransportEvent`], [`Action`],
+//!   [`ConnectionStatus`], [`StopReason`].
+//! - [`error`]: [`LocalError`] (a command refused), [`FailReason`] (an op failed), [`OpKind`],
+//!   [`OpRef`].
+//! - [`backoff`]: full-jitter exponential reconnect delays (500 ms base, 20 s cap).
+//! - [`echo`]: the bounded set of our own broadcast ids (1,024, survives reconnects).
+//! - [`ids`]: UUID v4 generation for broadcast / chat / comment ids.
+//! - [`rng`]: the seeded SplitMix64 generator behind ids and jitter.
+//! - `pending` (private): our unsettled ops in submission order.
+//!
+//! # Driving the engine (what the widget does)
+//!
+//! ```
+//! use image_chat_sync::{Action, Config, ConnectionId, Engine, TransportEvent};
+//! use image_chat_protocol::{ImageId, TenantId};
+//!
+//! let config = Config::new(TenantId::new("demo"), ImageId::new("cat.png"), None);
+//! let mut engine = Engine::new(0, config, 0x5eed);
+//! // After every input: drain actions, frames and view updates, then re-arm one timer.
+//! while let Some(action) = engine.poll_action() {
+//!     if let Action::Connect { conn } = action {
+//!         // new WebSocket(url); route its events as `handle_transport(now, conn, …)`.
+//!         engine.handle_transport(5, conn, TransportEvent::Opened);
+//!     }
+//! }
+//! let hello = engine.poll_transmit().expect("hello goes first");
+//! assert!(hello.contains("\"type\":\"hello\""));
+//! while let Some(_update) = engine.poll_view() { /* patch the DOM */ }
+//! let _next_deadline = engine.poll_timeout(); // setTimeout(handle_timeout, deadline - now)
+//! ```
+//!
+//! # API stability
+//!
+//! The widget codes against this API. Additions are compatible; any breaking change will be
+//! listed here.
+
+pub mod backoff;
+pub mod connection;
+pub mod echo;
+pub mod engine;
+pub mod error;
+pub mod ids;
+mod pending;
+pub mod rng;
+pub mod view;
+
+pub use connection::{Action, ConnectionId, ConnectionStatus, StopReason, TransportEvent};
+pub use engine::{Command, Config, Engine, Timing};
+pub use error::{FailReason, LocalError, OpKind, OpRef};
+pub use view::{Announcement, ChatView, CommentView, OpState, View, ViewUpdate};

@@ -1,0 +1,386 @@
+//! The view model: what the widget renders, and the changes it must apply to its DOM.
+//!
+//! The view is *derived*, never edited in place: it is the confirmed server state
+//! (`image_chat_protocol::ImageState`, the single definition of what events mean) with our
+//! unsettled ops replayed over it in submission order (a pending reply appended, a pending edit's
+//! text swapped in, a pending delete hiding its discussion, a failed op shown as failed with the
+//! confirmed content restored). Rebuilding it after each input is cheap at the sizes one image
+//! holds, and it makes rollback trivially correct: a failed op simply stops contributing its
+//! effect. [`diff`] then turns the old and new views into the few [`ViewUpdate`]s the widget
+//! applies.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use image_chat_protocol::{Anchor, BroadcastId, ChatId, CommentId, ImageState, Op, User};
+
+use crate::connection::ConnectionStatus;
+use crate::error::{FailReason, OpKind};
+use crate::pending::{LocalOp, PendingOps, Progress};
+
+/// Where a discussion or comment stands with respect to our own ops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpState {
+    /// The server's state (or our op, now committed).
+    Confirmed,
+    /// Our op is on its way; show `data-pending`.
+    Pending {
+        /// The op.
+        op: BroadcastId,
+        /// What it does.
+        kind: OpKind,
+    },
+    /// Our op failed; show `data-failed` with the reason and retry / dismiss. For a failed edit
+    /// or delete the confirmed content is shown again.
+    Failed {
+        /// The op (for [`crate::Command::Retry`] / [`crate::Command::Dismiss`]).
+        op: BroadcastId,
+        /// What it tried to do.
+        kind: OpKind,
+        /// Why (translate [`FailReason::key`]).
+        reason: FailReason,
+        /// Whether offering "retry" makes sense.
+        retryable: bool,
+    },
+}
+
+impl OpState {
+    /// Whether an op of ours is still on its way.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, OpState::Pending { .. })
+    }
+
+    /// Whether an op of ours failed here.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, OpState::Failed { .. })
+    }
+}
+
+/// One comment as shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommentView {
+    /// Its id (`data-comment-id`).
+    pub id: CommentId,
+    /// Who wrote it.
+    pub author: User,
+    /// The text to show (with `textContent` only).
+    pub text: String,
+    /// Creation time, ms since the Unix epoch (local time for an optimistic comment).
+    pub created_at: u64,
+    /// Last edit time, if edited.
+    pub edited_at: Option<u64>,
+    /// Whether the current person wrote it.
+    pub mine: bool,
+    /// Whether the current person may edit it (author or moderator).
+    pub can_edit: bool,
+    /// Our op on this comment, if any.
+    pub state: OpState,
+}
+
+/// One discussion as shown: its marker and thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChatView {
+    /// Its id (`data-chat-id`).
+    pub id: ChatId,
+    /// Where the marker sits (fractions of the image size).
+    pub anchor: Anchor,
+    /// The thread, oldest first.
+    pub comments: Vec<CommentView>,
+    /// Whether the current person started it.
+    pub mine: bool,
+    /// Whether the current person may delete it (author or moderator).
+    pub can_delete: bool,
+    /// Our create or delete op on this discussion, if any (a reply or edit shows on its comment).
+    pub state: OpState,
+}
+
+impl ChatView {
+    /// The marker position as `(x, y)` fractions, for a point anchor.
+    pub fn point(&self) -> Option<(f64, f64)> {
+        match self.anchor {
+            Anchor::Point { x, y } => Some((x, y)),
+            #[allow(unreachable_patterns)] // `Anchor` is non-exhaustive: future anchor kinds.
+            _ => None,
+        }
+    }
+
+    /// The person who started the discussion.
+    pub fn author(&self) -> Option<&User> {
+        self.comments.first().map(|c| &c.author)
+    }
+}
+
+/// Everything the widget shows, at once (for a full render).
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// Discussions in creation order (confirmed ones in server order, then our pending ones).
+    pub chats: Vec<ChatView>,
+    /// The connection status.
+    pub connection: ConnectionStatus,
+    /// How many connections view this image (0 until the first `welcome`).
+    pub online: u32,
+}
+
+impl View {
+    /// One discussion by id.
+    pub fn chat(&self, id: &ChatId) -> Option<&ChatView> {
+        self.chats.iter().find(|c| &c.id == id)
+    }
+}
+
+/// A remote change worth telling screen-reader users about (an `aria-live` message). Never
+/// produced for the person's own changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Announcement {
+    /// Someone placed a new marker.
+    NewChat {
+        /// The new discussion.
+        chat_id: ChatId,
+        /// Who.
+        by: User,
+    },
+    /// Someone replied.
+    Reply {
+        /// The discussion.
+        chat_id: ChatId,
+        /// The new comment.
+        comment_id: CommentId,
+        /// Who.
+        by: User,
+    },
+    /// Someone edited their comment.
+    Edited {
+        /// The discussion.
+        chat_id: ChatId,
+        /// The comment.
+        comment_id: CommentId,
+        /// Its author.
+        by: User,
+    },
+    /// A discussion was deleted.
+    Deleted {
+        /// The discussion that is gone.
+        chat_id: ChatId,
+    },
+    /// After a reconnect, several remote changes arrived at once (or the whole state was
+    /// reloaded); announced as one message instead of a burst.
+    Caught {
+        /// How many changes (0 when the state was reloaded from a snapshot).
+        changes: usize,
+    },
+}
+
+/// One thing the widget must change in its DOM, drained with [`crate::Engine::poll_view`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ViewUpdate {
+    /// A discussion appeared or changed: (re)render its marker and thread. `index` is its place
+    /// in creation order (for DOM / tab order). Removals of the same round come first.
+    Chat {
+        /// Position in [`View::chats`].
+        index: usize,
+        /// The discussion as it now is.
+        chat: ChatView,
+    },
+    /// A discussion is gone (deleted, rolled back, or dismissed): remove its marker and thread.
+    ChatRemoved {
+        /// Which.
+        chat_id: ChatId,
+    },
+    /// The connection status changed (`data-state`, status line).
+    Connection(ConnectionStatus),
+    /// The live viewer count changed (`.image-chat-online`).
+    Online(u32),
+    /// Say this in the `aria-live` region.
+    Announce(Announcement),
+    /// One of our ops just failed (for a transient notice; the failure also shows in the view).
+    OpFailed {
+        /// The op.
+        op: BroadcastId,
+        /// What it tried to do.
+        kind: OpKind,
+        /// Why.
+        reason: FailReason,
+    },
+}
+
+/// Builds the discussions to show: the confirmed state with our ops replayed over it.
+pub(crate) fn build(state: &ImageState, ops: &PendingOps, you: Option<&User>) -> Vec<ChatView> {
+    let mut chats: Vec<ChatView> = state
+        .chats()
+        .iter()
+        .map(|chat| {
+            let comments: Vec<CommentView> = chat
+                .comments
+                .iter()
+                .map(|c| comment_view(c.id.clone(), &c.author, c.text.clone(), c, you))
+                .collect();
+            chat_view(chat.id.clone(), chat.anchor.clone(), comments, you)
+        })
+        .collect();
+    for op in ops.iter() {
+        overlay(&mut chats, op, you);
+    }
+    chats
+}
+
+fn op_state(op: &LocalOp) -> OpState {
+    match &op.progress {
+        Progress::Pending { .. } => OpState::Pending {
+            op: op.id().clone(),
+            kind: op.kind(),
+        },
+        Progress::Acked { .. } => OpState::Confirmed,
+        Progress::Failed(reason) => OpState::Failed {
+            op: op.id().clone(),
+            kind: op.kind(),
+            reason: *reason,
+            retryable: reason.retryable(),
+        },
+    }
+}
+
+fn is_mine(author: &User, you: Option<&User>) -> bool {
+    you.is_some_and(|you| !you.id.is_empty() && you.id == author.id)
+}
+
+fn is_moderator(you: Option<&User>) -> bool {
+    you.is_some_and(|you| you.is_moderator)
+}
+
+fn comment_view(
+    id: CommentId,
+    author: &User,
+    text: String,
+    c: &image_chat_protocol::Comment,
+    you: Option<&User>,
+) -> CommentView {
+    let mine = is_mine(author, you);
+    CommentView {
+        id,
+        author: author.clone(),
+        text,
+        created_at: c.created_at,
+        edited_at: c.edited_at,
+        mine,
+        can_edit: mine || is_moderator(you),
+        state: OpState::Confirmed,
+    }
+}
+
+fn chat_view(
+    id: ChatId,
+    anchor: Anchor,
+    comments: Vec<CommentView>,
+    you: Option<&User>,
+) -> ChatView {
+    let mine = comments.first().is_some_and(|c| c.mine);
+    ChatView {
+        id,
+        anchor,
+        comments,
+        mine,
+        can_delete: mine || is_moderator(you),
+        state: OpState::Confirmed,
+    }
+}
+
+fn optimistic_comment(id: &CommentId, text: &str, op: &LocalOp, you: Option<&User>) -> CommentView {
+    let mine = is_mine(&op.author, you) || you.is_none();
+    CommentView {
+        id: id.clone(),
+        author: op.author.clone(),
+        text: text.to_owned(),
+        created_at: op.at,
+        edited_at: None,
+        mine,
+        can_edit: mine || is_moderator(you),
+        state: op_state(op),
+    }
+}
+
+/// Replays one of our ops over the discussions shown. An op whose target is gone (deleted by
+/// someone else meanwhile) contributes nothing; its failure is still reported via
+/// [`ViewUpdate::OpFailed`] when the server refuses it.
+fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
+    let state = op_state(op);
+    let effective = !matches!(op.progress, Progress::Failed(_));
+    match &op.op {
+        Op::CreateChat(create) => {
+            if chats.iter().any(|c| c.id == create.chat_id) {
+                return;
+            }
+            let comment = optimistic_comment(&create.comment_id, &create.text, op, you);
+            let mine = comment.mine;
+            chats.push(ChatView {
+                id: create.chat_id.clone(),
+                anchor: create.anchor.clone(),
+                comments: vec![comment],
+                mine,
+                can_delete: mine || is_moderator(you),
+                state,
+            });
+        }
+        Op::AddComment(reply) => {
+            let Some(chat) = chats.iter_mut().find(|c| c.id == reply.chat_id) else {
+                return;
+            };
+            if chat.comments.iter().any(|c| c.id == reply.comment_id) {
+                return;
+            }
+            let comment = optimistic_comment(&reply.comment_id, &reply.text, op, you);
+            chat.comments.push(comment);
+        }
+        Op::EditComment(edit) => {
+            let Some(comment) = chats
+                .iter_mut()
+                .find(|c| c.id == edit.chat_id)
+                .and_then(|chat| chat.comments.iter_mut().find(|c| c.id == edit.comment_id))
+            else {
+                return;
+            };
+            if effective {
+                comment.text.clone_from(&edit.text);
+                comment.edited_at = Some(op.at);
+            }
+            comment.state = state;
+        }
+        Op::DeleteChat(delete) => {
+            if effective {
+                chats.retain(|c| c.id != delete.chat_id);
+            } else if let Some(chat) = chats.iter_mut().find(|c| c.id == delete.chat_id) {
+                chat.state = state;
+            }
+        }
+    }
+}
+
+/// Appends to `out` the updates that turn `old` into `new`: removals first, then every
+/// discussion that is new, changed, or moved.
+pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut VecDeque<ViewUpdate>) {
+    let new_ids: HashSet<&ChatId> = new.iter().map(|c| &c.id).collect();
+    for chat in old {
+        if !new_ids.contains(&chat.id) {
+            out.push_back(ViewUpdate::ChatRemoved {
+                chat_id: chat.id.clone(),
+            });
+        }
+    }
+    // Index of each surviving old discussion once the removals are done, so a removal alone
+    // does not make every later discussion look moved.
+    let old_after_removal: HashMap<&ChatId, (usize, &ChatView)> = old
+        .iter()
+        .filter(|c| new_ids.contains(&c.id))
+        .enumerate()
+        .map(|(i, c)| (&c.id, (i, c)))
+        .collect();
+    for (index, chat) in new.iter().enumerate() {
+        let unchanged = old_after_removal
+            .get(&chat.id)
+            .is_some_and(|(i, old)| *i == index && *old == chat);
+        if !unchanged {
+            out.push_back(ViewUpdate::Chat {
+                index,
+                chat: chat.clone(),
+            });
+        }
+    }
+}
