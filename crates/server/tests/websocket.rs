@@ -265,22 +265,9 @@ async fn presence_counts_follow_joins_and_leaves() {
     assert_eq!(a.welcome().online, 1);
     let b = Client::join(server.addr(), "img").await;
     assert_eq!(b.welcome().online, 2);
-    let wait_for = |count: u32| count;
-    loop {
-        if let ServerMessage::Presence(p) = a.recv().await {
-            if p.online == wait_for(2) {
-                break;
-            }
-        }
-    }
+    a.wait_for_presence(2).await;
     drop(b);
-    loop {
-        if let ServerMessage::Presence(p) = a.recv().await {
-            if p.online == 1 {
-                break;
-            }
-        }
-    }
+    a.wait_for_presence(1).await;
     let other = Client::join(server.addr(), "elsewhere").await;
     assert_eq!(other.welcome().online, 1);
 }

@@ -24,6 +24,8 @@ pub struct ImageKey {
 }
 
 /// What committing an op produced.
+// Returned once per op and consumed at once: boxing the event would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Commit {
     /// A new change: ack it, then publish the event.

@@ -1,7 +1,7 @@
 //! Test support: a real server on 127.0.0.1:0 over a SQLite file in a temp dir, and a small
 //! protocol client over real WebSockets (tokio-tungstenite). Every wait is bounded.
 
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -163,6 +163,17 @@ impl Client {
             match self.recv().await {
                 ServerMessage::Presence(_) => continue,
                 other => return other,
+            }
+        }
+    }
+
+    /// Waits until a presence update reports `online` viewers.
+    pub async fn wait_for_presence(&mut self, online: u32) {
+        loop {
+            if let ServerMessage::Presence(p) = self.recv().await {
+                if p.online == online {
+                    return;
+                }
             }
         }
     }
