@@ -1,0 +1,73 @@
+//! Runs the store conformance suite (`tests/store_conformance/`) against [`SqliteStore`], each
+//! test on its own database file in a fresh temporary directory.
+
+mod store_conformance;
+
+use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
+use store_conformance::StoreFactory;
+use tempfile::TempDir;
+
+/// Stores on real files: the temporary directory is the storage, so reopening finds the same
+/// file and dropping it at the end of the test deletes everything.
+struct Sqlite;
+
+impl Sqlite {
+    fn open(dir: &TempDir, retention: u64) -> SqliteStore {
+        let config = SqliteConfig {
+            retention,
+            ..SqliteConfig::default()
+        };
+        SqliteStore::open(&dir.path().join("image-chat.db"), config).expect("open the database")
+    }
+}
+
+impl StoreFactory for Sqlite {
+    type Store = SqliteStore;
+    type Storage = TempDir;
+
+    async fn create(&self, retention: u64) -> (SqliteStore, TempDir) {
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        (Self::open(&dir, retention), dir)
+    }
+
+    async fn reopen(&self, dir: &TempDir, retention: u64) -> SqliteStore {
+        Self::open(dir, retention)
+    }
+}
+
+/// One `#[tokio::test]` per suite function, named like it.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                store_conformance::$name(&Sqlite).await;
+            }
+        )*
+    };
+}
+
+conformance!(
+    seq_is_gap_free_and_ordered,
+    images_and_tenants_are_independent,
+    unwritten_image_is_empty_at_epoch_zero,
+    retried_op_is_applied_once,
+    reused_broadcast_id_with_other_content_conflicts,
+    rejected_op_commits_nothing,
+    catch_up_returns_exactly_the_missed_events,
+    catch_up_falls_back_to_a_snapshot,
+    snapshot_equals_replayed_log,
+    unknown_chat_is_rejected,
+    unknown_comment_is_rejected,
+    duplicate_ids_are_rejected,
+    only_author_or_moderator_edits_a_comment,
+    only_author_or_moderator_deletes_a_chat,
+    data_survives_reopening,
+    secrets_are_created_once,
+);
+
+// Multi-threaded, so that commits from different tasks really run at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commits_get_unique_gap_free_seqs() {
+    store_conformance::concurrent_commits_get_unique_gap_free_seqs(&Sqlite).await;
+}

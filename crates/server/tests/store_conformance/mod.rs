@@ -1,0 +1,1086 @@
+//! The [`Store`] conformance suite: the behaviour every store implementation (SQLite today,
+//! Postgres later) must show, written once against the trait.
+//!
+//! Each `pub async fn` is one test. An implementation's test file provides a [`StoreFactory`]
+//! and calls every function from its own `#[tokio::test]` (see `tests/sqlite_store.rs`);
+//! [`concurrent_commits_get_unique_gap_free_seqs`] needs a multi-threaded runtime to be
+//! meaningful. Tests use deterministic ids and times, so a failure reproduces exactly.
+//!
+//! The contract checked here, beyond the trait docs:
+//! - `seq` starts at 1 per image and grows by exactly 1 per applied op; images and tenants have
+//!   independent logs; chat and comment ids are unique per tenant.
+//! - A retry (same `broadcastId`, same actor, same content, any time) is `Duplicate` with the
+//!   original seq while its event is retained; the same `broadcastId` with other content or
+//!   from another actor is `BroadcastIdConflict`. A refused op commits nothing and does not use
+//!   up its `broadcastId`.
+//! - An image never written is at `{epoch: 0, seq: 0}`; resuming from exactly that on a
+//!   still-empty image yields no events; the first commit gives the log a nonzero epoch.
+//! - Replaying the log from empty with [`ImageState::apply`] gives the snapshot.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use image_chat_protocol::{
+    AddComment, Anchor, BroadcastId, ChatChange, ChatId, CommentId, CreateChat, DeleteChat,
+    EditComment, Event, ImageId, ImageState, Op, Position, Snapshot, TenantId, User,
+};
+use image_chat_server::store::{CatchUp, Commit, ImageKey, Rejection, Store, StoreError};
+
+/// How the suite obtains stores of the implementation under test.
+pub trait StoreFactory {
+    /// The implementation under test.
+    type Store: Store;
+    /// Where one store's data lives (a temp file, a database schema…). The suite keeps it alive
+    /// for the whole test; dropping it may delete the data.
+    type Storage;
+
+    /// A store on new, empty storage, keeping at least `retention` events per image log.
+    fn create(&self, retention: u64) -> impl Future<Output = (Self::Store, Self::Storage)>;
+
+    /// A store on existing `storage`, after the previous store on it has been dropped: what a
+    /// server restart sees.
+    fn reopen(&self, storage: &Self::Storage, retention: u64) -> impl Future<Output = Self::Store>;
+}
+
+/// Retention large enough that no test's log is ever pruned.
+const KEEP_ALL: u64 = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// Deterministic canonical UUIDs: every call gives a new one.
+#[derive(Default)]
+struct Ids(u64);
+
+impl Ids {
+    fn next(&mut self) -> String {
+        self.0 += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.0)
+    }
+    fn chat(&mut self) -> ChatId {
+        ChatId::new(self.next())
+    }
+    fn comment(&mut self) -> CommentId {
+        CommentId::new(self.next())
+    }
+    fn bid(&mut self) -> BroadcastId {
+        BroadcastId::new(self.next())
+    }
+}
+
+fn user(id: &str, name: &str, is_moderator: bool) -> User {
+    User {
+        id: id.into(),
+        name: name.into(),
+        avatar_url: None,
+        is_moderator,
+    }
+}
+
+fn alice() -> User {
+    user("sso:alice", "Alice", false)
+}
+
+fn bob() -> User {
+    user("anon:bob", "Bob", false)
+}
+
+fn moderator() -> User {
+    user("sso:mod", "Mo", true)
+}
+
+fn key(tenant: &str, image: &str) -> ImageKey {
+    ImageKey {
+        tenant: TenantId::new(tenant),
+        image: ImageId::new(image),
+    }
+}
+
+fn create_op(bid: BroadcastId, chat: &ChatId, comment: &CommentId, text: &str) -> Op {
+    Op::CreateChat(CreateChat {
+        broadcast_id: bid,
+        chat_id: chat.clone(),
+        anchor: Anchor::point(0.25, 0.75),
+        comment_id: comment.clone(),
+        text: text.into(),
+    })
+}
+
+fn add_op(bid: BroadcastId, chat: &ChatId, comment: &CommentId, text: &str) -> Op {
+    Op::AddComment(AddComment {
+        broadcast_id: bid,
+        chat_id: chat.clone(),
+        comment_id: comment.clone(),
+        text: text.into(),
+    })
+}
+
+fn edit_op(bid: BroadcastId, chat: &ChatId, comment: &CommentId, text: &str) -> Op {
+    Op::EditComment(EditComment {
+        broadcast_id: bid,
+        chat_id: chat.clone(),
+        comment_id: comment.clone(),
+        text: text.into(),
+    })
+}
+
+fn delete_op(bid: BroadcastId, chat: &ChatId) -> Op {
+    Op::DeleteChat(DeleteChat {
+        broadcast_id: bid,
+        chat_id: chat.clone(),
+    })
+}
+
+/// Commits and expects a new change.
+async fn applied(store: &impl Store, image: &ImageKey, actor: &User, op: &Op, now: u64) -> Event {
+    match store.commit(image, actor, op, now).await {
+        Ok(Commit::Applied(event)) => event,
+        other => panic!("expected {op:?} to be applied, got {other:?}"),
+    }
+}
+
+/// Commits and expects a refusal.
+async fn rejected(store: &impl Store, image: &ImageKey, actor: &User, op: &Op) -> Rejection {
+    match store.commit(image, actor, op, 1).await {
+        Err(StoreError::Rejected(r)) => r,
+        other => panic!("expected {op:?} to be rejected, got {other:?}"),
+    }
+}
+
+/// Creates a chat by `actor`; returns its id and first comment's id.
+async fn new_chat(
+    store: &impl Store,
+    image: &ImageKey,
+    ids: &mut Ids,
+    actor: &User,
+    text: &str,
+) -> (ChatId, CommentId) {
+    let (chat, comment) = (ids.chat(), ids.comment());
+    applied(
+        store,
+        image,
+        actor,
+        &create_op(ids.bid(), &chat, &comment, text),
+        1,
+    )
+    .await;
+    (chat, comment)
+}
+
+async fn position(store: &impl Store, image: &ImageKey) -> Position {
+    store.snapshot(image).await.expect("snapshot").0
+}
+
+async fn current_snapshot(store: &impl Store, image: &ImageKey) -> Snapshot {
+    store.snapshot(image).await.expect("snapshot").1
+}
+
+/// The whole log (the test must keep the retention above the head).
+async fn whole_log(store: &impl Store, image: &ImageKey) -> Vec<Event> {
+    let head = position(store, image).await;
+    let since = Position {
+        epoch: head.epoch,
+        seq: 0,
+    };
+    match store.catch_up(image, Some(since)).await.expect("catch_up") {
+        CatchUp::Events { position, events } => {
+            assert_eq!(position, head);
+            events
+        }
+        other => panic!("expected the whole log from {since:?}, got {other:?}"),
+    }
+}
+
+fn replay(events: &[Event]) -> Snapshot {
+    let mut state = ImageState::default();
+    for event in events {
+        state
+            .apply(event)
+            .unwrap_or_else(|e| panic!("event {event:?} does not apply: {e}"));
+    }
+    state.to_snapshot()
+}
+
+fn seqs(events: &[Event]) -> Vec<u64> {
+    events.iter().map(Event::seq).collect()
+}
+
+fn expect_events(result: CatchUp) -> (Position, Vec<Event>) {
+    match result {
+        CatchUp::Events { position, events } => (position, events),
+        other => panic!("expected events, got {other:?}"),
+    }
+}
+
+fn expect_snapshot(result: CatchUp) -> (Position, Snapshot) {
+    match result {
+        CatchUp::Snapshot { position, snapshot } => (position, snapshot),
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+/// Asserts replaying the whole log gives the snapshot.
+async fn assert_log_replays_to_snapshot(store: &impl Store, image: &ImageKey) {
+    let log = whole_log(store, image).await;
+    assert_eq!(replay(&log), current_snapshot(store, image).await);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordering
+// ---------------------------------------------------------------------------------------------
+
+/// Every applied op gets the next seq (1, 2, 3…) in one nonzero epoch, and the log returns them
+/// in that order.
+pub async fn seq_is_gap_free_and_ordered<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, comment) = new_chat(&store, &image, &mut ids, &alice(), "first").await;
+    let mut events = vec![];
+    for i in 0..9u64 {
+        let op = if i % 2 == 0 {
+            add_op(ids.bid(), &chat, &ids.comment(), "reply")
+        } else {
+            edit_op(ids.bid(), &chat, &comment, &format!("edit {i}"))
+        };
+        events.push(applied(&store, &image, &alice(), &op, 100 + i).await);
+    }
+    let epoch = events[0].epoch();
+    assert_ne!(epoch, 0, "a written log has a nonzero epoch");
+    assert!(events.iter().all(|e| e.epoch() == epoch));
+    assert_eq!(seqs(&events), (2..=10).collect::<Vec<_>>());
+    assert_eq!(position(&store, &image).await, Position { epoch, seq: 10 });
+    assert_eq!(
+        seqs(&whole_log(&store, &image).await),
+        (1..=10).collect::<Vec<_>>()
+    );
+}
+
+/// Two images of one tenant and the same image name in another tenant have separate logs,
+/// states and seq counters; chat ids are scoped to the tenant.
+pub async fn images_and_tenants_are_independent<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let a = key("t1", "shared-name");
+    let b = key("t1", "other");
+    let c = key("t2", "shared-name");
+    let mut ids = Ids::default();
+    let chat = ids.chat();
+    let comment = ids.comment();
+
+    let on_a = applied(
+        &store,
+        &a,
+        &alice(),
+        &create_op(ids.bid(), &chat, &comment, "on a"),
+        1,
+    )
+    .await;
+    // The same chat and comment ids in another tenant are a different discussion.
+    let on_c = applied(
+        &store,
+        &c,
+        &alice(),
+        &create_op(ids.bid(), &chat, &comment, "on c"),
+        1,
+    )
+    .await;
+    let (chat_b, _) = new_chat(&store, &b, &mut ids, &bob(), "on b").await;
+    let on_b_2 = applied(
+        &store,
+        &b,
+        &bob(),
+        &add_op(ids.bid(), &chat_b, &ids.comment(), "b2"),
+        2,
+    )
+    .await;
+    let on_a_2 = applied(
+        &store,
+        &a,
+        &bob(),
+        &add_op(ids.bid(), &chat, &ids.comment(), "a2"),
+        2,
+    )
+    .await;
+
+    assert_eq!((on_a.seq(), on_a_2.seq()), (1, 2));
+    assert_eq!(on_c.seq(), 1);
+    assert_eq!(on_b_2.seq(), 2);
+    assert_eq!(position(&store, &c).await.seq, 1);
+
+    let texts = |s: Snapshot| -> Vec<Vec<String>> {
+        s.chats
+            .iter()
+            .map(|c| c.comments.iter().map(|m| m.text.clone()).collect())
+            .collect()
+    };
+    assert_eq!(texts(current_snapshot(&store, &a).await), [["on a", "a2"]]);
+    assert_eq!(texts(current_snapshot(&store, &b).await), [["on b", "b2"]]);
+    assert_eq!(texts(current_snapshot(&store, &c).await), [["on c"]]);
+
+    // Deleting tenant 2's chat leaves tenant 1's chat of the same id alone.
+    applied(&store, &c, &alice(), &delete_op(ids.bid(), &chat), 3).await;
+    assert!(current_snapshot(&store, &c).await.chats.is_empty());
+    assert_eq!(current_snapshot(&store, &a).await.chats.len(), 1);
+}
+
+/// An image never written is at `{0, 0}` and empty; a refused op does not create its log; the
+/// first applied op creates it with a nonzero epoch, after which `{0, 0}` is a stale position.
+pub async fn unwritten_image_is_empty_at_epoch_zero<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "fresh");
+    let zero = Position { epoch: 0, seq: 0 };
+    let mut ids = Ids::default();
+
+    assert_eq!(
+        store.snapshot(&image).await.expect("snapshot"),
+        (zero, Snapshot::default())
+    );
+    assert_eq!(
+        expect_snapshot(store.catch_up(&image, None).await.expect("catch_up")),
+        (zero, Snapshot::default())
+    );
+    assert_eq!(
+        expect_events(store.catch_up(&image, Some(zero)).await.expect("catch_up")),
+        (zero, vec![])
+    );
+    // A position from some other log: start over.
+    let stale = Position { epoch: 7, seq: 3 };
+    assert_eq!(
+        expect_snapshot(store.catch_up(&image, Some(stale)).await.expect("catch_up")),
+        (zero, Snapshot::default())
+    );
+
+    let missing = ids.chat();
+    let r = rejected(
+        &store,
+        &image,
+        &alice(),
+        &add_op(ids.bid(), &missing, &ids.comment(), "x"),
+    )
+    .await;
+    assert_eq!(r, Rejection::UnknownChat);
+    assert_eq!(position(&store, &image).await, zero);
+
+    new_chat(&store, &image, &mut ids, &alice(), "hello").await;
+    let now = position(&store, &image).await;
+    assert_ne!(now.epoch, 0);
+    assert_eq!(now.seq, 1);
+    let (position, snapshot) =
+        expect_snapshot(store.catch_up(&image, Some(zero)).await.expect("catch_up"));
+    assert_eq!(position, now);
+    assert_eq!(snapshot.chats.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency
+// ---------------------------------------------------------------------------------------------
+
+/// Each kind of op sent twice (the second time later) is one change: the retry is `Duplicate`
+/// with the original seq and changes nothing — even when the state has moved on since.
+pub async fn retried_op_is_applied_once<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, comment) = (ids.chat(), ids.comment());
+    let ops = [
+        create_op(ids.bid(), &chat, &comment, "first"),
+        add_op(ids.bid(), &chat, &ids.comment(), "reply"),
+        edit_op(ids.bid(), &chat, &comment, "first, edited"),
+        delete_op(ids.bid(), &chat),
+    ];
+    for (i, op) in ops.iter().enumerate() {
+        let seq = applied(&store, &image, &alice(), op, 10).await.seq();
+        assert_eq!(seq, i as u64 + 1);
+        let before = store.snapshot(&image).await.expect("snapshot");
+        let retry = store.commit(&image, &alice(), op, 99).await.expect("retry");
+        assert_eq!(retry, Commit::Duplicate { seq }, "retry of {op:?}");
+        assert_eq!(store.snapshot(&image).await.expect("snapshot"), before);
+    }
+    // Every op retried again after the chat is gone: still the original seqs, nothing
+    // re-created.
+    for (i, op) in ops.iter().enumerate() {
+        let retry = store
+            .commit(&image, &alice(), op, 500)
+            .await
+            .expect("retry");
+        assert_eq!(retry, Commit::Duplicate { seq: i as u64 + 1 });
+    }
+    assert_eq!(position(&store, &image).await.seq, 4);
+    assert!(current_snapshot(&store, &image).await.chats.is_empty());
+    assert_eq!(seqs(&whole_log(&store, &image).await), [1, 2, 3, 4]);
+}
+
+/// A `broadcastId` already used on the image with other content, another kind of op, or by
+/// another person is refused as a conflict, and commits nothing.
+pub async fn reused_broadcast_id_with_other_content_conflicts<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, comment) = (ids.chat(), ids.comment());
+    let bid = ids.bid();
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &create_op(bid.clone(), &chat, &comment, "first"),
+        1,
+    )
+    .await;
+    let reply_bid = ids.bid();
+    let reply = ids.comment();
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &add_op(reply_bid.clone(), &chat, &reply, "reply"),
+        2,
+    )
+    .await;
+    let before = store.snapshot(&image).await.expect("snapshot");
+
+    let conflicts = [
+        // Same kind, other text.
+        (
+            alice(),
+            create_op(bid.clone(), &chat, &comment, "different"),
+        ),
+        // Same kind, other ids.
+        (
+            alice(),
+            create_op(bid.clone(), &ids.chat(), &ids.comment(), "first"),
+        ),
+        // Another kind of op.
+        (alice(), edit_op(bid.clone(), &chat, &comment, "first")),
+        (alice(), delete_op(bid.clone(), &chat)),
+        (alice(), add_op(reply_bid.clone(), &chat, &reply, "reply!")),
+        // The very same op, but from someone else.
+        (bob(), add_op(reply_bid.clone(), &chat, &reply, "reply")),
+    ];
+    for (actor, op) in &conflicts {
+        assert_eq!(
+            rejected(&store, &image, actor, op).await,
+            Rejection::BroadcastIdConflict,
+            "{op:?} by {}",
+            actor.id
+        );
+    }
+    assert_eq!(store.snapshot(&image).await.expect("snapshot"), before);
+}
+
+/// A refused op leaves no trace: the head does not move and its `broadcastId` can still be
+/// used for a valid op.
+pub async fn rejected_op_commits_nothing<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, comment) = new_chat(&store, &image, &mut ids, &alice(), "first").await;
+    let before = store.snapshot(&image).await.expect("snapshot");
+
+    let bid = ids.bid();
+    let forbidden = edit_op(bid.clone(), &chat, &comment, "not yours");
+    assert_eq!(
+        rejected(&store, &image, &bob(), &forbidden).await,
+        Rejection::Forbidden
+    );
+    assert_eq!(store.snapshot(&image).await.expect("snapshot"), before);
+
+    // The same broadcastId, now for an op that is allowed: applied as seq 2, not a conflict.
+    let event = applied(
+        &store,
+        &image,
+        &bob(),
+        &add_op(bid, &chat, &ids.comment(), "a reply instead"),
+        5,
+    )
+    .await;
+    assert_eq!(event.seq(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Catch-up
+// ---------------------------------------------------------------------------------------------
+
+/// From every position of the current log, catch-up returns exactly the events after it, as
+/// they were when committed.
+pub async fn catch_up_returns_exactly_the_missed_events<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, comment) = (ids.chat(), ids.comment());
+    let mut committed = vec![
+        applied(
+            &store,
+            &image,
+            &alice(),
+            &create_op(ids.bid(), &chat, &comment, "first"),
+            1_000,
+        )
+        .await,
+    ];
+    for i in 0..11u64 {
+        let op = match i % 3 {
+            0 => add_op(ids.bid(), &chat, &ids.comment(), &format!("reply {i}")),
+            1 => edit_op(ids.bid(), &chat, &comment, &format!("edit {i}")),
+            _ => create_op(ids.bid(), &ids.chat(), &ids.comment(), &format!("chat {i}")),
+        };
+        committed.push(applied(&store, &image, &bob_or_mod(i), &op, 1_001 + i).await);
+    }
+    let head = position(&store, &image).await;
+    assert_eq!(head.seq, 12);
+    for since in 0..=head.seq {
+        let resume = Position {
+            epoch: head.epoch,
+            seq: since,
+        };
+        let (position, events) = expect_events(
+            store
+                .catch_up(&image, Some(resume))
+                .await
+                .expect("catch_up"),
+        );
+        assert_eq!(position, head);
+        let from = usize::try_from(since).expect("small");
+        assert_eq!(events, committed[from..], "resuming from {since}");
+    }
+}
+
+/// Edits of alice's comment need a moderator; replies can come from anyone.
+fn bob_or_mod(i: u64) -> User {
+    if i % 3 == 1 { moderator() } else { bob() }
+}
+
+/// No position, another epoch, a position ahead of the head, or one older than the retained
+/// log all get the full snapshot; the oldest position still covered by the log gets events.
+pub async fn catch_up_falls_back_to_a_snapshot<F: StoreFactory>(factory: &F) {
+    let retention = 4;
+    let (store, _storage) = factory.create(retention).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let mut committed = vec![];
+    for i in 0..10u64 {
+        let op = create_op(ids.bid(), &ids.chat(), &ids.comment(), &format!("chat {i}"));
+        committed.push(applied(&store, &image, &alice(), &op, i).await);
+    }
+    let (head, snapshot) = store.snapshot(&image).await.expect("snapshot");
+    assert_eq!(head.seq, 10);
+    assert_eq!(snapshot.chats.len(), 10, "pruning the log keeps the state");
+    let at = |epoch: u32, seq: u64| Some(Position { epoch, seq });
+    let other_epoch = if head.epoch == u32::MAX {
+        1
+    } else {
+        head.epoch + 1
+    };
+
+    for since in [
+        None,
+        at(other_epoch, 10),
+        at(other_epoch, 3),
+        at(0, 0),
+        at(head.epoch, 11),
+        at(head.epoch, 0),
+        // Needs events 6..=10, but only the last 4 (7..=10) must be kept.
+        at(head.epoch, 5),
+    ] {
+        let (position, got) =
+            expect_snapshot(store.catch_up(&image, since).await.expect("catch_up"));
+        assert_eq!(
+            (position, &got),
+            (head, &snapshot),
+            "resuming from {since:?}"
+        );
+    }
+    // The oldest position the retained log covers: exactly the last `retention` events.
+    let (position, events) = expect_events(
+        store
+            .catch_up(&image, at(head.epoch, 6))
+            .await
+            .expect("catch_up"),
+    );
+    assert_eq!(position, head);
+    assert_eq!(events, committed[6..]);
+    let (_, events) = expect_events(
+        store
+            .catch_up(&image, at(head.epoch, 10))
+            .await
+            .expect("catch_up"),
+    );
+    assert!(events.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+/// After every commit of a mixed script, replaying the log from empty gives the snapshot; the
+/// snapshot lists chats in creation order and comments in thread order, with the committing
+/// actor as author and the commit times.
+pub async fn snapshot_equals_replayed_log<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (c1, c1m1) = (ids.chat(), ids.comment());
+    let (c2, c2m1) = (ids.chat(), ids.comment());
+    let (c3, c3m1) = (ids.chat(), ids.comment());
+    let (c1m2, c1m3, c3m2) = (ids.comment(), ids.comment(), ids.comment());
+    let script = [
+        (alice(), create_op(ids.bid(), &c1, &c1m1, "c1 first")),
+        (bob(), create_op(ids.bid(), &c2, &c2m1, "c2 first")),
+        (bob(), add_op(ids.bid(), &c1, &c1m2, "c1 reply by bob")),
+        (alice(), create_op(ids.bid(), &c3, &c3m1, "c3 first")),
+        (alice(), edit_op(ids.bid(), &c1, &c1m1, "c1 first, edited")),
+        (alice(), add_op(ids.bid(), &c1, &c1m3, "c1 reply by alice")),
+        (moderator(), edit_op(ids.bid(), &c1, &c1m2, "moderated")),
+        (bob(), delete_op(ids.bid(), &c2)),
+        (
+            moderator(),
+            add_op(ids.bid(), &c3, &c3m2, "c3 reply by mod"),
+        ),
+    ];
+    for (i, (actor, op)) in script.iter().enumerate() {
+        let now = 1_700_000_000_000 + i as u64;
+        let event = applied(&store, &image, actor, op, now).await;
+        // What the event says about the commit.
+        match &event {
+            Event::NewImageChat(e) => {
+                assert_eq!(e.chat.comments.len(), 1);
+                assert_eq!(e.chat.comments[0].author, *actor);
+                assert_eq!(e.chat.comments[0].created_at, now);
+                assert_eq!(e.chat.comments[0].edited_at, None);
+                assert_eq!(e.chat.anchor, Anchor::point(0.25, 0.75));
+            }
+            Event::ImageChatUpdated(e) => match &e.change {
+                ChatChange::CommentAdded { comment } => {
+                    assert_eq!(comment.author, *actor);
+                    assert_eq!(comment.created_at, now);
+                }
+                ChatChange::CommentEdited { edited_at, .. } => assert_eq!(*edited_at, now),
+            },
+            Event::DeletedImageChat(_) => {}
+        }
+        assert_eq!(event.broadcast_id(), op.broadcast_id());
+        assert_eq!(event.chat_id(), op.chat_id());
+        assert_log_replays_to_snapshot(&store, &image).await;
+    }
+
+    let snapshot = current_snapshot(&store, &image).await;
+    // (comment id, author id, text, edited?) per comment, per chat.
+    type Thread = Vec<(CommentId, String, String, bool)>;
+    let shape: Vec<(ChatId, Thread)> = snapshot
+        .chats
+        .iter()
+        .map(|chat| {
+            let comments = chat
+                .comments
+                .iter()
+                .map(|m| {
+                    let edited = m.edited_at.is_some();
+                    (m.id.clone(), m.author.id.clone(), m.text.clone(), edited)
+                })
+                .collect();
+            (chat.id.clone(), comments)
+        })
+        .collect();
+    let t = |s: &str| s.to_owned();
+    assert_eq!(
+        shape,
+        [
+            (
+                c1,
+                vec![
+                    (c1m1, alice().id, t("c1 first, edited"), true),
+                    (c1m2, bob().id, t("moderated"), true),
+                    (c1m3, alice().id, t("c1 reply by alice"), false),
+                ]
+            ),
+            (
+                c3,
+                vec![
+                    (c3m1, alice().id, t("c3 first"), false),
+                    (c3m2, moderator().id, t("c3 reply by mod"), false),
+                ]
+            ),
+        ]
+    );
+    // An edit keeps the comment's creation time.
+    assert_eq!(snapshot.chats[0].comments[0].created_at, 1_700_000_000_000);
+    assert_eq!(
+        snapshot.chats[0].comments[0].edited_at,
+        Some(1_700_000_000_004)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rejections
+// ---------------------------------------------------------------------------------------------
+
+/// Replies, edits and deletes must name a discussion that exists on *this* image.
+pub async fn unknown_chat_is_rejected<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let elsewhere = key("t1", "another-img");
+    let other_tenant = key("t2", "img");
+    let mut ids = Ids::default();
+    new_chat(&store, &image, &mut ids, &alice(), "here").await;
+    let (foreign, foreign_comment) =
+        new_chat(&store, &elsewhere, &mut ids, &alice(), "elsewhere").await;
+    let (deleted, deleted_comment) = new_chat(&store, &image, &mut ids, &alice(), "gone").await;
+    applied(&store, &image, &alice(), &delete_op(ids.bid(), &deleted), 2).await;
+    let never = ids.chat();
+    let head = position(&store, &image).await;
+
+    for (chat, comment) in [
+        (&never, ids.comment()),
+        (&foreign, foreign_comment.clone()),
+        (&deleted, deleted_comment.clone()),
+    ] {
+        for op in [
+            add_op(ids.bid(), chat, &ids.comment(), "reply"),
+            edit_op(ids.bid(), chat, &comment, "edit"),
+            delete_op(ids.bid(), chat),
+        ] {
+            // Even a moderator cannot act on what is not there.
+            for actor in [alice(), moderator()] {
+                assert_eq!(
+                    rejected(&store, &image, &actor, &op).await,
+                    Rejection::UnknownChat,
+                    "{op:?}"
+                );
+            }
+        }
+    }
+    // Another tenant's image with the same name does not see tenant 1's discussions.
+    let op = add_op(ids.bid(), &foreign, &ids.comment(), "x");
+    assert_eq!(
+        rejected(&store, &other_tenant, &alice(), &op).await,
+        Rejection::UnknownChat
+    );
+    assert_eq!(position(&store, &image).await, head);
+    assert_eq!(current_snapshot(&store, &elsewhere).await.chats.len(), 1);
+}
+
+/// An edit must name a comment of the discussion it names.
+pub async fn unknown_comment_is_rejected<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (c1, _) = new_chat(&store, &image, &mut ids, &alice(), "one").await;
+    let (_, c2_first) = new_chat(&store, &image, &mut ids, &alice(), "two").await;
+    let head = position(&store, &image).await;
+    for comment in [ids.comment(), c2_first] {
+        for actor in [alice(), moderator()] {
+            let op = edit_op(ids.bid(), &c1, &comment, "edit");
+            assert_eq!(
+                rejected(&store, &image, &actor, &op).await,
+                Rejection::UnknownComment
+            );
+        }
+    }
+    assert_eq!(position(&store, &image).await, head);
+}
+
+/// Chat and comment ids are unique within a tenant (across its images).
+pub async fn duplicate_ids_are_rejected<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let elsewhere = key("t1", "another-img");
+    let mut ids = Ids::default();
+    let (chat, first) = new_chat(&store, &image, &mut ids, &alice(), "one").await;
+    let (other_chat, other_first) =
+        new_chat(&store, &elsewhere, &mut ids, &alice(), "elsewhere").await;
+    let reply = ids.comment();
+    applied(
+        &store,
+        &image,
+        &bob(),
+        &add_op(ids.bid(), &chat, &reply, "reply"),
+        1,
+    )
+    .await;
+    let head = position(&store, &image).await;
+    let snapshot = current_snapshot(&store, &image).await;
+
+    let cases = [
+        // A chat id already used on this image, or on another image of the tenant.
+        create_op(ids.bid(), &chat, &ids.comment(), "again"),
+        create_op(ids.bid(), &other_chat, &ids.comment(), "again"),
+        // A new chat whose first comment reuses a comment id (a first comment, a reply, or
+        // one on another image).
+        create_op(ids.bid(), &ids.chat(), &first, "again"),
+        create_op(ids.bid(), &ids.chat(), &reply, "again"),
+        create_op(ids.bid(), &ids.chat(), &other_first, "again"),
+        // A reply reusing a comment id of this thread or of another one.
+        add_op(ids.bid(), &chat, &first, "again"),
+        add_op(ids.bid(), &chat, &reply, "again"),
+        add_op(ids.bid(), &chat, &other_first, "again"),
+    ];
+    for op in &cases {
+        assert_eq!(
+            rejected(&store, &image, &moderator(), op).await,
+            Rejection::DuplicateId,
+            "{op:?}"
+        );
+    }
+    assert_eq!(position(&store, &image).await, head);
+    assert_eq!(current_snapshot(&store, &image).await, snapshot);
+}
+
+/// Only a comment's author or a moderator may edit it — owning the discussion is not enough.
+pub async fn only_author_or_moderator_edits_a_comment<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, alices) = new_chat(&store, &image, &mut ids, &alice(), "alice's").await;
+    let bobs = ids.comment();
+    applied(
+        &store,
+        &image,
+        &bob(),
+        &add_op(ids.bid(), &chat, &bobs, "bob's"),
+        1,
+    )
+    .await;
+    // A user with alice's name but another id is someone else.
+    let impostor = user("anon:alice", "Alice", false);
+
+    for (actor, comment) in [(&bob(), &alices), (&impostor, &alices), (&alice(), &bobs)] {
+        let op = edit_op(ids.bid(), &chat, comment, "hijack");
+        assert_eq!(
+            rejected(&store, &image, actor, &op).await,
+            Rejection::Forbidden,
+            "{} editing {comment}",
+            actor.id
+        );
+    }
+    for (actor, comment) in [
+        (&alice(), &alices),
+        (&bob(), &bobs),
+        (&moderator(), &alices),
+        (&moderator(), &bobs),
+    ] {
+        let op = edit_op(ids.bid(), &chat, comment, &format!("by {}", actor.id));
+        applied(&store, &image, actor, &op, 2).await;
+    }
+    let texts: Vec<String> = current_snapshot(&store, &image).await.chats[0]
+        .comments
+        .iter()
+        .map(|c| c.text.clone())
+        .collect();
+    assert_eq!(texts, ["by sso:mod", "by sso:mod"]);
+    // The moderator's edits did not change who wrote the comments.
+    let authors: Vec<String> = current_snapshot(&store, &image).await.chats[0]
+        .comments
+        .iter()
+        .map(|c| c.author.id.clone())
+        .collect();
+    assert_eq!(authors, [alice().id, bob().id]);
+}
+
+/// Only the discussion's author (author of its first comment) or a moderator may delete it —
+/// having replied in it is not enough.
+pub async fn only_author_or_moderator_deletes_a_chat<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (by_alice, _) = new_chat(&store, &image, &mut ids, &alice(), "one").await;
+    let (also_by_alice, _) = new_chat(&store, &image, &mut ids, &alice(), "two").await;
+    applied(
+        &store,
+        &image,
+        &bob(),
+        &add_op(ids.bid(), &by_alice, &ids.comment(), "bob's reply"),
+        1,
+    )
+    .await;
+
+    let op = delete_op(ids.bid(), &by_alice);
+    assert_eq!(
+        rejected(&store, &image, &bob(), &op).await,
+        Rejection::Forbidden
+    );
+    assert_eq!(current_snapshot(&store, &image).await.chats.len(), 2);
+
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &delete_op(ids.bid(), &by_alice),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &image,
+        &moderator(),
+        &delete_op(ids.bid(), &also_by_alice),
+        3,
+    )
+    .await;
+    assert!(current_snapshot(&store, &image).await.chats.is_empty());
+    assert_log_replays_to_snapshot(&store, &image).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Durability, concurrency, secrets
+// ---------------------------------------------------------------------------------------------
+
+/// Chats, comments, the log, positions, idempotency records and secrets survive closing and
+/// reopening the storage, and the log continues where it stopped, in the same epoch.
+pub async fn data_survives_reopening<F: StoreFactory>(factory: &F) {
+    let (store, storage) = factory.create(KEEP_ALL).await;
+    let a = key("t1", "img");
+    let b = key("t2", "img");
+    let mut ids = Ids::default();
+    let (chat, comment) = (ids.chat(), ids.comment());
+    let create = create_op(ids.bid(), &chat, &comment, "first");
+    applied(&store, &a, &alice(), &create, 1).await;
+    applied(
+        &store,
+        &a,
+        &bob(),
+        &add_op(ids.bid(), &chat, &ids.comment(), "reply"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &a,
+        &alice(),
+        &edit_op(ids.bid(), &chat, &comment, "edited"),
+        3,
+    )
+    .await;
+    let (doomed, _) = new_chat(&store, &a, &mut ids, &bob(), "doomed").await;
+    applied(&store, &a, &bob(), &delete_op(ids.bid(), &doomed), 5).await;
+    new_chat(&store, &b, &mut ids, &bob(), "tenant 2").await;
+
+    let before_a = store.snapshot(&a).await.expect("snapshot");
+    let before_b = store.snapshot(&b).await.expect("snapshot");
+    let log_a = whole_log(&store, &a).await;
+    let secret = store.secret("anon-token").await.expect("secret");
+    drop(store);
+
+    let store = factory.reopen(&storage, KEEP_ALL).await;
+    assert_eq!(store.snapshot(&a).await.expect("snapshot"), before_a);
+    assert_eq!(store.snapshot(&b).await.expect("snapshot"), before_b);
+    assert_eq!(whole_log(&store, &a).await, log_a);
+    assert_eq!(store.secret("anon-token").await.expect("secret"), secret);
+    let (position, events) = expect_events(
+        store
+            .catch_up(
+                &a,
+                Some(Position {
+                    epoch: before_a.0.epoch,
+                    seq: 3,
+                }),
+            )
+            .await
+            .expect("catch_up"),
+    );
+    assert_eq!((position, events), (before_a.0, log_a[3..].to_vec()));
+
+    // A retry from before the restart is still recognised.
+    assert_eq!(
+        store.commit(&a, &alice(), &create, 9).await.expect("retry"),
+        Commit::Duplicate { seq: 1 }
+    );
+    // The log goes on in the same epoch.
+    let next = applied(
+        &store,
+        &a,
+        &alice(),
+        &add_op(ids.bid(), &chat, &ids.comment(), "after restart"),
+        10,
+    )
+    .await;
+    assert_eq!(
+        next.position(),
+        Position {
+            epoch: before_a.0.epoch,
+            seq: before_a.0.seq + 1
+        }
+    );
+    assert_log_replays_to_snapshot(&store, &a).await;
+}
+
+/// Many tasks committing on one image at once still get unique, gap-free seqs, each task's in
+/// increasing order, and a log that replays to the snapshot. Run it on a multi-threaded
+/// runtime so the commits really overlap.
+pub async fn concurrent_commits_get_unique_gap_free_seqs<F: StoreFactory>(factory: &F) {
+    const TASKS: u64 = 8;
+    const OPS_PER_TASK: u64 = 25;
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let store = Arc::new(store);
+    let image = key("t1", "busy");
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let store = Arc::clone(&store);
+        let image = image.clone();
+        tasks.push(tokio::spawn(async move {
+            // Disjoint id ranges per task, so every op is valid whatever the interleaving.
+            let mut ids = Ids(task << 32);
+            let actor = user(&format!("anon:{task}"), "Tasker", false);
+            let chat = ids.chat();
+            let mut seqs = Vec::new();
+            for i in 0..OPS_PER_TASK {
+                let op = if i == 0 {
+                    create_op(ids.bid(), &chat, &ids.comment(), "start")
+                } else {
+                    add_op(ids.bid(), &chat, &ids.comment(), &format!("{task}/{i}"))
+                };
+                match store.commit(&image, &actor, &op, i).await {
+                    Ok(Commit::Applied(event)) => seqs.push(event.seq()),
+                    other => panic!("task {task} op {i}: {other:?}"),
+                }
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        let seqs = task.await.expect("task panicked");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one task's seqs increase: {seqs:?}"
+        );
+        all.extend(seqs);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=TASKS * OPS_PER_TASK).collect::<Vec<_>>());
+    let log = whole_log(&*store, &image).await;
+    assert_eq!(seqs(&log), all);
+    assert_eq!(replay(&log), current_snapshot(&*store, &image).await);
+    let snapshot = current_snapshot(&*store, &image).await;
+    assert_eq!(snapshot.chats.len(), usize::try_from(TASKS).expect("small"));
+    assert!(
+        snapshot
+            .chats
+            .iter()
+            .all(|c| c.comments.len() == usize::try_from(OPS_PER_TASK).expect("small"))
+    );
+}
+
+/// A named secret is 32 random bytes, created once and the same ever after — also when first
+/// asked for by several tasks at once; different names get different secrets.
+pub async fn secrets_are_created_once<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let store = Arc::new(store);
+    let racers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move { store.secret("racy").await.expect("secret") })
+        })
+        .collect();
+    let mut values = Vec::new();
+    for racer in racers {
+        values.push(racer.await.expect("task panicked"));
+    }
+    assert!(values.windows(2).all(|w| w[0] == w[1]), "{values:?}");
+
+    let a = store.secret("a").await.expect("secret");
+    assert_eq!(store.secret("a").await.expect("secret"), a);
+    let b = store.secret("b").await.expect("secret");
+    assert_ne!(a, b);
+    assert_ne!(a, values[0]);
+    assert_ne!(a, [0u8; 32]);
+}
