@@ -28,7 +28,10 @@ pub struct SessionLimits {
 
 impl Default for SessionLimits {
     fn default() -> Self {
-        Self { hello_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(70) }
+        Self {
+            hello_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(70),
+        }
     }
 }
 
@@ -99,7 +102,10 @@ impl App {
 /// Publishes a viewer count; a failure only delays the count until the next change.
 pub async fn publish_presence(broker: &dyn Broker, image: &ImageKey, online: u32) {
     let frame = ServerMessage::Presence(Presence { online }).to_json();
-    let message = Published { seq: None, frame: frame.into() };
+    let message = Published {
+        seq: None,
+        frame: frame.into(),
+    };
     if let Err(err) = broker.publish(image, message).await {
         tracing::warn!(%err, "could not publish presence");
     }

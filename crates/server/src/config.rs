@@ -18,7 +18,11 @@ use crate::{RunningServer, ServerParts, StartError};
 
 /// The `image-chat-server` command line.
 #[derive(Debug, Parser)]
-#[command(name = "image-chat-server", version, about = "Real-time discussions on images.")]
+#[command(
+    name = "image-chat-server",
+    version,
+    about = "Real-time discussions on images."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -60,7 +64,13 @@ pub struct ServeArgs {
 
 /// Opens the default store and starts serving per `args`.
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
-    let store = SqliteStore::open(&args.database, SqliteConfig { retention: args.retention })?;
+    let store = SqliteStore::open(
+        &args.database,
+        SqliteConfig {
+            retention: args.retention,
+            ..SqliteConfig::default()
+        },
+    )?;
     for (name, dir) in [("www", &args.www_dir), ("pkg", &args.pkg_dir)] {
         if let Some(dir) = dir.as_ref().filter(|d| !d.is_dir()) {
             tracing::warn!(dir = %dir.display(), "{name} directory does not exist (yet)");
@@ -75,7 +85,10 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
         },
-        dirs: StaticDirs { www: args.www_dir.clone(), pkg: args.pkg_dir.clone() },
+        dirs: StaticDirs {
+            www: args.www_dir.clone(),
+            pkg: args.pkg_dir.clone(),
+        },
     })
     .await
 }

@@ -51,7 +51,11 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
     router
 }
 
-async fn websocket(State(app): State<Arc<App>>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn websocket(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     if app.shutdown.is_cancelled() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
@@ -100,16 +104,28 @@ async fn snapshot(
     let tenant = TenantId::new(tenant);
     let image = ImageId::new(query.image);
     if tenant.validate().is_err() || image.validate().is_err() {
-        return error(StatusCode::BAD_REQUEST, ErrorCode::InvalidId, "invalid tenant or image id");
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidId,
+            "invalid tenant or image id",
+        );
     }
     if app.tenants.get(&tenant).is_none() {
-        return error(StatusCode::NOT_FOUND, ErrorCode::UnknownTenant, "unknown tenant");
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownTenant,
+            "unknown tenant",
+        );
     }
     match app.store.snapshot(&ImageKey { tenant, image }).await {
         Ok((position, snapshot)) => Json(SnapshotBody { position, snapshot }).into_response(),
         Err(err) => {
             tracing::error!(%err, "snapshot failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, "try again later")
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "try again later",
+            )
         }
     }
 }

@@ -68,7 +68,11 @@ impl Identities {
         if !tenant.allow_anonymous {
             return Err(AuthError::AnonymousNotAllowed);
         }
-        let name = if validate_name(name).is_ok() { name } else { DEFAULT_ANONYMOUS_NAME };
+        let name = if validate_name(name).is_ok() {
+            name
+        } else {
+            DEFAULT_ANONYMOUS_NAME
+        };
         // A token that does not verify (forged, or signed by another server's secret) earns a
         // fresh identity rather than an error: it proves nothing, but it must not lock a person
         // out of commenting either.
@@ -81,7 +85,12 @@ impl Identities {
             });
         let token = self.sign(tenant, &id);
         Ok(Identity {
-            user: User { id, name: name.to_owned(), avatar_url: None, is_moderator: false },
+            user: User {
+                id,
+                name: name.to_owned(),
+                avatar_url: None,
+                is_moderator: false,
+            },
             token: Some(token),
         })
     }
@@ -97,7 +106,10 @@ impl Identities {
     }
 
     fn sign(&self, tenant: &Tenant, id: &str) -> String {
-        format!("{id}.{}", hex::encode(self.mac(tenant, id).finalize().into_bytes()))
+        format!(
+            "{id}.{}",
+            hex::encode(self.mac(tenant, id).finalize().into_bytes())
+        )
     }
 
     /// The user id a token vouches for, if it verifies (in constant time) for this tenant.
@@ -118,7 +130,10 @@ mod tests {
     use image_chat_protocol::TenantId;
 
     fn anon(name: &str, token: Option<String>) -> Auth {
-        Auth::Anonymous { name: name.into(), token }
+        Auth::Anonymous {
+            name: name.into(),
+            token,
+        }
     }
 
     #[test]
@@ -128,17 +143,23 @@ mod tests {
         let first = ids.resolve(&demo, Some(&anon("Ada", None))).unwrap();
         assert!(first.user.id.starts_with("anon:"));
         assert_eq!(first.user.name, "Ada");
-        let again = ids.resolve(&demo, Some(&anon("Ada L.", first.token.clone()))).unwrap();
+        let again = ids
+            .resolve(&demo, Some(&anon("Ada L.", first.token.clone())))
+            .unwrap();
         assert_eq!(again.user.id, first.user.id);
         assert_eq!(again.user.name, "Ada L.");
 
         let mut other = Tenant::demo();
         other.id = TenantId::new("other");
-        let elsewhere = ids.resolve(&other, Some(&anon("Ada", first.token.clone()))).unwrap();
+        let elsewhere = ids
+            .resolve(&other, Some(&anon("Ada", first.token.clone())))
+            .unwrap();
         assert_ne!(elsewhere.user.id, first.user.id);
 
         let other_secret = Identities::new([8; 32]);
-        let fresh = other_secret.resolve(&demo, Some(&anon("Ada", first.token))).unwrap();
+        let fresh = other_secret
+            .resolve(&demo, Some(&anon("Ada", first.token)))
+            .unwrap();
         assert_ne!(fresh.user.id, first.user.id);
     }
 
@@ -146,8 +167,16 @@ mod tests {
     fn forged_tokens_are_ignored() {
         let ids = Identities::new([7; 32]);
         let demo = Tenant::demo();
-        for forged in ["anon:0000.00", "anon:victim.zz", "garbage", "moderator.abcd", ""] {
-            let got = ids.resolve(&demo, Some(&anon("Eve", Some(forged.into())))).unwrap();
+        for forged in [
+            "anon:0000.00",
+            "anon:victim.zz",
+            "garbage",
+            "moderator.abcd",
+            "",
+        ] {
+            let got = ids
+                .resolve(&demo, Some(&anon("Eve", Some(forged.into()))))
+                .unwrap();
             assert_ne!(got.user.id, "anon:0000");
             assert_ne!(got.user.id, "anon:victim");
             assert!(!got.user.is_moderator);
@@ -159,10 +188,23 @@ mod tests {
         let ids = Identities::new([7; 32]);
         let mut closed = Tenant::demo();
         closed.allow_anonymous = false;
-        assert_eq!(ids.resolve(&closed, None), Err(AuthError::AnonymousNotAllowed));
+        assert_eq!(
+            ids.resolve(&closed, None),
+            Err(AuthError::AnonymousNotAllowed)
+        );
         let demo = Tenant::demo();
-        assert_eq!(ids.resolve(&demo, None).unwrap().user.name, DEFAULT_ANONYMOUS_NAME);
-        let sso = Auth::Sso { user_data: "e30=".into(), timestamp: 0, hash: "00".into() };
-        assert_eq!(ids.resolve(&demo, Some(&sso)), Err(AuthError::SsoNotConfigured));
+        assert_eq!(
+            ids.resolve(&demo, None).unwrap().user.name,
+            DEFAULT_ANONYMOUS_NAME
+        );
+        let sso = Auth::Sso {
+            user_data: "e30=".into(),
+            timestamp: 0,
+            hash: "00".into(),
+        };
+        assert_eq!(
+            ids.resolve(&demo, Some(&sso)),
+            Err(AuthError::SsoNotConfigured)
+        );
     }
 }

@@ -91,12 +91,17 @@ impl RunningServer {
             Identities::new(secret),
             parts.limits,
         ));
-        let listener = TcpListener::bind(parts.listen)
-            .await
-            .map_err(|source| StartError::Bind { addr: parts.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr: parts.listen, source })?;
+        let listener =
+            TcpListener::bind(parts.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: parts.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: parts.listen,
+            source,
+        })?;
         let router = http::router(Arc::clone(&app), &parts.dirs);
         let stop = app.shutdown.clone();
         let serve = tokio::spawn(async move {
@@ -123,7 +128,10 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.app.shutdown.cancel();
         self.app.connections.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.app.connections.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.app.connections.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not close in time");
         }
         match tokio::time::timeout(SHUTDOWN_GRACE, self.serve).await {

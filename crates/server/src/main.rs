@@ -26,7 +26,10 @@ async fn main() -> ExitCode {
                 }
             };
             // The one line on stdout: scripts and tests read the bound address from it.
-            println!("image-chat-server listening on http://{}", server.local_addr());
+            println!(
+                "image-chat-server listening on http://{}",
+                server.local_addr()
+            );
             wait_for_signal().await;
             tracing::info!("shutting down");
             server.shutdown().await;

@@ -50,8 +50,14 @@ mod tests {
     #[test]
     fn counts_follow_joins_and_leaves() {
         let p = PresenceCounts::default();
-        let a = ImageKey { tenant: TenantId::new("t"), image: ImageId::new("a") };
-        let b = ImageKey { tenant: TenantId::new("t"), image: ImageId::new("b") };
+        let a = ImageKey {
+            tenant: TenantId::new("t"),
+            image: ImageId::new("a"),
+        };
+        let b = ImageKey {
+            tenant: TenantId::new("t"),
+            image: ImageId::new("b"),
+        };
         assert_eq!(p.join(&a), 1);
         assert_eq!(p.join(&a), 2);
         assert_eq!(p.join(&b), 1);

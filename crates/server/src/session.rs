@@ -51,7 +51,10 @@ where
         Err(end) => end,
     };
     if let End::Close(code) = end {
-        let frame = CloseFrame { code: code.code(), reason: Utf8Bytes::from_static(code.reason()) };
+        let frame = CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from_static(code.reason()),
+        };
         let _ = sink.send(Message::Close(Some(frame))).await;
     }
     let _ = sink.close().await;
@@ -82,7 +85,11 @@ fn error_message(
     code: ErrorCode,
     message: impl Into<String>,
 ) -> ServerMessage {
-    ServerMessage::Error(ErrorFrame { broadcast_id, code, message: message.into() })
+    ServerMessage::Error(ErrorFrame {
+        broadcast_id,
+        code,
+        message: message.into(),
+    })
 }
 
 /// Waits for a valid `hello`. Anything else before it is a client bug: reported, then closed.
@@ -103,8 +110,11 @@ where
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(End::Gone),
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
-                send(sink, &error_message(None, ErrorCode::MalformedFrame, "frames are text"))
-                    .await?;
+                send(
+                    sink,
+                    &error_message(None, ErrorCode::MalformedFrame, "frames are text"),
+                )
+                .await?;
                 return Err(End::Close(CloseCode::BadHello));
             }
             Some(Ok(_)) => continue,
@@ -142,7 +152,10 @@ where
             return End::Close(close);
         }
     };
-    let image = ImageKey { tenant: hello.tenant_id, image: hello.image_id };
+    let image = ImageKey {
+        tenant: hello.tenant_id,
+        image: hello.image_id,
+    };
 
     let mut subscription = match app.broker.subscribe(&image).await {
         Ok(subscription) => subscription,
@@ -252,7 +265,11 @@ fn admit(
         ));
     }
     let Some(tenant) = app.tenants.get(&hello.tenant_id) else {
-        return Err((ErrorCode::UnknownTenant, CloseCode::UnknownTenant, "unknown tenant"));
+        return Err((
+            ErrorCode::UnknownTenant,
+            CloseCode::UnknownTenant,
+            "unknown tenant",
+        ));
     };
     if !tenant.origins.allows(peer.origin.as_deref()) {
         return Err((
@@ -268,18 +285,29 @@ fn admit(
                 AuthError::AnonymousNotAllowed => "this site does not allow anonymous comments",
                 AuthError::SsoNotConfigured => "signed users are not configured for this site",
             };
-            (ErrorCode::AuthenticationFailed, CloseCode::AuthenticationFailed, message)
+            (
+                ErrorCode::AuthenticationFailed,
+                CloseCode::AuthenticationFailed,
+                message,
+            )
         })
 }
 
 /// Handles one frame of a live session and returns the reply.
-async fn handle_frame(app: &App, image: &ImageKey, identity: &Identity, text: &str) -> ServerMessage {
+async fn handle_frame(
+    app: &App,
+    image: &ImageKey,
+    identity: &Identity,
+    text: &str,
+) -> ServerMessage {
     match decode_client_frame(text) {
         Err(err) => ServerMessage::Error(err.to_frame()),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
-        Ok(ClientMessage::Hello(_)) => {
-            error_message(None, ErrorCode::UnexpectedMessage, "this session already said hello")
-        }
+        Ok(ClientMessage::Hello(_)) => error_message(
+            None,
+            ErrorCode::UnexpectedMessage,
+            "this session already said hello",
+        ),
         Ok(other) => match other.into_op() {
             Ok(op) => commit(app, image, identity, op).await,
             // `into_op` refuses only hello and ping, handled above.
@@ -296,7 +324,10 @@ async fn commit(app: &App, image: &ImageKey, identity: &Identity, op: Op) -> Ser
     match app.store.commit(image, &identity.user, &op, now_ms()).await {
         Ok(Commit::Applied(event)) => {
             let seq = event.seq();
-            let message = Published { seq: Some(seq), frame: event.to_json().into() };
+            let message = Published {
+                seq: Some(seq),
+                frame: event.to_json().into(),
+            };
             if let Err(err) = app.broker.publish(image, message).await {
                 // Committed and acked; viewers will see a seq gap at the next event and resync.
                 tracing::error!(%err, "publish failed after commit");

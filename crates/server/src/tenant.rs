@@ -51,9 +51,15 @@ fn is_localhost_origin(origin: &str) -> bool {
             None => (authority.to_owned(), ""),
         },
     };
-    let port_ok =
-        port.is_empty() || port.strip_prefix(':').is_some_and(|p| p.parse::<u16>().is_ok());
-    port_ok && matches!(host.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "[::1]")
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+    port_ok
+        && matches!(
+            host.to_ascii_lowercase().as_str(),
+            "localhost" | "127.0.0.1" | "[::1]"
+        )
 }
 
 /// One site owner's account.

@@ -30,7 +30,7 @@ async fn two_clients_see_each_others_create_reply_edit_delete() {
 
     // A creates: A gets the ack, then its own echo (same broadcastId); B gets the event.
     let create = create_op(0.25, 0.75, "Look at this corner");
-    let seq = commit(&mut a, ClientMessage::CreateChat(create.clone())).await;
+    let seq = send_for_ack(&mut a, ClientMessage::CreateChat(create.clone())).await;
     assert_eq!(seq, 1);
     let echo = expect_event(a.recv_skip_presence().await);
     assert_eq!(echo.broadcast_id(), &create.broadcast_id);
@@ -44,24 +44,45 @@ async fn two_clients_see_each_others_create_reply_edit_delete() {
 
     // B replies: A sees the change (only the change, not the whole thread).
     let reply = reply_op(&create.chat_id, "Agreed");
-    assert_eq!(commit(&mut b, ClientMessage::AddComment(reply.clone())).await, 2);
+    assert_eq!(
+        send_for_ack(&mut b, ClientMessage::AddComment(reply.clone())).await,
+        2
+    );
     let Event::ImageChatUpdated(update) = expect_event(a.recv_skip_presence().await) else {
         panic!("expected image-chat-updated");
     };
     assert_eq!(update.seq, 2);
-    assert!(matches!(&update.change, ChatChange::CommentAdded { comment } if comment.id == reply.comment_id && comment.text == "Agreed"));
+    assert!(
+        matches!(&update.change, ChatChange::CommentAdded { comment } if comment.id == reply.comment_id && comment.text == "Agreed")
+    );
     expect_event(b.recv_skip_presence().await); // B's echo
 
     // A edits its comment, then deletes the discussion.
-    let edit = edit_op(&create.chat_id, &create.comment_id, "Look at this corner (edited)");
-    assert_eq!(commit(&mut a, ClientMessage::EditComment(edit)).await, 3);
+    let edit = edit_op(
+        &create.chat_id,
+        &create.comment_id,
+        "Look at this corner (edited)",
+    );
+    assert_eq!(
+        send_for_ack(&mut a, ClientMessage::EditComment(edit)).await,
+        3
+    );
     let Event::ImageChatUpdated(edited) = expect_event(b.recv_skip_presence().await) else {
         panic!("expected image-chat-updated");
     };
-    assert!(matches!(&edited.change, ChatChange::CommentEdited { text, .. } if text == "Look at this corner (edited)"));
+    assert!(
+        matches!(&edited.change, ChatChange::CommentEdited { text, .. } if text == "Look at this corner (edited)")
+    );
     expect_event(a.recv_skip_presence().await);
 
-    assert_eq!(commit(&mut a, ClientMessage::DeleteChat(delete_op(&create.chat_id))).await, 4);
+    assert_eq!(
+        send_for_ack(
+            &mut a,
+            ClientMessage::DeleteChat(delete_op(&create.chat_id))
+        )
+        .await,
+        4
+    );
     let Event::DeletedImageChat(deleted) = expect_event(b.recv_skip_presence().await) else {
         panic!("expected deleted-image-chat");
     };
@@ -78,10 +99,16 @@ async fn another_image_sees_nothing() {
     let mut other = Client::join(server.addr(), "img-2").await;
     let create = create_op(0.5, 0.5, "only for img-1");
     commit(&mut a, ClientMessage::CreateChat(create.clone())).await;
-    commit(&mut a, ClientMessage::AddComment(reply_op(&create.chat_id, "more"))).await;
+    commit(
+        &mut a,
+        ClientMessage::AddComment(reply_op(&create.chat_id, "more")),
+    )
+    .await;
     other.assert_quiet().await;
     // Ops of another image's chats are refused: the chat is not on this image.
-    other.send(&ClientMessage::DeleteChat(delete_op(&create.chat_id))).await;
+    other
+        .send(&ClientMessage::DeleteChat(delete_op(&create.chat_id)))
+        .await;
     match other.recv_skip_presence().await {
         ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::UnknownChat),
         m => panic!("expected error, got {m:?}"),
@@ -101,9 +128,11 @@ async fn a_resuming_client_gets_exactly_the_missed_events() {
 
     let mut expected = Vec::new();
     for i in 0..5 {
-        let seq =
-            commit(&mut a, ClientMessage::AddComment(reply_op(&first.chat_id, &format!("m{i}"))))
-                .await;
+        let seq = commit(
+            &mut a,
+            ClientMessage::AddComment(reply_op(&first.chat_id, &format!("m{i}"))),
+        )
+        .await;
         expected.push(seq);
     }
     let b = Client::join_with(server.addr(), hello("img", Some(resume))).await;
@@ -126,27 +155,50 @@ async fn resume_past_retention_or_with_wrong_epoch_gets_a_snapshot() {
     let mut a = Client::join(server.addr(), "img").await;
     let chat = create_op(0.3, 0.3, "root");
     commit(&mut a, ClientMessage::CreateChat(chat.clone())).await;
-    let old = Position { epoch: a.welcome().position.epoch, seq: 1 };
+    let old = Position {
+        epoch: a.welcome().position.epoch,
+        seq: 1,
+    };
     for i in 0..10 {
-        commit(&mut a, ClientMessage::AddComment(reply_op(&chat.chat_id, &format!("r{i}")))).await;
+        commit(
+            &mut a,
+            ClientMessage::AddComment(reply_op(&chat.chat_id, &format!("r{i}"))),
+        )
+        .await;
     }
     let b = Client::join(server.addr(), "img").await;
     let current = b.welcome().position;
     assert_eq!(current.seq, 11);
 
-    let past = Client::join_with(server.addr(), hello("img", Some(Position { epoch: current.epoch, ..old }))).await;
+    let past = Client::join_with(
+        server.addr(),
+        hello(
+            "img",
+            Some(Position {
+                epoch: current.epoch,
+                ..old
+            }),
+        ),
+    )
+    .await;
     assert!(!past.welcome().recovered);
     let snapshot = past.welcome().snapshot.as_ref().unwrap();
     assert_eq!(snapshot.chats.len(), 1);
     assert_eq!(snapshot.chats[0].comments.len(), 11);
     assert_eq!(past.welcome().position, current);
 
-    let wrong_epoch = Position { epoch: current.epoch.wrapping_add(1), seq: current.seq };
+    let wrong_epoch = Position {
+        epoch: current.epoch.wrapping_add(1),
+        seq: current.seq,
+    };
     let other = Client::join_with(server.addr(), hello("img", Some(wrong_epoch))).await;
     assert!(!other.welcome().recovered);
     assert_eq!(other.welcome().snapshot.as_ref().unwrap(), snapshot);
 
-    let ahead = Position { epoch: current.epoch, seq: current.seq + 5 };
+    let ahead = Position {
+        epoch: current.epoch,
+        seq: current.seq + 5,
+    };
     let ahead = Client::join_with(server.addr(), hello("img", Some(ahead))).await;
     assert!(!ahead.welcome().recovered);
 }
@@ -157,22 +209,42 @@ async fn a_restart_on_the_same_file_keeps_every_acked_change() {
     let mut a = Client::join(server.addr(), "img").await;
     let mut state = ImageState::default();
     let chat = create_op(0.9, 0.1, "durable");
-    commit(&mut a, ClientMessage::CreateChat(chat.clone())).await;
-    state.apply(&expect_event(a.recv_skip_presence().await)).unwrap();
+    send_for_ack(&mut a, ClientMessage::CreateChat(chat.clone())).await;
+    let created = expect_event(a.recv_skip_presence().await);
+    // The log (and its epoch) comes into being with the image's first change.
+    let before = created.epoch();
+    state.apply(&created).unwrap();
     for i in 0..3 {
-        commit(&mut a, ClientMessage::AddComment(reply_op(&chat.chat_id, &format!("c{i}")))).await;
-        state.apply(&expect_event(a.recv_skip_presence().await)).unwrap();
+        let reply = reply_op(&chat.chat_id, &format!("c{i}"));
+        send_for_ack(&mut a, ClientMessage::AddComment(reply)).await;
+        state
+            .apply(&expect_event(a.recv_skip_presence().await))
+            .unwrap();
     }
-    let before = a.welcome().position.epoch;
-
     let server = server.restart().await;
     // The old socket was told to reconnect (service restart).
     assert_eq!(a.closed().await, 1012);
 
     let b = Client::join(server.addr(), "img").await;
-    assert_eq!(b.welcome().position, Position { epoch: before, seq: 4 });
+    assert_eq!(
+        b.welcome().position,
+        Position {
+            epoch: before,
+            seq: 4
+        }
+    );
     assert_eq!(b.welcome().snapshot.as_ref().unwrap(), &state.to_snapshot());
-    let resumed = Client::join_with(server.addr(), hello("img", Some(Position { epoch: before, seq: 2 }))).await;
+    let resumed = Client::join_with(
+        server.addr(),
+        hello(
+            "img",
+            Some(Position {
+                epoch: before,
+                seq: 2,
+            }),
+        ),
+    )
+    .await;
     assert!(resumed.welcome().recovered);
     assert_eq!(resumed.welcome().events.len(), 2);
 }
@@ -184,8 +256,7 @@ async fn the_same_op_twice_makes_one_change_and_two_acks() {
     let mut b = Client::join(server.addr(), "img").await;
     let create = ClientMessage::CreateChat(create_op(0.4, 0.6, "once"));
     let first = commit(&mut a, create.clone()).await;
-    expect_event(a.recv_skip_presence().await);
-    let second = commit(&mut a, create).await;
+    let second = send_for_ack(&mut a, create).await;
     assert_eq!(first, second);
     expect_event(b.recv_skip_presence().await);
     b.assert_quiet().await;
@@ -198,16 +269,23 @@ async fn bad_input_gets_an_error_and_the_socket_keeps_working() {
     let mut a = Client::join(server.addr(), "img").await;
     let kept = create_op(0.5, 0.5, "committed before the abuse");
     commit(&mut a, ClientMessage::CreateChat(kept.clone())).await;
-    expect_event(a.recv_skip_presence().await);
 
     let mut out_of_range = create_op(0.5, 0.5, "x");
     out_of_range.anchor = image_chat_protocol::Anchor::Point { x: 1.5, y: -0.1 };
-    let too_long = create_op(0.5, 0.5, &"a".repeat(image_chat_protocol::limits::MAX_TEXT_CHARS + 1));
+    let too_long = create_op(
+        0.5,
+        0.5,
+        &"a".repeat(image_chat_protocol::limits::MAX_TEXT_CHARS + 1),
+    );
     let unknown_chat = reply_op(&image_chat_protocol::ChatId::new(uuid()), "to nowhere");
     let cases: Vec<(String, ErrorCode, Option<String>)> = vec![
         ("{not json".into(), ErrorCode::MalformedFrame, None),
         ("[1,2,3]".into(), ErrorCode::MalformedFrame, None),
-        (r#"{"type":"launch-missiles"}"#.into(), ErrorCode::UnknownType, None),
+        (
+            r#"{"type":"launch-missiles"}"#.into(),
+            ErrorCode::UnknownType,
+            None,
+        ),
         (
             ClientMessage::CreateChat(out_of_range.clone()).to_json(),
             ErrorCode::InvalidCoordinates,
@@ -243,7 +321,12 @@ async fn bad_input_gets_an_error_and_the_socket_keeps_working() {
     }
     // Someone else's comment cannot be edited.
     let mut b = Client::join(server.addr(), "img").await;
-    b.send(&ClientMessage::EditComment(edit_op(&kept.chat_id, &kept.comment_id, "hijack"))).await;
+    b.send(&ClientMessage::EditComment(edit_op(
+        &kept.chat_id,
+        &kept.comment_id,
+        "hijack",
+    )))
+    .await;
     match b.recv_skip_presence().await {
         ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::Forbidden),
         other => panic!("expected forbidden, got {other:?}"),
@@ -251,7 +334,10 @@ async fn bad_input_gets_an_error_and_the_socket_keeps_working() {
 
     // Still alive, and what was committed before is intact.
     let after = create_op(0.2, 0.2, "still works");
-    assert_eq!(commit(&mut a, ClientMessage::CreateChat(after)).await, 2);
+    assert_eq!(
+        send_for_ack(&mut a, ClientMessage::CreateChat(after)).await,
+        2
+    );
     let c = Client::join(server.addr(), "img").await;
     let chats = &c.welcome().snapshot.as_ref().unwrap().chats;
     assert_eq!(chats.len(), 2);
@@ -286,7 +372,9 @@ async fn refused_hellos_close_with_a_give_up_code() {
     assert_eq!(unknown.closed().await, 4404);
 
     let mut foreign = Client::open(server.addr(), Some("https://evil.example")).await;
-    foreign.send(&ClientMessage::Hello(hello("img", None))).await;
+    foreign
+        .send(&ClientMessage::Hello(hello("img", None)))
+        .await;
     match foreign.recv().await {
         ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::Forbidden),
         other => panic!("expected error, got {other:?}"),
@@ -294,7 +382,9 @@ async fn refused_hellos_close_with_a_give_up_code() {
     assert_eq!(foreign.closed().await, 4403);
 
     let mut early = Client::open(server.addr(), None).await;
-    early.send(&ClientMessage::CreateChat(create_op(0.1, 0.1, "too soon"))).await;
+    early
+        .send(&ClientMessage::CreateChat(create_op(0.1, 0.1, "too soon")))
+        .await;
     match early.recv().await {
         ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::UnexpectedMessage),
         other => panic!("expected error, got {other:?}"),
@@ -332,7 +422,11 @@ async fn shutdown_tells_clients_to_reconnect() {
 async fn http_snapshot_and_health() {
     let server = TestServer::start().await;
     let mut a = Client::join(server.addr(), "https://site.example/page?x=1#img.png").await;
-    commit(&mut a, ClientMessage::CreateChat(create_op(0.5, 0.25, "via http"))).await;
+    commit(
+        &mut a,
+        ClientMessage::CreateChat(create_op(0.5, 0.25, "via http")),
+    )
+    .await;
     let (status, body) = http_get(server.addr(), "/healthz").await;
     assert_eq!((status, body.as_str()), (200, "ok"));
     let (status, body) = http_get(

@@ -32,12 +32,18 @@ impl Default for MemoryBroker {
 impl MemoryBroker {
     /// A broker whose subscribers may fall `buffer` messages behind.
     pub fn new(buffer: usize) -> Self {
-        Self { topics: Arc::default(), buffer: buffer.max(1) }
+        Self {
+            topics: Arc::default(),
+            buffer: buffer.max(1),
+        }
     }
 
     /// Number of topics with subscribers (for tests and metrics).
     pub fn topic_count(&self) -> usize {
-        self.topics.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -78,7 +84,10 @@ impl Broker for MemoryBroker {
             .entry(topic.clone())
             .or_insert_with(|| broadcast::channel(self.buffer).0)
             .subscribe();
-        let guard = Unsubscribe { topics: Arc::clone(&self.topics), topic: topic.clone() };
+        let guard = Unsubscribe {
+            topics: Arc::clone(&self.topics),
+            topic: topic.clone(),
+        };
         Ok(Subscription::new(receiver, Box::new(guard)))
     }
 }

@@ -59,7 +59,10 @@ pub struct Subscription {
 impl Subscription {
     /// Wraps a receiver and a guard whose drop unsubscribes.
     pub fn new(receiver: broadcast::Receiver<Published>, guard: Box<dyn Send + Sync>) -> Self {
-        Self { receiver, _guard: guard }
+        Self {
+            receiver,
+            _guard: guard,
+        }
     }
 
     /// Waits for the next message.

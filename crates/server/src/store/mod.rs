@@ -24,8 +24,6 @@ pub struct ImageKey {
 }
 
 /// What committing an op produced.
-// Returned once per op and consumed at once: boxing the event would only add an allocation.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 #[allow(
     clippy::large_enum_variant,

@@ -53,7 +53,11 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("image-chat.db");
         let server = start_on(&db, retention, limits).await;
-        Self { server, db, _dir: Some(dir) }
+        Self {
+            server,
+            db,
+            _dir: Some(dir),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -70,7 +74,14 @@ impl TestServer {
 }
 
 pub async fn start_on(db: &Path, retention: u64, limits: SessionLimits) -> RunningServer {
-    let store = SqliteStore::open(db, SqliteConfig { retention }).unwrap();
+    let store = SqliteStore::open(
+        db,
+        SqliteConfig {
+            retention,
+            ..SqliteConfig::default()
+        },
+    )
+    .unwrap();
     RunningServer::start(ServerParts {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: Arc::new(store),
@@ -95,7 +106,10 @@ pub fn hello(image: &str, resume: Option<Position>) -> Hello {
         protocol: 1,
         tenant_id: TenantId::new("demo"),
         image_id: ImageId::new(image),
-        auth: Some(Auth::Anonymous { name: "Tester".into(), token: None }),
+        auth: Some(Auth::Anonymous {
+            name: "Tester".into(),
+            token: None,
+        }),
         resume,
     }
 }
@@ -105,7 +119,9 @@ impl Client {
     pub async fn open(addr: SocketAddr, origin: Option<&str>) -> Self {
         let mut request = format!("ws://{addr}/ws").into_client_request().unwrap();
         if let Some(origin) = origin {
-            request.headers_mut().insert("origin", origin.parse().unwrap());
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
         }
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
@@ -181,7 +197,9 @@ impl Client {
     /// Waits for the close frame and returns its code.
     pub async fn closed(&mut self) -> u16 {
         loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next()).await.expect("no close in time");
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("no close in time");
             match frame {
                 Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
                 Some(Ok(Message::Close(None))) | None => return 1005,
@@ -232,16 +250,31 @@ pub fn edit_op(chat: &ChatId, comment: &CommentId, text: &str) -> EditComment {
 }
 
 pub fn delete_op(chat: &ChatId) -> DeleteChat {
-    DeleteChat { broadcast_id: BroadcastId::new(uuid()), chat_id: chat.clone() }
+    DeleteChat {
+        broadcast_id: BroadcastId::new(uuid()),
+        chat_id: chat.clone(),
+    }
 }
 
-/// Sends an op and returns the ack's seq (panics on anything else but presence / own echo).
-pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
+/// Sends an op and returns the ack's seq, without reading further.
+pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
     client.send(&message).await;
     match client.recv_skip_presence().await {
         ServerMessage::Ack(ack) => ack.seq,
         other => panic!("expected ack, got {other:?}"),
     }
+}
+
+/// Sends an op, returns its ack's seq and consumes its echo (which follows the ack).
+pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
+    let seq = send_for_ack(client, message).await;
+    match client.recv_skip_presence().await {
+        ServerMessage::NewImageChat(e) if e.seq == seq => {}
+        ServerMessage::ImageChatUpdated(e) if e.seq == seq => {}
+        ServerMessage::DeletedImageChat(e) if e.seq == seq => {}
+        other => panic!("expected the echo of seq {seq}, got {other:?}"),
+    }
+    seq
 }
 
 pub fn close_code(code: WsCloseCode) -> u16 {
@@ -255,9 +288,15 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response)).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
     let response = String::from_utf8(response).unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
