@@ -7,9 +7,10 @@ use crate::ids::{BroadcastId, ChatId, CommentId, ImageId, TenantId};
 use crate::limits::{ValidationError, validate_name, validate_text};
 use crate::model::{Anchor, Position};
 
-/// Every message a client may send, tagged by `type`.
+/// Every message a client may send, tagged by `type`. Unknown fields are refused (here for the
+/// struct variants such as `ping`; the newtype variants' structs refuse them themselves).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// Opens the session: which tenant and image, who is asking, and where to resume.
     Hello(Hello),
@@ -46,9 +47,9 @@ pub struct Hello {
     pub resume: Option<Position>,
 }
 
-/// How a person identifies themselves in `hello`.
+/// How a person identifies themselves in `hello`. Client-only, so unknown fields are refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Auth {
     /// An anonymous person with a display name. `token` is the server-signed anonymous identity
     /// from an earlier `welcome`, so the same person keeps authorship across reconnects and reloads.
@@ -207,6 +208,9 @@ impl Hello {
 
 impl ClientMessage {
     /// The op this message carries, if it is one.
+    // The `Err` side hands the same message back unchanged (it is not an error value that gets
+    // propagated); boxing it would cost every caller an allocation for nothing.
+    #[allow(clippy::result_large_err)]
     pub fn into_op(self) -> Result<Op, Self> {
         match self {
             ClientMessage::CreateChat(op) => Ok(Op::CreateChat(op)),

@@ -71,6 +71,18 @@ pub fn decode_client_frame(text: &str) -> Result<ClientMessage, DecodeError> {
             format!("frames are limited to {MAX_CLIENT_FRAME_BYTES} bytes"),
         ));
     }
+    // serde also accepts an internally tagged enum written as an array (`["ping", 1]`); the
+    // protocol only has objects. JSON whitespace is space, tab, LF and CR.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(DecodeError::new(
+            None,
+            ErrorCode::MalformedFrame,
+            "expected a JSON object",
+        ));
+    }
     let message: ClientMessage = match serde_json::from_str(text) {
         Ok(message) => message,
         Err(err) => return Err(classify_parse_error(text, &err)),
@@ -80,7 +92,9 @@ pub fn decode_client_frame(text: &str) -> Result<ClientMessage, DecodeError> {
 
 fn classify_parse_error(text: &str, err: &serde_json::Error) -> DecodeError {
     let Ok(probe) = serde_json::from_str::<Probe>(text) else {
-        return DecodeError::new(None, ErrorCode::MalformedFrame, "expected a JSON object");
+        // Not even parseable as an object (syntax, depth, a non-string `type`…): serde's message
+        // says where, and never contains server internals.
+        return DecodeError::new(None, ErrorCode::MalformedFrame, err.to_string());
     };
     let broadcast_id = probe
         .broadcast_id

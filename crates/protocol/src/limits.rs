@@ -94,10 +94,11 @@ pub fn validate_fraction(v: f64) -> Result<(), ValidationError> {
 }
 
 /// Rounds a valid fraction to [`COORDINATE_DECIMALS`] places, so every side stores and shows
-/// the same value and frames stay short.
+/// the same value and frames stay short. `-0.0` becomes `0.0` (adding `+0.0` does exactly
+/// that), so the canonical form has one spelling on the wire.
 pub fn quantize_fraction(v: f64) -> f64 {
     let scale = 10f64.powi(COORDINATE_DECIMALS);
-    (v * scale).round() / scale
+    (v * scale).round() / scale + 0.0
 }
 
 #[cfg(test)]
