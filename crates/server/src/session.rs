@@ -372,3 +372,163 @@ impl Drop for PresenceGuard<'_> {
         tokio::spawn(async move { publish_presence(broker.as_ref(), &image, online).await });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The session loop driven through in-memory channels (no socket), on tokio's paused clock
+    //! so the timeouts are exact and instant.
+
+    use std::time::Duration;
+
+    use futures_channel::mpsc;
+    use image_chat_protocol::{Anchor, ChatId, CommentId, CreateChat, ImageId, TenantId};
+
+    use super::*;
+    use crate::app::SessionLimits;
+    use crate::broker::memory::MemoryBroker;
+    use crate::identity::Identities;
+    use crate::store::sqlite::{SqliteConfig, SqliteStore};
+    use crate::tenant::Tenants;
+
+    struct Harness {
+        to_session: mpsc::UnboundedSender<Result<Message, std::convert::Infallible>>,
+        from_session: mpsc::UnboundedReceiver<Message>,
+        task: tokio::task::JoinHandle<()>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn start(limits: SessionLimits) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).unwrap();
+        let app = Arc::new(App::new(
+            Arc::new(store),
+            Arc::new(MemoryBroker::default()),
+            Tenants::builtin(),
+            Identities::new([1; 32]),
+            limits,
+        ));
+        let (to_session, stream) = mpsc::unbounded();
+        let (sink, from_session) = mpsc::unbounded();
+        let task = tokio::spawn(run(app, Peer::default(), sink, stream));
+        Harness {
+            to_session,
+            from_session,
+            task,
+            _dir: dir,
+        }
+    }
+
+    impl Harness {
+        fn send(&self, message: &ClientMessage) {
+            self.to_session
+                .unbounded_send(Ok(Message::Text(message.to_json().into())))
+                .unwrap();
+        }
+
+        async fn recv(&mut self) -> Message {
+            self.from_session.next().await.expect("session ended")
+        }
+
+        async fn recv_json(&mut self) -> ServerMessage {
+            loop {
+                match self.recv().await {
+                    Message::Text(text) => match ServerMessage::from_json(&text).unwrap() {
+                        ServerMessage::Presence(_) => continue,
+                        other => return other,
+                    },
+                    other => panic!("expected a text frame, got {other:?}"),
+                }
+            }
+        }
+
+        async fn close_code(&mut self) -> u16 {
+            match self.recv().await {
+                Message::Close(Some(frame)) => frame.code,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        }
+    }
+
+    fn hello() -> ClientMessage {
+        ClientMessage::Hello(Hello {
+            protocol: 1,
+            tenant_id: TenantId::new("demo"),
+            image_id: ImageId::new("img"),
+            auth: None,
+            resume: None,
+        })
+    }
+
+    const LIMITS: SessionLimits = SessionLimits {
+        hello_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(70),
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn no_hello_in_time_closes_with_timeout() {
+        let mut h = start(LIMITS);
+        let started = Instant::now();
+        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
+        assert_eq!(started.elapsed(), LIMITS.hello_timeout);
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn welcome_ack_echo_then_idle_timeout() {
+        let mut h = start(LIMITS);
+        h.send(&hello());
+        let ServerMessage::Welcome(welcome) = h.recv_json().await else {
+            panic!("expected welcome");
+        };
+        assert_eq!(welcome.you.name, crate::identity::DEFAULT_ANONYMOUS_NAME);
+        assert_eq!(welcome.online, 1);
+
+        let op = CreateChat {
+            broadcast_id: BroadcastId::new("00000000-0000-4000-8000-000000000001"),
+            chat_id: ChatId::new("00000000-0000-4000-8000-000000000002"),
+            anchor: Anchor::point(0.123_456_78, 0.5),
+            comment_id: CommentId::new("00000000-0000-4000-8000-000000000003"),
+            text: "hi".into(),
+        };
+        h.send(&ClientMessage::CreateChat(op.clone()));
+        assert_eq!(
+            h.recv_json().await,
+            ServerMessage::Ack(Ack {
+                broadcast_id: op.broadcast_id.clone(),
+                seq: 1
+            })
+        );
+        let ServerMessage::NewImageChat(echo) = h.recv_json().await else {
+            panic!("expected the echo");
+        };
+        assert_eq!(echo.broadcast_id, op.broadcast_id);
+        // Stored canonical: quantized to 5 decimals.
+        assert_eq!(
+            echo.chat.anchor,
+            Anchor::Point {
+                x: 0.123_46,
+                y: 0.5
+            }
+        );
+
+        // Pings keep the session alive past the idle timeout...
+        for nonce in 0..3 {
+            tokio::time::advance(LIMITS.idle_timeout - Duration::from_secs(1)).await;
+            h.send(&ClientMessage::Ping { nonce });
+            assert_eq!(h.recv_json().await, ServerMessage::Pong(Pong { nonce }));
+        }
+        // ...silence does not.
+        let silent_from = Instant::now();
+        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
+        assert_eq!(silent_from.elapsed(), LIMITS.idle_timeout);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_hangs_up_ends_the_session() {
+        let mut h = start(LIMITS);
+        h.send(&hello());
+        assert!(matches!(h.recv_json().await, ServerMessage::Welcome(_)));
+        h.to_session.close_channel();
+        h.task.await.unwrap();
+    }
+}
