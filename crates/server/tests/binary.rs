@@ -2,6 +2,8 @@
 //! and flags, printing its bound address, serving static files, the health check and the
 //! WebSocket, and shutting down on SIGTERM with a "reconnect" close code for its clients.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 mod support;
 
 use std::io::{BufRead, BufReader};
