@@ -42,11 +42,11 @@ use image_chat_protocol::{
 use crate::backoff::{Backoff, DEFAULT_BASE_MS, DEFAULT_CAP_MS};
 use crate::connection::{Action, ConnectionId, ConnectionStatus, StopReason, TransportEvent};
 use crate::echo::OwnIds;
-use crate::error::{FailReason, LocalError, OpRef};
+use crate::error::{FailReason, LocalError, OpKind, OpRef};
 use crate::ids;
 use crate::pending::{LocalOp, PendingOps, Progress};
 use crate::rng::Rng;
-use crate::view::{self, Announcement, View, ViewUpdate};
+use crate::view::{self, Announcement, OpState, View, ViewUpdate};
 
 /// Missed events announced one by one after a resync; more are summarised.
 const MAX_INDIVIDUAL_CATCH_UP_ANNOUNCEMENTS: usize = 3;
@@ -441,6 +441,13 @@ impl Engine {
         &self.state
     }
 
+    /// Where one of our ops stands while the engine still tracks it: pending, failed, or
+    /// confirmed by an `ack` whose event has not arrived yet. `None` once it is settled (its
+    /// change is in the confirmed state) or dismissed.
+    pub fn op_state(&self, op: &BroadcastId) -> Option<OpState> {
+        self.ops.get(op).map(view::op_state)
+    }
+
     /// The text a failed op tried to write (create, reply, edit), e.g. to refill an editor.
     pub fn failed_text(&self, op: &BroadcastId) -> Option<&str> {
         let op = self.ops.get(op)?;
@@ -476,9 +483,11 @@ impl Engine {
             }
             Command::Reply { chat_id, text } => {
                 validate_text(&text)?;
-                if self.view.chat(&chat_id).is_none() {
-                    return Err(LocalError::UnknownChat(chat_id));
-                }
+                let chat = self
+                    .view
+                    .chat(&chat_id)
+                    .ok_or_else(|| LocalError::UnknownChat(chat_id.clone()))?;
+                target_exists(&chat.state)?;
                 Op::AddComment(AddComment {
                     broadcast_id,
                     chat_id,
@@ -501,6 +510,8 @@ impl Engine {
                     .iter()
                     .find(|c| c.id == comment_id)
                     .ok_or_else(|| LocalError::UnknownComment(comment_id.clone()))?;
+                target_exists(&chat.state)?;
+                target_exists(&comment.state)?;
                 if self.you.is_some() && !comment.can_edit {
                     return Err(LocalError::NotAllowed);
                 }
@@ -516,6 +527,7 @@ impl Engine {
                     .view
                     .chat(&chat_id)
                     .ok_or_else(|| LocalError::UnknownChat(chat_id.clone()))?;
+                target_exists(&chat.state)?;
                 if self.you.is_some() && !chat.can_delete {
                     return Err(LocalError::NotAllowed);
                 }
@@ -933,10 +945,21 @@ impl Engine {
             // An acknowledged op is in the snapshot (or was undone since by someone else); an
             // in-flight one is committed iff its effect is visible.
             let state = &self.state;
-            self.ops.retain(|op| match op.progress {
-                Progress::Acked { .. } => false,
-                Progress::Pending { .. } => !effect_visible(state, &op.op),
-                Progress::Failed(_) => true,
+            // Discussions that exist only as our failed (or now failing) creates: a delete of
+            // one is not "done" just because the snapshot lacks it.
+            let mut unborn: Vec<ChatId> = Vec::new();
+            self.ops.retain(|op| {
+                let keep = match op.progress {
+                    Progress::Acked { .. } => false,
+                    Progress::Pending { .. } => !effect_visible(state, &op.op, &unborn),
+                    Progress::Failed(_) => true,
+                };
+                if keep {
+                    if let Op::CreateChat(create) = &op.op {
+                        unborn.push(create.chat_id.clone());
+                    }
+                }
+                keep
             });
             if reconnect {
                 announcements.push(Announcement::Caught { changes: 0 });
@@ -1031,8 +1054,25 @@ enum Applied {
     Corrupt,
 }
 
+/// Refuses ops on a discussion or comment that only exists as our failed create / reply: the
+/// server does not know it, so the op could only fail (or, for a delete, look confirmed
+/// without ever having been committed).
+fn target_exists(state: &OpState) -> Result<(), LocalError> {
+    match state {
+        OpState::Failed {
+            op,
+            kind: OpKind::CreateChat | OpKind::Reply,
+            ..
+        } => Err(LocalError::TargetFailed(op.clone())),
+        _ => Ok(()),
+    }
+}
+
 /// Whether a snapshot shows the effect of `op` (used to settle an op in flight at a drop).
-fn effect_visible(state: &ImageState, op: &Op) -> bool {
+/// A delete whose discussion is gone counts as done even if someone else deleted it first: what
+/// the person asked for holds, and nothing is left to retry.
+/// `unborn` lists discussions whose creation by us was not committed.
+fn effect_visible(state: &ImageState, op: &Op, unborn: &[ChatId]) -> bool {
     let comment = |chat_id: &ChatId, comment_id: &CommentId| {
         state
             .chat(chat_id)
@@ -1042,6 +1082,6 @@ fn effect_visible(state: &ImageState, op: &Op) -> bool {
         Op::CreateChat(o) => comment(&o.chat_id, &o.comment_id).is_some(),
         Op::AddComment(o) => comment(&o.chat_id, &o.comment_id).is_some(),
         Op::EditComment(o) => comment(&o.chat_id, &o.comment_id).is_some_and(|c| c.text == o.text),
-        Op::DeleteChat(o) => state.chat(&o.chat_id).is_none(),
+        Op::DeleteChat(o) => state.chat(&o.chat_id).is_none() && !unborn.contains(&o.chat_id),
     }
 }

@@ -98,6 +98,10 @@ pub enum LocalError {
     /// The comment is not (or no longer) shown.
     #[error("unknown comment {0}")]
     UnknownComment(CommentId),
+    /// The discussion or comment exists only as one of our failed ops (its creation failed),
+    /// so the server does not know it: retry or dismiss that op first.
+    #[error("the target's creation failed (op {0}); retry or dismiss it first")]
+    TargetFailed(BroadcastId),
     /// Only the author (or a moderator) may edit a comment or delete a discussion.
     #[error("only the author or a moderator may do this")]
     NotAllowed,

@@ -222,7 +222,7 @@ pub(crate) fn build(state: &ImageState, ops: &PendingOps, you: Option<&User>) ->
     chats
 }
 
-fn op_state(op: &LocalOp) -> OpState {
+pub(crate) fn op_state(op: &LocalOp) -> OpState {
     match &op.progress {
         Progress::Pending { .. } => OpState::Pending {
             op: op.id().clone(),
@@ -284,10 +284,16 @@ fn chat_view(
 }
 
 fn optimistic_comment(id: &CommentId, text: &str, op: &LocalOp, you: Option<&User>) -> CommentView {
-    let mine = is_mine(&op.author, you) || you.is_none();
+    // Our own op: ours by definition. Before the first `welcome` the author is a placeholder
+    // (no id yet); once the server said who we are, show that.
+    let author = match you {
+        Some(you) if op.author.id.is_empty() => you.clone(),
+        _ => op.author.clone(),
+    };
+    let mine = true;
     CommentView {
         id: id.clone(),
-        author: op.author.clone(),
+        author,
         text: text.to_owned(),
         created_at: op.at,
         edited_at: None,
