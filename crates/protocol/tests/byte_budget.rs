@@ -45,9 +45,9 @@ fn event(author_id: &str) -> Event {
 
 #[test]
 fn new_image_chat_fits_the_byte_budget() {
-    // Anonymous ids: a 128-bit random id in base64url (22 chars), and the longest plausible form,
-    // a hyphenated UUID (36 chars). The budget is asserted on the longer one.
-    let compact = event("anon:DWyfzQITQViHV_c4opkw_g").to_json();
+    // Anonymous ids: the reference server's form (`anon:` + 16 hex digits), and a longer
+    // plausible form, a hyphenated UUID (36 chars). The budget is asserted on the longer one.
+    let compact = event("anon:3f9a0c2e7b14d865").to_json();
     let long = event("anon:2d67c2d7-b328-443f-a24f-4e670c54c305").to_json();
     assert_eq!(
         long,
@@ -65,7 +65,7 @@ fn new_image_chat_fits_the_byte_budget() {
 
     let text_bytes = TEXT.len();
     println!(
-        "new-image-chat, anon id as base64url: {} bytes",
+        "new-image-chat, anon id as 16 hex:     {} bytes",
         compact.len()
     );
     println!("new-image-chat, anon id as UUID:      {} bytes", long.len());

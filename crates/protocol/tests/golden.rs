@@ -57,7 +57,7 @@ const EDITED_AT: u64 = 1_763_712_459_004;
 
 fn ada() -> User {
     User {
-        id: "anon:DWyfzQITQViHV_c4opkw_g".into(),
+        id: "anon:3f9a0c2e7b14d865".into(),
         name: "Ada".into(),
         avatar_url: None,
         is_moderator: false,
@@ -170,7 +170,7 @@ fn old_chat() -> Chat {
         comments: vec![Comment {
             id: CommentId::new("b4889b9a-f48b-4c40-b4db-d013fa5a6ae1"),
             author: User {
-                id: "anon:Xk3p0qv9TnWg2bq1mZr8cA".into(),
+                id: "anon:9c41d07be2a35f18".into(),
                 name: "Lin".into(),
                 avatar_url: None,
                 is_moderator: false,
@@ -645,4 +645,39 @@ fn no_orphan_fixtures() {
     let mut expected: Vec<String> = covered.iter().map(|n| format!("{n}.json")).collect();
     expected.sort();
     assert_eq!(found, expected);
+}
+
+/// Every example in `docs/PROTOCOL.md` marked `<!-- fixture: name -->` is that fixture verbatim,
+/// and every fixture is shown there, so the normative document cannot drift from the code.
+#[test]
+fn protocol_doc_examples_are_the_fixtures() {
+    let doc_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/PROTOCOL.md");
+    let doc = std::fs::read_to_string(&doc_path).expect("docs/PROTOCOL.md");
+    let marker = "<!-- fixture: ";
+    let mut shown = Vec::new();
+    for (at, _) in doc.match_indices(marker) {
+        let rest = &doc[at + marker.len()..];
+        let (name, rest) = rest
+            .split_once(" -->\n```json\n")
+            .expect("a json block follows");
+        let (body, _) = rest.split_once("```").expect("the block ends");
+        let fixture = std::fs::read_to_string(fixture_path(name)).expect("fixture exists");
+        assert_eq!(
+            body, fixture,
+            "docs/PROTOCOL.md example {name} differs from its fixture"
+        );
+        shown.push(name.to_owned());
+    }
+    for entry in std::fs::read_dir(fixture_path("x").parent().expect("dir")).expect("dir") {
+        let file = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let name = file.trim_end_matches(".json");
+        assert!(
+            shown.iter().any(|s| s == name),
+            "{name} is not shown in docs/PROTOCOL.md"
+        );
+    }
 }
