@@ -5,7 +5,9 @@
 //!
 //! Module map:
 //! - [`engine`]: [`Engine`], the state machine: inputs (`handle_*`), outputs (`poll_*`), and the
-//!   rules it follows (optimistic ops, echo suppression, resync, keepalive).
+//!   rules it follows (optimistic ops, echo suppression, resync, keepalive). Private
+//!   submodules split its work: `local` (the person's ops), `link` (socket lifecycle,
+//!   backoff waits, `hello`), `inbound` (server frames, resync, settling ops in flight).
 //! - [`view`]: the view model the widget renders ([`View`], [`ChatView`], [`CommentView`],
 //!   [`OpState`]) and the incremental [`ViewUpdate`]s, including `aria-live`
 //!   [`Announcement`]s.
@@ -43,7 +45,11 @@
 //! # API stability
 //!
 //! The widget codes against this API. Additions are compatible; any breaking change will be
-//! listed here.
+//! listed here. Changes since the first published version (all additions):
+//! - [`LocalError::TargetFailed`]: replying to / editing / deleting something that only exists
+//!   as our failed create or reply is refused (retry or dismiss that op first). Breaks only an
+//!   exhaustive `match` on [`LocalError`].
+//! - [`Engine::op_state`]: where one of our ops stands.
 
 pub mod backoff;
 pub mod connection;

@@ -6,7 +6,7 @@
 //! text swapped in, a pending delete hiding its discussion, a failed op shown as failed with the
 //! confirmed content restored). Rebuilding it after each input is cheap at the sizes one image
 //! holds, and it makes rollback trivially correct: a failed op simply stops contributing its
-//! effect. [`diff`] then turns the old and new views into the few [`ViewUpdate`]s the widget
+//! effect. `diff` then turns the old and new views into the few [`ViewUpdate`]s the widget
 //! applies.
 
 use std::collections::{HashMap, HashSet, VecDeque};
