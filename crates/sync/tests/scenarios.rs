@@ -650,7 +650,7 @@ fn in_flight_op_not_committed_is_failed_after_resync_and_retry_does_not_duplicat
 }
 
 #[test]
-fn in_flight_op_committed_but_missing_from_snapshot_effect_is_failed() {
+fn in_flight_op_not_committed_is_failed_after_snapshot_resync() {
     // Not committed and the server moved to a new epoch: the snapshot decides.
     let (mut client, mut server) = live(53);
     let op = client.local(create("lost too")).unwrap();
