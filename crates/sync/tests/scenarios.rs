@@ -21,6 +21,16 @@ fn live(seed: u64) -> (Client, FakeServer) {
     (client, server)
 }
 
+/// Like [`live`], on an image whose log already exists (it has one discussion), so a resume
+/// position names that log's epoch.
+fn live_with_log(seed: u64) -> (Client, FakeServer) {
+    let mut server = FakeServer::new();
+    server.remote_create(&bob(), "already there");
+    let mut client = Client::new(seed);
+    client.connect(&server);
+    (client, server)
+}
+
 // ------------------------------------------------------------------------------------------
 // Connecting
 // ------------------------------------------------------------------------------------------
@@ -551,7 +561,7 @@ fn op_while_reconnecting_fails_as_not_connected() {
 
 #[test]
 fn in_flight_op_confirmed_by_missed_events() {
-    let (mut client, mut server) = live(50);
+    let (mut client, mut server) = live_with_log(50);
     let op = client.local(create("in flight")).unwrap();
     // The server commits it, but the connection drops before ack and broadcast arrive.
     let sent = client.sent_ops();
@@ -573,11 +583,11 @@ fn in_flight_op_confirmed_by_missed_events() {
         hello.resume,
         Some(Position {
             epoch: server.epoch,
-            seq: 0
+            seq: 1
         })
     );
     let view = client.engine.view();
-    assert_eq!(view.chats.len(), 2);
+    assert_eq!(view.chats.len(), 3);
     assert_eq!(view.chat(&op.chat_id).unwrap().state, OpState::Confirmed);
     assert_eq!(client.engine.confirmed_state(), &server.state);
     assert_eq!(client.sent_ops().len(), 1, "not re-sent");
@@ -915,13 +925,13 @@ fn resync_applies_exactly_the_missed_events() {
 
 #[test]
 fn many_missed_events_are_announced_as_one() {
-    let (mut client, mut server) = live(71);
+    let (mut client, mut server) = live_with_log(71);
     client.closed(1006);
     for i in 0..5 {
         server.remote_create(&bob(), &format!("n{i}"));
     }
     client.reconnect(&server);
-    assert_eq!(client.engine.view().chats.len(), 5);
+    assert_eq!(client.engine.view().chats.len(), 6);
     assert_eq!(
         client.announcements(),
         vec![Announcement::Caught { changes: 5 }]
@@ -1115,4 +1125,20 @@ fn actions_name_the_socket() {
     let _ = Action::Connect {
         conn: client.connects[0],
     };
+}
+
+#[test]
+fn the_first_change_on_a_fresh_image_brings_its_epoch_without_a_resync() {
+    // The server has no log for the image yet: welcome says epoch 0, seq 0.
+    let (mut client, mut server) = live(74);
+    assert_eq!(client.engine.position().map(|p| p.epoch), Some(0));
+    let first = server.remote_create(&bob(), "first!");
+    assert_ne!(first.epoch(), 0);
+    client.recv_event(first);
+    assert!(
+        client.closes.is_empty(),
+        "no resync for the log's first event"
+    );
+    assert_eq!(client.engine.position(), Some(server.position()));
+    assert_eq!(client.engine.view().chats.len(), 1);
 }

@@ -72,10 +72,15 @@ impl Engine {
 
     /// Applies one event in order to the confirmed state, settling our op if it is ours.
     pub(super) fn apply_event(&mut self, event: &Event) -> Applied {
-        let base = self.position.unwrap_or(Position {
-            epoch: event.epoch(),
-            seq: 0,
-        });
+        let base = match self.position {
+            // Epoch 0 names no log: the server creates an image's log (and draws its epoch)
+            // with the image's first change, so that change may carry any epoch.
+            Some(Position { epoch: 0, seq: 0 }) | None => Position {
+                epoch: event.epoch(),
+                seq: 0,
+            },
+            Some(position) => position,
+        };
         if event.epoch() != base.epoch {
             return Applied::Corrupt;
         }

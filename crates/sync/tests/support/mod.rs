@@ -77,7 +77,8 @@ impl Default for FakeServer {
 impl FakeServer {
     pub fn new() -> Self {
         Self {
-            epoch: 1,
+            // Like the real store: no log (epoch 0) until the image's first change.
+            epoch: 0,
             state: ImageState::default(),
             log: Vec::new(),
             committed: HashMap::new(),
@@ -166,7 +167,8 @@ impl FakeServer {
         }
         self.clock += 1;
         let seq = self.seq() + 1;
-        let epoch = self.epoch;
+        // The first change creates the log and draws its epoch.
+        let epoch = if self.epoch == 0 { 1 } else { self.epoch };
         let may_change = |author: &User| author.id == by.id || by.is_moderator;
         let event = match op {
             Op::CreateChat(o) => {
@@ -256,6 +258,7 @@ impl FakeServer {
         if let Event::NewImageChat(e) = &event {
             self.ever_created.insert(e.chat.id.clone());
         }
+        self.epoch = epoch;
         self.log.push(event.clone());
         self.committed.insert(id.clone(), seq);
         Ok((
