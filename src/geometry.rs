@@ -236,7 +236,15 @@ mod tests {
                 height: 100.0
             }
         );
-        assert!(border_box.inset(Insets { left: 300.0, ..insets }).width == 0.0);
+        assert!(
+            border_box
+                .inset(Insets {
+                    left: 300.0,
+                    ..insets
+                })
+                .width
+                == 0.0
+        );
     }
 
     #[test]
@@ -252,7 +260,14 @@ mod tests {
     fn nudging_stays_on_the_image() {
         let f = Fraction::CENTER.nudged(0.6, -0.02);
         assert_eq!(f, Fraction { x: 1.0, y: 0.48 });
-        assert_eq!(Fraction { x: f64::NAN, y: -1.0 }.clamped(), Fraction { x: 0.5, y: 0.0 });
+        assert_eq!(
+            Fraction {
+                x: f64::NAN,
+                y: -1.0
+            }
+            .clamped(),
+            Fraction { x: 0.5, y: 0.0 }
+        );
     }
 
     #[test]

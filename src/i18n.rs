@@ -116,7 +116,13 @@ impl Locale {
         }
     }
 
-    fn pick(self, n: u64, one: &'static str, few: &'static str, many: &'static str) -> &'static str {
+    fn pick(
+        self,
+        n: u64,
+        one: &'static str,
+        few: &'static str,
+        many: &'static str,
+    ) -> &'static str {
         match self.plural(n) {
             Plural::One => one,
             Plural::Few => few,
@@ -131,7 +137,10 @@ impl Locale {
             Locale::En => format!("{n} {} here", self.pick(n64, "person", "", "people")),
             Locale::Fr => format!("{n} {} ici", self.pick(n64, "personne", "", "personnes")),
             Locale::Pt => format!("{n} {} aqui", self.pick(n64, "pessoa", "", "pessoas")),
-            Locale::Ru => format!("{n} {} здесь", self.pick(n64, "человек", "человека", "человек")),
+            Locale::Ru => format!(
+                "{n} {} здесь",
+                self.pick(n64, "человек", "человека", "человек")
+            ),
         }
     }
 
@@ -235,6 +244,29 @@ impl Locale {
             Locale::Fr => format!("{author} a répondu"),
             Locale::Pt => format!("{author} respondeu"),
             Locale::Ru => format!("{author} ответил(а)"),
+        }
+    }
+
+    /// Announced after a reconnect that brought several remote changes at once.
+    pub fn caught_up(self, n: usize) -> String {
+        let n64 = n as u64;
+        match self {
+            Locale::En => format!(
+                "{n} {} while you were away",
+                self.pick(n64, "change", "", "changes")
+            ),
+            Locale::Fr => format!(
+                "{n} {} pendant votre absence",
+                self.pick(n64, "changement", "", "changements")
+            ),
+            Locale::Pt => format!(
+                "{n} {} enquanto você esteve fora",
+                self.pick(n64, "mudança", "", "mudanças")
+            ),
+            Locale::Ru => format!(
+                "{n} {} за время отсутствия",
+                self.pick(n64, "изменение", "изменения", "изменений")
+            ),
         }
     }
 
@@ -348,8 +380,12 @@ pub struct Strings {
     pub announce_lost: &'static str,
     /// An op attempted while not connected.
     pub err_offline: &'static str,
+    /// An op attempted while the server is unreachable (the browser itself is online).
+    pub err_not_connected: &'static str,
     /// An op lost with the connection (not committed).
     pub err_lost: &'static str,
+    /// Announced when the whole state was reloaded after a long disconnection.
+    pub announce_reloaded: &'static str,
     /// `empty-text`.
     pub err_empty: &'static str,
     /// `text-too-long` (from the server, without the limit).
@@ -414,7 +450,9 @@ pub static EN: Strings = Strings {
     announce_live: "Connected: changes appear live",
     announce_lost: "Connection lost",
     err_offline: "You are offline, so nothing was sent. Try again once the connection is back.",
+    err_not_connected: "Not connected to the server, so nothing was sent. Try again once the connection is back.",
     err_lost: "The connection dropped before this was saved.",
+    announce_reloaded: "Discussions reloaded",
     err_empty: "Write something first.",
     err_too_long: "The comment is too long.",
     err_control: "The text contains characters that are not allowed.",
@@ -465,7 +503,9 @@ pub static FR: Strings = Strings {
     announce_live: "Connecté : les changements s’affichent en direct",
     announce_lost: "Connexion perdue",
     err_offline: "Vous êtes hors ligne : rien n’a été envoyé. Réessayez une fois la connexion rétablie.",
+    err_not_connected: "Pas de connexion au serveur : rien n’a été envoyé. Réessayez une fois la connexion rétablie.",
     err_lost: "La connexion a été coupée avant l’enregistrement.",
+    announce_reloaded: "Discussions rechargées",
     err_empty: "Écrivez d’abord quelque chose.",
     err_too_long: "Le commentaire est trop long.",
     err_control: "Le texte contient des caractères interdits.",
@@ -516,7 +556,9 @@ pub static PT: Strings = Strings {
     announce_live: "Conectado: as mudanças aparecem ao vivo",
     announce_lost: "Conexão perdida",
     err_offline: "Você está sem conexão, então nada foi enviado. Tente de novo quando a conexão voltar.",
+    err_not_connected: "Sem conexão com o servidor, então nada foi enviado. Tente de novo quando a conexão voltar.",
     err_lost: "A conexão caiu antes de salvar isto.",
+    announce_reloaded: "Discussões recarregadas",
     err_empty: "Escreva algo primeiro.",
     err_too_long: "O comentário é longo demais.",
     err_control: "O texto contém caracteres não permitidos.",
@@ -567,7 +609,9 @@ pub static RU: Strings = Strings {
     announce_live: "Подключено: изменения видны сразу",
     announce_lost: "Соединение потеряно",
     err_offline: "Нет соединения, поэтому ничего не отправлено. Повторите, когда связь вернётся.",
+    err_not_connected: "Нет связи с сервером, поэтому ничего не отправлено. Повторите, когда связь вернётся.",
     err_lost: "Соединение оборвалось до сохранения.",
+    announce_reloaded: "Обсуждения обновлены",
     err_empty: "Сначала напишите что-нибудь.",
     err_too_long: "Комментарий слишком длинный.",
     err_control: "В тексте есть недопустимые символы.",
@@ -636,10 +680,19 @@ mod tests {
 
     #[test]
     fn relative_times_in_every_language() {
-        assert_eq!(Locale::En.relative(Relative::Minutes(1), ""), "1 minute ago");
+        assert_eq!(
+            Locale::En.relative(Relative::Minutes(1), ""),
+            "1 minute ago"
+        );
         assert_eq!(Locale::En.relative(Relative::Days(2), ""), "2 days ago");
-        assert_eq!(Locale::Fr.relative(Relative::Hours(1), ""), "il y a 1 heure");
-        assert_eq!(Locale::Pt.relative(Relative::Minutes(5), ""), "há 5 minutos");
+        assert_eq!(
+            Locale::Fr.relative(Relative::Hours(1), ""),
+            "il y a 1 heure"
+        );
+        assert_eq!(
+            Locale::Pt.relative(Relative::Minutes(5), ""),
+            "há 5 minutos"
+        );
         assert_eq!(Locale::Pt.relative(Relative::JustNow, ""), "agora mesmo");
         assert_eq!(Locale::En.relative(Relative::Date, "3/4/2025"), "3/4/2025");
     }
@@ -649,6 +702,16 @@ mod tests {
         assert_eq!(Locale::En.reconnecting_in(0), "Reconnecting…");
         assert_eq!(Locale::En.reconnecting_in(4), "Reconnecting in 4 s…");
         assert_eq!(Locale::Ru.reconnecting_in(2), "Переподключение через 2 с…");
+    }
+
+    #[test]
+    fn catch_up_summaries() {
+        assert_eq!(Locale::En.caught_up(1), "1 change while you were away");
+        assert_eq!(Locale::Ru.caught_up(5), "5 изменений за время отсутствия");
+        assert_eq!(
+            Locale::Fr.caught_up(2),
+            "2 changements pendant votre absence"
+        );
     }
 
     #[test]
@@ -689,7 +752,10 @@ mod tests {
         let long = ValidationError::TextTooLong { max: 4000 };
         assert!(Locale::En.validation(&long).contains("4000"));
         assert!(Locale::Ru.validation(&long).contains("4000"));
-        assert_eq!(Locale::Pt.validation(&ValidationError::EmptyText), PT.err_empty);
+        assert_eq!(
+            Locale::Pt.validation(&ValidationError::EmptyText),
+            PT.err_empty
+        );
     }
 
     #[test]
@@ -697,9 +763,23 @@ mod tests {
         for locale in Locale::ALL {
             let s = locale.strings();
             let all = [
-                s.guest, s.you, s.connecting, s.live, s.reconnecting, s.offline, s.stopped,
-                s.auth_failed, s.overlay_label, s.new_discussion, s.close, s.post, s.reply,
-                s.retry, s.err_offline, s.err_lost, s.just_now,
+                s.guest,
+                s.you,
+                s.connecting,
+                s.live,
+                s.reconnecting,
+                s.offline,
+                s.stopped,
+                s.auth_failed,
+                s.overlay_label,
+                s.new_discussion,
+                s.close,
+                s.post,
+                s.reply,
+                s.retry,
+                s.err_offline,
+                s.err_lost,
+                s.just_now,
             ];
             assert!(all.iter().all(|p| !p.trim().is_empty()), "{locale:?}");
             if locale != Locale::En {
@@ -714,6 +794,10 @@ mod tests {
     fn marker_labels_name_author_excerpt_and_count() {
         let l = Locale::En.marker_label("Ada", "Nice sky", 2);
         assert_eq!(l, "Discussion by Ada: “Nice sky” (2 comments)");
-        assert!(Locale::Fr.marker_label("Ada", "x", 1).contains("1 commentaire"));
+        assert!(
+            Locale::Fr
+                .marker_label("Ada", "x", 1)
+                .contains("1 commentaire")
+        );
     }
 }

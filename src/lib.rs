@@ -1,5 +1,240 @@
-//! image-chat widget (compiled to WebAssembly).
+//! image-chat widget: real-time discussion markers on any image, compiled to WebAssembly.
+//!
+//! The widget is browser glue around the sans-I/O sync engine (`image-chat-sync`): it turns
+//! clicks, keys, socket events and timers into engine inputs, and the engine's outputs into
+//! socket frames and DOM patches. Everything that can be decided without a browser lives in
+//! pure modules with native tests (`cargo test -p image-chat --lib`); browser tests live in
+//! `tests/` (`wasm-pack test --headless --chrome`). docs/WIDGET.md documents the public API,
+//! the DOM contract and the CSS custom properties.
+//!
+//! Module map:
+//! - [`options`] (pure): mount options, defaults and validation; default image id.
+//! - [`i18n`] (pure): every human-readable string in en / fr / pt / ru, plural rules, error
+//!   code and validation-error translations.
+//! - [`geometry`] (pure): pointer → fraction of the image, fraction → CSS percentage, overlay box.
+//! - [`reltime`] (pure): "5 minutes ago" bucketing.
+//! - [`status`] (pure): connection status, failures and announcements as text.
+//! - [`style`]: the stylesheet (CSS custom properties, light / dark), injected once.
+//! - [`dom`]: owners of browser resources released on drop (listener, timeout, WebSocket,
+//!   ResizeObserver) — no `Closure::forget` anywhere.
+//! - [`ui`]: the widget's DOM: build, incremental patches, teardown.
+//! - [`widget`]: one mounted widget: engine plumbing and event handling.
+//! - [`browser`]: clocks, randomness, location, storage, console.
+//! - [`error`]: [`error::WidgetError`], converted to a JS `Error` only here at the boundary.
+
+pub mod browser;
+pub mod dom;
+pub mod error;
 pub mod geometry;
 pub mod i18n;
 pub mod options;
 pub mod reltime;
+pub mod status;
+pub mod style;
+pub mod ui;
+pub mod widget;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use crate::error::WidgetError;
+use crate::options::RawOptions;
+use crate::widget::Shell;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &'static str = r#"
+/** Secure SSO payload signed by the site's backend (see docs/SECURITY.md). */
+export interface ImageChatSsoAuth {
+  type: "sso";
+  /** Base64 of the user JSON. */
+  userData: string;
+  /** Milliseconds since the Unix epoch at signing time. */
+  timestamp: number;
+  /** Hex HMAC-SHA256(secret, timestamp + userData). */
+  hash: string;
+}
+
+/** An anonymous person (the default). `token` is managed by the widget. */
+export interface ImageChatAnonymousAuth {
+  type: "anonymous";
+  name: string;
+  token?: string;
+}
+
+export type ImageChatAuth = ImageChatSsoAuth | ImageChatAnonymousAuth;
+
+/** Options of `ImageChat.mount` (all optional). `data-*` attributes of the image (and of the
+ *  loader's script tag) use the same names in kebab-case: `data-server`, `data-image-id`… */
+export interface ImageChatOptions {
+  /** WebSocket endpoint (`wss://chat.example.com/ws`), server base URL
+   *  (`https://chat.example.com` → `wss://chat.example.com/ws`) or path (`/ws`).
+   *  Default: `/ws` on the page's own host (`wss` on https pages). */
+  server?: string;
+  /** Tenant id. Default: `"demo"`. */
+  tenant?: string;
+  /** Names the image. Default: page origin + path, `|`, the image's absolute `src`. */
+  imageId?: string;
+  /** UI language: `en`, `fr`, `pt`, `ru` (any BCP 47 tag). Default: `navigator.languages`. */
+  locale?: string;
+  /** Show discussions without allowing changes. Default: false. */
+  readOnly?: boolean;
+  /** Marker diameter in CSS pixels, 16 to 96. Default: 28. */
+  markerSize?: number;
+  /** Colour theme. Default: `"auto"` (follows `prefers-color-scheme`). */
+  theme?: "light" | "dark" | "auto";
+  /** Who the person is; omitted = anonymous (needs a tenant that allows it). */
+  auth?: ImageChatAuth;
+  /** Display name of an anonymous person. Default: "Guest", translated. */
+  name?: string;
+}
+
+/** The overlay's connection state (also its `data-state` attribute). */
+export type ImageChatState = "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "destroyed";
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `ImageChatOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "ImageChatOptions")]
+    pub type ImageChatOptions;
+    /// What `mount` accepts.
+    #[wasm_bindgen(typescript_type = "HTMLImageElement | string")]
+    pub type MountTarget;
+    /// What `setAuth` accepts.
+    #[wasm_bindgen(typescript_type = "ImageChatAuth | null | undefined")]
+    pub type AuthArg;
+}
+
+thread_local! {
+    /// Every live widget. The registry, not the JS handle, keeps a widget alive: a page that
+    /// drops (or lets the garbage collector finalize) its handle keeps its widget until
+    /// `destroy()` or until the image leaves the document.
+    static LIVE: RefCell<Vec<Rc<Shell>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn register(shell: &Rc<Shell>) {
+    LIVE.with(|live| {
+        let mut live = live.borrow_mut();
+        live.retain(|s| !s.is_destroyed());
+        live.push(shell.clone());
+    });
+}
+
+fn unregister(shell: &Rc<Shell>) {
+    LIVE.with(|live| live.borrow_mut().retain(|s| !Rc::ptr_eq(s, shell)));
+}
+
+/// Reads a JS options object by way of `JSON.stringify` (functions and `undefined` drop out).
+fn raw_options(value: &JsValue) -> Result<RawOptions, WidgetError> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(RawOptions::default());
+    }
+    let json = js_sys::JSON::stringify(value)
+        .map_err(WidgetError::from)?
+        .as_string()
+        .unwrap_or_default();
+    Ok(RawOptions::from_json(&json)?)
+}
+
+/// A mounted widget. `ImageChat.mount(img, options)` creates one; `destroy()` removes it.
+#[wasm_bindgen]
+pub struct ImageChat {
+    shell: Rc<Shell>,
+}
+
+#[wasm_bindgen]
+impl ImageChat {
+    /// Mounts a widget on an `<img>` element (or the first element a CSS selector matches).
+    /// Throws an `Error` on an invalid option, a missing or non-image target, or an image
+    /// that already has a widget.
+    pub fn mount(target: MountTarget, options: Option<ImageChatOptions>) -> Result<ImageChat, JsValue> {
+        let js = match &options {
+            Some(o) => raw_options(o).map_err(WidgetError::into_js)?,
+            None => RawOptions::default(),
+        };
+        let shell = widget::mount(&target, RawOptions::default(), js).map_err(WidgetError::into_js)?;
+        register(&shell);
+        Ok(ImageChat { shell })
+    }
+
+    /// Mounts on every `img[data-image-chat]` in the document that has no widget yet, with
+    /// `defaults` (the loader script tag's `data-*` values) under each image's own `data-*`
+    /// attributes. Images that fail to mount are reported on the console and skipped.
+    #[wasm_bindgen(js_name = autoMount)]
+    pub fn auto_mount(defaults: Option<ImageChatOptions>) -> Vec<ImageChat> {
+        let defaults = match &defaults {
+            Some(d) => raw_options(d).unwrap_or_else(|e| {
+                browser::log_error("autoMount defaults", &e.into_js());
+                RawOptions::default()
+            }),
+            None => RawOptions::default(),
+        };
+        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+            return Vec::new();
+        };
+        let Ok(images) = doc.query_selector_all("img[data-image-chat]") else {
+            return Vec::new();
+        };
+        let mut mounted = Vec::new();
+        for i in 0..images.length() {
+            let Some(img) = images.item(i) else { continue };
+            let already = img
+                .parent_node()
+                .and_then(|p| p.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|p| p.class_list().contains("image-chat-frame"));
+            if already {
+                continue;
+            }
+            match widget::mount(&img, defaults.clone(), RawOptions::default()) {
+                Ok(shell) => {
+                    register(&shell);
+                    mounted.push(ImageChat { shell });
+                }
+                Err(e) => browser::log_error("autoMount", &e.into_js()),
+            }
+        }
+        mounted
+    }
+
+    /// Removes the widget: closes its socket, clears its timers, removes its listeners and
+    /// elements, and puts the image back as it was. Safe to call twice.
+    pub fn destroy(&self) {
+        self.shell.destroy();
+        unregister(&self.shell);
+    }
+
+    /// The connection state: `connecting`, `live`, `reconnecting`, `offline`, `stopped`, or
+    /// `destroyed` after `destroy()`.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> String {
+        self.shell.state()
+    }
+
+    /// Replaces the auth used for the next connections (e.g. a refreshed SSO signature); a
+    /// widget stopped by an authentication failure connects again. `null` = anonymous.
+    #[wasm_bindgen(js_name = setAuth)]
+    pub fn set_auth(&self, auth: AuthArg) -> Result<(), JsValue> {
+        let value: &JsValue = &auth;
+        let auth = if value.is_null() || value.is_undefined() {
+            None
+        } else {
+            let json = js_sys::JSON::stringify(value)?
+                .as_string()
+                .unwrap_or_default();
+            Some(
+                serde_json::from_str(&json)
+                    .map_err(|e| WidgetError::from(options::OptionsError::InvalidAuth(e.to_string())).into_js())?,
+            )
+        };
+        self.shell.set_auth(auth);
+        Ok(())
+    }
+
+    /// The widget version (the crate version).
+    #[wasm_bindgen(getter = version)]
+    pub fn version() -> String {
+        env!("CARGO_PKG_VERSION").to_owned()
+    }
+}

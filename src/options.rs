@@ -26,7 +26,9 @@ pub const MARKER_SIZE_RANGE: (f64, f64) = (16.0, 96.0);
 pub enum OptionsError {
     /// `server` is not a ws(s)/http(s) URL or an absolute path, or the page has no host to
     /// default to (e.g. opened from `file:`).
-    #[error("`server` must be a ws://, wss://, http:// or https:// URL or a path starting with `/` (got {0:?})")]
+    #[error(
+        "`server` must be a ws://, wss://, http:// or https:// URL or a path starting with `/` (got {0:?})"
+    )]
     InvalidServer(String),
     /// `tenant` is not 1–64 of `[A-Za-z0-9_-]`.
     #[error("`tenant` must be 1 to 64 letters, digits, `_` or `-` (got {0:?})")]
@@ -395,12 +397,27 @@ mod tests {
         let e = env();
         let s = |v: &str| server_url(Some(v), &e);
         assert_eq!(s("wss://chat.example/ws").unwrap(), "wss://chat.example/ws");
-        assert_eq!(s("ws://127.0.0.1:8080/ws").unwrap(), "ws://127.0.0.1:8080/ws");
+        assert_eq!(
+            s("ws://127.0.0.1:8080/ws").unwrap(),
+            "ws://127.0.0.1:8080/ws"
+        );
         assert_eq!(s("https://chat.example").unwrap(), "wss://chat.example/ws");
-        assert_eq!(s("http://127.0.0.1:8080/").unwrap(), "ws://127.0.0.1:8080/ws");
-        assert_eq!(s("https://chat.example/custom").unwrap(), "wss://chat.example/custom");
+        assert_eq!(
+            s("http://127.0.0.1:8080/").unwrap(),
+            "ws://127.0.0.1:8080/ws"
+        );
+        assert_eq!(
+            s("https://chat.example/custom").unwrap(),
+            "wss://chat.example/custom"
+        );
         assert_eq!(s("/chat/ws").unwrap(), "wss://shop.example:8443/chat/ws");
-        for bad in ["ftp://x", "chat.example", "//chat.example", "wss://", "ws://a b"] {
+        for bad in [
+            "ftp://x",
+            "chat.example",
+            "//chat.example",
+            "wss://",
+            "ws://a b",
+        ] {
             assert!(s(bad).is_err(), "{bad}");
         }
         let plain = PageEnv {
@@ -432,8 +449,13 @@ mod tests {
             "data-theme" => Some("dark".into()),
             _ => None,
         });
-        let js = RawOptions::from_json(r#"{"locale":"ru","name":"  Ada ","onEvent":null}"#).unwrap();
-        let o = script.overridden_by(img).overridden_by(js).resolve(&env()).unwrap();
+        let js =
+            RawOptions::from_json(r#"{"locale":"ru","name":"  Ada ","onEvent":null}"#).unwrap();
+        let o = script
+            .overridden_by(img)
+            .overridden_by(js)
+            .resolve(&env())
+            .unwrap();
         assert_eq!(o.server_url, "wss://chat.acme.test/ws");
         assert_eq!(o.tenant.as_str(), "acme");
         assert_eq!(o.image_id.as_str(), "hero");
@@ -448,18 +470,51 @@ mod tests {
     fn invalid_values_are_reported() {
         let e = env();
         let r = |json: &str| RawOptions::from_json(json).unwrap().resolve(&e);
-        assert!(matches!(r(r#"{"tenant":"a b"}"#), Err(OptionsError::InvalidTenant(_))));
-        assert!(matches!(r(r#"{"imageId":""}"#), Err(OptionsError::InvalidImageId)));
-        assert!(matches!(r(r#"{"theme":"pink"}"#), Err(OptionsError::InvalidTheme(_))));
-        assert!(matches!(r(r#"{"markerSize":4}"#), Err(OptionsError::InvalidMarkerSize(_))));
-        assert!(matches!(r(r#"{"markerSize":"big"}"#), Err(OptionsError::InvalidMarkerSize(_))));
-        assert!(matches!(r(r#"{"readOnly":"maybe"}"#), Err(OptionsError::InvalidReadOnly(_))));
-        assert!(matches!(r(r#"{"name":"   "}"#), Err(OptionsError::InvalidName)));
-        assert!(matches!(r(r#"{"auth":{"type":"magic"}}"#), Err(OptionsError::InvalidAuth(_))));
-        assert!(matches!(RawOptions::from_json("[1]"), Err(OptionsError::NotAnObject(_))));
-        assert_eq!(RawOptions::from_json("undefined").unwrap(), RawOptions::default());
+        assert!(matches!(
+            r(r#"{"tenant":"a b"}"#),
+            Err(OptionsError::InvalidTenant(_))
+        ));
+        assert!(matches!(
+            r(r#"{"imageId":""}"#),
+            Err(OptionsError::InvalidImageId)
+        ));
+        assert!(matches!(
+            r(r#"{"theme":"pink"}"#),
+            Err(OptionsError::InvalidTheme(_))
+        ));
+        assert!(matches!(
+            r(r#"{"markerSize":4}"#),
+            Err(OptionsError::InvalidMarkerSize(_))
+        ));
+        assert!(matches!(
+            r(r#"{"markerSize":"big"}"#),
+            Err(OptionsError::InvalidMarkerSize(_))
+        ));
+        assert!(matches!(
+            r(r#"{"readOnly":"maybe"}"#),
+            Err(OptionsError::InvalidReadOnly(_))
+        ));
+        assert!(matches!(
+            r(r#"{"name":"   "}"#),
+            Err(OptionsError::InvalidName)
+        ));
+        assert!(matches!(
+            r(r#"{"auth":{"type":"magic"}}"#),
+            Err(OptionsError::InvalidAuth(_))
+        ));
+        assert!(matches!(
+            RawOptions::from_json("[1]"),
+            Err(OptionsError::NotAnObject(_))
+        ));
+        assert_eq!(
+            RawOptions::from_json("undefined").unwrap(),
+            RawOptions::default()
+        );
         let bad_attr = RawOptions::from_attributes(|n| (n == "data-auth").then(|| "{oops".into()));
-        assert!(matches!(bad_attr.resolve(&e), Err(OptionsError::InvalidAuth(_))));
+        assert!(matches!(
+            bad_attr.resolve(&e),
+            Err(OptionsError::InvalidAuth(_))
+        ));
     }
 
     #[test]
@@ -478,11 +533,13 @@ mod tests {
                 hash: "ab".into()
             })
         );
-        assert!(RawOptions::from_json(r#"{"readOnly":true,"markerSize":20}"#)
-            .unwrap()
-            .resolve(&env())
-            .unwrap()
-            .read_only);
+        assert!(
+            RawOptions::from_json(r#"{"readOnly":true,"markerSize":20}"#)
+                .unwrap()
+                .resolve(&env())
+                .unwrap()
+                .read_only
+        );
     }
 
     #[test]

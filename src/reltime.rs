@@ -58,7 +58,10 @@ mod tests {
         assert_eq!(relative(now, now - MINUTE), Relative::Minutes(1));
         assert_eq!(relative(now, now - 59 * MINUTE), Relative::Minutes(59));
         assert_eq!(relative(now, now - HOUR), Relative::Hours(1));
-        assert_eq!(relative(now, now - 23 * HOUR - 59 * MINUTE), Relative::Hours(23));
+        assert_eq!(
+            relative(now, now - 23 * HOUR - 59 * MINUTE),
+            Relative::Hours(23)
+        );
         assert_eq!(relative(now, now - DAY), Relative::Days(1));
         assert_eq!(relative(now, now - 6 * DAY), Relative::Days(6));
         assert_eq!(relative(now, now - 7 * DAY), Relative::Date);

@@ -1,0 +1,38 @@
+//! An event listener that is removed when dropped.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{Event, EventTarget};
+
+/// A callback registered with `addEventListener`, unregistered on drop.
+pub struct Listener {
+    /// Kept to call `removeEventListener` on the same target.
+    target: EventTarget,
+    /// The event type, needed again for removal.
+    kind: &'static str,
+    /// Owns the JS function; dropping it invalidates the function, so it must outlive the
+    /// registration (it does: we remove the listener first).
+    callback: Closure<dyn FnMut(Event)>,
+}
+
+impl Listener {
+    /// Registers `callback` for `kind` events on `target`.
+    pub fn new(target: &EventTarget, kind: &'static str, callback: impl FnMut(Event) + 'static) -> Self {
+        let callback = Closure::<dyn FnMut(Event)>::new(callback);
+        // addEventListener does not throw for a function argument.
+        let _ = target.add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref());
+        Self {
+            target: target.clone(),
+            kind,
+            callback,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.kind, self.callback.as_ref().unchecked_ref());
+    }
+}

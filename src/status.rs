@@ -1,0 +1,160 @@
+//! What the engine's outputs mean for people: the status line and `data-state`, failure
+//! messages and `aria-live` announcements. Pure (engine types in, strings out), tested natively.
+
+use image_chat_protocol::CloseCode;
+use image_chat_sync::{Announcement, ConnectionStatus, FailReason, StopReason};
+
+use crate::i18n::Locale;
+
+/// The overlay's `data-state`: `connecting` (first attempt), `live`, `reconnecting` (waiting,
+/// or a later attempt in progress), `offline` (the browser has no network) or `stopped` (the
+/// server refused for good: unknown tenant, forbidden origin, failed authentication).
+pub fn data_state(status: ConnectionStatus) -> &'static str {
+    match status {
+        ConnectionStatus::Stopped(_) => "stopped",
+        other => other.data_state(),
+    }
+}
+
+/// The status line's text at `now` (same clock as the engine's; the countdown is rounded up to
+/// whole seconds so it never shows 0 while waiting).
+pub fn status_text(locale: Locale, status: ConnectionStatus, now: u64) -> String {
+    let s = locale.strings();
+    match status {
+        ConnectionStatus::Connecting { attempt: 0 } => s.connecting.to_owned(),
+        ConnectionStatus::Connecting { .. } => s.reconnecting.to_owned(),
+        ConnectionStatus::Live => s.live.to_owned(),
+        ConnectionStatus::Reconnecting {
+            next_attempt_at, ..
+        } => locale.reconnecting_in(next_attempt_at.saturating_sub(now).div_ceil(1000)),
+        ConnectionStatus::Offline => s.offline.to_owned(),
+        ConnectionStatus::Stopped(reason) if reason.is_auth_failure() => s.auth_failed.to_owned(),
+        ConnectionStatus::Stopped(_) => s.stopped.to_owned(),
+    }
+}
+
+/// A longer explanation of a stop, for the status line's tooltip.
+pub fn stop_detail(locale: Locale, reason: StopReason) -> &'static str {
+    let s = locale.strings();
+    match reason {
+        StopReason::Refused(CloseCode::AuthenticationFailed) => s.err_auth,
+        StopReason::Refused(CloseCode::Forbidden) => s.err_forbidden,
+        StopReason::Refused(CloseCode::UnknownTenant) => s.err_tenant,
+        StopReason::Refused(_) | StopReason::Destroyed => s.err_generic,
+    }
+}
+
+/// Milliseconds until the status text changes (the countdown's next second), if it will.
+pub fn status_refresh_in(status: ConnectionStatus, now: u64) -> Option<u64> {
+    match status {
+        ConnectionStatus::Reconnecting {
+            next_attempt_at, ..
+        } if next_attempt_at > now => {
+            let left = next_attempt_at - now;
+            Some(match left % 1000 {
+                0 => 1000,
+                r => r,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Why one of our ops failed, for people.
+pub fn fail_text(locale: Locale, reason: FailReason) -> &'static str {
+    let s = locale.strings();
+    match reason {
+        FailReason::Offline => s.err_offline,
+        FailReason::NotConnected => s.err_not_connected,
+        FailReason::ConnectionLost => s.err_lost,
+        FailReason::Server(code) => locale.error(code),
+    }
+}
+
+/// The `aria-live` message for a remote change.
+pub fn announcement(locale: Locale, a: &Announcement) -> String {
+    let s = locale.strings();
+    match a {
+        Announcement::NewChat { by, .. } => locale.announce_created(&by.name),
+        Announcement::Reply { by, .. } => locale.announce_replied(&by.name),
+        Announcement::Edited { .. } => s.announce_edited.to_owned(),
+        Announcement::Deleted { .. } => s.announce_deleted.to_owned(),
+        Announcement::Caught { changes: 0 } => s.announce_reloaded.to_owned(),
+        Announcement::Caught { changes } => locale.caught_up(*changes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image_chat_protocol::{ChatId, ErrorCode, User};
+
+    #[test]
+    fn states_and_texts() {
+        let en = Locale::En;
+        assert_eq!(data_state(ConnectionStatus::Connecting { attempt: 0 }), "connecting");
+        assert_eq!(data_state(ConnectionStatus::Connecting { attempt: 2 }), "reconnecting");
+        assert_eq!(data_state(ConnectionStatus::Live), "live");
+        assert_eq!(data_state(ConnectionStatus::Offline), "offline");
+        let refused = ConnectionStatus::Stopped(StopReason::Refused(CloseCode::Forbidden));
+        assert_eq!(data_state(refused), "stopped");
+        let waiting = ConnectionStatus::Reconnecting {
+            next_attempt_at: 10_500,
+            attempt: 1,
+        };
+        assert_eq!(data_state(waiting), "reconnecting");
+        assert_eq!(status_text(en, waiting, 8_000), "Reconnecting in 3 s…");
+        assert_eq!(status_text(en, waiting, 10_000), "Reconnecting in 1 s…");
+        assert_eq!(status_text(en, waiting, 11_000), "Reconnecting…");
+        assert_eq!(status_text(Locale::Fr, ConnectionStatus::Live, 0), "En direct");
+        let auth = ConnectionStatus::Stopped(StopReason::Refused(CloseCode::AuthenticationFailed));
+        assert_eq!(status_text(en, auth, 0), "Sign-in failed");
+        assert_eq!(status_text(en, refused, 0), "Disconnected");
+        assert_eq!(
+            stop_detail(en, StopReason::Refused(CloseCode::UnknownTenant)),
+            en.strings().err_tenant
+        );
+    }
+
+    #[test]
+    fn countdown_refresh() {
+        let waiting = ConnectionStatus::Reconnecting {
+            next_attempt_at: 10_500,
+            attempt: 1,
+        };
+        assert_eq!(status_refresh_in(waiting, 8_000), Some(500));
+        assert_eq!(status_refresh_in(waiting, 9_500), Some(1000));
+        assert_eq!(status_refresh_in(waiting, 10_500), None);
+        assert_eq!(status_refresh_in(ConnectionStatus::Live, 0), None);
+    }
+
+    #[test]
+    fn failures_and_announcements() {
+        let ru = Locale::Ru;
+        assert_eq!(fail_text(ru, FailReason::Offline), ru.strings().err_offline);
+        assert_eq!(
+            fail_text(ru, FailReason::Server(ErrorCode::RateLimited)),
+            ru.strings().err_rate_limited
+        );
+        assert_eq!(fail_text(Locale::En, FailReason::NotConnected), Locale::En.strings().err_not_connected);
+        let by = User {
+            id: "anon:1".into(),
+            name: "Ada".into(),
+            avatar_url: None,
+            is_moderator: false,
+        };
+        let chat_id = ChatId::new("6f1c2a9e-3b7d-4c1e-9a2b-0123456789ab");
+        assert_eq!(
+            announcement(Locale::En, &Announcement::NewChat { chat_id, by }),
+            "Ada started a discussion"
+        );
+        assert_eq!(
+            announcement(Locale::Pt, &Announcement::Caught { changes: 0 }),
+            "Discussões recarregadas"
+        );
+        assert_eq!(
+            announcement(Locale::En, &Announcement::Caught { changes: 4 }),
+            "4 changes while you were away"
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! The widget's stylesheet, injected once per document (a `<style id="image-chat-style">` in
+//! `<head>`, shared by every instance and removed with the last one).
+//!
+//! Site owners restyle through the public custom properties (`--image-chat-*`, documented in
+//! docs/WIDGET.md), set on `.image-chat` or on any ancestor. Each public property feeds a
+//! private `--ic-*` one whose fallback depends on the theme, so an owner's value wins in both
+//! themes and the defaults still switch between light and dark.
+
+use std::cell::Cell;
+
+use web_sys::Document;
+
+/// Id of the injected `<style>` element.
+pub const STYLE_ID: &str = "image-chat-style";
+
+thread_local! {
+    /// Mounted instances sharing the stylesheet.
+    static USERS: Cell<u32> = const { Cell::new(0) };
+}
+
+const LIGHT: &str = "--ic-accent:var(--image-chat-accent,#e2366f);--ic-on-accent:var(--image-chat-on-accent,#fff);--ic-bg:var(--image-chat-bg,#fff);--ic-fg:var(--image-chat-fg,#1d1d24);--ic-muted:var(--image-chat-muted,#5f6170);--ic-border:var(--image-chat-border,#d9d9e3);--ic-danger:var(--image-chat-danger,#c62828);--ic-live:var(--image-chat-live,#1f9d55);--ic-bar-bg:var(--image-chat-bar-bg,rgba(255,255,255,.88));--ic-field-bg:var(--image-chat-field-bg,#f6f6f9);";
+const DARK: &str = "--ic-accent:var(--image-chat-accent,#ff5c93);--ic-on-accent:var(--image-chat-on-accent,#16161c);--ic-bg:var(--image-chat-bg,#1e1f26);--ic-fg:var(--image-chat-fg,#ececf1);--ic-muted:var(--image-chat-muted,#a9abb8);--ic-border:var(--image-chat-border,#3a3c48);--ic-danger:var(--image-chat-danger,#ff6b6b);--ic-live:var(--image-chat-live,#4ade80);--ic-bar-bg:var(--image-chat-bar-bg,rgba(24,24,30,.88));--ic-field-bg:var(--image-chat-field-bg,#2a2b34);";
+
+/// Layout and looks, independent of the theme.
+const RULES: &str = r#"
+.image-chat-frame{position:relative;display:inline-block;max-width:100%;vertical-align:top}
+.image-chat-frame[data-block]{display:block}
+.image-chat{position:absolute;left:0;top:0;box-sizing:border-box;z-index:var(--image-chat-z,10);cursor:crosshair;font:var(--image-chat-font,13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);color:var(--ic-fg);text-align:left;-webkit-tap-highlight-color:transparent}
+.image-chat[data-read-only]{cursor:default}
+.image-chat:focus{outline:none}
+.image-chat:focus-visible{outline:2px solid var(--ic-accent);outline-offset:2px}
+.image-chat *,.image-chat *::before,.image-chat *::after{box-sizing:border-box}
+.image-chat-marker{position:absolute;width:var(--image-chat-marker-size,28px);height:var(--image-chat-marker-size,28px);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid var(--ic-on-accent);border-radius:50% 50% 50% 0;background:var(--ic-accent);color:var(--ic-on-accent);font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.35);cursor:pointer;transition:transform .12s}
+.image-chat-marker:hover,.image-chat-marker[aria-expanded=true]{transform:translate(-50%,-50%) scale(1.12)}
+.image-chat-marker:focus-visible{outline:3px solid var(--ic-fg);outline-offset:2px}
+.image-chat-marker[data-draft]{background:var(--ic-bg);color:var(--ic-accent);border:2px dashed var(--ic-accent)}
+.image-chat-marker[data-pending]{opacity:var(--image-chat-pending-opacity,.6)}
+.image-chat-marker[data-failed]{background:var(--ic-danger);color:#fff}
+.image-chat-crosshair{position:absolute;display:none;width:24px;height:24px;margin:-12px 0 0 -12px;border:2px solid var(--ic-accent);border-radius:50%;pointer-events:none;box-shadow:0 0 0 2px var(--ic-on-accent)}
+.image-chat:focus-visible>.image-chat-crosshair{display:block}
+.image-chat-thread{position:absolute;z-index:1;width:var(--image-chat-panel-width,300px);max-width:90vw;max-height:min(420px,80vh);display:flex;flex-direction:column;background:var(--ic-bg);color:var(--ic-fg);border:1px solid var(--ic-border);border-radius:var(--image-chat-radius,10px);box-shadow:0 8px 28px rgba(0,0,0,.28);cursor:auto;margin:calc(var(--image-chat-marker-size,28px)*.7) 0 0 calc(var(--image-chat-marker-size,28px)*-.5)}
+.image-chat-thread[data-left]{transform:translateX(-100%);margin-left:calc(var(--image-chat-marker-size,28px)*.5)}
+.image-chat-thread[data-above]{margin-top:0}
+.image-chat-thread[data-above]:not([data-left]){transform:translateY(-100%);margin-top:calc(var(--image-chat-marker-size,28px)*-.7)}
+.image-chat-thread[data-above][data-left]{transform:translate(-100%,-100%);margin-top:calc(var(--image-chat-marker-size,28px)*-.7)}
+.image-chat-thread:focus{outline:none}
+.image-chat-head{display:flex;align-items:center;gap:8px;padding:8px 8px 8px 12px;border-bottom:1px solid var(--ic-border);font-weight:600}
+.image-chat-head>span{flex:1}
+.image-chat-comments{list-style:none;margin:0;padding:4px 12px;overflow:auto;flex:1 1 auto}
+.image-chat-comment{padding:8px 0;border-bottom:1px solid var(--ic-border)}
+.image-chat-comment:last-child{border-bottom:0}
+.image-chat-comment[data-pending]{opacity:var(--image-chat-pending-opacity,.6)}
+.image-chat-comment[data-failed]{border-left:3px solid var(--ic-danger);padding-left:8px}
+.image-chat-meta{display:flex;flex-wrap:wrap;gap:0 6px;align-items:baseline;color:var(--ic-muted);font-size:.9em}
+.image-chat-author{color:var(--ic-fg);font-weight:600}
+.image-chat-text{margin:2px 0 0;white-space:pre-wrap;overflow-wrap:anywhere}
+.image-chat-error{margin:4px 0 0;color:var(--ic-danger);font-size:.92em}
+.image-chat-actions{display:flex;flex-wrap:wrap;gap:6px;margin-top:4px}
+.image-chat-compose{padding:8px 12px 12px;border-top:1px solid var(--ic-border)}
+.image-chat textarea{display:block;width:100%;min-height:56px;resize:vertical;margin:0 0 6px;padding:6px 8px;font:inherit;color:var(--ic-fg);background:var(--ic-field-bg);border:1px solid var(--ic-border);border-radius:6px}
+.image-chat textarea:focus-visible{outline:2px solid var(--ic-accent);outline-offset:0}
+.image-chat button.image-chat-btn{font:inherit;font-size:.92em;padding:3px 10px;border:1px solid var(--ic-border);border-radius:6px;background:transparent;color:var(--ic-fg);cursor:pointer}
+.image-chat button.image-chat-btn[data-primary]{background:var(--ic-accent);border-color:var(--ic-accent);color:var(--ic-on-accent)}
+.image-chat button.image-chat-btn[data-danger]{color:var(--ic-danger)}
+.image-chat button.image-chat-btn:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
+.image-chat-close{border:0!important;font-size:1.2em!important;line-height:1}
+.image-chat-bar{position:absolute;left:6px;bottom:6px;display:flex;gap:8px;align-items:center;max-width:calc(100% - 12px);padding:2px 8px;border-radius:999px;background:var(--ic-bar-bg);color:var(--ic-fg);font-size:11px;pointer-events:none;white-space:nowrap;overflow:hidden}
+.image-chat-status::before{content:"";display:inline-block;width:7px;height:7px;margin-right:5px;border-radius:50%;background:var(--ic-muted)}
+.image-chat[data-state=live] .image-chat-status::before{background:var(--ic-live)}
+.image-chat[data-state=offline] .image-chat-status::before,.image-chat[data-state=stopped] .image-chat-status::before{background:var(--ic-danger)}
+.image-chat-online:empty{display:none}
+.image-chat-sr{position:absolute!important;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
+@media (prefers-reduced-motion:reduce){.image-chat-marker{transition:none}}
+"#;
+
+/// The whole stylesheet.
+pub fn stylesheet() -> String {
+    format!(
+        ".image-chat,.image-chat[data-theme=light]{{{LIGHT}}}.image-chat[data-theme=dark]{{{DARK}}}@media (prefers-color-scheme:dark){{.image-chat[data-theme=auto]{{{DARK}}}}}{RULES}"
+    )
+}
+
+/// Adds the stylesheet if this is the first instance; call [`release`] on destroy.
+pub fn acquire(doc: &Document) {
+    USERS.with(|u| u.set(u.get().saturating_add(1)));
+    if doc.get_element_by_id(STYLE_ID).is_some() {
+        return;
+    }
+    let Ok(style) = doc.create_element("style") else {
+        return;
+    };
+    style.set_id(STYLE_ID);
+    style.set_text_content(Some(&stylesheet()));
+    let parent = doc.head().map(web_sys::Node::from).or_else(|| doc.document_element().map(Into::into));
+    if let Some(parent) = parent {
+        // Prepended, so the page's own rules (later in the cascade) win at equal specificity.
+        let _ = parent.insert_before(&style, parent.first_child().as_ref());
+    }
+}
+
+/// Removes the stylesheet when the last instance is destroyed.
+pub fn release(doc: &Document) {
+    let left = USERS.with(|u| {
+        let n = u.get().saturating_sub(1);
+        u.set(n);
+        n
+    });
+    if left == 0
+        && let Some(style) = doc.get_element_by_id(STYLE_ID)
+    {
+        style.remove();
+    }
+}

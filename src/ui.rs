@@ -1,0 +1,918 @@
+//! The widget's DOM: building it, patching it from the engine's [`ViewUpdate`]s, and tearing it
+//! down. Nothing here talks to the engine or the network; [`crate::widget`] decides, this module
+//! draws. All user text goes through `textContent` (never `innerHTML`), so markup in a comment
+//! shows as text.
+//!
+//! Structure (the DOM contract is in docs/WIDGET.md):
+//!
+//! ```text
+//! span.image-chat-frame              wraps the site's <img>, position: relative
+//!   img                              the site's image, untouched
+//!   div.image-chat[data-state]       the overlay, sized to the image's content box
+//!     div.image-chat-layer           markers: button.image-chat-marker[data-chat-id]
+//!     span.image-chat-crosshair      keyboard placement point (visible on focus)
+//!     button.image-chat-marker[data-draft]   the marker being placed (before posting)
+//!     div.image-chat-thread          the open thread (one at a time)
+//!     div.image-chat-bar             span.image-chat-status + span.image-chat-online
+//!     div.image-chat-sr[aria-live]   announcements for screen readers
+//! ```
+
+use std::cell::Cell;
+use std::collections::HashMap;
+
+use image_chat_protocol::{ChatId, CommentId};
+use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
+
+use crate::geometry::{Fraction, PanelPlacement, percent};
+use crate::i18n::Locale;
+use crate::options::Options;
+use crate::reltime::relative;
+use crate::status;
+
+/// DOM calls return `Result<_, JsValue>`; they fail only on programming errors (bad tag
+/// names), which the caller logs.
+pub type JsResult<T> = Result<T, JsValue>;
+
+thread_local! {
+    /// Source of unique element ids (for `aria-labelledby`).
+    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+}
+
+fn unique_id(what: &str) -> String {
+    let n = NEXT_ID.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    format!("image-chat-{what}-{n}")
+}
+
+/// Creates `<tag class=…>`.
+fn el(doc: &Document, tag: &str, class: &str) -> JsResult<Element> {
+    let e = doc.create_element(tag)?;
+    if !class.is_empty() {
+        e.set_class_name(class);
+    }
+    Ok(e)
+}
+
+/// Creates a `<button type=button class=image-chat-btn data-action=…>` with a text label.
+fn button(doc: &Document, action: &str, label: &str) -> JsResult<Element> {
+    let b = el(doc, "button", "image-chat-btn")?;
+    b.set_attribute("type", "button")?;
+    b.set_attribute("data-action", action)?;
+    b.set_text_content(Some(label));
+    Ok(b)
+}
+
+fn flag(e: &Element, name: &str, on: bool) -> JsResult<()> {
+    if on {
+        e.set_attribute(name, "")
+    } else {
+        e.remove_attribute(name)
+    }
+}
+
+fn html(e: &Element) -> Option<&HtmlElement> {
+    e.dyn_ref::<HtmlElement>()
+}
+
+fn set_style(e: &Element, prop: &str, value: &str) -> JsResult<()> {
+    match html(e) {
+        Some(h) => h.style().set_property(prop, value),
+        None => Ok(()),
+    }
+}
+
+fn place(e: &Element, at: Fraction) -> JsResult<()> {
+    set_style(e, "left", &percent(at.x))?;
+    set_style(e, "top", &percent(at.y))
+}
+
+fn focus(e: &Element) {
+    if let Some(h) = html(e) {
+        let _ = h.focus();
+    }
+}
+
+/// The first comment's text, shortened for a marker's accessible name.
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 60;
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= MAX {
+        one_line
+    } else {
+        one_line.chars().take(MAX - 1).collect::<String>() + "…"
+    }
+}
+
+/// The marker being placed and its composer, before the first comment is posted.
+pub struct Draft {
+    /// Where it goes.
+    pub at: Fraction,
+    /// `button.image-chat-marker[data-draft]`.
+    marker: Element,
+    /// `.image-chat-thread[data-draft]`.
+    panel: Element,
+    /// The first comment's box.
+    pub textarea: HtmlTextAreaElement,
+    /// Local validation message.
+    error: Element,
+}
+
+/// One rendered comment, with the view it was rendered from (to skip unchanged ones).
+struct CommentEntry {
+    id: CommentId,
+    view: CommentView,
+    el: Element,
+}
+
+/// The open thread panel.
+pub struct Panel {
+    /// Which discussion.
+    pub chat_id: ChatId,
+    el: Element,
+    title: Element,
+    list: Element,
+    comments: Vec<CommentEntry>,
+    /// The reply composer (absent in read-only mode).
+    compose: Option<Compose>,
+    /// Discussion-level failure (a failed delete).
+    chat_error: Element,
+    /// The comment whose text is being edited, and its textarea.
+    pub editing: Option<(CommentId, HtmlTextAreaElement)>,
+    /// The delete button asks for confirmation first.
+    pub confirm_delete: bool,
+}
+
+struct Compose {
+    box_: Element,
+    textarea: HtmlTextAreaElement,
+    error: Element,
+    delete: Element,
+}
+
+/// The widget's DOM and the UI-only state the engine does not know about.
+pub struct Ui {
+    doc: Document,
+    /// UI language.
+    pub locale: Locale,
+    /// No changes allowed.
+    pub read_only: bool,
+    /// The site's image.
+    pub img: HtmlImageElement,
+    /// Our wrapper around it.
+    pub frame: Element,
+    /// `.image-chat`, the overlay root.
+    pub root: Element,
+    layer: Element,
+    crosshair: Element,
+    status: Element,
+    online: Element,
+    live: Element,
+    /// Markers by discussion, and the discussions' order (creation order = tab order).
+    markers: HashMap<ChatId, Element>,
+    order: Vec<ChatId>,
+    /// The last view of every discussion shown (to render a thread when it opens).
+    pub chats: HashMap<ChatId, ChatView>,
+    /// The open thread, if any.
+    pub panel: Option<Panel>,
+    /// The marker being placed, if any.
+    pub draft: Option<Draft>,
+    /// Keyboard placement point.
+    pub crosshair_at: Fraction,
+    /// Connection status as last shown.
+    pub connection: ConnectionStatus,
+}
+
+impl Ui {
+    /// Wraps `img` and builds the overlay.
+    pub fn build(doc: &Document, img: &HtmlImageElement, opts: &Options) -> JsResult<Ui> {
+        let locale = opts.locale;
+        let s = locale.strings();
+        let parent = img
+            .parent_node()
+            .ok_or_else(|| JsValue::from_str("detached image"))?;
+        let frame = el(doc, "span", "image-chat-frame")?;
+        // A block-level image keeps block layout inside a block wrapper.
+        let block = web_sys::window()
+            .and_then(|w| w.get_computed_style(img).ok().flatten())
+            .and_then(|cs| cs.get_property_value("display").ok())
+            .is_some_and(|d| d == "block" || d == "flex" || d == "grid" || d == "table");
+        flag(&frame, "data-block", block)?;
+        parent.insert_before(&frame, Some(img))?;
+        frame.append_child(img)?;
+
+        let root = el(doc, "div", "image-chat")?;
+        root.set_attribute("role", "group")?;
+        root.set_attribute("tabindex", "0")?;
+        root.set_attribute("lang", locale.tag())?;
+        root.set_attribute("data-theme", opts.theme.as_str())?;
+        root.set_attribute(
+            "aria-label",
+            if opts.read_only {
+                s.overlay_label_read_only
+            } else {
+                s.overlay_label
+            },
+        )?;
+        flag(&root, "data-read-only", opts.read_only)?;
+        set_style(
+            &root,
+            "--image-chat-marker-size",
+            &format!("{}px", opts.marker_size),
+        )?;
+        let layer = el(doc, "div", "image-chat-layer")?;
+        let crosshair = el(doc, "span", "image-chat-crosshair")?;
+        crosshair.set_attribute("aria-hidden", "true")?;
+        let bar = el(doc, "div", "image-chat-bar")?;
+        let status = el(doc, "span", "image-chat-status")?;
+        let online = el(doc, "span", "image-chat-online")?;
+        bar.append_child(&status)?;
+        bar.append_child(&online)?;
+        let live = el(doc, "div", "image-chat-sr")?;
+        live.set_attribute("aria-live", "polite")?;
+        live.set_attribute("role", "status")?;
+        for child in [&layer, &crosshair, &bar, &live] {
+            root.append_child(child)?;
+        }
+        frame.append_child(&root)?;
+
+        let ui = Ui {
+            doc: doc.clone(),
+            locale,
+            read_only: opts.read_only,
+            img: img.clone(),
+            frame,
+            root,
+            layer,
+            crosshair,
+            status,
+            online,
+            live,
+            markers: HashMap::new(),
+            order: Vec::new(),
+            chats: HashMap::new(),
+            panel: None,
+            draft: None,
+            crosshair_at: Fraction::CENTER,
+            connection: ConnectionStatus::Connecting { attempt: 0 },
+        };
+        place(&ui.crosshair, ui.crosshair_at)?;
+        Ok(ui)
+    }
+
+    /// Puts the image back where it was and removes everything the widget added.
+    pub fn teardown(&mut self) {
+        self.panel = None;
+        self.draft = None;
+        if let Some(parent) = self.frame.parent_node() {
+            let _ = parent.insert_before(&self.img, Some(&self.frame));
+        }
+        self.frame.remove();
+    }
+
+    /// Sizes the overlay to the image's content box.
+    pub fn layout(&self, rect: crate::geometry::Rect) -> JsResult<()> {
+        set_style(&self.root, "left", &format!("{}px", rect.left))?;
+        set_style(&self.root, "top", &format!("{}px", rect.top))?;
+        set_style(&self.root, "width", &format!("{}px", rect.width))?;
+        set_style(&self.root, "height", &format!("{}px", rect.height))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Connection status
+    // ---------------------------------------------------------------------------------------
+
+    /// Shows the connection status (`data-state`, status line) at `now`.
+    pub fn show_status(&mut self, connection: ConnectionStatus, now: u64) -> JsResult<()> {
+        self.connection = connection;
+        self.root
+            .set_attribute("data-state", status::data_state(connection))?;
+        let text = status::status_text(self.locale, connection, now);
+        if self.status.text_content().as_deref() != Some(text.as_str()) {
+            self.status.set_text_content(Some(&text));
+        }
+        match connection.stopped() {
+            Some(reason) => self
+                .status
+                .set_attribute("title", status::stop_detail(self.locale, reason))?,
+            None => self.status.remove_attribute("title")?,
+        }
+        Ok(())
+    }
+
+    /// Shows the live viewer count (only while live: a stale count would mislead).
+    pub fn show_online(&self, online: u32) -> JsResult<()> {
+        self.online.set_attribute("data-count", &online.to_string())?;
+        let text = if self.connection.is_live() && online > 0 {
+            self.locale.online(online)
+        } else {
+            String::new()
+        };
+        self.online.set_text_content(Some(&text));
+        Ok(())
+    }
+
+    /// Says `message` in the polite live region.
+    pub fn announce(&self, message: &str) {
+        self.live.set_text_content(Some(message));
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Markers
+    // ---------------------------------------------------------------------------------------
+
+    /// Renders (or re-renders) one discussion's marker, at `index` in creation order, and its
+    /// thread if open.
+    pub fn upsert_chat(&mut self, index: usize, chat: ChatView, now: u64) -> JsResult<()> {
+        let marker = match self.markers.get(&chat.id) {
+            Some(m) => m.clone(),
+            None => {
+                let m = el(&self.doc, "button", "image-chat-marker")?;
+                m.set_attribute("type", "button")?;
+                m.set_attribute("data-chat-id", chat.id.as_str())?;
+                m.set_attribute("aria-haspopup", "dialog")?;
+                m.set_attribute("aria-expanded", "false")?;
+                self.markers.insert(chat.id.clone(), m.clone());
+                m
+            }
+        };
+        self.order.retain(|id| id != &chat.id);
+        let index = index.min(self.order.len());
+        self.order.insert(index, chat.id.clone());
+        let next = self
+            .order
+            .get(index + 1)
+            .and_then(|id| self.markers.get(id))
+            .map(|m| m.clone().unchecked_into::<web_sys::Node>());
+        let in_place = match &next {
+            Some(n) => marker.next_sibling().as_ref() == Some(n),
+            None => marker.parent_node().is_some() && marker.next_sibling().is_none(),
+        };
+        if !in_place {
+            self.layer.insert_before(&marker, next.as_ref())?;
+        }
+
+        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
+        place(&marker, Fraction { x, y })?;
+        let count = chat.comments.len();
+        marker.set_text_content(Some(&count.to_string()));
+        let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
+        let first = chat.comments.first().map(|c| c.text.as_str()).unwrap_or_default();
+        marker.set_attribute(
+            "aria-label",
+            &self.locale.marker_label(author, &excerpt(first), count),
+        )?;
+        let failed = chat.state.is_failed() || chat.comments.iter().any(|c| c.state.is_failed());
+        let pending =
+            !failed && (chat.state.is_pending() || chat.comments.iter().any(|c| c.state.is_pending()));
+        flag(&marker, "data-pending", pending)?;
+        flag(&marker, "data-failed", failed)?;
+        flag(&marker, "data-mine", chat.mine)?;
+
+        let open = self.panel.as_ref().is_some_and(|p| p.chat_id == chat.id);
+        if open {
+            self.render_panel(&chat, now)?;
+        }
+        self.chats.insert(chat.id.clone(), chat);
+        Ok(())
+    }
+
+    /// Removes one discussion's marker (and closes its thread). Returns whether its thread was
+    /// open, so focus can be moved somewhere sensible.
+    pub fn remove_chat(&mut self, chat_id: &ChatId) -> bool {
+        if let Some(m) = self.markers.remove(chat_id) {
+            m.remove();
+        }
+        self.order.retain(|id| id != chat_id);
+        self.chats.remove(chat_id);
+        let open = self.panel.as_ref().is_some_and(|p| &p.chat_id == chat_id);
+        if open {
+            self.close_panel();
+        }
+        open
+    }
+
+    /// Removes every marker (before a full re-render).
+    pub fn clear_chats(&mut self) {
+        for (_, m) in self.markers.drain() {
+            m.remove();
+        }
+        self.order.clear();
+        self.chats.clear();
+        self.close_panel();
+    }
+
+    /// The marker of a discussion.
+    pub fn marker(&self, chat_id: &ChatId) -> Option<&Element> {
+        self.markers.get(chat_id)
+    }
+
+    /// Moves the keyboard crosshair.
+    pub fn move_crosshair(&mut self, to: Fraction) -> JsResult<()> {
+        self.crosshair_at = to;
+        place(&self.crosshair, to)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Draft
+    // ---------------------------------------------------------------------------------------
+
+    /// Starts placing a marker at `at`: a dashed marker and a composer, focused.
+    pub fn open_draft(&mut self, at: Fraction) -> JsResult<()> {
+        self.close_panel();
+        self.close_draft();
+        let s = self.locale.strings();
+        let marker = el(&self.doc, "button", "image-chat-marker")?;
+        marker.set_attribute("type", "button")?;
+        marker.set_attribute("data-draft", "")?;
+        marker.set_attribute("aria-label", s.new_discussion)?;
+        marker.set_text_content(Some("+"));
+        place(&marker, at)?;
+
+        let panel = self.panel_shell(at, s.new_discussion)?;
+        panel.0.set_attribute("data-draft", "")?;
+        let compose = el(&self.doc, "div", "image-chat-compose")?;
+        let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
+        textarea.set_placeholder(s.placeholder_new);
+        textarea.set_attribute("aria-label", s.placeholder_new)?;
+        textarea.set_attribute("maxlength", &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string())?;
+        let error = el(&self.doc, "p", "image-chat-error")?;
+        error.set_attribute("role", "alert")?;
+        error.set_attribute("hidden", "")?;
+        let actions = el(&self.doc, "div", "image-chat-actions")?;
+        let post = button(&self.doc, "post", s.post)?;
+        post.set_attribute("data-primary", "")?;
+        actions.append_child(&post)?;
+        let cancel = button(&self.doc, "cancel-draft", s.cancel)?;
+        actions.append_child(&cancel)?;
+        compose.append_child(&textarea)?;
+        compose.append_child(&error)?;
+        compose.append_child(&actions)?;
+        panel.0.append_child(&compose)?;
+
+        self.root.insert_before(&marker, self.crosshair.next_sibling().as_ref())?;
+        self.root.insert_before(&panel.0, marker.next_sibling().as_ref())?;
+        let _ = textarea.focus();
+        self.draft = Some(Draft {
+            at,
+            marker,
+            panel: panel.0,
+            textarea,
+            error,
+        });
+        Ok(())
+    }
+
+    /// Shows a local validation message in the draft's composer.
+    pub fn draft_error(&self, message: &str) -> JsResult<()> {
+        if let Some(d) = &self.draft {
+            d.error.set_text_content(Some(message));
+            d.error.remove_attribute("hidden")?;
+        }
+        Ok(())
+    }
+
+    /// Removes the draft marker and composer.
+    pub fn close_draft(&mut self) -> Option<Draft> {
+        let d = self.draft.take()?;
+        d.marker.remove();
+        d.panel.remove();
+        Some(d)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Thread panel
+    // ---------------------------------------------------------------------------------------
+
+    /// An empty panel next to `at` with a heading and a close button; returns it and its title.
+    fn panel_shell(&self, at: Fraction, heading: &str) -> JsResult<(Element, Element)> {
+        let s = self.locale.strings();
+        let panel = el(&self.doc, "div", "image-chat-thread")?;
+        panel.set_attribute("role", "dialog")?;
+        panel.set_attribute("tabindex", "-1")?;
+        let placement = PanelPlacement::for_marker(at);
+        flag(&panel, "data-left", placement.left)?;
+        flag(&panel, "data-above", placement.above)?;
+        place(&panel, at)?;
+        let head = el(&self.doc, "div", "image-chat-head")?;
+        let title = el(&self.doc, "span", "")?;
+        let title_id = unique_id("title");
+        title.set_id(&title_id);
+        title.set_text_content(Some(heading));
+        panel.set_attribute("aria-labelledby", &title_id)?;
+        let close = button(&self.doc, "close", "×")?;
+        close.set_class_name("image-chat-btn image-chat-close");
+        close.set_attribute("aria-label", s.close)?;
+        close.set_attribute("title", s.close)?;
+        head.append_child(&title)?;
+        head.append_child(&close)?;
+        panel.append_child(&head)?;
+        Ok((panel, title))
+    }
+
+    /// Opens the thread of `chat_id` (closing any other thread or draft) and focuses it.
+    pub fn open_panel(&mut self, chat_id: &ChatId, now: u64) -> JsResult<()> {
+        let Some(chat) = self.chats.get(chat_id).cloned() else {
+            return Ok(());
+        };
+        self.close_draft();
+        self.close_panel();
+        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
+        let at = Fraction { x, y };
+        let s = self.locale.strings();
+        let (el_panel, title) = self.panel_shell(at, s.discussion)?;
+        el_panel.set_attribute("data-chat-id", chat.id.as_str())?;
+        let list = el(&self.doc, "ol", "image-chat-comments")?;
+        el_panel.append_child(&list)?;
+        let chat_error = el(&self.doc, "div", "image-chat-chat-error")?;
+        chat_error.set_attribute("hidden", "")?;
+        el_panel.append_child(&chat_error)?;
+        let compose = if self.read_only {
+            None
+        } else {
+            let box_ = el(&self.doc, "div", "image-chat-compose")?;
+            let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
+            textarea.set_placeholder(s.placeholder_reply);
+            textarea.set_attribute("aria-label", s.placeholder_reply)?;
+            textarea.set_attribute(
+                "maxlength",
+                &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+            )?;
+            let error = el(&self.doc, "p", "image-chat-error")?;
+            error.set_attribute("role", "alert")?;
+            error.set_attribute("hidden", "")?;
+            let actions = el(&self.doc, "div", "image-chat-actions")?;
+            let reply = button(&self.doc, "reply", s.reply)?;
+            reply.set_attribute("data-primary", "")?;
+            let delete = button(&self.doc, "delete", s.delete)?;
+            delete.set_attribute("data-danger", "")?;
+            actions.append_child(&reply)?;
+            actions.append_child(&delete)?;
+            box_.append_child(&textarea)?;
+            box_.append_child(&error)?;
+            box_.append_child(&actions)?;
+            el_panel.append_child(&box_)?;
+            Some(Compose {
+                box_,
+                textarea,
+                error,
+                delete,
+            })
+        };
+        self.root
+            .insert_before(&el_panel, self.crosshair.next_sibling().as_ref())?;
+        if let Some(m) = self.markers.get(chat_id) {
+            m.set_attribute("aria-expanded", "true")?;
+        }
+        self.panel = Some(Panel {
+            chat_id: chat.id.clone(),
+            el: el_panel.clone(),
+            title,
+            list,
+            comments: Vec::new(),
+            compose,
+            chat_error,
+            editing: None,
+            confirm_delete: false,
+        });
+        self.render_panel(&chat, now)?;
+        focus(&el_panel);
+        Ok(())
+    }
+
+    /// Closes the open thread, if any; returns which discussion it showed.
+    pub fn close_panel(&mut self) -> Option<ChatId> {
+        let p = self.panel.take()?;
+        p.el.remove();
+        if let Some(m) = self.markers.get(&p.chat_id) {
+            let _ = m.set_attribute("aria-expanded", "false");
+        }
+        Some(p.chat_id)
+    }
+
+    /// Brings the open thread up to date with `chat`, touching only what changed: unchanged
+    /// comments, the reply box (and what is being typed in it) and an edit in progress stay.
+    pub fn render_panel(&mut self, chat: &ChatView, now: u64) -> JsResult<()> {
+        let locale = self.locale;
+        let read_only = self.read_only;
+        let doc = self.doc.clone();
+        let Some(panel) = self.panel.as_mut() else {
+            return Ok(());
+        };
+        let s = locale.strings();
+        panel.title.set_text_content(Some(&format!(
+            "{} · {}",
+            s.discussion,
+            locale.comments(chat.comments.len())
+        )));
+
+        // Comments, in order; unchanged ones are kept as they are.
+        let mut old: HashMap<CommentId, CommentEntry> =
+            panel.comments.drain(..).map(|c| (c.id.clone(), c)).collect();
+        let mut prev: Option<web_sys::Node> = None;
+        for view in &chat.comments {
+            let editing = panel.editing.as_ref().is_some_and(|(id, _)| id == &view.id);
+            let entry = match old.remove(&view.id) {
+                Some(e) if e.view == *view || editing => CommentEntry {
+                    view: view.clone(),
+                    ..e
+                },
+                Some(e) => {
+                    let fresh = comment_el(&doc, locale, read_only, view, now)?;
+                    e.el.replace_with_with_node_1(&fresh)?;
+                    CommentEntry {
+                        id: view.id.clone(),
+                        view: view.clone(),
+                        el: fresh,
+                    }
+                }
+                None => CommentEntry {
+                    id: view.id.clone(),
+                    view: view.clone(),
+                    el: comment_el(&doc, locale, read_only, view, now)?,
+                },
+            };
+            let expected_next = match &prev {
+                Some(p) => p.next_sibling(),
+                None => panel.list.first_child(),
+            };
+            let node: &web_sys::Node = entry.el.as_ref();
+            if expected_next.as_ref() != Some(node) {
+                panel.list.insert_before(node, expected_next.as_ref())?;
+            }
+            prev = Some(node.clone());
+            panel.comments.push(entry);
+        }
+        for (_, gone) in old {
+            gone.el.remove();
+        }
+        if let Some((id, _)) = &panel.editing
+            && !chat.comments.iter().any(|c| &c.id == id)
+        {
+            panel.editing = None;
+        }
+
+        // A failed delete is a discussion-level failure.
+        match &chat.state {
+            OpState::Failed {
+                op,
+                kind: OpKind::Delete,
+                reason,
+                retryable,
+            } => {
+                panel.chat_error.set_text_content(None);
+                let p = el(&doc, "p", "image-chat-error")?;
+                p.set_text_content(Some(status::fail_text(locale, *reason)));
+                panel.chat_error.append_child(&p)?;
+                let actions = failure_actions(&doc, locale, op.as_str(), *retryable)?;
+                panel.chat_error.append_child(&actions)?;
+                panel.chat_error.remove_attribute("hidden")?;
+            }
+            _ => {
+                panel.chat_error.set_text_content(None);
+                panel.chat_error.set_attribute("hidden", "")?;
+            }
+        }
+
+        // No replying to (or deleting) a discussion whose creation failed or is still pending.
+        if let Some(c) = &panel.compose {
+            let creating = matches!(
+                chat.state,
+                OpState::Failed {
+                    kind: OpKind::CreateChat,
+                    ..
+                } | OpState::Pending {
+                    kind: OpKind::CreateChat,
+                    ..
+                }
+            );
+            let failed_create = matches!(
+                chat.state,
+                OpState::Failed {
+                    kind: OpKind::CreateChat,
+                    ..
+                }
+            );
+            flag(&c.box_, "hidden", failed_create)?;
+            flag(&c.delete, "hidden", !chat.can_delete || creating)?;
+        }
+        Ok(())
+    }
+
+    /// The reply box of the open thread.
+    pub fn reply_box(&self) -> Option<&HtmlTextAreaElement> {
+        self.panel.as_ref()?.compose.as_ref().map(|c| &c.textarea)
+    }
+
+    /// Shows (or clears, with `None`) a local validation message under the reply box.
+    pub fn reply_error(&self, message: Option<&str>) -> JsResult<()> {
+        if let Some(c) = self.panel.as_ref().and_then(|p| p.compose.as_ref()) {
+            c.error.set_text_content(message);
+            flag(&c.error, "hidden", message.is_none())?;
+        }
+        Ok(())
+    }
+
+    /// Turns the delete button into its confirmation step (or back).
+    pub fn confirm_delete(&mut self, on: bool) -> JsResult<()> {
+        let s = self.locale.strings();
+        if let Some(p) = self.panel.as_mut() {
+            p.confirm_delete = on;
+            if let Some(c) = &p.compose {
+                c.delete
+                    .set_text_content(Some(if on { s.delete_confirm } else { s.delete }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces a comment's text with an editor holding `text`, focused.
+    pub fn start_edit(&mut self, comment_id: &CommentId, text: &str) -> JsResult<()> {
+        let s = self.locale.strings();
+        let doc = self.doc.clone();
+        let now = crate::browser::now();
+        self.cancel_edit(now)?;
+        let Some(panel) = self.panel.as_mut() else {
+            return Ok(());
+        };
+        let Some(entry) = panel.comments.iter().find(|c| &c.id == comment_id) else {
+            return Ok(());
+        };
+        let textarea: HtmlTextAreaElement = el(&doc, "textarea", "image-chat-edit")?.unchecked_into();
+        textarea.set_value(text);
+        textarea.set_attribute("aria-label", s.edit)?;
+        let actions = el(&doc, "div", "image-chat-actions")?;
+        let save = button(&doc, "save-edit", s.save)?;
+        save.set_attribute("data-primary", "")?;
+        actions.append_child(&save)?;
+        let cancel = button(&doc, "cancel-edit", s.cancel)?;
+        actions.append_child(&cancel)?;
+        // The editor replaces the text and the comment's own buttons.
+        let old_text = entry.el.query_selector(".image-chat-text")?;
+        let old_actions = entry.el.query_selector(".image-chat-actions")?;
+        if let Some(t) = old_text {
+            t.replace_with_with_node_1(&textarea)?;
+        } else {
+            entry.el.append_child(&textarea)?;
+        }
+        if let Some(a) = old_actions {
+            a.replace_with_with_node_1(&actions)?;
+        } else {
+            entry.el.append_child(&actions)?;
+        }
+        let _ = textarea.focus();
+        panel.editing = Some((comment_id.clone(), textarea));
+        Ok(())
+    }
+
+    /// Leaves edit mode, re-rendering the comment from its view; returns the comment edited.
+    pub fn cancel_edit(&mut self, now: u64) -> JsResult<Option<CommentId>> {
+        let locale = self.locale;
+        let read_only = self.read_only;
+        let doc = self.doc.clone();
+        let Some(panel) = self.panel.as_mut() else {
+            return Ok(None);
+        };
+        let Some((id, _)) = panel.editing.take() else {
+            return Ok(None);
+        };
+        if let Some(entry) = panel.comments.iter_mut().find(|c| c.id == id) {
+            let fresh = comment_el(&doc, locale, read_only, &entry.view, now)?;
+            entry.el.replace_with_with_node_1(&fresh)?;
+            entry.el = fresh;
+        }
+        Ok(Some(id))
+    }
+
+    /// Re-renders relative times in the open thread.
+    pub fn refresh_times(&self, now: u64) {
+        let Some(panel) = &self.panel else { return };
+        for entry in &panel.comments {
+            if let Ok(Some(t)) = entry.el.query_selector(".image-chat-time") {
+                t.set_text_content(Some(&time_text(self.locale, entry.view.created_at, now)));
+            }
+        }
+    }
+
+    /// The element that should get focus after the open thread closes: its marker, or the
+    /// overlay.
+    pub fn focus_after_close(&self, chat_id: Option<&ChatId>) {
+        match chat_id.and_then(|id| self.markers.get(id)) {
+            Some(m) => focus(m),
+            None => focus(&self.root),
+        }
+    }
+}
+
+fn time_text(locale: Locale, created_at: u64, now: u64) -> String {
+    let absolute = absolute_time(locale, created_at);
+    locale.relative(relative(now, created_at), &absolute)
+}
+
+fn absolute_time(locale: Locale, ms: u64) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(ms as f64));
+    String::from(date.to_locale_string(locale.tag(), &JsValue::UNDEFINED))
+}
+
+/// Retry (when it may help) and dismiss buttons for the failed op `op`.
+fn failure_actions(doc: &Document, locale: Locale, op: &str, retryable: bool) -> JsResult<Element> {
+    let s = locale.strings();
+    let actions = el(doc, "div", "image-chat-actions")?;
+    if retryable {
+        let retry = button(doc, "retry", s.retry)?;
+        retry.set_attribute("data-op", op)?;
+        retry.set_attribute("data-primary", "")?;
+        actions.append_child(&retry)?;
+    }
+    let dismiss = button(doc, "dismiss", s.dismiss)?;
+    dismiss.set_attribute("data-op", op)?;
+    actions.append_child(&dismiss)?;
+    Ok(actions)
+}
+
+/// One comment: author, time, text (as text), its op state and its buttons.
+fn comment_el(
+    doc: &Document,
+    locale: Locale,
+    read_only: bool,
+    c: &CommentView,
+    now: u64,
+) -> JsResult<Element> {
+    let s = locale.strings();
+    let li = el(doc, "li", "image-chat-comment")?;
+    li.set_attribute("data-comment-id", c.id.as_str())?;
+    flag(&li, "data-pending", c.state.is_pending())?;
+    flag(&li, "data-failed", c.state.is_failed())?;
+    flag(&li, "data-mine", c.mine)?;
+
+    let meta = el(doc, "div", "image-chat-meta")?;
+    let author = el(doc, "span", "image-chat-author")?;
+    let name = if c.mine {
+        format!("{} ({})", c.author.name, s.you)
+    } else {
+        c.author.name.clone()
+    };
+    author.set_text_content(Some(&name));
+    meta.append_child(&author)?;
+    let time = el(doc, "time", "image-chat-time")?;
+    let date = js_sys::Date::new(&JsValue::from_f64(c.created_at as f64));
+    if let Ok(iso) = date.to_iso_string().as_string().ok_or(()) {
+        time.set_attribute("datetime", &iso)?;
+    }
+    time.set_attribute("title", &absolute_time(locale, c.created_at))?;
+    time.set_text_content(Some(&time_text(locale, c.created_at, now)));
+    meta.append_child(&time)?;
+    if c.edited_at.is_some() {
+        let edited = el(doc, "span", "image-chat-edited")?;
+        edited.set_text_content(Some(s.edited));
+        meta.append_child(&edited)?;
+    }
+    if c.state.is_pending() {
+        let sending = el(doc, "span", "image-chat-sending")?;
+        sending.set_text_content(Some(s.sending));
+        meta.append_child(&sending)?;
+    }
+    li.append_child(&meta)?;
+
+    let text = el(doc, "p", "image-chat-text")?;
+    text.set_text_content(Some(&c.text));
+    li.append_child(&text)?;
+
+    if let OpState::Failed {
+        op,
+        reason,
+        retryable,
+        ..
+    } = &c.state
+    {
+        let error = el(doc, "p", "image-chat-error")?;
+        error.set_text_content(Some(status::fail_text(locale, *reason)));
+        li.append_child(&error)?;
+        let actions = failure_actions(doc, locale, op.as_str(), *retryable)?;
+        li.append_child(&actions)?;
+    } else if c.can_edit && !read_only && !c.state.is_pending() {
+        let actions = el(doc, "div", "image-chat-actions")?;
+        let edit = button(doc, "edit", s.edit)?;
+        actions.append_child(&edit)?;
+        li.append_child(&actions)?;
+    }
+    Ok(li)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_are_single_line_and_short() {
+        assert_eq!(excerpt("a\n  b\tc"), "a b c");
+        let long = "x".repeat(100);
+        let e = excerpt(&long);
+        assert_eq!(e.chars().count(), 60);
+        assert!(e.ends_with('…'));
+    }
+}

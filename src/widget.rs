@@ -1,0 +1,844 @@
+//! One mounted widget: the glue between the browser and the sync engine. It only translates:
+//! browser events (clicks, keys, socket events, timers, `online` / `offline`, resizes) become
+//! engine inputs or UI changes, and after each one [`Widget::drive`] drains the engine's
+//! outputs (socket actions, frames to send, view updates) into the socket and the DOM, then
+//! re-arms the one engine timer.
+//!
+//! Ownership: a [`Shell`] owns the [`Widget`] in a `RefCell`; every browser callback holds only
+//! a `Weak<Shell>` and is owned by the widget (listeners, socket handlers, timers, the resize
+//! observer), so dropping the widget removes every callback. Callbacks borrow the widget with
+//! `try_borrow_mut` and do nothing if it is busy or gone; page-visible `CustomEvent`s are
+//! dispatched only after the borrow is released, so a page handler may call `destroy()`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use image_chat_protocol::{Auth, ChatId, CommentId};
+use image_chat_sync::{
+    Action, Command, Config, ConnectionId, Engine, LocalError, TransportEvent, ViewUpdate,
+};
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Element, Event, EventTarget, HtmlImageElement, KeyboardEvent, Window};
+
+use crate::browser;
+use crate::dom::{Listener, ResizeWatch, Socket, SocketEvent, Timeout};
+use crate::error::WidgetError;
+use crate::geometry::{Insets, Rect, overlay_box, parse_px, pointer_to_fraction};
+use crate::options::{Options, RawOptions, token_storage_key};
+use crate::status;
+use crate::style;
+use crate::ui::Ui;
+
+/// Keyboard crosshair steps, as fractions of the image (arrow keys; with Shift).
+const STEP: f64 = 0.02;
+const BIG_STEP: f64 = 0.1;
+/// How often relative times refresh while a thread is open.
+const TIME_REFRESH_MS: u64 = 30_000;
+/// Upper bound on drain rounds per input (each round is caused by new engine output; the
+/// engine settles in one or two, this only guards against a livelock bug).
+const MAX_DRIVE_ROUNDS: usize = 16;
+
+/// Owner of one widget, shared by the JS handle (through the registry) and, weakly, by every
+/// callback.
+pub struct Shell {
+    widget: RefCell<Widget>,
+    /// `destroy()` was asked for while the widget was busy: done when the callback returns.
+    doomed: Cell<bool>,
+}
+
+impl Shell {
+    /// Tears the widget down now, or as soon as the running callback returns.
+    pub fn destroy(&self) {
+        match self.widget.try_borrow_mut() {
+            Ok(mut w) => w.teardown(),
+            Err(_) => self.doomed.set(true),
+        }
+    }
+
+    /// Whether the widget was torn down.
+    pub fn is_destroyed(&self) -> bool {
+        self.widget.try_borrow().map(|w| w.destroyed).unwrap_or(false)
+    }
+
+    /// The overlay's `data-state`.
+    pub fn state(&self) -> String {
+        self.widget
+            .try_borrow()
+            .map(|w| {
+                if w.destroyed {
+                    "destroyed".to_owned()
+                } else {
+                    status::data_state(w.engine.status()).to_owned()
+                }
+            })
+            .unwrap_or_default()
+    }
+
+    /// Replaces the auth for later connections (see `Engine::set_auth`).
+    pub fn set_auth(self: &Rc<Self>, auth: Option<Auth>) {
+        with_widget(&Rc::downgrade(self), |w| {
+            if auth.is_none() {
+                w.token_key = Some(token_storage_key(&w.opts.server_url, &w.opts.tenant));
+            } else {
+                w.token_key = None;
+            }
+            let auth = auth.or_else(|| {
+                Some(Auth::Anonymous {
+                    name: w.opts.name.clone(),
+                    token: w.stored_token.clone(),
+                })
+            });
+            w.engine.set_auth(browser::now(), auth);
+        });
+    }
+}
+
+/// Runs `f` on the widget behind `weak` (if it still exists and is not busy), drives the engine,
+/// then dispatches the page events it queued.
+fn with_widget(weak: &Weak<Shell>, f: impl FnOnce(&mut Widget)) {
+    let Some(shell) = weak.upgrade() else { return };
+    let (outbox, target, self_destroy) = {
+        let Ok(mut w) = shell.widget.try_borrow_mut() else {
+            return;
+        };
+        if w.destroyed {
+            return;
+        }
+        f(&mut w);
+        if !w.destroyed {
+            w.drive();
+        }
+        let target: EventTarget = w.ui.img.clone().into();
+        (std::mem::take(&mut w.outbox), target, w.self_destroy)
+    };
+    for (name, state) in outbox {
+        dispatch_state(&target, name, &state);
+    }
+    if self_destroy || shell.doomed.get() {
+        shell.destroy();
+    }
+}
+
+fn dispatch_state(target: &EventTarget, name: &str, state: &str) {
+    let detail = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&detail, &"state".into(), &state.into());
+    let init = web_sys::CustomEventInit::new();
+    init.set_bubbles(true);
+    init.set_detail(&detail);
+    if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
+        let _ = target.dispatch_event(&event);
+    }
+}
+
+/// A callback for `addEventListener` that runs `f` on the widget.
+fn handler(weak: &Weak<Shell>, f: fn(&mut Widget, Event)) -> impl FnMut(Event) + 'static {
+    let weak = weak.clone();
+    move |e: Event| with_widget(&weak, |w| f(w, e))
+}
+
+/// One mounted widget.
+pub struct Widget {
+    window: Window,
+    /// Resolved options.
+    opts: Options,
+    /// The sync engine: all protocol and connection logic.
+    engine: Engine,
+    /// The DOM.
+    ui: Ui,
+    /// The current socket and the engine's id for it.
+    socket: Option<(ConnectionId, Socket)>,
+    /// The engine's next deadline and the timer set for it.
+    engine_timer: Option<(u64, Timeout)>,
+    /// UI refresh (reconnect countdown, relative times) and when it fires.
+    tick_timer: Option<(u64, Timeout)>,
+    /// DOM and window listeners (click, keydown, img load, online, offline).
+    listeners: Vec<Listener>,
+    /// Keeps the overlay on the image's content box.
+    resize: Option<ResizeWatch>,
+    /// For new callbacks.
+    weak: Weak<Shell>,
+    /// `localStorage` key of the anonymous token (anonymous sessions only).
+    token_key: Option<String>,
+    /// The token as stored, to notice when the server issues a new one.
+    stored_token: Option<String>,
+    /// Whether we have been live since mount (to announce "connection lost/restored" only
+    /// after the first connection).
+    was_live: bool,
+    /// Page events to dispatch after the borrow is released: (event name, state).
+    outbox: Vec<(&'static str, String)>,
+    /// The image left the document: destroy after this callback.
+    self_destroy: bool,
+    /// Torn down; every callback is a no-op.
+    destroyed: bool,
+}
+
+/// Mounts a widget on `target` (an `<img>` or a selector). `defaults` come from the loader's
+/// script tag, `js` from the options object; the image's own `data-*` attributes sit between.
+pub fn mount(target: &JsValue, defaults: RawOptions, js: RawOptions) -> Result<Rc<Shell>, WidgetError> {
+    let window = web_sys::window().ok_or(WidgetError::NoWindow)?;
+    let doc = window.document().ok_or(WidgetError::NoWindow)?;
+    let element = browser::resolve_target(&doc, target)?;
+    let img: HtmlImageElement = element.dyn_into().map_err(|_| WidgetError::NotAnImage)?;
+    if img
+        .parent_element()
+        .is_some_and(|p| p.class_list().contains("image-chat-frame"))
+    {
+        return Err(WidgetError::AlreadyMounted);
+    }
+    if img.parent_node().is_none() {
+        return Err(WidgetError::Detached);
+    }
+    let attrs = RawOptions::from_attributes(|name| img.get_attribute(name));
+    let opts = defaults
+        .overridden_by(attrs)
+        .overridden_by(js)
+        .resolve(&browser::page_env(&window, &img))?;
+
+    let (auth, token_key, stored_token) = match &opts.auth {
+        Some(auth) => (auth.clone(), None, None),
+        None => {
+            let key = token_storage_key(&opts.server_url, &opts.tenant);
+            let stored = browser::load(&window, &key);
+            let auth = Auth::Anonymous {
+                name: opts.name.clone(),
+                token: stored.clone(),
+            };
+            (auth, Some(key), stored)
+        }
+    };
+    let mut config = Config::new(opts.tenant.clone(), opts.image_id.clone(), Some(auth));
+    config.online = browser::online(&window);
+    let now = browser::now();
+    let engine = Engine::new(now, config, browser::seed(&window));
+
+    let ui = Ui::build(&doc, &img, &opts)?;
+    style::acquire(&doc);
+    let shell = Rc::new_cyclic(|weak| Shell {
+        widget: RefCell::new(Widget {
+            window,
+            opts,
+            engine,
+            ui,
+            socket: None,
+            engine_timer: None,
+            tick_timer: None,
+            listeners: Vec::new(),
+            resize: None,
+            weak: weak.clone(),
+            token_key,
+            stored_token,
+            was_live: false,
+            outbox: Vec::new(),
+            self_destroy: false,
+            destroyed: false,
+        }),
+        doomed: Cell::new(false),
+    });
+    {
+        let mut w = shell
+            .widget
+            .try_borrow_mut()
+            .map_err(|_| WidgetError::Js("widget busy during mount".into()))?;
+        if let Err(e) = w.attach() {
+            w.teardown();
+            return Err(e.into());
+        }
+        let status = w.engine.status();
+        let _ = w.ui.show_status(status, now);
+        w.layout();
+    }
+    // The first drive opens the socket.
+    with_widget(&Rc::downgrade(&shell), |_| {});
+    Ok(shell)
+}
+
+impl Widget {
+    /// Registers the listeners and the resize observer.
+    fn attach(&mut self) -> Result<(), JsValue> {
+        let root: EventTarget = self.ui.root.clone().into();
+        let img: EventTarget = self.ui.img.clone().into();
+        let window: EventTarget = self.window.clone().into();
+        let weak = self.weak.clone();
+        self.listeners = vec![
+            Listener::new(&root, "click", handler(&weak, Widget::on_click)),
+            Listener::new(&root, "keydown", handler(&weak, Widget::on_keydown)),
+            Listener::new(&img, "load", handler(&weak, |w, _| w.layout())),
+            Listener::new(&window, "online", handler(&weak, |w, _| {
+                w.engine.handle_network(browser::now(), true);
+            })),
+            Listener::new(&window, "offline", handler(&weak, |w, _| {
+                w.engine.handle_network(browser::now(), false);
+            })),
+        ];
+        let weak = self.weak.clone();
+        let img_el: &Element = self.ui.img.as_ref();
+        self.resize = Some(ResizeWatch::new(&[img_el, &self.ui.frame], move || {
+            with_widget(&weak, Widget::on_resize);
+        })?);
+        Ok(())
+    }
+
+    /// Stops everything and restores the page: the socket is closed (1000), timers cleared,
+    /// listeners removed, the overlay removed and the image put back in place.
+    pub fn teardown(&mut self) {
+        if self.destroyed {
+            return;
+        }
+        self.destroyed = true;
+        self.engine.destroy(browser::now());
+        while self.engine.poll_action().is_some() {}
+        while self.engine.poll_transmit().is_some() {}
+        while self.engine.poll_view().is_some() {}
+        if let Some((_, socket)) = self.socket.take() {
+            socket.close(1000, "bye");
+        }
+        self.engine_timer = None;
+        self.tick_timer = None;
+        self.listeners.clear();
+        self.resize = None;
+        self.ui.teardown();
+        if let Some(doc) = self.window.document() {
+            style::release(&doc);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Engine plumbing
+    // ---------------------------------------------------------------------------------------
+
+    /// Drains the engine into the socket and the DOM, then re-arms the timers.
+    fn drive(&mut self) {
+        let now = browser::now();
+        for _ in 0..MAX_DRIVE_ROUNDS {
+            let mut more = false;
+            while let Some(action) = self.engine.poll_action() {
+                more = true;
+                self.act(now, action);
+            }
+            while let Some(frame) = self.engine.poll_transmit() {
+                if let Some((_, socket)) = &self.socket {
+                    socket.send(&frame);
+                }
+            }
+            while let Some(update) = self.engine.poll_view() {
+                if let Err(e) = self.apply(update, now) {
+                    browser::log_error("render", &e);
+                }
+            }
+            more |= self.persist_token(now);
+            if !more {
+                break;
+            }
+        }
+        self.arm_timers(now);
+    }
+
+    fn act(&mut self, now: u64, action: Action) {
+        match action {
+            Action::Connect { conn } => {
+                if let Some((_, old)) = self.socket.take() {
+                    old.close(1000, "replaced");
+                }
+                let weak = self.weak.clone();
+                let on_event = Rc::new(move |ev: SocketEvent| {
+                    with_widget(&weak, |w| w.on_socket(conn, ev));
+                });
+                match Socket::open(&self.opts.server_url, on_event) {
+                    Ok(socket) => self.socket = Some((conn, socket)),
+                    // The browser refused the URL outright (e.g. a blocked port): the same as
+                    // a connection that dropped at once, so the engine backs off and retries.
+                    Err(_) => self.engine.handle_transport(
+                        now,
+                        conn,
+                        TransportEvent::Closed { code: 1006 },
+                    ),
+                }
+            }
+            Action::Close { conn, code, reason } => {
+                if self.socket.as_ref().is_some_and(|(c, _)| *c == conn)
+                    && let Some((_, socket)) = self.socket.take()
+                {
+                    socket.close(code, reason);
+                }
+            }
+        }
+    }
+
+    fn on_socket(&mut self, conn: ConnectionId, event: SocketEvent) {
+        let event = match event {
+            SocketEvent::Open => TransportEvent::Opened,
+            SocketEvent::Text(text) => TransportEvent::Message(text),
+            SocketEvent::Error => TransportEvent::Error,
+            SocketEvent::Closed(code) => {
+                if self.socket.as_ref().is_some_and(|(c, _)| *c == conn) {
+                    self.socket = None;
+                }
+                TransportEvent::Closed { code }
+            }
+        };
+        self.engine.handle_transport(browser::now(), conn, event);
+    }
+
+    /// Stores a newly issued anonymous token (and uses it for later `hello`s). Returns whether
+    /// the engine may have new output.
+    fn persist_token(&mut self, now: u64) -> bool {
+        let Some(key) = &self.token_key else {
+            return false;
+        };
+        let Some(token) = self.engine.anonymous_token() else {
+            return false;
+        };
+        if self.stored_token.as_deref() == Some(token) {
+            return false;
+        }
+        let token = token.to_owned();
+        browser::store(&self.window, key, &token);
+        self.stored_token = Some(token.clone());
+        self.engine.set_auth(
+            now,
+            Some(Auth::Anonymous {
+                name: self.opts.name.clone(),
+                token: Some(token),
+            }),
+        );
+        true
+    }
+
+    fn apply(&mut self, update: ViewUpdate, now: u64) -> Result<(), JsValue> {
+        let locale = self.ui.locale;
+        match update {
+            ViewUpdate::Chat { index, chat } => self.ui.upsert_chat(index, chat, now)?,
+            ViewUpdate::ChatRemoved { chat_id } => {
+                if self.ui.remove_chat(&chat_id) {
+                    self.ui.focus_after_close(None);
+                }
+            }
+            ViewUpdate::Connection(connection) => {
+                let live = connection.is_live();
+                if live && self.was_live && !self.ui.connection.is_live() {
+                    self.ui.announce(locale.strings().announce_live);
+                } else if !live && self.ui.connection.is_live() {
+                    self.ui.announce(locale.strings().announce_lost);
+                }
+                self.was_live |= live;
+                self.ui.show_status(connection, now)?;
+                self.ui.show_online(self.engine.view().online)?;
+                self.outbox
+                    .push(("image-chat:state", status::data_state(connection).to_owned()));
+            }
+            ViewUpdate::Online(n) => self.ui.show_online(n)?,
+            ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
+            ViewUpdate::OpFailed { reason, .. } => {
+                self.ui.announce(status::fail_text(locale, reason));
+            }
+        }
+        Ok(())
+    }
+
+    fn arm_timers(&mut self, now: u64) {
+        match self.engine.poll_timeout() {
+            Some(deadline) => {
+                if self.engine_timer.as_ref().map(|(d, _)| *d) != Some(deadline) {
+                    let weak = self.weak.clone();
+                    self.engine_timer = Timeout::new(deadline.saturating_sub(now) as f64, move || {
+                        with_widget(&weak, |w| {
+                            w.engine_timer = None;
+                            w.engine.handle_timeout(browser::now());
+                        });
+                    })
+                    .map(|t| (deadline, t));
+                }
+            }
+            None => self.engine_timer = None,
+        }
+
+        let countdown = status::status_refresh_in(self.ui.connection, now);
+        let times = self.ui.panel.is_some().then_some(TIME_REFRESH_MS);
+        let wanted = match (countdown, times) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match wanted {
+            None => self.tick_timer = None,
+            Some(delay) => {
+                let at = now.saturating_add(delay);
+                if self.tick_timer.as_ref().is_none_or(|(t, _)| *t > at) {
+                    let weak = self.weak.clone();
+                    self.tick_timer = Timeout::new(delay as f64, move || {
+                        with_widget(&weak, |w| {
+                            w.tick_timer = None;
+                            let now = browser::now();
+                            let _ = w.ui.show_status(w.engine.status(), now);
+                            w.ui.refresh_times(now);
+                        });
+                    })
+                    .map(|t| (at, t));
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Layout
+    // ---------------------------------------------------------------------------------------
+
+    /// The image's content box in viewport coordinates.
+    fn content_rect(&self) -> Rect {
+        let r = self.ui.img.get_bounding_client_rect();
+        let border_box = Rect {
+            left: r.left(),
+            top: r.top(),
+            width: r.width(),
+            height: r.height(),
+        };
+        border_box.inset(self.insets())
+    }
+
+    fn insets(&self) -> Insets {
+        let Ok(Some(cs)) = self.window.get_computed_style(&self.ui.img) else {
+            return Insets::default();
+        };
+        let px = |prop: &str| parse_px(&cs.get_property_value(prop).unwrap_or_default());
+        Insets {
+            top: px("border-top-width") + px("padding-top"),
+            right: px("border-right-width") + px("padding-right"),
+            bottom: px("border-bottom-width") + px("padding-bottom"),
+            left: px("border-left-width") + px("padding-left"),
+        }
+    }
+
+    /// Fits the overlay to the image's content box.
+    fn layout(&mut self) {
+        let r = self.ui.img.get_bounding_client_rect();
+        let f = self.ui.frame.get_bounding_client_rect();
+        let rect = |r: &web_sys::DomRect| Rect {
+            left: r.left(),
+            top: r.top(),
+            width: r.width(),
+            height: r.height(),
+        };
+        let b = overlay_box(rect(&r), self.insets(), rect(&f));
+        if let Err(e) = self.ui.layout(b) {
+            browser::log_error("layout", &e);
+        }
+    }
+
+    fn on_resize(&mut self) {
+        if !self.ui.frame.is_connected() {
+            // The page removed the image without calling destroy(): clean up after it.
+            self.self_destroy = true;
+            return;
+        }
+        self.layout();
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // People
+    // ---------------------------------------------------------------------------------------
+
+    fn on_click(&mut self, e: Event) {
+        let Some(target) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+            return;
+        };
+        let now = browser::now();
+        if let Ok(Some(action)) = target.closest("[data-action]") {
+            if let Err(err) = self.action(&action, now) {
+                browser::log_error("action", &err);
+            }
+            return;
+        }
+        if let Ok(Some(marker)) = target.closest(".image-chat-marker") {
+            if marker.has_attribute("data-draft") {
+                if let Some(d) = &self.ui.draft {
+                    let _ = d.textarea.focus();
+                }
+                return;
+            }
+            if let Some(id) = marker.get_attribute("data-chat-id") {
+                let id = ChatId::new(id);
+                if self.ui.panel.as_ref().is_some_and(|p| p.chat_id == id) {
+                    self.ui.close_panel();
+                    self.ui.focus_after_close(Some(&id));
+                } else if let Err(err) = self.ui.open_panel(&id, now) {
+                    browser::log_error("open", &err);
+                }
+            }
+            return;
+        }
+        if matches!(target.closest(".image-chat-thread"), Ok(Some(_))) {
+            return;
+        }
+        // A click (or tap) on the image itself.
+        if self.ui.draft.is_some() || self.ui.panel.is_some() {
+            // First click outside closes what is open; typed text is never thrown away.
+            if let Some(d) = &self.ui.draft
+                && !d.textarea.value().trim().is_empty()
+            {
+                let _ = d.textarea.focus();
+                return;
+            }
+            self.ui.close_draft();
+            self.ui.close_panel();
+            return;
+        }
+        if self.opts.read_only {
+            return;
+        }
+        let coord = |name: &str| {
+            js_sys::Reflect::get(&e, &JsValue::from_str(name))
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        if let Some(at) = pointer_to_fraction(self.content_rect(), coord("clientX"), coord("clientY")) {
+            let _ = self.ui.move_crosshair(at);
+            if let Err(err) = self.ui.open_draft(at) {
+                browser::log_error("draft", &err);
+            }
+        }
+    }
+
+    fn on_keydown(&mut self, e: Event) {
+        let Some(k) = e.dyn_ref::<KeyboardEvent>() else {
+            return;
+        };
+        let key = k.key();
+        let target = e.target().and_then(|t| t.dyn_into::<Element>().ok());
+        let now = browser::now();
+        if key == "Escape" {
+            let handled = self.escape(now);
+            if handled {
+                e.prevent_default();
+                e.stop_propagation();
+            }
+            return;
+        }
+        let Some(target) = target else { return };
+        let on_root = target == self.ui.root;
+        if on_root {
+            let step = if k.shift_key() { BIG_STEP } else { STEP };
+            let (dx, dy) = match key.as_str() {
+                "ArrowLeft" => (-step, 0.0),
+                "ArrowRight" => (step, 0.0),
+                "ArrowUp" => (0.0, -step),
+                "ArrowDown" => (0.0, step),
+                "Enter" | " " => {
+                    e.prevent_default();
+                    if !self.opts.read_only {
+                        let at = self.ui.crosshair_at;
+                        if let Err(err) = self.ui.open_draft(at) {
+                            browser::log_error("draft", &err);
+                        }
+                    }
+                    return;
+                }
+                _ => return,
+            };
+            e.prevent_default();
+            let at = self.ui.crosshair_at.nudged(dx, dy);
+            let _ = self.ui.move_crosshair(at);
+            return;
+        }
+        // Ctrl/Cmd+Enter in a text box submits it.
+        if key == "Enter" && (k.ctrl_key() || k.meta_key()) && target.tag_name() == "TEXTAREA" {
+            e.prevent_default();
+            let action = if target.class_list().contains("image-chat-edit") {
+                "save-edit"
+            } else if self.ui.draft.is_some() {
+                "post"
+            } else {
+                "reply"
+            };
+            if let Err(err) = self.run(action, None, None, now) {
+                browser::log_error("submit", &err);
+            }
+        }
+    }
+
+    /// Escape: leaves an edit, else closes the draft or thread (focus back to its marker or the
+    /// overlay). Returns whether anything was closed.
+    fn escape(&mut self, now: u64) -> bool {
+        if let Ok(Some(id)) = self.ui.cancel_edit(now) {
+            if let Some(el) = self
+                .ui
+                .panel
+                .as_ref()
+                .and_then(|_| self.ui.root.query_selector(&format!("[data-comment-id=\"{id}\"] [data-action=edit]")).ok().flatten())
+                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                let _ = el.focus();
+            }
+            return true;
+        }
+        if self.ui.close_draft().is_some() {
+            self.ui.focus_after_close(None);
+            return true;
+        }
+        if let Some(id) = self.ui.close_panel() {
+            self.ui.focus_after_close(Some(&id));
+            return true;
+        }
+        false
+    }
+
+    /// A click on a `[data-action]` button.
+    fn action(&mut self, button: &Element, now: u64) -> Result<(), JsValue> {
+        let action = button.get_attribute("data-action").unwrap_or_default();
+        let op = button.get_attribute("data-op");
+        let comment = button
+            .closest("[data-comment-id]")?
+            .and_then(|c| c.get_attribute("data-comment-id"))
+            .map(CommentId::new);
+        self.run(&action, op, comment, now)
+    }
+
+    fn run(
+        &mut self,
+        action: &str,
+        op: Option<String>,
+        comment: Option<CommentId>,
+        now: u64,
+    ) -> Result<(), JsValue> {
+        let locale = self.ui.locale;
+        let open_chat = self.ui.panel.as_ref().map(|p| p.chat_id.clone());
+        if action != "delete" {
+            self.ui.confirm_delete(false)?;
+        }
+        match action {
+            "close" => {
+                let id = self.ui.close_panel();
+                self.ui.close_draft();
+                self.ui.focus_after_close(id.as_ref());
+            }
+            "cancel-draft" => {
+                self.ui.close_draft();
+                self.ui.focus_after_close(None);
+            }
+            "post" => {
+                let Some(d) = &self.ui.draft else { return Ok(()) };
+                let (at, text) = (d.at, d.textarea.value());
+                let result = self.engine.handle_local(
+                    now,
+                    Command::CreateChat {
+                        x: at.x,
+                        y: at.y,
+                        text,
+                    },
+                );
+                match result {
+                    Ok(op) | Err(LocalError::NotConnected { op, .. }) => {
+                        // Show the new (pending or failed) discussion, then open its thread.
+                        self.ui.close_draft();
+                        self.drive();
+                        self.ui.open_panel(&op.chat_id, now)?;
+                    }
+                    Err(LocalError::Invalid(err)) => self.ui.draft_error(&locale.validation(&err))?,
+                    Err(_) => self.ui.draft_error(locale.strings().err_generic)?,
+                }
+            }
+            "reply" => {
+                let (Some(chat_id), Some(reply)) = (open_chat, self.ui.reply_box().cloned()) else {
+                    return Ok(());
+                };
+                let result = self.engine.handle_local(
+                    now,
+                    Command::Reply {
+                        chat_id,
+                        text: reply.value(),
+                    },
+                );
+                match result {
+                    // A failed reply shows in the thread with its text and a retry button.
+                    Ok(_) | Err(LocalError::NotConnected { .. }) => {
+                        reply.set_value("");
+                        self.ui.reply_error(None)?;
+                    }
+                    Err(LocalError::Invalid(err)) => {
+                        self.ui.reply_error(Some(&locale.validation(&err)))?;
+                    }
+                    Err(LocalError::NotAllowed) => {
+                        self.ui.reply_error(Some(locale.strings().err_forbidden))?;
+                    }
+                    Err(_) => self.ui.reply_error(Some(locale.strings().err_generic))?,
+                }
+            }
+            "edit" => {
+                let (Some(chat_id), Some(comment_id)) = (open_chat, comment) else {
+                    return Ok(());
+                };
+                let text = self
+                    .ui
+                    .chats
+                    .get(&chat_id)
+                    .and_then(|c| c.comments.iter().find(|c| c.id == comment_id))
+                    .map(|c| c.text.clone())
+                    .unwrap_or_default();
+                self.ui.start_edit(&comment_id, &text)?;
+            }
+            "cancel-edit" => {
+                self.escape(now);
+            }
+            "save-edit" => {
+                let Some(chat_id) = open_chat else { return Ok(()) };
+                let Some((comment_id, textarea)) =
+                    self.ui.panel.as_ref().and_then(|p| p.editing.clone())
+                else {
+                    return Ok(());
+                };
+                let result = self.engine.handle_local(
+                    now,
+                    Command::Edit {
+                        chat_id,
+                        comment_id,
+                        text: textarea.value(),
+                    },
+                );
+                match result {
+                    Ok(_) | Err(LocalError::NotConnected { .. }) => {
+                        self.ui.cancel_edit(now)?;
+                    }
+                    Err(LocalError::Invalid(err)) => {
+                        self.ui.reply_error(Some(&locale.validation(&err)))?;
+                    }
+                    Err(LocalError::NotAllowed) => {
+                        self.ui.reply_error(Some(locale.strings().err_forbidden))?;
+                    }
+                    Err(_) => self.ui.reply_error(Some(locale.strings().err_generic))?,
+                }
+            }
+            "delete" => {
+                let Some(chat_id) = open_chat else { return Ok(()) };
+                let confirming = self.ui.panel.as_ref().is_some_and(|p| p.confirm_delete);
+                if !confirming {
+                    self.ui.confirm_delete(true)?;
+                    return Ok(());
+                }
+                self.ui.confirm_delete(false)?;
+                if let Err(LocalError::NotAllowed) =
+                    self.engine.handle_local(now, Command::Delete { chat_id })
+                {
+                    self.ui.reply_error(Some(locale.strings().err_forbidden))?;
+                }
+            }
+            "retry" | "dismiss" => {
+                let Some(op) = op else { return Ok(()) };
+                let op = image_chat_protocol::BroadcastId::new(op);
+                let cmd = if action == "retry" {
+                    Command::Retry { op }
+                } else {
+                    Command::Dismiss { op }
+                };
+                // Failures show in the view (the op stays failed, with a fresh reason).
+                let _ = self.engine.handle_local(now, cmd);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Widget {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}

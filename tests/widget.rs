@@ -1,0 +1,642 @@
+//! Browser tests of the widget (`wasm-pack test --headless --chrome`).
+//!
+//! Every test mounts on a real `<img>` (an in-memory SVG data URL with a known size) in a fresh
+//! container and waits on DOM conditions with a bounded poll ([`wait_for`]) — never on a fixed
+//! sleep. No server runs: tests either point the widget at a port nothing listens on (the
+//! widget is then not live, which is what the offline tests need), or replace
+//! `window.WebSocket` with a scripted fake so a test can play the server's side of the
+//! protocol (welcome, acks, broadcasts, presence, close codes).
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use image_chat::ImageChat;
+use image_chat::i18n::{EN, FR, Locale, PT, RU, Strings};
+use js_sys::{Function, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+use web_sys::{Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Nothing listens here (and browsers refuse the port outright), so the widget never goes live.
+const NO_SERVER: &str = "ws://127.0.0.1:9/ws";
+
+fn doc() -> web_sys::Document {
+    web_sys::window().unwrap().document().unwrap()
+}
+
+async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
+            .unwrap();
+    });
+    JsFuture::from(promise).await.unwrap();
+}
+
+/// Polls `cond` every 10 ms for up to 5 s; panics with `what` on timeout.
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        sleep(10).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn q(root: &Element, selector: &str) -> Option<Element> {
+    root.query_selector(selector).unwrap()
+}
+
+fn count(selector: &str) -> u32 {
+    doc().query_selector_all(selector).unwrap().length()
+}
+
+fn text(e: &Element) -> String {
+    e.text_content().unwrap_or_default()
+}
+
+fn style(e: &Element, prop: &str) -> String {
+    e.dyn_ref::<HtmlElement>()
+        .unwrap()
+        .style()
+        .get_property_value(prop)
+        .unwrap()
+}
+
+/// A fresh container with a 400×200 image (an SVG data URL), loaded.
+async fn fixture() -> (Element, HtmlImageElement) {
+    let container = doc().create_element("div").unwrap();
+    container.set_attribute("style", "margin:8px;padding:0").unwrap();
+    let img: HtmlImageElement = doc().create_element("img").unwrap().unchecked_into();
+    let svg = "<svg xmlns='http://www.w3.org/2000/svg' width='400' height='200'><rect width='400' height='200' fill='%2388c'/></svg>";
+    img.set_src(&format!("data:image/svg+xml,{svg}"));
+    img.set_width(400);
+    img.set_height(200);
+    img.set_alt("test image");
+    container.append_child(&img).unwrap();
+    doc().body().unwrap().prepend_with_node_1(&container).unwrap();
+    let i = img.clone();
+    wait_for("image loaded", move || i.complete() && i.natural_width() > 0).await;
+    (container, img)
+}
+
+fn options(json: &str) -> JsValue {
+    js_sys::JSON::parse(json).unwrap()
+}
+
+fn mount(img: &HtmlImageElement, json: &str) -> ImageChat {
+    let target: JsValue = img.clone().into();
+    ImageChat::mount(target.unchecked_into(), Some(options(json).unchecked_into())).unwrap()
+}
+
+fn root_of(container: &Element) -> Element {
+    q(container, ".image-chat").expect("overlay root")
+}
+
+async fn overlay_sized(container: &Element, w: f64, h: f64) {
+    let c = container.clone();
+    wait_for("overlay sized to the image", move || {
+        q(&c, ".image-chat").is_some_and(|r| {
+            let b = r.get_bounding_client_rect();
+            (b.width() - w).abs() < 0.5 && (b.height() - h).abs() < 0.5
+        })
+    })
+    .await;
+}
+
+/// A bubbling click at viewport point (x, y), dispatched on whatever element is there (as a
+/// real click or tap would be).
+fn click_at(x: f64, y: f64) -> Element {
+    let target = doc().element_from_point(x as f32, y as f32).expect("element at point");
+    let init = web_sys::MouseEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_client_x(x as i32);
+    init.set_client_y(y as i32);
+    let ev = web_sys::MouseEvent::new_with_mouse_event_init_dict("click", &init).unwrap();
+    target.dispatch_event(&ev).unwrap();
+    target
+}
+
+fn click(e: &Element) {
+    e.dyn_ref::<HtmlElement>().unwrap().click();
+}
+
+fn key(target: &Element, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&ev).unwrap();
+}
+
+fn active() -> Option<Element> {
+    doc().active_element()
+}
+
+/// Clicks the image at fractions (fx, fy) of its size, returns the draft's textarea.
+async fn place_draft(container: &Element, img: &HtmlImageElement, fx: f64, fy: f64) -> HtmlTextAreaElement {
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + r.width() * fx, r.top() + r.height() * fy);
+    let c = container.clone();
+    wait_for("draft marker", move || q(&c, ".image-chat-marker[data-draft]").is_some()).await;
+    q(container, ".image-chat-thread[data-draft] textarea")
+        .unwrap()
+        .unchecked_into()
+}
+
+/// Places a draft and posts `body` while not live: the create fails at once.
+async fn post_offline(container: &Element, img: &HtmlImageElement, body: &str) -> Element {
+    let textarea = place_draft(container, img, 0.5, 0.5).await;
+    textarea.set_value(body);
+    click(&q(container, ".image-chat-thread[data-draft] [data-action=post]").unwrap());
+    let c = container.clone();
+    wait_for("failed marker", move || {
+        q(&c, "button.image-chat-marker[data-chat-id][data-failed]").is_some()
+    })
+    .await;
+    q(container, ".image-chat-thread[data-chat-id]").expect("thread of the failed discussion")
+}
+
+// -------------------------------------------------------------------------------------------
+// Placement and layout
+// -------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+
+    // The overlay covers the image exactly: the element under the image's centre is ours.
+    let r = img.get_bounding_client_rect();
+    let hit = doc()
+        .element_from_point((r.left() + 200.0) as f32, (r.top() + 100.0) as f32)
+        .unwrap();
+    assert!(hit.class_list().contains("image-chat"), "overlay is on top");
+
+    click_at(r.left() + 100.0, r.top() + 50.0);
+    let c = container.clone();
+    wait_for("draft marker", move || q(&c, ".image-chat-marker[data-draft]").is_some()).await;
+    let marker = q(&container, ".image-chat-marker[data-draft]").unwrap();
+    assert_eq!(style(&marker, "left"), "25%");
+    assert_eq!(style(&marker, "top"), "25%");
+    assert!(
+        q(&container, ".image-chat-thread[data-draft] textarea").unwrap() == active().unwrap(),
+        "focus moves into the composer"
+    );
+
+    // Resize the image: the marker keeps its spot on the picture.
+    img.set_width(200);
+    img.set_height(100);
+    overlay_sized(&container, 200.0, 100.0).await;
+    let r = img.get_bounding_client_rect();
+    let m = marker.get_bounding_client_rect();
+    let (cx, cy) = (m.left() + m.width() / 2.0, m.top() + m.height() / 2.0);
+    assert!((cx - (r.left() + 50.0)).abs() < 1.0, "x {cx} vs {}", r.left() + 50.0);
+    assert!((cy - (r.top() + 25.0)).abs() < 1.0, "y {cy} vs {}", r.top() + 25.0);
+
+    chat.destroy();
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn overlay_covers_the_content_box_of_a_padded_bordered_image() {
+    let (container, img) = fixture().await;
+    img.set_attribute("style", "padding:10px;border:5px solid black").unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    let r = img.get_bounding_client_rect();
+    let o = root_of(&container).get_bounding_client_rect();
+    assert!((o.left() - (r.left() + 15.0)).abs() < 0.5);
+    assert!((o.top() - (r.top() + 15.0)).abs() < 0.5);
+
+    // A click on the padding is not on the picture: no marker.
+    click_at(r.left() + 5.0, r.top() + 100.0);
+    sleep(0).await;
+    assert!(q(&container, ".image-chat-marker").is_none());
+    chat.destroy();
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn keyboard_places_at_crosshair_and_escape_returns_focus() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    let root = root_of(&container);
+    root.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    assert!(root.get_attribute("tabindex").as_deref() == Some("0"));
+    assert!(!root.get_attribute("aria-label").unwrap_or_default().is_empty());
+    for _ in 0..5 {
+        key(&root, "ArrowRight");
+    }
+    key(&root, "ArrowUp");
+    let crosshair = q(&container, ".image-chat-crosshair").unwrap();
+    assert_eq!(style(&crosshair, "left"), "60%");
+    assert_eq!(style(&crosshair, "top"), "48%");
+    key(&root, "Enter");
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft by keyboard");
+    assert_eq!(style(&marker, "left"), "60%");
+    assert_eq!(style(&marker, "top"), "48%");
+    let textarea = q(&container, ".image-chat-thread[data-draft] textarea").unwrap();
+    assert!(active().unwrap() == textarea);
+    key(&textarea, "Escape");
+    assert!(q(&container, ".image-chat-marker[data-draft]").is_none());
+    assert!(active().unwrap() == root, "focus back on the overlay");
+    chat.destroy();
+    container.remove();
+}
+
+// -------------------------------------------------------------------------------------------
+// Offline behaviour, failures, XSS
+// -------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn create_while_not_live_fails_at_once_with_message_and_retry() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#));
+    let root = root_of(&container);
+    let state = root.get_attribute("data-state").unwrap();
+    assert!(state == "connecting" || state == "reconnecting", "{state}");
+
+    let thread = post_offline(&container, &img, "Nice colour").await;
+    let comment = q(&thread, ".image-chat-comment[data-failed]").expect("failed comment");
+    assert!(comment.get_attribute("data-comment-id").is_some());
+    assert_eq!(text(&q(&comment, ".image-chat-text").unwrap()), "Nice colour");
+    assert_eq!(
+        text(&q(&comment, ".image-chat-error").unwrap()),
+        EN.err_not_connected
+    );
+    let retry = q(&comment, "[data-action=retry]").expect("retry affordance");
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert_eq!(
+        marker.get_attribute("data-chat-id"),
+        thread.get_attribute("data-chat-id")
+    );
+    assert!(marker.get_attribute("aria-label").unwrap().contains("Nice colour"));
+
+    // Retrying while still not live fails again, visibly; dismissing removes the marker.
+    click(&retry);
+    let c = container.clone();
+    wait_for("still failed", move || q(&c, ".image-chat-comment[data-failed]").is_some()).await;
+    click(&q(&container, ".image-chat-comment [data-action=dismiss]").unwrap());
+    let c = container.clone();
+    wait_for("dismissed", move || q(&c, ".image-chat-marker").is_none()).await;
+    assert!(q(&container, ".image-chat-thread").is_none());
+
+    // The status line tells why: reconnecting with a countdown.
+    let c = container.clone();
+    wait_for("reconnecting", move || {
+        root_of(&c).get_attribute("data-state").as_deref() == Some("reconnecting")
+    })
+    .await;
+    let status = text(&q(&container, ".image-chat-status").unwrap());
+    assert!(status.starts_with("Reconnecting"), "{status}");
+    chat.destroy();
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn markup_in_comments_shows_as_text() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    let evil = r#"<img src=x onerror="window.__icPwned=1"><b>bold</b>"#;
+    let thread = post_offline(&container, &img, evil).await;
+    let body = q(&thread, ".image-chat-text").unwrap();
+    assert_eq!(text(&body), evil);
+    assert!(q(&thread, "b").is_none());
+    assert!(q(&thread, "img").is_none());
+    assert!(body.inner_html().contains("&lt;img"));
+    sleep(20).await;
+    let pwned = Reflect::get(&web_sys::window().unwrap(), &"__icPwned".into()).unwrap();
+    assert!(pwned.is_undefined());
+    chat.destroy();
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn empty_comment_is_refused_locally_with_a_message() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"pt-BR"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    let textarea = place_draft(&container, &img, 0.3, 0.3).await;
+    textarea.set_value("   ");
+    click(&q(&container, "[data-action=post]").unwrap());
+    let error = q(&container, ".image-chat-thread[data-draft] .image-chat-error").unwrap();
+    assert_eq!(text(&error), PT.err_empty);
+    assert!(q(&container, ".image-chat-marker[data-chat-id]").is_none());
+    chat.destroy();
+    container.remove();
+}
+
+// -------------------------------------------------------------------------------------------
+// Lifecycle
+// -------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn destroy_leaves_nothing_behind_and_remount_works() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    assert_eq!(count("#image-chat-style"), 1);
+    // A second mount on the same image is refused.
+    let target: JsValue = img.clone().into();
+    assert!(ImageChat::mount(target.unchecked_into(), None).is_err());
+
+    chat.destroy();
+    assert_eq!(chat.state(), "destroyed");
+    assert!(q(&container, ".image-chat").is_none());
+    assert!(q(&container, ".image-chat-frame").is_none());
+    assert!(img.parent_element().unwrap() == container, "image back in place");
+    assert_eq!(count("#image-chat-style"), 0, "stylesheet removed with the last widget");
+    // No listener left: clicks and keys on the image do nothing.
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 50.0, r.top() + 50.0);
+    key(img.as_ref(), "Enter");
+    sleep(20).await;
+    assert_eq!(count(".image-chat, .image-chat-marker"), 0);
+    chat.destroy(); // twice is fine
+
+    let again = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 300.0, r.top() + 150.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("second mount works");
+    assert_eq!(style(&marker, "left"), "75%");
+    again.destroy();
+    assert_eq!(count(".image-chat"), 0);
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn removing_the_image_from_the_page_cleans_up() {
+    let (container, img) = fixture().await;
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    container.remove();
+    let c = chat;
+    wait_for("self-destroy", move || c.state() == "destroyed").await;
+}
+
+#[wasm_bindgen_test]
+async fn auto_mount_uses_data_attributes() {
+    let (container, img) = fixture().await;
+    img.set_attribute("data-image-chat", "hero-image").unwrap();
+    img.set_attribute("data-server", NO_SERVER).unwrap();
+    img.set_attribute("data-locale", "ru").unwrap();
+    img.set_attribute("data-read-only", "").unwrap();
+    let mounted = ImageChat::auto_mount(None);
+    assert_eq!(mounted.len(), 1);
+    let root = root_of(&container);
+    assert_eq!(root.get_attribute("lang").as_deref(), Some("ru"));
+    assert!(root.has_attribute("data-read-only"));
+    assert_eq!(root.get_attribute("aria-label").as_deref(), Some(RU.overlay_label_read_only));
+    // Read-only: clicking does not start a discussion.
+    overlay_sized(&container, 400.0, 200.0).await;
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 100.0, r.top() + 100.0);
+    sleep(0).await;
+    assert!(q(&container, ".image-chat-marker").is_none());
+    // Already mounted images are skipped.
+    assert_eq!(ImageChat::auto_mount(None).len(), 0);
+    for m in mounted {
+        m.destroy();
+    }
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn mount_reports_bad_targets_and_options() {
+    let (container, img) = fixture().await;
+    let err = |r: Result<ImageChat, JsValue>| {
+        let e = r.err().expect("an error");
+        String::from(e.unchecked_into::<js_sys::Error>().message())
+    };
+    let target: JsValue = "#no-such-image".into();
+    assert!(err(ImageChat::mount(target.unchecked_into(), None)).contains("no element"));
+    let target: JsValue = container.clone().into();
+    assert!(err(ImageChat::mount(target.unchecked_into(), None)).contains("<img>"));
+    let target: JsValue = img.clone().into();
+    let bad = options(r#"{"theme":"pink"}"#);
+    assert!(err(ImageChat::mount(target.unchecked_into(), Some(bad.unchecked_into()))).contains("theme"));
+    assert!(q(&container, ".image-chat").is_none(), "nothing mounted on error");
+    container.remove();
+}
+
+// -------------------------------------------------------------------------------------------
+// Languages
+// -------------------------------------------------------------------------------------------
+
+#[wasm_bindgen_test]
+async fn every_locale_shows_its_own_strings() {
+    let cases: [(&str, &Strings); 4] = [("fr-FR", &FR), ("ru", &RU), ("pt", &PT), ("en-GB", &EN)];
+    for (tag, strings) in cases {
+        let (container, img) = fixture().await;
+        let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"{tag}"}}"#));
+        let root = root_of(&container);
+        assert_eq!(root.get_attribute("aria-label").as_deref(), Some(strings.overlay_label));
+        let status = text(&q(&container, ".image-chat-status").unwrap());
+        let reconnecting = strings.reconnecting.trim_end_matches('…');
+        assert!(
+            status == strings.connecting || status.starts_with(reconnecting),
+            "{tag}: {status}"
+        );
+        assert_eq!(Locale::from_tag(tag).map(Locale::tag), root.get_attribute("lang").as_deref());
+        overlay_sized(&container, 400.0, 200.0).await;
+        let thread = post_offline(&container, &img, "hello").await;
+        assert_eq!(
+            text(&q(&thread, ".image-chat-error").unwrap()),
+            strings.err_not_connected,
+            "{tag}"
+        );
+        assert_eq!(text(&q(&thread, "[data-action=retry]").unwrap()), strings.retry);
+        let author = text(&q(&thread, ".image-chat-author").unwrap());
+        assert!(author.starts_with(strings.guest), "{tag}: {author}");
+        chat.destroy();
+        container.remove();
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// Live sync, with a scripted fake WebSocket playing the server
+// -------------------------------------------------------------------------------------------
+
+const FAKE_WS: &str = r#"
+window.__icRealWebSocket = window.__icRealWebSocket || window.WebSocket;
+window.__icSockets = [];
+window.WebSocket = class FakeWebSocket extends EventTarget {
+  constructor(url) { super(); this.url = url; this.readyState = 0; this.sent = []; window.__icSockets.push(this); }
+  send(text) { if (this.readyState !== 1) throw new Error('not open'); this.sent.push(text); }
+  close(code) { this.readyState = 3; this.closedWith = code; }
+  serverOpen() { this.readyState = 1; this.onopen && this.onopen(new Event('open')); }
+  serverSend(obj) { this.onmessage && this.onmessage(new MessageEvent('message', { data: JSON.stringify(obj) })); }
+  serverClose(code) { this.readyState = 3; this.onclose && this.onclose(new CloseEvent('close', { code })); }
+};
+window.WebSocket.CONNECTING = 0; window.WebSocket.OPEN = 1; window.WebSocket.CLOSING = 2; window.WebSocket.CLOSED = 3;
+"#;
+
+fn js(code: &str) -> JsValue {
+    Function::new_no_args(code).call0(&JsValue::NULL).unwrap()
+}
+
+fn socket(i: u32) -> JsValue {
+    js(&format!("return window.__icSockets[{i}]"))
+}
+
+fn sockets() -> u32 {
+    js("return window.__icSockets.length").as_f64().unwrap() as u32
+}
+
+fn sent(ws: &JsValue) -> Vec<serde_json::Value> {
+    let arr: js_sys::Array = Reflect::get(ws, &"sent".into()).unwrap().unchecked_into();
+    arr.iter()
+        .map(|v| serde_json::from_str(&v.as_string().unwrap()).unwrap())
+        .collect()
+}
+
+fn server_send(ws: &JsValue, json: &str) {
+    let f: Function = Reflect::get(ws, &"serverSend".into()).unwrap().unchecked_into();
+    f.call1(ws, &js_sys::JSON::parse(json).unwrap()).unwrap();
+}
+
+fn server_call(ws: &JsValue, method: &str, arg: JsValue) {
+    let f: Function = Reflect::get(ws, &method.into()).unwrap().unchecked_into();
+    f.call1(ws, &arg).unwrap();
+}
+
+const CHAT_A: &str = "6f1c2a9e-3b7d-4c1e-9a2b-0123456789aa";
+const COMMENT_A: &str = "6f1c2a9e-3b7d-4c1e-9a2b-0123456789ab";
+const CHAT_B: &str = "7f1c2a9e-3b7d-4c1e-9a2b-0123456789aa";
+const COMMENT_B: &str = "7f1c2a9e-3b7d-4c1e-9a2b-0123456789ab";
+
+#[wasm_bindgen_test]
+async fn live_sync_with_a_scripted_server() {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let token_key = "image-chat:token:ws://fake.test/ws:demo";
+    storage.remove_item(token_key).unwrap();
+    let chat = mount(&img, r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#);
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    assert_eq!(Reflect::get(&ws, &"url".into()).unwrap().as_string().unwrap(), "ws://fake.test/ws");
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    let hello = sent(&ws).into_iter().next().expect("hello");
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["tenantId"], "demo");
+    assert_eq!(hello["imageId"], "cat");
+    assert_eq!(hello["auth"]["type"], "anonymous");
+    assert_eq!(hello["auth"]["name"], "Guest");
+
+    let two_min_ago = js_sys::Date::now() - 125_000.0;
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},"token":"tok-1",
+            "position":{{"epoch":1,"seq":1}},"recovered":false,"online":3,
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":{{"type":"point","x":0.25,"y":0.5}},
+            "comments":[{{"id":"{COMMENT_A}","author":{{"id":"anon:eve","name":"<b>Eve</b>"}},
+            "text":"<img src=x onerror=alert(1)> look","createdAt":{two_min_ago}}}]}}]}}}}"#
+        ),
+    );
+    let root = root_of(&container);
+    let r2 = root.clone();
+    wait_for("live", move || r2.get_attribute("data-state").as_deref() == Some("live")).await;
+    assert_eq!(text(&q(&container, ".image-chat-status").unwrap()), EN.live);
+    assert_eq!(text(&q(&container, ".image-chat-online").unwrap()), "3 people here");
+    assert_eq!(storage.get_item(token_key).unwrap().as_deref(), Some("tok-1"));
+
+    // The remote discussion: a marker at its fraction, a thread rendered as text.
+    let marker = q(&container, &format!("button.image-chat-marker[data-chat-id=\"{CHAT_A}\"]")).unwrap();
+    assert_eq!(style(&marker, "left"), "25%");
+    assert_eq!(style(&marker, "top"), "50%");
+    assert!(!marker.has_attribute("data-pending") && !marker.has_attribute("data-failed"));
+    click(&marker);
+    let thread = q(&container, &format!(".image-chat-thread[data-chat-id=\"{CHAT_A}\"]")).expect("thread");
+    assert!(thread.contains(active().as_ref().map(|e| e.unchecked_ref())), "focus in the thread");
+    let comment = q(&thread, &format!(".image-chat-comment[data-comment-id=\"{COMMENT_A}\"]")).unwrap();
+    assert_eq!(text(&q(&comment, ".image-chat-text").unwrap()), "<img src=x onerror=alert(1)> look");
+    assert_eq!(text(&q(&comment, ".image-chat-author").unwrap()), "<b>Eve</b>");
+    assert_eq!(text(&q(&comment, ".image-chat-time").unwrap()), "2 minutes ago");
+    assert!(q(&thread, "img").is_none() && q(&thread, "b").is_none());
+    assert!(q(&comment, "[data-action=edit]").is_none(), "not ours: no edit");
+
+    // Our reply: pending at once, confirmed by ack + echo.
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea").unwrap().unchecked_into();
+    reply.set_value("Agreed");
+    click(&q(&thread, "[data-action=reply]").unwrap());
+    let pending = q(&thread, ".image-chat-comment[data-pending]").expect("pending reply");
+    assert_eq!(text(&q(&pending, ".image-chat-text").unwrap()), "Agreed");
+    assert!(marker.has_attribute("data-pending"));
+    assert_eq!(reply.value(), "");
+    let frame = sent(&ws).into_iter().find(|f| f["type"] == "add-comment").expect("add-comment sent");
+    let bid = frame["broadcastId"].as_str().unwrap().to_owned();
+    let cid = frame["commentId"].as_str().unwrap().to_owned();
+    server_send(&ws, &format!(r#"{{"type":"ack","broadcastId":"{bid}","seq":2}}"#));
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"image-chat-updated","seq":2,"epoch":1,"broadcastId":"{bid}","chatId":"{CHAT_A}",
+            "change":{{"kind":"comment-added","comment":{{"id":"{cid}","author":{{"id":"anon:me","name":"Guest"}},
+            "text":"Agreed","createdAt":{now}}}}}}}"#,
+            now = js_sys::Date::now()
+        ),
+    );
+    let t = thread.clone();
+    wait_for("reply confirmed", move || q(&t, "[data-pending]").is_none()).await;
+    assert_eq!(thread.query_selector_all(".image-chat-comment").unwrap().length(), 2);
+    let mine = q(&thread, &format!("[data-comment-id=\"{cid}\"]")).unwrap();
+    assert!(q(&mine, "[data-action=edit]").is_some(), "own comment: edit offered");
+    assert!(!marker.has_attribute("data-pending"));
+    assert_eq!(text(&marker), "2");
+
+    // Someone else starts a discussion: a marker appears and it is announced.
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"new-image-chat","seq":3,"epoch":1,"broadcastId":"8f1c2a9e-3b7d-4c1e-9a2b-0123456789aa",
+            "chat":{{"id":"{CHAT_B}","anchor":{{"type":"point","x":0.9,"y":0.1}},
+            "comments":[{{"id":"{COMMENT_B}","author":{{"id":"anon:bob","name":"Bob"}},"text":"hi","createdAt":1}}]}}}}"#
+        ),
+    );
+    let c = container.clone();
+    wait_for("remote marker", move || {
+        q(&c, &format!(".image-chat-marker[data-chat-id=\"{CHAT_B}\"]")).is_some()
+    })
+    .await;
+    assert_eq!(text(&q(&container, ".image-chat-sr").unwrap()), "Bob started a discussion");
+    server_send(&ws, r#"{"type":"presence","online":5}"#);
+    assert_eq!(text(&q(&container, ".image-chat-online").unwrap()), "5 people here");
+
+    // Escape closes the thread and returns focus to its marker.
+    key(&thread, "Escape");
+    assert!(q(&container, ".image-chat-thread").is_none());
+    assert!(active().unwrap() == marker);
+
+    // The connection drops: reconnecting with a countdown, then a new socket with resume.
+    server_call(&ws, "serverClose", JsValue::from_f64(1006.0));
+    let r2 = root.clone();
+    wait_for("reconnecting", move || {
+        r2.get_attribute("data-state").as_deref() == Some("reconnecting")
+    })
+    .await;
+    assert!(text(&q(&container, ".image-chat-status").unwrap()).starts_with("Reconnecting"));
+    assert_eq!(text(&q(&container, ".image-chat-online").unwrap()), "");
+    wait_for("second socket", || sockets() == 2).await;
+    let ws2 = socket(1);
+    server_call(&ws2, "serverOpen", JsValue::UNDEFINED);
+    let hello = sent(&ws2).into_iter().next().unwrap();
+    assert_eq!(hello["resume"]["seq"], 3);
+    assert_eq!(hello["auth"]["token"], "tok-1", "the stored identity is presented again");
+
+    chat.destroy();
+    assert_eq!(Reflect::get(&ws2, &"closedWith".into()).unwrap().as_f64(), Some(1000.0));
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
