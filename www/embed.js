@@ -1,0 +1,65 @@
+/*
+ * image-chat embed loader. One tag on a page:
+ *
+ *   <script src="https://chat.example.com/embed.js" data-tenant="acme" defer></script>
+ *
+ * loads the widget (pkg/ next to this file), then mounts it on every <img data-image-chat>,
+ * now and whenever such images are added later. data-* attributes on this tag are defaults for
+ * every image (data-server, data-tenant, data-locale, data-theme, data-read-only,
+ * data-marker-size, data-name); an image's own data-* attributes override them.
+ * data-server defaults to the origin this file was loaded from.
+ *
+ * window.ImageChat is the widget class once loaded (ImageChat.mount(img, options) returns a
+ * handle with destroy()); before that it is a placeholder whose `ready` promise resolves to it.
+ * Mounted handles are kept in ImageChat.instances.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.ImageChat) return;
+  var base = new URL(".", script.src);
+  var defaults = {};
+  for (var key in script.dataset) defaults[key] = script.dataset[key];
+  if (!defaults.server) defaults.server = base.origin;
+
+  var instances = [];
+  var ready = import(new URL("pkg/image_chat.js", base).href).then(function (m) {
+    return m.default({ module_or_path: new URL("pkg/image_chat_bg.wasm", base) }).then(function () {
+      var ImageChat = m.ImageChat;
+      ImageChat.ready = ready;
+      ImageChat.instances = instances;
+      ImageChat.defaults = defaults;
+      window.ImageChat = ImageChat;
+      return ImageChat;
+    });
+  });
+  window.ImageChat = { ready: ready, instances: instances, defaults: defaults };
+
+  function mountAll(ImageChat) {
+    var mounted = ImageChat.autoMount(defaults);
+    for (var i = 0; i < mounted.length; i++) instances.push(mounted[i]);
+  }
+
+  ready.then(function (ImageChat) {
+    var start = function () {
+      mountAll(ImageChat);
+      var scheduled = false;
+      var SELECTOR = "img[data-image-chat]";
+      new MutationObserver(function (records) {
+        var relevant = records.some(function (r) {
+          return Array.prototype.some.call(r.addedNodes, function (n) {
+            return n.nodeType === 1 && (n.matches(SELECTOR) || n.querySelector(SELECTOR));
+          });
+        });
+        if (!relevant || scheduled) return;
+        scheduled = true;
+        requestAnimationFrame(function () { scheduled = false; mountAll(ImageChat); });
+      }).observe(document.documentElement, { childList: true, subtree: true });
+      document.dispatchEvent(new CustomEvent("image-chat:ready", { detail: ImageChat }));
+    };
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+    else start();
+  }).catch(function (err) {
+    console.error("image-chat: could not load the widget", err);
+  });
+})();
