@@ -94,3 +94,74 @@ pub fn resolve_target(
         .cloned()
         .ok_or(WidgetError::NotAnImage)
 }
+
+/// Reads a JS options object field by field (no JSON round trip, no serde in the bundle).
+/// `undefined` / `null` mean no options.
+pub fn read_options(value: &JsValue) -> Result<crate::options::RawOptions, crate::options::OptionsError> {
+    use crate::options::{Loose, OptionsError, RawOptions};
+    if value.is_undefined() || value.is_null() {
+        return Ok(RawOptions::default());
+    }
+    if !value.is_object() {
+        return Err(OptionsError::NotAnObject);
+    }
+    let get = |name: &str| {
+        js_sys::Reflect::get(value, &JsValue::from_str(name))
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let text = |name: &'static str| -> Result<Option<String>, OptionsError> {
+        match get(name) {
+            None => Ok(None),
+            Some(v) => v.as_string().map(Some).ok_or(OptionsError::WrongType {
+                option: name,
+                expected: "string",
+            }),
+        }
+    };
+    let loose = |name: &str| {
+        get(name).map(|v| {
+            if let Some(b) = v.as_bool() {
+                Loose::Bool(b)
+            } else if let Some(n) = v.as_f64() {
+                Loose::Number(n)
+            } else if let Some(s) = v.as_string() {
+                Loose::Text(s)
+            } else {
+                Loose::Other(v.js_typeof().as_string().unwrap_or_default())
+            }
+        })
+    };
+    Ok(RawOptions {
+        server: text("server")?,
+        tenant: text("tenant")?,
+        image_id: text("imageId")?,
+        locale: text("locale")?,
+        read_only: loose("readOnly"),
+        marker_size: loose("markerSize"),
+        theme: text("theme")?,
+        auth: get("auth").map(|a| read_auth(&a)),
+        name: text("name")?,
+    })
+}
+
+/// Reads an `auth` value: an object, or a JSON string of one (the `data-auth` attribute).
+pub fn read_auth(value: &JsValue) -> Result<crate::options::AuthFields, String> {
+    let object = match value.as_string() {
+        Some(json) => js_sys::JSON::parse(&json).map_err(|_| "`auth` is not valid JSON".to_owned())?,
+        None => value.clone(),
+    };
+    if !object.is_object() {
+        return Err("`auth` must be an object".to_owned());
+    }
+    let get = |name: &str| js_sys::Reflect::get(&object, &JsValue::from_str(name)).ok();
+    let text = |name: &str| get(name).and_then(|v| v.as_string());
+    Ok(crate::options::AuthFields {
+        kind: text("type"),
+        name: text("name"),
+        token: text("token"),
+        user_data: text("userData"),
+        timestamp: get("timestamp").and_then(|v| v.as_f64()),
+        hash: text("hash"),
+    })
+}

@@ -125,12 +125,38 @@ pub fn pointer_to_fraction(content: Rect, client_x: f64, client_y: f64) -> Optio
     Some(Fraction { x, y }.clamped())
 }
 
-/// A fraction as a CSS percentage (`0.375` → `"37.5%"`), exact to the wire's precision.
+/// A fraction as a CSS percentage (`0.375` → `"37.5%"`), exact to the wire's precision
+/// (fractions carry 5 decimals, so percentages carry 3).
 pub fn percent(fraction: f64) -> String {
-    // Fractions carry 5 decimals, so percentages carry 3; rounding removes binary noise
-    // such as 12.345000000000001.
-    let p = (fraction.clamp(0.0, 1.0) * 100_000.0).round() / 1_000.0;
-    format!("{p}%")
+    fixed3(fraction.clamp(0.0, 1.0) * 100.0) + "%"
+}
+
+/// A CSS pixel length (`12.5` → `"12.5px"`), to a thousandth of a pixel.
+pub fn px(value: f64) -> String {
+    fixed3(value) + "px"
+}
+
+/// `v` rounded to 3 decimals without trailing zeros (`12.345`, `-0.5`, `7`). Written with
+/// integer arithmetic: Rust's float formatting would add ~15 KB to the wasm bundle.
+pub fn fixed3(v: f64) -> String {
+    if !v.is_finite() {
+        return "0".to_owned();
+    }
+    let thousandths = (v * 1000.0).round();
+    let negative = thousandths < 0.0;
+    let n = thousandths.abs().min(9.0e15) as u64;
+    let (int, mut frac) = (n / 1000, n % 1000);
+    let mut out = if negative && n > 0 { "-".to_owned() } else { String::new() };
+    out += &int.to_string();
+    if frac > 0 {
+        let mut digits = 3;
+        while frac % 10 == 0 {
+            frac /= 10;
+            digits -= 1;
+        }
+        out += &format!(".{frac:0digits$}");
+    }
+    out
 }
 
 /// The overlay's box: the image's content box relative to the positioned wrapper that holds
@@ -245,6 +271,20 @@ mod tests {
                 .width
                 == 0.0
         );
+    }
+
+    #[test]
+    fn fixed_point_formatting() {
+        assert_eq!(fixed3(12.5), "12.5");
+        assert_eq!(fixed3(0.0), "0");
+        assert_eq!(fixed3(-0.0004), "0");
+        assert_eq!(fixed3(-3.25), "-3.25");
+        assert_eq!(fixed3(7.0), "7");
+        assert_eq!(fixed3(0.05), "0.05");
+        assert_eq!(fixed3(100.001), "100.001");
+        assert_eq!(fixed3(1.0 / 3.0), "0.333");
+        assert_eq!(fixed3(f64::NAN), "0");
+        assert_eq!(px(399.9999), "400px");
     }
 
     #[test]

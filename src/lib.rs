@@ -102,6 +102,9 @@ extern "C" {
     /// What `mount` accepts.
     #[wasm_bindgen(typescript_type = "HTMLImageElement | string")]
     pub type MountTarget;
+    /// What `autoMount` returns.
+    #[wasm_bindgen(typescript_type = "ImageChat[]")]
+    pub type ImageChatList;
     /// What `setAuth` accepts.
     #[wasm_bindgen(typescript_type = "ImageChatAuth | null | undefined")]
     pub type AuthArg;
@@ -126,16 +129,9 @@ fn unregister(shell: &Rc<Shell>) {
     LIVE.with(|live| live.borrow_mut().retain(|s| !Rc::ptr_eq(s, shell)));
 }
 
-/// Reads a JS options object by way of `JSON.stringify` (functions and `undefined` drop out).
+/// Reads a JS options object (see [`browser::read_options`]).
 fn raw_options(value: &JsValue) -> Result<RawOptions, WidgetError> {
-    if value.is_undefined() || value.is_null() {
-        return Ok(RawOptions::default());
-    }
-    let json = js_sys::JSON::stringify(value)
-        .map_err(WidgetError::from)?
-        .as_string()
-        .unwrap_or_default();
-    Ok(RawOptions::from_json(&json)?)
+    Ok(browser::read_options(value)?)
 }
 
 /// A mounted widget. `ImageChat.mount(img, options)` creates one; `destroy()` removes it.
@@ -163,7 +159,16 @@ impl ImageChat {
     /// `defaults` (the loader script tag's `data-*` values) under each image's own `data-*`
     /// attributes. Images that fail to mount are reported on the console and skipped.
     #[wasm_bindgen(js_name = autoMount)]
-    pub fn auto_mount(defaults: Option<ImageChatOptions>) -> Vec<ImageChat> {
+    pub fn auto_mount(defaults: Option<ImageChatOptions>) -> ImageChatList {
+        // A plain JS array: cheaper in the bundle than returning `Vec<ImageChat>`.
+        let list = js_sys::Array::new();
+        for chat in Self::auto_mount_all(defaults) {
+            list.push(&JsValue::from(chat));
+        }
+        list.unchecked_into()
+    }
+
+    fn auto_mount_all(defaults: Option<ImageChatOptions>) -> Vec<ImageChat> {
         let defaults = match &defaults {
             Some(d) => raw_options(d).unwrap_or_else(|e| {
                 browser::log_error("autoMount defaults", &e.into_js());
@@ -220,13 +225,9 @@ impl ImageChat {
         let auth = if value.is_null() || value.is_undefined() {
             None
         } else {
-            let json = js_sys::JSON::stringify(value)?
-                .as_string()
-                .unwrap_or_default();
-            Some(
-                serde_json::from_str(&json)
-                    .map_err(|e| WidgetError::from(options::OptionsError::InvalidAuth(e.to_string())).into_js())?,
-            )
+            let fields = browser::read_auth(value)
+                .map_err(|e| WidgetError::from(options::OptionsError::InvalidAuth(e)).into_js())?;
+            Some(fields.to_auth().map_err(|e| WidgetError::from(e).into_js())?)
         };
         self.shell.set_auth(auth);
         Ok(())

@@ -7,8 +7,6 @@
 
 use image_chat_protocol::limits::validate_name;
 use image_chat_protocol::{Auth, ImageId, TenantId};
-use serde::Deserialize;
-use serde_json::Value;
 use thiserror::Error;
 
 use crate::i18n::Locale;
@@ -27,11 +25,11 @@ pub enum OptionsError {
     /// `server` is not a ws(s)/http(s) URL or an absolute path, or the page has no host to
     /// default to (e.g. opened from `file:`).
     #[error(
-        "`server` must be a ws://, wss://, http:// or https:// URL or a path starting with `/` (got {0:?})"
+        "`server` must be a ws://, wss://, http:// or https:// URL or a path starting with `/` (got \"{0}\")"
     )]
     InvalidServer(String),
     /// `tenant` is not 1–64 of `[A-Za-z0-9_-]`.
-    #[error("`tenant` must be 1 to 64 letters, digits, `_` or `-` (got {0:?})")]
+    #[error("`tenant` must be 1 to 64 letters, digits, `_` or `-` (got \"{0}\")")]
     InvalidTenant(String),
     /// `imageId` is empty, too long or has control characters.
     #[error("`imageId` must be 1 to 512 bytes without control characters")]
@@ -40,7 +38,7 @@ pub enum OptionsError {
     #[error("`name` must be 1 to 64 characters without control characters")]
     InvalidName,
     /// `theme` is not light, dark or auto.
-    #[error("`theme` must be \"light\", \"dark\" or \"auto\" (got {0:?})")]
+    #[error("`theme` must be \"light\", \"dark\" or \"auto\" (got \"{0}\")")]
     InvalidTheme(String),
     /// `markerSize` is not a number of pixels in range.
     #[error("`markerSize` must be a number of pixels from 16 to 96 (got {0})")]
@@ -52,14 +50,91 @@ pub enum OptionsError {
     #[error("`auth` is not valid: {0}")]
     InvalidAuth(String),
     /// The options value is not an object.
-    #[error("options must be an object: {0}")]
-    NotAnObject(String),
+    #[error("options must be an object")]
+    NotAnObject,
+    /// An option has the wrong JavaScript type.
+    #[error("`{option}` must be a {expected}")]
+    WrongType {
+        /// The option's name.
+        option: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
 }
 
-/// Options as given, before defaults. Loosely typed where HTML attributes are strings
-/// (`readOnly`, `markerSize`), strictly checked by [`RawOptions::resolve`].
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+/// An option value as JavaScript or an HTML attribute gave it, before it is checked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loose {
+    /// A JS boolean.
+    Bool(bool),
+    /// A JS number.
+    Number(f64),
+    /// A string (every HTML attribute is one).
+    Text(String),
+    /// Anything else, described for the error message.
+    Other(String),
+}
+
+impl std::fmt::Display for Loose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loose::Bool(b) => write!(f, "{b}"),
+            // Whole numbers are what anyone passes; no float formatting code in the bundle.
+            Loose::Number(n) => write!(f, "{}", *n as i64),
+            Loose::Text(s) => write!(f, "\"{s}\""),
+            Loose::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The fields of an `auth` object, as given (see `Auth` in the protocol crate).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuthFields {
+    /// `type`: `"sso"` or `"anonymous"`.
+    pub kind: Option<String>,
+    /// `name` (anonymous).
+    pub name: Option<String>,
+    /// `token` (anonymous).
+    pub token: Option<String>,
+    /// `userData` (sso).
+    pub user_data: Option<String>,
+    /// `timestamp` (sso), milliseconds since the Unix epoch.
+    pub timestamp: Option<f64>,
+    /// `hash` (sso).
+    pub hash: Option<String>,
+}
+
+impl AuthFields {
+    /// The protocol's `Auth`, if the fields make one.
+    pub fn to_auth(&self) -> Result<Auth, OptionsError> {
+        let missing = |what: &str| OptionsError::InvalidAuth(format!("missing `{what}`"));
+        match self.kind.as_deref() {
+            Some("sso") => {
+                let timestamp = self
+                    .timestamp
+                    .filter(|t| t.is_finite() && *t >= 0.0)
+                    .ok_or_else(|| missing("timestamp"))?;
+                Ok(Auth::Sso {
+                    user_data: self.user_data.clone().ok_or_else(|| missing("userData"))?,
+                    timestamp: timestamp as u64,
+                    hash: self.hash.clone().ok_or_else(|| missing("hash"))?,
+                })
+            }
+            Some("anonymous") => Ok(Auth::Anonymous {
+                name: self.name.clone().ok_or_else(|| missing("name"))?,
+                token: self.token.clone(),
+            }),
+            Some(other) => Err(OptionsError::InvalidAuth(format!(
+                "unknown type {other:?} (expected \"sso\" or \"anonymous\")"
+            ))),
+            None => Err(missing("type")),
+        }
+    }
+}
+
+/// Options as given, before defaults: from `data-*` attributes (strings) or a JS options
+/// object (read field by field, so no JSON round trip). Checked by [`RawOptions::resolve`].
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RawOptions {
     /// WebSocket endpoint (`wss://host/ws`), server base URL (`https://host`) or path (`/ws`).
     pub server: Option<String>,
@@ -70,13 +145,14 @@ pub struct RawOptions {
     /// UI language tag (`fr`, `pt-BR`…); `navigator.languages` when absent.
     pub locale: Option<String>,
     /// Show discussions without allowing changes.
-    pub read_only: Option<Value>,
+    pub read_only: Option<Loose>,
     /// Marker diameter in CSS pixels.
-    pub marker_size: Option<Value>,
+    pub marker_size: Option<Loose>,
     /// `light`, `dark` or `auto`.
     pub theme: Option<String>,
-    /// Explicit auth (e.g. Secure SSO), passed through to `hello` unchanged.
-    pub auth: Option<Value>,
+    /// Explicit auth (e.g. Secure SSO), passed through to `hello`; `Err` holds why the given
+    /// value could not be read (e.g. a `data-auth` that is not JSON).
+    pub auth: Option<Result<AuthFields, String>>,
     /// Display name of an anonymous person.
     pub name: Option<String>,
 }
@@ -145,8 +221,7 @@ pub struct Options {
 
 impl RawOptions {
     /// Reads the widget's `data-*` attributes through `get` (which is given the attribute name,
-    /// e.g. `data-tenant`). An invalid `data-auth` JSON is kept as a string so that
-    /// [`RawOptions::resolve`] reports it.
+    /// e.g. `data-tenant`). `data-auth` (JSON) is read by the caller, which can parse JSON.
     pub fn from_attributes(get: impl Fn(&str) -> Option<String>) -> RawOptions {
         let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         RawOptions {
@@ -158,27 +233,16 @@ impl RawOptions {
             // A bare `data-read-only` attribute (empty value) means true, as in HTML.
             read_only: get("data-read-only").map(|v| {
                 if v.trim().is_empty() {
-                    Value::Bool(true)
+                    Loose::Bool(true)
                 } else {
-                    Value::String(v)
+                    Loose::Text(v)
                 }
             }),
-            marker_size: non_empty("data-marker-size").map(Value::String),
+            marker_size: non_empty("data-marker-size").map(Loose::Text),
             theme: non_empty("data-theme"),
-            auth: non_empty("data-auth")
-                .map(|v| serde_json::from_str(&v).unwrap_or(Value::String(v))),
+            auth: None,
             name: non_empty("data-name"),
         }
-    }
-
-    /// Parses the JSON form of a JS options object (`JSON.stringify(options)`; `undefined` and
-    /// `null` mean no options).
-    pub fn from_json(json: &str) -> Result<RawOptions, OptionsError> {
-        let json = json.trim();
-        if json.is_empty() || json == "null" || json == "undefined" {
-            return Ok(RawOptions::default());
-        }
-        serde_json::from_str(json).map_err(|e| OptionsError::NotAnObject(e.to_string()))
     }
 
     /// `self` with every option that `over` sets replaced by `over`'s value.
@@ -218,9 +282,9 @@ impl RawOptions {
             .validate()
             .map_err(|_| OptionsError::InvalidImageId)?;
         let read_only = match &self.read_only {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            None => false,
+            Some(Loose::Bool(b)) => *b,
+            Some(Loose::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
                 "" | "true" | "1" | "yes" | "read-only" | "readonly" => true,
                 "false" | "0" | "no" => false,
                 _ => return Err(OptionsError::InvalidReadOnly(s.clone())),
@@ -228,11 +292,11 @@ impl RawOptions {
             Some(other) => return Err(OptionsError::InvalidReadOnly(other.to_string())),
         };
         let marker_size = match &self.marker_size {
-            None | Some(Value::Null) => DEFAULT_MARKER_SIZE,
+            None => DEFAULT_MARKER_SIZE,
             Some(v) => {
                 let n = match v {
-                    Value::Number(n) => n.as_f64(),
-                    Value::String(s) => s.trim().trim_end_matches("px").trim().parse::<f64>().ok(),
+                    Loose::Number(n) => Some(*n),
+                    Loose::Text(s) => s.trim().trim_end_matches("px").trim().parse::<f64>().ok(),
                     _ => None,
                 };
                 match n {
@@ -248,11 +312,9 @@ impl RawOptions {
             Some(other) => return Err(OptionsError::InvalidTheme(other.to_owned())),
         };
         let auth = match &self.auth {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                serde_json::from_value::<Auth>(v.clone())
-                    .map_err(|e| OptionsError::InvalidAuth(e.to_string()))?,
-            ),
+            None => None,
+            Some(Ok(fields)) => Some(fields.to_auth()?),
+            Some(Err(why)) => return Err(OptionsError::InvalidAuth(why.clone())),
         };
         let name = match &self.name {
             Some(n) => {
@@ -449,8 +511,11 @@ mod tests {
             "data-theme" => Some("dark".into()),
             _ => None,
         });
-        let js =
-            RawOptions::from_json(r#"{"locale":"ru","name":"  Ada ","onEvent":null}"#).unwrap();
+        let js = RawOptions {
+            locale: Some("ru".into()),
+            name: Some("  Ada ".into()),
+            ..RawOptions::default()
+        };
         let o = script
             .overridden_by(img)
             .overridden_by(js)
@@ -469,60 +534,79 @@ mod tests {
     #[test]
     fn invalid_values_are_reported() {
         let e = env();
-        let r = |json: &str| RawOptions::from_json(json).unwrap().resolve(&e);
+        let r = |raw: RawOptions| raw.resolve(&e);
+        let d = RawOptions::default;
+        let text = |v: &str| Some(v.to_owned());
         assert!(matches!(
-            r(r#"{"tenant":"a b"}"#),
+            r(RawOptions { tenant: text("a b"), ..d() }),
             Err(OptionsError::InvalidTenant(_))
         ));
         assert!(matches!(
-            r(r#"{"imageId":""}"#),
+            r(RawOptions { image_id: text(""), ..d() }),
             Err(OptionsError::InvalidImageId)
         ));
         assert!(matches!(
-            r(r#"{"theme":"pink"}"#),
+            r(RawOptions { theme: text("pink"), ..d() }),
             Err(OptionsError::InvalidTheme(_))
         ));
         assert!(matches!(
-            r(r#"{"markerSize":4}"#),
+            r(RawOptions { marker_size: Some(Loose::Number(4.0)), ..d() }),
             Err(OptionsError::InvalidMarkerSize(_))
         ));
         assert!(matches!(
-            r(r#"{"markerSize":"big"}"#),
+            r(RawOptions { marker_size: Some(Loose::Text("big".into())), ..d() }),
             Err(OptionsError::InvalidMarkerSize(_))
         ));
         assert!(matches!(
-            r(r#"{"readOnly":"maybe"}"#),
+            r(RawOptions { read_only: Some(Loose::Text("maybe".into())), ..d() }),
             Err(OptionsError::InvalidReadOnly(_))
         ));
         assert!(matches!(
-            r(r#"{"name":"   "}"#),
+            r(RawOptions { read_only: Some(Loose::Number(1.0)), ..d() }),
+            Err(OptionsError::InvalidReadOnly(_))
+        ));
+        assert!(matches!(
+            r(RawOptions { name: text("   "), ..d() }),
             Err(OptionsError::InvalidName)
         ));
+        let magic = AuthFields {
+            kind: text("magic"),
+            ..AuthFields::default()
+        };
         assert!(matches!(
-            r(r#"{"auth":{"type":"magic"}}"#),
+            r(RawOptions { auth: Some(Ok(magic)), ..d() }),
             Err(OptionsError::InvalidAuth(_))
         ));
+        let half_sso = AuthFields {
+            kind: text("sso"),
+            user_data: text("x"),
+            ..AuthFields::default()
+        };
         assert!(matches!(
-            RawOptions::from_json("[1]"),
-            Err(OptionsError::NotAnObject(_))
+            r(RawOptions { auth: Some(Ok(half_sso)), ..d() }),
+            Err(OptionsError::InvalidAuth(m)) if m.contains("timestamp")
         ));
-        assert_eq!(
-            RawOptions::from_json("undefined").unwrap(),
-            RawOptions::default()
-        );
-        let bad_attr = RawOptions::from_attributes(|n| (n == "data-auth").then(|| "{oops".into()));
         assert!(matches!(
-            bad_attr.resolve(&e),
+            r(RawOptions { auth: Some(Err("not JSON".into())), ..d() }),
             Err(OptionsError::InvalidAuth(_))
         ));
     }
 
     #[test]
     fn auth_passes_through() {
-        let o = RawOptions::from_json(
-            r#"{"auth":{"type":"sso","userData":"eyJ9","timestamp":1700000000000,"hash":"ab"}}"#,
-        )
-        .unwrap()
+        let sso = AuthFields {
+            kind: Some("sso".into()),
+            user_data: Some("eyJ9".into()),
+            timestamp: Some(1_700_000_000_000.0),
+            hash: Some("ab".into()),
+            ..AuthFields::default()
+        };
+        let o = RawOptions {
+            auth: Some(Ok(sso)),
+            read_only: Some(Loose::Bool(true)),
+            marker_size: Some(Loose::Number(20.0)),
+            ..RawOptions::default()
+        }
         .resolve(&env())
         .unwrap();
         assert_eq!(
@@ -533,12 +617,19 @@ mod tests {
                 hash: "ab".into()
             })
         );
-        assert!(
-            RawOptions::from_json(r#"{"readOnly":true,"markerSize":20}"#)
-                .unwrap()
-                .resolve(&env())
-                .unwrap()
-                .read_only
+        assert!(o.read_only);
+        assert_eq!(o.marker_size, 20.0);
+        let anon = AuthFields {
+            kind: Some("anonymous".into()),
+            name: Some("Ada".into()),
+            ..AuthFields::default()
+        };
+        assert_eq!(
+            anon.to_auth().unwrap(),
+            Auth::Anonymous {
+                name: "Ada".into(),
+                token: None
+            }
         );
     }
 

@@ -30,7 +30,7 @@ const RULES: &str = r#"
 .image-chat:focus{outline:none}
 .image-chat:focus-visible{outline:2px solid var(--ic-accent);outline-offset:2px}
 .image-chat *,.image-chat *::before,.image-chat *::after{box-sizing:border-box}
-.image-chat-marker{position:absolute;width:var(--image-chat-marker-size,28px);height:var(--image-chat-marker-size,28px);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid var(--ic-on-accent);border-radius:50% 50% 50% 0;background:var(--ic-accent);color:var(--ic-on-accent);font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.35);cursor:pointer;transition:transform .12s}
+.image-chat-marker{position:absolute;width:var(--image-chat-marker-size,28px);height:var(--image-chat-marker-size,28px);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid var(--ic-on-accent);border-radius:50%;background:var(--ic-accent);color:var(--ic-on-accent);font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.35);cursor:pointer;transition:transform .12s}
 .image-chat-marker:hover,.image-chat-marker[aria-expanded=true]{transform:translate(-50%,-50%) scale(1.12)}
 .image-chat-marker:focus-visible{outline:3px solid var(--ic-fg);outline-offset:2px}
 .image-chat-marker[data-draft]{background:var(--ic-bg);color:var(--ic-accent);border:2px dashed var(--ic-accent)}

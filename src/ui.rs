@@ -25,7 +25,7 @@ use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
 
-use crate::geometry::{Fraction, PanelPlacement, percent};
+use crate::geometry::{Fraction, PanelPlacement, percent, px};
 use crate::i18n::Locale;
 use crate::options::Options;
 use crate::reltime::relative;
@@ -222,7 +222,7 @@ impl Ui {
         set_style(
             &root,
             "--image-chat-marker-size",
-            &format!("{}px", opts.marker_size),
+            &px(opts.marker_size),
         )?;
         let layer = el(doc, "div", "image-chat-layer")?;
         let crosshair = el(doc, "span", "image-chat-crosshair")?;
@@ -276,10 +276,10 @@ impl Ui {
 
     /// Sizes the overlay to the image's content box.
     pub fn layout(&self, rect: crate::geometry::Rect) -> JsResult<()> {
-        set_style(&self.root, "left", &format!("{}px", rect.left))?;
-        set_style(&self.root, "top", &format!("{}px", rect.top))?;
-        set_style(&self.root, "width", &format!("{}px", rect.width))?;
-        set_style(&self.root, "height", &format!("{}px", rect.height))
+        set_style(&self.root, "left", &px(rect.left))?;
+        set_style(&self.root, "top", &px(rect.top))?;
+        set_style(&self.root, "width", &px(rect.width))?;
+        set_style(&self.root, "height", &px(rect.height))
     }
 
     // ---------------------------------------------------------------------------------------

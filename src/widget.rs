@@ -188,7 +188,11 @@ pub fn mount(target: &JsValue, defaults: RawOptions, js: RawOptions) -> Result<R
     if img.parent_node().is_none() {
         return Err(WidgetError::Detached);
     }
-    let attrs = RawOptions::from_attributes(|name| img.get_attribute(name));
+    let mut attrs = RawOptions::from_attributes(|name| img.get_attribute(name));
+    attrs.auth = img
+        .get_attribute("data-auth")
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| browser::read_auth(&JsValue::from_str(&a)));
     let opts = defaults
         .overridden_by(attrs)
         .overridden_by(js)

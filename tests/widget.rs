@@ -391,8 +391,8 @@ async fn auto_mount_uses_data_attributes() {
     img.set_attribute("data-server", NO_SERVER).unwrap();
     img.set_attribute("data-locale", "ru").unwrap();
     img.set_attribute("data-read-only", "").unwrap();
-    let mounted = ImageChat::auto_mount(None);
-    assert_eq!(mounted.len(), 1);
+    let mounted: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(mounted.length(), 1);
     let root = root_of(&container);
     assert_eq!(root.get_attribute("lang").as_deref(), Some("ru"));
     assert!(root.has_attribute("data-read-only"));
@@ -404,10 +404,13 @@ async fn auto_mount_uses_data_attributes() {
     sleep(0).await;
     assert!(q(&container, ".image-chat-marker").is_none());
     // Already mounted images are skipped.
-    assert_eq!(ImageChat::auto_mount(None).len(), 0);
-    for m in mounted {
-        m.destroy();
+    let again: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(again.length(), 0);
+    for m in mounted.iter() {
+        let destroy: Function = Reflect::get(&m, &"destroy".into()).unwrap().unchecked_into();
+        destroy.call0(&m).unwrap();
     }
+    assert!(q(&container, ".image-chat").is_none());
     container.remove();
 }
 
