@@ -212,7 +212,7 @@ impl ImageChat {
 
     /// The connection state: `connecting`, `live`, `reconnecting`, `offline`, `stopped`, or
     /// `destroyed` after `destroy()`.
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "ImageChatState")]
     pub fn state(&self) -> String {
         self.shell.state()
     }
