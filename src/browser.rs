@@ -62,7 +62,13 @@ pub fn online(window: &Window) -> bool {
 
 /// Reads a `localStorage` item.
 pub fn load(window: &Window, key: &str) -> Option<String> {
-    window.local_storage().ok().flatten()?.get_item(key).ok().flatten()
+    window
+        .local_storage()
+        .ok()
+        .flatten()?
+        .get_item(key)
+        .ok()
+        .flatten()
 }
 
 /// Writes a `localStorage` item (ignored when storage is unavailable or full).
@@ -97,7 +103,9 @@ pub fn resolve_target(
 
 /// Reads a JS options object field by field (no JSON round trip, no serde in the bundle).
 /// `undefined` / `null` mean no options.
-pub fn read_options(value: &JsValue) -> Result<crate::options::RawOptions, crate::options::OptionsError> {
+pub fn read_options(
+    value: &JsValue,
+) -> Result<crate::options::RawOptions, crate::options::OptionsError> {
     use crate::options::{Loose, OptionsError, RawOptions};
     if value.is_undefined() || value.is_null() {
         return Ok(RawOptions::default());
@@ -148,7 +156,9 @@ pub fn read_options(value: &JsValue) -> Result<crate::options::RawOptions, crate
 /// Reads an `auth` value: an object, or a JSON string of one (the `data-auth` attribute).
 pub fn read_auth(value: &JsValue) -> Result<crate::options::AuthFields, String> {
     let object = match value.as_string() {
-        Some(json) => js_sys::JSON::parse(&json).map_err(|_| "`auth` is not valid JSON".to_owned())?,
+        Some(json) => {
+            js_sys::JSON::parse(&json).map_err(|_| "`auth` is not valid JSON".to_owned())?
+        }
         None => value.clone(),
     };
     if !object.is_object() {

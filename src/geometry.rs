@@ -146,7 +146,11 @@ pub fn fixed3(v: f64) -> String {
     let negative = thousandths < 0.0;
     let n = thousandths.abs().min(9.0e15) as u64;
     let (int, mut frac) = (n / 1000, n % 1000);
-    let mut out = if negative && n > 0 { "-".to_owned() } else { String::new() };
+    let mut out = if negative && n > 0 {
+        "-".to_owned()
+    } else {
+        String::new()
+    };
     out += &int.to_string();
     if frac > 0 {
         let mut digits = 3;

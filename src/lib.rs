@@ -145,12 +145,16 @@ impl ImageChat {
     /// Mounts a widget on an `<img>` element (or the first element a CSS selector matches).
     /// Throws an `Error` on an invalid option, a missing or non-image target, or an image
     /// that already has a widget.
-    pub fn mount(target: MountTarget, options: Option<ImageChatOptions>) -> Result<ImageChat, JsValue> {
+    pub fn mount(
+        target: MountTarget,
+        options: Option<ImageChatOptions>,
+    ) -> Result<ImageChat, JsValue> {
         let js = match &options {
             Some(o) => raw_options(o).map_err(WidgetError::into_js)?,
             None => RawOptions::default(),
         };
-        let shell = widget::mount(&target, RawOptions::default(), js).map_err(WidgetError::into_js)?;
+        let shell =
+            widget::mount(&target, RawOptions::default(), js).map_err(WidgetError::into_js)?;
         register(&shell);
         Ok(ImageChat { shell })
     }
@@ -227,7 +231,11 @@ impl ImageChat {
         } else {
             let fields = browser::read_auth(value)
                 .map_err(|e| WidgetError::from(options::OptionsError::InvalidAuth(e)).into_js())?;
-            Some(fields.to_auth().map_err(|e| WidgetError::from(e).into_js())?)
+            Some(
+                fields
+                    .to_auth()
+                    .map_err(|e| WidgetError::from(e).into_js())?,
+            )
         };
         self.shell.set_auth(auth);
         Ok(())

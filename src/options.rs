@@ -538,35 +538,59 @@ mod tests {
         let d = RawOptions::default;
         let text = |v: &str| Some(v.to_owned());
         assert!(matches!(
-            r(RawOptions { tenant: text("a b"), ..d() }),
+            r(RawOptions {
+                tenant: text("a b"),
+                ..d()
+            }),
             Err(OptionsError::InvalidTenant(_))
         ));
         assert!(matches!(
-            r(RawOptions { image_id: text(""), ..d() }),
+            r(RawOptions {
+                image_id: text(""),
+                ..d()
+            }),
             Err(OptionsError::InvalidImageId)
         ));
         assert!(matches!(
-            r(RawOptions { theme: text("pink"), ..d() }),
+            r(RawOptions {
+                theme: text("pink"),
+                ..d()
+            }),
             Err(OptionsError::InvalidTheme(_))
         ));
         assert!(matches!(
-            r(RawOptions { marker_size: Some(Loose::Number(4.0)), ..d() }),
+            r(RawOptions {
+                marker_size: Some(Loose::Number(4.0)),
+                ..d()
+            }),
             Err(OptionsError::InvalidMarkerSize(_))
         ));
         assert!(matches!(
-            r(RawOptions { marker_size: Some(Loose::Text("big".into())), ..d() }),
+            r(RawOptions {
+                marker_size: Some(Loose::Text("big".into())),
+                ..d()
+            }),
             Err(OptionsError::InvalidMarkerSize(_))
         ));
         assert!(matches!(
-            r(RawOptions { read_only: Some(Loose::Text("maybe".into())), ..d() }),
+            r(RawOptions {
+                read_only: Some(Loose::Text("maybe".into())),
+                ..d()
+            }),
             Err(OptionsError::InvalidReadOnly(_))
         ));
         assert!(matches!(
-            r(RawOptions { read_only: Some(Loose::Number(1.0)), ..d() }),
+            r(RawOptions {
+                read_only: Some(Loose::Number(1.0)),
+                ..d()
+            }),
             Err(OptionsError::InvalidReadOnly(_))
         ));
         assert!(matches!(
-            r(RawOptions { name: text("   "), ..d() }),
+            r(RawOptions {
+                name: text("   "),
+                ..d()
+            }),
             Err(OptionsError::InvalidName)
         ));
         let magic = AuthFields {
@@ -574,7 +598,10 @@ mod tests {
             ..AuthFields::default()
         };
         assert!(matches!(
-            r(RawOptions { auth: Some(Ok(magic)), ..d() }),
+            r(RawOptions {
+                auth: Some(Ok(magic)),
+                ..d()
+            }),
             Err(OptionsError::InvalidAuth(_))
         ));
         let half_sso = AuthFields {
@@ -587,7 +614,10 @@ mod tests {
             Err(OptionsError::InvalidAuth(m)) if m.contains("timestamp")
         ));
         assert!(matches!(
-            r(RawOptions { auth: Some(Err("not JSON".into())), ..d() }),
+            r(RawOptions {
+                auth: Some(Err("not JSON".into())),
+                ..d()
+            }),
             Err(OptionsError::InvalidAuth(_))
         ));
     }

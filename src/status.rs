@@ -92,8 +92,14 @@ mod tests {
     #[test]
     fn states_and_texts() {
         let en = Locale::En;
-        assert_eq!(data_state(ConnectionStatus::Connecting { attempt: 0 }), "connecting");
-        assert_eq!(data_state(ConnectionStatus::Connecting { attempt: 2 }), "reconnecting");
+        assert_eq!(
+            data_state(ConnectionStatus::Connecting { attempt: 0 }),
+            "connecting"
+        );
+        assert_eq!(
+            data_state(ConnectionStatus::Connecting { attempt: 2 }),
+            "reconnecting"
+        );
         assert_eq!(data_state(ConnectionStatus::Live), "live");
         assert_eq!(data_state(ConnectionStatus::Offline), "offline");
         let refused = ConnectionStatus::Stopped(StopReason::Refused(CloseCode::Forbidden));
@@ -106,7 +112,10 @@ mod tests {
         assert_eq!(status_text(en, waiting, 8_000), "Reconnecting in 3 s…");
         assert_eq!(status_text(en, waiting, 10_000), "Reconnecting in 1 s…");
         assert_eq!(status_text(en, waiting, 11_000), "Reconnecting…");
-        assert_eq!(status_text(Locale::Fr, ConnectionStatus::Live, 0), "En direct");
+        assert_eq!(
+            status_text(Locale::Fr, ConnectionStatus::Live, 0),
+            "En direct"
+        );
         let auth = ConnectionStatus::Stopped(StopReason::Refused(CloseCode::AuthenticationFailed));
         assert_eq!(status_text(en, auth, 0), "Sign-in failed");
         assert_eq!(status_text(en, refused, 0), "Disconnected");
@@ -136,7 +145,10 @@ mod tests {
             fail_text(ru, FailReason::Server(ErrorCode::RateLimited)),
             ru.strings().err_rate_limited
         );
-        assert_eq!(fail_text(Locale::En, FailReason::NotConnected), Locale::En.strings().err_not_connected);
+        assert_eq!(
+            fail_text(Locale::En, FailReason::NotConnected),
+            Locale::En.strings().err_not_connected
+        );
         let by = User {
             id: "anon:1".into(),
             name: "Ada".into(),

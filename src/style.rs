@@ -91,7 +91,10 @@ pub fn acquire(doc: &Document) {
     };
     style.set_id(STYLE_ID);
     style.set_text_content(Some(&stylesheet()));
-    let parent = doc.head().map(web_sys::Node::from).or_else(|| doc.document_element().map(Into::into));
+    let parent = doc
+        .head()
+        .map(web_sys::Node::from)
+        .or_else(|| doc.document_element().map(Into::into));
     if let Some(parent) = parent {
         // Prepended, so the page's own rules (later in the cascade) win at equal specificity.
         let _ = parent.insert_before(&style, parent.first_child().as_ref());

@@ -219,11 +219,7 @@ impl Ui {
             },
         )?;
         flag(&root, "data-read-only", opts.read_only)?;
-        set_style(
-            &root,
-            "--image-chat-marker-size",
-            &px(opts.marker_size),
-        )?;
+        set_style(&root, "--image-chat-marker-size", &px(opts.marker_size))?;
         let layer = el(doc, "div", "image-chat-layer")?;
         let crosshair = el(doc, "span", "image-chat-crosshair")?;
         crosshair.set_attribute("aria-hidden", "true")?;
@@ -306,7 +302,8 @@ impl Ui {
 
     /// Shows the live viewer count (only while live: a stale count would mislead).
     pub fn show_online(&self, online: u32) -> JsResult<()> {
-        self.online.set_attribute("data-count", &online.to_string())?;
+        self.online
+            .set_attribute("data-count", &online.to_string())?;
         let text = if self.connection.is_live() && online > 0 {
             self.locale.online(online)
         } else {
@@ -361,14 +358,18 @@ impl Ui {
         let count = chat.comments.len();
         marker.set_text_content(Some(&count.to_string()));
         let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
-        let first = chat.comments.first().map(|c| c.text.as_str()).unwrap_or_default();
+        let first = chat
+            .comments
+            .first()
+            .map(|c| c.text.as_str())
+            .unwrap_or_default();
         marker.set_attribute(
             "aria-label",
             &self.locale.marker_label(author, &excerpt(first), count),
         )?;
         let failed = chat.state.is_failed() || chat.comments.iter().any(|c| c.state.is_failed());
-        let pending =
-            !failed && (chat.state.is_pending() || chat.comments.iter().any(|c| c.state.is_pending()));
+        let pending = !failed
+            && (chat.state.is_pending() || chat.comments.iter().any(|c| c.state.is_pending()));
         flag(&marker, "data-pending", pending)?;
         flag(&marker, "data-failed", failed)?;
         flag(&marker, "data-mine", chat.mine)?;
@@ -439,7 +440,10 @@ impl Ui {
         let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
         textarea.set_placeholder(s.placeholder_new);
         textarea.set_attribute("aria-label", s.placeholder_new)?;
-        textarea.set_attribute("maxlength", &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string())?;
+        textarea.set_attribute(
+            "maxlength",
+            &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+        )?;
         let error = el(&self.doc, "p", "image-chat-error")?;
         error.set_attribute("role", "alert")?;
         error.set_attribute("hidden", "")?;
@@ -454,8 +458,10 @@ impl Ui {
         compose.append_child(&actions)?;
         panel.0.append_child(&compose)?;
 
-        self.root.insert_before(&marker, self.crosshair.next_sibling().as_ref())?;
-        self.root.insert_before(&panel.0, marker.next_sibling().as_ref())?;
+        self.root
+            .insert_before(&marker, self.crosshair.next_sibling().as_ref())?;
+        self.root
+            .insert_before(&panel.0, marker.next_sibling().as_ref())?;
         let _ = textarea.focus();
         self.draft = Some(Draft {
             at,
@@ -611,8 +617,11 @@ impl Ui {
         )));
 
         // Comments, in order; unchanged ones are kept as they are.
-        let mut old: HashMap<CommentId, CommentEntry> =
-            panel.comments.drain(..).map(|c| (c.id.clone(), c)).collect();
+        let mut old: HashMap<CommentId, CommentEntry> = panel
+            .comments
+            .drain(..)
+            .map(|c| (c.id.clone(), c))
+            .collect();
         let mut prev: Option<web_sys::Node> = None;
         for view in &chat.comments {
             let editing = panel.editing.as_ref().is_some_and(|(id, _)| id == &view.id);
@@ -742,7 +751,8 @@ impl Ui {
         let Some(entry) = panel.comments.iter().find(|c| &c.id == comment_id) else {
             return Ok(());
         };
-        let textarea: HtmlTextAreaElement = el(&doc, "textarea", "image-chat-edit")?.unchecked_into();
+        let textarea: HtmlTextAreaElement =
+            el(&doc, "textarea", "image-chat-edit")?.unchecked_into();
         textarea.set_value(text);
         textarea.set_attribute("aria-label", s.edit)?;
         let actions = el(&doc, "div", "image-chat-actions")?;

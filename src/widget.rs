@@ -57,7 +57,10 @@ impl Shell {
 
     /// Whether the widget was torn down.
     pub fn is_destroyed(&self) -> bool {
-        self.widget.try_borrow().map(|w| w.destroyed).unwrap_or(false)
+        self.widget
+            .try_borrow()
+            .map(|w| w.destroyed)
+            .unwrap_or(false)
     }
 
     /// The overlay's `data-state`.
@@ -174,7 +177,11 @@ pub struct Widget {
 
 /// Mounts a widget on `target` (an `<img>` or a selector). `defaults` come from the loader's
 /// script tag, `js` from the options object; the image's own `data-*` attributes sit between.
-pub fn mount(target: &JsValue, defaults: RawOptions, js: RawOptions) -> Result<Rc<Shell>, WidgetError> {
+pub fn mount(
+    target: &JsValue,
+    defaults: RawOptions,
+    js: RawOptions,
+) -> Result<Rc<Shell>, WidgetError> {
     let window = web_sys::window().ok_or(WidgetError::NoWindow)?;
     let doc = window.document().ok_or(WidgetError::NoWindow)?;
     let element = browser::resolve_target(&doc, target)?;
@@ -267,12 +274,20 @@ impl Widget {
             Listener::new(&root, "click", handler(&weak, Widget::on_click)),
             Listener::new(&root, "keydown", handler(&weak, Widget::on_keydown)),
             Listener::new(&img, "load", handler(&weak, |w, _| w.layout())),
-            Listener::new(&window, "online", handler(&weak, |w, _| {
-                w.engine.handle_network(browser::now(), true);
-            })),
-            Listener::new(&window, "offline", handler(&weak, |w, _| {
-                w.engine.handle_network(browser::now(), false);
-            })),
+            Listener::new(
+                &window,
+                "online",
+                handler(&weak, |w, _| {
+                    w.engine.handle_network(browser::now(), true);
+                }),
+            ),
+            Listener::new(
+                &window,
+                "offline",
+                handler(&weak, |w, _| {
+                    w.engine.handle_network(browser::now(), false);
+                }),
+            ),
         ];
         let weak = self.weak.clone();
         let img_el: &Element = self.ui.img.as_ref();
@@ -427,8 +442,10 @@ impl Widget {
                 self.was_live |= live;
                 self.ui.show_status(connection, now)?;
                 self.ui.show_online(self.engine.view().online)?;
-                self.outbox
-                    .push(("image-chat:state", status::data_state(connection).to_owned()));
+                self.outbox.push((
+                    "image-chat:state",
+                    status::data_state(connection).to_owned(),
+                ));
             }
             ViewUpdate::Online(n) => self.ui.show_online(n)?,
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
@@ -444,13 +461,14 @@ impl Widget {
             Some(deadline) => {
                 if self.engine_timer.as_ref().map(|(d, _)| *d) != Some(deadline) {
                     let weak = self.weak.clone();
-                    self.engine_timer = Timeout::new(deadline.saturating_sub(now) as f64, move || {
-                        with_widget(&weak, |w| {
-                            w.engine_timer = None;
-                            w.engine.handle_timeout(browser::now());
-                        });
-                    })
-                    .map(|t| (deadline, t));
+                    self.engine_timer =
+                        Timeout::new(deadline.saturating_sub(now) as f64, move || {
+                            with_widget(&weak, |w| {
+                                w.engine_timer = None;
+                                w.engine.handle_timeout(browser::now());
+                            });
+                        })
+                        .map(|t| (deadline, t));
                 }
             }
             None => self.engine_timer = None,
@@ -594,7 +612,9 @@ impl Widget {
                 .and_then(|v| v.as_f64())
                 .unwrap_or(f64::NAN)
         };
-        if let Some(at) = pointer_to_fraction(self.content_rect(), coord("clientX"), coord("clientY")) {
+        if let Some(at) =
+            pointer_to_fraction(self.content_rect(), coord("clientX"), coord("clientY"))
+        {
             let _ = self.ui.move_crosshair(at);
             if let Err(err) = self.ui.open_draft(at) {
                 browser::log_error("draft", &err);
@@ -667,7 +687,13 @@ impl Widget {
                 .ui
                 .panel
                 .as_ref()
-                .and_then(|_| self.ui.root.query_selector(&format!("[data-comment-id=\"{id}\"] [data-action=edit]")).ok().flatten())
+                .and_then(|_| {
+                    self.ui
+                        .root
+                        .query_selector(&format!("[data-comment-id=\"{id}\"] [data-action=edit]"))
+                        .ok()
+                        .flatten()
+                })
                 .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
             {
                 let _ = el.focus();
@@ -719,7 +745,9 @@ impl Widget {
                 self.ui.focus_after_close(None);
             }
             "post" => {
-                let Some(d) = &self.ui.draft else { return Ok(()) };
+                let Some(d) = &self.ui.draft else {
+                    return Ok(());
+                };
                 let (at, text) = (d.at, d.textarea.value());
                 let result = self.engine.handle_local(
                     now,
@@ -736,7 +764,9 @@ impl Widget {
                         self.drive();
                         self.ui.open_panel(&op.chat_id, now)?;
                     }
-                    Err(LocalError::Invalid(err)) => self.ui.draft_error(&locale.validation(&err))?,
+                    Err(LocalError::Invalid(err)) => {
+                        self.ui.draft_error(&locale.validation(&err))?
+                    }
                     Err(_) => self.ui.draft_error(locale.strings().err_generic)?,
                 }
             }
@@ -783,7 +813,9 @@ impl Widget {
                 self.escape(now);
             }
             "save-edit" => {
-                let Some(chat_id) = open_chat else { return Ok(()) };
+                let Some(chat_id) = open_chat else {
+                    return Ok(());
+                };
                 let Some((comment_id, textarea)) =
                     self.ui.panel.as_ref().and_then(|p| p.editing.clone())
                 else {
@@ -811,7 +843,9 @@ impl Widget {
                 }
             }
             "delete" => {
-                let Some(chat_id) = open_chat else { return Ok(()) };
+                let Some(chat_id) = open_chat else {
+                    return Ok(());
+                };
                 let confirming = self.ui.panel.as_ref().is_some_and(|p| p.confirm_delete);
                 if !confirming {
                     self.ui.confirm_delete(true)?;

@@ -70,7 +70,9 @@ fn style(e: &Element, prop: &str) -> String {
 /// A fresh container with a 400×200 image (an SVG data URL), loaded.
 async fn fixture() -> (Element, HtmlImageElement) {
     let container = doc().create_element("div").unwrap();
-    container.set_attribute("style", "margin:8px;padding:0").unwrap();
+    container
+        .set_attribute("style", "margin:8px;padding:0")
+        .unwrap();
     let img: HtmlImageElement = doc().create_element("img").unwrap().unchecked_into();
     let svg = "<svg xmlns='http://www.w3.org/2000/svg' width='400' height='200'><rect width='400' height='200' fill='%2388c'/></svg>";
     img.set_src(&format!("data:image/svg+xml,{svg}"));
@@ -78,9 +80,16 @@ async fn fixture() -> (Element, HtmlImageElement) {
     img.set_height(200);
     img.set_alt("test image");
     container.append_child(&img).unwrap();
-    doc().body().unwrap().prepend_with_node_1(&container).unwrap();
+    doc()
+        .body()
+        .unwrap()
+        .prepend_with_node_1(&container)
+        .unwrap();
     let i = img.clone();
-    wait_for("image loaded", move || i.complete() && i.natural_width() > 0).await;
+    wait_for("image loaded", move || {
+        i.complete() && i.natural_width() > 0
+    })
+    .await;
     (container, img)
 }
 
@@ -90,7 +99,11 @@ fn options(json: &str) -> JsValue {
 
 fn mount(img: &HtmlImageElement, json: &str) -> ImageChat {
     let target: JsValue = img.clone().into();
-    ImageChat::mount(target.unchecked_into(), Some(options(json).unchecked_into())).unwrap()
+    ImageChat::mount(
+        target.unchecked_into(),
+        Some(options(json).unchecked_into()),
+    )
+    .unwrap()
 }
 
 fn root_of(container: &Element) -> Element {
@@ -111,7 +124,9 @@ async fn overlay_sized(container: &Element, w: f64, h: f64) {
 /// A bubbling click at viewport point (x, y), dispatched on whatever element is there (as a
 /// real click or tap would be).
 fn click_at(x: f64, y: f64) -> Element {
-    let target = doc().element_from_point(x as f32, y as f32).expect("element at point");
+    let target = doc()
+        .element_from_point(x as f32, y as f32)
+        .expect("element at point");
     let init = web_sys::MouseEventInit::new();
     init.set_bubbles(true);
     init.set_cancelable(true);
@@ -140,11 +155,19 @@ fn active() -> Option<Element> {
 }
 
 /// Clicks the image at fractions (fx, fy) of its size, returns the draft's textarea.
-async fn place_draft(container: &Element, img: &HtmlImageElement, fx: f64, fy: f64) -> HtmlTextAreaElement {
+async fn place_draft(
+    container: &Element,
+    img: &HtmlImageElement,
+    fx: f64,
+    fy: f64,
+) -> HtmlTextAreaElement {
     let r = img.get_bounding_client_rect();
     click_at(r.left() + r.width() * fx, r.top() + r.height() * fy);
     let c = container.clone();
-    wait_for("draft marker", move || q(&c, ".image-chat-marker[data-draft]").is_some()).await;
+    wait_for("draft marker", move || {
+        q(&c, ".image-chat-marker[data-draft]").is_some()
+    })
+    .await;
     q(container, ".image-chat-thread[data-draft] textarea")
         .unwrap()
         .unchecked_into()
@@ -154,7 +177,13 @@ async fn place_draft(container: &Element, img: &HtmlImageElement, fx: f64, fy: f
 async fn post_offline(container: &Element, img: &HtmlImageElement, body: &str) -> Element {
     let textarea = place_draft(container, img, 0.5, 0.5).await;
     textarea.set_value(body);
-    click(&q(container, ".image-chat-thread[data-draft] [data-action=post]").unwrap());
+    click(
+        &q(
+            container,
+            ".image-chat-thread[data-draft] [data-action=post]",
+        )
+        .unwrap(),
+    );
     let c = container.clone();
     wait_for("failed marker", move || {
         q(&c, "button.image-chat-marker[data-chat-id][data-failed]").is_some()
@@ -170,7 +199,10 @@ async fn post_offline(container: &Element, img: &HtmlImageElement, body: &str) -
 #[wasm_bindgen_test]
 async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
     let (container, img) = fixture().await;
-    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#));
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#),
+    );
     overlay_sized(&container, 400.0, 200.0).await;
 
     // The overlay covers the image exactly: the element under the image's centre is ours.
@@ -182,7 +214,10 @@ async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
 
     click_at(r.left() + 100.0, r.top() + 50.0);
     let c = container.clone();
-    wait_for("draft marker", move || q(&c, ".image-chat-marker[data-draft]").is_some()).await;
+    wait_for("draft marker", move || {
+        q(&c, ".image-chat-marker[data-draft]").is_some()
+    })
+    .await;
     let marker = q(&container, ".image-chat-marker[data-draft]").unwrap();
     assert_eq!(style(&marker, "left"), "25%");
     assert_eq!(style(&marker, "top"), "25%");
@@ -198,8 +233,16 @@ async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
     let r = img.get_bounding_client_rect();
     let m = marker.get_bounding_client_rect();
     let (cx, cy) = (m.left() + m.width() / 2.0, m.top() + m.height() / 2.0);
-    assert!((cx - (r.left() + 50.0)).abs() < 1.0, "x {cx} vs {}", r.left() + 50.0);
-    assert!((cy - (r.top() + 25.0)).abs() < 1.0, "y {cy} vs {}", r.top() + 25.0);
+    assert!(
+        (cx - (r.left() + 50.0)).abs() < 1.0,
+        "x {cx} vs {}",
+        r.left() + 50.0
+    );
+    assert!(
+        (cy - (r.top() + 25.0)).abs() < 1.0,
+        "y {cy} vs {}",
+        r.top() + 25.0
+    );
 
     chat.destroy();
     container.remove();
@@ -208,7 +251,8 @@ async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
 #[wasm_bindgen_test]
 async fn overlay_covers_the_content_box_of_a_padded_bordered_image() {
     let (container, img) = fixture().await;
-    img.set_attribute("style", "padding:10px;border:5px solid black").unwrap();
+    img.set_attribute("style", "padding:10px;border:5px solid black")
+        .unwrap();
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
     let r = img.get_bounding_client_rect();
@@ -232,7 +276,12 @@ async fn keyboard_places_at_crosshair_and_escape_returns_focus() {
     let root = root_of(&container);
     root.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
     assert!(root.get_attribute("tabindex").as_deref() == Some("0"));
-    assert!(!root.get_attribute("aria-label").unwrap_or_default().is_empty());
+    assert!(
+        !root
+            .get_attribute("aria-label")
+            .unwrap_or_default()
+            .is_empty()
+    );
     for _ in 0..5 {
         key(&root, "ArrowRight");
     }
@@ -260,7 +309,10 @@ async fn keyboard_places_at_crosshair_and_escape_returns_focus() {
 #[wasm_bindgen_test]
 async fn create_while_not_live_fails_at_once_with_message_and_retry() {
     let (container, img) = fixture().await;
-    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#));
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#),
+    );
     let root = root_of(&container);
     let state = root.get_attribute("data-state").unwrap();
     assert!(state == "connecting" || state == "reconnecting", "{state}");
@@ -268,7 +320,10 @@ async fn create_while_not_live_fails_at_once_with_message_and_retry() {
     let thread = post_offline(&container, &img, "Nice colour").await;
     let comment = q(&thread, ".image-chat-comment[data-failed]").expect("failed comment");
     assert!(comment.get_attribute("data-comment-id").is_some());
-    assert_eq!(text(&q(&comment, ".image-chat-text").unwrap()), "Nice colour");
+    assert_eq!(
+        text(&q(&comment, ".image-chat-text").unwrap()),
+        "Nice colour"
+    );
     assert_eq!(
         text(&q(&comment, ".image-chat-error").unwrap()),
         EN.err_not_connected
@@ -279,12 +334,20 @@ async fn create_while_not_live_fails_at_once_with_message_and_retry() {
         marker.get_attribute("data-chat-id"),
         thread.get_attribute("data-chat-id")
     );
-    assert!(marker.get_attribute("aria-label").unwrap().contains("Nice colour"));
+    assert!(
+        marker
+            .get_attribute("aria-label")
+            .unwrap()
+            .contains("Nice colour")
+    );
 
     // Retrying while still not live fails again, visibly; dismissing removes the marker.
     click(&retry);
     let c = container.clone();
-    wait_for("still failed", move || q(&c, ".image-chat-comment[data-failed]").is_some()).await;
+    wait_for("still failed", move || {
+        q(&c, ".image-chat-comment[data-failed]").is_some()
+    })
+    .await;
     click(&q(&container, ".image-chat-comment [data-action=dismiss]").unwrap());
     let c = container.clone();
     wait_for("dismissed", move || q(&c, ".image-chat-marker").is_none()).await;
@@ -323,12 +386,19 @@ async fn markup_in_comments_shows_as_text() {
 #[wasm_bindgen_test]
 async fn empty_comment_is_refused_locally_with_a_message() {
     let (container, img) = fixture().await;
-    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"pt-BR"}}"#));
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"{NO_SERVER}","locale":"pt-BR"}}"#),
+    );
     overlay_sized(&container, 400.0, 200.0).await;
     let textarea = place_draft(&container, &img, 0.3, 0.3).await;
     textarea.set_value("   ");
     click(&q(&container, "[data-action=post]").unwrap());
-    let error = q(&container, ".image-chat-thread[data-draft] .image-chat-error").unwrap();
+    let error = q(
+        &container,
+        ".image-chat-thread[data-draft] .image-chat-error",
+    )
+    .unwrap();
     assert_eq!(text(&error), PT.err_empty);
     assert!(q(&container, ".image-chat-marker[data-chat-id]").is_none());
     chat.destroy();
@@ -353,8 +423,15 @@ async fn destroy_leaves_nothing_behind_and_remount_works() {
     assert_eq!(chat.state(), "destroyed");
     assert!(q(&container, ".image-chat").is_none());
     assert!(q(&container, ".image-chat-frame").is_none());
-    assert!(img.parent_element().unwrap() == container, "image back in place");
-    assert_eq!(count("#image-chat-style"), 0, "stylesheet removed with the last widget");
+    assert!(
+        img.parent_element().unwrap() == container,
+        "image back in place"
+    );
+    assert_eq!(
+        count("#image-chat-style"),
+        0,
+        "stylesheet removed with the last widget"
+    );
     // No listener left: clicks and keys on the image do nothing.
     let r = img.get_bounding_client_rect();
     click_at(r.left() + 50.0, r.top() + 50.0);
@@ -396,7 +473,10 @@ async fn auto_mount_uses_data_attributes() {
     let root = root_of(&container);
     assert_eq!(root.get_attribute("lang").as_deref(), Some("ru"));
     assert!(root.has_attribute("data-read-only"));
-    assert_eq!(root.get_attribute("aria-label").as_deref(), Some(RU.overlay_label_read_only));
+    assert_eq!(
+        root.get_attribute("aria-label").as_deref(),
+        Some(RU.overlay_label_read_only)
+    );
     // Read-only: clicking does not start a discussion.
     overlay_sized(&container, 400.0, 200.0).await;
     let r = img.get_bounding_client_rect();
@@ -407,7 +487,9 @@ async fn auto_mount_uses_data_attributes() {
     let again: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
     assert_eq!(again.length(), 0);
     for m in mounted.iter() {
-        let destroy: Function = Reflect::get(&m, &"destroy".into()).unwrap().unchecked_into();
+        let destroy: Function = Reflect::get(&m, &"destroy".into())
+            .unwrap()
+            .unchecked_into();
         destroy.call0(&m).unwrap();
     }
     assert!(q(&container, ".image-chat").is_none());
@@ -427,8 +509,17 @@ async fn mount_reports_bad_targets_and_options() {
     assert!(err(ImageChat::mount(target.unchecked_into(), None)).contains("<img>"));
     let target: JsValue = img.clone().into();
     let bad = options(r#"{"theme":"pink"}"#);
-    assert!(err(ImageChat::mount(target.unchecked_into(), Some(bad.unchecked_into()))).contains("theme"));
-    assert!(q(&container, ".image-chat").is_none(), "nothing mounted on error");
+    assert!(
+        err(ImageChat::mount(
+            target.unchecked_into(),
+            Some(bad.unchecked_into())
+        ))
+        .contains("theme")
+    );
+    assert!(
+        q(&container, ".image-chat").is_none(),
+        "nothing mounted on error"
+    );
     container.remove();
 }
 
@@ -441,16 +532,25 @@ async fn every_locale_shows_its_own_strings() {
     let cases: [(&str, &Strings); 4] = [("fr-FR", &FR), ("ru", &RU), ("pt", &PT), ("en-GB", &EN)];
     for (tag, strings) in cases {
         let (container, img) = fixture().await;
-        let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}","locale":"{tag}"}}"#));
+        let chat = mount(
+            &img,
+            &format!(r#"{{"server":"{NO_SERVER}","locale":"{tag}"}}"#),
+        );
         let root = root_of(&container);
-        assert_eq!(root.get_attribute("aria-label").as_deref(), Some(strings.overlay_label));
+        assert_eq!(
+            root.get_attribute("aria-label").as_deref(),
+            Some(strings.overlay_label)
+        );
         let status = text(&q(&container, ".image-chat-status").unwrap());
         let reconnecting = strings.reconnecting.trim_end_matches('…');
         assert!(
             status == strings.connecting || status.starts_with(reconnecting),
             "{tag}: {status}"
         );
-        assert_eq!(Locale::from_tag(tag).map(Locale::tag), root.get_attribute("lang").as_deref());
+        assert_eq!(
+            Locale::from_tag(tag).map(Locale::tag),
+            root.get_attribute("lang").as_deref()
+        );
         overlay_sized(&container, 400.0, 200.0).await;
         let thread = post_offline(&container, &img, "hello").await;
         assert_eq!(
@@ -458,7 +558,10 @@ async fn every_locale_shows_its_own_strings() {
             strings.err_not_connected,
             "{tag}"
         );
-        assert_eq!(text(&q(&thread, "[data-action=retry]").unwrap()), strings.retry);
+        assert_eq!(
+            text(&q(&thread, "[data-action=retry]").unwrap()),
+            strings.retry
+        );
         let author = text(&q(&thread, ".image-chat-author").unwrap());
         assert!(author.starts_with(strings.guest), "{tag}: {author}");
         chat.destroy();
@@ -504,7 +607,9 @@ fn sent(ws: &JsValue) -> Vec<serde_json::Value> {
 }
 
 fn server_send(ws: &JsValue, json: &str) {
-    let f: Function = Reflect::get(ws, &"serverSend".into()).unwrap().unchecked_into();
+    let f: Function = Reflect::get(ws, &"serverSend".into())
+        .unwrap()
+        .unchecked_into();
     f.call1(ws, &js_sys::JSON::parse(json).unwrap()).unwrap();
 }
 
@@ -525,10 +630,19 @@ async fn live_sync_with_a_scripted_server() {
     let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
     let token_key = "image-chat:token:ws://fake.test/ws:demo";
     storage.remove_item(token_key).unwrap();
-    let chat = mount(&img, r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#);
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
     wait_for("socket opened", || sockets() == 1).await;
     let ws = socket(0);
-    assert_eq!(Reflect::get(&ws, &"url".into()).unwrap().as_string().unwrap(), "ws://fake.test/ws");
+    assert_eq!(
+        Reflect::get(&ws, &"url".into())
+            .unwrap()
+            .as_string()
+            .unwrap(),
+        "ws://fake.test/ws"
+    );
     server_call(&ws, "serverOpen", JsValue::UNDEFINED);
     let hello = sent(&ws).into_iter().next().expect("hello");
     assert_eq!(hello["type"], "hello");
@@ -550,38 +664,82 @@ async fn live_sync_with_a_scripted_server() {
     );
     let root = root_of(&container);
     let r2 = root.clone();
-    wait_for("live", move || r2.get_attribute("data-state").as_deref() == Some("live")).await;
+    wait_for("live", move || {
+        r2.get_attribute("data-state").as_deref() == Some("live")
+    })
+    .await;
     assert_eq!(text(&q(&container, ".image-chat-status").unwrap()), EN.live);
-    assert_eq!(text(&q(&container, ".image-chat-online").unwrap()), "3 people here");
-    assert_eq!(storage.get_item(token_key).unwrap().as_deref(), Some("tok-1"));
+    assert_eq!(
+        text(&q(&container, ".image-chat-online").unwrap()),
+        "3 people here"
+    );
+    assert_eq!(
+        storage.get_item(token_key).unwrap().as_deref(),
+        Some("tok-1")
+    );
 
     // The remote discussion: a marker at its fraction, a thread rendered as text.
-    let marker = q(&container, &format!("button.image-chat-marker[data-chat-id=\"{CHAT_A}\"]")).unwrap();
+    let marker = q(
+        &container,
+        &format!("button.image-chat-marker[data-chat-id=\"{CHAT_A}\"]"),
+    )
+    .unwrap();
     assert_eq!(style(&marker, "left"), "25%");
     assert_eq!(style(&marker, "top"), "50%");
     assert!(!marker.has_attribute("data-pending") && !marker.has_attribute("data-failed"));
     click(&marker);
-    let thread = q(&container, &format!(".image-chat-thread[data-chat-id=\"{CHAT_A}\"]")).expect("thread");
-    assert!(thread.contains(active().as_ref().map(|e| e.unchecked_ref())), "focus in the thread");
-    let comment = q(&thread, &format!(".image-chat-comment[data-comment-id=\"{COMMENT_A}\"]")).unwrap();
-    assert_eq!(text(&q(&comment, ".image-chat-text").unwrap()), "<img src=x onerror=alert(1)> look");
-    assert_eq!(text(&q(&comment, ".image-chat-author").unwrap()), "<b>Eve</b>");
-    assert_eq!(text(&q(&comment, ".image-chat-time").unwrap()), "2 minutes ago");
+    let thread = q(
+        &container,
+        &format!(".image-chat-thread[data-chat-id=\"{CHAT_A}\"]"),
+    )
+    .expect("thread");
+    assert!(
+        thread.contains(active().as_ref().map(|e| e.unchecked_ref())),
+        "focus in the thread"
+    );
+    let comment = q(
+        &thread,
+        &format!(".image-chat-comment[data-comment-id=\"{COMMENT_A}\"]"),
+    )
+    .unwrap();
+    assert_eq!(
+        text(&q(&comment, ".image-chat-text").unwrap()),
+        "<img src=x onerror=alert(1)> look"
+    );
+    assert_eq!(
+        text(&q(&comment, ".image-chat-author").unwrap()),
+        "<b>Eve</b>"
+    );
+    assert_eq!(
+        text(&q(&comment, ".image-chat-time").unwrap()),
+        "2 minutes ago"
+    );
     assert!(q(&thread, "img").is_none() && q(&thread, "b").is_none());
-    assert!(q(&comment, "[data-action=edit]").is_none(), "not ours: no edit");
+    assert!(
+        q(&comment, "[data-action=edit]").is_none(),
+        "not ours: no edit"
+    );
 
     // Our reply: pending at once, confirmed by ack + echo.
-    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea").unwrap().unchecked_into();
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
     reply.set_value("Agreed");
     click(&q(&thread, "[data-action=reply]").unwrap());
     let pending = q(&thread, ".image-chat-comment[data-pending]").expect("pending reply");
     assert_eq!(text(&q(&pending, ".image-chat-text").unwrap()), "Agreed");
     assert!(marker.has_attribute("data-pending"));
     assert_eq!(reply.value(), "");
-    let frame = sent(&ws).into_iter().find(|f| f["type"] == "add-comment").expect("add-comment sent");
+    let frame = sent(&ws)
+        .into_iter()
+        .find(|f| f["type"] == "add-comment")
+        .expect("add-comment sent");
     let bid = frame["broadcastId"].as_str().unwrap().to_owned();
     let cid = frame["commentId"].as_str().unwrap().to_owned();
-    server_send(&ws, &format!(r#"{{"type":"ack","broadcastId":"{bid}","seq":2}}"#));
+    server_send(
+        &ws,
+        &format!(r#"{{"type":"ack","broadcastId":"{bid}","seq":2}}"#),
+    );
     server_send(
         &ws,
         &format!(
@@ -593,9 +751,18 @@ async fn live_sync_with_a_scripted_server() {
     );
     let t = thread.clone();
     wait_for("reply confirmed", move || q(&t, "[data-pending]").is_none()).await;
-    assert_eq!(thread.query_selector_all(".image-chat-comment").unwrap().length(), 2);
+    assert_eq!(
+        thread
+            .query_selector_all(".image-chat-comment")
+            .unwrap()
+            .length(),
+        2
+    );
     let mine = q(&thread, &format!("[data-comment-id=\"{cid}\"]")).unwrap();
-    assert!(q(&mine, "[data-action=edit]").is_some(), "own comment: edit offered");
+    assert!(
+        q(&mine, "[data-action=edit]").is_some(),
+        "own comment: edit offered"
+    );
     assert!(!marker.has_attribute("data-pending"));
     assert_eq!(text(&marker), "2");
 
@@ -610,12 +777,22 @@ async fn live_sync_with_a_scripted_server() {
     );
     let c = container.clone();
     wait_for("remote marker", move || {
-        q(&c, &format!(".image-chat-marker[data-chat-id=\"{CHAT_B}\"]")).is_some()
+        q(
+            &c,
+            &format!(".image-chat-marker[data-chat-id=\"{CHAT_B}\"]"),
+        )
+        .is_some()
     })
     .await;
-    assert_eq!(text(&q(&container, ".image-chat-sr").unwrap()), "Bob started a discussion");
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        "Bob started a discussion"
+    );
     server_send(&ws, r#"{"type":"presence","online":5}"#);
-    assert_eq!(text(&q(&container, ".image-chat-online").unwrap()), "5 people here");
+    assert_eq!(
+        text(&q(&container, ".image-chat-online").unwrap()),
+        "5 people here"
+    );
 
     // Escape closes the thread and returns focus to its marker.
     key(&thread, "Escape");
@@ -636,10 +813,16 @@ async fn live_sync_with_a_scripted_server() {
     server_call(&ws2, "serverOpen", JsValue::UNDEFINED);
     let hello = sent(&ws2).into_iter().next().unwrap();
     assert_eq!(hello["resume"]["seq"], 3);
-    assert_eq!(hello["auth"]["token"], "tok-1", "the stored identity is presented again");
+    assert_eq!(
+        hello["auth"]["token"], "tok-1",
+        "the stored identity is presented again"
+    );
 
     chat.destroy();
-    assert_eq!(Reflect::get(&ws2, &"closedWith".into()).unwrap().as_f64(), Some(1000.0));
+    assert_eq!(
+        Reflect::get(&ws2, &"closedWith".into()).unwrap().as_f64(),
+        Some(1000.0)
+    );
     js("window.WebSocket = window.__icRealWebSocket;");
     container.remove();
 }

@@ -17,7 +17,11 @@ pub struct Listener {
 
 impl Listener {
     /// Registers `callback` for `kind` events on `target`.
-    pub fn new(target: &EventTarget, kind: &'static str, callback: impl FnMut(Event) + 'static) -> Self {
+    pub fn new(
+        target: &EventTarget,
+        kind: &'static str,
+        callback: impl FnMut(Event) + 'static,
+    ) -> Self {
         let callback = Closure::<dyn FnMut(Event)>::new(callback);
         // addEventListener does not throw for a function argument.
         let _ = target.add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref());

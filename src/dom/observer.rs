@@ -14,7 +14,10 @@ pub struct ResizeWatch {
 
 impl ResizeWatch {
     /// Calls `callback` whenever any of `targets` changes size (and once after observing).
-    pub fn new(targets: &[&Element], callback: impl FnMut() + 'static) -> Result<Self, wasm_bindgen::JsValue> {
+    pub fn new(
+        targets: &[&Element],
+        callback: impl FnMut() + 'static,
+    ) -> Result<Self, wasm_bindgen::JsValue> {
         let callback = Closure::<dyn FnMut()>::new(callback);
         let observer = ResizeObserver::new(callback.as_ref().unchecked_ref())?;
         for target in targets {

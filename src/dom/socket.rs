@@ -35,7 +35,10 @@ pub struct Socket {
 impl Socket {
     /// Opens a socket to `url`; every event goes to `on_event`. Fails when the browser refuses
     /// the URL outright (bad syntax, blocked port).
-    pub fn open(url: &str, on_event: Rc<dyn Fn(SocketEvent)>) -> Result<Self, wasm_bindgen::JsValue> {
+    pub fn open(
+        url: &str,
+        on_event: Rc<dyn Fn(SocketEvent)>,
+    ) -> Result<Self, wasm_bindgen::JsValue> {
         let ws = WebSocket::new(url)?;
         let cb = on_event.clone();
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_| cb(SocketEvent::Open));
@@ -46,8 +49,9 @@ impl Socket {
             }
         });
         let cb = on_event.clone();
-        let on_close =
-            Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| cb(SocketEvent::Closed(e.code())));
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            cb(SocketEvent::Closed(e.code()))
+        });
         let cb = on_event;
         let on_error = Closure::<dyn FnMut(Event)>::new(move |_| cb(SocketEvent::Error));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
