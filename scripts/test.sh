@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing, then runs formatting and
 # lint checks, every native test (protocol, sync engine, server over real sockets), the widget's
-# browser tests in headless Chromium, and the release build of the widget.
+# browser tests in headless Chromium, the release build of the widget, and the end-to-end suite
+# (real widget in Debian's Chromium against real server processes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -21,3 +22,6 @@ step "widget browser tests (headless Chromium)"
 bash scripts/test-wasm.sh
 step "widget release build"
 bash scripts/build-widget.sh
+step "end-to-end (playwright-core + /usr/bin/chromium, real server processes)"
+cargo build -p image-chat-server
+node --experimental-websocket --test --test-concurrency=1 e2e/

@@ -38,11 +38,9 @@ const RULES: &str = r#"
 .image-chat-marker[data-failed]{background:var(--ic-danger);color:#fff}
 .image-chat-crosshair{position:absolute;display:none;width:24px;height:24px;margin:-12px 0 0 -12px;border:2px solid var(--ic-accent);border-radius:50%;pointer-events:none;box-shadow:0 0 0 2px var(--ic-on-accent)}
 .image-chat:focus-visible>.image-chat-crosshair{display:block}
-.image-chat-thread{position:absolute;z-index:1;width:var(--image-chat-panel-width,300px);max-width:90vw;max-height:min(420px,80vh);display:flex;flex-direction:column;background:var(--ic-bg);color:var(--ic-fg);border:1px solid var(--ic-border);border-radius:var(--image-chat-radius,10px);box-shadow:0 8px 28px rgba(0,0,0,.28);cursor:auto;margin:calc(var(--image-chat-marker-size,28px)*.7) 0 0 calc(var(--image-chat-marker-size,28px)*-.5)}
-.image-chat-thread[data-left]{transform:translateX(-100%);margin-left:calc(var(--image-chat-marker-size,28px)*.5)}
-.image-chat-thread[data-above]{margin-top:0}
-.image-chat-thread[data-above]:not([data-left]){transform:translateY(-100%);margin-top:calc(var(--image-chat-marker-size,28px)*-.7)}
-.image-chat-thread[data-above][data-left]{transform:translate(-100%,-100%);margin-top:calc(var(--image-chat-marker-size,28px)*-.7)}
+.image-chat-thread{--ic-pw:min(var(--image-chat-panel-width,300px),90vw);--ic-m:var(--image-chat-marker-size,28px);position:absolute;z-index:1;width:var(--ic-pw);max-height:min(420px,80vh);display:flex;flex-direction:column;background:var(--ic-bg);color:var(--ic-fg);border:1px solid var(--ic-border);border-radius:var(--image-chat-radius,10px);box-shadow:0 8px 28px rgba(0,0,0,.28);cursor:auto;box-sizing:border-box;left:clamp(0px,calc(var(--ic-x,0%) - var(--ic-m)*.5),max(0px,calc(100% - var(--ic-pw))));margin-top:calc(var(--ic-m)*.7)}
+.image-chat-thread[data-left]{left:clamp(0px,calc(var(--ic-x,0%) + var(--ic-m)*.5 - var(--ic-pw)),max(0px,calc(100% - var(--ic-pw))))}
+.image-chat-thread[data-above]{transform:translateY(-100%);margin-top:calc(var(--ic-m)*-.7)}
 .image-chat-thread:focus{outline:none}
 .image-chat-head{display:flex;align-items:center;gap:8px;padding:8px 8px 8px 12px;border-bottom:1px solid var(--ic-border);font-weight:600}
 .image-chat-head>span{flex:1}

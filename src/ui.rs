@@ -503,7 +503,10 @@ impl Ui {
         let placement = PanelPlacement::for_marker(at);
         flag(&panel, "data-left", placement.left)?;
         flag(&panel, "data-above", placement.above)?;
-        place(&panel, at)?;
+        // The stylesheet turns `--ic-x` into a `left` clamped inside the overlay, so the panel
+        // stays on the picture (and on small screens) at any size without JS layout.
+        set_style(&panel, "--ic-x", &percent(at.x))?;
+        set_style(&panel, "top", &percent(at.y))?;
         let head = el(&self.doc, "div", "image-chat-head")?;
         let title = el(&self.doc, "span", "")?;
         let title_id = unique_id("title");

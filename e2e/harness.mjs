@@ -1,0 +1,90 @@
+// End-to-end harness: starts the real image-chat server (release-like `server` profile binary)
+// on 127.0.0.1:0 with a fresh SQLite file, and Debian's Chromium through playwright-core (never a
+// downloaded browser). Every process started here is stopped by the returned handles.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const SERVER_BIN =
+  process.env.IMAGE_CHAT_SERVER_BIN ?? join(ROOT, 'target', 'debug', 'image-chat-server');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Bound on every wait: generous for a loaded 2-core CI machine, finite so a bug fails fast. */
+export const WAIT_MS = 15_000;
+
+/**
+ * Starts a server. `dbDir` lets a test restart a server on the same database file.
+ * Resolves once the server printed its bound address.
+ */
+export async function startServer({ dbDir, port = 0 } = {}) {
+  const dir = dbDir ?? mkdtempSync(join(tmpdir(), 'image-chat-e2e-'));
+  if (!existsSync(SERVER_BIN)) {
+    throw new Error(`server binary missing at ${SERVER_BIN}: run cargo build -p image-chat-server (scripts/test.sh does)`);
+  }
+  const child = spawn(
+    SERVER_BIN,
+    [
+      'serve',
+      '--listen', `127.0.0.1:${port}`,
+      '--database', join(dir, 'e2e.db'),
+      '--www-dir', join(ROOT, 'www'),
+      '--pkg-dir', join(ROOT, 'pkg'),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
+  );
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('server did not start in time')), WAIT_MS);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      const m = /listening on (http:\/\/\S+)/.exec(line);
+      m ? resolve(m[1]) : reject(new Error(`unexpected server output: ${line}`));
+    });
+    child.once('exit', () => reject(new Error('server exited before listening')));
+  });
+  const port_ = Number(new URL(url).port);
+  return {
+    url,
+    port: port_,
+    dir,
+    child,
+    /** SIGKILL: no goodbye to the clients, as in a crash. */
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+    /** SIGTERM: graceful shutdown. */
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    /** Removes the database directory (only when this server created it). */
+    cleanup() {
+      if (!dbDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+}
