@@ -1,0 +1,134 @@
+// Widget benchmark in headless Chromium: how long the widget takes to mount, to render an
+// image's 1,000 discussions from the server's snapshot, and to apply one remote event on top of
+// them. Each figure is the main-thread time of one synchronous task, measured in the page by
+// wrapping the socket's `onmessage` handler (decode + sync engine + DOM patch + a forced style
+// and layout pass), so network and server time are excluded.
+//
+//   node --experimental-websocket e2e/bench-widget.mjs [--markers 1000] [--runs 5] [--json out.json]
+//
+// Needs the built widget (pkg/) and server (target/debug/image-chat-server); bounded in count
+// and time; loopback only.
+
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { startServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ApiClient } from './api.mjs';
+
+const { values } = parseArgs({
+  options: {
+    markers: { type: 'string', default: '1000' },
+    runs: { type: 'string', default: '5' },
+    json: { type: 'string' },
+  },
+});
+const MARKERS = Math.min(Math.max(Number(values.markers), 1), 5000);
+const RUNS = Math.min(Math.max(Number(values.runs), 1), 20);
+const IMAGE_ID = 'bench-image';
+
+const server = await startServer();
+const browser = await launchBrowser();
+try {
+  // Seed the image through the real WebSocket API, in batches of concurrent ops.
+  const api = await ApiClient.join(server.url, IMAGE_ID, 'Seeder');
+  for (let i = 0; i < MARKERS; i += 50) {
+    const n = Math.min(50, MARKERS - i);
+    await Promise.all(
+      Array.from({ length: n }, (_, k) => {
+        const j = i + k;
+        return api.createChat(((j * 37) % 997) / 997, ((j * 61) % 991) / 991, `Discussion number ${j}`);
+      }),
+    );
+  }
+
+  const samples = { mount: [], snapshot: [], event: [] };
+  for (let run = 0; run < RUNS; run++) {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/healthz`);
+    await page.setContent(`<!doctype html><html><body style="margin:0">
+      <img id="img" src="/sample.svg" width="1200" height="750" style="display:block;max-width:100%;height:auto">
+      </body></html>`);
+    await page.evaluate(() => {
+      // Time every socket message handler as one task, including the forced layout after it.
+      window.__timings = [];
+      const desc = Object.getOwnPropertyDescriptor(WebSocket.prototype, 'onmessage');
+      Object.defineProperty(WebSocket.prototype, 'onmessage', {
+        configurable: true,
+        get() { return desc.get.call(this); },
+        set(fn) {
+          if (typeof fn !== 'function') return desc.set.call(this, fn);
+          desc.set.call(this, function (event) {
+            const type = JSON.parse(event.data).type;
+            const t0 = performance.now();
+            const result = fn.call(this, event);
+            void document.body.offsetHeight;
+            window.__timings.push({ type, ms: performance.now() - t0 });
+            return result;
+          });
+        },
+      });
+    });
+    const mountMs = await page.evaluate(async (imageId) => {
+      const m = await import('/pkg/image_chat.js');
+      await m.default({ module_or_path: '/pkg/image_chat_bg.wasm' });
+      const img = document.getElementById('img');
+      await img.decode();
+      const t0 = performance.now();
+      window.__chat = m.ImageChat.mount(img, { imageId, tenant: 'demo' });
+      void document.body.offsetHeight;
+      return performance.now() - t0;
+    }, IMAGE_ID);
+    const shown = MARKERS + run; // each earlier run added one
+    await page
+      .waitForFunction(
+        (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
+        shown,
+        { timeout: WAIT_MS * 4 },
+      )
+      .catch(async (err) => {
+        const state = await page.evaluate(() => ({
+          markers: document.querySelectorAll('.image-chat-marker[data-chat-id]').length,
+          state: document.querySelector('.image-chat')?.dataset.state,
+          timings: window.__timings,
+        }));
+        throw new Error(`expected ${shown} markers: ${JSON.stringify(state)}`, { cause: err });
+      });
+    const welcome = await page.evaluate(() => window.__timings.find((t) => t.type === 'welcome'));
+    await api.createChat(0.5, 0.5, `one more, run ${run}`);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
+      shown + 1,
+      { timeout: WAIT_MS },
+    );
+    const event = await page.evaluate(() => window.__timings.filter((t) => t.type === 'new-image-chat').at(-1));
+    samples.mount.push(mountMs);
+    samples.snapshot.push(welcome.ms);
+    samples.event.push(event.ms);
+    await context.close();
+  }
+  api.close();
+
+  const stats = (xs) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return { min: s[0], median: s[Math.floor(s.length / 2)], max: s[s.length - 1] };
+  };
+  const result = {
+    markers: MARKERS,
+    runs: RUNS,
+    chromium: browser.version(),
+    mountMs: stats(samples.mount),
+    renderSnapshotMs: stats(samples.snapshot),
+    applyRemoteEventMs: stats(samples.event),
+  };
+  const row = (name, s) => `${name.padEnd(44)} ${s.min.toFixed(2).padStart(8)} ${s.median.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`;
+  console.log(`widget in headless Chromium ${result.chromium}, ${MARKERS} markers, ${RUNS} runs (ms)`);
+  console.log(`${''.padEnd(44)} ${'min'.padStart(8)} ${'median'.padStart(8)} ${'max'.padStart(8)}`);
+  console.log(row('mount (no discussions yet)', result.mountMs));
+  console.log(row(`render welcome snapshot of ${MARKERS} discussions`, result.renderSnapshotMs));
+  console.log(row(`apply one remote event (${MARKERS} shown)`, result.applyRemoteEventMs));
+  if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
+} finally {
+  await browser.close();
+  await server.kill();
+  server.cleanup();
+}
