@@ -10,6 +10,9 @@
 //! server), so the per-address limits of one attack never touch another. Rate limits use a
 //! refill so slow (one token per 1,000 s) that the outcome cannot depend on timing.
 
+// Helpers outside `#[test]` functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -276,14 +279,9 @@ impl Env {
         assert_eq!(a.welcome().snapshot.as_ref().unwrap(), &self.baseline);
         let create = create_op(0.5, 0.5, "still works");
         commit(&mut a, ClientMessage::CreateChat(create.clone())).await;
-        loop {
-            match b.recv_skip_presence().await {
-                ServerMessage::NewImageChat(e) => {
-                    assert_eq!(e.chat.id, create.chat_id);
-                    break;
-                }
-                other => panic!("expected the new chat, got {other:?}"),
-            }
+        match b.recv_skip_presence().await {
+            ServerMessage::NewImageChat(e) => assert_eq!(e.chat.id, create.chat_id),
+            other => panic!("expected the new chat, got {other:?}"),
         }
         commit(
             &mut a,
@@ -1412,15 +1410,12 @@ async fn markup_attacks(env: &Env) {
         let op = create_op(0.5, 0.5, text);
         commit(&mut a, ClientMessage::CreateChat(op.clone())).await;
         // Echoed to others byte for byte, as text.
-        loop {
-            match b.recv_skip_presence().await {
-                ServerMessage::NewImageChat(e) => {
-                    assert_eq!(e.chat.comments[0].text, text);
-                    assert_eq!(e.chat.comments[0].author.name, name);
-                    break;
-                }
-                other => panic!("unexpected {other:?}"),
+        match b.recv_skip_presence().await {
+            ServerMessage::NewImageChat(e) => {
+                assert_eq!(e.chat.comments[0].text, text);
+                assert_eq!(e.chat.comments[0].author.name, name);
             }
+            other => panic!("unexpected {other:?}"),
         }
         chat.get_or_insert(op);
     }
