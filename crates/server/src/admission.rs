@@ -181,7 +181,13 @@ impl OpGate {
             bucket.try_take(now).map_err(limited)?;
         }
         if let Some(ip) = self.ip {
-            app.ip_ops.try_take(&ip, now).map_err(limited)?;
+            if let Err(wait) = app.ip_ops.try_take(&ip, now) {
+                // The address's budget refused it: the connection's token is given back.
+                if let Some(bucket) = &mut self.bucket {
+                    bucket.refund();
+                }
+                return Err(limited(wait));
+            }
         }
         Ok(())
     }

@@ -71,6 +71,12 @@ impl TokenBucket {
         }
     }
 
+    /// Gives back a token taken by [`TokenBucket::try_take`] for an op that another limit then
+    /// refused, so a refused op costs nothing.
+    pub fn refund(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(f64::from(self.rate.burst));
+    }
+
     /// Whether the bucket is full at `now` (it then carries no information and can be dropped).
     pub fn is_full(&mut self, now: Instant) -> bool {
         self.refill(now);
@@ -86,7 +92,15 @@ const PRUNE_ABOVE: usize = 4096;
 #[derive(Debug)]
 pub struct KeyedLimiter<K> {
     rate: Option<Rate>,
-    buckets: Mutex<HashMap<K, TokenBucket>>,
+    buckets: Mutex<Buckets<K>>,
+}
+
+#[derive(Debug)]
+struct Buckets<K> {
+    map: HashMap<K, TokenBucket>,
+    /// Prune when the map grows past this. Doubled after a prune that left many live buckets,
+    /// so a flood from many addresses costs amortized O(1) per call, not a scan per call.
+    prune_at: usize,
 }
 
 impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
@@ -94,7 +108,10 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
     pub fn new(rate: Option<Rate>) -> Self {
         Self {
             rate,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Buckets {
+                map: HashMap::new(),
+                prune_at: PRUNE_ABOVE,
+            }),
         }
     }
 
@@ -105,10 +122,12 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
         };
         // The map holds plain data; a panic elsewhere cannot leave it inconsistent.
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() > PRUNE_ABOVE {
-            buckets.retain(|_, bucket| !bucket.is_full(now));
+        if buckets.map.len() > buckets.prune_at {
+            buckets.map.retain(|_, bucket| !bucket.is_full(now));
+            buckets.prune_at = PRUNE_ABOVE.max(buckets.map.len() * 2);
         }
         buckets
+            .map
             .entry(key.clone())
             .or_insert_with(|| TokenBucket::new(rate, now))
             .try_take(now)
@@ -119,6 +138,7 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
         self.buckets
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .map
             .len()
     }
 
@@ -176,6 +196,32 @@ mod tests {
         assert!(b.try_take(later).is_ok());
         assert!(b.try_take(later).is_ok());
         assert!(b.try_take(later).is_err());
+    }
+
+    #[test]
+    fn a_refund_restores_one_token_up_to_the_burst() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(rate(0.001, 2), t0);
+        b.refund();
+        assert!(b.is_full(t0));
+        assert!(b.try_take(t0).is_ok());
+        assert!(b.try_take(t0).is_ok());
+        assert!(b.try_take(t0).is_err());
+        b.refund();
+        assert!(b.try_take(t0).is_ok());
+    }
+
+    #[test]
+    fn many_live_keys_do_not_make_every_call_scan() {
+        let t0 = Instant::now();
+        let l = KeyedLimiter::new(Some(rate(0.001, 1)));
+        for key in 0..3 * PRUNE_ABOVE as u32 {
+            assert!(l.try_take(&key, t0).is_ok());
+        }
+        // Nothing could be pruned (no bucket refilled), and the threshold moved up.
+        assert_eq!(l.len(), 3 * PRUNE_ABOVE);
+        let prune_at = l.buckets.lock().unwrap().prune_at;
+        assert!(prune_at > 2 * PRUNE_ABOVE, "{prune_at}");
     }
 
     #[test]
