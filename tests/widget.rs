@@ -826,3 +826,59 @@ async fn live_sync_with_a_scripted_server() {
     js("window.WebSocket = window.__icRealWebSocket;");
     container.remove();
 }
+
+#[wasm_bindgen_test]
+async fn authentication_failure_stops_retrying_until_new_auth() {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    let auth =
+        r#"{"type":"sso","userData":"eyJpZCI6InUiLCJuYW1lIjoiVSJ9","timestamp":1000,"hash":"00"}"#;
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"ws://fake.test/ws","locale":"en","imageId":"cat","auth":{auth}}}"#),
+    );
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    // The signed user goes to the server unchanged.
+    let hello = sent(&ws).into_iter().next().expect("hello");
+    assert_eq!(hello["auth"]["type"], "sso");
+    assert_eq!(hello["auth"]["userData"], "eyJpZCI6InUiLCJuYW1lIjoiVSJ9");
+    assert_eq!(hello["auth"]["timestamp"], 1000);
+    assert_eq!(hello["auth"]["hash"], "00");
+    // The server refuses it as the real one does: an error frame, then close 4401.
+    server_send(
+        &ws,
+        r#"{"type":"error","code":"authentication-failed","message":"the SSO signature does not match"}"#,
+    );
+    server_call(&ws, "serverClose", JsValue::from_f64(4401.0));
+    let root = root_of(&container);
+    let r = root.clone();
+    wait_for("stopped", move || {
+        r.get_attribute("data-state").as_deref() == Some("stopped")
+    })
+    .await;
+    assert_eq!(chat.state(), "stopped");
+    let status = q(&container, ".image-chat-status").unwrap();
+    assert!(
+        status.get_attribute("title").is_some_and(|t| !t.is_empty()),
+        "the status says why it stopped"
+    );
+    // No retry: well past the longest first backoff, still one socket.
+    sleep(1_500).await;
+    assert_eq!(sockets(), 1);
+    // New auth from the page connects again.
+    let fresh = js_sys::JSON::parse(
+        r#"{"type":"sso","userData":"eyJpZCI6InUiLCJuYW1lIjoiVSJ9","timestamp":2000,"hash":"11"}"#,
+    )
+    .unwrap();
+    chat.set_auth(fresh.unchecked_into()).unwrap();
+    wait_for("reconnect with new auth", || sockets() == 2).await;
+    let ws2 = socket(1);
+    server_call(&ws2, "serverOpen", JsValue::UNDEFINED);
+    let hello = sent(&ws2).into_iter().next().expect("hello");
+    assert_eq!(hello["auth"]["timestamp"], 2000);
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}

@@ -63,6 +63,10 @@ pub struct Welcome {
     pub snapshot: Option<Snapshot>,
     /// Connections currently viewing this image, this one included.
     pub online: u32,
+    /// The person may read but not write (the tenant's policy or their signed user data); ops
+    /// would be refused with `forbidden`, so clients hide the controls. Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// `new-image-chat`: a discussion was created; `chat` holds its marker and first comment.

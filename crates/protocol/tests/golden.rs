@@ -429,6 +429,7 @@ fn welcome_recovered_with_events() {
             events: vec![comment_added(), comment_edited()],
             snapshot: None,
             online: 2,
+            read_only: false,
         }),
     );
 }
@@ -448,6 +449,7 @@ fn welcome_recovered_nothing_missed() {
             events: vec![],
             snapshot: None,
             online: 2,
+            read_only: false,
         }),
     );
 }
@@ -480,6 +482,7 @@ fn welcome_with_snapshot() {
             events: vec![],
             snapshot: Some(snapshot_after_4219()),
             online: 3,
+            read_only: false,
         }),
     );
 }

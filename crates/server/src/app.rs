@@ -3,6 +3,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +12,12 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::ConnectionCounts;
 use crate::broker::{Broker, Published};
 use crate::identity::Identities;
+use crate::limits::Limits;
 use crate::presence::PresenceCounts;
+use crate::ratelimit::KeyedLimiter;
 use crate::store::{ImageKey, Store};
 use crate::tenant::Tenants;
 
@@ -53,6 +57,12 @@ pub struct App {
     pub presence: PresenceCounts,
     /// Connection timeouts.
     pub limits: SessionLimits,
+    /// Rate, size and connection limits.
+    pub security: Limits,
+    /// Ops per client address, shared by all its connections.
+    pub ip_ops: KeyedLimiter<IpAddr>,
+    /// Open connections per client address.
+    pub connections_per_ip: Arc<ConnectionCounts>,
     /// Cancelled when the server shuts down: connections close with "service restart".
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
@@ -70,6 +80,7 @@ impl App {
         tenants: Tenants,
         identities: Identities,
         limits: SessionLimits,
+        security: Limits,
     ) -> Self {
         Self {
             store,
@@ -78,6 +89,9 @@ impl App {
             identities,
             presence: PresenceCounts::default(),
             limits,
+            ip_ops: KeyedLimiter::new(security.ip_ops),
+            connections_per_ip: Arc::default(),
+            security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(())).collect(),

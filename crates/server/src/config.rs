@@ -1,6 +1,7 @@
 //! Configuration from command-line flags and environment variables (every flag has an
 //! `IMAGE_CHAT_*` variable), and the `serve` command that wires the default implementations
-//! together: SQLite store, in-process broker, built-in tenants.
+//! together: SQLite store, in-process broker, the tenants file (plus the built-in demo tenant),
+//! limits and TLS. Also the operator's `tenant new` and `sign` subcommands.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,9 +13,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::SessionLimits;
 use crate::broker::memory::MemoryBroker;
 use crate::http::StaticDirs;
+use crate::limits::{Limits, SsoWindow, TenantLimits};
+use crate::ratelimit::Rate;
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
-use crate::tenant::Tenants;
-use crate::{RunningServer, ServerParts, StartError};
+use crate::tenant::{AnonymousPolicy, Tenants};
+use crate::{RunningServer, Security, ServerParts, StartError};
+use image_chat_protocol::TenantId;
 
 /// The `image-chat-server` command line.
 #[derive(Debug, Parser)]
@@ -34,6 +38,48 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Sign a user the way a site backend does and print the `auth` object the widget takes.
+    Sign(SignArgs),
+}
+
+/// `tenant` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Print a `[[tenant]]` block with a fresh random secret, to add to the tenants file.
+    New {
+        /// The tenant id (letters, digits, `-`, `_`, `.`; as the widget's `tenant` option).
+        #[arg(long)]
+        id: String,
+        /// A page origin allowed to embed the widget (`https://host[:port]`); repeatable.
+        #[arg(long = "origin", required = true)]
+        origins: Vec<String>,
+        /// Whether people who are not signed in may take part.
+        #[arg(long, value_enum, default_value = "deny")]
+        anonymous: AnonymousPolicy,
+    },
+}
+
+/// Flags of `sign`.
+#[derive(Debug, Clone, Args)]
+pub struct SignArgs {
+    /// The tenant (with `--tenants`, its secret is read from the file).
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The tenants file to read the secret from.
+    #[arg(long, env = "IMAGE_CHAT_TENANTS")]
+    pub tenants: Option<PathBuf>,
+    /// The tenant's secret (prefer the environment variable: flags end up in shell history).
+    #[arg(long, env = "IMAGE_CHAT_SSO_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// The user as JSON: `{"id":"…","name":"…","avatar":"https://…","isModerator":false}`.
+    #[arg(long)]
+    pub user: String,
+    /// Signing time in ms since the Unix epoch (default: now).
+    #[arg(long)]
+    pub timestamp: Option<u64>,
 }
 
 /// Flags of `serve`.
@@ -60,6 +106,96 @@ pub struct ServeArgs {
     /// Seconds of silence after which a connection is closed (clients ping every 25 s).
     #[arg(long, env = "IMAGE_CHAT_IDLE_TIMEOUT_SECS", default_value_t = 70)]
     pub idle_timeout_secs: u64,
+    /// TOML file of tenants (ids, secrets, allowed origins, anonymous policy, limits).
+    #[arg(long, env = "IMAGE_CHAT_TENANTS")]
+    pub tenants: Option<PathBuf>,
+    /// Do not provide the built-in `demo` tenant (localhost pages, anonymous people).
+    #[arg(long, env = "IMAGE_CHAT_NO_DEMO_TENANT")]
+    pub no_demo_tenant: bool,
+    /// PEM certificate chain: serve wss:// and https:// directly (needs --tls-key).
+    #[arg(long, env = "IMAGE_CHAT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "IMAGE_CHAT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a signed user's timestamp stays valid (tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_SSO_MAX_AGE_SECS", default_value_t = 86_400)]
+    pub sso_max_age_secs: u64,
+    /// Seconds a signed user's timestamp may be ahead of this server's clock.
+    #[arg(long, env = "IMAGE_CHAT_SSO_MAX_SKEW_SECS", default_value_t = 300)]
+    pub sso_max_skew_secs: u64,
+    /// Sustained ops per second per connection (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_OPS_PER_SEC", default_value_t = 5.0)]
+    pub ops_per_sec: f64,
+    /// Ops a connection may send at once (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_OPS_BURST", default_value_t = 20)]
+    pub ops_burst: u32,
+    /// Sustained ops per second per client address, all its connections together (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_IP_OPS_PER_SEC", default_value_t = 20.0)]
+    pub ip_ops_per_sec: f64,
+    /// Ops a client address may send at once (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_IP_OPS_BURST", default_value_t = 100)]
+    pub ip_ops_burst: u32,
+    /// Open connections per client address; more are refused with HTTP 429 (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
+    pub max_connections_per_ip: u32,
+    /// Connections viewing one image; more are closed with 4002 (0: unlimited; per tenant too).
+    #[arg(
+        long,
+        env = "IMAGE_CHAT_MAX_CONNECTIONS_PER_IMAGE",
+        default_value_t = 10_000
+    )]
+    pub max_connections_per_image: u32,
+    /// Discussions one image may hold (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_MAX_CHATS_PER_IMAGE", default_value_t = 1_000)]
+    pub max_chats_per_image: u32,
+    /// Comments one discussion may hold (0: unlimited; tenants may override).
+    #[arg(
+        long,
+        env = "IMAGE_CHAT_MAX_COMMENTS_PER_THREAD",
+        default_value_t = 500
+    )]
+    pub max_comments_per_thread: u32,
+    /// Take the client address from the last `X-Forwarded-For` entry. Only behind a reverse
+    /// proxy that appends it and that every client must go through.
+    #[arg(long, env = "IMAGE_CHAT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+}
+
+impl ServeArgs {
+    /// The limits these flags describe.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            tenant: TenantLimits {
+                ops: Rate::new(self.ops_per_sec, self.ops_burst),
+                max_connections_per_image: self.max_connections_per_image,
+                max_chats_per_image: self.max_chats_per_image,
+                max_comments_per_thread: self.max_comments_per_thread,
+            },
+            ip_ops: Rate::new(self.ip_ops_per_sec, self.ip_ops_burst),
+            max_connections_per_ip: self.max_connections_per_ip,
+            trust_forwarded_for: self.trust_forwarded_for,
+            sso: SsoWindow {
+                max_age: Duration::from_secs(self.sso_max_age_secs),
+                max_skew: Duration::from_secs(self.sso_max_skew_secs),
+            },
+        }
+    }
+
+    /// The tenants these flags describe: the demo tenant (unless disabled) and the file's.
+    pub fn tenants(&self) -> Result<Tenants, StartError> {
+        let mut tenants = Tenants::builtin();
+        if self.no_demo_tenant {
+            tenants.remove(&TenantId::new("demo"));
+        }
+        if let Some(path) = &self.tenants {
+            tenants.merge_file(path)?;
+        }
+        if tenants.is_empty() {
+            tracing::warn!("no tenants: every connection will be refused");
+        }
+        Ok(tenants)
+    }
 }
 
 /// Opens the default store and starts serving per `args`.
@@ -76,11 +212,16 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
             tracing::warn!(dir = %dir.display(), "{name} directory does not exist (yet)");
         }
     }
+    let tenants = args.tenants()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
+        _ => None,
+    };
     RunningServer::start(ServerParts {
         listen: args.listen,
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
-        tenants: Tenants::builtin(),
+        tenants,
         limits: SessionLimits {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
@@ -88,6 +229,10 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
         dirs: StaticDirs {
             www: args.www_dir.clone(),
             pkg: args.pkg_dir.clone(),
+        },
+        security: Security {
+            limits: args.limits(),
+            tls,
         },
     })
     .await

@@ -5,18 +5,19 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
 use futures_util::StreamExt;
 use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
 
+use crate::admission::{PeerAddr, client_ip};
 use crate::app::App;
 use crate::session::{self, Peer};
 use crate::store::ImageKey;
@@ -53,6 +54,7 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
 
 async fn websocket(
     State(app): State<Arc<App>>,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
@@ -63,13 +65,42 @@ async fn websocket(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Served without connect info (a router embedded elsewhere): no per-address limits.
+    let ip = peer.map(|Extension(ConnectInfo(PeerAddr(addr)))| {
+        client_ip(addr, &headers, app.security.trust_forwarded_for)
+    });
+    // Counted before the upgrade, so a flood from one address costs one small HTTP answer
+    // per attempt and no WebSocket state. Browsers see a failed connection and back off.
+    let permit = match ip {
+        Some(ip) => match app
+            .connections_per_ip
+            .try_acquire(ip, app.security.max_connections_per_ip)
+        {
+            Some(permit) => Some(permit),
+            None => {
+                tracing::debug!(%ip, "too many connections from one address");
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(header::RETRY_AFTER, "10")],
+                    "too many connections from this address",
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
     let tracked = Arc::clone(&app);
     upgrade
         .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
-            let session = session::run(Arc::clone(&app), Peer { origin }, sink, stream);
-            tracked.connections.track_future(session)
+            let session = session::run(Arc::clone(&app), Peer { origin, ip }, sink, stream);
+            tracked.connections.track_future(async move {
+                session.await;
+                // Counted out only when the session is over.
+                drop(permit);
+            })
         })
 }
 
@@ -96,10 +127,23 @@ fn error(status: StatusCode, code: ErrorCode, message: &'static str) -> Response
     (status, Json(ErrorBody { code, message })).into_response()
 }
 
+/// Whether the request carries `Authorization: Bearer <the tenant's secret>`.
+fn bearer_matches(headers: &HeaderMap, tenant: &crate::tenant::Tenant) -> bool {
+    let Some(secret) = &tenant.secret else {
+        return false;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|presented| secret.matches(presented.trim().as_bytes()))
+}
+
 async fn snapshot(
     State(app): State<Arc<App>>,
     Path(tenant): Path<String>,
     Query(query): Query<SnapshotQuery>,
+    headers: HeaderMap,
 ) -> Response {
     let tenant = TenantId::new(tenant);
     let image = ImageId::new(query.image);
@@ -110,11 +154,20 @@ async fn snapshot(
             "invalid tenant or image id",
         );
     }
-    if app.tenants.get(&tenant).is_none() {
+    let Some(config) = app.tenants.get(&tenant) else {
         return error(
             StatusCode::NOT_FOUND,
             ErrorCode::UnknownTenant,
             "unknown tenant",
+        );
+    };
+    // What anonymous people may read over the WebSocket is public anyway; a tenant that admits
+    // only signed users keeps its discussions behind its API secret here too.
+    if !config.publicly_readable() && !bearer_matches(&headers, &config) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::AuthenticationFailed,
+            "this tenant's discussions need its API secret (Authorization: Bearer …)",
         );
     }
     match app.store.snapshot(&ImageKey { tenant, image }).await {

@@ -1,6 +1,9 @@
 //! Who a connection speaks for. Turns the `auth` of a `hello` into a [`User`] the server vouches
-//! for, and issues signed anonymous identities so an anonymous person keeps authorship of their
-//! comments across reconnects and page reloads (the widget stores the token).
+//! for: a signed user (verified by [`crate::sso`]) or an anonymous person, where the tenant
+//! allows them. Issues signed anonymous identities so an anonymous person keeps authorship of
+//! their comments across reconnects and page reloads (the widget stores the token). Decides
+//! whether the session is read-only: the tenant's anonymous policy or the signed `readOnly`
+//! flag, both out of the client's reach.
 
 use hmac::{Hmac, Mac};
 use image_chat_protocol::limits::validate_name;
@@ -9,7 +12,9 @@ use rand::RngCore;
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::tenant::Tenant;
+use crate::limits::SsoWindow;
+use crate::sso::{self, SsoError};
+use crate::tenant::{AnonymousPolicy, Tenant};
 
 /// Display name for anonymous people who did not give one.
 pub const DEFAULT_ANONYMOUS_NAME: &str = "Guest";
@@ -23,6 +28,9 @@ pub enum AuthError {
     /// Signed (SSO) users are not configured for this tenant.
     #[error("signed users are not configured for this site")]
     SsoNotConfigured,
+    /// The signed user did not verify.
+    #[error(transparent)]
+    Sso(#[from] SsoError),
 }
 
 /// An identity for one session.
@@ -32,6 +40,8 @@ pub struct Identity {
     pub user: User,
     /// Token to hand back to the client (anonymous sessions).
     pub token: Option<String>,
+    /// The person may read but not write: every op gets `forbidden`.
+    pub read_only: bool,
 }
 
 /// Issues and checks anonymous identity tokens with a server secret.
@@ -48,14 +58,43 @@ impl Identities {
         Self { secret }
     }
 
-    /// Resolves `auth` for `tenant`.
-    pub fn resolve(&self, tenant: &Tenant, auth: Option<&Auth>) -> Result<Identity, AuthError> {
+    /// Resolves `auth` for `tenant` at server time `now_ms` (ms since the Unix epoch), accepting
+    /// signed users within `window` (unless the tenant sets its own maximum age).
+    pub fn resolve(
+        &self,
+        tenant: &Tenant,
+        auth: Option<&Auth>,
+        now_ms: u64,
+        window: SsoWindow,
+    ) -> Result<Identity, AuthError> {
         match auth {
             None => self.anonymous(tenant, DEFAULT_ANONYMOUS_NAME, None),
             Some(Auth::Anonymous { name, token }) => {
                 self.anonymous(tenant, name.trim(), token.as_deref())
             }
-            Some(Auth::Sso { .. }) => Err(AuthError::SsoNotConfigured),
+            Some(Auth::Sso {
+                user_data,
+                timestamp,
+                hash,
+            }) => {
+                let secret = tenant.secret.as_ref().ok_or(AuthError::SsoNotConfigured)?;
+                let window = SsoWindow {
+                    max_age: tenant.sso_max_age.unwrap_or(window.max_age),
+                    ..window
+                };
+                let user = sso::verify(secret, user_data, *timestamp, hash, now_ms, window)?;
+                Ok(Identity {
+                    user: User {
+                        // Prefixed so a signed id can never equal an anonymous one.
+                        id: format!("sso:{}", user.id),
+                        name: user.name,
+                        avatar_url: user.avatar_url,
+                        is_moderator: user.is_moderator,
+                    },
+                    token: None,
+                    read_only: user.read_only,
+                })
+            }
         }
     }
 
@@ -65,9 +104,11 @@ impl Identities {
         name: &str,
         token: Option<&str>,
     ) -> Result<Identity, AuthError> {
-        if !tenant.allow_anonymous {
-            return Err(AuthError::AnonymousNotAllowed);
-        }
+        let read_only = match tenant.anonymous {
+            AnonymousPolicy::Allow => false,
+            AnonymousPolicy::ReadOnly => true,
+            AnonymousPolicy::Deny => return Err(AuthError::AnonymousNotAllowed),
+        };
         let name = if validate_name(name).is_ok() {
             name
         } else {
@@ -92,6 +133,7 @@ impl Identities {
                 is_moderator: false,
             },
             token: Some(token),
+            read_only,
         })
     }
 
@@ -127,7 +169,20 @@ impl Identities {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
     use image_chat_protocol::TenantId;
+
+    const NOW: u64 = 1_763_712_000_000;
+
+    trait ResolveNow {
+        fn resolve_now(&self, tenant: &Tenant, auth: Option<&Auth>) -> Result<Identity, AuthError>;
+    }
+
+    impl ResolveNow for Identities {
+        fn resolve_now(&self, tenant: &Tenant, auth: Option<&Auth>) -> Result<Identity, AuthError> {
+            self.resolve(tenant, auth, NOW, SsoWindow::default())
+        }
+    }
 
     fn anon(name: &str, token: Option<String>) -> Auth {
         Auth::Anonymous {
@@ -140,11 +195,11 @@ mod tests {
     fn anonymous_token_keeps_identity_and_is_tenant_bound() {
         let ids = Identities::new([7; 32]);
         let demo = Tenant::demo();
-        let first = ids.resolve(&demo, Some(&anon("Ada", None))).unwrap();
+        let first = ids.resolve_now(&demo, Some(&anon("Ada", None))).unwrap();
         assert!(first.user.id.starts_with("anon:"));
         assert_eq!(first.user.name, "Ada");
         let again = ids
-            .resolve(&demo, Some(&anon("Ada L.", first.token.clone())))
+            .resolve_now(&demo, Some(&anon("Ada L.", first.token.clone())))
             .unwrap();
         assert_eq!(again.user.id, first.user.id);
         assert_eq!(again.user.name, "Ada L.");
@@ -152,13 +207,13 @@ mod tests {
         let mut other = Tenant::demo();
         other.id = TenantId::new("other");
         let elsewhere = ids
-            .resolve(&other, Some(&anon("Ada", first.token.clone())))
+            .resolve_now(&other, Some(&anon("Ada", first.token.clone())))
             .unwrap();
         assert_ne!(elsewhere.user.id, first.user.id);
 
         let other_secret = Identities::new([8; 32]);
         let fresh = other_secret
-            .resolve(&demo, Some(&anon("Ada", first.token)))
+            .resolve_now(&demo, Some(&anon("Ada", first.token)))
             .unwrap();
         assert_ne!(fresh.user.id, first.user.id);
     }
@@ -175,7 +230,7 @@ mod tests {
             "",
         ] {
             let got = ids
-                .resolve(&demo, Some(&anon("Eve", Some(forged.into()))))
+                .resolve_now(&demo, Some(&anon("Eve", Some(forged.into()))))
                 .unwrap();
             assert_ne!(got.user.id, "anon:0000");
             assert_ne!(got.user.id, "anon:victim");
@@ -187,14 +242,14 @@ mod tests {
     fn policy_and_defaults() {
         let ids = Identities::new([7; 32]);
         let mut closed = Tenant::demo();
-        closed.allow_anonymous = false;
+        closed.anonymous = AnonymousPolicy::Deny;
         assert_eq!(
-            ids.resolve(&closed, None),
+            ids.resolve_now(&closed, None),
             Err(AuthError::AnonymousNotAllowed)
         );
         let demo = Tenant::demo();
         assert_eq!(
-            ids.resolve(&demo, None).unwrap().user.name,
+            ids.resolve_now(&demo, None).unwrap().user.name,
             DEFAULT_ANONYMOUS_NAME
         );
         let sso = Auth::Sso {
@@ -203,8 +258,52 @@ mod tests {
             hash: "00".into(),
         };
         assert_eq!(
-            ids.resolve(&demo, Some(&sso)),
+            ids.resolve_now(&demo, Some(&sso)),
             Err(AuthError::SsoNotConfigured)
+        );
+        let mut read_only = Tenant::demo();
+        read_only.anonymous = AnonymousPolicy::ReadOnly;
+        let got = ids.resolve_now(&read_only, None).unwrap();
+        assert!(got.read_only);
+        assert!(!ids.resolve_now(&demo, None).unwrap().read_only);
+    }
+
+    #[test]
+    fn signed_users_get_a_prefixed_id_and_their_flags() {
+        let ids = Identities::new([7; 32]);
+        let mut t = Tenant::demo();
+        t.secret = Some(Secret::new("0123456789abcdef0123456789abcdef"));
+        let sign = |json: &str, ts: u64| {
+            let (user_data, hash) = sso::sign(t.secret.as_ref().unwrap(), json, ts);
+            Auth::Sso {
+                user_data,
+                timestamp: ts,
+                hash,
+            }
+        };
+        let got = ids
+            .resolve_now(
+                &t,
+                Some(&sign(
+                    r#"{"id":"anon:x","name":"M","isModerator":true}"#,
+                    NOW,
+                )),
+            )
+            .unwrap();
+        assert_eq!(got.user.id, "sso:anon:x");
+        assert!(got.user.is_moderator);
+        assert_eq!(got.token, None);
+        // A tenant's own maximum age wins over the server's.
+        t.sso_max_age = Some(std::time::Duration::from_secs(1));
+        assert_eq!(
+            ids.resolve_now(&t, Some(&sign(r#"{"id":"u","name":"U"}"#, NOW - 1001))),
+            Err(AuthError::Sso(SsoError::Expired))
+        );
+        // Deny policy does not affect signed users.
+        t.anonymous = AnonymousPolicy::Deny;
+        assert!(
+            ids.resolve_now(&t, Some(&sign(r#"{"id":"u","name":"U"}"#, NOW)))
+                .is_ok()
         );
     }
 }

@@ -5,7 +5,12 @@
 //! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
 //! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
 //! - [`app`]: state shared by all connections, per-image ordering, shutdown signal.
-//! - [`tenant`], [`identity`]: who may connect from where, and as whom.
+//! - [`tenant`], [`identity`], [`sso`], [`secret`]: who may connect from where, and as whom
+//!   (tenants file, signed users, anonymous tokens, secrets that never print).
+//! - [`limits`], [`ratelimit`], [`admission`]: configurable limits, token buckets (pure logic),
+//!   per-address connection counts and the per-op gate (read-only, rate limits).
+//! - [`tls`]: wss:// served directly (rustls).
+//! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`presence`]: live viewer counts.
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files).
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
@@ -13,15 +18,22 @@
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
 //! publish (broker), under that image's ordering lock.
 
+pub mod admin;
+pub mod admission;
 pub mod app;
 pub mod broker;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod presence;
+pub mod ratelimit;
+pub mod secret;
 pub mod session;
+pub mod sso;
 pub mod store;
 pub mod tenant;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,12 +43,15 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::admission::PeerAddr;
 use crate::app::{App, SessionLimits};
 use crate::broker::Broker;
 use crate::http::StaticDirs;
 use crate::identity::Identities;
+use crate::limits::Limits;
 use crate::store::{Store, StoreError};
 use crate::tenant::Tenants;
+use crate::tls::TlsListener;
 
 /// How long shutdown waits for connections to send their close frames.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -55,6 +70,12 @@ pub enum StartError {
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The tenants file could not be loaded.
+    #[error(transparent)]
+    Tenants(#[from] crate::tenant::TenantConfigError),
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// What to run.
@@ -71,11 +92,24 @@ pub struct ServerParts {
     pub limits: SessionLimits,
     /// Static files.
     pub dirs: StaticDirs,
+    /// Limits and TLS.
+    pub security: Security,
+}
+
+/// The security-related part of the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Security {
+    /// Rate, size and connection limits.
+    pub limits: Limits,
+    /// Serve wss:// (and https://) directly with this configuration; `None`: plain ws://
+    /// (behind a TLS-terminating proxy, or for local development).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A server accepting connections.
 pub struct RunningServer {
     addr: SocketAddr,
+    tls: bool,
     app: Arc<App>,
     serve: JoinHandle<std::io::Result<()>>,
 }
@@ -90,6 +124,7 @@ impl RunningServer {
             parts.tenants,
             Identities::new(secret),
             parts.limits,
+            parts.security.limits,
         ));
         let listener =
             TcpListener::bind(parts.listen)
@@ -102,15 +137,44 @@ impl RunningServer {
             addr: parts.listen,
             source,
         })?;
-        let router = http::router(Arc::clone(&app), &parts.dirs);
+        // The peer address feeds the per-address limits.
+        let service = http::router(Arc::clone(&app), &parts.dirs)
+            .into_make_service_with_connect_info::<PeerAddr>();
         let stop = app.shutdown.clone();
-        let serve = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        });
-        tracing::info!(%addr, "listening");
-        Ok(Self { addr, app, serve })
+        let tls = parts.security.tls.is_some();
+        let serve = match parts.security.tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await
+            }),
+            Some(config) => {
+                let listener =
+                    TlsListener::spawn(listener, config, stop.clone()).map_err(|source| {
+                        StartError::Bind {
+                            addr: parts.listen,
+                            source,
+                        }
+                    })?;
+                tokio::spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await
+                })
+            }
+        };
+        tracing::info!(%addr, tls, "listening");
+        Ok(Self {
+            addr,
+            tls,
+            app,
+            serve,
+        })
+    }
+
+    /// Whether the server speaks TLS (wss://, https://).
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The address actually bound.

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use image_chat_server::config::{self, Cli, Command};
+use image_chat_server::admin;
+use image_chat_server::config::{self, Cli, Command, SignArgs, TenantCommand};
+use image_chat_server::secret::Secret;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -26,14 +28,58 @@ async fn main() -> ExitCode {
                 }
             };
             // The one line on stdout: scripts and tests read the bound address from it.
+            let scheme = if server.is_tls() { "https" } else { "http" };
             println!(
-                "image-chat-server listening on http://{}",
+                "image-chat-server listening on {scheme}://{}",
                 server.local_addr()
             );
             wait_for_signal().await;
             tracing::info!("shutting down");
             server.shutdown().await;
             ExitCode::SUCCESS
+        }
+        Command::Tenant(TenantCommand::New {
+            id,
+            origins,
+            anonymous,
+        }) => report(admin::new_tenant(&id, &origins, anonymous)),
+        Command::Sign(args) => report(sign(&args)),
+    }
+}
+
+fn sign(args: &SignArgs) -> Result<String, admin::AdminError> {
+    let secret = match (&args.secret, &args.tenants, &args.tenant) {
+        (Some(secret), _, _) => Secret::new(secret.clone()),
+        (None, Some(file), Some(tenant)) => admin::secret_from_file(file, tenant)?,
+        _ => {
+            return Err(admin::AdminError::NoSecret(
+                "give --secret (or IMAGE_CHAT_SSO_SECRET), or --tenants FILE with --tenant ID"
+                    .into(),
+            ));
+        }
+    };
+    let timestamp = args.timestamp.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0)
+    });
+    admin::sign(&secret, &args.user, timestamp)
+}
+
+/// Prints a subcommand's output on stdout, or its error on stderr.
+fn report(result: Result<String, admin::AdminError>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            if !out.ends_with('\n') {
+                println!();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("image-chat-server: {err}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -21,6 +21,22 @@ impl PresenceCounts {
         *count
     }
 
+    /// Records one more viewer unless the image already has `max` (0: unlimited); returns the
+    /// new count, or `None` when full. Checked and counted under one lock, so concurrent joins
+    /// cannot overshoot.
+    pub fn try_join(&self, image: &ImageKey, max: u32) -> Option<u32> {
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(image.clone()).or_insert(0);
+        if max > 0 && *count >= max {
+            if *count == 0 {
+                counts.remove(image);
+            }
+            return None;
+        }
+        *count = count.saturating_add(1);
+        Some(*count)
+    }
+
     /// Records one viewer fewer; returns the new count.
     pub fn leave(&self, image: &ImageKey) -> u32 {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
@@ -66,5 +82,9 @@ mod tests {
         assert_eq!(p.leave(&a), 0);
         assert_eq!(p.leave(&a), 0);
         assert_eq!(p.count(&b), 1);
+        assert_eq!(p.try_join(&b, 2), Some(2));
+        assert_eq!(p.try_join(&b, 2), None);
+        assert_eq!(p.count(&b), 2);
+        assert_eq!(p.try_join(&b, 0), Some(3));
     }
 }

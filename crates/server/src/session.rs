@@ -8,6 +8,7 @@
 //! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
 
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,16 +20,20 @@ use image_chat_protocol::{
 };
 use tokio::time::{Instant, sleep_until};
 
+use crate::admission::OpGate;
 use crate::app::{App, publish_presence};
 use crate::broker::{Published, Received};
 use crate::identity::{AuthError, Identity};
-use crate::store::{CatchUp, Commit, ImageKey, StoreError};
+use crate::sso::SsoError;
+use crate::store::{CatchUp, Commit, CommitLimits, ImageKey, StoreError};
 
 /// What the HTTP layer knows about the peer.
 #[derive(Clone, Debug, Default)]
 pub struct Peer {
     /// The `Origin` header of the upgrade request (browsers always send it).
     pub origin: Option<String>,
+    /// The address the client is accounted under (per-address op limits); `None`: unknown.
+    pub ip: Option<IpAddr>,
 }
 
 /// Why the loop ended; the close frame to send, if any.
@@ -145,8 +150,8 @@ where
     S::Error: Display,
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
-    let identity = match admit(app, peer, &hello) {
-        Ok(identity) => identity,
+    let (identity, mut gate, max_viewers) = match admit(app, peer, &hello) {
+        Ok(admitted) => admitted,
         Err((code, close, message)) => {
             let _ = send(sink, &error_message(None, code, message)).await;
             return End::Close(close);
@@ -164,7 +169,15 @@ where
             return End::Close(CloseCode::TryAgainLater);
         }
     };
-    let online = app.presence.join(&image);
+    let Some(online) = app.presence.try_join(&image, max_viewers) else {
+        let message = "too many connections on this image; try again later";
+        let _ = send(
+            sink,
+            &error_message(None, ErrorCode::LimitExceeded, message),
+        )
+        .await;
+        return End::Close(CloseCode::TooManyConnections);
+    };
     let _presence = PresenceGuard { app, image: &image };
     app.publish_presence(&image, online).await;
 
@@ -184,6 +197,7 @@ where
             events,
             snapshot: None,
             online,
+            read_only: gate.read_only(),
         },
         CatchUp::Snapshot { position, snapshot } => Welcome {
             you: identity.user.clone(),
@@ -193,6 +207,7 @@ where
             events: Vec::new(),
             snapshot: Some(snapshot),
             online,
+            read_only: gate.read_only(),
         },
     };
     // Everything up to here reached the client through the welcome; later frames from the
@@ -241,7 +256,7 @@ where
                     // WebSocket-level ping/pong: answered by the transport.
                     Some(Ok(_)) => continue,
                 };
-                let reply = handle_frame(app, &image, &identity, &text).await;
+                let reply = handle_frame(app, &image, &identity, &mut gate, &text).await;
                 if let Err(end) = send(sink, &reply).await {
                     return end;
                 }
@@ -250,13 +265,14 @@ where
     }
 }
 
-/// Checks protocol version, tenant, origin and identity. On refusal: the error code, the close
+/// Checks protocol version, tenant, origin and identity; returns the identity, the session's
+/// op gate and the tenant's per-image connection limit. On refusal: the error code, the close
 /// code and a message for the client.
 fn admit(
     app: &App,
     peer: &Peer,
     hello: &Hello,
-) -> Result<Identity, (ErrorCode, CloseCode, &'static str)> {
+) -> Result<(Identity, OpGate, u32), (ErrorCode, CloseCode, &'static str)> {
     if hello.protocol != image_chat_protocol::PROTOCOL_VERSION {
         return Err((
             ErrorCode::UnsupportedProtocol,
@@ -278,19 +294,35 @@ fn admit(
             "this page may not use this tenant",
         ));
     }
-    app.identities
-        .resolve(&tenant, hello.auth.as_ref())
+    let identity = app
+        .identities
+        .resolve(&tenant, hello.auth.as_ref(), now_ms(), app.security.sso)
         .map_err(|err| {
+            tracing::debug!(tenant = %tenant.id, %err, "authentication failed");
             let message = match err {
                 AuthError::AnonymousNotAllowed => "this site does not allow anonymous comments",
                 AuthError::SsoNotConfigured => "signed users are not configured for this site",
+                AuthError::Sso(SsoError::BadFormat) => "the SSO hash or userData is malformed",
+                AuthError::Sso(SsoError::BadSignature) => "the SSO signature does not match",
+                AuthError::Sso(SsoError::Expired) => "the SSO signature has expired",
+                AuthError::Sso(SsoError::FromFuture) => "the SSO timestamp is in the future",
+                AuthError::Sso(SsoError::Malformed(why)) => why,
             };
             (
                 ErrorCode::AuthenticationFailed,
                 CloseCode::AuthenticationFailed,
                 message,
             )
-        })
+        })?;
+    let limits = app.security.tenant.with_overrides(&tenant.limits);
+    let gate = OpGate::new(
+        identity.read_only,
+        limits.ops,
+        peer.ip,
+        limits.commit_limits(),
+        Instant::now(),
+    );
+    Ok((identity, gate, limits.max_connections_per_image))
 }
 
 /// Handles one frame of a live session and returns the reply.
@@ -298,6 +330,7 @@ async fn handle_frame(
     app: &App,
     image: &ImageKey,
     identity: &Identity,
+    gate: &mut OpGate,
     text: &str,
 ) -> ServerMessage {
     match decode_client_frame(text) {
@@ -309,7 +342,14 @@ async fn handle_frame(
             "this session already said hello",
         ),
         Ok(other) => match other.into_op() {
-            Ok(op) => commit(app, image, identity, op).await,
+            Ok(op) => match gate.admit(app, Instant::now()) {
+                Ok(()) => commit(app, image, identity, op, gate.commit_limits).await,
+                Err(refusal) => error_message(
+                    Some(op.broadcast_id().clone()),
+                    refusal.code,
+                    refusal.message,
+                ),
+            },
             // `into_op` refuses only hello and ping, handled above.
             Err(_) => error_message(None, ErrorCode::UnexpectedMessage, "not an op"),
         },
@@ -318,10 +358,20 @@ async fn handle_frame(
 
 /// validate (already done by the codec) → commit → ack → publish, under the image's lock so
 /// every subscriber sees events in seq order.
-async fn commit(app: &App, image: &ImageKey, identity: &Identity, op: Op) -> ServerMessage {
+async fn commit(
+    app: &App,
+    image: &ImageKey,
+    identity: &Identity,
+    op: Op,
+    limits: CommitLimits,
+) -> ServerMessage {
     let broadcast_id = op.broadcast_id().clone();
     let _ordering = app.lock_image(image).await;
-    match app.store.commit(image, &identity.user, &op, now_ms()).await {
+    let committed = app
+        .store
+        .commit_limited(image, &identity.user, &op, now_ms(), limits)
+        .await;
+    match committed {
         Ok(Commit::Applied(event)) => {
             let seq = event.seq();
             let message = Published {
@@ -406,6 +456,7 @@ mod tests {
             Tenants::builtin(),
             Identities::new([1; 32]),
             limits,
+            crate::limits::Limits::default(),
         ));
         let (to_session, stream) = mpsc::unbounded();
         let (sink, from_session) = mpsc::unbounded();

@@ -1,13 +1,36 @@
 //! Tenants: who may use the server, from which pages, and as whom.
 //!
 //! A connection names its tenant in `hello`; the tenant decides whether the page's `Origin` is
-//! allowed and whether anonymous people may take part. The built-in `demo` tenant serves the
-//! bundled demo page: anonymous people, pages on localhost only.
+//! allowed, whether anonymous people may take part (and whether only to read), which secret
+//! signs its users, and which limits apply. The built-in `demo` tenant serves the bundled demo
+//! page: anonymous people, pages on localhost only, no secret.
+//!
+//! Tenants come from a TOML file (`--tenants`), one `[[tenant]]` table each:
+//!
+//! ```toml
+//! [[tenant]]
+//! id = "acme"
+//! secret = "…64 hex characters from `image-chat-server tenant new`…"
+//! origins = ["https://acme.example", "https://www.acme.example"]
+//! anonymous = "read-only"        # allow | read-only | deny (default: deny)
+//! sso_max_age_secs = 3600        # optional, overrides --sso-max-age-secs
+//!
+//! [tenant.limits]                # optional, each overrides the server-wide flag
+//! ops_per_second = 2
+//! max_chats_per_image = 200
+//! ```
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use image_chat_protocol::TenantId;
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::limits::TenantLimitOverrides;
+use crate::secret::{MIN_SECRET_BYTES, Secret};
 
 /// Which page origins may open sessions for a tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +85,18 @@ fn is_localhost_origin(origin: &str) -> bool {
         )
 }
 
+/// Whether people without a signed identity may take part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnonymousPolicy {
+    /// Anonymous people may read and write.
+    Allow,
+    /// Anonymous people may read; every op they send is `forbidden`.
+    ReadOnly,
+    /// Only signed users may connect; anonymous `hello`s fail with 4401.
+    Deny,
+}
+
 /// One site owner's account.
 #[derive(Clone, Debug)]
 pub struct Tenant {
@@ -70,7 +105,25 @@ pub struct Tenant {
     /// Pages allowed to connect.
     pub origins: OriginPolicy,
     /// Whether people without a signed identity may take part.
-    pub allow_anonymous: bool,
+    pub anonymous: AnonymousPolicy,
+    /// Signs the tenant's users (Secure SSO) and guards its private HTTP API. `None`: signed
+    /// users are refused (`SsoNotConfigured`).
+    pub secret: Option<Secret>,
+    /// Overrides the server-wide accepted age of signed-user timestamps.
+    pub sso_max_age: Option<Duration>,
+    /// Overrides of the server-wide limits.
+    pub limits: TenantLimitOverrides,
+}
+
+impl AnonymousPolicy {
+    /// The value as written in the tenants file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnonymousPolicy::Allow => "allow",
+            AnonymousPolicy::ReadOnly => "read-only",
+            AnonymousPolicy::Deny => "deny",
+        }
+    }
 }
 
 impl Tenant {
@@ -79,8 +132,134 @@ impl Tenant {
         Self {
             id: TenantId::new("demo"),
             origins: OriginPolicy::Localhost,
-            allow_anonymous: true,
+            anonymous: AnonymousPolicy::Allow,
+            secret: None,
+            sso_max_age: None,
+            limits: TenantLimitOverrides::default(),
         }
+    }
+
+    /// Whether anyone may read this tenant's discussions without signing in.
+    pub fn publicly_readable(&self) -> bool {
+        self.anonymous != AnonymousPolicy::Deny
+    }
+}
+
+/// Why a tenants file was refused. The server does not start with a half-understood file.
+#[derive(Debug, Error)]
+pub enum TenantConfigError {
+    /// The file could not be read.
+    #[error("cannot read tenants file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("tenants file {path}, line {line}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What toml said, without the quoted source line (which could hold a secret).
+        message: String,
+    },
+    /// A tenant's values are unacceptable.
+    #[error("tenant {tenant:?}: {reason}")]
+    Invalid {
+        /// The tenant id.
+        tenant: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The tenants file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantsFile {
+    #[serde(default)]
+    tenant: Vec<TenantEntry>,
+}
+
+/// One `[[tenant]]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantEntry {
+    id: String,
+    secret: Option<Secret>,
+    #[serde(default)]
+    origins: Vec<String>,
+    /// Secure by default: a tenant that says nothing admits only signed users.
+    #[serde(default = "default_anonymous")]
+    anonymous: AnonymousPolicy,
+    sso_max_age_secs: Option<u64>,
+    #[serde(default)]
+    limits: TenantLimitOverrides,
+}
+
+fn default_anonymous() -> AnonymousPolicy {
+    AnonymousPolicy::Deny
+}
+
+/// Checks one configured origin: `scheme://host[:port]`, nothing after, lowercased.
+fn parse_origin(origin: &str) -> Result<String, String> {
+    let lower = origin.trim().to_ascii_lowercase();
+    let Some(rest) = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+    else {
+        return Err(format!(
+            "origin {origin:?} must start with https:// or http://"
+        ));
+    };
+    if rest.is_empty()
+        || rest.contains(['/', '?', '#', '@', '*', ' '])
+        || rest.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "origin {origin:?} must be scheme://host[:port] exactly (no path, no wildcard)"
+        ));
+    }
+    Ok(lower)
+}
+
+impl TenantEntry {
+    fn into_tenant(self) -> Result<Tenant, TenantConfigError> {
+        let invalid = |reason: String| TenantConfigError::Invalid {
+            tenant: self.id.clone(),
+            reason,
+        };
+        let id = TenantId::new(self.id.clone());
+        id.validate().map_err(|e| invalid(e.to_string()))?;
+        if let Some(secret) = &self.secret {
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(invalid(format!(
+                    "secret must be at least {MIN_SECRET_BYTES} bytes \
+                     (`image-chat-server tenant new` makes one)"
+                )));
+            }
+        }
+        let origins = match self.origins.as_slice() {
+            [] => return Err(invalid("origins must list at least one page origin".into())),
+            [only] if only == "localhost" => OriginPolicy::Localhost,
+            list => OriginPolicy::List(
+                list.iter()
+                    .map(|o| parse_origin(o))
+                    .collect::<Result<_, _>>()
+                    .map_err(invalid)?,
+            ),
+        };
+        Ok(Tenant {
+            id,
+            origins,
+            anonymous: self.anonymous,
+            secret: self.secret,
+            sso_max_age: self.sso_max_age_secs.map(Duration::from_secs),
+            limits: self.limits,
+        })
     }
 }
 
@@ -103,9 +282,60 @@ impl Tenants {
         self.by_id.insert(tenant.id.clone(), Arc::new(tenant));
     }
 
+    /// Removes a tenant.
+    pub fn remove(&mut self, id: &TenantId) {
+        self.by_id.remove(id);
+    }
+
     /// Looks a tenant up.
     pub fn get(&self, id: &TenantId) -> Option<Arc<Tenant>> {
         self.by_id.get(id).cloned()
+    }
+
+    /// Number of tenants.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Adds (or replaces, by id) the tenants of a TOML document; `origin` names it in errors.
+    pub fn merge_toml(&mut self, text: &str, origin: &str) -> Result<(), TenantConfigError> {
+        let file: TenantsFile = toml::from_str(text).map_err(|e| TenantConfigError::Parse {
+            path: origin.to_owned(),
+            line: e
+                .span()
+                .map(|span| {
+                    let before = text.as_bytes().get(..span.start).unwrap_or_default();
+                    before.iter().filter(|b| **b == b'\n').count() + 1
+                })
+                .unwrap_or(0),
+            message: e.message().to_owned(),
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        for entry in file.tenant {
+            if !seen.insert(entry.id.clone()) {
+                return Err(TenantConfigError::Invalid {
+                    tenant: entry.id,
+                    reason: "defined twice".into(),
+                });
+            }
+            self.insert(entry.into_tenant()?);
+        }
+        Ok(())
+    }
+
+    /// Adds (or replaces, by id) the tenants of a TOML file.
+    pub fn merge_file(&mut self, path: &Path) -> Result<(), TenantConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TenantConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        self.merge_toml(&text, &shown)
     }
 }
 
@@ -148,5 +378,93 @@ mod tests {
         assert!(p.allows(Some("https://EXAMPLE.com")));
         assert!(!p.allows(Some("http://example.com")));
         assert!(!p.allows(None));
+    }
+
+    const FILE: &str = r#"
+[[tenant]]
+id = "acme"
+secret = "0123456789abcdef0123456789abcdef"
+origins = ["https://ACME.example", "http://localhost:3000"]
+anonymous = "read-only"
+sso_max_age_secs = 60
+
+[tenant.limits]
+ops_per_second = 1.5
+max_chats_per_image = 7
+
+[[tenant]]
+id = "private"
+secret = "fedcba9876543210fedcba9876543210"
+origins = ["localhost"]
+"#;
+
+    #[test]
+    fn file_format() {
+        let mut t = Tenants::builtin();
+        t.merge_toml(FILE, "test").unwrap();
+        assert_eq!(t.len(), 3);
+        let acme = t.get(&TenantId::new("acme")).unwrap();
+        assert_eq!(acme.anonymous, AnonymousPolicy::ReadOnly);
+        assert!(acme.origins.allows(Some("https://acme.example")));
+        assert!(!acme.origins.allows(Some("https://evil.example")));
+        assert_eq!(acme.sso_max_age, Some(Duration::from_secs(60)));
+        assert_eq!(acme.limits.ops_per_second, Some(1.5));
+        assert_eq!(acme.limits.max_chats_per_image, Some(7));
+        // Secrets never reach Debug output.
+        assert!(!format!("{acme:?}").contains("0123456789abcdef"));
+        let private = t.get(&TenantId::new("private")).unwrap();
+        assert_eq!(private.anonymous, AnonymousPolicy::Deny, "deny by default");
+        assert_eq!(private.origins, OriginPolicy::Localhost);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_a_reason() {
+        for (bad, why) in [
+            (
+                "[[tenant]]\nid = \"a\"\norigins = [\"https://a.example\"]\nsecret = \"short\"",
+                "secret",
+            ),
+            ("[[tenant]]\nid = \"a\"\norigins = []", "origins"),
+            (
+                "[[tenant]]\nid = \"a\"\norigins = [\"https://a.example/path\"]",
+                "origin",
+            ),
+            (
+                "[[tenant]]\nid = \"a\"\norigins = [\"*.a.example\"]",
+                "origin",
+            ),
+            (
+                "[[tenant]]\nid = \"a b\"\norigins = [\"https://a.example\"]",
+                "format",
+            ),
+            (
+                "[[tenant]]\nid = \"a\"\norigins = [\"https://a.example\"]\nanonymous = \"maybe\"",
+                "variant",
+            ),
+            (
+                "[[tenant]]\nid = \"a\"\norigins = [\"https://a.example\"]\nextra = 1",
+                "extra",
+            ),
+            (
+                "[[tenant]]\nid = \"a\"\norigins = [\"https://a.example\"]\n[[tenant]]\nid = \"a\"\norigins = [\"https://a.example\"]",
+                "twice",
+            ),
+            ("not toml", "line 1"),
+        ] {
+            let err = Tenants::default()
+                .merge_toml(bad, "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        // A secret in a refused file is not echoed.
+        let err = Tenants::default()
+            .merge_toml(
+                "[[tenant]]\nid = \"a\"\nsecret = \"tiny-secret\"\norigins = [\"x\"]",
+                "t",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("tiny-secret"), "{err}");
     }
 }

@@ -80,6 +80,9 @@ pub enum Rejection {
     /// The broadcastId was used before for a different op.
     #[error("that broadcastId was already used for a different op")]
     BroadcastIdConflict,
+    /// The image already holds the most discussions it may, or the thread the most comments.
+    #[error("this image or discussion has reached its size limit")]
+    LimitExceeded,
 }
 
 impl From<Rejection> for ErrorCode {
@@ -90,6 +93,7 @@ impl From<Rejection> for ErrorCode {
             Rejection::Forbidden => ErrorCode::Forbidden,
             Rejection::DuplicateId => ErrorCode::DuplicateId,
             Rejection::BroadcastIdConflict => ErrorCode::BroadcastIdConflict,
+            Rejection::LimitExceeded => ErrorCode::LimitExceeded,
         }
     }
 }
@@ -106,20 +110,53 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Size limits a commit must respect. They depend on the state (how many discussions the image
+/// holds), so the store checks them atomically with the write, like authorship. `0` means
+/// unlimited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitLimits {
+    /// Most discussions one image may hold (checked by `create-chat`).
+    pub max_chats_per_image: u32,
+    /// Most comments one discussion may hold, its first included (checked by `add-comment`).
+    pub max_comments_per_thread: u32,
+}
+
+impl CommitLimits {
+    /// No size limits (tests and tools).
+    pub const UNLIMITED: CommitLimits = CommitLimits {
+        max_chats_per_image: 0,
+        max_comments_per_thread: 0,
+    };
+}
+
 /// Durable discussions and per-image event logs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Commits `op` by `actor` on `image` at server time `now_ms` (ms since the Unix epoch),
     /// assigning the image's next `seq`, or recognises a repeat of an op already committed.
-    /// Authorization that depends on state (authorship) is checked here, atomically with the
-    /// write. Returns once the change is durable.
+    /// Authorization that depends on state (authorship) and the size `limits` are checked here,
+    /// atomically with the write. A repeat of a committed op is acknowledged even when the
+    /// limit has been reached since. Returns once the change is durable.
+    async fn commit_limited(
+        &self,
+        image: &ImageKey,
+        actor: &User,
+        op: &Op,
+        now_ms: u64,
+        limits: CommitLimits,
+    ) -> Result<Commit, StoreError>;
+
+    /// [`Store::commit_limited`] without size limits.
     async fn commit(
         &self,
         image: &ImageKey,
         actor: &User,
         op: &Op,
         now_ms: u64,
-    ) -> Result<Commit, StoreError>;
+    ) -> Result<Commit, StoreError> {
+        self.commit_limited(image, actor, op, now_ms, CommitLimits::UNLIMITED)
+            .await
+    }
 
     /// What a client resuming from `since` (or connecting fresh, with `None`) must apply.
     async fn catch_up(

@@ -53,7 +53,7 @@ use rand::rngs::OsRng;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
-use super::{CatchUp, Commit, ImageKey, Rejection, Store, StoreError};
+use super::{CatchUp, Commit, CommitLimits, ImageKey, Rejection, Store, StoreError};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -417,6 +417,10 @@ fn insert_comment(
 
 /// Checks `op` against the state and writes its change as change `seq` of `image`, returning
 /// the event. A rejection returns early; the caller's transaction then rolls everything back.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one private step of `commit_blocking`; a parameter struct would only rename them"
+)]
 fn apply_op(
     tx: &Transaction<'_>,
     tenant: &str,
@@ -425,6 +429,7 @@ fn apply_op(
     actor: &User,
     op: &Op,
     now_ms: u64,
+    limits: CommitLimits,
 ) -> Result<Event, StoreError> {
     let epoch = image.epoch;
     match op {
@@ -432,6 +437,17 @@ fn apply_op(
             if chat_exists(tx, tenant, &op.chat_id)? || comment_exists(tx, tenant, &op.comment_id)?
             {
                 return Err(Rejection::DuplicateId.into());
+            }
+            if limits.max_chats_per_image > 0 {
+                // Counted through the `chats_by_image` index.
+                let chats: u64 = tx.query_row(
+                    "SELECT COUNT(*) FROM chats WHERE image_row = ?1",
+                    params![image.id],
+                    |row| row.get(0),
+                )?;
+                if chats >= u64::from(limits.max_chats_per_image) {
+                    return Err(Rejection::LimitExceeded.into());
+                }
             }
             let anchor: Anchor = op.anchor.canonical();
             tx.execute(
@@ -469,6 +485,17 @@ fn apply_op(
             chat_author_on_image(tx, tenant, image.id, &op.chat_id)?;
             if comment_exists(tx, tenant, &op.comment_id)? {
                 return Err(Rejection::DuplicateId.into());
+            }
+            if limits.max_comments_per_thread > 0 {
+                // Counted through the `comments_by_chat` index.
+                let comments: u64 = tx.query_row(
+                    "SELECT COUNT(*) FROM comments WHERE tenant = ?1 AND chat_id = ?2",
+                    params![tenant, op.chat_id.as_str()],
+                    |row| row.get(0),
+                )?;
+                if comments >= u64::from(limits.max_comments_per_thread) {
+                    return Err(Rejection::LimitExceeded.into());
+                }
             }
             let comment = Comment {
                 id: op.comment_id.clone(),
@@ -546,6 +573,7 @@ fn commit_blocking(
     actor: &User,
     op: &Op,
     now_ms: u64,
+    limits: CommitLimits,
 ) -> Result<Commit, StoreError> {
     let fingerprint = fingerprint(actor, op)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -571,7 +599,16 @@ fn commit_blocking(
     //    if the op is refused, dropping `tx` rolls the creation back too.
     let row = load_or_create_image(&tx, image)?;
     let seq = row.head + 1;
-    let event = apply_op(&tx, image.tenant.as_str(), row, seq, actor, op, now_ms)?;
+    let event = apply_op(
+        &tx,
+        image.tenant.as_str(),
+        row,
+        seq,
+        actor,
+        op,
+        now_ms,
+        limits,
+    )?;
     // 3. Append to the log and drop what falls out of the retention window.
     tx.execute(
         "INSERT INTO events (image_row, seq, broadcast_id, fingerprint, body) \
@@ -751,16 +788,17 @@ fn secret_blocking(conn: &mut Connection, name: &str) -> Result<[u8; 32], StoreE
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn commit(
+    async fn commit_limited(
         &self,
         image: &ImageKey,
         actor: &User,
         op: &Op,
         now_ms: u64,
+        limits: CommitLimits,
     ) -> Result<Commit, StoreError> {
         let (image, actor, op) = (image.clone(), actor.clone(), op.clone());
         let retention = self.retention;
-        self.run(move |conn| commit_blocking(conn, retention, &image, &actor, &op, now_ms))
+        self.run(move |conn| commit_blocking(conn, retention, &image, &actor, &op, now_ms, limits))
             .await
     }
 

@@ -19,7 +19,7 @@ use image_chat_server::broker::memory::MemoryBroker;
 use image_chat_server::http::StaticDirs;
 use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
 use image_chat_server::tenant::Tenants;
-use image_chat_server::{RunningServer, ServerParts};
+use image_chat_server::{RunningServer, Security, ServerParts};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -89,6 +89,7 @@ pub async fn start_on(db: &Path, retention: u64, limits: SessionLimits) -> Runni
         tenants: Tenants::builtin(),
         limits,
         dirs: StaticDirs::default(),
+        security: Security::default(),
     })
     .await
     .unwrap()

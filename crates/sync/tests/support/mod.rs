@@ -123,6 +123,7 @@ impl FakeServer {
                 events: self.log[resume.seq as usize..].to_vec(),
                 snapshot: None,
                 online: self.online,
+                read_only: false,
             },
             None => Welcome {
                 you: you.clone(),
@@ -132,6 +133,7 @@ impl FakeServer {
                 events: Vec::new(),
                 snapshot: Some(self.state.to_snapshot()),
                 online: self.online,
+                read_only: false,
             },
         }
     }

@@ -1,0 +1,191 @@
+//! The server's configurable limits, and how a tenant's configuration overrides them.
+//!
+//! Every limit can be changed with a flag (see `config`), and the per-tenant ones again per
+//! tenant in the tenants file, so a load test can lift them and a small site can tighten them.
+//! `0` means "unlimited" throughout. What happens when one is exceeded:
+//!
+//! | limit | scope | answer |
+//! | --- | --- | --- |
+//! | ops per second (burst) | connection | `error` `rate-limited` for the op; nothing committed |
+//! | ops per second (burst) | client IP | `error` `rate-limited` for the op; nothing committed |
+//! | connections | client IP | HTTP 429 before the WebSocket upgrade |
+//! | connections | image | `error` `limit-exceeded`, then close 4002 |
+//! | discussions | image | `error` `limit-exceeded` for the `create-chat` |
+//! | comments | discussion | `error` `limit-exceeded` for the `add-comment` |
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ratelimit::Rate;
+use crate::store::CommitLimits;
+
+/// Limits a tenant may override.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TenantLimits {
+    /// Ops one connection may send (`None`: unlimited).
+    pub ops: Option<Rate>,
+    /// Connections viewing one image at once.
+    pub max_connections_per_image: u32,
+    /// Discussions one image may hold.
+    pub max_chats_per_image: u32,
+    /// Comments one discussion may hold.
+    pub max_comments_per_thread: u32,
+}
+
+impl Default for TenantLimits {
+    fn default() -> Self {
+        Self {
+            // A person types; 20 ops at once and 5 per second sustained is far above that,
+            // and far below what hurts the server.
+            ops: Rate::new(5.0, 20),
+            max_connections_per_image: 10_000,
+            max_chats_per_image: 1_000,
+            max_comments_per_thread: 500,
+        }
+    }
+}
+
+impl TenantLimits {
+    /// The store-side part.
+    pub fn commit_limits(&self) -> CommitLimits {
+        CommitLimits {
+            max_chats_per_image: self.max_chats_per_image,
+            max_comments_per_thread: self.max_comments_per_thread,
+        }
+    }
+
+    /// These limits with a tenant's overrides applied.
+    pub fn with_overrides(&self, o: &TenantLimitOverrides) -> Self {
+        let ops = if o.ops_per_second.is_some() || o.ops_burst.is_some() {
+            Rate::new(
+                o.ops_per_second
+                    .or(self.ops.map(|r| r.per_second))
+                    .unwrap_or(0.0),
+                o.ops_burst.or(self.ops.map(|r| r.burst)).unwrap_or(0),
+            )
+        } else {
+            self.ops
+        };
+        Self {
+            ops,
+            max_connections_per_image: o
+                .max_connections_per_image
+                .unwrap_or(self.max_connections_per_image),
+            max_chats_per_image: o.max_chats_per_image.unwrap_or(self.max_chats_per_image),
+            max_comments_per_thread: o
+                .max_comments_per_thread
+                .unwrap_or(self.max_comments_per_thread),
+        }
+    }
+}
+
+/// A tenant's `[tenant.limits]` table: each value given replaces the server-wide default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimitOverrides {
+    /// Ops per second per connection (0: unlimited).
+    pub ops_per_second: Option<f64>,
+    /// Burst of ops per connection (0: unlimited).
+    pub ops_burst: Option<u32>,
+    /// Connections per image.
+    pub max_connections_per_image: Option<u32>,
+    /// Discussions per image.
+    pub max_chats_per_image: Option<u32>,
+    /// Comments per discussion.
+    pub max_comments_per_thread: Option<u32>,
+}
+
+/// How old and how far in the future a signed-user timestamp may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SsoWindow {
+    /// Signatures older than this are refused (`expired`).
+    pub max_age: Duration,
+    /// Signatures dated more than this after the server's clock are refused (clock skew
+    /// between the site's backend and this server is tolerated up to it).
+    pub max_skew: Duration,
+}
+
+impl Default for SsoWindow {
+    fn default() -> Self {
+        Self {
+            // A page signs once when it renders; its widget reconnects with the same signature
+            // after network blips, so the window must cover a long-open tab. Pages that want a
+            // shorter window refresh with `setAuth`.
+            max_age: Duration::from_secs(24 * 3600),
+            max_skew: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Server-wide limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Defaults of the per-tenant limits.
+    pub tenant: TenantLimits,
+    /// Ops one client IP may send across all its connections (`None`: unlimited).
+    pub ip_ops: Option<Rate>,
+    /// Connections one client IP may hold open.
+    pub max_connections_per_ip: u32,
+    /// Whether the client IP is taken from `X-Forwarded-For` (set only behind a trusted proxy
+    /// that appends to it; otherwise any client could claim any address).
+    pub trust_forwarded_for: bool,
+    /// Accepted age of signed-user timestamps.
+    pub sso: SsoWindow,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            tenant: TenantLimits::default(),
+            // Offices and mobile carriers put many people behind one address.
+            ip_ops: Rate::new(20.0, 100),
+            max_connections_per_ip: 200,
+            trust_forwarded_for: false,
+            sso: SsoWindow::default(),
+        }
+    }
+}
+
+impl Limits {
+    /// No limits at all (benchmarks). Timeouts are not limits and stay as configured.
+    pub fn unlimited() -> Self {
+        Self {
+            tenant: TenantLimits {
+                ops: None,
+                max_connections_per_image: 0,
+                max_chats_per_image: 0,
+                max_comments_per_thread: 0,
+            },
+            ip_ops: None,
+            max_connections_per_ip: 0,
+            trust_forwarded_for: false,
+            sso: SsoWindow::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_only_what_they_name() {
+        let base = TenantLimits::default();
+        assert_eq!(base.with_overrides(&TenantLimitOverrides::default()), base);
+        let o = TenantLimitOverrides {
+            ops_burst: Some(3),
+            max_chats_per_image: Some(0),
+            ..TenantLimitOverrides::default()
+        };
+        let got = base.with_overrides(&o);
+        assert_eq!(got.ops, Rate::new(5.0, 3));
+        assert_eq!(got.max_chats_per_image, 0);
+        assert_eq!(got.max_comments_per_thread, base.max_comments_per_thread);
+        let off = TenantLimitOverrides {
+            ops_per_second: Some(0.0),
+            ..TenantLimitOverrides::default()
+        };
+        assert_eq!(base.with_overrides(&off).ops, None);
+    }
+}

@@ -1,0 +1,1550 @@
+//! The hostile-input catalogue (docs/SECURITY.md): every attack over a real WebSocket on
+//! 127.0.0.1:0, each answered precisely, none affecting anyone else.
+//!
+//! Each group below is an `async fn` run twice: alone, by its own `#[tokio::test]` (so a failure
+//! names the attack), and in sequence with every other group against ONE server by
+//! `the_whole_catalogue_on_one_server`, which then proves that a well-behaved client still works
+//! and that every change committed before the attacks is intact.
+//!
+//! Every client is accounted under its own made-up address (`X-Forwarded-For`, trusted by this
+//! server), so the per-address limits of one attack never touch another. Rate limits use a
+//! refill so slow (one token per 1,000 s) that the outcome cannot depend on timing.
+
+// Helpers outside `#[test]` functions unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::SinkExt;
+use image_chat_protocol::{
+    Auth, ClientMessage, ErrorCode, ErrorFrame, Hello, ImageId, ServerMessage, Snapshot, TenantId,
+};
+use image_chat_server::app::SessionLimits;
+use image_chat_server::broker::memory::MemoryBroker;
+use image_chat_server::http::StaticDirs;
+use image_chat_server::limits::{Limits, TenantLimits};
+use image_chat_server::ratelimit::Rate;
+use image_chat_server::secret::Secret;
+use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
+use image_chat_server::tenant::Tenants;
+use image_chat_server::{RunningServer, Security, ServerParts, sso};
+use serde_json::json;
+use support::*;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+const ACME_SECRET: &str = "acme-secret-0123456789abcdef0123456789";
+const PRIVATE_SECRET: &str = "private-secret-0123456789abcdef012345";
+const READONLY_SECRET: &str = "readonly-secret-0123456789abcdef01234";
+const ACME_ORIGIN: &str = "https://acme.example";
+
+const TENANTS: &str = r#"
+[[tenant]]
+id = "acme"
+secret = "acme-secret-0123456789abcdef0123456789"
+origins = ["https://acme.example"]
+anonymous = "allow"
+
+[[tenant]]
+id = "private"
+secret = "private-secret-0123456789abcdef012345"
+origins = ["localhost"]
+anonymous = "deny"
+
+[[tenant]]
+id = "readonly"
+secret = "readonly-secret-0123456789abcdef01234"
+origins = ["localhost"]
+anonymous = "read-only"
+
+[[tenant]]
+id = "strict"
+origins = ["localhost"]
+anonymous = "allow"
+
+[tenant.limits]
+ops_per_second = 0.001
+ops_burst = 5
+max_connections_per_image = 3
+max_chats_per_image = 3
+max_comments_per_thread = 3
+"#;
+
+/// Per-address op burst of the catalogue server (its refill is negligible).
+const IP_OPS_BURST: u32 = 30;
+/// Connections per address of the catalogue server.
+const MAX_CONNECTIONS_PER_IP: u32 = 50;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn sso(secret: &str, user: serde_json::Value, timestamp: u64) -> Auth {
+    let (user_data, hash) = sso::sign(&Secret::new(secret), &user.to_string(), timestamp);
+    Auth::Sso {
+        user_data,
+        timestamp,
+        hash,
+    }
+}
+
+fn hello_for(tenant: &str, image: &str, auth: Option<Auth>) -> Hello {
+    Hello {
+        protocol: 1,
+        tenant_id: TenantId::new(tenant),
+        image_id: ImageId::new(image),
+        auth,
+        resume: None,
+    }
+}
+
+fn anon(name: &str) -> Option<Auth> {
+    Some(Auth::Anonymous {
+        name: name.into(),
+        token: None,
+    })
+}
+
+struct Env {
+    server: RunningServer,
+    _dir: tempfile::TempDir,
+    next_ip: AtomicU32,
+    /// What the baseline image held before any attack.
+    baseline: Snapshot,
+}
+
+static IP_BASE: AtomicU32 = AtomicU32::new(1);
+
+impl Env {
+    async fn start() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(trust_forwarded_for: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).unwrap();
+        let mut tenants = Tenants::builtin();
+        tenants.merge_toml(TENANTS, "catalogue").unwrap();
+        let limits = Limits {
+            tenant: TenantLimits {
+                // Generous for everyone but `strict`, which overrides it.
+                ops: Rate::new(1000.0, 1000),
+                ..TenantLimits::default()
+            },
+            ip_ops: Rate::new(0.001, IP_OPS_BURST),
+            max_connections_per_ip: MAX_CONNECTIONS_PER_IP,
+            trust_forwarded_for,
+            ..Limits::default()
+        };
+        let server = RunningServer::start(ServerParts {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            store: std::sync::Arc::new(store),
+            broker: std::sync::Arc::new(MemoryBroker::default()),
+            tenants,
+            limits: SessionLimits {
+                hello_timeout: Duration::from_secs(3),
+                idle_timeout: Duration::from_secs(70),
+            },
+            dirs: StaticDirs::default(),
+            security: Security { limits, tls: None },
+        })
+        .await
+        .unwrap();
+        let mut env = Self {
+            server,
+            _dir: dir,
+            // Distinct per Env too, so parallel tests never share an address's budget.
+            next_ip: AtomicU32::new(IP_BASE.fetch_add(1 << 16, Ordering::Relaxed)),
+            baseline: Snapshot::default(),
+        };
+        // Changes committed before any attack: two discussions, a reply, an edit.
+        let mut owner = env.join("demo", None, "baseline", anon("Owner")).await;
+        let first = create_op(0.1, 0.2, "baseline one");
+        commit(&mut owner, ClientMessage::CreateChat(first.clone())).await;
+        commit(
+            &mut owner,
+            ClientMessage::CreateChat(create_op(0.9, 0.8, "baseline two")),
+        )
+        .await;
+        commit(
+            &mut owner,
+            ClientMessage::AddComment(reply_op(&first.chat_id, "a reply")),
+        )
+        .await;
+        commit(
+            &mut owner,
+            ClientMessage::EditComment(edit_op(&first.chat_id, &first.comment_id, "edited")),
+        )
+        .await;
+        env.baseline = env.snapshot("demo", "baseline").await;
+        assert_eq!(env.baseline.chats.len(), 2);
+        env
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.server.local_addr()
+    }
+
+    /// A fresh made-up client address.
+    fn ip(&self) -> String {
+        let n = self.next_ip.fetch_add(1, Ordering::Relaxed);
+        std::net::Ipv4Addr::from(0x0a00_0000 | (n & 0x00ff_ffff)).to_string()
+    }
+
+    async fn try_connect(
+        &self,
+        origin: Option<&str>,
+        ip: &str,
+    ) -> Result<Client, tungstenite::Error> {
+        let mut request = format!("ws://{}/ws", self.addr())
+            .into_client_request()
+            .unwrap();
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", ip.parse().unwrap());
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
+            .await
+            .expect("connect timed out")?;
+        Ok(Client { ws, welcome: None })
+    }
+
+    async fn connect(&self, origin: Option<&str>) -> Client {
+        self.try_connect(origin, &self.ip()).await.unwrap()
+    }
+
+    async fn join_from(
+        &self,
+        ip: &str,
+        tenant: &str,
+        origin: Option<&str>,
+        image: &str,
+        auth: Option<Auth>,
+    ) -> Client {
+        let mut c = self.try_connect(origin, ip).await.unwrap();
+        c.send(&ClientMessage::Hello(hello_for(tenant, image, auth)))
+            .await;
+        match c.recv().await {
+            ServerMessage::Welcome(w) => c.welcome = Some(w),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        c
+    }
+
+    async fn join(
+        &self,
+        tenant: &str,
+        origin: Option<&str>,
+        image: &str,
+        auth: Option<Auth>,
+    ) -> Client {
+        self.join_from(&self.ip(), tenant, origin, image, auth)
+            .await
+    }
+
+    /// Sends `hello` and expects a refusal: returns the error code and the close code.
+    async fn refused(&self, origin: Option<&str>, hello: Hello) -> (ErrorCode, u16) {
+        let mut c = self.connect(origin).await;
+        c.send(&ClientMessage::Hello(hello)).await;
+        refusal(&mut c).await
+    }
+
+    async fn snapshot(&self, tenant: &str, image: &str) -> Snapshot {
+        let (status, body) = http_get(
+            self.addr(),
+            &format!("/api/v1/tenants/{tenant}/snapshot?image={image}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// After the attacks: a new, well-behaved client sees exactly the baseline, can still
+    /// create, reply, edit and delete, and a second client sees it live.
+    async fn check_intact(&self) {
+        let mut a = self.join("demo", None, "baseline", anon("Good")).await;
+        let mut b = self.join("demo", None, "baseline", anon("Watcher")).await;
+        assert_eq!(a.welcome().snapshot.as_ref().unwrap(), &self.baseline);
+        let create = create_op(0.5, 0.5, "still works");
+        commit(&mut a, ClientMessage::CreateChat(create.clone())).await;
+        match b.recv_skip_presence().await {
+            ServerMessage::NewImageChat(e) => assert_eq!(e.chat.id, create.chat_id),
+            other => panic!("expected the new chat, got {other:?}"),
+        }
+        commit(
+            &mut a,
+            ClientMessage::AddComment(reply_op(&create.chat_id, "and replies")),
+        )
+        .await;
+        commit(
+            &mut a,
+            ClientMessage::EditComment(edit_op(&create.chat_id, &create.comment_id, "edits")),
+        )
+        .await;
+        commit(
+            &mut a,
+            ClientMessage::DeleteChat(delete_op(&create.chat_id)),
+        )
+        .await;
+        assert_eq!(self.snapshot("demo", "baseline").await, self.baseline);
+    }
+}
+
+/// Reads the refusal of a hello: the `error` frame, then the close frame.
+async fn refusal(c: &mut Client) -> (ErrorCode, u16) {
+    let code = match c.recv_skip_presence().await {
+        ServerMessage::Error(e) => e.code,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    (code, c.closed().await)
+}
+
+async fn expect_error(c: &mut Client) -> ErrorFrame {
+    match c.recv_skip_presence().await {
+        ServerMessage::Error(e) => e,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// Sends a raw frame and expects an `error` with `code`, the socket staying open.
+async fn raw_error(c: &mut Client, frame: &str) -> ErrorFrame {
+    c.send_raw(frame).await;
+    expect_error(c).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signed users (Secure SSO)
+// ---------------------------------------------------------------------------------------------
+
+async fn sso_attacks(env: &Env) {
+    let now = now_ms();
+    let user = json!({"id": "u-1", "name": "Grace"});
+    let acme = |auth| hello_for("acme", "sso-img", Some(auth));
+    let o = Some(ACME_ORIGIN);
+    let refused = (ErrorCode::AuthenticationFailed, 4401);
+
+    // Control: a correctly signed user gets in, as `sso:<id>`.
+    let ok = env
+        .join(
+            "acme",
+            o,
+            "sso-img",
+            Some(sso(ACME_SECRET, user.clone(), now)),
+        )
+        .await;
+    assert_eq!(ok.welcome().you.id, "sso:u-1");
+    assert_eq!(ok.welcome().token, None);
+
+    // Forged: signed with a guessed secret.
+    assert_eq!(
+        env.refused(
+            o,
+            acme(sso("guessed-secret-0000000000000000", user.clone(), now))
+        )
+        .await,
+        refused
+    );
+    // Tampered: a valid signature, then isModerator added to the payload.
+    let Auth::Sso {
+        hash, timestamp, ..
+    } = sso(ACME_SECRET, user.clone(), now)
+    else {
+        unreachable!()
+    };
+    let Auth::Sso {
+        user_data: escalated,
+        ..
+    } = sso(
+        ACME_SECRET,
+        json!({"id": "u-1", "name": "Grace", "isModerator": true}),
+        now,
+    )
+    else {
+        unreachable!()
+    };
+    let tampered = Auth::Sso {
+        user_data: escalated,
+        timestamp,
+        hash: hash.clone(),
+    };
+    assert_eq!(env.refused(o, acme(tampered)).await, refused);
+    // Replayed with a new timestamp (the signature covers it).
+    let Auth::Sso { user_data, .. } = sso(ACME_SECRET, user.clone(), now) else {
+        unreachable!()
+    };
+    let retimed = Auth::Sso {
+        user_data,
+        timestamp: now + 1,
+        hash,
+    };
+    assert_eq!(env.refused(o, acme(retimed)).await, refused);
+    // Expired (25 h old; the window is 24 h) and from the future (+1 h; skew allowed 5 min).
+    assert_eq!(
+        env.refused(
+            o,
+            acme(sso(ACME_SECRET, user.clone(), now - 25 * 3_600_000))
+        )
+        .await,
+        refused
+    );
+    assert_eq!(
+        env.refused(o, acme(sso(ACME_SECRET, user.clone(), now + 3_600_000)))
+            .await,
+        refused
+    );
+    assert_eq!(
+        env.refused(o, acme(sso(ACME_SECRET, user.clone(), u64::MAX)))
+            .await,
+        refused
+    );
+    // Malformed hash: not hex, wrong length, empty.
+    for hash in ["zz".repeat(32), "00".into(), String::new()] {
+        let Auth::Sso {
+            user_data,
+            timestamp,
+            ..
+        } = sso(ACME_SECRET, user.clone(), now)
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            env.refused(
+                o,
+                acme(Auth::Sso {
+                    user_data,
+                    timestamp,
+                    hash
+                })
+            )
+            .await,
+            refused
+        );
+    }
+    // Malformed payloads, correctly signed: not base64, not JSON, no name, bad id type.
+    for data in ["%%%not-base64%%%", "bm90IGpzb24=" /* "not json" */] {
+        let hash = hex_hmac(ACME_SECRET, now, data);
+        let auth = Auth::Sso {
+            user_data: data.into(),
+            timestamp: now,
+            hash,
+        };
+        assert_eq!(env.refused(o, acme(auth)).await, refused);
+    }
+    for bad in [
+        json!({"id": "u"}),
+        json!({"id": 1.5, "name": "x"}),
+        json!({"id": "", "name": "x"}),
+    ] {
+        assert_eq!(
+            env.refused(o, acme(sso(ACME_SECRET, bad, now))).await,
+            refused
+        );
+    }
+    // Malformed frame shapes of `auth` (missing fields, wrong types): malformed-frame, 4400.
+    let mut c = env.connect(o).await;
+    c.send_raw(r#"{"type":"hello","protocol":1,"tenantId":"acme","imageId":"i","auth":{"type":"sso","userData":"e30=","timestamp":"soon","hash":"00"}}"#).await;
+    assert_eq!(refusal(&mut c).await, (ErrorCode::MalformedFrame, 4400));
+    // Signed for one tenant, presented to another.
+    let cross = hello_for(
+        "private",
+        "sso-img",
+        Some(sso(ACME_SECRET, user.clone(), now)),
+    );
+    assert_eq!(env.refused(None, cross).await, refused);
+    // SSO to a tenant without a secret (demo).
+    let demo = hello_for("demo", "sso-img", Some(sso(ACME_SECRET, user.clone(), now)));
+    assert_eq!(env.refused(None, demo).await, refused);
+    // An unsafe avatar is dropped, not shown to others; markup in the name stays text.
+    let c = env
+        .join(
+            "acme",
+            o,
+            "sso-img",
+            Some(sso(
+                ACME_SECRET,
+                json!({"id": "u-2", "name": "<b>B</b>", "avatar": "javascript:alert(1)"}),
+                now,
+            )),
+        )
+        .await;
+    assert_eq!(c.welcome().you.avatar_url, None);
+    assert_eq!(c.welcome().you.name, "<b>B</b>");
+}
+
+fn hex_hmac(secret: &str, timestamp: u64, data: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(data.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenants and origins
+// ---------------------------------------------------------------------------------------------
+
+async fn tenant_and_origin_attacks(env: &Env) {
+    let forbidden = (ErrorCode::Forbidden, 4403);
+    let hello = |tenant: &str| hello_for(tenant, "t-img", anon("Eve"));
+    assert_eq!(
+        env.refused(None, hello("nobody")).await,
+        (ErrorCode::UnknownTenant, 4404)
+    );
+    for origin in [
+        Some("https://evil.example"),
+        Some("https://acme.example.evil.example"),
+        Some("http://acme.example"),
+        Some("null"),
+        None,
+    ] {
+        assert_eq!(
+            env.refused(origin, hello("acme")).await,
+            forbidden,
+            "{origin:?}"
+        );
+    }
+    // Demo is for localhost pages only.
+    assert_eq!(
+        env.refused(Some("https://evil.example"), hello("demo"))
+            .await,
+        forbidden
+    );
+    // Anonymous people where the tenant admits only signed users.
+    assert_eq!(
+        env.refused(None, hello("private")).await,
+        (ErrorCode::AuthenticationFailed, 4401)
+    );
+    let mut c = env.connect(None).await;
+    c.send_raw(r#"{"type":"hello","protocol":1,"tenantId":"private","imageId":"i"}"#)
+        .await;
+    assert_eq!(
+        refusal(&mut c).await,
+        (ErrorCode::AuthenticationFailed, 4401)
+    );
+
+    // Cross-tenant: the same image id in two tenants are two unrelated images.
+    let mut in_demo = env.join("demo", None, "shared-id", anon("D")).await;
+    let mut in_acme = env
+        .join("acme", Some(ACME_ORIGIN), "shared-id", anon("A"))
+        .await;
+    assert!(
+        in_acme
+            .welcome()
+            .snapshot
+            .as_ref()
+            .unwrap()
+            .chats
+            .is_empty()
+    );
+    let demo_chat = create_op(0.3, 0.3, "demo only");
+    commit(&mut in_demo, ClientMessage::CreateChat(demo_chat.clone())).await;
+    in_acme.assert_quiet().await;
+    // ...and ops naming the other tenant's chat find nothing to change.
+    for op in [
+        ClientMessage::DeleteChat(delete_op(&demo_chat.chat_id)),
+        ClientMessage::AddComment(reply_op(&demo_chat.chat_id, "x")),
+        ClientMessage::EditComment(edit_op(&demo_chat.chat_id, &demo_chat.comment_id, "x")),
+    ] {
+        in_acme.send(&op).await;
+        assert_eq!(
+            expect_error(&mut in_acme).await.code,
+            ErrorCode::UnknownChat
+        );
+    }
+    // A demo anonymous token presented to acme proves nothing there: a fresh identity.
+    let token = in_demo.welcome().token.clone();
+    let other = env
+        .join(
+            "acme",
+            Some(ACME_ORIGIN),
+            "shared-id",
+            Some(Auth::Anonymous {
+                name: "D".into(),
+                token,
+            }),
+        )
+        .await;
+    assert_ne!(other.welcome().you.id, in_demo.welcome().you.id);
+    let snap = env.snapshot("demo", "shared-id").await;
+    assert_eq!(snap.chats.len(), 1);
+    assert_eq!(snap.chats[0].comments[0].text, "demo only");
+
+    // The HTTP snapshot of a sign-in-only tenant needs its secret.
+    let path = "/api/v1/tenants/private/snapshot?image=i";
+    assert_eq!(http_get(env.addr(), path).await.0, 401);
+    assert_eq!(http_get_auth(env.addr(), path, "Bearer wrong").await, 401);
+    assert_eq!(
+        http_get_auth(env.addr(), path, &format!("Bearer {ACME_SECRET}")).await,
+        401
+    );
+    assert_eq!(
+        http_get_auth(env.addr(), path, &format!("Bearer {PRIVATE_SECRET}")).await,
+        200
+    );
+}
+
+async fn http_get_auth(addr: std::net::SocketAddr, path: &str, authorization: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&response)[9..12].parse().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// One connection, one image
+// ---------------------------------------------------------------------------------------------
+
+async fn cross_image_attacks(env: &Env) {
+    let mut owner = env.join("demo", None, "img-b", anon("Owner")).await;
+    let target = create_op(0.4, 0.4, "on image b");
+    commit(&mut owner, ClientMessage::CreateChat(target.clone())).await;
+    // Bound to image a, Mallory names image b's discussion: nothing there from image a's view.
+    let mut mallory = env.join("demo", None, "img-a", anon("Mallory")).await;
+    for op in [
+        ClientMessage::DeleteChat(delete_op(&target.chat_id)),
+        ClientMessage::AddComment(reply_op(&target.chat_id, "sneaky")),
+        ClientMessage::EditComment(edit_op(&target.chat_id, &target.comment_id, "sneaky")),
+    ] {
+        mallory.send(&op).await;
+        assert_eq!(
+            expect_error(&mut mallory).await.code,
+            ErrorCode::UnknownChat
+        );
+    }
+    // A second hello cannot re-bind the connection to image b.
+    mallory
+        .send(&ClientMessage::Hello(hello_for(
+            "demo",
+            "img-b",
+            anon("Mallory"),
+        )))
+        .await;
+    assert_eq!(
+        expect_error(&mut mallory).await.code,
+        ErrorCode::UnexpectedMessage
+    );
+    commit(
+        &mut owner,
+        ClientMessage::AddComment(reply_op(&target.chat_id, "private to b")),
+    )
+    .await;
+    mallory.assert_quiet().await;
+    let snap = env.snapshot("demo", "img-b").await;
+    assert_eq!(snap.chats[0].comments.len(), 2);
+    assert_eq!(snap.chats[0].comments[0].text, "on image b");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization on every op
+// ---------------------------------------------------------------------------------------------
+
+async fn authorization_attacks(env: &Env) {
+    let now = now_ms();
+    let image = "authz";
+    let mut alice = env.join("demo", None, image, anon("Alice")).await;
+    let chat = create_op(0.2, 0.2, "Alice's");
+    commit(&mut alice, ClientMessage::CreateChat(chat.clone())).await;
+    let mut bob = env.join("demo", None, image, anon("Bob")).await;
+    let bobs_reply = reply_op(&chat.chat_id, "Bob's reply");
+    commit(&mut bob, ClientMessage::AddComment(bobs_reply.clone())).await;
+    alice.recv_skip_presence().await; // Bob's reply, live
+
+    // Bob edits Alice's comment, deletes Alice's discussion (he replied in it, still not his).
+    bob.send(&ClientMessage::EditComment(edit_op(
+        &chat.chat_id,
+        &chat.comment_id,
+        "pwned",
+    )))
+    .await;
+    assert_eq!(expect_error(&mut bob).await.code, ErrorCode::Forbidden);
+    bob.send(&ClientMessage::DeleteChat(delete_op(&chat.chat_id)))
+        .await;
+    assert_eq!(expect_error(&mut bob).await.code, ErrorCode::Forbidden);
+    // Alice may not edit Bob's reply either.
+    alice
+        .send(&ClientMessage::EditComment(edit_op(
+            &chat.chat_id,
+            &bobs_reply.comment_id,
+            "x",
+        )))
+        .await;
+    assert_eq!(expect_error(&mut alice).await.code, ErrorCode::Forbidden);
+    // Bob forges an anonymous token claiming Alice's id: he gets a fresh identity instead.
+    let forged = format!("{}.{}", alice.welcome().you.id, "00".repeat(32));
+    let mut eve = env
+        .join(
+            "demo",
+            None,
+            image,
+            Some(Auth::Anonymous {
+                name: "Alice".into(),
+                token: Some(forged),
+            }),
+        )
+        .await;
+    assert_ne!(eve.welcome().you.id, alice.welcome().you.id);
+    eve.send(&ClientMessage::EditComment(edit_op(
+        &chat.chat_id,
+        &chat.comment_id,
+        "pwned",
+    )))
+    .await;
+    assert_eq!(expect_error(&mut eve).await.code, ErrorCode::Forbidden);
+    // Alice's own token, after a "reload", keeps her authorship.
+    let token = alice.welcome().token.clone();
+    let mut alice2 = env
+        .join(
+            "demo",
+            None,
+            image,
+            Some(Auth::Anonymous {
+                name: "Alice".into(),
+                token,
+            }),
+        )
+        .await;
+    assert_eq!(alice2.welcome().you.id, alice.welcome().you.id);
+    commit(
+        &mut alice2,
+        ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.comment_id, "Alice's, edited")),
+    )
+    .await;
+
+    // A signed user whose id imitates an anonymous one is `sso:anon:…`: not Alice either.
+    let imitator = json!({"id": alice.welcome().you.id, "name": "Alice"});
+    let mut imitator = env
+        .join(
+            "acme",
+            Some(ACME_ORIGIN),
+            image,
+            Some(sso(ACME_SECRET, imitator, now)),
+        )
+        .await;
+    assert_eq!(
+        imitator.welcome().you.id,
+        format!("sso:{}", alice.welcome().you.id)
+    );
+    let mut acme_owner = env
+        .join("acme", Some(ACME_ORIGIN), image, anon("Owner"))
+        .await;
+    let acme_chat = create_op(0.5, 0.5, "acme anon");
+    commit(
+        &mut acme_owner,
+        ClientMessage::CreateChat(acme_chat.clone()),
+    )
+    .await;
+    imitator.recv_skip_presence().await;
+    imitator
+        .send(&ClientMessage::DeleteChat(delete_op(&acme_chat.chat_id)))
+        .await;
+    assert_eq!(expect_error(&mut imitator).await.code, ErrorCode::Forbidden);
+    // A signed moderator may edit and delete anything in the tenant.
+    let moderator = json!({"id": "mod", "name": "Mod", "isModerator": true});
+    let mut moderator = env
+        .join(
+            "acme",
+            Some(ACME_ORIGIN),
+            image,
+            Some(sso(ACME_SECRET, moderator, now)),
+        )
+        .await;
+    assert!(moderator.welcome().you.is_moderator);
+    commit(
+        &mut moderator,
+        ClientMessage::EditComment(edit_op(
+            &acme_chat.chat_id,
+            &acme_chat.comment_id,
+            "moderated",
+        )),
+    )
+    .await;
+    commit(
+        &mut moderator,
+        ClientMessage::DeleteChat(delete_op(&acme_chat.chat_id)),
+    )
+    .await;
+
+    let snap = env.snapshot("demo", image).await;
+    assert_eq!(snap.chats.len(), 1);
+    assert_eq!(snap.chats[0].comments[0].text, "Alice's, edited");
+    assert_eq!(snap.chats[0].comments[1].text, "Bob's reply");
+}
+
+async fn read_only_attacks(env: &Env) {
+    let now = now_ms();
+    // Seed the read-only tenant's image through a signed (writing) user.
+    let writer = json!({"id": "w", "name": "Writer"});
+    let mut writer = env
+        .join(
+            "readonly",
+            None,
+            "ro",
+            Some(sso(READONLY_SECRET, writer, now)),
+        )
+        .await;
+    assert!(!writer.welcome().read_only);
+    let chat = create_op(0.5, 0.5, "read me");
+    commit(&mut writer, ClientMessage::CreateChat(chat.clone())).await;
+    // Anonymous readers are told they are read-only and every op is refused.
+    let mut reader = env.join("readonly", None, "ro", anon("Reader")).await;
+    assert!(reader.welcome().read_only);
+    assert_eq!(reader.welcome().snapshot.as_ref().unwrap().chats.len(), 1);
+    // A signed user flagged readOnly is read-only too, whatever the tenant policy.
+    let flagged = json!({"id": "r", "name": "R", "readOnly": true});
+    let mut flagged = env
+        .join(
+            "acme",
+            Some(ACME_ORIGIN),
+            "ro",
+            Some(sso(ACME_SECRET, flagged, now)),
+        )
+        .await;
+    assert!(flagged.welcome().read_only);
+    for client in [&mut reader, &mut flagged] {
+        for op in [
+            ClientMessage::CreateChat(create_op(0.1, 0.1, "no")),
+            ClientMessage::AddComment(reply_op(&chat.chat_id, "no")),
+            ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.comment_id, "no")),
+            ClientMessage::DeleteChat(delete_op(&chat.chat_id)),
+        ] {
+            client.send(&op).await;
+            assert_eq!(expect_error(client).await.code, ErrorCode::Forbidden);
+        }
+    }
+    // Reading still works: the reader sees the writer's next change live.
+    commit(
+        &mut writer,
+        ClientMessage::AddComment(reply_op(&chat.chat_id, "more")),
+    )
+    .await;
+    assert!(matches!(
+        reader.recv_skip_presence().await,
+        ServerMessage::ImageChatUpdated(_)
+    ));
+    let snap = env.snapshot("readonly", "ro").await;
+    assert_eq!(snap.chats[0].comments.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed frames
+// ---------------------------------------------------------------------------------------------
+
+async fn malformed_frame_attacks(env: &Env) {
+    let mut c = env.join("demo", None, "malformed", anon("Fuzzy")).await;
+    let id = || uuid();
+    let create = |x: &str, y: &str| {
+        format!(
+            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"point","x":{x},"y":{y}}},"commentId":"{}","text":"hi"}}"#,
+            id(),
+            id(),
+            id()
+        )
+    };
+    // Coordinates: NaN and Infinity are not JSON; 1e999 overflows; negative and > 1 are refused.
+    for (x, y, code) in [
+        ("NaN", "0.5", ErrorCode::MalformedFrame),
+        ("Infinity", "0.5", ErrorCode::MalformedFrame),
+        ("-Infinity", "0.5", ErrorCode::MalformedFrame),
+        ("1e999", "0.5", ErrorCode::MalformedFrame),
+        ("\"0.5\"", "0.5", ErrorCode::MalformedFrame),
+        ("null", "0.5", ErrorCode::MalformedFrame),
+        ("-0.1", "0.5", ErrorCode::InvalidCoordinates),
+        ("0.5", "-1e-9", ErrorCode::InvalidCoordinates),
+        ("1.5", "0.5", ErrorCode::InvalidCoordinates),
+        ("0.5", "1.000001", ErrorCode::InvalidCoordinates),
+        ("1e308", "0.5", ErrorCode::InvalidCoordinates),
+    ] {
+        assert_eq!(raw_error(&mut c, &create(x, y)).await.code, code, "{x},{y}");
+    }
+    // A frame over the protocol's 32 KiB (but under the transport's cap): precise error.
+    let big = format!(
+        r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+        "x".repeat(40_000)
+    );
+    assert_eq!(raw_error(&mut c, &big).await.code, ErrorCode::FrameTooLarge);
+    // Deeply nested JSON (30,000 levels, inside the size limit): refused, no stack overflow.
+    let deep = format!(
+        r#"{{"type":"ping","nonce":{}{}}}"#,
+        "[".repeat(15_000),
+        "]".repeat(15_000)
+    );
+    assert_eq!(
+        raw_error(&mut c, &deep).await.code,
+        ErrorCode::MalformedFrame
+    );
+    let deep_object = format!("{}1{}", r#"{"a":"#.repeat(5_000), "}".repeat(5_000));
+    assert_eq!(
+        raw_error(&mut c, &deep_object).await.code,
+        ErrorCode::MalformedFrame
+    );
+    // Unknown types and fields; a client-supplied author is an unknown field, never used.
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"drop-table","broadcastId":"x"}"#)
+            .await
+            .code,
+        ErrorCode::UnknownType
+    );
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"welcome"}"#).await.code,
+        ErrorCode::UnknownType
+    );
+    let with_author = format!(
+        r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"point","x":0.5,"y":0.5}},"commentId":"{}","text":"hi","author":{{"id":"anon:victim","name":"V","isModerator":true}}}}"#,
+        id(),
+        id(),
+        id()
+    );
+    let e = raw_error(&mut c, &with_author).await;
+    assert_eq!(e.code, ErrorCode::MalformedFrame);
+    assert!(e.broadcast_id.is_some(), "the error names the op");
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"ping","nonce":1,"extra":true}"#)
+            .await
+            .code,
+        ErrorCode::MalformedFrame
+    );
+    // Unknown anchor kinds, missing fields, wrong types, duplicate keys.
+    let unknown_anchor = format!(
+        r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"polygon","x":0.5,"y":0.5}},"commentId":"{}","text":"hi"}}"#,
+        id(),
+        id(),
+        id()
+    );
+    assert_eq!(
+        raw_error(&mut c, &unknown_anchor).await.code,
+        ErrorCode::MalformedFrame
+    );
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"delete-chat"}"#).await.code,
+        ErrorCode::MalformedFrame
+    );
+    assert_eq!(raw_error(&mut c, &format!(r#"{{"type":"add-comment","broadcastId":"{}","chatId":"{}","commentId":"{}","text":5}}"#, id(), id(), id())).await.code, ErrorCode::MalformedFrame);
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"ping","nonce":1,"nonce":2}"#)
+            .await
+            .code,
+        ErrorCode::MalformedFrame
+    );
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"ping","nonce":-1}"#)
+            .await
+            .code,
+        ErrorCode::MalformedFrame
+    );
+    assert_eq!(
+        raw_error(&mut c, r#"{"type":"ping","nonce":18446744073709551616}"#)
+            .await
+            .code,
+        ErrorCode::MalformedFrame
+    );
+    // Not an object at all.
+    for junk in [
+        "",
+        "null",
+        "42",
+        "\"ping\"",
+        "[\"ping\",1]",
+        "{",
+        "}{",
+        "\u{feff}{}",
+        "{\"type\":1}",
+    ] {
+        assert_eq!(
+            raw_error(&mut c, junk).await.code,
+            ErrorCode::MalformedFrame,
+            "{junk:?}"
+        );
+    }
+    // Ids: not UUIDs, path traversal, SQL.
+    for bad in [
+        "../../etc/passwd",
+        "1' OR '1'='1",
+        "00000000-0000-4000-8000-00000000000G",
+        "",
+    ] {
+        let frame = format!(
+            r#"{{"type":"delete-chat","broadcastId":"{}","chatId":"{bad}"}}"#,
+            id()
+        );
+        assert_eq!(
+            raw_error(&mut c, &frame).await.code,
+            ErrorCode::InvalidId,
+            "{bad}"
+        );
+    }
+    // Text: too long, control characters, blank.
+    let text = |t: &str| {
+        format!(
+            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"point","x":0.5,"y":0.5}},"commentId":"{}","text":{}}}"#,
+            id(),
+            id(),
+            id(),
+            serde_json::Value::String(t.into())
+        )
+    };
+    assert_eq!(
+        raw_error(&mut c, &text(&"a".repeat(4_001))).await.code,
+        ErrorCode::TextTooLong
+    );
+    assert_eq!(
+        raw_error(&mut c, &text("nul\u{0}byte")).await.code,
+        ErrorCode::InvalidText
+    );
+    assert_eq!(
+        raw_error(&mut c, &text("esc\u{1b}[31m")).await.code,
+        ErrorCode::InvalidText
+    );
+    assert_eq!(
+        raw_error(&mut c, &text(" \n\t ")).await.code,
+        ErrorCode::EmptyText
+    );
+    // A lone surrogate escape is not a Unicode scalar value.
+    assert_eq!(
+        raw_error(
+            &mut c,
+            &text("x").replace("\"text\":\"x\"", "\"text\":\"\\ud800\"")
+        )
+        .await
+        .code,
+        ErrorCode::MalformedFrame
+    );
+    // A binary frame.
+    c.ws.send(Message::binary(vec![0u8, 159, 146, 150]))
+        .await
+        .unwrap();
+    assert_eq!(expect_error(&mut c).await.code, ErrorCode::MalformedFrame);
+    // After all that the connection still works and nothing was committed.
+    c.assert_quiet().await;
+    commit(
+        &mut c,
+        ClientMessage::CreateChat(create_op(0.5, 0.5, "fine")),
+    )
+    .await;
+    assert_eq!(env.snapshot("demo", "malformed").await.chats.len(), 1);
+}
+
+async fn transport_attacks(env: &Env) {
+    let mut bystander = env.join("demo", None, "transport", anon("Bystander")).await;
+    // A 10 MB frame is cut off by the transport (1009 "message too big") before it is
+    // buffered; the connection ends, nobody else notices.
+    let mut big = env.join("demo", None, "transport", anon("Big")).await;
+    let payload = format!(
+        r#"{{"type":"ping","nonce":1,"pad":"{}"}}"#,
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let _ = big.ws.send(Message::text(payload)).await;
+    assert_connection_ends(&mut big).await;
+    // Invalid UTF-8 in a text frame: the transport refuses it and the connection ends.
+    let mut bad = env.join("demo", None, "transport", anon("Bad")).await;
+    let frame = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    let _ = bad.ws.send(Message::Frame(frame)).await;
+    assert_connection_ends(&mut bad).await;
+    // Before hello: invalid UTF-8 too.
+    let mut early = env.connect(None).await;
+    let frame = Frame::message(vec![0xc3, 0x28], OpCode::Data(Data::Text), true);
+    let _ = early.ws.send(Message::Frame(frame)).await;
+    assert_connection_ends(&mut early).await;
+    // The bystander is unaffected.
+    commit(
+        &mut bystander,
+        ClientMessage::CreateChat(create_op(0.5, 0.5, "unaffected")),
+    )
+    .await;
+}
+
+/// Waits (bounded) until the server ends the connection, by close frame or by dropping it.
+async fn assert_connection_ends(c: &mut Client) {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, c.ws.next())
+            .await
+            .expect("the connection stayed open")
+        {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+async fn hello_attacks(env: &Env) {
+    let bad_hello = (ErrorCode::UnexpectedMessage, 4400);
+    // An op before hello.
+    let mut c = env.connect(None).await;
+    c.send(&ClientMessage::CreateChat(create_op(0.5, 0.5, "early")))
+        .await;
+    assert_eq!(refusal(&mut c).await, bad_hello);
+    // Garbage before hello.
+    let mut c = env.connect(None).await;
+    c.send_raw("not json").await;
+    assert_eq!(refusal(&mut c).await, (ErrorCode::MalformedFrame, 4400));
+    // Unsupported protocol; oversized image id; bad tenant id; a name with control characters.
+    let mut h = hello_for("demo", "x", None);
+    h.protocol = 999;
+    assert_eq!(
+        env.refused(None, h).await,
+        (ErrorCode::UnsupportedProtocol, 4400)
+    );
+    let h = hello_for("demo", &"i".repeat(600), None);
+    assert_eq!(env.refused(None, h).await, (ErrorCode::InvalidId, 4400));
+    let h = hello_for("demo/../acme", "x", None);
+    assert_eq!(env.refused(None, h).await, (ErrorCode::InvalidId, 4400));
+    let h = hello_for("demo", "x", anon("evil\u{7}name"));
+    assert_eq!(env.refused(None, h).await, (ErrorCode::InvalidName, 4400));
+    // No hello at all: closed with 4001 when the hello timeout (3 s here) passes.
+    let mut silent = env.connect(None).await;
+    assert_eq!(silent.closed().await, 4001);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replays and ids
+// ---------------------------------------------------------------------------------------------
+
+async fn replay_attacks(env: &Env) {
+    let mut a = env.join("demo", None, "replay", anon("A")).await;
+    let original = create_op(0.5, 0.5, "original");
+    let seq = commit(&mut a, ClientMessage::CreateChat(original.clone())).await;
+    // The same op again: acknowledged again, nothing new.
+    assert_eq!(
+        send_for_ack(&mut a, ClientMessage::CreateChat(original.clone())).await,
+        seq
+    );
+    // Same broadcastId, different content.
+    let mut changed = create_op(0.1, 0.1, "different");
+    changed.broadcast_id = original.broadcast_id.clone();
+    a.send(&ClientMessage::CreateChat(changed)).await;
+    assert_eq!(
+        expect_error(&mut a).await.code,
+        ErrorCode::BroadcastIdConflict
+    );
+    // Same broadcastId and content, replayed by someone else.
+    let mut b = env.join("demo", None, "replay", anon("B")).await;
+    b.send(&ClientMessage::CreateChat(original.clone())).await;
+    assert_eq!(
+        expect_error(&mut b).await.code,
+        ErrorCode::BroadcastIdConflict
+    );
+    // An existing chat id or comment id under a fresh broadcastId.
+    let mut dup = create_op(0.2, 0.2, "dup chat");
+    dup.chat_id = original.chat_id.clone();
+    b.send(&ClientMessage::CreateChat(dup)).await;
+    assert_eq!(expect_error(&mut b).await.code, ErrorCode::DuplicateId);
+    let mut dup = reply_op(&original.chat_id, "dup comment");
+    dup.comment_id = original.comment_id.clone();
+    b.send(&ClientMessage::AddComment(dup)).await;
+    assert_eq!(expect_error(&mut b).await.code, ErrorCode::DuplicateId);
+    let snap = env.snapshot("demo", "replay").await;
+    assert_eq!(snap.chats.len(), 1);
+    assert_eq!(snap.chats[0].comments.len(), 1);
+    assert_eq!(snap.chats[0].comments[0].text, "original");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Floods and limits
+// ---------------------------------------------------------------------------------------------
+
+async fn flood_attacks(env: &Env) {
+    // One connection floods the strict tenant (burst 5): 5 acks, then rate-limited.
+    let mut flooder = env.join("strict", None, "flood-1", anon("Flood")).await;
+    let chat = create_op(0.5, 0.5, "flood target");
+    commit(&mut flooder, ClientMessage::CreateChat(chat.clone())).await;
+    let ops: Vec<_> = (0..40)
+        .map(|i| {
+            ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.comment_id, &format!("v{i}")))
+        })
+        .collect();
+    for op in &ops {
+        flooder.send(op).await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    while acked + limited < ops.len() {
+        match flooder.recv_skip_presence().await {
+            ServerMessage::Ack(_) => acked += 1,
+            ServerMessage::Error(e) => {
+                assert_eq!(e.code, ErrorCode::RateLimited);
+                assert!(e.broadcast_id.is_some());
+                limited += 1;
+            }
+            ServerMessage::ImageChatUpdated(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        (acked, limited),
+        (4, 36),
+        "burst 5, one spent on the create"
+    );
+    // Another person on the same image is not limited by the flooder.
+    let mut calm = env.join("strict", None, "flood-1", anon("Calm")).await;
+    commit(
+        &mut calm,
+        ClientMessage::AddComment(reply_op(&chat.chat_id, "calm")),
+    )
+    .await;
+
+    // One address, many connections (demo: generous per connection): the address's shared
+    // bucket (30) runs dry; another address is unaffected.
+    let ip = env.ip();
+    let mut sent = 0;
+    let mut conns = Vec::new();
+    for _ in 0..4 {
+        conns.push(
+            env.join_from(&ip, "demo", None, "flood-2", anon("Bot"))
+                .await,
+        );
+    }
+    let (mut acked, mut limited) = (0, 0);
+    for c in &mut conns {
+        for _ in 0..10 {
+            c.send(&ClientMessage::CreateChat(create_op(0.5, 0.5, "spam")))
+                .await;
+            sent += 1;
+            loop {
+                match c.recv_skip_presence().await {
+                    ServerMessage::Ack(_) => {
+                        acked += 1;
+                        break;
+                    }
+                    ServerMessage::Error(e) => {
+                        assert_eq!(e.code, ErrorCode::RateLimited);
+                        limited += 1;
+                        break;
+                    }
+                    _ => continue, // other bots' events
+                }
+            }
+        }
+    }
+    assert_eq!(sent, 40);
+    assert_eq!((acked, limited), (IP_OPS_BURST, 40 - IP_OPS_BURST));
+    let mut other = env.join("demo", None, "flood-2", anon("Other")).await;
+    commit(
+        &mut other,
+        ClientMessage::CreateChat(create_op(0.1, 0.1, "not limited")),
+    )
+    .await;
+
+    // A flood of non-op frames (pings, junk) is answered frame by frame and changes nothing.
+    let mut noisy = env.join("demo", None, "flood-3", anon("Noisy")).await;
+    for i in 0..1_000u64 {
+        if i % 2 == 0 {
+            noisy.send(&ClientMessage::Ping { nonce: i }).await;
+        } else {
+            noisy.send_raw("{junk").await;
+        }
+    }
+    for i in 0..1_000u64 {
+        match noisy.recv_skip_presence().await {
+            ServerMessage::Pong(p) => assert_eq!(p.nonce, i),
+            ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::MalformedFrame),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(env.snapshot("demo", "flood-3").await.chats.is_empty());
+}
+
+async fn connection_flood_attacks(env: &Env) {
+    // Thousands of connection attempts from one address: the first 50 are served, the rest get
+    // HTTP 429 before any WebSocket exists. Another address connects meanwhile.
+    let ip = env.ip();
+    let mut held = Vec::new();
+    for _ in 0..MAX_CONNECTIONS_PER_IP {
+        // Saying hello, so the hello timeout does not free them during the flood.
+        held.push(
+            env.join_from(&ip, "demo", None, "conn-flood", anon("Held"))
+                .await,
+        );
+    }
+    for _ in 0..2_000 {
+        match env.try_connect(None, &ip).await {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 429),
+            Err(other) => panic!("expected 429, got {other}"),
+            Ok(_) => panic!("connection over the per-address limit was accepted"),
+        }
+    }
+    let mut other = env.join("demo", None, "conn-flood", anon("Other")).await;
+    other.assert_quiet().await;
+    // The held connections still work.
+    held[0].assert_quiet().await;
+    // Once they leave, the address may connect again (counted out as each session ends).
+    drop(held);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match env.try_connect(None, &ip).await {
+            Ok(_) => break,
+            Err(tungstenite::Error::Http(r)) if r.status() == 429 => {
+                assert!(tokio::time::Instant::now() < deadline, "never counted out");
+                tokio::task::yield_now().await;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    // Connections per image (strict: 3): the fourth viewer is refused with 4002.
+    let mut viewers = Vec::new();
+    for _ in 0..3 {
+        viewers.push(env.join("strict", None, "crowded", anon("V")).await);
+    }
+    let refused = env
+        .refused(None, hello_for("strict", "crowded", anon("V4")))
+        .await;
+    assert_eq!(refused, (ErrorCode::LimitExceeded, 4002));
+    // Other images are not affected; the viewers still work.
+    env.join("strict", None, "not-crowded", anon("V")).await;
+    commit(
+        &mut viewers[0],
+        ClientMessage::CreateChat(create_op(0.5, 0.5, "still here")),
+    )
+    .await;
+}
+
+async fn size_limit_attacks(env: &Env) {
+    // The strict tenant: 3 discussions per image, 3 comments per discussion, 3 viewers per
+    // image, 5 ops per connection. Three connections do it all.
+    let mut a = env.join("strict", None, "sizes", anon("A")).await;
+    let mut creates = Vec::new();
+    for i in 0..3 {
+        let op = create_op(0.1 * f64::from(i), 0.5, "marker");
+        commit(&mut a, ClientMessage::CreateChat(op.clone())).await;
+        creates.push(op);
+    }
+    a.send(&ClientMessage::CreateChat(create_op(
+        0.9,
+        0.9,
+        "one too many",
+    )))
+    .await;
+    assert_eq!(expect_error(&mut a).await.code, ErrorCode::LimitExceeded);
+    // A retry of a committed create is still acknowledged at the limit.
+    assert!(send_for_ack(&mut a, ClientMessage::CreateChat(creates[0].clone())).await > 0);
+    // Comments per thread (the first one included).
+    let mut b = env.join("strict", None, "sizes", anon("B")).await;
+    for _ in 0..2 {
+        commit(
+            &mut b,
+            ClientMessage::AddComment(reply_op(&creates[1].chat_id, "reply")),
+        )
+        .await;
+    }
+    b.send(&ClientMessage::AddComment(reply_op(
+        &creates[1].chat_id,
+        "one too many",
+    )))
+    .await;
+    assert_eq!(expect_error(&mut b).await.code, ErrorCode::LimitExceeded);
+    // Deleting makes room again (A, reconnected with its token: A's budget there was spent).
+    let token = a.welcome().token.clone();
+    let mut a2 = env
+        .join(
+            "strict",
+            None,
+            "sizes",
+            Some(Auth::Anonymous {
+                name: "A".into(),
+                token,
+            }),
+        )
+        .await;
+    commit(
+        &mut a2,
+        ClientMessage::DeleteChat(delete_op(&creates[0].chat_id)),
+    )
+    .await;
+    commit(
+        &mut a2,
+        ClientMessage::CreateChat(create_op(0.9, 0.9, "room again")),
+    )
+    .await;
+    a2.send(&ClientMessage::CreateChat(create_op(
+        0.8,
+        0.8,
+        "full again",
+    )))
+    .await;
+    assert_eq!(expect_error(&mut a2).await.code, ErrorCode::LimitExceeded);
+    let snap = env.snapshot("strict", "sizes").await;
+    assert_eq!(snap.chats.len(), 3);
+    assert!(snap.chats.iter().all(|c| c.comments.len() <= 3));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Markup and injection payloads
+// ---------------------------------------------------------------------------------------------
+
+async fn markup_attacks(env: &Env) {
+    let name = "<img src=x onerror=alert(1)>";
+    let mut a = env.join("demo", None, "markup", anon(name)).await;
+    assert_eq!(a.welcome().you.name, name);
+    let mut b = env.join("demo", None, "markup", anon("B")).await;
+    let payloads = [
+        "<script>alert(document.cookie)</script>",
+        "\"><svg onload=alert(1)>",
+        "'; DROP TABLE chats; --",
+        "javascript:alert(1)",
+        "{{constructor.constructor('alert(1)')()}}",
+        "\u{202e}gnp.exe \u{200b}zero-width",
+        "&lt;already&gt; &amp; entities",
+    ];
+    let mut chat = None;
+    for text in payloads {
+        let op = create_op(0.5, 0.5, text);
+        commit(&mut a, ClientMessage::CreateChat(op.clone())).await;
+        // Echoed to others byte for byte, as text.
+        match b.recv_skip_presence().await {
+            ServerMessage::NewImageChat(e) => {
+                assert_eq!(e.chat.comments[0].text, text);
+                assert_eq!(e.chat.comments[0].author.name, name);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        chat.get_or_insert(op);
+    }
+    let chat = chat.unwrap();
+    commit(
+        &mut a,
+        ClientMessage::EditComment(edit_op(
+            &chat.chat_id,
+            &chat.comment_id,
+            "<iframe src=//evil>",
+        )),
+    )
+    .await;
+    // Stored verbatim (and the SQL-looking one did nothing to the tables).
+    let snap = env.snapshot("demo", "markup").await;
+    let stored: Vec<&str> = snap
+        .chats
+        .iter()
+        .map(|c| c.comments[0].text.as_str())
+        .collect();
+    assert_eq!(stored[0], "<iframe src=//evil>");
+    assert_eq!(&stored[1..], &payloads[1..]);
+    // The HTTP API serves it as JSON, never as HTML.
+    let (status, body) = http_get(env.addr(), "/api/v1/tenants/demo/snapshot?image=markup").await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"\"><svg onload=alert(1)>"#));
+    let raw = http_raw(env.addr(), "/api/v1/tenants/demo/snapshot?image=markup").await;
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{raw}"
+    );
+    // Image ids that look like paths or SQL are opaque keys.
+    let weird = "../../etc/passwd' OR 1=1 --";
+    let mut w = env.join("demo", None, weird, anon("W")).await;
+    commit(
+        &mut w,
+        ClientMessage::CreateChat(create_op(0.5, 0.5, "weird image")),
+    )
+    .await;
+    assert_eq!(
+        env.snapshot("demo", "markup").await.chats.len(),
+        payloads.len()
+    );
+}
+
+async fn http_raw(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------------
+
+macro_rules! catalogue {
+    ($($group:ident),* $(,)?) => {
+        /// Each group alone, on its own server (a failure names the attack).
+        mod attack {
+            $(
+                #[tokio::test]
+                async fn $group() {
+                    let env = super::Env::start().await;
+                    super::$group(&env).await;
+                    env.check_intact().await;
+                }
+            )*
+        }
+
+        /// Every group, one after the other, against one server; then the baseline is intact
+        /// and a well-behaved client works.
+        #[tokio::test]
+        async fn the_whole_catalogue_on_one_server() {
+            let env = Env::start().await;
+            $( $group(&env).await; )*
+            env.check_intact().await;
+        }
+    };
+}
+
+catalogue!(
+    sso_attacks,
+    tenant_and_origin_attacks,
+    cross_image_attacks,
+    authorization_attacks,
+    read_only_attacks,
+    malformed_frame_attacks,
+    transport_attacks,
+    hello_attacks,
+    replay_attacks,
+    flood_attacks,
+    connection_flood_attacks,
+    size_limit_attacks,
+    markup_attacks,
+);
+
+/// Without `--trust-forwarded-for`, a client cannot pick its own address: the per-address
+/// connection limit counts the real peer whatever `X-Forwarded-For` says.
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_trusted() {
+    let env = Env::start_with(false).await;
+    let mut held = Vec::new();
+    // Every attempt claims a different address; all count against 127.0.0.1. (The baseline
+    // owner of `Env::start` has gone, but the server may not have counted it out yet: a 429
+    // before the limit is retried until it has.)
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match env.try_connect(None, &env.ip()).await {
+            Ok(c) => held.push(c),
+            Err(tungstenite::Error::Http(r)) if r.status() == 429 => {
+                if held.len() == MAX_CONNECTIONS_PER_IP as usize {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Err(other) => panic!("{other}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        assert!(
+            held.len() <= MAX_CONNECTIONS_PER_IP as usize,
+            "spoofed addresses were believed"
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! wss:// served directly: a self-signed certificate made in the test (rcgen), the server
+//! started through the real `serve` flags (`--tls-cert`, `--tls-key`), and a rustls client that
+//! trusts only that certificate. Also: plaintext and stalled handshakes on the TLS port do not
+//! disturb anyone else, and unusable certificate files stop the server from starting.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use image_chat_protocol::{ClientMessage, ServerMessage};
+use image_chat_server::config::{self, Cli, Command};
+use image_chat_server::{RunningServer, StartError};
+use rustls::RootCertStore;
+use rustls_pki_types::{CertificateDer, ServerName};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Tls {
+    server: RunningServer,
+    cert: CertificateDer<'static>,
+    _dir: tempfile::TempDir,
+}
+
+fn serve_args(dir: &std::path::Path, cert: &str, key: &str) -> config::ServeArgs {
+    let db = dir.join("db");
+    let cli = Cli::try_parse_from([
+        "image-chat-server",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        db.to_str().unwrap(),
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ])
+    .unwrap();
+    match cli.command {
+        Command::Serve(args) => args,
+        _ => unreachable!(),
+    }
+}
+
+async fn start_tls() -> Tls {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, generated.cert.pem()).unwrap();
+    std::fs::write(&key_path, generated.signing_key.serialize_pem()).unwrap();
+    let args = serve_args(
+        dir.path(),
+        cert_path.to_str().unwrap(),
+        key_path.to_str().unwrap(),
+    );
+    let server = config::start(&args).await.unwrap();
+    assert!(server.is_tls());
+    Tls {
+        server,
+        cert: generated.cert.der().clone(),
+        _dir: dir,
+    }
+}
+
+fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    roots.add(cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+type Wss = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// Opens wss://localhost:PORT/ws.
+async fn wss(tls: &Tls) -> Wss {
+    let port = tls.server.local_addr().port();
+    let tcp = TcpStream::connect(tls.server.local_addr()).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let stream = tokio::time::timeout(WAIT, connector(&tls.cert).connect(name, tcp))
+        .await
+        .expect("TLS handshake timed out")
+        .unwrap();
+    let url = format!("wss://localhost:{port}/ws");
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
+        .await
+        .expect("WebSocket handshake timed out")
+        .unwrap();
+    ws
+}
+
+async fn send(ws: &mut Wss, message: &ClientMessage) {
+    ws.send(Message::text(message.to_json())).await.unwrap();
+}
+
+/// Next message that is not a presence update.
+async fn recv(ws: &mut Wss) -> ServerMessage {
+    loop {
+        let frame = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no message in time")
+            .expect("socket ended")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            match ServerMessage::from_json(&text).unwrap() {
+                ServerMessage::Presence(_) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// A session over wss:// works end to end: hello, welcome, create, ack, echo.
+async fn assert_wss_session_works(tls: &Tls) {
+    let mut ws = wss(tls).await;
+    send(&mut ws, &ClientMessage::Hello(hello("tls-img", None))).await;
+    assert!(matches!(recv(&mut ws).await, ServerMessage::Welcome(_)));
+    let op = create_op(0.5, 0.5, "over TLS");
+    send(&mut ws, &ClientMessage::CreateChat(op.clone())).await;
+    match recv(&mut ws).await {
+        ServerMessage::Ack(ack) => assert_eq!(ack.broadcast_id, op.broadcast_id),
+        other => panic!("expected ack, got {other:?}"),
+    }
+    assert!(matches!(
+        recv(&mut ws).await,
+        ServerMessage::NewImageChat(_)
+    ));
+}
+
+#[tokio::test]
+async fn wss_serves_sessions_with_the_configured_certificate() {
+    let tls = start_tls().await;
+    assert_wss_session_works(&tls).await;
+    tls.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn plaintext_and_stalled_handshakes_do_not_disturb_others() {
+    let tls = start_tls().await;
+    // A client that opens TCP and never starts the handshake (slowloris on the TLS port).
+    let _stalled = TcpStream::connect(tls.server.local_addr()).await.unwrap();
+    // A client that speaks plain HTTP / ws:// to the TLS port: its handshake fails.
+    let mut plain = TcpStream::connect(tls.server.local_addr()).await.unwrap();
+    plain
+        .write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(WAIT, plain.read_to_end(&mut buf))
+        .await
+        .expect("the server kept a failed handshake open");
+    // Closed (possibly with a TLS alert), never an HTTP answer.
+    assert!(read.is_err() || !String::from_utf8_lossy(&buf).contains("HTTP/1.1"));
+    // Meanwhile a proper client is served.
+    assert_wss_session_works(&tls).await;
+    tls.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unusable_certificate_files_stop_the_server_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    let other_key = dir.path().join("other-key.pem");
+    let other = rcgen::generate_simple_self_signed(vec!["x".to_owned()]).unwrap();
+    std::fs::write(&other_key, other.signing_key.serialize_pem()).unwrap();
+    for (c, k) in [
+        (&garbage, &garbage),
+        (&missing, &missing),
+        (&cert, &garbage),
+        // A key that does not belong to the certificate.
+        (&cert, &other_key),
+    ] {
+        let args = serve_args(dir.path(), c.to_str().unwrap(), k.to_str().unwrap());
+        match config::start(&args).await {
+            Err(StartError::Tls(err)) => {
+                // The message names the file, never key material.
+                assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
+            }
+            Err(other) => panic!("expected a TLS error, got {other}"),
+            Ok(_) => panic!("started with {c:?} / {k:?}"),
+        }
+    }
+}
