@@ -44,11 +44,10 @@ pub fn now_ns() -> u64 {
 fn run_prefix() -> u32 {
     static PREFIX: OnceLock<u32> = OnceLock::new();
     *PREFIX.get_or_init(|| {
-        let nanos = SystemTime::now()
+        SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
-            .unwrap_or(0);
-        nanos
+            .unwrap_or(0)
     })
 }
 

@@ -13,7 +13,7 @@
 //! - [`client`]: one simulated widget (connect, publish, measure each delivery).
 //! - [`server`]: the server under test (spawn / attach / restart, RSS and CPU from `/proc`).
 //! - [`scenario`]: idle, load, bytes, storm.
-//! - [`stats`]: percentiles.
+//! - [`stats`]: latency percentiles.
 
 pub mod client;
 pub mod scenario;
