@@ -18,6 +18,8 @@ step "clippy (widget on wasm32)"
 cargo clippy -p image-chat --target wasm32-unknown-unknown -- -D warnings
 step "native tests"
 cargo test --workspace
+step "benchmark smoke run (load generator, small N, bounded)"
+bash scripts/bench-smoke.sh
 step "fuzz smoke: decode_client_frame for 30 s (cargo-fuzz, nightly)"
 bash scripts/fuzz-smoke.sh 30
 step "widget browser tests (headless Chromium)"

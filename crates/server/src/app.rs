@@ -21,6 +21,9 @@ use crate::ratelimit::KeyedLimiter;
 use crate::store::{ImageKey, Store};
 use crate::tenant::Tenants;
 
+/// Default [`SessionLimits::send_timeout`].
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Timeouts that govern a connection.
 #[derive(Clone, Debug)]
 pub struct SessionLimits {
@@ -28,6 +31,10 @@ pub struct SessionLimits {
     pub hello_timeout: Duration,
     /// A connection that sends nothing (not even a ping) for this long is closed.
     pub idle_timeout: Duration,
+    /// A frame the peer's socket has not accepted within this long marks a slow consumer: the
+    /// connection is closed with 4000 (the client reconnects and resyncs). Bounds how long a
+    /// session can be stuck behind a peer that stopped reading.
+    pub send_timeout: Duration,
 }
 
 impl Default for SessionLimits {
@@ -35,6 +42,7 @@ impl Default for SessionLimits {
         Self {
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(70),
+            send_timeout: DEFAULT_SEND_TIMEOUT,
         }
     }
 }
@@ -116,10 +124,7 @@ impl App {
 /// Publishes a viewer count; a failure only delays the count until the next change.
 pub async fn publish_presence(broker: &dyn Broker, image: &ImageKey, online: u32) {
     let frame = ServerMessage::Presence(Presence { online }).to_json();
-    let message = Published {
-        seq: None,
-        frame: frame.into(),
-    };
+    let message = Published::state(frame.into());
     if let Err(err) = broker.publish(image, message).await {
         tracing::warn!(%err, "could not publish presence");
     }

@@ -1,7 +1,8 @@
 //! Configuration from command-line flags and environment variables (every flag has an
 //! `IMAGE_CHAT_*` variable), and the `serve` command that wires the default implementations
-//! together: SQLite store, in-process broker, the tenants file (plus the built-in demo tenant),
-//! limits and TLS. Also the operator's `tenant new` and `sign` subcommands.
+//! together: SQLite store, in-process broker (behind the batching decorator), the tenants
+//! file (plus the built-in demo tenant), limits and TLS. Also the operator's `tenant new` and
+//! `sign` subcommands.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +12,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::SessionLimits;
-use crate::broker::memory::MemoryBroker;
+use crate::broker::batch::{BatchConfig, Batching};
+use crate::broker::memory::{DEFAULT_SUBSCRIBER_BUFFER, MemoryBroker};
 use crate::http::StaticDirs;
 use crate::limits::{Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
@@ -160,6 +162,24 @@ pub struct ServeArgs {
     /// proxy that appends it and that every client must go through.
     #[arg(long, env = "IMAGE_CHAT_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
+    /// Milliseconds a frame may wait for a peer that stopped reading before the connection is
+    /// closed as a slow consumer (4000; the client reconnects and resyncs).
+    #[arg(long, env = "IMAGE_CHAT_SEND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub send_timeout_ms: u64,
+    /// Batching window in milliseconds: events of one image arriving within this long after an
+    /// event frame went out are sent together as one `batch` frame. 0 turns batching off.
+    #[arg(long, env = "IMAGE_CHAT_BATCH_WINDOW_MS", default_value_t = 10)]
+    pub batch_window_ms: u64,
+    /// Largest batch (events); a full batch is sent before its window closes.
+    #[arg(long, env = "IMAGE_CHAT_BATCH_MAX_EVENTS", default_value_t = 64)]
+    pub batch_max_events: usize,
+    /// Presence updates of one image are sent at most once per this many milliseconds (the
+    /// latest count). 0 sends every change at once.
+    #[arg(long, env = "IMAGE_CHAT_PRESENCE_INTERVAL_MS", default_value_t = 500)]
+    pub presence_interval_ms: u64,
+    /// Frames a subscriber may fall behind by before it is disconnected as a slow consumer.
+    #[arg(long, env = "IMAGE_CHAT_SUBSCRIBER_BUFFER", default_value_t = DEFAULT_SUBSCRIBER_BUFFER)]
+    pub subscriber_buffer: usize,
 }
 
 impl ServeArgs {
@@ -220,11 +240,20 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
     RunningServer::start(ServerParts {
         listen: args.listen,
         store: Arc::new(store),
-        broker: Arc::new(MemoryBroker::default()),
+        broker: Arc::new(Batching::new(
+            Arc::new(MemoryBroker::new(args.subscriber_buffer)),
+            BatchConfig {
+                window: Duration::from_millis(args.batch_window_ms),
+                max_events: args.batch_max_events,
+                presence_interval: Duration::from_millis(args.presence_interval_ms),
+                ..BatchConfig::default()
+            },
+        )),
         tenants,
         limits: SessionLimits {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
+            send_timeout: Duration::from_millis(args.send_timeout_ms.max(1)),
         },
         dirs: StaticDirs {
             www: args.www_dir.clone(),

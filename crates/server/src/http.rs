@@ -27,6 +27,11 @@ use crate::store::ImageKey;
 /// cut off by the transport (close code 1009) without being buffered whole.
 pub const TRANSPORT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
+/// Initial read buffer of a WebSocket. The transport's default (128 KiB, allocated eagerly)
+/// would dominate the memory of an idle connection; client frames are small (at most
+/// `MAX_CLIENT_FRAME_BYTES`), and a larger message still grows the buffer as needed.
+pub const TRANSPORT_READ_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Where static files come from.
 #[derive(Clone, Debug, Default)]
 pub struct StaticDirs {
@@ -93,6 +98,8 @@ async fn websocket(
     upgrade
         .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
+        .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let (sink, stream) = socket.split();
             let session = session::run(Arc::clone(&app), Peer { origin, ip }, sink, stream);

@@ -4,6 +4,7 @@
 //! - [`store`]: durable discussions and per-image event logs ([`store::Store`], SQLite default).
 //! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
 //! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
+//! - [`outbound`]: the session's send budget (a peer that stops reading is cut off).
 //! - [`app`]: state shared by all connections, per-image ordering, shutdown signal.
 //! - [`tenant`], [`identity`], [`sso`], [`secret`]: who may connect from where, and as whom
 //!   (tenants file, signed users, anonymous tokens, secrets that never print).
@@ -26,6 +27,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod outbound;
 pub mod presence;
 pub mod ratelimit;
 pub mod secret;

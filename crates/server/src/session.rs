@@ -24,6 +24,7 @@ use crate::admission::OpGate;
 use crate::app::{App, publish_presence};
 use crate::broker::{Published, Received};
 use crate::identity::{AuthError, Identity};
+use crate::outbound::Outbound;
 use crate::sso::SsoError;
 use crate::store::{CatchUp, Commit, CommitLimits, ImageKey, StoreError};
 
@@ -45,15 +46,23 @@ enum End {
 }
 
 /// Serves one connection until it ends.
-pub async fn run<S, R, E>(app: Arc<App>, peer: Peer, mut sink: S, mut stream: R)
+pub async fn run<S, R, E>(app: Arc<App>, peer: Peer, sink: S, mut stream: R)
 where
     S: Sink<Message> + Unpin,
     S::Error: Display,
     R: Stream<Item = Result<Message, E>> + Unpin,
 {
+    // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
+    let mut sink = Outbound::new(sink, app.limits.send_timeout);
     let end = match await_hello(&app, &mut sink, &mut stream).await {
         Ok(hello) => serve(&app, &peer, hello, &mut sink, &mut stream).await,
         Err(end) => end,
+    };
+    let end = if sink.stalled() {
+        tracing::info!("slow consumer disconnected (send timed out)");
+        End::Close(CloseCode::SlowConsumer)
+    } else {
+        end
     };
     if let End::Close(code) = end {
         let frame = CloseFrame {
@@ -224,11 +233,11 @@ where
             () = app.shutdown.cancelled() => return End::Close(CloseCode::ServiceRestart),
             () = sleep_until(idle_deadline) => return End::Close(CloseCode::Timeout),
             received = subscription.recv() => match received {
-                Received::Message(Published { seq, frame }) => {
-                    if let Some(seq) = seq {
-                        if seq <= delivered_seq {
-                            continue;
-                        }
+                Received::Message(message) => {
+                    let Some(frame) = message.frame_after(delivered_seq) else {
+                        continue;
+                    };
+                    if let Some(seq) = message.seq {
                         delivered_seq = seq;
                     }
                     if let Err(end) = send_frame(sink, frame).await {
@@ -374,10 +383,8 @@ async fn commit(
     match committed {
         Ok(Commit::Applied(event)) => {
             let seq = event.seq();
-            let message = Published {
-                seq: Some(seq),
-                frame: event.to_json().into(),
-            };
+            // Serialized once here; every subscriber shares these bytes.
+            let message = Published::event(seq, event.to_json().into());
             if let Err(err) = app.broker.publish(image, message).await {
                 // Committed and acked; viewers will see a seq gap at the next event and resync.
                 tracing::error!(%err, "publish failed after commit");
@@ -513,6 +520,7 @@ mod tests {
     const LIMITS: SessionLimits = SessionLimits {
         hello_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(70),
+        send_timeout: Duration::from_secs(10),
     };
 
     #[tokio::test(start_paused = true)]

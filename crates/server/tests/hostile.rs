@@ -152,6 +152,7 @@ impl Env {
             limits: SessionLimits {
                 hello_timeout: Duration::from_secs(3),
                 idle_timeout: Duration::from_secs(70),
+                ..SessionLimits::default()
             },
             dirs: StaticDirs::default(),
             security: Security { limits, tls: None },

@@ -400,6 +400,7 @@ async fn silent_connections_time_out() {
     let limits = SessionLimits {
         hello_timeout: std::time::Duration::from_millis(200),
         idle_timeout: std::time::Duration::from_millis(300),
+        ..SessionLimits::default()
     };
     let server = TestServer::start_with(1000, limits).await;
     let mut mute = Client::open(server.addr(), None).await;

@@ -7,9 +7,14 @@
 //! by all subscribers.
 //!
 //! Implementations: [`memory::MemoryBroker`] (in-process, the default). A clustered broker keeps
-//! the same contract and runs the same tests.
+//! the same contract and runs the same tests. [`batch::Batching`] wraps any broker and, under high
+//! activity, coalesces an image's events into `batch` frames and its presence updates into the
+//! latest count (see that module for the policy).
 
+pub mod batch;
 pub mod memory;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
@@ -21,11 +26,96 @@ use crate::store::ImageKey;
 /// One published frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
-    /// The event's `seq`, for frames that carry committed events (`None` for presence). Lets a
-    /// subscriber that caught up from the store skip what it already has.
+    /// The (last) event's `seq`, for frames that carry committed events; `None` for state frames
+    /// (presence), where the latest one supersedes the earlier ones. Lets a subscriber that
+    /// caught up from the store skip what it already has.
     pub seq: Option<u64>,
     /// The frame exactly as sent to clients. Cloning shares the bytes.
     pub frame: Utf8Bytes,
+    /// For a `batch` frame: each event's `seq` and JSON, in order, so that a subscriber whose
+    /// catch-up already covered the first few events sends only the rest. `None` otherwise.
+    pub parts: Option<Arc<[(u64, Utf8Bytes)]>>,
+}
+
+impl Published {
+    /// A frame holding one committed event (`event` is its JSON).
+    pub fn event(seq: u64, event: Utf8Bytes) -> Self {
+        Self {
+            seq: Some(seq),
+            frame: event,
+            parts: None,
+        }
+    }
+
+    /// A state frame (presence): not an event, the latest one wins.
+    pub fn state(frame: Utf8Bytes) -> Self {
+        Self {
+            seq: None,
+            frame,
+            parts: None,
+        }
+    }
+
+    /// Several consecutive events (`(seq, JSON)`, in `seq` order, at least one) as one frame: the
+    /// event itself when there is one, a `batch` otherwise. The batch frame is assembled from the
+    /// already serialized events, once, and shared by every subscriber.
+    pub fn events(parts: Vec<(u64, Utf8Bytes)>) -> Option<Self> {
+        match parts.len() {
+            0 => None,
+            1 => parts
+                .into_iter()
+                .next()
+                .map(|(seq, event)| Self::event(seq, event)),
+            _ => {
+                let seq = parts.last().map(|(seq, _)| *seq);
+                let frame = batch_frame(&parts);
+                Some(Self {
+                    seq,
+                    frame,
+                    parts: Some(parts.into()),
+                })
+            }
+        }
+    }
+
+    /// What to send to a subscriber that already has every event up to `delivered`: the whole
+    /// frame, the events of a batch that are still new (re-assembled: rare, only right after a
+    /// catch-up), or nothing.
+    pub fn frame_after(&self, delivered: u64) -> Option<Utf8Bytes> {
+        let Some(seq) = self.seq else {
+            return Some(self.frame.clone());
+        };
+        if seq <= delivered {
+            return None;
+        }
+        match &self.parts {
+            Some(parts) if parts.first().is_some_and(|(first, _)| *first <= delivered) => {
+                let rest: Vec<_> = parts
+                    .iter()
+                    .filter(|(s, _)| *s > delivered)
+                    .cloned()
+                    .collect();
+                Published::events(rest).map(|p| p.frame)
+            }
+            _ => Some(self.frame.clone()),
+        }
+    }
+}
+
+/// `{"type":"batch","events":[e1,e2,…]}` from the events' JSON, without re-serializing them.
+fn batch_frame(parts: &[(u64, Utf8Bytes)]) -> Utf8Bytes {
+    const HEAD: &str = r#"{"type":"batch","events":["#;
+    let len = HEAD.len() + parts.iter().map(|(_, e)| e.len() + 1).sum::<usize>() + 1;
+    let mut frame = String::with_capacity(len);
+    frame.push_str(HEAD);
+    for (i, (_, event)) in parts.iter().enumerate() {
+        if i > 0 {
+            frame.push(',');
+        }
+        frame.push_str(event.as_str());
+    }
+    frame.push_str("]}");
+    frame.into()
 }
 
 /// Broker failure.
@@ -83,4 +173,70 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Starts receiving what is published to `topic` from now on.
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use image_chat_protocol::{Batch, BroadcastId, ChatId, DeletedImageChat, Event, ServerMessage};
+
+    use super::*;
+
+    fn event(seq: u64) -> (u64, Utf8Bytes) {
+        let e = Event::DeletedImageChat(DeletedImageChat {
+            seq,
+            epoch: 7,
+            broadcast_id: BroadcastId::new(format!("00000000-0000-4000-8000-{seq:012x}")),
+            chat_id: ChatId::new("00000000-0000-4000-8000-000000000000"),
+        });
+        (seq, e.to_json().into())
+    }
+
+    fn decode(frame: &Utf8Bytes) -> ServerMessage {
+        ServerMessage::from_json(frame.as_str()).expect("valid frame")
+    }
+
+    fn seqs(frame: &Utf8Bytes) -> Vec<u64> {
+        match decode(frame) {
+            ServerMessage::Batch(Batch { events }) => events.iter().map(Event::seq).collect(),
+            ServerMessage::DeletedImageChat(e) => vec![e.seq],
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_batch_frame_is_the_protocol_batch_of_the_same_events() {
+        let parts: Vec<_> = (5..=8).map(event).collect();
+        let published = Published::events(parts.clone()).expect("non-empty");
+        assert_eq!(published.seq, Some(8));
+        let events = parts
+            .iter()
+            .map(|(_, json)| serde_json::from_str::<Event>(json.as_str()).expect("event"))
+            .collect();
+        assert_eq!(
+            published.frame.as_str(),
+            ServerMessage::Batch(Batch { events }).to_json()
+        );
+        // One event alone is sent as itself, not as a batch of one.
+        let single = Published::events(vec![event(3)]).expect("non-empty");
+        assert_eq!(single, Published::event(3, event(3).1));
+        assert_eq!(Published::events(Vec::new()), None);
+    }
+
+    #[test]
+    fn frame_after_skips_what_the_catch_up_delivered() {
+        let batch = Published::events((5..=8).map(event).collect()).expect("non-empty");
+        assert_eq!(
+            seqs(&batch.frame_after(4).expect("all new")),
+            vec![5, 6, 7, 8]
+        );
+        assert_eq!(seqs(&batch.frame_after(6).expect("two new")), vec![7, 8]);
+        assert_eq!(seqs(&batch.frame_after(7).expect("one new")), vec![8]);
+        assert_eq!(batch.frame_after(8), None);
+        let single = Published::event(3, event(3).1);
+        assert_eq!(single.frame_after(3), None);
+        assert!(single.frame_after(2).is_some());
+        let presence =
+            Published::state(Utf8Bytes::from_static(r#"{"type":"presence","online":2}"#));
+        assert!(presence.frame_after(u64::MAX).is_some());
+    }
 }

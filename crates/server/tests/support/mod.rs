@@ -74,6 +74,17 @@ impl TestServer {
 }
 
 pub async fn start_on(db: &Path, retention: u64, limits: SessionLimits) -> RunningServer {
+    start_with_security(db, retention, limits, Security::default()).await
+}
+
+/// Like [`start_on`] with explicit abuse limits (e.g. `Limits::unlimited()` for load tests that
+/// pipeline hundreds of ops from one address).
+pub async fn start_with_security(
+    db: &Path,
+    retention: u64,
+    limits: SessionLimits,
+    security: Security,
+) -> RunningServer {
     let store = SqliteStore::open(
         db,
         SqliteConfig {
@@ -89,7 +100,7 @@ pub async fn start_on(db: &Path, retention: u64, limits: SessionLimits) -> Runni
         tenants: Tenants::builtin(),
         limits,
         dirs: StaticDirs::default(),
-        security: Security::default(),
+        security,
     })
     .await
     .unwrap()

@@ -1,0 +1,373 @@
+//! One simulated widget: a real WebSocket client that says `hello`, reads `welcome`, optionally
+//! publishes ops when told to, and measures every event it receives.
+//!
+//! Latency without a shared map: a publisher stamps each op's `broadcastId` (a valid UUID v4)
+//! with its send instant (nanoseconds on this process's monotonic clock) and a counter. A
+//! subscriber finds every `"broadcastId":"…"` in an event frame (one per event, batches
+//! included; JSON escaping guarantees the pattern cannot occur inside comment text), decodes the
+//! instant and records `now - sent`. Publisher and subscribers live in this process, so the
+//! clock is the same.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use image_chat_protocol::{
+    AddComment, Anchor, Auth, BroadcastId, ChatId, ClientMessage, CommentId, CreateChat,
+    DeleteChat, Hello, ImageId, Position, ServerMessage, TenantId, Welcome,
+};
+use image_chat_sync::rng::Rng;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A client socket.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Bound on a connection attempt (TCP + upgrade + hello/welcome).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Keepalive, as the widget does.
+const PING_EVERY: Duration = Duration::from_secs(25);
+
+static BASE: OnceLock<Instant> = OnceLock::new();
+
+/// Nanoseconds since the process's clock base (monotonic).
+pub fn now_ns() -> u64 {
+    u64::try_from(BASE.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A prefix that makes this run's chat / comment ids unique (for runs against a kept server).
+fn run_prefix() -> u32 {
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    *PREFIX.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+            .unwrap_or(0)
+    })
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh UUID v4-shaped id, unique within this run.
+fn fresh_id() -> String {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    format!("{:08x}-0000-4000-8000-{n:012x}", run_prefix())
+}
+
+/// A `broadcastId` carrying its send instant.
+pub fn stamped_broadcast_id(sent_ns: u64) -> BroadcastId {
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    BroadcastId::new(format!(
+        "{:08x}-{:04x}-4000-8000-{:012x}",
+        (sent_ns >> 16) & 0xffff_ffff,
+        sent_ns & 0xffff,
+        n & 0xffff_ffff_ffff
+    ))
+}
+
+/// The send instant in a stamped `broadcastId` (its first 36 bytes).
+fn sent_ns(id: &str) -> Option<u64> {
+    let hi = u64::from_str_radix(id.get(0..8)?, 16).ok()?;
+    let lo = u64::from_str_radix(id.get(9..13)?, 16).ok()?;
+    Some((hi << 16) | lo)
+}
+
+const EVENT_PREFIXES: [&str; 4] = [
+    r#"{"type":"new-image-chat""#,
+    r#"{"type":"image-chat-updated""#,
+    r#"{"type":"deleted-image-chat""#,
+    r#"{"type":"batch""#,
+];
+
+/// Whether a text frame carries events (one, or a batch).
+pub fn is_event_frame(text: &str) -> bool {
+    EVENT_PREFIXES.iter().any(|p| text.starts_with(p))
+}
+
+/// Records the latency of every event in an event frame; returns how many it holds.
+pub fn record_events(text: &str, now: u64, latencies_us: &mut Vec<u32>) -> u64 {
+    const KEY: &str = r#""broadcastId":""#;
+    let mut count = 0;
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        rest = &rest[at + KEY.len()..];
+        count += 1;
+        if let Some(sent) = sent_ns(rest) {
+            let us = now.saturating_sub(sent) / 1000;
+            latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+        }
+    }
+    count
+}
+
+/// The position after the events of an event frame (the last `seq` and its `epoch`).
+pub fn last_position(text: &str) -> Option<Position> {
+    fn number_after(text: &str, key: &str) -> Option<u64> {
+        let at = text.rfind(key)? + key.len();
+        let digits: String = text[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    }
+    // In an event, `seq` and `epoch` come first; in a batch, the last event's come last.
+    let seq = number_after(text, r#""seq":"#)?;
+    let epoch = number_after(text, r#""epoch":"#)?;
+    Some(Position {
+        epoch: u32::try_from(epoch).ok()?,
+        seq,
+    })
+}
+
+/// The `hello` of an anonymous person on the demo tenant.
+pub fn hello(image: &str, resume: Option<Position>) -> ClientMessage {
+    ClientMessage::Hello(Hello {
+        protocol: image_chat_protocol::PROTOCOL_VERSION,
+        tenant_id: TenantId::new("demo"),
+        image_id: ImageId::new(image),
+        auth: Some(Auth::Anonymous {
+            name: "Ada".into(),
+            token: None,
+        }),
+        resume,
+    })
+}
+
+/// Client socket settings: small buffers (thousands of clients live in this process) and
+/// frames written at once.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// TCP or WebSocket upgrade failed (e.g. the server is down).
+    Transport(String),
+    /// The server closed or answered something else than `welcome`.
+    Refused(String),
+    /// No `welcome` within [`CONNECT_TIMEOUT`].
+    Timeout,
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Transport(e) => write!(f, "transport: {e}"),
+            ConnectError::Refused(e) => write!(f, "refused: {e}"),
+            ConnectError::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+/// Opens a socket, says hello and waits for `welcome`.
+pub async fn connect(
+    addr: SocketAddr,
+    image: &str,
+    resume: Option<Position>,
+) -> Result<(Ws, Welcome), ConnectError> {
+    let attempt = async {
+        let url = format!("ws://{addr}/ws");
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+                .await
+                .map_err(|e| ConnectError::Transport(e.to_string()))?;
+        ws.send(Message::text(hello(image, resume).to_json()))
+            .await
+            .map_err(|e| ConnectError::Transport(e.to_string()))?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
+                    Ok(ServerMessage::Welcome(welcome)) => return Ok((ws, welcome)),
+                    Ok(ServerMessage::Presence(_)) => continue,
+                    _ => return Err(ConnectError::Refused(text.to_string())),
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(ConnectError::Refused(format!("closed: {frame:?}")));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ConnectError::Transport(e.to_string())),
+                None => return Err(ConnectError::Transport("socket ended".into())),
+            }
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout))
+}
+
+/// What a publisher is told to do.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// Create a discussion (marker + first comment).
+    Create,
+    /// Reply to this publisher's latest discussion (creates one if it has none).
+    Reply,
+    /// Delete this publisher's latest discussion (creates one if it has none).
+    Delete,
+}
+
+/// What one client measured.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Latency of every event received, in µs.
+    pub latencies_us: Vec<u32>,
+    /// Events received (a batch counts each of its events).
+    pub events: u64,
+    /// Frames carrying events.
+    pub event_frames: u64,
+    /// Payload bytes of those frames.
+    pub event_bytes: u64,
+    /// Ops sent.
+    pub ops: u64,
+    /// Acks received.
+    pub acks: u64,
+    /// Error frames received.
+    pub errors: u64,
+    /// The close code, if the server closed the connection.
+    pub closed: Option<u16>,
+}
+
+/// A live client: reads until told to stop, publishing the ops it is sent.
+pub async fn run(
+    mut ws: Ws,
+    seed: u64,
+    mut ops: Option<mpsc::Receiver<Op>>,
+    mut stop: watch::Receiver<bool>,
+) -> ClientStats {
+    let mut stats = ClientStats::default();
+    let mut rng = Rng::new(seed);
+    let mut chats: Vec<ChatId> = Vec::new();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut nonce = 0;
+    loop {
+        let next_op = async {
+            match ops.as_mut() {
+                Some(ops) => ops.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = ping.tick() => {
+                nonce += 1;
+                if ws.send(Message::text(ClientMessage::Ping { nonce }.to_json())).await.is_err() {
+                    break;
+                }
+            }
+            op = next_op => {
+                let Some(op) = op else {
+                    ops = None;
+                    continue;
+                };
+                let message = make_op(op, &mut rng, &mut chats);
+                stats.ops += 1;
+                if ws.send(Message::text(message.to_json())).await.is_err() {
+                    break;
+                }
+            }
+            frame = ws.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let now = now_ns();
+                    if is_event_frame(&text) {
+                        stats.event_frames += 1;
+                        stats.event_bytes += text.len() as u64;
+                        stats.events += record_events(&text, now, &mut stats.latencies_us);
+                    } else if text.starts_with(r#"{"type":"ack""#) {
+                        stats.acks += 1;
+                    } else if text.starts_with(r#"{"type":"error""#) {
+                        stats.errors += 1;
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    stats.closed = Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005));
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    stats.closed.get_or_insert(1006);
+                    break;
+                }
+            },
+        }
+    }
+    let _ = ws.close(None).await;
+    stats
+}
+
+/// A realistic comment: short, like most are.
+pub const TEXT: &str = "Love the light on the water here.";
+
+/// Builds the op, stamping its send instant into the `broadcastId`.
+pub fn make_op(op: Op, rng: &mut Rng, chats: &mut Vec<ChatId>) -> ClientMessage {
+    let broadcast_id = stamped_broadcast_id(now_ns());
+    let latest = chats.last().cloned();
+    match (op, latest) {
+        (Op::Reply, Some(chat_id)) => ClientMessage::AddComment(AddComment {
+            broadcast_id,
+            chat_id,
+            comment_id: CommentId::new(fresh_id()),
+            text: "Agreed, the reflections are great.".into(),
+        }),
+        (Op::Delete, Some(chat_id)) => {
+            chats.pop();
+            ClientMessage::DeleteChat(DeleteChat {
+                broadcast_id,
+                chat_id,
+            })
+        }
+        _ => {
+            let chat_id = ChatId::new(fresh_id());
+            chats.push(chat_id.clone());
+            // 5 significant decimals, as the server stores them.
+            let x = rng.below_or_equal(100_000) as f64 / 100_000.0;
+            let y = rng.below_or_equal(100_000) as f64 / 100_000.0;
+            ClientMessage::CreateChat(CreateChat {
+                broadcast_id,
+                chat_id,
+                anchor: Anchor::point(x, y),
+                comment_id: CommentId::new(fresh_id()),
+                text: TEXT.into(),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn stamped_ids_are_valid_uuids_and_carry_their_instant() {
+        for t in [0u64, 1, 123_456_789, (1 << 48) - 1] {
+            let id = stamped_broadcast_id(t);
+            assert!(id.validate().is_ok(), "{}", id.as_str());
+            assert_eq!(sent_ns(id.as_str()), Some(t));
+        }
+    }
+
+    #[test]
+    fn events_are_found_in_single_frames_and_batches() {
+        let id = stamped_broadcast_id(1_000_000);
+        let frame = format!(
+            r#"{{"type":"batch","events":[{{"type":"deleted-image-chat","seq":4,"epoch":9,"broadcastId":"{0}","chatId":"x"}},{{"type":"deleted-image-chat","seq":5,"epoch":9,"broadcastId":"{0}","chatId":"y"}}]}}"#,
+            id.as_str()
+        );
+        assert!(is_event_frame(&frame));
+        let mut lat = Vec::new();
+        assert_eq!(record_events(&frame, 3_000_000, &mut lat), 2);
+        assert_eq!(lat, vec![2000, 2000]);
+        assert_eq!(last_position(&frame), Some(Position { epoch: 9, seq: 5 }));
+        assert!(!is_event_frame(r#"{"type":"presence","online":3}"#));
+    }
+}

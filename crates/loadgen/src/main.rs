@@ -1,0 +1,329 @@
+//! `image-chat-loadgen`: a load generator for image-chat. It opens real WebSocket clients
+//! (speaking the protocol, `hello` included) against a real server on loopback, drives one
+//! scenario and prints a table (and, with `--json`, writes the figures).
+//!
+//! By default it spawns `image-chat-server` (the binary next to its own, i.e. both built with
+//! `cargo build --profile server -p image-chat-server -p image-chat-loadgen`) on 127.0.0.1:0 with
+//! a fresh SQLite file; `--attach ADDR --pid PID` uses a running server instead. Every scenario
+//! is bounded in client count and time (`--deadline-secs` caps the whole run) and stops by
+//! itself. It raises its own open-files soft limit to the hard limit (`ulimit -Hn`); the spawned
+//! server inherits it.
+//!
+//! Module map:
+//! - [`client`]: one simulated widget (connect, publish, measure each delivery).
+//! - [`server`]: the server under test (spawn / attach / restart, RSS and CPU from `/proc`).
+//! - [`scenario`]: idle, load, bytes, storm.
+//! - [`stats`]: latency percentiles.
+
+pub mod client;
+pub mod scenario;
+pub mod server;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenario::{LoadParams, Report};
+use crate::server::{Server, Target};
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "image-chat-loadgen",
+    about = "Load generator and benchmarks for image-chat."
+)]
+struct Cli {
+    /// The server binary to spawn (default: `image-chat-server` next to this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Extra flag for the spawned server's `serve` (repeatable), e.g.
+    /// `--server-arg=--batch-window-ms=0`.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Use a running server at this loopback address instead of spawning one.
+    #[arg(long, requires = "pid")]
+    attach: Option<SocketAddr>,
+    /// The attached server's pid (for its memory and CPU).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Append the reports, as JSON lines, to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// A label stored with the report.
+    #[arg(long)]
+    label: Option<String>,
+    /// Hard limit on the whole run, in seconds.
+    #[arg(long, default_value_t = 600)]
+    deadline_secs: u64,
+    /// What to run.
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// N idle connections: server memory per connection.
+    Idle {
+        #[arg(long, default_value_t = 10_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 100)]
+        images: usize,
+        /// Seconds to wait after the ramp-up before measuring.
+        #[arg(long, default_value_t = 3)]
+        settle_secs: u64,
+    },
+    /// N clients over M images, P of them publishing R ops/s in total for D seconds.
+    Load {
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 1)]
+        images: usize,
+        #[arg(long, default_value_t = 1)]
+        publishers: usize,
+        /// Ops per second, all publishers together.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        duration_secs: f64,
+        /// Alternate creates and replies (default: creates only).
+        #[arg(long)]
+        replies: bool,
+    },
+    /// Bytes on the wire of a marker creation, a reply and a delete.
+    Bytes,
+    /// Reconnect storm: N live clients, the server restarted.
+    Storm {
+        #[arg(long, default_value_t = 5_000)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        images: usize,
+    },
+    /// A quick run of every scenario with small numbers; fails if the tool or the figures'
+    /// basic invariants break (used by the test script).
+    Smoke,
+}
+
+fn default_server_bin() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("image-chat-server")))
+        .unwrap_or_else(|| PathBuf::from("image-chat-server"))
+}
+
+fn raise_open_files_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(err) => {
+            eprintln!("warning: cannot raise the open-files limit: {err}");
+            0
+        }
+    }
+}
+
+async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String> {
+    let mut server = Server::start(target)?;
+    let report = match &cli.scenario {
+        Scenario::Idle {
+            clients,
+            images,
+            settle_secs,
+        } => {
+            scenario::idle(
+                &server,
+                *clients,
+                *images,
+                Duration::from_secs(*settle_secs),
+            )
+            .await?
+        }
+        Scenario::Load {
+            clients,
+            images,
+            publishers,
+            rate,
+            duration_secs,
+            replies,
+        } => {
+            let params = LoadParams {
+                clients: *clients,
+                images: *images,
+                publishers: *publishers,
+                rate: *rate,
+                duration_secs: *duration_secs,
+                replies: *replies,
+            };
+            scenario::load(&server, &params).await?
+        }
+        Scenario::Bytes => scenario::bytes(&server).await?,
+        Scenario::Storm { clients, images } => {
+            scenario::storm(&mut server, *clients, *images, Duration::from_secs(120)).await?
+        }
+        Scenario::Smoke => return smoke(target).await,
+    };
+    Ok(vec![report])
+}
+
+fn check(ok: bool, what: &str, failures: &mut Vec<String>) {
+    if !ok {
+        failures.push(what.to_owned());
+    }
+}
+
+/// Small runs of every scenario, each against a fresh server, with sanity checks.
+async fn smoke(target: &Target) -> Result<Vec<Report>, String> {
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    let num = |r: &Report, key: &str| r.results.get(key).and_then(serde_json::Value::as_f64);
+
+    let server = Server::start(target)?;
+    let r = scenario::bytes(&server).await?;
+    for key in [
+        "marker creation (new-image-chat)",
+        "reply (image-chat-updated)",
+        "delete (deleted-image-chat)",
+    ] {
+        let payload = r
+            .results
+            .pointer(&format!("/{key}/payload"))
+            .and_then(|v| v.as_u64());
+        check(
+            payload.is_some_and(|b| b > 50 && b < 1024),
+            &format!("bytes: {key} should be under 1 KB"),
+            &mut failures,
+        );
+    }
+    reports.push(r);
+    drop(server);
+
+    let server = Server::start(target)?;
+    let r = scenario::idle(&server, 200, 10, Duration::from_secs(1)).await?;
+    check(
+        num(&r, "server_rss_per_connection_bytes").is_some_and(|b| b > 0.0),
+        "idle: server memory grows with connections",
+        &mut failures,
+    );
+    check(
+        num(&r, "closed_while_idle") == Some(0.0),
+        "idle: no connection closed",
+        &mut failures,
+    );
+    reports.push(r);
+    drop(server);
+
+    for (label, window) in [("batching on", None), ("batching off", Some("0"))] {
+        let target = match (target, window) {
+            (Target::Spawn { bin, args }, Some(ms)) => {
+                let mut args = args.clone();
+                args.push(format!("--batch-window-ms={ms}"));
+                Target::Spawn {
+                    bin: bin.clone(),
+                    args,
+                }
+            }
+            _ => target.clone(),
+        };
+        let server = Server::start(&target)?;
+        let params = LoadParams {
+            clients: 200,
+            images: 4,
+            publishers: 4,
+            rate: 100.0,
+            duration_secs: 2.0,
+            replies: true,
+        };
+        let mut r = scenario::load(&server, &params).await?;
+        r.label = Some(label.into());
+        let delivered = num(&r, "deliveries");
+        check(
+            delivered.is_some_and(|d| d > 0.0) && delivered == num(&r, "deliveries_expected"),
+            &format!("load ({label}): every expected delivery arrives"),
+            &mut failures,
+        );
+        check(
+            num(&r, "errors") == Some(0.0) && num(&r, "acks") == num(&r, "ops_sent"),
+            &format!("load ({label}): every op acked"),
+            &mut failures,
+        );
+        check(
+            r.results.pointer("/latency/count").and_then(|v| v.as_f64()) == delivered,
+            &format!("load ({label}): every delivery timed"),
+            &mut failures,
+        );
+        reports.push(r);
+    }
+
+    let mut server = Server::start(target)?;
+    match target {
+        Target::Spawn { .. } => {
+            let r = scenario::storm(&mut server, 100, 10, Duration::from_secs(30)).await?;
+            reports.push(r);
+        }
+        Target::Attach { .. } => eprintln!("smoke: storm skipped (needs a spawned server)"),
+    }
+
+    for r in &reports {
+        r.print();
+    }
+    if failures.is_empty() {
+        println!("\nsmoke: all checks passed");
+        Ok(Vec::new())
+    } else {
+        Err(format!("smoke checks failed: {}", failures.join("; ")))
+    }
+}
+
+fn write_json(path: &PathBuf, reports: &[Report]) -> Result<(), String> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    for report in reports {
+        let line = serde_json::to_string(report).map_err(|e| e.to_string())?;
+        writeln!(file, "{line}").map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let nofile = raise_open_files_limit();
+    let target = match (cli.attach, cli.pid) {
+        (Some(addr), Some(pid)) => Target::Attach { addr, pid },
+        _ => Target::Spawn {
+            bin: cli.server_bin.clone().unwrap_or_else(default_server_bin),
+            args: cli.server_args.clone(),
+        },
+    };
+    eprintln!("loadgen: open-files limit {nofile}, target {target:?}");
+    let deadline = Duration::from_secs(cli.deadline_secs);
+    let outcome = match tokio::time::timeout(deadline, run_scenario(&cli, &target)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("deadline of {} s reached", cli.deadline_secs)),
+    };
+    match outcome {
+        Ok(mut reports) => {
+            for report in &mut reports {
+                report.label.clone_from(&cli.label);
+                report.print();
+            }
+            if let Some(path) = &cli.json {
+                if let Err(err) = write_json(path, &reports) {
+                    eprintln!("image-chat-loadgen: {err}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("image-chat-loadgen: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

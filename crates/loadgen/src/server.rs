@@ -1,0 +1,243 @@
+//! The server under test: spawned by the load generator (the `image-chat-server` binary on
+//! 127.0.0.1 with a SQLite file in a temp dir, restartable on the same address) or attached to
+//! (an address and a pid). Memory and CPU come from `/proc/<pid>`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Linux `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every mainstream
+/// architecture).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// How to get a server.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// Spawn this binary with these extra `serve` flags.
+    Spawn {
+        /// The `image-chat-server` binary.
+        bin: PathBuf,
+        /// Extra flags (batching, limits…).
+        args: Vec<String>,
+    },
+    /// Use a running server.
+    Attach {
+        /// Its address (must be loopback).
+        addr: SocketAddr,
+        /// Its pid, for `/proc`.
+        pid: u32,
+    },
+}
+
+/// A server in use.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    pid: u32,
+    child: Option<Child>,
+    target: Target,
+    /// Holds the database while we run.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Server flags that lift the abuse limits for a load test from one address.
+const LOAD_TEST_LIMITS: &[&str] = &[
+    "--max-connections-per-ip=0",
+    "--max-connections-per-image=0",
+    "--ip-ops-per-sec=0",
+    "--ops-per-sec=0",
+    "--max-chats-per-image=0",
+    "--max-comments-per-thread=0",
+];
+
+fn spawn_on(
+    bin: &Path,
+    args: &[String],
+    listen: &str,
+    db: &Path,
+) -> Result<(Child, SocketAddr), String> {
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg("--listen")
+        .arg(listen)
+        .arg("--database")
+        .arg(db)
+        // Every load client comes from 127.0.0.1 and one image may hold thousands of them and
+        // of their discussions: lift the per-address, per-image and rate limits (they protect a
+        // public server, not a benchmark). Later `args` may set them again.
+        .args(LOAD_TEST_LIMITS)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        return Err("no stdout".into());
+    };
+    let mut line = String::new();
+    let read = BufReader::new(stdout).read_line(&mut line);
+    let addr = read
+        .ok()
+        .and_then(|_| {
+            line.trim()
+                .strip_prefix("image-chat-server listening on http://")
+        })
+        .and_then(|a| a.parse().ok());
+    match addr {
+        Some(addr) => Ok((child, addr)),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("server did not start (first line: {line:?})"))
+        }
+    }
+}
+
+impl Server {
+    /// Starts (or attaches to) the server.
+    pub fn start(target: &Target) -> Result<Self, String> {
+        match target {
+            Target::Spawn { bin, args } => {
+                let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let db = dir.path().join("loadgen.db");
+                let (child, addr) = spawn_on(bin, args, "127.0.0.1:0", &db)?;
+                Ok(Self {
+                    addr,
+                    pid: child.id(),
+                    child: Some(child),
+                    target: target.clone(),
+                    dir: Some(dir),
+                })
+            }
+            Target::Attach { addr, pid } => {
+                if !addr.ip().is_loopback() {
+                    return Err(format!("{addr} is not a loopback address"));
+                }
+                Ok(Self {
+                    addr: *addr,
+                    pid: *pid,
+                    child: None,
+                    target: target.clone(),
+                    dir: None,
+                })
+            }
+        }
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends SIGTERM (graceful shutdown: clients get 1012) and waits for the process to exit.
+    pub fn stop_gracefully(&mut self) -> Result<(), String> {
+        let Some(child) = self.child.as_mut() else {
+            return Err("cannot restart an attached server".into());
+        };
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("kill -TERM failed".into());
+        }
+        child.wait().map_err(|e| e.to_string())?;
+        self.child = None;
+        Ok(())
+    }
+
+    /// Starts the server again on the same address and database.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        let (Target::Spawn { bin, args }, Some(dir)) = (&self.target, &self.dir) else {
+            return Err("cannot restart an attached server".into());
+        };
+        let db = dir.path().join("loadgen.db");
+        // The port was just freed; retry briefly in case the OS needs a moment.
+        let mut last = String::new();
+        for _ in 0..50 {
+            match spawn_on(bin, args, &self.addr.to_string(), &db) {
+                Ok((child, addr)) => {
+                    self.pid = child.id();
+                    self.child = Some(child);
+                    self.addr = addr;
+                    return Ok(());
+                }
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(last)
+    }
+
+    /// Resident memory of the server, in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> Option<u64> {
+        rss_kib(self.pid)
+    }
+
+    /// CPU seconds (user + system) the server has used.
+    pub fn cpu_secs(&self) -> Option<f64> {
+        cpu_secs(&format!("/proc/{}/stat", self.pid))
+    }
+}
+
+/// `VmRSS` of a process, in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// This process's `VmRSS`, in KiB.
+pub fn self_rss_kib() -> Option<u64> {
+    proc_status_kib("/proc/self/status", "VmRSS:")
+}
+
+/// This process's CPU seconds.
+pub fn self_cpu_secs() -> Option<f64> {
+    cpu_secs("/proc/self/stat")
+}
+
+fn proc_status_kib(path: &str, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn cpu_secs(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SEC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_memory_and_cpu() {
+        assert!(self_rss_kib().is_some_and(|kib| kib > 0));
+        assert!(self_cpu_secs().is_some());
+    }
+}

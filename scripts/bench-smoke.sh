@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Benchmark smoke run: builds the server and the load generator (dev profile by default, which
+# `cargo test` has mostly built already; BENCH_PROFILE=server for the optimised one) and runs
+# `image-chat-loadgen smoke`: every scenario with small numbers (a few hundred clients on
+# 127.0.0.1, about 15 s), checking that every op is acked, every expected delivery arrives and is
+# timed, the byte sizes are sane, and a reconnect storm resyncs every client. Exits non-zero if
+# the tool or those invariants break. Bounded: the run is killed after 120 s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+profile=${BENCH_PROFILE:-dev}
+cargo build --quiet --profile "$profile" -p image-chat-server -p image-chat-loadgen
+dir=${CARGO_TARGET_DIR:-target}/$([ "$profile" = dev ] && echo debug || echo "$profile")
+timeout 120 "$dir/image-chat-loadgen" --deadline-secs 110 smoke
