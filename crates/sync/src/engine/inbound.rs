@@ -19,7 +19,7 @@ impl Engine {
         }
         // Frames we cannot parse (e.g. a message type from a newer server) are ignored: if one
         // was an event, the next event's `seq` reveals the gap and triggers a resync.
-        let Ok(message) = ServerMessage::from_json(text) else {
+        let Ok(message) = ServerMessage::decode(text) else {
             return;
         };
         match message {
