@@ -222,8 +222,7 @@ impl ClientMessage {
     }
 
     /// Encodes as a compact JSON text frame: the bytes serde_json writes for this value, written
-    /// without serde so the widget does not link it (see [`crate::wire`]). Coordinates are
-    /// written in canonical (quantized) form.
+    /// without serde so the widget does not link it (see [`crate::wire`]).
     pub fn to_json(&self) -> String {
         crate::wire::encode_client(self)
     }

@@ -17,8 +17,8 @@
 //! differences: a message written as a JSON array (which serde's tagged enums also accept) is
 //! refused, and numbers are parsed exactly (serde_json without `float_roundtrip` may be one ulp
 //! off on long decimals; the canonical 5-decimal coordinates read the same either way).
-//! Coordinates are written in canonical form ([`crate::limits::quantize_fraction`]), which is
-//! what the server stores anyway; for canonical values the bytes equal serde_json's.
+//! Encoding is byte for byte what serde_json writes; canonical coordinates (all the widget
+//! sends) are written without a float formatter.
 
 use std::borrow::Cow;
 
@@ -27,7 +27,7 @@ use thiserror::Error;
 use crate::client::{Auth, ClientMessage};
 use crate::error::ErrorCode;
 use crate::ids::{BroadcastId, ChatId, CommentId};
-use crate::limits::COORDINATE_DECIMALS;
+use crate::limits::{COORDINATE_DECIMALS, quantize_fraction};
 use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
 use crate::server::{
     Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
@@ -984,13 +984,21 @@ impl Writer {
         }
     }
 
-    /// A coordinate in canonical form, with at most [`COORDINATE_DECIMALS`] decimals and at
-    /// least one (`0.0`, `1.0`, `0.41237`): the shortest representation, as serde_json writes
-    /// it, without linking a float formatter. Not a fraction in [0, 1] (never sent: ops are
-    /// validated first) → clamped.
+    /// A coordinate exactly as serde_json writes it. Canonical fractions (in [0, 1] with at
+    /// most [`COORDINATE_DECIMALS`] decimals: everything the widget sends, as ops are quantized
+    /// and validated first) are written with integer arithmetic (`0.0`, `1.0`, `0.41237`: their
+    /// shortest form); anything else, e.g. the invalid values tests send on purpose, goes
+    /// through serde_json's float formatter, so the frame always says what the message holds.
     fn fraction(&mut self, v: f64) {
         let scale = 10u64.pow(COORDINATE_DECIMALS.unsigned_abs());
-        let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+        let canonical =
+            (0.0..=1.0).contains(&v) && v.is_sign_positive() && quantize_fraction(v) == v;
+        if !canonical {
+            // Cannot fail for a float (NaN and infinities become `null`, as with serde).
+            let text = serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned());
+            self.0.push_str(&text);
+            return;
+        }
         // In [0, scale]: the cast is exact.
         let n = (v * scale as f64).round() as u64;
         self.uint(n / scale);

@@ -155,6 +155,15 @@ fn canonical() -> impl Strategy<Value = f64> {
     (0..=100_000u32).prop_map(|n| f64::from(n) / 100_000.0)
 }
 
+/// Canonical fractions mostly, and any float (invalid ones included) now and then.
+fn coordinate() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => canonical(),
+        1 => any::<f64>(),
+        1 => prop_oneof![Just(-0.0), Just(1.5), Just(-0.1), Just(1e-7), Just(0.123_456_789)],
+    ]
+}
+
 fn user() -> impl Strategy<Value = User> {
     (text(), text(), proptest::option::of(text()), any::<bool>()).prop_map(
         |(id, name, avatar_url, is_moderator)| User {
@@ -320,7 +329,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                     resume: resume.map(|(epoch, seq)| Position { epoch, seq }),
                 })
             }),
-        (id(), id(), canonical(), canonical(), id(), text()).prop_map(|(b, c, x, y, m, text)| {
+        (id(), id(), coordinate(), coordinate(), id(), text()).prop_map(|(b, c, x, y, m, text)| {
             ClientMessage::CreateChat(CreateChat {
                 broadcast_id: BroadcastId::new(b),
                 chat_id: ChatId::new(c),
