@@ -22,6 +22,11 @@ const LIGHT: &str = "--ic-accent:var(--image-chat-accent,#e2366f);--ic-on-accent
 const DARK: &str = "--ic-accent:var(--image-chat-accent,#ff5c93);--ic-on-accent:var(--image-chat-on-accent,#16161c);--ic-bg:var(--image-chat-bg,#1e1f26);--ic-fg:var(--image-chat-fg,#ececf1);--ic-muted:var(--image-chat-muted,#a9abb8);--ic-border:var(--image-chat-border,#3a3c48);--ic-danger:var(--image-chat-danger,#ff6b6b);--ic-live:var(--image-chat-live,#4ade80);--ic-bar-bg:var(--image-chat-bar-bg,rgba(24,24,30,.88));--ic-field-bg:var(--image-chat-field-bg,#2a2b34);";
 
 /// Layout and looks, independent of the theme.
+///
+/// Containment keeps a thousand markers cheap: the layer (`size layout style`, no `paint` so
+/// markers on the image's edge are not clipped) is their containing block, so adding or
+/// changing one does not re-lay out the overlay, and each marker (`strict`: fixed size) is laid
+/// out and painted on its own. The layer lets clicks through to the overlay; markers take them.
 const RULES: &str = r#"
 .image-chat-frame{position:relative;display:inline-block;max-width:100%;vertical-align:top}
 .image-chat-frame[data-block]{display:block}
@@ -30,7 +35,8 @@ const RULES: &str = r#"
 .image-chat:focus{outline:none}
 .image-chat:focus-visible{outline:2px solid var(--ic-accent);outline-offset:2px}
 .image-chat *,.image-chat *::before,.image-chat *::after{box-sizing:border-box}
-.image-chat-marker{position:absolute;width:var(--image-chat-marker-size,28px);height:var(--image-chat-marker-size,28px);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid var(--ic-on-accent);border-radius:50%;background:var(--ic-accent);color:var(--ic-on-accent);font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.35);cursor:pointer;transition:transform .12s}
+.image-chat-layer{position:absolute;inset:0;contain:size layout style;pointer-events:none}
+.image-chat-marker{position:absolute;width:var(--image-chat-marker-size,28px);height:var(--image-chat-marker-size,28px);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid var(--ic-on-accent);border-radius:50%;background:var(--ic-accent);color:var(--ic-on-accent);font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;box-shadow:0 2px 6px rgba(0,0,0,.35);cursor:pointer;transition:transform .12s;contain:strict;pointer-events:auto}
 .image-chat-marker:hover,.image-chat-marker[aria-expanded=true]{transform:translate(-50%,-50%) scale(1.12)}
 .image-chat-marker:focus-visible{outline:3px solid var(--ic-fg);outline-offset:2px}
 .image-chat-marker[data-draft]{background:var(--ic-bg);color:var(--ic-accent);border:2px dashed var(--ic-accent)}

@@ -108,6 +108,15 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// A marker's `data-pending`, `data-failed` and `data-mine` flags: they summarise the whole
+/// discussion (a failure anywhere wins over pending).
+fn marker_flags(chat: &ChatView) -> (bool, bool, bool) {
+    let failed = chat.state.is_failed() || chat.comments.iter().any(|c| c.state.is_failed());
+    let pending =
+        !failed && (chat.state.is_pending() || chat.comments.iter().any(|c| c.state.is_pending()));
+    (pending, failed, chat.mine)
+}
+
 /// The marker being placed and its composer, before the first comment is posted.
 pub struct Draft {
     /// Where it goes.
@@ -174,6 +183,11 @@ pub struct Ui {
     live: Element,
     /// Markers by discussion, and the discussions' order (creation order = tab order).
     markers: HashMap<ChatId, Element>,
+    /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
+    /// for each new one.
+    marker_template: Element,
+    /// New markers appended at the end, not yet in the document (see [`Ui::flush`]).
+    batch: Option<web_sys::DocumentFragment>,
     order: Vec<ChatId>,
     /// The last view of every discussion shown (to render a thread when it opens).
     pub chats: HashMap<ChatId, ChatView>,
@@ -235,6 +249,10 @@ impl Ui {
             root.append_child(child)?;
         }
         frame.append_child(&root)?;
+        let marker_template = el(doc, "button", "image-chat-marker")?;
+        marker_template.set_attribute("type", "button")?;
+        marker_template.set_attribute("aria-haspopup", "dialog")?;
+        marker_template.set_attribute("aria-expanded", "false")?;
 
         let ui = Ui {
             doc: doc.clone(),
@@ -249,6 +267,8 @@ impl Ui {
             online,
             live,
             markers: HashMap::new(),
+            marker_template,
+            batch: None,
             order: Vec::new(),
             chats: HashMap::new(),
             panel: None,
@@ -324,61 +344,116 @@ impl Ui {
 
     /// Renders (or re-renders) one discussion's marker, at `index` in creation order, and its
     /// thread if open.
+    ///
+    /// Kept O(1) in DOM calls and comparisons per discussion, because a snapshot renders a
+    /// thousand of them in one task and a live event must not cost in proportion to what is
+    /// shown: a new marker is a clone of a prebuilt template (one call instead of six), its
+    /// position is one `style` attribute, attributes are written only when they change, and
+    /// markers appended at the end are gathered in a `DocumentFragment` that joins the document
+    /// once, in [`Ui::flush`].
     pub fn upsert_chat(&mut self, index: usize, chat: ChatView, now: u64) -> JsResult<()> {
+        let previous = self.chats.remove(&chat.id);
         let marker = match self.markers.get(&chat.id) {
             Some(m) => m.clone(),
             None => {
-                let m = el(&self.doc, "button", "image-chat-marker")?;
-                m.set_attribute("type", "button")?;
+                let m: Element = self.marker_template.clone_node()?.unchecked_into();
                 m.set_attribute("data-chat-id", chat.id.as_str())?;
-                m.set_attribute("aria-haspopup", "dialog")?;
-                m.set_attribute("aria-expanded", "false")?;
                 self.markers.insert(chat.id.clone(), m.clone());
                 m
             }
         };
-        self.order.retain(|id| id != &chat.id);
-        let index = index.min(self.order.len());
-        self.order.insert(index, chat.id.clone());
-        let next = self
-            .order
-            .get(index + 1)
-            .and_then(|id| self.markers.get(id))
-            .map(|m| m.clone().unchecked_into::<web_sys::Node>());
-        let in_place = match &next {
-            Some(n) => marker.next_sibling().as_ref() == Some(n),
-            None => marker.parent_node().is_some() && marker.next_sibling().is_none(),
-        };
-        if !in_place {
-            self.layer.insert_before(&marker, next.as_ref())?;
+        if self.order.get(index) != Some(&chat.id) {
+            self.place_marker(index, &chat.id, &marker)?;
         }
 
-        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-        place(&marker, Fraction { x, y })?;
+        let old = previous.as_ref();
+        if old.map(|o| &o.anchor) != Some(&chat.anchor) {
+            let (x, y) = chat.point().unwrap_or((0.5, 0.5));
+            // One attribute write instead of two `style.setProperty` calls (four crossings).
+            let style = format!("left:{};top:{}", percent(x), percent(y));
+            marker.set_attribute("style", &style)?;
+        }
         let count = chat.comments.len();
-        marker.set_text_content(Some(&count.to_string()));
+        if old.map(|o| o.comments.len()) != Some(count) {
+            marker.set_text_content(Some(&count.to_string()));
+        }
         let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
-        let first = chat
-            .comments
-            .first()
-            .map(|c| c.text.as_str())
-            .unwrap_or_default();
-        marker.set_attribute(
-            "aria-label",
-            &self.locale.marker_label(author, &excerpt(first), count),
-        )?;
-        let failed = chat.state.is_failed() || chat.comments.iter().any(|c| c.state.is_failed());
-        let pending = !failed
-            && (chat.state.is_pending() || chat.comments.iter().any(|c| c.state.is_pending()));
-        flag(&marker, "data-pending", pending)?;
-        flag(&marker, "data-failed", failed)?;
-        flag(&marker, "data-mine", chat.mine)?;
+        let first = |c: &ChatView| c.comments.first().map(|c| c.text.clone());
+        let label_changed = old.is_none_or(|o| {
+            o.comments.len() != count
+                || o.author().map(|u| u.name.as_str()).unwrap_or_default() != author
+                || first(o) != first(&chat)
+        });
+        if label_changed {
+            let text = first(&chat).unwrap_or_default();
+            let label = self.locale.marker_label(author, &excerpt(&text), count);
+            marker.set_attribute("aria-label", &label)?;
+        }
+        let flags = marker_flags(&chat);
+        if old.map(marker_flags) != Some(flags) {
+            let (pending, failed, mine) = flags;
+            let was = old.map(marker_flags).unwrap_or_default();
+            if was.0 != pending {
+                flag(&marker, "data-pending", pending)?;
+            }
+            if was.1 != failed {
+                flag(&marker, "data-failed", failed)?;
+            }
+            if was.2 != mine {
+                flag(&marker, "data-mine", mine)?;
+            }
+        }
 
         let open = self.panel.as_ref().is_some_and(|p| p.chat_id == chat.id);
         if open {
             self.render_panel(&chat, now)?;
         }
         self.chats.insert(chat.id.clone(), chat);
+        Ok(())
+    }
+
+    /// Puts `marker` at `index` in creation order, in `order` and in the DOM.
+    fn place_marker(&mut self, index: usize, id: &ChatId, marker: &Element) -> JsResult<()> {
+        let known = marker.parent_node().is_some();
+        if known {
+            // Moving an existing marker is rare (a retried create goes last): O(n) is fine.
+            self.order.retain(|o| o != id);
+        }
+        let index = index.min(self.order.len());
+        self.order.insert(index, id.clone());
+        let next = self
+            .order
+            .get(index + 1)
+            .and_then(|id| self.markers.get(id));
+        match next {
+            None if !known => {
+                // Appended: batched, so a snapshot's markers join the document in one insertion.
+                let batch = match &self.batch {
+                    Some(batch) => batch.clone(),
+                    None => {
+                        let batch = self.doc.create_document_fragment();
+                        self.batch = Some(batch.clone());
+                        batch
+                    }
+                };
+                batch.append_child(marker)?;
+            }
+            next => {
+                let next = next.cloned();
+                self.flush()?;
+                self.layer
+                    .insert_before(marker, next.as_ref().map(AsRef::as_ref))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts the markers gathered by [`Ui::upsert_chat`] into the document. Call once the
+    /// engine's updates are drained, before anything reads the DOM.
+    pub fn flush(&mut self) -> JsResult<()> {
+        if let Some(batch) = self.batch.take() {
+            self.layer.append_child(&batch)?;
+        }
         Ok(())
     }
 
@@ -399,6 +474,7 @@ impl Ui {
 
     /// Removes every marker (before a full re-render).
     pub fn clear_chats(&mut self) {
+        self.batch = None;
         for (_, m) in self.markers.drain() {
             m.remove();
         }

@@ -344,6 +344,9 @@ impl Widget {
                     browser::log_error("render", &e);
                 }
             }
+            if let Err(e) = self.ui.flush() {
+                browser::log_error("render", &e);
+            }
             more |= self.persist_token(now);
             if !more {
                 break;

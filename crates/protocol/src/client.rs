@@ -221,10 +221,9 @@ impl ClientMessage {
         }
     }
 
-    /// Encodes as a JSON text frame.
+    /// Encodes as a compact JSON text frame: the bytes serde_json writes for this value, written
+    /// without serde so the widget does not link it (see [`crate::wire`]).
     pub fn to_json(&self) -> String {
-        // Serializing these plain structs cannot fail: no maps with non-string keys, no
-        // user-defined Serialize impls.
-        serde_json::to_string(self).unwrap_or_default()
+        crate::wire::encode_client(self)
     }
 }

@@ -68,6 +68,37 @@ impl From<&ValidationError> for ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for reading them back ([`ErrorCode::from_wire`]). A test fails to compile
+    /// when a code is added without being listed here.
+    pub const ALL: [ErrorCode; 21] = [
+        ErrorCode::MalformedFrame,
+        ErrorCode::UnknownType,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::InvalidId,
+        ErrorCode::InvalidCoordinates,
+        ErrorCode::EmptyText,
+        ErrorCode::TextTooLong,
+        ErrorCode::InvalidText,
+        ErrorCode::InvalidName,
+        ErrorCode::UnsupportedProtocol,
+        ErrorCode::UnexpectedMessage,
+        ErrorCode::UnknownTenant,
+        ErrorCode::AuthenticationFailed,
+        ErrorCode::Forbidden,
+        ErrorCode::UnknownChat,
+        ErrorCode::UnknownComment,
+        ErrorCode::DuplicateId,
+        ErrorCode::BroadcastIdConflict,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitExceeded,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code a wire name denotes (the inverse of [`ErrorCode::as_str`]), without serde.
+    pub fn from_wire(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The code as written on the wire (e.g. `text-too-long`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -99,5 +130,48 @@ impl ErrorCode {
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    /// Exhaustive on purpose: adding a code breaks this match until `ALL` is updated too.
+    fn listed(code: ErrorCode) -> bool {
+        match code {
+            ErrorCode::MalformedFrame
+            | ErrorCode::UnknownType
+            | ErrorCode::FrameTooLarge
+            | ErrorCode::InvalidId
+            | ErrorCode::InvalidCoordinates
+            | ErrorCode::EmptyText
+            | ErrorCode::TextTooLong
+            | ErrorCode::InvalidText
+            | ErrorCode::InvalidName
+            | ErrorCode::UnsupportedProtocol
+            | ErrorCode::UnexpectedMessage
+            | ErrorCode::UnknownTenant
+            | ErrorCode::AuthenticationFailed
+            | ErrorCode::Forbidden
+            | ErrorCode::UnknownChat
+            | ErrorCode::UnknownComment
+            | ErrorCode::DuplicateId
+            | ErrorCode::BroadcastIdConflict
+            | ErrorCode::RateLimited
+            | ErrorCode::LimitExceeded
+            | ErrorCode::Unavailable => ErrorCode::ALL.contains(&code),
+        }
+    }
+
+    #[test]
+    fn every_code_reads_back_as_serde_reads_it() {
+        for code in ErrorCode::ALL {
+            assert!(listed(code));
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(ErrorCode::from_wire(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::from_wire("no-such-code"), None);
     }
 }

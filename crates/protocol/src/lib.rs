@@ -16,6 +16,8 @@
 //! - [`error`]: machine-readable error codes sent in `error` frames.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "give up".
 //! - [`codec`]: decoding client frames into validated messages (what the server and the fuzzer call).
+//! - [`wire`]: the client's side without serde: client frames written and server frames read
+//!   by hand (what the widget links), pinned to the serde derives by tests.
 
 pub mod client;
 pub mod close;
@@ -26,6 +28,7 @@ pub mod limits;
 pub mod model;
 pub mod server;
 pub mod state;
+pub mod wire;
 
 pub use client::{AddComment, Auth, ClientMessage, CreateChat, DeleteChat, EditComment, Hello, Op};
 pub use close::CloseCode;
@@ -39,6 +42,7 @@ pub use server::{
     Pong, Presence, ServerMessage, Welcome,
 };
 pub use state::{ApplyError, ImageState};
+pub use wire::FrameError;
 
 /// The protocol version a client announces in `hello`. Bumped only on incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -11,7 +11,8 @@
 //!   (order-insensitive; gives a readable diff when only the content drifted).
 //! - Parsing the fixture gives back the same Rust value (client messages through the server's
 //!   `decode_client_frame`, so every client fixture is also a *valid* frame; server messages
-//!   through `ServerMessage::from_json`, as the widget parses them).
+//!   through `ServerMessage::from_json` (serde) and `ServerMessage::decode` (the serde-free
+//!   decoder the widget links; see also `tests/wire.rs`)).
 //!
 //! The three broadcast events are also checked to encode as `Event` exactly as the equivalent
 //! `ServerMessage`, and the fixtures tell one consistent story that `ImageState` replays.
@@ -271,6 +272,16 @@ fn check_server(name: &str, message: ServerMessage) {
         ServerMessage::from_json(&message.to_json()).expect("parses"),
         message,
         "{name}: compact frame round trip"
+    );
+    assert_eq!(
+        ServerMessage::decode(&fixture).as_ref(),
+        Ok(&message),
+        "{name}: the widget's decoder"
+    );
+    assert_eq!(
+        ServerMessage::decode(&message.to_json()).as_ref(),
+        Ok(&message),
+        "{name}: the widget's decoder, compact frame"
     );
 }
 

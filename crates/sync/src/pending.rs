@@ -135,10 +135,4 @@ impl PendingOps {
             self.ops.push(op);
         }
     }
-
-    /// How many ops are tracked.
-    #[allow(clippy::len_without_is_empty)] // internal; only counted, never tested for emptiness
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
 }

@@ -207,19 +207,170 @@ pub(crate) fn build(state: &ImageState, ops: &PendingOps, you: Option<&User>) ->
     let mut chats: Vec<ChatView> = state
         .chats()
         .iter()
-        .map(|chat| {
-            let comments: Vec<CommentView> = chat
-                .comments
-                .iter()
-                .map(|c| comment_view(c.id.clone(), &c.author, c.text.clone(), c, you))
-                .collect();
-            chat_view(chat.id.clone(), chat.anchor.clone(), comments, you)
-        })
+        .map(|chat| confirmed_view(chat, you))
         .collect();
     for op in ops.iter() {
         overlay(&mut chats, op, you);
     }
     chats
+}
+
+fn confirmed_view(chat: &image_chat_protocol::Chat, you: Option<&User>) -> ChatView {
+    let comments: Vec<CommentView> = chat
+        .comments
+        .iter()
+        .map(|c| comment_view(c.id.clone(), &c.author, c.text.clone(), c, you))
+        .collect();
+    chat_view(chat.id.clone(), chat.anchor.clone(), comments, you)
+}
+
+/// The view of one discussion alone, exactly as [`build`] would show it (or `None` when
+/// [`build`] would not show it). Every op changes only the discussion it names, so replaying
+/// just that discussion's ops over its confirmed state gives the same result; the same
+/// `overlay` is used, so the two can never disagree.
+fn build_one(
+    state: &ImageState,
+    ops: &PendingOps,
+    you: Option<&User>,
+    id: &ChatId,
+) -> Option<ChatView> {
+    let mut one: Vec<ChatView> = state
+        .chat(id)
+        .map(|chat| confirmed_view(chat, you))
+        .into_iter()
+        .collect();
+    for op in ops.iter().filter(|op| op.chat_id() == id) {
+        overlay(&mut one, op, you);
+    }
+    one.pop()
+}
+
+/// Most discussions an incremental refresh handles; beyond that a full rebuild is as cheap.
+pub(crate) const MAX_INCREMENTAL: usize = 16;
+
+/// Where an entry of the refreshed view comes from.
+enum Source {
+    /// Rebuilt: `touched[k]`.
+    Fresh(usize),
+    /// Untouched: moved over from `old[i]`.
+    Old(usize),
+}
+
+/// Brings `old` (the view last built) up to date when only the discussions in `touched` can
+/// have changed, appending to `out` exactly the updates [`diff`] would. This is what keeps one
+/// remote event O(1) in allocations and comparisons instead of rebuilding and comparing every
+/// discussion shown: an untouched discussion is moved over as it is, and only its place is
+/// checked.
+///
+/// Why it is sound: a discussion's view depends only on its confirmed state, the ops naming it
+/// and who the person is (a change of person touches everything), so an untouched discussion's
+/// view is unchanged; and untouched discussions keep their relative order (confirmed ones in
+/// log order, then our creates in op order; only touched ones join, leave or move). Returns
+/// `false`, with `old` and `out` unchanged, if `old` does not match that expectation; the
+/// caller then rebuilds in full.
+pub(crate) fn refresh(
+    old: &mut Vec<ChatView>,
+    state: &ImageState,
+    ops: &PendingOps,
+    you: Option<&User>,
+    touched: &[ChatId],
+    out: &mut VecDeque<ViewUpdate>,
+) -> bool {
+    let slot = |id: &ChatId| touched.iter().position(|t| t == id);
+    let mut fresh: Vec<Option<ChatView>> = touched
+        .iter()
+        .map(|id| build_one(state, ops, you, id))
+        .collect();
+
+    // Plan the new order without moving anything, so a mismatch leaves `old` intact. Candidates
+    // in the order `build` produces them: confirmed discussions, then our creates.
+    let untouched: Vec<usize> = (0..old.len())
+        .filter(|&i| slot(&old[i].id).is_none())
+        .collect();
+    let mut next_untouched = untouched.iter().copied().peekable();
+    let mut placed = vec![false; touched.len()];
+    let mut plan: Vec<Source> = Vec::with_capacity(old.len() + touched.len());
+    let creates = ops.iter().filter_map(|op| match &op.op {
+        Op::CreateChat(create) => Some(&create.chat_id),
+        _ => None,
+    });
+    for id in state.chats().iter().map(|c| &c.id).chain(creates) {
+        match slot(id) {
+            Some(k) => {
+                if fresh[k].is_some() && !placed[k] {
+                    placed[k] = true;
+                    plan.push(Source::Fresh(k));
+                }
+            }
+            None => {
+                // An untouched candidate missing from `old` is hidden (by our pending delete)
+                // and stays hidden.
+                if next_untouched.peek().is_some_and(|&i| &old[i].id == id) {
+                    plan.extend(next_untouched.next().map(Source::Old));
+                }
+            }
+        }
+    }
+    let all_placed = placed
+        .iter()
+        .zip(&fresh)
+        .all(|(placed, chat)| *placed || chat.is_none());
+    if next_untouched.peek().is_some() || !all_placed {
+        return false;
+    }
+
+    // Removals first (in old order), and each survivor's index once they are done.
+    let mut old_index: Vec<Option<usize>> = vec![None; old.len()];
+    let mut survivors = 0;
+    for (i, chat) in old.iter().enumerate() {
+        let removed = slot(&chat.id).is_some_and(|k| fresh[k].is_none());
+        if removed {
+            out.push_back(ViewUpdate::ChatRemoved {
+                chat_id: chat.id.clone(),
+            });
+        } else {
+            old_index[i] = Some(survivors);
+            survivors += 1;
+        }
+    }
+    let mut old_of_touched: Vec<Option<usize>> = vec![None; touched.len()];
+    for (i, chat) in old.iter().enumerate() {
+        if let Some(k) = slot(&chat.id) {
+            old_of_touched[k] = Some(i);
+        }
+    }
+
+    let mut previous: Vec<Option<ChatView>> = std::mem::take(old).into_iter().map(Some).collect();
+    let mut chats = Vec::with_capacity(plan.len());
+    for source in plan {
+        let index = chats.len();
+        let (chat, unchanged) = match source {
+            Source::Fresh(k) => {
+                let Some(chat) = fresh[k].take() else {
+                    continue;
+                };
+                let unchanged = old_of_touched[k].is_some_and(|i| {
+                    old_index[i] == Some(index) && previous[i].as_ref() == Some(&chat)
+                });
+                (chat, unchanged)
+            }
+            Source::Old(i) => {
+                let Some(chat) = previous[i].take() else {
+                    continue;
+                };
+                (chat, old_index[i] == Some(index))
+            }
+        };
+        if !unchanged {
+            out.push_back(ViewUpdate::Chat {
+                index,
+                chat: chat.clone(),
+            });
+        }
+        chats.push(chat);
+    }
+    *old = chats;
+    true
 }
 
 pub(crate) fn op_state(op: &LocalOp) -> OpState {

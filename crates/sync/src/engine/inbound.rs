@@ -9,7 +9,7 @@ use image_chat_protocol::{
 
 use super::{Applied, Engine, Link, MAX_INDIVIDUAL_CATCH_UP_ANNOUNCEMENTS};
 use crate::error::FailReason;
-use crate::pending::Progress;
+use crate::pending::{LocalOp, Progress};
 use crate::view::{Announcement, ViewUpdate};
 
 impl Engine {
@@ -19,7 +19,7 @@ impl Engine {
         }
         // Frames we cannot parse (e.g. a message type from a newer server) are ignored: if one
         // was an event, the next event's `seq` reveals the gap and triggers a resync.
-        let Ok(message) = ServerMessage::from_json(text) else {
+        let Ok(message) = ServerMessage::decode(text) else {
             return;
         };
         match message {
@@ -95,9 +95,16 @@ impl Engine {
             return Applied::Corrupt;
         }
         self.position = Some(event.position());
-        self.dirty = true;
+        self.touch(event.chat_id());
         let id = event.broadcast_id();
-        if self.ops.remove(id).is_some() || self.own.contains(id) {
+        let ours = match self.ops.remove(id) {
+            Some(op) => {
+                self.touch(op.chat_id());
+                true
+            }
+            None => self.own.contains(id),
+        };
+        if ours {
             // Our own change: the confirmed state now holds it, the op is settled, and it is
             // neither applied twice nor announced.
             return Applied::Yes { announce: None };
@@ -160,7 +167,7 @@ impl Engine {
             self.token = welcome.token;
         }
         self.set_online(welcome.online);
-        self.dirty = true;
+        self.touch_all();
 
         let resumed = welcome.recovered && !self.need_snapshot && self.position.is_some();
         let mut announcements = Vec::new();
@@ -235,16 +242,27 @@ impl Engine {
     /// Drops acknowledged ops whose change the confirmed state already includes.
     pub(super) fn settle_acked(&mut self) {
         let seq = self.position.map_or(0, |p| p.seq);
-        let before = self.ops.len();
-        self.ops
-            .retain(|op| !matches!(op.progress, Progress::Acked { seq: s } if s <= seq));
-        self.dirty |= self.ops.len() != before;
+        let settled = |op: &LocalOp| matches!(op.progress, Progress::Acked { seq: s } if s <= seq);
+        let chats: Vec<ChatId> = self
+            .ops
+            .iter()
+            .filter(|op| settled(op))
+            .map(|op| op.chat_id().clone())
+            .collect();
+        if chats.is_empty() {
+            return;
+        }
+        self.ops.retain(|op| !settled(op));
+        for chat in &chats {
+            self.touch(chat);
+        }
     }
 
     pub(super) fn on_ack(&mut self, id: &BroadcastId, seq: u64) {
         if let Some(op) = self.ops.get_mut(id) {
             op.progress = Progress::Acked { seq };
-            self.dirty = true;
+            let chat = op.chat_id().clone();
+            self.touch(&chat);
         }
         self.settle_acked();
     }
@@ -264,7 +282,7 @@ impl Engine {
         let reason = FailReason::Server(error.code);
         op.progress = Progress::Failed(reason);
         let op_ref = op.op_ref();
-        self.dirty = true;
+        self.touch(&op_ref.chat_id);
         self.report_failure(&op_ref, reason);
     }
 }

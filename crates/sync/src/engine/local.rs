@@ -109,8 +109,9 @@ impl Engine {
             Progress::Failed(reason) => Some(reason),
             _ => None,
         };
+        let chat_id = local.chat_id().clone();
         self.ops.push(local);
-        self.dirty = true;
+        self.touch(&chat_id);
         match failed {
             Some(reason) => {
                 self.report_failure(&op_ref, reason);
@@ -123,15 +124,19 @@ impl Engine {
     pub(super) fn retry(&mut self, id: BroadcastId) -> Result<OpRef, LocalError> {
         let live = self.live_conn();
         let not_live = self.not_live_reason();
-        let Some(local) = self
+        let Some(chat_id) = self
             .ops
-            .get_mut(&id)
+            .get(&id)
             .filter(|o| matches!(o.progress, Progress::Failed(_)))
+            .map(|o| o.chat_id().clone())
         else {
             return Err(LocalError::UnknownOp(id));
         };
+        self.touch(&chat_id);
+        let Some(local) = self.ops.get_mut(&id) else {
+            return Err(LocalError::UnknownOp(id));
+        };
         let op_ref = local.op_ref();
-        self.dirty = true;
         match live {
             Some(conn) => {
                 local.progress = Progress::Pending { conn };
@@ -157,7 +162,7 @@ impl Engine {
             Some(op) if matches!(op.progress, Progress::Failed(_)) => {
                 let op_ref = op.op_ref();
                 self.ops.remove(id);
-                self.dirty = true;
+                self.touch(&op_ref.chat_id);
                 Ok(op_ref)
             }
             _ => Err(LocalError::UnknownOp(id.clone())),

@@ -211,8 +211,9 @@ pub struct Engine {
     own: OwnIds,
     /// The view as last reported through `poll_view`.
     view: View,
-    /// The confirmed state or the ops changed since the view was last rebuilt.
-    dirty: bool,
+    /// What changed (in the confirmed state, our ops, or who we are) since the view was last
+    /// refreshed.
+    stale: Stale,
     ping_nonce: u64,
     transmits: VecDeque<String>,
     actions: VecDeque<Action>,
@@ -251,7 +252,7 @@ impl Engine {
                 connection: status,
                 online: 0,
             },
-            dirty: false,
+            stale: Stale::Fresh,
             ping_nonce: 0,
             transmits: VecDeque::new(),
             actions: VecDeque::new(),
@@ -467,15 +468,84 @@ impl Engine {
     // View
     // ----------------------------------------------------------------------------------------
 
-    fn refresh_view(&mut self) {
-        if !self.dirty {
-            return;
+    /// Notes that discussion `id` may look different now (its confirmed state or one of our ops
+    /// on it changed).
+    fn touch(&mut self, id: &ChatId) {
+        match &mut self.stale {
+            Stale::Fresh => self.stale = Stale::Chats(vec![id.clone()]),
+            Stale::Chats(ids) if ids.len() >= view::MAX_INCREMENTAL => self.stale = Stale::All,
+            Stale::Chats(ids) => {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+            Stale::All => {}
         }
-        self.dirty = false;
+    }
+
+    /// Notes that anything may look different now (a snapshot, a new identity).
+    fn touch_all(&mut self) {
+        self.stale = Stale::All;
+    }
+
+    fn refresh_view(&mut self) {
+        #[cfg(debug_assertions)]
+        let before = (self.view.chats.clone(), self.updates.len());
+        match std::mem::replace(&mut self.stale, Stale::Fresh) {
+            Stale::Fresh => {}
+            Stale::Chats(ids) => {
+                let you = self.you.as_ref();
+                let done = view::refresh(
+                    &mut self.view.chats,
+                    &self.state,
+                    &self.ops,
+                    you,
+                    &ids,
+                    &mut self.updates,
+                );
+                if !done {
+                    self.rebuild_view();
+                }
+            }
+            Stale::All => self.rebuild_view(),
+        }
+        // Every test (scenarios, the model-based proptest, browser tests) runs in debug: there
+        // the incremental refresh is checked against a full rebuild after every input, which
+        // also catches a change that forgot to `touch` what it changed.
+        #[cfg(debug_assertions)]
+        {
+            let full = view::build(&self.state, &self.ops, self.you.as_ref());
+            assert_eq!(
+                self.view.chats, full,
+                "incremental view diverged from a full rebuild"
+            );
+            let mut expected = VecDeque::new();
+            view::diff(&before.0, &full, &mut expected);
+            let produced: Vec<&ViewUpdate> = self.updates.iter().skip(before.1).collect();
+            assert_eq!(
+                produced,
+                expected.iter().collect::<Vec<_>>(),
+                "incremental view updates differ from a full diff"
+            );
+        }
+    }
+
+    fn rebuild_view(&mut self) {
         let chats = view::build(&self.state, &self.ops, self.you.as_ref());
         view::diff(&self.view.chats, &chats, &mut self.updates);
         self.view.chats = chats;
     }
+}
+
+/// What the view must be refreshed for.
+#[derive(Debug)]
+enum Stale {
+    /// Nothing changed.
+    Fresh,
+    /// Only these discussions (at most [`view::MAX_INCREMENTAL`]) can have changed.
+    Chats(Vec<ChatId>),
+    /// Anything can have changed: rebuild in full.
+    All,
 }
 
 /// The outcome of applying one event in order.

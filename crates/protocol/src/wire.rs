@@ -1,0 +1,1024 @@
+//! The client side of the wire without serde: encoding client frames ([`ClientMessage::to_json`])
+//! and decoding server frames ([`ServerMessage::decode`]).
+//!
+//! Why by hand: the widget ships as WebAssembly and every byte is downloaded by every visitor.
+//! serde's derived decoders for `type`-tagged enums buffer each message into an intermediate
+//! tree first (its `Content` machinery), and with serde_json and the float formatter they made
+//! up the largest part of the bundle. Here a server frame is read in one pass straight into the
+//! protocol types (a tagged object is pre-scanned for its tag only when the tag is not its first
+//! key, which the server never does), and client frames are written directly.
+//!
+//! The wire shape is *not* defined here: it is the serde derives on the types (and
+//! `docs/PROTOCOL.md`). Tests pin this module to them: every server fixture decodes to what
+//! serde decodes, every client fixture is encoded byte for byte, and property tests compare both
+//! directions with serde on random messages (`tests/wire.rs`). Decoding follows serde's rules:
+//! unknown fields are ignored, a missing required field, a duplicate field, a wrong type or
+//! trailing characters are errors, `null` is "absent" for optional fields. Two deliberate
+//! differences: a message written as a JSON array (which serde's tagged enums also accept) is
+//! refused, and numbers are parsed exactly (serde_json without `float_roundtrip` may be one ulp
+//! off on long decimals; the canonical 5-decimal coordinates read the same either way).
+//! Encoding is byte for byte what serde_json writes; canonical coordinates (all the widget
+//! sends) are written without a float formatter.
+
+use std::borrow::Cow;
+
+use thiserror::Error;
+
+use crate::client::{Auth, ClientMessage};
+use crate::error::ErrorCode;
+use crate::ids::{BroadcastId, ChatId, CommentId};
+use crate::limits::{COORDINATE_DECIMALS, quantize_fraction};
+use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
+use crate::server::{
+    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
+    Pong, Presence, ServerMessage, Welcome,
+};
+
+/// Nesting deeper than this is refused (serde_json's limit too), so a hostile frame cannot
+/// exhaust the stack.
+const MAX_DEPTH: usize = 128;
+
+/// Why a server frame could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum FrameError {
+    /// Not JSON (or trailing characters after it); the byte offset where reading stopped.
+    #[error("invalid JSON at byte {0}")]
+    Syntax(usize),
+    /// Nested deeper than the limit.
+    #[error("JSON nested too deeply")]
+    TooDeep,
+    /// A required field is missing.
+    #[error("missing field `{0}`")]
+    Missing(&'static str),
+    /// A field is present twice.
+    #[error("duplicate field `{0}`")]
+    Duplicate(&'static str),
+    /// A field (or the frame itself) has the wrong type or an out-of-range value.
+    #[error("invalid value for `{0}`")]
+    Invalid(&'static str),
+    /// The `type` (or `kind`) names nothing this client knows.
+    #[error("unknown message type")]
+    UnknownType,
+}
+
+type Result<T> = std::result::Result<T, FrameError>;
+
+impl ServerMessage {
+    /// Decodes a frame from the server without serde (see the [module docs](self)). This is
+    /// what the widget's sync engine uses; [`ServerMessage::from_json`] is the serde reference.
+    pub fn decode(text: &str) -> Result<Self> {
+        let mut c = Cursor::new(text);
+        let message = server_message(&mut c)?;
+        c.ws();
+        if c.pos != text.len() {
+            return c.syntax();
+        }
+        Ok(message)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------------------------
+
+/// A position in the frame being read.
+#[derive(Clone, Copy)]
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Self { text, pos: 0 }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn syntax<T>(&self) -> Result<T> {
+        Err(FrameError::Syntax(self.pos))
+    }
+
+    /// Skips JSON whitespace (space, tab, LF, CR).
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// Skips whitespace, then consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> bool {
+        self.ws();
+        if self.peek() == Some(byte) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<()> {
+        if self.eat(byte) {
+            Ok(())
+        } else {
+            self.syntax()
+        }
+    }
+
+    fn literal(&mut self, word: &str) -> Result<()> {
+        if self.text[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            self.syntax()
+        }
+    }
+
+    /// Consumes `null` if it comes next (an absent optional value).
+    fn null(&mut self) -> Result<bool> {
+        self.ws();
+        if self.peek() == Some(b'n') {
+            self.literal("null")?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Reads a string, borrowing it when it has no escapes.
+    fn str(&mut self) -> Result<Cow<'a, str>> {
+        self.expect(b'"')?;
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        loop {
+            match bytes.get(self.pos) {
+                None => return self.syntax(),
+                Some(b'"') => {
+                    let s = &self.text[start..self.pos];
+                    self.pos += 1;
+                    return Ok(Cow::Borrowed(s));
+                }
+                Some(b'\\') => break,
+                Some(&b) if b < 0x20 => return self.syntax(),
+                Some(_) => self.pos += 1,
+            }
+        }
+        let mut out = String::from(&self.text[start..self.pos]);
+        loop {
+            match bytes.get(self.pos) {
+                None => return self.syntax(),
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    let simple = match bytes.get(self.pos) {
+                        Some(b'"') => Some('"'),
+                        Some(b'\\') => Some('\\'),
+                        Some(b'/') => Some('/'),
+                        Some(b'b') => Some('\u{8}'),
+                        Some(b'f') => Some('\u{c}'),
+                        Some(b'n') => Some('\n'),
+                        Some(b'r') => Some('\r'),
+                        Some(b't') => Some('\t'),
+                        Some(b'u') => None,
+                        _ => return self.syntax(),
+                    };
+                    self.pos += 1;
+                    let ch = match simple {
+                        Some(ch) => ch,
+                        None => self.unicode_escape()?,
+                    };
+                    out.push(ch);
+                }
+                Some(&b) if b < 0x20 => return self.syntax(),
+                Some(_) => {
+                    // Copy a run of plain characters at once (keeps multi-byte UTF-8 whole).
+                    let run = self.pos;
+                    while let Some(&b) = bytes.get(self.pos) {
+                        if b == b'"' || b == b'\\' || b < 0x20 {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                    out.push_str(&self.text[run..self.pos]);
+                }
+            }
+        }
+    }
+
+    /// Reads the 4 hex digits after `\u` (and a second escape for a surrogate pair).
+    fn unicode_escape(&mut self) -> Result<char> {
+        let high = self.hex4()?;
+        let code = match high {
+            0xD800..=0xDBFF => {
+                if !self.text[self.pos..].starts_with("\\u") {
+                    return self.syntax();
+                }
+                self.pos += 2;
+                let low = self.hex4()?;
+                if !(0xDC00..=0xDFFF).contains(&low) {
+                    return self.syntax();
+                }
+                0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+            }
+            0xDC00..=0xDFFF => return self.syntax(),
+            other => other,
+        };
+        char::from_u32(code).map_or_else(|| self.syntax(), Ok)
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4).unwrap_or_default();
+        if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return self.syntax();
+        }
+        self.pos += 4;
+        u32::from_str_radix(digits, 16).map_or_else(|_| self.syntax(), Ok)
+    }
+
+    fn string(&mut self) -> Result<String> {
+        self.str().map(Cow::into_owned)
+    }
+
+    /// Reads a JSON number token; returns its text and whether it is an integer.
+    fn number(&mut self) -> Result<(&'a str, bool)> {
+        self.ws();
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let digits = |c: &mut Self| {
+            let from = c.pos;
+            while bytes.get(c.pos).is_some_and(u8::is_ascii_digit) {
+                c.pos += 1;
+            }
+            c.pos - from
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        let n = digits(self);
+        if n == 0 || (n > 1 && bytes[int_start] == b'0') {
+            return self.syntax();
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            integer = false;
+            if digits(self) == 0 {
+                return self.syntax();
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            integer = false;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if digits(self) == 0 {
+                return self.syntax();
+            }
+        }
+        Ok((&self.text[start..self.pos], integer))
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64> {
+        let (token, integer) = self.number()?;
+        if !integer {
+            return Err(FrameError::Invalid(field));
+        }
+        // Negative numbers (even `-0`, a float to serde_json) are refused for unsigned fields.
+        token.parse().map_err(|_| FrameError::Invalid(field))
+    }
+
+    fn u32(&mut self, field: &'static str) -> Result<u32> {
+        u32::try_from(self.u64(field)?).map_err(|_| FrameError::Invalid(field))
+    }
+
+    fn f64(&mut self, field: &'static str) -> Result<f64> {
+        let (token, _) = self.number()?;
+        match token.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => Err(FrameError::Invalid(field)),
+        }
+    }
+
+    fn bool(&mut self, field: &'static str) -> Result<bool> {
+        self.ws();
+        match self.peek() {
+            Some(b't') => self.literal("true").map(|()| true),
+            Some(b'f') => self.literal("false").map(|()| false),
+            _ => Err(FrameError::Invalid(field)),
+        }
+    }
+
+    /// Skips one value of any type, checking it is well-formed.
+    fn skip(&mut self, depth: usize) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(FrameError::TooDeep);
+        }
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.object(depth, |c, _| c.skip(depth + 1)),
+            Some(b'[') => self.array(depth, |c| c.skip(depth + 1)),
+            Some(b'"') => self.str().map(drop),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// Reads an object, calling `field` with the cursor on each value (which it must consume).
+    fn object(
+        &mut self,
+        depth: usize,
+        mut field: impl FnMut(&mut Self, &str) -> Result<()>,
+    ) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(FrameError::TooDeep);
+        }
+        self.expect(b'{')?;
+        if self.eat(b'}') {
+            return Ok(());
+        }
+        loop {
+            let key = self.str()?;
+            self.expect(b':')?;
+            field(self, &key)?;
+            if self.eat(b',') {
+                continue;
+            }
+            return self.expect(b'}');
+        }
+    }
+
+    /// Reads a tagged object: the tag key `tag` (already read by [`Cursor::tag`]) is skipped,
+    /// and refused if present twice, as serde does.
+    fn tagged(
+        &mut self,
+        depth: usize,
+        tag: &'static str,
+        mut field: impl FnMut(&mut Self, &str) -> Result<()>,
+    ) -> Result<()> {
+        let mut seen = false;
+        self.object(depth, |c, key| {
+            if key != tag {
+                return field(c, key);
+            }
+            if seen {
+                return Err(FrameError::Duplicate(tag));
+            }
+            seen = true;
+            c.skip(depth + 1)
+        })
+    }
+
+    /// Reads an array, calling `item` with the cursor on each element.
+    fn array(&mut self, depth: usize, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        if depth > MAX_DEPTH {
+            return Err(FrameError::TooDeep);
+        }
+        self.expect(b'[')?;
+        if self.eat(b']') {
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            if self.eat(b',') {
+                continue;
+            }
+            return self.expect(b']');
+        }
+    }
+
+    /// The value of the tag key `key` of the object at the cursor, without moving the cursor.
+    /// The server writes the tag first, so this is normally one key long.
+    fn tag(&self, key: &'static str, depth: usize) -> Result<Cow<'a, str>> {
+        let mut scan = *self;
+        scan.ws();
+        if scan.peek() != Some(b'{') {
+            return Err(FrameError::Invalid(key));
+        }
+        let mut found: Option<Cow<'a, str>> = None;
+        let mut first = true;
+        let result = scan.object(depth, |c, k| {
+            if k == key {
+                if found.is_some() {
+                    return Err(FrameError::Duplicate(key));
+                }
+                c.ws();
+                if c.peek() != Some(b'"') {
+                    return Err(FrameError::Invalid(key));
+                }
+                found = Some(c.str()?);
+                if first {
+                    // Stop at once: the rest is read (and checked) by the variant's decoder.
+                    return Err(FrameError::Syntax(usize::MAX));
+                }
+            } else {
+                c.skip(depth + 1)?;
+            }
+            first = false;
+            Ok(())
+        });
+        match (result, found) {
+            (Ok(()) | Err(FrameError::Syntax(usize::MAX)), Some(tag)) => Ok(tag),
+            (Ok(()), None) => Err(FrameError::Missing(key)),
+            (Err(e), _) => Err(e),
+        }
+    }
+}
+
+/// Stores a field's value, refusing a second one.
+fn once<T>(slot: &mut Option<T>, name: &'static str, value: Result<T>) -> Result<()> {
+    if slot.is_some() {
+        return Err(FrameError::Duplicate(name));
+    }
+    *slot = Some(value?);
+    Ok(())
+}
+
+fn required<T>(slot: Option<T>, name: &'static str) -> Result<T> {
+    slot.ok_or(FrameError::Missing(name))
+}
+
+/// An optional field: `null` counts as absent.
+fn optional<'a, T>(
+    c: &mut Cursor<'a>,
+    slot: &mut Option<Option<T>>,
+    name: &'static str,
+    read: impl FnOnce(&mut Cursor<'a>) -> Result<T>,
+) -> Result<()> {
+    let value = if c.null()? {
+        Ok(None)
+    } else {
+        read(c).map(Some)
+    };
+    once(slot, name, value)
+}
+
+fn server_message(c: &mut Cursor<'_>) -> Result<ServerMessage> {
+    let tag = c.tag("type", 0)?;
+    Ok(match tag.as_ref() {
+        "welcome" => ServerMessage::Welcome(welcome(c, 0)?),
+        "batch" => ServerMessage::Batch(batch(c)?),
+        "ack" => ServerMessage::Ack(ack(c)?),
+        "error" => ServerMessage::Error(error_frame(c)?),
+        "presence" => ServerMessage::Presence(presence(c)?),
+        "pong" => ServerMessage::Pong(pong(c)?),
+        other => event_of(other, c, 0)?.into(),
+    })
+}
+
+fn event(c: &mut Cursor<'_>, depth: usize) -> Result<Event> {
+    let tag = c.tag("type", depth)?;
+    event_of(&tag, c, depth)
+}
+
+fn event_of(tag: &str, c: &mut Cursor<'_>, depth: usize) -> Result<Event> {
+    match tag {
+        "new-image-chat" => new_image_chat(c, depth).map(Event::NewImageChat),
+        "image-chat-updated" => image_chat_updated(c, depth).map(Event::ImageChatUpdated),
+        "deleted-image-chat" => deleted_image_chat(c, depth).map(Event::DeletedImageChat),
+        _ => Err(FrameError::UnknownType),
+    }
+}
+
+fn welcome(c: &mut Cursor<'_>, depth: usize) -> Result<Welcome> {
+    let (mut you, mut token, mut position, mut recovered) = (None, None, None, None);
+    let (mut events, mut snapshot, mut online, mut read_only) = (None, None, None, None);
+    c.tagged(depth, "type", |c, key| match key {
+        "you" => once(&mut you, "you", user(c, depth + 1)),
+        "token" => optional(c, &mut token, "token", Cursor::string),
+        "position" => once(&mut position, "position", self::position(c, depth + 1)),
+        "recovered" => once(&mut recovered, "recovered", c.bool("recovered")),
+        "events" => once(&mut events, "events", list(c, depth + 1, event)),
+        "snapshot" => optional(c, &mut snapshot, "snapshot", |c| {
+            self::snapshot(c, depth + 1)
+        }),
+        "online" => once(&mut online, "online", c.u32("online")),
+        "readOnly" => once(&mut read_only, "readOnly", c.bool("readOnly")),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(Welcome {
+        you: required(you, "you")?,
+        token: token.flatten(),
+        position: required(position, "position")?,
+        recovered: required(recovered, "recovered")?,
+        events: events.unwrap_or_default(),
+        snapshot: snapshot.flatten(),
+        online: required(online, "online")?,
+        // Absent means false (the server omits it then).
+        read_only: read_only.unwrap_or(false),
+    })
+}
+
+fn list<T>(
+    c: &mut Cursor<'_>,
+    depth: usize,
+    item: impl Fn(&mut Cursor<'_>, usize) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    c.array(depth, |c| {
+        out.push(item(c, depth + 1)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn user(c: &mut Cursor<'_>, depth: usize) -> Result<User> {
+    let (mut id, mut name, mut avatar_url, mut is_moderator) = (None, None, None, None);
+    c.object(depth, |c, key| match key {
+        "id" => once(&mut id, "id", c.string()),
+        "name" => once(&mut name, "name", c.string()),
+        "avatarUrl" => optional(c, &mut avatar_url, "avatarUrl", Cursor::string),
+        "isModerator" => once(&mut is_moderator, "isModerator", c.bool("isModerator")),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(User {
+        id: required(id, "id")?,
+        name: required(name, "name")?,
+        avatar_url: avatar_url.flatten(),
+        is_moderator: is_moderator.unwrap_or(false),
+    })
+}
+
+fn position(c: &mut Cursor<'_>, depth: usize) -> Result<Position> {
+    let (mut epoch, mut seq) = (None, None);
+    c.object(depth, |c, key| match key {
+        "epoch" => once(&mut epoch, "epoch", c.u32("epoch")),
+        "seq" => once(&mut seq, "seq", c.u64("seq")),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(Position {
+        epoch: required(epoch, "epoch")?,
+        seq: required(seq, "seq")?,
+    })
+}
+
+fn snapshot(c: &mut Cursor<'_>, depth: usize) -> Result<Snapshot> {
+    let mut chats = None;
+    c.object(depth, |c, key| match key {
+        "chats" => once(&mut chats, "chats", list(c, depth + 1, chat)),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(Snapshot {
+        chats: required(chats, "chats")?,
+    })
+}
+
+fn chat(c: &mut Cursor<'_>, depth: usize) -> Result<Chat> {
+    let (mut id, mut anchor_, mut comments) = (None, None, None);
+    c.object(depth, |c, key| match key {
+        "id" => once(&mut id, "id", c.string().map(ChatId::new)),
+        "anchor" => once(&mut anchor_, "anchor", anchor(c, depth + 1)),
+        "comments" => once(&mut comments, "comments", list(c, depth + 1, comment)),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(Chat {
+        id: required(id, "id")?,
+        anchor: required(anchor_, "anchor")?,
+        comments: required(comments, "comments")?,
+    })
+}
+
+fn anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
+    if c.tag("type", depth)? != "point" {
+        return Err(FrameError::UnknownType);
+    }
+    let (mut x, mut y) = (None, None);
+    c.tagged(depth, "type", |c, key| match key {
+        "x" => once(&mut x, "x", c.f64("x")),
+        "y" => once(&mut y, "y", c.f64("y")),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(Anchor::Point {
+        x: required(x, "x")?,
+        y: required(y, "y")?,
+    })
+}
+
+fn comment(c: &mut Cursor<'_>, depth: usize) -> Result<Comment> {
+    let (mut id, mut author, mut text) = (None, None, None);
+    let (mut created_at, mut edited_at) = (None, None);
+    c.object(depth, |c, key| match key {
+        "id" => once(&mut id, "id", c.string().map(CommentId::new)),
+        "author" => once(&mut author, "author", user(c, depth + 1)),
+        "text" => once(&mut text, "text", c.string()),
+        "createdAt" => once(&mut created_at, "createdAt", c.u64("createdAt")),
+        "editedAt" => optional(c, &mut edited_at, "editedAt", |c| c.u64("editedAt")),
+        _ => c.skip(depth + 1),
+    })?;
+    Ok(Comment {
+        id: required(id, "id")?,
+        author: required(author, "author")?,
+        text: required(text, "text")?,
+        created_at: required(created_at, "createdAt")?,
+        edited_at: edited_at.flatten(),
+    })
+}
+
+/// The fields every broadcast event carries.
+#[derive(Default)]
+struct Head {
+    seq: Option<u64>,
+    epoch: Option<u32>,
+    broadcast_id: Option<BroadcastId>,
+}
+
+impl Head {
+    /// Reads `key` if it is one of the common fields; `Ok(false)` otherwise.
+    fn field(&mut self, c: &mut Cursor<'_>, key: &str) -> Result<bool> {
+        match key {
+            "seq" => once(&mut self.seq, "seq", c.u64("seq"))?,
+            "epoch" => once(&mut self.epoch, "epoch", c.u32("epoch"))?,
+            "broadcastId" => once(
+                &mut self.broadcast_id,
+                "broadcastId",
+                c.string().map(BroadcastId::new),
+            )?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn finish(self) -> Result<(u64, u32, BroadcastId)> {
+        Ok((
+            required(self.seq, "seq")?,
+            required(self.epoch, "epoch")?,
+            required(self.broadcast_id, "broadcastId")?,
+        ))
+    }
+}
+
+fn new_image_chat(c: &mut Cursor<'_>, depth: usize) -> Result<NewImageChat> {
+    let (mut head, mut chat_) = (Head::default(), None);
+    c.tagged(depth, "type", |c, key| {
+        if head.field(c, key)? {
+            return Ok(());
+        }
+        match key {
+            "chat" => once(&mut chat_, "chat", chat(c, depth + 1)),
+            _ => c.skip(depth + 1),
+        }
+    })?;
+    let (seq, epoch, broadcast_id) = head.finish()?;
+    Ok(NewImageChat {
+        seq,
+        epoch,
+        broadcast_id,
+        chat: required(chat_, "chat")?,
+    })
+}
+
+fn image_chat_updated(c: &mut Cursor<'_>, depth: usize) -> Result<ImageChatUpdated> {
+    let (mut head, mut chat_id, mut change_) = (Head::default(), None, None);
+    c.tagged(depth, "type", |c, key| {
+        if head.field(c, key)? {
+            return Ok(());
+        }
+        match key {
+            "chatId" => once(&mut chat_id, "chatId", c.string().map(ChatId::new)),
+            "change" => once(&mut change_, "change", change(c, depth + 1)),
+            _ => c.skip(depth + 1),
+        }
+    })?;
+    let (seq, epoch, broadcast_id) = head.finish()?;
+    Ok(ImageChatUpdated {
+        seq,
+        epoch,
+        broadcast_id,
+        chat_id: required(chat_id, "chatId")?,
+        change: required(change_, "change")?,
+    })
+}
+
+fn change(c: &mut Cursor<'_>, depth: usize) -> Result<ChatChange> {
+    let kind = c.tag("kind", depth)?;
+    match kind.as_ref() {
+        "comment-added" => {
+            let mut comment_ = None;
+            c.tagged(depth, "kind", |c, key| match key {
+                "comment" => once(&mut comment_, "comment", comment(c, depth + 1)),
+                _ => c.skip(depth + 1),
+            })?;
+            Ok(ChatChange::CommentAdded {
+                comment: required(comment_, "comment")?,
+            })
+        }
+        "comment-edited" => {
+            let (mut comment_id, mut text, mut edited_at) = (None, None, None);
+            c.tagged(depth, "kind", |c, key| match key {
+                "commentId" => once(&mut comment_id, "commentId", c.string().map(CommentId::new)),
+                "text" => once(&mut text, "text", c.string()),
+                "editedAt" => once(&mut edited_at, "editedAt", c.u64("editedAt")),
+                _ => c.skip(depth + 1),
+            })?;
+            Ok(ChatChange::CommentEdited {
+                comment_id: required(comment_id, "commentId")?,
+                text: required(text, "text")?,
+                edited_at: required(edited_at, "editedAt")?,
+            })
+        }
+        _ => Err(FrameError::UnknownType),
+    }
+}
+
+fn deleted_image_chat(c: &mut Cursor<'_>, depth: usize) -> Result<DeletedImageChat> {
+    let (mut head, mut chat_id) = (Head::default(), None);
+    c.tagged(depth, "type", |c, key| {
+        if head.field(c, key)? {
+            return Ok(());
+        }
+        match key {
+            "chatId" => once(&mut chat_id, "chatId", c.string().map(ChatId::new)),
+            _ => c.skip(depth + 1),
+        }
+    })?;
+    let (seq, epoch, broadcast_id) = head.finish()?;
+    Ok(DeletedImageChat {
+        seq,
+        epoch,
+        broadcast_id,
+        chat_id: required(chat_id, "chatId")?,
+    })
+}
+
+fn batch(c: &mut Cursor<'_>) -> Result<Batch> {
+    let mut events = None;
+    c.tagged(0, "type", |c, key| match key {
+        "events" => once(&mut events, "events", list(c, 1, event)),
+        _ => c.skip(1),
+    })?;
+    Ok(Batch {
+        events: required(events, "events")?,
+    })
+}
+
+fn ack(c: &mut Cursor<'_>) -> Result<Ack> {
+    let (mut broadcast_id, mut seq) = (None, None);
+    c.tagged(0, "type", |c, key| match key {
+        "broadcastId" => once(
+            &mut broadcast_id,
+            "broadcastId",
+            c.string().map(BroadcastId::new),
+        ),
+        "seq" => once(&mut seq, "seq", c.u64("seq")),
+        _ => c.skip(1),
+    })?;
+    Ok(Ack {
+        broadcast_id: required(broadcast_id, "broadcastId")?,
+        seq: required(seq, "seq")?,
+    })
+}
+
+fn error_frame(c: &mut Cursor<'_>) -> Result<ErrorFrame> {
+    let (mut broadcast_id, mut code, mut message) = (None, None, None);
+    c.tagged(0, "type", |c, key| match key {
+        "broadcastId" => optional(c, &mut broadcast_id, "broadcastId", |c| {
+            c.string().map(BroadcastId::new)
+        }),
+        "code" => {
+            let value = c
+                .str()
+                .and_then(|s| ErrorCode::from_wire(&s).ok_or(FrameError::Invalid("code")));
+            once(&mut code, "code", value)
+        }
+        "message" => once(&mut message, "message", c.string()),
+        _ => c.skip(1),
+    })?;
+    Ok(ErrorFrame {
+        broadcast_id: broadcast_id.flatten(),
+        code: required(code, "code")?,
+        message: required(message, "message")?,
+    })
+}
+
+fn presence(c: &mut Cursor<'_>) -> Result<Presence> {
+    let mut online = None;
+    c.tagged(0, "type", |c, key| match key {
+        "online" => once(&mut online, "online", c.u32("online")),
+        _ => c.skip(1),
+    })?;
+    Ok(Presence {
+        online: required(online, "online")?,
+    })
+}
+
+fn pong(c: &mut Cursor<'_>) -> Result<Pong> {
+    let mut nonce = None;
+    c.tagged(0, "type", |c, key| match key {
+        "nonce" => once(&mut nonce, "nonce", c.u64("nonce")),
+        _ => c.skip(1),
+    })?;
+    Ok(Pong {
+        nonce: required(nonce, "nonce")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------------------------
+
+/// Writes a client message as compact JSON, in the serde derives' field order.
+pub(crate) fn encode_client(message: &ClientMessage) -> String {
+    let mut w = Writer(String::with_capacity(256));
+    match message {
+        ClientMessage::Hello(hello) => {
+            w.tag("hello");
+            w.key("protocol");
+            w.uint(u64::from(hello.protocol));
+            w.str_field("tenantId", hello.tenant_id.as_str());
+            w.str_field("imageId", hello.image_id.as_str());
+            if let Some(auth) = &hello.auth {
+                w.key("auth");
+                match auth {
+                    Auth::Anonymous { name, token } => {
+                        w.tag("anonymous");
+                        w.str_field("name", name);
+                        if let Some(token) = token {
+                            w.str_field("token", token);
+                        }
+                    }
+                    Auth::Sso {
+                        user_data,
+                        timestamp,
+                        hash,
+                    } => {
+                        w.tag("sso");
+                        w.str_field("userData", user_data);
+                        w.key("timestamp");
+                        w.uint(*timestamp);
+                        w.str_field("hash", hash);
+                    }
+                }
+                w.close();
+            }
+            if let Some(resume) = &hello.resume {
+                w.key("resume");
+                w.0.push('{');
+                w.0.push_str("\"epoch\":");
+                w.uint(u64::from(resume.epoch));
+                w.key("seq");
+                w.uint(resume.seq);
+                w.close();
+            }
+        }
+        ClientMessage::CreateChat(op) => {
+            w.tag("create-chat");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+            w.key("anchor");
+            match &op.anchor {
+                Anchor::Point { x, y } => {
+                    w.tag("point");
+                    w.key("x");
+                    w.fraction(*x);
+                    w.key("y");
+                    w.fraction(*y);
+                }
+            }
+            w.close();
+            w.str_field("commentId", op.comment_id.as_str());
+            w.str_field("text", &op.text);
+        }
+        ClientMessage::AddComment(op) => {
+            w.tag("add-comment");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+            w.str_field("commentId", op.comment_id.as_str());
+            w.str_field("text", &op.text);
+        }
+        ClientMessage::EditComment(op) => {
+            w.tag("edit-comment");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+            w.str_field("commentId", op.comment_id.as_str());
+            w.str_field("text", &op.text);
+        }
+        ClientMessage::DeleteChat(op) => {
+            w.tag("delete-chat");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+        }
+        ClientMessage::Ping { nonce } => {
+            w.tag("ping");
+            w.key("nonce");
+            w.uint(*nonce);
+        }
+    }
+    w.close();
+    w.0
+}
+
+struct Writer(String);
+
+impl Writer {
+    /// Opens an object with its `type` tag (always the first key, as serde writes it).
+    fn tag(&mut self, name: &str) {
+        self.0.push_str("{\"type\":");
+        self.string(name);
+    }
+
+    fn close(&mut self) {
+        self.0.push('}');
+    }
+
+    /// `,"key":` (every key here follows the tag or another field).
+    fn key(&mut self, key: &str) {
+        self.0.push_str(",\"");
+        self.0.push_str(key);
+        self.0.push_str("\":");
+    }
+
+    fn str_field(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.string(value);
+    }
+
+    /// A string escaped exactly as serde_json does: `"`, `\` and control characters only.
+    fn string(&mut self, s: &str) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0.push('"');
+        let mut run = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let short = match b {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                0x08 => "\\b",
+                0x0c => "\\f",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.push_str(&s[run..i]);
+            run = i + 1;
+            if short.is_empty() {
+                self.0.push_str("\\u00");
+                self.0.push(char::from(HEX[usize::from(b >> 4)]));
+                self.0.push(char::from(HEX[usize::from(b & 0xf)]));
+            } else {
+                self.0.push_str(short);
+            }
+        }
+        self.0.push_str(&s[run..]);
+        self.0.push('"');
+    }
+
+    /// An unsigned integer, without the `core::fmt` machinery.
+    fn uint(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[i..] {
+            self.0.push(char::from(d));
+        }
+    }
+
+    /// A coordinate exactly as serde_json writes it. Canonical fractions (in [0, 1] with at
+    /// most [`COORDINATE_DECIMALS`] decimals: everything the widget sends, as ops are quantized
+    /// and validated first) are written with integer arithmetic (`0.0`, `1.0`, `0.41237`: their
+    /// shortest form); anything else, e.g. the invalid values tests send on purpose, goes
+    /// through serde_json's float formatter, so the frame always says what the message holds.
+    fn fraction(&mut self, v: f64) {
+        let scale = 10u64.pow(COORDINATE_DECIMALS.unsigned_abs());
+        let canonical =
+            (0.0..=1.0).contains(&v) && v.is_sign_positive() && quantize_fraction(v) == v;
+        if !canonical {
+            // Cannot fail for a float (NaN and infinities become `null`, as with serde).
+            let text = serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned());
+            self.0.push_str(&text);
+            return;
+        }
+        // In [0, scale]: the cast is exact.
+        let n = (v * scale as f64).round() as u64;
+        self.uint(n / scale);
+        self.0.push('.');
+        let mut frac = n % scale;
+        let mut width = COORDINATE_DECIMALS.unsigned_abs();
+        while width > 1 && frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        let mut digits = [b'0'; 8];
+        for i in (0..width as usize).rev() {
+            digits[i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        for &d in &digits[..width as usize] {
+            self.0.push(char::from(d));
+        }
+    }
+}

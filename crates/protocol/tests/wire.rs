@@ -1,0 +1,414 @@
+//! The serde-free client codec (`image_chat_protocol::wire`) against the serde derives, which
+//! define the wire: every fixture, every canonical coordinate, random messages in both
+//! directions (including keys in another order than the server writes them), and mutated frames
+//! (the two decoders must agree on what they accept).
+
+use std::path::PathBuf;
+
+use image_chat_protocol::{
+    Ack, AddComment, Anchor, Auth, Batch, BroadcastId, Chat, ChatChange, ChatId, ClientMessage,
+    Comment, CommentId, CreateChat, DeleteChat, DeletedImageChat, EditComment, ErrorCode,
+    ErrorFrame, Event, FrameError, Hello, ImageChatUpdated, ImageId, NewImageChat, Pong, Position,
+    Presence, ServerMessage, Snapshot, TenantId, User, Welcome,
+};
+use proptest::prelude::*;
+
+fn fixtures(prefix: &str) -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("fixtures directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(prefix) && name.ends_with(".json"))
+        .map(|name| {
+            let text = std::fs::read_to_string(dir.join(&name)).expect("readable fixture");
+            (name, text)
+        })
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "no {prefix}* fixtures");
+    out
+}
+
+fn compact(text: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(text).expect("fixture is JSON");
+    serde_json::to_string(&value).expect("serializes")
+}
+
+#[test]
+fn every_server_fixture_decodes_as_serde_decodes_it() {
+    for (name, text) in fixtures("server-") {
+        let expected = ServerMessage::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            ServerMessage::decode(&text).as_ref(),
+            Ok(&expected),
+            "{name}"
+        );
+        // Compact and with keys sorted (so `type` is not first for most messages).
+        assert_eq!(
+            ServerMessage::decode(&compact(&text)).as_ref(),
+            Ok(&expected),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn every_client_fixture_is_encoded_byte_for_byte() {
+    for (name, text) in fixtures("client-") {
+        let message: ClientMessage =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let serde = serde_json::to_string(&message).expect("serializes");
+        assert_eq!(message.to_json(), serde, "{name}");
+    }
+}
+
+#[test]
+fn every_canonical_coordinate_is_written_as_serde_writes_it() {
+    for n in 0..=100_000u32 {
+        let v = f64::from(n) / 100_000.0;
+        let message = ClientMessage::CreateChat(CreateChat {
+            broadcast_id: BroadcastId::new("b"),
+            chat_id: ChatId::new("c"),
+            anchor: Anchor::Point {
+                x: v,
+                y: f64::from(100_000 - n) / 100_000.0,
+            },
+            comment_id: CommentId::new("m"),
+            text: "t".into(),
+        });
+        if let ClientMessage::CreateChat(create) = &message {
+            assert_eq!(create.anchor.canonical(), create.anchor, "{v} is canonical");
+        }
+        let serde = serde_json::to_string(&message).expect("serializes");
+        assert_eq!(message.to_json(), serde, "{v}");
+    }
+}
+
+#[test]
+fn decoding_follows_serde_on_edge_cases() {
+    let ok = [
+        // Unknown fields anywhere are ignored; `null` means absent for optional fields.
+        r#"{"type":"presence","online":3,"future":{"a":[1,2,{"b":null}]}}"#,
+        r#"{"online":3,"type":"presence"}"#,
+        r#"{"type":"error","broadcastId":null,"code":"forbidden","message":"no"}"#,
+        r#" { "type" : "pong" , "nonce" : 0 } "#,
+        r#"{"type":"error","code":"forbidden","message":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00é"}"#,
+        r#"{"type":"welcome","you":{"id":"a","name":"b","isModerator":false},"position":{"epoch":1,"seq":2},"recovered":true,"online":1}"#,
+    ];
+    for text in ok {
+        let serde = ServerMessage::from_json(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(ServerMessage::decode(text), Ok(serde), "{text}");
+    }
+    let refused = [
+        "",
+        "{",
+        r#"{"type":"pong","nonce":1} x"#,
+        r#"{"type":"pong"}"#,
+        r#"{"type":"pong","nonce":1,"nonce":2}"#,
+        r#"{"type":"pong","type":"pong","nonce":1}"#,
+        r#"{"type":"nope","nonce":1}"#,
+        r#"{"type":"pong","nonce":1.0}"#,
+        r#"{"type":"pong","nonce":-1}"#,
+        r#"{"type":"pong","nonce":-0}"#,
+        r#"{"type":"pong","nonce":01}"#,
+        r#"{"type":"pong","nonce":18446744073709551616}"#,
+        r#"{"type":"presence","online":4294967296}"#,
+        r#"{"type":"pong","nonce":null}"#,
+        r#"{"type":"error","code":"forbidden","message":"\ud83d"}"#,
+        r#"{"type":"error","code":"forbidden","message":"\ude00"}"#,
+        "{\"type\":\"error\",\"code\":\"forbidden\",\"message\":\"a\u{1}b\"}",
+        r#"{"type":"error","code":"nope","message":"x"}"#,
+        r#"{"type":"pong","nonce":1,}"#,
+        r#"{"type":1,"nonce":1}"#,
+        r#"["pong",1]"#,
+    ];
+    for text in refused {
+        assert!(ServerMessage::decode(text).is_err(), "{text}");
+    }
+    let deep = format!(
+        r#"{{"type":"pong","nonce":1,"x":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    assert_eq!(ServerMessage::decode(&deep), Err(FrameError::TooDeep));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random messages
+// ---------------------------------------------------------------------------------------------
+
+fn id() -> impl Strategy<Value = String> {
+    "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+}
+
+/// Any text, control characters, quotes, backslashes and astral characters included.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,40}",
+        any::<String>(),
+        "[\"\\\\\u{0}-\u{1f}a\u{7f}é😀]{0,20}"
+    ]
+}
+
+fn canonical() -> impl Strategy<Value = f64> {
+    (0..=100_000u32).prop_map(|n| f64::from(n) / 100_000.0)
+}
+
+/// Canonical fractions mostly, and any float (invalid ones included) now and then.
+fn coordinate() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        4 => canonical(),
+        1 => any::<f64>(),
+        1 => prop_oneof![Just(-0.0), Just(1.5), Just(-0.1), Just(1e-7), Just(0.123_456_789)],
+    ]
+}
+
+fn user() -> impl Strategy<Value = User> {
+    (text(), text(), proptest::option::of(text()), any::<bool>()).prop_map(
+        |(id, name, avatar_url, is_moderator)| User {
+            id,
+            name,
+            avatar_url,
+            is_moderator,
+        },
+    )
+}
+
+fn comment() -> impl Strategy<Value = Comment> {
+    (
+        id(),
+        user(),
+        text(),
+        any::<u64>(),
+        proptest::option::of(any::<u64>()),
+    )
+        .prop_map(|(id, author, text, created_at, edited_at)| Comment {
+            id: CommentId::new(id),
+            author,
+            text,
+            created_at,
+            edited_at,
+        })
+}
+
+fn chat() -> impl Strategy<Value = Chat> {
+    (
+        id(),
+        canonical(),
+        canonical(),
+        prop::collection::vec(comment(), 0..3),
+    )
+        .prop_map(|(id, x, y, comments)| Chat {
+            id: ChatId::new(id),
+            anchor: Anchor::Point { x, y },
+            comments,
+        })
+}
+
+fn head() -> impl Strategy<Value = (u64, u32, String)> {
+    (any::<u64>(), any::<u32>(), id())
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        (head(), chat()).prop_map(|((seq, epoch, b), chat)| {
+            Event::NewImageChat(NewImageChat {
+                seq,
+                epoch,
+                broadcast_id: BroadcastId::new(b),
+                chat,
+            })
+        }),
+        (head(), id(), comment()).prop_map(|((seq, epoch, b), chat_id, comment)| {
+            Event::ImageChatUpdated(ImageChatUpdated {
+                seq,
+                epoch,
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(chat_id),
+                change: ChatChange::CommentAdded { comment },
+            })
+        }),
+        (head(), id(), id(), text(), any::<u64>()).prop_map(
+            |((seq, epoch, b), chat_id, comment_id, text, edited_at)| {
+                Event::ImageChatUpdated(ImageChatUpdated {
+                    seq,
+                    epoch,
+                    broadcast_id: BroadcastId::new(b),
+                    chat_id: ChatId::new(chat_id),
+                    change: ChatChange::CommentEdited {
+                        comment_id: CommentId::new(comment_id),
+                        text,
+                        edited_at,
+                    },
+                })
+            }
+        ),
+        (head(), id()).prop_map(|((seq, epoch, b), chat_id)| {
+            Event::DeletedImageChat(DeletedImageChat {
+                seq,
+                epoch,
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(chat_id),
+            })
+        }),
+    ]
+}
+
+fn server_message() -> impl Strategy<Value = ServerMessage> {
+    prop_oneof![
+        (
+            user(),
+            proptest::option::of(text()),
+            any::<u32>(),
+            any::<u64>(),
+            any::<bool>(),
+            prop::collection::vec(event(), 0..3),
+            proptest::option::of(prop::collection::vec(chat(), 0..4)),
+            (any::<u32>(), any::<bool>()),
+        )
+            .prop_map(
+                |(you, token, epoch, seq, recovered, events, chats, (online, read_only))| {
+                    ServerMessage::Welcome(Welcome {
+                        you,
+                        token,
+                        position: Position { epoch, seq },
+                        recovered,
+                        events,
+                        snapshot: chats.map(|chats| Snapshot { chats }),
+                        online,
+                        read_only,
+                    })
+                }
+            ),
+        event().prop_map(ServerMessage::from),
+        prop::collection::vec(event(), 0..4)
+            .prop_map(|events| ServerMessage::Batch(Batch { events })),
+        (id(), any::<u64>()).prop_map(|(b, seq)| ServerMessage::Ack(Ack {
+            broadcast_id: BroadcastId::new(b),
+            seq
+        })),
+        (
+            proptest::option::of(id()),
+            prop::sample::select(ErrorCode::ALL.to_vec()),
+            text()
+        )
+            .prop_map(|(b, code, message)| ServerMessage::Error(ErrorFrame {
+                broadcast_id: b.map(BroadcastId::new),
+                code,
+                message
+            })),
+        any::<u32>().prop_map(|online| ServerMessage::Presence(Presence { online })),
+        any::<u64>().prop_map(|nonce| ServerMessage::Pong(Pong { nonce })),
+    ]
+}
+
+fn client_message() -> impl Strategy<Value = ClientMessage> {
+    let auth = proptest::option::of(prop_oneof![
+        (text(), proptest::option::of(text()))
+            .prop_map(|(name, token)| Auth::Anonymous { name, token }),
+        (text(), any::<u64>(), text()).prop_map(|(user_data, timestamp, hash)| Auth::Sso {
+            user_data,
+            timestamp,
+            hash
+        }),
+    ]);
+    prop_oneof![
+        (
+            any::<u32>(),
+            text(),
+            text(),
+            auth,
+            proptest::option::of((any::<u32>(), any::<u64>()))
+        )
+            .prop_map(|(protocol, tenant, image, auth, resume)| {
+                ClientMessage::Hello(Hello {
+                    protocol,
+                    tenant_id: TenantId::new(tenant),
+                    image_id: ImageId::new(image),
+                    auth,
+                    resume: resume.map(|(epoch, seq)| Position { epoch, seq }),
+                })
+            }),
+        (id(), id(), coordinate(), coordinate(), id(), text()).prop_map(|(b, c, x, y, m, text)| {
+            ClientMessage::CreateChat(CreateChat {
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(c),
+                anchor: Anchor::Point { x, y },
+                comment_id: CommentId::new(m),
+                text,
+            })
+        }),
+        (id(), id(), id(), text()).prop_map(|(b, c, m, text)| {
+            ClientMessage::AddComment(AddComment {
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(c),
+                comment_id: CommentId::new(m),
+                text,
+            })
+        }),
+        (id(), id(), id(), text()).prop_map(|(b, c, m, text)| {
+            ClientMessage::EditComment(EditComment {
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(c),
+                comment_id: CommentId::new(m),
+                text,
+            })
+        }),
+        (id(), id()).prop_map(|(b, c)| ClientMessage::DeleteChat(DeleteChat {
+            broadcast_id: BroadcastId::new(b),
+            chat_id: ChatId::new(c),
+        })),
+        any::<u64>().prop_map(|nonce| ClientMessage::Ping { nonce }),
+    ]
+}
+
+proptest! {
+    // A fixed seed keeps CI deterministic; change it locally to explore further.
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x0057_1ede),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn server_messages_decode_as_serde_wrote_them(message in server_message()) {
+        let compact = serde_json::to_string(&message).expect("serializes");
+        prop_assert_eq!(ServerMessage::decode(&compact), Ok(message.clone()));
+        let pretty = serde_json::to_string_pretty(&message).expect("serializes");
+        prop_assert_eq!(ServerMessage::decode(&pretty), Ok(message.clone()));
+        // Keys in another order: a `Value` writes them sorted, so tags are rarely first.
+        let value = serde_json::to_value(&message).expect("to value");
+        let sorted = serde_json::to_string(&value).expect("serializes");
+        prop_assert_eq!(ServerMessage::decode(&sorted), Ok(message.clone()));
+    }
+
+    #[test]
+    fn client_messages_are_written_as_serde_writes_them(message in client_message()) {
+        let serde = serde_json::to_string(&message).expect("serializes");
+        prop_assert_eq!(message.to_json(), serde);
+    }
+
+    #[test]
+    fn both_decoders_accept_the_same_mutated_frames(
+        message in server_message(),
+        at in any::<prop::sample::Index>(),
+        junk in prop_oneof![
+            Just(String::new()), Just("\"".to_owned()), Just(",".to_owned()), Just("}".to_owned()),
+            Just("null".to_owned()), Just("1".to_owned()), Just("\\".to_owned()),
+            Just("{\"type\":\"pong\"}".to_owned()), Just(" ".to_owned()),
+        ],
+        cut in 0usize..3,
+    ) {
+        let text = serde_json::to_string(&message).expect("serializes");
+        // Cut up to 2 bytes at a char boundary and insert some junk there.
+        let mut i = at.index(text.len() + 1);
+        while !text.is_char_boundary(i) { i -= 1; }
+        let mut j = (i + cut).min(text.len());
+        while !text.is_char_boundary(j) { j -= 1; }
+        let mutated = format!("{}{}{}", &text[..i], junk, &text[j..]);
+        let serde = ServerMessage::from_json(&mutated).ok();
+        let ours = ServerMessage::decode(&mutated).ok();
+        prop_assert_eq!(ours, serde, "{}", mutated);
+    }
+}
