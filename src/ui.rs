@@ -320,6 +320,28 @@ impl Ui {
         Ok(())
     }
 
+    /// Switches between read-only and writable (the `readOnly` option, or the server's verdict
+    /// in `welcome`). An open draft or thread was built for the other mode, so it is closed.
+    pub fn set_read_only(&mut self, read_only: bool) -> JsResult<()> {
+        if read_only == self.read_only {
+            return Ok(());
+        }
+        self.read_only = read_only;
+        let s = self.locale.strings();
+        self.root.set_attribute(
+            "aria-label",
+            if read_only {
+                s.overlay_label_read_only
+            } else {
+                s.overlay_label
+            },
+        )?;
+        flag(&self.root, "data-read-only", read_only)?;
+        self.close_draft();
+        self.close_panel();
+        Ok(())
+    }
+
     /// Shows the live viewer count (only while live: a stale count would mislead).
     pub fn show_online(&self, online: u32) -> JsResult<()> {
         self.online

@@ -451,6 +451,7 @@ impl Widget {
                 ));
             }
             ViewUpdate::Online(n) => self.ui.show_online(n)?,
+            ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server)?,
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
             ViewUpdate::OpFailed { reason, .. } => {
                 self.ui.announce(status::fail_text(locale, reason));
@@ -606,7 +607,7 @@ impl Widget {
             self.ui.close_panel();
             return;
         }
-        if self.opts.read_only {
+        if self.ui.read_only {
             return;
         }
         let coord = |name: &str| {
@@ -651,7 +652,7 @@ impl Widget {
                 "ArrowDown" => (0.0, step),
                 "Enter" | " " => {
                     e.prevent_default();
-                    if !self.opts.read_only {
+                    if !self.ui.read_only {
                         let at = self.ui.crosshair_at;
                         if let Err(err) = self.ui.open_draft(at) {
                             browser::log_error("draft", &err);

@@ -882,3 +882,49 @@ async fn authentication_failure_stops_retrying_until_new_auth() {
     js("window.WebSocket = window.__icRealWebSocket;");
     container.remove();
 }
+
+#[wasm_bindgen_test]
+async fn server_read_only_verdict_hides_the_controls() {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    // The option said writable; the server says read-only (tenant policy or signed user data).
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},
+            "position":{{"epoch":1,"seq":1}},"recovered":false,"online":1,"readOnly":true,
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":{{"type":"point","x":0.25,"y":0.5}},
+            "comments":[{{"id":"{COMMENT_A}","author":{{"id":"anon:me","name":"Guest"}},
+            "text":"mine, but frozen","createdAt":1700000000000}}]}}]}}}}"#
+        ),
+    );
+    let root = root_of(&container);
+    let r = root.clone();
+    wait_for("read-only", move || r.has_attribute("data-read-only")).await;
+    // Clicking the picture opens no draft.
+    let rect = img.get_bounding_client_rect();
+    click_at(rect.left() + 20.0, rect.top() + 20.0);
+    assert_eq!(count(".image-chat-thread[data-draft]"), 0);
+    // A thread shows no reply box and no edit button, even on one's own comment.
+    let marker = q(
+        &container,
+        &format!("button.image-chat-marker[data-chat-id=\"{CHAT_A}\"]"),
+    )
+    .unwrap();
+    click(&marker);
+    let thread = q(&container, ".image-chat-thread").expect("thread opens for reading");
+    assert!(q(&thread, ".image-chat-compose").is_none());
+    assert!(q(&thread, "[data-action=edit]").is_none());
+    // Nothing but the hello was sent.
+    assert_eq!(sent(&ws).len(), 1);
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}

@@ -102,8 +102,9 @@ pub enum LocalError {
     /// so the server does not know it: retry or dismiss that op first.
     #[error("the target's creation failed (op {0}); retry or dismiss it first")]
     TargetFailed(BroadcastId),
-    /// Only the author (or a moderator) may edit a comment or delete a discussion.
-    #[error("only the author or a moderator may do this")]
+    /// Only the author (or a moderator) may edit a comment or delete a discussion, and a
+    /// read-only person (see `View::read_only`) may change nothing.
+    #[error("not allowed for this person")]
     NotAllowed,
     /// Retry / dismiss named an op that is not failed (unknown, pending or confirmed).
     #[error("no failed op {0}")]

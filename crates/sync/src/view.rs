@@ -118,6 +118,9 @@ pub struct View {
     pub connection: ConnectionStatus,
     /// How many connections view this image (0 until the first `welcome`).
     pub online: u32,
+    /// The server lets this person read but not write (tenant policy or signed user data):
+    /// the widget hides the controls and the engine refuses new ops.
+    pub read_only: bool,
 }
 
 impl View {
@@ -189,6 +192,8 @@ pub enum ViewUpdate {
     Connection(ConnectionStatus),
     /// The live viewer count changed (`.image-chat-online`).
     Online(u32),
+    /// The server's read-only verdict for this person changed (see [`View::read_only`]).
+    ReadOnly(bool),
     /// Say this in the `aria-live` region.
     Announce(Announcement),
     /// One of our ops just failed (for a transient notice; the failure also shows in the view).

@@ -1142,3 +1142,32 @@ fn the_first_change_on_a_fresh_image_brings_its_epoch_without_a_resync() {
     assert_eq!(client.engine.position(), Some(server.position()));
     assert_eq!(client.engine.view().chats.len(), 1);
 }
+
+#[test]
+fn a_read_only_person_is_refused_locally_and_nothing_is_sent() {
+    let server = FakeServer::new();
+    let mut client = Client::new(75);
+    let hello = client.open();
+    let mut welcome = server.welcome(&hello, &alice());
+    welcome.read_only = true;
+    client.recv(ServerMessage::Welcome(welcome));
+    assert!(client.engine.view().read_only);
+    assert!(client.updates.contains(&ViewUpdate::ReadOnly(true)));
+    assert_eq!(
+        client.local(create("not allowed")),
+        Err(LocalError::NotAllowed)
+    );
+    assert!(
+        client.engine.view().chats.is_empty(),
+        "nothing shown optimistically"
+    );
+    assert!(client.sent_ops().is_empty(), "nothing sent");
+
+    // A later session that may write (e.g. new signed auth) lifts it.
+    client.closed(1006);
+    client.advance(30_000);
+    let hello = client.open();
+    client.recv(ServerMessage::Welcome(server.welcome(&hello, &alice())));
+    assert!(!client.engine.view().read_only);
+    assert!(client.updates.contains(&ViewUpdate::ReadOnly(false)));
+}

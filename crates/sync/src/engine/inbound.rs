@@ -167,6 +167,11 @@ impl Engine {
             self.token = welcome.token;
         }
         self.set_online(welcome.online);
+        if welcome.read_only != self.view.read_only {
+            self.view.read_only = welcome.read_only;
+            self.updates
+                .push_back(ViewUpdate::ReadOnly(welcome.read_only));
+        }
         self.touch_all();
 
         let resumed = welcome.recovered && !self.need_snapshot && self.position.is_some();

@@ -14,6 +14,10 @@ use crate::view::{OpState, ViewUpdate};
 
 impl Engine {
     pub(super) fn submit(&mut self, now: u64, cmd: Command) -> Result<OpRef, LocalError> {
+        // The server would refuse it (`forbidden`); say so at once and show nothing.
+        if self.view.read_only {
+            return Err(LocalError::NotAllowed);
+        }
         let broadcast_id = ids::broadcast_id(&mut self.rng);
         let op = match cmd {
             Command::CreateChat { x, y, text } => {

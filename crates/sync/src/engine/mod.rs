@@ -251,6 +251,7 @@ impl Engine {
                 chats: Vec::new(),
                 connection: status,
                 online: 0,
+                read_only: false,
             },
             stale: Stale::Fresh,
             ping_nonce: 0,
