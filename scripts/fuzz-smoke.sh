@@ -26,6 +26,16 @@ cd fuzz
 # Its own target directory: the fuzz build (nightly, sanitizer flags) shares nothing with the
 # workspace build anyway.
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$PWD/target}"
-cargo +nightly fuzz run "$TARGET" corpus/"$TARGET" -- \
-    -max_total_time="$SECONDS_TO_RUN" -max_len=40000 -timeout=10 -rss_limit_mb=2048
+# libFuzzer prints a line per coverage step (thousands in 30 s): keep them in a log and show
+# its tail, all of it again on failure.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! cargo +nightly fuzz run "$TARGET" corpus/"$TARGET" -- \
+    -max_total_time="$SECONDS_TO_RUN" -max_len=40000 -timeout=10 -rss_limit_mb=2048 \
+    >"$log" 2>&1; then
+    tail -n 120 "$log"
+    echo "fuzz-smoke: $TARGET FAILED (crash input saved under fuzz/artifacts/)" >&2
+    exit 1
+fi
+tail -n 8 "$log"
 echo "fuzz-smoke: $TARGET ran ${SECONDS_TO_RUN}s without a crash"

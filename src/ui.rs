@@ -534,26 +534,11 @@ impl Ui {
 
         let panel = self.panel_shell(at, s.new_discussion)?;
         panel.0.set_attribute("data-draft", "")?;
-        let compose = el(&self.doc, "div", "image-chat-compose")?;
-        let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
-        textarea.set_placeholder(s.placeholder_new);
-        textarea.set_attribute("aria-label", s.placeholder_new)?;
-        textarea.set_attribute(
-            "maxlength",
-            &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+        let (compose, textarea, error, _) = self.compose_box(
+            s.placeholder_new,
+            ("post", s.post),
+            ("cancel-draft", s.cancel, None),
         )?;
-        let error = el(&self.doc, "p", "image-chat-error")?;
-        error.set_attribute("role", "alert")?;
-        error.set_attribute("hidden", "")?;
-        let actions = el(&self.doc, "div", "image-chat-actions")?;
-        let post = button(&self.doc, "post", s.post)?;
-        post.set_attribute("data-primary", "")?;
-        actions.append_child(&post)?;
-        let cancel = button(&self.doc, "cancel-draft", s.cancel)?;
-        actions.append_child(&cancel)?;
-        compose.append_child(&textarea)?;
-        compose.append_child(&error)?;
-        compose.append_child(&actions)?;
         panel.0.append_child(&compose)?;
 
         self.root
@@ -591,6 +576,42 @@ impl Ui {
     // ---------------------------------------------------------------------------------------
     // Thread panel
     // ---------------------------------------------------------------------------------------
+
+    /// A compose box: a text area (capped at the protocol's length), a hidden error line, and
+    /// a primary and a secondary button (`(action, label)`, plus an optional flag attribute
+    /// for the secondary). Returns the box, the text area, the error line and the secondary
+    /// button.
+    fn compose_box(
+        &self,
+        placeholder: &str,
+        primary: (&str, &str),
+        secondary: (&str, &str, Option<&str>),
+    ) -> JsResult<(Element, HtmlTextAreaElement, Element, Element)> {
+        let compose = el(&self.doc, "div", "image-chat-compose")?;
+        let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
+        textarea.set_placeholder(placeholder);
+        textarea.set_attribute("aria-label", placeholder)?;
+        textarea.set_attribute(
+            "maxlength",
+            &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+        )?;
+        let error = el(&self.doc, "p", "image-chat-error")?;
+        error.set_attribute("role", "alert")?;
+        error.set_attribute("hidden", "")?;
+        let actions = el(&self.doc, "div", "image-chat-actions")?;
+        let first = button(&self.doc, primary.0, primary.1)?;
+        first.set_attribute("data-primary", "")?;
+        let second = button(&self.doc, secondary.0, secondary.1)?;
+        if let Some(flag) = secondary.2 {
+            second.set_attribute(flag, "")?;
+        }
+        actions.append_child(&first)?;
+        actions.append_child(&second)?;
+        compose.append_child(&textarea)?;
+        compose.append_child(&error)?;
+        compose.append_child(&actions)?;
+        Ok((compose, textarea, error, second))
+    }
 
     /// An empty panel next to `at` with a heading and a close button; returns it and its title.
     fn panel_shell(&self, at: Fraction, heading: &str) -> JsResult<(Element, Element)> {
@@ -641,27 +662,11 @@ impl Ui {
         let compose = if self.read_only {
             None
         } else {
-            let box_ = el(&self.doc, "div", "image-chat-compose")?;
-            let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
-            textarea.set_placeholder(s.placeholder_reply);
-            textarea.set_attribute("aria-label", s.placeholder_reply)?;
-            textarea.set_attribute(
-                "maxlength",
-                &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+            let (box_, textarea, error, delete) = self.compose_box(
+                s.placeholder_reply,
+                ("reply", s.reply),
+                ("delete", s.delete, Some("data-danger")),
             )?;
-            let error = el(&self.doc, "p", "image-chat-error")?;
-            error.set_attribute("role", "alert")?;
-            error.set_attribute("hidden", "")?;
-            let actions = el(&self.doc, "div", "image-chat-actions")?;
-            let reply = button(&self.doc, "reply", s.reply)?;
-            reply.set_attribute("data-primary", "")?;
-            let delete = button(&self.doc, "delete", s.delete)?;
-            delete.set_attribute("data-danger", "")?;
-            actions.append_child(&reply)?;
-            actions.append_child(&delete)?;
-            box_.append_child(&textarea)?;
-            box_.append_child(&error)?;
-            box_.append_child(&actions)?;
             el_panel.append_child(&box_)?;
             Some(Compose {
                 box_,
