@@ -340,14 +340,12 @@ fn fingerprint(actor: &User, op: &Op) -> Result<Vec<u8>, StoreError> {
 
 /// Whether the chat or comment id is taken anywhere in the tenant.
 fn chat_exists(tx: &Transaction<'_>, tenant: &str, chat: &ChatId) -> Result<bool, StoreError> {
-    Ok(tx
-        .query_row(
-            "SELECT 1 FROM chats WHERE tenant = ?1 AND chat_id = ?2",
-            params![tenant, chat.as_str()],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    row_exists(
+        tx,
+        "SELECT 1 FROM chats WHERE tenant = ?1 AND chat_id = ?2",
+        tenant,
+        chat.as_str(),
+    )
 }
 
 fn comment_exists(
@@ -355,12 +353,18 @@ fn comment_exists(
     tenant: &str,
     comment: &CommentId,
 ) -> Result<bool, StoreError> {
+    row_exists(
+        tx,
+        "SELECT 1 FROM comments WHERE tenant = ?1 AND comment_id = ?2",
+        tenant,
+        comment.as_str(),
+    )
+}
+
+/// Whether `sql` (parameters: tenant, id) finds a row.
+fn row_exists(tx: &Transaction<'_>, sql: &str, tenant: &str, id: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(
-            "SELECT 1 FROM comments WHERE tenant = ?1 AND comment_id = ?2",
-            params![tenant, comment.as_str()],
-            |_| Ok(()),
-        )
+        .query_row(sql, params![tenant, id], |_| Ok(()))
         .optional()?
         .is_some())
 }

@@ -293,8 +293,9 @@ pub fn close_code(code: WsCloseCode) -> u16 {
     u16::from(code)
 }
 
-/// Plain HTTP/1.1 GET over a TCP socket; returns (status, body).
-pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+/// Plain HTTP/1.1 GET over a TCP socket; returns the whole response (status line, headers,
+/// body), lossily decoded.
+pub async fn http_raw(addr: SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
@@ -304,7 +305,12 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .await
         .unwrap()
         .unwrap();
-    let response = String::from_utf8(response).unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// Plain HTTP/1.1 GET over a TCP socket; returns (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let response = http_raw(addr, path).await;
     let status = response[9..12].parse().unwrap();
     let body = response
         .split_once("\r\n\r\n")
