@@ -286,7 +286,10 @@ mod tests {
         }
         // Non-zero padding bits: another spelling of an accepted id.
         for last in ['B', 'R', 'h', 'x', '_', '9'] {
-            assert!(!is_canonical_id(&format!("{}{last}", &good[..21])), "{last}");
+            assert!(
+                !is_canonical_id(&format!("{}{last}", &good[..21])),
+                "{last}"
+            );
         }
         for bad in [
             "",

@@ -346,10 +346,7 @@ fn anchors_are_quantized_to_five_decimals() {
     // Wire text of a canonical anchor: at most 5 decimals, and negative zero is written as 0.0.
     let message = ok(&create_at("-0.0", "0.123456789"));
     let wire = message.to_json();
-    assert!(
-        wire.contains(r#""anchor":[0.0,0.12346],"#),
-        "{wire}"
-    );
+    assert!(wire.contains(r#""anchor":[0.0,0.12346],"#), "{wire}");
     assert_eq!(Anchor::point(-0.0, 0.0), Anchor::point(0.0, 0.0));
     assert_eq!(
         serde_json::to_string(&Anchor::point(-0.0, 1.0)).expect("json"),
@@ -813,11 +810,7 @@ fn validation_order_reports_the_id_before_the_content() {
         json!([2, 0]),
     );
     refused_v(&frame, ErrorCode::InvalidId, Some(BID));
-    let frame = set(
-        create(""),
-        "anchor",
-        json!([2, 0]),
-    );
+    let frame = set(create(""), "anchor", json!([2, 0]));
     refused_v(&frame, ErrorCode::InvalidCoordinates, Some(BID));
 }
 

@@ -618,7 +618,10 @@ fn ops_match_their_events() {
         unreachable!()
     };
     assert_eq!(create.anchor, created.chat.anchor);
-    assert_eq!(create.chat_id.opening_comment(), created.chat.comments[0].id);
+    assert_eq!(
+        create.chat_id.opening_comment(),
+        created.chat.comments[0].id
+    );
     assert_eq!(create.text, created.chat.comments[0].text);
 }
 

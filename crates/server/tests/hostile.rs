@@ -182,7 +182,11 @@ impl Env {
         .await;
         commit(
             &mut owner,
-            ClientMessage::EditComment(edit_op(&first.chat_id, &first.chat_id.opening_comment(), "edited")),
+            ClientMessage::EditComment(edit_op(
+                &first.chat_id,
+                &first.chat_id.opening_comment(),
+                "edited",
+            )),
         )
         .await;
         env.baseline = env.snapshot("demo", "baseline").await;
@@ -291,7 +295,11 @@ impl Env {
         .await;
         commit(
             &mut a,
-            ClientMessage::EditComment(edit_op(&create.chat_id, &create.chat_id.opening_comment(), "edits")),
+            ClientMessage::EditComment(edit_op(
+                &create.chat_id,
+                &create.chat_id.opening_comment(),
+                "edits",
+            )),
         )
         .await;
         commit(
@@ -556,7 +564,11 @@ async fn tenant_and_origin_attacks(env: &Env) {
     for op in [
         ClientMessage::DeleteChat(delete_op(&demo_chat.chat_id)),
         ClientMessage::AddComment(reply_op(&demo_chat.chat_id, "x")),
-        ClientMessage::EditComment(edit_op(&demo_chat.chat_id, &demo_chat.chat_id.opening_comment(), "x")),
+        ClientMessage::EditComment(edit_op(
+            &demo_chat.chat_id,
+            &demo_chat.chat_id.opening_comment(),
+            "x",
+        )),
     ] {
         in_acme.send(&op).await;
         assert_eq!(
@@ -624,7 +636,11 @@ async fn cross_image_attacks(env: &Env) {
     for op in [
         ClientMessage::DeleteChat(delete_op(&target.chat_id)),
         ClientMessage::AddComment(reply_op(&target.chat_id, "sneaky")),
-        ClientMessage::EditComment(edit_op(&target.chat_id, &target.chat_id.opening_comment(), "sneaky")),
+        ClientMessage::EditComment(edit_op(
+            &target.chat_id,
+            &target.chat_id.opening_comment(),
+            "sneaky",
+        )),
     ] {
         mallory.send(&op).await;
         assert_eq!(
@@ -727,7 +743,11 @@ async fn authorization_attacks(env: &Env) {
     assert_eq!(alice2.welcome().you.id, alice.welcome().you.id);
     commit(
         &mut alice2,
-        ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.chat_id.opening_comment(), "Alice's, edited")),
+        ClientMessage::EditComment(edit_op(
+            &chat.chat_id,
+            &chat.chat_id.opening_comment(),
+            "Alice's, edited",
+        )),
     )
     .await;
 
@@ -825,7 +845,11 @@ async fn read_only_attacks(env: &Env) {
         for op in [
             ClientMessage::CreateChat(create_op(0.1, 0.1, "no")),
             ClientMessage::AddComment(reply_op(&chat.chat_id, "no")),
-            ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.chat_id.opening_comment(), "no")),
+            ClientMessage::EditComment(edit_op(
+                &chat.chat_id,
+                &chat.chat_id.opening_comment(),
+                "no",
+            )),
             ClientMessage::DeleteChat(delete_op(&chat.chat_id)),
         ] {
             client.send(&op).await;
@@ -1189,7 +1213,11 @@ async fn flood_attacks(env: &Env) {
     commit(&mut flooder, ClientMessage::CreateChat(chat.clone())).await;
     let ops: Vec<_> = (0..40)
         .map(|i| {
-            ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.chat_id.opening_comment(), &format!("v{i}")))
+            ClientMessage::EditComment(edit_op(
+                &chat.chat_id,
+                &chat.chat_id.opening_comment(),
+                &format!("v{i}"),
+            ))
         })
         .collect();
     for op in &ops {

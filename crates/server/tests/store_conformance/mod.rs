@@ -160,14 +160,7 @@ async fn new_chat(
 ) -> (ChatId, CommentId) {
     let chat = ids.chat();
     let comment = chat.opening_comment();
-    applied(
-        store,
-        image,
-        actor,
-        &create_op(ids.bid(), &chat, text),
-        1,
-    )
-    .await;
+    applied(store, image, actor, &create_op(ids.bid(), &chat, text), 1).await;
     (chat, comment)
 }
 
@@ -445,15 +438,9 @@ pub async fn reused_broadcast_id_with_other_content_conflicts<F: StoreFactory>(f
 
     let conflicts = [
         // Same kind, other text.
-        (
-            alice(),
-            create_op(bid.clone(), &chat, "different"),
-        ),
+        (alice(), create_op(bid.clone(), &chat, "different")),
         // Same kind, other ids.
-        (
-            alice(),
-            create_op(bid.clone(), &ids.chat(), "first"),
-        ),
+        (alice(), create_op(bid.clone(), &ids.chat(), "first")),
         // Another kind of op.
         (alice(), edit_op(bid.clone(), &chat, &comment, "first")),
         (alice(), delete_op(bid.clone(), &chat)),
