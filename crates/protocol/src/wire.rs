@@ -8,8 +8,9 @@
 //! protocol types (a tagged object is pre-scanned for its tag only when the tag is not its first
 //! key, which the server never does), and client frames are written directly.
 //!
-//! The wire shape is *not* defined here: it is the serde derives on the types (and
-//! `docs/PROTOCOL.md`). Tests pin this module to them: every server fixture decodes to what
+//! The wire shape is *not* defined here: it is the serde derives on the types (plus the two
+//! hand-written serde impls in [`crate::model`]: the `[x, y]` point anchor and the chat whose
+//! opening comment has no `id`) and `docs/PROTOCOL.md`. Tests pin this module to them: every server fixture decodes to what
 //! serde decodes, every client fixture is encoded byte for byte, and property tests compare both
 //! directions with serde on random messages (`tests/wire.rs`). Decoding follows serde's rules:
 //! unknown fields are ignored, a missing required field, a duplicate field, a wrong type or
