@@ -1,8 +1,18 @@
 // A minimal protocol client for the tests (Node's WebSocket, no browser): it plays "another
 // client" that adds changes through the server's real WebSocket API.
 
-import { randomUUID } from 'node:crypto';
 import { WAIT_MS } from './harness.mjs';
+
+/**
+ * A fresh id as the protocol writes it: a random UUID v4 (16 bytes, version and variant bits
+ * set) in unpadded base64url, 22 characters.
+ */
+export function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  return Buffer.from(bytes).toString('base64url');
+}
 
 export class ApiClient {
   static async join(baseUrl, imageId, name = 'API client') {
@@ -53,22 +63,22 @@ export class ApiClient {
 
   /** Sends an op and resolves with its ack (rejects on an error frame). */
   async op(message) {
-    const broadcastId = randomUUID();
+    const broadcastId = newId();
     this.send({ ...message, broadcastId });
     const answer = await this.next((m) => (m.type === 'ack' || m.type === 'error') && m.broadcastId === broadcastId);
     if (answer.type === 'error') throw new Error(`API op refused: ${answer.code}`);
     return answer;
   }
 
+  /** Creates a discussion; its opening comment's id is the chat's id. */
   async createChat(x, y, text) {
-    const chatId = randomUUID();
-    const commentId = randomUUID();
-    await this.op({ type: 'create-chat', chatId, anchor: { type: 'point', x, y }, commentId, text });
-    return { chatId, commentId };
+    const chatId = newId();
+    await this.op({ type: 'create-chat', chatId, anchor: [x, y], text });
+    return { chatId, commentId: chatId };
   }
 
   async reply(chatId, text) {
-    const commentId = randomUUID();
+    const commentId = newId();
     await this.op({ type: 'add-comment', chatId, commentId, text });
     return commentId;
   }

@@ -155,7 +155,7 @@ mod tests {
             avatar_url: None,
             is_moderator: false,
         };
-        let chat_id = ChatId::new("6f1c2a9e-3b7d-4c1e-9a2b-0123456789ab");
+        let chat_id = ChatId::new("bxwqnjt9TB6aKwEjRWeJqw");
         assert_eq!(
             announcement(Locale::En, &Announcement::NewChat { chat_id, by }),
             "Ada started a discussion"

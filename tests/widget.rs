@@ -618,10 +618,10 @@ fn server_call(ws: &JsValue, method: &str, arg: JsValue) {
     f.call1(ws, &arg).unwrap();
 }
 
-const CHAT_A: &str = "6f1c2a9e-3b7d-4c1e-9a2b-0123456789aa";
-const COMMENT_A: &str = "6f1c2a9e-3b7d-4c1e-9a2b-0123456789ab";
-const CHAT_B: &str = "7f1c2a9e-3b7d-4c1e-9a2b-0123456789aa";
-const COMMENT_B: &str = "7f1c2a9e-3b7d-4c1e-9a2b-0123456789ab";
+const CHAT_A: &str = "bxwqnjt9TB6aKwEjRWeJqg";
+/// The opening comment of a discussion has the discussion's id (and no `id` key on the wire).
+const COMMENT_A: &str = CHAT_A;
+const CHAT_B: &str = "fxwqnjt9TB6aKwEjRWeJqg";
 
 #[wasm_bindgen_test]
 async fn live_sync_with_a_scripted_server() {
@@ -657,8 +657,8 @@ async fn live_sync_with_a_scripted_server() {
         &format!(
             r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},"token":"tok-1",
             "position":{{"epoch":1,"seq":1}},"recovered":false,"online":3,
-            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":{{"type":"point","x":0.25,"y":0.5}},
-            "comments":[{{"id":"{COMMENT_A}","author":{{"id":"anon:eve","name":"<b>Eve</b>"}},
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":[0.25,0.5],
+            "comments":[{{"author":{{"id":"anon:eve","name":"<b>Eve</b>"}},
             "text":"<img src=x onerror=alert(1)> look","createdAt":{two_min_ago}}}]}}]}}}}"#
         ),
     );
@@ -770,9 +770,9 @@ async fn live_sync_with_a_scripted_server() {
     server_send(
         &ws,
         &format!(
-            r#"{{"type":"new-image-chat","seq":3,"epoch":1,"broadcastId":"8f1c2a9e-3b7d-4c1e-9a2b-0123456789aa",
-            "chat":{{"id":"{CHAT_B}","anchor":{{"type":"point","x":0.9,"y":0.1}},
-            "comments":[{{"id":"{COMMENT_B}","author":{{"id":"anon:bob","name":"Bob"}},"text":"hi","createdAt":1}}]}}}}"#
+            r#"{{"type":"new-image-chat","seq":3,"epoch":1,"broadcastId":"jxwqnjt9TB6aKwEjRWeJqg",
+            "chat":{{"id":"{CHAT_B}","anchor":[0.9,0.1],
+            "comments":[{{"author":{{"id":"anon:bob","name":"Bob"}},"text":"hi","createdAt":1}}]}}}}"#
         ),
     );
     let c = container.clone();
@@ -901,8 +901,8 @@ async fn server_read_only_verdict_hides_the_controls() {
         &format!(
             r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},
             "position":{{"epoch":1,"seq":1}},"recovered":false,"online":1,"readOnly":true,
-            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":{{"type":"point","x":0.25,"y":0.5}},
-            "comments":[{{"id":"{COMMENT_A}","author":{{"id":"anon:me","name":"Guest"}},
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":[0.25,0.5],
+            "comments":[{{"author":{{"id":"anon:me","name":"Guest"}},
             "text":"mine, but frozen","createdAt":1700000000000}}]}}]}}}}"#
         ),
     );

@@ -3,11 +3,11 @@
 //! satisfy the invariants the server relies on:
 //! - every accepted op validates again, and its canonical form re-encodes to a frame that
 //!   decodes to the same message (so what is stored is what is broadcast);
-//! - refusals that name an op name it with a canonical UUID.
+//! - refusals that name an op name it with a canonical id (22-character base64url).
 
 #![no_main]
 
-use image_chat_protocol::{ClientMessage, decode_client_frame, ids::is_canonical_uuid};
+use image_chat_protocol::{ClientMessage, decode_client_frame, ids::is_canonical_id};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(err) => {
             if let Some(id) = &err.broadcast_id {
-                assert!(is_canonical_uuid(id.as_str()));
+                assert!(is_canonical_id(id.as_str()));
             }
             // The error frame itself always serializes.
             let frame = serde_json::to_string(&err.to_frame()).unwrap_or_default();

@@ -1,8 +1,9 @@
 //! One simulated widget: a real WebSocket client that says `hello`, reads `welcome`, optionally
 //! publishes ops when told to, and measures every event it receives.
 //!
-//! Latency without a shared map: a publisher stamps each op's `broadcastId` (a valid UUID v4)
-//! with its send instant (nanoseconds on this process's monotonic clock) and a counter. A
+//! Latency without a shared map: a publisher stamps each op's `broadcastId` (a valid UUID v4,
+//! in the protocol's base64url form) with its send instant (nanoseconds on this process's
+//! monotonic clock) and a counter. A
 //! subscriber finds every `"broadcastId":"…"` in an event frame (one per event, batches
 //! included; JSON escaping guarantees the pattern cannot occur inside comment text), decodes the
 //! instant and records `now - sent`. Publisher and subscribers live in this process, so the
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use image_chat_protocol::ids::{ID_LEN, decode_id, encode_uuid_v4};
 use image_chat_protocol::{
     AddComment, Anchor, Auth, BroadcastId, ChatId, ClientMessage, CommentId, CreateChat,
     DeleteChat, Hello, ImageId, Position, ServerMessage, TenantId, Welcome,
@@ -53,28 +55,32 @@ fn run_prefix() -> u32 {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A fresh UUID v4-shaped id, unique within this run.
+/// A fresh UUID v4 id (wire form), unique within this run: the run prefix, then a counter.
 fn fresh_id() -> String {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    format!("{:08x}-0000-4000-8000-{n:012x}", run_prefix())
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(&run_prefix().to_be_bytes());
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    encode_uuid_v4(bytes)
 }
 
-/// A `broadcastId` carrying its send instant.
+/// A `broadcastId` carrying its send instant: bytes 0..6 hold the instant's low 48 bits
+/// (78 hours of nanoseconds, clear of the version and variant bits in bytes 6 and 8), bytes
+/// 10..16 a counter, so the id is still a valid, unique UUID v4.
 pub fn stamped_broadcast_id(sent_ns: u64) -> BroadcastId {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    BroadcastId::new(format!(
-        "{:08x}-{:04x}-4000-8000-{:012x}",
-        (sent_ns >> 16) & 0xffff_ffff,
-        sent_ns & 0xffff,
-        n & 0xffff_ffff_ffff
-    ))
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&sent_ns.to_be_bytes()[2..]);
+    bytes[10..].copy_from_slice(&n.to_be_bytes()[2..]);
+    BroadcastId::new(encode_uuid_v4(bytes))
 }
 
-/// The send instant in a stamped `broadcastId` (its first 36 bytes).
+/// The send instant in a stamped `broadcastId` (the id's first 22 characters).
 fn sent_ns(id: &str) -> Option<u64> {
-    let hi = u64::from_str_radix(id.get(0..8)?, 16).ok()?;
-    let lo = u64::from_str_radix(id.get(9..13)?, 16).ok()?;
-    Some((hi << 16) | lo)
+    let bytes = decode_id(id.get(..ID_LEN)?)?;
+    let mut instant = [0u8; 8];
+    instant[2..].copy_from_slice(&bytes[..6]);
+    Some(u64::from_be_bytes(instant))
 }
 
 const EVENT_PREFIXES: [&str; 4] = [
@@ -334,7 +340,6 @@ pub fn make_op(op: Op, rng: &mut Rng, chats: &mut Vec<ChatId>) -> ClientMessage 
                 broadcast_id,
                 chat_id,
                 anchor: Anchor::point(x, y),
-                comment_id: CommentId::new(fresh_id()),
                 text: TEXT.into(),
             })
         }
@@ -352,8 +357,13 @@ mod tests {
         for t in [0u64, 1, 123_456_789, (1 << 48) - 1] {
             let id = stamped_broadcast_id(t);
             assert!(id.validate().is_ok(), "{}", id.as_str());
+            let bytes = decode_id(id.as_str()).unwrap();
+            assert_eq!((bytes[6] >> 4, bytes[8] >> 6), (4, 0b10), "a UUID v4");
             assert_eq!(sent_ns(id.as_str()), Some(t));
         }
+        assert_ne!(stamped_broadcast_id(7), stamped_broadcast_id(7));
+        let fresh = ChatId::new(fresh_id());
+        assert!(fresh.validate().is_ok(), "{fresh}");
     }
 
     #[test]

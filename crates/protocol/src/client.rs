@@ -72,18 +72,18 @@ pub enum Auth {
     },
 }
 
-/// Starts a discussion: a marker and its first comment, both with client-generated ids.
+/// Starts a discussion: a marker and its first comment. The discussion's id is client-generated
+/// and is also the id of the first comment ([`ChatId::opening_comment`]), so the op carries no
+/// comment id.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateChat {
     /// Fresh UUID v4 naming this op.
     pub broadcast_id: BroadcastId,
-    /// Fresh UUID for the discussion.
+    /// Fresh UUID v4 for the discussion and its first comment.
     pub chat_id: ChatId,
     /// Where the marker goes.
     pub anchor: Anchor,
-    /// Fresh UUID for the first comment.
-    pub comment_id: CommentId,
     /// The first comment's text.
     pub text: String,
 }
@@ -110,7 +110,7 @@ pub struct EditComment {
     pub broadcast_id: BroadcastId,
     /// The discussion holding the comment.
     pub chat_id: ChatId,
-    /// The comment to change.
+    /// The comment to change (the chat's id for its opening comment).
     pub comment_id: CommentId,
     /// The new text.
     pub text: String,
@@ -166,7 +166,6 @@ impl Op {
         self.chat_id().validate()?;
         match self {
             Op::CreateChat(op) => {
-                op.comment_id.validate()?;
                 op.anchor.validate()?;
                 validate_text(&op.text)
             }

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::client::{ClientMessage, Op};
 use crate::error::ErrorCode;
-use crate::ids::{BroadcastId, is_canonical_uuid};
+use crate::ids::{BroadcastId, is_canonical_id};
 use crate::limits::MAX_CLIENT_FRAME_BYTES;
 use crate::server::ErrorFrame;
 
@@ -100,7 +100,7 @@ fn classify_parse_error(text: &str, err: &serde_json::Error) -> DecodeError {
         .broadcast_id
         .as_ref()
         .and_then(|v| v.as_str())
-        .filter(|s| is_canonical_uuid(s))
+        .filter(|s| is_canonical_id(s))
         .map(BroadcastId::new);
     match probe.kind.as_deref() {
         None => DecodeError::new(broadcast_id, ErrorCode::MalformedFrame, "missing `type`"),
@@ -130,7 +130,7 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, DecodeError> {
 fn validate_op(mut op: Op) -> Result<Op, DecodeError> {
     if let Err(e) = op.validate() {
         let id = op.broadcast_id();
-        let id = is_canonical_uuid(id.as_str()).then(|| id.clone());
+        let id = is_canonical_id(id.as_str()).then(|| id.clone());
         return Err(DecodeError::new(id, ErrorCode::from(&e), e.to_string()));
     }
     if let Op::CreateChat(create) = &mut op {

@@ -1,7 +1,14 @@
 //! Domain values carried on the wire: who wrote something, where a discussion is anchored, the
 //! comments and discussions themselves, and the position in an image's event log.
+//!
+//! Two wire forms here are written by hand rather than derived, to keep the frames short (a
+//! marker creation has a 300-byte budget): a point [`Anchor`] is the array `[x, y]`, and a
+//! [`Chat`]'s opening comment carries no `id` (it is the chat's id).
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, SerializeStruct};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
 
 use crate::ids::{ChatId, CommentId};
 use crate::limits::{ValidationError, quantize_fraction, validate_fraction};
@@ -23,11 +30,13 @@ pub struct User {
     pub is_moderator: bool,
 }
 
-/// Where a discussion is attached. Tagged by `type` so that other kinds of anchor (a selected
-/// range of page text, for discussions outside images) can be added without breaking old
-/// clients' parsing of the point anchor.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+/// Where a discussion is attached.
+///
+/// On the wire a point is the JSON array `[x, y]` (the common case, kept short). Other kinds of
+/// anchor (a selected range of page text, for discussions outside images) will be JSON objects
+/// tagged by `type`, so an array always means a point and old clients can tell a new kind
+/// apart. Today every object is refused (an unknown anchor kind).
+#[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Anchor {
     /// A point on the image, as fractions of its width (`x`) and height (`y`), each in [0, 1],
@@ -67,6 +76,53 @@ impl Anchor {
     }
 }
 
+impl Serialize for Anchor {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Anchor::Point { x, y } => {
+                let mut seq = serializer.serialize_seq(Some(2))?;
+                seq.serialize_element(x)?;
+                seq.serialize_element(y)?;
+                seq.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Anchor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AnchorVisitor)
+    }
+}
+
+/// Reads `[x, y]`; an object is a (future) tagged anchor kind this version does not know.
+struct AnchorVisitor;
+
+impl<'de> Visitor<'de> for AnchorVisitor {
+    type Value = Anchor;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a point anchor [x, y]")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Anchor, A::Error> {
+        let x = seq
+            .next_element::<f64>()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let y = seq
+            .next_element::<f64>()?
+            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::invalid_length(3, &self));
+        }
+        Ok(Anchor::Point { x, y })
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<Anchor, A::Error> {
+        Err(de::Error::custom("unknown anchor type"))
+    }
+}
+
 /// One comment in a discussion.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -85,16 +141,130 @@ pub struct Comment {
 }
 
 /// One discussion: a marker on the image and its thread. The discussion's author and creation
-/// time are those of its first comment (`comments[0]`), which always exists.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// time are those of its first comment (`comments[0]`), which always exists and whose id is the
+/// discussion's id ([`ChatId::opening_comment`]).
+///
+/// On the wire the opening comment has no `id` key: encoders omit it (whatever
+/// `comments[0].id` holds, so keep the invariant) and decoders set it to the chat's id,
+/// refusing an opening comment that carries one.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "WireChat")]
 pub struct Chat {
-    /// Client-generated id.
+    /// Client-generated id, also the id of the opening comment.
     pub id: ChatId,
     /// Where the marker sits.
     pub anchor: Anchor,
     /// The thread, oldest first; never empty.
     pub comments: Vec<Comment>,
+}
+
+impl Serialize for Chat {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut chat = serializer.serialize_struct("Chat", 3)?;
+        chat.serialize_field("id", &self.id)?;
+        chat.serialize_field("anchor", &self.anchor)?;
+        chat.serialize_field("comments", &Thread(&self.comments))?;
+        chat.end()
+    }
+}
+
+/// A chat's comments as written: the first one without its id.
+struct Thread<'a>(&'a [Comment]);
+
+impl Serialize for Thread<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for (i, comment) in self.0.iter().enumerate() {
+            if i == 0 {
+                seq.serialize_element(&OpeningComment(comment))?;
+            } else {
+                seq.serialize_element(comment)?;
+            }
+        }
+        seq.end()
+    }
+}
+
+/// A comment written without its `id` (the opening comment of a chat).
+struct OpeningComment<'a>(&'a Comment);
+
+impl Serialize for OpeningComment<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let len = if c.edited_at.is_some() { 4 } else { 3 };
+        let mut out = serializer.serialize_struct("Comment", len)?;
+        out.serialize_field("author", &c.author)?;
+        out.serialize_field("text", &c.text)?;
+        out.serialize_field("createdAt", &c.created_at)?;
+        if let Some(edited_at) = c.edited_at {
+            out.serialize_field("editedAt", &edited_at)?;
+        }
+        out.end()
+    }
+}
+
+/// A chat as read from the wire, before the opening comment gets the chat's id.
+#[derive(Deserialize)]
+struct WireChat {
+    id: ChatId,
+    anchor: Anchor,
+    comments: Vec<WireComment>,
+}
+
+/// A comment as read inside a chat: `id` is absent on the opening comment.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireComment {
+    #[serde(default)]
+    id: Option<CommentId>,
+    author: User,
+    text: String,
+    created_at: u64,
+    #[serde(default)]
+    edited_at: Option<u64>,
+}
+
+/// Why a chat object is not in its wire form.
+#[derive(Debug, Error)]
+enum ChatFormError {
+    /// The opening comment's id is implied (the chat's); writing one is not the wire form.
+    #[error("the opening comment of a chat has no `id` (it is the chat's id)")]
+    OpeningCommentId,
+    /// Every other comment names itself.
+    #[error("missing field `id`")]
+    MissingCommentId,
+}
+
+impl TryFrom<WireChat> for Chat {
+    type Error = ChatFormError;
+
+    fn try_from(wire: WireChat) -> Result<Self, Self::Error> {
+        let comments = wire
+            .comments
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let id = match (i, c.id) {
+                    (0, None) => wire.id.opening_comment(),
+                    (0, Some(_)) => return Err(ChatFormError::OpeningCommentId),
+                    (_, Some(id)) => id,
+                    (_, None) => return Err(ChatFormError::MissingCommentId),
+                };
+                Ok(Comment {
+                    id,
+                    author: c.author,
+                    text: c.text,
+                    created_at: c.created_at,
+                    edited_at: c.edited_at,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Chat {
+            id: wire.id,
+            anchor: wire.anchor,
+            comments,
+        })
+    }
 }
 
 impl Chat {

@@ -8,8 +8,9 @@
 //! protocol types (a tagged object is pre-scanned for its tag only when the tag is not its first
 //! key, which the server never does), and client frames are written directly.
 //!
-//! The wire shape is *not* defined here: it is the serde derives on the types (and
-//! `docs/PROTOCOL.md`). Tests pin this module to them: every server fixture decodes to what
+//! The wire shape is *not* defined here: it is the serde derives on the types (plus the two
+//! hand-written serde impls in [`crate::model`]: the `[x, y]` point anchor and the chat whose
+//! opening comment has no `id`) and `docs/PROTOCOL.md`. Tests pin this module to them: every server fixture decodes to what
 //! serde decodes, every client fixture is encoded byte for byte, and property tests compare both
 //! directions with serde on random messages (`tests/wire.rs`). Decoding follows serde's rules:
 //! unknown fields are ignored, a missing required field, a duplicate field, a wrong type or
@@ -570,55 +571,107 @@ fn snapshot(c: &mut Cursor<'_>, depth: usize) -> Result<Snapshot> {
     })
 }
 
+/// A chat: its opening comment has no `id` on the wire and gets the chat's (which may come
+/// after `comments` in the object, so ids are settled at the end).
 fn chat(c: &mut Cursor<'_>, depth: usize) -> Result<Chat> {
     let (mut id, mut anchor_, mut comments) = (None, None, None);
     c.object(depth, |c, key| match key {
         "id" => once(&mut id, "id", c.string().map(ChatId::new)),
         "anchor" => once(&mut anchor_, "anchor", anchor(c, depth + 1)),
-        "comments" => once(&mut comments, "comments", list(c, depth + 1, comment)),
+        "comments" => once(&mut comments, "comments", list(c, depth + 1, comment_parts)),
         _ => c.skip(depth + 1),
     })?;
+    let id: ChatId = required(id, "id")?;
+    let anchor = required(anchor_, "anchor")?;
+    let comments = required(comments, "comments")?
+        .into_iter()
+        .enumerate()
+        .map(|(i, parts)| {
+            let comment_id = match (i, parts.id.clone()) {
+                (0, None) => id.opening_comment(),
+                (0, Some(_)) => return Err(FrameError::Invalid("id")),
+                (_, Some(comment_id)) => comment_id,
+                (_, None) => return Err(FrameError::Missing("id")),
+            };
+            Ok(parts.with_id(comment_id))
+        })
+        .collect::<Result<_>>()?;
     Ok(Chat {
-        id: required(id, "id")?,
-        anchor: required(anchor_, "anchor")?,
-        comments: required(comments, "comments")?,
+        id,
+        anchor,
+        comments,
     })
 }
 
+/// A point is `[x, y]`; an object is a tagged anchor kind of a later protocol version.
 fn anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
-    if c.tag("type", depth)? != "point" {
-        return Err(FrameError::UnknownType);
+    c.ws();
+    match c.peek() {
+        Some(b'[') => {}
+        Some(b'{') => return Err(FrameError::UnknownType),
+        _ => return Err(FrameError::Invalid("anchor")),
     }
-    let (mut x, mut y) = (None, None);
-    c.tagged(depth, "type", |c, key| match key {
-        "x" => once(&mut x, "x", c.f64("x")),
-        "y" => once(&mut y, "y", c.f64("y")),
-        _ => c.skip(depth + 1),
+    let mut xy = [0.0; 2];
+    let mut n = 0;
+    c.array(depth, |c| {
+        let slot = xy.get_mut(n).ok_or(FrameError::Invalid("anchor"))?;
+        *slot = c.f64("anchor")?;
+        n += 1;
+        Ok(())
     })?;
-    Ok(Anchor::Point {
-        x: required(x, "x")?,
-        y: required(y, "y")?,
-    })
+    if n != 2 {
+        return Err(FrameError::Invalid("anchor"));
+    }
+    Ok(Anchor::Point { x: xy[0], y: xy[1] })
 }
 
-fn comment(c: &mut Cursor<'_>, depth: usize) -> Result<Comment> {
+/// A comment as read, before its id is settled: a chat's opening comment has none on the wire.
+struct CommentParts {
+    id: Option<CommentId>,
+    author: User,
+    text: String,
+    created_at: u64,
+    edited_at: Option<u64>,
+}
+
+impl CommentParts {
+    fn with_id(self, id: CommentId) -> Comment {
+        Comment {
+            id,
+            author: self.author,
+            text: self.text,
+            created_at: self.created_at,
+            edited_at: self.edited_at,
+        }
+    }
+}
+
+fn comment_parts(c: &mut Cursor<'_>, depth: usize) -> Result<CommentParts> {
     let (mut id, mut author, mut text) = (None, None, None);
     let (mut created_at, mut edited_at) = (None, None);
     c.object(depth, |c, key| match key {
-        "id" => once(&mut id, "id", c.string().map(CommentId::new)),
+        // Optional (and `null` is absent) only so the opening comment of a chat can omit it;
+        // the callers require it everywhere else.
+        "id" => optional(c, &mut id, "id", |c| c.string().map(CommentId::new)),
         "author" => once(&mut author, "author", user(c, depth + 1)),
         "text" => once(&mut text, "text", c.string()),
         "createdAt" => once(&mut created_at, "createdAt", c.u64("createdAt")),
         "editedAt" => optional(c, &mut edited_at, "editedAt", |c| c.u64("editedAt")),
         _ => c.skip(depth + 1),
     })?;
-    Ok(Comment {
-        id: required(id, "id")?,
+    Ok(CommentParts {
+        id: id.flatten(),
         author: required(author, "author")?,
         text: required(text, "text")?,
         created_at: required(created_at, "createdAt")?,
         edited_at: edited_at.flatten(),
     })
+}
+
+fn comment(c: &mut Cursor<'_>, depth: usize) -> Result<Comment> {
+    let parts = comment_parts(c, depth)?;
+    let id = required(parts.id.clone(), "id")?;
+    Ok(parts.with_id(id))
 }
 
 /// The fields every broadcast event carries.
@@ -874,15 +927,13 @@ pub(crate) fn encode_client(message: &ClientMessage) -> String {
             w.key("anchor");
             match &op.anchor {
                 Anchor::Point { x, y } => {
-                    w.tag("point");
-                    w.key("x");
+                    w.0.push('[');
                     w.fraction(*x);
-                    w.key("y");
+                    w.0.push(',');
                     w.fraction(*y);
+                    w.0.push(']');
                 }
             }
-            w.close();
-            w.str_field("commentId", op.comment_id.as_str());
             w.str_field("text", &op.text);
         }
         ClientMessage::AddComment(op) => {

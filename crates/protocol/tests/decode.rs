@@ -15,9 +15,9 @@ use image_chat_protocol::limits::{
 use image_chat_protocol::{Anchor, Auth, ClientMessage, ErrorCode, decode_client_frame};
 use serde_json::{Value, json};
 
-const BID: &str = "5be8d39e-3b94-4743-9dcb-676e65aa849d";
-const CHAT: &str = "38f7c86b-24ff-4d71-b767-d3062f5a2b71";
-const COMMENT: &str = "ae305c9d-ea4d-4ea4-bda0-2d5862a8dffd";
+const BID: &str = "W-jTnjuUR0Ody2duZaqEnQ";
+const CHAT: &str = "OPfIayT_TXG3Z9MGL1orcQ";
+const COMMENT: &str = "rjBcnepNTqS9oC1YYqjf_Q";
 
 // ---------------------------------------------------------------------------------------------
 // Frame builders and assertions.
@@ -28,8 +28,7 @@ fn create(text: &str) -> Value {
         "type": "create-chat",
         "broadcastId": BID,
         "chatId": CHAT,
-        "anchor": {"type": "point", "x": 0.25, "y": 0.75},
-        "commentId": COMMENT,
+        "anchor": [0.25, 0.75],
         "text": text,
     })
 }
@@ -256,7 +255,7 @@ fn blank_or_controlled_names_are_refused() {
 
 fn create_at(x: &str, y: &str) -> String {
     format!(
-        r#"{{"type":"create-chat","broadcastId":"{BID}","chatId":"{CHAT}","anchor":{{"type":"point","x":{x},"y":{y}}},"commentId":"{COMMENT}","text":"hi"}}"#
+        r#"{{"type":"create-chat","broadcastId":"{BID}","chatId":"{CHAT}","anchor":[{x},{y}],"text":"hi"}}"#
     )
 }
 
@@ -347,57 +346,69 @@ fn anchors_are_quantized_to_five_decimals() {
     // Wire text of a canonical anchor: at most 5 decimals, and negative zero is written as 0.0.
     let message = ok(&create_at("-0.0", "0.123456789"));
     let wire = message.to_json();
-    assert!(
-        wire.contains(r#""anchor":{"type":"point","x":0.0,"y":0.12346}"#),
-        "{wire}"
-    );
+    assert!(wire.contains(r#""anchor":[0.0,0.12346],"#), "{wire}");
     assert_eq!(Anchor::point(-0.0, 0.0), Anchor::point(0.0, 0.0));
     assert_eq!(
         serde_json::to_string(&Anchor::point(-0.0, 1.0)).expect("json"),
-        r#"{"type":"point","x":0.0,"y":1.0}"#
+        "[0.0,1.0]"
     );
 }
 
+/// A point is exactly `[x, y]`; objects are reserved for (future) anchor kinds tagged by
+/// `type`, so today every object is an unknown kind, the old point object included.
 #[test]
-fn unknown_anchor_kinds_are_malformed() {
-    let frame = set(
-        create("hi"),
-        "anchor",
+fn unknown_anchor_kinds_and_other_shapes_are_malformed() {
+    for anchor in [
         json!({"type": "text-range", "start": 0, "end": 4}),
-    );
-    refused_v(&frame, ErrorCode::MalformedFrame, Some(BID));
-    let frame = set(create("hi"), "anchor", json!({"x": 0.5, "y": 0.5}));
-    refused_v(&frame, ErrorCode::MalformedFrame, Some(BID));
+        json!({"type": "point", "x": 0.5, "y": 0.5}),
+        json!({"x": 0.5, "y": 0.5}),
+        json!([]),
+        json!([0.5]),
+        json!([0.5, 0.5, 0.5]),
+        json!([[0.5], 0.5]),
+        json!("0.5,0.5"),
+        json!(null),
+    ] {
+        let frame = set(create("hi"), "anchor", anchor.clone());
+        refused_v(&frame, ErrorCode::MalformedFrame, Some(BID));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Ids.
 // ---------------------------------------------------------------------------------------------
 
-/// Malformed renderings of a valid UUID.
-fn bad_uuids() -> Vec<String> {
-    let good = "6f1c2a9e-3b7d-4c1e-9a2b-0123456789ab";
+/// Malformed renderings of a valid id (`good`, 22 characters of base64url).
+fn bad_ids() -> Vec<String> {
+    let good = "bxwqnjt9TB6aKwEjRWeJqw";
+    assert!(image_chat_protocol::ids::is_canonical_id(good));
     vec![
-        good.to_uppercase(),
-        format!("{{{good}}}"),
-        format!("urn:uuid:{good}"),
-        good.replace('-', ""),
-        good[..35].to_string(),
-        format!("{good}0"),
-        good.replace('b', "g"),
-        // Right length (36), first hyphen one place late.
-        "6f1c2a9e3-b7d-4c1e-9a2b-0123456789ab".into(),
-        " 6f1c2a9e-3b7d-4c1e-9a2b-0123456789a".into(),
+        // Padded, too short, too long.
+        format!("{good}=="),
+        good[..21].to_string(),
+        format!("{good}A"),
+        // The standard base64 alphabet instead of the URL-safe one.
+        good.replace('J', "+"),
+        good.replace('J', "/"),
+        // Non-zero padding bits in the last character (another spelling of the same bytes).
+        format!("{}x", &good[..21]),
+        format!("{}B", &good[..21]),
+        // Right length, a character outside the alphabet.
+        good.replace('J', "."),
+        format!(" {}", &good[1..]),
+        format!("{}é", &good[..21]),
+        // The hyphenated hex form of a UUID.
+        "6f1c2a9e-3b7d-4c1e-9a2b-0123456789ab".into(),
         String::new(),
     ]
 }
 
 #[test]
 fn malformed_ids_are_refused_for_every_field_of_every_op() {
-    for bad in bad_uuids() {
+    for bad in bad_ids() {
         for op in all_ops() {
             let fields: &[&str] = match kind(&op) {
-                "delete-chat" => &["broadcastId", "chatId"],
+                "delete-chat" | "create-chat" => &["broadcastId", "chatId"],
                 _ => &["broadcastId", "chatId", "commentId"],
             };
             for field in fields {
@@ -609,7 +620,7 @@ fn unknown_fields_are_refused_in_every_client_message() {
     for op in all_ops() {
         ok_v(&op);
         // Including fields of *other* ops, and the snake_case spelling of real ones.
-        for extra in ["extra", "anchor", "text", "chat_id", "seq"] {
+        for extra in ["extra", "anchor", "text", "commentId", "chat_id", "seq"] {
             if op.get(extra).is_some() {
                 continue;
             }
@@ -626,18 +637,11 @@ fn unknown_fields_are_refused_in_every_client_message() {
     refused_v(&frame, ErrorCode::MalformedFrame, None);
 }
 
-/// `anchor` and `resume` are the same types the server sends back (in chats and `welcome`), and
-/// clients must ignore unknown fields from the server, so these two objects cannot refuse them.
-/// The decoded message drops them; nothing unknown is ever stored or forwarded.
+/// `resume` is the same type the server sends back (in `welcome`), and clients must ignore
+/// unknown fields from the server, so it cannot refuse them. The decoded message drops them;
+/// nothing unknown is ever stored or forwarded. (A point anchor is an array: no fields.)
 #[test]
 fn unknown_fields_inside_shared_objects_are_dropped() {
-    let frame = set(
-        create("hi"),
-        "anchor",
-        json!({"type": "point", "x": 0.5, "y": 0.5, "z": 9}),
-    );
-    let message = ok_v(&frame);
-    assert!(!message.to_json().contains("\"z\""));
     let frame = set(
         hello_anon("Ada"),
         "resume",
@@ -803,14 +807,10 @@ fn validation_order_reports_the_id_before_the_content() {
     let frame = set(
         set(create(""), "chatId", json!("nope")),
         "anchor",
-        json!({"type": "point", "x": 2, "y": 0}),
+        json!([2, 0]),
     );
     refused_v(&frame, ErrorCode::InvalidId, Some(BID));
-    let frame = set(
-        create(""),
-        "anchor",
-        json!({"type": "point", "x": 2, "y": 0}),
-    );
+    let frame = set(create(""), "anchor", json!([2, 0]));
     refused_v(&frame, ErrorCode::InvalidCoordinates, Some(BID));
 }
 

@@ -42,15 +42,16 @@ const IMAGE: &str = "https://example.com/gallery/harbour.jpg";
 const ADA_TOKEN: &str =
     "v1.YW5vbjpEV3lmelFJVFFWaUhWX2M0b3Brd19n.qBpyDWyK0c2fWZ8v3yBJkzT4mA1u9Gk5hX7sLwR0nEo";
 
-const CHAT: &str = "38f7c86b-24ff-4d71-b767-d3062f5a2b71";
-const ADA_COMMENT: &str = "ae305c9d-ea4d-4ea4-bda0-2d5862a8dffd";
-const CREATE_OP: &str = "5be8d39e-3b94-4743-9dcb-676e65aa849d";
-const GRACE_COMMENT: &str = "f93e284a-c9b5-4f4a-8062-b4baa8dd4405";
-const REPLY_OP: &str = "2c6b2551-596a-4ebc-be68-75ace84ce2fb";
-const EDIT_OP: &str = "52156028-7634-4a8c-a5ba-981e3312079e";
-const OLD_CHAT: &str = "e218b79c-f16f-4f00-8fa6-2db439a08eaf";
-const DELETE_OP: &str = "8967127e-1b9e-4d21-b516-eac7c6595137";
-const REFUSED_OP: &str = "3692937e-b454-4bdb-94a3-f0dfb6af53a6";
+// Ids are UUID v4 values in their wire form (22 characters of base64url). Ada's opening comment
+// has the chat's id, `CHAT`.
+const CHAT: &str = "OPfIayT_TXG3Z9MGL1orcQ";
+const CREATE_OP: &str = "W-jTnjuUR0Ody2duZaqEnQ";
+const GRACE_COMMENT: &str = "-T4oSsm1T0qAYrS6qN1EBQ";
+const REPLY_OP: &str = "LGslUVlqTry-aHWs6Ezi-w";
+const EDIT_OP: &str = "UhVgKHY0SoylupgeMxIHng";
+const OLD_CHAT: &str = "4hi3nPFvTwCPpi20OaCOrw";
+const DELETE_OP: &str = "iWcSfhueTSG1FurHxllRNw";
+const REFUSED_OP: &str = "NpKTfrRUS9uUo_Dftq9Tpg";
 
 const CREATED_AT: u64 = 1_763_712_401_123;
 const REPLIED_AT: u64 = 1_763_712_433_870;
@@ -94,7 +95,7 @@ fn hello(auth: Option<Auth>, resume: Option<Position>) -> ClientMessage {
 
 fn ada_comment(text: &str, edited_at: Option<u64>) -> Comment {
     Comment {
-        id: CommentId::new(ADA_COMMENT),
+        id: ChatId::new(CHAT).opening_comment(),
         author: ada(),
         text: text.into(),
         created_at: CREATED_AT,
@@ -147,7 +148,7 @@ fn comment_edited() -> Event {
         broadcast_id: BroadcastId::new(EDIT_OP),
         chat_id: ChatId::new(CHAT),
         change: ChatChange::CommentEdited {
-            comment_id: CommentId::new(ADA_COMMENT),
+            comment_id: ChatId::new(CHAT).opening_comment(),
             text: EDITED_TEXT.into(),
             edited_at: EDITED_AT,
         },
@@ -169,7 +170,7 @@ fn old_chat() -> Chat {
         id: ChatId::new(OLD_CHAT),
         anchor: Anchor::point(0.9, 0.05),
         comments: vec![Comment {
-            id: CommentId::new("b4889b9a-f48b-4c40-b4db-d013fa5a6ae1"),
+            id: ChatId::new(OLD_CHAT).opening_comment(),
             author: User {
                 id: "anon:9c41d07be2a35f18".into(),
                 name: "Lin".into(),
@@ -368,7 +369,6 @@ fn create_chat() {
             broadcast_id: BroadcastId::new(CREATE_OP),
             chat_id: ChatId::new(CHAT),
             anchor: Anchor::point(0.41237, 0.62815),
-            comment_id: CommentId::new(ADA_COMMENT),
             text: FIRST_TEXT.into(),
         }),
     );
@@ -394,7 +394,7 @@ fn edit_comment() {
         ClientMessage::EditComment(EditComment {
             broadcast_id: BroadcastId::new(EDIT_OP),
             chat_id: ChatId::new(CHAT),
-            comment_id: CommentId::new(ADA_COMMENT),
+            comment_id: ChatId::new(CHAT).opening_comment(),
             text: EDITED_TEXT.into(),
         }),
     );
@@ -618,7 +618,10 @@ fn ops_match_their_events() {
         unreachable!()
     };
     assert_eq!(create.anchor, created.chat.anchor);
-    assert_eq!(create.comment_id, created.chat.comments[0].id);
+    assert_eq!(
+        create.chat_id.opening_comment(),
+        created.chat.comments[0].id
+    );
     assert_eq!(create.text, created.chat.comments[0].text);
 }
 

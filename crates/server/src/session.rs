@@ -438,7 +438,7 @@ mod tests {
     use std::time::Duration;
 
     use futures_channel::mpsc;
-    use image_chat_protocol::{Anchor, ChatId, CommentId, CreateChat, ImageId, TenantId};
+    use image_chat_protocol::{Anchor, ChatId, CreateChat, ImageId, TenantId};
 
     use super::*;
     use crate::app::SessionLimits;
@@ -543,10 +543,9 @@ mod tests {
         assert_eq!(welcome.online, 1);
 
         let op = CreateChat {
-            broadcast_id: BroadcastId::new("00000000-0000-4000-8000-000000000001"),
-            chat_id: ChatId::new("00000000-0000-4000-8000-000000000002"),
+            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAAAQ"),
+            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAAAg"),
             anchor: Anchor::point(0.123_456_78, 0.5),
-            comment_id: CommentId::new("00000000-0000-4000-8000-000000000003"),
             text: "hi".into(),
         };
         h.send(&ClientMessage::CreateChat(op.clone()));

@@ -182,7 +182,11 @@ impl Env {
         .await;
         commit(
             &mut owner,
-            ClientMessage::EditComment(edit_op(&first.chat_id, &first.comment_id, "edited")),
+            ClientMessage::EditComment(edit_op(
+                &first.chat_id,
+                &first.chat_id.opening_comment(),
+                "edited",
+            )),
         )
         .await;
         env.baseline = env.snapshot("demo", "baseline").await;
@@ -291,7 +295,11 @@ impl Env {
         .await;
         commit(
             &mut a,
-            ClientMessage::EditComment(edit_op(&create.chat_id, &create.comment_id, "edits")),
+            ClientMessage::EditComment(edit_op(
+                &create.chat_id,
+                &create.chat_id.opening_comment(),
+                "edits",
+            )),
         )
         .await;
         commit(
@@ -556,7 +564,11 @@ async fn tenant_and_origin_attacks(env: &Env) {
     for op in [
         ClientMessage::DeleteChat(delete_op(&demo_chat.chat_id)),
         ClientMessage::AddComment(reply_op(&demo_chat.chat_id, "x")),
-        ClientMessage::EditComment(edit_op(&demo_chat.chat_id, &demo_chat.comment_id, "x")),
+        ClientMessage::EditComment(edit_op(
+            &demo_chat.chat_id,
+            &demo_chat.chat_id.opening_comment(),
+            "x",
+        )),
     ] {
         in_acme.send(&op).await;
         assert_eq!(
@@ -624,7 +636,11 @@ async fn cross_image_attacks(env: &Env) {
     for op in [
         ClientMessage::DeleteChat(delete_op(&target.chat_id)),
         ClientMessage::AddComment(reply_op(&target.chat_id, "sneaky")),
-        ClientMessage::EditComment(edit_op(&target.chat_id, &target.comment_id, "sneaky")),
+        ClientMessage::EditComment(edit_op(
+            &target.chat_id,
+            &target.chat_id.opening_comment(),
+            "sneaky",
+        )),
     ] {
         mallory.send(&op).await;
         assert_eq!(
@@ -673,7 +689,7 @@ async fn authorization_attacks(env: &Env) {
     // Bob edits Alice's comment, deletes Alice's discussion (he replied in it, still not his).
     bob.send(&ClientMessage::EditComment(edit_op(
         &chat.chat_id,
-        &chat.comment_id,
+        &chat.chat_id.opening_comment(),
         "pwned",
     )))
     .await;
@@ -706,7 +722,7 @@ async fn authorization_attacks(env: &Env) {
     assert_ne!(eve.welcome().you.id, alice.welcome().you.id);
     eve.send(&ClientMessage::EditComment(edit_op(
         &chat.chat_id,
-        &chat.comment_id,
+        &chat.chat_id.opening_comment(),
         "pwned",
     )))
     .await;
@@ -727,7 +743,11 @@ async fn authorization_attacks(env: &Env) {
     assert_eq!(alice2.welcome().you.id, alice.welcome().you.id);
     commit(
         &mut alice2,
-        ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.comment_id, "Alice's, edited")),
+        ClientMessage::EditComment(edit_op(
+            &chat.chat_id,
+            &chat.chat_id.opening_comment(),
+            "Alice's, edited",
+        )),
     )
     .await;
 
@@ -774,7 +794,7 @@ async fn authorization_attacks(env: &Env) {
         &mut moderator,
         ClientMessage::EditComment(edit_op(
             &acme_chat.chat_id,
-            &acme_chat.comment_id,
+            &acme_chat.chat_id.opening_comment(),
             "moderated",
         )),
     )
@@ -825,7 +845,11 @@ async fn read_only_attacks(env: &Env) {
         for op in [
             ClientMessage::CreateChat(create_op(0.1, 0.1, "no")),
             ClientMessage::AddComment(reply_op(&chat.chat_id, "no")),
-            ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.comment_id, "no")),
+            ClientMessage::EditComment(edit_op(
+                &chat.chat_id,
+                &chat.chat_id.opening_comment(),
+                "no",
+            )),
             ClientMessage::DeleteChat(delete_op(&chat.chat_id)),
         ] {
             client.send(&op).await;
@@ -852,11 +876,10 @@ async fn read_only_attacks(env: &Env) {
 
 async fn malformed_frame_attacks(env: &Env) {
     let mut c = env.join("demo", None, "malformed", anon("Fuzzy")).await;
-    let id = || uuid();
+    let id = new_id;
     let create = |x: &str, y: &str| {
         format!(
-            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"point","x":{x},"y":{y}}},"commentId":"{}","text":"hi"}}"#,
-            id(),
+            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":[{x},{y}],"text":"hi"}}"#,
             id(),
             id()
         )
@@ -910,8 +933,7 @@ async fn malformed_frame_attacks(env: &Env) {
         ErrorCode::UnknownType
     );
     let with_author = format!(
-        r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"point","x":0.5,"y":0.5}},"commentId":"{}","text":"hi","author":{{"id":"anon:victim","name":"V","isModerator":true}}}}"#,
-        id(),
+        r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":[0.5,0.5],"text":"hi","author":{{"id":"anon:victim","name":"V","isModerator":true}}}}"#,
         id(),
         id()
     );
@@ -924,15 +946,34 @@ async fn malformed_frame_attacks(env: &Env) {
             .code,
         ErrorCode::MalformedFrame
     );
-    // Unknown anchor kinds, missing fields, wrong types, duplicate keys.
-    let unknown_anchor = format!(
-        r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"polygon","x":0.5,"y":0.5}},"commentId":"{}","text":"hi"}}"#,
+    // Unknown anchor kinds (any object, the old point object included), points that are not
+    // two numbers, a create-chat naming its first comment, missing fields, wrong types,
+    // duplicate keys.
+    for anchor in [
+        r#"{"type":"polygon","x":0.5,"y":0.5}"#,
+        r#"{"type":"point","x":0.5,"y":0.5}"#,
+        "[0.5]",
+        "[0.5,0.5,0.5]",
+    ] {
+        let frame = format!(
+            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{anchor},"text":"hi"}}"#,
+            id(),
+            id()
+        );
+        assert_eq!(
+            raw_error(&mut c, &frame).await.code,
+            ErrorCode::MalformedFrame,
+            "{anchor}"
+        );
+    }
+    let with_comment_id = format!(
+        r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":[0.5,0.5],"commentId":"{}","text":"hi"}}"#,
         id(),
         id(),
         id()
     );
     assert_eq!(
-        raw_error(&mut c, &unknown_anchor).await.code,
+        raw_error(&mut c, &with_comment_id).await.code,
         ErrorCode::MalformedFrame
     );
     assert_eq!(
@@ -976,11 +1017,13 @@ async fn malformed_frame_attacks(env: &Env) {
             "{junk:?}"
         );
     }
-    // Ids: not UUIDs, path traversal, SQL.
+    // Ids: not in the canonical base64url form, path traversal, SQL.
     for bad in [
         "../../etc/passwd",
         "1' OR '1'='1",
-        "00000000-0000-4000-8000-00000000000G",
+        "AAAAAAAAAAAAAAAAAAAAAB",
+        "AAAAAAAAAAAAAAAAAAAA+w",
+        "00000000-0000-4000-8000-000000000001",
         "",
     ] {
         let frame = format!(
@@ -996,8 +1039,7 @@ async fn malformed_frame_attacks(env: &Env) {
     // Text: too long, control characters, blank.
     let text = |t: &str| {
         format!(
-            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":{{"type":"point","x":0.5,"y":0.5}},"commentId":"{}","text":{}}}"#,
-            id(),
+            r#"{{"type":"create-chat","broadcastId":"{}","chatId":"{}","anchor":[0.5,0.5],"text":{}}}"#,
             id(),
             id(),
             serde_json::Value::String(t.into())
@@ -1151,7 +1193,7 @@ async fn replay_attacks(env: &Env) {
     b.send(&ClientMessage::CreateChat(dup)).await;
     assert_eq!(expect_error(&mut b).await.code, ErrorCode::DuplicateId);
     let mut dup = reply_op(&original.chat_id, "dup comment");
-    dup.comment_id = original.comment_id.clone();
+    dup.comment_id = original.chat_id.opening_comment();
     b.send(&ClientMessage::AddComment(dup)).await;
     assert_eq!(expect_error(&mut b).await.code, ErrorCode::DuplicateId);
     let snap = env.snapshot("demo", "replay").await;
@@ -1171,7 +1213,11 @@ async fn flood_attacks(env: &Env) {
     commit(&mut flooder, ClientMessage::CreateChat(chat.clone())).await;
     let ops: Vec<_> = (0..40)
         .map(|i| {
-            ClientMessage::EditComment(edit_op(&chat.chat_id, &chat.comment_id, &format!("v{i}")))
+            ClientMessage::EditComment(edit_op(
+                &chat.chat_id,
+                &chat.chat_id.opening_comment(),
+                &format!("v{i}"),
+            ))
         })
         .collect();
     for op in &ops {
@@ -1425,7 +1471,7 @@ async fn markup_attacks(env: &Env) {
         &mut a,
         ClientMessage::EditComment(edit_op(
             &chat.chat_id,
-            &chat.comment_id,
+            &chat.chat_id.opening_comment(),
             "<iframe src=//evil>",
         )),
     )

@@ -60,7 +60,7 @@ async fn two_clients_see_each_others_create_reply_edit_delete() {
     // A edits its comment, then deletes the discussion.
     let edit = edit_op(
         &create.chat_id,
-        &create.comment_id,
+        &create.chat_id.opening_comment(),
         "Look at this corner (edited)",
     );
     assert_eq!(
@@ -277,7 +277,7 @@ async fn bad_input_gets_an_error_and_the_socket_keeps_working() {
         0.5,
         &"a".repeat(image_chat_protocol::limits::MAX_TEXT_CHARS + 1),
     );
-    let unknown_chat = reply_op(&image_chat_protocol::ChatId::new(uuid()), "to nowhere");
+    let unknown_chat = reply_op(&image_chat_protocol::ChatId::new(new_id()), "to nowhere");
     let cases: Vec<(String, ErrorCode, Option<String>)> = vec![
         ("{not json".into(), ErrorCode::MalformedFrame, None),
         ("[1,2,3]".into(), ErrorCode::MalformedFrame, None),
@@ -323,7 +323,7 @@ async fn bad_input_gets_an_error_and_the_socket_keeps_working() {
     let mut b = Client::join(server.addr(), "img").await;
     b.send(&ClientMessage::EditComment(edit_op(
         &kept.chat_id,
-        &kept.comment_id,
+        &kept.chat_id.opening_comment(),
         "hijack",
     )))
     .await;
@@ -439,7 +439,7 @@ async fn http_snapshot_and_health() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["position"]["seq"], 1);
     assert_eq!(json["chats"][0]["comments"][0]["text"], "via http");
-    assert_eq!(json["chats"][0]["anchor"]["y"], 0.25);
+    assert_eq!(json["chats"][0]["anchor"], serde_json::json!([0.5, 0.25]));
     let (status, _) = http_get(server.addr(), "/api/v1/tenants/nobody/snapshot?image=x").await;
     assert_eq!(status, 404);
     let (status, _) = http_get(server.addr(), "/api/v1/tenants/demo/snapshot?image=").await;

@@ -1,28 +1,18 @@
-//! UUID v4 generation for the ids the client mints: `broadcastId`, `chatId`, `commentId`.
+//! Fresh ids for what the client mints: `broadcastId`, `chatId`, `commentId`.
 //!
-//! The protocol wants the canonical lowercase hyphenated form (see
-//! `image_chat_protocol::ids::is_canonical_uuid`). Formatting 16 bytes is a dozen lines, so the
-//! `uuid` crate (and its own RNG plumbing) stays out of the wasm bundle.
+//! Each is a random UUID version 4 (RFC 9562) in the protocol's wire form, 22 characters of
+//! base64url: the bytes come from the engine's seeded [`Rng`], the version bits and the encoding
+//! from `image_chat_protocol::ids::encode_uuid_v4`, the one implementation of the form. The
+//! opening comment of a discussion has no id of its own (it is the discussion's).
 
+use image_chat_protocol::ids::encode_uuid_v4;
 use image_chat_protocol::{BroadcastId, ChatId, CommentId};
 
 use crate::rng::Rng;
 
-/// Formats 16 random bytes as a UUID version 4 (RFC 9562): version nibble `4`, variant `10`.
+/// 16 random bytes as a UUID version 4 in its wire form.
 pub fn uuid_v4(rng: &mut Rng) -> String {
-    let mut b = rng.bytes16();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
-        }
-        s.push(char::from(HEX[usize::from(byte >> 4)]));
-        s.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    s
+    encode_uuid_v4(rng.bytes16())
 }
 
 /// A fresh broadcast id.
@@ -30,12 +20,12 @@ pub fn broadcast_id(rng: &mut Rng) -> BroadcastId {
     BroadcastId::new(uuid_v4(rng))
 }
 
-/// A fresh discussion id.
+/// A fresh discussion id (also the id of its opening comment).
 pub fn chat_id(rng: &mut Rng) -> ChatId {
     ChatId::new(uuid_v4(rng))
 }
 
-/// A fresh comment id.
+/// A fresh id for a reply.
 pub fn comment_id(rng: &mut Rng) -> CommentId {
     CommentId::new(uuid_v4(rng))
 }
@@ -43,22 +33,21 @@ pub fn comment_id(rng: &mut Rng) -> CommentId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image_chat_protocol::ids::is_canonical_uuid;
+    use image_chat_protocol::ids::decode_id;
 
     #[test]
-    fn uuids_are_canonical_v4_and_distinct() {
+    fn ids_are_canonical_v4_and_distinct() {
         let mut rng = Rng::new(42);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
             let u = uuid_v4(&mut rng);
-            assert!(is_canonical_uuid(&u), "{u}");
-            assert_eq!(&u[14..15], "4", "version nibble in {u}");
-            assert!(
-                matches!(&u[19..20], "8" | "9" | "a" | "b"),
-                "variant in {u}"
-            );
+            let bytes = decode_id(&u).unwrap_or_else(|| panic!("not canonical: {u}"));
+            assert_eq!(bytes[6] >> 4, 4, "version nibble in {u}");
+            assert_eq!(bytes[8] >> 6, 0b10, "variant in {u}");
             assert!(seen.insert(u));
         }
         assert!(broadcast_id(&mut rng).validate().is_ok());
+        assert!(chat_id(&mut rng).validate().is_ok());
+        assert!(comment_id(&mut rng).validate().is_ok());
     }
 }

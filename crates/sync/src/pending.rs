@@ -58,12 +58,13 @@ impl LocalOp {
         self.op.broadcast_id()
     }
 
-    /// The comment concerned, for the ops that name one.
-    pub fn comment_id(&self) -> Option<&CommentId> {
+    /// The comment concerned, for the ops that make or change one (a creation makes the
+    /// opening comment, whose id is the discussion's).
+    pub fn comment_id(&self) -> Option<CommentId> {
         match &self.op {
-            Op::CreateChat(op) => Some(&op.comment_id),
-            Op::AddComment(op) => Some(&op.comment_id),
-            Op::EditComment(op) => Some(&op.comment_id),
+            Op::CreateChat(op) => Some(op.chat_id.opening_comment()),
+            Op::AddComment(op) => Some(op.comment_id.clone()),
+            Op::EditComment(op) => Some(op.comment_id.clone()),
             Op::DeleteChat(_) => None,
         }
     }
@@ -79,7 +80,7 @@ impl LocalOp {
             op: self.id().clone(),
             kind: self.kind(),
             chat_id: self.chat_id().clone(),
-            comment_id: self.comment_id().cloned(),
+            comment_id: self.comment_id(),
         }
     }
 }

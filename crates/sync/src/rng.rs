@@ -38,7 +38,7 @@ impl Rng {
         }
     }
 
-    /// 16 random bytes (for a UUID).
+    /// 16 random bytes (for a UUID v4 id, see [`crate::ids`]).
     pub fn bytes16(&mut self) -> [u8; 16] {
         let mut out = [0u8; 16];
         out[..8].copy_from_slice(&self.next_u64().to_le_bytes());

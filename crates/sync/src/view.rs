@@ -470,7 +470,8 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
             if chats.iter().any(|c| c.id == create.chat_id) {
                 return;
             }
-            let comment = optimistic_comment(&create.comment_id, &create.text, op, you);
+            let comment =
+                optimistic_comment(&create.chat_id.opening_comment(), &create.text, op, you);
             let mine = comment.mine;
             chats.push(ChatView {
                 id: create.chat_id.clone(),

@@ -106,7 +106,11 @@ fn optimistic_create_shows_at_once_then_ack_and_echo_confirm_it_once() {
     let sent = client.sent_ops();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].broadcast_id(), &op.op);
-    assert_eq!(&op.op.as_str()[14..15], "4");
+    let bytes = image_chat_protocol::ids::decode_id(op.op.as_str()).unwrap();
+    assert_eq!(bytes[6] >> 4, 4, "a version 4 UUID");
+    // The opening comment has the discussion's id.
+    assert_eq!(chat.comments[0].id, chat.id.opening_comment());
+    assert_eq!(op.comment_id, Some(chat.id.opening_comment()));
 
     // The server commits: ack first, then the broadcast (our echo).
     let (ack, event) = server.submit(&sent[0], &alice()).unwrap();
@@ -307,7 +311,7 @@ fn editing_or_deleting_someone_elses_is_refused_locally() {
         }),
         Err(LocalError::NotAllowed)
     );
-    let unknown = image_chat_protocol::ChatId::new("00000000-0000-4000-8000-999999999999");
+    let unknown = image_chat_protocol::ChatId::new("AAAAAAAAQACAAJmZmZmZmQ");
     assert_eq!(
         client.local(Command::Reply {
             chat_id: unknown.clone(),
@@ -1006,7 +1010,7 @@ fn event_that_does_not_apply_forces_a_snapshot_resync() {
     // A corrupt stream: seq 2 deletes an unknown discussion.
     let mut bogus = server.remote_delete(&bob(), &chat);
     if let image_chat_protocol::Event::DeletedImageChat(d) = &mut bogus {
-        d.chat_id = image_chat_protocol::ChatId::new("00000000-0000-4000-8000-00000000dead");
+        d.chat_id = image_chat_protocol::ChatId::new("AAAAAAAAQACAAAAAAADerQ");
     }
     client.recv_event(bogus);
     assert!(client.conn.is_none());

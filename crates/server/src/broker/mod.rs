@@ -186,7 +186,7 @@ mod tests {
             seq,
             epoch: 7,
             broadcast_id: BroadcastId::new(format!("00000000-0000-4000-8000-{seq:012x}")),
-            chat_id: ChatId::new("00000000-0000-4000-8000-000000000000"),
+            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAAAA"),
         });
         (seq, e.to_json().into())
     }

@@ -11,7 +11,13 @@
 //! retry logic. A commit whose caller stops waiting (a client disconnects) still runs to its end:
 //! the change is either fully committed or not at all, and the client learns which on resync.
 //!
-//! # Schema (version 1, recorded in `PRAGMA user_version`)
+//! # Schema (version 2, recorded in `PRAGMA user_version`)
+//!
+//! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
+//! `[x, y]` point anchors). Version 2 has version 1's tables; it was bumped when those wire forms
+//! changed (they were hyphenated UUIDs and `{"type":"point",…}` objects), so a version-1 file is
+//! refused at open instead of failing on its first read. No conversion is offered: version 1
+//! never shipped in a release.
 //!
 //! - `images`: one row per image that has ever been written: its log `epoch` (random, nonzero)
 //!   and `head` (the last assigned `seq`). The row is created by the first committed op.
@@ -19,7 +25,9 @@
 //!   a tenant, not only in an image — with the image it belongs to, its anchor (JSON, so new
 //!   anchor kinds need no migration), its author's id and the `seq` that created it (its order).
 //! - `comments`: keyed by `(tenant, comment_id)`, ordered within a discussion by the `seq` that
-//!   added them, deleted with their discussion (`ON DELETE CASCADE`).
+//!   added them, deleted with their discussion (`ON DELETE CASCADE`). A discussion's opening
+//!   comment is stored under the discussion's id (the protocol gives it that id), so one id
+//!   space covers both tables: a new chat id must be free as a comment id and vice versa.
 //! - `events`: the last `retention` events of each image, as the exact JSON broadcast, with the
 //!   op's `broadcast_id` and a fingerprint of its content for idempotent retries.
 //! - `secrets`: named 32-byte random values.
@@ -56,11 +64,11 @@ use sha2::{Digest, Sha256};
 use super::{CatchUp, Commit, CommitLimits, ImageKey, Rejection, Store, StoreError};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-/// Version 1 of the schema. Run once, inside the transaction that sets `user_version`, so a
+/// The tables (unchanged since version 1, see the module doc). Run once, inside the transaction that sets `user_version`, so a
 /// crash during creation leaves an empty database (version 0) rather than half a schema.
-const SCHEMA_V1: &str = "
+const SCHEMA_TABLES: &str = "
 CREATE TABLE images (
     id     INTEGER PRIMARY KEY,
     tenant TEXT    NOT NULL,
@@ -215,7 +223,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
         0 => {
-            tx.execute_batch(SCHEMA_V1)?;
+            tx.execute_batch(SCHEMA_TABLES)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
@@ -314,7 +322,6 @@ fn fingerprint(actor: &User, op: &Op) -> Result<Vec<u8>, StoreError> {
                 .map_err(|e| StoreError::Backend(format!("encoding an anchor: {e}")))?;
             field(b"create-chat");
             field(op.chat_id.as_str().as_bytes());
-            field(op.comment_id.as_str().as_bytes());
             field(&anchor);
             field(op.text.as_bytes());
         }
@@ -438,8 +445,10 @@ fn apply_op(
     let epoch = image.epoch;
     match op {
         Op::CreateChat(op) => {
-            if chat_exists(tx, tenant, &op.chat_id)? || comment_exists(tx, tenant, &op.comment_id)?
-            {
+            // The opening comment is stored under the chat id: the id must be free in both
+            // tables (a reply may have taken it as a comment id).
+            let opening = op.chat_id.opening_comment();
+            if chat_exists(tx, tenant, &op.chat_id)? || comment_exists(tx, tenant, &opening)? {
                 return Err(Rejection::DuplicateId.into());
             }
             if limits.max_chats_per_image > 0 {
@@ -467,7 +476,7 @@ fn apply_op(
                 ],
             )?;
             let comment = Comment {
-                id: op.comment_id.clone(),
+                id: opening,
                 author: actor.clone(),
                 text: op.text.clone(),
                 created_at: now_ms,
@@ -487,6 +496,8 @@ fn apply_op(
         }
         Op::AddComment(op) => {
             chat_author_on_image(tx, tenant, image.id, &op.chat_id)?;
+            // Every live chat id is also a comment id (its opening comment's, written in the
+            // same transaction), so this refuses a reply reusing a chat id too.
             if comment_exists(tx, tenant, &op.comment_id)? {
                 return Err(Rejection::DuplicateId.into());
             }
@@ -887,6 +898,20 @@ mod tests {
         }
         let err = open(&dir, 10).expect_err("newer schema must be refused");
         assert!(err.to_string().contains("schema version"), "{err}");
+    }
+
+    #[test]
+    fn version_1_files_are_refused() {
+        // Written with hyphenated UUIDs and `{"type":"point",…}` anchors (see the module doc).
+        let dir = tempfile::tempdir().expect("temp dir");
+        {
+            let store = open(&dir, 10).expect("open");
+            let conn = store.conn.lock().expect("lock");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("set version");
+        }
+        let err = open(&dir, 10).expect_err("a version 1 file must be refused");
+        assert!(err.to_string().contains("schema version 1"), "{err}");
     }
 
     #[test]

@@ -49,14 +49,16 @@ const KEEP_ALL: u64 = 10_000;
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-/// Deterministic canonical UUIDs: every call gives a new one.
+/// Deterministic canonical ids (UUID v4 values in their wire form): every call gives a new one.
 #[derive(Default)]
 struct Ids(u64);
 
 impl Ids {
     fn next(&mut self) -> String {
         self.0 += 1;
-        format!("00000000-0000-4000-8000-{:012x}", self.0)
+        let mut bytes = [0u8; 16];
+        bytes[8..].copy_from_slice(&self.0.to_be_bytes());
+        image_chat_protocol::ids::encode_uuid_v4(bytes)
     }
     fn chat(&mut self) -> ChatId {
         ChatId::new(self.next())
@@ -97,12 +99,12 @@ fn key(tenant: &str, image: &str) -> ImageKey {
     }
 }
 
-fn create_op(bid: BroadcastId, chat: &ChatId, comment: &CommentId, text: &str) -> Op {
+/// A new discussion; its opening comment gets the id `chat.opening_comment()`.
+fn create_op(bid: BroadcastId, chat: &ChatId, text: &str) -> Op {
     Op::CreateChat(CreateChat {
         broadcast_id: bid,
         chat_id: chat.clone(),
         anchor: Anchor::point(0.25, 0.75),
-        comment_id: comment.clone(),
         text: text.into(),
     })
 }
@@ -156,15 +158,9 @@ async fn new_chat(
     actor: &User,
     text: &str,
 ) -> (ChatId, CommentId) {
-    let (chat, comment) = (ids.chat(), ids.comment());
-    applied(
-        store,
-        image,
-        actor,
-        &create_op(ids.bid(), &chat, &comment, text),
-        1,
-    )
-    .await;
+    let chat = ids.chat();
+    let comment = chat.opening_comment();
+    applied(store, image, actor, &create_op(ids.bid(), &chat, text), 1).await;
     (chat, comment)
 }
 
@@ -266,13 +262,12 @@ pub async fn images_and_tenants_are_independent<F: StoreFactory>(factory: &F) {
     let c = key("t2", "shared-name");
     let mut ids = Ids::default();
     let chat = ids.chat();
-    let comment = ids.comment();
 
     let on_a = applied(
         &store,
         &a,
         &alice(),
-        &create_op(ids.bid(), &chat, &comment, "on a"),
+        &create_op(ids.bid(), &chat, "on a"),
         1,
     )
     .await;
@@ -281,7 +276,7 @@ pub async fn images_and_tenants_are_independent<F: StoreFactory>(factory: &F) {
         &store,
         &c,
         &alice(),
-        &create_op(ids.bid(), &chat, &comment, "on c"),
+        &create_op(ids.bid(), &chat, "on c"),
         1,
     )
     .await;
@@ -382,9 +377,10 @@ pub async fn retried_op_is_applied_once<F: StoreFactory>(factory: &F) {
     let (store, _storage) = factory.create(KEEP_ALL).await;
     let image = key("t1", "img");
     let mut ids = Ids::default();
-    let (chat, comment) = (ids.chat(), ids.comment());
+    let chat = ids.chat();
+    let comment = chat.opening_comment();
     let ops = [
-        create_op(ids.bid(), &chat, &comment, "first"),
+        create_op(ids.bid(), &chat, "first"),
         add_op(ids.bid(), &chat, &ids.comment(), "reply"),
         edit_op(ids.bid(), &chat, &comment, "first, edited"),
         delete_op(ids.bid(), &chat),
@@ -417,13 +413,14 @@ pub async fn reused_broadcast_id_with_other_content_conflicts<F: StoreFactory>(f
     let (store, _storage) = factory.create(KEEP_ALL).await;
     let image = key("t1", "img");
     let mut ids = Ids::default();
-    let (chat, comment) = (ids.chat(), ids.comment());
+    let chat = ids.chat();
+    let comment = chat.opening_comment();
     let bid = ids.bid();
     applied(
         &store,
         &image,
         &alice(),
-        &create_op(bid.clone(), &chat, &comment, "first"),
+        &create_op(bid.clone(), &chat, "first"),
         1,
     )
     .await;
@@ -441,15 +438,9 @@ pub async fn reused_broadcast_id_with_other_content_conflicts<F: StoreFactory>(f
 
     let conflicts = [
         // Same kind, other text.
-        (
-            alice(),
-            create_op(bid.clone(), &chat, &comment, "different"),
-        ),
+        (alice(), create_op(bid.clone(), &chat, "different")),
         // Same kind, other ids.
-        (
-            alice(),
-            create_op(bid.clone(), &ids.chat(), &ids.comment(), "first"),
-        ),
+        (alice(), create_op(bid.clone(), &ids.chat(), "first")),
         // Another kind of op.
         (alice(), edit_op(bid.clone(), &chat, &comment, "first")),
         (alice(), delete_op(bid.clone(), &chat)),
@@ -507,13 +498,14 @@ pub async fn catch_up_returns_exactly_the_missed_events<F: StoreFactory>(factory
     let (store, _storage) = factory.create(KEEP_ALL).await;
     let image = key("t1", "img");
     let mut ids = Ids::default();
-    let (chat, comment) = (ids.chat(), ids.comment());
+    let chat = ids.chat();
+    let comment = chat.opening_comment();
     let mut committed = vec![
         applied(
             &store,
             &image,
             &alice(),
-            &create_op(ids.bid(), &chat, &comment, "first"),
+            &create_op(ids.bid(), &chat, "first"),
             1_000,
         )
         .await,
@@ -522,7 +514,7 @@ pub async fn catch_up_returns_exactly_the_missed_events<F: StoreFactory>(factory
         let op = match i % 3 {
             0 => add_op(ids.bid(), &chat, &ids.comment(), &format!("reply {i}")),
             1 => edit_op(ids.bid(), &chat, &comment, &format!("edit {i}")),
-            _ => create_op(ids.bid(), &ids.chat(), &ids.comment(), &format!("chat {i}")),
+            _ => create_op(ids.bid(), &ids.chat(), &format!("chat {i}")),
         };
         committed.push(applied(&store, &image, &bob_or_mod(i), &op, 1_001 + i).await);
     }
@@ -559,7 +551,7 @@ pub async fn catch_up_falls_back_to_a_snapshot<F: StoreFactory>(factory: &F) {
     let mut ids = Ids::default();
     let mut committed = vec![];
     for i in 0..10u64 {
-        let op = create_op(ids.bid(), &ids.chat(), &ids.comment(), &format!("chat {i}"));
+        let op = create_op(ids.bid(), &ids.chat(), &format!("chat {i}"));
         committed.push(applied(&store, &image, &alice(), &op, i).await);
     }
     let (head, snapshot) = store.snapshot(&image).await.expect("snapshot");
@@ -619,15 +611,17 @@ pub async fn snapshot_equals_replayed_log<F: StoreFactory>(factory: &F) {
     let (store, _storage) = factory.create(KEEP_ALL).await;
     let image = key("t1", "img");
     let mut ids = Ids::default();
-    let (c1, c1m1) = (ids.chat(), ids.comment());
-    let (c2, c2m1) = (ids.chat(), ids.comment());
-    let (c3, c3m1) = (ids.chat(), ids.comment());
+    let c1 = ids.chat();
+    let c1m1 = c1.opening_comment();
+    let c2 = ids.chat();
+    let c3 = ids.chat();
+    let c3m1 = c3.opening_comment();
     let (c1m2, c1m3, c3m2) = (ids.comment(), ids.comment(), ids.comment());
     let script = [
-        (alice(), create_op(ids.bid(), &c1, &c1m1, "c1 first")),
-        (bob(), create_op(ids.bid(), &c2, &c2m1, "c2 first")),
+        (alice(), create_op(ids.bid(), &c1, "c1 first")),
+        (bob(), create_op(ids.bid(), &c2, "c2 first")),
         (bob(), add_op(ids.bid(), &c1, &c1m2, "c1 reply by bob")),
-        (alice(), create_op(ids.bid(), &c3, &c3m1, "c3 first")),
+        (alice(), create_op(ids.bid(), &c3, "c3 first")),
         (alice(), edit_op(ids.bid(), &c1, &c1m1, "c1 first, edited")),
         (alice(), add_op(ids.bid(), &c1, &c1m3, "c1 reply by alice")),
         (moderator(), edit_op(ids.bid(), &c1, &c1m2, "moderated")),
@@ -800,19 +794,24 @@ pub async fn duplicate_ids_are_rejected<F: StoreFactory>(factory: &F) {
     let head = position(&store, &image).await;
     let snapshot = current_snapshot(&store, &image).await;
 
+    // The opening comment's id is the chat's: one id space for chats and comments.
+    assert_eq!(first, chat.opening_comment());
+    assert_eq!(other_first, other_chat.opening_comment());
+    let as_chat = |comment: &CommentId| ChatId::new(comment.as_str());
+    let as_comment = |chat: &ChatId| CommentId::new(chat.as_str());
     let cases = [
         // A chat id already used on this image, or on another image of the tenant.
-        create_op(ids.bid(), &chat, &ids.comment(), "again"),
-        create_op(ids.bid(), &other_chat, &ids.comment(), "again"),
-        // A new chat whose first comment reuses a comment id (a first comment, a reply, or
-        // one on another image).
-        create_op(ids.bid(), &ids.chat(), &first, "again"),
-        create_op(ids.bid(), &ids.chat(), &reply, "again"),
-        create_op(ids.bid(), &ids.chat(), &other_first, "again"),
+        create_op(ids.bid(), &chat, "again"),
+        create_op(ids.bid(), &other_chat, "again"),
+        // A new chat whose id (the id of its opening comment) is a reply's id.
+        create_op(ids.bid(), &as_chat(&reply), "again"),
         // A reply reusing a comment id of this thread or of another one.
         add_op(ids.bid(), &chat, &first, "again"),
         add_op(ids.bid(), &chat, &reply, "again"),
         add_op(ids.bid(), &chat, &other_first, "again"),
+        // A reply reusing a chat id (of this thread, or of another image's).
+        add_op(ids.bid(), &chat, &as_comment(&chat), "again"),
+        add_op(ids.bid(), &chat, &as_comment(&other_chat), "again"),
     ];
     for op in &cases {
         assert_eq!(
@@ -931,8 +930,9 @@ pub async fn data_survives_reopening<F: StoreFactory>(factory: &F) {
     let a = key("t1", "img");
     let b = key("t2", "img");
     let mut ids = Ids::default();
-    let (chat, comment) = (ids.chat(), ids.comment());
-    let create = create_op(ids.bid(), &chat, &comment, "first");
+    let chat = ids.chat();
+    let comment = chat.opening_comment();
+    let create = create_op(ids.bid(), &chat, "first");
     applied(&store, &a, &alice(), &create, 1).await;
     applied(
         &store,
@@ -1024,7 +1024,7 @@ pub async fn concurrent_commits_get_unique_gap_free_seqs<F: StoreFactory>(factor
             let mut seqs = Vec::new();
             for i in 0..OPS_PER_TASK {
                 let op = if i == 0 {
-                    create_op(ids.bid(), &chat, &ids.comment(), "start")
+                    create_op(ids.bid(), &chat, "start")
                 } else {
                     add_op(ids.bid(), &chat, &ids.comment(), &format!("{task}/{i}"))
                 };

@@ -32,10 +32,12 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A fresh canonical UUID (v4 layout, unique within the test process).
-pub fn uuid() -> String {
+/// A fresh canonical id (a UUID v4 in its wire form, unique within the test process).
+pub fn new_id() -> String {
     let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    format!("00000000-0000-4000-8000-{n:012x}")
+    let mut bytes = [0u8; 16];
+    bytes[8..].copy_from_slice(&n.to_be_bytes());
+    image_chat_protocol::ids::encode_uuid_v4(bytes)
 }
 
 pub struct TestServer {
@@ -235,26 +237,25 @@ impl Client {
 
 pub fn create_op(x: f64, y: f64, text: &str) -> CreateChat {
     CreateChat {
-        broadcast_id: BroadcastId::new(uuid()),
-        chat_id: ChatId::new(uuid()),
+        broadcast_id: BroadcastId::new(new_id()),
+        chat_id: ChatId::new(new_id()),
         anchor: Anchor::point(x, y),
-        comment_id: CommentId::new(uuid()),
         text: text.into(),
     }
 }
 
 pub fn reply_op(chat: &ChatId, text: &str) -> AddComment {
     AddComment {
-        broadcast_id: BroadcastId::new(uuid()),
+        broadcast_id: BroadcastId::new(new_id()),
         chat_id: chat.clone(),
-        comment_id: CommentId::new(uuid()),
+        comment_id: CommentId::new(new_id()),
         text: text.into(),
     }
 }
 
 pub fn edit_op(chat: &ChatId, comment: &CommentId, text: &str) -> EditComment {
     EditComment {
-        broadcast_id: BroadcastId::new(uuid()),
+        broadcast_id: BroadcastId::new(new_id()),
         chat_id: chat.clone(),
         comment_id: comment.clone(),
         text: text.into(),
@@ -263,7 +264,7 @@ pub fn edit_op(chat: &ChatId, comment: &CommentId, text: &str) -> EditComment {
 
 pub fn delete_op(chat: &ChatId) -> DeleteChat {
     DeleteChat {
-        broadcast_id: BroadcastId::new(uuid()),
+        broadcast_id: BroadcastId::new(new_id()),
         chat_id: chat.clone(),
     }
 }

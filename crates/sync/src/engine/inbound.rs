@@ -303,7 +303,7 @@ fn effect_visible(state: &ImageState, op: &Op, unborn: &[ChatId]) -> bool {
             .and_then(|chat| chat.comments.iter().find(|c| &c.id == comment_id))
     };
     match op {
-        Op::CreateChat(o) => comment(&o.chat_id, &o.comment_id).is_some(),
+        Op::CreateChat(o) => comment(&o.chat_id, &o.chat_id.opening_comment()).is_some(),
         Op::AddComment(o) => comment(&o.chat_id, &o.comment_id).is_some(),
         Op::EditComment(o) => comment(&o.chat_id, &o.comment_id).is_some_and(|c| c.text == o.text),
         Op::DeleteChat(o) => state.chat(&o.chat_id).is_none() && !unborn.contains(&o.chat_id),

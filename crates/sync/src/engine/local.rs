@@ -28,7 +28,6 @@ impl Engine {
                     broadcast_id,
                     chat_id: ids::chat_id(&mut self.rng),
                     anchor: Anchor::point(x, y),
-                    comment_id: ids::comment_id(&mut self.rng),
                     text,
                 })
             }

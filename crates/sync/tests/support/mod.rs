@@ -41,9 +41,12 @@ pub fn bob() -> User {
     }
 }
 
-/// Sequential UUID-shaped ids for the server side's own ops (distinct from the engine's).
+/// Sequential UUID v4 ids (in their wire form) for the server side's own ops (distinct from
+/// the engine's, which are random).
 fn test_uuid(n: u64) -> String {
-    format!("00000000-0000-4000-8000-{n:012x}")
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&n.to_be_bytes());
+    image_chat_protocol::ids::encode_uuid_v4(bytes)
 }
 
 /// A scripted server for one image.
@@ -185,7 +188,7 @@ impl FakeServer {
                         id: o.chat_id.clone(),
                         anchor: o.anchor.canonical(),
                         comments: vec![Comment {
-                            id: o.comment_id.clone(),
+                            id: o.chat_id.opening_comment(),
                             author: by.clone(),
                             text: o.text.clone(),
                             created_at: self.clock,
@@ -278,7 +281,6 @@ impl FakeServer {
             broadcast_id: BroadcastId::new(self.fresh_id()),
             chat_id: ChatId::new(self.fresh_id()),
             anchor: Anchor::point(0.25, 0.75),
-            comment_id: CommentId::new(self.fresh_id()),
             text: text.into(),
         });
         self.commit_remote(&op, by)
