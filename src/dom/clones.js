@@ -1,0 +1,31 @@
+// Creates many elements in one call from wasm (see clones.rs): the wasm/JS boundary is crossed
+// once, with every string in one, instead of once per DOM call with each string decoded on its
+// own. Values are only ever set as attribute values or as text, never parsed as HTML.
+//
+// `text` holds, for each element in turn, its values for the attributes in `names` (space
+// separated), its text, and a space-separated list of flag attributes (set to ""); `ends` has
+// the end of every one of those fields in `text`, in UTF-16 code units.
+export function cloneEach(parent, before, template, names, text, ends) {
+  const attrs = names ? names.split(' ') : [];
+  const frag = parent.ownerDocument.createDocumentFragment();
+  const out = [];
+  let start = 0;
+  let k = 0;
+  const next = () => {
+    const value = text.slice(start, ends[k]);
+    start = ends[k++];
+    return value;
+  };
+  while (k < ends.length) {
+    const el = template.cloneNode(false);
+    for (const name of attrs) el.setAttribute(name, next());
+    const content = next();
+    if (content) el.textContent = content;
+    const flags = next();
+    if (flags) for (const flag of flags.split(' ')) el.setAttribute(flag, '');
+    frag.appendChild(el);
+    out.push(el);
+  }
+  parent.insertBefore(frag, before ?? null);
+  return out;
+}
