@@ -1,4 +1,4 @@
-//! Many elements from one template in a single call into JS (`clones.js`). Each DOM call made
+//! Many elements from one template in a single call into JS (`bulk.js`). Each DOM call made
 //! from wasm crosses into JS and decodes its strings one by one (a few µs each); a snapshot's
 //! thousand markers at five or six calls each made that most of the render. Here the values are
 //! gathered in Rust into one string with the end of every field, and one JS function clones the
@@ -8,7 +8,7 @@
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, Node};
 
-#[wasm_bindgen(module = "/src/dom/clones.js")]
+#[wasm_bindgen(module = "/src/dom/bulk.js")]
 extern "C" {
     #[wasm_bindgen(js_name = cloneEach, catch)]
     fn clone_each(
