@@ -1,24 +1,15 @@
-// The widget's only hand-written JS: bulk work that wasm-bindgen's generated glue would do one
-// small step at a time.
+// Hand-written JS for bulk work (shipped in the widget: kept short; the why is in clones.rs
+// and socket.rs). Values are only set as attributes or text, never parsed as HTML.
 
-// Creates many elements in one call from wasm (see clones.rs): the wasm/JS boundary is crossed
-// once, with every string in one, instead of once per DOM call with each string decoded on its
-// own. Values are only ever set as attribute values or as text, never parsed as HTML.
-//
-// `text` holds, for each element in turn, its values for the attributes in `names` (space
-// separated), its text, and a space-separated list of flag attributes (set to ""); `ends` has
-// the end of every one of those fields in `text`, in UTF-16 code units.
+// For each element: a value per name in `names`, its text, its flag attributes (space
+// separated); `ends` holds where each field ends in `text` (UTF-16 units).
 export function cloneEach(parent, before, template, names, text, ends) {
-  const attrs = names ? names.split(' ') : [];
+  const attrs = names.split(' ');
   const frag = parent.ownerDocument.createDocumentFragment();
   const out = [];
   let start = 0;
   let k = 0;
-  const next = () => {
-    const value = text.slice(start, ends[k]);
-    start = ends[k++];
-    return value;
-  };
+  const next = () => text.slice(start, (start = ends[k++]));
   while (k < ends.length) {
     const el = template.cloneNode(false);
     for (const name of attrs) el.setAttribute(name, next());
@@ -33,9 +24,7 @@ export function cloneEach(parent, before, template, names, text, ends) {
   return out;
 }
 
-// A string's UTF-8 bytes, encoded natively (see socket.rs). wasm-bindgen's own string passing
-// copies ASCII one character at a time in a JS loop, which on a fresh page (not yet optimised)
-// took 5–15 ms for a 400 KB snapshot frame.
+// A string's UTF-8 bytes, encoded natively.
 export function utf8(text) {
   return new TextEncoder().encode(text);
 }
