@@ -4,19 +4,27 @@
 // For each element: a value per name in `names`, its text, its flag attributes (space
 // separated); `ends` holds where each field ends in `text` (UTF-16 units).
 export function cloneEach(parent, before, template, names, text, ends) {
+  // Plain indexed loops, no iterators or closures: this runs once per snapshot, so in V8's
+  // interpreter, where every call and iterator step counts.
   const attrs = names.split(' ');
+  const n = attrs.length;
   const frag = parent.ownerDocument.createDocumentFragment();
   const out = [];
   let start = 0;
   let k = 0;
-  const next = () => text.slice(start, (start = ends[k++]));
   while (k < ends.length) {
     const el = template.cloneNode(false);
-    for (const name of attrs) el.setAttribute(name, next());
-    const content = next();
-    if (content) el.textContent = content;
-    const flags = next();
-    if (flags) for (const flag of flags.split(' ')) el.setAttribute(flag, '');
+    for (let i = 0; i < n; i++) {
+      el.setAttribute(attrs[i], text.slice(start, ends[k]));
+      start = ends[k++];
+    }
+    if (ends[k] > start) el.textContent = text.slice(start, ends[k]);
+    start = ends[k++];
+    if (ends[k] > start) {
+      const flags = text.slice(start, ends[k]).split(' ');
+      for (let i = 0; i < flags.length; i++) el.setAttribute(flags[i], '');
+    }
+    start = ends[k++];
     frag.appendChild(el);
     out.push(el);
   }
