@@ -2,9 +2,18 @@
 // image's 1,000 discussions from the server's snapshot, and to apply one remote event on top of
 // them. Each figure is the main-thread time of one synchronous task, measured in the page by
 // wrapping the socket's `onmessage` handler (decode + sync engine + DOM patch + a forced style
-// and layout pass), so network and server time are excluded.
+// and layout pass), so network and server time are excluded. Painting the frame is not included.
+//
+// Every run opens a fresh page, so the snapshot figure is a first render: the wasm runs in V8's
+// baseline tier and Blink's caches are cold, as for a visitor. A second, clearly separate figure
+// ("warm") destroys the widget and mounts it again on the same page, which renders the same
+// snapshot with the wasm tiered up (a single-page app re-mounting, or the cost without the
+// one-time warm-up).
 //
 //   node --experimental-websocket e2e/bench-widget.mjs [--markers 1000] [--runs 5] [--json out.json]
+//        [--cpu-profile out.cpuprofile]   (CDP sampling profile of the first run's snapshot task,
+//                                          with a self-time summary; wasm names need a build
+//                                          that keeps them, see docs/BENCHMARKS.md)
 //
 // Needs the built widget (pkg/) and server (target/debug/image-chat-server); bounded in count
 // and time; loopback only.
@@ -14,15 +23,50 @@ import { parseArgs } from 'node:util';
 import { startServer, launchBrowser, WAIT_MS } from './harness.mjs';
 import { ApiClient } from './api.mjs';
 
+/**
+ * Prints the functions with the most self time in a CDP CPU profile, counting only samples taken
+ * inside the timed `welcome` handler (under `benchTimedMessage`, see below).
+ */
+function summarize(profile) {
+  const dt = new Map();
+  const { samples, timeDeltas, nodes } = profile;
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inHandler = (id) => {
+    for (let at = id; at !== undefined; at = parent.get(at)) {
+      if (byId.get(at).callFrame.functionName === 'benchTimedMessage') return true;
+    }
+    return false;
+  };
+  for (let i = 0; i < samples.length; i++) dt.set(samples[i], (dt.get(samples[i]) ?? 0) + (timeDeltas[i + 1] ?? 0));
+  const self = new Map();
+  for (const [id, us] of dt) {
+    if (!inHandler(id)) continue;
+    const f = byId.get(id).callFrame;
+    const key = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}${f.url ? ':' + f.lineNumber : ''}`;
+    self.set(key, (self.get(key) ?? 0) + us);
+  }
+  const total = [...self.values()].reduce((a, b) => a + b, 0);
+  console.log(`cpu profile: ${(total / 1000).toFixed(1)} ms sampled in the message handlers; top self time:`);
+  for (const [k, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+    console.log(`${(us / 1000).toFixed(2).padStart(8)} ms  ${k}`);
+  }
+}
+
 const { values } = parseArgs({
   options: {
     markers: { type: 'string', default: '1000' },
     runs: { type: 'string', default: '5' },
     json: { type: 'string' },
+    'cpu-profile': { type: 'string' },
+    'thread-time': { type: 'boolean', default: false },
   },
 });
 const MARKERS = Math.min(Math.max(Number(values.markers), 1), 5000);
+// With --cpu-profile, one more run is made first and left out of the figures.
 const RUNS = Math.min(Math.max(Number(values.runs), 1), 20);
+const PROFILE_RUNS = values['cpu-profile'] ? 1 : 0;
 const IMAGE_ID = 'bench-image';
 
 // The seeding client pipelines thousands of ops from one address onto one image: lift the abuse
@@ -44,8 +88,8 @@ try {
     );
   }
 
-  const samples = { mount: [], snapshot: [], event: [] };
-  for (let run = 0; run < RUNS; run++) {
+  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [] };
+  for (let run = 0; run < RUNS + PROFILE_RUNS; run++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     await page.goto(`${server.url}/healthz`);
@@ -61,7 +105,7 @@ try {
         get() { return desc.get.call(this); },
         set(fn) {
           if (typeof fn !== 'function') return desc.set.call(this, fn);
-          desc.set.call(this, function (event) {
+          desc.set.call(this, function benchTimedMessage(event) {
             const type = JSON.parse(event.data).type;
             const t0 = performance.now();
             const result = fn.call(this, event);
@@ -72,9 +116,26 @@ try {
         },
       });
     });
+    const profiling = run === 0 && values['cpu-profile'];
+    let cdp;
+    if (profiling) {
+      await page.evaluate(async () => {
+        const m = await import('/pkg/image_chat.js');
+        await m.default({ module_or_path: '/pkg/image_chat_bg.wasm' });
+      });
+      cdp = await context.newCDPSession(page);
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
+      await cdp.send('Profiler.start');
+    }
+    let cpuMs;
+    if (values['thread-time']) {
+      await browser.startTracing(page, { categories: ['devtools.timeline'] });
+    }
     const mountMs = await page.evaluate(async (imageId) => {
       const m = await import('/pkg/image_chat.js');
       await m.default({ module_or_path: '/pkg/image_chat_bg.wasm' });
+      window.__ImageChat = m.ImageChat;
       const img = document.getElementById('img');
       await img.decode();
       const t0 = performance.now();
@@ -98,6 +159,19 @@ try {
         throw new Error(`expected ${shown} markers: ${JSON.stringify(state)}`, { cause: err });
       });
     const welcome = await page.evaluate(() => window.__timings.find((t) => t.type === 'welcome'));
+    if (values['thread-time']) {
+      // The main thread's CPU time for the welcome task (`tdur` of the longest call of the timed handler
+      // dispatch): less disturbed than wall time when other processes compete for the cores.
+      const events = JSON.parse((await browser.stopTracing()).toString()).traceEvents;
+      const calls = events.filter((e) => e.name === 'FunctionCall' && e.args?.data?.functionName === 'benchTimedMessage' && e.tdur);
+      const longest = calls.reduce((a, e) => (e.dur > (a?.dur ?? -1) ? e : a), undefined);
+      cpuMs = (longest?.tdur ?? NaN) / 1000;
+    }
+    if (profiling) {
+      const { profile } = await cdp.send('Profiler.stop');
+      writeFileSync(values['cpu-profile'], JSON.stringify(profile));
+      summarize(profile);
+    }
     await api.createChat(0.5, 0.5, `one more, run ${run}`);
     await page.waitForFunction(
       (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
@@ -105,10 +179,24 @@ try {
       { timeout: WAIT_MS },
     );
     const event = await page.evaluate(() => window.__timings.filter((t) => t.type === 'new-image-chat').at(-1));
+    // Warm: the same snapshot rendered again on this page by a second mount.
+    const warm = await page.evaluate(async (imageId) => {
+      window.__chat.destroy();
+      window.__timings.length = 0;
+      const img = document.getElementById('img');
+      window.__chat = window.__ImageChat.mount(img, { imageId, tenant: 'demo' });
+    }, IMAGE_ID).then(() => page.waitForFunction(
+      (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
+      shown + 1,
+      { timeout: WAIT_MS },
+    )).then(() => page.evaluate(() => window.__timings.find((t) => t.type === 'welcome')));
+    await context.close();
+    if (profiling) continue; // the profiler's overhead distorts this run's figures
+    if (cpuMs !== undefined) samples.snapshotCpu.push(cpuMs);
+    samples.warm.push(warm.ms);
     samples.mount.push(mountMs);
     samples.snapshot.push(welcome.ms);
     samples.event.push(event.ms);
-    await context.close();
   }
   api.close();
 
@@ -123,6 +211,8 @@ try {
     mountMs: stats(samples.mount),
     renderSnapshotMs: stats(samples.snapshot),
     applyRemoteEventMs: stats(samples.event),
+    renderSnapshotWarmMs: stats(samples.warm),
+    ...(values['thread-time'] ? { renderSnapshotThreadMs: stats(samples.snapshotCpu) } : {}),
   };
   const row = (name, s) => `${name.padEnd(44)} ${s.min.toFixed(2).padStart(8)} ${s.median.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`;
   console.log(`widget in headless Chromium ${result.chromium}, ${MARKERS} markers, ${RUNS} runs (ms)`);
@@ -130,6 +220,8 @@ try {
   console.log(row('mount (no discussions yet)', result.mountMs));
   console.log(row(`render welcome snapshot of ${MARKERS} discussions`, result.renderSnapshotMs));
   console.log(row(`apply one remote event (${MARKERS} shown)`, result.applyRemoteEventMs));
+  console.log(row(`warm: same snapshot, second mount on the page`, result.renderSnapshotWarmMs));
+  if (result.renderSnapshotThreadMs) console.log(row(`render welcome snapshot, main-thread CPU time`, result.renderSnapshotThreadMs));
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
 } finally {
   await browser.close();

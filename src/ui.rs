@@ -25,6 +25,7 @@ use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
 
+use crate::dom::Clones;
 use crate::geometry::{Fraction, PanelPlacement, percent, px};
 use crate::i18n::Locale;
 use crate::options::Options;
@@ -186,8 +187,10 @@ pub struct Ui {
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
     /// for each new one.
     marker_template: Element,
-    /// New markers appended at the end, not yet in the document (see [`Ui::flush`]).
-    batch: Option<web_sys::DocumentFragment>,
+    /// New markers gathered, to be created by one call into JS (see [`Ui::flush`]), and
+    /// their discussions (in the same order; not in `markers` until created).
+    new_markers: Option<Clones>,
+    new_ids: Vec<ChatId>,
     order: Vec<ChatId>,
     /// The last view of every discussion shown (to render a thread when it opens).
     pub chats: HashMap<ChatId, ChatView>,
@@ -268,7 +271,8 @@ impl Ui {
             live,
             markers: HashMap::new(),
             marker_template,
-            batch: None,
+            new_markers: None,
+            new_ids: Vec::new(),
             order: Vec::new(),
             chats: HashMap::new(),
             panel: None,
@@ -369,63 +373,22 @@ impl Ui {
     ///
     /// Kept O(1) in DOM calls and comparisons per discussion, because a snapshot renders a
     /// thousand of them in one task and a live event must not cost in proportion to what is
-    /// shown: a new marker is a clone of a prebuilt template (one call instead of six), its
-    /// position is one `style` attribute, attributes are written only when they change, and
-    /// markers appended at the end are gathered in a `DocumentFragment` that joins the document
-    /// once, in [`Ui::flush`].
+    /// shown. New markers are not built here: their attributes and text are gathered, and
+    /// [`Ui::flush`] creates them all with one call into JS ([`Clones`]). On an existing marker,
+    /// attributes are written only when they change.
     pub fn upsert_chat(&mut self, index: usize, chat: ChatView, now: u64) -> JsResult<()> {
-        let previous = self.chats.remove(&chat.id);
-        let marker = match self.markers.get(&chat.id) {
-            Some(m) => m.clone(),
-            None => {
-                let m: Element = self.marker_template.clone_node()?.unchecked_into();
-                m.set_attribute("data-chat-id", chat.id.as_str())?;
-                self.markers.insert(chat.id.clone(), m.clone());
-                m
-            }
-        };
-        if self.order.get(index) != Some(&chat.id) {
-            self.place_marker(index, &chat.id, &marker)?;
-        }
-
-        let old = previous.as_ref();
-        if old.map(|o| &o.anchor) != Some(&chat.anchor) {
-            let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-            // One attribute write instead of two `style.setProperty` calls (four crossings).
-            let style = format!("left:{};top:{}", percent(x), percent(y));
-            marker.set_attribute("style", &style)?;
-        }
-        let count = chat.comments.len();
-        if old.map(|o| o.comments.len()) != Some(count) {
-            marker.set_text_content(Some(&count.to_string()));
-        }
-        let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
-        let first = |c: &ChatView| c.comments.first().map(|c| c.text.clone());
-        let label_changed = old.is_none_or(|o| {
-            o.comments.len() != count
-                || o.author().map(|u| u.name.as_str()).unwrap_or_default() != author
-                || first(o) != first(&chat)
-        });
-        if label_changed {
-            let text = first(&chat).unwrap_or_default();
-            let label = self.locale.marker_label(author, &excerpt(&text), count);
-            marker.set_attribute("aria-label", &label)?;
-        }
-        let flags = marker_flags(&chat);
-        if old.map(marker_flags) != Some(flags) {
-            let (pending, failed, mine) = flags;
-            let was = old.map(marker_flags).unwrap_or_default();
-            if was.0 != pending {
-                flag(&marker, "data-pending", pending)?;
-            }
-            if was.1 != failed {
-                flag(&marker, "data-failed", failed)?;
-            }
-            if was.2 != mine {
-                flag(&marker, "data-mine", mine)?;
+        match self.chats.remove(&chat.id) {
+            None => self.add_marker(index, &chat)?,
+            Some(old) => {
+                if !self.markers.contains_key(&chat.id) {
+                    // Added earlier in this batch: create it now, to update it.
+                    self.flush()?;
+                }
+                if let Some(marker) = self.markers.get(&chat.id).cloned() {
+                    self.update_marker(index, &marker, &old, &chat)?;
+                }
             }
         }
-
         let open = self.panel.as_ref().is_some_and(|p| p.chat_id == chat.id);
         if open {
             self.render_panel(&chat, now)?;
@@ -434,47 +397,133 @@ impl Ui {
         Ok(())
     }
 
-    /// Puts `marker` at `index` in creation order, in `order` and in the DOM.
-    fn place_marker(&mut self, index: usize, id: &ChatId, marker: &Element) -> JsResult<()> {
-        let known = marker.parent_node().is_some();
-        if known {
-            // Moving an existing marker is rare (a retried create goes last): O(n) is fine.
-            self.order.retain(|o| o != id);
+    /// Makes room for `shown` discussions in all, so the tables grow once rather than by
+    /// doubling (rehashing every id each time: ~5 ms of a 1,000-marker snapshot in a profile).
+    pub fn reserve(&mut self, shown: usize) {
+        let more = shown.saturating_sub(self.chats.len());
+        self.chats.reserve(more);
+        self.markers.reserve(more);
+        self.order.reserve(more);
+    }
+
+    /// Gathers a new marker for [`Ui::flush`]: at the end of the layer (a snapshot's markers
+    /// all come this way), or created at once before the marker that follows it.
+    fn add_marker(&mut self, index: usize, chat: &ChatView) -> JsResult<()> {
+        let index = index.min(self.order.len());
+        let appended = index == self.order.len();
+        if !appended {
+            // The markers gathered so far come before this one's successor: create them first.
+            self.flush()?;
         }
+        self.order.insert(index, chat.id.clone());
+        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
+        let (x, y) = (percent(x), percent(y));
+        let label = self.marker_label(chat);
+        let count = chat.comments.len().to_string();
+        let flags = marker_flags(chat);
+        let flags = [
+            (flags.0, "data-pending"),
+            (flags.1, "data-failed"),
+            (flags.2, "data-mine"),
+        ];
+        let flags: Vec<&str> = flags.iter().filter(|f| f.0).map(|f| f.1).collect();
+        // One attribute for the position: the cheapest to write, and parsed once.
+        let style = format!("left:{x};top:{y}");
+        self.new_markers
+            .get_or_insert_with(|| Clones::new("data-chat-id style aria-label"))
+            .push(&[chat.id.as_str(), &style, &label], &count, &flags);
+        self.new_ids.push(chat.id.clone());
+        if !appended {
+            let next = self
+                .order
+                .get(index + 1)
+                .and_then(|id| self.markers.get(id));
+            let next: Option<web_sys::Node> = next.map(|n| n.clone().into());
+            self.create_markers(next.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// Brings an existing marker up to date with `chat`, writing only what changed from `old`.
+    fn update_marker(
+        &mut self,
+        index: usize,
+        marker: &Element,
+        old: &ChatView,
+        chat: &ChatView,
+    ) -> JsResult<()> {
+        if self.order.get(index) != Some(&chat.id) {
+            self.move_marker(index, &chat.id, marker)?;
+        }
+        if old.anchor != chat.anchor {
+            let (x, y) = chat.point().unwrap_or((0.5, 0.5));
+            // One attribute write instead of two `style.setProperty` calls (four crossings).
+            let style = format!("left:{};top:{}", percent(x), percent(y));
+            marker.set_attribute("style", &style)?;
+        }
+        let count = chat.comments.len();
+        if old.comments.len() != count {
+            marker.set_text_content(Some(&count.to_string()));
+        }
+        if old.comments.len() != count
+            || old.author().map(|u| &u.name) != chat.author().map(|u| &u.name)
+            || old.comments.first().map(|c| &c.text) != chat.comments.first().map(|c| &c.text)
+        {
+            marker.set_attribute("aria-label", &self.marker_label(chat))?;
+        }
+        let (was, now) = (marker_flags(old), marker_flags(chat));
+        if was.0 != now.0 {
+            flag(marker, "data-pending", now.0)?;
+        }
+        if was.1 != now.1 {
+            flag(marker, "data-failed", now.1)?;
+        }
+        if was.2 != now.2 {
+            flag(marker, "data-mine", now.2)?;
+        }
+        Ok(())
+    }
+
+    /// A marker's accessible name: who started the discussion, how, and how many comments.
+    fn marker_label(&self, chat: &ChatView) -> String {
+        let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
+        let first = chat.comments.first().map(|c| c.text.as_str());
+        let excerpt = excerpt(first.unwrap_or_default());
+        self.locale
+            .marker_label(author, &excerpt, chat.comments.len())
+    }
+
+    /// Moves an existing marker to `index` in creation order (rare: a retried create goes
+    /// last), in `order` and in the DOM.
+    fn move_marker(&mut self, index: usize, id: &ChatId, marker: &Element) -> JsResult<()> {
+        // Its new successor may be among the markers gathered but not created yet.
+        self.flush()?;
+        self.order.retain(|o| o != id);
         let index = index.min(self.order.len());
         self.order.insert(index, id.clone());
         let next = self
             .order
             .get(index + 1)
             .and_then(|id| self.markers.get(id));
-        match next {
-            None if !known => {
-                // Appended: batched, so a snapshot's markers join the document in one insertion.
-                let batch = match &self.batch {
-                    Some(batch) => batch.clone(),
-                    None => {
-                        let batch = self.doc.create_document_fragment();
-                        self.batch = Some(batch.clone());
-                        batch
-                    }
-                };
-                batch.append_child(marker)?;
-            }
-            next => {
-                let next = next.cloned();
-                self.flush()?;
-                self.layer
-                    .insert_before(marker, next.as_ref().map(AsRef::as_ref))?;
-            }
-        }
+        self.layer.insert_before(marker, next.map(AsRef::as_ref))?;
         Ok(())
     }
 
-    /// Inserts the markers gathered by [`Ui::upsert_chat`] into the document. Call once the
-    /// engine's updates are drained, before anything reads the DOM.
+    /// Creates the markers gathered by [`Ui::upsert_chat`] at the end of the layer. Call once
+    /// the engine's updates are drained, before anything reads the DOM.
     pub fn flush(&mut self) -> JsResult<()> {
-        if let Some(batch) = self.batch.take() {
-            self.layer.append_child(&batch)?;
+        self.create_markers(None)
+    }
+
+    /// Creates the markers gathered so far, before `next` (at the end for `None`).
+    fn create_markers(&mut self, next: Option<&web_sys::Node>) -> JsResult<()> {
+        let Some(new) = self.new_markers.take() else {
+            return Ok(());
+        };
+        let ids = std::mem::take(&mut self.new_ids);
+        let created = new.insert(&self.layer, next, &self.marker_template)?;
+        for (id, marker) in ids.into_iter().zip(created) {
+            self.markers.insert(id, marker);
         }
         Ok(())
     }
@@ -482,6 +531,10 @@ impl Ui {
     /// Removes one discussion's marker (and closes its thread). Returns whether its thread was
     /// open, so focus can be moved somewhere sensible.
     pub fn remove_chat(&mut self, chat_id: &ChatId) -> bool {
+        if self.new_ids.contains(chat_id) {
+            // Gathered but not created yet (rare): create, then remove like any other.
+            let _ = self.flush();
+        }
         if let Some(m) = self.markers.remove(chat_id) {
             m.remove();
         }
@@ -496,7 +549,8 @@ impl Ui {
 
     /// Removes every marker (before a full re-render).
     pub fn clear_chats(&mut self) {
-        self.batch = None;
+        self.new_markers = None;
+        self.new_ids.clear();
         for (_, m) in self.markers.drain() {
             m.remove();
         }

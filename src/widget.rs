@@ -339,6 +339,8 @@ impl Widget {
                     socket.send(&frame);
                 }
             }
+            // A snapshot adds a thousand discussions at once: size the UI's tables once.
+            self.ui.reserve(self.engine.view().chats.len());
             while let Some(update) = self.engine.poll_view() {
                 if let Err(e) = self.apply(update, now) {
                     browser::log_error("render", &e);

@@ -1,12 +1,15 @@
 //! Small owners of browser resources, each released on drop (the gloo pattern): an event
 //! listener, a timeout, a WebSocket with its handlers, a ResizeObserver. Nothing in the widget
-//! calls `Closure::forget`, so dropping the widget leaves no callback behind.
+//! calls `Closure::forget`, so dropping the widget leaves no callback behind. And [`Clones`]:
+//! many elements built by one call into JS.
 
+pub mod clones;
 pub mod listener;
 pub mod observer;
 pub mod socket;
 pub mod timer;
 
+pub use clones::Clones;
 pub use listener::Listener;
 pub use observer::ResizeWatch;
 pub use socket::{Socket, SocketEvent};

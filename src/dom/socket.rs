@@ -8,6 +8,13 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/dom/bulk.js")]
+extern "C" {
+    /// The UTF-8 bytes of a JS string, encoded natively: a snapshot frame is ~400 KB, which
+    /// wasm-bindgen's `String` conversion copies a character at a time in (cold) JS.
+    fn utf8(text: &js_sys::JsString) -> js_sys::Uint8Array;
+}
+
 /// What the socket reported, already decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SocketEvent {
@@ -44,7 +51,9 @@ impl Socket {
         let on_open = Closure::<dyn FnMut(Event)>::new(move |_| cb(SocketEvent::Open));
         let cb = on_event.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            if let Some(text) = e.data().as_string() {
+            if let Some(text) = e.data().dyn_ref::<js_sys::JsString>()
+                && let Ok(text) = String::from_utf8(utf8(text).to_vec())
+            {
                 cb(SocketEvent::Text(text));
             }
         });

@@ -1,0 +1,38 @@
+// Hand-written JS for bulk work (shipped in the widget: kept short; the why is in clones.rs
+// and socket.rs). Values are only set as attributes or text, never parsed as HTML.
+
+// For each element: a value per name in `names`, its text, its flag attributes (space
+// separated); `ends` holds where each field ends in `text` (UTF-16 units).
+export function cloneEach(parent, before, template, names, text, ends) {
+  // Plain indexed loops, no iterators or closures: this runs once per snapshot, so in V8's
+  // interpreter, where every call and iterator step counts.
+  const attrs = names.split(' ');
+  const n = attrs.length;
+  const frag = parent.ownerDocument.createDocumentFragment();
+  const out = [];
+  let start = 0;
+  let k = 0;
+  while (k < ends.length) {
+    const el = template.cloneNode(false);
+    for (let i = 0; i < n; i++) {
+      el.setAttribute(attrs[i], text.slice(start, ends[k]));
+      start = ends[k++];
+    }
+    if (ends[k] > start) el.textContent = text.slice(start, ends[k]);
+    start = ends[k++];
+    if (ends[k] > start) {
+      const flags = text.slice(start, ends[k]).split(' ');
+      for (let i = 0; i < flags.length; i++) el.setAttribute(flags[i], '');
+    }
+    start = ends[k++];
+    frag.appendChild(el);
+    out.push(el);
+  }
+  parent.insertBefore(frag, before ?? null);
+  return out;
+}
+
+// A string's UTF-8 bytes, encoded natively.
+export function utf8(text) {
+  return new TextEncoder().encode(text);
+}
