@@ -8,8 +8,11 @@
 //! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
 
 use std::fmt::Display;
+use std::future::{Future, poll_fn};
 use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -23,6 +26,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::admission::OpGate;
 use crate::app::{App, publish_presence};
 use crate::broker::{Published, Received};
+use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
 use crate::sso::SsoError;
@@ -227,12 +231,58 @@ where
     }
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
 
-    let mut idle_deadline = Instant::now() + app.limits.idle_timeout;
+    // The loop's futures live across iterations and each is polled only when it was woken
+    // (see `gate`): the task wakes once per delivered frame, and re-polling the socket, the
+    // shutdown token and a fresh idle timer on each of those wakes cost more than the
+    // delivery itself.
+    let idle_timeout = app.limits.idle_timeout;
+    let mut shutdown = pin!(app.shutdown.cancelled());
+    let mut idle = pin!(sleep_until(Instant::now() + idle_timeout));
+    const SHUTDOWN: usize = 0;
+    const IDLE: usize = 1;
+    const INPUT: usize = 2;
+    let gates = Gates::<3>::new();
+    // Alternates which of published frames and client input is looked at first, so neither
+    // can starve the other (what `select!`'s random order gave).
+    let mut input_first = false;
     loop {
-        tokio::select! {
-            () = app.shutdown.cancelled() => return End::Close(CloseCode::ServiceRestart),
-            () = sleep_until(idle_deadline) => return End::Close(CloseCode::Timeout),
-            received = subscription.recv() => match received {
+        input_first = !input_first;
+        let wake = {
+            let mut published = pin!(subscription.recv());
+            poll_fn(|cx| {
+                if gates
+                    .poll(SHUTDOWN, cx, |cx| shutdown.as_mut().poll(cx))
+                    .is_ready()
+                {
+                    return Poll::Ready(Wake::Shutdown);
+                }
+                if gates.poll(IDLE, cx, |cx| idle.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Wake::Idle);
+                }
+                let mut input = |cx: &mut Context<'_>| {
+                    gates
+                        .poll(INPUT, cx, |cx| stream.poll_next_unpin(cx))
+                        .map(Wake::Input)
+                };
+                if input_first {
+                    if let Poll::Ready(wake) = input(cx) {
+                        return Poll::Ready(wake);
+                    }
+                }
+                if let Poll::Ready(received) = published.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Published(received));
+                }
+                if !input_first {
+                    return input(cx);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        match wake {
+            Wake::Shutdown => return End::Close(CloseCode::ServiceRestart),
+            Wake::Idle => return End::Close(CloseCode::Timeout),
+            Wake::Published(received) => match received {
                 Received::Message(message) => {
                     let Some(frame) = message.frame_after(delivered_seq) else {
                         continue;
@@ -250,8 +300,10 @@ where
                 }
                 Received::Closed => return End::Close(CloseCode::ServiceRestart),
             },
-            frame = stream.next() => {
-                idle_deadline = Instant::now() + app.limits.idle_timeout;
+            Wake::Input(frame) => {
+                idle.as_mut().reset(Instant::now() + idle_timeout);
+                // The reset timer must be polled again to wake at its new deadline.
+                gates.open(IDLE);
                 let text = match frame {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::Gone,
                     Some(Ok(Message::Text(text))) => text,
@@ -272,6 +324,18 @@ where
             }
         }
     }
+}
+
+/// What woke a live session's loop.
+enum Wake<E> {
+    /// The server is shutting down.
+    Shutdown,
+    /// Nothing came from the client for the idle timeout.
+    Idle,
+    /// The image's subscription yielded.
+    Published(Received),
+    /// The client sent something (or the socket ended).
+    Input(Option<Result<Message, E>>),
 }
 
 /// Checks protocol version, tenant, origin and identity; returns the identity, the session's
