@@ -9,17 +9,17 @@
 //! clock is the same.
 
 use std::net::SocketAddr;
-use std::sync::{LazyLock, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use memchr::memmem;
 use image_chat_protocol::{
     AddComment, Anchor, Auth, BroadcastId, ChatId, ClientMessage, CommentId, CreateChat,
     DeleteChat, Hello, ImageId, Position, ServerMessage, TenantId, Welcome,
 };
 use image_chat_sync::rng::Rng;
+use memchr::memmem;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
@@ -95,8 +95,7 @@ pub fn record_events(text: &str, now: u64, latencies_us: &mut Vec<u32>) -> u64 {
     const KEY: &str = r#""broadcastId":""#;
     // Built once: `str::find` sets up its searcher on every call, which cost more than the
     // search itself (twice per frame: the hit and the final miss).
-    static FINDER: LazyLock<memmem::Finder<'static>> =
-        LazyLock::new(|| memmem::Finder::new(KEY));
+    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
     let mut count = 0;
     let mut rest = text;
     while let Some(at) = FINDER.find(rest.as_bytes()) {
