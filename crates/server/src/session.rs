@@ -1,7 +1,7 @@
 //! One WebSocket connection, from `hello` to close.
 //!
-//! The loop is generic over any `Sink`/`Stream` of WebSocket messages, so unit tests can drive it
-//! with in-memory channels and the HTTP layer only hands it the upgraded socket. It does, in
+//! The loop is generic over any `Sink` + `Stream` of WebSocket messages, so unit tests can drive
+//! it with in-memory channels and the HTTP layer only hands it the upgraded socket. It does, in
 //! order: wait for `hello` (bounded), check tenant / origin / identity, subscribe to the image's
 //! topic *before* reading the catch-up from the store (so no event can fall between the two),
 //! send `welcome`, then serve ops, forward published frames (skipping those the catch-up already
@@ -49,20 +49,20 @@ enum End {
     Gone,
 }
 
-/// Serves one connection until it ends.
-pub async fn run<S, R, E>(app: Arc<App>, peer: Peer, sink: S, mut stream: R)
+/// Serves one connection until it ends. `conn` is the whole socket (both directions in one
+/// value: splitting it would put a lock in front of every send and every read).
+pub async fn run<C, E>(app: Arc<App>, peer: Peer, conn: C)
 where
-    S: Sink<Message> + Unpin,
-    S::Error: Display,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
 {
     // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
-    let mut sink = Outbound::new(sink, app.limits.send_timeout);
-    let end = match await_hello(&app, &mut sink, &mut stream).await {
-        Ok(hello) => serve(&app, &peer, hello, &mut sink, &mut stream).await,
+    let mut conn = Outbound::new(conn, app.limits.send_timeout);
+    let end = match await_hello(&app, &mut conn).await {
+        Ok(hello) => serve(&app, &peer, hello, &mut conn).await,
         Err(end) => end,
     };
-    let end = if sink.stalled() {
+    let end = if conn.stalled() {
         tracing::info!("slow consumer disconnected (send timed out)");
         End::Close(CloseCode::SlowConsumer)
     } else {
@@ -73,9 +73,9 @@ where
             code: code.code(),
             reason: Utf8Bytes::from_static(code.reason()),
         };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = conn.send(Message::Close(Some(frame))).await;
     }
-    let _ = sink.close().await;
+    let _ = conn.close().await;
 }
 
 /// Sends one message; `Err` means the peer is gone.
@@ -111,25 +111,24 @@ fn error_message(
 }
 
 /// Waits for a valid `hello`. Anything else before it is a client bug: reported, then closed.
-async fn await_hello<S, R, E>(app: &App, sink: &mut S, stream: &mut R) -> Result<Hello, End>
+async fn await_hello<C, E>(app: &App, conn: &mut C) -> Result<Hello, End>
 where
-    S: Sink<Message> + Unpin,
-    S::Error: Display,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
 {
     let deadline = Instant::now() + app.limits.hello_timeout;
     loop {
         let frame = tokio::select! {
             () = app.shutdown.cancelled() => return Err(End::Close(CloseCode::ServiceRestart)),
             () = sleep_until(deadline) => return Err(End::Close(CloseCode::Timeout)),
-            frame = stream.next() => frame,
+            frame = conn.next() => frame,
         };
         let text = match frame {
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(End::Gone),
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
                 send(
-                    sink,
+                    conn,
                     &error_message(None, ErrorCode::MalformedFrame, "frames are text"),
                 )
                 .await?;
@@ -140,16 +139,16 @@ where
         match decode_client_frame(&text) {
             Ok(ClientMessage::Hello(hello)) => return Ok(hello),
             Ok(ClientMessage::Ping { nonce }) => {
-                send(sink, &ServerMessage::Pong(Pong { nonce })).await?;
+                send(conn, &ServerMessage::Pong(Pong { nonce })).await?;
             }
             Ok(other) => {
                 let id = other.into_op().ok().map(|op| op.broadcast_id().clone());
                 let msg = error_message(id, ErrorCode::UnexpectedMessage, "send hello first");
-                send(sink, &msg).await?;
+                send(conn, &msg).await?;
                 return Err(End::Close(CloseCode::BadHello));
             }
             Err(err) => {
-                send(sink, &ServerMessage::Error(err.to_frame())).await?;
+                send(conn, &ServerMessage::Error(err.to_frame())).await?;
                 return Err(End::Close(CloseCode::BadHello));
             }
         }
@@ -157,16 +156,15 @@ where
 }
 
 /// Admits the session described by `hello` and serves it.
-async fn serve<S, R, E>(app: &App, peer: &Peer, hello: Hello, sink: &mut S, stream: &mut R) -> End
+async fn serve<C, E>(app: &App, peer: &Peer, hello: Hello, conn: &mut C) -> End
 where
-    S: Sink<Message> + Unpin,
-    S::Error: Display,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
 {
     let (identity, mut gate, max_viewers) = match admit(app, peer, &hello) {
         Ok(admitted) => admitted,
         Err((code, close, message)) => {
-            let _ = send(sink, &error_message(None, code, message)).await;
+            let _ = send(conn, &error_message(None, code, message)).await;
             return End::Close(close);
         }
     };
@@ -185,7 +183,7 @@ where
     let Some(online) = app.presence.try_join(&image, max_viewers) else {
         let message = "too many connections on this image; try again later";
         let _ = send(
-            sink,
+            conn,
             &error_message(None, ErrorCode::LimitExceeded, message),
         )
         .await;
@@ -226,7 +224,7 @@ where
     // Everything up to here reached the client through the welcome; later frames from the
     // subscription with a seq at or below it are duplicates of the catch-up.
     let mut delivered_seq = welcome.position.seq;
-    if let Err(end) = send(sink, &ServerMessage::Welcome(welcome)).await {
+    if let Err(end) = send(conn, &ServerMessage::Welcome(welcome)).await {
         return end;
     }
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
@@ -261,7 +259,7 @@ where
                 }
                 let mut input = |cx: &mut Context<'_>| {
                     gates
-                        .poll(INPUT, cx, |cx| stream.poll_next_unpin(cx))
+                        .poll(INPUT, cx, |cx| conn.poll_next_unpin(cx))
                         .map(Wake::Input)
                 };
                 if input_first {
@@ -290,7 +288,7 @@ where
                     if let Some(seq) = message.seq {
                         delivered_seq = seq;
                     }
-                    if let Err(end) = send_frame(sink, frame).await {
+                    if let Err(end) = send_frame(conn, frame).await {
                         return end;
                     }
                 }
@@ -309,7 +307,7 @@ where
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Binary(_))) => {
                         let msg = error_message(None, ErrorCode::MalformedFrame, "frames are text");
-                        if let Err(end) = send(sink, &msg).await {
+                        if let Err(end) = send(conn, &msg).await {
                             return end;
                         }
                         continue;
@@ -318,7 +316,7 @@ where
                     Some(Ok(_)) => continue,
                 };
                 let reply = handle_frame(app, &image, &identity, &mut gate, &text).await;
-                if let Err(end) = send(sink, &reply).await {
+                if let Err(end) = send(conn, &reply).await {
                     return end;
                 }
             }
@@ -511,8 +509,55 @@ mod tests {
     use crate::store::sqlite::{SqliteConfig, SqliteStore};
     use crate::tenant::Tenants;
 
+    type Input = Result<Message, std::convert::Infallible>;
+
+    /// Two channels as one socket: what the session sends goes to `sink`, what it reads
+    /// comes from `stream`.
+    struct Duplex {
+        sink: mpsc::UnboundedSender<Message>,
+        stream: mpsc::UnboundedReceiver<Input>,
+    }
+
+    impl Sink<Message> for Duplex {
+        type Error = mpsc::SendError;
+        fn poll_ready(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.sink.poll_ready_unpin(cx)
+        }
+        fn start_send(
+            mut self: std::pin::Pin<&mut Self>,
+            item: Message,
+        ) -> Result<(), Self::Error> {
+            self.sink.start_send_unpin(item)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.sink.poll_flush_unpin(cx)
+        }
+        fn poll_close(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.sink.poll_close_unpin(cx)
+        }
+    }
+
+    impl Stream for Duplex {
+        type Item = Input;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Input>> {
+            self.stream.poll_next_unpin(cx)
+        }
+    }
+
     struct Harness {
-        to_session: mpsc::UnboundedSender<Result<Message, std::convert::Infallible>>,
+        to_session: mpsc::UnboundedSender<Input>,
         from_session: mpsc::UnboundedReceiver<Message>,
         task: tokio::task::JoinHandle<()>,
         _dir: tempfile::TempDir,
@@ -531,7 +576,8 @@ mod tests {
         ));
         let (to_session, stream) = mpsc::unbounded();
         let (sink, from_session) = mpsc::unbounded();
-        let task = tokio::spawn(run(app, Peer::default(), sink, stream));
+        let conn = Duplex { sink, stream };
+        let task = tokio::spawn(run(app, Peer::default(), conn));
         Harness {
             to_session,
             from_session,
