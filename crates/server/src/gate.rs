@@ -47,7 +47,7 @@ impl Wake for BranchWaker {
 }
 
 /// `N` gates (`N` ≤ 32): branch `i`'s future is polled only when it was woken, was never
-/// polled, or just returned a value.
+/// polled, or just returned a value. Each poll of the task goes through [`Gates::arm`].
 pub struct Gates<const N: usize> {
     shared: Arc<Shared>,
     /// One waker per branch, so a wake says which branch it is for.
@@ -61,7 +61,7 @@ impl<const N: usize> Default for Gates<N> {
 }
 
 impl<const N: usize> Gates<N> {
-    /// Every branch is polled at its first [`Gates::poll`].
+    /// Every branch is polled at its first [`Armed::poll`].
     pub fn new() -> Self {
         const { assert!(N <= 32, "at most 32 branches") };
         let shared = Arc::new(Shared {
@@ -77,29 +77,45 @@ impl<const N: usize> Gates<N> {
         Self { shared, wakers }
     }
 
-    /// Makes the next [`Gates::poll`] of `branch` poll its future (e.g. after it was reset).
+    /// Makes the next [`Armed::poll`] of `branch` poll its future (e.g. after it was reset).
     pub fn open(&self, branch: usize) {
         self.shared.woken.fetch_or(1 << branch, Ordering::AcqRel);
     }
 
+    /// Registers the polling task's waker (once for every branch) and returns the view through
+    /// which this poll of the task polls its branches.
+    pub fn arm(&self, cx: &Context<'_>) -> Armed<'_, N> {
+        // Registered before any flag is read: a wake after the read still wakes the task.
+        self.shared.task.register(cx.waker());
+        Armed { gates: self }
+    }
+}
+
+/// The gates during one poll of their task (see [`Gates::arm`]).
+pub struct Armed<'a, const N: usize> {
+    gates: &'a Gates<N>,
+}
+
+impl<const N: usize> Armed<'_, N> {
     /// Runs `poll` with `branch`'s waker if that branch asked to be polled; `Pending`
     /// otherwise.
     pub fn poll<T>(
         &self,
         branch: usize,
-        cx: &mut Context<'_>,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
+        let shared = &self.gates.shared;
         let bit = 1 << branch;
-        // Registered before the flag is read: a wake after the read still wakes the task.
-        self.shared.task.register(cx.waker());
-        if self.shared.woken.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
+        // A plain load first: most branches are not woken most of the time.
+        if shared.woken.load(Ordering::Acquire) & bit == 0
+            || shared.woken.fetch_and(!bit, Ordering::AcqRel) & bit == 0
+        {
             return Poll::Pending;
         }
-        let result = poll(&mut Context::from_waker(&self.wakers[branch]));
+        let result = poll(&mut Context::from_waker(&self.gates.wakers[branch]));
         if result.is_ready() {
             // A stream that yielded may have more without a new wake: poll it next time too.
-            self.open(branch);
+            self.gates.open(branch);
         }
         result
     }
@@ -140,11 +156,12 @@ mod tests {
             loop {
                 // The other branch wakes the task far more often than the gated one.
                 let next = poll_fn(|cx| {
-                    let other = gates.poll(0, cx, |cx| other_rx.poll_recv(cx));
+                    let armed = gates.arm(cx);
+                    let other = armed.poll(0, |cx| other_rx.poll_recv(cx));
                     if let Poll::Ready(Some(())) = other {
                         return Poll::Ready(None);
                     }
-                    gates.poll(1, cx, |cx| gated.poll_next_unpin(cx)).map(Some)
+                    armed.poll(1, |cx| gated.poll_next_unpin(cx)).map(Some)
                 })
                 .await;
                 match next {

@@ -12,7 +12,7 @@ use std::future::{Future, poll_fn};
 use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -248,22 +248,23 @@ where
         let wake = {
             let mut published = pin!(subscription.recv());
             poll_fn(|cx| {
-                if gates
-                    .poll(SHUTDOWN, cx, |cx| shutdown.as_mut().poll(cx))
+                let armed = gates.arm(cx);
+                if armed
+                    .poll(SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
                     .is_ready()
                 {
                     return Poll::Ready(Wake::Shutdown);
                 }
-                if gates.poll(IDLE, cx, |cx| idle.as_mut().poll(cx)).is_ready() {
+                if armed.poll(IDLE, |cx| idle.as_mut().poll(cx)).is_ready() {
                     return Poll::Ready(Wake::Idle);
                 }
-                let mut input = |cx: &mut Context<'_>| {
-                    gates
-                        .poll(INPUT, cx, |cx| conn.poll_next_unpin(cx))
+                let mut input = || {
+                    armed
+                        .poll(INPUT, |cx| conn.poll_next_unpin(cx))
                         .map(Wake::Input)
                 };
                 if input_first {
-                    if let Poll::Ready(wake) = input(cx) {
+                    if let Poll::Ready(wake) = input() {
                         return Poll::Ready(wake);
                     }
                 }
@@ -271,7 +272,7 @@ where
                     return Poll::Ready(Wake::Published(received));
                 }
                 if !input_first {
-                    return input(cx);
+                    return input();
                 }
                 Poll::Pending
             })
@@ -497,6 +498,7 @@ mod tests {
     //! The session loop driven through in-memory channels (no socket), on tokio's paused clock
     //! so the timeouts are exact and instant.
 
+    use std::task::Context;
     use std::time::Duration;
 
     use futures_channel::mpsc;
