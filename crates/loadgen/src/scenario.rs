@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{self, ClientStats, ConnectError, Op, Ws, now_ns};
+use crate::client::{self, ClientStats, ConnectError, Op, StopAll, Ws, now_ns};
 use crate::server::{self, Server};
 use crate::stats::Latency;
 
@@ -128,15 +128,15 @@ pub async fn idle(
     let rss_before = kib(server.rss_kib());
     let self_before = kib(server::self_rss_kib());
     let (conns, connect) = connect_all(server.addr, clients, images).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut stop = StopAll::default();
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|(i, ws, _)| tokio::spawn(client::run(ws, i as u64, None, stop_rx.clone())))
+        .map(|(i, ws, _)| tokio::spawn(client::run(ws, i as u64, None, stop.signal())))
         .collect();
     tokio::time::sleep(settle).await;
     let rss_after = kib(server.rss_kib());
     let self_after = kib(server::self_rss_kib());
-    let _ = stop_tx.send(true);
+    drop(stop);
     let mut closed = 0;
     for task in tasks {
         if task.await.map_err(|e| e.to_string())?.closed.is_some() {
@@ -213,7 +213,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     for (i, _, _) in &conns {
         subscribers_of_image[i % p.images.max(1)] += 1;
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut stop = StopAll::default();
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
     for (i, ws, _) in conns {
@@ -228,7 +228,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
             ws,
             i as u64 + 1,
             ops,
-            stop_rx.clone(),
+            stop.signal(),
         )));
     }
 
@@ -262,7 +262,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     let self_cpu_secs = server::self_cpu_secs().unwrap_or(0.0) - self_cpu_before;
     let elapsed = started.elapsed().as_secs_f64();
     let rss_after = kib(server.rss_kib());
-    let _ = stop_tx.send(true);
+    drop(stop);
 
     let mut all = ClientStats::default();
     let mut closes: std::collections::BTreeMap<u16, u64> = Default::default();

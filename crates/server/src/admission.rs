@@ -16,6 +16,7 @@ use image_chat_protocol::ErrorCode;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+use crate::TunedListener;
 use crate::app::App;
 use crate::ratelimit::{Rate, TokenBucket};
 use crate::store::CommitLimits;
@@ -27,6 +28,12 @@ pub struct PeerAddr(pub SocketAddr);
 
 impl Connected<IncomingStream<'_, TcpListener>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TunedListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TunedListener>) -> Self {
         Self(*stream.remote_addr())
     }
 }

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use futures_util::StreamExt;
 use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
@@ -101,8 +100,7 @@ async fn websocket(
         .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
-            let (sink, stream) = socket.split();
-            let session = session::run(Arc::clone(&app), Peer { origin, ip }, sink, stream);
+            let session = session::run(Arc::clone(&app), Peer { origin, ip }, socket);
             tracked.connections.track_future(async move {
                 session.await;
                 // Counted out only when the session is over.

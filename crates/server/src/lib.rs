@@ -5,6 +5,7 @@
 //! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
 //! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
 //! - [`outbound`]: the session's send budget (a peer that stops reading is cut off).
+//! - [`gate`]: per-branch wake tracking for the session loop (poll only what was woken).
 //! - [`app`]: state shared by all connections, per-image ordering, shutdown signal.
 //! - [`tenant`], [`identity`], [`sso`], [`secret`]: who may connect from where, and as whom
 //!   (tenants file, signed users, anonymous tokens, secrets that never print).
@@ -24,6 +25,7 @@ pub mod admission;
 pub mod app;
 pub mod broker;
 pub mod config;
+pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod limits;
@@ -108,6 +110,37 @@ pub struct Security {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// Socket options of an accepted connection. `TCP_NODELAY`: every frame is written whole and
+/// at once (the WebSocket transport has no write buffering here), so Nagle's algorithm can only
+/// hold a small frame back until the previous one is acknowledged, which adds a round trip to
+/// deliveries that follow each other closely (batches, presence then an event). The send buffer
+/// keeps the kernel's autotuning: fixing `SO_SNDBUF` would turn it off, and the send timeout
+/// (not the buffer size) is what bounds a slow consumer.
+pub(crate) fn tune_accepted(tcp: &mut tokio::net::TcpStream) {
+    if let Err(err) = tcp.set_nodelay(true) {
+        tracing::debug!(%err, "cannot set TCP_NODELAY");
+    }
+}
+
+/// The plain TCP listener, with [`tune_accepted`] applied to every accepted socket.
+pub struct TunedListener(pub TcpListener);
+
+impl axum::serve::Listener for TunedListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // axum's own listener already retries failed accepts (with a short back-off).
+        let (mut tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        tune_accepted(&mut tcp);
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
 /// A server accepting connections.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -146,6 +179,7 @@ impl RunningServer {
         let tls = parts.security.tls.is_some();
         let serve = match parts.security.tls {
             None => tokio::spawn(async move {
+                let listener = TunedListener(listener);
                 axum::serve(listener, service)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Sleep, sleep};
 
 /// Why a send failed.
@@ -115,6 +115,19 @@ where
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.get_mut().guard(cx, |s, cx| s.poll_close_unpin(cx))
+    }
+}
+
+/// Reading passes straight through (only sends have a budget), so one value can be the whole
+/// connection.
+impl<S> Stream for Outbound<S>
+where
+    S: Stream + Unpin,
+{
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.get_mut().inner.poll_next_unpin(cx)
     }
 }
 

@@ -1,15 +1,18 @@
 //! One WebSocket connection, from `hello` to close.
 //!
-//! The loop is generic over any `Sink`/`Stream` of WebSocket messages, so unit tests can drive it
-//! with in-memory channels and the HTTP layer only hands it the upgraded socket. It does, in
+//! The loop is generic over any `Sink` + `Stream` of WebSocket messages, so unit tests can drive
+//! it with in-memory channels and the HTTP layer only hands it the upgraded socket. It does, in
 //! order: wait for `hello` (bounded), check tenant / origin / identity, subscribe to the image's
 //! topic *before* reading the catch-up from the store (so no event can fall between the two),
 //! send `welcome`, then serve ops, forward published frames (skipping those the catch-up already
 //! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
 
 use std::fmt::Display;
+use std::future::{Future, poll_fn};
 use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -23,6 +26,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::admission::OpGate;
 use crate::app::{App, publish_presence};
 use crate::broker::{Published, Received};
+use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
 use crate::sso::SsoError;
@@ -45,20 +49,20 @@ enum End {
     Gone,
 }
 
-/// Serves one connection until it ends.
-pub async fn run<S, R, E>(app: Arc<App>, peer: Peer, sink: S, mut stream: R)
+/// Serves one connection until it ends. `conn` is the whole socket (both directions in one
+/// value: splitting it would put a lock in front of every send and every read).
+pub async fn run<C, E>(app: Arc<App>, peer: Peer, conn: C)
 where
-    S: Sink<Message> + Unpin,
-    S::Error: Display,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
 {
     // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
-    let mut sink = Outbound::new(sink, app.limits.send_timeout);
-    let end = match await_hello(&app, &mut sink, &mut stream).await {
-        Ok(hello) => serve(&app, &peer, hello, &mut sink, &mut stream).await,
+    let mut conn = Outbound::new(conn, app.limits.send_timeout);
+    let end = match await_hello(&app, &mut conn).await {
+        Ok(hello) => serve(&app, &peer, hello, &mut conn).await,
         Err(end) => end,
     };
-    let end = if sink.stalled() {
+    let end = if conn.stalled() {
         tracing::info!("slow consumer disconnected (send timed out)");
         End::Close(CloseCode::SlowConsumer)
     } else {
@@ -69,9 +73,9 @@ where
             code: code.code(),
             reason: Utf8Bytes::from_static(code.reason()),
         };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = conn.send(Message::Close(Some(frame))).await;
     }
-    let _ = sink.close().await;
+    let _ = conn.close().await;
 }
 
 /// Sends one message; `Err` means the peer is gone.
@@ -107,25 +111,24 @@ fn error_message(
 }
 
 /// Waits for a valid `hello`. Anything else before it is a client bug: reported, then closed.
-async fn await_hello<S, R, E>(app: &App, sink: &mut S, stream: &mut R) -> Result<Hello, End>
+async fn await_hello<C, E>(app: &App, conn: &mut C) -> Result<Hello, End>
 where
-    S: Sink<Message> + Unpin,
-    S::Error: Display,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
 {
     let deadline = Instant::now() + app.limits.hello_timeout;
     loop {
         let frame = tokio::select! {
             () = app.shutdown.cancelled() => return Err(End::Close(CloseCode::ServiceRestart)),
             () = sleep_until(deadline) => return Err(End::Close(CloseCode::Timeout)),
-            frame = stream.next() => frame,
+            frame = conn.next() => frame,
         };
         let text = match frame {
             None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(End::Gone),
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
                 send(
-                    sink,
+                    conn,
                     &error_message(None, ErrorCode::MalformedFrame, "frames are text"),
                 )
                 .await?;
@@ -136,16 +139,16 @@ where
         match decode_client_frame(&text) {
             Ok(ClientMessage::Hello(hello)) => return Ok(hello),
             Ok(ClientMessage::Ping { nonce }) => {
-                send(sink, &ServerMessage::Pong(Pong { nonce })).await?;
+                send(conn, &ServerMessage::Pong(Pong { nonce })).await?;
             }
             Ok(other) => {
                 let id = other.into_op().ok().map(|op| op.broadcast_id().clone());
                 let msg = error_message(id, ErrorCode::UnexpectedMessage, "send hello first");
-                send(sink, &msg).await?;
+                send(conn, &msg).await?;
                 return Err(End::Close(CloseCode::BadHello));
             }
             Err(err) => {
-                send(sink, &ServerMessage::Error(err.to_frame())).await?;
+                send(conn, &ServerMessage::Error(err.to_frame())).await?;
                 return Err(End::Close(CloseCode::BadHello));
             }
         }
@@ -153,16 +156,15 @@ where
 }
 
 /// Admits the session described by `hello` and serves it.
-async fn serve<S, R, E>(app: &App, peer: &Peer, hello: Hello, sink: &mut S, stream: &mut R) -> End
+async fn serve<C, E>(app: &App, peer: &Peer, hello: Hello, conn: &mut C) -> End
 where
-    S: Sink<Message> + Unpin,
-    S::Error: Display,
-    R: Stream<Item = Result<Message, E>> + Unpin,
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
 {
     let (identity, mut gate, max_viewers) = match admit(app, peer, &hello) {
         Ok(admitted) => admitted,
         Err((code, close, message)) => {
-            let _ = send(sink, &error_message(None, code, message)).await;
+            let _ = send(conn, &error_message(None, code, message)).await;
             return End::Close(close);
         }
     };
@@ -181,7 +183,7 @@ where
     let Some(online) = app.presence.try_join(&image, max_viewers) else {
         let message = "too many connections on this image; try again later";
         let _ = send(
-            sink,
+            conn,
             &error_message(None, ErrorCode::LimitExceeded, message),
         )
         .await;
@@ -222,17 +224,64 @@ where
     // Everything up to here reached the client through the welcome; later frames from the
     // subscription with a seq at or below it are duplicates of the catch-up.
     let mut delivered_seq = welcome.position.seq;
-    if let Err(end) = send(sink, &ServerMessage::Welcome(welcome)).await {
+    if let Err(end) = send(conn, &ServerMessage::Welcome(welcome)).await {
         return end;
     }
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
 
-    let mut idle_deadline = Instant::now() + app.limits.idle_timeout;
+    // The loop's futures live across iterations and each is polled only when it was woken
+    // (see `gate`): the task wakes once per delivered frame, and re-polling the socket, the
+    // shutdown token and a fresh idle timer on each of those wakes cost more than the
+    // delivery itself.
+    let idle_timeout = app.limits.idle_timeout;
+    let mut shutdown = pin!(app.shutdown.cancelled());
+    let mut idle = pin!(sleep_until(Instant::now() + idle_timeout));
+    const SHUTDOWN: usize = 0;
+    const IDLE: usize = 1;
+    const INPUT: usize = 2;
+    let gates = Gates::<3>::new();
+    // Alternates which of published frames and client input is looked at first, so neither
+    // can starve the other (what `select!`'s random order gave).
+    let mut input_first = false;
     loop {
-        tokio::select! {
-            () = app.shutdown.cancelled() => return End::Close(CloseCode::ServiceRestart),
-            () = sleep_until(idle_deadline) => return End::Close(CloseCode::Timeout),
-            received = subscription.recv() => match received {
+        input_first = !input_first;
+        let wake = {
+            let mut published = pin!(subscription.recv());
+            poll_fn(|cx| {
+                let armed = gates.arm(cx);
+                if armed
+                    .poll(SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
+                    .is_ready()
+                {
+                    return Poll::Ready(Wake::Shutdown);
+                }
+                if armed.poll(IDLE, |cx| idle.as_mut().poll(cx)).is_ready() {
+                    return Poll::Ready(Wake::Idle);
+                }
+                let mut input = || {
+                    armed
+                        .poll(INPUT, |cx| conn.poll_next_unpin(cx))
+                        .map(Wake::Input)
+                };
+                if input_first {
+                    if let Poll::Ready(wake) = input() {
+                        return Poll::Ready(wake);
+                    }
+                }
+                if let Poll::Ready(received) = published.as_mut().poll(cx) {
+                    return Poll::Ready(Wake::Published(received));
+                }
+                if !input_first {
+                    return input();
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        match wake {
+            Wake::Shutdown => return End::Close(CloseCode::ServiceRestart),
+            Wake::Idle => return End::Close(CloseCode::Timeout),
+            Wake::Published(received) => match received {
                 Received::Message(message) => {
                     let Some(frame) = message.frame_after(delivered_seq) else {
                         continue;
@@ -240,7 +289,7 @@ where
                     if let Some(seq) = message.seq {
                         delivered_seq = seq;
                     }
-                    if let Err(end) = send_frame(sink, frame).await {
+                    if let Err(end) = send_frame(conn, frame).await {
                         return end;
                     }
                 }
@@ -250,14 +299,16 @@ where
                 }
                 Received::Closed => return End::Close(CloseCode::ServiceRestart),
             },
-            frame = stream.next() => {
-                idle_deadline = Instant::now() + app.limits.idle_timeout;
+            Wake::Input(frame) => {
+                idle.as_mut().reset(Instant::now() + idle_timeout);
+                // The reset timer must be polled again to wake at its new deadline.
+                gates.open(IDLE);
                 let text = match frame {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::Gone,
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Binary(_))) => {
                         let msg = error_message(None, ErrorCode::MalformedFrame, "frames are text");
-                        if let Err(end) = send(sink, &msg).await {
+                        if let Err(end) = send(conn, &msg).await {
                             return end;
                         }
                         continue;
@@ -266,12 +317,24 @@ where
                     Some(Ok(_)) => continue,
                 };
                 let reply = handle_frame(app, &image, &identity, &mut gate, &text).await;
-                if let Err(end) = send(sink, &reply).await {
+                if let Err(end) = send(conn, &reply).await {
                     return end;
                 }
             }
         }
     }
+}
+
+/// What woke a live session's loop.
+enum Wake<E> {
+    /// The server is shutting down.
+    Shutdown,
+    /// Nothing came from the client for the idle timeout.
+    Idle,
+    /// The image's subscription yielded.
+    Published(Received),
+    /// The client sent something (or the socket ended).
+    Input(Option<Result<Message, E>>),
 }
 
 /// Checks protocol version, tenant, origin and identity; returns the identity, the session's
@@ -435,6 +498,7 @@ mod tests {
     //! The session loop driven through in-memory channels (no socket), on tokio's paused clock
     //! so the timeouts are exact and instant.
 
+    use std::task::Context;
     use std::time::Duration;
 
     use futures_channel::mpsc;
@@ -447,8 +511,55 @@ mod tests {
     use crate::store::sqlite::{SqliteConfig, SqliteStore};
     use crate::tenant::Tenants;
 
+    type Input = Result<Message, std::convert::Infallible>;
+
+    /// Two channels as one socket: what the session sends goes to `sink`, what it reads
+    /// comes from `stream`.
+    struct Duplex {
+        sink: mpsc::UnboundedSender<Message>,
+        stream: mpsc::UnboundedReceiver<Input>,
+    }
+
+    impl Sink<Message> for Duplex {
+        type Error = mpsc::SendError;
+        fn poll_ready(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.sink.poll_ready_unpin(cx)
+        }
+        fn start_send(
+            mut self: std::pin::Pin<&mut Self>,
+            item: Message,
+        ) -> Result<(), Self::Error> {
+            self.sink.start_send_unpin(item)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.sink.poll_flush_unpin(cx)
+        }
+        fn poll_close(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Result<(), Self::Error>> {
+            self.sink.poll_close_unpin(cx)
+        }
+    }
+
+    impl Stream for Duplex {
+        type Item = Input;
+        fn poll_next(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Input>> {
+            self.stream.poll_next_unpin(cx)
+        }
+    }
+
     struct Harness {
-        to_session: mpsc::UnboundedSender<Result<Message, std::convert::Infallible>>,
+        to_session: mpsc::UnboundedSender<Input>,
         from_session: mpsc::UnboundedReceiver<Message>,
         task: tokio::task::JoinHandle<()>,
         _dir: tempfile::TempDir,
@@ -467,7 +578,8 @@ mod tests {
         ));
         let (to_session, stream) = mpsc::unbounded();
         let (sink, from_session) = mpsc::unbounded();
-        let task = tokio::spawn(run(app, Peer::default(), sink, stream));
+        let conn = Duplex { sink, stream };
+        let task = tokio::spawn(run(app, Peer::default(), conn));
         Harness {
             to_session,
             from_session,

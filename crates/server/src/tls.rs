@@ -103,7 +103,7 @@ impl TlsListener {
         let acceptor = TlsAcceptor::from(config);
         tokio::spawn(async move {
             loop {
-                let (tcp, peer) = tokio::select! {
+                let (mut tcp, peer) = tokio::select! {
                     () = stop.cancelled() => return,
                     accepted = listener.accept() => match accepted {
                         Ok(accepted) => accepted,
@@ -116,6 +116,7 @@ impl TlsListener {
                         }
                     },
                 };
+                crate::tune_accepted(&mut tcp);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {

@@ -11,8 +11,12 @@ use super::{Broker, BrokerError, Published, Subscription};
 use crate::store::ImageKey;
 
 /// Messages a subscriber may fall behind by before it is told it lagged (and is disconnected to
-/// resync). Large enough to absorb bursts, small enough to bound memory per slow client.
-pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 1024;
+/// resync). The image's queue preallocates this many slots (~80 bytes each) as soon as it has
+/// a viewer, so it is a per-image cost: 256 slots are ~20 KiB per viewed image (1,024 were
+/// ~80 KiB, 80 MiB for 1,000 viewed images). Batching sends at most one event frame per
+/// window (10 ms) plus a presence frame per 500 ms, so 256 frames are still over 2.5 s of the
+/// busiest image's stream: a connection that far behind has stalled, and resyncs on reconnect.
+pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 256;
 
 type Topics = HashMap<ImageKey, broadcast::Sender<Published>>;
 
