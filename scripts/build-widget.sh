@@ -1,12 +1,42 @@
 #!/usr/bin/env bash
-# Builds the widget in release (size-optimised: opt-level "z", LTO, wasm-opt -Oz from the npm
-# `binaryen` package) into pkg/, which the server serves at /pkg/.
+# Builds the widget in release into pkg/ (which the server serves at /pkg/) and prints its size
+# (wasm + JS glue, raw and gzip -9). Size is the goal (docs/BENCHMARKS.md §6a), so:
+# - the pinned nightly (scripts/widget-toolchain.sh) rebuilds std with the widget
+#   (`-Zbuild-std`), so LTO sees all of it, and with `panic = immediate-abort`: a panic is one
+#   `unreachable` instruction, with no message formatting, locations or hooks linked;
+# - the `release` profile: opt-level "z", fat LTO, one codegen unit, stripped;
+# - wasm-bindgen (the CLI at Cargo.lock's version) writes the JS glue, then binaryen's wasm-opt
+#   (npm `binaryen`) shrinks the wasm.
+# Tests (`wasm-pack test`, clippy) stay on stable: only this size build needs nightly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-wasm-pack build --release --target web --out-dir pkg --no-pack
-wasm=$(ls pkg/*_bg.wasm)
-glue=${wasm%_bg.wasm}.js
+toolchain=$(bash scripts/widget-toolchain.sh)
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+
+# Only the wasm target's crates get these flags (cargo does not pass RUSTFLAGS to build scripts
+# and proc macros when --target is given).
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+  cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
+  -Zbuild-std=std,panic_abort
+
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
+  echo "wasm-bindgen $bindgen_version is needed (Cargo.lock): run scripts/setup.sh" >&2
+  exit 1
+fi
+rm -rf pkg
+wasm-bindgen --target web --out-dir pkg \
+  "$target_dir/wasm32-unknown-unknown/release/image_chat.wasm"
+
+wasm=pkg/image_chat_bg.wasm
+glue=pkg/image_chat.js
+# The features rustc's wasm32 target enables by default and the wasm uses; wasm-opt must be
+# told, or it refuses instructions it does not expect.
+wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-multivalue --enable-reference-types \
+  "$wasm" -o "$wasm"
+
 raw=$(( $(wc -c < "$wasm") + $(wc -c < "$glue") ))
 gz=$(( $(gzip -9 -c "$wasm" | wc -c) + $(gzip -9 -c "$glue" | wc -c) ))
 echo "widget size: wasm + JS glue = $raw bytes raw, $gz bytes gzipped"

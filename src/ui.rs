@@ -18,7 +18,9 @@
 //! ```
 
 use std::cell::Cell;
-use std::collections::HashMap;
+// B-trees, not hash maps: no hasher (SipHash, hashbrown) in the wasm; lookups by id are a
+// few string comparisons even with 1,000 markers.
+use std::collections::BTreeMap;
 
 use image_chat_protocol::{ChatId, CommentId};
 use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
@@ -26,7 +28,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
 
 use crate::geometry::{Fraction, PanelPlacement, percent, px};
-use crate::i18n::Locale;
+use crate::i18n::{Locale, decimal};
 use crate::options::Options;
 use crate::reltime::relative;
 use crate::status;
@@ -46,7 +48,7 @@ fn unique_id(what: &str) -> String {
         c.set(n);
         n
     });
-    format!("image-chat-{what}-{n}")
+    ["image-chat-", what, "-", &decimal(u64::from(n))].concat()
 }
 
 /// Creates `<tag class=…>`.
@@ -182,7 +184,7 @@ pub struct Ui {
     online: Element,
     live: Element,
     /// Markers by discussion, and the discussions' order (creation order = tab order).
-    markers: HashMap<ChatId, Element>,
+    markers: BTreeMap<ChatId, Element>,
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
     /// for each new one.
     marker_template: Element,
@@ -190,7 +192,7 @@ pub struct Ui {
     batch: Option<web_sys::DocumentFragment>,
     order: Vec<ChatId>,
     /// The last view of every discussion shown (to render a thread when it opens).
-    pub chats: HashMap<ChatId, ChatView>,
+    pub chats: BTreeMap<ChatId, ChatView>,
     /// The open thread, if any.
     pub panel: Option<Panel>,
     /// The marker being placed, if any.
@@ -266,11 +268,11 @@ impl Ui {
             status,
             online,
             live,
-            markers: HashMap::new(),
+            markers: BTreeMap::new(),
             marker_template,
             batch: None,
             order: Vec::new(),
-            chats: HashMap::new(),
+            chats: BTreeMap::new(),
             panel: None,
             draft: None,
             crosshair_at: Fraction::CENTER,
@@ -345,7 +347,7 @@ impl Ui {
     /// Shows the live viewer count (only while live: a stale count would mislead).
     pub fn show_online(&self, online: u32) -> JsResult<()> {
         self.online
-            .set_attribute("data-count", &online.to_string())?;
+            .set_attribute("data-count", &decimal(u64::from(online)))?;
         let text = if self.connection.is_live() && online > 0 {
             self.locale.online(online)
         } else {
@@ -392,12 +394,12 @@ impl Ui {
         if old.map(|o| &o.anchor) != Some(&chat.anchor) {
             let (x, y) = chat.point().unwrap_or((0.5, 0.5));
             // One attribute write instead of two `style.setProperty` calls (four crossings).
-            let style = format!("left:{};top:{}", percent(x), percent(y));
+            let style = ["left:", &percent(x), ";top:", &percent(y)].concat();
             marker.set_attribute("style", &style)?;
         }
         let count = chat.comments.len();
         if old.map(|o| o.comments.len()) != Some(count) {
-            marker.set_text_content(Some(&count.to_string()));
+            marker.set_text_content(Some(&decimal(count as u64)));
         }
         let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
         let first = |c: &ChatView| c.comments.first().map(|c| c.text.clone());
@@ -497,7 +499,7 @@ impl Ui {
     /// Removes every marker (before a full re-render).
     pub fn clear_chats(&mut self) {
         self.batch = None;
-        for (_, m) in self.markers.drain() {
+        for m in std::mem::take(&mut self.markers).into_values() {
             m.remove();
         }
         self.order.clear();
@@ -593,7 +595,7 @@ impl Ui {
         textarea.set_attribute("aria-label", placeholder)?;
         textarea.set_attribute(
             "maxlength",
-            &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+            &decimal(image_chat_protocol::limits::MAX_TEXT_CHARS as u64),
         )?;
         let error = el(&self.doc, "p", "image-chat-error")?;
         error.set_attribute("role", "alert")?;
@@ -716,14 +718,12 @@ impl Ui {
             return Ok(());
         };
         let s = locale.strings();
-        panel.title.set_text_content(Some(&format!(
-            "{} · {}",
-            s.discussion,
-            locale.comments(chat.comments.len())
-        )));
+        panel.title.set_text_content(Some(
+            &[s.discussion, " · ", &locale.comments(chat.comments.len())].concat(),
+        ));
 
         // Comments, in order; unchanged ones are kept as they are.
-        let mut old: HashMap<CommentId, CommentEntry> = panel
+        let mut old: BTreeMap<CommentId, CommentEntry> = panel
             .comments
             .drain(..)
             .map(|c| (c.id.clone(), c))
@@ -968,7 +968,7 @@ fn comment_el(
     let meta = el(doc, "div", "image-chat-meta")?;
     let author = el(doc, "span", "image-chat-author")?;
     let name = if c.mine {
-        format!("{} ({})", c.author.name, s.you)
+        [&c.author.name, " (", s.you, ")"].concat()
     } else {
         c.author.name.clone()
     };

@@ -10,7 +10,7 @@
 //! one person can have in flight (the server rate-limits ops well below that between two
 //! resyncs), and costs about 40 KB at worst.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use image_chat_protocol::BroadcastId;
 
@@ -21,7 +21,9 @@ pub const OWN_IDS_CAPACITY: usize = 1024;
 #[derive(Clone, Debug, Default)]
 pub struct OwnIds {
     order: VecDeque<BroadcastId>,
-    set: HashSet<BroadcastId>,
+    /// Ordered rather than hashed: a B-tree needs no hasher, which keeps SipHash and
+    /// hashbrown out of the widget's wasm, and 1,024 lookups by string are cheap either way.
+    set: BTreeSet<BroadcastId>,
 }
 
 impl OwnIds {

@@ -9,7 +9,7 @@
 //! effect. `diff` then turns the old and new views into the few [`ViewUpdate`]s the widget
 //! applies.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use image_chat_protocol::{Anchor, BroadcastId, ChatId, CommentId, ImageState, Op, User};
 
@@ -516,9 +516,10 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
 }
 
 /// Appends to `out` the updates that turn `old` into `new`: removals first, then every
-/// discussion that is new, changed, or moved.
+/// discussion that is new, changed, or moved. (B-trees rather than hash maps: no hasher in the
+/// widget's wasm, and a few comparisons of ids per discussion cost little next to the clones.)
 pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut VecDeque<ViewUpdate>) {
-    let new_ids: HashSet<&ChatId> = new.iter().map(|c| &c.id).collect();
+    let new_ids: BTreeSet<&ChatId> = new.iter().map(|c| &c.id).collect();
     for chat in old {
         if !new_ids.contains(&chat.id) {
             out.push_back(ViewUpdate::ChatRemoved {
@@ -528,7 +529,7 @@ pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut VecDeque<ViewUp
     }
     // Index of each surviving old discussion once the removals are done, so a removal alone
     // does not make every later discussion look moved.
-    let old_after_removal: HashMap<&ChatId, (usize, &ChatView)> = old
+    let old_after_removal: BTreeMap<&ChatId, (usize, &ChatView)> = old
         .iter()
         .filter(|c| new_ids.contains(&c.id))
         .enumerate()
