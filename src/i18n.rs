@@ -64,11 +64,19 @@ pub fn fill(template: &str, args: &[&str]) -> String {
         String::with_capacity(template.len() + args.iter().map(|a| a.len()).sum::<usize>());
     let mut rest = template;
     let mut args = args.iter();
-    while let Some(at) = rest.find("{}") {
+    // Searching for the `{` char (memchr), then checking the `}`, links less code than a
+    // substring search.
+    let mut from = 0;
+    while let Some(at) = rest[from..].find('{').map(|i| from + i) {
+        if !rest[at + 1..].starts_with('}') {
+            from = at + 1;
+            continue;
+        }
         let Some(arg) = args.next() else { break };
         out.push_str(&rest[..at]);
         out.push_str(arg);
         rest = &rest[at + 2..];
+        from = 0;
     }
     out.push_str(rest);
     out

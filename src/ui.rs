@@ -18,11 +18,9 @@
 //! ```
 
 use std::cell::Cell;
-// B-trees, not hash maps: no hasher (SipHash, hashbrown) in the wasm; lookups by id are a
-// few string comparisons even with 1,000 markers.
-use std::collections::BTreeMap;
 
 use image_chat_protocol::{ChatId, CommentId};
+use image_chat_sync::sorted::SortedMap;
 use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
@@ -184,7 +182,7 @@ pub struct Ui {
     online: Element,
     live: Element,
     /// Markers by discussion, and the discussions' order (creation order = tab order).
-    markers: BTreeMap<ChatId, Element>,
+    markers: SortedMap<ChatId, Element>,
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
     /// for each new one.
     marker_template: Element,
@@ -192,7 +190,7 @@ pub struct Ui {
     batch: Option<web_sys::DocumentFragment>,
     order: Vec<ChatId>,
     /// The last view of every discussion shown (to render a thread when it opens).
-    pub chats: BTreeMap<ChatId, ChatView>,
+    pub chats: SortedMap<ChatId, ChatView>,
     /// The open thread, if any.
     pub panel: Option<Panel>,
     /// The marker being placed, if any.
@@ -268,11 +266,11 @@ impl Ui {
             status,
             online,
             live,
-            markers: BTreeMap::new(),
+            markers: SortedMap::new(),
             marker_template,
             batch: None,
             order: Vec::new(),
-            chats: BTreeMap::new(),
+            chats: SortedMap::new(),
             panel: None,
             draft: None,
             crosshair_at: Fraction::CENTER,
@@ -723,7 +721,7 @@ impl Ui {
         ));
 
         // Comments, in order; unchanged ones are kept as they are.
-        let mut old: BTreeMap<CommentId, CommentEntry> = panel
+        let mut old: SortedMap<CommentId, CommentEntry> = panel
             .comments
             .drain(..)
             .map(|c| (c.id.clone(), c))
@@ -762,7 +760,7 @@ impl Ui {
             prev = Some(node.clone());
             panel.comments.push(entry);
         }
-        for (_, gone) in old {
+        for gone in old.into_values() {
             gone.el.remove();
         }
         if let Some((id, _)) = &panel.editing

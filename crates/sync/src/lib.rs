@@ -19,6 +19,8 @@
 //! - [`echo`]: the bounded set of our own broadcast ids (1,024, survives reconnects).
 //! - [`ids`]: UUID v4 generation for broadcast / chat / comment ids.
 //! - [`rng`]: the seeded SplitMix64 generator behind ids and jitter.
+//! - [`sorted`]: [`sorted::SortedMap`], the small sorted-`Vec` map the engine and the widget use
+//!   instead of hash or B-tree maps (wasm size).
 //! - `pending` (private): our unsettled ops in submission order.
 //!
 //! # Driving the engine (what the widget does)
@@ -59,6 +61,7 @@ pub mod error;
 pub mod ids;
 mod pending;
 pub mod rng;
+pub mod sorted;
 pub mod view;
 
 pub use connection::{Action, ConnectionId, ConnectionStatus, StopReason, TransportEvent};
