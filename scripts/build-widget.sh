@@ -6,7 +6,8 @@
 #   `unreachable` instruction, with no message formatting, locations or hooks linked;
 # - the `release` profile: opt-level "z", fat LTO, one codegen unit, stripped;
 # - wasm-bindgen (the CLI at Cargo.lock's version) writes the JS glue, then binaryen's wasm-opt
-#   (npm `binaryen`) shrinks the wasm.
+#   (npm `binaryen`) shrinks the wasm, and scripts/minify-imports.mjs shortens the import names
+#   (wasm-bindgen's are long and hashed) in the wasm and the glue.
 # Tests (`wasm-pack test`, clippy) stay on stable: only this size build needs nightly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,11 +32,16 @@ wasm-bindgen --target web --out-dir pkg \
 
 wasm=pkg/image_chat_bg.wasm
 glue=pkg/image_chat.js
-# The features rustc's wasm32 target enables by default and the wasm uses; wasm-opt must be
-# told, or it refuses instructions it does not expect.
-wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+# The --enable flags: the features rustc's wasm32 target enables by default and the wasm uses
+# (wasm-opt refuses instructions it was not told about). --converge repeats -Oz while it still
+# shrinks the module. --low-memory-unused lets wasm-opt fold constant offsets into loads and
+# stores: the low 1 KiB of memory is the far end of the 1 MiB stack (rustc puts the stack
+# first), which nothing reaches short of a stack overflow.
+wasm-opt -Oz --converge --low-memory-unused \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-multivalue --enable-reference-types \
   "$wasm" -o "$wasm"
+node scripts/minify-imports.mjs "$wasm" "$glue"
 
 raw=$(( $(wc -c < "$wasm") + $(wc -c < "$glue") ))
 gz=$(( $(gzip -9 -c "$wasm" | wc -c) + $(gzip -9 -c "$glue" | wc -c) ))
