@@ -16,8 +16,10 @@ toolchain=$(bash scripts/widget-toolchain.sh)
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 # Only the wasm target's crates get these flags (cargo does not pass RUSTFLAGS to build scripts
-# and proc macros when --target is given).
-RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
+# and proc macros when --target is given). -Zlocation-detail=none drops the file names and lines
+# that `#[track_caller]` code still embeds; -Zfmt-debug=none makes `Debug` print nothing, so no
+# stray `{:?}` can pull `core::fmt` back in (the widget never shows Debug output).
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
   cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
   -Zbuild-std=std,panic_abort
 
