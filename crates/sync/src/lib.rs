@@ -52,6 +52,7 @@
 //!   as our failed create or reply is refused (retry or dismiss that op first). Breaks only an
 //!   exhaustive `match` on [`LocalError`].
 //! - [`Engine::op_state`]: where one of our ops stands.
+//! - [`sorted::SortedMap`]: the sorted-`Vec` map, public so the widget uses the same one.
 
 pub mod backoff;
 pub mod connection;
