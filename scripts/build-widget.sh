@@ -12,16 +12,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-toolchain=$(bash scripts/widget-toolchain.sh)
 target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 
 # Only the wasm target's crates get these flags (cargo does not pass RUSTFLAGS to build scripts
 # and proc macros when --target is given). -Zlocation-detail=none drops the file names and lines
 # that `#[track_caller]` code still embeds; -Zfmt-debug=none makes `Debug` print nothing, so no
-# stray `{:?}` can pull `core::fmt` back in (the widget never shows Debug output).
-RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
-  cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
-  -Zbuild-std=std,panic_abort
+# stray `{:?}` can pull `core::fmt` back in (the widget never shows Debug output). std's
+# `optimize_for_size` feature picks its smaller implementations (e.g. of sorting).
+if toolchain=$(bash scripts/widget-toolchain.sh); then
+  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+    cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
+else
+  # A machine that cannot get the pinned nightly still gets a working widget, only larger
+  # (about 7 KB gzipped: docs/BENCHMARKS.md §6a).
+  echo "build-widget: WARNING: no pinned nightly, building on stable with the prebuilt std (larger)" >&2
+  cargo build --lib --release --target wasm32-unknown-unknown
+fi
 
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
