@@ -25,7 +25,7 @@ if toolchain=$(bash scripts/widget-toolchain.sh); then
     -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
 else
   # A machine that cannot get the pinned nightly still gets a working widget, only larger
-  # (about 7 KB gzipped: docs/BENCHMARKS.md §6a).
+  # (about 11 KB gzipped: docs/BENCHMARKS.md §6a).
   echo "build-widget: WARNING: no pinned nightly, building on stable with the prebuilt std (larger)" >&2
   cargo build --lib --release --target wasm32-unknown-unknown
 fi
