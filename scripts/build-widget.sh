@@ -1,14 +1,57 @@
 #!/usr/bin/env bash
-# Builds the widget in release (size-optimised: opt-level "z", LTO, wasm-opt -Oz from the npm
-# `binaryen` package) into pkg/, which the server serves at /pkg/.
+# Builds the widget in release into pkg/ (which the server serves at /pkg/) and prints its size
+# (wasm + JS glue, raw and gzip -9). Size is the goal (docs/BENCHMARKS.md §6a), so:
+# - the pinned nightly (scripts/widget-toolchain.sh) rebuilds std with the widget
+#   (`-Zbuild-std`), so LTO sees all of it, and with `panic = immediate-abort`: a panic is one
+#   `unreachable` instruction, with no message formatting, locations or hooks linked;
+# - the `release` profile: opt-level "z", fat LTO, one codegen unit, stripped;
+# - wasm-bindgen (the CLI at Cargo.lock's version) writes the JS glue, then binaryen's wasm-opt
+#   (npm `binaryen`) shrinks the wasm, and scripts/minify-imports.mjs shortens the import names
+#   (wasm-bindgen's are long and hashed) in the wasm and the glue.
+# Tests (`wasm-pack test`, clippy) stay on stable: only this size build needs nightly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-# wasm-pack leaves snippets of earlier builds behind: start clean so the size below is right.
-rm -rf pkg/snippets
-wasm-pack build --release --target web --out-dir pkg --no-pack
-wasm=$(ls pkg/*_bg.wasm)
-glue=${wasm%_bg.wasm}.js
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+
+# Only the wasm target's crates get these flags (cargo does not pass RUSTFLAGS to build scripts
+# and proc macros when --target is given). -Zlocation-detail=none drops the file names and lines
+# that `#[track_caller]` code still embeds; -Zfmt-debug=none makes `Debug` print nothing, so no
+# stray `{:?}` can pull `core::fmt` back in (the widget never shows Debug output). std's
+# `optimize_for_size` feature picks its smaller implementations (e.g. of sorting).
+if toolchain=$(bash scripts/widget-toolchain.sh); then
+  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+    cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
+    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
+else
+  # A machine that cannot get the pinned nightly still gets a working widget, only larger
+  # (about 11 KB gzipped: docs/BENCHMARKS.md §6a).
+  echo "build-widget: WARNING: no pinned nightly, building on stable with the prebuilt std (larger)" >&2
+  cargo build --lib --release --target wasm32-unknown-unknown
+fi
+
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
+if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
+  echo "wasm-bindgen $bindgen_version is needed (Cargo.lock): run scripts/setup.sh" >&2
+  exit 1
+fi
+rm -rf pkg
+wasm-bindgen --target web --out-dir pkg \
+  "$target_dir/wasm32-unknown-unknown/release/image_chat.wasm"
+
+wasm=pkg/image_chat_bg.wasm
+glue=pkg/image_chat.js
+# The --enable flags: the features rustc's wasm32 target enables by default and the wasm uses
+# (wasm-opt refuses instructions it was not told about). --converge repeats -Oz while it still
+# shrinks the module. --low-memory-unused lets wasm-opt fold constant offsets into loads and
+# stores: the low 1 KiB of memory is the far end of the 1 MiB stack (rustc puts the stack
+# first), which nothing reaches short of a stack overflow.
+wasm-opt -Oz --converge --low-memory-unused \
+  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-multivalue --enable-reference-types \
+  "$wasm" -o "$wasm"
+node scripts/minify-imports.mjs "$wasm" "$glue"
+
 raw=$(( $(wc -c < "$wasm") + $(wc -c < "$glue") ))
 gz=$(( $(gzip -9 -c "$wasm" | wc -c) + $(gzip -9 -c "$glue" | wc -c) ))
 # Hand-written JS modules the glue imports (pkg/snippets/, e.g. src/dom/bulk.js) are shipped too.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, if missing, every tool the demo (`setup.sh demo`) or the test suite (`setup.sh test`)
-# needs on a fresh machine: the wasm32 Rust target, wasm-bindgen-cli at the exact version in
+# needs on a fresh machine: the wasm32 Rust target, the pinned nightly with rust-src for the
+# widget's release build (scripts/widget-toolchain.sh), wasm-bindgen-cli at the exact version in
 # Cargo.lock, wasm-pack, the npm dev tools (binaryen's wasm-opt, playwright-core), and for tests
 # Debian's chromium + chromium-driver. Idempotent and quiet when everything is there already.
 set -euo pipefail
@@ -13,6 +14,13 @@ say() { printf '[setup] %s\n' "$*"; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
+fi
+
+# The release widget is built with a pinned nightly and its rust-src (-Zbuild-std, for size):
+# installed here if missing (an installed `nightly` of that date is reused). Without it the
+# widget still builds, on stable and larger (scripts/build-widget.sh says so).
+if ! bash scripts/widget-toolchain.sh --install >/dev/null; then
+  say "could not install the pinned nightly: the widget will be built on stable (larger)"
 fi
 
 # wasm-pack only uses a wasm-bindgen on PATH whose version equals Cargo.lock's; otherwise it

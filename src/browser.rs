@@ -80,7 +80,7 @@ pub fn store(window: &Window, key: &str, value: &str) {
 
 /// Logs an unexpected browser error to the console (the widget keeps running).
 pub fn log_error(context: &str, err: &JsValue) {
-    web_sys::console::error_2(&JsValue::from_str(&format!("image-chat: {context}")), err);
+    web_sys::console::error_2(&JsValue::from_str(&["image-chat: ", context].concat()), err);
 }
 
 /// Finds the element a selector names, or passes an element through.

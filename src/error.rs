@@ -1,58 +1,85 @@
 //! The widget's error type. Everything inside the crate returns [`WidgetError`]; it becomes a
 //! JavaScript `Error` only at the wasm boundary ([`WidgetError::into_js`]), so messages stay
 //! typed and testable.
+//!
+//! Messages are built by concatenation ([`WidgetError::message`]), not by `Display` and
+//! `format!`: that keeps `core::fmt` out of the wasm bundle. `Display` forwards to the same
+//! text for native code and tests.
 
-use thiserror::Error;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::options::OptionsError;
 
 /// Why mounting or running the widget failed.
-#[derive(Debug, Error)]
+#[derive(Debug)]
 pub enum WidgetError {
     /// An option is invalid (see [`OptionsError`]).
-    #[error(transparent)]
-    Options(#[from] OptionsError),
+    Options(OptionsError),
     /// The target selector matched nothing.
-    #[error("no element matches {0:?}")]
     NotFound(String),
     /// The target is not an `<img>` element.
-    #[error("the target must be an <img> element")]
     NotAnImage,
     /// The image already has a widget.
-    #[error("this image already has an image-chat widget; destroy it first")]
     AlreadyMounted,
     /// The image is not in a document (it needs a parent to be wrapped).
-    #[error("the image must be attached to the document")]
     Detached,
     /// No `window` / `document` (not running in a browser page).
-    #[error("image-chat needs a browser window")]
     NoWindow,
     /// A browser API threw. The message is the JavaScript error's text.
-    #[error("browser error: {0}")]
     Js(String),
 }
 
 impl WidgetError {
+    /// The message a person (the site's developer) reads.
+    pub fn message(&self) -> String {
+        match self {
+            WidgetError::Options(e) => e.message(),
+            WidgetError::NotFound(selector) => ["no element matches \"", selector, "\""].concat(),
+            WidgetError::NotAnImage => "the target must be an <img> element".to_owned(),
+            WidgetError::AlreadyMounted => {
+                "this image already has an image-chat widget; destroy it first".to_owned()
+            }
+            WidgetError::Detached => "the image must be attached to the document".to_owned(),
+            WidgetError::NoWindow => "image-chat needs a browser window".to_owned(),
+            WidgetError::Js(text) => ["browser error: ", text].concat(),
+        }
+    }
+
     /// The error as a JavaScript `Error` (what `mount` throws).
     pub fn into_js(self) -> JsValue {
-        js_sys::Error::new(&self.to_string()).into()
+        js_sys::Error::new(&self.message()).into()
+    }
+}
+
+impl std::fmt::Display for WidgetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for WidgetError {}
+
+impl From<OptionsError> for WidgetError {
+    fn from(e: OptionsError) -> Self {
+        WidgetError::Options(e)
     }
 }
 
 impl From<JsValue> for WidgetError {
     fn from(value: JsValue) -> Self {
-        // Errors have a message; other thrown values are shown as strings.
+        // Errors have a message; other thrown values are shown as strings, anything else by
+        // its type (JsValue's `Debug` would bring a large formatter into the JS glue).
         let text = value
             .dyn_ref::<js_sys::Error>()
             .map(|e| String::from(e.message()))
             .or_else(|| value.as_string())
-            .unwrap_or_else(|| format!("{value:?}"));
+            .unwrap_or_else(|| {
+                let kind = value.js_typeof().as_string().unwrap_or_default();
+                ["a thrown ", &kind, " value"].concat()
+            });
         WidgetError::Js(text)
     }
 }
-
-use wasm_bindgen::JsCast;
 
 /// Result with [`WidgetError`].
 pub type Result<T, E = WidgetError> = std::result::Result<T, E>;

@@ -5,6 +5,7 @@
 //! markers are positioned inside it by percentage, so any later resize, lazy load or re-layout
 //! keeps each marker on its spot without recomputing it: only the overlay box is remeasured.
 
+use crate::i18n::decimal;
 use image_chat_protocol::limits::quantize_fraction;
 
 /// An axis-aligned rectangle in CSS pixels.
@@ -137,7 +138,8 @@ pub fn px(value: f64) -> String {
 }
 
 /// `v` rounded to 3 decimals without trailing zeros (`12.345`, `-0.5`, `7`). Written with
-/// integer arithmetic: Rust's float formatting would add ~15 KB to the wasm bundle.
+/// integer arithmetic: Rust's float formatting would add ~15 KB to the wasm bundle, and
+/// `core::fmt` itself is kept out of it (see [`crate::i18n::decimal`]).
 pub fn fixed3(v: f64) -> String {
     if !v.is_finite() {
         return "0".to_owned();
@@ -151,14 +153,18 @@ pub fn fixed3(v: f64) -> String {
     } else {
         String::new()
     };
-    out += &int.to_string();
+    out += &decimal(int);
     if frac > 0 {
         let mut digits = 3;
         while frac % 10 == 0 {
             frac /= 10;
             digits -= 1;
         }
-        out += &format!(".{frac:0digits$}");
+        // `frac` has `digits` digits once its leading zeros are put back (`.05` is 5 of 2).
+        let text = decimal(frac);
+        out.push('.');
+        out.extend(std::iter::repeat_n('0', digits - text.len()));
+        out += &text;
     }
     out
 }

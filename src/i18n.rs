@@ -1,12 +1,14 @@
 //! Every string a person reads, in English, French, Portuguese and Russian.
 //!
 //! Pure (no browser types), so it is tested natively. A [`Locale`] is negotiated from the
-//! `locale` option or `navigator.languages`; [`Strings`] holds the fixed phrases of one locale
-//! and the methods on [`Locale`] build the phrases that carry numbers (with each language's
-//! plural rules), translate server error codes and local validation errors.
+//! `locale` option or `navigator.languages`; [`Strings`] holds everything one locale says: the
+//! fixed phrases, the templates of the phrases that carry numbers or names (`{}` placeholders,
+//! filled in order by [`fill`]) and the plural forms of their words. The only per-language
+//! code is the plural rule ([`Locale::plural`]); everything else is data, and no `format!`
+//! runs here, which keeps `core::fmt` out of the widget's bundle.
 //!
-//! Adding a language: add a [`Locale`] variant, a `Strings` table (the compiler lists every
-//! phrase it needs), and its arms in the plural-bearing methods; the tests check every table.
+//! Adding a language: add a [`Locale`] variant, its arm in [`Locale::plural`] and a `Strings`
+//! table (the compiler lists every phrase it needs); the tests check every table.
 
 use image_chat_protocol::{ErrorCode, ValidationError};
 
@@ -36,25 +38,60 @@ pub enum Plural {
     Many,
 }
 
+/// A word's forms for [`Plural::One`], [`Plural::Few`] and [`Plural::Many`], in that order
+/// (languages without "few" repeat the "many" form there).
+pub type Forms = [&'static str; 3];
+
+/// `n` in decimal, without the `core::fmt` machinery.
+pub fn decimal(mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    digits[i..].iter().map(|&d| char::from(d)).collect()
+}
+
+/// `template` with each `{}` replaced by the next of `args`, in order (a `{}` with no argument
+/// left stays as it is). The templates are this module's own, so no escaping is needed.
+pub fn fill(template: &str, args: &[&str]) -> String {
+    let mut out =
+        String::with_capacity(template.len() + args.iter().map(|a| a.len()).sum::<usize>());
+    let mut rest = template;
+    let mut args = args.iter();
+    // Searching for the `{` char (memchr), then checking the `}`, links less code than a
+    // substring search.
+    let mut from = 0;
+    while let Some(at) = rest[from..].find('{').map(|i| from + i) {
+        if !rest[at + 1..].starts_with('}') {
+            from = at + 1;
+            continue;
+        }
+        let Some(arg) = args.next() else { break };
+        out.push_str(&rest[..at]);
+        out.push_str(arg);
+        rest = &rest[at + 2..];
+        from = 0;
+    }
+    out.push_str(rest);
+    out
+}
+
 impl Locale {
     /// Every supported locale.
     pub const ALL: [Locale; 4] = [Locale::En, Locale::Fr, Locale::Pt, Locale::Ru];
 
     /// The locale for one BCP 47 tag (`pt-BR`, `fr`, `ru-RU`, `EN_us`), if supported.
     pub fn from_tag(tag: &str) -> Option<Locale> {
-        let primary = tag
-            .trim()
-            .split(['-', '_'])
-            .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        match primary.as_str() {
-            "en" => Some(Locale::En),
-            "fr" => Some(Locale::Fr),
-            "pt" => Some(Locale::Pt),
-            "ru" => Some(Locale::Ru),
-            _ => None,
-        }
+        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default();
+        Locale::ALL
+            .into_iter()
+            .find(|l| primary.eq_ignore_ascii_case(l.tag()))
     }
 
     /// The first supported locale among the preferences (the explicit option first, then the
@@ -68,12 +105,7 @@ impl Locale {
 
     /// The language tag set as `lang` on the widget's elements.
     pub fn tag(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::Fr => "fr",
-            Locale::Pt => "pt",
-            Locale::Ru => "ru",
-        }
+        self.strings().tag
     }
 
     /// The plural category of `n` in this language.
@@ -106,7 +138,7 @@ impl Locale {
         }
     }
 
-    /// The fixed phrases of this locale.
+    /// The phrases of this locale.
     pub fn strings(self) -> &'static Strings {
         match self {
             Locale::En => &EN,
@@ -116,158 +148,71 @@ impl Locale {
         }
     }
 
-    fn pick(
-        self,
-        n: u64,
-        one: &'static str,
-        few: &'static str,
-        many: &'static str,
-    ) -> &'static str {
-        match self.plural(n) {
-            Plural::One => one,
-            Plural::Few => few,
-            Plural::Many => many,
-        }
+    /// The form of a word that goes with `n`.
+    fn pick(self, n: u64, forms: &Forms) -> &'static str {
+        forms[self.plural(n) as usize]
+    }
+
+    /// `template` filled with `n` and the form of `forms` that goes with it.
+    fn counted(self, template: &str, n: u64, forms: &Forms) -> String {
+        fill(template, &[&decimal(n), self.pick(n, forms)])
     }
 
     /// The live viewer count, e.g. "3 people here".
     pub fn online(self, n: u32) -> String {
-        let n64 = u64::from(n);
-        match self {
-            Locale::En => format!("{n} {} here", self.pick(n64, "person", "", "people")),
-            Locale::Fr => format!("{n} {} ici", self.pick(n64, "personne", "", "personnes")),
-            Locale::Pt => format!("{n} {} aqui", self.pick(n64, "pessoa", "", "pessoas")),
-            Locale::Ru => format!(
-                "{n} {} здесь",
-                self.pick(n64, "человек", "человека", "человек")
-            ),
-        }
+        let s = self.strings();
+        self.counted(s.online, u64::from(n), &s.people)
     }
 
     /// The number of comments in a discussion, e.g. "2 comments".
     pub fn comments(self, n: usize) -> String {
-        let n64 = n as u64;
-        let word = match self {
-            Locale::En => self.pick(n64, "comment", "", "comments"),
-            Locale::Fr => self.pick(n64, "commentaire", "", "commentaires"),
-            Locale::Pt => self.pick(n64, "comentário", "", "comentários"),
-            Locale::Ru => self.pick(n64, "комментарий", "комментария", "комментариев"),
-        };
-        format!("{n} {word}")
+        self.counted("{} {}", n as u64, &self.strings().comment_forms)
     }
 
     /// The status line while waiting to reconnect: the countdown to the next attempt, in whole
     /// seconds (0 means "now").
     pub fn reconnecting_in(self, seconds: u64) -> String {
+        let s = self.strings();
         if seconds == 0 {
-            return self.strings().reconnecting.to_owned();
+            return s.reconnecting.to_owned();
         }
-        match self {
-            Locale::En => format!("Reconnecting in {seconds} s…"),
-            Locale::Fr => format!("Reconnexion dans {seconds} s…"),
-            Locale::Pt => format!("Reconectando em {seconds} s…"),
-            Locale::Ru => format!("Переподключение через {seconds} с…"),
-        }
+        fill(s.reconnecting_in, &[&decimal(seconds)])
     }
 
     /// A relative time ("5 minutes ago"); `absolute` is used for [`Relative::Date`] (the
     /// browser formats dates in the reader's own convention).
     pub fn relative(self, rel: Relative, absolute: &str) -> String {
-        let (n, unit) = match rel {
-            Relative::JustNow => return self.strings().just_now.to_owned(),
+        let s = self.strings();
+        let (n, forms) = match rel {
+            Relative::JustNow => return s.just_now.to_owned(),
             Relative::Date => return absolute.to_owned(),
-            Relative::Minutes(n) => (n, 0),
-            Relative::Hours(n) => (n, 1),
-            Relative::Days(n) => (n, 2),
+            Relative::Minutes(n) => (n, &s.minutes),
+            Relative::Hours(n) => (n, &s.hours),
+            Relative::Days(n) => (n, &s.days),
         };
-        match self {
-            Locale::En => {
-                let w = match unit {
-                    0 => self.pick(n, "minute", "", "minutes"),
-                    1 => self.pick(n, "hour", "", "hours"),
-                    _ => self.pick(n, "day", "", "days"),
-                };
-                format!("{n} {w} ago")
-            }
-            Locale::Fr => {
-                let w = match unit {
-                    0 => self.pick(n, "minute", "", "minutes"),
-                    1 => self.pick(n, "heure", "", "heures"),
-                    _ => self.pick(n, "jour", "", "jours"),
-                };
-                format!("il y a {n} {w}")
-            }
-            Locale::Pt => {
-                let w = match unit {
-                    0 => self.pick(n, "minuto", "", "minutos"),
-                    1 => self.pick(n, "hora", "", "horas"),
-                    _ => self.pick(n, "dia", "", "dias"),
-                };
-                format!("há {n} {w}")
-            }
-            Locale::Ru => {
-                let w = match unit {
-                    0 => self.pick(n, "минуту", "минуты", "минут"),
-                    1 => self.pick(n, "час", "часа", "часов"),
-                    _ => self.pick(n, "день", "дня", "дней"),
-                };
-                format!("{n} {w} назад")
-            }
-        }
+        self.counted(s.ago, n, forms)
     }
 
     /// A marker's accessible name: who started the discussion, how it begins, how long it is.
     pub fn marker_label(self, author: &str, excerpt: &str, comments: usize) -> String {
         let count = self.comments(comments);
-        match self {
-            Locale::En => format!("Discussion by {author}: “{excerpt}” ({count})"),
-            Locale::Fr => format!("Discussion de {author} : « {excerpt} » ({count})"),
-            Locale::Pt => format!("Discussão de {author}: “{excerpt}” ({count})"),
-            Locale::Ru => format!("Обсуждение, автор {author}: «{excerpt}» ({count})"),
-        }
+        fill(self.strings().marker_label, &[author, excerpt, &count])
     }
 
     /// Announced when someone else starts a discussion.
     pub fn announce_created(self, author: &str) -> String {
-        match self {
-            Locale::En => format!("{author} started a discussion"),
-            Locale::Fr => format!("{author} a lancé une discussion"),
-            Locale::Pt => format!("{author} iniciou uma discussão"),
-            Locale::Ru => format!("{author} начал(а) обсуждение"),
-        }
+        fill(self.strings().announce_created, &[author])
     }
 
     /// Announced when someone else replies.
     pub fn announce_replied(self, author: &str) -> String {
-        match self {
-            Locale::En => format!("{author} replied"),
-            Locale::Fr => format!("{author} a répondu"),
-            Locale::Pt => format!("{author} respondeu"),
-            Locale::Ru => format!("{author} ответил(а)"),
-        }
+        fill(self.strings().announce_replied, &[author])
     }
 
     /// Announced after a reconnect that brought several remote changes at once.
     pub fn caught_up(self, n: usize) -> String {
-        let n64 = n as u64;
-        match self {
-            Locale::En => format!(
-                "{n} {} while you were away",
-                self.pick(n64, "change", "", "changes")
-            ),
-            Locale::Fr => format!(
-                "{n} {} pendant votre absence",
-                self.pick(n64, "changement", "", "changements")
-            ),
-            Locale::Pt => format!(
-                "{n} {} enquanto você esteve fora",
-                self.pick(n64, "mudança", "", "mudanças")
-            ),
-            Locale::Ru => format!(
-                "{n} {} за время отсутствия",
-                self.pick(n64, "изменение", "изменения", "изменений")
-            ),
-        }
+        let s = self.strings();
+        self.counted(s.caught_up, n as u64, &s.changes)
     }
 
     /// A server error code, for people.
@@ -298,12 +243,9 @@ impl Locale {
         let s = self.strings();
         match err {
             ValidationError::EmptyText => s.err_empty.to_owned(),
-            ValidationError::TextTooLong { max } => match self {
-                Locale::En => format!("The comment is too long (at most {max} characters)."),
-                Locale::Fr => format!("Le commentaire est trop long ({max} caractères au plus)."),
-                Locale::Pt => format!("O comentário é longo demais (no máximo {max} caracteres)."),
-                Locale::Ru => format!("Комментарий слишком длинный (не более {max} символов)."),
-            },
+            ValidationError::TextTooLong { max } => {
+                fill(s.err_too_long_max, &[&decimal(*max as u64)])
+            }
             ValidationError::ControlCharacters => s.err_control.to_owned(),
             ValidationError::InvalidName { .. } => s.err_name.to_owned(),
             ValidationError::InvalidCoordinates => s.err_coordinates.to_owned(),
@@ -312,10 +254,42 @@ impl Locale {
     }
 }
 
-/// The fixed phrases of one locale. Every field is required, so a new phrase cannot be
-/// forgotten in one language.
+/// Everything one locale says. Every field is required, so a new phrase cannot be forgotten in
+/// one language. Templates have `{}` placeholders, filled in order by [`fill`].
 #[derive(Debug)]
 pub struct Strings {
+    /// The BCP 47 primary language tag (`lang` attribute, and what [`Locale::from_tag`] matches).
+    pub tag: &'static str,
+    /// Live viewer count: the number, then a form of [`Strings::people`].
+    pub online: &'static str,
+    /// "person" / "people".
+    pub people: Forms,
+    /// "comment" / "comments" (after the number).
+    pub comment_forms: Forms,
+    /// Status while waiting to reconnect: the seconds left.
+    pub reconnecting_in: &'static str,
+    /// A relative time: the number, then a form of [`Strings::minutes`], [`Strings::hours`]
+    /// or [`Strings::days`].
+    pub ago: &'static str,
+    /// "minute" / "minutes" (in the grammatical case [`Strings::ago`] needs).
+    pub minutes: Forms,
+    /// "hour" / "hours".
+    pub hours: Forms,
+    /// "day" / "days".
+    pub days: Forms,
+    /// A marker's accessible name: author, excerpt, comment count.
+    pub marker_label: &'static str,
+    /// Announced when someone else starts a discussion: the author.
+    pub announce_created: &'static str,
+    /// Announced when someone else replies: the author.
+    pub announce_replied: &'static str,
+    /// Announced after a reconnect with remote changes: the number, then a form of
+    /// [`Strings::changes`].
+    pub caught_up: &'static str,
+    /// "change" / "changes".
+    pub changes: Forms,
+    /// A local "too long" error: the limit.
+    pub err_too_long_max: &'static str,
     /// Default display name of anonymous people.
     pub guest: &'static str,
     /// The current person, next to their own comments.
@@ -418,6 +392,21 @@ pub struct Strings {
 
 /// English.
 pub static EN: Strings = Strings {
+    tag: "en",
+    online: "{} {} here",
+    people: ["person", "people", "people"],
+    comment_forms: ["comment", "comments", "comments"],
+    reconnecting_in: "Reconnecting in {} s…",
+    ago: "{} {} ago",
+    minutes: ["minute", "minutes", "minutes"],
+    hours: ["hour", "hours", "hours"],
+    days: ["day", "days", "days"],
+    marker_label: "Discussion by {}: “{}” ({})",
+    announce_created: "{} started a discussion",
+    announce_replied: "{} replied",
+    caught_up: "{} {} while you were away",
+    changes: ["change", "changes", "changes"],
+    err_too_long_max: "The comment is too long (at most {} characters).",
     guest: "Guest",
     you: "you",
     connecting: "Connecting…",
@@ -471,6 +460,21 @@ pub static EN: Strings = Strings {
 
 /// French.
 pub static FR: Strings = Strings {
+    tag: "fr",
+    online: "{} {} ici",
+    people: ["personne", "personnes", "personnes"],
+    comment_forms: ["commentaire", "commentaires", "commentaires"],
+    reconnecting_in: "Reconnexion dans {} s…",
+    ago: "il y a {} {}",
+    minutes: ["minute", "minutes", "minutes"],
+    hours: ["heure", "heures", "heures"],
+    days: ["jour", "jours", "jours"],
+    marker_label: "Discussion de {} : « {} » ({})",
+    announce_created: "{} a lancé une discussion",
+    announce_replied: "{} a répondu",
+    caught_up: "{} {} pendant votre absence",
+    changes: ["changement", "changements", "changements"],
+    err_too_long_max: "Le commentaire est trop long ({} caractères au plus).",
     guest: "Invité",
     you: "vous",
     connecting: "Connexion…",
@@ -524,6 +528,21 @@ pub static FR: Strings = Strings {
 
 /// Portuguese.
 pub static PT: Strings = Strings {
+    tag: "pt",
+    online: "{} {} aqui",
+    people: ["pessoa", "pessoas", "pessoas"],
+    comment_forms: ["comentário", "comentários", "comentários"],
+    reconnecting_in: "Reconectando em {} s…",
+    ago: "há {} {}",
+    minutes: ["minuto", "minutos", "minutos"],
+    hours: ["hora", "horas", "horas"],
+    days: ["dia", "dias", "dias"],
+    marker_label: "Discussão de {}: “{}” ({})",
+    announce_created: "{} iniciou uma discussão",
+    announce_replied: "{} respondeu",
+    caught_up: "{} {} enquanto você esteve fora",
+    changes: ["mudança", "mudanças", "mudanças"],
+    err_too_long_max: "O comentário é longo demais (no máximo {} caracteres).",
     guest: "Convidado",
     you: "você",
     connecting: "Conectando…",
@@ -577,6 +596,21 @@ pub static PT: Strings = Strings {
 
 /// Russian.
 pub static RU: Strings = Strings {
+    tag: "ru",
+    online: "{} {} здесь",
+    people: ["человек", "человека", "человек"],
+    comment_forms: ["комментарий", "комментария", "комментариев"],
+    reconnecting_in: "Переподключение через {} с…",
+    ago: "{} {} назад",
+    minutes: ["минуту", "минуты", "минут"],
+    hours: ["час", "часа", "часов"],
+    days: ["день", "дня", "дней"],
+    marker_label: "Обсуждение, автор {}: «{}» ({})",
+    announce_created: "{} начал(а) обсуждение",
+    announce_replied: "{} ответил(а)",
+    caught_up: "{} {} за время отсутствия",
+    changes: ["изменение", "изменения", "изменений"],
+    err_too_long_max: "Комментарий слишком длинный (не более {} символов).",
     guest: "Гость",
     you: "вы",
     connecting: "Подключение…",
@@ -631,6 +665,38 @@ pub static RU: Strings = Strings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_and_fill() {
+        for n in [0, 7, 10, 4000, 1_234_567_890, u64::MAX] {
+            assert_eq!(decimal(n), n.to_string());
+        }
+        assert_eq!(fill("{} {} here", &["3", "people"]), "3 people here");
+        assert_eq!(fill("by {}: “{}”", &["Ada", "{}"]), "by Ada: “{}”");
+        assert_eq!(fill("{} and {}", &["one"]), "one and {}");
+        assert_eq!(fill("no placeholder", &["x"]), "no placeholder");
+    }
+
+    #[test]
+    fn every_template_has_its_placeholders() {
+        let count = |t: &str| t.matches("{}").count();
+        for locale in Locale::ALL {
+            let s = locale.strings();
+            assert_eq!(Locale::from_tag(s.tag), Some(locale));
+            for (template, n) in [
+                (s.online, 2),
+                (s.reconnecting_in, 1),
+                (s.ago, 2),
+                (s.marker_label, 3),
+                (s.announce_created, 1),
+                (s.announce_replied, 1),
+                (s.caught_up, 2),
+                (s.err_too_long_max, 1),
+            ] {
+                assert_eq!(count(template), n, "{locale:?} {template}");
+            }
+        }
+    }
 
     #[test]
     fn negotiation_takes_the_first_supported_tag() {

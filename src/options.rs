@@ -7,9 +7,8 @@
 
 use image_chat_protocol::limits::validate_name;
 use image_chat_protocol::{Auth, ImageId, TenantId};
-use thiserror::Error;
 
-use crate::i18n::Locale;
+use crate::i18n::{Locale, decimal};
 
 /// Tenant used when none is given: the server's built-in demo tenant.
 pub const DEFAULT_TENANT: &str = "demo";
@@ -20,40 +19,29 @@ pub const DEFAULT_MARKER_SIZE: f64 = 28.0;
 pub const MARKER_SIZE_RANGE: (f64, f64) = (16.0, 96.0);
 
 /// A mount option the widget cannot run with. Thrown to JavaScript as an `Error` by `mount`.
-#[derive(Debug, Clone, PartialEq, Error)]
+/// The text is built by [`OptionsError::message`] (no `core::fmt` in the bundle).
+#[derive(Debug, Clone, PartialEq)]
 pub enum OptionsError {
     /// `server` is not a ws(s)/http(s) URL or an absolute path, or the page has no host to
     /// default to (e.g. opened from `file:`).
-    #[error(
-        "`server` must be a ws://, wss://, http:// or https:// URL or a path starting with `/` (got \"{0}\")"
-    )]
     InvalidServer(String),
     /// `tenant` is not 1–64 of `[A-Za-z0-9_-]`.
-    #[error("`tenant` must be 1 to 64 letters, digits, `_` or `-` (got \"{0}\")")]
     InvalidTenant(String),
     /// `imageId` is empty, too long or has control characters.
-    #[error("`imageId` must be 1 to 512 bytes without control characters")]
     InvalidImageId,
     /// `name` is not a valid display name.
-    #[error("`name` must be 1 to 64 characters without control characters")]
     InvalidName,
     /// `theme` is not light, dark or auto.
-    #[error("`theme` must be \"light\", \"dark\" or \"auto\" (got \"{0}\")")]
     InvalidTheme(String),
     /// `markerSize` is not a number of pixels in range.
-    #[error("`markerSize` must be a number of pixels from 16 to 96 (got {0})")]
     InvalidMarkerSize(String),
     /// `readOnly` is not a boolean.
-    #[error("`readOnly` must be true or false (got {0})")]
     InvalidReadOnly(String),
     /// `auth` (or `data-auth`) is not a valid auth object.
-    #[error("`auth` is not valid: {0}")]
     InvalidAuth(String),
     /// The options value is not an object.
-    #[error("options must be an object")]
     NotAnObject,
     /// An option has the wrong JavaScript type.
-    #[error("`{option}` must be a {expected}")]
     WrongType {
         /// The option's name.
         option: &'static str,
@@ -61,6 +49,60 @@ pub enum OptionsError {
         expected: &'static str,
     },
 }
+
+impl OptionsError {
+    /// The message a person (the site's developer) reads.
+    pub fn message(&self) -> String {
+        match self {
+            OptionsError::InvalidServer(got) => [
+                "`server` must be a ws://, wss://, http:// or https:// URL or a path starting with `/` (got \"",
+                got,
+                "\")",
+            ]
+            .concat(),
+            OptionsError::InvalidTenant(got) => [
+                "`tenant` must be 1 to 64 letters, digits, `_` or `-` (got \"",
+                got,
+                "\")",
+            ]
+            .concat(),
+            OptionsError::InvalidImageId => {
+                "`imageId` must be 1 to 512 bytes without control characters".to_owned()
+            }
+            OptionsError::InvalidName => {
+                "`name` must be 1 to 64 characters without control characters".to_owned()
+            }
+            OptionsError::InvalidTheme(got) => [
+                "`theme` must be \"light\", \"dark\" or \"auto\" (got \"",
+                got,
+                "\")",
+            ]
+            .concat(),
+            OptionsError::InvalidMarkerSize(got) => [
+                "`markerSize` must be a number of pixels from 16 to 96 (got ",
+                got,
+                ")",
+            ]
+            .concat(),
+            OptionsError::InvalidReadOnly(got) => {
+                ["`readOnly` must be true or false (got ", got, ")"].concat()
+            }
+            OptionsError::InvalidAuth(why) => ["`auth` is not valid: ", why].concat(),
+            OptionsError::NotAnObject => "options must be an object".to_owned(),
+            OptionsError::WrongType { option, expected } => {
+                ["`", option, "` must be a ", expected].concat()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for OptionsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for OptionsError {}
 
 /// An option value as JavaScript or an HTML attribute gave it, before it is checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,14 +117,19 @@ pub enum Loose {
     Other(String),
 }
 
-impl std::fmt::Display for Loose {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Loose {
+    /// The value as an error message shows it: `true`, `12`, `"abc"`, or its JS type.
+    pub fn describe(&self) -> String {
         match self {
-            Loose::Bool(b) => write!(f, "{b}"),
+            Loose::Bool(b) => (if *b { "true" } else { "false" }).to_owned(),
             // Whole numbers are what anyone passes; no float formatting code in the bundle.
-            Loose::Number(n) => write!(f, "{}", *n as i64),
-            Loose::Text(s) => write!(f, "\"{s}\""),
-            Loose::Other(s) => f.write_str(s),
+            Loose::Number(n) => {
+                let whole = *n as i64;
+                let sign = if whole < 0 { "-" } else { "" };
+                [sign, &decimal(whole.unsigned_abs())].concat()
+            }
+            Loose::Text(s) => ["\"", s, "\""].concat(),
+            Loose::Other(s) => s.clone(),
         }
     }
 }
@@ -107,7 +154,7 @@ pub struct AuthFields {
 impl AuthFields {
     /// The protocol's `Auth`, if the fields make one.
     pub fn to_auth(&self) -> Result<Auth, OptionsError> {
-        let missing = |what: &str| OptionsError::InvalidAuth(format!("missing `{what}`"));
+        let missing = |what: &str| OptionsError::InvalidAuth(["missing `", what, "`"].concat());
         match self.kind.as_deref() {
             Some("sso") => {
                 let timestamp = self
@@ -124,9 +171,14 @@ impl AuthFields {
                 name: self.name.clone().ok_or_else(|| missing("name"))?,
                 token: self.token.clone(),
             }),
-            Some(other) => Err(OptionsError::InvalidAuth(format!(
-                "unknown type {other:?} (expected \"sso\" or \"anonymous\")"
-            ))),
+            Some(other) => Err(OptionsError::InvalidAuth(
+                [
+                    "unknown type \"",
+                    other,
+                    "\" (expected \"sso\" or \"anonymous\")",
+                ]
+                .concat(),
+            )),
             None => Err(missing("type")),
         }
     }
@@ -289,7 +341,7 @@ impl RawOptions {
                 "false" | "0" | "no" => false,
                 _ => return Err(OptionsError::InvalidReadOnly(s.clone())),
             },
-            Some(other) => return Err(OptionsError::InvalidReadOnly(other.to_string())),
+            Some(other) => return Err(OptionsError::InvalidReadOnly(other.describe())),
         };
         let marker_size = match &self.marker_size {
             None => DEFAULT_MARKER_SIZE,
@@ -301,7 +353,7 @@ impl RawOptions {
                 };
                 match n {
                     Some(n) if (MARKER_SIZE_RANGE.0..=MARKER_SIZE_RANGE.1).contains(&n) => n,
-                    _ => return Err(OptionsError::InvalidMarkerSize(v.to_string())),
+                    _ => return Err(OptionsError::InvalidMarkerSize(v.describe())),
                 }
             }
         };
@@ -347,23 +399,19 @@ pub fn server_url(option: Option<&str>, env: &PageEnv) -> Result<String, Options
         if env.host.is_empty() {
             None
         } else {
-            Some(format!(
-                "{}://{}",
-                if secure_page { "wss" } else { "ws" },
-                env.host
-            ))
+            Some([if secure_page { "wss" } else { "ws" }, "://", &env.host].concat())
         }
     };
     let invalid = || OptionsError::InvalidServer(option.unwrap_or_default().to_owned());
     let Some(value) = option.map(str::trim) else {
-        return page_base().map(|b| format!("{b}/ws")).ok_or_else(invalid);
+        return page_base().map(|b| b + "/ws").ok_or_else(invalid);
     };
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
     if let Some(path) = value.strip_prefix('/').filter(|_| !value.starts_with("//")) {
         return page_base()
-            .map(|b| format!("{b}/{path}"))
+            .map(|b| [&b, "/", path].concat())
             .ok_or_else(invalid);
     }
     let (scheme, rest) = value.split_once("://").ok_or_else(invalid)?;
@@ -385,7 +433,7 @@ pub fn server_url(option: Option<&str>, env: &PageEnv) -> Result<String, Options
     } else {
         path
     };
-    Ok(format!("{ws_scheme}://{host}{path}"))
+    Ok([ws_scheme, "://", host, path].concat())
 }
 
 /// The default image id: the page (origin and path, so query strings and fragments do not split
@@ -394,12 +442,18 @@ pub fn server_url(option: Option<&str>, env: &PageEnv) -> Result<String, Options
 /// a 64-bit FNV-1a hash of the whole, so they stay stable across reloads.
 pub fn derive_image_id(origin: &str, path: &str, src: &str) -> ImageId {
     const MAX: usize = image_chat_protocol::limits::MAX_IMAGE_ID_BYTES;
-    let full = format!("{origin}{path}|{src}");
+    let full = [origin, path, "|", src].concat();
     if full.len() <= MAX && !full.chars().any(char::is_control) {
         return ImageId::new(full);
     }
     let hash = fnv1a64(full.as_bytes());
-    let suffix = format!("#{hash:016x}");
+    let suffix: String = std::iter::once('#')
+        .chain(
+            (0..16)
+                .rev()
+                .map(|i| HEX_DIGITS[(hash >> (i * 4)) as usize & 0xf]),
+        )
+        .collect();
     let mut prefix: String = full.chars().filter(|c| !c.is_control()).collect();
     let mut cut = MAX.saturating_sub(suffix.len()).min(prefix.len());
     while !prefix.is_char_boundary(cut) {
@@ -408,6 +462,11 @@ pub fn derive_image_id(origin: &str, path: &str, src: &str) -> ImageId {
     prefix.truncate(cut);
     ImageId::new(prefix + &suffix)
 }
+
+/// Lower-case hexadecimal digits, for the hash suffix of long image ids.
+const HEX_DIGITS: [char; 16] = [
+    '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', 'a', 'b', 'c', 'd', 'e', 'f',
+];
 
 /// 64-bit FNV-1a: tiny, stable, good enough to tell image URLs apart (not a security measure).
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -419,7 +478,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 /// The `localStorage` key holding the anonymous identity token for one server and tenant, so a
 /// person keeps authorship of their comments after a reload.
 pub fn token_storage_key(server_url: &str, tenant: &TenantId) -> String {
-    format!("image-chat:token:{server_url}:{tenant}")
+    ["image-chat:token:", server_url, ":", tenant.as_str()].concat()
 }
 
 #[cfg(test)]

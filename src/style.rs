@@ -89,9 +89,17 @@ const RULES: &str = r#"
 
 /// The whole stylesheet.
 pub fn stylesheet() -> String {
-    format!(
-        ".image-chat,.image-chat[data-theme=light]{{{LIGHT}}}.image-chat[data-theme=dark]{{{DARK}}}@media (prefers-color-scheme:dark){{.image-chat[data-theme=auto]{{{DARK}}}}}{RULES}"
-    )
+    [
+        ".image-chat,.image-chat[data-theme=light]{",
+        LIGHT,
+        "}.image-chat[data-theme=dark]{",
+        DARK,
+        "}@media (prefers-color-scheme:dark){.image-chat[data-theme=auto]{",
+        DARK,
+        "}}",
+        RULES,
+    ]
+    .concat()
 }
 
 /// Adds the stylesheet if this is the first instance; call [`release`] on destroy.

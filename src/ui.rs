@@ -18,16 +18,16 @@
 //! ```
 
 use std::cell::Cell;
-use std::collections::HashMap;
 
 use image_chat_protocol::{ChatId, CommentId};
+use image_chat_sync::sorted::SortedMap;
 use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
 
 use crate::dom::Clones;
 use crate::geometry::{Fraction, PanelPlacement, percent, px};
-use crate::i18n::Locale;
+use crate::i18n::{Locale, decimal};
 use crate::options::Options;
 use crate::reltime::relative;
 use crate::status;
@@ -47,7 +47,7 @@ fn unique_id(what: &str) -> String {
         c.set(n);
         n
     });
-    format!("image-chat-{what}-{n}")
+    ["image-chat-", what, "-", &decimal(u64::from(n))].concat()
 }
 
 /// Creates `<tag class=…>`.
@@ -107,6 +107,13 @@ fn excerpt(text: &str) -> String {
     } else {
         one_line.chars().take(MAX - 1).collect::<String>() + "…"
     }
+}
+
+/// A marker's position as its one `style` attribute: the cheapest to write (one call instead of
+/// two `style.setProperty`), and parsed once.
+fn marker_style(chat: &ChatView) -> String {
+    let (x, y) = chat.point().unwrap_or((0.5, 0.5));
+    ["left:", &percent(x), ";top:", &percent(y)].concat()
 }
 
 /// A marker's `data-pending`, `data-failed` and `data-mine` flags: they summarise the whole
@@ -183,7 +190,7 @@ pub struct Ui {
     online: Element,
     live: Element,
     /// Markers by discussion, and the discussions' order (creation order = tab order).
-    markers: HashMap<ChatId, Element>,
+    markers: SortedMap<ChatId, Element>,
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
     /// for each new one.
     marker_template: Element,
@@ -193,7 +200,7 @@ pub struct Ui {
     new_ids: Vec<ChatId>,
     order: Vec<ChatId>,
     /// The last view of every discussion shown (to render a thread when it opens).
-    pub chats: HashMap<ChatId, ChatView>,
+    pub chats: SortedMap<ChatId, ChatView>,
     /// The open thread, if any.
     pub panel: Option<Panel>,
     /// The marker being placed, if any.
@@ -269,12 +276,12 @@ impl Ui {
             status,
             online,
             live,
-            markers: HashMap::new(),
+            markers: SortedMap::new(),
             marker_template,
             new_markers: None,
             new_ids: Vec::new(),
             order: Vec::new(),
-            chats: HashMap::new(),
+            chats: SortedMap::new(),
             panel: None,
             draft: None,
             crosshair_at: Fraction::CENTER,
@@ -349,7 +356,7 @@ impl Ui {
     /// Shows the live viewer count (only while live: a stale count would mislead).
     pub fn show_online(&self, online: u32) -> JsResult<()> {
         self.online
-            .set_attribute("data-count", &online.to_string())?;
+            .set_attribute("data-count", &decimal(u64::from(online)))?;
         let text = if self.connection.is_live() && online > 0 {
             self.locale.online(online)
         } else {
@@ -416,10 +423,9 @@ impl Ui {
             self.flush()?;
         }
         self.order.insert(index, chat.id.clone());
-        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-        let (x, y) = (percent(x), percent(y));
+        let style = marker_style(chat);
         let label = self.marker_label(chat);
-        let count = chat.comments.len().to_string();
+        let count = decimal(chat.comments.len() as u64);
         let flags = marker_flags(chat);
         let flags = [
             (flags.0, "data-pending"),
@@ -427,8 +433,6 @@ impl Ui {
             (flags.2, "data-mine"),
         ];
         let flags: Vec<&str> = flags.iter().filter(|f| f.0).map(|f| f.1).collect();
-        // One attribute for the position: the cheapest to write, and parsed once.
-        let style = format!("left:{x};top:{y}");
         self.new_markers
             .get_or_insert_with(|| Clones::new("data-chat-id style aria-label"))
             .push(&[chat.id.as_str(), &style, &label], &count, &flags);
@@ -456,14 +460,11 @@ impl Ui {
             self.move_marker(index, &chat.id, marker)?;
         }
         if old.anchor != chat.anchor {
-            let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-            // One attribute write instead of two `style.setProperty` calls (four crossings).
-            let style = format!("left:{};top:{}", percent(x), percent(y));
-            marker.set_attribute("style", &style)?;
+            marker.set_attribute("style", &marker_style(chat))?;
         }
         let count = chat.comments.len();
         if old.comments.len() != count {
-            marker.set_text_content(Some(&count.to_string()));
+            marker.set_text_content(Some(&decimal(count as u64)));
         }
         if old.comments.len() != count
             || old.author().map(|u| &u.name) != chat.author().map(|u| &u.name)
@@ -551,7 +552,7 @@ impl Ui {
     pub fn clear_chats(&mut self) {
         self.new_markers = None;
         self.new_ids.clear();
-        for (_, m) in self.markers.drain() {
+        for m in std::mem::take(&mut self.markers).into_values() {
             m.remove();
         }
         self.order.clear();
@@ -647,7 +648,7 @@ impl Ui {
         textarea.set_attribute("aria-label", placeholder)?;
         textarea.set_attribute(
             "maxlength",
-            &image_chat_protocol::limits::MAX_TEXT_CHARS.to_string(),
+            &decimal(image_chat_protocol::limits::MAX_TEXT_CHARS as u64),
         )?;
         let error = el(&self.doc, "p", "image-chat-error")?;
         error.set_attribute("role", "alert")?;
@@ -770,14 +771,12 @@ impl Ui {
             return Ok(());
         };
         let s = locale.strings();
-        panel.title.set_text_content(Some(&format!(
-            "{} · {}",
-            s.discussion,
-            locale.comments(chat.comments.len())
-        )));
+        panel.title.set_text_content(Some(
+            &[s.discussion, " · ", &locale.comments(chat.comments.len())].concat(),
+        ));
 
         // Comments, in order; unchanged ones are kept as they are.
-        let mut old: HashMap<CommentId, CommentEntry> = panel
+        let mut old: SortedMap<CommentId, CommentEntry> = panel
             .comments
             .drain(..)
             .map(|c| (c.id.clone(), c))
@@ -816,7 +815,7 @@ impl Ui {
             prev = Some(node.clone());
             panel.comments.push(entry);
         }
-        for (_, gone) in old {
+        for gone in old.into_values() {
             gone.el.remove();
         }
         if let Some((id, _)) = &panel.editing
@@ -1022,7 +1021,7 @@ fn comment_el(
     let meta = el(doc, "div", "image-chat-meta")?;
     let author = el(doc, "span", "image-chat-author")?;
     let name = if c.mine {
-        format!("{} ({})", c.author.name, s.you)
+        [&c.author.name, " (", s.you, ")"].concat()
     } else {
         c.author.name.clone()
     };

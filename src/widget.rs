@@ -696,7 +696,10 @@ impl Widget {
                 .and_then(|_| {
                     self.ui
                         .root
-                        .query_selector(&format!("[data-comment-id=\"{id}\"] [data-action=edit]"))
+                        .query_selector(
+                            &["[data-comment-id=\"", id.as_str(), "\"] [data-action=edit]"]
+                                .concat(),
+                        )
                         .ok()
                         .flatten()
                 })

@@ -10,7 +10,7 @@
 //! one person can have in flight (the server rate-limits ops well below that between two
 //! resyncs), and costs about 40 KB at worst.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use image_chat_protocol::BroadcastId;
 
@@ -20,28 +20,26 @@ pub const OWN_IDS_CAPACITY: usize = 1024;
 /// A bounded, insertion-ordered set of our broadcast ids.
 #[derive(Clone, Debug, Default)]
 pub struct OwnIds {
+    /// Oldest first. Looked up by a linear scan: one broadcast checks at most 1,024 short
+    /// strings (a few microseconds), and no hash or tree map code lands in the widget's wasm.
     order: VecDeque<BroadcastId>,
-    set: HashSet<BroadcastId>,
 }
 
 impl OwnIds {
     /// Remembers `id`, forgetting the oldest id when full.
     pub fn insert(&mut self, id: BroadcastId) {
-        if self.set.contains(&id) {
+        if self.contains(&id) {
             return;
         }
         if self.order.len() >= OWN_IDS_CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
+            self.order.pop_front();
         }
-        self.set.insert(id.clone());
         self.order.push_back(id);
     }
 
     /// Whether `id` is one of ours.
     pub fn contains(&self, id: &BroadcastId) -> bool {
-        self.set.contains(id)
+        self.order.contains(id)
     }
 
     /// How many ids are remembered.

@@ -19,6 +19,8 @@
 //! - [`echo`]: the bounded set of our own broadcast ids (1,024, survives reconnects).
 //! - [`ids`]: UUID v4 generation for broadcast / chat / comment ids.
 //! - [`rng`]: the seeded SplitMix64 generator behind ids and jitter.
+//! - [`sorted`]: [`sorted::SortedMap`], the small sorted-`Vec` map the engine and the widget use
+//!   instead of hash or B-tree maps (wasm size).
 //! - `pending` (private): our unsettled ops in submission order.
 //!
 //! # Driving the engine (what the widget does)
@@ -50,6 +52,7 @@
 //!   as our failed create or reply is refused (retry or dismiss that op first). Breaks only an
 //!   exhaustive `match` on [`LocalError`].
 //! - [`Engine::op_state`]: where one of our ops stands.
+//! - [`sorted::SortedMap`]: the sorted-`Vec` map, public so the widget uses the same one.
 
 pub mod backoff;
 pub mod connection;
@@ -59,6 +62,7 @@ pub mod error;
 pub mod ids;
 mod pending;
 pub mod rng;
+pub mod sorted;
 pub mod view;
 
 pub use connection::{Action, ConnectionId, ConnectionStatus, StopReason, TransportEvent};

@@ -9,13 +9,14 @@
 //! effect. `diff` then turns the old and new views into the few [`ViewUpdate`]s the widget
 //! applies.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use image_chat_protocol::{Anchor, BroadcastId, ChatId, CommentId, ImageState, Op, User};
 
 use crate::connection::ConnectionStatus;
 use crate::error::{FailReason, OpKind};
 use crate::pending::{LocalOp, PendingOps, Progress};
+use crate::sorted::SortedMap;
 
 /// Where a discussion or comment stands with respect to our own ops.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -517,11 +518,12 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
 }
 
 /// Appends to `out` the updates that turn `old` into `new`: removals first, then every
-/// discussion that is new, changed, or moved.
+/// discussion that is new, changed, or moved. ([`SortedMap`]s rather than hash maps: no hasher
+/// in the widget's wasm.)
 pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut VecDeque<ViewUpdate>) {
-    let new_ids: HashSet<&ChatId> = new.iter().map(|c| &c.id).collect();
+    let new_ids: SortedMap<&ChatId, ()> = new.iter().map(|c| (&c.id, ())).collect();
     for chat in old {
-        if !new_ids.contains(&chat.id) {
+        if !new_ids.contains_key(&&chat.id) {
             out.push_back(ViewUpdate::ChatRemoved {
                 chat_id: chat.id.clone(),
             });
@@ -529,15 +531,15 @@ pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut VecDeque<ViewUp
     }
     // Index of each surviving old discussion once the removals are done, so a removal alone
     // does not make every later discussion look moved.
-    let old_after_removal: HashMap<&ChatId, (usize, &ChatView)> = old
+    let old_after_removal: SortedMap<&ChatId, (usize, &ChatView)> = old
         .iter()
-        .filter(|c| new_ids.contains(&c.id))
+        .filter(|c| new_ids.contains_key(&&c.id))
         .enumerate()
         .map(|(i, c)| (&c.id, (i, c)))
         .collect();
     for (index, chat) in new.iter().enumerate() {
         let unchanged = old_after_removal
-            .get(&chat.id)
+            .get(&&chat.id)
             .is_some_and(|(i, old)| *i == index && *old == chat);
         if !unchanged {
             out.push_back(ViewUpdate::Chat {
