@@ -71,6 +71,11 @@ impl<K: Ord, V> SortedMap<K, V> {
         self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
+    /// Makes room for `additional` more entries at once (before a snapshot's thousand inserts).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
     /// Removes every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
