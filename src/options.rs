@@ -6,6 +6,7 @@
 //! attributes, the options object passed to `ImageChat.mount`.
 
 use image_chat_protocol::limits::validate_name;
+use image_chat_protocol::number;
 use image_chat_protocol::{Auth, ImageId, TenantId};
 
 use crate::i18n::{Locale, decimal};
@@ -348,7 +349,10 @@ impl RawOptions {
             Some(v) => {
                 let n = match v {
                     Loose::Number(n) => Some(*n),
-                    Loose::Text(s) => s.trim().trim_end_matches("px").trim().parse::<f64>().ok(),
+                    // Core's float parser would link its tables for this one field.
+                    Loose::Text(s) => {
+                        number::parse(s.trim().trim_end_matches("px").trim()).map(|d| d.value)
+                    }
                     _ => None,
                 };
                 match n {

@@ -14,12 +14,14 @@
 //! serde decodes, every client fixture is encoded byte for byte, and property tests compare both
 //! directions with serde on random messages (`tests/wire.rs`). Decoding follows serde's rules:
 //! unknown fields are ignored, a missing required field, a duplicate field, a wrong type or
-//! trailing characters are errors, `null` is "absent" for optional fields. Two deliberate
+//! trailing characters are errors, `null` is "absent" for optional fields. Deliberate
 //! differences: a message written as a JSON array (which serde's tagged enums also accept) is
-//! refused, and numbers are parsed exactly (serde_json without `float_roundtrip` may be one ulp
-//! off on long decimals; the canonical 5-decimal coordinates read the same either way).
-//! Encoding is byte for byte what serde_json writes; canonical coordinates (all the widget
-//! sends) are written without a float formatter.
+//! refused, and floats are read exactly or refused ([`crate::number::parse`]'s fast path: a
+//! coordinate with more than about 16 significant digits or a power of ten beyond ±22, which
+//! serde reads, is refused; the canonical 5-decimal coordinates read the same either way).
+//! Encoding is byte for byte what serde_json writes, except non-canonical coordinates (only
+//! tests send them): the same value, in 17 significant digits rather than the shortest form.
+//! No float formatter or parser with tables is linked.
 
 use std::borrow::Cow;
 
@@ -298,10 +300,14 @@ impl<'a> Cursor<'a> {
         u32::try_from(self.u64(field)?).map_err(|_| FrameError::Invalid(field))
     }
 
+    /// A float, read exactly or refused: JSON numbers beyond the fast path of
+    /// [`crate::number::parse`] (more than 2^53 in their significant digits, or a power of ten
+    /// beyond ±22) are refused although serde reads them. Coordinates, the only floats, have
+    /// at most five decimals on the wire.
     fn f64(&mut self, field: &'static str) -> Result<f64> {
         let (token, _) = self.number()?;
-        match token.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
+        match crate::number::parse(token) {
+            Some(crate::number::Decimal { value, exact: true }) => Ok(value),
             _ => Err(FrameError::Invalid(field)),
         }
     }
@@ -1041,16 +1047,16 @@ impl Writer {
     /// A coordinate exactly as serde_json writes it. Canonical fractions (in [0, 1] with at
     /// most [`COORDINATE_DECIMALS`] decimals: everything the widget sends, as ops are quantized
     /// and validated first) are written with integer arithmetic (`0.0`, `1.0`, `0.41237`: their
-    /// shortest form); anything else, e.g. the invalid values tests send on purpose, goes
-    /// through serde_json's float formatter, so the frame always says what the message holds.
+    /// shortest form, as serde_json writes them); anything else, e.g. the invalid values tests
+    /// send on purpose, by [`crate::number::write`] (17 significant digits: the same value,
+    /// not always serde_json's shortest text; NaN and infinities as `null`, as serde_json), so
+    /// the frame always says what the message holds.
     fn fraction(&mut self, v: f64) {
         let scale = 10u64.pow(COORDINATE_DECIMALS.unsigned_abs());
         let canonical =
             (0.0..=1.0).contains(&v) && v.is_sign_positive() && quantize_fraction(v) == v;
         if !canonical {
-            // Cannot fail for a float (NaN and infinities become `null`, as with serde).
-            let text = serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned());
-            self.0.push_str(&text);
+            crate::number::write(v, &mut self.0);
             return;
         }
         // In [0, scale]: the cast is exact.
