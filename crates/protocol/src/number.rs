@@ -216,10 +216,9 @@ fn digits(v: f64) -> (Vec<u8>, i32) {
     } else {
         (fraction | 1 << 52, biased - 1075)
     };
-    let mut whole: Vec<u32> = vec![m as u32, (m >> 32) as u32];
     let mut all = Vec::new();
     if e >= 0 {
-        shl(&mut whole, e as u32);
+        let mut whole = placed(m, e as u32, (53 + e as usize) / 32 + 1);
         push_integer(&mut all, &mut whole);
         let mut point = all.len() as i32;
         if all.len() > SIGNIFICANT {
@@ -233,27 +232,24 @@ fn digits(v: f64) -> (Vec<u8>, i32) {
     }
     // The fraction's bits, aligned so the binary point falls on a limb boundary (then one ×10
     // pushes the next decimal digit out as the carry), with a spare limb below them so that
-    // half and a quarter of their last bit are representable.
+    // half and a quarter of their last bit are representable. The integer part's bits fall
+    // beyond the limbs and are dropped.
     let bits = (-e) as u32;
     let limbs = bits.div_ceil(32) as usize + 1;
     let shift = limbs as u32 * 32 - bits;
-    let mut rest = whole.clone();
-    rest.resize(limbs + 2, 0);
-    shl(&mut rest, shift);
-    rest.truncate(limbs);
-    shr(&mut whole, bits);
+    let mut rest = placed(m, shift, limbs);
+    let mut whole = placed(m.checked_shr(bits).unwrap_or(0), 0, 2);
     push_integer(&mut all, &mut whole);
     let mut point = all.len() as i32;
     // Half the gap to the neighbours; a quarter just above a power of two, where the lower
     // neighbour is closer (used on both sides, which can only cost a digit). One more limb,
     // as it grows up to 5 × the unit before stopping is certain.
-    let mut margin = vec![0; limbs + 1];
     let half = if fraction == 0 && biased > 1 {
         shift - 2
     } else {
         shift - 1
     };
-    margin[(half / 32) as usize] = 1 << (half % 32);
+    let mut margin = placed(1, half, limbs + 1);
     loop {
         let low = less(&rest, &margin);
         let high = exceeds_one(&rest, &margin);
@@ -338,37 +334,14 @@ fn exceeds_one(rest: &[u32], margin: &[u32]) -> bool {
     false
 }
 
-/// `n <<= by` (little-endian 32-bit limbs, grown as needed).
-fn shl(n: &mut Vec<u32>, by: u32) {
-    let limbs = (by / 32) as usize;
-    let bits = by % 32;
-    n.splice(0..0, std::iter::repeat_n(0, limbs));
-    if bits > 0 {
-        let mut carry = 0;
-        for limb in n.iter_mut() {
-            let next = *limb >> (32 - bits);
-            *limb = *limb << bits | carry;
-            carry = next;
-        }
-        if carry != 0 {
-            n.push(carry);
-        }
+/// `value << at` in `len` little-endian 32-bit limbs (bits beyond them dropped).
+fn placed(value: u64, at: u32, len: usize) -> Vec<u32> {
+    let mut n = vec![0; len];
+    let wide = u128::from(value) << (at % 32);
+    for (i, limb) in n.iter_mut().skip((at / 32) as usize).take(3).enumerate() {
+        *limb = (wide >> (32 * i)) as u32;
     }
-}
-
-/// `n >>= by`.
-fn shr(n: &mut Vec<u32>, by: u32) {
-    let limbs = (by / 32) as usize;
-    n.drain(..limbs.min(n.len()));
-    let bits = by % 32;
-    if bits > 0 {
-        let mut carry = 0;
-        for limb in n.iter_mut().rev() {
-            let next = *limb << (32 - bits);
-            *limb = *limb >> bits | carry;
-            carry = next;
-        }
-    }
+    n
 }
 
 /// `n /= d`, returning the remainder.
