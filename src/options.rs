@@ -424,7 +424,8 @@ pub fn server_url(option: Option<&str>, env: &PageEnv) -> Result<String, Options
         "wss" | "https" => "wss",
         _ => return Err(invalid()),
     };
-    let (host, path) = match rest.find('/') {
+    // A byte scan: `str::find(char)` would link memchr for this one call.
+    let (host, path) = match rest.bytes().position(|b| b == b'/') {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
