@@ -10,13 +10,13 @@
 //! The rest is read approximately and *says so* ([`Decimal::exact`]): the frame decoder refuses
 //! it, CSS pixel parsing takes it.
 //!
-//! Writing: canonical coordinates never come here (`wire` writes them with integer arithmetic).
-//! Anything else, e.g. the invalid values tests send on purpose, is written in the fewest
-//! digits that read back as the same double, found with a small big-integer long division of
-//! the exact binary value (Steele and White's free-format method, no tables) and laid out as
-//! serde_json lays them out. It is slow (one big-integer step per digit), which only invalid
-//! frames pay. The text is nearly always serde_json's; it can be one digit longer just above a
-//! power of two and where serde_json takes a boundary value (tests compare values there), and
+//! Writing: every coordinate `wire` writes, canonical or not (tests send invalid ones on
+//! purpose), is written in the fewest digits that read back as the same double, found with a
+//! small big-integer long division of the exact binary value (Steele and White's free-format
+//! method, no tables) and laid out as serde_json lays them out. A canonical coordinate takes a
+//! few steps on a three-limb integer. The text is nearly always serde_json's (for canonical
+//! coordinates always: all 100,001 are tested); it can be one digit longer just above a power
+//! of two and where serde_json takes a boundary value (tests compare values there), and
 //! integers from 2^52 on get their 17 leading digits.
 
 /// 2^53: every integer up to it is a double, so a mantissa up to it is read exactly.

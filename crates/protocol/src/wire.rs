@@ -30,7 +30,6 @@ use thiserror::Error;
 use crate::client::{Auth, ClientMessage};
 use crate::error::ErrorCode;
 use crate::ids::{BroadcastId, ChatId, CommentId};
-use crate::limits::{COORDINATE_DECIMALS, quantize_fraction};
 use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
 use crate::server::{
     Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
@@ -1044,38 +1043,14 @@ impl Writer {
         }
     }
 
-    /// A coordinate exactly as serde_json writes it. Canonical fractions (in [0, 1] with at
-    /// most [`COORDINATE_DECIMALS`] decimals: everything the widget sends, as ops are quantized
-    /// and validated first) are written with integer arithmetic (`0.0`, `1.0`, `0.41237`: their
-    /// shortest form, as serde_json writes them); anything else, e.g. the invalid values tests
-    /// send on purpose, by [`crate::number::write`] (17 significant digits: the same value,
-    /// not always serde_json's shortest text; NaN and infinities as `null`, as serde_json), so
-    /// the frame always says what the message holds.
+    /// A coordinate as serde_json writes it: [`crate::number::write`], the fewest digits that
+    /// read back as `v`. For canonical fractions (everything the widget sends, as ops are
+    /// quantized and validated first) that is their plain decimal (`0.0`, `1.0`, `0.41237`),
+    /// byte for byte serde_json's (all 100,001 are tested); anything else, e.g. the invalid
+    /// values tests send on purpose, is the same value, not always the same text (see
+    /// [`crate::number`]), so the frame always says what the message holds. One writer for
+    /// both: a separate integer path for the canonical ones measured larger.
     fn fraction(&mut self, v: f64) {
-        let scale = 10u64.pow(COORDINATE_DECIMALS.unsigned_abs());
-        let canonical =
-            (0.0..=1.0).contains(&v) && v.is_sign_positive() && quantize_fraction(v) == v;
-        if !canonical {
-            crate::number::write(v, &mut self.0);
-            return;
-        }
-        // In [0, scale]: the cast is exact.
-        let n = (v * scale as f64).round() as u64;
-        self.uint(n / scale);
-        self.0.push('.');
-        let mut frac = n % scale;
-        let mut width = COORDINATE_DECIMALS.unsigned_abs();
-        while width > 1 && frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        let mut digits = [b'0'; 8];
-        for i in (0..width as usize).rev() {
-            digits[i] = b'0' + (frac % 10) as u8;
-            frac /= 10;
-        }
-        for &d in &digits[..width as usize] {
-            self.0.push(char::from(d));
-        }
+        crate::number::write(v, &mut self.0);
     }
 }
