@@ -343,6 +343,16 @@ impl<'a> Cursor<'a> {
         depth: usize,
         mut field: impl FnMut(&mut Self, &str) -> Result<()>,
     ) -> Result<()> {
+        self.object_dyn(depth, &mut field)
+    }
+
+    /// [`Cursor::object`]'s loop, compiled once: generic over the callback, it was copied into
+    /// every message type's reader.
+    fn object_dyn(
+        &mut self,
+        depth: usize,
+        field: &mut dyn FnMut(&mut Self, &str) -> Result<()>,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(FrameError::TooDeep);
         }
@@ -384,6 +394,15 @@ impl<'a> Cursor<'a> {
 
     /// Reads an array, calling `item` with the cursor on each element.
     fn array(&mut self, depth: usize, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.array_dyn(depth, &mut item)
+    }
+
+    /// [`Cursor::array`]'s loop, compiled once (see [`Cursor::object_dyn`]).
+    fn array_dyn(
+        &mut self,
+        depth: usize,
+        item: &mut dyn FnMut(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(FrameError::TooDeep);
         }
