@@ -46,8 +46,11 @@ glue=pkg/image_chat.js
 # (wasm-opt refuses instructions it was not told about). --converge repeats -Oz while it still
 # shrinks the module. --low-memory-unused lets wasm-opt fold constant offsets into loads and
 # stores: the low 1 KiB of memory is the far end of the 1 MiB stack (rustc puts the stack
-# first), which nothing reaches short of a stack overflow.
-wasm-opt -Oz --converge --low-memory-unused \
+# first), which nothing reaches short of a stack overflow. -ocimfs=20: a function with one
+# caller is inlined into it only up to 20 instructions (binaryen's default inlines any size):
+# +3.4 KB raw but -1.5 KB gzipped, as one huge body compresses worse than its parts
+# (docs/BENCHMARKS.md §6a; 15 gave the same, 5, 10, 30, 50 and 100 less).
+wasm-opt -Oz --converge --low-memory-unused --one-caller-inline-max-function-size=20 \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-multivalue --enable-reference-types \
   "$wasm" -o "$wasm"
