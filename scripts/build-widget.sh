@@ -49,8 +49,9 @@ glue=pkg/image_chat.js
 # first), which nothing reaches short of a stack overflow. -ocimfs=20: a function with one
 # caller is inlined into it only up to 20 instructions (binaryen's default inlines any size):
 # +3.4 KB raw but -1.5 KB gzipped, as one huge body compresses worse than its parts
-# (docs/BENCHMARKS.md §6a; 15 gave the same, 5, 10, 30, 50 and 100 less).
-wasm-opt -Oz --converge --low-memory-unused --one-caller-inline-max-function-size=20 \
+# (docs/BENCHMARKS.md §6a; 15 gave the same, 5, 10, 30, 50 and 100 less). With that cap, -Os
+# is 148 B smaller gzipped than -Oz (without it, larger).
+wasm-opt -Os --converge --low-memory-unused --one-caller-inline-max-function-size=20 \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-multivalue --enable-reference-types \
   "$wasm" -o "$wasm"
