@@ -6,8 +6,9 @@
 #   `unreachable` instruction, with no message formatting, locations or hooks linked;
 # - the `release` profile: opt-level "z", fat LTO, one codegen unit, stripped;
 # - wasm-bindgen (the CLI at Cargo.lock's version) writes the JS glue, then binaryen's wasm-opt
-#   (npm `binaryen`) shrinks the wasm, and scripts/minify-imports.mjs shortens the import names
-#   (wasm-bindgen's are long and hashed) in the wasm and the glue.
+#   (npm `binaryen`) shrinks the wasm, scripts/minify-imports.mjs shortens the import names
+#   (wasm-bindgen's are long and hashed) in the wasm and the glue, and terser (npm) minifies the
+#   JS.
 # Tests (`wasm-pack test`, clippy) stay on stable: only this size build needs nightly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,12 +46,23 @@ glue=pkg/image_chat.js
 # (wasm-opt refuses instructions it was not told about). --converge repeats -Oz while it still
 # shrinks the module. --low-memory-unused lets wasm-opt fold constant offsets into loads and
 # stores: the low 1 KiB of memory is the far end of the 1 MiB stack (rustc puts the stack
-# first), which nothing reaches short of a stack overflow.
-wasm-opt -Oz --converge --low-memory-unused \
+# first), which nothing reaches short of a stack overflow. -ocimfs=20: a function with one
+# caller is inlined into it only up to 20 instructions (binaryen's default inlines any size):
+# +3.4 KB raw but -1.5 KB gzipped, as one huge body compresses worse than its parts
+# (docs/BENCHMARKS.md §6a; 15 gave the same, 5, 10, 30, 50 and 100 less). With that cap, -Os
+# is 148 B smaller gzipped than -Oz (without it, larger).
+wasm-opt -Os --converge --low-memory-unused --one-caller-inline-max-function-size=20 \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-multivalue --enable-reference-types \
   "$wasm" -o "$wasm"
 node scripts/minify-imports.mjs "$wasm" "$glue"
+# The JS is shipped as written: wasm-bindgen's glue carries its doc comments, long local names
+# and helpers the widget never calls, so terser (npm) minifies it and the hand-written snippets
+# as ES modules (exports and imports keep their names; the d.ts is unchanged). Measured: glue
+# 6,040 -> 3,910 B gzipped, snippets 733 -> 321 (docs/BENCHMARKS.md §6a).
+for js in "$glue" $(find pkg/snippets -name '*.js' 2>/dev/null); do
+  terser "$js" --module --compress passes=2 --mangle --comments '/@ts-self-types/' -o "$js"
+done
 
 raw=$(( $(wc -c < "$wasm") + $(wc -c < "$glue") ))
 gz=$(( $(gzip -9 -c "$wasm" | wc -c) + $(gzip -9 -c "$glue" | wc -c) ))

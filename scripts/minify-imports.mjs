@@ -3,9 +3,10 @@
 // after its JS function plus a 16-hex-digit hash (`__wbg_addEventListener_847fd86b8c33ec43`),
 // and each name is written twice, in the wasm's import section and as a key of the glue's
 // import object: ~150 of them are several kilobytes that gzip cannot squeeze (the hashes are
-// random). Nothing else changes: same functions, same order, same module.
+// random). The exports the glue calls (`wasm.imagechat_mount`, `wasm.__wbindgen_export2`…) are
+// shortened the same way. Nothing else changes: same functions, same order, same module.
 //   node scripts/minify-imports.mjs pkg/image_chat_bg.wasm pkg/image_chat.js
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const [wasmPath, gluePath] = process.argv.slice(2);
 const wasm = readFileSync(wasmPath);
@@ -40,10 +41,38 @@ const shortName = (i) =>
 let pos = 8;
 const parts = [wasm.subarray(0, 8)];
 const renamed = new Map();
+const exportsRenamed = new Map();
 while (pos < wasm.length) {
   const id = wasm[pos];
   const [size, bodyStart] = leb(wasm, pos + 1);
   const end = bodyStart + size;
+  if (id === 7) {
+    // Exports the glue calls as `wasm.NAME` get short names too (`memory` and anything the
+    // glue does not name that way keep theirs).
+    let [count, p] = leb(wasm, bodyStart);
+    const body = [encodeLeb(count)];
+    for (let i = 0; i < count; i++) {
+      let len;
+      [len, p] = leb(wasm, p);
+      const field = wasm.toString('utf8', p, p + len);
+      p += len;
+      const descStart = p;
+      p++;
+      [, p] = leb(wasm, p);
+      let field2 = field;
+      const use = new RegExp(`\\bwasm\\.${field.replace(/\$/g, '\\$')}\\b`, 'g');
+      if (field !== 'memory' && use.test(glue)) {
+        field2 = `x${shortName(exportsRenamed.size)}`;
+        exportsRenamed.set(field, field2);
+        glue = glue.replace(use, `wasm.${field2}`);
+      }
+      body.push(name(field2), wasm.subarray(descStart, p));
+    }
+    const section = Buffer.concat(body);
+    parts.push(Buffer.from([7]), encodeLeb(section.length), section);
+    pos = end;
+    continue;
+  }
   if (id !== 2) {
     parts.push(wasm.subarray(pos, end));
     pos = end;
@@ -89,4 +118,13 @@ for (const [long, short] of renamed) {
 if (missing) throw new Error(`${missing} imports not found in ${gluePath}`);
 writeFileSync(wasmPath, Buffer.concat(parts));
 writeFileSync(gluePath, glue);
-console.log(`minify-imports: ${renamed.size} imports renamed`);
+// wasm-bindgen's typing of the raw exports, kept in step.
+const dts = wasmPath.replace(/\.wasm$/, '.wasm.d.ts');
+if (existsSync(dts)) {
+  let text = readFileSync(dts, 'utf8');
+  for (const [long, short] of exportsRenamed) {
+    text = text.replace(new RegExp(`\\b${long.replace(/\$/g, '\\$')}\\b`, 'g'), short);
+  }
+  writeFileSync(dts, text);
+}
+console.log(`minify-imports: ${renamed.size} imports and ${exportsRenamed.size} exports renamed`);

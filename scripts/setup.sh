@@ -2,8 +2,8 @@
 # Installs, if missing, every tool the demo (`setup.sh demo`) or the test suite (`setup.sh test`)
 # needs on a fresh machine: the wasm32 Rust target, the pinned nightly with rust-src for the
 # widget's release build (scripts/widget-toolchain.sh), wasm-bindgen-cli at the exact version in
-# Cargo.lock, wasm-pack, the npm dev tools (binaryen's wasm-opt, playwright-core), and for tests
-# Debian's chromium + chromium-driver. Idempotent and quiet when everything is there already.
+# Cargo.lock, wasm-pack, the npm dev tools (binaryen's wasm-opt, terser, playwright-core), and for
+# tests Debian's chromium + chromium-driver. Idempotent and quiet when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose=${1:-test}
@@ -42,8 +42,8 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
   cargo install wasm-pack --locked || cargo install wasm-pack
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -d node_modules/playwright-core ]; then
-  say "installing npm dev tools (binaryen, playwright-core)"
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/terser ] || [ ! -d node_modules/playwright-core ]; then
+  say "installing npm dev tools (binaryen, terser, playwright-core)"
   npm ci --no-audit --no-fund
 fi
 

@@ -7,6 +7,7 @@
 
 use crate::i18n::decimal;
 use image_chat_protocol::limits::quantize_fraction;
+use image_chat_protocol::number;
 
 /// An axis-aligned rectangle in CSS pixels.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -65,7 +66,9 @@ pub fn parse_px(value: &str) -> f64 {
     value
         .trim()
         .strip_suffix("px")
-        .and_then(|v| v.trim().parse::<f64>().ok())
+        // Approximate is fine for pixels; core's parser would link its tables.
+        .and_then(|v| number::parse(v.trim()))
+        .map(|d| d.value)
         .filter(|v| v.is_finite())
         .unwrap_or(0.0)
 }

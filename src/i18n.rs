@@ -64,10 +64,15 @@ pub fn fill(template: &str, args: &[&str]) -> String {
         String::with_capacity(template.len() + args.iter().map(|a| a.len()).sum::<usize>());
     let mut rest = template;
     let mut args = args.iter();
-    // Searching for the `{` char (memchr), then checking the `}`, links less code than a
-    // substring search.
+    // A plain byte scan for `{`, then checking the `}`, links less code than a substring
+    // search or `str::find(char)` (memchr, ~700 bytes of wasm).
     let mut from = 0;
-    while let Some(at) = rest[from..].find('{').map(|i| from + i) {
+    while let Some(at) = rest
+        .bytes()
+        .skip(from)
+        .position(|b| b == b'{')
+        .map(|i| from + i)
+    {
         if !rest[at + 1..].starts_with('}') {
             from = at + 1;
             continue;

@@ -99,6 +99,17 @@ impl Shell {
 /// Runs `f` on the widget behind `weak` (if it still exists and is not busy), drives the engine,
 /// then dispatches the page events it queued.
 fn with_widget(weak: &Weak<Shell>, f: impl FnOnce(&mut Widget)) {
+    let mut f = Some(f);
+    with_widget_dyn(weak, &mut |w| {
+        if let Some(f) = f.take() {
+            f(w);
+        }
+    });
+}
+
+/// [`with_widget`]'s body, compiled once: generic over the callback, it was copied into every
+/// caller (timers, socket, listeners, resize).
+fn with_widget_dyn(weak: &Weak<Shell>, f: &mut dyn FnMut(&mut Widget)) {
     let Some(shell) = weak.upgrade() else { return };
     let (outbox, target, self_destroy) = {
         let Ok(mut w) = shell.widget.try_borrow_mut() else {

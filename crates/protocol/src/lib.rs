@@ -16,6 +16,8 @@
 //! - [`error`]: machine-readable error codes sent in `error` frames.
 //! - [`close`]: WebSocket close codes, split into "reconnect" and "give up".
 //! - [`codec`]: decoding client frames into validated messages (what the server and the fuzzer call).
+//! - [`number`]: decimal numbers read and written without core's float tables (for [`wire`]
+//!   and the widget's CSS lengths).
 //! - [`wire`]: the client's side without serde: client frames written and server frames read
 //!   by hand (what the widget links), pinned to the serde derives by tests.
 
@@ -26,6 +28,7 @@ pub mod error;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod number;
 pub mod server;
 pub mod state;
 pub mod wire;

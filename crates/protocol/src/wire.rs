@@ -14,12 +14,14 @@
 //! serde decodes, every client fixture is encoded byte for byte, and property tests compare both
 //! directions with serde on random messages (`tests/wire.rs`). Decoding follows serde's rules:
 //! unknown fields are ignored, a missing required field, a duplicate field, a wrong type or
-//! trailing characters are errors, `null` is "absent" for optional fields. Two deliberate
+//! trailing characters are errors, `null` is "absent" for optional fields. Deliberate
 //! differences: a message written as a JSON array (which serde's tagged enums also accept) is
-//! refused, and numbers are parsed exactly (serde_json without `float_roundtrip` may be one ulp
-//! off on long decimals; the canonical 5-decimal coordinates read the same either way).
-//! Encoding is byte for byte what serde_json writes; canonical coordinates (all the widget
-//! sends) are written without a float formatter.
+//! refused, and floats are read exactly or refused ([`crate::number::parse`]'s fast path: a
+//! coordinate with more than about 16 significant digits or a power of ten beyond ±22, which
+//! serde reads, is refused; the canonical 5-decimal coordinates read the same either way).
+//! Encoding is byte for byte what serde_json writes, except non-canonical coordinates (only
+//! tests send them): the same value, in 17 significant digits rather than the shortest form.
+//! No float formatter or parser with tables is linked.
 
 use std::borrow::Cow;
 
@@ -28,7 +30,6 @@ use thiserror::Error;
 use crate::client::{Auth, ClientMessage};
 use crate::error::ErrorCode;
 use crate::ids::{BroadcastId, ChatId, CommentId};
-use crate::limits::{COORDINATE_DECIMALS, quantize_fraction};
 use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
 use crate::server::{
     Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
@@ -298,10 +299,14 @@ impl<'a> Cursor<'a> {
         u32::try_from(self.u64(field)?).map_err(|_| FrameError::Invalid(field))
     }
 
+    /// A float, read exactly or refused: JSON numbers beyond the fast path of
+    /// [`crate::number::parse`] (more than 2^53 in their significant digits, or a power of ten
+    /// beyond ±22) are refused although serde reads them. Coordinates, the only floats, have
+    /// at most five decimals on the wire.
     fn f64(&mut self, field: &'static str) -> Result<f64> {
         let (token, _) = self.number()?;
-        match token.parse::<f64>() {
-            Ok(v) if v.is_finite() => Ok(v),
+        match crate::number::parse(token) {
+            Some(crate::number::Decimal { value, exact: true }) => Ok(value),
             _ => Err(FrameError::Invalid(field)),
         }
     }
@@ -337,6 +342,16 @@ impl<'a> Cursor<'a> {
         &mut self,
         depth: usize,
         mut field: impl FnMut(&mut Self, &str) -> Result<()>,
+    ) -> Result<()> {
+        self.object_dyn(depth, &mut field)
+    }
+
+    /// [`Cursor::object`]'s loop, compiled once: generic over the callback, it was copied into
+    /// every message type's reader.
+    fn object_dyn(
+        &mut self,
+        depth: usize,
+        field: &mut dyn FnMut(&mut Self, &str) -> Result<()>,
     ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(FrameError::TooDeep);
@@ -379,6 +394,15 @@ impl<'a> Cursor<'a> {
 
     /// Reads an array, calling `item` with the cursor on each element.
     fn array(&mut self, depth: usize, mut item: impl FnMut(&mut Self) -> Result<()>) -> Result<()> {
+        self.array_dyn(depth, &mut item)
+    }
+
+    /// [`Cursor::array`]'s loop, compiled once (see [`Cursor::object_dyn`]).
+    fn array_dyn(
+        &mut self,
+        depth: usize,
+        item: &mut dyn FnMut(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
             return Err(FrameError::TooDeep);
         }
@@ -1038,38 +1062,14 @@ impl Writer {
         }
     }
 
-    /// A coordinate exactly as serde_json writes it. Canonical fractions (in [0, 1] with at
-    /// most [`COORDINATE_DECIMALS`] decimals: everything the widget sends, as ops are quantized
-    /// and validated first) are written with integer arithmetic (`0.0`, `1.0`, `0.41237`: their
-    /// shortest form); anything else, e.g. the invalid values tests send on purpose, goes
-    /// through serde_json's float formatter, so the frame always says what the message holds.
+    /// A coordinate as serde_json writes it: [`crate::number::write`], the fewest digits that
+    /// read back as `v`. For canonical fractions (everything the widget sends, as ops are
+    /// quantized and validated first) that is their plain decimal (`0.0`, `1.0`, `0.41237`),
+    /// byte for byte serde_json's (all 100,001 are tested); anything else, e.g. the invalid
+    /// values tests send on purpose, is the same value, not always the same text (see
+    /// [`crate::number`]), so the frame always says what the message holds. One writer for
+    /// both: a separate integer path for the canonical ones measured larger.
     fn fraction(&mut self, v: f64) {
-        let scale = 10u64.pow(COORDINATE_DECIMALS.unsigned_abs());
-        let canonical =
-            (0.0..=1.0).contains(&v) && v.is_sign_positive() && quantize_fraction(v) == v;
-        if !canonical {
-            // Cannot fail for a float (NaN and infinities become `null`, as with serde).
-            let text = serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned());
-            self.0.push_str(&text);
-            return;
-        }
-        // In [0, scale]: the cast is exact.
-        let n = (v * scale as f64).round() as u64;
-        self.uint(n / scale);
-        self.0.push('.');
-        let mut frac = n % scale;
-        let mut width = COORDINATE_DECIMALS.unsigned_abs();
-        while width > 1 && frac % 10 == 0 {
-            frac /= 10;
-            width -= 1;
-        }
-        let mut digits = [b'0'; 8];
-        for i in (0..width as usize).rev() {
-            digits[i] = b'0' + (frac % 10) as u8;
-            frac /= 10;
-        }
-        for &d in &digits[..width as usize] {
-            self.0.push(char::from(d));
-        }
+        crate::number::write(v, &mut self.0);
     }
 }

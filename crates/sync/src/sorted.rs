@@ -71,7 +71,8 @@ impl<K: Ord, V> SortedMap<K, V> {
         self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
-    /// Makes room for `additional` more entries at once (before a snapshot's thousand inserts).
+    /// Makes room for `additional` more entries, so a known number of inserts grows the
+    /// storage once rather than by repeated doubling.
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve(additional);
     }
