@@ -43,18 +43,10 @@ pub enum Plural {
 pub type Forms = [&'static str; 3];
 
 /// `n` in decimal, without the `core::fmt` machinery.
-pub fn decimal(mut n: u64) -> String {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    digits[i..].iter().map(|&d| char::from(d)).collect()
+pub fn decimal(n: u64) -> String {
+    let mut out = String::new();
+    image_chat_protocol::number::write_u64(n, &mut out);
+    out
 }
 
 /// `template` with each `{}` replaced by the next of `args`, in order (a `{}` with no argument

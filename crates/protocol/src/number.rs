@@ -36,6 +36,22 @@ pub struct Decimal {
     pub exact: bool,
 }
 
+/// Appends `n` in decimal to `out`, without the `core::fmt` machinery (which the widget does
+/// not link). Shared by the frame writer and the widget's text.
+pub fn write_u64(mut n: u64, out: &mut String) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
 /// Reads `[+-]digits[.digits][(e|E)[+-]digits]` (`.5` and `5.` too, as CSS writes them); the
 /// whole text must be the number. `None` if it is not one.
 pub fn parse(text: &str) -> Option<Decimal> {

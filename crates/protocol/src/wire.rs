@@ -1046,20 +1046,8 @@ impl Writer {
     }
 
     /// An unsigned integer, without the `core::fmt` machinery.
-    fn uint(&mut self, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[i..] {
-            self.0.push(char::from(d));
-        }
+    fn uint(&mut self, n: u64) {
+        crate::number::write_u64(n, &mut self.0);
     }
 
     /// A coordinate as serde_json writes it: [`crate::number::write`], the fewest digits that
