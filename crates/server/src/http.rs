@@ -48,12 +48,20 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
         .with_state(app);
     if let Some(pkg) = &dirs.pkg {
-        router = router.nest_service("/pkg", ServeDir::new(pkg));
+        router = router.nest_service("/pkg", static_dir(pkg));
     }
     if let Some(www) = &dirs.www {
-        router = router.fallback_service(ServeDir::new(www));
+        router = router.fallback_service(static_dir(www));
     }
     router
+}
+
+/// Serves the files under `dir`. Where the build left a compressed twin (`x.wasm.br`,
+/// `x.wasm.gz`: `scripts/build-widget.sh` writes them for the widget) and the browser accepts
+/// that encoding, the twin is sent with `Content-Encoding`, so the widget travels compressed
+/// without the server compressing anything per request; otherwise the file itself.
+fn static_dir(dir: &std::path::Path) -> ServeDir {
+    ServeDir::new(dir).precompressed_br().precompressed_gzip()
 }
 
 async fn websocket(

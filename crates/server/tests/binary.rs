@@ -23,6 +23,10 @@ impl Drop for ServerProcess {
 }
 
 fn spawn(dir: &std::path::Path) -> (ServerProcess, SocketAddr) {
+    spawn_with(dir, &[])
+}
+
+fn spawn_with(dir: &std::path::Path, args: &[&std::ffi::OsStr]) -> (ServerProcess, SocketAddr) {
     let www = dir.join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("index.html"), "<h1>demo page</h1>").unwrap();
@@ -30,6 +34,7 @@ fn spawn(dir: &std::path::Path) -> (ServerProcess, SocketAddr) {
         .arg("serve")
         .arg("--www-dir")
         .arg(&www)
+        .args(args)
         .env("IMAGE_CHAT_LISTEN", "127.0.0.1:0")
         .env("IMAGE_CHAT_DATABASE", dir.join("demo.db"))
         .env("RUST_LOG", "warn")
@@ -85,4 +90,43 @@ async fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
     let reader = Client::join(addr, "img").await;
     let chats = &reader.welcome().snapshot.as_ref().unwrap().chats;
     assert_eq!(chats[0].comments[0].text, "before SIGTERM");
+}
+
+/// The widget travels compressed: a browser that accepts Brotli or gzip gets the twin the build
+/// wrote beside each file, with `Content-Encoding`; one that accepts neither gets the file.
+#[tokio::test]
+async fn widget_files_are_served_precompressed_when_the_browser_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    // The server sends the twins as they are (it never compresses per request), so their
+    // content only has to be distinguishable here.
+    std::fs::write(pkg.join("w.wasm"), "plain bytes").unwrap();
+    std::fs::write(pkg.join("w.wasm.gz"), "gzip twin").unwrap();
+    std::fs::write(pkg.join("w.wasm.br"), "brotli twin").unwrap();
+    std::fs::write(pkg.join("only-plain.js"), "plain only").unwrap();
+    let (_process, addr) = spawn_with(dir.path(), &["--pkg-dir".as_ref(), pkg.as_os_str()]);
+
+    let cases = [
+        ("", "plain bytes", None),
+        ("Accept-Encoding: gzip\r\n", "gzip twin", Some("gzip")),
+        ("Accept-Encoding: gzip, deflate, br\r\n", "brotli twin", Some("br")),
+        ("Accept-Encoding: identity\r\n", "plain bytes", None),
+    ];
+    for (headers, body, encoding) in cases {
+        let response = http_raw_with(addr, "/pkg/w.wasm", headers).await;
+        let (head, got) = response.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{headers:?}: {head}");
+        assert_eq!(got, body, "{headers:?}");
+        match encoding {
+            Some(e) => assert!(head.contains(&format!("content-encoding: {e}")), "{head}"),
+            None => assert!(!head.contains("content-encoding"), "{head}"),
+        }
+        assert!(head.contains("content-type: application/wasm"), "{head}");
+    }
+    // No twin: the file itself, whatever the browser accepts.
+    let response = http_raw_with(addr, "/pkg/only-plain.js", "Accept-Encoding: gzip, br\r\n").await;
+    assert!(response.ends_with("\r\n\r\nplain only"), "{response}");
+    assert!(!response.to_ascii_lowercase().contains("content-encoding"));
 }

@@ -297,9 +297,16 @@ pub fn close_code(code: WsCloseCode) -> u16 {
 /// Plain HTTP/1.1 GET over a TCP socket; returns the whole response (status line, headers,
 /// body), lossily decoded.
 pub async fn http_raw(addr: SocketAddr, path: &str) -> String {
+    http_raw_with(addr, path, "").await
+}
+
+/// Plain HTTP/1.1 GET with extra header lines (each ending in `\r\n`); returns the raw
+/// response.
+pub async fn http_raw_with(addr: SocketAddr, path: &str, headers: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
     tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
