@@ -110,7 +110,11 @@ async fn widget_files_are_served_precompressed_when_the_browser_accepts_it() {
     let cases = [
         ("", "plain bytes", None),
         ("Accept-Encoding: gzip\r\n", "gzip twin", Some("gzip")),
-        ("Accept-Encoding: gzip, deflate, br\r\n", "brotli twin", Some("br")),
+        (
+            "Accept-Encoding: gzip, deflate, br\r\n",
+            "brotli twin",
+            Some("br"),
+        ),
         ("Accept-Encoding: identity\r\n", "plain bytes", None),
     ];
     for (headers, body, encoding) in cases {
