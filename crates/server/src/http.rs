@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderValue;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -15,6 +16,7 @@ use axum::{Extension, Json, Router};
 use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
 use serde::{Deserialize, Serialize};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeader;
 
 use crate::admission::{PeerAddr, client_ip};
 use crate::app::App;
@@ -59,9 +61,16 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
 /// Serves the files under `dir`. Where the build left a compressed twin (`x.wasm.br`,
 /// `x.wasm.gz`: `scripts/build-widget.sh` writes them for the widget) and the browser accepts
 /// that encoding, the twin is sent with `Content-Encoding`, so the widget travels compressed
-/// without the server compressing anything per request; otherwise the file itself.
-fn static_dir(dir: &std::path::Path) -> ServeDir {
-    ServeDir::new(dir).precompressed_br().precompressed_gzip()
+/// without the server compressing anything per request; otherwise the file itself. Since the
+/// body depends on `Accept-Encoding`, responses say so (`Vary`), or a shared cache between
+/// server and browser could hand Brotli to a browser that never asked for it.
+fn static_dir(dir: &std::path::Path) -> SetResponseHeader<ServeDir, HeaderValue> {
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    SetResponseHeader::appending(
+        files,
+        header::VARY,
+        HeaderValue::from_static("accept-encoding"),
+    )
 }
 
 async fn websocket(

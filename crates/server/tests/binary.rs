@@ -128,6 +128,10 @@ async fn widget_files_are_served_precompressed_when_the_browser_accepts_it() {
             None => assert!(!head.contains("content-encoding"), "{head}"),
         }
         assert!(head.contains("content-type: application/wasm"), "{head}");
+        assert!(
+            head.contains("vary: accept-encoding"),
+            "caches keep the encodings apart"
+        );
     }
     // No twin: the file itself, whatever the browser accepts.
     let response = http_raw_with(addr, "/pkg/only-plain.js", "Accept-Encoding: gzip, br\r\n").await;
