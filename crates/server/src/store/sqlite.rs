@@ -227,6 +227,14 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
+        1 => {
+            // Written before ids became base64url and anchors arrays (protocol §3, §8); its
+            // rows would not decode. Say what to do rather than only what went wrong.
+            return Err(StoreError::Backend(format!(
+                "sqlite: database schema version 1 predates this server's wire format (version \
+                 {SCHEMA_VERSION}) and cannot be read: start it on a new database file"
+            )));
+        }
         other => {
             return Err(StoreError::Backend(format!(
                 "sqlite: database schema version {other} is not supported (this server \
