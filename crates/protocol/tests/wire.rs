@@ -148,6 +148,11 @@ fn decoding_follows_serde_on_edge_cases() {
             assert!(ServerMessage::from_json(text).is_err(), "serde: {text}");
         }
     }
+    let new_chat_at = |x: &str| {
+        format!(
+            r#"{{"type":"new-image-chat","seq":1,"epoch":2,"broadcastId":"b","chat":{{"id":"c","anchor":[{x},0.5],"comments":[]}}}}"#
+        )
+    };
     // The other deliberate difference: floats are read exactly or not at all (`number::parse`'s
     // fast path); serde reads these anchors, the decoder refuses them. Coordinates on the wire
     // have at most five decimals.
@@ -157,9 +162,7 @@ fn decoding_follows_serde_on_edge_cases() {
         "1e-23",
         "1e300",
     ] {
-        let text = format!(
-            r#"{{"type":"new-image-chat","seq":1,"epoch":2,"broadcastId":"b","chat":{{"id":"c","anchor":[{anchor},0.5],"comments":[]}}}}"#
-        );
+        let text = new_chat_at(anchor);
         assert!(ServerMessage::from_json(&text).is_ok(), "serde: {text}");
         assert_eq!(
             ServerMessage::decode(&text),
@@ -174,9 +177,7 @@ fn decoding_follows_serde_on_edge_cases() {
         "5e-1",
         "0.00000000000000000001",
     ] {
-        let text = format!(
-            r#"{{"type":"new-image-chat","seq":1,"epoch":2,"broadcastId":"b","chat":{{"id":"c","anchor":[{anchor},0.5],"comments":[]}}}}"#
-        );
+        let text = new_chat_at(anchor);
         let ours = ServerMessage::decode(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let ServerMessage::NewImageChat(NewImageChat { chat, .. }) = ours else {
             panic!("{text}");

@@ -13,7 +13,6 @@ use axum::extract::connect_info::Connected;
 use axum::http::HeaderMap;
 use axum::serve::IncomingStream;
 use image_chat_protocol::ErrorCode;
-use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::TunedListener;
@@ -25,12 +24,6 @@ use crate::tls::TlsListener;
 /// The TCP peer of a connection, for `ConnectInfo` on both the plain and the TLS listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TcpListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
 
 impl Connected<IncomingStream<'_, TunedListener>> for PeerAddr {
     fn connect_info(stream: IncomingStream<'_, TunedListener>) -> Self {

@@ -609,18 +609,8 @@ async fn tenant_and_origin_attacks(env: &Env) {
 }
 
 async fn http_get_auth(addr: std::net::SocketAddr, path: &str, authorization: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .unwrap()
-        .unwrap();
-    String::from_utf8_lossy(&response)[9..12].parse().unwrap()
+    let response = http_raw_with(addr, path, &format!("Authorization: {authorization}\r\n")).await;
+    response[9..12].parse().unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
