@@ -4,6 +4,13 @@
 //! gathered in Rust into one string with the end of every field, and one JS function clones the
 //! template, sets the attributes and text, and inserts the lot. Values become attribute values
 //! or text only (`setAttribute`, `textContent`), never HTML.
+//!
+//! No handle to the new elements comes back (that was one more call into JS per element, to
+//! take each out of the returned array): callers find an element when they need it.
+//!
+//! Tried and dropped (docs/BENCHMARKS.md §6b): building the elements' markup here, escaped, for
+//! one `insertAdjacentHTML` (no JS per element): the HTML parser cost as much as the calls it
+//! saved, for 1.4 KB more widget.
 
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, Node};
@@ -18,7 +25,7 @@ extern "C" {
         names: &str,
         text: &str,
         ends: &[u32],
-    ) -> Result<js_sys::Array, JsValue>;
+    ) -> Result<(), JsValue>;
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its
@@ -76,16 +83,15 @@ impl Clones {
         self.ends.push(self.len16);
     }
 
-    /// Clones `template` once per element, sets each one's attributes and text, inserts them all
-    /// into `parent` before `before` (at the end for `None`) and returns them in order.
+    /// Clones `template` once per element, sets each one's attributes and text, and inserts
+    /// them all into `parent` before `before` (at the end for `None`).
     pub fn insert(
         &self,
         parent: &Node,
         before: Option<&Node>,
         template: &Element,
-    ) -> Result<Vec<Element>, JsValue> {
-        let created = clone_each(parent, before, template, self.names, &self.text, &self.ends)?;
-        Ok(created.iter().map(|e| e.unchecked_into()).collect())
+    ) -> Result<(), JsValue> {
+        clone_each(parent, before, template, self.names, &self.text, &self.ends)
     }
 }
 
