@@ -95,13 +95,14 @@ impl Clones {
     }
 }
 
-/// Length of `s` in UTF-16 code units (what JavaScript's `String.prototype.slice` counts).
+/// Length of `s` in UTF-16 code units (what JavaScript's `String.prototype.slice` counts),
+/// from its bytes without decoding characters: each character is one unit (count the bytes
+/// that start one, i.e. all but UTF-8 continuation bytes) and those of 4 bytes are two.
 fn utf16_len(s: &str) -> u32 {
-    let n = if s.is_ascii() {
-        s.len()
-    } else {
-        s.chars().map(char::len_utf16).sum()
-    };
+    let n = s
+        .bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum::<usize>();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -117,5 +118,15 @@ mod tests {
         assert_eq!(c.text, "xé😀1data-p data-qy");
         // x | é + 😀 (1 + 2 units) | 1 | "data-p data-q" | "" | y | "" | ""
         assert_eq!(c.ends, vec![1, 4, 5, 18, 18, 19, 19, 19]);
+        for s in [
+            "",
+            "ascii",
+            "“ok”",
+            "€😀é",
+            "\u{10FFFF}\u{7FF}\u{800}\u{FFFF}\u{10000}",
+        ] {
+            let want: usize = s.chars().map(char::len_utf16).sum();
+            assert_eq!(utf16_len(s) as usize, want, "{s}");
+        }
     }
 }
