@@ -7,8 +7,13 @@
 //   node e2e/bench-marker-css.mjs [--runs 5] [--variants '{"name":{"extra":"css", ...}}']
 //
 // A variant may have `extra` (CSS appended), `replace` ([from, to] in the stylesheet), `style`
-// (false: no inline position) and `text` (the marker's text, default "1"). Loopback only; no
-// server needed.
+// (false: no inline position; or a template of the inline style with {x} and {y}, default
+// "left:{x}%;top:{y}%"), `text` (the marker's text, default "1"), `inner` (the marker's content
+// as HTML, {n} standing for the text), `attrs` (more attributes, {n} likewise) and `group` (N:
+// markers wrapped in `div.image-chat-group`s of N), `wrap` (true: each button inside a
+// `div.image-chat-pin` that carries the position). After the first render, one more marker is
+// added and its style + layout timed too (a live event's DOM cost). Loopback only; no server
+// needed.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,16 +41,28 @@ const [LIGHT, DARK, RULES] = ['LIGHT', 'DARK', 'RULES'].map(constant);
 const STYLESHEET = `.image-chat,.image-chat[data-theme=light]{${LIGHT}}.image-chat[data-theme=dark]{${DARK}}@media (prefers-color-scheme:dark){.image-chat[data-theme=auto]{${DARK}}}${RULES}`;
 
 const escape = (s) => s.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;');
+function marker(v, j) {
+  const x = ((((j * 37) % 997) / 997) * 100).toFixed(3);
+  const y = ((((j * 61) % 991) / 991) * 100).toFixed(3);
+  const label = escape(`Discussion by Seeder: “Discussion number ${j}” (1 comment)`);
+  const n = v.text ?? '1';
+  const pos = (v.style ?? 'left:{x}%;top:{y}%').toString().replaceAll('{x}', x).replaceAll('{y}', y);
+  const style = v.style === false ? '' : ` style="${pos}"`;
+  const attrs = v.attrs ? ' ' + v.attrs.replaceAll('{n}', n) : '';
+  const inner = (v.inner ?? '{n}').replaceAll('{n}', n);
+  const button = (style) =>
+    `<button type="button" class="image-chat-marker" aria-haspopup="dialog" aria-expanded="false" data-chat-id="c${j}"${style}${attrs} aria-label="${label}">${inner}</button>`;
+  // `wrap`: the position on a `div.image-chat-pin` around the button (outside the DOM contract;
+  // measures what a button without a per-element style costs).
+  return v.wrap ? `<div class="image-chat-pin"${style}>${button('')}</div>` : button(style);
+}
 function markers(v) {
   let html = '';
   for (let j = 0; j < N; j++) {
-    const x = ((((j * 37) % 997) / 997) * 100).toFixed(3);
-    const y = ((((j * 61) % 991) / 991) * 100).toFixed(3);
-    const label = escape(`Discussion by Seeder: “Discussion number ${j}” (1 comment)`);
-    const style = v.style === false ? '' : ` style="left:${x}%;top:${y}%"`;
-    html += `<button type="button" class="image-chat-marker" aria-haspopup="dialog" aria-expanded="false" data-chat-id="c${j}"${style} aria-label="${label}">${v.text ?? '1'}</button>`;
+    if (v.group && j % v.group === 0) html += `${j ? '</div>' : ''}<div class="image-chat-group">`;
+    html += marker(v, j);
   }
-  return html;
+  return v.group ? html + '</div>' : html;
 }
 
 const browser = await launchBrowser();
@@ -66,6 +83,7 @@ try {
           class="image-chat-status">Live</span><span class="image-chat-online"></span></div></div></span>
         </body></html>`);
       const html = markers(v);
+      const one = marker(v, N);
       await page.evaluate(() => void document.body.offsetHeight);
       await browser.startTracing(page, { categories: ['devtools.timeline'] });
       const wall = await page.evaluate((html) => {
@@ -76,10 +94,24 @@ try {
         void document.body.offsetHeight;
         return { insert: t1 - t0, styleLayout: performance.now() - t1 };
       }, html);
-      const events = JSON.parse((await browser.stopTracing()).toString()).traceEvents;
-      const cpu = (name) =>
+      const cpu = (events, name) =>
         events.filter((e) => e.name === name && e.ph === 'X').reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
-      (results[name] ??= []).push({ ...wall, style: cpu('UpdateLayoutTree'), layout: cpu('Layout') });
+      const first = JSON.parse((await browser.stopTracing()).toString()).traceEvents;
+      // One more marker (into the last group, if grouped), as a live event adds it.
+      await browser.startTracing(page, { categories: ['devtools.timeline'] });
+      await page.evaluate((one) => {
+        const layer = document.querySelector('.image-chat-layer');
+        (layer.lastElementChild?.classList.contains('image-chat-group') ? layer.lastElementChild : layer)
+          .insertAdjacentHTML('beforeend', one);
+        void document.body.offsetHeight;
+      }, one);
+      const ev = JSON.parse((await browser.stopTracing()).toString()).traceEvents;
+      (results[name] ??= []).push({
+        ...wall,
+        style: cpu(first, 'UpdateLayoutTree'),
+        layout: cpu(first, 'Layout'),
+        event: cpu(ev, 'UpdateLayoutTree') + cpu(ev, 'Layout'),
+      });
       await context.close();
     }
   }
@@ -88,8 +120,9 @@ try {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`${N} markers on a static page, ${RUNS} fresh pages each, median ms`);
-console.log(`${'variant'.padEnd(24)} ${'style CPU'.padStart(10)} ${'layout CPU'.padStart(10)} ${'insert wall'.padStart(12)} ${'style+layout wall'.padStart(18)}`);
+console.log(`${'variant'.padEnd(24)} ${'style CPU'.padStart(10)} ${'layout CPU'.padStart(10)} ${'sum CPU'.padStart(8)} ${'insert wall'.padStart(12)} ${'style+layout wall'.padStart(18)} ${'+1 CPU'.padStart(7)}`);
 for (const [name, rs] of Object.entries(results)) {
   const m = (k) => median(rs.map((r) => r[k])).toFixed(1);
-  console.log(`${name.padEnd(24)} ${m('style').padStart(10)} ${m('layout').padStart(10)} ${m('insert').padStart(12)} ${m('styleLayout').padStart(18)}`);
+  const sum = median(rs.map((r) => r.style + r.layout)).toFixed(1);
+  console.log(`${name.padEnd(24)} ${m('style').padStart(10)} ${m('layout').padStart(10)} ${sum.padStart(8)} ${m('insert').padStart(12)} ${m('styleLayout').padStart(18)} ${m('event').padStart(7)}`);
 }

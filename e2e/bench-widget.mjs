@@ -11,6 +11,8 @@
 // one-time warm-up).
 //
 //   node --experimental-websocket e2e/bench-widget.mjs [--markers 1000] [--runs 5] [--json out.json]
+//        [--thread-time]                  (+ the snapshot task's main-thread CPU time, and how much
+//                                          of it is Chromium's style recalc and layout)
 //        [--cpu-profile out.cpuprofile]   (CDP sampling profile of the first run's snapshot task,
 //                                          with a self-time summary; wasm names need a build
 //                                          that keeps them, see docs/BENCHMARKS.md)
@@ -88,7 +90,7 @@ try {
     );
   }
 
-  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [] };
+  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [], snapshotStyle: [], snapshotLayout: [] };
   for (let run = 0; run < RUNS + PROFILE_RUNS; run++) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
@@ -128,7 +130,7 @@ try {
       await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
       await cdp.send('Profiler.start');
     }
-    let cpuMs;
+    let cpuMs, styleMs, layoutMs;
     if (values['thread-time']) {
       await browser.startTracing(page, { categories: ['devtools.timeline'] });
     }
@@ -166,6 +168,13 @@ try {
       const calls = events.filter((e) => e.name === 'FunctionCall' && e.args?.data?.functionName === 'benchTimedMessage' && e.tdur);
       const longest = calls.reduce((a, e) => (e.dur > (a?.dur ?? -1) ? e : a), undefined);
       cpuMs = (longest?.tdur ?? NaN) / 1000;
+      // Of which Chromium's style recalc and layout (the forced pass at the end of the task).
+      const inside = (name) =>
+        events
+          .filter((e) => e.name === name && e.ph === 'X' && longest && e.ts >= longest.ts && e.ts <= longest.ts + longest.dur)
+          .reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
+      styleMs = inside('UpdateLayoutTree');
+      layoutMs = inside('Layout');
     }
     if (profiling) {
       const { profile } = await cdp.send('Profiler.stop');
@@ -192,7 +201,11 @@ try {
     )).then(() => page.evaluate(() => window.__timings.find((t) => t.type === 'welcome')));
     await context.close();
     if (profiling) continue; // the profiler's overhead distorts this run's figures
-    if (cpuMs !== undefined) samples.snapshotCpu.push(cpuMs);
+    if (cpuMs !== undefined) {
+      samples.snapshotCpu.push(cpuMs);
+      samples.snapshotStyle.push(styleMs);
+      samples.snapshotLayout.push(layoutMs);
+    }
     samples.warm.push(warm.ms);
     samples.mount.push(mountMs);
     samples.snapshot.push(welcome.ms);
@@ -212,7 +225,13 @@ try {
     renderSnapshotMs: stats(samples.snapshot),
     applyRemoteEventMs: stats(samples.event),
     renderSnapshotWarmMs: stats(samples.warm),
-    ...(values['thread-time'] ? { renderSnapshotThreadMs: stats(samples.snapshotCpu) } : {}),
+    ...(values['thread-time']
+      ? {
+          renderSnapshotThreadMs: stats(samples.snapshotCpu),
+          renderSnapshotStyleMs: stats(samples.snapshotStyle),
+          renderSnapshotLayoutMs: stats(samples.snapshotLayout),
+        }
+      : {}),
   };
   const row = (name, s) => `${name.padEnd(44)} ${s.min.toFixed(2).padStart(8)} ${s.median.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`;
   console.log(`widget in headless Chromium ${result.chromium}, ${MARKERS} markers, ${RUNS} runs (ms)`);
@@ -221,7 +240,11 @@ try {
   console.log(row(`render welcome snapshot of ${MARKERS} discussions`, result.renderSnapshotMs));
   console.log(row(`apply one remote event (${MARKERS} shown)`, result.applyRemoteEventMs));
   console.log(row(`warm: same snapshot, second mount on the page`, result.renderSnapshotWarmMs));
-  if (result.renderSnapshotThreadMs) console.log(row(`render welcome snapshot, main-thread CPU time`, result.renderSnapshotThreadMs));
+  if (result.renderSnapshotThreadMs) {
+    console.log(row(`render welcome snapshot, main-thread CPU time`, result.renderSnapshotThreadMs));
+    console.log(row(`  of which style recalc (CPU)`, result.renderSnapshotStyleMs));
+    console.log(row(`  of which layout (CPU)`, result.renderSnapshotLayoutMs));
+  }
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
 } finally {
   await browser.close();

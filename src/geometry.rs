@@ -5,7 +5,6 @@
 //! markers are positioned inside it by percentage, so any later resize, lazy load or re-layout
 //! keeps each marker on its spot without recomputing it: only the overlay box is remeasured.
 
-use crate::i18n::decimal;
 use image_chat_protocol::limits::quantize_fraction;
 use image_chat_protocol::number;
 
@@ -132,31 +131,48 @@ pub fn pointer_to_fraction(content: Rect, client_x: f64, client_y: f64) -> Optio
 /// A fraction as a CSS percentage (`0.375` → `"37.5%"`), exact to the wire's precision
 /// (fractions carry 5 decimals, so percentages carry 3).
 pub fn percent(fraction: f64) -> String {
-    fixed3(fraction.clamp(0.0, 1.0) * 100.0) + "%"
+    let mut out = String::new();
+    push_percent(&mut out, fraction);
+    out
+}
+
+/// Appends [`percent`]'s text to `out`, allocating nothing of its own (a snapshot writes two
+/// per marker, for a thousand markers).
+pub fn push_percent(out: &mut String, fraction: f64) {
+    push_fixed3(out, fraction.clamp(0.0, 1.0) * 100.0);
+    out.push('%');
 }
 
 /// A CSS pixel length (`12.5` → `"12.5px"`), to a thousandth of a pixel.
 pub fn px(value: f64) -> String {
-    fixed3(value) + "px"
+    let mut out = fixed3(value);
+    out.push_str("px");
+    out
 }
 
 /// `v` rounded to 3 decimals without trailing zeros (`12.345`, `-0.5`, `7`). Written with
 /// integer arithmetic: Rust's float formatting would add ~15 KB to the wasm bundle, and
 /// `core::fmt` itself is kept out of it (see [`crate::i18n::decimal`]).
 pub fn fixed3(v: f64) -> String {
+    let mut out = String::new();
+    push_fixed3(&mut out, v);
+    out
+}
+
+/// Appends [`fixed3`]'s text to `out`.
+pub fn push_fixed3(out: &mut String, v: f64) {
     if !v.is_finite() {
-        return "0".to_owned();
+        out.push('0');
+        return;
     }
     let thousandths = (v * 1000.0).round();
     let negative = thousandths < 0.0;
     let n = thousandths.abs().min(9.0e15) as u64;
     let (int, mut frac) = (n / 1000, n % 1000);
-    let mut out = if negative && n > 0 {
-        "-".to_owned()
-    } else {
-        String::new()
-    };
-    out += &decimal(int);
+    if negative && n > 0 {
+        out.push('-');
+    }
+    number::write_u64(int, out);
     if frac > 0 {
         let mut digits = 3;
         while frac % 10 == 0 {
@@ -164,12 +180,19 @@ pub fn fixed3(v: f64) -> String {
             digits -= 1;
         }
         // `frac` has `digits` digits once its leading zeros are put back (`.05` is 5 of 2).
-        let text = decimal(frac);
         out.push('.');
-        out.extend(std::iter::repeat_n('0', digits - text.len()));
-        out += &text;
+        let written = if frac >= 100 {
+            3
+        } else if frac >= 10 {
+            2
+        } else {
+            1
+        };
+        for _ in written..digits {
+            out.push('0');
+        }
+        number::write_u64(frac, out);
     }
-    out
 }
 
 /// The overlay's box: the image's content box relative to the positioned wrapper that holds

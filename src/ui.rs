@@ -26,7 +26,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
 
 use crate::dom::Clones;
-use crate::geometry::{Fraction, PanelPlacement, percent, px};
+use crate::geometry::{Fraction, PanelPlacement, percent, push_percent, px};
 use crate::i18n::{Locale, decimal};
 use crate::options::Options;
 use crate::reltime::relative;
@@ -101,6 +101,19 @@ fn focus(e: &Element) {
 /// The first comment's text, shortened for a marker's accessible name.
 fn excerpt(text: &str) -> String {
     const MAX: usize = 60;
+    // Most are short ASCII with single spaces: taken as they are, without splitting and
+    // joining (a snapshot makes a thousand).
+    let bytes = text.as_bytes();
+    if text.len() <= MAX
+        && bytes.first() != Some(&b' ')
+        && bytes.last() != Some(&b' ')
+        && !bytes.windows(2).any(|w| w == b"  ")
+        && bytes
+            .iter()
+            .all(|&b| b.is_ascii() && !(b'\t'..=b'\r').contains(&b))
+    {
+        return text.to_owned();
+    }
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one_line.chars().count() <= MAX {
         one_line
@@ -110,10 +123,16 @@ fn excerpt(text: &str) -> String {
 }
 
 /// A marker's position as its one `style` attribute: the cheapest to write (one call instead of
-/// two `style.setProperty`), and parsed once.
+/// two `style.setProperty`), and parsed once. Written into one string (a snapshot makes a
+/// thousand).
 fn marker_style(chat: &ChatView) -> String {
     let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-    ["left:", &percent(x), ";top:", &percent(y)].concat()
+    let mut style = String::with_capacity(24);
+    style.push_str("left:");
+    push_percent(&mut style, x);
+    style.push_str(";top:");
+    push_percent(&mut style, y);
+    style
 }
 
 /// A marker's `data-pending`, `data-failed` and `data-mine` flags: they summarise the whole
@@ -189,16 +208,17 @@ pub struct Ui {
     status: Element,
     online: Element,
     live: Element,
-    /// Markers by discussion, and the discussions' order (creation order = tab order).
-    markers: SortedMap<ChatId, Element>,
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
     /// for each new one.
     marker_template: Element,
-    /// New markers gathered, to be created by one call into JS (see [`Ui::flush`]), and
-    /// their discussions (in the same order; not in `markers` until created).
+    /// New markers gathered, to be created at once (see [`Ui::flush`]).
     new_markers: Option<Clones>,
-    new_ids: Vec<ChatId>,
+    /// The discussions in creation order (= the markers' order in the layer, and tab order).
+    /// Markers are not kept as handles (keeping 1,000 is a call into JS each): [`Ui::marker`]
+    /// finds one by its place here.
     order: Vec<ChatId>,
+    /// How many of `order`'s last discussions are gathered in `new_markers`, not created yet.
+    uncreated: usize,
     /// The last view of every discussion shown (to render a thread when it opens).
     pub chats: SortedMap<ChatId, ChatView>,
     /// The open thread, if any.
@@ -276,11 +296,10 @@ impl Ui {
             status,
             online,
             live,
-            markers: SortedMap::new(),
             marker_template,
             new_markers: None,
-            new_ids: Vec::new(),
             order: Vec::new(),
+            uncreated: 0,
             chats: SortedMap::new(),
             panel: None,
             draft: None,
@@ -387,13 +406,16 @@ impl Ui {
         match self.chats.remove(&chat.id) {
             None => self.add_marker(index, &chat)?,
             Some(old) => {
-                if !self.markers.contains_key(&chat.id) {
+                let created = self.order.len().saturating_sub(self.uncreated);
+                if self
+                    .order
+                    .get(created..)
+                    .is_some_and(|new| new.contains(&chat.id))
+                {
                     // Added earlier in this batch: create it now, to update it.
                     self.flush()?;
                 }
-                if let Some(marker) = self.markers.get(&chat.id).cloned() {
-                    self.update_marker(index, &marker, &old, &chat)?;
-                }
+                self.update_marker(index, &old, &chat)?;
             }
         }
         let open = self.panel.as_ref().is_some_and(|p| p.chat_id == chat.id);
@@ -410,7 +432,6 @@ impl Ui {
     pub fn reserve(&mut self, shown: usize) {
         let more = shown.saturating_sub(self.chats.len());
         self.chats.reserve(more);
-        self.markers.reserve(more);
         self.order.reserve(more);
     }
 
@@ -419,11 +440,14 @@ impl Ui {
     fn add_marker(&mut self, index: usize, chat: &ChatView) -> JsResult<()> {
         let index = index.min(self.order.len());
         let appended = index == self.order.len();
+        let mut next = None;
         if !appended {
             // The markers gathered so far come before this one's successor: create them first.
             self.flush()?;
+            next = self.order.get(index).and_then(|id| self.marker(id));
         }
         self.order.insert(index, chat.id.clone());
+        self.uncreated += 1;
         let style = marker_style(chat);
         let label = self.marker_label(chat);
         let count = decimal(chat.comments.len() as u64);
@@ -437,43 +461,40 @@ impl Ui {
         self.new_markers
             .get_or_insert_with(|| Clones::new("data-chat-id style aria-label"))
             .push(&[chat.id.as_str(), &style, &label], &count, &flags);
-        self.new_ids.push(chat.id.clone());
         if !appended {
-            let next = self
-                .order
-                .get(index + 1)
-                .and_then(|id| self.markers.get(id));
-            let next: Option<web_sys::Node> = next.map(|n| n.clone().into());
             self.create_markers(next.as_ref())?;
         }
         Ok(())
     }
 
-    /// Brings an existing marker up to date with `chat`, writing only what changed from `old`.
-    fn update_marker(
-        &mut self,
-        index: usize,
-        marker: &Element,
-        old: &ChatView,
-        chat: &ChatView,
-    ) -> JsResult<()> {
+    /// Brings an existing marker up to date with `chat`, writing only what changed from `old`
+    /// (and looking the marker up only then).
+    fn update_marker(&mut self, index: usize, old: &ChatView, chat: &ChatView) -> JsResult<()> {
         if self.order.get(index) != Some(&chat.id) {
-            self.move_marker(index, &chat.id, marker)?;
+            self.move_marker(index, &chat.id)?;
         }
+        let count = chat.comments.len();
+        let recount = old.comments.len() != count;
+        let relabel = recount
+            || old.author().map(|u| &u.name) != chat.author().map(|u| &u.name)
+            || old.comments.first().map(|c| &c.text) != chat.comments.first().map(|c| &c.text);
+        let (was, now) = (marker_flags(old), marker_flags(chat));
+        if old.anchor == chat.anchor && !relabel && was == now {
+            return Ok(());
+        }
+        let Some(marker) = self.marker(&chat.id) else {
+            return Ok(());
+        };
+        let marker = &marker;
         if old.anchor != chat.anchor {
             marker.set_attribute("style", &marker_style(chat))?;
         }
-        let count = chat.comments.len();
-        if old.comments.len() != count {
+        if recount {
             marker.set_text_content(Some(&decimal(count as u64)));
         }
-        if old.comments.len() != count
-            || old.author().map(|u| &u.name) != chat.author().map(|u| &u.name)
-            || old.comments.first().map(|c| &c.text) != chat.comments.first().map(|c| &c.text)
-        {
+        if relabel {
             marker.set_attribute("aria-label", &self.marker_label(chat))?;
         }
-        let (was, now) = (marker_flags(old), marker_flags(chat));
         if was.0 != now.0 {
             flag(marker, "data-pending", now.0)?;
         }
@@ -497,17 +518,19 @@ impl Ui {
 
     /// Moves an existing marker to `index` in creation order (rare: a retried create goes
     /// last), in `order` and in the DOM.
-    fn move_marker(&mut self, index: usize, id: &ChatId, marker: &Element) -> JsResult<()> {
+    fn move_marker(&mut self, index: usize, id: &ChatId) -> JsResult<()> {
         // Its new successor may be among the markers gathered but not created yet.
         self.flush()?;
+        let Some(marker) = self.marker(id) else {
+            return Ok(());
+        };
         self.order.retain(|o| o != id);
         let index = index.min(self.order.len());
+        // Found before `order` changes, so by its place in the layer.
+        let next = self.order.get(index).and_then(|id| self.marker(id));
         self.order.insert(index, id.clone());
-        let next = self
-            .order
-            .get(index + 1)
-            .and_then(|id| self.markers.get(id));
-        self.layer.insert_before(marker, next.map(AsRef::as_ref))?;
+        self.layer
+            .insert_before(&marker, next.as_ref().map(AsRef::as_ref))?;
         Ok(())
     }
 
@@ -518,26 +541,22 @@ impl Ui {
     }
 
     /// Creates the markers gathered so far, before `next` (at the end for `None`).
-    fn create_markers(&mut self, next: Option<&web_sys::Node>) -> JsResult<()> {
+    fn create_markers(&mut self, next: Option<&Element>) -> JsResult<()> {
         let Some(new) = self.new_markers.take() else {
             return Ok(());
         };
-        let ids = std::mem::take(&mut self.new_ids);
-        let created = new.insert(&self.layer, next, &self.marker_template)?;
-        for (id, marker) in ids.into_iter().zip(created) {
-            self.markers.insert(id, marker);
-        }
-        Ok(())
+        self.uncreated = 0;
+        new.insert(&self.layer, next.map(AsRef::as_ref), &self.marker_template)
     }
 
     /// Removes one discussion's marker (and closes its thread). Returns whether its thread was
     /// open, so focus can be moved somewhere sensible.
     pub fn remove_chat(&mut self, chat_id: &ChatId) -> bool {
-        if self.new_ids.contains(chat_id) {
-            // Gathered but not created yet (rare): create, then remove like any other.
+        if self.uncreated > 0 {
+            // It may be gathered but not created yet (rare): create, then remove like any other.
             let _ = self.flush();
         }
-        if let Some(m) = self.markers.remove(chat_id) {
+        if let Some(m) = self.marker(chat_id) {
             m.remove();
         }
         self.order.retain(|id| id != chat_id);
@@ -552,18 +571,33 @@ impl Ui {
     /// Removes every marker (before a full re-render).
     pub fn clear_chats(&mut self) {
         self.new_markers = None;
-        self.new_ids.clear();
-        for m in std::mem::take(&mut self.markers).into_values() {
-            m.remove();
-        }
+        self.uncreated = 0;
+        // The layer holds only markers: one call empties it.
+        self.layer.set_text_content(None);
         self.order.clear();
         self.chats.clear();
         self.close_panel();
     }
 
-    /// The marker of a discussion.
-    pub fn marker(&self, chat_id: &ChatId) -> Option<&Element> {
-        self.markers.get(chat_id)
+    /// The marker of a discussion, if created: the layer's child at its place in creation
+    /// order (two calls into JS), checked by its `data-chat-id`; else (something else in the
+    /// layer, or `order` changed ahead of the DOM during a move) found among all the children.
+    pub fn marker(&self, chat_id: &ChatId) -> Option<Element> {
+        let created = self.order.len().saturating_sub(self.uncreated);
+        let at = self
+            .order
+            .get(..created)?
+            .iter()
+            .position(|id| id == chat_id)?;
+        let is_it =
+            |m: &Element| m.get_attribute("data-chat-id").as_deref() == Some(chat_id.as_str());
+        let children = self.layer.children();
+        let guess = u32::try_from(at).ok().and_then(|i| children.item(i));
+        guess.filter(is_it).or_else(|| {
+            (0..children.length())
+                .filter_map(|i| children.item(i))
+                .find(is_it)
+        })
     }
 
     /// Moves the keyboard crosshair.
@@ -733,7 +767,7 @@ impl Ui {
         };
         self.root
             .insert_before(&el_panel, self.crosshair.next_sibling().as_ref())?;
-        if let Some(m) = self.markers.get(chat_id) {
+        if let Some(m) = self.marker(chat_id) {
             m.set_attribute("aria-expanded", "true")?;
         }
         self.panel = Some(Panel {
@@ -756,7 +790,7 @@ impl Ui {
     pub fn close_panel(&mut self) -> Option<ChatId> {
         let p = self.panel.take()?;
         p.el.remove();
-        if let Some(m) = self.markers.get(&p.chat_id) {
+        if let Some(m) = self.marker(&p.chat_id) {
             let _ = m.set_attribute("aria-expanded", "false");
         }
         Some(p.chat_id)
@@ -971,8 +1005,8 @@ impl Ui {
     /// The element that should get focus after the open thread closes: its marker, or the
     /// overlay.
     pub fn focus_after_close(&self, chat_id: Option<&ChatId>) {
-        match chat_id.and_then(|id| self.markers.get(id)) {
-            Some(m) => focus(m),
+        match chat_id.and_then(|id| self.marker(id)) {
+            Some(m) => focus(&m),
             None => focus(&self.root),
         }
     }
@@ -1080,6 +1114,18 @@ mod tests {
     #[test]
     fn excerpts_are_single_line_and_short() {
         assert_eq!(excerpt("a\n  b\tc"), "a b c");
+        // What the short-ASCII shortcut must leave to the general case.
+        for (text, want) in [
+            ("Nice sky", "Nice sky"),
+            (" a", "a"),
+            ("a ", "a"),
+            ("a  b", "a b"),
+            ("a\u{b}b", "a b"),
+            ("a\u{a0}b", "a b"),
+            ("", ""),
+        ] {
+            assert_eq!(excerpt(text), want, "{text:?}");
+        }
         let long = "x".repeat(100);
         let e = excerpt(&long);
         assert_eq!(e.chars().count(), 60);

@@ -365,6 +365,73 @@ async fn create_while_not_live_fails_at_once_with_message_and_retry() {
     container.remove();
 }
 
+/// Markers are not kept as handles but found in the layer by their place in creation order;
+/// a node a page script put into the layer must not make the widget touch the wrong marker.
+#[wasm_bindgen_test]
+async fn markers_are_found_even_with_a_foreign_node_in_the_layer() {
+    let (container, img) = fixture().await;
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"{NO_SERVER}","locale":"en"}}"#),
+    );
+    let first = post_offline(&container, &img, "First").await;
+    let first_id = first.get_attribute("data-chat-id").unwrap();
+    click(&q(&first, ".image-chat-close").unwrap());
+    let layer = q(&container, ".image-chat-layer").unwrap();
+    let foreign = doc().create_element("i").unwrap();
+    layer.prepend_with_node_1(&foreign).unwrap();
+
+    let textarea = place_draft(&container, &img, 0.25, 0.25).await;
+    textarea.set_value("Second");
+    click(
+        &q(
+            &container,
+            ".image-chat-thread[data-draft] [data-action=post]",
+        )
+        .unwrap(),
+    );
+    wait_for("two failed markers", || {
+        count("button.image-chat-marker[data-chat-id][data-failed]") == 2
+    })
+    .await;
+    let thread = q(&container, ".image-chat-thread[data-chat-id]").unwrap();
+    let second_id = thread.get_attribute("data-chat-id").unwrap();
+    assert_ne!(first_id, second_id);
+    let marker = |id: &str| {
+        q(
+            &container,
+            &format!("[data-chat-id=\"{id}\"].image-chat-marker"),
+        )
+    };
+    assert_eq!(
+        marker(&second_id)
+            .unwrap()
+            .get_attribute("aria-expanded")
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        marker(&first_id)
+            .unwrap()
+            .get_attribute("aria-expanded")
+            .as_deref(),
+        Some("false")
+    );
+
+    // Dismissing the second removes its marker only.
+    click(&q(&thread, ".image-chat-comment [data-action=dismiss]").unwrap());
+    let c = container.clone();
+    let id = second_id.clone();
+    wait_for("second removed", move || {
+        q(&c, &format!("[data-chat-id=\"{id}\"].image-chat-marker")).is_none()
+    })
+    .await;
+    assert!(marker(&first_id).is_some());
+    assert!(foreign.is_connected());
+    chat.destroy();
+    container.remove();
+}
+
 #[wasm_bindgen_test]
 async fn markup_in_comments_shows_as_text() {
     let (container, img) = fixture().await;

@@ -2,14 +2,14 @@
 // and socket.rs). Values are only set as attributes or text, never parsed as HTML.
 
 // For each element: a value per name in `names`, its text, its flag attributes (space
-// separated); `ends` holds where each field ends in `text` (UTF-16 units).
+// separated); `ends` holds where each field ends in `text` (UTF-16 units). Returns nothing:
+// the caller finds an element when it needs one (see clones.rs).
 export function cloneEach(parent, before, template, names, text, ends) {
   // Plain indexed loops, no iterators or closures: this runs once per snapshot, so in V8's
   // interpreter, where every call and iterator step counts.
   const attrs = names.split(' ');
   const n = attrs.length;
   const frag = parent.ownerDocument.createDocumentFragment();
-  const out = [];
   let start = 0;
   let k = 0;
   while (k < ends.length) {
@@ -26,10 +26,8 @@ export function cloneEach(parent, before, template, names, text, ends) {
     }
     start = ends[k++];
     frag.appendChild(el);
-    out.push(el);
   }
   parent.insertBefore(frag, before ?? null);
-  return out;
 }
 
 // A string's UTF-8 bytes, encoded natively.

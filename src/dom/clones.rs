@@ -4,6 +4,13 @@
 //! gathered in Rust into one string with the end of every field, and one JS function clones the
 //! template, sets the attributes and text, and inserts the lot. Values become attribute values
 //! or text only (`setAttribute`, `textContent`), never HTML.
+//!
+//! No handle to the new elements comes back (that was one more call into JS per element, to
+//! take each out of the returned array): callers find an element when they need it.
+//!
+//! Tried and dropped (docs/BENCHMARKS.md §6b): building the elements' markup here, escaped, for
+//! one `insertAdjacentHTML` (no JS per element): the HTML parser cost as much as the calls it
+//! saved, for 1.4 KB more widget.
 
 use wasm_bindgen::prelude::*;
 use web_sys::{Element, Node};
@@ -18,7 +25,7 @@ extern "C" {
         names: &str,
         text: &str,
         ends: &[u32],
-    ) -> Result<js_sys::Array, JsValue>;
+    ) -> Result<(), JsValue>;
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its
@@ -76,26 +83,26 @@ impl Clones {
         self.ends.push(self.len16);
     }
 
-    /// Clones `template` once per element, sets each one's attributes and text, inserts them all
-    /// into `parent` before `before` (at the end for `None`) and returns them in order.
+    /// Clones `template` once per element, sets each one's attributes and text, and inserts
+    /// them all into `parent` before `before` (at the end for `None`).
     pub fn insert(
         &self,
         parent: &Node,
         before: Option<&Node>,
         template: &Element,
-    ) -> Result<Vec<Element>, JsValue> {
-        let created = clone_each(parent, before, template, self.names, &self.text, &self.ends)?;
-        Ok(created.iter().map(|e| e.unchecked_into()).collect())
+    ) -> Result<(), JsValue> {
+        clone_each(parent, before, template, self.names, &self.text, &self.ends)
     }
 }
 
-/// Length of `s` in UTF-16 code units (what JavaScript's `String.prototype.slice` counts).
+/// Length of `s` in UTF-16 code units (what JavaScript's `String.prototype.slice` counts),
+/// from its bytes without decoding characters: each character is one unit (count the bytes
+/// that start one, i.e. all but UTF-8 continuation bytes) and those of 4 bytes are two.
 fn utf16_len(s: &str) -> u32 {
-    let n = if s.is_ascii() {
-        s.len()
-    } else {
-        s.chars().map(char::len_utf16).sum()
-    };
+    let n = s
+        .bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum::<usize>();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -111,5 +118,15 @@ mod tests {
         assert_eq!(c.text, "xé😀1data-p data-qy");
         // x | é + 😀 (1 + 2 units) | 1 | "data-p data-q" | "" | y | "" | ""
         assert_eq!(c.ends, vec![1, 4, 5, 18, 18, 19, 19, 19]);
+        for s in [
+            "",
+            "ascii",
+            "“ok”",
+            "€😀é",
+            "\u{10FFFF}\u{7FF}\u{800}\u{FFFF}\u{10000}",
+        ] {
+            let want: usize = s.chars().map(char::len_utf16).sum();
+            assert_eq!(utf16_len(s) as usize, want, "{s}");
+        }
     }
 }
