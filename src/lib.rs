@@ -180,7 +180,7 @@ impl ImageChat {
             }),
             None => RawOptions::default(),
         };
-        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        let Some(doc) = crate::browser::window().and_then(|w| w.document()) else {
             return Vec::new();
         };
         let Ok(images) = doc.query_selector_all("img[data-image-chat]") else {

@@ -252,7 +252,7 @@ impl Ui {
             .ok_or_else(|| JsValue::from_str("detached image"))?;
         let frame = make(doc, "span", "image-chat-frame");
         // A block-level image keeps block layout inside a block wrapper.
-        let block = web_sys::window()
+        let block = crate::browser::window()
             .and_then(|w| w.get_computed_style(img).ok().flatten())
             .and_then(|cs| cs.get_property_value("display").ok())
             .is_some_and(|d| d == "block" || d == "flex" || d == "grid" || d == "table");

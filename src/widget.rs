@@ -193,7 +193,7 @@ pub fn mount(
     defaults: RawOptions,
     js: RawOptions,
 ) -> Result<Rc<Shell>, WidgetError> {
-    let window = web_sys::window().ok_or(WidgetError::NoWindow)?;
+    let window = crate::browser::window().ok_or(WidgetError::NoWindow)?;
     let doc = window.document().ok_or(WidgetError::NoWindow)?;
     let element = browser::resolve_target(&doc, target)?;
     let img: HtmlImageElement = element.dyn_into().map_err(|_| WidgetError::NotAnImage)?;

@@ -15,7 +15,7 @@ impl Timeout {
     /// Calls `callback` once after `millis` milliseconds (clamped to what `setTimeout` takes).
     /// `None` when there is no window.
     pub fn new(millis: f64, callback: impl FnMut() + 'static) -> Option<Self> {
-        let window = web_sys::window()?;
+        let window = crate::browser::window()?;
         let callback = Closure::<dyn FnMut()>::new(callback);
         let delay = millis.clamp(0.0, f64::from(i32::MAX)) as i32;
         let id = window
@@ -33,7 +33,7 @@ impl Timeout {
 
 impl Drop for Timeout {
     fn drop(&mut self) {
-        if let Some(window) = web_sys::window() {
+        if let Some(window) = crate::browser::window() {
             window.clear_timeout_with_handle(self.id);
         }
     }
