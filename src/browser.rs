@@ -61,11 +61,12 @@ pub fn page_env(window: &Window, img: &HtmlImageElement) -> PageEnv {
     {
         languages.push(lang);
     }
+    let [protocol, host, origin, path] = crate::dom::plain::location(&location);
     PageEnv {
-        protocol: location.protocol().unwrap_or_default(),
-        host: location.host().unwrap_or_default(),
-        origin: location.origin().unwrap_or_default(),
-        path: location.pathname().unwrap_or_default(),
+        protocol,
+        host,
+        origin,
+        path,
         languages,
         image_src: img.src(),
     }

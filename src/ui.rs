@@ -23,9 +23,10 @@ use image_chat_protocol::{ChatId, CommentId};
 use image_chat_sync::sorted::SortedMap;
 use image_chat_sync::{ChatView, CommentView, ConnectionStatus, FailReason, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
+use web_sys::{Document, Element, HtmlImageElement, HtmlTextAreaElement};
 
-use crate::dom::{Clones, plain};
+use crate::dom::Clones;
+use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{Fraction, PanelPlacement, percent, px};
 use crate::i18n::{Locale, decimal};
 use crate::options::Options;
@@ -108,26 +109,9 @@ fn set_overlay_label(root: &Element, locale: Locale, read_only: bool) {
     set_flag(root, "data-read-only", read_only);
 }
 
-fn html(e: &Element) -> Option<&HtmlElement> {
-    e.dyn_ref::<HtmlElement>()
-}
-
-/// Sets one style property (ours are valid names; an invalid value is ignored by the browser).
-fn set_style(e: &Element, prop: &str, value: &str) {
-    if let Some(h) = html(e) {
-        let _ = h.style().set_property(prop, value);
-    }
-}
-
 fn place(e: &Element, at: Fraction) {
     set_style(e, "left", &percent(at.x));
     set_style(e, "top", &percent(at.y));
-}
-
-fn focus(e: &Element) {
-    if let Some(h) = html(e) {
-        let _ = h.focus();
-    }
 }
 
 /// The first comment's text, shortened for a marker's accessible name.
@@ -616,7 +600,7 @@ impl Ui {
 
         plain::insert(&self.root, &marker, self.crosshair.next_sibling().as_ref());
         plain::insert(&self.root, &panel, marker.next_sibling().as_ref());
-        let _ = textarea.focus();
+        focus(&textarea);
         self.draft = Some(Draft {
             at,
             marker,
@@ -939,12 +923,12 @@ impl Ui {
             (".image-chat-text", editor),
             (".image-chat-actions", &actions),
         ] {
-            match entry.el.query_selector(selector) {
-                Ok(Some(old)) => plain::replace(&old, new),
-                _ => plain::append(&entry.el, new),
+            match plain::query(&entry.el, selector) {
+                Some(old) => plain::replace(&old, new),
+                None => plain::append(&entry.el, new),
             }
         }
-        let _ = textarea.focus();
+        focus(&textarea);
         panel.editing = Some((comment_id.clone(), textarea));
     }
 
@@ -963,11 +947,22 @@ impl Ui {
         Some(id)
     }
 
+    /// Focuses the edit button of comment `id` in the open thread (after its edit ends).
+    pub fn focus_edit_button(&self, id: &CommentId) {
+        let entry = self
+            .panel
+            .as_ref()
+            .and_then(|p| p.comments.iter().find(|c| &c.id == id));
+        if let Some(button) = entry.and_then(|c| plain::query(&c.el, "[data-action=edit]")) {
+            focus(&button);
+        }
+    }
+
     /// Re-renders relative times in the open thread.
     pub fn refresh_times(&self, now: u64) {
         let Some(panel) = &self.panel else { return };
         for entry in &panel.comments {
-            if let Ok(Some(t)) = entry.el.query_selector(".image-chat-time") {
+            if let Some(t) = plain::query(&entry.el, ".image-chat-time") {
                 t.set_text_content(Some(&time_text(self.locale, entry.view.created_at, now)));
             }
         }

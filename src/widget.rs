@@ -21,7 +21,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, Event, EventTarget, HtmlImageElement, KeyboardEvent, Window};
 
 use crate::browser;
-use crate::dom::{Listener, ResizeWatch, Socket, SocketEvent, Timeout};
+use crate::dom::{Listener, ResizeWatch, Socket, SocketEvent, Timeout, plain};
 use crate::error::WidgetError;
 use crate::geometry::{Insets, Rect, overlay_box, parse_px, pointer_to_fraction};
 use crate::options::{Options, RawOptions, token_storage_key};
@@ -140,7 +140,7 @@ fn dispatch_state(target: &EventTarget, name: &str, state: &str) {
     init.set_bubbles(true);
     init.set_detail(&detail);
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
-        let _ = target.dispatch_event(&event);
+        plain::dispatch(target, &event);
     }
 }
 
@@ -578,14 +578,14 @@ impl Widget {
             return;
         };
         let now = browser::now();
-        if let Ok(Some(action)) = target.closest("[data-action]") {
+        if let Some(action) = plain::closest(&target, "[data-action]") {
             self.action(&action, now);
             return;
         }
-        if let Ok(Some(marker)) = target.closest(".image-chat-marker") {
+        if let Some(marker) = plain::closest(&target, ".image-chat-marker") {
             if marker.has_attribute("data-draft") {
                 if let Some(d) = &self.ui.draft {
-                    let _ = d.textarea.focus();
+                    plain::focus(&d.textarea);
                 }
                 return;
             }
@@ -600,7 +600,7 @@ impl Widget {
             }
             return;
         }
-        if matches!(target.closest(".image-chat-thread"), Ok(Some(_))) {
+        if plain::closest(&target, ".image-chat-thread").is_some() {
             return;
         }
         // A click (or tap) on the image itself.
@@ -609,7 +609,7 @@ impl Widget {
             if let Some(d) = &self.ui.draft
                 && !d.textarea.value().trim().is_empty()
             {
-                let _ = d.textarea.focus();
+                plain::focus(&d.textarea);
                 return;
             }
             self.ui.close_draft();
@@ -690,24 +690,7 @@ impl Widget {
     /// overlay). Returns whether anything was closed.
     fn escape(&mut self, now: u64) -> bool {
         if let Some(id) = self.ui.cancel_edit(now) {
-            if let Some(el) = self
-                .ui
-                .panel
-                .as_ref()
-                .and_then(|_| {
-                    self.ui
-                        .root
-                        .query_selector(
-                            &["[data-comment-id=\"", id.as_str(), "\"] [data-action=edit]"]
-                                .concat(),
-                        )
-                        .ok()
-                        .flatten()
-                })
-                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
-            {
-                let _ = el.focus();
-            }
+            self.ui.focus_edit_button(&id);
             return true;
         }
         if self.ui.close_draft().is_some() {
@@ -725,10 +708,7 @@ impl Widget {
     fn action(&mut self, button: &Element, now: u64) {
         let action = button.get_attribute("data-action").unwrap_or_default();
         let op = button.get_attribute("data-op");
-        let comment = button
-            .closest("[data-comment-id]")
-            .ok()
-            .flatten()
+        let comment = plain::closest(button, "[data-comment-id]")
             .and_then(|c| c.get_attribute("data-comment-id"))
             .map(CommentId::new);
         self.run(&action, op, comment, now);

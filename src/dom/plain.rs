@@ -1,5 +1,6 @@
-//! The DOM calls that build the overlay, the thread panel and the comments, bound without
-//! wasm-bindgen's `catch`, so they return no `Result`.
+//! The DOM calls that build the overlay, the thread panel and the comments (and a few more
+//! that cannot throw as the widget makes them), bound without wasm-bindgen's `catch`, so they
+//! return no `Result`.
 //!
 //! web-sys declares `createElement`, `setAttribute`, `removeAttribute`, `appendChild`,
 //! `insertBefore` and `replaceWith` as throwing, so every call returns a `Result` and needs an
@@ -8,13 +9,15 @@
 //! attribute name, and on a tree that cannot be (a node inserted into itself or its own
 //! descendant): the widget passes only literal names and builds only its own fresh elements,
 //! so neither happens. Were it to happen anyway, the exception would reach the page like any
-//! other uncaught one.
+//! other uncaught one. Likewise `closest` and `querySelector` with literal selectors, `focus`,
+//! `style.setProperty`, adding and removing a listener function, dispatching a new event, and
+//! the page's own `location` (whose getters throw only for another origin's window).
 //!
 //! Text goes in through `textContent` and values through `setAttribute` only, as elsewhere:
 //! nothing here parses HTML.
 
 use wasm_bindgen::prelude::*;
-use web_sys::{Document, Element, Node};
+use web_sys::{Document, Element, Event, Node};
 
 #[wasm_bindgen]
 extern "C" {
@@ -33,6 +36,30 @@ extern "C" {
     fn insert_before(this: &Dom, node: &Node, before: Option<&Node>);
     #[wasm_bindgen(method, js_name = replaceWith)]
     fn replace_with(this: &Dom, node: &Node);
+    #[wasm_bindgen(method)]
+    fn closest(this: &Dom, selector: &str) -> Option<Element>;
+    #[wasm_bindgen(method, js_name = querySelector)]
+    fn query_selector(this: &Dom, selector: &str) -> Option<Element>;
+    #[wasm_bindgen(method)]
+    fn focus(this: &Dom);
+    #[wasm_bindgen(method, getter)]
+    fn style(this: &Dom) -> Dom;
+    #[wasm_bindgen(method, js_name = setProperty)]
+    fn set_property(this: &Dom, name: &str, value: &str);
+    #[wasm_bindgen(method, js_name = addEventListener)]
+    fn add_event_listener(this: &Dom, kind: &str, listener: &JsValue);
+    #[wasm_bindgen(method, js_name = removeEventListener)]
+    fn remove_event_listener(this: &Dom, kind: &str, listener: &JsValue);
+    #[wasm_bindgen(method, js_name = dispatchEvent)]
+    fn dispatch_event(this: &Dom, event: &Event);
+    #[wasm_bindgen(method, getter)]
+    fn protocol(this: &Dom) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn host(this: &Dom) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn origin(this: &Dom) -> String;
+    #[wasm_bindgen(method, getter)]
+    fn pathname(this: &Dom) -> String;
 }
 
 fn dom(value: &JsValue) -> &Dom {
@@ -67,4 +94,45 @@ pub fn insert(parent: &Node, node: &Node, before: Option<&Node>) {
 /// `old.replaceWith(new)`.
 pub fn replace(old: &Element, new: &Node) {
     dom(old).replace_with(new);
+}
+
+/// `e.closest(selector)` (a literal selector).
+pub fn closest(e: &Element, selector: &str) -> Option<Element> {
+    dom(e).closest(selector)
+}
+
+/// `e.querySelector(selector)` (a literal selector).
+pub fn query(e: &Element, selector: &str) -> Option<Element> {
+    dom(e).query_selector(selector)
+}
+
+/// `e.focus()`.
+pub fn focus(e: &Element) {
+    dom(e).focus();
+}
+
+/// `e.style.setProperty(name, value)` (a literal name; the browser ignores an invalid value).
+pub fn set_style(e: &Element, name: &str, value: &str) {
+    dom(e).style().set_property(name, value);
+}
+
+/// `target.addEventListener(kind, listener)`.
+pub fn listen(target: &JsValue, kind: &str, listener: &JsValue) {
+    dom(target).add_event_listener(kind, listener);
+}
+
+/// `target.removeEventListener(kind, listener)`.
+pub fn unlisten(target: &JsValue, kind: &str, listener: &JsValue) {
+    dom(target).remove_event_listener(kind, listener);
+}
+
+/// `target.dispatchEvent(event)` (a new event, so never one being dispatched).
+pub fn dispatch(target: &JsValue, event: &Event) {
+    dom(target).dispatch_event(event);
+}
+
+/// The page's `location.protocol`, `host`, `origin` and `pathname`.
+pub fn location(location: &web_sys::Location) -> [String; 4] {
+    let l = dom(location);
+    [l.protocol(), l.host(), l.origin(), l.pathname()]
 }
