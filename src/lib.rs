@@ -186,13 +186,6 @@ impl ImageChat {
     pub fn auto_mount(defaults: Option<ImageChatOptions>) -> ImageChatList {
         // A plain JS array: cheaper in the bundle than returning `Vec<ImageChat>`.
         let list = js_sys::Array::new();
-        for chat in Self::auto_mount_all(defaults) {
-            list.push(&JsValue::from(chat));
-        }
-        list.unchecked_into()
-    }
-
-    fn auto_mount_all(defaults: Option<ImageChatOptions>) -> Vec<ImageChat> {
         let defaults = match &defaults {
             Some(d) => raw_options(d).unwrap_or_else(|e| {
                 browser::log_error("autoMount defaults", &e.into_js());
@@ -200,31 +193,24 @@ impl ImageChat {
             }),
             None => RawOptions::default(),
         };
-        let Some(doc) = crate::browser::window().and_then(|w| w.document()) else {
-            return Vec::new();
-        };
-        let Ok(images) = doc.query_selector_all("img[data-image-chat]") else {
-            return Vec::new();
-        };
-        let mut mounted = Vec::new();
-        for i in 0..images.length() {
-            let Some(img) = images.item(i) else { continue };
-            let already = img
-                .parent_node()
-                .and_then(|p| p.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|p| p.class_list().contains("image-chat-frame"));
-            if already {
-                continue;
-            }
-            match widget::mount(&img, defaults.clone(), RawOptions::default()) {
-                Ok(shell) => {
-                    register(&shell);
-                    mounted.push(ImageChat { shell });
+        let images = browser::window()
+            .and_then(|w| w.document())
+            .and_then(|doc| doc.query_selector_all("img[data-image-chat]").ok());
+        if let Some(images) = images {
+            for i in 0..images.length() {
+                let Some(img) = images.item(i) else { continue };
+                match widget::mount(&img, defaults.clone(), RawOptions::default()) {
+                    Ok(shell) => {
+                        register(&shell);
+                        list.push(&JsValue::from(ImageChat { shell }));
+                    }
+                    // Mounted before (by an earlier call or by `mount`): nothing to do.
+                    Err(WidgetError::AlreadyMounted) => {}
+                    Err(e) => browser::log_error("autoMount", &e.into_js()),
                 }
-                Err(e) => browser::log_error("autoMount", &e.into_js()),
             }
         }
-        mounted
+        list.unchecked_into()
     }
 
     /// Removes the widget: closes its socket, clears its timers, removes its listeners and
