@@ -140,13 +140,19 @@ thread_local! {
 fn register(shell: &Rc<Shell>) {
     LIVE.with(|live| {
         let mut live = live.borrow_mut();
-        live.retain(|s| !s.is_destroyed());
+        prune(&mut live, None);
         live.push(shell.clone());
     });
 }
 
 fn unregister(shell: &Rc<Shell>) {
-    LIVE.with(|live| live.borrow_mut().retain(|s| !Rc::ptr_eq(s, shell)));
+    LIVE.with(|live| prune(&mut live.borrow_mut(), Some(shell)));
+}
+
+/// Drops destroyed widgets from the registry, and `gone` (whose teardown may still be pending
+/// while it is busy). One `retain` for both callers: each closure type would be its own copy.
+fn prune(live: &mut Vec<Rc<Shell>>, gone: Option<&Rc<Shell>>) {
+    live.retain(|s| !s.is_destroyed() && gone.is_none_or(|g| !Rc::ptr_eq(s, g)));
 }
 
 /// Reads a JS options object (see [`browser::read_options`]).
