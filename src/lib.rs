@@ -201,7 +201,7 @@ impl ImageChat {
         };
         let images = browser::window()
             .and_then(|w| w.document())
-            .and_then(|doc| doc.query_selector_all("img[data-image-chat]").ok());
+            .map(|doc| dom::plain::query_all(&doc, "img[data-image-chat]"));
         if let Some(images) = images {
             for i in 0..images.length() {
                 let Some(img) = images.item(i) else { continue };

@@ -237,8 +237,7 @@ impl Ui {
         let frame = make(doc, "span", "image-chat-frame");
         // A block-level image keeps block layout inside a block wrapper.
         let block = crate::browser::window()
-            .and_then(|w| w.get_computed_style(img).ok().flatten())
-            .and_then(|cs| cs.get_property_value("display").ok())
+            .map(|w| plain::ComputedStyle::of(&w, img).get("display"))
             .is_some_and(|d| d == "block" || d == "flex" || d == "grid" || d == "table");
         set_flag(&frame, "data-block", block);
         plain::insert(&parent, &frame, Some(img));

@@ -534,10 +534,8 @@ impl Widget {
     }
 
     fn insets(&self) -> Insets {
-        let Ok(Some(cs)) = self.window.get_computed_style(&self.ui.img) else {
-            return Insets::default();
-        };
-        let px = |prop: &str| parse_px(&cs.get_property_value(prop).unwrap_or_default());
+        let cs = plain::ComputedStyle::of(&self.window, &self.ui.img);
+        let px = |prop: &str| parse_px(&cs.get(prop));
         Insets {
             top: px("border-top-width") + px("padding-top"),
             right: px("border-right-width") + px("padding-right"),

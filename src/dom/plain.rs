@@ -10,8 +10,10 @@
 //! descendant): the widget passes only literal names and builds only its own fresh elements,
 //! so neither happens. Were it to happen anyway, the exception would reach the page like any
 //! other uncaught one. Likewise `closest` and `querySelector` with literal selectors, `focus`,
-//! `style.setProperty`, adding and removing a listener function, dispatching a new event, and
-//! the page's own `location` (whose getters throw only for another origin's window).
+//! `style.setProperty`, adding and removing a listener function, dispatching a new event,
+//! `querySelectorAll` with a literal selector, `setTimeout` with a function, the computed style
+//! of an element, and the page's own `location` (whose getters throw only for another
+//! origin's window).
 //!
 //! Text goes in through `textContent` and values through `setAttribute` only, as elsewhere:
 //! nothing here parses HTML.
@@ -52,6 +54,14 @@ extern "C" {
     fn remove_event_listener(this: &Dom, kind: &str, listener: &JsValue);
     #[wasm_bindgen(method, js_name = dispatchEvent)]
     fn dispatch_event(this: &Dom, event: &Event);
+    #[wasm_bindgen(method, js_name = querySelectorAll)]
+    fn query_selector_all(this: &Dom, selector: &str) -> web_sys::NodeList;
+    #[wasm_bindgen(method, js_name = setTimeout)]
+    fn set_timeout(this: &Dom, callback: &JsValue, millis: i32) -> i32;
+    #[wasm_bindgen(method, js_name = getComputedStyle)]
+    fn get_computed_style(this: &Dom, e: &Element) -> Dom;
+    #[wasm_bindgen(method, js_name = getPropertyValue)]
+    fn get_property_value(this: &Dom, name: &str) -> String;
     #[wasm_bindgen(method, getter)]
     fn protocol(this: &Dom) -> String;
     #[wasm_bindgen(method, getter)]
@@ -135,4 +145,29 @@ pub fn dispatch(target: &JsValue, event: &Event) {
 pub fn location(location: &web_sys::Location) -> [String; 4] {
     let l = dom(location);
     [l.protocol(), l.host(), l.origin(), l.pathname()]
+}
+
+/// `root.querySelectorAll(selector)` (a literal selector).
+pub fn query_all(root: &JsValue, selector: &str) -> web_sys::NodeList {
+    dom(root).query_selector_all(selector)
+}
+
+/// `window.setTimeout(callback, millis)`: the timer's handle.
+pub fn set_timeout(window: &web_sys::Window, callback: &JsValue, millis: i32) -> i32 {
+    dom(window).set_timeout(callback, millis)
+}
+
+/// The computed style of an element (`window.getComputedStyle(e)`).
+pub struct ComputedStyle(Dom);
+
+impl ComputedStyle {
+    /// Reads `e`'s computed style.
+    pub fn of(window: &web_sys::Window, e: &Element) -> Self {
+        Self(dom(window).get_computed_style(e))
+    }
+
+    /// One property's computed value (`getPropertyValue(name)`).
+    pub fn get(&self, name: &str) -> String {
+        self.0.get_property_value(name)
+    }
 }
