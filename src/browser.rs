@@ -2,10 +2,26 @@
 //! location and languages, `localStorage`, and the console. Failures degrade quietly (a page
 //! without storage just forgets the anonymous identity on reload).
 
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 use web_sys::{HtmlImageElement, Window};
 
 use crate::options::PageEnv;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `globalThis`, read once.
+    #[wasm_bindgen(thread_local_v2, js_name = globalThis)]
+    static GLOBAL: JsValue;
+}
+
+/// The page's `window` (`None` outside a window, e.g. in a worker). Read from `globalThis`:
+/// `web_sys::window()` goes through `js_sys::global()`, which tries four ways to find the
+/// global object (`globalThis`, `self`, `window`, `global`), each an import and a glue
+/// function, for runtimes older than `globalThis` (2019), which cannot run the widget's
+/// ES module glue anyway.
+pub fn window() -> Option<Window> {
+    GLOBAL.with(|g| g.clone().dyn_into().ok())
+}
 
 /// Milliseconds since the Unix epoch (`Date.now()`). The engine's clock: optimistic comments
 /// are stamped with it, so it must be wall-clock time, not `performance.now()`.
@@ -45,11 +61,12 @@ pub fn page_env(window: &Window, img: &HtmlImageElement) -> PageEnv {
     {
         languages.push(lang);
     }
+    let [protocol, host, origin, path] = crate::dom::plain::location(&location);
     PageEnv {
-        protocol: location.protocol().unwrap_or_default(),
-        host: location.host().unwrap_or_default(),
-        origin: location.origin().unwrap_or_default(),
-        path: location.pathname().unwrap_or_default(),
+        protocol,
+        host,
+        origin,
+        path,
         languages,
         image_src: img.src(),
     }

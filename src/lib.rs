@@ -110,6 +110,26 @@ extern "C" {
     pub type AuthArg;
 }
 
+/// The allocator: TLSF (`rlsf`, constant-time allocation and deallocation) instead of std's
+/// dlmalloc port, for the size of the wasm (about 5 KB less code). Installed without `unsafe`
+/// (`GlobalTlsf::new` is a safe `const fn`); single-threaded wasm (no `atomics`) needs no lock.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: rlsf::GlobalTlsf<AllocatorOptions> = rlsf::GlobalTlsf::new();
+
+/// [`ALLOCATOR`]'s options: no in-place reallocation routine (a growing buffer is copied, as
+/// most growth is anyway; the routine costs code), but consecutive memory grows merged into one
+/// pool, which rlsf warns is needed for allocations about as large as a 64 KiB wasm page (a
+/// snapshot frame is hundreds of KB).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+struct AllocatorOptions;
+
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+impl rlsf::GlobalTlsfOptions for AllocatorOptions {
+    const ENABLE_REALLOCATION: bool = false;
+    const COALESCE_POOLS: bool = true;
+}
+
 thread_local! {
     /// Every live widget. The registry, not the JS handle, keeps a widget alive: a page that
     /// drops (or lets the garbage collector finalize) its handle keeps its widget until
@@ -120,13 +140,19 @@ thread_local! {
 fn register(shell: &Rc<Shell>) {
     LIVE.with(|live| {
         let mut live = live.borrow_mut();
-        live.retain(|s| !s.is_destroyed());
+        prune(&mut live, None);
         live.push(shell.clone());
     });
 }
 
 fn unregister(shell: &Rc<Shell>) {
-    LIVE.with(|live| live.borrow_mut().retain(|s| !Rc::ptr_eq(s, shell)));
+    LIVE.with(|live| prune(&mut live.borrow_mut(), Some(shell)));
+}
+
+/// Drops destroyed widgets from the registry, and `gone` (whose teardown may still be pending
+/// while it is busy). One `retain` for both callers: each closure type would be its own copy.
+fn prune(live: &mut Vec<Rc<Shell>>, gone: Option<&Rc<Shell>>) {
+    live.retain(|s| !s.is_destroyed() && gone.is_none_or(|g| !Rc::ptr_eq(s, g)));
 }
 
 /// Reads a JS options object (see [`browser::read_options`]).
@@ -166,13 +192,6 @@ impl ImageChat {
     pub fn auto_mount(defaults: Option<ImageChatOptions>) -> ImageChatList {
         // A plain JS array: cheaper in the bundle than returning `Vec<ImageChat>`.
         let list = js_sys::Array::new();
-        for chat in Self::auto_mount_all(defaults) {
-            list.push(&JsValue::from(chat));
-        }
-        list.unchecked_into()
-    }
-
-    fn auto_mount_all(defaults: Option<ImageChatOptions>) -> Vec<ImageChat> {
         let defaults = match &defaults {
             Some(d) => raw_options(d).unwrap_or_else(|e| {
                 browser::log_error("autoMount defaults", &e.into_js());
@@ -180,31 +199,24 @@ impl ImageChat {
             }),
             None => RawOptions::default(),
         };
-        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
-            return Vec::new();
-        };
-        let Ok(images) = doc.query_selector_all("img[data-image-chat]") else {
-            return Vec::new();
-        };
-        let mut mounted = Vec::new();
-        for i in 0..images.length() {
-            let Some(img) = images.item(i) else { continue };
-            let already = img
-                .parent_node()
-                .and_then(|p| p.dyn_into::<web_sys::Element>().ok())
-                .is_some_and(|p| p.class_list().contains("image-chat-frame"));
-            if already {
-                continue;
-            }
-            match widget::mount(&img, defaults.clone(), RawOptions::default()) {
-                Ok(shell) => {
-                    register(&shell);
-                    mounted.push(ImageChat { shell });
+        let images = browser::window()
+            .and_then(|w| w.document())
+            .map(|doc| dom::plain::query_all(&doc, "img[data-image-chat]"));
+        if let Some(images) = images {
+            for i in 0..images.length() {
+                let Some(img) = images.item(i) else { continue };
+                match widget::mount(&img, defaults.clone(), RawOptions::default()) {
+                    Ok(shell) => {
+                        register(&shell);
+                        list.push(&JsValue::from(ImageChat { shell }));
+                    }
+                    // Mounted before (by an earlier call or by `mount`): nothing to do.
+                    Err(WidgetError::AlreadyMounted) => {}
+                    Err(e) => browser::log_error("autoMount", &e.into_js()),
                 }
-                Err(e) => browser::log_error("autoMount", &e.into_js()),
             }
         }
-        mounted
+        list.unchecked_into()
     }
 
     /// Removes the widget: closes its socket, clears its timers, removes its listeners and

@@ -21,11 +21,12 @@ use std::cell::Cell;
 
 use image_chat_protocol::{ChatId, CommentId};
 use image_chat_sync::sorted::SortedMap;
-use image_chat_sync::{ChatView, CommentView, ConnectionStatus, OpKind, OpState};
+use image_chat_sync::{ChatView, CommentView, ConnectionStatus, FailReason, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
+use web_sys::{Document, Element, HtmlImageElement, HtmlTextAreaElement};
 
 use crate::dom::Clones;
+use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{Fraction, PanelPlacement, percent, push_percent, px};
 use crate::i18n::{Locale, decimal};
 use crate::options::Options;
@@ -51,51 +52,66 @@ fn unique_id(what: &str) -> String {
 }
 
 /// Creates `<tag class=…>`.
-fn el(doc: &Document, tag: &str, class: &str) -> JsResult<Element> {
-    let e = doc.create_element(tag)?;
+fn make(doc: &Document, tag: &str, class: &str) -> Element {
+    let e = plain::create(doc, tag);
     if !class.is_empty() {
         e.set_class_name(class);
     }
-    Ok(e)
+    e
+}
+
+/// [`make`] for the marker code, which handles DOM errors.
+fn el(doc: &Document, tag: &str, class: &str) -> JsResult<Element> {
+    Ok(make(doc, tag, class))
 }
 
 /// Creates a `<button type=button class=image-chat-btn data-action=…>` with a text label.
-fn button(doc: &Document, action: &str, label: &str) -> JsResult<Element> {
-    let b = el(doc, "button", "image-chat-btn")?;
-    b.set_attribute("type", "button")?;
-    b.set_attribute("data-action", action)?;
+fn button(doc: &Document, action: &str, label: &str) -> Element {
+    let b = make(doc, "button", "image-chat-btn");
+    plain::set(&b, "type", "button");
+    plain::set(&b, "data-action", action);
     b.set_text_content(Some(label));
-    Ok(b)
+    b
 }
 
-fn flag(e: &Element, name: &str, on: bool) -> JsResult<()> {
+/// Creates `<tag class=…>` holding `text`, at the end of `parent`.
+fn text_child(doc: &Document, parent: &Element, tag: &str, class: &str, text: &str) -> Element {
+    let e = make(doc, tag, class);
+    e.set_text_content(Some(text));
+    plain::append(parent, &e);
+    e
+}
+
+/// Sets (`on`) or removes the empty attribute `name`.
+fn set_flag(e: &Element, name: &str, on: bool) {
     if on {
-        e.set_attribute(name, "")
+        plain::set(e, name, "");
     } else {
-        e.remove_attribute(name)
+        plain::unset(e, name);
     }
 }
 
-fn html(e: &Element) -> Option<&HtmlElement> {
-    e.dyn_ref::<HtmlElement>()
+/// [`set_flag`] for the marker code, which handles DOM errors.
+fn flag(e: &Element, name: &str, on: bool) -> JsResult<()> {
+    set_flag(e, name, on);
+    Ok(())
 }
 
-fn set_style(e: &Element, prop: &str, value: &str) -> JsResult<()> {
-    match html(e) {
-        Some(h) => h.style().set_property(prop, value),
-        None => Ok(()),
-    }
+/// The overlay's `aria-label` and `data-read-only`, which say whether changes are allowed.
+fn set_overlay_label(root: &Element, locale: Locale, read_only: bool) {
+    let s = locale.strings();
+    let label = if read_only {
+        s.overlay_label_read_only
+    } else {
+        s.overlay_label
+    };
+    plain::set(root, "aria-label", label);
+    set_flag(root, "data-read-only", read_only);
 }
 
-fn place(e: &Element, at: Fraction) -> JsResult<()> {
-    set_style(e, "left", &percent(at.x))?;
-    set_style(e, "top", &percent(at.y))
-}
-
-fn focus(e: &Element) {
-    if let Some(h) = html(e) {
-        let _ = h.focus();
-    }
+fn place(e: &Element, at: Fraction) {
+    set_style(e, "left", &percent(at.x));
+    set_style(e, "top", &percent(at.y));
 }
 
 /// The first comment's text, shortened for a marker's accessible name.
@@ -235,50 +251,42 @@ impl Ui {
     /// Wraps `img` and builds the overlay.
     pub fn build(doc: &Document, img: &HtmlImageElement, opts: &Options) -> JsResult<Ui> {
         let locale = opts.locale;
-        let s = locale.strings();
         let parent = img
             .parent_node()
             .ok_or_else(|| JsValue::from_str("detached image"))?;
-        let frame = el(doc, "span", "image-chat-frame")?;
+        let frame = make(doc, "span", "image-chat-frame");
         // A block-level image keeps block layout inside a block wrapper.
-        let block = web_sys::window()
-            .and_then(|w| w.get_computed_style(img).ok().flatten())
-            .and_then(|cs| cs.get_property_value("display").ok())
+        let block = crate::browser::window()
+            .map(|w| plain::ComputedStyle::of(&w, img).get("display"))
             .is_some_and(|d| d == "block" || d == "flex" || d == "grid" || d == "table");
-        flag(&frame, "data-block", block)?;
-        parent.insert_before(&frame, Some(img))?;
-        frame.append_child(img)?;
+        set_flag(&frame, "data-block", block);
+        plain::insert(&parent, &frame, Some(img));
+        plain::append(&frame, img);
 
-        let root = el(doc, "div", "image-chat")?;
-        root.set_attribute("role", "group")?;
-        root.set_attribute("tabindex", "0")?;
-        root.set_attribute("lang", locale.tag())?;
-        root.set_attribute("data-theme", opts.theme.as_str())?;
-        root.set_attribute(
-            "aria-label",
-            if opts.read_only {
-                s.overlay_label_read_only
-            } else {
-                s.overlay_label
-            },
-        )?;
-        flag(&root, "data-read-only", opts.read_only)?;
-        set_style(&root, "--image-chat-marker-size", &px(opts.marker_size))?;
-        let layer = el(doc, "div", "image-chat-layer")?;
-        let crosshair = el(doc, "span", "image-chat-crosshair")?;
-        crosshair.set_attribute("aria-hidden", "true")?;
-        let bar = el(doc, "div", "image-chat-bar")?;
-        let status = el(doc, "span", "image-chat-status")?;
-        let online = el(doc, "span", "image-chat-online")?;
-        bar.append_child(&status)?;
-        bar.append_child(&online)?;
-        let live = el(doc, "div", "image-chat-sr")?;
-        live.set_attribute("aria-live", "polite")?;
-        live.set_attribute("role", "status")?;
-        for child in [&layer, &crosshair, &bar, &live] {
-            root.append_child(child)?;
+        let root = make(doc, "div", "image-chat");
+        for (name, value) in [
+            ("role", "group"),
+            ("tabindex", "0"),
+            ("lang", locale.tag()),
+            ("data-theme", opts.theme.as_str()),
+        ] {
+            plain::set(&root, name, value);
         }
-        frame.append_child(&root)?;
+        set_overlay_label(&root, locale, opts.read_only);
+        set_style(&root, "--image-chat-marker-size", &px(opts.marker_size));
+        let layer = make(doc, "div", "image-chat-layer");
+        let crosshair = make(doc, "span", "image-chat-crosshair");
+        plain::set(&crosshair, "aria-hidden", "true");
+        let bar = make(doc, "div", "image-chat-bar");
+        let status = text_child(doc, &bar, "span", "image-chat-status", "");
+        let online = text_child(doc, &bar, "span", "image-chat-online", "");
+        let live = make(doc, "div", "image-chat-sr");
+        plain::set(&live, "aria-live", "polite");
+        plain::set(&live, "role", "status");
+        for child in [&layer, &crosshair, &bar, &live] {
+            plain::append(&root, child);
+        }
+        plain::append(&frame, &root);
         let marker_template = el(doc, "button", "image-chat-marker")?;
         marker_template.set_attribute("type", "button")?;
         marker_template.set_attribute("aria-haspopup", "dialog")?;
@@ -306,7 +314,7 @@ impl Ui {
             crosshair_at: Fraction::CENTER,
             connection: ConnectionStatus::Connecting { attempt: 0 },
         };
-        place(&ui.crosshair, ui.crosshair_at)?;
+        place(&ui.crosshair, ui.crosshair_at);
         Ok(ui)
     }
 
@@ -321,11 +329,15 @@ impl Ui {
     }
 
     /// Sizes the overlay to the image's content box.
-    pub fn layout(&self, rect: crate::geometry::Rect) -> JsResult<()> {
-        set_style(&self.root, "left", &px(rect.left))?;
-        set_style(&self.root, "top", &px(rect.top))?;
-        set_style(&self.root, "width", &px(rect.width))?;
-        set_style(&self.root, "height", &px(rect.height))
+    pub fn layout(&self, rect: crate::geometry::Rect) {
+        for (prop, value) in [
+            ("left", rect.left),
+            ("top", rect.top),
+            ("width", rect.width),
+            ("height", rect.height),
+        ] {
+            set_style(&self.root, prop, &px(value));
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -333,56 +345,44 @@ impl Ui {
     // ---------------------------------------------------------------------------------------
 
     /// Shows the connection status (`data-state`, status line) at `now`.
-    pub fn show_status(&mut self, connection: ConnectionStatus, now: u64) -> JsResult<()> {
+    pub fn show_status(&mut self, connection: ConnectionStatus, now: u64) {
         self.connection = connection;
-        self.root
-            .set_attribute("data-state", status::data_state(connection))?;
+        plain::set(&self.root, "data-state", status::data_state(connection));
         let text = status::status_text(self.locale, connection, now);
         if self.status.text_content().as_deref() != Some(text.as_str()) {
             self.status.set_text_content(Some(&text));
         }
         match connection.stopped() {
-            Some(reason) => self
-                .status
-                .set_attribute("title", status::stop_detail(self.locale, reason))?,
-            None => self.status.remove_attribute("title")?,
+            Some(reason) => plain::set(
+                &self.status,
+                "title",
+                status::stop_detail(self.locale, reason),
+            ),
+            None => plain::unset(&self.status, "title"),
         }
-        Ok(())
     }
 
     /// Switches between read-only and writable (the `readOnly` option, or the server's verdict
     /// in `welcome`). An open draft or thread was built for the other mode, so it is closed.
-    pub fn set_read_only(&mut self, read_only: bool) -> JsResult<()> {
+    pub fn set_read_only(&mut self, read_only: bool) {
         if read_only == self.read_only {
-            return Ok(());
+            return;
         }
         self.read_only = read_only;
-        let s = self.locale.strings();
-        self.root.set_attribute(
-            "aria-label",
-            if read_only {
-                s.overlay_label_read_only
-            } else {
-                s.overlay_label
-            },
-        )?;
-        flag(&self.root, "data-read-only", read_only)?;
+        set_overlay_label(&self.root, self.locale, read_only);
         self.close_draft();
         self.close_panel();
-        Ok(())
     }
 
     /// Shows the live viewer count (only while live: a stale count would mislead).
-    pub fn show_online(&self, online: u32) -> JsResult<()> {
-        self.online
-            .set_attribute("data-count", &decimal(u64::from(online)))?;
+    pub fn show_online(&self, online: u32) {
+        plain::set(&self.online, "data-count", &decimal(u64::from(online)));
         let text = if self.connection.is_live() && online > 0 {
             self.locale.online(online)
         } else {
             String::new()
         };
         self.online.set_text_content(Some(&text));
-        Ok(())
     }
 
     /// Says `message` in the polite live region.
@@ -420,7 +420,7 @@ impl Ui {
         }
         let open = self.panel.as_ref().is_some_and(|p| p.chat_id == chat.id);
         if open {
-            self.render_panel(&chat, now)?;
+            self.render_panel(&chat, now);
         }
         self.chats.insert(chat.id.clone(), chat);
         Ok(())
@@ -601,7 +601,7 @@ impl Ui {
     }
 
     /// Moves the keyboard crosshair.
-    pub fn move_crosshair(&mut self, to: Fraction) -> JsResult<()> {
+    pub fn move_crosshair(&mut self, to: Fraction) {
         self.crosshair_at = to;
         place(&self.crosshair, to)
     }
@@ -611,48 +611,44 @@ impl Ui {
     // ---------------------------------------------------------------------------------------
 
     /// Starts placing a marker at `at`: a dashed marker and a composer, focused.
-    pub fn open_draft(&mut self, at: Fraction) -> JsResult<()> {
+    pub fn open_draft(&mut self, at: Fraction) {
         self.close_panel();
         self.close_draft();
         let s = self.locale.strings();
-        let marker = el(&self.doc, "button", "image-chat-marker")?;
-        marker.set_attribute("type", "button")?;
-        marker.set_attribute("data-draft", "")?;
-        marker.set_attribute("aria-label", s.new_discussion)?;
+        let marker = make(&self.doc, "button", "image-chat-marker");
+        plain::set(&marker, "type", "button");
+        plain::set(&marker, "data-draft", "");
+        plain::set(&marker, "aria-label", s.new_discussion);
         marker.set_text_content(Some("+"));
-        place(&marker, at)?;
+        place(&marker, at);
 
-        let panel = self.panel_shell(at, s.new_discussion)?;
-        panel.0.set_attribute("data-draft", "")?;
-        let (compose, textarea, error, _) = self.compose_box(
+        let (panel, _) = self.panel_shell(at, s.new_discussion);
+        plain::set(&panel, "data-draft", "");
+        let (_, textarea, error, _) = self.compose_box(
+            &panel,
             s.placeholder_new,
             ("post", s.post),
             ("cancel-draft", s.cancel, None),
-        )?;
-        panel.0.append_child(&compose)?;
+        );
 
-        self.root
-            .insert_before(&marker, self.crosshair.next_sibling().as_ref())?;
-        self.root
-            .insert_before(&panel.0, marker.next_sibling().as_ref())?;
-        let _ = textarea.focus();
+        plain::insert(&self.root, &marker, self.crosshair.next_sibling().as_ref());
+        plain::insert(&self.root, &panel, marker.next_sibling().as_ref());
+        focus(&textarea);
         self.draft = Some(Draft {
             at,
             marker,
-            panel: panel.0,
+            panel,
             textarea,
             error,
         });
-        Ok(())
     }
 
     /// Shows a local validation message in the draft's composer.
-    pub fn draft_error(&self, message: &str) -> JsResult<()> {
+    pub fn draft_error(&self, message: &str) {
         if let Some(d) = &self.draft {
             d.error.set_text_content(Some(message));
-            d.error.remove_attribute("hidden")?;
+            plain::unset(&d.error, "hidden");
         }
-        Ok(())
     }
 
     /// Removes the draft marker and composer.
@@ -667,97 +663,95 @@ impl Ui {
     // Thread panel
     // ---------------------------------------------------------------------------------------
 
-    /// A compose box: a text area (capped at the protocol's length), a hidden error line, and
-    /// a primary and a secondary button (`(action, label)`, plus an optional flag attribute
-    /// for the secondary). Returns the box, the text area, the error line and the secondary
-    /// button.
+    /// A compose box at the end of `parent`: a text area (capped at the protocol's length), a
+    /// hidden error line, and a primary and a secondary button (`(action, label)`, plus an
+    /// optional flag attribute for the secondary). Returns the box, the text area, the error
+    /// line and the secondary button.
     fn compose_box(
         &self,
+        parent: &Element,
         placeholder: &str,
         primary: (&str, &str),
         secondary: (&str, &str, Option<&str>),
-    ) -> JsResult<(Element, HtmlTextAreaElement, Element, Element)> {
-        let compose = el(&self.doc, "div", "image-chat-compose")?;
-        let textarea: HtmlTextAreaElement = el(&self.doc, "textarea", "")?.unchecked_into();
+    ) -> (Element, HtmlTextAreaElement, Element, Element) {
+        let doc = &self.doc;
+        let compose = make(doc, "div", "image-chat-compose");
+        let textarea: HtmlTextAreaElement = make(doc, "textarea", "").unchecked_into();
         textarea.set_placeholder(placeholder);
-        textarea.set_attribute("aria-label", placeholder)?;
-        textarea.set_attribute(
+        plain::set(&textarea, "aria-label", placeholder);
+        plain::set(
+            &textarea,
             "maxlength",
             &decimal(image_chat_protocol::limits::MAX_TEXT_CHARS as u64),
-        )?;
-        let error = el(&self.doc, "p", "image-chat-error")?;
-        error.set_attribute("role", "alert")?;
-        error.set_attribute("hidden", "")?;
-        let actions = el(&self.doc, "div", "image-chat-actions")?;
-        let first = button(&self.doc, primary.0, primary.1)?;
-        first.set_attribute("data-primary", "")?;
-        let second = button(&self.doc, secondary.0, secondary.1)?;
+        );
+        plain::append(&compose, &textarea);
+        let error = text_child(doc, &compose, "p", "image-chat-error", "");
+        plain::set(&error, "role", "alert");
+        plain::set(&error, "hidden", "");
+        let actions = text_child(doc, &compose, "div", "image-chat-actions", "");
+        let first = button(doc, primary.0, primary.1);
+        plain::set(&first, "data-primary", "");
+        plain::append(&actions, &first);
+        let second = button(doc, secondary.0, secondary.1);
         if let Some(flag) = secondary.2 {
-            second.set_attribute(flag, "")?;
+            plain::set(&second, flag, "");
         }
-        actions.append_child(&first)?;
-        actions.append_child(&second)?;
-        compose.append_child(&textarea)?;
-        compose.append_child(&error)?;
-        compose.append_child(&actions)?;
-        Ok((compose, textarea, error, second))
+        plain::append(&actions, &second);
+        plain::append(parent, &compose);
+        (compose, textarea, error, second)
     }
 
     /// An empty panel next to `at` with a heading and a close button; returns it and its title.
-    fn panel_shell(&self, at: Fraction, heading: &str) -> JsResult<(Element, Element)> {
+    fn panel_shell(&self, at: Fraction, heading: &str) -> (Element, Element) {
         let s = self.locale.strings();
-        let panel = el(&self.doc, "div", "image-chat-thread")?;
-        panel.set_attribute("role", "dialog")?;
-        panel.set_attribute("tabindex", "-1")?;
+        let doc = &self.doc;
+        let panel = make(doc, "div", "image-chat-thread");
+        plain::set(&panel, "role", "dialog");
+        plain::set(&panel, "tabindex", "-1");
         let placement = PanelPlacement::for_marker(at);
-        flag(&panel, "data-left", placement.left)?;
-        flag(&panel, "data-above", placement.above)?;
+        set_flag(&panel, "data-left", placement.left);
+        set_flag(&panel, "data-above", placement.above);
         // The stylesheet turns `--ic-x` into a `left` clamped inside the overlay, so the panel
         // stays on the picture (and on small screens) at any size without JS layout.
-        set_style(&panel, "--ic-x", &percent(at.x))?;
-        set_style(&panel, "top", &percent(at.y))?;
-        let head = el(&self.doc, "div", "image-chat-head")?;
-        let title = el(&self.doc, "span", "")?;
+        set_style(&panel, "--ic-x", &percent(at.x));
+        set_style(&panel, "top", &percent(at.y));
+        let head = text_child(doc, &panel, "div", "image-chat-head", "");
+        let title = text_child(doc, &head, "span", "", heading);
         let title_id = unique_id("title");
         title.set_id(&title_id);
-        title.set_text_content(Some(heading));
-        panel.set_attribute("aria-labelledby", &title_id)?;
-        let close = button(&self.doc, "close", "×")?;
+        plain::set(&panel, "aria-labelledby", &title_id);
+        let close = button(doc, "close", "×");
         close.set_class_name("image-chat-btn image-chat-close");
-        close.set_attribute("aria-label", s.close)?;
-        close.set_attribute("title", s.close)?;
-        head.append_child(&title)?;
-        head.append_child(&close)?;
-        panel.append_child(&head)?;
-        Ok((panel, title))
+        plain::set(&close, "aria-label", s.close);
+        plain::set(&close, "title", s.close);
+        plain::append(&head, &close);
+        (panel, title)
     }
 
     /// Opens the thread of `chat_id` (closing any other thread or draft) and focuses it.
-    pub fn open_panel(&mut self, chat_id: &ChatId, now: u64) -> JsResult<()> {
+    pub fn open_panel(&mut self, chat_id: &ChatId, now: u64) {
         let Some(chat) = self.chats.get(chat_id).cloned() else {
-            return Ok(());
+            return;
         };
         self.close_draft();
         self.close_panel();
         let (x, y) = chat.point().unwrap_or((0.5, 0.5));
         let at = Fraction { x, y };
         let s = self.locale.strings();
-        let (el_panel, title) = self.panel_shell(at, s.discussion)?;
-        el_panel.set_attribute("data-chat-id", chat.id.as_str())?;
-        let list = el(&self.doc, "ol", "image-chat-comments")?;
-        el_panel.append_child(&list)?;
-        let chat_error = el(&self.doc, "div", "image-chat-chat-error")?;
-        chat_error.set_attribute("hidden", "")?;
-        el_panel.append_child(&chat_error)?;
+        let (el_panel, title) = self.panel_shell(at, s.discussion);
+        plain::set(&el_panel, "data-chat-id", chat.id.as_str());
+        let list = text_child(&self.doc, &el_panel, "ol", "image-chat-comments", "");
+        let chat_error = text_child(&self.doc, &el_panel, "div", "image-chat-chat-error", "");
+        plain::set(&chat_error, "hidden", "");
         let compose = if self.read_only {
             None
         } else {
             let (box_, textarea, error, delete) = self.compose_box(
+                &el_panel,
                 s.placeholder_reply,
                 ("reply", s.reply),
                 ("delete", s.delete, Some("data-danger")),
-            )?;
-            el_panel.append_child(&box_)?;
+            );
             Some(Compose {
                 box_,
                 textarea,
@@ -765,10 +759,13 @@ impl Ui {
                 delete,
             })
         };
-        self.root
-            .insert_before(&el_panel, self.crosshair.next_sibling().as_ref())?;
+        plain::insert(
+            &self.root,
+            &el_panel,
+            self.crosshair.next_sibling().as_ref(),
+        );
         if let Some(m) = self.marker(chat_id) {
-            m.set_attribute("aria-expanded", "true")?;
+            plain::set(&m, "aria-expanded", "true");
         }
         self.panel = Some(Panel {
             chat_id: chat.id.clone(),
@@ -781,9 +778,8 @@ impl Ui {
             editing: None,
             confirm_delete: false,
         });
-        self.render_panel(&chat, now)?;
+        self.render_panel(&chat, now);
         focus(&el_panel);
-        Ok(())
     }
 
     /// Closes the open thread, if any; returns which discussion it showed.
@@ -791,19 +787,19 @@ impl Ui {
         let p = self.panel.take()?;
         p.el.remove();
         if let Some(m) = self.marker(&p.chat_id) {
-            let _ = m.set_attribute("aria-expanded", "false");
+            plain::set(&m, "aria-expanded", "false");
         }
         Some(p.chat_id)
     }
 
     /// Brings the open thread up to date with `chat`, touching only what changed: unchanged
     /// comments, the reply box (and what is being typed in it) and an edit in progress stay.
-    pub fn render_panel(&mut self, chat: &ChatView, now: u64) -> JsResult<()> {
+    pub fn render_panel(&mut self, chat: &ChatView, now: u64) {
         let locale = self.locale;
         let read_only = self.read_only;
         let doc = self.doc.clone();
         let Some(panel) = self.panel.as_mut() else {
-            return Ok(());
+            return;
         };
         let s = locale.strings();
         panel.title.set_text_content(Some(
@@ -825,8 +821,8 @@ impl Ui {
                     ..e
                 },
                 Some(e) => {
-                    let fresh = comment_el(&doc, locale, read_only, view, now)?;
-                    e.el.replace_with_with_node_1(&fresh)?;
+                    let fresh = comment_el(&doc, locale, read_only, view, now);
+                    plain::replace(&e.el, &fresh);
                     CommentEntry {
                         id: view.id.clone(),
                         view: view.clone(),
@@ -836,7 +832,7 @@ impl Ui {
                 None => CommentEntry {
                     id: view.id.clone(),
                     view: view.clone(),
-                    el: comment_el(&doc, locale, read_only, view, now)?,
+                    el: comment_el(&doc, locale, read_only, view, now),
                 },
             };
             let expected_next = match &prev {
@@ -845,7 +841,7 @@ impl Ui {
             };
             let node: &web_sys::Node = entry.el.as_ref();
             if expected_next.as_ref() != Some(node) {
-                panel.list.insert_before(node, expected_next.as_ref())?;
+                plain::insert(&panel.list, node, expected_next.as_ref());
             }
             prev = Some(node.clone());
             panel.comments.push(entry);
@@ -868,16 +864,19 @@ impl Ui {
                 retryable,
             } => {
                 panel.chat_error.set_text_content(None);
-                let p = el(&doc, "p", "image-chat-error")?;
-                p.set_text_content(Some(status::fail_text(locale, *reason)));
-                panel.chat_error.append_child(&p)?;
-                let actions = failure_actions(&doc, locale, op.as_str(), *retryable)?;
-                panel.chat_error.append_child(&actions)?;
-                panel.chat_error.remove_attribute("hidden")?;
+                failure(
+                    &doc,
+                    &panel.chat_error,
+                    locale,
+                    op.as_str(),
+                    *reason,
+                    *retryable,
+                );
+                plain::unset(&panel.chat_error, "hidden");
             }
             _ => {
                 panel.chat_error.set_text_content(None);
-                panel.chat_error.set_attribute("hidden", "")?;
+                plain::set(&panel.chat_error, "hidden", "");
             }
         }
 
@@ -900,10 +899,9 @@ impl Ui {
                     ..
                 }
             );
-            flag(&c.box_, "hidden", failed_create)?;
-            flag(&c.delete, "hidden", !chat.can_delete || creating)?;
+            set_flag(&c.box_, "hidden", failed_create);
+            set_flag(&c.delete, "hidden", !chat.can_delete || creating);
         }
-        Ok(())
     }
 
     /// The reply box of the open thread.
@@ -912,16 +910,15 @@ impl Ui {
     }
 
     /// Shows (or clears, with `None`) a local validation message under the reply box.
-    pub fn reply_error(&self, message: Option<&str>) -> JsResult<()> {
+    pub fn reply_error(&self, message: Option<&str>) {
         if let Some(c) = self.panel.as_ref().and_then(|p| p.compose.as_ref()) {
             c.error.set_text_content(message);
-            flag(&c.error, "hidden", message.is_none())?;
+            set_flag(&c.error, "hidden", message.is_none());
         }
-        Ok(())
     }
 
     /// Turns the delete button into its confirmation step (or back).
-    pub fn confirm_delete(&mut self, on: bool) -> JsResult<()> {
+    pub fn confirm_delete(&mut self, on: bool) {
         let s = self.locale.strings();
         if let Some(p) = self.panel.as_mut() {
             p.confirm_delete = on;
@@ -930,73 +927,75 @@ impl Ui {
                     .set_text_content(Some(if on { s.delete_confirm } else { s.delete }));
             }
         }
-        Ok(())
     }
 
     /// Replaces a comment's text with an editor holding `text`, focused.
-    pub fn start_edit(&mut self, comment_id: &CommentId, text: &str) -> JsResult<()> {
+    pub fn start_edit(&mut self, comment_id: &CommentId, text: &str) {
         let s = self.locale.strings();
         let doc = self.doc.clone();
         let now = crate::browser::now();
-        self.cancel_edit(now)?;
+        self.cancel_edit(now);
         let Some(panel) = self.panel.as_mut() else {
-            return Ok(());
+            return;
         };
         let Some(entry) = panel.comments.iter().find(|c| &c.id == comment_id) else {
-            return Ok(());
+            return;
         };
         let textarea: HtmlTextAreaElement =
-            el(&doc, "textarea", "image-chat-edit")?.unchecked_into();
+            make(&doc, "textarea", "image-chat-edit").unchecked_into();
         textarea.set_value(text);
-        textarea.set_attribute("aria-label", s.edit)?;
-        let actions = el(&doc, "div", "image-chat-actions")?;
-        let save = button(&doc, "save-edit", s.save)?;
-        save.set_attribute("data-primary", "")?;
-        actions.append_child(&save)?;
-        let cancel = button(&doc, "cancel-edit", s.cancel)?;
-        actions.append_child(&cancel)?;
+        plain::set(&textarea, "aria-label", s.edit);
+        let actions = make(&doc, "div", "image-chat-actions");
+        let save = button(&doc, "save-edit", s.save);
+        plain::set(&save, "data-primary", "");
+        plain::append(&actions, &save);
+        plain::append(&actions, &button(&doc, "cancel-edit", s.cancel));
         // The editor replaces the text and the comment's own buttons.
-        let old_text = entry.el.query_selector(".image-chat-text")?;
-        let old_actions = entry.el.query_selector(".image-chat-actions")?;
-        if let Some(t) = old_text {
-            t.replace_with_with_node_1(&textarea)?;
-        } else {
-            entry.el.append_child(&textarea)?;
+        let editor: &Element = textarea.as_ref();
+        for (selector, new) in [
+            (".image-chat-text", editor),
+            (".image-chat-actions", &actions),
+        ] {
+            match plain::query(&entry.el, selector) {
+                Some(old) => plain::replace(&old, new),
+                None => plain::append(&entry.el, new),
+            }
         }
-        if let Some(a) = old_actions {
-            a.replace_with_with_node_1(&actions)?;
-        } else {
-            entry.el.append_child(&actions)?;
-        }
-        let _ = textarea.focus();
+        focus(&textarea);
         panel.editing = Some((comment_id.clone(), textarea));
-        Ok(())
     }
 
     /// Leaves edit mode, re-rendering the comment from its view; returns the comment edited.
-    pub fn cancel_edit(&mut self, now: u64) -> JsResult<Option<CommentId>> {
+    pub fn cancel_edit(&mut self, now: u64) -> Option<CommentId> {
         let locale = self.locale;
         let read_only = self.read_only;
         let doc = self.doc.clone();
-        let Some(panel) = self.panel.as_mut() else {
-            return Ok(None);
-        };
-        let Some((id, _)) = panel.editing.take() else {
-            return Ok(None);
-        };
+        let panel = self.panel.as_mut()?;
+        let (id, _) = panel.editing.take()?;
         if let Some(entry) = panel.comments.iter_mut().find(|c| c.id == id) {
-            let fresh = comment_el(&doc, locale, read_only, &entry.view, now)?;
-            entry.el.replace_with_with_node_1(&fresh)?;
+            let fresh = comment_el(&doc, locale, read_only, &entry.view, now);
+            plain::replace(&entry.el, &fresh);
             entry.el = fresh;
         }
-        Ok(Some(id))
+        Some(id)
+    }
+
+    /// Focuses the edit button of comment `id` in the open thread (after its edit ends).
+    pub fn focus_edit_button(&self, id: &CommentId) {
+        let entry = self
+            .panel
+            .as_ref()
+            .and_then(|p| p.comments.iter().find(|c| &c.id == id));
+        if let Some(button) = entry.and_then(|c| plain::query(&c.el, "[data-action=edit]")) {
+            focus(&button);
+        }
     }
 
     /// Re-renders relative times in the open thread.
     pub fn refresh_times(&self, now: u64) {
         let Some(panel) = &self.panel else { return };
         for entry in &panel.comments {
-            if let Ok(Some(t)) = entry.el.query_selector(".image-chat-time") {
+            if let Some(t) = plain::query(&entry.el, ".image-chat-time") {
                 t.set_text_content(Some(&time_text(self.locale, entry.view.created_at, now)));
             }
         }
@@ -1022,20 +1021,34 @@ fn absolute_time(locale: Locale, ms: u64) -> String {
     String::from(date.to_locale_string(locale.tag(), &JsValue::UNDEFINED))
 }
 
-/// Retry (when it may help) and dismiss buttons for the failed op `op`.
-fn failure_actions(doc: &Document, locale: Locale, op: &str, retryable: bool) -> JsResult<Element> {
+/// A failure at the end of `parent`: what went wrong, then retry (when it may help) and
+/// dismiss buttons for the failed op `op`.
+fn failure(
+    doc: &Document,
+    parent: &Element,
+    locale: Locale,
+    op: &str,
+    reason: FailReason,
+    retryable: bool,
+) {
     let s = locale.strings();
-    let actions = el(doc, "div", "image-chat-actions")?;
+    text_child(
+        doc,
+        parent,
+        "p",
+        "image-chat-error",
+        status::fail_text(locale, reason),
+    );
+    let actions = text_child(doc, parent, "div", "image-chat-actions", "");
     if retryable {
-        let retry = button(doc, "retry", s.retry)?;
-        retry.set_attribute("data-op", op)?;
-        retry.set_attribute("data-primary", "")?;
-        actions.append_child(&retry)?;
+        let retry = button(doc, "retry", s.retry);
+        plain::set(&retry, "data-op", op);
+        plain::set(&retry, "data-primary", "");
+        plain::append(&actions, &retry);
     }
-    let dismiss = button(doc, "dismiss", s.dismiss)?;
-    dismiss.set_attribute("data-op", op)?;
-    actions.append_child(&dismiss)?;
-    Ok(actions)
+    let dismiss = button(doc, "dismiss", s.dismiss);
+    plain::set(&dismiss, "data-op", op);
+    plain::append(&actions, &dismiss);
 }
 
 /// One comment: author, time, text (as text), its op state and its buttons.
@@ -1045,46 +1058,40 @@ fn comment_el(
     read_only: bool,
     c: &CommentView,
     now: u64,
-) -> JsResult<Element> {
+) -> Element {
     let s = locale.strings();
-    let li = el(doc, "li", "image-chat-comment")?;
-    li.set_attribute("data-comment-id", c.id.as_str())?;
-    flag(&li, "data-pending", c.state.is_pending())?;
-    flag(&li, "data-failed", c.state.is_failed())?;
-    flag(&li, "data-mine", c.mine)?;
+    let li = make(doc, "li", "image-chat-comment");
+    plain::set(&li, "data-comment-id", c.id.as_str());
+    set_flag(&li, "data-pending", c.state.is_pending());
+    set_flag(&li, "data-failed", c.state.is_failed());
+    set_flag(&li, "data-mine", c.mine);
 
-    let meta = el(doc, "div", "image-chat-meta")?;
-    let author = el(doc, "span", "image-chat-author")?;
+    let meta = text_child(doc, &li, "div", "image-chat-meta", "");
     let name = if c.mine {
         [&c.author.name, " (", s.you, ")"].concat()
     } else {
         c.author.name.clone()
     };
-    author.set_text_content(Some(&name));
-    meta.append_child(&author)?;
-    let time = el(doc, "time", "image-chat-time")?;
+    text_child(doc, &meta, "span", "image-chat-author", &name);
+    let time = text_child(
+        doc,
+        &meta,
+        "time",
+        "image-chat-time",
+        &time_text(locale, c.created_at, now),
+    );
     let date = js_sys::Date::new(&JsValue::from_f64(c.created_at as f64));
-    if let Ok(iso) = date.to_iso_string().as_string().ok_or(()) {
-        time.set_attribute("datetime", &iso)?;
+    if let Some(iso) = date.to_iso_string().as_string() {
+        plain::set(&time, "datetime", &iso);
     }
-    time.set_attribute("title", &absolute_time(locale, c.created_at))?;
-    time.set_text_content(Some(&time_text(locale, c.created_at, now)));
-    meta.append_child(&time)?;
+    plain::set(&time, "title", &absolute_time(locale, c.created_at));
     if c.edited_at.is_some() {
-        let edited = el(doc, "span", "image-chat-edited")?;
-        edited.set_text_content(Some(s.edited));
-        meta.append_child(&edited)?;
+        text_child(doc, &meta, "span", "image-chat-edited", s.edited);
     }
     if c.state.is_pending() {
-        let sending = el(doc, "span", "image-chat-sending")?;
-        sending.set_text_content(Some(s.sending));
-        meta.append_child(&sending)?;
+        text_child(doc, &meta, "span", "image-chat-sending", s.sending);
     }
-    li.append_child(&meta)?;
-
-    let text = el(doc, "p", "image-chat-text")?;
-    text.set_text_content(Some(&c.text));
-    li.append_child(&text)?;
+    text_child(doc, &li, "p", "image-chat-text", &c.text);
 
     if let OpState::Failed {
         op,
@@ -1093,18 +1100,12 @@ fn comment_el(
         ..
     } = &c.state
     {
-        let error = el(doc, "p", "image-chat-error")?;
-        error.set_text_content(Some(status::fail_text(locale, *reason)));
-        li.append_child(&error)?;
-        let actions = failure_actions(doc, locale, op.as_str(), *retryable)?;
-        li.append_child(&actions)?;
+        failure(doc, &li, locale, op.as_str(), *reason, *retryable);
     } else if c.can_edit && !read_only && !c.state.is_pending() {
-        let actions = el(doc, "div", "image-chat-actions")?;
-        let edit = button(doc, "edit", s.edit)?;
-        actions.append_child(&edit)?;
-        li.append_child(&actions)?;
+        let actions = text_child(doc, &li, "div", "image-chat-actions", "");
+        plain::append(&actions, &button(doc, "edit", s.edit));
     }
-    Ok(li)
+    li
 }
 
 #[cfg(test)]

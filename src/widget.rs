@@ -21,7 +21,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, Event, EventTarget, HtmlImageElement, KeyboardEvent, Window};
 
 use crate::browser;
-use crate::dom::{Listener, ResizeWatch, Socket, SocketEvent, Timeout};
+use crate::dom::{Listener, ResizeWatch, Socket, SocketEvent, Timeout, plain};
 use crate::error::WidgetError;
 use crate::geometry::{Insets, Rect, overlay_box, parse_px, pointer_to_fraction};
 use crate::options::{Options, RawOptions, token_storage_key};
@@ -140,7 +140,7 @@ fn dispatch_state(target: &EventTarget, name: &str, state: &str) {
     init.set_bubbles(true);
     init.set_detail(&detail);
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
-        let _ = target.dispatch_event(&event);
+        plain::dispatch(target, &event);
     }
 }
 
@@ -193,7 +193,7 @@ pub fn mount(
     defaults: RawOptions,
     js: RawOptions,
 ) -> Result<Rc<Shell>, WidgetError> {
-    let window = web_sys::window().ok_or(WidgetError::NoWindow)?;
+    let window = crate::browser::window().ok_or(WidgetError::NoWindow)?;
     let doc = window.document().ok_or(WidgetError::NoWindow)?;
     let element = browser::resolve_target(&doc, target)?;
     let img: HtmlImageElement = element.dyn_into().map_err(|_| WidgetError::NotAnImage)?;
@@ -266,7 +266,7 @@ pub fn mount(
             return Err(e.into());
         }
         let status = w.engine.status();
-        let _ = w.ui.show_status(status, now);
+        w.ui.show_status(status, now);
         w.layout();
     }
     // The first drive opens the socket.
@@ -456,15 +456,15 @@ impl Widget {
                     self.ui.announce(locale.strings().announce_lost);
                 }
                 self.was_live |= live;
-                self.ui.show_status(connection, now)?;
-                self.ui.show_online(self.engine.view().online)?;
+                self.ui.show_status(connection, now);
+                self.ui.show_online(self.engine.view().online);
                 self.outbox.push((
                     "image-chat:state",
                     status::data_state(connection).to_owned(),
                 ));
             }
-            ViewUpdate::Online(n) => self.ui.show_online(n)?,
-            ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server)?,
+            ViewUpdate::Online(n) => self.ui.show_online(n),
+            ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server),
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
             ViewUpdate::OpFailed { reason, .. } => {
                 self.ui.announce(status::fail_text(locale, reason));
@@ -507,7 +507,7 @@ impl Widget {
                         with_widget(&weak, |w| {
                             w.tick_timer = None;
                             let now = browser::now();
-                            let _ = w.ui.show_status(w.engine.status(), now);
+                            w.ui.show_status(w.engine.status(), now);
                             w.ui.refresh_times(now);
                         });
                     })
@@ -534,10 +534,8 @@ impl Widget {
     }
 
     fn insets(&self) -> Insets {
-        let Ok(Some(cs)) = self.window.get_computed_style(&self.ui.img) else {
-            return Insets::default();
-        };
-        let px = |prop: &str| parse_px(&cs.get_property_value(prop).unwrap_or_default());
+        let cs = plain::ComputedStyle::of(&self.window, &self.ui.img);
+        let px = |prop: &str| parse_px(&cs.get(prop));
         Insets {
             top: px("border-top-width") + px("padding-top"),
             right: px("border-right-width") + px("padding-right"),
@@ -557,9 +555,7 @@ impl Widget {
             height: r.height(),
         };
         let b = overlay_box(rect(&r), self.insets(), rect(&f));
-        if let Err(e) = self.ui.layout(b) {
-            browser::log_error("layout", &e);
-        }
+        self.ui.layout(b);
     }
 
     fn on_resize(&mut self) {
@@ -580,16 +576,14 @@ impl Widget {
             return;
         };
         let now = browser::now();
-        if let Ok(Some(action)) = target.closest("[data-action]") {
-            if let Err(err) = self.action(&action, now) {
-                browser::log_error("action", &err);
-            }
+        if let Some(action) = plain::closest(&target, "[data-action]") {
+            self.action(&action, now);
             return;
         }
-        if let Ok(Some(marker)) = target.closest(".image-chat-marker") {
+        if let Some(marker) = plain::closest(&target, ".image-chat-marker") {
             if marker.has_attribute("data-draft") {
                 if let Some(d) = &self.ui.draft {
-                    let _ = d.textarea.focus();
+                    plain::focus(&d.textarea);
                 }
                 return;
             }
@@ -598,13 +592,13 @@ impl Widget {
                 if self.ui.panel.as_ref().is_some_and(|p| p.chat_id == id) {
                     self.ui.close_panel();
                     self.ui.focus_after_close(Some(&id));
-                } else if let Err(err) = self.ui.open_panel(&id, now) {
-                    browser::log_error("open", &err);
+                } else {
+                    self.ui.open_panel(&id, now);
                 }
             }
             return;
         }
-        if matches!(target.closest(".image-chat-thread"), Ok(Some(_))) {
+        if plain::closest(&target, ".image-chat-thread").is_some() {
             return;
         }
         // A click (or tap) on the image itself.
@@ -613,7 +607,7 @@ impl Widget {
             if let Some(d) = &self.ui.draft
                 && !d.textarea.value().trim().is_empty()
             {
-                let _ = d.textarea.focus();
+                plain::focus(&d.textarea);
                 return;
             }
             self.ui.close_draft();
@@ -632,10 +626,8 @@ impl Widget {
         if let Some(at) =
             pointer_to_fraction(self.content_rect(), coord("clientX"), coord("clientY"))
         {
-            let _ = self.ui.move_crosshair(at);
-            if let Err(err) = self.ui.open_draft(at) {
-                browser::log_error("draft", &err);
-            }
+            self.ui.move_crosshair(at);
+            self.ui.open_draft(at);
         }
     }
 
@@ -667,9 +659,7 @@ impl Widget {
                     e.prevent_default();
                     if !self.ui.read_only {
                         let at = self.ui.crosshair_at;
-                        if let Err(err) = self.ui.open_draft(at) {
-                            browser::log_error("draft", &err);
-                        }
+                        self.ui.open_draft(at);
                     }
                     return;
                 }
@@ -677,7 +667,7 @@ impl Widget {
             };
             e.prevent_default();
             let at = self.ui.crosshair_at.nudged(dx, dy);
-            let _ = self.ui.move_crosshair(at);
+            self.ui.move_crosshair(at);
             return;
         }
         // Ctrl/Cmd+Enter in a text box submits it.
@@ -690,34 +680,15 @@ impl Widget {
             } else {
                 "reply"
             };
-            if let Err(err) = self.run(action, None, None, now) {
-                browser::log_error("submit", &err);
-            }
+            self.run(action, None, None, now);
         }
     }
 
     /// Escape: leaves an edit, else closes the draft or thread (focus back to its marker or the
     /// overlay). Returns whether anything was closed.
     fn escape(&mut self, now: u64) -> bool {
-        if let Ok(Some(id)) = self.ui.cancel_edit(now) {
-            if let Some(el) = self
-                .ui
-                .panel
-                .as_ref()
-                .and_then(|_| {
-                    self.ui
-                        .root
-                        .query_selector(
-                            &["[data-comment-id=\"", id.as_str(), "\"] [data-action=edit]"]
-                                .concat(),
-                        )
-                        .ok()
-                        .flatten()
-                })
-                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
-            {
-                let _ = el.focus();
-            }
+        if let Some(id) = self.ui.cancel_edit(now) {
+            self.ui.focus_edit_button(&id);
             return true;
         }
         if self.ui.close_draft().is_some() {
@@ -732,27 +703,20 @@ impl Widget {
     }
 
     /// A click on a `[data-action]` button.
-    fn action(&mut self, button: &Element, now: u64) -> Result<(), JsValue> {
+    fn action(&mut self, button: &Element, now: u64) {
         let action = button.get_attribute("data-action").unwrap_or_default();
         let op = button.get_attribute("data-op");
-        let comment = button
-            .closest("[data-comment-id]")?
+        let comment = plain::closest(button, "[data-comment-id]")
             .and_then(|c| c.get_attribute("data-comment-id"))
             .map(CommentId::new);
-        self.run(&action, op, comment, now)
+        self.run(&action, op, comment, now);
     }
 
-    fn run(
-        &mut self,
-        action: &str,
-        op: Option<String>,
-        comment: Option<CommentId>,
-        now: u64,
-    ) -> Result<(), JsValue> {
+    fn run(&mut self, action: &str, op: Option<String>, comment: Option<CommentId>, now: u64) {
         let locale = self.ui.locale;
         let open_chat = self.ui.panel.as_ref().map(|p| p.chat_id.clone());
         if action != "delete" {
-            self.ui.confirm_delete(false)?;
+            self.ui.confirm_delete(false);
         }
         match action {
             "close" => {
@@ -766,7 +730,7 @@ impl Widget {
             }
             "post" => {
                 let Some(d) = &self.ui.draft else {
-                    return Ok(());
+                    return;
                 };
                 let (at, text) = (d.at, d.textarea.value());
                 let result = self.engine.handle_local(
@@ -782,17 +746,15 @@ impl Widget {
                         // Show the new (pending or failed) discussion, then open its thread.
                         self.ui.close_draft();
                         self.drive();
-                        self.ui.open_panel(&op.chat_id, now)?;
+                        self.ui.open_panel(&op.chat_id, now);
                     }
-                    Err(LocalError::Invalid(err)) => {
-                        self.ui.draft_error(&locale.validation(&err))?
-                    }
-                    Err(_) => self.ui.draft_error(locale.strings().err_generic)?,
+                    Err(LocalError::Invalid(err)) => self.ui.draft_error(&locale.validation(&err)),
+                    Err(_) => self.ui.draft_error(locale.strings().err_generic),
                 }
             }
             "reply" => {
                 let (Some(chat_id), Some(reply)) = (open_chat, self.ui.reply_box().cloned()) else {
-                    return Ok(());
+                    return;
                 };
                 let result = self.engine.handle_local(
                     now,
@@ -805,20 +767,20 @@ impl Widget {
                     // A failed reply shows in the thread with its text and a retry button.
                     Ok(_) | Err(LocalError::NotConnected { .. }) => {
                         reply.set_value("");
-                        self.ui.reply_error(None)?;
+                        self.ui.reply_error(None);
                     }
                     Err(LocalError::Invalid(err)) => {
-                        self.ui.reply_error(Some(&locale.validation(&err)))?;
+                        self.ui.reply_error(Some(&locale.validation(&err)));
                     }
                     Err(LocalError::NotAllowed) => {
-                        self.ui.reply_error(Some(locale.strings().err_forbidden))?;
+                        self.ui.reply_error(Some(locale.strings().err_forbidden));
                     }
-                    Err(_) => self.ui.reply_error(Some(locale.strings().err_generic))?,
+                    Err(_) => self.ui.reply_error(Some(locale.strings().err_generic)),
                 }
             }
             "edit" => {
                 let (Some(chat_id), Some(comment_id)) = (open_chat, comment) else {
-                    return Ok(());
+                    return;
                 };
                 let text = self
                     .ui
@@ -827,19 +789,19 @@ impl Widget {
                     .and_then(|c| c.comments.iter().find(|c| c.id == comment_id))
                     .map(|c| c.text.clone())
                     .unwrap_or_default();
-                self.ui.start_edit(&comment_id, &text)?;
+                self.ui.start_edit(&comment_id, &text);
             }
             "cancel-edit" => {
                 self.escape(now);
             }
             "save-edit" => {
                 let Some(chat_id) = open_chat else {
-                    return Ok(());
+                    return;
                 };
                 let Some((comment_id, textarea)) =
                     self.ui.panel.as_ref().and_then(|p| p.editing.clone())
                 else {
-                    return Ok(());
+                    return;
                 };
                 let result = self.engine.handle_local(
                     now,
@@ -851,35 +813,35 @@ impl Widget {
                 );
                 match result {
                     Ok(_) | Err(LocalError::NotConnected { .. }) => {
-                        self.ui.cancel_edit(now)?;
+                        self.ui.cancel_edit(now);
                     }
                     Err(LocalError::Invalid(err)) => {
-                        self.ui.reply_error(Some(&locale.validation(&err)))?;
+                        self.ui.reply_error(Some(&locale.validation(&err)));
                     }
                     Err(LocalError::NotAllowed) => {
-                        self.ui.reply_error(Some(locale.strings().err_forbidden))?;
+                        self.ui.reply_error(Some(locale.strings().err_forbidden));
                     }
-                    Err(_) => self.ui.reply_error(Some(locale.strings().err_generic))?,
+                    Err(_) => self.ui.reply_error(Some(locale.strings().err_generic)),
                 }
             }
             "delete" => {
                 let Some(chat_id) = open_chat else {
-                    return Ok(());
+                    return;
                 };
                 let confirming = self.ui.panel.as_ref().is_some_and(|p| p.confirm_delete);
                 if !confirming {
-                    self.ui.confirm_delete(true)?;
-                    return Ok(());
+                    self.ui.confirm_delete(true);
+                    return;
                 }
-                self.ui.confirm_delete(false)?;
+                self.ui.confirm_delete(false);
                 if let Err(LocalError::NotAllowed) =
                     self.engine.handle_local(now, Command::Delete { chat_id })
                 {
-                    self.ui.reply_error(Some(locale.strings().err_forbidden))?;
+                    self.ui.reply_error(Some(locale.strings().err_forbidden));
                 }
             }
             "retry" | "dismiss" => {
-                let Some(op) = op else { return Ok(()) };
+                let Some(op) = op else { return };
                 let op = image_chat_protocol::BroadcastId::new(op);
                 let cmd = if action == "retry" {
                     Command::Retry { op }
@@ -891,7 +853,6 @@ impl Widget {
             }
             _ => {}
         }
-        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
 //! An event listener that is removed when dropped.
 
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{Event, EventTarget};
+
+use super::plain;
 
 /// A callback registered with `addEventListener`, unregistered on drop.
 pub struct Listener {
@@ -24,7 +25,7 @@ impl Listener {
     ) -> Self {
         let callback = Closure::<dyn FnMut(Event)>::new(callback);
         // addEventListener does not throw for a function argument.
-        let _ = target.add_event_listener_with_callback(kind, callback.as_ref().unchecked_ref());
+        plain::listen(target, kind, callback.as_ref());
         Self {
             target: target.clone(),
             kind,
@@ -35,8 +36,6 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        let _ = self
-            .target
-            .remove_event_listener_with_callback(self.kind, self.callback.as_ref().unchecked_ref());
+        plain::unlisten(&self.target, self.kind, self.callback.as_ref());
     }
 }

@@ -1,6 +1,5 @@
 //! A one-shot `setTimeout` that is cleared when dropped.
 
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 
 /// A pending timeout; dropping it cancels the call.
@@ -15,15 +14,10 @@ impl Timeout {
     /// Calls `callback` once after `millis` milliseconds (clamped to what `setTimeout` takes).
     /// `None` when there is no window.
     pub fn new(millis: f64, callback: impl FnMut() + 'static) -> Option<Self> {
-        let window = web_sys::window()?;
+        let window = crate::browser::window()?;
         let callback = Closure::<dyn FnMut()>::new(callback);
         let delay = millis.clamp(0.0, f64::from(i32::MAX)) as i32;
-        let id = window
-            .set_timeout_with_callback_and_timeout_and_arguments_0(
-                callback.as_ref().unchecked_ref(),
-                delay,
-            )
-            .ok()?;
+        let id = super::plain::set_timeout(&window, callback.as_ref(), delay);
         Some(Self {
             id,
             _callback: callback,
@@ -33,7 +27,7 @@ impl Timeout {
 
 impl Drop for Timeout {
     fn drop(&mut self) {
-        if let Some(window) = web_sys::window() {
+        if let Some(window) = crate::browser::window() {
             window.clear_timeout_with_handle(self.id);
         }
     }

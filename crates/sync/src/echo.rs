@@ -10,8 +10,6 @@
 //! one person can have in flight (the server rate-limits ops well below that between two
 //! resyncs), and costs about 40 KB at worst.
 
-use std::collections::VecDeque;
-
 use image_chat_protocol::BroadcastId;
 
 /// How many of our most recent broadcast ids are remembered.
@@ -20,9 +18,13 @@ pub const OWN_IDS_CAPACITY: usize = 1024;
 /// A bounded, insertion-ordered set of our broadcast ids.
 #[derive(Clone, Debug, Default)]
 pub struct OwnIds {
-    /// Oldest first. Looked up by a linear scan: one broadcast checks at most 1,024 short
-    /// strings (a few microseconds), and no hash or tree map code lands in the widget's wasm.
-    order: VecDeque<BroadcastId>,
+    /// The ids, used as a ring once full (a plain `Vec`: a `VecDeque` of ids would bring its
+    /// own ring-buffer code into the widget's wasm). Looked up by a linear scan: one broadcast
+    /// checks at most 1,024 short strings (a few microseconds), and no hash or tree map code
+    /// lands in the widget's wasm.
+    ids: Vec<BroadcastId>,
+    /// Once full, where the next id goes: the oldest one.
+    oldest: usize,
 }
 
 impl OwnIds {
@@ -31,25 +33,27 @@ impl OwnIds {
         if self.contains(&id) {
             return;
         }
-        if self.order.len() >= OWN_IDS_CAPACITY {
-            self.order.pop_front();
+        if self.ids.len() < OWN_IDS_CAPACITY {
+            self.ids.push(id);
+        } else if let Some(slot) = self.ids.get_mut(self.oldest) {
+            *slot = id;
+            self.oldest = (self.oldest + 1) % OWN_IDS_CAPACITY;
         }
-        self.order.push_back(id);
     }
 
     /// Whether `id` is one of ours.
     pub fn contains(&self, id: &BroadcastId) -> bool {
-        self.order.contains(id)
+        self.ids.contains(id)
     }
 
     /// How many ids are remembered.
     pub fn len(&self) -> usize {
-        self.order.len()
+        self.ids.len()
     }
 
     /// Whether no id is remembered.
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.ids.is_empty()
     }
 }
 
@@ -68,5 +72,12 @@ mod tests {
         assert!(!ids.contains(&BroadcastId::new("9")));
         assert!(ids.contains(&BroadcastId::new("10")));
         assert!(ids.contains(&BroadcastId::new(format!("{}", OWN_IDS_CAPACITY + 9))));
+        // Still oldest first after wrapping around.
+        for i in OWN_IDS_CAPACITY + 10..3 * OWN_IDS_CAPACITY {
+            ids.insert(BroadcastId::new(format!("{i}")));
+        }
+        assert_eq!(ids.len(), OWN_IDS_CAPACITY);
+        assert!(!ids.contains(&BroadcastId::new(format!("{}", 2 * OWN_IDS_CAPACITY - 1))));
+        assert!(ids.contains(&BroadcastId::new(format!("{}", 2 * OWN_IDS_CAPACITY))));
     }
 }

@@ -61,6 +61,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 mod pending;
+pub mod queue;
 pub mod rng;
 pub mod sorted;
 pub mod view;

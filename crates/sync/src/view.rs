@@ -9,7 +9,7 @@
 //! effect. `diff` then turns the old and new views into the few [`ViewUpdate`]s the widget
 //! applies.
 
-use std::collections::VecDeque;
+use crate::queue::Queue;
 
 use image_chat_protocol::{Anchor, BroadcastId, ChatId, CommentId, ImageState, Op, User};
 
@@ -280,7 +280,7 @@ pub(crate) fn refresh(
     ops: &PendingOps,
     you: Option<&User>,
     touched: &[ChatId],
-    out: &mut VecDeque<ViewUpdate>,
+    out: &mut Queue<ViewUpdate>,
 ) -> bool {
     let slot = |id: &ChatId| touched.iter().position(|t| t == id);
     let mut fresh: Vec<Option<ChatView>> = touched
@@ -520,7 +520,7 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
 /// Appends to `out` the updates that turn `old` into `new`: removals first, then every
 /// discussion that is new, changed, or moved. ([`SortedMap`]s rather than hash maps: no hasher
 /// in the widget's wasm.)
-pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut VecDeque<ViewUpdate>) {
+pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut Queue<ViewUpdate>) {
     let new_ids: SortedMap<&ChatId, ()> = new.iter().map(|c| (&c.id, ())).collect();
     for chat in old {
         if !new_ids.contains_key(&&chat.id) {

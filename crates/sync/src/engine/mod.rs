@@ -34,7 +34,7 @@ mod inbound;
 mod link;
 mod local;
 
-use std::collections::VecDeque;
+use crate::queue::Queue;
 
 use image_chat_protocol::{
     Auth, BroadcastId, ChatId, ClientMessage, CloseCode, CommentId, ImageId, ImageState, Op,
@@ -215,9 +215,9 @@ pub struct Engine {
     /// refreshed.
     stale: Stale,
     ping_nonce: u64,
-    transmits: VecDeque<String>,
-    actions: VecDeque<Action>,
-    updates: VecDeque<ViewUpdate>,
+    transmits: Queue<String>,
+    actions: Queue<Action>,
+    updates: Queue<ViewUpdate>,
 }
 
 impl Engine {
@@ -255,9 +255,9 @@ impl Engine {
             },
             stale: Stale::Fresh,
             ping_nonce: 0,
-            transmits: VecDeque::new(),
-            actions: VecDeque::new(),
-            updates: VecDeque::new(),
+            transmits: Queue::new(),
+            actions: Queue::new(),
+            updates: Queue::new(),
         };
         if config.online {
             engine.start_attempt(now);
@@ -520,7 +520,7 @@ impl Engine {
                 self.view.chats, full,
                 "incremental view diverged from a full rebuild"
             );
-            let mut expected = VecDeque::new();
+            let mut expected = Queue::new();
             view::diff(&before.0, &full, &mut expected);
             let produced: Vec<&ViewUpdate> = self.updates.iter().skip(before.1).collect();
             assert_eq!(
