@@ -28,4 +28,5 @@ step "widget release build"
 bash scripts/build-widget.sh
 step "end-to-end (playwright-core + /usr/bin/chromium, real server processes)"
 cargo build -p image-chat-server
+export IMAGE_CHAT_SERVER_BIN="${IMAGE_CHAT_SERVER_BIN:-${CARGO_TARGET_DIR:-target}/debug/image-chat-server}"
 node --experimental-websocket --test --test-concurrency=1 e2e/
