@@ -145,11 +145,11 @@ pub struct Receivers {
 }
 
 impl Receivers {
-    /// Starts `threads` poll loops (none: [`Receivers::add`] then refuses every client).
+    /// Starts `threads` poll loops (at least one).
     pub fn start(threads: usize) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut loops = Vec::new();
-        for k in 0..threads {
+        for k in 0..threads.max(1) {
             let poll = Poll::new()?;
             let waker = Waker::new(poll.registry(), WAKE)?;
             let (inbox, incoming) = mpsc::channel();
@@ -172,9 +172,7 @@ impl Receivers {
 
     /// Hands a subscriber to the next loop.
     pub fn add(&mut self, conn: RawConn) -> io::Result<()> {
-        let Some(target) = self.loops.get(self.next % self.loops.len().max(1)) else {
-            return Err(io::Error::other("no receiver threads"));
-        };
+        let target = &self.loops[self.next % self.loops.len()];
         self.next += 1;
         target
             .inbox
