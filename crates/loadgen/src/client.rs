@@ -34,7 +34,7 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// Bound on a connection attempt (TCP + upgrade + hello/welcome).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Keepalive, as the widget does.
-pub const PING_EVERY: Duration = Duration::from_secs(25);
+const PING_EVERY: Duration = Duration::from_secs(25);
 
 static BASE: OnceLock<Instant> = OnceLock::new();
 

@@ -11,18 +11,14 @@
 //!
 //! Module map:
 //! - [`client`]: one simulated widget (connect, publish, measure each delivery).
-//! - [`receivers`]: listening subscribers served by a few poll loops (no task each).
-//! - [`wsframe`]: the small WebSocket client codec those use.
 //! - [`server`]: the server under test (spawn / attach / restart, RSS and CPU from `/proc`).
 //! - [`scenario`]: idle, load, bytes, storm.
 //! - [`stats`]: latency percentiles.
 
 pub mod client;
-pub mod receivers;
 pub mod scenario;
 pub mod server;
 pub mod stats;
-pub mod wsframe;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -96,10 +92,6 @@ enum Scenario {
         /// Alternate creates and replies (default: creates only).
         #[arg(long)]
         replies: bool,
-        /// Threads that receive for the listening subscribers (poll loops); 0 gives each
-        /// subscriber its own task instead, as publishers have (the way before, for comparison).
-        #[arg(long, default_value_t = 1)]
-        receiver_threads: usize,
     },
     /// Bytes on the wire of a marker creation, a reply and a delete.
     Bytes,
@@ -155,7 +147,6 @@ async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String>
             rate,
             duration_secs,
             replies,
-            receiver_threads,
         } => {
             let params = LoadParams {
                 clients: *clients,
@@ -164,7 +155,6 @@ async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String>
                 rate: *rate,
                 duration_secs: *duration_secs,
                 replies: *replies,
-                receiver_threads: *receiver_threads,
             };
             scenario::load(&server, &params).await?
         }
@@ -244,7 +234,6 @@ async fn smoke(target: &Target) -> Result<Vec<Report>, String> {
             rate: 100.0,
             duration_secs: 2.0,
             replies: true,
-            receiver_threads: 1,
         };
         let mut r = scenario::load(&server, &params).await?;
         r.label = Some(label.into());

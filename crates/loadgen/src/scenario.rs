@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use image_chat_protocol::{Position, Welcome};
+use image_chat_protocol::Position;
 use image_chat_sync::backoff::{Backoff, DEFAULT_BASE_MS, DEFAULT_CAP_MS};
 use image_chat_sync::rng::Rng;
 use serde::Serialize;
@@ -25,7 +25,6 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, ClientStats, ConnectError, Op, StopAll, Ws, now_ns};
-use crate::receivers::{self, RawConn, Receivers};
 use crate::server::{self, Server};
 use crate::stats::Latency;
 
@@ -87,28 +86,10 @@ async fn connect_all(
     n: usize,
     images: usize,
 ) -> Result<(Vec<(usize, Ws, Position)>, ConnectStats), String> {
-    connect_each(n, images, |_, image| async move {
-        client::connect(addr, &image, None).await
-    })
-    .await
-}
-
-/// Opens `n` clients with `connect(i, image)` (client `i` on image `i % images`),
-/// `CONNECT_CONCURRENCY` at a time, and times each.
-async fn connect_each<C, F, Fut>(
-    n: usize,
-    images: usize,
-    connect: F,
-) -> Result<(Vec<(usize, C, Position)>, ConnectStats), String>
-where
-    F: Fn(usize, String) -> Fut,
-    Fut: Future<Output = Result<(C, Welcome), ConnectError>>,
-{
     let started = Instant::now();
-    let connect = &connect;
     let attempts = futures_util::stream::iter(0..n).map(|i| async move {
         let t = Instant::now();
-        let result = connect(i, image_of(i, images)).await;
+        let result = client::connect(addr, &image_of(i, images), None).await;
         (i, result, t.elapsed())
     });
     let mut attempts = attempts.buffer_unordered(CONNECT_CONCURRENCY);
@@ -202,12 +183,6 @@ pub async fn idle(
     })
 }
 
-/// A connected client of [`load`]: its own task, or a listener in a poll loop.
-enum Conn {
-    Task(Box<Ws>),
-    Raw(RawConn),
-}
-
 /// Parameters of [`load`].
 #[derive(Clone, Debug, Serialize)]
 pub struct LoadParams {
@@ -223,27 +198,13 @@ pub struct LoadParams {
     pub duration_secs: f64,
     /// Creates only, or creates and replies alternating.
     pub replies: bool,
-    /// Poll-loop threads receiving for the subscribers that do not publish ([`receivers`]);
-    /// 0: a task per subscriber.
-    pub receiver_threads: usize,
 }
 
 /// Scenarios 2 and 3: publishers at a fixed total rate, every delivery measured.
 pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     let publishers = p.publishers.clamp(1, p.clients.max(1));
     let rss_before = kib(server.rss_kib());
-    let addr = server.addr;
-    let listen_raw = p.receiver_threads > 0;
-    let (conns, connect) = connect_each(p.clients, p.images, |i, image| async move {
-        if i < publishers || !listen_raw {
-            let (ws, welcome) = client::connect(addr, &image, None).await?;
-            Ok((Conn::Task(Box::new(ws)), welcome))
-        } else {
-            let (raw, welcome) = receivers::connect(addr, &image, None).await?;
-            Ok((Conn::Raw(raw), welcome))
-        }
-    })
-    .await?;
+    let (conns, connect) = connect_all(server.addr, p.clients, p.images).await?;
     // Let presence updates of the ramp-up settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_connected = kib(server.rss_kib());
@@ -255,15 +216,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     let mut stop = StopAll::default();
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
-    let mut listeners = Receivers::start(p.receiver_threads).map_err(|e| e.to_string())?;
-    for (i, conn, _) in conns {
-        let ws = match conn {
-            Conn::Task(ws) => *ws,
-            Conn::Raw(raw) => {
-                listeners.add(raw).map_err(|e| e.to_string())?;
-                continue;
-            }
-        };
+    for (i, ws, _) in conns {
         let ops = if i < publishers {
             let (tx, rx) = mpsc::channel(1024);
             senders.push((i, tx));
@@ -311,15 +264,10 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     let rss_after = kib(server.rss_kib());
     drop(stop);
 
-    let mut per_client = tokio::task::spawn_blocking(move || listeners.stop())
-        .await
-        .map_err(|e| e.to_string())??;
-    for task in tasks {
-        per_client.push(task.await.map_err(|e| e.to_string())?);
-    }
     let mut all = ClientStats::default();
     let mut closes: std::collections::BTreeMap<u16, u64> = Default::default();
-    for s in per_client {
+    for task in tasks {
+        let s = task.await.map_err(|e| e.to_string())?;
         all.latencies_us.extend(s.latencies_us);
         all.events += s.events;
         all.event_frames += s.event_frames;
