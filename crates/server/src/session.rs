@@ -236,29 +236,52 @@ where
     let idle_timeout = app.limits.idle_timeout;
     let mut shutdown = pin!(app.shutdown.cancelled());
     let mut idle = pin!(sleep_until(Instant::now() + idle_timeout));
+    // The client's op being committed, if any. Published frames keep flowing while it waits
+    // for the image's lock and the store: a busy image publishes hundreds of frames a second,
+    // and a session that stopped delivering for each of its own commits fell behind its queue
+    // and was cut off as a slow consumer (the active poster, of all people). One op at a time:
+    // the client's next frame is read only after this one's reply, which keeps its ops in
+    // order and its memory bounded.
+    let start_commit = |op, limits| commit(app, &image, &identity, op, limits);
+    let mut in_flight =
+        pin!(None::<(Op, CommitLimits)>.map(|(op, limits)| start_commit(op, limits)));
     const SHUTDOWN: usize = 0;
     const IDLE: usize = 1;
     const INPUT: usize = 2;
-    let gates = Gates::<3>::new();
+    const OP: usize = 3;
+    let gates = Gates::<4>::new();
     // Alternates which of published frames and client input is looked at first, so neither
     // can starve the other (what `select!`'s random order gave).
     let mut input_first = false;
-    loop {
+    let end = loop {
         input_first = !input_first;
+        let committing = in_flight.is_some();
         let wake = {
             let mut published = pin!(subscription.recv());
             poll_fn(|cx| {
                 let armed = gates.arm(cx);
-                if armed
-                    .poll(SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
-                    .is_ready()
+                // A shutdown waits for the op in flight: cut short, it could be committed
+                // and never published.
+                if !committing
+                    && armed
+                        .poll(SHUTDOWN, |cx| shutdown.as_mut().poll(cx))
+                        .is_ready()
                 {
                     return Poll::Ready(Wake::Shutdown);
                 }
                 if armed.poll(IDLE, |cx| idle.as_mut().poll(cx)).is_ready() {
                     return Poll::Ready(Wake::Idle);
                 }
+                // First: an op's reply goes out before anything published after its commit.
+                if let Some(op) = in_flight.as_mut().as_pin_mut() {
+                    if let Poll::Ready(reply) = armed.poll(OP, |cx| op.poll(cx)) {
+                        return Poll::Ready(Wake::Committed(reply));
+                    }
+                }
                 let mut input = || {
+                    if committing {
+                        return Poll::Pending;
+                    }
                     armed
                         .poll(INPUT, |cx| conn.poll_next_unpin(cx))
                         .map(Wake::Input)
@@ -279,8 +302,8 @@ where
             .await
         };
         match wake {
-            Wake::Shutdown => return End::Close(CloseCode::ServiceRestart),
-            Wake::Idle => return End::Close(CloseCode::Timeout),
+            Wake::Shutdown => break End::Close(CloseCode::ServiceRestart),
+            Wake::Idle => break End::Close(CloseCode::Timeout),
             Wake::Published(received) => match received {
                 Received::Message(message) => {
                     let Some(frame) = message.frame_after(delivered_seq) else {
@@ -290,39 +313,59 @@ where
                         delivered_seq = seq;
                     }
                     if let Err(end) = send_frame(conn, frame).await {
-                        return end;
+                        break end;
                     }
                 }
                 Received::Lagged(missed) => {
                     tracing::info!(missed, "slow consumer disconnected");
-                    return End::Close(CloseCode::SlowConsumer);
+                    break End::Close(CloseCode::SlowConsumer);
                 }
-                Received::Closed => return End::Close(CloseCode::ServiceRestart),
+                Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
+            Wake::Committed(reply) => {
+                in_flight.set(None);
+                if let Err(end) = send(conn, &reply).await {
+                    break end;
+                }
+            }
             Wake::Input(frame) => {
                 idle.as_mut().reset(Instant::now() + idle_timeout);
                 // The reset timer must be polled again to wake at its new deadline.
                 gates.open(IDLE);
                 let text = match frame {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::Gone,
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break End::Gone,
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Binary(_))) => {
                         let msg = error_message(None, ErrorCode::MalformedFrame, "frames are text");
                         if let Err(end) = send(conn, &msg).await {
-                            return end;
+                            break end;
                         }
                         continue;
                     }
                     // WebSocket-level ping/pong: answered by the transport.
                     Some(Ok(_)) => continue,
                 };
-                let reply = handle_frame(app, &image, &identity, &mut gate, &text).await;
-                if let Err(end) = send(conn, &reply).await {
-                    return end;
+                match handle_frame(app, &mut gate, &text) {
+                    Handled::Reply(reply) => {
+                        if let Err(end) = send(conn, &reply).await {
+                            break end;
+                        }
+                    }
+                    Handled::Commit(op) => {
+                        let limits = gate.commit_limits;
+                        in_flight.set(Some(start_commit(op, limits)));
+                        gates.open(OP);
+                    }
                 }
             }
         }
+    };
+    // Whatever ends the session, an op already started is finished (committed and published,
+    // or refused) rather than dropped halfway; its reply has nowhere to go.
+    if let Some(op) = in_flight.as_mut().as_pin_mut() {
+        op.await;
     }
+    end
 }
 
 /// What woke a live session's loop.
@@ -335,6 +378,8 @@ enum Wake<E> {
     Published(Received),
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),
+    /// The op in flight was committed (or refused): its reply.
+    Committed(ServerMessage),
 }
 
 /// Checks protocol version, tenant, origin and identity; returns the identity, the session's
@@ -397,15 +442,17 @@ fn admit(
     Ok((identity, gate, limits.max_connections_per_image))
 }
 
-/// Handles one frame of a live session and returns the reply.
-async fn handle_frame(
-    app: &App,
-    image: &ImageKey,
-    identity: &Identity,
-    gate: &mut OpGate,
-    text: &str,
-) -> ServerMessage {
-    match decode_client_frame(text) {
+/// What a client frame of a live session asks for.
+enum Handled {
+    /// Answer at once (pong, error, refusal).
+    Reply(ServerMessage),
+    /// An admitted op, to commit.
+    Commit(Op),
+}
+
+/// Decodes one frame of a live session and admits it if it is an op.
+fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
+    let reply = match decode_client_frame(text) {
         Err(err) => ServerMessage::Error(err.to_frame()),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
         Ok(ClientMessage::Hello(_)) => error_message(
@@ -415,7 +462,7 @@ async fn handle_frame(
         ),
         Ok(other) => match other.into_op() {
             Ok(op) => match gate.admit(app, Instant::now()) {
-                Ok(()) => commit(app, image, identity, op, gate.commit_limits).await,
+                Ok(()) => return Handled::Commit(op),
                 Err(refusal) => error_message(
                     Some(op.broadcast_id().clone()),
                     refusal.code,
@@ -425,7 +472,8 @@ async fn handle_frame(
             // `into_op` refuses only hello and ping, handled above.
             Err(_) => error_message(None, ErrorCode::UnexpectedMessage, "not an op"),
         },
-    }
+    };
+    Handled::Reply(reply)
 }
 
 /// validate (already done by the codec) → commit → ack → publish, under the image's lock so
@@ -562,6 +610,7 @@ mod tests {
         to_session: mpsc::UnboundedSender<Input>,
         from_session: mpsc::UnboundedReceiver<Message>,
         task: tokio::task::JoinHandle<()>,
+        app: Arc<App>,
         _dir: tempfile::TempDir,
     }
 
@@ -579,11 +628,12 @@ mod tests {
         let (to_session, stream) = mpsc::unbounded();
         let (sink, from_session) = mpsc::unbounded();
         let conn = Duplex { sink, stream };
-        let task = tokio::spawn(run(app, Peer::default(), conn));
+        let task = tokio::spawn(run(Arc::clone(&app), Peer::default(), conn));
         Harness {
             to_session,
             from_session,
             task,
+            app,
             _dir: dir,
         }
     }
@@ -642,6 +692,65 @@ mod tests {
         assert_eq!(h.close_code().await, CloseCode::Timeout.code());
         assert_eq!(started.elapsed(), LIMITS.hello_timeout);
         h.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn published_frames_keep_flowing_while_the_sessions_own_op_commits() {
+        let mut h = start(LIMITS);
+        h.send(&hello());
+        let ServerMessage::Welcome(_) = h.recv_json().await else {
+            panic!("expected welcome");
+        };
+        let image = ImageKey {
+            tenant: TenantId::new("demo"),
+            image: ImageId::new("img"),
+        };
+        // Another op of this image holds its lock: ours waits to be committed.
+        let app = Arc::clone(&h.app);
+        let lock = app.lock_image(&image).await;
+        let op = CreateChat {
+            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAAAQ"),
+            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAAAg"),
+            anchor: Anchor::point(0.25, 0.5),
+            text: "hi".into(),
+        };
+        h.send(&ClientMessage::CreateChat(op.clone()));
+        // Lets the session take the op and start committing it before anything is published.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let elsewhere = r#"{"type":"presence","online":7}"#;
+        app.broker
+            .publish(&image, Published::state(elsewhere.into()))
+            .await
+            .unwrap();
+        // What the image publishes meanwhile is delivered (its own join presence may come
+        // first); no reply to the op yet.
+        let meanwhile = async {
+            loop {
+                let Message::Text(text) = h.recv().await else {
+                    panic!("expected a text frame");
+                };
+                match ServerMessage::from_json(&text).unwrap() {
+                    ServerMessage::Presence(p) if p.online == 7 => break,
+                    ServerMessage::Presence(_) => continue,
+                    other => panic!("expected the presence published meanwhile, got {other:?}"),
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), meanwhile)
+            .await
+            .expect("frames published while an op commits must still be delivered");
+        drop(lock);
+        assert_eq!(
+            h.recv_json().await,
+            ServerMessage::Ack(Ack {
+                broadcast_id: op.broadcast_id.clone(),
+                seq: 1
+            })
+        );
+        let ServerMessage::NewImageChat(echo) = h.recv_json().await else {
+            panic!("expected the echo after the ack");
+        };
+        assert_eq!(echo.broadcast_id, op.broadcast_id);
     }
 
     #[tokio::test(start_paused = true)]
