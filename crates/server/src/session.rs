@@ -550,7 +550,7 @@ mod tests {
     use std::time::Duration;
 
     use futures_channel::mpsc;
-    use image_chat_protocol::{Anchor, ChatId, CreateChat, ImageId, TenantId};
+    use image_chat_protocol::{Anchor, ChatId, CreateChat, ImageId, NewImageChat, TenantId};
 
     use super::*;
     use crate::app::SessionLimits;
@@ -694,6 +694,32 @@ mod tests {
         h.task.await.unwrap();
     }
 
+    /// A marker creation at `(x, y)`.
+    fn create_chat(x: f64, y: f64) -> CreateChat {
+        CreateChat {
+            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAAAQ"),
+            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAAAg"),
+            anchor: Anchor::point(x, y),
+            text: "hi".into(),
+        }
+    }
+
+    /// Expects the ack of `op` (the image's first commit), then its echo; returns the echo.
+    async fn expect_ack_then_echo(h: &mut Harness, op: &CreateChat) -> NewImageChat {
+        assert_eq!(
+            h.recv_json().await,
+            ServerMessage::Ack(Ack {
+                broadcast_id: op.broadcast_id.clone(),
+                seq: 1
+            })
+        );
+        let ServerMessage::NewImageChat(echo) = h.recv_json().await else {
+            panic!("expected the echo after the ack");
+        };
+        assert_eq!(echo.broadcast_id, op.broadcast_id);
+        echo
+    }
+
     #[tokio::test(start_paused = true)]
     async fn published_frames_keep_flowing_while_the_sessions_own_op_commits() {
         let mut h = start(LIMITS);
@@ -708,12 +734,7 @@ mod tests {
         // Another op of this image holds its lock: ours waits to be committed.
         let app = Arc::clone(&h.app);
         let lock = app.lock_image(&image).await;
-        let op = CreateChat {
-            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAAAQ"),
-            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAAAg"),
-            anchor: Anchor::point(0.25, 0.5),
-            text: "hi".into(),
-        };
+        let op = create_chat(0.25, 0.5);
         h.send(&ClientMessage::CreateChat(op.clone()));
         // Lets the session take the op and start committing it before anything is published.
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -740,17 +761,7 @@ mod tests {
             .await
             .expect("frames published while an op commits must still be delivered");
         drop(lock);
-        assert_eq!(
-            h.recv_json().await,
-            ServerMessage::Ack(Ack {
-                broadcast_id: op.broadcast_id.clone(),
-                seq: 1
-            })
-        );
-        let ServerMessage::NewImageChat(echo) = h.recv_json().await else {
-            panic!("expected the echo after the ack");
-        };
-        assert_eq!(echo.broadcast_id, op.broadcast_id);
+        expect_ack_then_echo(&mut h, &op).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -763,24 +774,9 @@ mod tests {
         assert_eq!(welcome.you.name, crate::identity::DEFAULT_ANONYMOUS_NAME);
         assert_eq!(welcome.online, 1);
 
-        let op = CreateChat {
-            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAAAQ"),
-            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAAAg"),
-            anchor: Anchor::point(0.123_456_78, 0.5),
-            text: "hi".into(),
-        };
+        let op = create_chat(0.123_456_78, 0.5);
         h.send(&ClientMessage::CreateChat(op.clone()));
-        assert_eq!(
-            h.recv_json().await,
-            ServerMessage::Ack(Ack {
-                broadcast_id: op.broadcast_id.clone(),
-                seq: 1
-            })
-        );
-        let ServerMessage::NewImageChat(echo) = h.recv_json().await else {
-            panic!("expected the echo");
-        };
-        assert_eq!(echo.broadcast_id, op.broadcast_id);
+        let echo = expect_ack_then_echo(&mut h, &op).await;
         // Stored canonical: quantized to 5 decimals.
         assert_eq!(
             echo.chat.anchor,
