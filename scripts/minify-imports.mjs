@@ -33,6 +33,11 @@ function encodeLeb(n) {
   return Buffer.from(out);
 }
 const name = (s) => Buffer.concat([encodeLeb(Buffer.byteLength(s)), Buffer.from(s)]);
+// Reads a length-prefixed name at `pos`: [the name, the position after it].
+function readName(buf, pos) {
+  const [len, start] = leb(buf, pos);
+  return [buf.toString('utf8', start, start + len), start + len];
+}
 // Short names: a..z, A..Z, then two characters; `$` and `_` keep them valid JS identifiers.
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ$_';
 const shortName = (i) =>
@@ -52,10 +57,8 @@ while (pos < wasm.length) {
     let [count, p] = leb(wasm, bodyStart);
     const body = [encodeLeb(count)];
     for (let i = 0; i < count; i++) {
-      let len;
-      [len, p] = leb(wasm, p);
-      const field = wasm.toString('utf8', p, p + len);
-      p += len;
+      let field;
+      [field, p] = readName(wasm, p);
       const descStart = p;
       p++;
       [, p] = leb(wasm, p);
@@ -81,13 +84,9 @@ while (pos < wasm.length) {
   let [count, p] = leb(wasm, bodyStart);
   const body = [encodeLeb(count)];
   for (let i = 0; i < count; i++) {
-    let len;
-    [len, p] = leb(wasm, p);
-    const module = wasm.toString('utf8', p, p + len);
-    p += len;
-    [len, p] = leb(wasm, p);
-    const field = wasm.toString('utf8', p, p + len);
-    p += len;
+    let module, field;
+    [module, p] = readName(wasm, p);
+    [field, p] = readName(wasm, p);
     // The import's descriptor (kind and type) is copied as it is: find where it ends.
     const descStart = p;
     const kind = wasm[p++];

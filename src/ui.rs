@@ -60,9 +60,11 @@ fn make(doc: &Document, tag: &str, class: &str) -> Element {
     e
 }
 
-/// [`make`] for the marker code, which handles DOM errors.
-fn el(doc: &Document, tag: &str, class: &str) -> JsResult<Element> {
-    Ok(make(doc, tag, class))
+/// Creates `<tag class=…>` at the end of `parent`.
+fn child(doc: &Document, parent: &Element, tag: &str, class: &str) -> Element {
+    let e = make(doc, tag, class);
+    plain::append(parent, &e);
+    e
 }
 
 /// Creates a `<button type=button class=image-chat-btn data-action=…>` with a text label.
@@ -76,9 +78,8 @@ fn button(doc: &Document, action: &str, label: &str) -> Element {
 
 /// Creates `<tag class=…>` holding `text`, at the end of `parent`.
 fn text_child(doc: &Document, parent: &Element, tag: &str, class: &str, text: &str) -> Element {
-    let e = make(doc, tag, class);
+    let e = child(doc, parent, tag, class);
     e.set_text_content(Some(text));
-    plain::append(parent, &e);
     e
 }
 
@@ -89,12 +90,6 @@ fn set_flag(e: &Element, name: &str, on: bool) {
     } else {
         plain::unset(e, name);
     }
-}
-
-/// [`set_flag`] for the marker code, which handles DOM errors.
-fn flag(e: &Element, name: &str, on: bool) -> JsResult<()> {
-    set_flag(e, name, on);
-    Ok(())
 }
 
 /// The overlay's `aria-label` and `data-read-only`, which say whether changes are allowed.
@@ -278,8 +273,8 @@ impl Ui {
         let crosshair = make(doc, "span", "image-chat-crosshair");
         plain::set(&crosshair, "aria-hidden", "true");
         let bar = make(doc, "div", "image-chat-bar");
-        let status = text_child(doc, &bar, "span", "image-chat-status", "");
-        let online = text_child(doc, &bar, "span", "image-chat-online", "");
+        let status = child(doc, &bar, "span", "image-chat-status");
+        let online = child(doc, &bar, "span", "image-chat-online");
         let live = make(doc, "div", "image-chat-sr");
         plain::set(&live, "aria-live", "polite");
         plain::set(&live, "role", "status");
@@ -287,10 +282,14 @@ impl Ui {
             plain::append(&root, child);
         }
         plain::append(&frame, &root);
-        let marker_template = el(doc, "button", "image-chat-marker")?;
-        marker_template.set_attribute("type", "button")?;
-        marker_template.set_attribute("aria-haspopup", "dialog")?;
-        marker_template.set_attribute("aria-expanded", "false")?;
+        let marker_template = make(doc, "button", "image-chat-marker");
+        for (name, value) in [
+            ("type", "button"),
+            ("aria-haspopup", "dialog"),
+            ("aria-expanded", "false"),
+        ] {
+            plain::set(&marker_template, name, value);
+        }
 
         let ui = Ui {
             doc: doc.clone(),
@@ -406,12 +405,7 @@ impl Ui {
         match self.chats.remove(&chat.id) {
             None => self.add_marker(index, &chat)?,
             Some(old) => {
-                let created = self.order.len().saturating_sub(self.uncreated);
-                if self
-                    .order
-                    .get(created..)
-                    .is_some_and(|new| new.contains(&chat.id))
-                {
+                if self.gathered().contains(&chat.id) {
                     // Added earlier in this batch: create it now, to update it.
                     self.flush()?;
                 }
@@ -487,22 +481,22 @@ impl Ui {
         };
         let marker = &marker;
         if old.anchor != chat.anchor {
-            marker.set_attribute("style", &marker_style(chat))?;
+            plain::set(marker, "style", &marker_style(chat));
         }
         if recount {
             marker.set_text_content(Some(&decimal(count as u64)));
         }
         if relabel {
-            marker.set_attribute("aria-label", &self.marker_label(chat))?;
+            plain::set(marker, "aria-label", &self.marker_label(chat));
         }
         if was.0 != now.0 {
-            flag(marker, "data-pending", now.0)?;
+            set_flag(marker, "data-pending", now.0);
         }
         if was.1 != now.1 {
-            flag(marker, "data-failed", now.1)?;
+            set_flag(marker, "data-failed", now.1);
         }
         if was.2 != now.2 {
-            flag(marker, "data-mine", now.2)?;
+            set_flag(marker, "data-mine", now.2);
         }
         Ok(())
     }
@@ -568,6 +562,12 @@ impl Ui {
         open
     }
 
+    /// The discussions whose markers are gathered but not created yet: the last `uncreated`
+    /// of `order`.
+    fn gathered(&self) -> &[ChatId] {
+        &self.order[self.order.len().saturating_sub(self.uncreated)..]
+    }
+
     /// Removes every marker (before a full re-render).
     pub fn clear_chats(&mut self) {
         self.new_markers = None;
@@ -583,12 +583,8 @@ impl Ui {
     /// order (two calls into JS), checked by its `data-chat-id`; else (something else in the
     /// layer, or `order` changed ahead of the DOM during a move) found among all the children.
     pub fn marker(&self, chat_id: &ChatId) -> Option<Element> {
-        let created = self.order.len().saturating_sub(self.uncreated);
-        let at = self
-            .order
-            .get(..created)?
-            .iter()
-            .position(|id| id == chat_id)?;
+        let created = self.order.len() - self.gathered().len();
+        let at = self.order[..created].iter().position(|id| id == chat_id)?;
         let is_it =
             |m: &Element| m.get_attribute("data-chat-id").as_deref() == Some(chat_id.as_str());
         let children = self.layer.children();
@@ -685,10 +681,10 @@ impl Ui {
             &decimal(image_chat_protocol::limits::MAX_TEXT_CHARS as u64),
         );
         plain::append(&compose, &textarea);
-        let error = text_child(doc, &compose, "p", "image-chat-error", "");
+        let error = child(doc, &compose, "p", "image-chat-error");
         plain::set(&error, "role", "alert");
         plain::set(&error, "hidden", "");
-        let actions = text_child(doc, &compose, "div", "image-chat-actions", "");
+        let actions = child(doc, &compose, "div", "image-chat-actions");
         let first = button(doc, primary.0, primary.1);
         plain::set(&first, "data-primary", "");
         plain::append(&actions, &first);
@@ -715,7 +711,7 @@ impl Ui {
         // stays on the picture (and on small screens) at any size without JS layout.
         set_style(&panel, "--ic-x", &percent(at.x));
         set_style(&panel, "top", &percent(at.y));
-        let head = text_child(doc, &panel, "div", "image-chat-head", "");
+        let head = child(doc, &panel, "div", "image-chat-head");
         let title = text_child(doc, &head, "span", "", heading);
         let title_id = unique_id("title");
         title.set_id(&title_id);
@@ -740,8 +736,8 @@ impl Ui {
         let s = self.locale.strings();
         let (el_panel, title) = self.panel_shell(at, s.discussion);
         plain::set(&el_panel, "data-chat-id", chat.id.as_str());
-        let list = text_child(&self.doc, &el_panel, "ol", "image-chat-comments", "");
-        let chat_error = text_child(&self.doc, &el_panel, "div", "image-chat-chat-error", "");
+        let list = child(&self.doc, &el_panel, "ol", "image-chat-comments");
+        let chat_error = child(&self.doc, &el_panel, "div", "image-chat-chat-error");
         plain::set(&chat_error, "hidden", "");
         let compose = if self.read_only {
             None
@@ -1039,7 +1035,7 @@ fn failure(
         "image-chat-error",
         status::fail_text(locale, reason),
     );
-    let actions = text_child(doc, parent, "div", "image-chat-actions", "");
+    let actions = child(doc, parent, "div", "image-chat-actions");
     if retryable {
         let retry = button(doc, "retry", s.retry);
         plain::set(&retry, "data-op", op);
@@ -1066,7 +1062,7 @@ fn comment_el(
     set_flag(&li, "data-failed", c.state.is_failed());
     set_flag(&li, "data-mine", c.mine);
 
-    let meta = text_child(doc, &li, "div", "image-chat-meta", "");
+    let meta = child(doc, &li, "div", "image-chat-meta");
     let name = if c.mine {
         [&c.author.name, " (", s.you, ")"].concat()
     } else {
@@ -1102,7 +1098,7 @@ fn comment_el(
     {
         failure(doc, &li, locale, op.as_str(), *reason, *retryable);
     } else if c.can_edit && !read_only && !c.state.is_pending() {
-        let actions = text_child(doc, &li, "div", "image-chat-actions", "");
+        let actions = child(doc, &li, "div", "image-chat-actions");
         plain::append(&actions, &button(doc, "edit", s.edit));
     }
     li
