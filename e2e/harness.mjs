@@ -89,3 +89,73 @@ export async function launchBrowser() {
     ],
   });
 }
+
+const HOST_TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+};
+
+/**
+ * Starts a static "site" on its own 127.0.0.1:0 origin, the way every real site embeds the
+ * widget: the host page never shares an origin with the image-chat server. `pages` maps a path
+ * ("/index.html") to `{ body, headers }` (an in-memory page, e.g. one that carries a CSP header);
+ * any other path is read from `root` (a directory, e.g. a Vite build) when given. Resolves to
+ * `{ url, origin, close() }`.
+ */
+export async function startHostServer({ root, pages = {} } = {}) {
+  const { createServer } = await import('node:http');
+  const { readFile } = await import('node:fs/promises');
+  const { extname, normalize } = await import('node:path');
+  const server = createServer(async (req, res) => {
+    const path = new URL(req.url, 'http://host').pathname;
+    const page = pages[path] ?? (path === '/' ? pages['/index.html'] : undefined);
+    if (page) {
+      res.writeHead(200, { 'content-type': HOST_TYPES['.html'], ...(page.headers ?? {}) });
+      res.end(page.body);
+      return;
+    }
+    if (root) {
+      const rel = normalize(decodeURIComponent(path === '/' ? '/index.html' : path));
+      if (!rel.startsWith('..') && !rel.includes('\0')) {
+        try {
+          const body = await readFile(join(root, rel));
+          res.writeHead(200, { 'content-type': HOST_TYPES[extname(rel)] ?? 'application/octet-stream' });
+          res.end(body);
+          return;
+        } catch {
+          // fall through to 404
+        }
+      }
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('not found');
+  });
+  // Keep-alive sockets would hold close() open until the browser lets go.
+  const sockets = new Set();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    url: `${origin}/`,
+    origin,
+    port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
