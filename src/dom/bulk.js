@@ -34,3 +34,16 @@ export function cloneEach(parent, before, template, names, text, ends) {
 export function utf8(text) {
   return new TextEncoder().encode(text);
 }
+
+// Sets (`on`) or removes the empty attribute `name` on the children of `parent` at `indices`
+// (one call for a thousand markers instead of three each).
+export function flagEach(parent, indices, name, on) {
+  const c = parent.children;
+  for (let i = 0; i < indices.length; i++) {
+    const el = c[indices[i]];
+    if (el) {
+      if (on) el.setAttribute(name, '');
+      else el.removeAttribute(name);
+    }
+  }
+}

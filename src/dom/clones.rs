@@ -26,6 +26,18 @@ extern "C" {
         text: &str,
         ends: &[u32],
     ) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = flagEach, catch)]
+    fn flag_each(parent: &Node, indices: &[u32], name: &str, on: bool) -> Result<(), JsValue>;
+}
+
+/// Sets (`on`) or removes the empty attribute `name` on the children of `parent` at `indices`,
+/// in one call into JS.
+pub fn flag_children(parent: &Node, indices: &[u32], name: &str, on: bool) -> Result<(), JsValue> {
+    if indices.is_empty() {
+        return Ok(());
+    }
+    flag_each(parent, indices, name, on)
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its

@@ -943,6 +943,7 @@ mod tests {
             name: "N".into(),
             avatar_url: None,
             is_moderator: false,
+            signed_in: false,
         };
         let add = |comment: &str, text: &str| {
             Op::AddComment(AddComment {

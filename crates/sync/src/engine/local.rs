@@ -185,6 +185,7 @@ impl Engine {
             name,
             avatar_url: None,
             is_moderator: false,
+            signed_in: false,
         }
     }
 
