@@ -13,7 +13,7 @@
 use image_chat_protocol::ChatId;
 use image_chat_sync::ChatView;
 use image_chat_sync::sorted::SortedMap;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
 
 use crate::dom::Clones;
@@ -40,12 +40,9 @@ pub struct Clusters {
     pub el: Element,
     /// A detached `button.image-chat-cluster`, cloned for each cluster.
     template: Element,
-    /// Groups as drawn.
-    drawn: Vec<Drawn>,
-    /// Whether each marker (by its place in creation order, as last drawn) is hidden in a group.
-    clustered: Vec<bool>,
-    /// The markers' ids in that order (to carry `clustered` over when the order changes).
-    clustered_ids: Vec<ChatId>,
+    /// Groups as drawn, in their leaders' creation order, with their buttons (the
+    /// container's children, in the same order).
+    drawn: Vec<(Drawn, Element)>,
     /// The expanded group (by its leader) and the members fanned out.
     expanded: Option<(ChatId, Vec<ChatId>)>,
     /// Marker diameter, px (the `markerSize` option).
@@ -60,12 +57,11 @@ impl Clusters {
         let template = plain::create(doc, "button");
         template.set_class_name("image-chat-cluster");
         plain::set(&template, "type", "button");
+        plain::set(&template, "aria-expanded", "false");
         Self {
             el,
             template,
             drawn: Vec::new(),
-            clustered: Vec::new(),
-            clustered_ids: Vec::new(),
             expanded: None,
             size,
         }
@@ -73,8 +69,8 @@ impl Clusters {
 
     /// Regroups the markers of `order` (creation order = their places in `layer`) over a
     /// `width` × `height` overlay, writing only what changed: `data-clustered` on the markers
-    /// that joined or left a group (one call into JS each way), and the cluster buttons when
-    /// the groups changed.
+    /// that joined or left a group (one call into JS), and the cluster buttons of the groups
+    /// that changed (all at once in one call when every group is new, as after a snapshot).
     #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
@@ -98,111 +94,155 @@ impl Clusters {
             })
             .collect();
         let groups = grouping::groups(&centres, self.size);
-        let mut now = vec![false; order.len()];
+        let mut clustered = vec![false; order.len()];
         for g in &groups {
             for &m in &g.members {
-                now[m] = true;
+                clustered[m] = true;
             }
         }
-        // What was drawn, by id, in today's order (markers came and went since).
-        let was: Vec<bool> = if self.clustered_ids.as_slice() == order {
-            std::mem::take(&mut self.clustered)
-        } else {
-            let old: SortedMap<&ChatId, bool> = self
-                .clustered_ids
-                .iter()
-                .zip(&self.clustered)
-                .map(|(id, &c)| (id, c))
-                .collect();
-            order
-                .iter()
-                .map(|id| old.get(&id).copied().unwrap_or(false))
-                .collect()
-        };
-        let (mut on, mut off) = (Vec::new(), Vec::new());
-        for (i, (&w, &n)) in was.iter().zip(&now).enumerate() {
-            if w != n {
-                let i = u32::try_from(i).unwrap_or(u32::MAX);
-                if n { on.push(i) } else { off.push(i) }
-            }
-        }
-        flag_children(layer, &on, "data-clustered", true)?;
-        flag_children(layer, &off, "data-clustered", false)?;
-        self.clustered = now;
-        self.clustered_ids = order.to_vec();
-
+        flag_children(layer, &clustered, "data-clustered")?;
         let drawn: Vec<Drawn> = groups
             .iter()
             .map(|g| drawn(g, order, width, height))
             .collect();
-        // Compared without the px positions: a resize that keeps the groups keeps the buttons
-        // (placed in percent, they follow the image).
-        let same = drawn.len() == self.drawn.len()
-            && drawn
-                .iter()
-                .zip(&self.drawn)
-                .all(|(a, b)| a.members == b.members && a.frac == b.frac);
-        if !same {
-            self.redraw(&drawn, locale)?;
-        }
-        self.drawn = drawn;
+        self.redraw(drawn, locale)?;
         // An expanded group stays expanded while its leader leads a group (re-fanned: the
         // size or its members may have changed); otherwise it folds.
         if let Some((leader, _)) = self.expanded.clone() {
             self.collapse(marker);
-            if self.drawn.iter().any(|d| d.members[0] == leader) {
+            if self.drawn.iter().any(|(d, _)| d.members[0] == leader) {
                 self.expand(&leader, chats, width, height, marker, false);
             }
         }
         Ok(())
     }
 
-    /// Replaces the cluster buttons, keeping the focus on the same group's button.
-    fn redraw(&mut self, drawn: &[Drawn], locale: Locale) -> Result<(), JsValue> {
+    /// Brings the buttons up to `drawn`: a group whose leader already has a button keeps it
+    /// (its count, name and place rewritten only if they changed), the others get new ones,
+    /// and the buttons of groups that are gone are removed. Compared without the px
+    /// positions: a resize that keeps the groups touches nothing (buttons are placed in
+    /// percent and follow the image).
+    fn redraw(&mut self, drawn: Vec<Drawn>, locale: Locale) -> Result<(), JsValue> {
+        let expanded = self.expanded.as_ref().map(|(leader, _)| leader.clone());
+        if self.drawn.is_empty() {
+            // All new (a snapshot): every button in one call.
+            let mut batch = Clones::new("data-cluster data-count style aria-label");
+            for d in &drawn {
+                let count = decimal(d.members.len() as u64);
+                batch.push(
+                    &[
+                        d.members[0].as_str(),
+                        &count,
+                        &style_of(d),
+                        &locale.cluster(d.members.len()),
+                    ],
+                    &count,
+                    &[],
+                );
+            }
+            if !batch.is_empty() {
+                batch.insert(&self.el, None, &self.template)?;
+            }
+            let buttons = self.el.children();
+            self.drawn = drawn
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, d)| {
+                    let b = buttons.item(u32::try_from(i).ok()?)?;
+                    Some((d, b))
+                })
+                .collect();
+            return Ok(());
+        }
+        let mut old: Vec<Option<(Drawn, Element)>> = std::mem::take(&mut self.drawn)
+            .into_iter()
+            .map(Some)
+            .collect();
+        // Groups keep their relative order (by leader), so the matching old one is usually
+        // the next: a cursor, with a scan as the fallback.
+        let mut cursor = 0;
+        let mut next = Vec::with_capacity(drawn.len());
+        for d in drawn {
+            let leader = &d.members[0];
+            let found = (cursor..old.len()).chain(0..cursor).find(|&i| {
+                old[i]
+                    .as_ref()
+                    .is_some_and(|(o, _)| &o.members[0] == leader)
+            });
+            let button = match found.and_then(|i| {
+                cursor = i + 1;
+                old[i].take()
+            }) {
+                Some((o, b)) => {
+                    if o.members.len() != d.members.len() {
+                        let count = decimal(d.members.len() as u64);
+                        plain::set(&b, "data-count", &count);
+                        b.set_text_content(Some(&count));
+                        plain::set(&b, "aria-label", &locale.cluster(d.members.len()));
+                    }
+                    if o.frac != d.frac {
+                        plain::set(&b, "style", &style_of(&d));
+                    }
+                    b
+                }
+                None => {
+                    let b: Element = self.template.clone_node()?.dyn_into()?;
+                    let count = decimal(d.members.len() as u64);
+                    plain::set(&b, "data-cluster", leader.as_str());
+                    plain::set(&b, "data-count", &count);
+                    plain::set(&b, "style", &style_of(&d));
+                    plain::set(&b, "aria-label", &locale.cluster(d.members.len()));
+                    plain::set(
+                        &b,
+                        "aria-expanded",
+                        if expanded.as_ref() == Some(leader) {
+                            "true"
+                        } else {
+                            "false"
+                        },
+                    );
+                    b.set_text_content(Some(&count));
+                    b
+                }
+            };
+            next.push((d, button));
+        }
         let focused = self
             .el
             .owner_document()
-            .and_then(|d| d.active_element())
-            .filter(|a| self.el.contains(Some(a)))
-            .and_then(|a| a.get_attribute("data-cluster"));
-        self.el.set_text_content(None);
-        let mut batch = Clones::new("data-cluster data-count style aria-label aria-expanded");
-        for d in drawn {
-            let count = decimal(d.members.len() as u64);
-            let style = ["left:", &percent(d.frac.0), ";top:", &percent(d.frac.1)].concat();
-            let expanded = self
-                .expanded
-                .as_ref()
-                .is_some_and(|(leader, _)| leader == &d.members[0]);
-            batch.push(
-                &[
-                    d.members[0].as_str(),
-                    &count,
-                    &style,
-                    &locale.cluster(d.members.len()),
-                    if expanded { "true" } else { "false" },
-                ],
-                &count,
-                &[],
-            );
+            .and_then(|doc| doc.active_element());
+        for (_, gone) in old.into_iter().flatten() {
+            gone.remove();
         }
-        if !batch.is_empty() {
-            batch.insert(&self.el, None, &self.template)?;
+        // Put the buttons in order (kept ones are already; new ones go in their place).
+        let mut after: Option<web_sys::Node> = None;
+        for (_, b) in &next {
+            let expected = match &after {
+                Some(a) => a.next_sibling(),
+                None => self.el.first_child(),
+            };
+            let node: &web_sys::Node = b.as_ref();
+            if expected.as_ref() != Some(node) {
+                plain::insert(&self.el, node, expected.as_ref());
+            }
+            after = Some(node.clone());
         }
-        if let Some(leader) = focused
-            && let Some(button) = self.button(&leader)
+        // A kept button that was moved in the DOM may have lost the focus.
+        if let Some(f) = focused
+            && self.el.contains(Some(&f))
         {
-            focus(&button);
+            focus(&f);
         }
+        self.drawn = next;
         Ok(())
     }
 
     /// The cluster button of the group led by `leader`.
     fn button(&self, leader: &str) -> Option<Element> {
-        let children = self.el.children();
-        (0..children.length())
-            .filter_map(|i| children.item(i))
-            .find(|b| b.get_attribute("data-cluster").as_deref() == Some(leader))
+        self.drawn
+            .iter()
+            .find(|(d, _)| d.members[0].as_str() == leader)
+            .map(|(_, b)| b.clone())
     }
 
     /// Expands the group led by `leader` (folding any other), or folds it if it is the one
@@ -235,7 +275,12 @@ impl Clusters {
         marker: &dyn Fn(&ChatId) -> Option<Element>,
         focus_first: bool,
     ) -> bool {
-        let Some(group) = self.drawn.iter().find(|d| &d.members[0] == leader).cloned() else {
+        let Some(group) = self
+            .drawn
+            .iter()
+            .find(|(d, _)| &d.members[0] == leader)
+            .map(|(d, _)| d.clone())
+        else {
             return false;
         };
         // A little more than a diameter apart, so the rings (and focus outlines) stay clear.
@@ -299,10 +344,13 @@ impl Clusters {
     pub fn clear(&mut self) {
         self.el.set_text_content(None);
         self.drawn.clear();
-        self.clustered.clear();
-        self.clustered_ids.clear();
         self.expanded = None;
     }
+}
+
+/// A cluster button's `style`: its place, in percent of the overlay.
+fn style_of(d: &Drawn) -> String {
+    ["left:", &percent(d.frac.0), ";top:", &percent(d.frac.1)].concat()
 }
 
 fn drawn(g: &Group, order: &[ChatId], width: f64, height: f64) -> Drawn {

@@ -11,8 +11,8 @@
 //! than one marker diameter joins it. Leaders are therefore at least a diameter apart, so what
 //! remains drawn (lone markers, and cluster buttons at their leaders' centres) never overlaps,
 //! and a marker's group only changes when markers near it change. Chaining (A overlaps B, B
-//! overlaps C) does not merge a whole dense image into one group. Markers are sorted by `x`
-//! once, so each leader only looks at the markers within a diameter of it horizontally.
+//! overlaps C) does not merge a whole dense image into one group. Markers are bucketed into a
+//! grid of cells at least a diameter wide, so each leader only looks at the cells around it.
 
 /// A group of two or more overlapping markers.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,34 +39,42 @@ pub fn groups(centres: &[(f64, f64)], size: f64) -> Vec<Group> {
     if size.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || centres.len() < 2 {
         return Vec::new();
     }
-    let finite = |i: usize| centres[i].0.is_finite() && centres[i].1.is_finite();
-    // Indexes sorted by x: a leader's candidates are a contiguous run of it.
-    let mut by_x: Vec<usize> = (0..centres.len()).filter(|&i| finite(i)).collect();
-    by_x.sort_by(|&a, &b| centres[a].0.total_cmp(&centres[b].0));
-    let xs: Vec<f64> = by_x.iter().map(|&i| centres[i].0).collect();
+    let grid = Grid::new(centres, size);
     let mut taken = vec![false; centres.len()];
     let mut out = Vec::new();
     for leader in 0..centres.len() {
-        if taken[leader] || !finite(leader) {
+        let Some((cx, cy)) = grid.cell_of(leader) else {
+            continue;
+        };
+        if taken[leader] {
             continue;
         }
         taken[leader] = true;
         let (lx, ly) = centres[leader];
-        let from = xs.partition_point(|&x| x <= lx - size);
         let mut members = vec![leader];
-        for &i in &by_x[from..] {
-            let (x, y) = centres[i];
-            if x >= lx + size {
-                break;
-            }
-            let (dx, dy) = (x - lx, y - ly);
-            if !taken[i] && dx * dx + dy * dy < size * size {
-                taken[i] = true;
-                members.push(i);
+        // Cells are at least `size` wide: every marker within `size` is in the 3×3 around.
+        for y in cy.saturating_sub(1)..=(cy + 1).min(grid.rows - 1) {
+            for x in cx.saturating_sub(1)..=(cx + 1).min(grid.cols - 1) {
+                for &i in grid.points(x, y) {
+                    let (px, py) = centres[i as usize];
+                    let (dx, dy) = (px - lx, py - ly);
+                    if !taken[i as usize] && dx * dx + dy * dy < size * size {
+                        taken[i as usize] = true;
+                        members.push(i as usize);
+                    }
+                }
             }
         }
         if members.len() > 1 {
-            members[1..].sort_unstable();
+            // Creation order after the leader. Groups are small: an insertion sort, which
+            // also keeps core's sort routines out of the widget.
+            for i in 2..members.len() {
+                let mut j = i;
+                while j > 1 && members[j - 1] > members[j] {
+                    members.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
             out.push(Group {
                 members,
                 at: (lx, ly),
@@ -74,6 +82,82 @@ pub fn groups(centres: &[(f64, f64)], size: f64) -> Vec<Group> {
         }
     }
     out
+}
+
+/// The centres bucketed into square cells (a counting sort by cell: linear, no comparison
+/// sort), so a leader looks only at the markers in the cells around its own.
+struct Grid {
+    cols: usize,
+    rows: usize,
+    /// `start[c]..start[c + 1]` indexes `items` for cell `c`.
+    start: Vec<u32>,
+    /// Marker indexes, by cell.
+    items: Vec<u32>,
+    /// Each marker's cell (`u32::MAX` for a non-finite centre).
+    cell_of: Vec<u32>,
+}
+
+impl Grid {
+    fn new(centres: &[(f64, f64)], size: f64) -> Self {
+        let finite = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite();
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for p in centres.iter().filter(|p| finite(p)) {
+            (x0, y0, x1, y1) = (x0.min(p.0), y0.min(p.1), x1.max(p.0), y1.max(p.1));
+        }
+        // About as many cells as markers at most (memory stays linear), never smaller than
+        // a marker.
+        let n = centres.len().max(1) as f64;
+        let area = ((x1 - x0).max(0.0) + size) * ((y1 - y0).max(0.0) + size);
+        let cell = size.max((area / n).sqrt());
+        let cols = (((x1 - x0).max(0.0) / cell) as usize).saturating_add(1);
+        let rows = (((y1 - y0).max(0.0) / cell) as usize).saturating_add(1);
+        let cell_of: Vec<u32> = centres
+            .iter()
+            .map(|p| {
+                if !finite(p) {
+                    return u32::MAX;
+                }
+                let cx = (((p.0 - x0) / cell) as usize).min(cols - 1);
+                let cy = (((p.1 - y0) / cell) as usize).min(rows - 1);
+                u32::try_from(cy * cols + cx).unwrap_or(u32::MAX)
+            })
+            .collect();
+        let cells = cols * rows;
+        let mut start = vec![0u32; cells + 1];
+        for &c in cell_of.iter().filter(|&&c| c != u32::MAX) {
+            start[c as usize + 1] += 1;
+        }
+        for c in 0..cells {
+            start[c + 1] += start[c];
+        }
+        let mut fill = start.clone();
+        let mut items = vec![0u32; start[cells] as usize];
+        for (i, &c) in cell_of.iter().enumerate() {
+            if c != u32::MAX {
+                items[fill[c as usize] as usize] = i as u32;
+                fill[c as usize] += 1;
+            }
+        }
+        Self {
+            cols,
+            rows,
+            start,
+            items,
+            cell_of,
+        }
+    }
+
+    /// The cell (column, row) of marker `i`; `None` for a non-finite centre.
+    fn cell_of(&self, i: usize) -> Option<(usize, usize)> {
+        let c = *self.cell_of.get(i)?;
+        (c != u32::MAX).then(|| (c as usize % self.cols, c as usize / self.cols))
+    }
+
+    /// The markers in cell (x, y), in creation order.
+    fn points(&self, x: usize, y: usize) -> &[u32] {
+        let c = y * self.cols + x;
+        &self.items[self.start[c] as usize..self.start[c + 1] as usize]
+    }
 }
 
 /// Where the `n` members of a group drawn at `at` go when it is expanded: on square rings

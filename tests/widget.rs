@@ -1269,7 +1269,7 @@ async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
     chats.push(format!(
         r#"{{"id":"{CHAT_A}","anchor":[0.9,0.1],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"far","createdAt":1}}]}}"#
     ));
-    let (chat, _ws, root) = live_with(
+    let (chat, ws, root) = live_with(
         &img,
         &container,
         r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
@@ -1354,6 +1354,30 @@ async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
     );
     assert!(!marker(&ids[0]).has_attribute("data-fanned"));
     assert!(active().unwrap() == cluster);
+
+    // Someone adds a discussion on the crowded spot: the same button counts it.
+    server_send(
+        &ws,
+        r#"{"type":"new-image-chat","seq":2,"epoch":1,"broadcastId":"kxwqnjt9TB6aKwEjRWeJqg",
+        "chat":{"id":"hxwqnjt9TB6aKwEjRWeJqg","anchor":[0.34,0.58],
+        "comments":[{"author":{"id":"anon:bob","name":"Bob"},"text":"me too","createdAt":1}]}}"#,
+    );
+    let c = cluster.clone();
+    wait_for("the cluster counts six", move || {
+        c.get_attribute("data-count").as_deref() == Some("6")
+    })
+    .await;
+    assert_eq!(count(".image-chat-cluster"), 1);
+    assert!(
+        q(&container, ".image-chat-cluster").unwrap() == cluster,
+        "kept, not rebuilt"
+    );
+    assert_eq!(text(&cluster), "6");
+    assert_eq!(
+        cluster.get_attribute("aria-label").as_deref(),
+        Some("6 discussions")
+    );
+    assert!(marker("hxwqnjt9TB6aKwEjRWeJqg").has_attribute("data-clustered"));
 
     // Twice as big: 32 px apart, nothing overlaps any more and the cluster goes.
     img.set_width(800);

@@ -27,17 +27,15 @@ extern "C" {
         ends: &[u32],
     ) -> Result<(), JsValue>;
 
-    #[wasm_bindgen(js_name = flagEach, catch)]
-    fn flag_each(parent: &Node, indices: &[u32], name: &str, on: bool) -> Result<(), JsValue>;
+    #[wasm_bindgen(js_name = syncFlags, catch)]
+    fn sync_flags(parent: &Node, want: &[u8], name: &str) -> Result<(), JsValue>;
 }
 
-/// Sets (`on`) or removes the empty attribute `name` on the children of `parent` at `indices`,
-/// in one call into JS.
-pub fn flag_children(parent: &Node, indices: &[u32], name: &str, on: bool) -> Result<(), JsValue> {
-    if indices.is_empty() {
-        return Ok(());
-    }
-    flag_each(parent, indices, name, on)
+/// Makes the empty attribute `name` present on child `i` of `parent` exactly when `want[i]` is
+/// true, in one call into JS that touches only the children that differ.
+pub fn flag_children(parent: &Node, want: &[bool], name: &str) -> Result<(), JsValue> {
+    let want: Vec<u8> = want.iter().map(|&w| u8::from(w)).collect();
+    sync_flags(parent, &want, name)
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its
