@@ -81,6 +81,7 @@ const RULES: &str = r#"
 .image-chat button.image-chat-btn:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
 .image-chat-close{border:0!important;font-size:1.2em!important;line-height:1}
 .image-chat-bar{position:absolute;left:6px;bottom:6px;display:flex;gap:8px;align-items:center;max-width:calc(100% - 12px);padding:2px 8px;border-radius:999px;background:var(--ic-bar-bg);color:var(--ic-fg);font-size:11px;pointer-events:none;white-space:nowrap;overflow:hidden}
+.image-chat-bar button.image-chat-btn{pointer-events:auto;padding:0 6px;border-radius:999px}
 .image-chat-status::before{content:"";display:inline-block;width:7px;height:7px;margin-right:5px;border-radius:50%;background:var(--ic-muted)}
 .image-chat[data-state=live] .image-chat-status::before{background:var(--ic-live)}
 .image-chat[data-state=offline] .image-chat-status::before,.image-chat[data-state=stopped] .image-chat-status::before{background:var(--ic-danger)}
