@@ -1,4 +1,4 @@
-//! Slow and half-sent HTTP requests (docs/SECURITY.md, rows 83–88): connections are counted per
+//! Slow and half-sent HTTP requests (docs/SECURITY.md, rows 87–91): connections are counted per
 //! address and in total from the moment they are accepted, on the plain and the TLS port; a
 //! request head has a deadline and a size limit. Real sockets on 127.0.0.1:0; the attacker is
 //! 127.0.0.1 and well-behaved clients connect from 127.0.0.2 (Linux routes all of 127/8 to

@@ -1,4 +1,4 @@
-//! Abuse that stays within the op rate but not within reason (docs/SECURITY.md, rows 89–95):
+//! Abuse that stays within the op rate but not within reason (docs/SECURITY.md, rows 92–97):
 //! big ops re-sent at the op rate (bytes budgets), junk frames, oversized messages, and
 //! addresses that crowd an image's viewer slots or inflate its live count. Real sockets on
 //! 127.0.0.1:0; different client addresses are different loopback addresses (127.0.0.x).
