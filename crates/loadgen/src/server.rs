@@ -57,6 +57,11 @@ const LOAD_TEST_LIMITS: &[&str] = &[
     "--max-connections-per-image=0",
     "--ip-ops-per-sec=0",
     "--ops-per-sec=0",
+    "--bytes-per-sec=0",
+    "--ip-bytes-per-sec=0",
+    "--max-viewers-per-ip-per-image=0",
+    "--counted-anonymous-per-ip=0",
+    "--max-connections=0",
     "--max-chats-per-image=0",
     "--max-comments-per-thread=0",
 ];
