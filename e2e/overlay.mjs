@@ -68,3 +68,52 @@ export function waitNoOverlay(page) {
     { timeout: WAIT_MS, polling: 50 },
   );
 }
+
+/**
+ * Where the red dot of the test photo is on screen (viewport px), found in a screenshot of
+ * `clip` taken with the overlays hidden: the browser's own rendering (object-fit, transforms,
+ * srcset) is the oracle, not the widget's arithmetic.
+ */
+export async function redDot(page, clip) {
+  await page.evaluate(() => {
+    const s = document.createElement('style');
+    s.id = 'hide-overlays';
+    s.textContent = '.image-chat-overlays{visibility:hidden!important}';
+    document.head.append(s);
+  });
+  const png = await page.screenshot({ clip });
+  await page.evaluate(() => document.getElementById('hide-overlays').remove());
+  return page.evaluate(async ([b64, c]) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const d = ctx.getImageData(0, 0, img.width, img.height).data;
+    let sx = 0;
+    let sy = 0;
+    let n = 0;
+    for (let y = 0; y < img.height; y++) {
+      for (let x = 0; x < img.width; x++) {
+        const i = (y * img.width + x) * 4;
+        if (d[i] > 200 && d[i + 1] < 80 && d[i + 2] < 80) {
+          sx += x;
+          sy += y;
+          n++;
+        }
+      }
+    }
+    return n ? { x: c.x + sx / n + 0.5, y: c.y + sy / n + 0.5, n } : null;
+  }, [png.toString('base64'), clip]);
+}
+
+/** The centre of the only marker with a chat id (viewport px), once there is one. */
+export async function markerCentre(page) {
+  const m = page.locator('.image-chat-marker[data-chat-id]');
+  await m.waitFor({ timeout: WAIT_MS });
+  const b = await m.boundingBox();
+  return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
+}
