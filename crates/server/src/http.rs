@@ -1,5 +1,5 @@
 //! The HTTP surface: the WebSocket endpoint, a read-only JSON snapshot of an image, a health
-//! check, and static files (the demo page and the built widget). Handlers only translate between
+//! check, and static files (the demo page and the built widget, see [`statics`]). Handlers only translate between
 //! HTTP and the rest of the server.
 
 use std::path::PathBuf;
@@ -8,19 +8,17 @@ use std::sync::Arc;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderValue;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use image_chat_protocol::{ErrorCode, ImageId, Position, TenantId};
 use serde::{Deserialize, Serialize};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeader;
 
 use crate::admission::{PeerAddr, client_ip};
 use crate::app::App;
 use crate::session::{self, Peer};
+use crate::statics;
 use crate::store::ImageKey;
 
 /// Largest WebSocket message the transport accepts. Larger than the protocol's frame limit so
@@ -50,27 +48,12 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
         .with_state(app);
     if let Some(pkg) = &dirs.pkg {
-        router = router.nest_service("/pkg", static_dir(pkg));
+        router = router.nest_service("/pkg", statics::router(pkg, statics::Kind::Widget));
     }
     if let Some(www) = &dirs.www {
-        router = router.fallback_service(static_dir(www));
+        router = router.fallback_service(statics::router(www, statics::Kind::Site));
     }
     router
-}
-
-/// Serves the files under `dir`. Where the build left a compressed twin (`x.wasm.br`,
-/// `x.wasm.gz`: `scripts/build-widget.sh` writes them for the widget) and the browser accepts
-/// that encoding, the twin is sent with `Content-Encoding`, so the widget travels compressed
-/// without the server compressing anything per request; otherwise the file itself. Since the
-/// body depends on `Accept-Encoding`, responses say so (`Vary`), or a shared cache between
-/// server and browser could hand Brotli to a browser that never asked for it.
-fn static_dir(dir: &std::path::Path) -> SetResponseHeader<ServeDir, HeaderValue> {
-    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
-    SetResponseHeader::appending(
-        files,
-        header::VARY,
-        HeaderValue::from_static("accept-encoding"),
-    )
 }
 
 async fn websocket(

@@ -16,6 +16,8 @@
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`presence`]: live viewer counts.
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files).
+//! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
+//!   precompressed twins) and no way out of their directory.
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
 //!
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
@@ -37,6 +39,7 @@ pub mod secret;
 pub mod session;
 pub mod snapshots;
 pub mod sso;
+pub mod statics;
 pub mod store;
 pub mod tenant;
 pub mod tls;

@@ -138,3 +138,140 @@ async fn widget_files_are_served_precompressed_when_the_browser_accepts_it() {
     assert!(response.ends_with("\r\n\r\nplain only"), "{response}");
     assert!(!response.to_ascii_lowercase().contains("content-encoding"));
 }
+
+/// Lower-cased head and body of a raw HTTP response.
+fn split_response(response: &str) -> (String, &str) {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.to_ascii_lowercase(), body)
+}
+
+/// Every real site embeds the widget from another origin than the server's: the loader's
+/// module `import()` of the glue (and the glue's of its snippets) and the `fetch` of the wasm
+/// are CORS requests, refused by the browser without `Access-Control-Allow-Origin`. Public,
+/// credential-free files: any origin may read them (the WebSocket's origin check decides who
+/// may use the server). The wasm keeps `application/wasm` (streaming compilation needs it)
+/// whichever twin is sent, and nothing is sniffed.
+#[tokio::test]
+async fn widget_files_load_from_any_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    let snippets = pkg.join("snippets/image-chat-0123/src/dom");
+    std::fs::create_dir_all(&snippets).unwrap();
+    std::fs::write(pkg.join("image_chat_bg.wasm"), "wasm").unwrap();
+    std::fs::write(pkg.join("image_chat_bg.wasm.br"), "wasm, brotli").unwrap();
+    std::fs::write(pkg.join("image_chat.js"), "export default 1").unwrap();
+    std::fs::write(pkg.join("image_chat.js.gz"), "glue, gzip").unwrap();
+    std::fs::write(snippets.join("bulk.js"), "export {}").unwrap();
+    let (_process, addr) = spawn_with(dir.path(), &["--pkg-dir".as_ref(), pkg.as_os_str()]);
+    std::fs::write(dir.path().join("www/embed.js"), "(function(){})()").unwrap();
+
+    let origin = "Origin: http://site.example:9001\r\n";
+    let cases = [
+        ("/embed.js", "", "text/javascript"),
+        (
+            "/pkg/image_chat.js",
+            "Accept-Encoding: gzip\r\n",
+            "text/javascript",
+        ),
+        (
+            "/pkg/image_chat_bg.wasm",
+            "Accept-Encoding: br\r\n",
+            "application/wasm",
+        ),
+        ("/pkg/image_chat_bg.wasm", "", "application/wasm"),
+        (
+            "/pkg/snippets/image-chat-0123/src/dom/bulk.js",
+            "",
+            "text/javascript",
+        ),
+    ];
+    for (path, extra, content_type) in cases {
+        let response = http_raw_with(addr, path, &format!("{origin}{extra}")).await;
+        let (head, _) = split_response(&response);
+        assert!(head.starts_with("http/1.1 200"), "{path}: {head}");
+        for expected in [
+            "access-control-allow-origin: *",
+            "cross-origin-resource-policy: cross-origin",
+            "x-content-type-options: nosniff",
+            "vary: accept-encoding",
+        ] {
+            assert!(
+                head.contains(expected),
+                "{path} {extra:?}: {expected} in {head}"
+            );
+        }
+        assert!(
+            head.contains(&format!("content-type: {content_type}")),
+            "{path}: {head}"
+        );
+        assert!(
+            !head.contains("vary: origin"),
+            "one answer for every origin"
+        );
+    }
+}
+
+/// The demo pages run under a strict Content Security Policy (no inline script, the widget's
+/// wasm allowed, connections only back to this server); other files need none.
+#[tokio::test]
+async fn demo_pages_carry_a_content_security_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_process, addr) = spawn(dir.path());
+    std::fs::write(dir.path().join("www/embed.js"), "//").unwrap();
+
+    let response = http_raw(addr, "/").await;
+    let (head, body) = split_response(&response);
+    assert!(body.contains("demo page"));
+    let csp = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-security-policy: "))
+        .unwrap_or_else(|| panic!("no CSP on the demo page: {head}"));
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(csp.contains("connect-src 'self'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("'unsafe-eval'"), "{csp}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+
+    let response = http_raw(addr, "/embed.js").await;
+    let (head, _) = split_response(&response);
+    assert!(!head.contains("content-security-policy"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+}
+
+/// A symlink inside a static directory that leads out of it is not followed (404, as if it did
+/// not exist): neither as the file, nor as a directory on the way, nor as the compressed twin
+/// the server would pick for the browser. Links that stay inside keep working.
+#[tokio::test]
+async fn static_files_do_not_follow_symlinks_out_of_their_directory() {
+    use std::os::unix::fs::symlink;
+
+    let dir = tempfile::tempdir().unwrap();
+    let pkg = dir.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "TOP SECRET").unwrap();
+    std::fs::write(pkg.join("w.wasm"), "plain bytes").unwrap();
+    symlink(&secret, pkg.join("w.wasm.br")).unwrap();
+    let (_process, addr) = spawn_with(dir.path(), &["--pkg-dir".as_ref(), pkg.as_os_str()]);
+    let www = dir.path().join("www");
+    symlink(&secret, www.join("leak.txt")).unwrap();
+    symlink(dir.path(), www.join("up")).unwrap();
+    symlink(www.join("index.html"), www.join("alias.html")).unwrap();
+
+    for path in ["/leak.txt", "/up/secret.txt", "/up/"] {
+        let response = http_raw(addr, path).await;
+        assert!(response.starts_with("HTTP/1.1 404"), "{path}: {response}");
+        assert!(!response.contains("TOP SECRET"), "{path}: {response}");
+    }
+    let response = http_raw_with(addr, "/pkg/w.wasm", "Accept-Encoding: br\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    assert!(!response.contains("TOP SECRET"), "{response}");
+
+    let (status, body) = http_get(addr, "/alias.html").await;
+    assert_eq!((status, body.as_str()), (200, "<h1>demo page</h1>"));
+    let response = http_raw(addr, "/pkg/w.wasm").await;
+    assert!(response.ends_with("\r\n\r\nplain bytes"), "{response}");
+}

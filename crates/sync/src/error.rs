@@ -43,15 +43,20 @@ impl FailReason {
         }
     }
 
-    /// Whether retrying the same op may succeed. A hint for the widget (to offer "retry" or
-    /// only "dismiss"); [`crate::Command::Retry`] is accepted either way.
+    /// Whether retrying the same op may succeed, so the widget offers "retry" (else only
+    /// "dismiss"). Retry resends the same op, with the same ids and text, so only a failure of
+    /// the moment can be fixed by it: no connection, a server that could not commit, a rate
+    /// limit that will have refilled. A full image or thread, a refusal, text the server finds
+    /// too long, a discussion deleted meanwhile stay as they are however often the op is sent.
+    /// [`crate::Command::Retry`] is accepted either way.
     pub fn retryable(self) -> bool {
         match self {
             FailReason::Offline | FailReason::NotConnected | FailReason::ConnectionLost => true,
-            FailReason::Server(code) => matches!(
-                code,
-                ErrorCode::Unavailable | ErrorCode::RateLimited | ErrorCode::LimitExceeded
-            ),
+            // An allow-list: a code added later (the enum is non-exhaustive) offers no retry
+            // until someone decides it can help.
+            FailReason::Server(code) => {
+                matches!(code, ErrorCode::Unavailable | ErrorCode::RateLimited)
+            }
         }
     }
 }
@@ -112,4 +117,37 @@ pub enum LocalError {
     /// The engine was destroyed ([`crate::Engine::destroy`]); nothing more can be done.
     #[error("the sync engine was destroyed")]
     Destroyed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Retry is offered only where sending the same op again can succeed: "image is full",
+    /// "forbidden" or "too long" stay so however often it is sent (it used to offer retry on a
+    /// full image).
+    #[test]
+    fn only_failures_of_the_moment_are_retryable() {
+        let retryable: Vec<&str> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| FailReason::Server(*c).retryable())
+            .map(ErrorCode::as_str)
+            .collect();
+        assert_eq!(retryable, ["rate-limited", "unavailable"]);
+        for reason in [
+            FailReason::Offline,
+            FailReason::NotConnected,
+            FailReason::ConnectionLost,
+        ] {
+            assert!(reason.retryable(), "{reason}");
+        }
+        for code in [
+            ErrorCode::LimitExceeded,
+            ErrorCode::Forbidden,
+            ErrorCode::TextTooLong,
+            ErrorCode::UnknownChat,
+        ] {
+            assert!(!FailReason::Server(code).retryable(), "{code:?}");
+        }
+    }
 }

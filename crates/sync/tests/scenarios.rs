@@ -794,6 +794,99 @@ fn online_event_reconnects_immediately_and_offline_waits() {
     client.reconnect(&server);
 }
 
+/// Fails attempts until the backoff ceiling reached the cap, then drops once more: the
+/// client is waiting out a long delay (a 20 s countdown on screen).
+fn waiting_after_many_failures(client: &mut Client) -> u64 {
+    for _ in 0..8 {
+        client.closed(1006);
+        client.advance(
+            client
+                .engine
+                .poll_timeout()
+                .expect("a reconnect is scheduled")
+                - client.now,
+        );
+    }
+    client.closed(1006);
+    let ConnectionStatus::Reconnecting {
+        next_attempt_at,
+        attempt,
+    } = client.engine.status()
+    else {
+        panic!("expected reconnecting, got {:?}", client.engine.status());
+    };
+    assert_eq!(attempt, 9);
+    next_attempt_at
+}
+
+#[test]
+fn reconnect_now_attempts_at_once_and_resets_the_backoff() {
+    let (mut client, server) = live(64);
+    let until = waiting_after_many_failures(&mut client);
+    // The ceiling is at the cap: the wait may be seconds long.
+    client.advance((until - client.now) / 2);
+    let connects = client.connects.len();
+    client.reconnect_now();
+    assert_eq!(client.connects.len(), connects + 1, "an attempt at once");
+    assert_eq!(client.connect_times.last(), Some(&client.now));
+    assert_eq!(
+        client.engine.status(),
+        ConnectionStatus::Connecting { attempt: 0 },
+        "past failures forgotten"
+    );
+    // It fails too: the next delay is back to the first one's ceiling, not 20 s.
+    client.closed(1006);
+    let ConnectionStatus::Reconnecting {
+        next_attempt_at,
+        attempt,
+    } = client.engine.status()
+    else {
+        panic!()
+    };
+    assert_eq!(attempt, 1);
+    assert!(next_attempt_at - client.now <= 500);
+    // Pressing it while an attempt is already under way (or live) changes nothing.
+    client.advance(next_attempt_at - client.now);
+    let connects = client.connects.len();
+    client.reconnect_now();
+    assert_eq!(
+        client.connects.len(),
+        connects,
+        "no second socket while connecting"
+    );
+    client.reconnect(&server);
+    client.reconnect_now();
+    assert_eq!(client.engine.status(), ConnectionStatus::Live);
+    assert_eq!(client.connects.len(), connects);
+}
+
+#[test]
+fn page_becoming_visible_attempts_at_once_and_keeps_the_backoff() {
+    let (mut client, server) = live(65);
+    let until = waiting_after_many_failures(&mut client);
+    assert!(until > client.now);
+    let connects = client.connects.len();
+    client.visible();
+    assert_eq!(client.connects.len(), connects + 1, "an attempt at once");
+    assert_eq!(client.connect_times.last(), Some(&client.now));
+    // Not a reset: a server that is down is not hammered by tab switches.
+    assert_eq!(
+        client.engine.status(),
+        ConnectionStatus::Connecting { attempt: 9 }
+    );
+    client.visible();
+    assert_eq!(client.connects.len(), connects + 1, "nothing to hurry");
+    client.reconnect(&server);
+    assert_eq!(client.engine.status(), ConnectionStatus::Live);
+    client.visible();
+    assert_eq!(client.connects.len(), connects + 1);
+    // Offline: visibility does not override the network.
+    client.network(false);
+    client.visible();
+    assert_eq!(client.engine.status(), ConnectionStatus::Offline);
+    assert_eq!(client.connects.len(), connects + 1);
+}
+
 #[test]
 fn terminal_close_codes_stop_retrying() {
     for code in [4400u16, 4401, 4403, 4404] {

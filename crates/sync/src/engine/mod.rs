@@ -3,7 +3,9 @@
 //!
 //! Inputs: [`Engine::handle_local`] (the person's ops), [`Engine::handle_transport`] (what the
 //! socket reported), [`Engine::handle_network`] (the browser's `online` / `offline` events),
-//! [`Engine::handle_timeout`], [`Engine::set_auth`], [`Engine::destroy`]. Outputs, drained after
+//! [`Engine::handle_visible`] (the page became visible), [`Engine::reconnect_now`] (the
+//! person's "Reconnect now"), [`Engine::handle_timeout`], [`Engine::set_auth`],
+//! [`Engine::destroy`]. Outputs, drained after
 //! every input: [`Engine::poll_transmit`] (text frames for the current socket),
 //! [`Engine::poll_action`] (open / close a socket), [`Engine::poll_view`] (DOM changes) and
 //! [`Engine::poll_timeout`] (when to call `handle_timeout` next).
@@ -312,6 +314,28 @@ impl Engine {
             }
             (Link::Waiting { .. }, false) => self.set_link(Link::Offline),
             _ => {}
+        }
+        self.refresh_view();
+    }
+
+    /// The person pressed "Reconnect now". While waiting out a backoff delay, past failures
+    /// are forgotten (the next delays start small again) and an attempt starts at once;
+    /// otherwise (connecting, live, offline, stopped) there is nothing to hurry.
+    pub fn reconnect_now(&mut self, now: u64) {
+        if matches!(self.link, Link::Waiting { .. }) {
+            self.backoff.reset();
+            self.start_attempt(now);
+        }
+        self.refresh_view();
+    }
+
+    /// The page became visible again (`visibilitychange`). While waiting out a backoff delay
+    /// (up to 20 s, perhaps counted down in a background tab), the attempt starts at once:
+    /// someone is looking now. The backoff is kept, so flipping tabs cannot hammer a server
+    /// that is down.
+    pub fn handle_visible(&mut self, now: u64) {
+        if matches!(self.link, Link::Waiting { .. }) {
+            self.start_attempt(now);
         }
         self.refresh_view();
     }

@@ -439,6 +439,18 @@ impl Client {
         self.drain();
     }
 
+    /// The person pressed "Reconnect now".
+    pub fn reconnect_now(&mut self) {
+        self.engine.reconnect_now(self.now);
+        self.drain();
+    }
+
+    /// The page became visible again.
+    pub fn visible(&mut self) {
+        self.engine.handle_visible(self.now);
+        self.drain();
+    }
+
     /// Moves the clock forward by `ms`, firing every timer due on the way.
     pub fn advance(&mut self, ms: u64) {
         let target = self.now + ms;
