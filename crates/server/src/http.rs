@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -136,34 +136,32 @@ fn bearer_matches(headers: &HeaderMap, tenant: &crate::tenant::Tenant) -> bool {
         .is_some_and(|presented| secret.matches(presented.trim().as_bytes()))
 }
 
-/// Takes one HTTP API request from the client address's budget, or answers 429 with the
-/// seconds until the next request would be accepted.
-fn api_budget(
+/// Takes one HTTP API request from the client address's budget; past it, the 429 answer (with
+/// the seconds until the next request would be accepted).
+fn api_refusal(
     app: &App,
     peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     headers: &HeaderMap,
-) -> Result<(), Response> {
+) -> Option<Response> {
     // Served without connect info (a router embedded elsewhere): no per-address limits.
-    let Some(Extension(ConnectInfo(PeerAddr(addr)))) = peer else {
-        return Ok(());
-    };
+    let Extension(ConnectInfo(PeerAddr(addr))) = peer?;
     let ip = client_ip(addr, headers, app.security.trust_forwarded_for);
-    app.api_requests
+    let wait = app
+        .api_requests
         .try_take(&ip, tokio::time::Instant::now())
-        .map_err(|wait| {
-            tracing::debug!(%ip, "HTTP API rate limit");
-            // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                ErrorCode::RateLimited,
-                "too many requests from this address; retry later",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            response
-        })
+        .err()?;
+    tracing::debug!(%ip, "HTTP API rate limit");
+    // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        "too many requests from this address; retry later",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    Some(response)
 }
 
 /// `GET /api/v1/tenants/{tenant}/snapshot?image=…`: `{"position":…,"chats":[…]}`, the image's
@@ -176,7 +174,7 @@ async fn snapshot(
     Query(query): Query<SnapshotQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = api_budget(&app, peer, &headers) {
+    if let Some(refused) = api_refusal(&app, peer, &headers) {
         return refused;
     }
     let tenant = TenantId::new(tenant);

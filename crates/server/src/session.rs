@@ -18,8 +18,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use image_chat_protocol::{
-    Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong,
-    Position, ServerMessage, Welcome, decode_client_frame,
+    Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong, Position,
+    ServerMessage, Welcome, decode_client_frame,
 };
 use tokio::time::{Instant, sleep_until};
 
@@ -192,8 +192,7 @@ where
     let _presence = PresenceGuard { app, image: &image };
     app.publish_presence(&image, online).await;
 
-    let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await
-    {
+    let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
         Ok(welcome) => welcome,
         Err(err) => {
             tracing::error!(%err, "catch-up failed");

@@ -262,7 +262,10 @@ mod tests {
         let first = got[0].as_ref().expect("snapshot");
         for other in &got {
             // The very same bytes, not copies.
-            assert!(Arc::ptr_eq(&first.json, &other.as_ref().expect("snapshot").json));
+            assert!(Arc::ptr_eq(
+                &first.json,
+                &other.as_ref().expect("snapshot").json
+            ));
         }
         // A commit moves the position: the next reader reads again, once.
         store.seq.store(1, Ordering::SeqCst);
@@ -275,7 +278,9 @@ mod tests {
     #[tokio::test]
     async fn the_budget_evicts_the_least_recently_used() {
         let store = Counting::default();
-        let one = serde_json::to_string(&Snapshot::default()).expect("json").len();
+        let one = serde_json::to_string(&Snapshot::default())
+            .expect("json")
+            .len();
         let cache = SnapshotCache::new(2 * one);
         for image in ["a", "b"] {
             cache.get(&store, &key(image)).await.expect("snapshot");

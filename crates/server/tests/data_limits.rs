@@ -38,9 +38,7 @@ fn security(api: Option<Rate>) -> Security {
 /// The raw text of the welcome a fresh client receives.
 async fn raw_welcome(addr: std::net::SocketAddr, image: &str) -> String {
     let mut client = Client::open(addr, None).await;
-    client
-        .send(&ClientMessage::Hello(hello(image, None)))
-        .await;
+    client.send(&ClientMessage::Hello(hello(image, None))).await;
     loop {
         let frame = tokio::time::timeout(WAIT, client.ws.next())
             .await
@@ -88,7 +86,11 @@ async fn an_image_is_limited_by_bytes_and_its_snapshot_and_welcome_by_that_limit
     assert!(!created.is_empty());
     // A growing edit is refused as well; a shrinking one is accepted.
     let first = &created[0];
-    let grow = edit_op(&first.chat_id, &first.chat_id.opening_comment(), &"€".repeat(3_000));
+    let grow = edit_op(
+        &first.chat_id,
+        &first.chat_id.opening_comment(),
+        &"€".repeat(3_000),
+    );
     writer.send(&ClientMessage::EditComment(grow)).await;
     match writer.recv_skip_presence().await {
         ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::ImageFull),
@@ -117,7 +119,10 @@ async fn an_image_is_limited_by_bytes_and_its_snapshot_and_welcome_by_that_limit
     let ServerMessage::Welcome(parsed) = ServerMessage::from_json(&welcome).unwrap() else {
         panic!("not a welcome");
     };
-    let chats = parsed.snapshot.expect("a fresh client gets the snapshot").chats;
+    let chats = parsed
+        .snapshot
+        .expect("a fresh client gets the snapshot")
+        .chats;
     assert_eq!(chats.len(), created.len());
     assert_eq!(chats[0].comments[0].text, "short");
     server.shutdown().await;
@@ -147,10 +152,13 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
     );
     let joins = futures_util::future::join_all((0..5).map(|_| raw_welcome(addr, "shared")));
     let (gets, joins) = tokio::join!(gets, joins);
-    let bodies: Vec<&String> = gets.iter().map(|(s, b)| {
-        assert_eq!(*s, 200);
-        b
-    }).collect();
+    let bodies: Vec<&String> = gets
+        .iter()
+        .map(|(s, b)| {
+            assert_eq!(*s, 200);
+            b
+        })
+        .collect();
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
     assert!(joins.iter().all(|w| w.contains("hello")));
     assert_eq!(
@@ -191,11 +199,18 @@ async fn the_http_api_is_rate_limited_per_address() {
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
     let retry_after: u64 = refused
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("retry-after:").map(|v| v.trim().to_owned()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
         .expect("Retry-After header")
         .parse()
         .unwrap();
-    assert!((1..=10).contains(&retry_after), "Retry-After: {retry_after}");
+    assert!(
+        (1..=10).contains(&retry_after),
+        "Retry-After: {retry_after}"
+    );
     assert!(refused.contains("rate-limited"));
     // Health checks and the WebSocket are not part of the API budget.
     assert_eq!(http_get(addr, "/healthz").await.0, 200);

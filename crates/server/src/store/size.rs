@@ -77,20 +77,26 @@ mod tests {
             .collect();
         let weight: u64 = chats
             .iter()
-            .map(|c| chat_bytes(&c.id, &c.anchor) + c.comments.iter().map(comment_bytes).sum::<u64>())
+            .map(|c| {
+                chat_bytes(&c.id, &c.anchor) + c.comments.iter().map(comment_bytes).sum::<u64>()
+            })
             .sum();
         let json = serde_json::to_string(&Snapshot { chats }).expect("encode");
         assert!(json.len() as u64 <= weight + SNAPSHOT_OVERHEAD_BYTES);
         // Close: each discussion's and each comment's comma is counted, and the JSON writes
         // one fewer than there are items in each list (1 + 3 fewer for 3 discussions); an
         // opening comment is counted with its `"id":"…",`, which the wire leaves out.
-        let opening_ids: u64 = (0..3).map(|i| format!(r#""id":"c{i}0","#).len() as u64).sum();
+        let opening_ids: u64 = (0..3)
+            .map(|i| format!(r#""id":"c{i}0","#).len() as u64)
+            .sum();
         assert_eq!(
             json.len() as u64 + 1 + 3 + opening_ids,
             weight + SNAPSHOT_OVERHEAD_BYTES
         );
         assert_eq!(
-            serde_json::to_string(&Snapshot::default()).expect("encode").len() as u64,
+            serde_json::to_string(&Snapshot::default())
+                .expect("encode")
+                .len() as u64,
             SNAPSHOT_OVERHEAD_BYTES
         );
     }

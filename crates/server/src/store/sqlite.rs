@@ -362,9 +362,7 @@ fn migrate_v2(tx: &Transaction<'_>) -> Result<(), StoreError> {
         )?;
     }
     let comments: Vec<(i64, String, Comment)> = tx
-        .prepare(
-            "SELECT image_row, comment_id, author, text, created_at, edited_at FROM comments",
-        )?
+        .prepare("SELECT image_row, comment_id, author, text, created_at, edited_at FROM comments")?
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -512,7 +510,12 @@ fn fingerprint(actor: &User, op: &Op) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Whether `sql` (parameters: image row, id) finds a row.
-fn row_exists(tx: &Transaction<'_>, sql: &str, image_row: i64, id: &str) -> Result<bool, StoreError> {
+fn row_exists(
+    tx: &Transaction<'_>,
+    sql: &str,
+    image_row: i64,
+    id: &str,
+) -> Result<bool, StoreError> {
     Ok(tx
         .query_row(sql, params![image_row, id], |_| Ok(()))
         .optional()?
@@ -613,12 +616,11 @@ fn check_bytes(
     if delta <= 0 {
         return Ok(());
     }
-    let (tenant_bytes, total) =
-        if limits.max_bytes_per_tenant > 0 || limits.max_bytes_total > 0 {
-            tenant_and_total_bytes(tx, tenant)?
-        } else {
-            (0, 0)
-        };
+    let (tenant_bytes, total) = if limits.max_bytes_per_tenant > 0 || limits.max_bytes_total > 0 {
+        tenant_and_total_bytes(tx, tenant)?
+    } else {
+        (0, 0)
+    };
     let usage = Usage {
         image: image.bytes,
         tenant: tenant_bytes,
@@ -628,7 +630,12 @@ fn check_bytes(
 }
 
 /// Adds `delta` bytes to the image's and the tenant's totals.
-fn add_bytes(tx: &Transaction<'_>, tenant: &str, image_row: i64, delta: i64) -> Result<(), StoreError> {
+fn add_bytes(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    image_row: i64,
+    delta: i64,
+) -> Result<(), StoreError> {
     if delta == 0 {
         return Ok(());
     }
@@ -829,7 +836,6 @@ fn apply_op(
     }
 }
 
-
 /// The whole commit, in one IMMEDIATE transaction (the write lock is taken up front, so the
 /// checks and the write see the same state).
 fn commit_blocking(
@@ -900,7 +906,6 @@ fn commit_blocking(
     tx.commit()?;
     Ok(Commit::Applied(event))
 }
-
 
 /// Reads the snapshot of an image inside `tx` (consistent with the position read there).
 fn read_snapshot(tx: &Transaction<'_>, image: Option<ImageRow>) -> Result<Snapshot, StoreError> {
@@ -1333,7 +1338,10 @@ mod tests {
         let weight = chat_bytes(&chat.id, &chat.anchor)
             + chat.comments.iter().map(comment_bytes).sum::<u64>();
         let usage = store.usage(&image).await.expect("usage");
-        assert_eq!((usage.image, usage.tenant, usage.total), (weight, weight, weight));
+        assert_eq!(
+            (usage.image, usage.tenant, usage.total),
+            (weight, weight, weight)
+        );
         let conn = store.conn.lock().expect("lock");
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))

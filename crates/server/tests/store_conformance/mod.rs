@@ -840,17 +840,73 @@ pub async fn ids_used_on_another_image_do_not_block_this_one<F: StoreFactory>(fa
     let (chat2, reply2) = (ids.chat(), ids.comment());
     // The attacker uses the victim's next ids first, as chats and as comments, elsewhere.
     for place in [&squatted, &other_tenant] {
-        applied(&store, place, &bob(), &create_op(ids.bid(), &chat, "squat"), 1).await;
-        applied(&store, place, &bob(), &create_op(ids.bid(), &chat2, "squat"), 1).await;
+        applied(
+            &store,
+            place,
+            &bob(),
+            &create_op(ids.bid(), &chat, "squat"),
+            1,
+        )
+        .await;
+        applied(
+            &store,
+            place,
+            &bob(),
+            &create_op(ids.bid(), &chat2, "squat"),
+            1,
+        )
+        .await;
         let as_chat = ChatId::new(reply.as_str());
-        applied(&store, place, &bob(), &create_op(ids.bid(), &as_chat, "squat"), 1).await;
-        applied(&store, place, &bob(), &add_op(ids.bid(), &chat2, &reply2, "squat"), 1).await;
+        applied(
+            &store,
+            place,
+            &bob(),
+            &create_op(ids.bid(), &as_chat, "squat"),
+            1,
+        )
+        .await;
+        applied(
+            &store,
+            place,
+            &bob(),
+            &add_op(ids.bid(), &chat2, &reply2, "squat"),
+            1,
+        )
+        .await;
     }
     // The victim's creates and replies with those ids succeed on the victim's image.
-    applied(&store, &victim, &alice(), &create_op(ids.bid(), &chat, "mine"), 2).await;
-    applied(&store, &victim, &alice(), &add_op(ids.bid(), &chat, &reply, "mine"), 2).await;
-    applied(&store, &victim, &alice(), &create_op(ids.bid(), &chat2, "mine"), 2).await;
-    applied(&store, &victim, &alice(), &add_op(ids.bid(), &chat2, &reply2, "mine"), 2).await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &create_op(ids.bid(), &chat, "mine"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &add_op(ids.bid(), &chat, &reply, "mine"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &create_op(ids.bid(), &chat2, "mine"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &add_op(ids.bid(), &chat2, &reply2, "mine"),
+        2,
+    )
+    .await;
     let texts: Vec<Vec<String>> = current_snapshot(&store, &victim)
         .await
         .chats
@@ -863,7 +919,14 @@ pub async fn ids_used_on_another_image_do_not_block_this_one<F: StoreFactory>(fa
     assert_eq!(current_snapshot(&store, &victim).await.chats.len(), 2);
     assert_eq!(current_snapshot(&store, &other_tenant).await.chats.len(), 3);
     // An edit names the comment on its own image only.
-    applied(&store, &victim, &alice(), &edit_op(ids.bid(), &chat2, &reply2, "edited"), 4).await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &edit_op(ids.bid(), &chat2, &reply2, "edited"),
+        4,
+    )
+    .await;
     let squatter_texts: Vec<String> = current_snapshot(&store, &squatted)
         .await
         .chats
@@ -1184,8 +1247,14 @@ pub async fn image_byte_limit_bounds_the_snapshot<F: StoreFactory>(factory: &F) 
     let mut chats = vec![];
     let refused = loop {
         let chat = ids.chat();
-        match commit_with(&store, &image, &alice(), &create_op(ids.bid(), &chat, &text), limits)
-            .await
+        match commit_with(
+            &store,
+            &image,
+            &alice(),
+            &create_op(ids.bid(), &chat, &text),
+            limits,
+        )
+        .await
         {
             Ok(()) => chats.push(chat),
             Err(r) => break r,
@@ -1203,24 +1272,55 @@ pub async fn image_byte_limit_bounds_the_snapshot<F: StoreFactory>(factory: &F) 
     // A reply and a growing edit are refused too; a shrinking edit passes.
     let first = chats[0].opening_comment();
     let reply = add_op(ids.bid(), &chats[0], &ids.comment(), &text);
-    assert_eq!(commit_with(&store, &image, &alice(), &reply, limits).await, Err(Rejection::ImageFull));
+    assert_eq!(
+        commit_with(&store, &image, &alice(), &reply, limits).await,
+        Err(Rejection::ImageFull)
+    );
     let longer = edit_op(ids.bid(), &chats[0], &first, &"é".repeat(800));
-    assert_eq!(commit_with(&store, &image, &alice(), &longer, limits).await, Err(Rejection::ImageFull));
-    assert_eq!(position(&store, &image).await, head, "refusals commit nothing");
+    assert_eq!(
+        commit_with(&store, &image, &alice(), &longer, limits).await,
+        Err(Rejection::ImageFull)
+    );
+    assert_eq!(
+        position(&store, &image).await,
+        head,
+        "refusals commit nothing"
+    );
     let shorter = edit_op(ids.bid(), &chats[0], &first, "short");
-    commit_with(&store, &image, &alice(), &shorter, limits).await.expect("shrinking edit");
-    // Deleting frees the discussion's bytes exactly.
-    commit_with(&store, &image, &alice(), &delete_op(ids.bid(), &chats[1]), limits)
+    commit_with(&store, &image, &alice(), &shorter, limits)
         .await
-        .expect("delete");
+        .expect("shrinking edit");
+    // Deleting frees the discussion's bytes exactly.
+    commit_with(
+        &store,
+        &image,
+        &alice(),
+        &delete_op(ids.bid(), &chats[1]),
+        limits,
+    )
+    .await
+    .expect("delete");
     let after = store.usage(&image).await.expect("usage");
     assert_eq!(after.image, weight(&current_snapshot(&store, &image).await));
     assert!(after.image < usage.image);
-    commit_with(&store, &image, &alice(), &create_op(ids.bid(), &ids.chat(), &text), limits)
-        .await
-        .expect("room again");
+    commit_with(
+        &store,
+        &image,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), &text),
+        limits,
+    )
+    .await
+    .expect("room again");
     // Unlimited commits still count bytes.
-    applied(&store, &image, &alice(), &create_op(ids.bid(), &ids.chat(), "x"), 1).await;
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), "x"),
+        1,
+    )
+    .await;
     let usage = store.usage(&image).await.expect("usage");
     assert_eq!(usage.image, weight(&current_snapshot(&store, &image).await));
 }
@@ -1248,16 +1348,31 @@ pub async fn tenant_and_total_quotas<F: StoreFactory>(factory: &F) {
     assert!(usage.tenant <= 2_000 && usage.tenant > 1_000, "{usage:?}");
     // Another tenant still has room under the same per-tenant quota…
     let other = key("t2", "img");
-    commit_with(&store, &other, &alice(), &create_op(ids.bid(), &ids.chat(), &text), tenant_quota)
-        .await
-        .expect("another tenant is not affected");
+    commit_with(
+        &store,
+        &other,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), &text),
+        tenant_quota,
+    )
+    .await
+    .expect("another tenant is not affected");
     // …but not under a store-wide quota that everything together has reached.
     let total = store.usage(&other).await.expect("usage").total;
-    assert_eq!(total, usage.tenant + store.usage(&other).await.expect("usage").tenant);
+    assert_eq!(
+        total,
+        usage.tenant + store.usage(&other).await.expect("usage").tenant
+    );
     let whole = byte_limits(0, 0, total + 10);
     assert_eq!(
-        commit_with(&store, &other, &alice(), &create_op(ids.bid(), &ids.chat(), &text), whole)
-            .await,
+        commit_with(
+            &store,
+            &other,
+            &alice(),
+            &create_op(ids.bid(), &ids.chat(), &text),
+            whole
+        )
+        .await,
         Err(Rejection::QuotaExceeded)
     );
     drop(store);
@@ -1282,21 +1397,44 @@ pub async fn catch_up_is_never_heavier_than_the_snapshot<F: StoreFactory>(factor
     }
     let (_, events) = expect_events(store.catch_up(&image, Some(start)).await.expect("catch_up"));
     assert_eq!(events.len(), 3);
-    let missed = store.missed_events(&image, Some(start)).await.expect("missed");
+    let missed = store
+        .missed_events(&image, Some(start))
+        .await
+        .expect("missed");
     assert_eq!(missed.map(|(_, e)| e.len()), Some(3));
     // Many edits of a long comment, ending short: the events outweigh the snapshot by far.
     let long = "y".repeat(3_900);
     let rounds = CATCH_UP_EVENT_BYTES_FLOOR / 3_900 + 2;
     for _ in 0..rounds {
-        applied(&store, &image, &alice(), &edit_op(ids.bid(), &chat, &first, &long), 3).await;
+        applied(
+            &store,
+            &image,
+            &alice(),
+            &edit_op(ids.bid(), &chat, &first, &long),
+            3,
+        )
+        .await;
     }
-    applied(&store, &image, &alice(), &edit_op(ids.bid(), &chat, &first, "short"), 4).await;
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &edit_op(ids.bid(), &chat, &first, "short"),
+        4,
+    )
+    .await;
     let head = position(&store, &image).await;
     let (at, snapshot) =
         expect_snapshot(store.catch_up(&image, Some(start)).await.expect("catch_up"));
     assert_eq!(at, head);
     assert_eq!(snapshot, current_snapshot(&store, &image).await);
-    assert_eq!(store.missed_events(&image, Some(start)).await.expect("missed"), None);
+    assert_eq!(
+        store
+            .missed_events(&image, Some(start))
+            .await
+            .expect("missed"),
+        None
+    );
     assert_eq!(store.position(&image).await.expect("position"), head);
     // Resuming from the head is still "nothing missed".
     let (_, none) = expect_events(store.catch_up(&image, Some(head)).await.expect("catch_up"));
