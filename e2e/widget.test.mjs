@@ -176,20 +176,27 @@ test('cross-tab: one person in two tabs stays in sync both ways', async () => {
   });
 });
 
-test('live user count goes up and down', async () => {
+test('live user count counts people, not tabs, and goes up and down', async () => {
   await withServer(async (server) => {
-    const ctx = await browser.newContext();
+    // A browser context is one person (one stored anonymous token); a second context is
+    // another person.
+    const alice = await browser.newContext();
+    const bob = await browser.newContext();
     const online = (page, n) => waitFor(page, (want) => document.querySelector('.image-chat-online')?.dataset.count === String(want), n);
-    const a = await openDemo(ctx, server);
-    const b = await openDemo(ctx, server);
+    const a = await openDemo(alice, server);
+    await online(a, 1);
+    const b = await openDemo(bob, server);
     await online(a, 2);
-    const c = await openDemo(ctx, server);
-    await online(a, 3);
-    await online(b, 3);
-    await c.close();
-    await online(a, 2);
+    // Alice's second tab is not a third person.
+    const a2 = await openDemo(alice, server);
+    await online(a2, 2);
     await online(b, 2);
-    await ctx.close();
+    // Two people in three tabs; Bob leaves: one person left.
+    await b.close();
+    await online(a, 1);
+    await online(a2, 1);
+    await alice.close();
+    await bob.close();
   });
 });
 

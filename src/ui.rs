@@ -6,16 +6,20 @@
 //! Structure (the DOM contract is in docs/WIDGET.md):
 //!
 //! ```text
-//! span.image-chat-frame              wraps the site's <img>, position: relative
-//!   img                              the site's image, untouched
-//!   div.image-chat[data-state]       the overlay, sized to the image's content box
-//!     div.image-chat-layer           markers: button.image-chat-marker[data-chat-id]
+//! div.image-chat-overlays           one per page, at the end of <body> (crate::overlay)
+//!   div.image-chat[data-state]       one widget's overlay, over the visible part of its
+//!                                    image's drawn picture (the site's <img> is untouched)
+//!     div.image-chat-layer           the whole picture box: button.image-chat-marker[data-chat-id]
 //!     span.image-chat-crosshair      keyboard placement point (visible on focus)
 //!     button.image-chat-marker[data-draft]   the marker being placed (before posting)
-//!     div.image-chat-thread          the open thread (one at a time)
+//!     div.image-chat-thread[data-place]      the open thread (one at a time), placed on screen
 //!     div.image-chat-bar             span.image-chat-status + span.image-chat-online
 //!     div.image-chat-sr[aria-live]   announcements for screen readers
 //! ```
+//!
+//! The root carries the picture box as `--ic-l`, `--ic-t`, `--ic-w`, `--ic-h` (px, relative to
+//! itself): the marker layer is that box, and the crosshair and draft marker are placed in it
+//! with `--x` / `--y` (percent numbers).
 
 use std::cell::Cell;
 
@@ -27,7 +31,9 @@ use web_sys::{Document, Element, HtmlImageElement, HtmlTextAreaElement};
 
 use crate::dom::Clones;
 use crate::dom::plain::{self, focus, set_style};
-use crate::geometry::{Fraction, PanelPlacement, percent, push_percent, px};
+use crate::geometry::{
+    Fraction, OverlayBox, PanelInput, Rect, Side, place_panel, push_fixed3, push_percent, px,
+};
 use crate::i18n::{Locale, decimal};
 use crate::options::Options;
 use crate::reltime::relative;
@@ -104,10 +110,17 @@ fn set_overlay_label(root: &Element, locale: Locale, read_only: bool) {
     set_flag(root, "data-read-only", read_only);
 }
 
+/// Puts the crosshair or the draft marker at `at` in the picture box (`--x`, `--y`: percent).
 fn place(e: &Element, at: Fraction) {
-    set_style(e, "left", &percent(at.x));
-    set_style(e, "top", &percent(at.y));
+    for (name, v) in [("--x", at.x), ("--y", at.y)] {
+        let mut value = String::new();
+        push_fixed3(&mut value, v.clamp(0.0, 1.0) * 100.0);
+        set_style(e, name, &value);
+    }
 }
+
+/// The tallest a thread panel grows (its comment list scrolls beyond), except as a sheet.
+const PANEL_MAX: f64 = 420.0;
 
 /// The first comment's text, shortened for a marker's accessible name.
 fn excerpt(text: &str) -> String {
@@ -208,11 +221,11 @@ pub struct Ui {
     pub locale: Locale,
     /// No changes allowed.
     pub read_only: bool,
-    /// The site's image.
+    /// The site's image (never moved or changed).
     pub img: HtmlImageElement,
-    /// Our wrapper around it.
-    pub frame: Element,
-    /// `.image-chat`, the overlay root.
+    /// The page's overlay layer (`div.image-chat-overlays`), shared by every widget.
+    pub host: Element,
+    /// `.image-chat`, the overlay root, in `host`.
     pub root: Element,
     layer: Element,
     crosshair: Element,
@@ -243,21 +256,10 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Wraps `img` and builds the overlay.
+    /// Builds the overlay in the page's overlay layer (the image is left alone); hidden until
+    /// [`Ui::layout`] puts it over the picture.
     pub fn build(doc: &Document, img: &HtmlImageElement, opts: &Options) -> JsResult<Ui> {
         let locale = opts.locale;
-        let parent = img
-            .parent_node()
-            .ok_or_else(|| JsValue::from_str("detached image"))?;
-        let frame = make(doc, "span", "image-chat-frame");
-        // A block-level image keeps block layout inside a block wrapper.
-        let block = crate::browser::window()
-            .map(|w| plain::ComputedStyle::of(&w, img).get("display"))
-            .is_some_and(|d| d == "block" || d == "flex" || d == "grid" || d == "table");
-        set_flag(&frame, "data-block", block);
-        plain::insert(&parent, &frame, Some(img));
-        plain::append(&frame, img);
-
         let root = make(doc, "div", "image-chat");
         for (name, value) in [
             ("role", "group"),
@@ -281,7 +283,9 @@ impl Ui {
         for child in [&layer, &crosshair, &bar, &live] {
             plain::append(&root, child);
         }
-        plain::append(&frame, &root);
+        plain::set(&root, "hidden", "");
+        let host = crate::overlay::acquire_layer(doc);
+        plain::append(&host, &root);
         let marker_template = make(doc, "button", "image-chat-marker");
         for (name, value) in [
             ("type", "button"),
@@ -296,7 +300,7 @@ impl Ui {
             locale,
             read_only: opts.read_only,
             img: img.clone(),
-            frame,
+            host,
             root,
             layer,
             crosshair,
@@ -317,26 +321,95 @@ impl Ui {
         Ok(ui)
     }
 
-    /// Puts the image back where it was and removes everything the widget added.
+    /// Removes everything the widget added (the layer goes with the last widget).
     pub fn teardown(&mut self) {
         self.panel = None;
         self.draft = None;
-        if let Some(parent) = self.frame.parent_node() {
-            let _ = parent.insert_before(&self.img, Some(&self.frame));
-        }
-        self.frame.remove();
+        self.root.remove();
+        crate::overlay::release_layer(&self.host);
     }
 
-    /// Sizes the overlay to the image's content box.
-    pub fn layout(&self, rect: crate::geometry::Rect) {
+    /// Shows the overlay over the picture: `b` in the page layer's coordinates (see
+    /// [`crate::geometry::overlay_box`]).
+    pub fn layout(&self, b: &OverlayBox) {
+        let v = b.visible;
+        let p = b.picture;
         for (prop, value) in [
-            ("left", rect.left),
-            ("top", rect.top),
-            ("width", rect.width),
-            ("height", rect.height),
+            ("left", v.left),
+            ("top", v.top),
+            ("width", v.width),
+            ("height", v.height),
+            ("--ic-l", p.left),
+            ("--ic-t", p.top),
+            ("--ic-w", p.width),
+            ("--ic-h", p.height),
         ] {
             set_style(&self.root, prop, &px(value));
         }
+        let c = b.clip;
+        let clip = [
+            "inset(",
+            &px(c.top),
+            " ",
+            &px(c.right),
+            " ",
+            &px(c.bottom),
+            " ",
+            &px(c.left),
+            ")",
+        ]
+        .concat();
+        set_style(&self.layer, "clip-path", &clip);
+        // A thumbnail's status line is shortened: the people count gives way first.
+        set_flag(&self.root, "data-compact", v.width < 240.0);
+        plain::unset(&self.root, "hidden");
+    }
+
+    /// Hides the overlay (the image is detached, hidden or scrolled out of its clip).
+    pub fn hide(&self) {
+        plain::set(&self.root, "hidden", "");
+    }
+
+    /// The open thread or draft panel and the point it belongs to.
+    pub fn open_panel_el(&self) -> Option<(Element, Fraction)> {
+        if let Some(d) = &self.draft {
+            return Some((d.panel.clone(), d.at));
+        }
+        let p = self.panel.as_ref()?;
+        let (x, y) = self.chats.get(&p.chat_id)?.point()?;
+        Some((p.el.clone(), Fraction { x, y }))
+    }
+
+    /// Places the open panel where it is fully on screen (see [`place_panel`]): `picture` and
+    /// `visible` are the picture and the overlay root in viewport coordinates, `viewport` the
+    /// screen's size.
+    pub fn place_panel(&self, picture: Rect, visible: Rect, viewport: (f64, f64), marker: f64) {
+        let Some((el, at)) = self.open_panel_el() else {
+            return;
+        };
+        // Measured as a plain, uncapped panel.
+        plain::unset(&el, "data-place");
+        set_style(&el, "max-height", "none");
+        let r = el.get_bounding_client_rect();
+        let mut b = place_panel(PanelInput {
+            viewport,
+            anchor: (
+                picture.left + at.x * picture.width,
+                picture.top + at.y * picture.height,
+            ),
+            radius: marker / 2.0,
+            size: (r.width(), r.height().min(PANEL_MAX)),
+        });
+        plain::set(&el, "data-place", b.side.as_str());
+        if b.side == Side::Sheet {
+            set_style(&el, "left", "");
+            set_style(&el, "top", "");
+        } else {
+            b.max_height = b.max_height.min(PANEL_MAX);
+            set_style(&el, "left", &px(b.left - visible.left));
+            set_style(&el, "top", &px(b.top - visible.top));
+        }
+        set_style(&el, "max-height", &px(b.max_height));
     }
 
     // ---------------------------------------------------------------------------------------
@@ -618,7 +691,7 @@ impl Ui {
         marker.set_text_content(Some("+"));
         place(&marker, at);
 
-        let (panel, _) = self.panel_shell(at, s.new_discussion);
+        let (panel, _) = self.panel_shell(s.new_discussion);
         plain::set(&panel, "data-draft", "");
         let (_, textarea, error, _) = self.compose_box(
             &panel,
@@ -697,20 +770,14 @@ impl Ui {
         (compose, textarea, error, second)
     }
 
-    /// An empty panel next to `at` with a heading and a close button; returns it and its title.
-    fn panel_shell(&self, at: Fraction, heading: &str) -> (Element, Element) {
+    /// An empty panel with a heading and a close button; returns it and its title. The widget
+    /// places it on screen ([`Ui::place_panel`]) once it is laid out.
+    fn panel_shell(&self, heading: &str) -> (Element, Element) {
         let s = self.locale.strings();
         let doc = &self.doc;
         let panel = make(doc, "div", "image-chat-thread");
         plain::set(&panel, "role", "dialog");
         plain::set(&panel, "tabindex", "-1");
-        let placement = PanelPlacement::for_marker(at);
-        set_flag(&panel, "data-left", placement.left);
-        set_flag(&panel, "data-above", placement.above);
-        // The stylesheet turns `--ic-x` into a `left` clamped inside the overlay, so the panel
-        // stays on the picture (and on small screens) at any size without JS layout.
-        set_style(&panel, "--ic-x", &percent(at.x));
-        set_style(&panel, "top", &percent(at.y));
         let head = child(doc, &panel, "div", "image-chat-head");
         let title = text_child(doc, &head, "span", "", heading);
         let title_id = unique_id("title");
@@ -731,10 +798,8 @@ impl Ui {
         };
         self.close_draft();
         self.close_panel();
-        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-        let at = Fraction { x, y };
         let s = self.locale.strings();
-        let (el_panel, title) = self.panel_shell(at, s.discussion);
+        let (el_panel, title) = self.panel_shell(s.discussion);
         plain::set(&el_panel, "data-chat-id", chat.id.as_str());
         let list = child(&self.doc, &el_panel, "ol", "image-chat-comments");
         let chat_error = child(&self.doc, &el_panel, "div", "image-chat-chat-error");

@@ -47,8 +47,18 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
+/// `root.querySelector(selector)`; for a test's container, the widget's overlay (which lives in
+/// the page's overlay layer, not beside the image) is searched too.
 fn q(root: &Element, selector: &str) -> Option<Element> {
-    root.query_selector(selector).unwrap()
+    root.query_selector(selector).unwrap().or_else(|| {
+        if !root.has_attribute("data-fixture") {
+            return None;
+        }
+        doc()
+            .query_selector(".image-chat-overlays")
+            .unwrap()
+            .and_then(|layer| layer.query_selector(selector).unwrap())
+    })
 }
 
 fn count(selector: &str) -> u32 {
@@ -73,6 +83,7 @@ async fn fixture() -> (Element, HtmlImageElement) {
     container
         .set_attribute("style", "margin:8px;padding:0")
         .unwrap();
+    container.set_attribute("data-fixture", "").unwrap();
     let img: HtmlImageElement = doc().create_element("img").unwrap().unchecked_into();
     let svg = "<svg xmlns='http://www.w3.org/2000/svg' width='400' height='200'><rect width='400' height='200' fill='%2388c'/></svg>";
     img.set_src(&format!("data:image/svg+xml,{svg}"));
@@ -219,8 +230,8 @@ async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
     })
     .await;
     let marker = q(&container, ".image-chat-marker[data-draft]").unwrap();
-    assert_eq!(style(&marker, "left"), "25%");
-    assert_eq!(style(&marker, "top"), "25%");
+    assert_eq!(style(&marker, "--x"), "25");
+    assert_eq!(style(&marker, "--y"), "25");
     assert!(
         q(&container, ".image-chat-thread[data-draft] textarea").unwrap() == active().unwrap(),
         "focus moves into the composer"
@@ -287,12 +298,12 @@ async fn keyboard_places_at_crosshair_and_escape_returns_focus() {
     }
     key(&root, "ArrowUp");
     let crosshair = q(&container, ".image-chat-crosshair").unwrap();
-    assert_eq!(style(&crosshair, "left"), "60%");
-    assert_eq!(style(&crosshair, "top"), "48%");
+    assert_eq!(style(&crosshair, "--x"), "60");
+    assert_eq!(style(&crosshair, "--y"), "48");
     key(&root, "Enter");
     let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft by keyboard");
-    assert_eq!(style(&marker, "left"), "60%");
-    assert_eq!(style(&marker, "top"), "48%");
+    assert_eq!(style(&marker, "--x"), "60");
+    assert_eq!(style(&marker, "--y"), "48");
     let textarea = q(&container, ".image-chat-thread[data-draft] textarea").unwrap();
     assert!(active().unwrap() == textarea);
     key(&textarea, "Escape");
@@ -482,18 +493,35 @@ async fn destroy_leaves_nothing_behind_and_remount_works() {
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
     assert_eq!(count("#image-chat-style"), 1);
-    // A second mount on the same image is refused.
-    let target: JsValue = img.clone().into();
-    assert!(ImageChat::mount(target.unchecked_into(), None).is_err());
-
-    chat.destroy();
-    assert_eq!(chat.state(), "destroyed");
-    assert!(q(&container, ".image-chat").is_none());
-    assert!(q(&container, ".image-chat-frame").is_none());
+    // The site's DOM is untouched: no wrapper, no sibling.
     assert!(
         img.parent_element().unwrap() == container,
-        "image back in place"
+        "image not moved"
     );
+    assert_eq!(
+        container.child_element_count(),
+        1,
+        "nothing inserted beside it"
+    );
+    // A second mount on the same image hands the widget over: one overlay, and the new
+    // handle controls it.
+    let instances = || -> js_sys::Array { ImageChat::instances().unchecked_into() };
+    assert_eq!(instances().length(), 1);
+    let target: JsValue = img.clone().into();
+    let same = ImageChat::mount(target.unchecked_into(), None).unwrap();
+    assert_eq!(count(".image-chat"), 1);
+    assert_eq!(instances().length(), 1);
+
+    same.destroy();
+    assert_eq!(chat.state(), "destroyed");
+    assert_eq!(instances().length(), 0, "destroyed widgets leave instances");
+    assert!(q(&container, ".image-chat").is_none());
+    assert_eq!(
+        count(".image-chat-overlays"),
+        0,
+        "layer removed with the last widget"
+    );
+    assert!(img.parent_element().unwrap() == container);
     assert_eq!(
         count("#image-chat-style"),
         0,
@@ -512,7 +540,7 @@ async fn destroy_leaves_nothing_behind_and_remount_works() {
     let r = img.get_bounding_client_rect();
     click_at(r.left() + 300.0, r.top() + 150.0);
     let marker = q(&container, ".image-chat-marker[data-draft]").expect("second mount works");
-    assert_eq!(style(&marker, "left"), "75%");
+    assert_eq!(style(&marker, "--x"), "75");
     again.destroy();
     assert_eq!(count(".image-chat"), 0);
     container.remove();
@@ -523,9 +551,123 @@ async fn removing_the_image_from_the_page_cleans_up() {
     let (container, img) = fixture().await;
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
+    // Taken out and put back (a framework moving it): hidden meanwhile, then back in place.
+    let body = doc().body().unwrap();
+    container.remove();
+    wait_for("overlay hidden while detached", || {
+        count(".image-chat[hidden]") == 1
+    })
+    .await;
+    body.prepend_with_node_1(&container).unwrap();
+    overlay_sized(&container, 400.0, 200.0).await;
+    assert_eq!(count(".image-chat[hidden]"), 0);
+    sleep(3_200).await;
+    assert_ne!(chat.state(), "destroyed", "brought back in time: kept");
+    // Removed for good: the widget destroys itself (and closes its socket).
     container.remove();
     let c = chat;
     wait_for("self-destroy", move || c.state() == "destroyed").await;
+    assert_eq!(count(".image-chat"), 0);
+}
+
+/// A 400×200 picture drawn with `object-fit` into a box of another shape, and under a scaled
+/// ancestor: clicks and markers are fractions of the drawn picture, not of the element's box.
+#[wasm_bindgen_test]
+async fn markers_follow_object_fit_and_transforms() {
+    let (container, img) = fixture().await;
+    // cover in a 200×200 box: the picture is 400×200 at x = -100 (cropped on both sides).
+    img.set_attribute("style", "width:200px;height:200px;object-fit:cover")
+        .unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 200.0, 200.0).await;
+    let layer = q(&container, ".image-chat-layer").unwrap();
+    let l = layer.get_bounding_client_rect();
+    let r = img.get_bounding_client_rect();
+    assert!((l.left() - (r.left() - 100.0)).abs() < 0.5, "picture box");
+    assert!((l.width() - 400.0).abs() < 0.5 && (l.height() - 200.0).abs() < 0.5);
+    click_at(r.left() + 150.0, r.top() + 50.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft");
+    assert_eq!(style(&marker, "--x"), "62.5");
+    assert_eq!(style(&marker, "--y"), "25");
+    let m = marker.get_bounding_client_rect();
+    assert!((m.left() + m.width() / 2.0 - (r.left() + 150.0)).abs() < 1.0);
+    assert!((m.top() + m.height() / 2.0 - (r.top() + 50.0)).abs() < 1.0);
+    key(
+        &q(&container, ".image-chat-thread textarea").unwrap(),
+        "Escape",
+    );
+
+    // contain at the bottom of a 200×300 box: 200×100 picture at y = 200.
+    img.set_attribute(
+        "style",
+        "width:200px;height:300px;object-fit:contain;object-position:50% 100%",
+    )
+    .unwrap();
+    overlay_sized(&container, 200.0, 100.0).await;
+    let r = img.get_bounding_client_rect();
+    let o = root_of(&container).get_bounding_client_rect();
+    assert!(
+        (o.top() - (r.top() + 200.0)).abs() < 0.5,
+        "letterbox skipped"
+    );
+
+    // A scaled and translated ancestor: the overlay follows the image as drawn.
+    img.remove_attribute("style").unwrap();
+    container
+        .set_attribute(
+            "style",
+            "margin:8px;transform:translate(30px,10px) scale(.5);transform-origin:0 0",
+        )
+        .unwrap();
+    let (c, i) = (container.clone(), img.clone());
+    wait_for("overlay on the transformed image", move || {
+        let r = i.get_bounding_client_rect();
+        let o = root_of(&c).get_bounding_client_rect();
+        (o.left() - r.left()).abs() < 0.5
+            && (o.top() - r.top()).abs() < 0.5
+            && (o.width() - 200.0).abs() < 0.5
+            && (o.height() - 100.0).abs() < 0.5
+    })
+    .await;
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 50.0, r.top() + 75.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft");
+    assert_eq!(style(&marker, "--x"), "25");
+    assert_eq!(style(&marker, "--y"), "75");
+    chat.destroy();
+    container.remove();
+}
+
+/// On a 160-px thumbnail the status line is ellipsized (not cut mid-word) and stays inside
+/// the picture.
+#[wasm_bindgen_test]
+async fn thumbnail_status_is_shortened_not_cut() {
+    let (container, img) = fixture().await;
+    img.set_width(160);
+    img.set_height(80);
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"{NO_SERVER}","locale":"pt"}}"#),
+    );
+    overlay_sized(&container, 160.0, 80.0).await;
+    let status = q(&container, ".image-chat-status").unwrap();
+    status.set_text_content(Some("Reconectando em 20 s… tentativa muito longa"));
+    let s: HtmlElement = status.clone().unchecked_into();
+    assert!(s.scroll_width() > s.client_width(), "the text does not fit");
+    let cs = web_sys::window()
+        .unwrap()
+        .get_computed_style(&status)
+        .unwrap()
+        .unwrap();
+    assert_eq!(cs.get_property_value("text-overflow").unwrap(), "ellipsis");
+    let bar = q(&container, ".image-chat-bar")
+        .unwrap()
+        .get_bounding_client_rect();
+    let r = img.get_bounding_client_rect();
+    assert!(bar.right() <= r.right() + 0.5, "bar inside the picture");
+    assert!(q(&container, ".image-chat[data-compact]").is_some());
+    chat.destroy();
+    container.remove();
 }
 
 #[wasm_bindgen_test]

@@ -11,6 +11,12 @@ pub enum CloseCode {
     GoingAway,
     /// 1006: the connection dropped without a close frame (observed locally only). Reconnect.
     Abnormal,
+    /// 1007: a text frame was not valid UTF-8. Reconnect (after backoff).
+    InvalidData,
+    /// 1008: the client kept sending invalid frames. Reconnect (after backoff).
+    PolicyViolation,
+    /// 1009: a message over the transport's limit (256 KiB). Reconnect (after backoff).
+    MessageTooBig,
     /// 1011: the server hit an internal error. Reconnect.
     InternalError,
     /// 1012: the server is restarting. Reconnect.
@@ -42,6 +48,9 @@ impl CloseCode {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
             CloseCode::Abnormal => 1006,
+            CloseCode::InvalidData => 1007,
+            CloseCode::PolicyViolation => 1008,
+            CloseCode::MessageTooBig => 1009,
             CloseCode::InternalError => 1011,
             CloseCode::ServiceRestart => 1012,
             CloseCode::TryAgainLater => 1013,
@@ -62,6 +71,9 @@ impl CloseCode {
             1000 => CloseCode::Normal,
             1001 => CloseCode::GoingAway,
             1006 => CloseCode::Abnormal,
+            1007 => CloseCode::InvalidData,
+            1008 => CloseCode::PolicyViolation,
+            1009 => CloseCode::MessageTooBig,
             1011 => CloseCode::InternalError,
             1012 => CloseCode::ServiceRestart,
             1013 => CloseCode::TryAgainLater,
@@ -94,6 +106,9 @@ impl CloseCode {
             CloseCode::Normal => "bye",
             CloseCode::GoingAway => "going away",
             CloseCode::Abnormal => "connection lost",
+            CloseCode::InvalidData => "text frame is not valid UTF-8",
+            CloseCode::PolicyViolation => "too many invalid frames",
+            CloseCode::MessageTooBig => "message over 256 KiB",
             CloseCode::InternalError => "internal error",
             CloseCode::ServiceRestart => "server restarting",
             CloseCode::TryAgainLater => "try again later",
@@ -115,7 +130,9 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_split_into_retry_or_give_up() {
-        let reconnect = [1001, 1006, 1011, 1012, 1013, 4000, 4001, 4002, 4999, 1000];
+        let reconnect = [
+            1001, 1006, 1007, 1008, 1009, 1011, 1012, 1013, 4000, 4001, 4002, 4999, 1000,
+        ];
         let give_up = [4400, 4401, 4403, 4404];
         for code in reconnect {
             let c = CloseCode::from_code(code);

@@ -1,41 +1,26 @@
 //! Admission control: which address a connection counts against, how many connections an
 //! address may hold, and whether an op may go ahead (read-only, rate limits).
 //!
-//! Connections per address are counted at the HTTP upgrade, before any WebSocket state exists,
-//! and refused there with HTTP 429: the cheapest possible answer to a flood. Per-image
-//! connections need the `hello` and are refused in the session (close 4002).
+//! Connections per address are counted by one [`ConnectionCounts`]: at accept time for every TCP
+//! connection (`listen`), or, behind a trusted proxy whose address every connection shares, at
+//! the WebSocket upgrade under the forwarded address (`http`). Per-image connections need the
+//! `hello` and are refused in the session (close 4002).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::extract::connect_info::Connected;
 use axum::http::HeaderMap;
-use axum::serve::IncomingStream;
 use image_chat_protocol::ErrorCode;
 use tokio::time::Instant;
 
-use crate::TunedListener;
 use crate::app::App;
 use crate::ratelimit::{Rate, TokenBucket};
 use crate::store::CommitLimits;
-use crate::tls::TlsListener;
 
 /// The TCP peer of a connection, for `ConnectInfo` on both the plain and the TLS listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TunedListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TunedListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
 
 /// The address a client is accounted under: the TCP peer, or, when the operator trusts a
 /// reverse proxy, the last address in `X-Forwarded-For` (the one that proxy appended; entries
@@ -56,7 +41,8 @@ pub fn client_ip(peer: SocketAddr, headers: &HeaderMap, trust_forwarded_for: boo
     accounting_key(forwarded.unwrap_or(peer.ip()))
 }
 
-fn accounting_key(ip: IpAddr) -> IpAddr {
+/// The key an address is counted under: IPv4 as is (IPv4-mapped IPv6 too), IPv6 per /64.
+pub fn accounting_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -121,17 +107,33 @@ impl Drop for ConnectionPermit {
     }
 }
 
-/// Decides, op by op, whether a live session may change anything.
+/// Decides, op by op, whether a live session may change anything, and how many invalid frames
+/// it may still send.
 #[derive(Debug)]
 pub struct OpGate {
     /// From the identity: the tenant's anonymous policy or the signed `readOnly` flag.
     read_only: bool,
-    /// This connection's bucket (`None`: unlimited).
-    bucket: Option<TokenBucket>,
-    /// The address whose shared bucket ops also draw from.
+    /// This connection's op bucket (`None`: unlimited).
+    ops: Option<TokenBucket>,
+    /// This connection's byte bucket (`None`: unlimited).
+    bytes: Option<TokenBucket>,
+    /// This connection's allowance of invalid frames (`None`: unlimited).
+    junk: Option<TokenBucket>,
+    /// The address whose shared buckets ops also draw from.
     ip: Option<IpAddr>,
     /// Size limits the store checks.
     pub commit_limits: CommitLimits,
+}
+
+/// The per-connection rates of an [`OpGate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct GateRates {
+    /// Ops.
+    pub ops: Option<Rate>,
+    /// Bytes of ops.
+    pub bytes: Option<Rate>,
+    /// Invalid frames.
+    pub junk: Option<Rate>,
 }
 
 /// Why an op was refused before reaching the store.
@@ -147,14 +149,17 @@ impl OpGate {
     /// A gate for one session.
     pub fn new(
         read_only: bool,
-        ops: Option<Rate>,
+        rates: GateRates,
         ip: Option<IpAddr>,
         commit_limits: CommitLimits,
         now: Instant,
     ) -> Self {
+        let bucket = |rate: Option<Rate>| rate.map(|rate| TokenBucket::new(rate, now));
         Self {
             read_only,
-            bucket: ops.map(|rate| TokenBucket::new(rate, now)),
+            ops: bucket(rates.ops),
+            bytes: bucket(rates.bytes),
+            junk: bucket(rates.junk),
             ip,
             commit_limits,
         }
@@ -165,32 +170,83 @@ impl OpGate {
         self.read_only
     }
 
-    /// Lets one op through, or says why not. A refused op takes no token.
-    pub fn admit(&mut self, app: &App, now: Instant) -> Result<(), Refusal> {
+    /// Lets one op of `size` bytes through, or says why not. It must fit every budget: ops and
+    /// bytes, of the connection and of its address. A refused op takes nothing from any of them.
+    pub fn admit(&mut self, app: &App, now: Instant, size: usize) -> Result<(), Refusal> {
         if self.read_only {
             return Err(Refusal {
                 code: ErrorCode::Forbidden,
                 message: "this session is read-only",
             });
         }
-        let limited = |_| Refusal {
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        let limited = Refusal {
             code: ErrorCode::RateLimited,
             message: "too many changes in too short a time; try again in a moment",
         };
-        if let Some(bucket) = &mut self.bucket {
-            bucket.try_take(now).map_err(limited)?;
+        // Each step that refuses gives back what the steps before it took.
+        let mut taken = Taken::default();
+        let result = self.take_all(app, now, size, &mut taken);
+        if result.is_err() {
+            self.give_back(app, size, taken);
+        }
+        result.map_err(|()| limited)
+    }
+
+    fn take_all(
+        &mut self,
+        app: &App,
+        now: Instant,
+        size: u32,
+        taken: &mut Taken,
+    ) -> Result<(), ()> {
+        if let Some(ops) = &mut self.ops {
+            ops.try_take(now).map_err(drop)?;
+            taken.ops = true;
+        }
+        if let Some(bytes) = &mut self.bytes {
+            bytes.try_take_n(now, size).map_err(drop)?;
+            taken.bytes = true;
         }
         if let Some(ip) = self.ip {
-            if let Err(wait) = app.ip_ops.try_take(&ip, now) {
-                // The address's budget refused it: the connection's token is given back.
-                if let Some(bucket) = &mut self.bucket {
-                    bucket.refund();
-                }
-                return Err(limited(wait));
-            }
+            app.ip_ops.try_take(&ip, now).map_err(drop)?;
+            taken.ip_ops = true;
+            app.ip_bytes.try_take_n(&ip, now, size).map_err(drop)?;
         }
         Ok(())
     }
+
+    fn give_back(&mut self, app: &App, size: u32, taken: Taken) {
+        if taken.ops {
+            if let Some(ops) = &mut self.ops {
+                ops.refund();
+            }
+        }
+        if taken.bytes {
+            if let Some(bytes) = &mut self.bytes {
+                bytes.refund_n(size);
+            }
+        }
+        if let (true, Some(ip)) = (taken.ip_ops, self.ip) {
+            app.ip_ops.refund_n(&ip, 1);
+        }
+    }
+
+    /// Counts one invalid frame; `false` once the connection has sent more than its allowance
+    /// (it is then closed with 1008).
+    pub fn junk(&mut self, now: Instant) -> bool {
+        self.junk
+            .as_mut()
+            .is_none_or(|bucket| bucket.try_take(now).is_ok())
+    }
+}
+
+/// Which budgets an op took from so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Taken {
+    ops: bool,
+    bytes: bool,
+    ip_ops: bool,
 }
 
 #[cfg(test)]

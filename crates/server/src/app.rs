@@ -62,7 +62,7 @@ pub struct App {
     pub tenants: Tenants,
     /// Anonymous identity signing.
     pub identities: Identities,
-    /// Live viewer counts.
+    /// Viewers and live counts per image.
     pub presence: PresenceCounts,
     /// Connection timeouts.
     pub limits: SessionLimits,
@@ -70,6 +70,8 @@ pub struct App {
     pub security: Limits,
     /// Ops per client address, shared by all its connections.
     pub ip_ops: KeyedLimiter<IpAddr>,
+    /// Bytes of ops per client address, shared by all its connections.
+    pub ip_bytes: KeyedLimiter<IpAddr>,
     /// Open connections per client address.
     pub connections_per_ip: Arc<ConnectionCounts>,
     /// HTTP API requests per client address.
@@ -100,9 +102,10 @@ impl App {
             broker,
             tenants,
             identities,
-            presence: PresenceCounts::default(),
+            presence: PresenceCounts::new(security.counted_anonymous_per_ip),
             limits,
             ip_ops: KeyedLimiter::new(security.ip_ops),
+            ip_bytes: KeyedLimiter::new(security.ip_bytes),
             connections_per_ip: Arc::default(),
             api_requests: KeyedLimiter::new(security.api_requests),
             snapshots: SnapshotCache::default(),

@@ -15,7 +15,7 @@ use crate::app::SessionLimits;
 use crate::broker::batch::{BatchConfig, Batching};
 use crate::broker::memory::{DEFAULT_SUBSCRIBER_BUFFER, MemoryBroker};
 use crate::http::StaticDirs;
-use crate::limits::{Limits, SsoWindow, TenantLimits};
+use crate::limits::{HttpLimits, Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::tenant::{AnonymousPolicy, Tenants};
@@ -36,6 +36,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per process: the size of the `serve` flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
@@ -141,6 +143,55 @@ pub struct ServeArgs {
     /// Open connections per client address; more are refused with HTTP 429 (0: unlimited).
     #[arg(long, env = "IMAGE_CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
     pub max_connections_per_ip: u32,
+    /// Connections the server holds at once, all addresses together; more get HTTP 503 at
+    /// accept (0: unlimited; default: the open-files limit minus a reserve of 128).
+    #[arg(long, env = "IMAGE_CHAT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a complete request head, from the connection's start or
+    /// the end of the previous response (so also the keep-alive idle timeout).
+    #[arg(
+        long,
+        env = "IMAGE_CHAT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_read_timeout_secs: u64,
+    /// Largest request head in bytes (request line and headers; at least 8192); larger get
+    /// HTTP 431.
+    #[arg(long, env = "IMAGE_CHAT_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+    /// Sustained bytes of ops per second per connection (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_BYTES_PER_SEC", default_value_t = 4096)]
+    pub bytes_per_sec: u32,
+    /// Bytes of ops a connection may send at once (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_BYTES_BURST", default_value_t = 64 * 1024)]
+    pub bytes_burst: u32,
+    /// Sustained bytes of ops per second per client address (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_IP_BYTES_PER_SEC", default_value_t = 32 * 1024)]
+    pub ip_bytes_per_sec: u32,
+    /// Bytes of ops a client address may send at once (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_IP_BYTES_BURST", default_value_t = 256 * 1024)]
+    pub ip_bytes_burst: u32,
+    /// Invalid frames per second a connection may send in the long run (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_JUNK_PER_SEC", default_value_t = 1.0)]
+    pub junk_per_sec: f64,
+    /// Invalid frames a connection may send at once before it is closed with 1008 (0:
+    /// unlimited).
+    #[arg(long, env = "IMAGE_CHAT_JUNK_BURST", default_value_t = 100)]
+    pub junk_burst: u32,
+    /// Viewers of one image from one client address; more are closed with 4002 (0: unlimited).
+    #[arg(
+        long,
+        env = "IMAGE_CHAT_MAX_VIEWERS_PER_IP_PER_IMAGE",
+        default_value_t = 50
+    )]
+    pub max_viewers_per_ip_per_image: u32,
+    /// Anonymous people of one client address counted in an image's live count (0: all).
+    #[arg(
+        long,
+        env = "IMAGE_CHAT_COUNTED_ANONYMOUS_PER_IP",
+        default_value_t = 10
+    )]
+    pub counted_anonymous_per_ip: u32,
     /// Connections viewing one image; more are closed with 4002 (0: unlimited; per tenant too).
     #[arg(
         long,
@@ -211,7 +262,18 @@ impl ServeArgs {
                 max_bytes_per_tenant: self.max_bytes_per_tenant,
             },
             ip_ops: Rate::new(self.ip_ops_per_sec, self.ip_ops_burst),
+            conn_bytes: Rate::new(f64::from(self.bytes_per_sec), self.bytes_burst),
+            ip_bytes: Rate::new(f64::from(self.ip_bytes_per_sec), self.ip_bytes_burst),
+            junk: Rate::new(self.junk_per_sec, self.junk_burst),
             max_connections_per_ip: self.max_connections_per_ip,
+            max_viewers_per_ip_per_image: self.max_viewers_per_ip_per_image,
+            counted_anonymous_per_ip: self.counted_anonymous_per_ip,
+            http: HttpLimits {
+                max_connections: self.max_connections.unwrap_or_else(auto_max_connections),
+                header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+                max_header_bytes: self.max_header_bytes,
+                ..HttpLimits::default()
+            },
             trust_forwarded_for: self.trust_forwarded_for,
             sso: SsoWindow {
                 max_age: Duration::from_secs(self.sso_max_age_secs),
@@ -236,6 +298,20 @@ impl ServeArgs {
         }
         Ok(tenants)
     }
+}
+
+/// Descriptors kept free for everything that is not a client connection: the database and its
+/// WAL, the listener, logs, TLS files, refused connections being closed.
+const DESCRIPTOR_RESERVE: u64 = 128;
+
+/// The default server-wide connection limit: the open-files soft limit minus
+/// [`DESCRIPTOR_RESERVE`], so a flood meets HTTP 503 rather than "too many open files" (which
+/// would fail the database and every accept). 0 (unlimited) when the limit is unlimited.
+pub fn auto_max_connections() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    limit.current.map_or(0, |soft| {
+        usize::try_from(soft.saturating_sub(DESCRIPTOR_RESERVE).max(16)).unwrap_or(usize::MAX)
+    })
 }
 
 /// Opens the default store and starts serving per `args`.

@@ -73,9 +73,13 @@ async fn websocket(
     let ip = peer.map(|Extension(ConnectInfo(PeerAddr(addr)))| {
         client_ip(addr, &headers, app.security.trust_forwarded_for)
     });
-    // Counted before the upgrade, so a flood from one address costs one small HTTP answer
-    // per attempt and no WebSocket state. Browsers see a failed connection and back off.
-    let permit = match ip {
+    // Every TCP connection was counted against its peer's address when it was accepted
+    // (`listen`), and that count lives as long as the socket, upgraded or not. Behind a trusted
+    // proxy the peer is the proxy, so WebSockets are counted here, under the forwarded address,
+    // with the same counter: before the upgrade, so a flood costs one small HTTP answer per
+    // attempt and no WebSocket state. Browsers see a failed connection and back off.
+    let counted_here = ip.filter(|_| app.security.trust_forwarded_for);
+    let permit = match counted_here {
         Some(ip) => match app
             .connections_per_ip
             .try_acquire(ip, app.security.max_connections_per_ip)

@@ -12,6 +12,8 @@
 //!   (tenants file, signed users, anonymous tokens, secrets that never print).
 //! - [`limits`], [`ratelimit`], [`admission`]: configurable limits, token buckets (pure logic),
 //!   per-address connection counts and the per-op gate (read-only, rate limits).
+//! - [`listen`]: the accept loop: connections counted per address and in total at accept,
+//!   HTTP/1.1 with a header read timeout and bounded request heads (plain and TLS).
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`presence`]: live viewer counts.
@@ -32,6 +34,7 @@ pub mod gate;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod listen;
 pub mod outbound;
 pub mod presence;
 pub mod ratelimit;
@@ -52,15 +55,14 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::admission::PeerAddr;
 use crate::app::{App, SessionLimits};
 use crate::broker::Broker;
 use crate::http::StaticDirs;
 use crate::identity::Identities;
 use crate::limits::Limits;
+use crate::listen::Listen;
 use crate::store::{Store, StoreError};
 use crate::tenant::Tenants;
-use crate::tls::TlsListener;
 
 /// How long shutdown waits for connections to send their close frames.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -127,25 +129,6 @@ pub(crate) fn tune_accepted(tcp: &mut tokio::net::TcpStream) {
     }
 }
 
-/// The plain TCP listener, with [`tune_accepted`] applied to every accepted socket.
-pub struct TunedListener(pub TcpListener);
-
-impl axum::serve::Listener for TunedListener {
-    type Io = tokio::net::TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's own listener already retries failed accepts (with a short back-off).
-        let (mut tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        tune_accepted(&mut tcp);
-        (tcp, addr)
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
-
 /// A server accepting connections.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -177,33 +160,18 @@ impl RunningServer {
             addr: parts.listen,
             source,
         })?;
-        // The peer address feeds the per-address limits.
-        let service = http::router(Arc::clone(&app), &parts.dirs)
-            .into_make_service_with_connect_info::<PeerAddr>();
-        let stop = app.shutdown.clone();
         let tls = parts.security.tls.is_some();
-        let serve = match parts.security.tls {
-            None => tokio::spawn(async move {
-                let listener = TunedListener(listener);
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await
-            }),
-            Some(config) => {
-                let listener =
-                    TlsListener::spawn(listener, config, stop.clone()).map_err(|source| {
-                        StartError::Bind {
-                            addr: parts.listen,
-                            source,
-                        }
-                    })?;
-                tokio::spawn(async move {
-                    axum::serve(listener, service)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await
-                })
-            }
+        let listen = Listen {
+            listener,
+            tls: parts.security.tls.map(tokio_rustls::TlsAcceptor::from),
+            router: http::router(Arc::clone(&app), &parts.dirs),
+            per_ip: Arc::clone(&app.connections_per_ip),
+            max_connections_per_ip: app.security.max_connections_per_ip,
+            trust_forwarded_for: app.security.trust_forwarded_for,
+            http: app.security.http,
+            stop: app.shutdown.clone(),
         };
+        let serve = tokio::spawn(listen::run(listen));
         tracing::info!(%addr, tls, "listening");
         Ok(Self {
             addr,

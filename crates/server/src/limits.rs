@@ -8,7 +8,12 @@
 //! | --- | --- | --- |
 //! | ops per second (burst) | connection | `error` `rate-limited` for the op; nothing committed |
 //! | ops per second (burst) | client IP | `error` `rate-limited` for the op; nothing committed |
-//! | connections | client IP | HTTP 429 before the WebSocket upgrade |
+//! | connections (any: HTTP, keep-alive, WebSocket) | client IP | HTTP 429 at accept, before the request is read |
+//! | connections | server | HTTP 503 at accept |
+//! | request head not complete in time / too large | connection | connection closed / HTTP 431 |
+//! | op bytes per second (burst) | connection, client IP | `error` `rate-limited` for the op |
+//! | viewers of one image | client IP | `error` `limit-exceeded`, then close 4002 |
+//! | invalid frames (burst) | connection | `error` for each, then close 1008 |
 //! | connections | image | `error` `limit-exceeded`, then close 4002 |
 //! | discussions | image | `error` `limit-exceeded` for the `create-chat` |
 //! | comments | discussion | `error` `limit-exceeded` for the `add-comment` |
@@ -144,6 +149,33 @@ impl Default for SsoWindow {
     }
 }
 
+/// Limits of the HTTP layer, applied to every TCP connection from its accept (`listen`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Connections the server holds at once, all addresses together (0: unlimited).
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head, from the connection's start or the
+    /// end of the previous response (so also the keep-alive idle timeout).
+    pub header_read_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes; also the connection's read
+    /// buffer while a head is read.
+    pub max_header_bytes: usize,
+    /// Most header lines in one request.
+    pub max_headers: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 0,
+            header_read_timeout: Duration::from_secs(10),
+            // Browsers send well under 4 KiB to this server (no cookies of its own).
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+        }
+    }
+}
+
 /// Server-wide limits.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
@@ -151,8 +183,25 @@ pub struct Limits {
     pub tenant: TenantLimits,
     /// Ops one client IP may send across all its connections (`None`: unlimited).
     pub ip_ops: Option<Rate>,
-    /// Connections one client IP may hold open.
+    /// Bytes of ops one connection may send (`None`: unlimited). Ops are also counted in
+    /// bytes because every byte is fanned out to every viewer: re-editing a 16 KB comment at
+    /// the op rate would otherwise send hundreds of KB per second to each of them.
+    pub conn_bytes: Option<Rate>,
+    /// Bytes of ops one client IP may send across all its connections (`None`: unlimited).
+    pub ip_bytes: Option<Rate>,
+    /// Invalid frames (undecodable, binary, a second `hello`) one connection may send; past
+    /// the burst the connection is closed with 1008 (`None`: unlimited).
+    pub junk: Option<Rate>,
+    /// Connections one client IP may hold open (HTTP and WebSocket alike).
     pub max_connections_per_ip: u32,
+    /// Viewers of one image from one client IP, so a few addresses cannot fill an image's
+    /// viewer slots (0: unlimited).
+    pub max_viewers_per_ip_per_image: u32,
+    /// Anonymous people of one client IP counted in an image's live count: more are connected
+    /// but not counted, so one address cannot inflate the count (0: unlimited).
+    pub counted_anonymous_per_ip: u32,
+    /// The HTTP layer.
+    pub http: HttpLimits,
     /// Whether the client IP is taken from `X-Forwarded-For` (set only behind a trusted proxy
     /// that appends to it; otherwise any client could claim any address).
     pub trust_forwarded_for: bool,
@@ -170,7 +219,16 @@ impl Default for Limits {
             tenant: TenantLimits::default(),
             // Offices and mobile carriers put many people behind one address.
             ip_ops: Rate::new(20.0, 100),
+            // Four 16 KB edits at once, then 4 KB/s (a person types far less); the address
+            // together: 256 KB at once, then 32 KB/s.
+            conn_bytes: Rate::new(4096.0, 64 * 1024),
+            ip_bytes: Rate::new(32.0 * 1024.0, 256 * 1024),
+            // A buggy client gets its errors; a junk flood is cut off.
+            junk: Rate::new(1.0, 100),
             max_connections_per_ip: 200,
+            max_viewers_per_ip_per_image: 50,
+            counted_anonymous_per_ip: 10,
+            http: HttpLimits::default(),
             trust_forwarded_for: false,
             sso: SsoWindow::default(),
             max_bytes_total: DEFAULT_MAX_BYTES_TOTAL,
@@ -194,7 +252,13 @@ impl Limits {
                 max_bytes_per_tenant: 0,
             },
             ip_ops: None,
+            conn_bytes: None,
+            ip_bytes: None,
+            junk: None,
             max_connections_per_ip: 0,
+            max_viewers_per_ip_per_image: 0,
+            counted_anonymous_per_ip: 0,
+            http: HttpLimits::default(),
             trust_forwarded_for: false,
             sso: SsoWindow::default(),
             max_bytes_total: 0,

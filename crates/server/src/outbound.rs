@@ -11,7 +11,9 @@
 //!
 //! The budget restarts with every operation that completes, so a peer that reads slowly but
 //! steadily is not cut off; only one that accepts nothing for the whole budget is. The close
-//! frame sent after a stall gets a fresh budget (it still reaches a peer that resumes reading).
+//! frame sent after a stall gets a short budget of its own (`session::STALLED_CLOSE_GRACE`): it
+//! reaches the peer only if the peer resumes reading at once; otherwise the TCP connection is
+//! dropped and the peer sees it end without a close frame.
 
 use std::fmt;
 use std::pin::Pin;
@@ -59,6 +61,12 @@ impl<S> Outbound<S> {
             timer: None,
             stalled: false,
         }
+    }
+
+    /// Changes the budget of the operations that follow (the close frame after a stall gets a
+    /// short one).
+    pub fn set_budget(&mut self, budget: Duration) {
+        self.budget = budget;
     }
 
     /// Whether a send stalled: the peer is a slow consumer.

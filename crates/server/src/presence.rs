@@ -1,60 +1,197 @@
-//! Live viewer counts per image (this server's connections). Each change is published as a
-//! `presence` frame on the image's topic so every viewer's count follows joins and leaves.
+//! Who is viewing each image on this server: connections (for the viewer limits) and people
+//! (for the live count). Each change of the count is published as a `presence` frame on the
+//! image's topic so every viewer's count follows joins and leaves.
+//!
+//! The live count counts **people**, not tabs: a signed user, or an anonymous person (the id
+//! their token proves), counts once however many tabs they have open. An anonymous connection
+//! without a token is a fresh person, and tokens cost nothing, so anonymous people are counted
+//! at most `counted_anonymous_per_ip` per client address: one address opening 150 sockets moves
+//! the count by that much at most. Signed users are vouched for by the site and always count.
+//!
+//! Connections are limited per image (the tenant's limit) and per image per address, so a few
+//! addresses cannot take every viewer slot of an image. Everything is checked and counted under
+//! one lock, so concurrent joins cannot overshoot.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
 use crate::store::ImageKey;
 
-/// Connection counts per image, forgotten when they reach zero.
+/// One connection viewing an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    /// The person's id (`sso:…` or `anon:…`).
+    pub person: String,
+    /// Anonymous (counted under the per-address cap) or signed (always counted).
+    pub anonymous: bool,
+    /// The client address (`None`: unknown, no per-address accounting).
+    pub ip: Option<IpAddr>,
+}
+
+/// Why a viewer was not let in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// The image has its maximum of connections.
+    Image,
+    /// The viewer's address has its maximum of connections on this image.
+    Address,
+}
+
+/// Limits checked at join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ViewerLimits {
+    /// Connections on the image (0: unlimited).
+    pub per_image: u32,
+    /// Connections on the image from one address (0: unlimited).
+    pub per_ip: u32,
+}
+
+#[derive(Debug, Default)]
+struct Address {
+    connections: u32,
+    anonymous_people: u32,
+}
+
+#[derive(Debug)]
+struct Person {
+    tabs: u32,
+    /// The address the person is counted under (that of their first tab): `None` for signed
+    /// users and unknown addresses, which are not capped.
+    capped_under: Option<IpAddr>,
+}
+
+#[derive(Debug, Default)]
+struct Image {
+    connections: u32,
+    addresses: HashMap<IpAddr, Address>,
+    people: HashMap<String, Person>,
+    online: u32,
+}
+
+/// Viewers per image, forgotten when an image has none.
 #[derive(Default)]
 pub struct PresenceCounts {
-    counts: Mutex<HashMap<ImageKey, u32>>,
+    /// Anonymous people counted per address (0: all).
+    counted_anonymous_per_ip: u32,
+    images: Mutex<HashMap<ImageKey, Image>>,
 }
 
 impl PresenceCounts {
-    /// Records one more viewer; returns the new count.
-    pub fn join(&self, image: &ImageKey) -> u32 {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(image.clone()).or_insert(0);
-        *count = count.saturating_add(1);
-        *count
-    }
-
-    /// Records one more viewer unless the image already has `max` (0: unlimited); returns the
-    /// new count, or `None` when full. Checked and counted under one lock, so concurrent joins
-    /// cannot overshoot.
-    pub fn try_join(&self, image: &ImageKey, max: u32) -> Option<u32> {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(image.clone()).or_insert(0);
-        if max > 0 && *count >= max {
-            if *count == 0 {
-                counts.remove(image);
-            }
-            return None;
+    /// Counts counting at most `counted_anonymous_per_ip` anonymous people per address and
+    /// image (0: all).
+    pub fn new(counted_anonymous_per_ip: u32) -> Self {
+        Self {
+            counted_anonymous_per_ip,
+            images: Mutex::default(),
         }
-        *count = count.saturating_add(1);
-        Some(*count)
     }
 
-    /// Records one viewer fewer; returns the new count.
-    pub fn leave(&self, image: &ImageKey) -> u32 {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(count) = counts.get_mut(image) else {
+    fn counted(&self, anonymous_people: u32) -> bool {
+        self.counted_anonymous_per_ip == 0 || anonymous_people <= self.counted_anonymous_per_ip
+    }
+
+    /// Lets `viewer` in unless a limit is reached; returns the image's new live count.
+    pub fn try_join(
+        &self,
+        image: &ImageKey,
+        viewer: &Viewer,
+        limits: ViewerLimits,
+    ) -> Result<u32, Full> {
+        // Plain counters: a panic elsewhere cannot leave them inconsistent.
+        let mut images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = images.entry(image.clone()).or_default();
+        if limits.per_image > 0 && state.connections >= limits.per_image {
+            return Err(Full::Image);
+        }
+        if let (Some(ip), true) = (viewer.ip, limits.per_ip > 0) {
+            let held = state.addresses.get(&ip).map_or(0, |a| a.connections);
+            if held >= limits.per_ip {
+                return Err(Full::Address);
+            }
+        }
+        state.connections += 1;
+        if let Some(ip) = viewer.ip {
+            state.addresses.entry(ip).or_default().connections += 1;
+        }
+        match state.people.entry(viewer.person.clone()) {
+            Entry::Occupied(mut person) => person.get_mut().tabs += 1,
+            Entry::Vacant(slot) => {
+                let capped_under = viewer.ip.filter(|_| viewer.anonymous);
+                slot.insert(Person {
+                    tabs: 1,
+                    capped_under,
+                });
+                let counts = match capped_under {
+                    Some(ip) => {
+                        let address = state.addresses.entry(ip).or_default();
+                        address.anonymous_people += 1;
+                        self.counted(address.anonymous_people)
+                    }
+                    None => true,
+                };
+                if counts {
+                    state.online += 1;
+                }
+            }
+        }
+        Ok(state.online)
+    }
+
+    /// Counts `viewer` (who joined `image`) out; returns the image's new live count.
+    pub fn leave(&self, image: &ImageKey, viewer: &Viewer) -> u32 {
+        let mut images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(state) = images.get_mut(image) else {
             return 0;
         };
-        *count = count.saturating_sub(1);
-        let now = *count;
-        if now == 0 {
-            counts.remove(image);
+        state.connections = state.connections.saturating_sub(1);
+        if let Some(ip) = viewer.ip {
+            if let Some(address) = state.addresses.get_mut(&ip) {
+                address.connections = address.connections.saturating_sub(1);
+            }
         }
-        now
+        if let Entry::Occupied(mut person) = state.people.entry(viewer.person.clone()) {
+            person.get_mut().tabs -= 1;
+            if person.get().tabs == 0 {
+                let counted = match person.remove().capped_under {
+                    Some(ip) => match state.addresses.get_mut(&ip) {
+                        Some(address) => {
+                            let was = address.anonymous_people;
+                            address.anonymous_people = was.saturating_sub(1);
+                            // The count is signed + Σ min(anonymous, cap): it drops only while
+                            // the address is at or under its cap.
+                            self.counted(was)
+                        }
+                        None => false,
+                    },
+                    None => true,
+                };
+                if counted {
+                    state.online = state.online.saturating_sub(1);
+                }
+            }
+        }
+        state
+            .addresses
+            .retain(|_, a| a.connections > 0 || a.anonymous_people > 0);
+        let online = state.online;
+        if state.connections == 0 {
+            images.remove(image);
+        }
+        online
     }
 
-    /// Current count.
+    /// Current live count (people).
     pub fn count(&self, image: &ImageKey) -> u32 {
-        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        counts.get(image).copied().unwrap_or(0)
+        let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        images.get(image).map_or(0, |state| state.online)
+    }
+
+    /// Current connections on `image`.
+    pub fn connections(&self, image: &ImageKey) -> u32 {
+        let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        images.get(image).map_or(0, |state| state.connections)
     }
 }
 
@@ -63,28 +200,96 @@ mod tests {
     use super::*;
     use image_chat_protocol::{ImageId, TenantId};
 
+    fn key(image: &str) -> ImageKey {
+        ImageKey {
+            tenant: TenantId::new("t"),
+            image: ImageId::new(image),
+        }
+    }
+
+    fn anon(person: &str, ip: &str) -> Viewer {
+        Viewer {
+            person: format!("anon:{person}"),
+            anonymous: true,
+            ip: Some(ip.parse().unwrap()),
+        }
+    }
+
+    fn signed(person: &str, ip: &str) -> Viewer {
+        Viewer {
+            person: format!("sso:{person}"),
+            anonymous: false,
+            ip: Some(ip.parse().unwrap()),
+        }
+    }
+
+    const OPEN: ViewerLimits = ViewerLimits {
+        per_image: 0,
+        per_ip: 0,
+    };
+
     #[test]
-    fn counts_follow_joins_and_leaves() {
-        let p = PresenceCounts::default();
-        let a = ImageKey {
-            tenant: TenantId::new("t"),
-            image: ImageId::new("a"),
+    fn people_count_once_however_many_tabs() {
+        let p = PresenceCounts::new(10);
+        let a = key("a");
+        // Two people in three tabs: 2.
+        assert_eq!(p.try_join(&a, &anon("x", "10.0.0.1"), OPEN), Ok(1));
+        assert_eq!(p.try_join(&a, &anon("x", "10.0.0.1"), OPEN), Ok(1));
+        assert_eq!(p.try_join(&a, &signed("y", "10.0.0.2"), OPEN), Ok(2));
+        assert_eq!(p.connections(&a), 3);
+        assert_eq!(p.leave(&a, &anon("x", "10.0.0.1")), 2);
+        assert_eq!(p.leave(&a, &anon("x", "10.0.0.1")), 1);
+        assert_eq!(p.leave(&a, &signed("y", "10.0.0.2")), 0);
+        assert_eq!(p.connections(&a), 0);
+        assert_eq!(p.leave(&a, &signed("y", "10.0.0.2")), 0);
+        assert!(p.images.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn anonymous_people_count_at_most_the_cap_per_address() {
+        let p = PresenceCounts::new(3);
+        let a = key("a");
+        let viewers: Vec<_> = (0..150).map(|i| anon(&i.to_string(), "10.0.0.1")).collect();
+        for v in &viewers {
+            p.try_join(&a, v, OPEN).unwrap();
+        }
+        assert_eq!(p.count(&a), 3);
+        // Other addresses and signed users still count.
+        assert_eq!(p.try_join(&a, &anon("o", "10.0.0.2"), OPEN), Ok(4));
+        assert_eq!(p.try_join(&a, &signed("s", "10.0.0.1"), OPEN), Ok(5));
+        // The count stays min(people, cap) as they leave, down to zero.
+        for (left, v) in viewers.iter().enumerate() {
+            let online = p.leave(&a, v);
+            let remaining = 150 - (left as u32 + 1);
+            assert_eq!(online, 2 + remaining.min(3));
+        }
+    }
+
+    #[test]
+    fn viewer_limits_per_image_and_per_address() {
+        let p = PresenceCounts::new(0);
+        let a = key("a");
+        let limits = ViewerLimits {
+            per_image: 5,
+            per_ip: 2,
         };
-        let b = ImageKey {
-            tenant: TenantId::new("t"),
-            image: ImageId::new("b"),
-        };
-        assert_eq!(p.join(&a), 1);
-        assert_eq!(p.join(&a), 2);
-        assert_eq!(p.join(&b), 1);
-        assert_eq!(p.leave(&a), 1);
-        assert_eq!(p.count(&a), 1);
-        assert_eq!(p.leave(&a), 0);
-        assert_eq!(p.leave(&a), 0);
-        assert_eq!(p.count(&b), 1);
-        assert_eq!(p.try_join(&b, 2), Some(2));
-        assert_eq!(p.try_join(&b, 2), None);
-        assert_eq!(p.count(&b), 2);
-        assert_eq!(p.try_join(&b, 0), Some(3));
+        assert!(p.try_join(&a, &anon("1", "10.0.0.1"), limits).is_ok());
+        assert!(p.try_join(&a, &anon("2", "10.0.0.1"), limits).is_ok());
+        assert_eq!(
+            p.try_join(&a, &anon("3", "10.0.0.1"), limits),
+            Err(Full::Address)
+        );
+        assert!(p.try_join(&a, &anon("4", "10.0.0.2"), limits).is_ok());
+        assert!(p.try_join(&a, &anon("5", "10.0.0.2"), limits).is_ok());
+        assert!(p.try_join(&a, &anon("6", "10.0.0.3"), limits).is_ok());
+        assert_eq!(
+            p.try_join(&a, &anon("7", "10.0.0.4"), limits),
+            Err(Full::Image)
+        );
+        // A refused join counted nothing; another image is unaffected.
+        assert_eq!(p.count(&a), 5);
+        assert_eq!(p.try_join(&key("b"), &anon("7", "10.0.0.4"), limits), Ok(1));
+        p.leave(&a, &anon("1", "10.0.0.1"));
+        assert!(p.try_join(&a, &anon("3", "10.0.0.1"), limits).is_ok());
     }
 }

@@ -61,12 +61,19 @@ impl TokenBucket {
 
     /// Takes one token, or says how long until one is available.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.try_take_n(now, 1)
+    }
+
+    /// Takes `n` tokens (an op's size in bytes, say), or says how long until they are
+    /// available. More than the burst costs the whole burst: a full bucket always admits one.
+    pub fn try_take_n(&mut self, now: Instant, n: u32) -> Result<(), Duration> {
         self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        let cost = f64::from(n.min(self.rate.burst));
+        if self.tokens >= cost {
+            self.tokens -= cost;
             Ok(())
         } else {
-            let missing = 1.0 - self.tokens;
+            let missing = cost - self.tokens;
             Err(Duration::from_secs_f64(missing / self.rate.per_second))
         }
     }
@@ -74,7 +81,13 @@ impl TokenBucket {
     /// Gives back a token taken by [`TokenBucket::try_take`] for an op that another limit then
     /// refused, so a refused op costs nothing.
     pub fn refund(&mut self) {
-        self.tokens = (self.tokens + 1.0).min(f64::from(self.rate.burst));
+        self.refund_n(1);
+    }
+
+    /// Gives back what [`TokenBucket::try_take_n`] took.
+    pub fn refund_n(&mut self, n: u32) {
+        let cost = f64::from(n.min(self.rate.burst));
+        self.tokens = (self.tokens + cost).min(f64::from(self.rate.burst));
     }
 
     /// Whether the bucket is full at `now` (it then carries no information and can be dropped).
@@ -117,6 +130,20 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
 
     /// Takes one token from `key`'s bucket, or says how long until one is available.
     pub fn try_take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        self.try_take_n(key, now, 1)
+    }
+
+    /// Gives back what [`KeyedLimiter::try_take_n`] took from `key` (another limit refused the
+    /// op after all).
+    pub fn refund_n(&self, key: &K, n: u32) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = buckets.map.get_mut(key) {
+            bucket.refund_n(n);
+        }
+    }
+
+    /// Takes `n` tokens from `key`'s bucket (see [`TokenBucket::try_take_n`]).
+    pub fn try_take_n(&self, key: &K, now: Instant, n: u32) -> Result<(), Duration> {
         let Some(rate) = self.rate else {
             return Ok(());
         };
@@ -130,7 +157,7 @@ impl<K: Eq + Hash + Clone> KeyedLimiter<K> {
             .map
             .entry(key.clone())
             .or_insert_with(|| TokenBucket::new(rate, now))
-            .try_take(now)
+            .try_take_n(now, n)
     }
 
     /// Number of keys currently tracked.
@@ -222,6 +249,29 @@ mod tests {
         assert_eq!(l.len(), 3 * PRUNE_ABOVE);
         let prune_at = l.buckets.lock().unwrap().prune_at;
         assert!(prune_at > 2 * PRUNE_ABOVE, "{prune_at}");
+    }
+
+    #[test]
+    fn byte_budgets_take_many_tokens_and_refund_them() {
+        let t0 = Instant::now();
+        // 4 KiB/s, 64 KiB at once: four 16 KiB edits pass, the fifth waits 4 s.
+        let mut b = TokenBucket::new(rate(4096.0, 65_536), t0);
+        for _ in 0..4 {
+            assert_eq!(b.try_take_n(t0, 16_384), Ok(()));
+        }
+        assert_eq!(b.try_take_n(t0, 16_384), Err(secs(4.0)));
+        b.refund_n(16_384);
+        assert_eq!(b.try_take_n(t0, 16_384), Ok(()));
+        assert!(b.try_take_n(t0 + secs(4.0), 16_384).is_ok());
+        // More than the burst costs the burst: a full bucket admits it.
+        let mut small = TokenBucket::new(rate(1.0, 10), t0);
+        assert_eq!(small.try_take_n(t0, 1000), Ok(()));
+        assert!(small.try_take_n(t0, 1).is_err());
+        let l = KeyedLimiter::new(Some(rate(1.0, 100)));
+        assert!(l.try_take_n(&1u8, t0, 60).is_ok());
+        assert!(l.try_take_n(&1u8, t0, 60).is_err());
+        l.refund_n(&1u8, 60);
+        assert!(l.try_take_n(&1u8, t0, 100).is_ok());
     }
 
     #[test]

@@ -23,12 +23,13 @@ use image_chat_protocol::{
 };
 use tokio::time::{Instant, sleep_until};
 
-use crate::admission::OpGate;
+use crate::admission::{GateRates, OpGate};
 use crate::app::{App, publish_presence};
 use crate::broker::{Published, Received};
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
+use crate::presence::{Full, Viewer, ViewerLimits};
 use crate::sso::SsoError;
 use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
 
@@ -55,6 +56,7 @@ pub async fn run<C, E>(app: Arc<App>, peer: Peer, conn: C)
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
+    E: ReadError,
 {
     // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
     let mut conn = Outbound::new(conn, app.limits.send_timeout);
@@ -64,6 +66,10 @@ where
     };
     let end = if conn.stalled() {
         tracing::info!("slow consumer disconnected (send timed out)");
+        // The peer's socket accepted nothing for the whole budget: the close frame can only
+        // reach it if it starts reading again at once. A short try, then the TCP connection
+        // is dropped (the peer then sees it end without a close frame, 1006).
+        conn.set_budget(app.limits.send_timeout.min(STALLED_CLOSE_GRACE));
         End::Close(CloseCode::SlowConsumer)
     } else {
         end
@@ -76,6 +82,45 @@ where
         let _ = conn.send(Message::Close(Some(frame))).await;
     }
     let _ = conn.close().await;
+}
+
+/// How long the close frame may wait after a send stalled (see [`run`]).
+pub const STALLED_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What a failed read of the transport means for the close frame.
+pub trait ReadError {
+    /// The close code that tells the peer what it did wrong, when the socket can still carry
+    /// one (a message over the size limit: 1009; invalid UTF-8: 1007); `None`: the peer is gone.
+    fn close_code(&self) -> Option<CloseCode>;
+}
+
+impl ReadError for axum::Error {
+    fn close_code(&self) -> Option<CloseCode> {
+        use tungstenite::Error as WsError;
+        let inner = std::error::Error::source(self)?.downcast_ref::<WsError>()?;
+        match inner {
+            WsError::Capacity(_) => Some(CloseCode::MessageTooBig),
+            WsError::Utf8(_) => Some(CloseCode::InvalidData),
+            _ => None,
+        }
+    }
+}
+
+impl ReadError for std::convert::Infallible {
+    fn close_code(&self) -> Option<CloseCode> {
+        match *self {}
+    }
+}
+
+/// The end of a session whose read failed with `err`.
+fn read_failed<E: ReadError>(err: &E) -> End {
+    match err.close_code() {
+        Some(code) => {
+            tracing::debug!(code = code.code(), "closing after a refused frame");
+            End::Close(code)
+        }
+        None => End::Gone,
+    }
 }
 
 /// Sends one message; `Err` means the peer is gone.
@@ -115,6 +160,7 @@ async fn await_hello<C, E>(app: &App, conn: &mut C) -> Result<Hello, End>
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
+    E: ReadError,
 {
     let deadline = Instant::now() + app.limits.hello_timeout;
     loop {
@@ -124,7 +170,8 @@ where
             frame = conn.next() => frame,
         };
         let text = match frame {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            None | Some(Ok(Message::Close(_))) => return Err(End::Gone),
+            Some(Err(err)) => return Err(read_failed(&err)),
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => {
                 send(
@@ -160,8 +207,9 @@ async fn serve<C, E>(app: &App, peer: &Peer, hello: Hello, conn: &mut C) -> End
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
+    E: ReadError,
 {
-    let (identity, mut gate, max_viewers) = match admit(app, peer, &hello) {
+    let (identity, mut gate, viewer_limits) = match admit(app, peer, &hello) {
         Ok(admitted) => admitted,
         Err((code, close, message)) => {
             let _ = send(conn, &error_message(None, code, message)).await;
@@ -180,16 +228,33 @@ where
             return End::Close(CloseCode::TryAgainLater);
         }
     };
-    let Some(online) = app.presence.try_join(&image, max_viewers) else {
-        let message = "too many connections on this image; try again later";
-        let _ = send(
-            conn,
-            &error_message(None, ErrorCode::LimitExceeded, message),
-        )
-        .await;
-        return End::Close(CloseCode::TooManyConnections);
+    let viewer = Viewer {
+        person: identity.user.id.clone(),
+        anonymous: identity.token.is_some(),
+        ip: peer.ip,
     };
-    let _presence = PresenceGuard { app, image: &image };
+    let online = match app.presence.try_join(&image, &viewer, viewer_limits) {
+        Ok(online) => online,
+        Err(full) => {
+            let message = match full {
+                Full::Image => "too many connections on this image; try again later",
+                Full::Address => {
+                    "too many connections on this image from your address; try again later"
+                }
+            };
+            let _ = send(
+                conn,
+                &error_message(None, ErrorCode::LimitExceeded, message),
+            )
+            .await;
+            return End::Close(CloseCode::TooManyConnections);
+        }
+    };
+    let _presence = PresenceGuard {
+        app,
+        image: &image,
+        viewer,
+    };
     app.publish_presence(&image, online).await;
 
     let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
@@ -310,20 +375,33 @@ where
                 idle.as_mut().reset(Instant::now() + idle_timeout);
                 // The reset timer must be polled again to wake at its new deadline.
                 gates.open(IDLE);
-                let text = match frame {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break End::Gone,
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Binary(_))) => {
-                        let msg = error_message(None, ErrorCode::MalformedFrame, "frames are text");
-                        if let Err(end) = send(conn, &msg).await {
-                            break end;
-                        }
-                        continue;
-                    }
+                let handled = match frame {
+                    None | Some(Ok(Message::Close(_))) => break End::Gone,
+                    Some(Err(err)) => break read_failed(&err),
+                    Some(Ok(Message::Text(text))) => handle_frame(app, &mut gate, &text),
+                    Some(Ok(Message::Binary(_))) => Handled::Junk(error_message(
+                        None,
+                        ErrorCode::MalformedFrame,
+                        "frames are text",
+                    )),
                     // WebSocket-level ping/pong: answered by the transport.
                     Some(Ok(_)) => continue,
                 };
-                match handle_frame(app, &mut gate, &text) {
+                match handled {
+                    Handled::Junk(reply) => {
+                        if !gate.junk(Instant::now()) {
+                            let msg = error_message(
+                                None,
+                                ErrorCode::RateLimited,
+                                "too many invalid frames; closing",
+                            );
+                            let _ = send(conn, &msg).await;
+                            break End::Close(CloseCode::PolicyViolation);
+                        }
+                        if let Err(end) = send(conn, &reply).await {
+                            break end;
+                        }
+                    }
                     Handled::Reply(reply) => {
                         if let Err(end) = send(conn, &reply).await {
                             break end;
@@ -361,13 +439,13 @@ enum Wake<E> {
 }
 
 /// Checks protocol version, tenant, origin and identity; returns the identity, the session's
-/// op gate and the tenant's per-image connection limit. On refusal: the error code, the close
-/// code and a message for the client.
+/// op gate and the image's viewer limits. On refusal: the error code, the close code and a
+/// message for the client.
 fn admit(
     app: &App,
     peer: &Peer,
     hello: &Hello,
-) -> Result<(Identity, OpGate, u32), (ErrorCode, CloseCode, &'static str)> {
+) -> Result<(Identity, OpGate, ViewerLimits), (ErrorCode, CloseCode, &'static str)> {
     if hello.protocol != image_chat_protocol::PROTOCOL_VERSION {
         return Err((
             ErrorCode::UnsupportedProtocol,
@@ -410,14 +488,23 @@ fn admit(
             )
         })?;
     let limits = app.security.tenant.with_overrides(&tenant.limits);
+    let rates = GateRates {
+        ops: limits.ops,
+        bytes: app.security.conn_bytes,
+        junk: app.security.junk,
+    };
     let gate = OpGate::new(
         identity.read_only,
-        limits.ops,
+        rates,
         peer.ip,
         limits.commit_limits(app.security.max_bytes_total),
         Instant::now(),
     );
-    Ok((identity, gate, limits.max_connections_per_image))
+    let viewers = ViewerLimits {
+        per_image: limits.max_connections_per_image,
+        per_ip: app.security.max_viewers_per_ip_per_image,
+    };
+    Ok((identity, gate, viewers))
 }
 
 /// The `welcome` for a client resuming from `resume`, encoded, and the position it brings the
@@ -456,8 +543,11 @@ async fn welcome_frame(
 
 /// What a client frame of a live session asks for.
 enum Handled {
-    /// Answer at once (pong, error, refusal).
+    /// Answer at once (pong, refusal of an op).
     Reply(ServerMessage),
+    /// An invalid frame (undecodable, a second `hello`): answered with this error while the
+    /// connection's allowance of invalid frames lasts.
+    Junk(ServerMessage),
     /// An admitted op, to commit.
     Commit(Op),
 }
@@ -465,15 +555,17 @@ enum Handled {
 /// Decodes one frame of a live session and admits it if it is an op.
 fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
     let reply = match decode_client_frame(text) {
-        Err(err) => ServerMessage::Error(err.to_frame()),
+        Err(err) => return Handled::Junk(ServerMessage::Error(err.to_frame())),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
-        Ok(ClientMessage::Hello(_)) => error_message(
-            None,
-            ErrorCode::UnexpectedMessage,
-            "this session already said hello",
-        ),
+        Ok(ClientMessage::Hello(_)) => {
+            return Handled::Junk(error_message(
+                None,
+                ErrorCode::UnexpectedMessage,
+                "this session already said hello",
+            ));
+        }
         Ok(other) => match other.into_op() {
-            Ok(op) => match gate.admit(app, Instant::now()) {
+            Ok(op) => match gate.admit(app, Instant::now(), text.len()) {
                 Ok(()) => return Handled::Commit(op),
                 Err(refusal) => error_message(
                     Some(op.broadcast_id().clone()),
@@ -541,11 +633,12 @@ fn now_ms() -> u64 {
 struct PresenceGuard<'a> {
     app: &'a App,
     image: &'a ImageKey,
+    viewer: Viewer,
 }
 
 impl Drop for PresenceGuard<'_> {
     fn drop(&mut self) {
-        let online = self.app.presence.leave(self.image);
+        let online = self.app.presence.leave(self.image, &self.viewer);
         let broker = Arc::clone(&self.app.broker);
         let image = self.image.clone();
         // Drop cannot await; presence updates are fire-and-forget anyway.

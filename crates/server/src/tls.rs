@@ -1,10 +1,10 @@
-//! wss:// served directly: a TLS listener for `axum::serve` (rustls with the *ring* provider).
+//! wss:// served directly: certificates and keys into a rustls configuration (the *ring*
+//! provider), and the handshake of an accepted connection.
 //!
-//! Handshakes run in their own tasks, each bounded by [`HANDSHAKE_TIMEOUT`], so a client that
-//! opens TCP and never finishes the handshake cannot hold up anyone else's accept. Completed
-//! streams are handed to the server through a bounded channel.
+//! Each handshake runs in its connection's task (`listen`), bounded by [`HANDSHAKE_TIMEOUT`], so
+//! a client that opens TCP and never finishes the handshake cannot hold up anyone else's
+//! accept; the connection was counted against its address at accept, before the handshake.
 
-use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,18 +14,12 @@ use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
 
 /// Longest a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Completed handshakes waiting to be served. Small: the server takes them as fast as they
-/// come; when it cannot, new handshakes wait rather than pile up in memory.
-const READY_QUEUE: usize = 64;
 
 /// Why TLS could not be set up.
 #[derive(Debug, Error)]
@@ -85,69 +79,26 @@ pub fn config_from(
     Ok(Arc::new(config))
 }
 
-/// Accepts TCP connections and completes TLS handshakes in the background.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Starts accepting on `listener` until `stop` is cancelled.
-    pub fn spawn(
-        listener: TcpListener,
-        config: Arc<ServerConfig>,
-        stop: CancellationToken,
-    ) -> io::Result<Self> {
-        let local = listener.local_addr()?;
-        let (tx, ready) = mpsc::channel(READY_QUEUE);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let (mut tcp, peer) = tokio::select! {
-                    () = stop.cancelled() => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(err) => {
-                            // Out of file descriptors and the like: back off briefly, as
-                            // axum's own listener does, instead of spinning.
-                            tracing::warn!(%err, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                };
-                crate::tune_accepted(&mut tcp);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(err)) => tracing::debug!(%err, %peer, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { ready, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(ready) => ready,
-            // The accept task ended (shutdown): serve nothing more. axum stops calling
-            // `accept` once graceful shutdown starts, so waiting forever here is harmless.
-            None => std::future::pending().await,
+/// Completes the TLS handshake of an accepted connection within [`HANDSHAKE_TIMEOUT`]; `None`
+/// when it fails or takes too long (logged at debug: routine on the internet). Runs in the
+/// connection's own task, so a stalled handshake holds up no one else.
+pub async fn handshake<IO>(
+    acceptor: &TlsAcceptor,
+    io: IO,
+    peer: SocketAddr,
+) -> Option<TlsStream<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(err)) => {
+            tracing::debug!(%err, %peer, "TLS handshake failed");
+            None
         }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
     }
 }
