@@ -21,6 +21,7 @@
 //!   ResizeObserver) — no `Closure::forget` anywhere.
 //! - [`ui`]: the widget's DOM: build, incremental patches, teardown.
 //! - [`widget`]: one mounted widget: engine plumbing and event handling.
+//! - [`invalid`]: the notice shown in place of a widget whose options are invalid.
 //! - [`browser`]: clocks, randomness, location, storage, console.
 //! - [`error`]: [`error::WidgetError`], converted to a JS `Error` only here at the boundary.
 
@@ -29,6 +30,7 @@ pub mod dom;
 pub mod error;
 pub mod geometry;
 pub mod i18n;
+pub mod invalid;
 pub mod options;
 pub mod overlay;
 pub mod reltime;

@@ -97,6 +97,25 @@ impl OptionsError {
     }
 }
 
+impl OptionsError {
+    /// The option at fault, by its JavaScript name (`data-*` attributes use the kebab-case
+    /// form: `markerSize` is `data-marker-size`), shown to people in place of the widget.
+    pub fn option(&self) -> &'static str {
+        match self {
+            OptionsError::InvalidServer(_) => "server",
+            OptionsError::InvalidTenant(_) => "tenant",
+            OptionsError::InvalidImageId => "imageId",
+            OptionsError::InvalidName => "name",
+            OptionsError::InvalidTheme(_) => "theme",
+            OptionsError::InvalidMarkerSize(_) => "markerSize",
+            OptionsError::InvalidReadOnly(_) => "readOnly",
+            OptionsError::InvalidAuth(_) => "auth",
+            OptionsError::NotAnObject => "options",
+            OptionsError::WrongType { option, .. } => option,
+        }
+    }
+}
+
 impl std::fmt::Display for OptionsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message())
@@ -313,14 +332,21 @@ impl RawOptions {
         }
     }
 
-    /// Applies defaults and checks every value.
-    pub fn resolve(&self, env: &PageEnv) -> Result<Options, OptionsError> {
-        let locale = Locale::negotiate(
+    /// The UI language: the `locale` option, else the browser's languages, else English.
+    /// Never fails, so even a widget whose other options are invalid speaks the page's
+    /// language.
+    pub fn locale(&self, env: &PageEnv) -> Locale {
+        Locale::negotiate(
             self.locale
                 .iter()
                 .map(String::as_str)
                 .chain(env.languages.iter().map(String::as_str)),
-        );
+        )
+    }
+
+    /// Applies defaults and checks every value.
+    pub fn resolve(&self, env: &PageEnv) -> Result<Options, OptionsError> {
+        let locale = self.locale(env);
         let server_url = server_url(self.server.as_deref(), env)?;
         let tenant_str = self.tenant.as_deref().unwrap_or(DEFAULT_TENANT).trim();
         let tenant = TenantId::new(tenant_str);

@@ -91,6 +91,7 @@ const RULES: &str = r#"
 .image-chat-status,.image-chat-online{min-width:0;overflow:hidden;text-overflow:ellipsis}
 .image-chat-online{flex:0 100 auto}
 .image-chat[data-compact] .image-chat-online{display:none}
+.image-chat-bar button.image-chat-btn{pointer-events:auto;padding:0 6px;border-radius:999px}
 .image-chat-status::before{content:"";display:inline-block;width:7px;height:7px;margin-right:5px;border-radius:50%;background:var(--ic-muted)}
 .image-chat[data-state=live] .image-chat-status::before{background:var(--ic-live)}
 .image-chat[data-state=offline] .image-chat-status::before,.image-chat[data-state=stopped] .image-chat-status::before{background:var(--ic-danger)}

@@ -230,6 +230,8 @@ pub struct Ui {
     layer: Element,
     crosshair: Element,
     status: Element,
+    /// "Reconnect now" (`button[data-action=reconnect]` in the bar).
+    reconnect: Element,
     online: Element,
     live: Element,
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
@@ -276,6 +278,10 @@ impl Ui {
         plain::set(&crosshair, "aria-hidden", "true");
         let bar = make(doc, "div", "image-chat-bar");
         let status = child(doc, &bar, "span", "image-chat-status");
+        // Shown only while a reconnect delay is counted down (see `show_status`).
+        let reconnect = button(doc, "reconnect", locale.strings().reconnect_now);
+        plain::set(&reconnect, "hidden", "");
+        plain::append(&bar, &reconnect);
         let online = child(doc, &bar, "span", "image-chat-online");
         let live = make(doc, "div", "image-chat-sr");
         plain::set(&live, "aria-live", "polite");
@@ -305,6 +311,7 @@ impl Ui {
             layer,
             crosshair,
             status,
+            reconnect,
             online,
             live,
             marker_template,
@@ -424,6 +431,11 @@ impl Ui {
         if self.status.text_content().as_deref() != Some(text.as_str()) {
             self.status.set_text_content(Some(&text));
         }
+        set_flag(
+            &self.reconnect,
+            "hidden",
+            !status::can_reconnect_now(connection),
+        );
         match connection.stopped() {
             Some(reason) => plain::set(
                 &self.status,
@@ -616,8 +628,9 @@ impl Ui {
         new.insert(&self.layer, next.map(AsRef::as_ref), &self.marker_template)
     }
 
-    /// Removes one discussion's marker (and closes its thread). Returns whether its thread was
-    /// open, so focus can be moved somewhere sensible.
+    /// Removes one discussion's marker (and closes its thread, unless it holds text the person
+    /// has not sent: see [`Ui::orphan_panel`]). Returns whether its thread was closed, so focus
+    /// can be moved somewhere sensible.
     pub fn remove_chat(&mut self, chat_id: &ChatId) -> bool {
         if self.uncreated > 0 {
             // It may be gathered but not created yet (rare): create, then remove like any other.
@@ -629,10 +642,11 @@ impl Ui {
         self.order.retain(|id| id != chat_id);
         self.chats.remove(chat_id);
         let open = self.panel.as_ref().is_some_and(|p| &p.chat_id == chat_id);
-        if open {
+        if open && !self.orphan_panel() {
             self.close_panel();
+            return true;
         }
-        open
+        false
     }
 
     /// The discussions whose markers are gathered but not created yet: the last `uncreated`
@@ -1059,6 +1073,88 @@ impl Ui {
             if let Some(t) = plain::query(&entry.el, ".image-chat-time") {
                 t.set_text_content(Some(&time_text(self.locale, entry.view.created_at, now)));
             }
+        }
+    }
+
+    /// The open thread's discussion was deleted (by someone else, or from another tab) while
+    /// the person had unsent text in it (a reply being typed, an edit in progress). Closing the
+    /// thread would throw that text away, so the thread stays open in a "deleted" state: its
+    /// comments and buttons go, a visible alert says what happened, and the text stays in a
+    /// read-only box with a "Copy" button (`[data-action=copy]`), focused and selected, until
+    /// the person closes it. Returns false (nothing changed) when there was no unsent text.
+    pub fn orphan_panel(&mut self) -> bool {
+        let s = self.locale.strings();
+        let doc = self.doc.clone();
+        let Some(panel) = self.panel.as_mut() else {
+            return false;
+        };
+        let edit = panel.editing.as_ref().map(|(_, t)| t.value());
+        let reply = panel.compose.as_ref().map(|c| c.textarea.value());
+        let Some(text) = [edit, reply]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.trim().is_empty())
+        else {
+            return false;
+        };
+        panel.list.remove();
+        panel.chat_error.remove();
+        if let Some(c) = panel.compose.take() {
+            c.box_.remove();
+        }
+        panel.comments.clear();
+        panel.editing = None;
+        panel.confirm_delete = false;
+        plain::set(&panel.el, "data-deleted", "");
+        let notice = text_child(&doc, &panel.el, "p", "image-chat-error", s.deleted_kept);
+        plain::set(&notice, "role", "alert");
+        let kept: HtmlTextAreaElement = make(&doc, "textarea", "image-chat-kept").unchecked_into();
+        kept.set_value(&text);
+        kept.set_read_only(true);
+        plain::set(&kept, "aria-label", s.deleted_kept);
+        plain::append(&panel.el, &kept);
+        let actions = child(&doc, &panel.el, "div", "image-chat-actions");
+        let copy = button(&doc, "copy", s.copy);
+        plain::set(&copy, "data-primary", "");
+        plain::append(&actions, &copy);
+        focus(&kept);
+        kept.select();
+        true
+    }
+
+    /// The text kept by [`Ui::orphan_panel`], selected (so Ctrl+C copies it too), and the
+    /// "Copy" button, which now says "Copied".
+    pub fn kept_text(&self) -> Option<String> {
+        let panel = self.panel.as_ref()?;
+        let kept: HtmlTextAreaElement = plain::query(&panel.el, ".image-chat-kept")?
+            .dyn_into()
+            .ok()?;
+        kept.select();
+        if let Some(copy) = plain::query(&panel.el, "[data-action=copy]") {
+            copy.set_text_content(Some(self.locale.strings().copied));
+        }
+        Some(kept.value())
+    }
+
+    /// Whether keyboard focus is inside the widget.
+    pub fn has_focus(&self) -> bool {
+        let active = self.doc.active_element();
+        let node: Option<&web_sys::Node> = active.as_ref().map(AsRef::as_ref);
+        node.is_some_and(|n| self.root.contains(Some(n)))
+    }
+
+    /// Puts focus back inside the widget if it fell out (to `<body>`): re-rendering after an
+    /// action replaces the element that had it (a saved edit's text box, a Retry button that
+    /// goes once the op is pending, "Reconnect now" once the attempt starts). The open thread
+    /// (where Esc, Tab and the buttons work again) or the draft, else the overlay.
+    pub fn keep_focus(&self) {
+        if self.has_focus() {
+            return;
+        }
+        match (&self.panel, &self.draft) {
+            (Some(p), _) => focus(&p.el),
+            (None, Some(d)) => focus(&d.textarea),
+            (None, None) => focus(&self.root),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::dom::{
 };
 use crate::error::WidgetError;
 use crate::geometry::{overlay_box, pointer_to_fraction};
+use crate::invalid;
 use crate::options::{Options, RawOptions, token_storage_key};
 use crate::overlay::{self, Clip, Measured};
 use crate::status;
@@ -131,10 +132,15 @@ fn with_widget_dyn(weak: &Weak<Shell>, f: &mut dyn FnMut(&mut Widget)) {
         if w.destroyed {
             return;
         }
+        // Whatever this callback re-renders, focus that was in the widget stays there.
+        let had_focus = w.ui.has_focus();
         f(&mut w);
         if !w.destroyed {
             w.drive();
             w.watch_panel();
+            if had_focus {
+                w.ui.keep_focus();
+            }
         }
         let target: EventTarget = w.ui.img.clone().into();
         (std::mem::take(&mut w.outbox), target, w.self_destroy)
@@ -209,6 +215,8 @@ pub struct Widget {
     was_live: bool,
     /// Page events to dispatch after the borrow is released: (event name, state).
     outbox: Vec<(&'static str, String)>,
+    /// The last state announced with `image-chat:state` (it fires on a change only).
+    states: status::StateChanges,
     /// The image left the document: destroy after this callback.
     self_destroy: bool,
     /// Torn down; every callback is a no-op.
@@ -237,10 +245,13 @@ pub fn mount(
         .get_attribute("data-auth")
         .filter(|a| !a.trim().is_empty())
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
-    let opts = defaults
-        .overridden_by(attrs)
-        .overridden_by(js)
-        .resolve(&browser::page_env(&window, &img))?;
+    let raw = defaults.overridden_by(attrs).overridden_by(js);
+    let env = browser::page_env(&window, &img);
+    invalid::clear(&img);
+    // Visible on the page, not only thrown or logged.
+    let opts = raw
+        .resolve(&env)
+        .inspect_err(|err| invalid::show(&doc, &img, raw.locale(&env), err))?;
 
     let (auth, token_key, stored_token) = match &opts.auth {
         Some(auth) => (auth.clone(), None, None),
@@ -286,6 +297,7 @@ pub fn mount(
             stored_token,
             was_live: false,
             outbox: Vec::new(),
+            states: status::StateChanges::default(),
             self_destroy: false,
             destroyed: false,
         }),
@@ -347,6 +359,18 @@ impl Widget {
                 }),
             ),
         ];
+        if let Some(doc) = self.window.document() {
+            let target: EventTarget = doc.into();
+            self.listeners.push(Listener::new(
+                &target,
+                "visibilitychange",
+                handler(&weak, |w, _| {
+                    if w.window.document().is_some_and(|d| !d.hidden()) {
+                        w.engine.handle_visible(browser::now());
+                    }
+                }),
+            ));
+        }
         let weak = self.weak.clone();
         let img_el: &Element = self.ui.img.as_ref();
         // Measured in the observer's callback (after layout, before paint): no frame shows the
@@ -529,10 +553,12 @@ impl Widget {
                 self.was_live |= live;
                 self.ui.show_status(connection, now);
                 self.ui.show_online(self.engine.view().online);
-                self.outbox.push((
-                    "image-chat:state",
-                    status::data_state(connection).to_owned(),
-                ));
+                if let Some(state) = self.states.changed(connection) {
+                    self.outbox.push(("image-chat:state", state.to_owned()));
+                    if let Some(image_chat_sync::StopReason::Refused(code)) = connection.stopped() {
+                        self.explain_refusal(code);
+                    }
+                }
             }
             ViewUpdate::Online(n) => self.ui.show_online(n),
             ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server),
@@ -542,6 +568,14 @@ impl Widget {
             }
         }
         Ok(())
+    }
+
+    /// Tells the site's developer, in the console, why the server refused this page for good
+    /// (the page's origin, the tenant, the sign-in) and what to change.
+    fn explain_refusal(&self, code: image_chat_protocol::CloseCode) {
+        let origin = self.window.location().origin().unwrap_or_default();
+        let message = status::refusal_explanation(code, &origin, self.opts.tenant.as_str());
+        web_sys::console::error_1(&JsValue::from_str(&message));
     }
 
     fn arm_timers(&mut self, now: u64) {
@@ -986,6 +1020,12 @@ impl Widget {
                     self.engine.handle_local(now, Command::Delete { chat_id })
                 {
                     self.ui.reply_error(Some(locale.strings().err_forbidden));
+                }
+            }
+            "reconnect" => self.engine.reconnect_now(now),
+            "copy" => {
+                if let Some(text) = self.ui.kept_text() {
+                    browser::copy_text(&self.window, &text);
                 }
             }
             "retry" | "dismiss" => {

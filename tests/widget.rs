@@ -1151,3 +1151,324 @@ async fn server_read_only_verdict_hides_the_controls() {
     js("window.WebSocket = window.__icRealWebSocket;");
     container.remove();
 }
+
+// -------------------------------------------------------------------------------------------
+// Reader flow: focus after every action, unsent text kept, state events, reconnect now,
+// invalid options
+// -------------------------------------------------------------------------------------------
+
+fn ctrl_enter(target: &Element) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Enter");
+    init.set_ctrl_key(true);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&ev).unwrap();
+}
+
+/// Mounts on a fresh fixture with the fake WebSocket and makes it live with one discussion,
+/// `CHAT_A`, whose opening comment is `author`'s ("anon:me" is the person). Returns the
+/// container, the image, the handle and the socket.
+async fn live_with_one_chat(author: &str) -> (Element, HtmlImageElement, ImageChat, JsValue) {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},
+            "position":{{"epoch":1,"seq":1}},"recovered":false,"online":1,
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":[0.25,0.5],
+            "comments":[{{"author":{{"id":"{author}","name":"Someone"}},
+            "text":"first","createdAt":1700000000000}}]}}]}}}}"#
+        ),
+    );
+    let root = root_of(&container);
+    wait_for("live", move || {
+        root.get_attribute("data-state").as_deref() == Some("live")
+    })
+    .await;
+    (container, img, chat, ws)
+}
+
+fn open_thread_a(container: &Element) -> Element {
+    let marker = q(
+        container,
+        &format!("button.image-chat-marker[data-chat-id=\"{CHAT_A}\"]"),
+    )
+    .unwrap();
+    click(&marker);
+    q(container, ".image-chat-thread[data-chat-id]").expect("thread")
+}
+
+fn focus_in(e: &Element) -> bool {
+    active().is_some_and(|a| e.contains(Some(a.unchecked_ref())))
+}
+
+fn finish(chat: ImageChat, container: Element) {
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+/// Saving an edit with Ctrl+Enter replaced the editor (which had focus) and left focus on
+/// `<body>`, where Esc did nothing. Focus now stays in the thread, and Esc closes it.
+#[wasm_bindgen_test]
+async fn focus_stays_in_the_thread_after_saving_an_edit_with_ctrl_enter() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:me").await;
+    let thread = open_thread_a(&container);
+    click(&q(&thread, "[data-action=edit]").expect("own comment: edit"));
+    let editor: HtmlTextAreaElement = q(&thread, "textarea.image-chat-edit")
+        .unwrap()
+        .unchecked_into();
+    assert!(focus_in(&thread));
+    editor.set_value("first, edited");
+    ctrl_enter(editor.unchecked_ref());
+    assert!(
+        sent(&ws).iter().any(|f| f["type"] == "edit-comment"),
+        "the edit was sent"
+    );
+    assert!(
+        q(&thread, "textarea.image-chat-edit").is_none(),
+        "editor closed"
+    );
+    assert!(focus_in(&thread), "focus in the thread, not on <body>");
+    key(&active().unwrap(), "Escape");
+    assert!(
+        q(&container, ".image-chat-thread").is_none(),
+        "Esc closes it"
+    );
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(active().unwrap() == marker, "focus back on the marker");
+    finish(chat, container);
+}
+
+/// Pressing Retry on a failed reply re-rendered the comment without its Retry button (now
+/// pending): focus fell to `<body>`. It now stays in the thread.
+#[wasm_bindgen_test]
+async fn focus_stays_in_the_thread_after_retry() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let thread = open_thread_a(&container);
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
+    reply.set_value("will fail once");
+    click(&q(&thread, "[data-action=reply]").unwrap());
+    let frame = sent(&ws)
+        .into_iter()
+        .find(|f| f["type"] == "add-comment")
+        .unwrap();
+    let bid = frame["broadcastId"].as_str().unwrap().to_owned();
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"error","broadcastId":"{bid}","code":"unavailable","message":"try again"}}"#
+        ),
+    );
+    let retry = q(&thread, "[data-action=retry]").expect("unavailable: retry offered");
+    retry.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    click(&retry);
+    assert!(
+        q(&thread, ".image-chat-comment[data-pending]").is_some(),
+        "resent"
+    );
+    assert!(focus_in(&thread), "focus in the thread, not on <body>");
+    key(&active().unwrap(), "Escape");
+    assert!(
+        q(&container, ".image-chat-thread").is_none(),
+        "Esc closes it"
+    );
+    finish(chat, container);
+}
+
+/// A failure no retry can fix (the image is full) offers only "dismiss".
+#[wasm_bindgen_test]
+async fn no_retry_for_a_full_image() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let thread = open_thread_a(&container);
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
+    reply.set_value("one too many");
+    click(&q(&thread, "[data-action=reply]").unwrap());
+    let bid = sent(&ws)
+        .into_iter()
+        .find(|f| f["type"] == "add-comment")
+        .unwrap()["broadcastId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"error","broadcastId":"{bid}","code":"limit-exceeded","message":"full"}}"#
+        ),
+    );
+    let failed = q(&thread, ".image-chat-comment[data-failed]").expect("failed reply");
+    assert_eq!(
+        text(&q(&failed, ".image-chat-error").unwrap()),
+        EN.err_limit
+    );
+    assert!(q(&failed, "[data-action=retry]").is_none(), "no retry");
+    assert!(q(&failed, "[data-action=dismiss]").is_some());
+    finish(chat, container);
+}
+
+/// Someone else deletes the discussion while the person is typing a reply: the text is not
+/// thrown away with the thread. A visible alert says so, the text stays (focused, selected)
+/// with a Copy button, until the person closes the thread.
+#[wasm_bindgen_test]
+async fn a_reply_being_typed_survives_the_discussion_being_deleted() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let thread = open_thread_a(&container);
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
+    reply.focus().unwrap();
+    reply.set_value("a long and thoughtful answer");
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"deleted-image-chat","seq":2,"epoch":1,"broadcastId":"jxwqnjt9TB6aKwEjRWeJqg","chatId":"{CHAT_A}"}}"#
+        ),
+    );
+    assert!(
+        q(&container, "button.image-chat-marker[data-chat-id]").is_none(),
+        "the marker is gone"
+    );
+    let thread = q(&container, ".image-chat-thread[data-deleted]").expect("the thread stays");
+    let notice = q(&thread, "[role=alert]").expect("a visible notice");
+    assert_eq!(text(&notice), EN.deleted_kept);
+    assert!(!notice.has_attribute("hidden"));
+    let kept: HtmlTextAreaElement = q(&thread, "textarea.image-chat-kept")
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(kept.value(), "a long and thoughtful answer");
+    assert!(kept.read_only());
+    assert!(
+        active().unwrap() == *kept.unchecked_ref::<Element>(),
+        "focused"
+    );
+    assert!(
+        q(&thread, "[data-action=reply]").is_none(),
+        "nothing to reply to"
+    );
+    let copy = q(&thread, "[data-action=copy]").expect("copy button");
+    click(&copy);
+    assert_eq!(text(&copy), EN.copied);
+    assert!(focus_in(&thread));
+    click(&q(&thread, "[data-action=close]").unwrap());
+    assert!(q(&container, ".image-chat-thread").is_none());
+    finish(chat, container);
+}
+
+/// `image-chat:state` fires on a change of state only: not again for each reconnect attempt
+/// and countdown (12 "reconnecting" in 19 s before).
+#[wasm_bindgen_test]
+async fn state_event_fires_only_on_a_change() {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    js("window.__icStates = [];");
+    let record = Function::new_with_args("e", "window.__icStates.push(e.detail.state)");
+    img.add_event_listener_with_callback("image-chat:state", &record)
+        .unwrap();
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
+    let states = || -> Vec<String> {
+        let a: js_sys::Array = js("return window.__icStates").unchecked_into();
+        a.iter().map(|v| v.as_string().unwrap()).collect()
+    };
+    let welcome = r#"{"type":"welcome","you":{"id":"anon:me","name":"Guest"},
+        "position":{"epoch":1,"seq":0},"recovered":false,"online":1,"snapshot":{"chats":[]}}"#;
+    wait_for("socket", || sockets() == 1).await;
+    server_call(&socket(0), "serverOpen", JsValue::UNDEFINED);
+    server_send(&socket(0), welcome);
+    // Three failed attempts in a row: each is a new connecting / waiting status.
+    for n in 0..3 {
+        server_call(&socket(n), "serverClose", JsValue::from_f64(1006.0));
+        wait_for("next attempt", move || sockets() == n + 2).await;
+    }
+    server_call(&socket(3), "serverOpen", JsValue::UNDEFINED);
+    server_send(&socket(3), welcome);
+    assert_eq!(states(), ["live", "reconnecting", "live"]);
+    assert_eq!(chat.state(), "live");
+    img.remove_event_listener_with_callback("image-chat:state", &record)
+        .unwrap();
+    finish(chat, container);
+}
+
+/// While a reconnect delay is counted down, "Reconnect now" is offered; it opens a socket at
+/// once (in the same task, before any timer), and focus stays in the widget when the button
+/// goes. Becoming visible again (`visibilitychange`) also attempts at once.
+#[wasm_bindgen_test]
+async fn reconnect_now_and_visibility_attempt_at_once() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let button = q(&container, ".image-chat-bar [data-action=reconnect]").expect("button");
+    assert!(button.has_attribute("hidden"), "not while live");
+    // No await between the close and the click: no timer can have fired.
+    server_call(&ws, "serverClose", JsValue::from_f64(1006.0));
+    assert_eq!(chat.state(), "reconnecting");
+    assert!(!button.has_attribute("hidden"), "offered while waiting");
+    assert_eq!(text(&button), EN.reconnect_now);
+    button.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    click(&button);
+    assert_eq!(sockets(), 2, "a socket at once");
+    assert!(button.has_attribute("hidden"), "not while connecting");
+    assert!(
+        focus_in(&root_of(&container)),
+        "focus stays in the widget, not on <body>"
+    );
+    server_call(&socket(1), "serverClose", JsValue::from_f64(1006.0));
+    assert_eq!(chat.state(), "reconnecting");
+    doc()
+        .dispatch_event(&web_sys::Event::new("visibilitychange").unwrap())
+        .unwrap();
+    assert_eq!(sockets(), 3, "visible again: a socket at once");
+    finish(chat, container);
+}
+
+/// An invalid option (an 80-character display name in a data attribute) no longer leaves
+/// the page with nothing: a visible notice after the image names the option, in the page's
+/// language, with the developer's message as its title; a correct retry replaces it.
+#[wasm_bindgen_test]
+async fn an_invalid_option_shows_which_one_instead_of_nothing() {
+    let (container, img) = fixture().await;
+    img.set_attribute("data-image-chat", "x").unwrap();
+    img.set_attribute("data-server", NO_SERVER).unwrap();
+    img.set_attribute("data-locale", "fr").unwrap();
+    img.set_attribute("data-name", &"n".repeat(80)).unwrap();
+    let mounted: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(mounted.length(), 0);
+    assert!(q(&container, ".image-chat").is_none());
+    let notice = q(&container, "img + .image-chat-invalid[role=alert]").expect("a notice");
+    assert_eq!(notice.get_attribute("data-option").as_deref(), Some("name"));
+    assert_eq!(text(&notice), Locale::Fr.invalid_option("name"));
+    assert!(
+        notice
+            .get_attribute("title")
+            .is_some_and(|t| t.contains("`name`"))
+    );
+    // Mounting again (still invalid) keeps one notice; fixed, the widget replaces it.
+    let _: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(count(".image-chat-invalid"), 1);
+    img.set_attribute("data-name", "Ada").unwrap();
+    let mounted: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(mounted.length(), 1);
+    assert_eq!(count(".image-chat-invalid"), 0);
+    assert!(q(&container, ".image-chat").is_some());
+    let m = mounted.get(0);
+    let destroy: Function = Reflect::get(&m, &"destroy".into())
+        .unwrap()
+        .unchecked_into();
+    destroy.call0(&m).unwrap();
+    container.remove();
+}
