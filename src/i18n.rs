@@ -234,6 +234,8 @@ impl Locale {
             ErrorCode::AuthenticationFailed => s.err_auth,
             ErrorCode::UnknownTenant => s.err_tenant,
             ErrorCode::Unavailable => s.err_unavailable,
+            ErrorCode::ImageFull => s.err_image_full,
+            ErrorCode::QuotaExceeded => s.err_quota,
             // Codes that mean this widget and the server disagree about the protocol: nothing
             // the person can fix by editing, so one generic phrase.
             _ => s.err_generic,
@@ -399,6 +401,10 @@ pub struct Strings {
     pub err_tenant: &'static str,
     /// `unavailable`.
     pub err_unavailable: &'static str,
+    /// `image-full`.
+    pub err_image_full: &'static str,
+    /// `quota-exceeded`.
+    pub err_quota: &'static str,
     /// Any other failure.
     pub err_generic: &'static str,
 }
@@ -473,6 +479,8 @@ pub static EN: Strings = Strings {
     err_auth: "You could not be signed in.",
     err_tenant: "This site is not set up for discussions.",
     err_unavailable: "The server could not save this; retrying may work.",
+    err_image_full: "This image has no room for more text; delete a discussion first.",
+    err_quota: "This site has used all its storage; nothing was saved.",
     err_generic: "Something went wrong; nothing was saved.",
 };
 
@@ -546,6 +554,8 @@ pub static FR: Strings = Strings {
     err_auth: "Impossible de vous identifier.",
     err_tenant: "Ce site n’est pas configuré pour les discussions.",
     err_unavailable: "Le serveur n’a pas pu enregistrer ; réessayer peut fonctionner.",
+    err_image_full: "Cette image n’a plus de place pour du texte ; supprimez d’abord une discussion.",
+    err_quota: "Ce site a utilisé tout son espace de stockage ; rien n’a été enregistré.",
     err_generic: "Une erreur est survenue ; rien n’a été enregistré.",
 };
 
@@ -619,6 +629,8 @@ pub static PT: Strings = Strings {
     err_auth: "Não foi possível identificar você.",
     err_tenant: "Este site não está configurado para discussões.",
     err_unavailable: "O servidor não conseguiu salvar; tentar de novo pode funcionar.",
+    err_image_full: "Esta imagem não tem mais espaço para texto; exclua uma discussão primeiro.",
+    err_quota: "Este site usou todo o seu armazenamento; nada foi salvo.",
     err_generic: "Algo deu errado; nada foi salvo.",
 };
 
@@ -692,6 +704,8 @@ pub static RU: Strings = Strings {
     err_auth: "Не удалось вас опознать.",
     err_tenant: "Этот сайт не настроен для обсуждений.",
     err_unavailable: "Сервер не смог сохранить; повтор может помочь.",
+    err_image_full: "На этом изображении больше нет места для текста; сначала удалите обсуждение.",
+    err_quota: "Этот сайт исчерпал своё хранилище; ничего не сохранено.",
     err_generic: "Что-то пошло не так; ничего не сохранено.",
 };
 

@@ -41,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -209,6 +209,22 @@ pub struct ServeArgs {
         default_value_t = 500
     )]
     pub max_comments_per_thread: u32,
+    /// Bytes of discussions one image may hold, as their snapshot JSON weighs them: bounds
+    /// every snapshot and `welcome` of the image (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_MAX_BYTES_PER_IMAGE", default_value_t = crate::limits::DEFAULT_MAX_BYTES_PER_IMAGE)]
+    pub max_bytes_per_image: u64,
+    /// Bytes one tenant may store over all its images (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_MAX_BYTES_PER_TENANT", default_value_t = crate::limits::DEFAULT_MAX_BYTES_PER_TENANT)]
+    pub max_bytes_per_tenant: u64,
+    /// Bytes the server may store over every tenant (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_MAX_BYTES_TOTAL", default_value_t = crate::limits::DEFAULT_MAX_BYTES_TOTAL)]
+    pub max_bytes_total: u64,
+    /// Sustained HTTP API requests (`/api/…`) per second per client address (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_API_REQUESTS_PER_SEC", default_value_t = 5.0)]
+    pub api_requests_per_sec: f64,
+    /// HTTP API requests a client address may make at once (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_API_REQUESTS_BURST", default_value_t = 20)]
+    pub api_requests_burst: u32,
     /// Take the client address from the last `X-Forwarded-For` entry. Only behind a reverse
     /// proxy that appends it and that every client must go through.
     #[arg(long, env = "IMAGE_CHAT_TRUST_FORWARDED_FOR")]
@@ -242,6 +258,8 @@ impl ServeArgs {
                 max_connections_per_image: self.max_connections_per_image,
                 max_chats_per_image: self.max_chats_per_image,
                 max_comments_per_thread: self.max_comments_per_thread,
+                max_bytes_per_image: self.max_bytes_per_image,
+                max_bytes_per_tenant: self.max_bytes_per_tenant,
             },
             ip_ops: Rate::new(self.ip_ops_per_sec, self.ip_ops_burst),
             conn_bytes: Rate::new(f64::from(self.bytes_per_sec), self.bytes_burst),
@@ -261,6 +279,8 @@ impl ServeArgs {
                 max_age: Duration::from_secs(self.sso_max_age_secs),
                 max_skew: Duration::from_secs(self.sso_max_skew_secs),
             },
+            max_bytes_total: self.max_bytes_total,
+            api_requests: Rate::new(self.api_requests_per_sec, self.api_requests_burst),
         }
     }
 
