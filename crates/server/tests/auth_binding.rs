@@ -40,14 +40,15 @@ fn tenant(id: &str, audience: Option<&str>) -> Tenant {
 }
 
 async fn start(audience: Option<&str>) -> (RunningServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
+    let store =
+        SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).expect("test setup");
     let mut tenants = Tenants::default();
     tenants.insert(tenant("a", None));
     tenants.insert(tenant("b", None));
     tenants.insert(tenant("c", Some("c.example")));
     let server = RunningServer::start(ServerParts {
-        listen: "127.0.0.1:0".parse().unwrap(),
+        listen: "127.0.0.1:0".parse().expect("test setup"),
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
         tenants,
@@ -62,14 +63,14 @@ async fn start(audience: Option<&str>) -> (RunningServer, tempfile::TempDir) {
         },
     })
     .await
-    .unwrap();
+    .expect("test setup");
     (server, dir)
 }
 
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap()
+        .expect("test setup")
         .as_millis() as u64
 }
 
