@@ -213,3 +213,61 @@ test('the thread panel is always fully reachable: phone bottom sheet, banner nea
     server.cleanup();
   }
 });
+
+test('a focused marker shows a ring that is visible on a dark photo', async () => {
+  const server = await startServer();
+  const pages = { '/dark.html': page(server.url, 'dark', 'img{display:block;width:600px}', '<img src="/photo.svg">') };
+  const host = await startHostServer({ root: PHOTOS, pages });
+  const api = await viewer(server, 'dark');
+  const context = await browser.newContext({ viewport: { width: 900, height: 700 }, colorScheme: 'light' });
+  try {
+    await api.createChat(0.25, 0.3, 'In the dark sky');
+    const p = await context.newPage();
+    await p.goto(`${host.url}dark.html`);
+    await imageBox(p);
+    await p.locator('.image-chat-marker[data-chat-id]').waitFor({ timeout: WAIT_MS });
+    await p.keyboard.press('Tab'); // the overlay
+    await p.keyboard.press('Tab'); // its marker
+    assert.ok(await p.evaluate(() => document.activeElement.matches('.image-chat-marker:focus-visible')));
+    const b = await p.locator('.image-chat-marker[data-chat-id]').boundingBox();
+    const clip = { x: b.x - 12, y: b.y - 12, width: b.width + 24, height: b.height + 24 };
+    const png = await p.screenshot({ clip });
+    // Around the marker, just outside its own border: a light ring and a dark one, whatever the
+    // photo's colour there (72 samples on each circle; at least half must be light / dark).
+    const rings = await p.evaluate(async ([b64, r]) => {
+      const img = new Image();
+      img.src = `data:image/png;base64,${b64}`;
+      await img.decode();
+      const c = document.createElement('canvas');
+      c.width = img.width;
+      c.height = img.height;
+      const ctx = c.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      const d = ctx.getImageData(0, 0, img.width, img.height).data;
+      const cx = img.width / 2;
+      const cy = img.height / 2;
+      const ring = (radius) => {
+        let light = 0;
+        let dark = 0;
+        for (let a = 0; a < 360; a += 5) {
+          const t = (a * Math.PI) / 180;
+          const x = Math.round(cx + Math.cos(t) * radius);
+          const y = Math.round(cy + Math.sin(t) * radius);
+          const i = (y * img.width + x) * 4;
+          if (d[i] > 220 && d[i + 1] > 220 && d[i + 2] > 220) light++;
+          if (d[i] < 40 && d[i + 1] < 40 && d[i + 2] < 40) dark++;
+        }
+        return { light, dark };
+      };
+      return { light: ring(r + 3), dark: ring(r + 5.5) };
+    }, [png.toString('base64'), b.width / 2]);
+    assert.ok(rings.light.light >= 36, `light ring ${JSON.stringify(rings)}`);
+    assert.ok(rings.dark.dark >= 36, `dark ring ${JSON.stringify(rings)}`);
+  } finally {
+    api.close();
+    await context.close();
+    await host.close();
+    await server.kill();
+    server.cleanup();
+  }
+});

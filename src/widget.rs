@@ -724,7 +724,15 @@ impl Widget {
 
     /// A resize, a transition or a DOM change: the ancestors that clip it may differ too, and
     /// the site's custom properties may have changed.
-    fn on_moved(&mut self, _: Event) {
+    fn on_moved(&mut self, e: Event) {
+        // Our own transitions (a marker's hover) move nothing of the page's.
+        let ours = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+            .is_some_and(|t| self.ui.host.contains(Some(&t)));
+        if ours {
+            return;
+        }
         self.clips = None;
         self.on_moved_now();
     }
