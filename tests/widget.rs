@@ -551,6 +551,15 @@ async fn removing_the_image_from_the_page_cleans_up() {
     let (container, img) = fixture().await;
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
+    // Hidden by the page (display: none), then shown again.
+    img.set_attribute("style", "display:none").unwrap();
+    wait_for("overlay hidden with the image", || {
+        count(".image-chat[hidden]") == 1
+    })
+    .await;
+    img.remove_attribute("style").unwrap();
+    overlay_sized(&container, 400.0, 200.0).await;
+    assert_eq!(count(".image-chat[hidden]"), 0);
     // Taken out and put back (a framework moving it): hidden meanwhile, then back in place.
     let body = doc().body().unwrap();
     container.remove();
