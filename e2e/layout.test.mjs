@@ -42,6 +42,8 @@ const CASES = {
   'cover-fixed': ['img{width:320px;height:320px;object-fit:cover}', '<img src="/photo.svg">'],
   'contain-fixed': ['img{width:500px;height:440px;object-fit:contain;background:#ddd;padding:6px;border:3px solid #444}', '<img src="/photo.svg">'],
   'object-position': ['img{width:300px;height:300px;object-fit:cover;object-position:75% 20%}', '<img src="/photo.svg">'],
+  'object-position-edges': ['img{width:300px;height:300px;object-fit:cover;object-position:right 30px top 10px}', '<img src="/photo.svg">'],
+  'object-fit-none': ['.box{width:50%} .box img{width:100%;height:300px;object-fit:none;object-position:40% 60%}', '<div class="box"><img src="/photo.svg"></div>'],
   'scaled-ancestor': ['.zoom{transform:scale(.5);transform-origin:0 0} img{width:760px}', '<div class="zoom"><p>Scaled to half</p><img src="/photo.svg"></div>'],
   'translated-ancestor': ['.shift{transform:translate(37px,21px)} img{width:55%}', '<div class="shift"><img src="/photo.svg"></div>'],
   srcset: ['img{max-width:100%;height:auto}', '<img src="/photo.svg" srcset="/photo-small.svg 400w, /photo.svg 800w" sizes="(max-width: 800px) 90vw, 600px">'],

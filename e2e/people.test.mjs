@@ -24,11 +24,17 @@ after(async () => {
   await browser?.close();
 });
 
-/** A user signed as the site's backend does (docs/SECURITY.md): base64 JSON + HMAC-SHA256. */
-function sso(user) {
+/**
+ * A user signed as the site's backend does (docs/SECURITY.md): base64 JSON, HMAC-SHA256 over
+ * the tenant, the audience (the server's host as the widget reaches it), the time and the data.
+ */
+function sso(user, tenant, server) {
   const userData = Buffer.from(JSON.stringify(user)).toString('base64');
   const timestamp = Date.now();
-  const hash = createHmac('sha256', SECRET).update(`${timestamp}${userData}`).digest('hex');
+  const audience = new URL(server.url).host;
+  const hash = createHmac('sha256', SECRET)
+    .update(`${tenant}\n${audience}\n${timestamp}\n${userData}`)
+    .digest('hex');
   return { type: 'sso', userData, timestamp, hash };
 }
 
@@ -126,7 +132,7 @@ test('a name chosen on the first post is seen by others and remembered; badges c
     const imageId = `people-${newId()}`;
     pages['/index.html'] = hostPage(server, 'site', imageId);
     pages['/signed.html'] = hostPage(server, 'site', imageId, {
-      auth: sso({ id: 'u-42', name: 'Grace', isModerator: true }),
+      auth: sso({ id: 'u-42', name: 'Grace', isModerator: true }, 'site', server),
     });
     {
       const anonCtx = await browser.newContext();

@@ -245,8 +245,17 @@ pub fn mount(
         .get_attribute("data-auth")
         .filter(|a| !a.trim().is_empty())
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
-    let raw = defaults.overridden_by(attrs).overridden_by(js);
     let env = browser::page_env(&window, &img);
+    let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, &env);
+    if auth_dropped {
+        browser::log_error(
+            "mount",
+            &JsValue::from_str(
+                "this image's data-server names another server than the page's: \
+                 the page's auth is not sent there (the widget connects anonymously)",
+            ),
+        );
+    }
     invalid::clear(&img);
     // Visible on the page, not only thrown or logged.
     let mut opts = raw
@@ -751,7 +760,7 @@ impl Widget {
     }
 
     fn on_moved_now(&mut self) {
-        let values = overlay::inherited_properties(&self.window, &self.ui.img);
+        let values = overlay::inherited_properties(&self.window, &self.ui.img, &self.ui.host);
         if values != self.inherited {
             overlay::apply_properties(&self.ui.root, &values);
             self.inherited = values;

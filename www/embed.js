@@ -7,7 +7,8 @@
  * now and whenever such images are added later. data-* attributes on this tag are defaults for
  * every image (data-server, data-tenant, data-locale, data-theme, data-read-only,
  * data-marker-size, data-name); an image's own data-* attributes override them.
- * data-server defaults to the origin this file was loaded from.
+ * data-server defaults to the origin this file was loaded from. An image's own data-server
+ * never receives this tag's data-auth: the widget then connects anonymously (docs/WIDGET.md).
  *
  * window.ImageChat is the widget class once loaded (ImageChat.mount(img, options) returns a
  * handle with destroy(); on an image this loader already mounted, it hands that widget over);

@@ -69,9 +69,13 @@ pub enum TenantCommand {
 /// Flags of `sign`.
 #[derive(Debug, Clone, Args)]
 pub struct SignArgs {
-    /// The tenant (with `--tenants`, its secret is read from the file).
+    /// The tenant the user is signed for (with `--tenants`, its secret is read from the file).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// The server's audience the user is signed for: its public host as the widget reaches it
+    /// (`chat.example.com`; locally `127.0.0.1:8080`), or the tenant's `sso_audience`.
+    #[arg(long, env = "IMAGE_CHAT_SSO_AUDIENCE")]
+    pub audience: String,
     /// The tenants file to read the secret from.
     #[arg(long, env = "IMAGE_CHAT_TENANTS")]
     pub tenants: Option<PathBuf>,
@@ -125,6 +129,11 @@ pub struct ServeArgs {
     /// Seconds a signed user's timestamp stays valid (tenants may override).
     #[arg(long, env = "IMAGE_CHAT_SSO_MAX_AGE_SECS", default_value_t = 86_400)]
     pub sso_max_age_secs: u64,
+    /// The audience signed users are signed for: this server's public host as the widget
+    /// reaches it (e.g. `chat.example.com`); tenants may override it (`sso_audience`). Unset:
+    /// the `Host` each connection names, which is the same behind a proxy that keeps `Host`.
+    #[arg(long, env = "IMAGE_CHAT_SSO_AUDIENCE")]
+    pub sso_audience: Option<String>,
     /// Seconds a signed user's timestamp may be ahead of this server's clock.
     #[arg(long, env = "IMAGE_CHAT_SSO_MAX_SKEW_SECS", default_value_t = 300)]
     pub sso_max_skew_secs: u64,
@@ -279,6 +288,7 @@ impl ServeArgs {
                 max_age: Duration::from_secs(self.sso_max_age_secs),
                 max_skew: Duration::from_secs(self.sso_max_skew_secs),
             },
+            sso_audience: self.sso_audience.clone(),
             max_bytes_total: self.max_bytes_total,
             api_requests: Rate::new(self.api_requests_per_sec, self.api_requests_burst),
         }

@@ -69,6 +69,10 @@ async fn websocket(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
     // Served without connect info (a router embedded elsewhere): no per-address limits.
     let ip = peer.map(|Extension(ConnectInfo(PeerAddr(addr)))| {
         client_ip(addr, &headers, app.security.trust_forwarded_for)
@@ -104,7 +108,8 @@ async fn websocket(
         .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
-            let session = session::run(Arc::clone(&app), Peer { origin, ip }, socket);
+            let peer = Peer { origin, ip, host };
+            let session = session::run(Arc::clone(&app), peer, socket);
             tracked.connections.track_future(async move {
                 session.await;
                 // Counted out only when the session is over.
@@ -128,9 +133,10 @@ fn error(status: StatusCode, code: ErrorCode, message: &'static str) -> Response
     (status, Json(ErrorBody { code, message })).into_response()
 }
 
-/// Whether the request carries `Authorization: Bearer <the tenant's secret>`.
+/// Whether the request carries `Authorization: Bearer <the tenant's API key>` (never its SSO
+/// secret: the two are kept apart, see `tenant`).
 fn bearer_matches(headers: &HeaderMap, tenant: &crate::tenant::Tenant) -> bool {
-    let Some(secret) = &tenant.secret else {
+    let Some(secret) = &tenant.api_key else {
         return false;
     };
     headers
@@ -203,7 +209,7 @@ async fn snapshot(
         return error(
             StatusCode::UNAUTHORIZED,
             ErrorCode::AuthenticationFailed,
-            "this tenant's discussions need its API secret (Authorization: Bearer …)",
+            "this tenant's discussions need its API key (Authorization: Bearer …)",
         );
     }
     match app

@@ -207,6 +207,9 @@ pub struct Limits {
     pub trust_forwarded_for: bool,
     /// Accepted age of signed-user timestamps.
     pub sso: SsoWindow,
+    /// The audience signed users must be signed for (the server's public host); tenants may
+    /// override it. `None`: the `Host` the client connected to.
+    pub sso_audience: Option<String>,
     /// Bytes the whole store may hold over every tenant (`quota-exceeded` past it).
     pub max_bytes_total: u64,
     /// Requests one client IP may make to the HTTP API (`/api/…`) (`None`: unlimited).
@@ -231,6 +234,7 @@ impl Default for Limits {
             http: HttpLimits::default(),
             trust_forwarded_for: false,
             sso: SsoWindow::default(),
+            sso_audience: None,
             max_bytes_total: DEFAULT_MAX_BYTES_TOTAL,
             // A page reads a snapshot when it renders; 5 a second sustained and 20 at once is
             // plenty for people behind one address, and a snapshot flood is held to it.
@@ -261,6 +265,7 @@ impl Limits {
             http: HttpLimits::default(),
             trust_forwarded_for: false,
             sso: SsoWindow::default(),
+            sso_audience: None,
             max_bytes_total: 0,
             api_requests: None,
         }

@@ -30,8 +30,8 @@ use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
 use crate::presence::{Full, Viewer, ViewerLimits};
-use crate::sso::SsoError;
 use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
+use crate::tenant::Tenant;
 
 /// What the HTTP layer knows about the peer.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +40,8 @@ pub struct Peer {
     pub origin: Option<String>,
     /// The address the client is accounted under (per-address op limits); `None`: unknown.
     pub ip: Option<IpAddr>,
+    /// The `Host` header of the upgrade request: the default SSO audience.
+    pub host: Option<String>,
 }
 
 /// Why the loop ended; the close frame to send, if any.
@@ -487,17 +489,20 @@ fn admit(
     }
     let identity = app
         .identities
-        .resolve(&tenant, hello.auth.as_ref(), now_ms(), app.security.sso)
+        .resolve(
+            &tenant,
+            hello.auth.as_ref(),
+            now_ms(),
+            app.security.sso,
+            sso_audience(app, &tenant, peer),
+        )
         .map_err(|err| {
-            tracing::debug!(tenant = %tenant.id, %err, "authentication failed");
+            // The precise reason (expired, wrong audience…) for the operator only.
+            tracing::info!(tenant = %tenant.id, %err, "authentication failed");
             let message = match err {
                 AuthError::AnonymousNotAllowed => "this site does not allow anonymous comments",
                 AuthError::SsoNotConfigured => "signed users are not configured for this site",
-                AuthError::Sso(SsoError::BadFormat) => "the SSO hash or userData is malformed",
-                AuthError::Sso(SsoError::BadSignature) => "the SSO signature does not match",
-                AuthError::Sso(SsoError::Expired) => "the SSO signature has expired",
-                AuthError::Sso(SsoError::FromFuture) => "the SSO timestamp is in the future",
-                AuthError::Sso(SsoError::Malformed(why)) => why,
+                AuthError::Sso(err) => err.client_message(),
             };
             (
                 ErrorCode::AuthenticationFailed,
@@ -557,6 +562,17 @@ async fn welcome_frame(
     welcome.recovered = false;
     let frame = ServerMessage::welcome_with_encoded_snapshot(&welcome, &snapshot.json);
     Ok((snapshot.position, frame))
+}
+
+/// The audience a signed user must be signed for here: the tenant's, else the server's, else
+/// the `Host` the client connected to (see `sso::Audience`).
+fn sso_audience<'a>(app: &'a App, tenant: &'a Tenant, peer: &'a Peer) -> &'a str {
+    tenant
+        .sso_audience
+        .as_deref()
+        .or(app.security.sso_audience.as_deref())
+        .or(peer.host.as_deref())
+        .unwrap_or_default()
 }
 
 /// What a client frame of a live session asks for.
