@@ -75,12 +75,12 @@ try {
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();
       await page.setContent(`<!doctype html><html><head><style>${css}</style></head><body style="margin:0">
-        <span class="image-chat-frame"><img width="1200" height="750" style="display:block" alt=""
+        <img width="1200" height="750" style="display:block" alt=""
           src="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1200' height='750'/%3E">
-        <div class="image-chat" data-theme="auto" data-state="live" role="group" tabindex="0"
+        <div class="image-chat-overlays"><div class="image-chat" data-theme="auto" data-state="live" role="group" tabindex="0"
           style="left:0;top:0;width:1200px;height:750px"><div class="image-chat-layer"></div>
           <span class="image-chat-crosshair"></span><div class="image-chat-bar"><span
-          class="image-chat-status">Live</span><span class="image-chat-online"></span></div></div></span>
+          class="image-chat-status">Live</span><span class="image-chat-online"></span></div></div></div>
         </body></html>`);
       const html = markers(v);
       const one = marker(v, N);

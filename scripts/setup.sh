@@ -42,8 +42,9 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
   cargo install wasm-pack --locked || cargo install wasm-pack
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/terser ] || [ ! -d node_modules/playwright-core ]; then
-  say "installing npm dev tools (binaryen, terser, playwright-core)"
+if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/terser ] || [ ! -d node_modules/playwright-core ] \
+  || [ ! -d node_modules/vite ] || [ ! -d node_modules/react-dom ] || [ ! -d node_modules/vue ]; then
+  say "installing npm dev tools (binaryen, terser, playwright-core; vite, react, vue for the framework tests)"
   npm ci --no-audit --no-fund
 fi
 

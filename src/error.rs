@@ -21,7 +21,7 @@ pub enum WidgetError {
     NotAnImage,
     /// The image already has a widget.
     AlreadyMounted,
-    /// The image is not in a document (it needs a parent to be wrapped).
+    /// The image is not in a document (the overlay is placed by measuring it).
     Detached,
     /// No `window` / `document` (not running in a browser page).
     NoWindow,

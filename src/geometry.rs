@@ -1,9 +1,12 @@
 //! Where things go on the image, as pure arithmetic (tested natively).
 //!
-//! Markers are stored as fractions of the image's *content box* (inside border and padding),
-//! which is what the person sees as "the picture". The overlay is sized to exactly that box and
-//! markers are positioned inside it by percentage, so any later resize, lazy load or re-layout
-//! keeps each marker on its spot without recomputing it: only the overlay box is remeasured.
+//! Markers are stored as fractions of the image's *drawn picture*: the natural image as the
+//! browser paints it inside the element's content box (inside border and padding), after
+//! `object-fit` and `object-position`, scaled by any CSS transform. The widget measures the
+//! element (in the browser) and this module turns the measurements into the picture's
+//! rectangle ([`drawn_picture`]), the overlay's boxes ([`overlay_box`]) and the thread panel's
+//! place on screen ([`place_panel`]). Markers are percentages of the picture box, so a resize
+//! or re-layout only moves that box.
 
 use image_chat_protocol::limits::quantize_fraction;
 use image_chat_protocol::number;
@@ -195,30 +198,385 @@ pub fn push_fixed3(out: &mut String, v: f64) {
     }
 }
 
-/// The overlay's box: the image's content box relative to the positioned wrapper that holds
-/// both, in whole-device-pixel-friendly CSS pixels (as measured; no rounding).
-pub fn overlay_box(image_border_box: Rect, image_insets: Insets, frame: Rect) -> Rect {
-    image_border_box.inset(image_insets).relative_to(frame)
-}
-
-/// Which way the thread panel opens from its marker, so it stays over the image as much as
-/// possible: towards the larger free side horizontally and vertically.
+/// How the picture is fitted into the element's content box (CSS `object-fit`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PanelPlacement {
-    /// Open to the left of the marker (marker in the right half).
-    pub left: bool,
-    /// Open above the marker (marker in the bottom half).
-    pub above: bool,
+pub enum ObjectFit {
+    /// Stretched to the box (the default).
+    Fill,
+    /// Scaled to fit inside, letterboxed.
+    Contain,
+    /// Scaled to cover the box, cropped.
+    Cover,
+    /// Natural size, cropped or letterboxed.
+    None,
+    /// `none` or `contain`, whichever is smaller.
+    ScaleDown,
 }
 
-impl PanelPlacement {
-    /// The placement for a marker at `at`.
-    pub fn for_marker(at: Fraction) -> PanelPlacement {
-        PanelPlacement {
-            left: at.x > 0.5,
-            above: at.y > 0.6,
+impl ObjectFit {
+    /// The computed `object-fit` value (anything unknown is `fill`, CSS's initial value).
+    pub fn parse(value: &str) -> ObjectFit {
+        match value.trim() {
+            "contain" => ObjectFit::Contain,
+            "cover" => ObjectFit::Cover,
+            "none" => ObjectFit::None,
+            "scale-down" => ObjectFit::ScaleDown,
+            _ => ObjectFit::Fill,
         }
     }
+}
+
+/// One axis of `object-position`: `fraction` of the free space (box − picture) plus `px`
+/// (so `right 10px` is 100 % − 10 px).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Offset {
+    /// Share of the free space, 0 = start edge, 1 = end edge.
+    pub fraction: f64,
+    /// Fixed offset in CSS pixels (layout pixels, before transforms).
+    pub px: f64,
+}
+
+impl Offset {
+    const CENTER: Offset = Offset {
+        fraction: 0.5,
+        px: 0.0,
+    };
+}
+
+/// `object-position`, resolved per axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ObjectPosition {
+    /// Horizontal.
+    pub x: Offset,
+    /// Vertical.
+    pub y: Offset,
+}
+
+impl Default for ObjectPosition {
+    fn default() -> Self {
+        ObjectPosition {
+            x: Offset::CENTER,
+            y: Offset::CENTER,
+        }
+    }
+}
+
+impl ObjectPosition {
+    /// Parses a computed `object-position`: `50% 50%`, `10px 30%`, `0% 100%`, keywords, and the
+    /// edge-offset forms (`right 10px bottom 20%`) browsers keep as written. Percentages inside
+    /// `calc()` are not resolved: such a value is centred.
+    pub fn parse(value: &str) -> ObjectPosition {
+        let mut pos = ObjectPosition::default();
+        let tokens: Vec<&str> = value.split_whitespace().collect();
+        if tokens.iter().any(|t| t.contains('(')) {
+            return pos;
+        }
+        let length = |t: &str| -> Option<Offset> {
+            if let Some(p) = t.strip_suffix('%') {
+                return number::parse(p).map(|d| Offset {
+                    fraction: d.value / 100.0,
+                    px: 0.0,
+                });
+            }
+            let px = if t == "0" {
+                Some(0.0)
+            } else {
+                t.strip_suffix("px")
+                    .and_then(|v| number::parse(v).map(|d| d.value))
+            };
+            px.map(|px| Offset { fraction: 0.0, px })
+        };
+        // (axis: 0 = x, 1 = y, 2 = either; position of the edge as a fraction).
+        let keyword = |t: &str| -> Option<(u8, f64)> {
+            Some(match t {
+                "left" => (0, 0.0),
+                "right" => (0, 1.0),
+                "top" => (1, 0.0),
+                "bottom" => (1, 1.0),
+                "center" => (2, 0.5),
+                _ => return None,
+            })
+        };
+        let mut axes: Vec<(Option<u8>, Offset)> = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            if let Some((axis, edge)) = keyword(tokens[i]) {
+                // An edge keyword followed by a length: an offset from that edge.
+                let next = tokens.get(i + 1).and_then(|t| length(t));
+                let mut off = Offset {
+                    fraction: edge,
+                    px: 0.0,
+                };
+                if let (Some(n), true) = (next, axis != 2 && tokens.len() > 2) {
+                    let sign = if edge == 1.0 { -1.0 } else { 1.0 };
+                    off = Offset {
+                        fraction: edge + sign * n.fraction,
+                        px: sign * n.px,
+                    };
+                    i += 1;
+                }
+                axes.push(((axis != 2).then_some(axis), off));
+            } else if let Some(off) = length(tokens[i]) {
+                axes.push((None, off));
+            }
+            i += 1;
+        }
+        match axes.as_slice() {
+            [(axis, off)] => match axis {
+                Some(1) => pos.y = *off,
+                _ => pos.x = *off,
+            },
+            [(a0, o0), (a1, o1)] => {
+                // `top left` (y first) swaps; otherwise x then y.
+                if *a0 == Some(1) || *a1 == Some(0) {
+                    pos.x = *o1;
+                    pos.y = *o0;
+                } else {
+                    pos.x = *o0;
+                    pos.y = *o1;
+                }
+            }
+            _ => {}
+        }
+        pos
+    }
+}
+
+/// The rectangle the picture is drawn in, in the same coordinates as `content` (the element's
+/// content box as it appears on screen), for a picture of `natural` size (CSS pixels; zero when
+/// unknown) fitted by `fit` at `position`. `scale` is the element's on-screen size over its
+/// layout size (1 unless a CSS transform scales it or an ancestor): natural sizes and pixel
+/// offsets are layout pixels and scale with it. With `cover` or `none` the result may extend
+/// past `content` (the browser crops what does).
+pub fn drawn_picture(
+    content: Rect,
+    natural: (f64, f64),
+    fit: ObjectFit,
+    position: ObjectPosition,
+    scale: (f64, f64),
+) -> Rect {
+    let (nw, nh) = (natural.0 * scale.0, natural.1 * scale.1);
+    if fit == ObjectFit::Fill || !(nw > 0.0 && nh > 0.0) || content.is_empty() {
+        return content;
+    }
+    let contain = (content.width / nw).min(content.height / nh);
+    let factor = match fit {
+        ObjectFit::Contain => contain,
+        ObjectFit::Cover => (content.width / nw).max(content.height / nh),
+        ObjectFit::None => 1.0,
+        ObjectFit::ScaleDown | ObjectFit::Fill => contain.min(1.0),
+    };
+    let (w, h) = (nw * factor, nh * factor);
+    Rect {
+        left: content.left + position.x.fraction * (content.width - w) + position.x.px * scale.0,
+        top: content.top + position.y.fraction * (content.height - h) + position.y.px * scale.1,
+        width: w,
+        height: h,
+    }
+}
+
+impl Rect {
+    /// The overlap of two rectangles (empty, at `self`'s corner, when they do not meet).
+    pub fn intersect(self, other: Rect) -> Rect {
+        let left = self.left.max(other.left);
+        let top = self.top.max(other.top);
+        let right = (self.left + self.width).min(other.left + other.width);
+        let bottom = (self.top + self.height).min(other.top + other.height);
+        Rect {
+            left,
+            top,
+            width: (right - left).max(0.0),
+            height: (bottom - top).max(0.0),
+        }
+    }
+
+    /// Whether every edge is within `tolerance` of `other`'s.
+    pub fn near(self, other: Rect, tolerance: f64) -> bool {
+        (self.left - other.left).abs() <= tolerance
+            && (self.top - other.top).abs() <= tolerance
+            && (self.width - other.width).abs() <= tolerance
+            && (self.height - other.height).abs() <= tolerance
+    }
+}
+
+/// Where the overlay goes, in the page layer's coordinates: the visible part of the picture
+/// (the clickable box), the whole picture relative to it (markers are percentages of it), and
+/// the clip that hides markers on parts of the picture the page does not show.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OverlayBox {
+    /// The visible picture: drawn picture ∩ content box ∩ clipping ancestors.
+    pub visible: Rect,
+    /// The drawn picture, relative to `visible`'s corner.
+    pub picture: Rect,
+    /// `clip-path: inset(…)` of the marker layer (the picture box): negative on the sides where
+    /// the picture ends (a marker on its edge shows whole), the cropped amount elsewhere.
+    pub clip: Insets,
+}
+
+/// The overlay for a picture drawn at `picture`, of which `visible` shows (both in viewport
+/// coordinates), in a layer whose corner is at `origin`. `slack` is how far past the picture's
+/// own edges markers may show (half a marker).
+pub fn overlay_box(picture: Rect, visible: Rect, origin: (f64, f64), slack: f64) -> OverlayBox {
+    let cut = |cropped: f64| if cropped > 0.5 { cropped } else { -slack };
+    OverlayBox {
+        visible: Rect {
+            left: visible.left - origin.0,
+            top: visible.top - origin.1,
+            ..visible
+        },
+        picture: picture.relative_to(visible),
+        clip: Insets {
+            top: cut(visible.top - picture.top),
+            left: cut(visible.left - picture.left),
+            bottom: cut(picture.top + picture.height - visible.top - visible.height),
+            right: cut(picture.left + picture.width - visible.left - visible.width),
+        },
+    }
+}
+
+/// Where the thread panel opens relative to its marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Under the marker.
+    Below,
+    /// Over the marker.
+    Above,
+    /// To its right.
+    Right,
+    /// To its left.
+    Left,
+    /// A sheet along the bottom of the screen (narrow screens).
+    Sheet,
+}
+
+impl Side {
+    /// The `data-place` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Below => "below",
+            Side::Above => "above",
+            Side::Right => "right",
+            Side::Left => "left",
+            Side::Sheet => "sheet",
+        }
+    }
+}
+
+/// Screens narrower than this (CSS px) get the panel as a bottom sheet.
+pub const SHEET_BELOW: f64 = 560.0;
+/// Distance kept between the panel and the screen's edges.
+pub const EDGE: f64 = 8.0;
+/// The shortest useful panel: below this, another side (or the sheet) is taken.
+pub const MIN_PANEL: f64 = 160.0;
+
+/// What [`place_panel`] needs, in viewport CSS pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PanelInput {
+    /// The viewport's width and height.
+    pub viewport: (f64, f64),
+    /// The marker's centre.
+    pub anchor: (f64, f64),
+    /// The marker's radius.
+    pub radius: f64,
+    /// The panel's width and its height without a cap.
+    pub size: (f64, f64),
+}
+
+/// Where the panel goes: its side, corner (viewport coordinates; unused for the sheet) and
+/// height cap (the comment list scrolls inside).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PanelBox {
+    /// Which side of the marker.
+    pub side: Side,
+    /// Left edge.
+    pub left: f64,
+    /// Top edge.
+    pub top: f64,
+    /// Height cap.
+    pub max_height: f64,
+}
+
+/// Places the thread panel so it is fully on screen: below the marker if it fits, else above,
+/// else beside it, else on the side with the most room with its height capped; a bottom sheet
+/// on narrow screens. A marker scrolled out of view takes its panel with it (no clamping on
+/// the axis it left by).
+pub fn place_panel(i: PanelInput) -> PanelBox {
+    let (vw, vh) = i.viewport;
+    let (ax, ay) = i.anchor;
+    let (pw, ph) = i.size;
+    let gap = i.radius + 6.0;
+    let full = (vh - 2.0 * EDGE).max(0.0);
+    if vw < SHEET_BELOW {
+        return PanelBox {
+            side: Side::Sheet,
+            left: 0.0,
+            top: 0.0,
+            max_height: (vh * 0.7).floor(),
+        };
+    }
+    let below = vh - EDGE - (ay + gap);
+    let above = ay - gap - EDGE;
+    let right = vw - EDGE - (ax + gap);
+    let left = ax - gap - EDGE;
+    let x_under = (ax - i.radius).min(vw - EDGE - pw).max(EDGE);
+    let on_screen = (0.0..=vh).contains(&ay);
+    let y_beside = |h: f64| {
+        let top = ay - h / 2.0;
+        if on_screen {
+            top.min(vh - EDGE - h).max(EDGE)
+        } else {
+            top
+        }
+    };
+    let vertical = |side: Side, room: f64| {
+        let h = ph.min(room.max(0.0));
+        PanelBox {
+            side,
+            left: x_under,
+            top: if side == Side::Below {
+                ay + gap
+            } else {
+                ay - gap - h
+            },
+            max_height: room.max(0.0),
+        }
+    };
+    if ph <= below {
+        return vertical(Side::Below, below);
+    }
+    if ph <= above {
+        return vertical(Side::Above, above);
+    }
+    let beside = if pw <= right {
+        Some((Side::Right, ax + gap))
+    } else if pw <= left {
+        Some((Side::Left, ax - gap - pw))
+    } else {
+        None
+    };
+    if let Some((side, x)) = beside {
+        let h = ph.min(full);
+        return PanelBox {
+            side,
+            left: x,
+            top: y_beside(h),
+            max_height: full,
+        };
+    }
+    let (side, room) = if below >= above {
+        (Side::Below, below)
+    } else {
+        (Side::Above, above)
+    };
+    if room < MIN_PANEL {
+        return PanelBox {
+            side: Side::Sheet,
+            left: 0.0,
+            top: 0.0,
+            max_height: (vh * 0.7).floor(),
+        };
+    }
+    vertical(side, room)
 }
 
 #[cfg(test)]
@@ -283,17 +641,11 @@ mod tests {
             bottom: 12.0,
             left: 12.0,
         };
-        let frame = Rect {
-            left: 10.0,
-            top: 20.0,
-            width: 224.0,
-            height: 130.0,
-        };
         assert_eq!(
-            overlay_box(border_box, insets, frame),
+            border_box.inset(insets),
             Rect {
-                left: 12.0,
-                top: 12.0,
+                left: 22.0,
+                top: 32.0,
                 width: 200.0,
                 height: 100.0
             }
@@ -307,6 +659,202 @@ mod tests {
                 .width
                 == 0.0
         );
+    }
+
+    const BOX: Rect = Rect {
+        left: 10.0,
+        top: 20.0,
+        width: 400.0,
+        height: 400.0,
+    };
+
+    fn r(left: f64, top: f64, width: f64, height: f64) -> Rect {
+        Rect {
+            left,
+            top,
+            width,
+            height,
+        }
+    }
+
+    #[test]
+    fn object_fit_gives_the_drawn_picture() {
+        let centre = ObjectPosition::default();
+        let one = (1.0, 1.0);
+        // An 800×400 picture in a 400×400 box.
+        let natural = (800.0, 400.0);
+        assert_eq!(
+            drawn_picture(BOX, natural, ObjectFit::Fill, centre, one),
+            BOX
+        );
+        assert_eq!(
+            drawn_picture(BOX, natural, ObjectFit::Contain, centre, one),
+            r(10.0, 120.0, 400.0, 200.0)
+        );
+        assert_eq!(
+            drawn_picture(BOX, natural, ObjectFit::Cover, centre, one),
+            r(-190.0, 20.0, 800.0, 400.0)
+        );
+        assert_eq!(
+            drawn_picture(BOX, natural, ObjectFit::None, centre, one),
+            r(-190.0, 20.0, 800.0, 400.0)
+        );
+        assert_eq!(
+            drawn_picture(BOX, natural, ObjectFit::ScaleDown, centre, one),
+            r(10.0, 120.0, 400.0, 200.0)
+        );
+        // scale-down of a small picture is its natural size.
+        assert_eq!(
+            drawn_picture(BOX, (100.0, 50.0), ObjectFit::ScaleDown, centre, one),
+            r(160.0, 195.0, 100.0, 50.0)
+        );
+        // Unknown natural size (not loaded): the box.
+        assert_eq!(
+            drawn_picture(BOX, (0.0, 0.0), ObjectFit::Cover, centre, one),
+            BOX
+        );
+        // object-position: left top, and right 10px bottom 20px.
+        let left_top = ObjectPosition::parse("0% 0%");
+        assert_eq!(
+            drawn_picture(BOX, natural, ObjectFit::Cover, left_top, one),
+            r(10.0, 20.0, 800.0, 400.0)
+        );
+        let edges = ObjectPosition::parse("right 10px bottom 20px");
+        assert_eq!(
+            drawn_picture(BOX, (100.0, 100.0), ObjectFit::None, edges, one),
+            r(300.0, 300.0, 100.0, 100.0)
+        );
+        // Scaled by a transform to half size: the box is measured at half size, natural sizes
+        // and pixel offsets shrink with it.
+        let half = r(10.0, 20.0, 200.0, 200.0);
+        assert_eq!(
+            drawn_picture(half, (100.0, 100.0), ObjectFit::None, edges, (0.5, 0.5)),
+            r(155.0, 160.0, 50.0, 50.0)
+        );
+        assert_eq!(
+            drawn_picture(half, natural, ObjectFit::Contain, centre, (0.5, 0.5)),
+            r(10.0, 70.0, 200.0, 100.0)
+        );
+    }
+
+    #[test]
+    fn object_position_forms() {
+        let at = |v: &str| {
+            let p = ObjectPosition::parse(v);
+            (p.x.fraction, p.x.px, p.y.fraction, p.y.px)
+        };
+        assert_eq!(at("50% 50%"), (0.5, 0.0, 0.5, 0.0));
+        assert_eq!(at("10px 30%"), (0.0, 10.0, 0.3, 0.0));
+        assert_eq!(at("left top"), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(at("top right"), (1.0, 0.0, 0.0, 0.0));
+        assert_eq!(at("bottom"), (0.5, 0.0, 1.0, 0.0));
+        assert_eq!(at("right 10px bottom 20%"), (1.0, -10.0, 0.8, 0.0));
+        assert_eq!(at("left 5px top 0"), (0.0, 5.0, 0.0, 0.0));
+        assert_eq!(at("calc(50% + 2px) 0%"), (0.5, 0.0, 0.5, 0.0));
+        assert_eq!(at(""), (0.5, 0.0, 0.5, 0.0));
+    }
+
+    #[test]
+    fn overlay_box_clips_only_cropped_sides() {
+        // A cover-cropped picture (wider than its box) inside a scroller that hides its top.
+        let picture = r(-190.0, 20.0, 800.0, 400.0);
+        let visible = BOX
+            .intersect(picture)
+            .intersect(r(0.0, 50.0, 1000.0, 1000.0));
+        assert_eq!(visible, r(10.0, 50.0, 400.0, 370.0));
+        let b = overlay_box(picture, visible, (5.0, -100.0), 14.0);
+        assert_eq!(b.visible, r(5.0, 150.0, 400.0, 370.0));
+        assert_eq!(b.picture, r(-200.0, -30.0, 800.0, 400.0));
+        assert_eq!(
+            b.clip,
+            Insets {
+                top: 30.0,
+                left: 200.0,
+                bottom: -14.0,
+                right: 200.0,
+            }
+        );
+        assert!(
+            r(0.0, 0.0, 1.0, 1.0)
+                .intersect(r(5.0, 5.0, 1.0, 1.0))
+                .is_empty()
+        );
+        assert!(b.visible.near(r(5.3, 150.0, 400.0, 369.7), 0.5));
+    }
+
+    #[test]
+    fn panel_stays_on_screen() {
+        let fits = |b: PanelBox, i: PanelInput| {
+            let h = i.size.1.min(b.max_height);
+            b.left >= EDGE - 1e-9
+                && b.top >= EDGE - 1e-9
+                && b.left + i.size.0 <= i.viewport.0 - EDGE + 1e-9
+                && b.top + h <= i.viewport.1 - EDGE + 1e-9
+        };
+        // Phone (390×844): a bottom sheet, capped.
+        let phone = PanelInput {
+            viewport: (390.0, 844.0),
+            anchor: (16.0 + 358.0 * 0.9, 100.0 + 224.0 * 0.85),
+            radius: 14.0,
+            size: (300.0, 900.0),
+        };
+        let b = place_panel(phone);
+        assert_eq!(b.side, Side::Sheet);
+        assert_eq!(b.max_height, 590.0);
+        // A 1000×250 banner near the top of a desktop page, marker low on the right: below.
+        let banner = PanelInput {
+            viewport: (1280.0, 800.0),
+            anchor: (100.0 + 900.0, 60.0 + 212.0),
+            radius: 14.0,
+            size: (300.0, 420.0),
+        };
+        let b = place_panel(banner);
+        assert_eq!(b.side, Side::Below);
+        assert!(fits(b, banner), "{b:?}");
+        // Marker near the bottom of the screen: above.
+        let low = PanelInput {
+            anchor: (400.0, 700.0),
+            ..banner
+        };
+        let b = place_panel(low);
+        assert_eq!(b.side, Side::Above);
+        assert!(fits(b, low), "{b:?}");
+        assert_eq!(b.top + 420.0, 700.0 - 20.0);
+        // A long thread on a short screen, marker in the middle: beside, capped to the screen.
+        let long = PanelInput {
+            viewport: (1280.0, 600.0),
+            anchor: (900.0, 300.0),
+            radius: 14.0,
+            size: (300.0, 2000.0),
+        };
+        let b = place_panel(long);
+        assert_eq!(b.side, Side::Right);
+        assert_eq!(b.max_height, 584.0);
+        assert!(fits(b, long), "{b:?}");
+        // Too narrow beside, too short above and below: the larger side, capped.
+        let squeezed = PanelInput {
+            viewport: (600.0, 700.0),
+            anchor: (300.0, 250.0),
+            radius: 14.0,
+            size: (300.0, 2000.0),
+        };
+        let b = place_panel(squeezed);
+        assert_eq!(b.side, Side::Below);
+        assert_eq!(b.max_height, 700.0 - 8.0 - 270.0);
+        assert!(fits(b, squeezed), "{b:?}");
+        // The panel never leaves the screen on the right or the left.
+        let edge = PanelInput {
+            anchor: (1275.0, 100.0),
+            ..banner
+        };
+        assert!(fits(place_panel(edge), edge));
+        // A marker scrolled off the top takes its (beside) panel with it.
+        let gone = PanelInput {
+            anchor: (900.0, -400.0),
+            ..long
+        };
+        let b = place_panel(gone);
+        assert!(b.top < 0.0, "{b:?}");
     }
 
     #[test]
@@ -344,13 +892,5 @@ mod tests {
             .clamped(),
             Fraction { x: 0.5, y: 0.0 }
         );
-    }
-
-    #[test]
-    fn panel_opens_towards_free_space() {
-        let p = PanelPlacement::for_marker(Fraction { x: 0.9, y: 0.9 });
-        assert!(p.left && p.above);
-        let p = PanelPlacement::for_marker(Fraction { x: 0.1, y: 0.1 });
-        assert!(!p.left && !p.above);
     }
 }

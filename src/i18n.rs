@@ -176,6 +176,11 @@ impl Locale {
         fill(s.reconnecting_in, &[&decimal(seconds)])
     }
 
+    /// Shown in place of the widget when the option `option` is invalid.
+    pub fn invalid_option(self, option: &str) -> String {
+        fill(self.strings().invalid_option, &[option])
+    }
+
     /// A relative time ("5 minutes ago"); `absolute` is used for [`Relative::Date`] (the
     /// browser formats dates in the reader's own convention).
     pub fn relative(self, rel: Relative, absolute: &str) -> String {
@@ -229,6 +234,8 @@ impl Locale {
             ErrorCode::AuthenticationFailed => s.err_auth,
             ErrorCode::UnknownTenant => s.err_tenant,
             ErrorCode::Unavailable => s.err_unavailable,
+            ErrorCode::ImageFull => s.err_image_full,
+            ErrorCode::QuotaExceeded => s.err_quota,
             // Codes that mean this widget and the server disagree about the protocol: nothing
             // the person can fix by editing, so one generic phrase.
             _ => s.err_generic,
@@ -335,6 +342,17 @@ pub struct Strings {
     pub retry: &'static str,
     /// Button discarding a failed op.
     pub dismiss: &'static str,
+    /// Button in the status bar while a reconnect delay is counted down.
+    pub reconnect_now: &'static str,
+    /// Shown (visibly, as an alert) when the discussion was deleted while the person had
+    /// unsent text in it; the text stays below it.
+    pub deleted_kept: &'static str,
+    /// Button copying that kept text.
+    pub copy: &'static str,
+    /// The same button once copied.
+    pub copied: &'static str,
+    /// Shown in place of the widget when an option is invalid: the option's name.
+    pub invalid_option: &'static str,
     /// Marks a pending op.
     pub sending: &'static str,
     /// Marks an edited comment.
@@ -383,6 +401,10 @@ pub struct Strings {
     pub err_tenant: &'static str,
     /// `unavailable`.
     pub err_unavailable: &'static str,
+    /// `image-full`.
+    pub err_image_full: &'static str,
+    /// `quota-exceeded`.
+    pub err_quota: &'static str,
     /// Any other failure.
     pub err_generic: &'static str,
 }
@@ -428,6 +450,11 @@ pub static EN: Strings = Strings {
     delete_confirm: "Really delete?",
     retry: "Retry",
     dismiss: "Dismiss",
+    reconnect_now: "Reconnect now",
+    deleted_kept: "This discussion was deleted. Your unsent text is kept here: copy it before closing.",
+    copy: "Copy",
+    copied: "Copied",
+    invalid_option: "Discussions unavailable: the option “{}” is invalid.",
     sending: "Sending…",
     edited: "edited",
     just_now: "just now",
@@ -452,6 +479,8 @@ pub static EN: Strings = Strings {
     err_auth: "You could not be signed in.",
     err_tenant: "This site is not set up for discussions.",
     err_unavailable: "The server could not save this; retrying may work.",
+    err_image_full: "This image has no room for more text; delete a discussion first.",
+    err_quota: "This site has used all its storage; nothing was saved.",
     err_generic: "Something went wrong; nothing was saved.",
 };
 
@@ -496,6 +525,11 @@ pub static FR: Strings = Strings {
     delete_confirm: "Supprimer vraiment ?",
     retry: "Réessayer",
     dismiss: "Ignorer",
+    reconnect_now: "Se reconnecter",
+    deleted_kept: "Cette discussion a été supprimée. Votre texte non envoyé est conservé ici : copiez-le avant de fermer.",
+    copy: "Copier",
+    copied: "Copié",
+    invalid_option: "Discussions indisponibles : l’option « {} » n’est pas valide.",
     sending: "Envoi…",
     edited: "modifié",
     just_now: "à l’instant",
@@ -520,6 +554,8 @@ pub static FR: Strings = Strings {
     err_auth: "Impossible de vous identifier.",
     err_tenant: "Ce site n’est pas configuré pour les discussions.",
     err_unavailable: "Le serveur n’a pas pu enregistrer ; réessayer peut fonctionner.",
+    err_image_full: "Cette image n’a plus de place pour du texte ; supprimez d’abord une discussion.",
+    err_quota: "Ce site a utilisé tout son espace de stockage ; rien n’a été enregistré.",
     err_generic: "Une erreur est survenue ; rien n’a été enregistré.",
 };
 
@@ -564,6 +600,11 @@ pub static PT: Strings = Strings {
     delete_confirm: "Excluir mesmo?",
     retry: "Tentar de novo",
     dismiss: "Descartar",
+    reconnect_now: "Reconectar agora",
+    deleted_kept: "Esta discussão foi excluída. Seu texto não enviado está guardado aqui: copie-o antes de fechar.",
+    copy: "Copiar",
+    copied: "Copiado",
+    invalid_option: "Discussões indisponíveis: a opção “{}” é inválida.",
     sending: "Enviando…",
     edited: "editado",
     just_now: "agora mesmo",
@@ -588,6 +629,8 @@ pub static PT: Strings = Strings {
     err_auth: "Não foi possível identificar você.",
     err_tenant: "Este site não está configurado para discussões.",
     err_unavailable: "O servidor não conseguiu salvar; tentar de novo pode funcionar.",
+    err_image_full: "Esta imagem não tem mais espaço para texto; exclua uma discussão primeiro.",
+    err_quota: "Este site usou todo o seu armazenamento; nada foi salvo.",
     err_generic: "Algo deu errado; nada foi salvo.",
 };
 
@@ -632,6 +675,11 @@ pub static RU: Strings = Strings {
     delete_confirm: "Точно удалить?",
     retry: "Повторить",
     dismiss: "Скрыть",
+    reconnect_now: "Переподключиться",
+    deleted_kept: "Это обсуждение удалено. Ваш неотправленный текст сохранён здесь: скопируйте его, прежде чем закрыть.",
+    copy: "Копировать",
+    copied: "Скопировано",
+    invalid_option: "Обсуждения недоступны: недопустимый параметр «{}».",
     sending: "Отправка…",
     edited: "изменено",
     just_now: "только что",
@@ -656,6 +704,8 @@ pub static RU: Strings = Strings {
     err_auth: "Не удалось вас опознать.",
     err_tenant: "Этот сайт не настроен для обсуждений.",
     err_unavailable: "Сервер не смог сохранить; повтор может помочь.",
+    err_image_full: "На этом изображении больше нет места для текста; сначала удалите обсуждение.",
+    err_quota: "Этот сайт исчерпал своё хранилище; ничего не сохранено.",
     err_generic: "Что-то пошло не так; ничего не сохранено.",
 };
 
@@ -820,13 +870,24 @@ mod tests {
                 s.err_offline,
                 s.err_lost,
                 s.just_now,
+                s.reconnect_now,
+                s.deleted_kept,
+                s.copy,
+                s.copied,
+                s.invalid_option,
             ];
             assert!(all.iter().all(|p| !p.trim().is_empty()), "{locale:?}");
             if locale != Locale::En {
                 assert_ne!(s.guest, EN.guest);
                 assert_ne!(s.err_offline, EN.err_offline);
                 assert_ne!(s.retry, EN.retry);
+                assert_ne!(s.reconnect_now, EN.reconnect_now);
+                assert_ne!(s.deleted_kept, EN.deleted_kept);
             }
+            assert!(
+                fill(s.invalid_option, &["name"]).contains("name"),
+                "{locale:?}"
+            );
         }
     }
 

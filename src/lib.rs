@@ -11,14 +11,17 @@
 //! - [`options`] (pure): mount options, defaults and validation; default image id.
 //! - [`i18n`] (pure): every human-readable string in en / fr / pt / ru, plural rules, error
 //!   code and validation-error translations.
-//! - [`geometry`] (pure): pointer → fraction of the image, fraction → CSS percentage, overlay box.
+//! - [`geometry`] (pure): the drawn picture (`object-fit`, `object-position`, transforms),
+//!   pointer → fraction of it, fraction → CSS percentage, overlay boxes, thread panel placement.
 //! - [`reltime`] (pure): "5 minutes ago" bucketing.
 //! - [`status`] (pure): connection status, failures and announcements as text.
 //! - [`style`]: the stylesheet (CSS custom properties, light / dark), injected once.
+//! - [`overlay`]: the page's overlay layer and measuring where the image's picture is.
 //! - [`dom`]: owners of browser resources released on drop (listener, timeout, WebSocket,
 //!   ResizeObserver) — no `Closure::forget` anywhere.
 //! - [`ui`]: the widget's DOM: build, incremental patches, teardown.
 //! - [`widget`]: one mounted widget: engine plumbing and event handling.
+//! - [`invalid`]: the notice shown in place of a widget whose options are invalid.
 //! - [`browser`]: clocks, randomness, location, storage, console.
 //! - [`error`]: [`error::WidgetError`], converted to a JS `Error` only here at the boundary.
 
@@ -27,7 +30,9 @@ pub mod dom;
 pub mod error;
 pub mod geometry;
 pub mod i18n;
+pub mod invalid;
 pub mod options;
+pub mod overlay;
 pub mod reltime;
 pub mod status;
 pub mod style;
@@ -145,6 +150,16 @@ fn register(shell: &Rc<Shell>) {
     });
 }
 
+/// The live widget on `img`, if any.
+pub(crate) fn mounted_on(img: &web_sys::HtmlImageElement) -> Option<Rc<Shell>> {
+    LIVE.with(|live| {
+        live.borrow()
+            .iter()
+            .find(|s| &s.img == img && !s.is_destroyed())
+            .cloned()
+    })
+}
+
 fn unregister(shell: &Rc<Shell>) {
     LIVE.with(|live| prune(&mut live.borrow_mut(), Some(shell)));
 }
@@ -169,12 +184,21 @@ pub struct ImageChat {
 #[wasm_bindgen]
 impl ImageChat {
     /// Mounts a widget on an `<img>` element (or the first element a CSS selector matches).
-    /// Throws an `Error` on an invalid option, a missing or non-image target, or an image
-    /// that already has a widget.
+    /// An image that already has a widget (e.g. from the loader's auto-mount) hands that one
+    /// over: the handle returned controls it (its `destroy()` removes it) and `options` are not
+    /// applied. Throws an `Error` on an invalid option or a missing or non-image target.
     pub fn mount(
         target: MountTarget,
         options: Option<ImageChatOptions>,
     ) -> Result<ImageChat, JsValue> {
+        let existing = browser::window()
+            .and_then(|w| w.document())
+            .and_then(|doc| browser::resolve_target(&doc, &target).ok())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlImageElement>().ok())
+            .and_then(|img| mounted_on(&img));
+        if let Some(shell) = existing {
+            return Ok(ImageChat { shell });
+        }
         let js = match &options {
             Some(o) => raw_options(o).map_err(WidgetError::into_js)?,
             None => RawOptions::default(),
@@ -251,6 +275,24 @@ impl ImageChat {
         };
         self.shell.set_auth(auth);
         Ok(())
+    }
+
+    /// Every widget on the page that is not destroyed (mounted by `mount` or `autoMount`), in
+    /// mounting order. Destroyed widgets, and those whose image left the page for good, leave
+    /// the list.
+    #[wasm_bindgen(getter = instances)]
+    pub fn instances() -> ImageChatList {
+        let list = js_sys::Array::new();
+        LIVE.with(|live| {
+            let mut live = live.borrow_mut();
+            prune(&mut live, None);
+            for shell in live.iter() {
+                list.push(&JsValue::from(ImageChat {
+                    shell: shell.clone(),
+                }));
+            }
+        });
+        list.unchecked_into()
     }
 
     /// The widget version (the crate version).

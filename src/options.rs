@@ -97,6 +97,25 @@ impl OptionsError {
     }
 }
 
+impl OptionsError {
+    /// The option at fault, by its JavaScript name (`data-*` attributes use the kebab-case
+    /// form: `markerSize` is `data-marker-size`), shown to people in place of the widget.
+    pub fn option(&self) -> &'static str {
+        match self {
+            OptionsError::InvalidServer(_) => "server",
+            OptionsError::InvalidTenant(_) => "tenant",
+            OptionsError::InvalidImageId => "imageId",
+            OptionsError::InvalidName => "name",
+            OptionsError::InvalidTheme(_) => "theme",
+            OptionsError::InvalidMarkerSize(_) => "markerSize",
+            OptionsError::InvalidReadOnly(_) => "readOnly",
+            OptionsError::InvalidAuth(_) => "auth",
+            OptionsError::NotAnObject => "options",
+            OptionsError::WrongType { option, .. } => option,
+        }
+    }
+}
+
 impl std::fmt::Display for OptionsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message())
@@ -313,14 +332,52 @@ impl RawOptions {
         }
     }
 
-    /// Applies defaults and checks every value.
-    pub fn resolve(&self, env: &PageEnv) -> Result<Options, OptionsError> {
-        let locale = Locale::negotiate(
+    /// The UI language: the `locale` option, else the browser's languages, else English.
+    /// Never fails, so even a widget whose other options are invalid speaks the page's
+    /// language.
+    pub fn locale(&self, env: &PageEnv) -> Locale {
+        Locale::negotiate(
             self.locale
                 .iter()
                 .map(String::as_str)
                 .chain(env.languages.iter().map(String::as_str)),
-        );
+        )
+    }
+
+    /// One widget's options from its three layers, lowest precedence first: `defaults` (the
+    /// loader's script tag), `attrs` (the image's own `data-*` attributes) and `js` (the options
+    /// object). Returns them merged, and whether credentials were dropped.
+    ///
+    /// An image's attributes are page content, often HTML written by the site's users (HTML
+    /// sanitizers keep `data-*` attributes). They may pick a server, but credentials they did
+    /// not bring never follow it: when the image's `data-server` decides the server and the
+    /// `auth` comes from another layer, the auth is dropped (the widget connects anonymously)
+    /// unless the image's server resolves to the same URL as the one the other layers name.
+    pub fn layered(
+        defaults: RawOptions,
+        attrs: RawOptions,
+        js: RawOptions,
+        env: &PageEnv,
+    ) -> (RawOptions, bool) {
+        let image_picks_server = attrs.server.is_some() && js.server.is_none();
+        let auth_from_elsewhere =
+            js.auth.is_some() || (attrs.auth.is_none() && defaults.auth.is_some());
+        let moved = image_picks_server && auth_from_elsewhere && {
+            // Unresolvable on either side counts as different: drop rather than guess.
+            let url = |server: Option<&str>| server_url(server, env).ok();
+            let chosen = url(attrs.server.as_deref());
+            chosen.is_none() || chosen != url(defaults.server.as_deref())
+        };
+        let mut merged = defaults.overridden_by(attrs).overridden_by(js);
+        if moved {
+            merged.auth = None;
+        }
+        (merged, moved)
+    }
+
+    /// Applies defaults and checks every value.
+    pub fn resolve(&self, env: &PageEnv) -> Result<Options, OptionsError> {
+        let locale = self.locale(env);
         let server_url = server_url(self.server.as_deref(), env)?;
         let tenant_str = self.tenant.as_deref().unwrap_or(DEFAULT_TENANT).trim();
         let tenant = TenantId::new(tenant_str);
@@ -602,6 +659,79 @@ mod tests {
         assert_eq!(o.marker_size, 32.0);
         assert_eq!(o.theme, Theme::Dark);
         assert_eq!(o.name, "Ada");
+    }
+
+    /// Issue 12 item 3: `<img data-image-chat data-server="wss://attacker/ws">` in user
+    /// content must not receive the signed user the loader tag carries.
+    #[test]
+    fn credentials_never_follow_a_server_chosen_by_the_image() {
+        let e = env();
+        let sso = || {
+            Some(Ok(AuthFields {
+                kind: Some("sso".into()),
+                user_data: Some("eyJpZCI6MX0=".into()),
+                timestamp: Some(1.0),
+                hash: Some("ab".repeat(32)),
+                ..AuthFields::default()
+            }))
+        };
+        let server = |v: &str| Some(v.to_owned());
+        let loader = || RawOptions {
+            server: server("https://chat.site.example"),
+            auth: sso(),
+            ..RawOptions::default()
+        };
+        let evil = || RawOptions {
+            server: server("wss://attacker.example/ws"),
+            ..RawOptions::default()
+        };
+        // The image picks another server: the loader's auth is dropped.
+        let (o, dropped) = RawOptions::layered(loader(), evil(), RawOptions::default(), &e);
+        assert!(dropped);
+        let o = o.resolve(&e).unwrap();
+        assert_eq!(o.server_url, "wss://attacker.example/ws");
+        assert_eq!(o.auth, None, "connects anonymously");
+        // Auth given in the options object is not sent there either.
+        let js = RawOptions {
+            auth: sso(),
+            ..RawOptions::default()
+        };
+        let (o, dropped) = RawOptions::layered(RawOptions::default(), evil(), js, &e);
+        assert!(dropped && o.auth.is_none());
+        // The same server written another way keeps the auth.
+        let same = RawOptions {
+            server: server("wss://chat.site.example/ws"),
+            ..RawOptions::default()
+        };
+        let (o, dropped) = RawOptions::layered(loader(), same, RawOptions::default(), &e);
+        assert!(!dropped && o.auth.is_some());
+        // The options object choosing the server is the page's code, not its content.
+        let js = RawOptions {
+            server: server("wss://other.example/ws"),
+            ..RawOptions::default()
+        };
+        let (o, dropped) = RawOptions::layered(loader(), evil(), js, &e);
+        assert!(!dropped && o.auth.is_some());
+        // An image bringing its own auth with its own server keeps both (it can only hand out
+        // what it holds).
+        let own = RawOptions {
+            auth: sso(),
+            ..evil()
+        };
+        let (o, dropped) =
+            RawOptions::layered(RawOptions::default(), own, RawOptions::default(), &e);
+        assert!(!dropped && o.auth.is_some());
+        // Without auth there is nothing to protect; the image's server is used.
+        let no_auth = RawOptions {
+            server: server("https://chat.site.example"),
+            ..RawOptions::default()
+        };
+        let (o, dropped) = RawOptions::layered(no_auth, evil(), RawOptions::default(), &e);
+        assert!(!dropped);
+        assert_eq!(
+            o.resolve(&e).unwrap().server_url,
+            "wss://attacker.example/ws"
+        );
     }
 
     #[test]

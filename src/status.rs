@@ -16,6 +16,84 @@ pub fn data_state(status: ConnectionStatus) -> &'static str {
     }
 }
 
+/// Remembers the `data-state` last announced to the page, so `image-chat:state` fires only
+/// when it changes: the engine reports every new attempt and countdown (`Connecting { attempt:
+/// 3 }`, `Reconnecting { .. }` with a new deadline), which all read "reconnecting".
+#[derive(Debug, Default)]
+pub struct StateChanges {
+    last: Option<&'static str>,
+}
+
+impl StateChanges {
+    /// The state to announce for `status`, if it differs from the last one announced.
+    pub fn changed(&mut self, status: ConnectionStatus) -> Option<&'static str> {
+        let state = data_state(status);
+        if self.last == Some(state) {
+            return None;
+        }
+        self.last = Some(state);
+        Some(state)
+    }
+}
+
+/// Whether "Reconnect now" makes sense: a backoff delay is being waited out.
+pub fn can_reconnect_now(status: ConnectionStatus) -> bool {
+    matches!(status, ConnectionStatus::Reconnecting { .. })
+}
+
+/// For the site's developer, in the console: why the server refused this page for good, and
+/// what to change. People see "Disconnected"; only the console can name the page's origin
+/// and the tenant. English, like every developer message.
+pub fn refusal_explanation(code: CloseCode, origin: &str, tenant: &str) -> String {
+    let (number, why) = match code {
+        CloseCode::Forbidden => (
+            "4403",
+            [
+                "this page's origin ",
+                origin,
+                " is not allowed for tenant \"",
+                tenant,
+                "\": add \"",
+                origin,
+                "\" to the tenant's `origins` on the image-chat server (docs/OPERATIONS.md)",
+            ]
+            .concat(),
+        ),
+        CloseCode::UnknownTenant => (
+            "4404",
+            [
+                "the server has no tenant \"",
+                tenant,
+                "\": check `data-tenant` / the `tenant` option",
+            ]
+            .concat(),
+        ),
+        CloseCode::AuthenticationFailed => (
+            "4401",
+            [
+                "the person could not be authenticated for tenant \"",
+                tenant,
+                "\" (a bad or expired SSO signature, or a tenant that admits no anonymous \
+                 people); setAuth() with new auth connects again",
+            ]
+            .concat(),
+        ),
+        CloseCode::BadHello => (
+            "4400",
+            "the server refused the widget's hello (another protocol version, or invalid ids)"
+                .to_owned(),
+        ),
+        _ => ("", "the server refused the connection for good".to_owned()),
+    };
+    let mut out = ["image-chat: not connected: ", &why].concat();
+    if !number.is_empty() {
+        out.push_str(" (close ");
+        out.push_str(number);
+        out.push(')');
+    }
+    out
+}
+
 /// The status line's text at `now` (same clock as the engine's; the countdown is rounded up to
 /// whole seconds so it never shows 0 while waiting).
 pub fn status_text(locale: Locale, status: ConnectionStatus, now: u64) -> String {
@@ -123,6 +201,74 @@ mod tests {
             stop_detail(en, StopReason::Refused(CloseCode::UnknownTenant)),
             en.strings().err_tenant
         );
+    }
+
+    #[test]
+    fn state_event_only_on_a_change() {
+        let mut changes = StateChanges::default();
+        let waiting = |at| ConnectionStatus::Reconnecting {
+            next_attempt_at: at,
+            attempt: 1,
+        };
+        let seen: Vec<_> = [
+            ConnectionStatus::Connecting { attempt: 0 },
+            ConnectionStatus::Live,
+            waiting(1_000),
+            ConnectionStatus::Connecting { attempt: 1 },
+            waiting(3_000),
+            ConnectionStatus::Connecting { attempt: 2 },
+            waiting(9_000),
+            ConnectionStatus::Live,
+            ConnectionStatus::Live,
+            ConnectionStatus::Offline,
+            ConnectionStatus::Stopped(StopReason::Refused(CloseCode::Forbidden)),
+        ]
+        .into_iter()
+        .filter_map(|s| changes.changed(s))
+        .collect();
+        assert_eq!(
+            seen,
+            [
+                "connecting",
+                "live",
+                "reconnecting",
+                "live",
+                "offline",
+                "stopped"
+            ]
+        );
+    }
+
+    #[test]
+    fn reconnect_now_only_while_waiting() {
+        assert!(can_reconnect_now(ConnectionStatus::Reconnecting {
+            next_attempt_at: 5,
+            attempt: 3
+        }));
+        for status in [
+            ConnectionStatus::Connecting { attempt: 3 },
+            ConnectionStatus::Live,
+            ConnectionStatus::Offline,
+            ConnectionStatus::Stopped(StopReason::Refused(CloseCode::Forbidden)),
+        ] {
+            assert!(!can_reconnect_now(status), "{status:?}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_their_reason_for_the_developer() {
+        let origin = refusal_explanation(CloseCode::Forbidden, "https://blog.example", "acme");
+        assert_eq!(
+            origin,
+            "image-chat: not connected: this page's origin https://blog.example is not allowed \
+             for tenant \"acme\": add \"https://blog.example\" to the tenant's `origins` on the \
+             image-chat server (docs/OPERATIONS.md) (close 4403)"
+        );
+        let tenant = refusal_explanation(CloseCode::UnknownTenant, "https://a.example", "acme");
+        assert!(tenant.contains("no tenant \"acme\"") && tenant.ends_with("(close 4404)"));
+        let auth = refusal_explanation(CloseCode::AuthenticationFailed, "x", "acme");
+        assert!(auth.contains("authenticated") && auth.ends_with("(close 4401)"));
+        assert!(refusal_explanation(CloseCode::BadHello, "x", "t").ends_with("(close 4400)"));
     }
 
     #[test]

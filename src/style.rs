@@ -23,6 +23,13 @@ const DARK: &str = "--ic-accent:var(--image-chat-accent,#ff5c93);--ic-on-accent:
 
 /// Layout and looks, independent of the theme.
 ///
+/// The overlay root is placed by the widget (see `crate::overlay`); the marker layer is the
+/// picture box the root carries in `--ic-l/t/w/h`. The thread panel is placed on screen by the
+/// widget (`data-place`), a bottom sheet on narrow screens. On coarse pointers markers get an
+/// invisible 44×44 px hit area (their paint containment is dropped so it is not clipped),
+/// buttons are at least 44×44 px and text boxes use 16 px text (phones zoom into smaller).
+/// The marker focus ring is white between two dark rings, visible on any photo.
+///
 /// Containment keeps a thousand markers cheap: the layer (`size layout style`, no `paint` so
 /// markers on the image's edge are not clipped) is their containing block, so adding or
 /// changing one does not re-lay out the overlay, and each marker (`strict`: fixed size) is laid
@@ -39,28 +46,28 @@ const DARK: &str = "--ic-accent:var(--image-chat-accent,#ff5c93);--ic-on-accent:
 /// its longhands per element (≈ 0.8 ms less on the same page). The draft marker, outside the
 /// layer, gets the same font and colour from the same rule.
 const RULES: &str = r#"
-.image-chat-frame{position:relative;display:inline-block;max-width:100%;vertical-align:top}
-.image-chat-frame[data-block]{display:block}
+.image-chat-overlays{position:absolute;left:0;top:0;width:0;height:0;overflow:visible;margin:0;padding:0;border:0}
+.image-chat[hidden]{display:none}
 .image-chat{position:absolute;left:0;top:0;box-sizing:border-box;z-index:var(--image-chat-z,10);cursor:crosshair;font:var(--image-chat-font,13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);color:var(--ic-fg);text-align:left;-webkit-tap-highlight-color:transparent}
 .image-chat[data-read-only]{cursor:default}
 .image-chat:focus{outline:none}
 .image-chat:focus-visible{outline:2px solid var(--ic-accent);outline-offset:2px}
 .image-chat *,.image-chat *::before,.image-chat *::after{box-sizing:border-box}
-.image-chat-layer{position:absolute;inset:0;contain:size layout style;pointer-events:none}
+.image-chat-layer{position:absolute;left:var(--ic-l,0);top:var(--ic-t,0);width:var(--ic-w,100%);height:var(--ic-h,100%);contain:size layout style;pointer-events:none}
+.image-chat-crosshair,.image-chat-marker[data-draft]{left:calc(var(--ic-l,0px) + var(--ic-w,0px)*var(--x,50)/100);top:calc(var(--ic-t,0px) + var(--ic-h,0px)*var(--y,50)/100)}
 .image-chat-layer,.image-chat-marker[data-draft]{font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;color:var(--ic-on-accent)}
 .image-chat-marker{position:absolute;width:calc(1em/.42);height:calc(1em/.42);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid;border-radius:50%;background-color:var(--ic-accent);color:inherit;font:inherit;box-shadow:0 2px 6px rgba(0,0,0,.35);cursor:pointer;transition:transform .12s;contain:strict;pointer-events:auto}
 .image-chat-marker:hover,.image-chat-marker[aria-expanded=true]{transform:translate(-50%,-50%) scale(1.12)}
-.image-chat-marker:focus-visible{outline:3px solid var(--ic-fg);outline-offset:2px}
+.image-chat-marker:focus-visible{outline:2px solid #fff;outline-offset:2px;box-shadow:0 0 0 2px #111,0 0 0 6px #111}
 .image-chat-marker[data-draft]{background:var(--ic-bg);color:var(--ic-accent);border:2px dashed var(--ic-accent)}
 .image-chat-marker[data-pending]{opacity:var(--image-chat-pending-opacity,.6)}
 .image-chat-marker[data-failed]{background:var(--ic-danger);color:#fff}
 .image-chat-crosshair{position:absolute;display:none;width:24px;height:24px;margin:-12px 0 0 -12px;border:2px solid var(--ic-accent);border-radius:50%;pointer-events:none;box-shadow:0 0 0 2px var(--ic-on-accent)}
 .image-chat:focus-visible>.image-chat-crosshair{display:block}
-.image-chat-thread{--ic-pw:min(var(--image-chat-panel-width,300px),90vw);--ic-m:var(--image-chat-marker-size,28px);position:absolute;z-index:1;width:var(--ic-pw);max-height:min(420px,80vh);display:flex;flex-direction:column;background:var(--ic-bg);color:var(--ic-fg);border:1px solid var(--ic-border);border-radius:var(--image-chat-radius,10px);box-shadow:0 8px 28px rgba(0,0,0,.28);cursor:auto;box-sizing:border-box;left:clamp(0px,calc(var(--ic-x,0%) - var(--ic-m)*.5),max(0px,calc(100% - var(--ic-pw))));margin-top:calc(var(--ic-m)*.7)}
-.image-chat-thread[data-left]{left:clamp(0px,calc(var(--ic-x,0%) + var(--ic-m)*.5 - var(--ic-pw)),max(0px,calc(100% - var(--ic-pw))))}
-.image-chat-thread[data-above]{transform:translateY(-100%);margin-top:calc(var(--ic-m)*-.7)}
+.image-chat-thread{position:absolute;left:0;top:0;z-index:1;width:min(var(--image-chat-panel-width,300px),calc(100vw - 16px));max-height:min(420px,80vh);display:flex;flex-direction:column;background:var(--ic-bg);color:var(--ic-fg);border:1px solid var(--ic-border);border-radius:var(--image-chat-radius,10px);box-shadow:0 8px 28px rgba(0,0,0,.28);cursor:auto;box-sizing:border-box}
+.image-chat-thread[data-place=sheet]{position:fixed;left:0;right:0;top:auto;bottom:0;width:auto;border-radius:var(--image-chat-radius,10px) var(--image-chat-radius,10px) 0 0;border-width:1px 0 0;box-shadow:0 -8px 28px rgba(0,0,0,.3)}
 .image-chat-thread:focus{outline:none}
-.image-chat-head{display:flex;align-items:center;gap:8px;padding:8px 8px 8px 12px;border-bottom:1px solid var(--ic-border);font-weight:600}
+.image-chat-head{flex:none;display:flex;align-items:center;gap:8px;padding:8px 8px 8px 12px;border-bottom:1px solid var(--ic-border);font-weight:600}
 .image-chat-head>span{flex:1}
 .image-chat-comments{list-style:none;margin:0;padding:4px 12px;overflow:auto;flex:1 1 auto}
 .image-chat-comment{padding:8px 0;border-bottom:1px solid var(--ic-border)}
@@ -72,7 +79,7 @@ const RULES: &str = r#"
 .image-chat-text{margin:2px 0 0;white-space:pre-wrap;overflow-wrap:anywhere}
 .image-chat-error{margin:4px 0 0;color:var(--ic-danger);font-size:.92em}
 .image-chat-actions{display:flex;flex-wrap:wrap;gap:6px;margin-top:4px}
-.image-chat-compose{padding:8px 12px 12px;border-top:1px solid var(--ic-border)}
+.image-chat-compose{flex:none;padding:8px 12px 12px;border-top:1px solid var(--ic-border)}
 .image-chat textarea{display:block;width:100%;min-height:56px;resize:vertical;margin:0 0 6px;padding:6px 8px;font:inherit;color:var(--ic-fg);background:var(--ic-field-bg);border:1px solid var(--ic-border);border-radius:6px}
 .image-chat textarea:focus-visible{outline:2px solid var(--ic-accent);outline-offset:0}
 .image-chat button.image-chat-btn{font:inherit;font-size:.92em;padding:3px 10px;border:1px solid var(--ic-border);border-radius:6px;background:transparent;color:var(--ic-fg);cursor:pointer}
@@ -81,12 +88,17 @@ const RULES: &str = r#"
 .image-chat button.image-chat-btn:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
 .image-chat-close{border:0!important;font-size:1.2em!important;line-height:1}
 .image-chat-bar{position:absolute;left:6px;bottom:6px;display:flex;gap:8px;align-items:center;max-width:calc(100% - 12px);padding:2px 8px;border-radius:999px;background:var(--ic-bar-bg);color:var(--ic-fg);font-size:11px;pointer-events:none;white-space:nowrap;overflow:hidden}
+.image-chat-status,.image-chat-online{min-width:0;overflow:hidden;text-overflow:ellipsis}
+.image-chat-online{flex:0 100 auto}
+.image-chat[data-compact] .image-chat-online{display:none}
+.image-chat-bar button.image-chat-btn{pointer-events:auto;padding:0 6px;border-radius:999px}
 .image-chat-status::before{content:"";display:inline-block;width:7px;height:7px;margin-right:5px;border-radius:50%;background:var(--ic-muted)}
 .image-chat[data-state=live] .image-chat-status::before{background:var(--ic-live)}
 .image-chat[data-state=offline] .image-chat-status::before,.image-chat[data-state=stopped] .image-chat-status::before{background:var(--ic-danger)}
 .image-chat-online:empty{display:none}
 .image-chat-sr{position:absolute!important;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (prefers-reduced-motion:reduce){.image-chat-marker{transition:none}}
+@media (pointer:coarse){.image-chat-marker{contain:size layout style}.image-chat-marker::after{content:"";position:absolute;inset:min(0px,calc(50% - 22px));border-radius:50%}.image-chat button.image-chat-btn{min-width:44px;min-height:44px}.image-chat textarea{font-size:16px}}
 "#;
 
 /// The whole stylesheet.

@@ -6,16 +6,20 @@
 //! Structure (the DOM contract is in docs/WIDGET.md):
 //!
 //! ```text
-//! span.image-chat-frame              wraps the site's <img>, position: relative
-//!   img                              the site's image, untouched
-//!   div.image-chat[data-state]       the overlay, sized to the image's content box
-//!     div.image-chat-layer           markers: button.image-chat-marker[data-chat-id]
+//! div.image-chat-overlays           one per page, at the end of <body> (crate::overlay)
+//!   div.image-chat[data-state]       one widget's overlay, over the visible part of its
+//!                                    image's drawn picture (the site's <img> is untouched)
+//!     div.image-chat-layer           the whole picture box: button.image-chat-marker[data-chat-id]
 //!     span.image-chat-crosshair      keyboard placement point (visible on focus)
 //!     button.image-chat-marker[data-draft]   the marker being placed (before posting)
-//!     div.image-chat-thread          the open thread (one at a time)
+//!     div.image-chat-thread[data-place]      the open thread (one at a time), placed on screen
 //!     div.image-chat-bar             span.image-chat-status + span.image-chat-online
 //!     div.image-chat-sr[aria-live]   announcements for screen readers
 //! ```
+//!
+//! The root carries the picture box as `--ic-l`, `--ic-t`, `--ic-w`, `--ic-h` (px, relative to
+//! itself): the marker layer is that box, and the crosshair and draft marker are placed in it
+//! with `--x` / `--y` (percent numbers).
 
 use std::cell::Cell;
 
@@ -27,7 +31,9 @@ use web_sys::{Document, Element, HtmlImageElement, HtmlTextAreaElement};
 
 use crate::dom::Clones;
 use crate::dom::plain::{self, focus, set_style};
-use crate::geometry::{Fraction, PanelPlacement, percent, push_percent, px};
+use crate::geometry::{
+    Fraction, OverlayBox, PanelInput, Rect, Side, place_panel, push_fixed3, push_percent, px,
+};
 use crate::i18n::{Locale, decimal};
 use crate::options::Options;
 use crate::reltime::relative;
@@ -104,10 +110,17 @@ fn set_overlay_label(root: &Element, locale: Locale, read_only: bool) {
     set_flag(root, "data-read-only", read_only);
 }
 
+/// Puts the crosshair or the draft marker at `at` in the picture box (`--x`, `--y`: percent).
 fn place(e: &Element, at: Fraction) {
-    set_style(e, "left", &percent(at.x));
-    set_style(e, "top", &percent(at.y));
+    for (name, v) in [("--x", at.x), ("--y", at.y)] {
+        let mut value = String::new();
+        push_fixed3(&mut value, v.clamp(0.0, 1.0) * 100.0);
+        set_style(e, name, &value);
+    }
 }
+
+/// The tallest a thread panel grows (its comment list scrolls beyond), except as a sheet.
+const PANEL_MAX: f64 = 420.0;
 
 /// The first comment's text, shortened for a marker's accessible name.
 fn excerpt(text: &str) -> String {
@@ -208,15 +221,17 @@ pub struct Ui {
     pub locale: Locale,
     /// No changes allowed.
     pub read_only: bool,
-    /// The site's image.
+    /// The site's image (never moved or changed).
     pub img: HtmlImageElement,
-    /// Our wrapper around it.
-    pub frame: Element,
-    /// `.image-chat`, the overlay root.
+    /// The page's overlay layer (`div.image-chat-overlays`), shared by every widget.
+    pub host: Element,
+    /// `.image-chat`, the overlay root, in `host`.
     pub root: Element,
     layer: Element,
     crosshair: Element,
     status: Element,
+    /// "Reconnect now" (`button[data-action=reconnect]` in the bar).
+    reconnect: Element,
     online: Element,
     live: Element,
     /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
@@ -243,21 +258,10 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Wraps `img` and builds the overlay.
+    /// Builds the overlay in the page's overlay layer (the image is left alone); hidden until
+    /// [`Ui::layout`] puts it over the picture.
     pub fn build(doc: &Document, img: &HtmlImageElement, opts: &Options) -> JsResult<Ui> {
         let locale = opts.locale;
-        let parent = img
-            .parent_node()
-            .ok_or_else(|| JsValue::from_str("detached image"))?;
-        let frame = make(doc, "span", "image-chat-frame");
-        // A block-level image keeps block layout inside a block wrapper.
-        let block = crate::browser::window()
-            .map(|w| plain::ComputedStyle::of(&w, img).get("display"))
-            .is_some_and(|d| d == "block" || d == "flex" || d == "grid" || d == "table");
-        set_flag(&frame, "data-block", block);
-        plain::insert(&parent, &frame, Some(img));
-        plain::append(&frame, img);
-
         let root = make(doc, "div", "image-chat");
         for (name, value) in [
             ("role", "group"),
@@ -274,6 +278,10 @@ impl Ui {
         plain::set(&crosshair, "aria-hidden", "true");
         let bar = make(doc, "div", "image-chat-bar");
         let status = child(doc, &bar, "span", "image-chat-status");
+        // Shown only while a reconnect delay is counted down (see `show_status`).
+        let reconnect = button(doc, "reconnect", locale.strings().reconnect_now);
+        plain::set(&reconnect, "hidden", "");
+        plain::append(&bar, &reconnect);
         let online = child(doc, &bar, "span", "image-chat-online");
         let live = make(doc, "div", "image-chat-sr");
         plain::set(&live, "aria-live", "polite");
@@ -281,7 +289,9 @@ impl Ui {
         for child in [&layer, &crosshair, &bar, &live] {
             plain::append(&root, child);
         }
-        plain::append(&frame, &root);
+        plain::set(&root, "hidden", "");
+        let host = crate::overlay::acquire_layer(doc);
+        plain::append(&host, &root);
         let marker_template = make(doc, "button", "image-chat-marker");
         for (name, value) in [
             ("type", "button"),
@@ -296,11 +306,12 @@ impl Ui {
             locale,
             read_only: opts.read_only,
             img: img.clone(),
-            frame,
+            host,
             root,
             layer,
             crosshair,
             status,
+            reconnect,
             online,
             live,
             marker_template,
@@ -317,26 +328,95 @@ impl Ui {
         Ok(ui)
     }
 
-    /// Puts the image back where it was and removes everything the widget added.
+    /// Removes everything the widget added (the layer goes with the last widget).
     pub fn teardown(&mut self) {
         self.panel = None;
         self.draft = None;
-        if let Some(parent) = self.frame.parent_node() {
-            let _ = parent.insert_before(&self.img, Some(&self.frame));
-        }
-        self.frame.remove();
+        self.root.remove();
+        crate::overlay::release_layer(&self.host);
     }
 
-    /// Sizes the overlay to the image's content box.
-    pub fn layout(&self, rect: crate::geometry::Rect) {
+    /// Shows the overlay over the picture: `b` in the page layer's coordinates (see
+    /// [`crate::geometry::overlay_box`]).
+    pub fn layout(&self, b: &OverlayBox) {
+        let v = b.visible;
+        let p = b.picture;
         for (prop, value) in [
-            ("left", rect.left),
-            ("top", rect.top),
-            ("width", rect.width),
-            ("height", rect.height),
+            ("left", v.left),
+            ("top", v.top),
+            ("width", v.width),
+            ("height", v.height),
+            ("--ic-l", p.left),
+            ("--ic-t", p.top),
+            ("--ic-w", p.width),
+            ("--ic-h", p.height),
         ] {
             set_style(&self.root, prop, &px(value));
         }
+        let c = b.clip;
+        let clip = [
+            "inset(",
+            &px(c.top),
+            " ",
+            &px(c.right),
+            " ",
+            &px(c.bottom),
+            " ",
+            &px(c.left),
+            ")",
+        ]
+        .concat();
+        set_style(&self.layer, "clip-path", &clip);
+        // A thumbnail's status line is shortened: the people count gives way first.
+        set_flag(&self.root, "data-compact", v.width < 240.0);
+        plain::unset(&self.root, "hidden");
+    }
+
+    /// Hides the overlay (the image is detached, hidden or scrolled out of its clip).
+    pub fn hide(&self) {
+        plain::set(&self.root, "hidden", "");
+    }
+
+    /// The open thread or draft panel and the point it belongs to.
+    pub fn open_panel_el(&self) -> Option<(Element, Fraction)> {
+        if let Some(d) = &self.draft {
+            return Some((d.panel.clone(), d.at));
+        }
+        let p = self.panel.as_ref()?;
+        let (x, y) = self.chats.get(&p.chat_id)?.point()?;
+        Some((p.el.clone(), Fraction { x, y }))
+    }
+
+    /// Places the open panel where it is fully on screen (see [`place_panel`]): `picture` and
+    /// `visible` are the picture and the overlay root in viewport coordinates, `viewport` the
+    /// screen's size.
+    pub fn place_panel(&self, picture: Rect, visible: Rect, viewport: (f64, f64), marker: f64) {
+        let Some((el, at)) = self.open_panel_el() else {
+            return;
+        };
+        // Measured as a plain, uncapped panel.
+        plain::unset(&el, "data-place");
+        set_style(&el, "max-height", "none");
+        let r = el.get_bounding_client_rect();
+        let mut b = place_panel(PanelInput {
+            viewport,
+            anchor: (
+                picture.left + at.x * picture.width,
+                picture.top + at.y * picture.height,
+            ),
+            radius: marker / 2.0,
+            size: (r.width(), r.height().min(PANEL_MAX)),
+        });
+        plain::set(&el, "data-place", b.side.as_str());
+        if b.side == Side::Sheet {
+            set_style(&el, "left", "");
+            set_style(&el, "top", "");
+        } else {
+            b.max_height = b.max_height.min(PANEL_MAX);
+            set_style(&el, "left", &px(b.left - visible.left));
+            set_style(&el, "top", &px(b.top - visible.top));
+        }
+        set_style(&el, "max-height", &px(b.max_height));
     }
 
     // ---------------------------------------------------------------------------------------
@@ -351,6 +431,11 @@ impl Ui {
         if self.status.text_content().as_deref() != Some(text.as_str()) {
             self.status.set_text_content(Some(&text));
         }
+        set_flag(
+            &self.reconnect,
+            "hidden",
+            !status::can_reconnect_now(connection),
+        );
         match connection.stopped() {
             Some(reason) => plain::set(
                 &self.status,
@@ -543,8 +628,9 @@ impl Ui {
         new.insert(&self.layer, next.map(AsRef::as_ref), &self.marker_template)
     }
 
-    /// Removes one discussion's marker (and closes its thread). Returns whether its thread was
-    /// open, so focus can be moved somewhere sensible.
+    /// Removes one discussion's marker (and closes its thread, unless it holds text the person
+    /// has not sent: see [`Ui::orphan_panel`]). Returns whether its thread was closed, so focus
+    /// can be moved somewhere sensible.
     pub fn remove_chat(&mut self, chat_id: &ChatId) -> bool {
         if self.uncreated > 0 {
             // It may be gathered but not created yet (rare): create, then remove like any other.
@@ -556,10 +642,11 @@ impl Ui {
         self.order.retain(|id| id != chat_id);
         self.chats.remove(chat_id);
         let open = self.panel.as_ref().is_some_and(|p| &p.chat_id == chat_id);
-        if open {
+        if open && !self.orphan_panel() {
             self.close_panel();
+            return true;
         }
-        open
+        false
     }
 
     /// The discussions whose markers are gathered but not created yet: the last `uncreated`
@@ -618,7 +705,7 @@ impl Ui {
         marker.set_text_content(Some("+"));
         place(&marker, at);
 
-        let (panel, _) = self.panel_shell(at, s.new_discussion);
+        let (panel, _) = self.panel_shell(s.new_discussion);
         plain::set(&panel, "data-draft", "");
         let (_, textarea, error, _) = self.compose_box(
             &panel,
@@ -697,20 +784,14 @@ impl Ui {
         (compose, textarea, error, second)
     }
 
-    /// An empty panel next to `at` with a heading and a close button; returns it and its title.
-    fn panel_shell(&self, at: Fraction, heading: &str) -> (Element, Element) {
+    /// An empty panel with a heading and a close button; returns it and its title. The widget
+    /// places it on screen ([`Ui::place_panel`]) once it is laid out.
+    fn panel_shell(&self, heading: &str) -> (Element, Element) {
         let s = self.locale.strings();
         let doc = &self.doc;
         let panel = make(doc, "div", "image-chat-thread");
         plain::set(&panel, "role", "dialog");
         plain::set(&panel, "tabindex", "-1");
-        let placement = PanelPlacement::for_marker(at);
-        set_flag(&panel, "data-left", placement.left);
-        set_flag(&panel, "data-above", placement.above);
-        // The stylesheet turns `--ic-x` into a `left` clamped inside the overlay, so the panel
-        // stays on the picture (and on small screens) at any size without JS layout.
-        set_style(&panel, "--ic-x", &percent(at.x));
-        set_style(&panel, "top", &percent(at.y));
         let head = child(doc, &panel, "div", "image-chat-head");
         let title = text_child(doc, &head, "span", "", heading);
         let title_id = unique_id("title");
@@ -731,10 +812,8 @@ impl Ui {
         };
         self.close_draft();
         self.close_panel();
-        let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-        let at = Fraction { x, y };
         let s = self.locale.strings();
-        let (el_panel, title) = self.panel_shell(at, s.discussion);
+        let (el_panel, title) = self.panel_shell(s.discussion);
         plain::set(&el_panel, "data-chat-id", chat.id.as_str());
         let list = child(&self.doc, &el_panel, "ol", "image-chat-comments");
         let chat_error = child(&self.doc, &el_panel, "div", "image-chat-chat-error");
@@ -994,6 +1073,88 @@ impl Ui {
             if let Some(t) = plain::query(&entry.el, ".image-chat-time") {
                 t.set_text_content(Some(&time_text(self.locale, entry.view.created_at, now)));
             }
+        }
+    }
+
+    /// The open thread's discussion was deleted (by someone else, or from another tab) while
+    /// the person had unsent text in it (a reply being typed, an edit in progress). Closing the
+    /// thread would throw that text away, so the thread stays open in a "deleted" state: its
+    /// comments and buttons go, a visible alert says what happened, and the text stays in a
+    /// read-only box with a "Copy" button (`[data-action=copy]`), focused and selected, until
+    /// the person closes it. Returns false (nothing changed) when there was no unsent text.
+    pub fn orphan_panel(&mut self) -> bool {
+        let s = self.locale.strings();
+        let doc = self.doc.clone();
+        let Some(panel) = self.panel.as_mut() else {
+            return false;
+        };
+        let edit = panel.editing.as_ref().map(|(_, t)| t.value());
+        let reply = panel.compose.as_ref().map(|c| c.textarea.value());
+        let Some(text) = [edit, reply]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.trim().is_empty())
+        else {
+            return false;
+        };
+        panel.list.remove();
+        panel.chat_error.remove();
+        if let Some(c) = panel.compose.take() {
+            c.box_.remove();
+        }
+        panel.comments.clear();
+        panel.editing = None;
+        panel.confirm_delete = false;
+        plain::set(&panel.el, "data-deleted", "");
+        let notice = text_child(&doc, &panel.el, "p", "image-chat-error", s.deleted_kept);
+        plain::set(&notice, "role", "alert");
+        let kept: HtmlTextAreaElement = make(&doc, "textarea", "image-chat-kept").unchecked_into();
+        kept.set_value(&text);
+        kept.set_read_only(true);
+        plain::set(&kept, "aria-label", s.deleted_kept);
+        plain::append(&panel.el, &kept);
+        let actions = child(&doc, &panel.el, "div", "image-chat-actions");
+        let copy = button(&doc, "copy", s.copy);
+        plain::set(&copy, "data-primary", "");
+        plain::append(&actions, &copy);
+        focus(&kept);
+        kept.select();
+        true
+    }
+
+    /// The text kept by [`Ui::orphan_panel`], selected (so Ctrl+C copies it too), and the
+    /// "Copy" button, which now says "Copied".
+    pub fn kept_text(&self) -> Option<String> {
+        let panel = self.panel.as_ref()?;
+        let kept: HtmlTextAreaElement = plain::query(&panel.el, ".image-chat-kept")?
+            .dyn_into()
+            .ok()?;
+        kept.select();
+        if let Some(copy) = plain::query(&panel.el, "[data-action=copy]") {
+            copy.set_text_content(Some(self.locale.strings().copied));
+        }
+        Some(kept.value())
+    }
+
+    /// Whether keyboard focus is inside the widget.
+    pub fn has_focus(&self) -> bool {
+        let active = self.doc.active_element();
+        let node: Option<&web_sys::Node> = active.as_ref().map(AsRef::as_ref);
+        node.is_some_and(|n| self.root.contains(Some(n)))
+    }
+
+    /// Puts focus back inside the widget if it fell out (to `<body>`): re-rendering after an
+    /// action replaces the element that had it (a saved edit's text box, a Retry button that
+    /// goes once the op is pending, "Reconnect now" once the attempt starts). The open thread
+    /// (where Esc, Tab and the buttons work again) or the draft, else the overlay.
+    pub fn keep_focus(&self) {
+        if self.has_focus() {
+            return;
+        }
+        match (&self.panel, &self.draft) {
+            (Some(p), _) => focus(&p.el),
+            (None, Some(d)) => focus(&d.textarea),
+            (None, None) => focus(&self.root),
         }
     }
 

@@ -21,10 +21,14 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, Event, EventTarget, HtmlImageElement, KeyboardEvent, Window};
 
 use crate::browser;
-use crate::dom::{Listener, ResizeWatch, Socket, SocketEvent, Timeout, plain};
+use crate::dom::{
+    Frame, Listener, MutationWatch, ResizeWatch, Socket, SocketEvent, Timeout, plain,
+};
 use crate::error::WidgetError;
-use crate::geometry::{Insets, Rect, overlay_box, parse_px, pointer_to_fraction};
+use crate::geometry::{overlay_box, pointer_to_fraction};
+use crate::invalid;
 use crate::options::{Options, RawOptions, token_storage_key};
+use crate::overlay::{self, Clip, Measured};
 use crate::status;
 use crate::style;
 use crate::ui::Ui;
@@ -37,10 +41,20 @@ const TIME_REFRESH_MS: u64 = 30_000;
 /// Upper bound on drain rounds per input (each round is caused by new engine output; the
 /// engine settles in one or two, this only guards against a livelock bug).
 const MAX_DRIVE_ROUNDS: usize = 16;
+/// After anything that may move the image (a DOM change, a scroll, a transition starting), the
+/// overlay is re-measured every frame until it has not moved for this many frames: a CSS
+/// transition or animation set off by the change is followed to its end, and a quiet page
+/// costs nothing.
+const SETTLE_FRAMES: u8 = 12;
+/// How long the image may stay out of the document before the widget destroys itself (closing
+/// its socket). A framework that moves it, or a keep-alive that brings it back, is quicker.
+pub const DETACHED_DESTROY_MS: f64 = 3_000.0;
 
 /// Owner of one widget, shared by the JS handle (through the registry) and, weakly, by every
 /// callback.
 pub struct Shell {
+    /// The site's image (to hand this widget over to a later `mount` on it).
+    pub img: HtmlImageElement,
     widget: RefCell<Widget>,
     /// `destroy()` was asked for while the widget was busy: done when the callback returns.
     doomed: Cell<bool>,
@@ -118,9 +132,15 @@ fn with_widget_dyn(weak: &Weak<Shell>, f: &mut dyn FnMut(&mut Widget)) {
         if w.destroyed {
             return;
         }
+        // Whatever this callback re-renders, focus that was in the widget stays there.
+        let had_focus = w.ui.has_focus();
         f(&mut w);
         if !w.destroyed {
             w.drive();
+            w.watch_panel();
+            if had_focus {
+                w.ui.keep_focus();
+            }
         }
         let target: EventTarget = w.ui.img.clone().into();
         (std::mem::take(&mut w.outbox), target, w.self_destroy)
@@ -167,8 +187,23 @@ pub struct Widget {
     tick_timer: Option<(u64, Timeout)>,
     /// DOM and window listeners (click, keydown, img load, online, offline).
     listeners: Vec<Listener>,
-    /// Keeps the overlay on the image's content box.
+    /// Re-measures when the image (or the open panel) changes size.
     resize: Option<ResizeWatch>,
+    /// Re-measures after DOM changes anywhere in the document (they may move the image).
+    mutations: Option<MutationWatch>,
+    /// Watches the open panel's size, to place it on screen (and which panel it watches).
+    panel_watch: Option<(Element, ResizeWatch)>,
+    /// The next re-measure, and how many more quiet frames to measure.
+    frame: Option<Frame>,
+    settle: u8,
+    /// The image's clipping ancestors (`None`: to be found again after a DOM change).
+    clips: Option<Vec<Clip>>,
+    /// The last measurement shown (`None` while hidden).
+    shown: Option<Measured>,
+    /// The `--image-chat-*` values copied from the image's ancestors.
+    inherited: Vec<String>,
+    /// Destroys the widget if the image stays out of the document.
+    detached: Option<Timeout>,
     /// For new callbacks.
     weak: Weak<Shell>,
     /// `localStorage` key of the anonymous token (anonymous sessions only).
@@ -180,6 +215,8 @@ pub struct Widget {
     was_live: bool,
     /// Page events to dispatch after the borrow is released: (event name, state).
     outbox: Vec<(&'static str, String)>,
+    /// The last state announced with `image-chat:state` (it fires on a change only).
+    states: status::StateChanges,
     /// The image left the document: destroy after this callback.
     self_destroy: bool,
     /// Torn down; every callback is a no-op.
@@ -197,13 +234,10 @@ pub fn mount(
     let doc = window.document().ok_or(WidgetError::NoWindow)?;
     let element = browser::resolve_target(&doc, target)?;
     let img: HtmlImageElement = element.dyn_into().map_err(|_| WidgetError::NotAnImage)?;
-    if img
-        .parent_element()
-        .is_some_and(|p| p.class_list().contains("image-chat-frame"))
-    {
+    if crate::mounted_on(&img).is_some() {
         return Err(WidgetError::AlreadyMounted);
     }
-    if img.parent_node().is_none() {
+    if !img.is_connected() {
         return Err(WidgetError::Detached);
     }
     let mut attrs = RawOptions::from_attributes(|name| img.get_attribute(name));
@@ -211,10 +245,22 @@ pub fn mount(
         .get_attribute("data-auth")
         .filter(|a| !a.trim().is_empty())
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
-    let opts = defaults
-        .overridden_by(attrs)
-        .overridden_by(js)
-        .resolve(&browser::page_env(&window, &img))?;
+    let env = browser::page_env(&window, &img);
+    let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, &env);
+    if auth_dropped {
+        browser::log_error(
+            "mount",
+            &JsValue::from_str(
+                "this image's data-server names another server than the page's: \
+                 the page's auth is not sent there (the widget connects anonymously)",
+            ),
+        );
+    }
+    invalid::clear(&img);
+    // Visible on the page, not only thrown or logged.
+    let opts = raw
+        .resolve(&env)
+        .inspect_err(|err| invalid::show(&doc, &img, raw.locale(&env), err))?;
 
     let (auth, token_key, stored_token) = match &opts.auth {
         Some(auth) => (auth.clone(), None, None),
@@ -236,6 +282,7 @@ pub fn mount(
     let ui = Ui::build(&doc, &img, &opts)?;
     style::acquire(&doc);
     let shell = Rc::new_cyclic(|weak| Shell {
+        img: img.clone(),
         widget: RefCell::new(Widget {
             window,
             opts,
@@ -246,11 +293,20 @@ pub fn mount(
             tick_timer: None,
             listeners: Vec::new(),
             resize: None,
+            mutations: None,
+            panel_watch: None,
+            frame: None,
+            settle: 0,
+            clips: None,
+            shown: None,
+            inherited: Vec::new(),
+            detached: None,
             weak: weak.clone(),
             token_key,
             stored_token,
             was_live: false,
             outbox: Vec::new(),
+            states: status::StateChanges::default(),
             self_destroy: false,
             destroyed: false,
         }),
@@ -267,6 +323,7 @@ pub fn mount(
         }
         let status = w.engine.status();
         w.ui.show_status(status, now);
+        w.on_moved_now();
         w.layout();
     }
     // The first drive opens the socket.
@@ -280,11 +337,22 @@ impl Widget {
         let root: EventTarget = self.ui.root.clone().into();
         let img: EventTarget = self.ui.img.clone().into();
         let window: EventTarget = self.window.clone().into();
+        let doc: EventTarget = self
+            .window
+            .document()
+            .ok_or_else(|| JsValue::from_str("no document"))?
+            .into();
         let weak = self.weak.clone();
         self.listeners = vec![
             Listener::new(&root, "click", handler(&weak, Widget::on_click)),
             Listener::new(&root, "keydown", handler(&weak, Widget::on_keydown)),
-            Listener::new(&img, "load", handler(&weak, |w, _| w.layout())),
+            Listener::new(&img, "load", handler(&weak, |w, _| w.request_layout())),
+            Listener::new(&window, "resize", handler(&weak, Widget::on_moved)),
+            // Scrolling of any element (scroll events do not bubble: captured at the document).
+            Listener::capture(&doc, "scroll", handler(&weak, |w, _| w.request_layout())),
+            // A transition or animation may move the image without any DOM change.
+            Listener::capture(&doc, "transitionrun", handler(&weak, Widget::on_moved)),
+            Listener::capture(&doc, "animationstart", handler(&weak, Widget::on_moved)),
             Listener::new(
                 &window,
                 "online",
@@ -300,11 +368,43 @@ impl Widget {
                 }),
             ),
         ];
+        if let Some(doc) = self.window.document() {
+            let target: EventTarget = doc.into();
+            self.listeners.push(Listener::new(
+                &target,
+                "visibilitychange",
+                handler(&weak, |w, _| {
+                    if w.window.document().is_some_and(|d| !d.hidden()) {
+                        w.engine.handle_visible(browser::now());
+                    }
+                }),
+            ));
+        }
         let weak = self.weak.clone();
         let img_el: &Element = self.ui.img.as_ref();
-        self.resize = Some(ResizeWatch::new(&[img_el, &self.ui.frame], move || {
-            with_widget(&weak, Widget::on_resize);
+        // Measured in the observer's callback (after layout, before paint): no frame shows the
+        // overlay at the old size.
+        self.resize = Some(ResizeWatch::new(&[img_el], move || {
+            with_widget(&weak, Widget::on_resized);
         })?);
+        let weak = self.weak.clone();
+        let host = self.ui.host.clone();
+        let root: web_sys::Node = doc.unchecked_into();
+        self.mutations = Some(MutationWatch::new(&root, move |records| {
+            // Our own changes (markers, panels, the status line) do not move the image.
+            let theirs = records.iter().any(|r| {
+                js_sys::Reflect::get(&r, &"target".into())
+                    .ok()
+                    .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+                    .is_some_and(|t| !host.contains(Some(&t)))
+            });
+            if theirs {
+                with_widget(&weak, |w| {
+                    w.clips = None;
+                    w.on_moved_now();
+                });
+            }
+        }));
         Ok(())
     }
 
@@ -326,6 +426,10 @@ impl Widget {
         self.tick_timer = None;
         self.listeners.clear();
         self.resize = None;
+        self.mutations = None;
+        self.panel_watch = None;
+        self.frame = None;
+        self.detached = None;
         self.ui.teardown();
         if let Some(doc) = self.window.document() {
             style::release(&doc);
@@ -458,10 +562,12 @@ impl Widget {
                 self.was_live |= live;
                 self.ui.show_status(connection, now);
                 self.ui.show_online(self.engine.view().online);
-                self.outbox.push((
-                    "image-chat:state",
-                    status::data_state(connection).to_owned(),
-                ));
+                if let Some(state) = self.states.changed(connection) {
+                    self.outbox.push(("image-chat:state", state.to_owned()));
+                    if let Some(image_chat_sync::StopReason::Refused(code)) = connection.stopped() {
+                        self.explain_refusal(code);
+                    }
+                }
             }
             ViewUpdate::Online(n) => self.ui.show_online(n),
             ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server),
@@ -471,6 +577,14 @@ impl Widget {
             }
         }
         Ok(())
+    }
+
+    /// Tells the site's developer, in the console, why the server refused this page for good
+    /// (the page's origin, the tenant, the sign-in) and what to change.
+    fn explain_refusal(&self, code: image_chat_protocol::CloseCode) {
+        let origin = self.window.location().origin().unwrap_or_default();
+        let message = status::refusal_explanation(code, &origin, self.opts.tenant.as_str());
+        web_sys::console::error_1(&JsValue::from_str(&message));
     }
 
     fn arm_timers(&mut self, now: u64) {
@@ -521,50 +635,136 @@ impl Widget {
     // Layout
     // ---------------------------------------------------------------------------------------
 
-    /// The image's content box in viewport coordinates.
-    fn content_rect(&self) -> Rect {
-        let r = self.ui.img.get_bounding_client_rect();
-        let border_box = Rect {
-            left: r.left(),
-            top: r.top(),
-            width: r.width(),
-            height: r.height(),
-        };
-        border_box.inset(self.insets())
+    /// Where the picture is now (viewport coordinates), or `None` when it is not shown.
+    fn measure(&mut self) -> Option<Measured> {
+        if self.clips.is_none() {
+            self.clips = Some(overlay::clip_ancestors(&self.window, &self.ui.img));
+        }
+        let clips = self.clips.as_deref().unwrap_or_default();
+        overlay::measure(&self.window, &self.ui.img, clips)
     }
 
-    fn insets(&self) -> Insets {
-        let cs = plain::ComputedStyle::of(&self.window, &self.ui.img);
-        let px = |prop: &str| parse_px(&cs.get(prop));
-        Insets {
-            top: px("border-top-width") + px("padding-top"),
-            right: px("border-right-width") + px("padding-right"),
-            bottom: px("border-bottom-width") + px("padding-bottom"),
-            left: px("border-left-width") + px("padding-left"),
+    /// Measures the picture and puts the overlay (and the open panel) over it, or hides it.
+    /// Returns whether anything moved.
+    fn layout(&mut self) -> bool {
+        let Some(doc) = self.window.document() else {
+            return false;
+        };
+        if !self.ui.host.is_connected() {
+            // The page replaced the body's content: put the layer back.
+            overlay::attach_layer(&doc, &self.ui.host);
+        }
+        let seen = self.measure().filter(|m| !m.visible.is_empty());
+        let moved = seen != self.shown;
+        match seen {
+            None => {
+                if moved {
+                    self.ui.hide();
+                }
+                if !self.ui.img.is_connected() {
+                    if self.detached.is_none() {
+                        let weak = self.weak.clone();
+                        self.detached = Timeout::new(DETACHED_DESTROY_MS, move || {
+                            with_widget(&weak, |w| {
+                                w.detached = None;
+                                // Gone for good (not moved, not brought back): no socket left.
+                                w.self_destroy = !w.ui.img.is_connected();
+                            });
+                        });
+                    }
+                } else {
+                    self.detached = None;
+                }
+            }
+            Some(m) => {
+                self.detached = None;
+                if moved {
+                    let host = self.ui.host.get_bounding_client_rect();
+                    let slack = self.opts.marker_size / 2.0 + 4.0;
+                    let b = overlay_box(m.picture, m.visible, (host.left(), host.top()), slack);
+                    self.ui.layout(&b);
+                }
+                if moved || self.panel_watch.is_some() {
+                    let viewport = doc.document_element().map_or((0.0, 0.0), |e| {
+                        (f64::from(e.client_width()), f64::from(e.client_height()))
+                    });
+                    self.ui
+                        .place_panel(m.picture, m.visible, viewport, self.opts.marker_size);
+                }
+            }
+        }
+        self.shown = seen;
+        moved
+    }
+
+    /// Something may have moved the image: measure every frame until it settles.
+    fn request_layout(&mut self) {
+        self.settle = SETTLE_FRAMES;
+        self.next_frame();
+    }
+
+    fn next_frame(&mut self) {
+        if self.frame.is_none() {
+            let weak = self.weak.clone();
+            self.frame = Frame::new(move || with_widget(&weak, Widget::on_frame));
         }
     }
 
-    /// Fits the overlay to the image's content box.
-    fn layout(&mut self) {
-        let r = self.ui.img.get_bounding_client_rect();
-        let f = self.ui.frame.get_bounding_client_rect();
-        let rect = |r: &web_sys::DomRect| Rect {
-            left: r.left(),
-            top: r.top(),
-            width: r.width(),
-            height: r.height(),
-        };
-        let b = overlay_box(rect(&r), self.insets(), rect(&f));
-        self.ui.layout(b);
+    fn on_frame(&mut self) {
+        self.frame = None;
+        if self.layout() {
+            self.settle = SETTLE_FRAMES;
+        } else {
+            self.settle = self.settle.saturating_sub(1);
+        }
+        if self.settle > 0 {
+            self.next_frame();
+        }
     }
 
-    fn on_resize(&mut self) {
-        if !self.ui.frame.is_connected() {
-            // The page removed the image without calling destroy(): clean up after it.
-            self.self_destroy = true;
+    /// A resize, a transition or a DOM change: the ancestors that clip it may differ too, and
+    /// the site's custom properties may have changed.
+    fn on_moved(&mut self, e: Event) {
+        // Our own transitions (a marker's hover) move nothing of the page's.
+        let ours = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+            .is_some_and(|t| self.ui.host.contains(Some(&t)));
+        if ours {
             return;
         }
+        self.clips = None;
+        self.on_moved_now();
+    }
+
+    fn on_moved_now(&mut self) {
+        let values = overlay::inherited_properties(&self.window, &self.ui.img);
+        if values != self.inherited {
+            overlay::apply_properties(&self.ui.root, &values);
+            self.inherited = values;
+        }
+        self.request_layout();
+    }
+
+    /// The image (or the open panel) changed size: follow at once, then until it settles.
+    fn on_resized(&mut self) {
         self.layout();
+        self.request_layout();
+    }
+
+    /// Watches the open panel's size (it is placed on screen as soon as it is laid out, and
+    /// again whenever its content grows or shrinks).
+    fn watch_panel(&mut self) {
+        let open = self.ui.open_panel_el().map(|(el, _)| el);
+        if open.as_ref() == self.panel_watch.as_ref().map(|(el, _)| el) {
+            return;
+        }
+        self.panel_watch = open.and_then(|el| {
+            let weak = self.weak.clone();
+            ResizeWatch::new(&[&el], move || with_widget(&weak, Widget::on_resized))
+                .ok()
+                .map(|watch| (el, watch))
+        });
     }
 
     // ---------------------------------------------------------------------------------------
@@ -623,9 +823,8 @@ impl Widget {
                 .and_then(|v| v.as_f64())
                 .unwrap_or(f64::NAN)
         };
-        if let Some(at) =
-            pointer_to_fraction(self.content_rect(), coord("clientX"), coord("clientY"))
-        {
+        let picture = self.measure().map(|m| m.picture).unwrap_or_default();
+        if let Some(at) = pointer_to_fraction(picture, coord("clientX"), coord("clientY")) {
             self.ui.move_crosshair(at);
             self.ui.open_draft(at);
         }
@@ -838,6 +1037,12 @@ impl Widget {
                     self.engine.handle_local(now, Command::Delete { chat_id })
                 {
                     self.ui.reply_error(Some(locale.strings().err_forbidden));
+                }
+            }
+            "reconnect" => self.engine.reconnect_now(now),
+            "copy" => {
+                if let Some(text) = self.ui.kept_text() {
+                    browser::copy_text(&self.window, &text);
                 }
             }
             "retry" | "dismiss" => {

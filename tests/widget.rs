@@ -47,8 +47,18 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
+/// `root.querySelector(selector)`; for a test's container, the widget's overlay (which lives in
+/// the page's overlay layer, not beside the image) is searched too.
 fn q(root: &Element, selector: &str) -> Option<Element> {
-    root.query_selector(selector).unwrap()
+    root.query_selector(selector).unwrap().or_else(|| {
+        if !root.has_attribute("data-fixture") {
+            return None;
+        }
+        doc()
+            .query_selector(".image-chat-overlays")
+            .unwrap()
+            .and_then(|layer| layer.query_selector(selector).unwrap())
+    })
 }
 
 fn count(selector: &str) -> u32 {
@@ -73,6 +83,7 @@ async fn fixture() -> (Element, HtmlImageElement) {
     container
         .set_attribute("style", "margin:8px;padding:0")
         .unwrap();
+    container.set_attribute("data-fixture", "").unwrap();
     let img: HtmlImageElement = doc().create_element("img").unwrap().unchecked_into();
     let svg = "<svg xmlns='http://www.w3.org/2000/svg' width='400' height='200'><rect width='400' height='200' fill='%2388c'/></svg>";
     img.set_src(&format!("data:image/svg+xml,{svg}"));
@@ -219,8 +230,8 @@ async fn click_places_marker_at_fraction_and_it_stays_on_spot_after_resize() {
     })
     .await;
     let marker = q(&container, ".image-chat-marker[data-draft]").unwrap();
-    assert_eq!(style(&marker, "left"), "25%");
-    assert_eq!(style(&marker, "top"), "25%");
+    assert_eq!(style(&marker, "--x"), "25");
+    assert_eq!(style(&marker, "--y"), "25");
     assert!(
         q(&container, ".image-chat-thread[data-draft] textarea").unwrap() == active().unwrap(),
         "focus moves into the composer"
@@ -287,12 +298,12 @@ async fn keyboard_places_at_crosshair_and_escape_returns_focus() {
     }
     key(&root, "ArrowUp");
     let crosshair = q(&container, ".image-chat-crosshair").unwrap();
-    assert_eq!(style(&crosshair, "left"), "60%");
-    assert_eq!(style(&crosshair, "top"), "48%");
+    assert_eq!(style(&crosshair, "--x"), "60");
+    assert_eq!(style(&crosshair, "--y"), "48");
     key(&root, "Enter");
     let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft by keyboard");
-    assert_eq!(style(&marker, "left"), "60%");
-    assert_eq!(style(&marker, "top"), "48%");
+    assert_eq!(style(&marker, "--x"), "60");
+    assert_eq!(style(&marker, "--y"), "48");
     let textarea = q(&container, ".image-chat-thread[data-draft] textarea").unwrap();
     assert!(active().unwrap() == textarea);
     key(&textarea, "Escape");
@@ -482,18 +493,35 @@ async fn destroy_leaves_nothing_behind_and_remount_works() {
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
     assert_eq!(count("#image-chat-style"), 1);
-    // A second mount on the same image is refused.
-    let target: JsValue = img.clone().into();
-    assert!(ImageChat::mount(target.unchecked_into(), None).is_err());
-
-    chat.destroy();
-    assert_eq!(chat.state(), "destroyed");
-    assert!(q(&container, ".image-chat").is_none());
-    assert!(q(&container, ".image-chat-frame").is_none());
+    // The site's DOM is untouched: no wrapper, no sibling.
     assert!(
         img.parent_element().unwrap() == container,
-        "image back in place"
+        "image not moved"
     );
+    assert_eq!(
+        container.child_element_count(),
+        1,
+        "nothing inserted beside it"
+    );
+    // A second mount on the same image hands the widget over: one overlay, and the new
+    // handle controls it.
+    let instances = || -> js_sys::Array { ImageChat::instances().unchecked_into() };
+    assert_eq!(instances().length(), 1);
+    let target: JsValue = img.clone().into();
+    let same = ImageChat::mount(target.unchecked_into(), None).unwrap();
+    assert_eq!(count(".image-chat"), 1);
+    assert_eq!(instances().length(), 1);
+
+    same.destroy();
+    assert_eq!(chat.state(), "destroyed");
+    assert_eq!(instances().length(), 0, "destroyed widgets leave instances");
+    assert!(q(&container, ".image-chat").is_none());
+    assert_eq!(
+        count(".image-chat-overlays"),
+        0,
+        "layer removed with the last widget"
+    );
+    assert!(img.parent_element().unwrap() == container);
     assert_eq!(
         count("#image-chat-style"),
         0,
@@ -512,7 +540,7 @@ async fn destroy_leaves_nothing_behind_and_remount_works() {
     let r = img.get_bounding_client_rect();
     click_at(r.left() + 300.0, r.top() + 150.0);
     let marker = q(&container, ".image-chat-marker[data-draft]").expect("second mount works");
-    assert_eq!(style(&marker, "left"), "75%");
+    assert_eq!(style(&marker, "--x"), "75");
     again.destroy();
     assert_eq!(count(".image-chat"), 0);
     container.remove();
@@ -523,9 +551,123 @@ async fn removing_the_image_from_the_page_cleans_up() {
     let (container, img) = fixture().await;
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
+    // Taken out and put back (a framework moving it): hidden meanwhile, then back in place.
+    let body = doc().body().unwrap();
+    container.remove();
+    wait_for("overlay hidden while detached", || {
+        count(".image-chat[hidden]") == 1
+    })
+    .await;
+    body.prepend_with_node_1(&container).unwrap();
+    overlay_sized(&container, 400.0, 200.0).await;
+    assert_eq!(count(".image-chat[hidden]"), 0);
+    sleep(3_200).await;
+    assert_ne!(chat.state(), "destroyed", "brought back in time: kept");
+    // Removed for good: the widget destroys itself (and closes its socket).
     container.remove();
     let c = chat;
     wait_for("self-destroy", move || c.state() == "destroyed").await;
+    assert_eq!(count(".image-chat"), 0);
+}
+
+/// A 400×200 picture drawn with `object-fit` into a box of another shape, and under a scaled
+/// ancestor: clicks and markers are fractions of the drawn picture, not of the element's box.
+#[wasm_bindgen_test]
+async fn markers_follow_object_fit_and_transforms() {
+    let (container, img) = fixture().await;
+    // cover in a 200×200 box: the picture is 400×200 at x = -100 (cropped on both sides).
+    img.set_attribute("style", "width:200px;height:200px;object-fit:cover")
+        .unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 200.0, 200.0).await;
+    let layer = q(&container, ".image-chat-layer").unwrap();
+    let l = layer.get_bounding_client_rect();
+    let r = img.get_bounding_client_rect();
+    assert!((l.left() - (r.left() - 100.0)).abs() < 0.5, "picture box");
+    assert!((l.width() - 400.0).abs() < 0.5 && (l.height() - 200.0).abs() < 0.5);
+    click_at(r.left() + 150.0, r.top() + 50.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft");
+    assert_eq!(style(&marker, "--x"), "62.5");
+    assert_eq!(style(&marker, "--y"), "25");
+    let m = marker.get_bounding_client_rect();
+    assert!((m.left() + m.width() / 2.0 - (r.left() + 150.0)).abs() < 1.0);
+    assert!((m.top() + m.height() / 2.0 - (r.top() + 50.0)).abs() < 1.0);
+    key(
+        &q(&container, ".image-chat-thread textarea").unwrap(),
+        "Escape",
+    );
+
+    // contain at the bottom of a 200×300 box: 200×100 picture at y = 200.
+    img.set_attribute(
+        "style",
+        "width:200px;height:300px;object-fit:contain;object-position:50% 100%",
+    )
+    .unwrap();
+    overlay_sized(&container, 200.0, 100.0).await;
+    let r = img.get_bounding_client_rect();
+    let o = root_of(&container).get_bounding_client_rect();
+    assert!(
+        (o.top() - (r.top() + 200.0)).abs() < 0.5,
+        "letterbox skipped"
+    );
+
+    // A scaled and translated ancestor: the overlay follows the image as drawn.
+    img.remove_attribute("style").unwrap();
+    container
+        .set_attribute(
+            "style",
+            "margin:8px;transform:translate(30px,10px) scale(.5);transform-origin:0 0",
+        )
+        .unwrap();
+    let (c, i) = (container.clone(), img.clone());
+    wait_for("overlay on the transformed image", move || {
+        let r = i.get_bounding_client_rect();
+        let o = root_of(&c).get_bounding_client_rect();
+        (o.left() - r.left()).abs() < 0.5
+            && (o.top() - r.top()).abs() < 0.5
+            && (o.width() - 200.0).abs() < 0.5
+            && (o.height() - 100.0).abs() < 0.5
+    })
+    .await;
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 50.0, r.top() + 75.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft");
+    assert_eq!(style(&marker, "--x"), "25");
+    assert_eq!(style(&marker, "--y"), "75");
+    chat.destroy();
+    container.remove();
+}
+
+/// On a 160-px thumbnail the status line is ellipsized (not cut mid-word) and stays inside
+/// the picture.
+#[wasm_bindgen_test]
+async fn thumbnail_status_is_shortened_not_cut() {
+    let (container, img) = fixture().await;
+    img.set_width(160);
+    img.set_height(80);
+    let chat = mount(
+        &img,
+        &format!(r#"{{"server":"{NO_SERVER}","locale":"pt"}}"#),
+    );
+    overlay_sized(&container, 160.0, 80.0).await;
+    let status = q(&container, ".image-chat-status").unwrap();
+    status.set_text_content(Some("Reconectando em 20 s… tentativa muito longa"));
+    let s: HtmlElement = status.clone().unchecked_into();
+    assert!(s.scroll_width() > s.client_width(), "the text does not fit");
+    let cs = web_sys::window()
+        .unwrap()
+        .get_computed_style(&status)
+        .unwrap()
+        .unwrap();
+    assert_eq!(cs.get_property_value("text-overflow").unwrap(), "ellipsis");
+    let bar = q(&container, ".image-chat-bar")
+        .unwrap()
+        .get_bounding_client_rect();
+    let r = img.get_bounding_client_rect();
+    assert!(bar.right() <= r.right() + 0.5, "bar inside the picture");
+    assert!(q(&container, ".image-chat[data-compact]").is_some());
+    chat.destroy();
+    container.remove();
 }
 
 #[wasm_bindgen_test]
@@ -1007,5 +1149,326 @@ async fn server_read_only_verdict_hides_the_controls() {
     assert_eq!(sent(&ws).len(), 1);
     chat.destroy();
     js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+// -------------------------------------------------------------------------------------------
+// Reader flow: focus after every action, unsent text kept, state events, reconnect now,
+// invalid options
+// -------------------------------------------------------------------------------------------
+
+fn ctrl_enter(target: &Element) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Enter");
+    init.set_ctrl_key(true);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&ev).unwrap();
+}
+
+/// Mounts on a fresh fixture with the fake WebSocket and makes it live with one discussion,
+/// `CHAT_A`, whose opening comment is `author`'s ("anon:me" is the person). Returns the
+/// container, the image, the handle and the socket.
+async fn live_with_one_chat(author: &str) -> (Element, HtmlImageElement, ImageChat, JsValue) {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},
+            "position":{{"epoch":1,"seq":1}},"recovered":false,"online":1,
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":[0.25,0.5],
+            "comments":[{{"author":{{"id":"{author}","name":"Someone"}},
+            "text":"first","createdAt":1700000000000}}]}}]}}}}"#
+        ),
+    );
+    let root = root_of(&container);
+    wait_for("live", move || {
+        root.get_attribute("data-state").as_deref() == Some("live")
+    })
+    .await;
+    (container, img, chat, ws)
+}
+
+fn open_thread_a(container: &Element) -> Element {
+    let marker = q(
+        container,
+        &format!("button.image-chat-marker[data-chat-id=\"{CHAT_A}\"]"),
+    )
+    .unwrap();
+    click(&marker);
+    q(container, ".image-chat-thread[data-chat-id]").expect("thread")
+}
+
+fn focus_in(e: &Element) -> bool {
+    active().is_some_and(|a| e.contains(Some(a.unchecked_ref())))
+}
+
+fn finish(chat: ImageChat, container: Element) {
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+/// Saving an edit with Ctrl+Enter replaced the editor (which had focus) and left focus on
+/// `<body>`, where Esc did nothing. Focus now stays in the thread, and Esc closes it.
+#[wasm_bindgen_test]
+async fn focus_stays_in_the_thread_after_saving_an_edit_with_ctrl_enter() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:me").await;
+    let thread = open_thread_a(&container);
+    click(&q(&thread, "[data-action=edit]").expect("own comment: edit"));
+    let editor: HtmlTextAreaElement = q(&thread, "textarea.image-chat-edit")
+        .unwrap()
+        .unchecked_into();
+    assert!(focus_in(&thread));
+    editor.set_value("first, edited");
+    ctrl_enter(editor.unchecked_ref());
+    assert!(
+        sent(&ws).iter().any(|f| f["type"] == "edit-comment"),
+        "the edit was sent"
+    );
+    assert!(
+        q(&thread, "textarea.image-chat-edit").is_none(),
+        "editor closed"
+    );
+    assert!(focus_in(&thread), "focus in the thread, not on <body>");
+    key(&active().unwrap(), "Escape");
+    assert!(
+        q(&container, ".image-chat-thread").is_none(),
+        "Esc closes it"
+    );
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(active().unwrap() == marker, "focus back on the marker");
+    finish(chat, container);
+}
+
+/// Pressing Retry on a failed reply re-rendered the comment without its Retry button (now
+/// pending): focus fell to `<body>`. It now stays in the thread.
+#[wasm_bindgen_test]
+async fn focus_stays_in_the_thread_after_retry() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let thread = open_thread_a(&container);
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
+    reply.set_value("will fail once");
+    click(&q(&thread, "[data-action=reply]").unwrap());
+    let frame = sent(&ws)
+        .into_iter()
+        .find(|f| f["type"] == "add-comment")
+        .unwrap();
+    let bid = frame["broadcastId"].as_str().unwrap().to_owned();
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"error","broadcastId":"{bid}","code":"unavailable","message":"try again"}}"#
+        ),
+    );
+    let retry = q(&thread, "[data-action=retry]").expect("unavailable: retry offered");
+    retry.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    click(&retry);
+    assert!(
+        q(&thread, ".image-chat-comment[data-pending]").is_some(),
+        "resent"
+    );
+    assert!(focus_in(&thread), "focus in the thread, not on <body>");
+    key(&active().unwrap(), "Escape");
+    assert!(
+        q(&container, ".image-chat-thread").is_none(),
+        "Esc closes it"
+    );
+    finish(chat, container);
+}
+
+/// A failure no retry can fix (the image is full) offers only "dismiss".
+#[wasm_bindgen_test]
+async fn no_retry_for_a_full_image() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let thread = open_thread_a(&container);
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
+    reply.set_value("one too many");
+    click(&q(&thread, "[data-action=reply]").unwrap());
+    let bid = sent(&ws)
+        .into_iter()
+        .find(|f| f["type"] == "add-comment")
+        .unwrap()["broadcastId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"error","broadcastId":"{bid}","code":"limit-exceeded","message":"full"}}"#
+        ),
+    );
+    let failed = q(&thread, ".image-chat-comment[data-failed]").expect("failed reply");
+    assert_eq!(
+        text(&q(&failed, ".image-chat-error").unwrap()),
+        EN.err_limit
+    );
+    assert!(q(&failed, "[data-action=retry]").is_none(), "no retry");
+    assert!(q(&failed, "[data-action=dismiss]").is_some());
+    finish(chat, container);
+}
+
+/// Someone else deletes the discussion while the person is typing a reply: the text is not
+/// thrown away with the thread. A visible alert says so, the text stays (focused, selected)
+/// with a Copy button, until the person closes the thread.
+#[wasm_bindgen_test]
+async fn a_reply_being_typed_survives_the_discussion_being_deleted() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let thread = open_thread_a(&container);
+    let reply: HtmlTextAreaElement = q(&thread, ".image-chat-compose textarea")
+        .unwrap()
+        .unchecked_into();
+    reply.focus().unwrap();
+    reply.set_value("a long and thoughtful answer");
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"deleted-image-chat","seq":2,"epoch":1,"broadcastId":"jxwqnjt9TB6aKwEjRWeJqg","chatId":"{CHAT_A}"}}"#
+        ),
+    );
+    assert!(
+        q(&container, "button.image-chat-marker[data-chat-id]").is_none(),
+        "the marker is gone"
+    );
+    let thread = q(&container, ".image-chat-thread[data-deleted]").expect("the thread stays");
+    let notice = q(&thread, "[role=alert]").expect("a visible notice");
+    assert_eq!(text(&notice), EN.deleted_kept);
+    assert!(!notice.has_attribute("hidden"));
+    let kept: HtmlTextAreaElement = q(&thread, "textarea.image-chat-kept")
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(kept.value(), "a long and thoughtful answer");
+    assert!(kept.read_only());
+    assert!(
+        active().unwrap() == *kept.unchecked_ref::<Element>(),
+        "focused"
+    );
+    assert!(
+        q(&thread, "[data-action=reply]").is_none(),
+        "nothing to reply to"
+    );
+    let copy = q(&thread, "[data-action=copy]").expect("copy button");
+    click(&copy);
+    assert_eq!(text(&copy), EN.copied);
+    assert!(focus_in(&thread));
+    click(&q(&thread, "[data-action=close]").unwrap());
+    assert!(q(&container, ".image-chat-thread").is_none());
+    finish(chat, container);
+}
+
+/// `image-chat:state` fires on a change of state only: not again for each reconnect attempt
+/// and countdown (12 "reconnecting" in 19 s before).
+#[wasm_bindgen_test]
+async fn state_event_fires_only_on_a_change() {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    js("window.__icStates = [];");
+    let record = Function::new_with_args("e", "window.__icStates.push(e.detail.state)");
+    img.add_event_listener_with_callback("image-chat:state", &record)
+        .unwrap();
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
+    let states = || -> Vec<String> {
+        let a: js_sys::Array = js("return window.__icStates").unchecked_into();
+        a.iter().map(|v| v.as_string().unwrap()).collect()
+    };
+    let welcome = r#"{"type":"welcome","you":{"id":"anon:me","name":"Guest"},
+        "position":{"epoch":1,"seq":0},"recovered":false,"online":1,"snapshot":{"chats":[]}}"#;
+    wait_for("socket", || sockets() == 1).await;
+    server_call(&socket(0), "serverOpen", JsValue::UNDEFINED);
+    server_send(&socket(0), welcome);
+    // Three failed attempts in a row: each is a new connecting / waiting status.
+    for n in 0..3 {
+        server_call(&socket(n), "serverClose", JsValue::from_f64(1006.0));
+        wait_for("next attempt", move || sockets() == n + 2).await;
+    }
+    server_call(&socket(3), "serverOpen", JsValue::UNDEFINED);
+    server_send(&socket(3), welcome);
+    assert_eq!(states(), ["live", "reconnecting", "live"]);
+    assert_eq!(chat.state(), "live");
+    img.remove_event_listener_with_callback("image-chat:state", &record)
+        .unwrap();
+    finish(chat, container);
+}
+
+/// While a reconnect delay is counted down, "Reconnect now" is offered; it opens a socket at
+/// once (in the same task, before any timer), and focus stays in the widget when the button
+/// goes. Becoming visible again (`visibilitychange`) also attempts at once.
+#[wasm_bindgen_test]
+async fn reconnect_now_and_visibility_attempt_at_once() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    let button = q(&container, ".image-chat-bar [data-action=reconnect]").expect("button");
+    assert!(button.has_attribute("hidden"), "not while live");
+    // No await between the close and the click: no timer can have fired.
+    server_call(&ws, "serverClose", JsValue::from_f64(1006.0));
+    assert_eq!(chat.state(), "reconnecting");
+    assert!(!button.has_attribute("hidden"), "offered while waiting");
+    assert_eq!(text(&button), EN.reconnect_now);
+    button.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    click(&button);
+    assert_eq!(sockets(), 2, "a socket at once");
+    assert!(button.has_attribute("hidden"), "not while connecting");
+    assert!(
+        focus_in(&root_of(&container)),
+        "focus stays in the widget, not on <body>"
+    );
+    server_call(&socket(1), "serverClose", JsValue::from_f64(1006.0));
+    assert_eq!(chat.state(), "reconnecting");
+    doc()
+        .dispatch_event(&web_sys::Event::new("visibilitychange").unwrap())
+        .unwrap();
+    assert_eq!(sockets(), 3, "visible again: a socket at once");
+    finish(chat, container);
+}
+
+/// An invalid option (an 80-character display name in a data attribute) no longer leaves
+/// the page with nothing: a visible notice after the image names the option, in the page's
+/// language, with the developer's message as its title; a correct retry replaces it.
+#[wasm_bindgen_test]
+async fn an_invalid_option_shows_which_one_instead_of_nothing() {
+    let (container, img) = fixture().await;
+    img.set_attribute("data-image-chat", "x").unwrap();
+    img.set_attribute("data-server", NO_SERVER).unwrap();
+    img.set_attribute("data-locale", "fr").unwrap();
+    img.set_attribute("data-name", &"n".repeat(80)).unwrap();
+    let mounted: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(mounted.length(), 0);
+    assert!(q(&container, ".image-chat").is_none());
+    let notice = q(&container, "img + .image-chat-invalid[role=alert]").expect("a notice");
+    assert_eq!(notice.get_attribute("data-option").as_deref(), Some("name"));
+    assert_eq!(text(&notice), Locale::Fr.invalid_option("name"));
+    assert!(
+        notice
+            .get_attribute("title")
+            .is_some_and(|t| t.contains("`name`"))
+    );
+    // Mounting again (still invalid) keeps one notice; fixed, the widget replaces it.
+    let _: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(count(".image-chat-invalid"), 1);
+    img.set_attribute("data-name", "Ada").unwrap();
+    let mounted: js_sys::Array = ImageChat::auto_mount(None).unchecked_into();
+    assert_eq!(mounted.length(), 1);
+    assert_eq!(count(".image-chat-invalid"), 0);
+    assert!(q(&container, ".image-chat").is_some());
+    let m = mounted.get(0);
+    let destroy: Function = Reflect::get(&m, &"destroy".into())
+        .unwrap()
+        .unchecked_into();
+    destroy.call0(&m).unwrap();
     container.remove();
 }

@@ -7,11 +7,13 @@
  * now and whenever such images are added later. data-* attributes on this tag are defaults for
  * every image (data-server, data-tenant, data-locale, data-theme, data-read-only,
  * data-marker-size, data-name); an image's own data-* attributes override them.
- * data-server defaults to the origin this file was loaded from.
+ * data-server defaults to the origin this file was loaded from. An image's own data-server
+ * never receives this tag's data-auth: the widget then connects anonymously (docs/WIDGET.md).
  *
  * window.ImageChat is the widget class once loaded (ImageChat.mount(img, options) returns a
- * handle with destroy()); before that it is a placeholder whose `ready` promise resolves to it.
- * Mounted handles are kept in ImageChat.instances.
+ * handle with destroy(); on an image this loader already mounted, it hands that widget over);
+ * before that it is a placeholder whose `ready` promise resolves to it. ImageChat.instances
+ * lists the widgets alive on the page (destroyed ones leave it).
  */
 (function () {
   "use strict";
@@ -22,22 +24,19 @@
   for (var key in script.dataset) defaults[key] = script.dataset[key];
   if (!defaults.server) defaults.server = base.origin;
 
-  var instances = [];
   var ready = import(new URL("pkg/image_chat.js", base).href).then(function (m) {
     return m.default({ module_or_path: new URL("pkg/image_chat_bg.wasm", base) }).then(function () {
       var ImageChat = m.ImageChat;
       ImageChat.ready = ready;
-      ImageChat.instances = instances;
       ImageChat.defaults = defaults;
       window.ImageChat = ImageChat;
       return ImageChat;
     });
   });
-  window.ImageChat = { ready: ready, instances: instances, defaults: defaults };
+  window.ImageChat = { ready: ready, instances: [], defaults: defaults };
 
   function mountAll(ImageChat) {
-    var mounted = ImageChat.autoMount(defaults);
-    for (var i = 0; i < mounted.length; i++) instances.push(mounted[i]);
+    ImageChat.autoMount(defaults);
   }
 
   ready.then(function (ImageChat) {

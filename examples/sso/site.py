@@ -5,6 +5,10 @@ the "logged-in" user for it (Secure SSO). Python standard library only.
     python3 examples/sso/site.py            # http://localhost:3000/?user=ada
     IMAGE_CHAT=http://localhost:8080 IMAGE_CHAT_SECRET=... python3 examples/sso/site.py
 
+The signature names the tenant and the server's audience (its public host, here
+"localhost:8080"; IMAGE_CHAT_AUDIENCE overrides it), so it is good for that server and tenant
+only.
+
 ?user=ada signs Ada, ?user=mod signs a moderator, ?user=reader a read-only user, no ?user
 leaves the visitor anonymous (read-only on this tenant).
 """
@@ -24,6 +28,8 @@ SECRET = os.environ.get(
 )
 CHAT = os.environ.get("IMAGE_CHAT", "http://localhost:8080")
 TENANT = "sso-example"
+# The server's public host as the widget reaches it (what the server checks, see tenants.toml).
+AUDIENCE = os.environ.get("IMAGE_CHAT_AUDIENCE", urlparse(CHAT).netloc)
 
 USERS = {
     "ada": {"id": "u-1", "name": "Ada Lovelace"},
@@ -33,11 +39,13 @@ USERS = {
 }
 
 
-def image_chat_auth(secret: str, user: dict) -> dict:
-    """What your backend does for each page view: sign the logged-in user."""
+def image_chat_auth(secret: str, tenant: str, audience: str, user: dict) -> dict:
+    """What your backend does for each page view: sign the logged-in user for one tenant on one
+    image-chat server."""
     user_data = base64.b64encode(json.dumps(user).encode()).decode()
     timestamp = int(time.time() * 1000)
-    digest = hmac.new(secret.encode(), f"{timestamp}{user_data}".encode(), hashlib.sha256)
+    message = f"{tenant}\n{audience}\n{timestamp}\n{user_data}"
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256)
     return {"type": "sso", "userData": user_data, "timestamp": timestamp,
             "hash": digest.hexdigest()}
 
@@ -64,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         auth_attr = ""
         if user:
             # The attribute value is JSON; html.escape keeps it a single, inert attribute.
-            auth = json.dumps(image_chat_auth(SECRET, user))
+            auth = json.dumps(image_chat_auth(SECRET, TENANT, AUDIENCE, user))
             auth_attr = f'data-auth="{html.escape(auth, quote=True)}"'
         body = PAGE.format(
             who=html.escape(user["name"]) if user else "nobody (anonymous)",

@@ -11,6 +11,8 @@ pub struct Listener {
     target: EventTarget,
     /// The event type, needed again for removal.
     kind: &'static str,
+    /// Registered for the capture phase (removal must say so too).
+    capture: bool,
     /// Owns the JS function; dropping it invalidates the function, so it must outlive the
     /// registration (it does: we remove the listener first).
     callback: Closure<dyn FnMut(Event)>,
@@ -23,12 +25,36 @@ impl Listener {
         kind: &'static str,
         callback: impl FnMut(Event) + 'static,
     ) -> Self {
+        Self::with_phase(target, kind, false, callback)
+    }
+
+    /// Registers `callback` for `kind` events on `target` in the capture phase, so it also
+    /// hears events that do not bubble from below (`scroll` of any scrolling element).
+    pub fn capture(
+        target: &EventTarget,
+        kind: &'static str,
+        callback: impl FnMut(Event) + 'static,
+    ) -> Self {
+        Self::with_phase(target, kind, true, callback)
+    }
+
+    fn with_phase(
+        target: &EventTarget,
+        kind: &'static str,
+        capture: bool,
+        callback: impl FnMut(Event) + 'static,
+    ) -> Self {
         let callback = Closure::<dyn FnMut(Event)>::new(callback);
         // addEventListener does not throw for a function argument.
-        plain::listen(target, kind, callback.as_ref());
+        if capture {
+            plain::listen_capture(target, kind, callback.as_ref());
+        } else {
+            plain::listen(target, kind, callback.as_ref());
+        }
         Self {
             target: target.clone(),
             kind,
+            capture,
             callback,
         }
     }
@@ -36,6 +62,10 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        plain::unlisten(&self.target, self.kind, self.callback.as_ref());
+        if self.capture {
+            plain::unlisten_capture(&self.target, self.kind, self.callback.as_ref());
+        } else {
+            plain::unlisten(&self.target, self.kind, self.callback.as_ref());
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Small owners of browser resources, each released on drop (the gloo pattern): an event
-//! listener, a timeout, a WebSocket with its handlers, a ResizeObserver. Nothing in the widget
+//! listener, a timeout, an animation frame, a WebSocket with its handlers, a ResizeObserver and
+//! a MutationObserver. Nothing in the widget
 //! calls `Closure::forget`, so dropping the widget leaves no callback behind. And [`Clones`]:
 //! many elements built by one call into JS, and [`plain`]: DOM calls bound without `catch`.
 
@@ -12,6 +13,6 @@ pub mod timer;
 
 pub use clones::Clones;
 pub use listener::Listener;
-pub use observer::ResizeWatch;
+pub use observer::{MutationWatch, ResizeWatch};
 pub use socket::{Socket, SocketEvent};
-pub use timer::Timeout;
+pub use timer::{Frame, Timeout};

@@ -1,8 +1,9 @@
-//! A `ResizeObserver` that disconnects when dropped.
+//! A `ResizeObserver` and a `MutationObserver` that disconnect when dropped.
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{Element, ResizeObserver};
+use wasm_bindgen::prelude::*;
+use web_sys::{Element, Node, ResizeObserver};
 
 /// Watches elements' sizes; calls back after layout, before paint.
 pub struct ResizeWatch {
@@ -31,6 +32,51 @@ impl ResizeWatch {
 }
 
 impl Drop for ResizeWatch {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `MutationObserver`, bound here (its constructor and methods do not throw for a function
+    /// and a valid options object) rather than through web-sys's throwing signatures.
+    type MutationObserver;
+    #[wasm_bindgen(constructor)]
+    fn new(callback: &JsValue) -> MutationObserver;
+    #[wasm_bindgen(method)]
+    fn observe(this: &MutationObserver, target: &Node, options: &JsValue);
+    #[wasm_bindgen(method)]
+    fn disconnect(this: &MutationObserver);
+}
+
+/// Watches a subtree for added or removed nodes and changed attributes (anything that may move
+/// an element without resizing it); calls back with the batch of `MutationRecord`s.
+pub struct MutationWatch {
+    /// The observer, disconnected on drop.
+    observer: MutationObserver,
+    /// Owns the JS callback while the observer may call it.
+    _callback: Closure<dyn FnMut(js_sys::Array)>,
+}
+
+impl MutationWatch {
+    /// Watches `root` and everything under it.
+    pub fn new(root: &Node, callback: impl FnMut(js_sys::Array) + 'static) -> Self {
+        let callback = Closure::<dyn FnMut(js_sys::Array)>::new(callback);
+        let observer = MutationObserver::new(callback.as_ref());
+        let options = js_sys::Object::new();
+        for key in ["childList", "subtree", "attributes"] {
+            let _ = js_sys::Reflect::set(&options, &key.into(), &JsValue::TRUE);
+        }
+        observer.observe(root, &options);
+        Self {
+            observer,
+            _callback: callback,
+        }
+    }
+}
+
+impl Drop for MutationWatch {
     fn drop(&mut self) {
         self.observer.disconnect();
     }

@@ -11,7 +11,7 @@
 //! so neither happens. Were it to happen anyway, the exception would reach the page like any
 //! other uncaught one. Likewise `closest` and `querySelector` with literal selectors, `focus`,
 //! `style.setProperty`, adding and removing a listener function, dispatching a new event,
-//! `querySelectorAll` with a literal selector, `setTimeout` with a function, the computed style
+//! requesting and cancelling an animation frame, `querySelectorAll` with a literal selector, `setTimeout` with a function, the computed style
 //! of an element, and the page's own `location` (whose getters throw only for another
 //! origin's window).
 //!
@@ -56,6 +56,14 @@ extern "C" {
     fn dispatch_event(this: &Dom, event: &Event);
     #[wasm_bindgen(method, js_name = querySelectorAll)]
     fn query_selector_all(this: &Dom, selector: &str) -> web_sys::NodeList;
+    #[wasm_bindgen(method, js_name = addEventListener)]
+    fn add_event_listener_capture(this: &Dom, kind: &str, listener: &JsValue, capture: bool);
+    #[wasm_bindgen(method, js_name = removeEventListener)]
+    fn remove_event_listener_capture(this: &Dom, kind: &str, listener: &JsValue, capture: bool);
+    #[wasm_bindgen(method, js_name = requestAnimationFrame)]
+    fn request_animation_frame(this: &Dom, callback: &JsValue) -> i32;
+    #[wasm_bindgen(method, js_name = cancelAnimationFrame)]
+    fn cancel_animation_frame(this: &Dom, id: i32);
     #[wasm_bindgen(method, js_name = setTimeout)]
     fn set_timeout(this: &Dom, callback: &JsValue, millis: i32) -> i32;
     #[wasm_bindgen(method, js_name = getComputedStyle)]
@@ -134,6 +142,27 @@ pub fn listen(target: &JsValue, kind: &str, listener: &JsValue) {
 /// `target.removeEventListener(kind, listener)`.
 pub fn unlisten(target: &JsValue, kind: &str, listener: &JsValue) {
     dom(target).remove_event_listener(kind, listener);
+}
+
+/// `target.addEventListener(kind, listener, true)`: the capture phase, which also sees events
+/// that do not bubble (`scroll` on any element).
+pub fn listen_capture(target: &JsValue, kind: &str, listener: &JsValue) {
+    dom(target).add_event_listener_capture(kind, listener, true);
+}
+
+/// `target.removeEventListener(kind, listener, true)`.
+pub fn unlisten_capture(target: &JsValue, kind: &str, listener: &JsValue) {
+    dom(target).remove_event_listener_capture(kind, listener, true);
+}
+
+/// `window.requestAnimationFrame(callback)`: the request's handle.
+pub fn request_frame(window: &web_sys::Window, callback: &JsValue) -> i32 {
+    dom(window).request_animation_frame(callback)
+}
+
+/// `window.cancelAnimationFrame(id)`.
+pub fn cancel_frame(window: &web_sys::Window, id: i32) {
+    dom(window).cancel_animation_frame(id);
 }
 
 /// `target.dispatchEvent(event)` (a new event, so never one being dispatched).

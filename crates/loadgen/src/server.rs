@@ -64,6 +64,10 @@ const LOAD_TEST_LIMITS: &[&str] = &[
     "--max-connections=0",
     "--max-chats-per-image=0",
     "--max-comments-per-thread=0",
+    "--max-bytes-per-image=0",
+    "--max-bytes-per-tenant=0",
+    "--max-bytes-total=0",
+    "--api-requests-per-sec=0",
 ];
 
 fn spawn_on(

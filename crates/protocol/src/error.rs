@@ -52,6 +52,11 @@ pub enum ErrorCode {
     LimitExceeded,
     /// The server could not complete the op; nothing was committed. Retrying may work.
     Unavailable,
+    /// The image holds as many bytes of discussions as the server allows (its size bounds
+    /// every snapshot of it): nothing more can be added until something is deleted.
+    ImageFull,
+    /// The site (tenant) or the whole server has used its storage quota.
+    QuotaExceeded,
 }
 
 impl From<&ValidationError> for ErrorCode {
@@ -70,7 +75,7 @@ impl From<&ValidationError> for ErrorCode {
 impl ErrorCode {
     /// Every code, for reading them back ([`ErrorCode::from_wire`]). A test fails to compile
     /// when a code is added without being listed here.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownType,
         ErrorCode::FrameTooLarge,
@@ -92,6 +97,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::LimitExceeded,
         ErrorCode::Unavailable,
+        ErrorCode::ImageFull,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The code a wire name denotes (the inverse of [`ErrorCode::as_str`]), without serde.
@@ -123,6 +130,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate-limited",
             ErrorCode::LimitExceeded => "limit-exceeded",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::ImageFull => "image-full",
+            ErrorCode::QuotaExceeded => "quota-exceeded",
         }
     }
 }
@@ -160,7 +169,9 @@ mod tests {
             | ErrorCode::BroadcastIdConflict
             | ErrorCode::RateLimited
             | ErrorCode::LimitExceeded
-            | ErrorCode::Unavailable => ErrorCode::ALL.contains(&code),
+            | ErrorCode::Unavailable
+            | ErrorCode::ImageFull
+            | ErrorCode::QuotaExceeded => ErrorCode::ALL.contains(&code),
         }
     }
 

@@ -264,6 +264,27 @@ impl ServerMessage {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Encodes a `welcome` whose snapshot is already encoded as JSON (`snapshot_json`, the
+    /// encoding of a [`Snapshot`]): the server encodes an image's snapshot once per position
+    /// and shares those bytes between every reader. `welcome.snapshot` is ignored. Decodes to
+    /// the same value as the `welcome` holding that snapshot (only the key order differs).
+    pub fn welcome_with_encoded_snapshot(welcome: &Welcome, snapshot_json: &str) -> String {
+        let head = ServerMessage::Welcome(Welcome {
+            snapshot: None,
+            events: Vec::new(),
+            you: welcome.you.clone(),
+            token: welcome.token.clone(),
+            position: welcome.position,
+            recovered: welcome.recovered,
+            online: welcome.online,
+            read_only: welcome.read_only,
+        })
+        .to_json();
+        // A derived struct always encodes as one object: `{…}`.
+        let open = head.strip_suffix('}').unwrap_or(&head);
+        [open, ",\"snapshot\":", snapshot_json, "}"].concat()
+    }
+
     /// Decodes a frame from the server.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)

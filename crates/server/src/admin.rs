@@ -32,6 +32,7 @@ pub fn new_tenant(
     anonymous: AnonymousPolicy,
 ) -> Result<String, AdminError> {
     let secret = Secret::generate();
+    let api_key = Secret::generate();
     let origins = origins
         .iter()
         .map(|o| toml_string(o))
@@ -42,10 +43,16 @@ pub fn new_tenant(
          id = {id}\n\
          # Keep this secret on your backend only: it signs your users. Never put it in a page.\n\
          secret = {secret}\n\
+         # Bearer token of the private HTTP API (Authorization: Bearer …). Keep it secret too.\n\
+         api_key = {api_key}\n\
+         # Your backend signs users for this tenant and this server's audience (its public\n\
+         # host). Uncomment to set it for this tenant (default: --sso-audience, else the Host).\n\
+         # sso_audience = \"chat.example.com\"\n\
          origins = [{origins}]\n\
          anonymous = \"{anonymous}\"\n",
         id = toml_string(id),
         secret = toml_string(std::str::from_utf8(secret.expose()).unwrap_or_default()),
+        api_key = toml_string(std::str::from_utf8(api_key.expose()).unwrap_or_default()),
         anonymous = anonymous.as_str(),
     );
     // Parse what we print, so the block is known to load.
@@ -73,12 +80,19 @@ pub fn secret_from_file(path: &std::path::Path, tenant: &str) -> Result<Secret, 
         })
 }
 
-/// The `auth` JSON the widget takes for `user_json` signed with `secret` at `timestamp` (ms).
-/// Refuses a user the server would refuse, so mistakes show up here and not in a browser.
-pub fn sign(secret: &Secret, user_json: &str, timestamp: u64) -> Result<String, AdminError> {
-    let (user_data, hash) = sso::sign(secret, user_json, timestamp);
+/// The `auth` JSON the widget takes for `user_json` signed with `secret` for tenant and server
+/// `to` at `timestamp` (ms). Refuses a user the server would refuse, so mistakes show up here
+/// and not in a browser.
+pub fn sign(
+    secret: &Secret,
+    to: sso::Audience<'_>,
+    user_json: &str,
+    timestamp: u64,
+) -> Result<String, AdminError> {
+    let (user_data, hash) = sso::sign(secret, to, user_json, timestamp);
     sso::verify(
         secret,
+        to,
         &user_data,
         timestamp,
         &hash,
@@ -118,6 +132,8 @@ mod tests {
         t.merge_toml(&a, "a").unwrap();
         let acme = t.get(&TenantId::new("acme")).unwrap();
         assert_eq!(acme.secret.as_ref().unwrap().len(), 64);
+        assert_eq!(acme.api_key.as_ref().unwrap().len(), 64);
+        assert_ne!(acme.api_key, acme.secret, "separate credentials");
         assert!(
             new_tenant(
                 "bad id",
@@ -132,12 +148,17 @@ mod tests {
     #[test]
     fn sign_produces_what_the_server_verifies() {
         let secret = Secret::new("0123456789abcdef0123456789abcdef");
-        let out = sign(&secret, r#"{"id":"u1","name":"Ada"}"#, 1_000).unwrap();
+        let to = sso::Audience {
+            tenant: "acme",
+            audience: "chat.acme.example",
+        };
+        let out = sign(&secret, to, r#"{"id":"u1","name":"Ada"}"#, 1_000).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["type"], "sso");
         assert_eq!(v["timestamp"], 1_000);
         let ok = sso::verify(
             &secret,
+            to,
             v["userData"].as_str().unwrap(),
             1_000,
             v["hash"].as_str().unwrap(),
@@ -145,6 +166,6 @@ mod tests {
             SsoWindow::default(),
         );
         assert_eq!(ok.unwrap().name, "Ada");
-        assert!(sign(&secret, r#"{"name":"no id"}"#, 1_000).is_err());
+        assert!(sign(&secret, to, r#"{"name":"no id"}"#, 1_000).is_err());
     }
 }

@@ -18,6 +18,7 @@ use crate::identity::Identities;
 use crate::limits::Limits;
 use crate::presence::PresenceCounts;
 use crate::ratelimit::KeyedLimiter;
+use crate::snapshots::SnapshotCache;
 use crate::store::{ImageKey, Store};
 use crate::tenant::Tenants;
 
@@ -73,6 +74,10 @@ pub struct App {
     pub ip_bytes: KeyedLimiter<IpAddr>,
     /// Open connections per client address.
     pub connections_per_ip: Arc<ConnectionCounts>,
+    /// HTTP API requests per client address.
+    pub api_requests: KeyedLimiter<IpAddr>,
+    /// Each image's snapshot, encoded once per position and shared by every reader.
+    pub snapshots: SnapshotCache,
     /// Cancelled when the server shuts down: connections close with "service restart".
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
@@ -102,6 +107,8 @@ impl App {
             ip_ops: KeyedLimiter::new(security.ip_ops),
             ip_bytes: KeyedLimiter::new(security.ip_bytes),
             connections_per_ip: Arc::default(),
+            api_requests: KeyedLimiter::new(security.api_requests),
+            snapshots: SnapshotCache::default(),
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),

@@ -41,7 +41,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -69,9 +69,13 @@ pub enum TenantCommand {
 /// Flags of `sign`.
 #[derive(Debug, Clone, Args)]
 pub struct SignArgs {
-    /// The tenant (with `--tenants`, its secret is read from the file).
+    /// The tenant the user is signed for (with `--tenants`, its secret is read from the file).
     #[arg(long)]
     pub tenant: Option<String>,
+    /// The server's audience the user is signed for: its public host as the widget reaches it
+    /// (`chat.example.com`; locally `127.0.0.1:8080`), or the tenant's `sso_audience`.
+    #[arg(long, env = "IMAGE_CHAT_SSO_AUDIENCE")]
+    pub audience: String,
     /// The tenants file to read the secret from.
     #[arg(long, env = "IMAGE_CHAT_TENANTS")]
     pub tenants: Option<PathBuf>,
@@ -125,6 +129,11 @@ pub struct ServeArgs {
     /// Seconds a signed user's timestamp stays valid (tenants may override).
     #[arg(long, env = "IMAGE_CHAT_SSO_MAX_AGE_SECS", default_value_t = 86_400)]
     pub sso_max_age_secs: u64,
+    /// The audience signed users are signed for: this server's public host as the widget
+    /// reaches it (e.g. `chat.example.com`); tenants may override it (`sso_audience`). Unset:
+    /// the `Host` each connection names, which is the same behind a proxy that keeps `Host`.
+    #[arg(long, env = "IMAGE_CHAT_SSO_AUDIENCE")]
+    pub sso_audience: Option<String>,
     /// Seconds a signed user's timestamp may be ahead of this server's clock.
     #[arg(long, env = "IMAGE_CHAT_SSO_MAX_SKEW_SECS", default_value_t = 300)]
     pub sso_max_skew_secs: u64,
@@ -209,6 +218,22 @@ pub struct ServeArgs {
         default_value_t = 500
     )]
     pub max_comments_per_thread: u32,
+    /// Bytes of discussions one image may hold, as their snapshot JSON weighs them: bounds
+    /// every snapshot and `welcome` of the image (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_MAX_BYTES_PER_IMAGE", default_value_t = crate::limits::DEFAULT_MAX_BYTES_PER_IMAGE)]
+    pub max_bytes_per_image: u64,
+    /// Bytes one tenant may store over all its images (0: unlimited; tenants may override).
+    #[arg(long, env = "IMAGE_CHAT_MAX_BYTES_PER_TENANT", default_value_t = crate::limits::DEFAULT_MAX_BYTES_PER_TENANT)]
+    pub max_bytes_per_tenant: u64,
+    /// Bytes the server may store over every tenant (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_MAX_BYTES_TOTAL", default_value_t = crate::limits::DEFAULT_MAX_BYTES_TOTAL)]
+    pub max_bytes_total: u64,
+    /// Sustained HTTP API requests (`/api/…`) per second per client address (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_API_REQUESTS_PER_SEC", default_value_t = 5.0)]
+    pub api_requests_per_sec: f64,
+    /// HTTP API requests a client address may make at once (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_API_REQUESTS_BURST", default_value_t = 20)]
+    pub api_requests_burst: u32,
     /// Take the client address from the last `X-Forwarded-For` entry. Only behind a reverse
     /// proxy that appends it and that every client must go through.
     #[arg(long, env = "IMAGE_CHAT_TRUST_FORWARDED_FOR")]
@@ -242,6 +267,8 @@ impl ServeArgs {
                 max_connections_per_image: self.max_connections_per_image,
                 max_chats_per_image: self.max_chats_per_image,
                 max_comments_per_thread: self.max_comments_per_thread,
+                max_bytes_per_image: self.max_bytes_per_image,
+                max_bytes_per_tenant: self.max_bytes_per_tenant,
             },
             ip_ops: Rate::new(self.ip_ops_per_sec, self.ip_ops_burst),
             conn_bytes: Rate::new(f64::from(self.bytes_per_sec), self.bytes_burst),
@@ -261,6 +288,9 @@ impl ServeArgs {
                 max_age: Duration::from_secs(self.sso_max_age_secs),
                 max_skew: Duration::from_secs(self.sso_max_skew_secs),
             },
+            sso_audience: self.sso_audience.clone(),
+            max_bytes_total: self.max_bytes_total,
+            api_requests: Rate::new(self.api_requests_per_sec, self.api_requests_burst),
         }
     }
 

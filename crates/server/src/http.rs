@@ -8,11 +8,11 @@ use std::sync::Arc;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
+use image_chat_protocol::{ErrorCode, ImageId, Position, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::admission::{PeerAddr, client_ip};
@@ -69,6 +69,10 @@ async fn websocket(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
     // Served without connect info (a router embedded elsewhere): no per-address limits.
     let ip = peer.map(|Extension(ConnectInfo(PeerAddr(addr)))| {
         client_ip(addr, &headers, app.security.trust_forwarded_for)
@@ -104,7 +108,8 @@ async fn websocket(
         .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
-            let session = session::run(Arc::clone(&app), Peer { origin, ip }, socket);
+            let peer = Peer { origin, ip, host };
+            let session = session::run(Arc::clone(&app), peer, socket);
             tracked.connections.track_future(async move {
                 session.await;
                 // Counted out only when the session is over.
@@ -118,14 +123,6 @@ struct SnapshotQuery {
     image: String,
 }
 
-/// Body of `GET /api/v1/tenants/{tenant}/snapshot?image=…`.
-#[derive(Serialize)]
-struct SnapshotBody {
-    position: Position,
-    #[serde(flatten)]
-    snapshot: Snapshot,
-}
-
 #[derive(Serialize)]
 struct ErrorBody {
     code: ErrorCode,
@@ -136,9 +133,10 @@ fn error(status: StatusCode, code: ErrorCode, message: &'static str) -> Response
     (status, Json(ErrorBody { code, message })).into_response()
 }
 
-/// Whether the request carries `Authorization: Bearer <the tenant's secret>`.
+/// Whether the request carries `Authorization: Bearer <the tenant's API key>` (never its SSO
+/// secret: the two are kept apart, see `tenant`).
 fn bearer_matches(headers: &HeaderMap, tenant: &crate::tenant::Tenant) -> bool {
-    let Some(secret) = &tenant.secret else {
+    let Some(secret) = &tenant.api_key else {
         return false;
     };
     headers
@@ -148,12 +146,47 @@ fn bearer_matches(headers: &HeaderMap, tenant: &crate::tenant::Tenant) -> bool {
         .is_some_and(|presented| secret.matches(presented.trim().as_bytes()))
 }
 
+/// Takes one HTTP API request from the client address's budget; past it, the 429 answer (with
+/// the seconds until the next request would be accepted).
+fn api_refusal(
+    app: &App,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
+    headers: &HeaderMap,
+) -> Option<Response> {
+    // Served without connect info (a router embedded elsewhere): no per-address limits.
+    let Extension(ConnectInfo(PeerAddr(addr))) = peer?;
+    let ip = client_ip(addr, headers, app.security.trust_forwarded_for);
+    let wait = app
+        .api_requests
+        .try_take(&ip, tokio::time::Instant::now())
+        .err()?;
+    tracing::debug!(%ip, "HTTP API rate limit");
+    // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        "too many requests from this address; retry later",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    Some(response)
+}
+
+/// `GET /api/v1/tenants/{tenant}/snapshot?image=…`: `{"position":…,"chats":[…]}`, the image's
+/// snapshot as shared by every reader (see `snapshots`), so its size is bounded by the image's
+/// byte limit.
 async fn snapshot(
     State(app): State<Arc<App>>,
+    peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     Path(tenant): Path<String>,
     Query(query): Query<SnapshotQuery>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(refused) = api_refusal(&app, peer, &headers) {
+        return refused;
+    }
     let tenant = TenantId::new(tenant);
     let image = ImageId::new(query.image);
     if tenant.validate().is_err() || image.validate().is_err() {
@@ -176,11 +209,18 @@ async fn snapshot(
         return error(
             StatusCode::UNAUTHORIZED,
             ErrorCode::AuthenticationFailed,
-            "this tenant's discussions need its API secret (Authorization: Bearer …)",
+            "this tenant's discussions need its API key (Authorization: Bearer …)",
         );
     }
-    match app.store.snapshot(&ImageKey { tenant, image }).await {
-        Ok((position, snapshot)) => Json(SnapshotBody { position, snapshot }).into_response(),
+    match app
+        .snapshots
+        .get(app.store.as_ref(), &ImageKey { tenant, image })
+        .await
+    {
+        Ok(encoded) => {
+            let body = snapshot_body(encoded.position, &encoded.json);
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         Err(err) => {
             tracing::error!(%err, "snapshot failed");
             error(
@@ -190,4 +230,14 @@ async fn snapshot(
             )
         }
     }
+}
+
+/// `{"position":…,` followed by the encoded snapshot's fields: the position and the snapshot
+/// in one object without decoding or re-encoding the shared snapshot.
+fn snapshot_body(position: Position, snapshot_json: &str) -> String {
+    // Plain derived struct: encoding cannot fail.
+    let position = serde_json::to_string(&position).unwrap_or_default();
+    // An encoded `Snapshot` is one object with at least its `chats` field: `{"chats":…}`.
+    let fields = snapshot_json.strip_prefix('{').unwrap_or(snapshot_json);
+    ["{\"position\":", &position, ",", fields].concat()
 }

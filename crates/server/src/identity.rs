@@ -59,13 +59,15 @@ impl Identities {
     }
 
     /// Resolves `auth` for `tenant` at server time `now_ms` (ms since the Unix epoch), accepting
-    /// signed users within `window` (unless the tenant sets its own maximum age).
+    /// signed users within `window` (unless the tenant sets its own maximum age) whose signature
+    /// names this tenant and `audience` (this server, see [`sso::Audience`]).
     pub fn resolve(
         &self,
         tenant: &Tenant,
         auth: Option<&Auth>,
         now_ms: u64,
         window: SsoWindow,
+        audience: &str,
     ) -> Result<Identity, AuthError> {
         match auth {
             None => self.anonymous(tenant, DEFAULT_ANONYMOUS_NAME, None),
@@ -82,7 +84,11 @@ impl Identities {
                     max_age: tenant.sso_max_age.unwrap_or(window.max_age),
                     ..window
                 };
-                let user = sso::verify(secret, user_data, *timestamp, hash, now_ms, window)?;
+                let to = sso::Audience {
+                    tenant: tenant.id.as_str(),
+                    audience,
+                };
+                let user = sso::verify(secret, to, user_data, *timestamp, hash, now_ms, window)?;
                 Ok(Identity {
                     user: User {
                         // Prefixed so a signed id can never equal an anonymous one.
@@ -173,6 +179,7 @@ mod tests {
     use image_chat_protocol::TenantId;
 
     const NOW: u64 = 1_763_712_000_000;
+    const AUDIENCE: &str = "chat.example";
 
     trait ResolveNow {
         fn resolve_now(&self, tenant: &Tenant, auth: Option<&Auth>) -> Result<Identity, AuthError>;
@@ -180,7 +187,7 @@ mod tests {
 
     impl ResolveNow for Identities {
         fn resolve_now(&self, tenant: &Tenant, auth: Option<&Auth>) -> Result<Identity, AuthError> {
-            self.resolve(tenant, auth, NOW, SsoWindow::default())
+            self.resolve(tenant, auth, NOW, SsoWindow::default(), AUDIENCE)
         }
     }
 
@@ -274,7 +281,11 @@ mod tests {
         let mut t = Tenant::demo();
         t.secret = Some(Secret::new("0123456789abcdef0123456789abcdef"));
         let sign = |json: &str, ts: u64| {
-            let (user_data, hash) = sso::sign(t.secret.as_ref().unwrap(), json, ts);
+            let to = sso::Audience {
+                tenant: t.id.as_str(),
+                audience: AUDIENCE,
+            };
+            let (user_data, hash) = sso::sign(t.secret.as_ref().unwrap(), to, json, ts);
             Auth::Sso {
                 user_data,
                 timestamp: ts,

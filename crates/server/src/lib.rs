@@ -2,6 +2,7 @@
 //!
 //! Module map:
 //! - [`store`]: durable discussions and per-image event logs ([`store::Store`], SQLite default).
+//! - [`snapshots`]: each image's snapshot encoded once per position, shared by its readers.
 //! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
 //! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
 //! - [`outbound`]: the session's send budget (a peer that stops reading is cut off).
@@ -39,6 +40,7 @@ pub mod presence;
 pub mod ratelimit;
 pub mod secret;
 pub mod session;
+pub mod snapshots;
 pub mod sso;
 pub mod statics;
 pub mod store;

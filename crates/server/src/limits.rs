@@ -17,6 +17,9 @@
 //! | connections | image | `error` `limit-exceeded`, then close 4002 |
 //! | discussions | image | `error` `limit-exceeded` for the `create-chat` |
 //! | comments | discussion | `error` `limit-exceeded` for the `add-comment` |
+//! | bytes | image | `error` `image-full` for an op that would grow it (bounds every snapshot) |
+//! | bytes | tenant, server | `error` `quota-exceeded` for an op that would grow it |
+//! | HTTP API requests per second (burst) | client IP | HTTP 429 with `Retry-After` |
 
 use std::time::Duration;
 
@@ -36,7 +39,19 @@ pub struct TenantLimits {
     pub max_chats_per_image: u32,
     /// Comments one discussion may hold.
     pub max_comments_per_thread: u32,
+    /// Bytes one image may hold (as `store::size` weighs them); bounds its snapshot.
+    pub max_bytes_per_image: u64,
+    /// Bytes one tenant may hold over all its images.
+    pub max_bytes_per_tenant: u64,
 }
+
+/// Default [`TenantLimits::max_bytes_per_image`]: 1 MiB, some 2,000 comments of a few lines,
+/// far more than people read on one image, and a `welcome` a phone downloads in a second.
+pub const DEFAULT_MAX_BYTES_PER_IMAGE: u64 = 1024 * 1024;
+/// Default [`TenantLimits::max_bytes_per_tenant`]: 1 GiB.
+pub const DEFAULT_MAX_BYTES_PER_TENANT: u64 = 1024 * 1024 * 1024;
+/// Default [`Limits::max_bytes_total`]: 16 GiB over every tenant.
+pub const DEFAULT_MAX_BYTES_TOTAL: u64 = 16 * 1024 * 1024 * 1024;
 
 impl Default for TenantLimits {
     fn default() -> Self {
@@ -47,16 +62,21 @@ impl Default for TenantLimits {
             max_connections_per_image: 10_000,
             max_chats_per_image: 1_000,
             max_comments_per_thread: 500,
+            max_bytes_per_image: DEFAULT_MAX_BYTES_PER_IMAGE,
+            max_bytes_per_tenant: DEFAULT_MAX_BYTES_PER_TENANT,
         }
     }
 }
 
 impl TenantLimits {
-    /// The store-side part.
-    pub fn commit_limits(&self) -> CommitLimits {
+    /// The store-side part, with the server-wide byte quota `max_bytes_total`.
+    pub fn commit_limits(&self, max_bytes_total: u64) -> CommitLimits {
         CommitLimits {
             max_chats_per_image: self.max_chats_per_image,
             max_comments_per_thread: self.max_comments_per_thread,
+            max_bytes_per_image: self.max_bytes_per_image,
+            max_bytes_per_tenant: self.max_bytes_per_tenant,
+            max_bytes_total,
         }
     }
 
@@ -81,6 +101,8 @@ impl TenantLimits {
             max_comments_per_thread: o
                 .max_comments_per_thread
                 .unwrap_or(self.max_comments_per_thread),
+            max_bytes_per_image: o.max_bytes_per_image.unwrap_or(self.max_bytes_per_image),
+            max_bytes_per_tenant: o.max_bytes_per_tenant.unwrap_or(self.max_bytes_per_tenant),
         }
     }
 }
@@ -99,6 +121,10 @@ pub struct TenantLimitOverrides {
     pub max_chats_per_image: Option<u32>,
     /// Comments per discussion.
     pub max_comments_per_thread: Option<u32>,
+    /// Bytes per image.
+    pub max_bytes_per_image: Option<u64>,
+    /// Bytes over all the tenant's images (its storage quota).
+    pub max_bytes_per_tenant: Option<u64>,
 }
 
 /// How old and how far in the future a signed-user timestamp may be.
@@ -181,6 +207,13 @@ pub struct Limits {
     pub trust_forwarded_for: bool,
     /// Accepted age of signed-user timestamps.
     pub sso: SsoWindow,
+    /// The audience signed users must be signed for (the server's public host); tenants may
+    /// override it. `None`: the `Host` the client connected to.
+    pub sso_audience: Option<String>,
+    /// Bytes the whole store may hold over every tenant (`quota-exceeded` past it).
+    pub max_bytes_total: u64,
+    /// Requests one client IP may make to the HTTP API (`/api/…`) (`None`: unlimited).
+    pub api_requests: Option<Rate>,
 }
 
 impl Default for Limits {
@@ -201,6 +234,11 @@ impl Default for Limits {
             http: HttpLimits::default(),
             trust_forwarded_for: false,
             sso: SsoWindow::default(),
+            sso_audience: None,
+            max_bytes_total: DEFAULT_MAX_BYTES_TOTAL,
+            // A page reads a snapshot when it renders; 5 a second sustained and 20 at once is
+            // plenty for people behind one address, and a snapshot flood is held to it.
+            api_requests: Rate::new(5.0, 20),
         }
     }
 }
@@ -214,6 +252,8 @@ impl Limits {
                 max_connections_per_image: 0,
                 max_chats_per_image: 0,
                 max_comments_per_thread: 0,
+                max_bytes_per_image: 0,
+                max_bytes_per_tenant: 0,
             },
             ip_ops: None,
             conn_bytes: None,
@@ -225,6 +265,9 @@ impl Limits {
             http: HttpLimits::default(),
             trust_forwarded_for: false,
             sso: SsoWindow::default(),
+            sso_audience: None,
+            max_bytes_total: 0,
+            api_requests: None,
         }
     }
 }

@@ -48,15 +48,22 @@ async fn main() -> ExitCode {
 }
 
 fn sign(args: &SignArgs) -> Result<String, admin::AdminError> {
-    let secret = match (&args.secret, &args.tenants, &args.tenant) {
-        (Some(secret), _, _) => Secret::new(secret.clone()),
-        (None, Some(file), Some(tenant)) => admin::secret_from_file(file, tenant)?,
+    // The signature names the tenant and the server's audience: both are needed.
+    let tenant = args.tenant.as_deref().ok_or_else(|| {
+        admin::AdminError::NoSecret("give --tenant ID (the signature covers it)".into())
+    })?;
+    let secret = match (&args.secret, &args.tenants) {
+        (Some(secret), _) => Secret::new(secret.clone()),
+        (None, Some(file)) => admin::secret_from_file(file, tenant)?,
         _ => {
             return Err(admin::AdminError::NoSecret(
-                "give --secret (or IMAGE_CHAT_SSO_SECRET), or --tenants FILE with --tenant ID"
-                    .into(),
+                "give --secret (or IMAGE_CHAT_SSO_SECRET), or --tenants FILE".into(),
             ));
         }
+    };
+    let to = image_chat_server::sso::Audience {
+        tenant,
+        audience: &args.audience,
     };
     let timestamp = args.timestamp.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -64,7 +71,7 @@ fn sign(args: &SignArgs) -> Result<String, admin::AdminError> {
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0)
     });
-    admin::sign(&secret, &args.user, timestamp)
+    admin::sign(&secret, to, &args.user, timestamp)
 }
 
 /// Prints a subcommand's output on stdout, or its error on stderr.

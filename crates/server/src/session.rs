@@ -18,7 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use image_chat_protocol::{
-    Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong,
+    Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong, Position,
     ServerMessage, Welcome, decode_client_frame,
 };
 use tokio::time::{Instant, sleep_until};
@@ -30,8 +30,8 @@ use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
 use crate::presence::{Full, Viewer, ViewerLimits};
-use crate::sso::SsoError;
-use crate::store::{CatchUp, Commit, CommitLimits, ImageKey, StoreError};
+use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
+use crate::tenant::Tenant;
 
 /// What the HTTP layer knows about the peer.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +40,8 @@ pub struct Peer {
     pub origin: Option<String>,
     /// The address the client is accounted under (per-address op limits); `None`: unknown.
     pub ip: Option<IpAddr>,
+    /// The `Host` header of the upgrade request: the default SSO audience.
+    pub host: Option<String>,
 }
 
 /// Why the loop ended; the close frame to send, if any.
@@ -257,39 +259,17 @@ where
     };
     app.publish_presence(&image, online).await;
 
-    let catch_up = match app.store.catch_up(&image, hello.resume).await {
-        Ok(catch_up) => catch_up,
+    let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
+        Ok(welcome) => welcome,
         Err(err) => {
             tracing::error!(%err, "catch-up failed");
             return End::Close(CloseCode::TryAgainLater);
         }
     };
-    let welcome = match catch_up {
-        CatchUp::Events { position, events } => Welcome {
-            you: identity.user.clone(),
-            token: identity.token.clone(),
-            position,
-            recovered: true,
-            events,
-            snapshot: None,
-            online,
-            read_only: gate.read_only(),
-        },
-        CatchUp::Snapshot { position, snapshot } => Welcome {
-            you: identity.user.clone(),
-            token: identity.token.clone(),
-            position,
-            recovered: false,
-            events: Vec::new(),
-            snapshot: Some(snapshot),
-            online,
-            read_only: gate.read_only(),
-        },
-    };
     // Everything up to here reached the client through the welcome; later frames from the
     // subscription with a seq at or below it are duplicates of the catch-up.
-    let mut delivered_seq = welcome.position.seq;
-    if let Err(end) = send(conn, &ServerMessage::Welcome(welcome)).await {
+    let mut delivered_seq = welcome.0.seq;
+    if let Err(end) = send_frame(conn, welcome.1.into()).await {
         return end;
     }
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
@@ -491,17 +471,20 @@ fn admit(
     }
     let identity = app
         .identities
-        .resolve(&tenant, hello.auth.as_ref(), now_ms(), app.security.sso)
+        .resolve(
+            &tenant,
+            hello.auth.as_ref(),
+            now_ms(),
+            app.security.sso,
+            sso_audience(app, &tenant, peer),
+        )
         .map_err(|err| {
-            tracing::debug!(tenant = %tenant.id, %err, "authentication failed");
+            // The precise reason (expired, wrong audience…) for the operator only.
+            tracing::info!(tenant = %tenant.id, %err, "authentication failed");
             let message = match err {
                 AuthError::AnonymousNotAllowed => "this site does not allow anonymous comments",
                 AuthError::SsoNotConfigured => "signed users are not configured for this site",
-                AuthError::Sso(SsoError::BadFormat) => "the SSO hash or userData is malformed",
-                AuthError::Sso(SsoError::BadSignature) => "the SSO signature does not match",
-                AuthError::Sso(SsoError::Expired) => "the SSO signature has expired",
-                AuthError::Sso(SsoError::FromFuture) => "the SSO timestamp is in the future",
-                AuthError::Sso(SsoError::Malformed(why)) => why,
+                AuthError::Sso(err) => err.client_message(),
             };
             (
                 ErrorCode::AuthenticationFailed,
@@ -519,7 +502,7 @@ fn admit(
         identity.read_only,
         rates,
         peer.ip,
-        limits.commit_limits(),
+        limits.commit_limits(app.security.max_bytes_total),
         Instant::now(),
     );
     let viewers = ViewerLimits {
@@ -527,6 +510,51 @@ fn admit(
         per_ip: app.security.max_viewers_per_ip_per_image,
     };
     Ok((identity, gate, viewers))
+}
+
+/// The `welcome` for a client resuming from `resume`, encoded, and the position it brings the
+/// client to: the missed events when the store still has them and they weigh no more than the
+/// snapshot, else the image's snapshot from the shared cache (encoded once per position for
+/// every viewer, see `snapshots`).
+async fn welcome_frame(
+    app: &App,
+    image: &ImageKey,
+    identity: &Identity,
+    gate: &OpGate,
+    resume: Option<Position>,
+    online: u32,
+) -> Result<(Position, String), StoreError> {
+    let mut welcome = Welcome {
+        you: identity.user.clone(),
+        token: identity.token.clone(),
+        position: Position { epoch: 0, seq: 0 },
+        recovered: true,
+        events: Vec::new(),
+        snapshot: None,
+        online,
+        read_only: gate.read_only(),
+    };
+    if let Some((position, events)) = app.store.missed_events(image, resume).await? {
+        welcome.position = position;
+        welcome.events = events;
+        return Ok((position, ServerMessage::Welcome(welcome).to_json()));
+    }
+    let snapshot = app.snapshots.get(app.store.as_ref(), image).await?;
+    welcome.position = snapshot.position;
+    welcome.recovered = false;
+    let frame = ServerMessage::welcome_with_encoded_snapshot(&welcome, &snapshot.json);
+    Ok((snapshot.position, frame))
+}
+
+/// The audience a signed user must be signed for here: the tenant's, else the server's, else
+/// the `Host` the client connected to (see `sso::Audience`).
+fn sso_audience<'a>(app: &'a App, tenant: &'a Tenant, peer: &'a Peer) -> &'a str {
+    tenant
+        .sso_audience
+        .as_deref()
+        .or(app.security.sso_audience.as_deref())
+        .or(peer.host.as_deref())
+        .unwrap_or_default()
 }
 
 /// What a client frame of a live session asks for.

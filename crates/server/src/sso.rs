@@ -2,10 +2,18 @@
 //!
 //! The backend serializes the user as JSON, encodes it as base64 (`userData`), takes the time
 //! in milliseconds since the Unix epoch (`timestamp`) and computes
-//! `hash = hex(HMAC-SHA256(tenant secret, decimal(timestamp) + userData))`. The widget passes the
-//! three to the server in `hello`. The server checks, in this order, and refuses at the first
-//! failure: the hash's shape, the signature (in constant time, before anything of the payload is
-//! parsed), the timestamp window, then the payload itself.
+//!
+//! ```text
+//! hash = hex(HMAC-SHA256(tenant secret, tenantId "\n" audience "\n" decimal(timestamp) "\n" userData))
+//! ```
+//!
+//! The widget passes `userData`, `timestamp` and `hash` to the server in `hello`. The signature
+//! covers the tenant and the server's audience (its public host, see [`Audience`]), so a payload
+//! signed for one tenant or one server is refused by every other: a page that leaks it (to
+//! user-supplied markup pointing the widget elsewhere, say) hands out nothing usable. The server
+//! checks, in this order, and refuses at the first failure: the hash's shape, the signature (in
+//! constant time, before anything of the payload is parsed), the timestamp window, then the
+//! payload itself.
 //!
 //! The user JSON: `id` (string or integer, required), `name` (required), `avatar` or `avatarUrl`
 //! (optional `https:` URL; anything else is dropped, not shown), `isModerator` (optional bool),
@@ -32,8 +40,9 @@ pub const MAX_USER_ID_BYTES: usize = 128;
 /// Longest avatar URL kept, in bytes.
 pub const MAX_AVATAR_URL_BYTES: usize = 2048;
 
-/// Why a signed user was refused. All map to `authentication-failed` / close 4401; the variant
-/// only changes the message for the site's developers.
+/// Why a signed user was refused. All map to `authentication-failed` / close 4401. The variant
+/// is logged; clients are told apart only what a forger learns nothing from (see
+/// [`SsoError::client_message`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
 pub enum SsoError {
     /// The hash is not 64 hex digits, or `userData` is oversized.
@@ -51,6 +60,32 @@ pub enum SsoError {
     /// Signed correctly, but `userData` is not base64 of a valid user object.
     #[error("the signed user data is malformed: {0}")]
     Malformed(&'static str),
+}
+
+impl SsoError {
+    /// What the client is told. A bad signature, an expired one and one from the future read
+    /// the same: telling "expired" apart would confirm to whoever holds a payload that it was
+    /// genuine (and for which tenant and server). The precise reason goes to the server log.
+    pub fn client_message(self) -> &'static str {
+        match self {
+            SsoError::BadFormat => "the SSO hash or userData is malformed",
+            SsoError::BadSignature | SsoError::Expired | SsoError::FromFuture => {
+                "the SSO signature is invalid or expired; sign the user again"
+            }
+            SsoError::Malformed(why) => why,
+        }
+    }
+}
+
+/// What a signature is bound to besides the user: the tenant and the server's audience.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Audience<'a> {
+    /// The tenant id the widget names in `hello`.
+    pub tenant: &'a str,
+    /// The server's public host as the site's backend names it when signing: the tenant's
+    /// `sso_audience`, else the server's `--sso-audience`, else the `Host` the widget
+    /// connected to (e.g. `chat.example.com`, or `127.0.0.1:8080`).
+    pub audience: &'a str,
 }
 
 /// A user as the site's backend vouched for them.
@@ -88,25 +123,43 @@ const LENIENT: GeneralPurposeConfig =
 const STANDARD: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::STANDARD, LENIENT);
 const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&base64::alphabet::URL_SAFE, LENIENT);
 
-fn mac(secret: &Secret, timestamp: u64, user_data: &str) -> Hmac<Sha256> {
+fn mac(secret: &Secret, to: Audience<'_>, timestamp: u64, user_data: &str) -> Hmac<Sha256> {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    // Newline-separated: a tenant id has none (its format forbids it), an audience is a host,
+    // a decimal has none; base64 last. No two different inputs give the same bytes.
+    mac.update(to.tenant.as_bytes());
+    mac.update(b"\n");
+    mac.update(to.audience.as_bytes());
+    mac.update(b"\n");
     mac.update(timestamp.to_string().as_bytes());
+    mac.update(b"\n");
     mac.update(user_data.as_bytes());
     mac
 }
 
-/// What a site backend computes: `(userData, hash)` for `user_json` at `timestamp` (ms).
-pub fn sign(secret: &Secret, user_json: &str, timestamp: u64) -> (String, String) {
+/// What a site backend computes: `(userData, hash)` for `user_json` at `timestamp` (ms), for the
+/// tenant and server `to`.
+pub fn sign(
+    secret: &Secret,
+    to: Audience<'_>,
+    user_json: &str,
+    timestamp: u64,
+) -> (String, String) {
     let user_data = general_purpose::STANDARD.encode(user_json.as_bytes());
-    let hash = hex::encode(mac(secret, timestamp, &user_data).finalize().into_bytes());
+    let hash = hex::encode(
+        mac(secret, to, timestamp, &user_data)
+            .finalize()
+            .into_bytes(),
+    );
     (user_data, hash)
 }
 
-/// Verifies a signed user at server time `now_ms`.
+/// Verifies a signed user presented to tenant and server `to` at server time `now_ms`.
 pub fn verify(
     secret: &Secret,
+    to: Audience<'_>,
     user_data: &str,
     timestamp: u64,
     hash: &str,
@@ -118,7 +171,7 @@ pub fn verify(
     }
     let signature = hex::decode(hash).map_err(|_| SsoError::BadFormat)?;
     // `verify_slice` compares in constant time.
-    mac(secret, timestamp, user_data)
+    mac(secret, to, timestamp, user_data)
         .verify_slice(&signature)
         .map_err(|_| SsoError::BadSignature)?;
     let max_age = u64::try_from(window.max_age.as_millis()).unwrap_or(u64::MAX);
@@ -186,9 +239,51 @@ mod tests {
         }
     }
 
+    const TO: Audience<'static> = Audience {
+        tenant: "acme",
+        audience: "chat.acme.example",
+    };
+
     fn check(user: &str, ts: u64) -> Result<SsoUser, SsoError> {
-        let (data, hash) = sign(&secret(), user, ts);
-        verify(&secret(), &data, ts, &hash, NOW, window())
+        let (data, hash) = sign(&secret(), TO, user, ts);
+        verify(&secret(), TO, &data, ts, &hash, NOW, window())
+    }
+
+    /// Issue 12 item 3: a payload works for the tenant and the server it was signed for only.
+    #[test]
+    fn a_signature_is_bound_to_its_tenant_and_audience() {
+        let user = r#"{"id":"u","name":"U"}"#;
+        let (data, hash) = sign(&secret(), TO, user, NOW);
+        let at = |tenant: &str, audience: &str| {
+            verify(
+                &secret(),
+                Audience { tenant, audience },
+                &data,
+                NOW,
+                &hash,
+                NOW,
+                window(),
+            )
+        };
+        assert!(at("acme", "chat.acme.example").is_ok());
+        assert_eq!(
+            at("other", "chat.acme.example"),
+            Err(SsoError::BadSignature)
+        );
+        assert_eq!(at("acme", "attacker.example"), Err(SsoError::BadSignature));
+        assert_eq!(
+            at("acme", "chat.acme.example:8443"),
+            Err(SsoError::BadSignature)
+        );
+        // The separators make shifting text between fields a different signature.
+        assert_eq!(
+            at("acme\nchat.acme.example", ""),
+            Err(SsoError::BadSignature)
+        );
+        // Bad, expired and future signatures read the same to the client.
+        let message = SsoError::BadSignature.client_message();
+        assert_eq!(SsoError::Expired.client_message(), message);
+        assert_eq!(SsoError::FromFuture.client_message(), message);
     }
 
     #[test]
@@ -222,14 +317,20 @@ mod tests {
     #[test]
     fn forgeries_are_refused() {
         let user = r#"{"id":"u","name":"U"}"#;
-        let (data, hash) = sign(&secret(), user, NOW);
-        let v = |d: &str, ts: u64, h: &str| verify(&secret(), d, ts, h, NOW, window());
+        let (data, hash) = sign(&secret(), TO, user, NOW);
+        let v = |d: &str, ts: u64, h: &str| verify(&secret(), TO, d, ts, h, NOW, window());
         // Another secret, another timestamp, another payload.
-        let (_, other) = sign(&Secret::new("another-secret-of-enough-bytes"), user, NOW);
+        let (_, other) = sign(
+            &Secret::new("another-secret-of-enough-bytes"),
+            TO,
+            user,
+            NOW,
+        );
         assert_eq!(v(&data, NOW, &other), Err(SsoError::BadSignature));
         assert_eq!(v(&data, NOW - 1, &hash), Err(SsoError::BadSignature));
         let (evil, _) = sign(
             &secret(),
+            TO,
             r#"{"id":"u","name":"U","isModerator":true}"#,
             NOW,
         );
@@ -270,11 +371,11 @@ mod tests {
         // Signed garbage that is not base64.
         let (_, hash) = {
             let data = "!!!not base64!!!";
-            let h = hex::encode(mac(&secret(), NOW, data).finalize().into_bytes());
+            let h = hex::encode(mac(&secret(), TO, NOW, data).finalize().into_bytes());
             ((), h)
         };
         assert_eq!(
-            verify(&secret(), "!!!not base64!!!", NOW, &hash, NOW, window()),
+            verify(&secret(), TO, "!!!not base64!!!", NOW, &hash, NOW, window()),
             Err(SsoError::Malformed("userData is not base64"))
         );
     }
@@ -299,9 +400,9 @@ mod tests {
             general_purpose::URL_SAFE_NO_PAD.encode(json),
             general_purpose::STANDARD_NO_PAD.encode(json),
         ] {
-            let hash = hex::encode(mac(&secret(), NOW, &data).finalize().into_bytes());
+            let hash = hex::encode(mac(&secret(), TO, NOW, &data).finalize().into_bytes());
             assert!(
-                verify(&secret(), &data, NOW, &hash, NOW, window()).is_ok(),
+                verify(&secret(), TO, &data, NOW, &hash, NOW, window()).is_ok(),
                 "{data}"
             );
         }

@@ -10,7 +10,9 @@
 //! ```toml
 //! [[tenant]]
 //! id = "acme"
-//! secret = "…64 hex characters from `image-chat-server tenant new`…"
+//! secret = "…64 hex characters from `image-chat-server tenant new`…"   # signs users
+//! api_key = "…another 64 hex characters…"   # bearer token of the private HTTP API
+//! sso_audience = "chat.acme.example"         # optional, overrides --sso-audience
 //! origins = ["https://acme.example", "https://www.acme.example"]
 //! anonymous = "read-only"        # allow | read-only | deny (default: deny)
 //! sso_max_age_secs = 3600        # optional, overrides --sso-max-age-secs
@@ -106,9 +108,15 @@ pub struct Tenant {
     pub origins: OriginPolicy,
     /// Whether people without a signed identity may take part.
     pub anonymous: AnonymousPolicy,
-    /// Signs the tenant's users (Secure SSO) and guards its private HTTP API. `None`: signed
-    /// users are refused (`SsoNotConfigured`).
+    /// Signs the tenant's users (Secure SSO). `None`: signed users are refused
+    /// (`SsoNotConfigured`). Never accepted as an API key: the site's backend signs with it, and
+    /// a key that guards the private API should not also make users.
     pub secret: Option<Secret>,
+    /// Bearer token of the tenant's private HTTP API (`Authorization: Bearer …`). `None`: only
+    /// what is public (tenants that admit anonymous readers) can be read over HTTP.
+    pub api_key: Option<Secret>,
+    /// The audience its signed users must be signed for (overrides the server's).
+    pub sso_audience: Option<String>,
     /// Overrides the server-wide accepted age of signed-user timestamps.
     pub sso_max_age: Option<Duration>,
     /// Overrides of the server-wide limits.
@@ -134,6 +142,8 @@ impl Tenant {
             origins: OriginPolicy::Localhost,
             anonymous: AnonymousPolicy::Allow,
             secret: None,
+            api_key: None,
+            sso_audience: None,
             sso_max_age: None,
             limits: TenantLimitOverrides::default(),
         }
@@ -190,6 +200,8 @@ struct TenantsFile {
 struct TenantEntry {
     id: String,
     secret: Option<Secret>,
+    api_key: Option<Secret>,
+    sso_audience: Option<String>,
     #[serde(default)]
     origins: Vec<String>,
     /// Secure by default: a tenant that says nothing admits only signed users.
@@ -234,12 +246,26 @@ impl TenantEntry {
         };
         let id = TenantId::new(self.id.clone());
         id.validate().map_err(|e| invalid(e.to_string()))?;
-        if let Some(secret) = &self.secret {
-            if secret.len() < MIN_SECRET_BYTES {
+        for (what, secret) in [("secret", &self.secret), ("api_key", &self.api_key)] {
+            if secret.as_ref().is_some_and(|s| s.len() < MIN_SECRET_BYTES) {
                 return Err(invalid(format!(
-                    "secret must be at least {MIN_SECRET_BYTES} bytes \
+                    "{what} must be at least {MIN_SECRET_BYTES} bytes \
                      (`image-chat-server tenant new` makes one)"
                 )));
+            }
+        }
+        if let Some(audience) = &self.sso_audience {
+            if audience.is_empty()
+                || audience.len() > 255
+                || audience
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(invalid(
+                    "sso_audience must be the server's public host (1 to 255 characters, no \
+                     spaces), e.g. \"chat.example.com\""
+                        .into(),
+                ));
             }
         }
         let origins = match self.origins.as_slice() {
@@ -257,6 +283,8 @@ impl TenantEntry {
             origins,
             anonymous: self.anonymous,
             secret: self.secret,
+            api_key: self.api_key,
+            sso_audience: self.sso_audience,
             sso_max_age: self.sso_max_age_secs.map(Duration::from_secs),
             limits: self.limits,
         })
@@ -324,6 +352,33 @@ impl Tenants {
                 });
             }
             self.insert(entry.into_tenant()?);
+        }
+        self.refuse_shared_secrets()
+    }
+
+    /// Refuses two tenants with the same secret or API key (or one tenant using one value for
+    /// both): a payload signed for one would be accepted by the other, and a key meant for the
+    /// API would sign users. Each must be the tenant's own.
+    fn refuse_shared_secrets(&self) -> Result<(), TenantConfigError> {
+        let mut seen: HashMap<&[u8], (&TenantId, &'static str)> = HashMap::new();
+        let mut tenants: Vec<&Arc<Tenant>> = self.by_id.values().collect();
+        // A stable order, so the error names the same pair every time.
+        tenants.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        for tenant in tenants {
+            for (what, value) in [("secret", &tenant.secret), ("api_key", &tenant.api_key)] {
+                let Some(value) = value else { continue };
+                if let Some((first, first_what)) = seen.insert(value.expose(), (&tenant.id, what)) {
+                    return Err(TenantConfigError::Invalid {
+                        tenant: tenant.id.as_str().to_owned(),
+                        reason: format!(
+                            "its {what} is the same as the {first_what} of tenant {:?}: every \
+                             tenant needs its own secret and API key (`image-chat-server tenant \
+                             new` makes them)",
+                            first.as_str()
+                        ),
+                    });
+                }
+            }
         }
         Ok(())
     }
@@ -415,6 +470,51 @@ origins = ["localhost"]
         let private = t.get(&TenantId::new("private")).unwrap();
         assert_eq!(private.anonymous, AnonymousPolicy::Deny, "deny by default");
         assert_eq!(private.origins, OriginPolicy::Localhost);
+    }
+
+    /// Issue 12 item 7: tenants sharing a secret accepted each other's signed users.
+    #[test]
+    fn shared_secrets_and_api_keys_are_refused() {
+        let tenant = |id: &str, secret: &str, key: &str| {
+            format!(
+                "[[tenant]]\nid = \"{id}\"\nsecret = \"{secret}\"\napi_key = \"{key}\"\n\
+                 origins = [\"https://{id}.example\"]\n"
+            )
+        };
+        let (s1, s2, k1, k2) = (
+            "secret-one-secret-one",
+            "secret-two-secret-two",
+            "key-one-key-one-key-one",
+            "key-two-key-two-key-two",
+        );
+        let ok = tenant("a", s1, k1) + &tenant("b", s2, k2);
+        Tenants::default().merge_toml(&ok, "t").unwrap();
+        for (bad, why) in [
+            (
+                tenant("a", s1, k1) + &tenant("b", s1, k2),
+                "the same as the secret of tenant \"a\"",
+            ),
+            (
+                tenant("a", s1, k1) + &tenant("b", s2, k1),
+                "the same as the api_key",
+            ),
+            (
+                tenant("a", s1, k1) + &tenant("b", s2, s1),
+                "the same as the secret",
+            ),
+            (tenant("a", s1, s1), "the same as the secret"),
+        ] {
+            let err = Tenants::default()
+                .merge_toml(&bad, "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{err}");
+            assert!(!err.contains(s1) && !err.contains(k1), "no secret in {err}");
+        }
+        // Across two files too (the second merged into the first).
+        let mut two = Tenants::default();
+        two.merge_toml(&tenant("a", s1, k1), "one").unwrap();
+        assert!(two.merge_toml(&tenant("b", s1, k2), "two").is_err());
     }
 
     #[test]

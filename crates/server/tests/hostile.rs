@@ -40,6 +40,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 const ACME_SECRET: &str = "acme-secret-0123456789abcdef0123456789";
 const PRIVATE_SECRET: &str = "private-secret-0123456789abcdef012345";
+const PRIVATE_API_KEY: &str = "private-api-key-0123456789abcdef01234";
 const READONLY_SECRET: &str = "readonly-secret-0123456789abcdef01234";
 const ACME_ORIGIN: &str = "https://acme.example";
 
@@ -53,6 +54,7 @@ anonymous = "allow"
 [[tenant]]
 id = "private"
 secret = "private-secret-0123456789abcdef012345"
+api_key = "private-api-key-0123456789abcdef01234"
 origins = ["localhost"]
 anonymous = "deny"
 
@@ -87,8 +89,25 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// The audience the catalogue server is configured with (`--sso-audience`).
+const AUDIENCE: &str = "chat.catalogue.test";
+
+/// The tenant a test secret belongs to: the signature names it (a guessed secret signs for
+/// acme, the tenant it attacks).
+fn tenant_of(secret: &str) -> &'static str {
+    match secret {
+        PRIVATE_SECRET => "private",
+        READONLY_SECRET => "readonly",
+        _ => "acme",
+    }
+}
+
 fn sso(secret: &str, user: serde_json::Value, timestamp: u64) -> Auth {
-    let (user_data, hash) = sso::sign(&Secret::new(secret), &user.to_string(), timestamp);
+    let to = sso::Audience {
+        tenant: tenant_of(secret),
+        audience: AUDIENCE,
+    };
+    let (user_data, hash) = sso::sign(&Secret::new(secret), to, &user.to_string(), timestamp);
     Auth::Sso {
         user_data,
         timestamp,
@@ -142,6 +161,7 @@ impl Env {
             ip_ops: Rate::new(0.001, IP_OPS_BURST),
             max_connections_per_ip: MAX_CONNECTIONS_PER_IP,
             trust_forwarded_for,
+            sso_audience: Some(AUDIENCE.into()),
             ..Limits::default()
         };
         let server = RunningServer::start(ServerParts {
@@ -472,6 +492,22 @@ async fn sso_attacks(env: &Env) {
         Some(sso(ACME_SECRET, user.clone(), now)),
     );
     assert_eq!(env.refused(None, cross).await, refused);
+    // Signed correctly for this tenant but for another server's audience.
+    let (user_data, hash) = sso::sign(
+        &Secret::new(ACME_SECRET),
+        sso::Audience {
+            tenant: "acme",
+            audience: "chat.elsewhere.test",
+        },
+        &user.to_string(),
+        now,
+    );
+    let elsewhere = Auth::Sso {
+        user_data,
+        timestamp: now,
+        hash,
+    };
+    assert_eq!(env.refused(o, acme(elsewhere)).await, refused);
     // SSO to a tenant without a secret (demo).
     let demo = hello_for("demo", "sso-img", Some(sso(ACME_SECRET, user.clone(), now)));
     assert_eq!(env.refused(None, demo).await, refused);
@@ -495,8 +531,8 @@ async fn sso_attacks(env: &Env) {
 fn hex_hmac(secret: &str, timestamp: u64, data: &str) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(data.as_bytes());
+    let signed = format!("{}\n{AUDIENCE}\n{timestamp}\n{data}", tenant_of(secret));
+    mac.update(signed.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -594,7 +630,8 @@ async fn tenant_and_origin_attacks(env: &Env) {
     assert_eq!(snap.chats.len(), 1);
     assert_eq!(snap.chats[0].comments[0].text, "demo only");
 
-    // The HTTP snapshot of a sign-in-only tenant needs its secret.
+    // The HTTP snapshot of a sign-in-only tenant needs its API key — not another tenant's
+    // secret, and not its own SSO signing secret either (the two are kept apart).
     let path = "/api/v1/tenants/private/snapshot?image=i";
     assert_eq!(http_get(env.addr(), path).await.0, 401);
     assert_eq!(http_get_auth(env.addr(), path, "Bearer wrong").await, 401);
@@ -604,6 +641,10 @@ async fn tenant_and_origin_attacks(env: &Env) {
     );
     assert_eq!(
         http_get_auth(env.addr(), path, &format!("Bearer {PRIVATE_SECRET}")).await,
+        401
+    );
+    assert_eq!(
+        http_get_auth(env.addr(), path, &format!("Bearer {PRIVATE_API_KEY}")).await,
         200
     );
 }

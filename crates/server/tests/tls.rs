@@ -44,7 +44,7 @@ fn serve_args(dir: &std::path::Path, cert: &str, key: &str) -> config::ServeArgs
     ])
     .unwrap();
     match cli.command {
-        Command::Serve(args) => args,
+        Command::Serve(args) => *args,
         _ => unreachable!(),
     }
 }

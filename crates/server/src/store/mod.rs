@@ -8,6 +8,7 @@
 //! Implementations: [`sqlite::SqliteStore`] (embedded, the default). Every implementation runs
 //! the same conformance suite (`tests/store_conformance/`).
 
+pub mod size;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -83,6 +84,12 @@ pub enum Rejection {
     /// The image already holds the most discussions it may, or the thread the most comments.
     #[error("this image or discussion has reached its size limit")]
     LimitExceeded,
+    /// The op would take the image past its byte limit.
+    #[error("this image holds as many bytes of discussions as it may")]
+    ImageFull,
+    /// The op would take the tenant, or the whole server, past its storage quota.
+    #[error("the storage quota is used up")]
+    QuotaExceeded,
 }
 
 impl From<Rejection> for ErrorCode {
@@ -94,6 +101,8 @@ impl From<Rejection> for ErrorCode {
             Rejection::DuplicateId => ErrorCode::DuplicateId,
             Rejection::BroadcastIdConflict => ErrorCode::BroadcastIdConflict,
             Rejection::LimitExceeded => ErrorCode::LimitExceeded,
+            Rejection::ImageFull => ErrorCode::ImageFull,
+            Rejection::QuotaExceeded => ErrorCode::QuotaExceeded,
         }
     }
 }
@@ -113,12 +122,22 @@ pub enum StoreError {
 /// Size limits a commit must respect. They depend on the state (how many discussions the image
 /// holds), so the store checks them atomically with the write, like authorship. `0` means
 /// unlimited.
+///
+/// Bytes are counted as [`size`] weighs them (the JSON a snapshot carries). Only a commit that
+/// makes a total grow is checked against it: an edit that shortens a comment, or a delete,
+/// always passes, so an image or tenant over its limit (after the limit was lowered) can shrink.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CommitLimits {
     /// Most discussions one image may hold (checked by `create-chat`).
     pub max_chats_per_image: u32,
     /// Most comments one discussion may hold, its first included (checked by `add-comment`).
     pub max_comments_per_thread: u32,
+    /// Most bytes one image may hold (`image-full`). This is what bounds a snapshot.
+    pub max_bytes_per_image: u64,
+    /// Most bytes one tenant may hold over all its images (`quota-exceeded`).
+    pub max_bytes_per_tenant: u64,
+    /// Most bytes the whole store may hold over all tenants (`quota-exceeded`).
+    pub max_bytes_total: u64,
 }
 
 impl CommitLimits {
@@ -126,8 +145,46 @@ impl CommitLimits {
     pub const UNLIMITED: CommitLimits = CommitLimits {
         max_chats_per_image: 0,
         max_comments_per_thread: 0,
+        max_bytes_per_image: 0,
+        max_bytes_per_tenant: 0,
+        max_bytes_total: 0,
     };
+
+    /// Which byte limit, if any, a commit that changes the image by `delta` bytes (positive:
+    /// it grows) breaks, given the totals before it.
+    pub fn check_bytes(&self, delta: i64, usage: Usage) -> Result<(), Rejection> {
+        if delta <= 0 {
+            return Ok(());
+        }
+        let grown = |before: u64| before.saturating_add(delta.unsigned_abs());
+        let over = |limit: u64, before: u64| limit > 0 && grown(before) > limit;
+        if over(self.max_bytes_per_image, usage.image) {
+            return Err(Rejection::ImageFull);
+        }
+        if over(self.max_bytes_per_tenant, usage.tenant) || over(self.max_bytes_total, usage.total)
+        {
+            return Err(Rejection::QuotaExceeded);
+        }
+        Ok(())
+    }
 }
+
+/// Bytes stored (as [`size`] weighs them) by one image, its tenant, and the whole store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The image.
+    pub image: u64,
+    /// Every image of the tenant.
+    pub tenant: u64,
+    /// Every image of every tenant.
+    pub total: u64,
+}
+
+/// Events a catch-up may carry instead of a snapshot, in bytes, however small the snapshot:
+/// below this, replaying events is cheap whatever the image weighs. Above it, a client gets
+/// whichever is smaller, the events or the snapshot (so a `welcome` never carries more than
+/// the larger of this and the image's byte limit).
+pub const CATCH_UP_EVENT_BYTES_FLOOR: u64 = 64 * 1024;
 
 /// Durable discussions and per-image event logs.
 #[async_trait]
@@ -158,7 +215,11 @@ pub trait Store: Send + Sync + 'static {
             .await
     }
 
-    /// What a client resuming from `since` (or connecting fresh, with `None`) must apply.
+    /// What a client resuming from `since` (or connecting fresh, with `None`) must apply. The
+    /// missed events are returned only while they weigh (as JSON) at most the larger of
+    /// [`CATCH_UP_EVENT_BYTES_FLOOR`] and the image's current byte total; past that the snapshot
+    /// is smaller and is returned instead. A catch-up is therefore bounded by the image's byte
+    /// limit like a snapshot.
     async fn catch_up(
         &self,
         image: &ImageKey,
@@ -167,6 +228,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// The current state of `image` and the position it reflects.
     async fn snapshot(&self, image: &ImageKey) -> Result<(Position, Snapshot), StoreError>;
+
+    /// Where `image`'s log stands (cheap: no discussion is read). A shared snapshot cache
+    /// checks with it whether its copy is current.
+    async fn position(&self, image: &ImageKey) -> Result<Position, StoreError> {
+        Ok(self.snapshot(image).await?.0)
+    }
+
+    /// The events a client resuming from `since` missed, as [`Store::catch_up`] would return
+    /// them, or `None` where `catch_up` would answer with a snapshot (which the caller then reads
+    /// through its shared cache rather than have the store read it here).
+    async fn missed_events(
+        &self,
+        image: &ImageKey,
+        since: Option<Position>,
+    ) -> Result<Option<(Position, Vec<Event>)>, StoreError> {
+        Ok(match self.catch_up(image, since).await? {
+            CatchUp::Events { position, events } => Some((position, events)),
+            CatchUp::Snapshot { .. } => None,
+        })
+    }
+
+    /// Bytes stored by `image`, its tenant and the whole store (what the byte limits count).
+    async fn usage(&self, image: &ImageKey) -> Result<Usage, StoreError>;
 
     /// A named 32-byte server secret, created at random the first time it is asked for and the
     /// same ever after (and on every server sharing this store).

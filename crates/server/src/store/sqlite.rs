@@ -5,31 +5,40 @@
 //!
 //! The database runs in WAL mode with `synchronous=FULL`, so a transaction is on disk when
 //! `COMMIT` returns: [`Store::commit`] resolves only after that, which is what lets the server
-//! ack an op as durable. All work goes through one connection behind a [`std::sync::Mutex`] and
-//! runs on tokio's blocking pool (rusqlite is blocking). One writer is what SQLite allows anyway,
-//! and serializing every commit on the mutex is what makes `seq` assignment gap-free without any
-//! retry logic. A commit whose caller stops waiting (a client disconnects) still runs to its end:
-//! the change is either fully committed or not at all, and the client learns which on resync.
+//! ack an op as durable. Every write goes through one connection behind a [`std::sync::Mutex`]
+//! and runs on tokio's blocking pool (rusqlite is blocking). One writer is what SQLite allows
+//! anyway, and serializing every commit on the mutex is what makes `seq` assignment gap-free
+//! without any retry logic. A commit whose caller stops waiting (a client disconnects) still
+//! runs to its end: the change is either fully committed or not at all, and the client learns
+//! which on resync.
 //!
-//! # Schema (version 2, recorded in `PRAGMA user_version`)
+//! Reads (catch-ups, snapshots, positions) use a small pool of their own read-only connections.
+//! WAL lets readers and the writer work at the same time, each reader on the database as it
+//! was when its transaction began, so a long read (a big snapshot) never delays a commit, and a
+//! commit never delays a read.
+//!
+//! # Schema (version 3, recorded in `PRAGMA user_version`)
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
-//! `[x, y]` point anchors). Version 2 has version 1's tables; it was bumped when those wire forms
-//! changed (they were hyphenated UUIDs and `{"type":"point",…}` objects), so a version-1 file is
-//! refused at open instead of failing on its first read. No conversion is offered: version 1
-//! never shipped in a release.
+//! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
+//! [`migrate_v2`]); version 1 (hyphenated UUIDs, `{"type":"point",…}` anchors, never released)
+//! is refused.
 //!
-//! - `images`: one row per image that has ever been written: its log `epoch` (random, nonzero)
-//!   and `head` (the last assigned `seq`). The row is created by the first committed op.
-//! - `chats`: one row per live discussion, keyed by `(tenant, chat_id)` — chat ids are unique in
-//!   a tenant, not only in an image — with the image it belongs to, its anchor (JSON, so new
-//!   anchor kinds need no migration), its author's id and the `seq` that created it (its order).
-//! - `comments`: keyed by `(tenant, comment_id)`, ordered within a discussion by the `seq` that
-//!   added them, deleted with their discussion (`ON DELETE CASCADE`). A discussion's opening
-//!   comment is stored under the discussion's id (the protocol gives it that id), so one id
-//!   space covers both tables: a new chat id must be free as a comment id and vice versa.
+//! - `images`: one row per image that has ever been written: its log `epoch` (random, nonzero),
+//!   `head` (the last assigned `seq`) and `bytes` (the weight of its discussions, see
+//!   [`super::size`]). The row is created by the first committed op.
+//! - `chats`: one row per live discussion, keyed by `(image_row, chat_id)` — ids are unique
+//!   within an image, so an id used on another image (or by another tenant) cannot block this
+//!   one — with its anchor (JSON, so new anchor kinds need no migration), its author's id, the
+//!   `seq` that created it (its order) and its own weight.
+//! - `comments`: keyed by `(image_row, comment_id)`, ordered within a discussion by the `seq`
+//!   that added them, each with its weight, deleted with their discussion (`ON DELETE
+//!   CASCADE`). A discussion's opening comment is stored under the discussion's id (the protocol
+//!   gives it that id), so one id space covers both tables: a new chat id must be free as a
+//!   comment id and vice versa.
 //! - `events`: the last `retention` events of each image, as the exact JSON broadcast, with the
 //!   op's `broadcast_id` and a fingerprint of its content for idempotent retries.
+//! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
 //!
 //! # Choices worth knowing
@@ -48,6 +57,7 @@
 //!   so reuse only happens through a retry past retention (see above).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,39 +68,36 @@ use image_chat_protocol::{
 };
 use rand::TryRngCore;
 use rand::rngs::OsRng;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use sha2::{Digest, Sha256};
 
-use super::{CatchUp, Commit, CommitLimits, ImageKey, Rejection, Store, StoreError};
+use super::size::{chat_bytes, comment_bytes};
+use super::{
+    CATCH_UP_EVENT_BYTES_FLOOR, CatchUp, Commit, CommitLimits, ImageKey, Rejection, Store,
+    StoreError, Usage,
+};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
-/// The tables (unchanged since version 1, see the module doc). Run once, inside the transaction that sets `user_version`, so a
-/// crash during creation leaves an empty database (version 0) rather than half a schema.
-const SCHEMA_TABLES: &str = "
-CREATE TABLE images (
-    id     INTEGER PRIMARY KEY,
-    tenant TEXT    NOT NULL,
-    image  TEXT    NOT NULL,
-    epoch  INTEGER NOT NULL CHECK (epoch > 0),
-    head   INTEGER NOT NULL CHECK (head >= 0),
-    UNIQUE (tenant, image)
-) STRICT;
-
+/// The per-image tables of version 3 (see the module doc). `images` is created apart: a
+/// version-2 file keeps its `images` table and gains a column.
+const SCHEMA_V3_IMAGE_TABLES: &str = "
 CREATE TABLE chats (
-    tenant      TEXT    NOT NULL,
-    chat_id     TEXT    NOT NULL,
     image_row   INTEGER NOT NULL REFERENCES images (id),
+    chat_id     TEXT    NOT NULL,
     anchor      TEXT    NOT NULL,
     author_id   TEXT    NOT NULL,
     created_seq INTEGER NOT NULL,
-    PRIMARY KEY (tenant, chat_id)
+    bytes       INTEGER NOT NULL CHECK (bytes >= 0),
+    PRIMARY KEY (image_row, chat_id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX chats_by_image ON chats (image_row, created_seq);
 
 CREATE TABLE comments (
-    tenant     TEXT    NOT NULL,
+    image_row  INTEGER NOT NULL,
     comment_id TEXT    NOT NULL,
     chat_id    TEXT    NOT NULL,
     seq        INTEGER NOT NULL,
@@ -99,10 +106,30 @@ CREATE TABLE comments (
     text       TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
     edited_at  INTEGER,
-    PRIMARY KEY (tenant, comment_id),
-    FOREIGN KEY (tenant, chat_id) REFERENCES chats (tenant, chat_id) ON DELETE CASCADE
+    bytes      INTEGER NOT NULL CHECK (bytes >= 0),
+    PRIMARY KEY (image_row, comment_id),
+    FOREIGN KEY (image_row, chat_id) REFERENCES chats (image_row, chat_id) ON DELETE CASCADE
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX comments_by_chat ON comments (tenant, chat_id, seq);
+CREATE INDEX comments_by_chat ON comments (image_row, chat_id, seq);
+
+CREATE TABLE usage (
+    tenant TEXT    NOT NULL PRIMARY KEY,
+    bytes  INTEGER NOT NULL CHECK (bytes >= 0)
+) STRICT, WITHOUT ROWID;
+";
+
+/// The tables of a new database. Run once, inside the transaction that sets `user_version`, so
+/// a crash during creation leaves an empty database (version 0) rather than half a schema.
+const SCHEMA_NEW: &str = "
+CREATE TABLE images (
+    id     INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    image  TEXT    NOT NULL,
+    epoch  INTEGER NOT NULL CHECK (epoch > 0),
+    head   INTEGER NOT NULL CHECK (head >= 0),
+    bytes  INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    UNIQUE (tenant, image)
+) STRICT;
 
 CREATE TABLE events (
     image_row    INTEGER NOT NULL REFERENCES images (id),
@@ -130,6 +157,9 @@ pub struct SqliteConfig {
     /// How long a statement waits for a lock held by another connection to the same file (a
     /// backup tool, an operator's `sqlite3` shell) before failing. Default 5 s.
     pub busy_timeout: Duration,
+    /// Read-only connections for catch-ups and snapshots (at least 1). Default 4: reads of
+    /// different images then run side by side, and the server's snapshot cache keeps them few.
+    pub readers: usize,
 }
 
 impl Default for SqliteConfig {
@@ -137,6 +167,7 @@ impl Default for SqliteConfig {
         Self {
             retention: 1000,
             busy_timeout: Duration::from_secs(5),
+            readers: 4,
         }
     }
 }
@@ -144,8 +175,12 @@ impl Default for SqliteConfig {
 /// A [`Store`] in one SQLite database file. Cheap to share: wrap it in an `Arc`.
 #[derive(Debug)]
 pub struct SqliteStore {
-    /// The single connection; the mutex serializes every transaction (see the module doc).
+    /// The one writing connection; the mutex serializes every write (see the module doc).
     conn: Arc<Mutex<Connection>>,
+    /// Read-only connections, taken round-robin (see the module doc).
+    readers: Arc<[Arc<Mutex<Connection>>]>,
+    /// Which reader the next read starts looking at.
+    next_reader: AtomicUsize,
     /// Events kept per image, ≥ 1.
     retention: u64,
 }
@@ -164,7 +199,8 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, switches it to WAL with
-    /// `synchronous=FULL` and foreign keys on, and creates or checks the schema.
+    /// `synchronous=FULL` and foreign keys on, creates, converts or checks the schema, and opens
+    /// the read connections.
     ///
     /// Fails if `config.retention` is 0 (idempotency and resync need at least the last event),
     /// if the file is not a database, if WAL cannot be enabled, or if its schema is newer than
@@ -192,38 +228,81 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
+        let readers = (0..config.readers.max(1))
+            .map(|_| open_reader(path, config.busy_timeout).map(|c| Arc::new(Mutex::new(c))))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: readers.into(),
+            next_reader: AtomicUsize::new(0),
             retention: config.retention,
         })
     }
 
-    /// Runs `f` with the connection on tokio's blocking pool.
+    /// Runs `f` with the writing connection on tokio's blocking pool.
     async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || f(&mut *lock(&conn)?))
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqlite: blocking task failed: {e}")))?
+    }
+
+    /// Runs `f` with a read connection on tokio's blocking pool: the first free one from the
+    /// round-robin start, or (all busy) waits for that one.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().map_err(|_| {
-                StoreError::Backend("sqlite: connection lock poisoned by a panic".into())
-            })?;
-            f(&mut conn)
+            let n = readers.len();
+            for i in 0..n {
+                if let Ok(mut conn) = readers[(start + i) % n].try_lock() {
+                    return f(&mut conn);
+                }
+            }
+            f(&mut *lock(&readers[start % n])?)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("sqlite: blocking task failed: {e}")))?
     }
 }
 
-/// Creates the schema on a new database, accepts the current one, refuses a newer one.
+fn lock(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+    conn.lock()
+        .map_err(|_| StoreError::Backend("sqlite: connection lock poisoned by a panic".into()))
+}
+
+/// A read-only connection to the (already created and migrated) database.
+fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
+}
+
+/// Creates the schema on a new database, converts a version-2 one, accepts the current one,
+/// refuses others.
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // IMMEDIATE: two servers opening a new file at once must not both create the schema.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
     match version {
         0 => {
-            tx.execute_batch(SCHEMA_TABLES)?;
+            tx.execute_batch(SCHEMA_NEW)?;
+            tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        2 => {
+            migrate_v2(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
@@ -246,6 +325,79 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Version 2 → 3, in the caller's transaction: chat and comment ids become unique per image
+/// instead of per tenant (the tables are rebuilt under their new keys), and every discussion,
+/// comment, image and tenant gets its byte weight.
+fn migrate_v2(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "ALTER TABLE images ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0);
+         ALTER TABLE chats RENAME TO chats_v2;
+         ALTER TABLE comments RENAME TO comments_v2;
+         DROP INDEX chats_by_image;
+         DROP INDEX comments_by_chat;",
+    )?;
+    tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
+    tx.execute_batch(
+        "INSERT INTO chats (image_row, chat_id, anchor, author_id, created_seq, bytes)
+             SELECT image_row, chat_id, anchor, author_id, created_seq, 0 FROM chats_v2;
+         INSERT INTO comments (image_row, comment_id, chat_id, seq, author_id, author, text,
+                               created_at, edited_at, bytes)
+             SELECT c.image_row, m.comment_id, m.chat_id, m.seq, m.author_id, m.author, m.text,
+                    m.created_at, m.edited_at, 0
+             FROM comments_v2 m JOIN chats_v2 c ON c.tenant = m.tenant AND c.chat_id = m.chat_id;
+         DROP TABLE comments_v2;
+         DROP TABLE chats_v2;",
+    )?;
+    // The weights are the JSON the snapshot carries: computed here, in Rust, like on commit.
+    let chats: Vec<(i64, String, String)> = tx
+        .prepare("SELECT image_row, chat_id, anchor FROM chats")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (image_row, chat_id, anchor) in chats {
+        let anchor: Anchor = serde_json::from_str(&anchor).map_err(|e| corrupt("anchor", e))?;
+        let bytes = chat_bytes(&ChatId::new(chat_id.as_str()), &anchor);
+        tx.execute(
+            "UPDATE chats SET bytes = ?1 WHERE image_row = ?2 AND chat_id = ?3",
+            params![bytes, image_row, chat_id],
+        )?;
+    }
+    let comments: Vec<(i64, String, Comment)> = tx
+        .prepare("SELECT image_row, comment_id, author, text, created_at, edited_at FROM comments")?
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, String>(1)?,
+                (r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })?
+        .map(|row| {
+            let (image_row, id, (author, text, created_at, edited_at)) = row?;
+            let author = serde_json::from_str(&author).map_err(|e| corrupt("author", e))?;
+            let comment = Comment {
+                id: CommentId::new(id.as_str()),
+                author,
+                text,
+                created_at,
+                edited_at,
+            };
+            Ok((image_row, id, comment))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    for (image_row, id, comment) in comments {
+        tx.execute(
+            "UPDATE comments SET bytes = ?1 WHERE image_row = ?2 AND comment_id = ?3",
+            params![comment_bytes(&comment), image_row, id],
+        )?;
+    }
+    tx.execute_batch(
+        "UPDATE images SET bytes =
+             (SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE image_row = images.id)
+           + (SELECT COALESCE(SUM(bytes), 0) FROM comments WHERE image_row = images.id);
+         INSERT INTO usage (tenant, bytes) SELECT tenant, SUM(bytes) FROM images GROUP BY tenant;",
+    )?;
+    Ok(())
+}
+
 /// An image's log as stored.
 #[derive(Clone, Copy, Debug)]
 struct ImageRow {
@@ -253,6 +405,8 @@ struct ImageRow {
     id: i64,
     epoch: u32,
     head: u64,
+    /// The weight of its discussions.
+    bytes: u64,
 }
 
 impl ImageRow {
@@ -270,13 +424,14 @@ const NO_LOG: Position = Position { epoch: 0, seq: 0 };
 fn load_image(tx: &Transaction<'_>, image: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
     Ok(tx
         .query_row(
-            "SELECT id, epoch, head FROM images WHERE tenant = ?1 AND image = ?2",
+            "SELECT id, epoch, head, bytes FROM images WHERE tenant = ?1 AND image = ?2",
             params![image.tenant.as_str(), image.image.as_str()],
             |row| {
                 Ok(ImageRow {
                     id: row.get(0)?,
                     epoch: row.get(1)?,
                     head: row.get(2)?,
+                    bytes: row.get(3)?,
                 })
             },
         )
@@ -290,13 +445,14 @@ fn load_or_create_image(tx: &Transaction<'_>, image: &ImageKey) -> Result<ImageR
     }
     let epoch = random_epoch()?;
     tx.execute(
-        "INSERT INTO images (tenant, image, epoch, head) VALUES (?1, ?2, ?3, 0)",
+        "INSERT INTO images (tenant, image, epoch, head, bytes) VALUES (?1, ?2, ?3, 0, 0)",
         params![image.tenant.as_str(), image.image.as_str(), epoch],
     )?;
     Ok(ImageRow {
         id: tx.last_insert_rowid(),
         epoch,
         head: 0,
+        bytes: 0,
     })
 }
 
@@ -353,48 +509,45 @@ fn fingerprint(actor: &User, op: &Op) -> Result<Vec<u8>, StoreError> {
     Ok(hasher.finalize().to_vec())
 }
 
-/// Whether the chat or comment id is taken anywhere in the tenant.
-fn chat_exists(tx: &Transaction<'_>, tenant: &str, chat: &ChatId) -> Result<bool, StoreError> {
-    row_exists(
-        tx,
-        "SELECT 1 FROM chats WHERE tenant = ?1 AND chat_id = ?2",
-        tenant,
-        chat.as_str(),
-    )
-}
-
-fn comment_exists(
+/// Whether `sql` (parameters: image row, id) finds a row.
+fn row_exists(
     tx: &Transaction<'_>,
-    tenant: &str,
-    comment: &CommentId,
+    sql: &str,
+    image_row: i64,
+    id: &str,
 ) -> Result<bool, StoreError> {
-    row_exists(
-        tx,
-        "SELECT 1 FROM comments WHERE tenant = ?1 AND comment_id = ?2",
-        tenant,
-        comment.as_str(),
-    )
-}
-
-/// Whether `sql` (parameters: tenant, id) finds a row.
-fn row_exists(tx: &Transaction<'_>, sql: &str, tenant: &str, id: &str) -> Result<bool, StoreError> {
     Ok(tx
-        .query_row(sql, params![tenant, id], |_| Ok(()))
+        .query_row(sql, params![image_row, id], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
+/// Whether `id` is taken on this image, as a discussion id or as a comment id (one id space
+/// covers both, see the module doc). Ids used on other images do not count.
+fn id_taken(tx: &Transaction<'_>, image_row: i64, id: &str) -> Result<bool, StoreError> {
+    Ok(row_exists(
+        tx,
+        "SELECT 1 FROM chats WHERE image_row = ?1 AND chat_id = ?2",
+        image_row,
+        id,
+    )? || row_exists(
+        tx,
+        "SELECT 1 FROM comments WHERE image_row = ?1 AND comment_id = ?2",
+        image_row,
+        id,
+    )?)
+}
+
 /// The author id of `chat` if it exists on this image; `UnknownChat` otherwise (including when
-/// it exists on another image of the tenant: ops are bound to their connection's image).
+/// the same id exists on another image: ops are bound to their connection's image).
 fn chat_author_on_image(
     tx: &Transaction<'_>,
-    tenant: &str,
     image_row: i64,
     chat: &ChatId,
 ) -> Result<String, StoreError> {
     tx.query_row(
-        "SELECT author_id FROM chats WHERE tenant = ?1 AND chat_id = ?2 AND image_row = ?3",
-        params![tenant, chat.as_str(), image_row],
+        "SELECT author_id FROM chats WHERE image_row = ?1 AND chat_id = ?2",
+        params![image_row, chat.as_str()],
         |row| row.get(0),
     )
     .optional()?
@@ -411,16 +564,16 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 fn insert_comment(
     tx: &Transaction<'_>,
-    tenant: &str,
+    image_row: i64,
     chat: &ChatId,
     seq: u64,
     comment: &Comment,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO comments (tenant, comment_id, chat_id, seq, author_id, author, text, \
-         created_at, edited_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO comments (image_row, comment_id, chat_id, seq, author_id, author, text, \
+         created_at, edited_at, bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            tenant,
+            image_row,
             comment.id.as_str(),
             chat.as_str(),
             seq,
@@ -429,9 +582,79 @@ fn insert_comment(
             comment.text,
             comment.created_at,
             comment.edited_at,
+            comment_bytes(comment),
         ],
     )?;
     Ok(())
+}
+
+/// Bytes stored by the tenant (from `usage`) and by everyone (the sum over tenants: a few rows).
+fn tenant_and_total_bytes(tx: &Transaction<'_>, tenant: &str) -> Result<(u64, u64), StoreError> {
+    let tenant: u64 = tx
+        .query_row(
+            "SELECT bytes FROM usage WHERE tenant = ?1",
+            params![tenant],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let total: u64 = tx.query_row("SELECT COALESCE(SUM(bytes), 0) FROM usage", [], |r| {
+        r.get(0)
+    })?;
+    Ok((tenant, total))
+}
+
+/// Refuses a change of `delta` bytes that would break a byte limit (checked in the commit's
+/// transaction, like authorship).
+fn check_bytes(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    image: ImageRow,
+    delta: i64,
+    limits: CommitLimits,
+) -> Result<(), StoreError> {
+    if delta <= 0 {
+        return Ok(());
+    }
+    let (tenant_bytes, total) = if limits.max_bytes_per_tenant > 0 || limits.max_bytes_total > 0 {
+        tenant_and_total_bytes(tx, tenant)?
+    } else {
+        (0, 0)
+    };
+    let usage = Usage {
+        image: image.bytes,
+        tenant: tenant_bytes,
+        total,
+    };
+    Ok(limits.check_bytes(delta, usage)?)
+}
+
+/// Adds `delta` bytes to the image's and the tenant's totals.
+fn add_bytes(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    image_row: i64,
+    delta: i64,
+) -> Result<(), StoreError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    // MAX(0, …): a total never goes negative, even over a file edited by hand.
+    tx.execute(
+        "UPDATE images SET bytes = MAX(0, bytes + ?1) WHERE id = ?2",
+        params![delta, image_row],
+    )?;
+    tx.execute(
+        "INSERT INTO usage (tenant, bytes) VALUES (?1, MAX(0, ?2)) \
+         ON CONFLICT (tenant) DO UPDATE SET bytes = MAX(0, bytes + ?2)",
+        params![tenant, delta],
+    )?;
+    Ok(())
+}
+
+/// A size as a signed delta (sizes are far below `i64::MAX`).
+fn signed(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
 /// Checks `op` against the state and writes its change as change `seq` of `image`, returning
@@ -456,7 +679,7 @@ fn apply_op(
             // The opening comment is stored under the chat id: the id must be free in both
             // tables (a reply may have taken it as a comment id).
             let opening = op.chat_id.opening_comment();
-            if chat_exists(tx, tenant, &op.chat_id)? || comment_exists(tx, tenant, &opening)? {
+            if id_taken(tx, image.id, op.chat_id.as_str())? {
                 return Err(Rejection::DuplicateId.into());
             }
             if limits.max_chats_per_image > 0 {
@@ -471,18 +694,6 @@ fn apply_op(
                 }
             }
             let anchor: Anchor = op.anchor.canonical();
-            tx.execute(
-                "INSERT INTO chats (tenant, chat_id, image_row, anchor, author_id, created_seq) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    tenant,
-                    op.chat_id.as_str(),
-                    image.id,
-                    to_json(&anchor)?,
-                    actor.id,
-                    seq
-                ],
-            )?;
             let comment = Comment {
                 id: opening,
                 author: actor.clone(),
@@ -490,7 +701,23 @@ fn apply_op(
                 created_at: now_ms,
                 edited_at: None,
             };
-            insert_comment(tx, tenant, &op.chat_id, seq, &comment)?;
+            let shell = chat_bytes(&op.chat_id, &anchor);
+            let delta = signed(shell + comment_bytes(&comment));
+            check_bytes(tx, tenant, image, delta, limits)?;
+            tx.execute(
+                "INSERT INTO chats (image_row, chat_id, anchor, author_id, created_seq, bytes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    image.id,
+                    op.chat_id.as_str(),
+                    to_json(&anchor)?,
+                    actor.id,
+                    seq,
+                    shell
+                ],
+            )?;
+            insert_comment(tx, image.id, &op.chat_id, seq, &comment)?;
+            add_bytes(tx, tenant, image.id, delta)?;
             Ok(Event::NewImageChat(NewImageChat {
                 seq,
                 epoch,
@@ -503,17 +730,17 @@ fn apply_op(
             }))
         }
         Op::AddComment(op) => {
-            chat_author_on_image(tx, tenant, image.id, &op.chat_id)?;
+            chat_author_on_image(tx, image.id, &op.chat_id)?;
             // Every live chat id is also a comment id (its opening comment's, written in the
             // same transaction), so this refuses a reply reusing a chat id too.
-            if comment_exists(tx, tenant, &op.comment_id)? {
+            if id_taken(tx, image.id, op.comment_id.as_str())? {
                 return Err(Rejection::DuplicateId.into());
             }
             if limits.max_comments_per_thread > 0 {
                 // Counted through the `comments_by_chat` index.
                 let comments: u64 = tx.query_row(
-                    "SELECT COUNT(*) FROM comments WHERE tenant = ?1 AND chat_id = ?2",
-                    params![tenant, op.chat_id.as_str()],
+                    "SELECT COUNT(*) FROM comments WHERE image_row = ?1 AND chat_id = ?2",
+                    params![image.id, op.chat_id.as_str()],
                     |row| row.get(0),
                 )?;
                 if comments >= u64::from(limits.max_comments_per_thread) {
@@ -527,7 +754,10 @@ fn apply_op(
                 created_at: now_ms,
                 edited_at: None,
             };
-            insert_comment(tx, tenant, &op.chat_id, seq, &comment)?;
+            let delta = signed(comment_bytes(&comment));
+            check_bytes(tx, tenant, image, delta, limits)?;
+            insert_comment(tx, image.id, &op.chat_id, seq, &comment)?;
+            add_bytes(tx, tenant, image.id, delta)?;
             Ok(Event::ImageChatUpdated(ImageChatUpdated {
                 seq,
                 epoch,
@@ -537,24 +767,35 @@ fn apply_op(
             }))
         }
         Op::EditComment(op) => {
-            chat_author_on_image(tx, tenant, image.id, &op.chat_id)?;
-            let author_id: String = tx
+            chat_author_on_image(tx, image.id, &op.chat_id)?;
+            let (author_id, author, created_at, old_bytes): (String, String, u64, u64) = tx
                 .query_row(
-                    "SELECT author_id FROM comments \
-                     WHERE tenant = ?1 AND comment_id = ?2 AND chat_id = ?3",
-                    params![tenant, op.comment_id.as_str(), op.chat_id.as_str()],
-                    |row| row.get(0),
+                    "SELECT author_id, author, created_at, bytes FROM comments \
+                     WHERE image_row = ?1 AND comment_id = ?2 AND chat_id = ?3",
+                    params![image.id, op.comment_id.as_str(), op.chat_id.as_str()],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
                 )
                 .optional()?
                 .ok_or(StoreError::Rejected(Rejection::UnknownComment))?;
             if !may_change(actor, &author_id) {
                 return Err(Rejection::Forbidden.into());
             }
+            let edited = Comment {
+                id: op.comment_id.clone(),
+                author: serde_json::from_str(&author).map_err(|e| corrupt("comment author", e))?,
+                text: op.text.clone(),
+                created_at,
+                edited_at: Some(now_ms),
+            };
+            let new_bytes = comment_bytes(&edited);
+            let delta = signed(new_bytes) - signed(old_bytes);
+            check_bytes(tx, tenant, image, delta, limits)?;
             tx.execute(
-                "UPDATE comments SET text = ?1, edited_at = ?2 \
-                 WHERE tenant = ?3 AND comment_id = ?4",
-                params![op.text, now_ms, tenant, op.comment_id.as_str()],
+                "UPDATE comments SET text = ?1, edited_at = ?2, bytes = ?3 \
+                 WHERE image_row = ?4 AND comment_id = ?5",
+                params![op.text, now_ms, new_bytes, image.id, op.comment_id.as_str()],
             )?;
+            add_bytes(tx, tenant, image.id, delta)?;
             Ok(Event::ImageChatUpdated(ImageChatUpdated {
                 seq,
                 epoch,
@@ -568,15 +809,23 @@ fn apply_op(
             }))
         }
         Op::DeleteChat(op) => {
-            let author_id = chat_author_on_image(tx, tenant, image.id, &op.chat_id)?;
+            let author_id = chat_author_on_image(tx, image.id, &op.chat_id)?;
             if !may_change(actor, &author_id) {
                 return Err(Rejection::Forbidden.into());
             }
+            let freed: u64 = tx.query_row(
+                "SELECT c.bytes + (SELECT COALESCE(SUM(m.bytes), 0) FROM comments m \
+                                   WHERE m.image_row = c.image_row AND m.chat_id = c.chat_id) \
+                 FROM chats c WHERE c.image_row = ?1 AND c.chat_id = ?2",
+                params![image.id, op.chat_id.as_str()],
+                |row| row.get(0),
+            )?;
             // The comments go with it (ON DELETE CASCADE).
             tx.execute(
-                "DELETE FROM chats WHERE tenant = ?1 AND chat_id = ?2",
-                params![tenant, op.chat_id.as_str()],
+                "DELETE FROM chats WHERE image_row = ?1 AND chat_id = ?2",
+                params![image.id, op.chat_id.as_str()],
             )?;
+            add_bytes(tx, tenant, image.id, -signed(freed))?;
             Ok(Event::DeletedImageChat(DeletedImageChat {
                 seq,
                 epoch,
@@ -665,7 +914,7 @@ fn read_snapshot(tx: &Transaction<'_>, image: Option<ImageRow>) -> Result<Snapsh
     };
     let mut stmt = tx.prepare(
         "SELECT c.chat_id, c.anchor, m.comment_id, m.author, m.text, m.created_at, m.edited_at \
-         FROM chats c JOIN comments m ON m.tenant = c.tenant AND m.chat_id = c.chat_id \
+         FROM chats c JOIN comments m ON m.image_row = c.image_row AND m.chat_id = c.chat_id \
          WHERE c.image_row = ?1 \
          ORDER BY c.created_seq, m.seq",
     )?;
@@ -745,6 +994,38 @@ fn read_events_after(
     Ok(Some(events))
 }
 
+/// The events a client at `since` missed, if they are retained and weigh no more than the
+/// snapshot would (see [`Store::catch_up`]); `None`: send the snapshot.
+fn missed_in(
+    tx: &Transaction<'_>,
+    row: Option<ImageRow>,
+    since: Option<Position>,
+) -> Result<Option<Vec<Event>>, StoreError> {
+    let position = row.map_or(NO_LOG, |r| r.position());
+    match (since, row) {
+        // Resuming exactly where the log stands (including "no log yet" on a still-empty
+        // image): nothing missed.
+        (Some(since), _) if since == position => Ok(Some(Vec::new())),
+        // Same log, behind its head: the missed events, if still retained and not heavier
+        // than the snapshot.
+        (Some(since), Some(row)) if since.epoch == row.epoch && since.seq < row.head => {
+            // Bytes, not characters: `length()` of TEXT counts characters.
+            let weight: u64 = tx.query_row(
+                "SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM events \
+                 WHERE image_row = ?1 AND seq > ?2",
+                params![row.id, since.seq],
+                |r| r.get(0),
+            )?;
+            if weight > CATCH_UP_EVENT_BYTES_FLOOR.max(row.bytes) {
+                return Ok(None);
+            }
+            read_events_after(tx, row, since.seq)
+        }
+        // No position, another epoch, or ahead of the head.
+        _ => Ok(None),
+    }
+}
+
 fn catch_up_blocking(
     conn: &mut Connection,
     image: &ImageKey,
@@ -754,18 +1035,7 @@ fn catch_up_blocking(
     let tx = conn.transaction()?;
     let row = load_image(&tx, image)?;
     let position = row.map_or(NO_LOG, |r| r.position());
-    let events = match (since, row) {
-        // Resuming exactly where the log stands (including "no log yet" on a still-empty
-        // image): nothing missed.
-        (Some(since), _) if since == position => Some(Vec::new()),
-        // Same log, behind its head: the missed events, if still retained.
-        (Some(since), Some(row)) if since.epoch == row.epoch && since.seq < row.head => {
-            read_events_after(&tx, row, since.seq)?
-        }
-        // No position, another epoch, or ahead of the head.
-        _ => None,
-    };
-    let result = match events {
+    let result = match missed_in(&tx, row, since)? {
         Some(events) => CatchUp::Events { position, events },
         None => CatchUp::Snapshot {
             position,
@@ -774,6 +1044,19 @@ fn catch_up_blocking(
     };
     tx.commit()?;
     Ok(result)
+}
+
+fn missed_events_blocking(
+    conn: &mut Connection,
+    image: &ImageKey,
+    since: Option<Position>,
+) -> Result<Option<(Position, Vec<Event>)>, StoreError> {
+    let tx = conn.transaction()?;
+    let row = load_image(&tx, image)?;
+    let position = row.map_or(NO_LOG, |r| r.position());
+    let events = missed_in(&tx, row, since)?;
+    tx.commit()?;
+    Ok(events.map(|events| (position, events)))
 }
 
 fn snapshot_blocking(
@@ -785,6 +1068,25 @@ fn snapshot_blocking(
     let snapshot = read_snapshot(&tx, row)?;
     tx.commit()?;
     Ok((row.map_or(NO_LOG, |r| r.position()), snapshot))
+}
+
+fn position_blocking(conn: &mut Connection, image: &ImageKey) -> Result<Position, StoreError> {
+    let tx = conn.transaction()?;
+    let row = load_image(&tx, image)?;
+    tx.commit()?;
+    Ok(row.map_or(NO_LOG, |r| r.position()))
+}
+
+fn usage_blocking(conn: &mut Connection, image: &ImageKey) -> Result<Usage, StoreError> {
+    let tx = conn.transaction()?;
+    let bytes = load_image(&tx, image)?.map_or(0, |r| r.bytes);
+    let (tenant, total) = tenant_and_total_bytes(&tx, image.tenant.as_str())?;
+    tx.commit()?;
+    Ok(Usage {
+        image: bytes,
+        tenant,
+        total,
+    })
 }
 
 fn secret_blocking(conn: &mut Connection, name: &str) -> Result<[u8; 32], StoreError> {
@@ -831,13 +1133,33 @@ impl Store for SqliteStore {
         since: Option<Position>,
     ) -> Result<CatchUp, StoreError> {
         let image = image.clone();
-        self.run(move |conn| catch_up_blocking(conn, &image, since))
+        self.read(move |conn| catch_up_blocking(conn, &image, since))
             .await
     }
 
     async fn snapshot(&self, image: &ImageKey) -> Result<(Position, Snapshot), StoreError> {
         let image = image.clone();
-        self.run(move |conn| snapshot_blocking(conn, &image)).await
+        self.read(move |conn| snapshot_blocking(conn, &image)).await
+    }
+
+    async fn position(&self, image: &ImageKey) -> Result<Position, StoreError> {
+        let image = image.clone();
+        self.read(move |conn| position_blocking(conn, &image)).await
+    }
+
+    async fn missed_events(
+        &self,
+        image: &ImageKey,
+        since: Option<Position>,
+    ) -> Result<Option<(Position, Vec<Event>)>, StoreError> {
+        let image = image.clone();
+        self.read(move |conn| missed_events_blocking(conn, &image, since))
+            .await
+    }
+
+    async fn usage(&self, image: &ImageKey) -> Result<Usage, StoreError> {
+        let image = image.clone();
+        self.read(move |conn| usage_blocking(conn, &image)).await
     }
 
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
@@ -881,6 +1203,146 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .expect("foreign_keys");
         assert_eq!(fk, 1);
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("user_version");
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn a_long_read_does_not_delay_a_commit() {
+        use image_chat_protocol::{BroadcastId, CreateChat, ImageId, TenantId};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir, 10).expect("open");
+        let key = |tenant: &str| ImageKey {
+            tenant: TenantId::new(tenant),
+            image: ImageId::new("img"),
+        };
+        let actor = User {
+            id: "u".into(),
+            name: "U".into(),
+            avatar_url: None,
+            is_moderator: false,
+        };
+        let create = |n: u8| {
+            let id = |k: u8| {
+                let mut bytes = [0u8; 16];
+                bytes[0] = n;
+                bytes[1] = k;
+                image_chat_protocol::ids::encode_uuid_v4(bytes)
+            };
+            Op::CreateChat(CreateChat {
+                broadcast_id: BroadcastId::new(id(1)),
+                chat_id: ChatId::new(id(2)),
+                anchor: Anchor::point(0.5, 0.5),
+                text: "hi".into(),
+            })
+        };
+        store
+            .commit(&key("a"), &actor, &create(1), 1)
+            .await
+            .expect("seed tenant a");
+        // Every read connection is in the middle of a read transaction (a big snapshot being
+        // read, frozen at this point): each has read and keeps its view of the database open.
+        let readers: Vec<_> = store
+            .readers
+            .iter()
+            .map(|r| r.lock().expect("reader"))
+            .collect();
+        for reader in &readers {
+            reader.execute_batch("BEGIN").expect("begin");
+            let chats: i64 = reader
+                .query_row("SELECT COUNT(*) FROM chats", [], |r| r.get(0))
+                .expect("read");
+            assert_eq!(chats, 1);
+        }
+        // A commit on another tenant completes while the reads are still open. Before reads had
+        // their own connections, the read held the only connection and this commit waited for
+        // it (here: for ever, so the timeout fails the test).
+        let committed = tokio::time::timeout(
+            Duration::from_secs(5),
+            store.commit(&key("b"), &actor, &create(2), 2),
+        )
+        .await
+        .expect("a commit must not wait for reads in progress")
+        .expect("commit");
+        assert!(matches!(committed, Commit::Applied(_)));
+        // The readers still see the database as it was when their reads began.
+        for reader in &readers {
+            let chats: i64 = reader
+                .query_row("SELECT COUNT(*) FROM chats", [], |r| r.get(0))
+                .expect("read");
+            assert_eq!(chats, 1, "a read sees one consistent state");
+            reader.execute_batch("COMMIT").expect("end read");
+        }
+    }
+
+    /// A version-2 file (ids unique per tenant, no byte weights) is converted on open: its
+    /// discussions survive, ids become per-image, and every weight is what a commit computes.
+    #[tokio::test]
+    async fn version_2_files_are_converted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("chat.db");
+        let id = |k: u8| image_chat_protocol::ids::encode_uuid_v4([k; 16]);
+        {
+            let conn = Connection::open(&path).expect("create v2");
+            conn.execute_batch(&format!(
+                "CREATE TABLE images (id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, \
+                   image TEXT NOT NULL, epoch INTEGER NOT NULL CHECK (epoch > 0), \
+                   head INTEGER NOT NULL CHECK (head >= 0), UNIQUE (tenant, image)) STRICT;
+                 CREATE TABLE chats (tenant TEXT NOT NULL, chat_id TEXT NOT NULL, \
+                   image_row INTEGER NOT NULL REFERENCES images (id), anchor TEXT NOT NULL, \
+                   author_id TEXT NOT NULL, created_seq INTEGER NOT NULL, \
+                   PRIMARY KEY (tenant, chat_id)) STRICT, WITHOUT ROWID;
+                 CREATE INDEX chats_by_image ON chats (image_row, created_seq);
+                 CREATE TABLE comments (tenant TEXT NOT NULL, comment_id TEXT NOT NULL, \
+                   chat_id TEXT NOT NULL, seq INTEGER NOT NULL, author_id TEXT NOT NULL, \
+                   author TEXT NOT NULL, text TEXT NOT NULL, created_at INTEGER NOT NULL, \
+                   edited_at INTEGER, PRIMARY KEY (tenant, comment_id), \
+                   FOREIGN KEY (tenant, chat_id) REFERENCES chats (tenant, chat_id) \
+                   ON DELETE CASCADE) STRICT, WITHOUT ROWID;
+                 CREATE INDEX comments_by_chat ON comments (tenant, chat_id, seq);
+                 CREATE TABLE events (image_row INTEGER NOT NULL REFERENCES images (id), \
+                   seq INTEGER NOT NULL, broadcast_id TEXT NOT NULL, fingerprint BLOB NOT NULL, \
+                   body TEXT NOT NULL, PRIMARY KEY (image_row, seq)) STRICT, WITHOUT ROWID;
+                 CREATE UNIQUE INDEX events_by_broadcast_id ON events (image_row, broadcast_id);
+                 CREATE TABLE secrets (name TEXT NOT NULL PRIMARY KEY, \
+                   value BLOB NOT NULL CHECK (length(value) = 32)) STRICT, WITHOUT ROWID;
+                 INSERT INTO images VALUES (1, 't', 'img', 7, 2);
+                 INSERT INTO chats VALUES ('t', '{c}', 1, '[0.5,0.25]', 'u', 1);
+                 INSERT INTO comments VALUES ('t', '{c}', '{c}', 1, 'u', \
+                   '{{\"id\":\"u\",\"name\":\"U\"}}', 'hello', 10, NULL);
+                 INSERT INTO comments VALUES ('t', '{r}', '{c}', 2, 'u', \
+                   '{{\"id\":\"u\",\"name\":\"U\"}}', 'reply', 11, 12);
+                 PRAGMA user_version = 2;",
+                c = id(1),
+                r = id(2),
+            ))
+            .expect("v2 schema and rows");
+        }
+        let store = open(&dir, 10).expect("convert");
+        let image = ImageKey {
+            tenant: image_chat_protocol::TenantId::new("t"),
+            image: image_chat_protocol::ImageId::new("img"),
+        };
+        let (position, snapshot) = store.snapshot(&image).await.expect("snapshot");
+        assert_eq!(position, Position { epoch: 7, seq: 2 });
+        assert_eq!(snapshot.chats.len(), 1);
+        let texts: Vec<&str> = snapshot.chats[0]
+            .comments
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect();
+        assert_eq!(texts, ["hello", "reply"]);
+        let chat = &snapshot.chats[0];
+        let weight = chat_bytes(&chat.id, &chat.anchor)
+            + chat.comments.iter().map(comment_bytes).sum::<u64>();
+        let usage = store.usage(&image).await.expect("usage");
+        assert_eq!(
+            (usage.image, usage.tenant, usage.total),
+            (weight, weight, weight)
+        );
+        let conn = store.conn.lock().expect("lock");
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("user_version");

@@ -8,7 +8,8 @@
 //!
 //! The contract checked here, beyond the trait docs:
 //! - `seq` starts at 1 per image and grows by exactly 1 per applied op; images and tenants have
-//!   independent logs; chat and comment ids are unique per tenant.
+//!   independent logs; chat and comment ids are unique per image (an id used on another image
+//!   or by another tenant never blocks this one).
 //! - A retry (same `broadcastId`, same actor, same content, any time) is `Duplicate` with the
 //!   original seq while its event is retained; the same `broadcastId` with other content or
 //!   from another actor is `BroadcastIdConflict`. A refused op commits nothing and does not use
@@ -24,7 +25,11 @@ use image_chat_protocol::{
     AddComment, Anchor, BroadcastId, ChatChange, ChatId, CommentId, CreateChat, DeleteChat,
     EditComment, Event, ImageId, ImageState, Op, Position, Snapshot, TenantId, User,
 };
-use image_chat_server::store::{CatchUp, Commit, ImageKey, Rejection, Store, StoreError};
+use image_chat_server::store::size::{SNAPSHOT_OVERHEAD_BYTES, chat_bytes, comment_bytes};
+use image_chat_server::store::{
+    CATCH_UP_EVENT_BYTES_FLOOR, CatchUp, Commit, CommitLimits, ImageKey, Rejection, Store,
+    StoreError,
+};
 
 /// How the suite obtains stores of the implementation under test.
 pub trait StoreFactory {
@@ -773,15 +778,13 @@ pub async fn unknown_comment_is_rejected<F: StoreFactory>(factory: &F) {
     assert_eq!(position(&store, &image).await, head);
 }
 
-/// Chat and comment ids are unique within a tenant (across its images).
+/// Chat and comment ids are unique within an image.
 pub async fn duplicate_ids_are_rejected<F: StoreFactory>(factory: &F) {
     let (store, _storage) = factory.create(KEEP_ALL).await;
     let image = key("t1", "img");
-    let elsewhere = key("t1", "another-img");
     let mut ids = Ids::default();
     let (chat, first) = new_chat(&store, &image, &mut ids, &alice(), "one").await;
-    let (other_chat, other_first) =
-        new_chat(&store, &elsewhere, &mut ids, &alice(), "elsewhere").await;
+    let (other_chat, other_first) = new_chat(&store, &image, &mut ids, &alice(), "two").await;
     let reply = ids.comment();
     applied(
         &store,
@@ -800,7 +803,7 @@ pub async fn duplicate_ids_are_rejected<F: StoreFactory>(factory: &F) {
     let as_chat = |comment: &CommentId| ChatId::new(comment.as_str());
     let as_comment = |chat: &ChatId| CommentId::new(chat.as_str());
     let cases = [
-        // A chat id already used on this image, or on another image of the tenant.
+        // A chat id already used on this image.
         create_op(ids.bid(), &chat, "again"),
         create_op(ids.bid(), &other_chat, "again"),
         // A new chat whose id (the id of its opening comment) is a reply's id.
@@ -809,7 +812,7 @@ pub async fn duplicate_ids_are_rejected<F: StoreFactory>(factory: &F) {
         add_op(ids.bid(), &chat, &first, "again"),
         add_op(ids.bid(), &chat, &reply, "again"),
         add_op(ids.bid(), &chat, &other_first, "again"),
-        // A reply reusing a chat id (of this thread, or of another image's).
+        // A reply reusing a chat id (of this thread, or of another one).
         add_op(ids.bid(), &chat, &as_comment(&chat), "again"),
         add_op(ids.bid(), &chat, &as_comment(&other_chat), "again"),
     ];
@@ -822,6 +825,115 @@ pub async fn duplicate_ids_are_rejected<F: StoreFactory>(factory: &F) {
     }
     assert_eq!(position(&store, &image).await, head);
     assert_eq!(current_snapshot(&store, &image).await, snapshot);
+}
+
+/// Ids used on another image — of the same tenant or of another — do not block this image:
+/// someone who learns or guesses the ids a person will use next cannot make that person's
+/// creates and replies fail by using the ids first on an image of their own.
+pub async fn ids_used_on_another_image_do_not_block_this_one<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let squatted = key("t1", "attacker-image");
+    let other_tenant = key("t2", "victim-image");
+    let victim = key("t1", "victim-image");
+    let mut ids = Ids::default();
+    let (chat, reply) = (ids.chat(), ids.comment());
+    let (chat2, reply2) = (ids.chat(), ids.comment());
+    // The attacker uses the victim's next ids first, as chats and as comments, elsewhere.
+    for place in [&squatted, &other_tenant] {
+        applied(
+            &store,
+            place,
+            &bob(),
+            &create_op(ids.bid(), &chat, "squat"),
+            1,
+        )
+        .await;
+        applied(
+            &store,
+            place,
+            &bob(),
+            &create_op(ids.bid(), &chat2, "squat"),
+            1,
+        )
+        .await;
+        let as_chat = ChatId::new(reply.as_str());
+        applied(
+            &store,
+            place,
+            &bob(),
+            &create_op(ids.bid(), &as_chat, "squat"),
+            1,
+        )
+        .await;
+        applied(
+            &store,
+            place,
+            &bob(),
+            &add_op(ids.bid(), &chat2, &reply2, "squat"),
+            1,
+        )
+        .await;
+    }
+    // The victim's creates and replies with those ids succeed on the victim's image.
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &create_op(ids.bid(), &chat, "mine"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &add_op(ids.bid(), &chat, &reply, "mine"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &create_op(ids.bid(), &chat2, "mine"),
+        2,
+    )
+    .await;
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &add_op(ids.bid(), &chat2, &reply2, "mine"),
+        2,
+    )
+    .await;
+    let texts: Vec<Vec<String>> = current_snapshot(&store, &victim)
+        .await
+        .chats
+        .iter()
+        .map(|c| c.comments.iter().map(|m| m.text.clone()).collect())
+        .collect();
+    assert_eq!(texts, [["mine", "mine"], ["mine", "mine"]]);
+    // Each image keeps its own discussion under the shared id; deleting one leaves the others.
+    applied(&store, &squatted, &bob(), &delete_op(ids.bid(), &chat), 3).await;
+    assert_eq!(current_snapshot(&store, &victim).await.chats.len(), 2);
+    assert_eq!(current_snapshot(&store, &other_tenant).await.chats.len(), 3);
+    // An edit names the comment on its own image only.
+    applied(
+        &store,
+        &victim,
+        &alice(),
+        &edit_op(ids.bid(), &chat2, &reply2, "edited"),
+        4,
+    )
+    .await;
+    let squatter_texts: Vec<String> = current_snapshot(&store, &squatted)
+        .await
+        .chats
+        .iter()
+        .flat_map(|c| c.comments.iter().map(|m| m.text.clone()))
+        .collect();
+    assert!(squatter_texts.iter().all(|t| t == "squat"));
 }
 
 /// Only a comment's author or a moderator may edit it — owning the discussion is not enough.
@@ -1083,4 +1195,248 @@ pub async fn secrets_are_created_once<F: StoreFactory>(factory: &F) {
     assert_ne!(a, b);
     assert_ne!(a, values[0]);
     assert_ne!(a, [0u8; 32]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bytes: per-image limit, quotas, bounded catch-ups (issue 12, items 2 and 5)
+// ---------------------------------------------------------------------------------------------
+
+/// Commits with `limits` and returns the refusal, if any.
+async fn commit_with(
+    store: &impl Store,
+    image: &ImageKey,
+    actor: &User,
+    op: &Op,
+    limits: CommitLimits,
+) -> Result<(), Rejection> {
+    match store.commit_limited(image, actor, op, 1, limits).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::Rejected(r)) => Err(r),
+        Err(other) => panic!("backend failure: {other}"),
+    }
+}
+
+fn byte_limits(image: u64, tenant: u64, total: u64) -> CommitLimits {
+    CommitLimits {
+        max_bytes_per_image: image,
+        max_bytes_per_tenant: tenant,
+        max_bytes_total: total,
+        ..CommitLimits::UNLIMITED
+    }
+}
+
+/// The weight of a snapshot as `store::size` defines it: what the image's byte total must be.
+fn weight(snapshot: &Snapshot) -> u64 {
+    snapshot
+        .chats
+        .iter()
+        .map(|c| chat_bytes(&c.id, &c.anchor) + c.comments.iter().map(comment_bytes).sum::<u64>())
+        .sum()
+}
+
+/// An image holds at most its byte limit: the op that would pass it is `ImageFull` and commits
+/// nothing; deleting frees room; an edit that shrinks a comment always passes; the stored total
+/// is exactly the snapshot's weight, and the snapshot's JSON is bounded by the limit.
+pub async fn image_byte_limit_bounds_the_snapshot<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let limit = 4_000;
+    let limits = byte_limits(limit, 0, 0);
+    let text = "é".repeat(400);
+    let mut chats = vec![];
+    let refused = loop {
+        let chat = ids.chat();
+        match commit_with(
+            &store,
+            &image,
+            &alice(),
+            &create_op(ids.bid(), &chat, &text),
+            limits,
+        )
+        .await
+        {
+            Ok(()) => chats.push(chat),
+            Err(r) => break r,
+        }
+        assert!(chats.len() < 100, "the byte limit never refused");
+    };
+    assert_eq!(refused, Rejection::ImageFull);
+    let head = position(&store, &image).await;
+    let snapshot = current_snapshot(&store, &image).await;
+    let usage = store.usage(&image).await.expect("usage");
+    assert_eq!(usage.image, weight(&snapshot));
+    assert!(usage.image <= limit);
+    let json = serde_json::to_string(&snapshot).expect("json");
+    assert!(json.len() as u64 <= limit + SNAPSHOT_OVERHEAD_BYTES);
+    // A reply and a growing edit are refused too; a shrinking edit passes.
+    let first = chats[0].opening_comment();
+    let reply = add_op(ids.bid(), &chats[0], &ids.comment(), &text);
+    assert_eq!(
+        commit_with(&store, &image, &alice(), &reply, limits).await,
+        Err(Rejection::ImageFull)
+    );
+    let longer = edit_op(ids.bid(), &chats[0], &first, &"é".repeat(800));
+    assert_eq!(
+        commit_with(&store, &image, &alice(), &longer, limits).await,
+        Err(Rejection::ImageFull)
+    );
+    assert_eq!(
+        position(&store, &image).await,
+        head,
+        "refusals commit nothing"
+    );
+    let shorter = edit_op(ids.bid(), &chats[0], &first, "short");
+    commit_with(&store, &image, &alice(), &shorter, limits)
+        .await
+        .expect("shrinking edit");
+    // Deleting frees the discussion's bytes exactly.
+    commit_with(
+        &store,
+        &image,
+        &alice(),
+        &delete_op(ids.bid(), &chats[1]),
+        limits,
+    )
+    .await
+    .expect("delete");
+    let after = store.usage(&image).await.expect("usage");
+    assert_eq!(after.image, weight(&current_snapshot(&store, &image).await));
+    assert!(after.image < usage.image);
+    commit_with(
+        &store,
+        &image,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), &text),
+        limits,
+    )
+    .await
+    .expect("room again");
+    // Unlimited commits still count bytes.
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), "x"),
+        1,
+    )
+    .await;
+    let usage = store.usage(&image).await.expect("usage");
+    assert_eq!(usage.image, weight(&current_snapshot(&store, &image).await));
+}
+
+/// A tenant's quota and the store-wide quota count every image: past them an op that grows
+/// anything is `QuotaExceeded`; other tenants are unaffected by a tenant's quota; the totals
+/// survive a reopen.
+pub async fn tenant_and_total_quotas<F: StoreFactory>(factory: &F) {
+    let (store, storage) = factory.create(KEEP_ALL).await;
+    let mut ids = Ids::default();
+    let text = "x".repeat(500);
+    let tenant_quota = byte_limits(0, 2_000, 0);
+    let mut n = 0;
+    let refused = loop {
+        let image = key("t1", &format!("img-{n}"));
+        n += 1;
+        let op = create_op(ids.bid(), &ids.chat(), &text);
+        if let Err(r) = commit_with(&store, &image, &alice(), &op, tenant_quota).await {
+            break r;
+        }
+        assert!(n < 100, "the tenant quota never refused");
+    };
+    assert_eq!(refused, Rejection::QuotaExceeded);
+    let usage = store.usage(&key("t1", "img-0")).await.expect("usage");
+    assert!(usage.tenant <= 2_000 && usage.tenant > 1_000, "{usage:?}");
+    // Another tenant still has room under the same per-tenant quota…
+    let other = key("t2", "img");
+    commit_with(
+        &store,
+        &other,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), &text),
+        tenant_quota,
+    )
+    .await
+    .expect("another tenant is not affected");
+    // …but not under a store-wide quota that everything together has reached.
+    let total = store.usage(&other).await.expect("usage").total;
+    assert_eq!(
+        total,
+        usage.tenant + store.usage(&other).await.expect("usage").tenant
+    );
+    let whole = byte_limits(0, 0, total + 10);
+    assert_eq!(
+        commit_with(
+            &store,
+            &other,
+            &alice(),
+            &create_op(ids.bid(), &ids.chat(), &text),
+            whole
+        )
+        .await,
+        Err(Rejection::QuotaExceeded)
+    );
+    drop(store);
+    let store = factory.reopen(&storage, KEEP_ALL).await;
+    assert_eq!(store.usage(&other).await.expect("usage").total, total);
+}
+
+/// A catch-up carries the missed events only while they weigh no more than the larger of
+/// `CATCH_UP_EVENT_BYTES_FLOOR` and the snapshot; past that it is the (smaller) snapshot.
+/// `missed_events` and `position` agree with `catch_up`.
+pub async fn catch_up_is_never_heavier_than_the_snapshot<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, first) = new_chat(&store, &image, &mut ids, &alice(), "one").await;
+    let start = position(&store, &image).await;
+    assert_eq!(store.position(&image).await.expect("position"), start);
+    // A few small edits: cheap to replay, so events.
+    for i in 0..3 {
+        let op = edit_op(ids.bid(), &chat, &first, &format!("edit {i}"));
+        applied(&store, &image, &alice(), &op, 2).await;
+    }
+    let (_, events) = expect_events(store.catch_up(&image, Some(start)).await.expect("catch_up"));
+    assert_eq!(events.len(), 3);
+    let missed = store
+        .missed_events(&image, Some(start))
+        .await
+        .expect("missed");
+    assert_eq!(missed.map(|(_, e)| e.len()), Some(3));
+    // Many edits of a long comment, ending short: the events outweigh the snapshot by far.
+    let long = "y".repeat(3_900);
+    let rounds = CATCH_UP_EVENT_BYTES_FLOOR / 3_900 + 2;
+    for _ in 0..rounds {
+        applied(
+            &store,
+            &image,
+            &alice(),
+            &edit_op(ids.bid(), &chat, &first, &long),
+            3,
+        )
+        .await;
+    }
+    applied(
+        &store,
+        &image,
+        &alice(),
+        &edit_op(ids.bid(), &chat, &first, "short"),
+        4,
+    )
+    .await;
+    let head = position(&store, &image).await;
+    let (at, snapshot) =
+        expect_snapshot(store.catch_up(&image, Some(start)).await.expect("catch_up"));
+    assert_eq!(at, head);
+    assert_eq!(snapshot, current_snapshot(&store, &image).await);
+    assert_eq!(
+        store
+            .missed_events(&image, Some(start))
+            .await
+            .expect("missed"),
+        None
+    );
+    assert_eq!(store.position(&image).await.expect("position"), head);
+    // Resuming from the head is still "nothing missed".
+    let (_, none) = expect_events(store.catch_up(&image, Some(head)).await.expect("catch_up"));
+    assert!(none.is_empty());
 }
