@@ -551,6 +551,15 @@ async fn removing_the_image_from_the_page_cleans_up() {
     let (container, img) = fixture().await;
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
+    // Hidden by the page (display: none), then shown again.
+    img.set_attribute("style", "display:none").unwrap();
+    wait_for("overlay hidden with the image", || {
+        count(".image-chat[hidden]") == 1
+    })
+    .await;
+    img.remove_attribute("style").unwrap();
+    overlay_sized(&container, 400.0, 200.0).await;
+    assert_eq!(count(".image-chat[hidden]"), 0);
     // Taken out and put back (a framework moving it): hidden meanwhile, then back in place.
     let body = doc().body().unwrap();
     container.remove();
@@ -1470,5 +1479,40 @@ async fn an_invalid_option_shows_which_one_instead_of_nothing() {
         .unwrap()
         .unchecked_into();
     destroy.call0(&m).unwrap();
+    container.remove();
+}
+
+/// The overlay is not inside the image's ancestors, so the custom properties a site sets on
+/// them are copied onto it (and follow later changes).
+#[wasm_bindgen_test]
+async fn custom_properties_on_the_images_ancestors_reach_the_overlay() {
+    let (container, img) = fixture().await;
+    container
+        .set_attribute("style", "margin:8px;--image-chat-accent:rgb(1, 2, 3)")
+        .unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 100.0, r.top() + 100.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft");
+    let colour = |e: &Element, prop: &str| {
+        web_sys::window()
+            .unwrap()
+            .get_computed_style(e)
+            .unwrap()
+            .unwrap()
+            .get_property_value(prop)
+            .unwrap()
+    };
+    assert_eq!(colour(&marker, "border-color"), "rgb(1, 2, 3)");
+    container
+        .set_attribute("style", "margin:8px;--image-chat-accent:rgb(4, 5, 6)")
+        .unwrap();
+    let m = marker.clone();
+    wait_for("changed accent", move || {
+        colour(&m, "border-color") == "rgb(4, 5, 6)"
+    })
+    .await;
+    chat.destroy();
     container.remove();
 }
