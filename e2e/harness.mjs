@@ -3,7 +3,7 @@
 // downloaded browser). Every process started here is stopped by the returned handles.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -158,4 +158,20 @@ export async function startHostServer({ root, pages = {} } = {}) {
       await new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The demo page as a real site embeds it: served from its OWN origin (a host server on another
+ * port, with the demo's own files: demo.js, sample.svg), its loader tag pointing at the
+ * image-chat server's embed.js. `headers` go on the page (e.g. a Content-Security-Policy);
+ * `transform` rewrites its HTML further. Resolves to the host server (see startHostServer).
+ */
+export async function startDemoSite(server, { headers = {}, transform = (html) => html } = {}) {
+  const tag = '<script src="embed.js"';
+  const page = readFileSync(join(ROOT, 'www', 'index.html'), 'utf8');
+  if (!page.includes(tag)) throw new Error('www/index.html has no loader tag to point at the server');
+  const body = transform(page.replace(tag, `<script src="${server.url}/embed.js"`));
+  const site = await startHostServer({ root: join(ROOT, 'www'), pages: { '/index.html': { body, headers } } });
+  if (site.origin === new URL(server.url).origin) throw new Error('the site must not share the server\'s origin');
+  return site;
 }

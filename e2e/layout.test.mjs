@@ -42,6 +42,8 @@ const CASES = {
   'cover-fixed': ['img{width:320px;height:320px;object-fit:cover}', '<img src="/photo.svg">'],
   'contain-fixed': ['img{width:500px;height:440px;object-fit:contain;background:#ddd;padding:6px;border:3px solid #444}', '<img src="/photo.svg">'],
   'object-position': ['img{width:300px;height:300px;object-fit:cover;object-position:75% 20%}', '<img src="/photo.svg">'],
+  'object-position-edges': ['img{width:300px;height:300px;object-fit:cover;object-position:right 30px top 10px}', '<img src="/photo.svg">'],
+  'object-fit-none': ['.box{width:50%} .box img{width:100%;height:300px;object-fit:none;object-position:40% 60%}', '<div class="box"><img src="/photo.svg"></div>'],
   'scaled-ancestor': ['.zoom{transform:scale(.5);transform-origin:0 0} img{width:760px}', '<div class="zoom"><p>Scaled to half</p><img src="/photo.svg"></div>'],
   'translated-ancestor': ['.shift{transform:translate(37px,21px)} img{width:55%}', '<div class="shift"><img src="/photo.svg"></div>'],
   srcset: ['img{max-width:100%;height:auto}', '<img src="/photo.svg" srcset="/photo-small.svg 400w, /photo.svg 800w" sizes="(max-width: 800px) 90vw, 600px">'],
@@ -116,8 +118,8 @@ async function checkPanel(p, viewport, label, { tap = false } = {}) {
   const panel = p.locator('.image-chat-thread[data-chat-id]');
   await panel.waitFor({ timeout: WAIT_MS });
   await p.waitForFunction(() => document.querySelectorAll('.image-chat-thread .image-chat-comment').length >= 6, null, { timeout: WAIT_MS });
-  // Placed after it is laid out (a frame at most).
-  await p.waitForTimeout(100);
+  // Placed once laid out (its data-place says where).
+  await p.waitForFunction(() => !!document.querySelector('.image-chat-thread[data-chat-id]')?.dataset.place, null, { timeout: WAIT_MS, polling: 50 });
   const r = await panel.boundingBox();
   assert.ok(r.x >= 0 && r.y >= 0 && r.x + r.width <= viewport.width + 0.5 && r.y + r.height <= viewport.height + 0.5,
     `${label}: panel ${JSON.stringify(r)} inside ${JSON.stringify(viewport)}`);

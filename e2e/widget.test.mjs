@@ -1,12 +1,13 @@
 // End-to-end: the real widget in Debian's Chromium against the real server (a fresh SQLite file
-// per test), driven as people use it. Every wait is on a DOM condition with a bound; no fixed
+// per test), driven as people use it. The demo page is served from its own origin (another
+// port, harness.mjs startDemoSite), loading embed.js from the server's, as every real site does. Every wait is on a DOM condition with a bound; no fixed
 // sleeps. Screenshots for the README are written to docs/screenshots/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, launchBrowser, ROOT, WAIT_MS } from './harness.mjs';
+import { startServer, startDemoSite, launchBrowser, ROOT, WAIT_MS } from './harness.mjs';
 import { ApiClient } from './api.mjs';
 
 const IMAGE_ID = 'demo-lakeside';
@@ -21,23 +22,28 @@ after(async () => {
   await browser?.close();
 });
 
-/** Runs `body` with a fresh server; stops it (and removes its database) afterwards. */
+/** Runs `body` with a fresh server; stops it (and removes its database, and closes its demo
+ *  site) afterwards. */
 async function withServer(body) {
   const server = await startServer();
   try {
     await body(server);
   } finally {
     await server.kill();
+    await server.site?.close();
     server.cleanup();
   }
 }
 
+/** Opens the demo page the way sites embed the widget: from its own origin (`server.site`,
+ *  started on first use), loading embed.js from the server's. */
 async function openDemo(context, server, query = '') {
+  server.site ??= await startDemoSite(server);
   const page = await context.newPage();
   page.on('pageerror', (err) => {
     throw new Error(`page error: ${err.message}`);
   });
-  await page.goto(`${server.url}/${query}`);
+  await page.goto(`${server.site.url}${query}`);
   await waitState(page, 'live');
   return page;
 }
@@ -249,6 +255,7 @@ test('server killed: reconnecting, create fails (not queued), missed changes arr
   } finally {
     await server.kill();
     await restarted?.kill();
+    await server.site?.close();
     server.cleanup();
   }
 });

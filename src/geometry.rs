@@ -262,83 +262,64 @@ impl Default for ObjectPosition {
 }
 
 impl ObjectPosition {
-    /// Parses a computed `object-position`: `50% 50%`, `10px 30%`, `0% 100%`, keywords, and the
-    /// edge-offset forms (`right 10px bottom 20%`) browsers keep as written. Percentages inside
-    /// `calc()` are not resolved: such a value is centred.
+    /// Parses a computed `object-position`: browsers give two `<length-percentage>`s, `50% 50%`,
+    /// `10px 0%`, or `calc(100% - 10px) 0px` for an offset from the far edge (`right 10px`).
+    /// Anything else is centred.
     pub fn parse(value: &str) -> ObjectPosition {
-        let mut pos = ObjectPosition::default();
-        let tokens: Vec<&str> = value.split_whitespace().collect();
-        if tokens.iter().any(|t| t.contains('(')) {
-            return pos;
-        }
-        let length = |t: &str| -> Option<Offset> {
-            if let Some(p) = t.strip_suffix('%') {
-                return number::parse(p).map(|d| Offset {
-                    fraction: d.value / 100.0,
-                    px: 0.0,
-                });
-            }
-            let px = if t == "0" {
-                Some(0.0)
-            } else {
-                t.strip_suffix("px")
-                    .and_then(|v| number::parse(v).map(|d| d.value))
-            };
-            px.map(|px| Offset { fraction: 0.0, px })
-        };
-        // (axis: 0 = x, 1 = y, 2 = either; position of the edge as a fraction).
-        let keyword = |t: &str| -> Option<(u8, f64)> {
-            Some(match t {
-                "left" => (0, 0.0),
-                "right" => (0, 1.0),
-                "top" => (1, 0.0),
-                "bottom" => (1, 1.0),
-                "center" => (2, 0.5),
-                _ => return None,
-            })
-        };
-        let mut axes: Vec<(Option<u8>, Offset)> = Vec::new();
-        let mut i = 0;
-        while i < tokens.len() {
-            if let Some((axis, edge)) = keyword(tokens[i]) {
-                // An edge keyword followed by a length: an offset from that edge.
-                let next = tokens.get(i + 1).and_then(|t| length(t));
-                let mut off = Offset {
-                    fraction: edge,
-                    px: 0.0,
-                };
-                if let (Some(n), true) = (next, axis != 2 && tokens.len() > 2) {
-                    let sign = if edge == 1.0 { -1.0 } else { 1.0 };
-                    off = Offset {
-                        fraction: edge + sign * n.fraction,
-                        px: sign * n.px,
-                    };
-                    i += 1;
+        // Split at the spaces outside parentheses.
+        let mut parts = Vec::new();
+        let (mut depth, mut start) = (0u32, 0);
+        for (i, c) in value.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = depth.saturating_sub(1),
+                ' ' if depth == 0 => {
+                    parts.push(&value[start..i]);
+                    start = i + 1;
                 }
-                axes.push(((axis != 2).then_some(axis), off));
-            } else if let Some(off) = length(tokens[i]) {
-                axes.push((None, off));
+                _ => {}
             }
-            i += 1;
         }
-        match axes.as_slice() {
-            [(axis, off)] => match axis {
-                Some(1) => pos.y = *off,
-                _ => pos.x = *off,
+        parts.push(&value[start..]);
+        parts.retain(|p| !p.is_empty());
+        match parts.as_slice() {
+            [x, y] => match (Offset::parse(x), Offset::parse(y)) {
+                (Some(x), Some(y)) => ObjectPosition { x, y },
+                _ => ObjectPosition::default(),
             },
-            [(a0, o0), (a1, o1)] => {
-                // `top left` (y first) swaps; otherwise x then y.
-                if *a0 == Some(1) || *a1 == Some(0) {
-                    pos.x = *o1;
-                    pos.y = *o0;
-                } else {
-                    pos.x = *o0;
-                    pos.y = *o1;
+            _ => ObjectPosition::default(),
+        }
+    }
+}
+
+impl Offset {
+    /// `N%`, `Npx`, `0` or `calc(…)` of those added and subtracted.
+    fn parse(token: &str) -> Option<Offset> {
+        let inner = token
+            .strip_prefix("calc(")
+            .and_then(|t| t.strip_suffix(')'))
+            .unwrap_or(token);
+        let mut off = Offset {
+            fraction: 0.0,
+            px: 0.0,
+        };
+        let mut sign = 1.0;
+        for t in inner.split_whitespace() {
+            let num = |v: &str| number::parse(v).map(|d| sign * d.value);
+            match t {
+                "+" => sign = 1.0,
+                "-" => sign = -1.0,
+                "0" => {}
+                _ => {
+                    if let Some(p) = t.strip_suffix('%') {
+                        off.fraction += num(p)? / 100.0;
+                    } else {
+                        off.px += num(t.strip_suffix("px")?)?;
+                    }
                 }
             }
-            _ => {}
         }
-        pos
+        Some(off)
     }
 }
 
@@ -713,13 +694,13 @@ mod tests {
             drawn_picture(BOX, (0.0, 0.0), ObjectFit::Cover, centre, one),
             BOX
         );
-        // object-position: left top, and right 10px bottom 20px.
+        // object-position: left top, and right 10px bottom 20px (as computed).
         let left_top = ObjectPosition::parse("0% 0%");
         assert_eq!(
             drawn_picture(BOX, natural, ObjectFit::Cover, left_top, one),
             r(10.0, 20.0, 800.0, 400.0)
         );
-        let edges = ObjectPosition::parse("right 10px bottom 20px");
+        let edges = ObjectPosition::parse("calc(100% - 10px) calc(100% - 20px)");
         assert_eq!(
             drawn_picture(BOX, (100.0, 100.0), ObjectFit::None, edges, one),
             r(300.0, 300.0, 100.0, 100.0)
@@ -739,18 +720,24 @@ mod tests {
 
     #[test]
     fn object_position_forms() {
+        // As Chromium computes `object-position` (keywords and edge offsets resolved).
         let at = |v: &str| {
             let p = ObjectPosition::parse(v);
             (p.x.fraction, p.x.px, p.y.fraction, p.y.px)
         };
         assert_eq!(at("50% 50%"), (0.5, 0.0, 0.5, 0.0));
         assert_eq!(at("10px 30%"), (0.0, 10.0, 0.3, 0.0));
-        assert_eq!(at("left top"), (0.0, 0.0, 0.0, 0.0));
-        assert_eq!(at("top right"), (1.0, 0.0, 0.0, 0.0));
-        assert_eq!(at("bottom"), (0.5, 0.0, 1.0, 0.0));
-        assert_eq!(at("right 10px bottom 20%"), (1.0, -10.0, 0.8, 0.0));
-        assert_eq!(at("left 5px top 0"), (0.0, 5.0, 0.0, 0.0));
-        assert_eq!(at("calc(50% + 2px) 0%"), (0.5, 0.0, 0.5, 0.0));
+        assert_eq!(at("0% 0%"), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(at("100% 0px"), (1.0, 0.0, 0.0, 0.0));
+        assert_eq!(
+            at("calc(100% - 10px) calc(100% - 20px)"),
+            (1.0, -10.0, 1.0, -20.0)
+        );
+        assert_eq!(at("calc(50% + 2px) 0px"), (0.5, 2.0, 0.0, 0.0));
+        assert_eq!(at("calc(2.5px + 20%) 0"), (0.2, 2.5, 0.0, 0.0));
+        // Not a pair of lengths: centred.
+        assert_eq!(at("left top"), (0.5, 0.0, 0.5, 0.0));
+        assert_eq!(at("50%"), (0.5, 0.0, 0.5, 0.0));
         assert_eq!(at(""), (0.5, 0.0, 0.5, 0.0));
     }
 

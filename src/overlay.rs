@@ -230,11 +230,23 @@ const INHERITED: [&str; 15] = [
     "--image-chat-z",
 ];
 
-/// The `--image-chat-*` values the image inherits from its ancestors (empty where unset), in
-/// [`INHERITED`]'s order.
-pub fn inherited_properties(window: &Window, img: &Element) -> Vec<String> {
-    let cs = ComputedStyle::of(window, img);
-    INHERITED.iter().map(|name| cs.get(name)).collect()
+/// The `--image-chat-*` values the image gets from its ancestors that the overlay would not
+/// get where it is (`layer`'s own values, from `:root` or `<body>`, reach both): empty where
+/// they agree, so a rule on `.image-chat` itself still applies. In [`INHERITED`]'s order.
+pub fn inherited_properties(window: &Window, img: &Element, layer: &Element) -> Vec<String> {
+    let image = ComputedStyle::of(window, img);
+    let here = ComputedStyle::of(window, layer);
+    INHERITED
+        .iter()
+        .map(|name| {
+            let value = image.get(name);
+            if value == here.get(name) {
+                String::new()
+            } else {
+                value
+            }
+        })
+        .collect()
 }
 
 /// Sets the `values` read by [`inherited_properties`] on the overlay root (removing the unset

@@ -739,7 +739,7 @@ impl Widget {
     }
 
     fn on_moved_now(&mut self) {
-        let values = overlay::inherited_properties(&self.window, &self.ui.img);
+        let values = overlay::inherited_properties(&self.window, &self.ui.img, &self.ui.host);
         if values != self.inherited {
             overlay::apply_properties(&self.ui.root, &values);
             self.inherited = values;

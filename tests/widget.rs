@@ -551,6 +551,15 @@ async fn removing_the_image_from_the_page_cleans_up() {
     let (container, img) = fixture().await;
     let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
     overlay_sized(&container, 400.0, 200.0).await;
+    // Hidden by the page (display: none), then shown again.
+    img.set_attribute("style", "display:none").unwrap();
+    wait_for("overlay hidden with the image", || {
+        count(".image-chat[hidden]") == 1
+    })
+    .await;
+    img.remove_attribute("style").unwrap();
+    overlay_sized(&container, 400.0, 200.0).await;
+    assert_eq!(count(".image-chat[hidden]"), 0);
     // Taken out and put back (a framework moving it): hidden meanwhile, then back in place.
     let body = doc().body().unwrap();
     container.remove();
@@ -1470,5 +1479,88 @@ async fn an_invalid_option_shows_which_one_instead_of_nothing() {
         .unwrap()
         .unchecked_into();
     destroy.call0(&m).unwrap();
+    container.remove();
+}
+
+/// The overlay is not inside the image's ancestors, so the custom properties a site sets on
+/// them are copied onto it (and follow later changes).
+#[wasm_bindgen_test]
+async fn custom_properties_on_the_images_ancestors_reach_the_overlay() {
+    let (container, img) = fixture().await;
+    container
+        .set_attribute("style", "margin:8px;--image-chat-accent:rgb(1, 2, 3)")
+        .unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    overlay_sized(&container, 400.0, 200.0).await;
+    let r = img.get_bounding_client_rect();
+    click_at(r.left() + 100.0, r.top() + 100.0);
+    let marker = q(&container, ".image-chat-marker[data-draft]").expect("draft");
+    let colour = |e: &Element, prop: &str| {
+        web_sys::window()
+            .unwrap()
+            .get_computed_style(e)
+            .unwrap()
+            .unwrap()
+            .get_property_value(prop)
+            .unwrap()
+    };
+    assert_eq!(colour(&marker, "border-color"), "rgb(1, 2, 3)");
+    container
+        .set_attribute("style", "margin:8px;--image-chat-accent:rgb(4, 5, 6)")
+        .unwrap();
+    let m = marker.clone();
+    wait_for("changed accent", move || {
+        colour(&m, "border-color") == "rgb(4, 5, 6)"
+    })
+    .await;
+    chat.destroy();
+    container.remove();
+}
+
+/// An image in a scroller (a carousel): the overlay covers only the part the scroller shows,
+/// follows its scrolling, and is hidden when the image is scrolled out of it.
+#[wasm_bindgen_test]
+async fn overlay_is_clipped_to_a_scrolling_ancestor_and_follows_it() {
+    let (container, img) = fixture().await;
+    container
+        .set_attribute(
+            "style",
+            "margin:8px;width:200px;overflow-x:auto;white-space:nowrap",
+        )
+        .unwrap();
+    let spacer = doc().create_element("span").unwrap();
+    spacer
+        .set_attribute("style", "display:inline-block;width:400px;height:10px")
+        .unwrap();
+    container.append_child(&spacer).unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    // Only the 200 px the scroller shows (its scrollbar aside).
+    overlay_sized(&container, 200.0, 200.0).await;
+    let c = container.clone();
+    let layer = move || {
+        q(&c, ".image-chat-layer")
+            .unwrap()
+            .get_bounding_client_rect()
+    };
+    let scroller = container.get_bounding_client_rect();
+    assert!((layer().left() - scroller.left()).abs() < 0.5);
+    assert!(
+        (layer().width() - 400.0).abs() < 0.5,
+        "markers keep the whole picture box"
+    );
+
+    container.set_scroll_left(150);
+    let (l, s) = (layer.clone(), scroller.left());
+    wait_for("layer follows the scroll", move || {
+        (l().left() - (s - 150.0)).abs() < 0.5
+    })
+    .await;
+    let root = root_of(&container).get_bounding_client_rect();
+    assert!((root.left() - scroller.left()).abs() < 0.5 && (root.width() - 200.0).abs() < 0.5);
+
+    // Scrolled past the image: nothing of it shows, nor does the overlay.
+    container.set_scroll_left(500);
+    wait_for("overlay hidden", || count(".image-chat[hidden]") == 1).await;
+    chat.destroy();
     container.remove();
 }
