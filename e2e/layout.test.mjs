@@ -118,8 +118,8 @@ async function checkPanel(p, viewport, label, { tap = false } = {}) {
   const panel = p.locator('.image-chat-thread[data-chat-id]');
   await panel.waitFor({ timeout: WAIT_MS });
   await p.waitForFunction(() => document.querySelectorAll('.image-chat-thread .image-chat-comment').length >= 6, null, { timeout: WAIT_MS });
-  // Placed after it is laid out (a frame at most).
-  await p.waitForTimeout(100);
+  // Placed once laid out (its data-place says where).
+  await p.waitForFunction(() => !!document.querySelector('.image-chat-thread[data-chat-id]')?.dataset.place, null, { timeout: WAIT_MS, polling: 50 });
   const r = await panel.boundingBox();
   assert.ok(r.x >= 0 && r.y >= 0 && r.x + r.width <= viewport.width + 0.5 && r.y + r.height <= viewport.height + 0.5,
     `${label}: panel ${JSON.stringify(r)} inside ${JSON.stringify(viewport)}`);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full benchmarks of docs/BENCHMARKS.md. Builds with the `server` profile, then runs each
-# scenario against a freshly spawned server on 127.0.0.1 (one at a time; about 5 minutes in
+# scenario against a freshly spawned server on 127.0.0.1 (one at a time; about 6 minutes in
 # all). Figures go to the terminal and, as JSON lines, to target/bench/results.jsonl (override
 # with BENCH_OUT). Up to ~10,000 clients: the load generator raises its open-files soft limit to
 # the hard one, which must be at least ~10,100 (check `ulimit -Hn`; the server inherits it).
@@ -40,5 +40,6 @@ lg "3 spread, batching on"    load --clients 10000 --images 1000 --publishers 10
 lg "3 spread, batching off"   $off load --clients 10000 --images 1000 --publishers 1000 --rate 200 --duration-secs 10 --replies
 lg "4 bytes"                  bytes
 lg "5 storm 5000"             storm --clients 5000 --images 50
+lg "6 hostile 1000"           hostile --clients 1000 --rate 10 --duration-secs 10 --slowloris 500 --slow-readers 50 --junk 20 --junk-rate 50 --snapshot-readers 4
 echo
 echo "JSON: $out"

@@ -13,9 +13,12 @@
 //! - [`client`]: one simulated widget (connect, publish, measure each delivery).
 //! - [`server`]: the server under test (spawn / attach / restart, RSS and CPU from `/proc`).
 //! - [`scenario`]: idle, load, bytes, storm.
+//! - [`hostile`]: the well-behaved load alone and under attack (slowloris, slow readers, junk,
+//!   snapshot readers).
 //! - [`stats`]: latency percentiles.
 
 pub mod client;
+pub mod hostile;
 pub mod scenario;
 pub mod server;
 pub mod stats;
@@ -27,6 +30,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+use crate::hostile::HostileParams;
 use crate::scenario::{LoadParams, Report};
 use crate::server::{Server, Target};
 
@@ -102,6 +106,29 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         images: usize,
     },
+    /// The well-behaved load (N viewers of one image, one publisher) alone, then under attack:
+    /// slowloris, slow readers, junk frames and a snapshot-reader flood.
+    Hostile {
+        #[arg(long, default_value_t = 1_000)]
+        clients: usize,
+        /// Ops per second of the publisher.
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Seconds of publishing per phase.
+        #[arg(long, default_value_t = 10.0)]
+        duration_secs: f64,
+        #[arg(long, default_value_t = 500)]
+        slowloris: usize,
+        #[arg(long, default_value_t = 50)]
+        slow_readers: usize,
+        #[arg(long, default_value_t = 20)]
+        junk: usize,
+        /// Junk frames per second per junk connection.
+        #[arg(long, default_value_t = 50.0)]
+        junk_rate: f64,
+        #[arg(long, default_value_t = 4)]
+        snapshot_readers: usize,
+    },
     /// A quick run of every scenario with small numbers; fails if the tool or the figures'
     /// basic invariants break (used by the test script).
     Smoke,
@@ -161,6 +188,28 @@ async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String>
         Scenario::Bytes => scenario::bytes(&server).await?,
         Scenario::Storm { clients, images } => {
             scenario::storm(&mut server, *clients, *images, Duration::from_secs(120)).await?
+        }
+        Scenario::Hostile {
+            clients,
+            rate,
+            duration_secs,
+            slowloris,
+            slow_readers,
+            junk,
+            junk_rate,
+            snapshot_readers,
+        } => {
+            let params = HostileParams {
+                clients: *clients,
+                rate: *rate,
+                duration_secs: *duration_secs,
+                slowloris: *slowloris,
+                slow_readers: *slow_readers,
+                junk: *junk,
+                junk_rate: *junk_rate,
+                snapshot_readers: *snapshot_readers,
+            };
+            hostile::hostile(&server, &params).await?
         }
         Scenario::Smoke => return smoke(target).await,
     };
@@ -255,6 +304,45 @@ async fn smoke(target: &Target) -> Result<Vec<Report>, String> {
         );
         reports.push(r);
     }
+
+    // A small hostile pass: the well-behaved viewers still get every event under attack.
+    let server = Server::start(target)?;
+    let params = HostileParams {
+        clients: 50,
+        rate: 20.0,
+        duration_secs: 1.0,
+        slowloris: 20,
+        slow_readers: 5,
+        junk: 5,
+        junk_rate: 200.0,
+        snapshot_readers: 2,
+    };
+    let r = hostile::hostile(&server, &params).await?;
+    for phase in ["calm", "attacked"] {
+        let got = r
+            .results
+            .pointer(&format!("/{phase}/deliveries"))
+            .and_then(serde_json::Value::as_f64);
+        let expected = r
+            .results
+            .pointer(&format!("/{phase}/deliveries_expected"))
+            .and_then(serde_json::Value::as_f64);
+        check(
+            got.is_some_and(|d| d > 0.0) && got == expected,
+            &format!("hostile ({phase}): every expected delivery arrives"),
+            &mut failures,
+        );
+    }
+    check(
+        r.results
+            .pointer("/attack/junk_closed_1008")
+            .and_then(serde_json::Value::as_u64)
+            .is_some_and(|n| n > 0),
+        "hostile: junk connections are closed with 1008",
+        &mut failures,
+    );
+    reports.push(r);
+    drop(server);
 
     let mut server = Server::start(target)?;
     match target {
