@@ -218,3 +218,37 @@ async fn the_http_api_is_rate_limited_per_address() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_tenant_quota_counts_every_image_and_refuses_with_quota_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut security = security(None);
+    security.limits.tenant.max_bytes_per_tenant = 5_000;
+    let server = start_with_security(
+        &dir.path().join("db"),
+        1000,
+        SessionLimits::default(),
+        security,
+    )
+    .await;
+    let addr = server.local_addr();
+    // Fresh image ids, each well under the per-image limit: the tenant's total still stops them.
+    let text = "q".repeat(1_000);
+    let mut n = 0;
+    let refusal = loop {
+        let mut client = Client::join(addr, &format!("fresh-{n}")).await;
+        n += 1;
+        client
+            .send(&ClientMessage::CreateChat(create_op(0.5, 0.5, &text)))
+            .await;
+        match client.recv_skip_presence().await {
+            ServerMessage::Ack(_) => {}
+            ServerMessage::Error(e) => break e,
+            other => panic!("expected ack or error, got {other:?}"),
+        }
+        assert!(n < 20, "the tenant quota never refused");
+    };
+    assert_eq!(refusal.code, ErrorCode::QuotaExceeded);
+    assert!(n >= 3, "refused after {n} images");
+    server.shutdown().await;
+}

@@ -19,7 +19,7 @@ impl Engine {
         if self.view.read_only {
             return Err(LocalError::NotAllowed);
         }
-        let broadcast_id = ids::broadcast_id(&mut self.rng);
+        let broadcast_id = ids::broadcast_id(self.ids.as_mut());
         let op = match cmd {
             Command::CreateChat { x, y, text } => {
                 validate_fraction(x)?;
@@ -27,7 +27,7 @@ impl Engine {
                 validate_text(&text)?;
                 Op::CreateChat(CreateChat {
                     broadcast_id,
-                    chat_id: ids::chat_id(&mut self.rng),
+                    chat_id: ids::chat_id(self.ids.as_mut()),
                     anchor: Anchor::point(x, y),
                     text,
                 })
@@ -42,7 +42,7 @@ impl Engine {
                 Op::AddComment(AddComment {
                     broadcast_id,
                     chat_id,
-                    comment_id: ids::comment_id(&mut self.rng),
+                    comment_id: ids::comment_id(self.ids.as_mut()),
                     text,
                 })
             }
