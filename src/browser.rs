@@ -2,8 +2,11 @@
 //! location and languages, `localStorage`, and the console. Failures degrade quietly (a page
 //! without storage just forgets the anonymous identity on reload).
 
+use image_chat_sync::ids::IdSource;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlImageElement, Window};
+
+use crate::error::WidgetError;
 
 use crate::options::PageEnv;
 
@@ -29,21 +32,40 @@ pub fn now() -> u64 {
     js_sys::Date::now().max(0.0) as u64
 }
 
-/// A 64-bit seed for the engine's ids and jitter, from `crypto.getRandomValues` (falling back
-/// to `Math.random` where there is no `crypto`, e.g. very old embedded browsers).
-pub fn seed(window: &Window) -> u64 {
-    let mut bytes = [0u8; 8];
-    let ok = window
-        .crypto()
-        .ok()
-        .and_then(|c| c.get_random_values_with_u8_array(&mut bytes).ok())
-        .is_some();
-    if ok {
-        u64::from_le_bytes(bytes)
-    } else {
-        let hi = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
-        let lo = (js_sys::Math::random() * f64::from(u32::MAX)) as u64;
-        (hi << 32) ^ lo ^ now()
+/// The widget's [`IdSource`]: the 16 bytes of every id it mints (`chatId`, `commentId`,
+/// `broadcastId`) from `crypto.getRandomValues`, the browser's cryptographic generator, so no
+/// id says anything about the next (see `image_chat_sync::ids`).
+#[derive(Debug)]
+pub struct CryptoIds(web_sys::Crypto);
+
+impl CryptoIds {
+    /// The page's `crypto`; the widget does not run without it (ids would be guessable).
+    pub fn new(window: &Window) -> Result<Self, WidgetError> {
+        window
+            .crypto()
+            .map(Self)
+            .map_err(|_| WidgetError::Js("crypto.getRandomValues is not available".to_owned()))
+    }
+
+    /// A 64-bit seed for the engine's backoff jitter.
+    pub fn seed(&mut self) -> u64 {
+        let bytes = self.random16();
+        u64::from_le_bytes([
+            bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+        ])
+    }
+}
+
+impl IdSource for CryptoIds {
+    fn random16(&mut self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        if let Err(err) = self.0.get_random_values_with_u8_array(&mut bytes) {
+            // Web Crypto throws only for more than 65,536 bytes, never for 16. Should a broken
+            // environment throw anyway, the id stays all zeros: the server refuses its second
+            // use as a duplicate, visibly, and nothing about it is predictable from other ids.
+            log_error("crypto.getRandomValues", &err);
+        }
+        bytes
     }
 }
 

@@ -277,7 +277,8 @@ pub fn mount(
     let mut config = Config::new(opts.tenant.clone(), opts.image_id.clone(), Some(auth));
     config.online = browser::online(&window);
     let now = browser::now();
-    let engine = Engine::new(now, config, browser::seed(&window));
+    let mut ids = browser::CryptoIds::new(&window)?;
+    let engine = Engine::new(now, config, ids.seed(), Box::new(ids));
 
     let ui = Ui::build(&doc, &img, &opts)?;
     style::acquire(&doc);

@@ -1516,3 +1516,51 @@ async fn custom_properties_on_the_images_ancestors_reach_the_overlay() {
     chat.destroy();
     container.remove();
 }
+
+/// An image in a scroller (a carousel): the overlay covers only the part the scroller shows,
+/// follows its scrolling, and is hidden when the image is scrolled out of it.
+#[wasm_bindgen_test]
+async fn overlay_is_clipped_to_a_scrolling_ancestor_and_follows_it() {
+    let (container, img) = fixture().await;
+    container
+        .set_attribute(
+            "style",
+            "margin:8px;width:200px;overflow-x:auto;white-space:nowrap",
+        )
+        .unwrap();
+    let spacer = doc().create_element("span").unwrap();
+    spacer
+        .set_attribute("style", "display:inline-block;width:400px;height:10px")
+        .unwrap();
+    container.append_child(&spacer).unwrap();
+    let chat = mount(&img, &format!(r#"{{"server":"{NO_SERVER}"}}"#));
+    // Only the 200 px the scroller shows (its scrollbar aside).
+    overlay_sized(&container, 200.0, 200.0).await;
+    let c = container.clone();
+    let layer = move || {
+        q(&c, ".image-chat-layer")
+            .unwrap()
+            .get_bounding_client_rect()
+    };
+    let scroller = container.get_bounding_client_rect();
+    assert!((layer().left() - scroller.left()).abs() < 0.5);
+    assert!(
+        (layer().width() - 400.0).abs() < 0.5,
+        "markers keep the whole picture box"
+    );
+
+    container.set_scroll_left(150);
+    let (l, s) = (layer.clone(), scroller.left());
+    wait_for("layer follows the scroll", move || {
+        (l().left() - (s - 150.0)).abs() < 0.5
+    })
+    .await;
+    let root = root_of(&container).get_bounding_client_rect();
+    assert!((root.left() - scroller.left()).abs() < 0.5 && (root.width() - 200.0).abs() < 0.5);
+
+    // Scrolled past the image: nothing of it shows, nor does the overlay.
+    container.set_scroll_left(500);
+    wait_for("overlay hidden", || count(".image-chat[hidden]") == 1).await;
+    chat.destroy();
+    container.remove();
+}

@@ -118,8 +118,17 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGE_CHAT_TENANTS")]
     pub tenants: Option<PathBuf>,
     /// Do not provide the built-in `demo` tenant (localhost pages, anonymous people).
-    #[arg(long, env = "IMAGE_CHAT_NO_DEMO_TENANT")]
+    #[arg(
+        long,
+        env = "IMAGE_CHAT_NO_DEMO_TENANT",
+        conflicts_with = "demo_tenant"
+    )]
     pub no_demo_tenant: bool,
+    /// Provide the built-in `demo` tenant even though the server listens beyond loopback. By
+    /// default it exists only on a loopback `--listen` address (local development, the demo,
+    /// tests): anyone could otherwise store anything through it.
+    #[arg(long, env = "IMAGE_CHAT_DEMO_TENANT")]
+    pub demo_tenant: bool,
     /// PEM certificate chain: serve wss:// and https:// directly (needs --tls-key).
     #[arg(long, env = "IMAGE_CHAT_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -294,10 +303,23 @@ impl ServeArgs {
         }
     }
 
-    /// The tenants these flags describe: the demo tenant (unless disabled) and the file's.
+    /// Whether the built-in `demo` tenant is provided: asked for, or (unless refused) when the
+    /// server listens on loopback only.
+    pub fn demo_enabled(&self) -> bool {
+        !self.no_demo_tenant && (self.demo_tenant || self.listen.ip().is_loopback())
+    }
+
+    /// The tenants these flags describe: the demo tenant (see [`ServeArgs::demo_enabled`]) and
+    /// the file's.
     pub fn tenants(&self) -> Result<Tenants, StartError> {
         let mut tenants = Tenants::builtin();
-        if self.no_demo_tenant {
+        if !self.demo_enabled() {
+            if !self.no_demo_tenant {
+                tracing::info!(
+                    listen = %self.listen,
+                    "no demo tenant: the server listens beyond loopback (--demo-tenant provides it)"
+                );
+            }
             tenants.remove(&TenantId::new("demo"));
         }
         if let Some(path) = &self.tenants {
@@ -371,4 +393,40 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
         },
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["image-chat-server", "serve"].iter().chain(args))
+            .expect("valid flags");
+        match cli.command {
+            Command::Serve(args) => *args,
+            _ => unreachable!("parsed serve"),
+        }
+    }
+
+    /// Issue 12 item 5: the demo tenant (anonymous writes, no secret) only on loopback unless
+    /// asked for.
+    #[test]
+    fn the_demo_tenant_exists_on_loopback_or_when_asked_for() {
+        let demo = TenantId::new("demo");
+        let has_demo = |args: &[&str]| serve(args).tenants().expect("tenants").get(&demo).is_some();
+        assert!(has_demo(&["--listen", "127.0.0.1:8080"]));
+        assert!(has_demo(&["--listen", "[::1]:8080"]));
+        assert!(!has_demo(&["--listen", "0.0.0.0:8080"]));
+        assert!(!has_demo(&["--listen", "192.0.2.10:8080"]));
+        assert!(has_demo(&["--listen", "0.0.0.0:8080", "--demo-tenant"]));
+        assert!(!has_demo(&[
+            "--listen",
+            "127.0.0.1:8080",
+            "--no-demo-tenant"
+        ]));
+        assert!(
+            Cli::try_parse_from(["s", "serve", "--demo-tenant", "--no-demo-tenant"]).is_err(),
+            "contradictory flags are refused"
+        );
+    }
 }

@@ -7,6 +7,7 @@
 //! send `welcome`, then serve ops, forward published frames (skipping those the catch-up already
 //! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
 
+use std::borrow::Cow;
 use std::fmt::Display;
 use std::future::{Future, poll_fn};
 use std::net::IpAddr;
@@ -440,6 +441,10 @@ enum Wake<E> {
     Committed(ServerMessage),
 }
 
+/// Why a `hello` was refused: the error code and the message for the client, and the close
+/// code that follows.
+type Refusal = (ErrorCode, CloseCode, Cow<'static, str>);
+
 /// Checks protocol version, tenant, origin and identity; returns the identity, the session's
 /// op gate and the image's viewer limits. On refusal: the error code, the close code and a
 /// message for the client.
@@ -447,27 +452,39 @@ fn admit(
     app: &App,
     peer: &Peer,
     hello: &Hello,
-) -> Result<(Identity, OpGate, ViewerLimits), (ErrorCode, CloseCode, &'static str)> {
+) -> Result<(Identity, OpGate, ViewerLimits), Refusal> {
     if hello.protocol != image_chat_protocol::PROTOCOL_VERSION {
         return Err((
             ErrorCode::UnsupportedProtocol,
             CloseCode::BadHello,
-            "unsupported protocol version",
+            "unsupported protocol version".into(),
         ));
     }
     let Some(tenant) = app.tenants.get(&hello.tenant_id) else {
         return Err((
             ErrorCode::UnknownTenant,
             CloseCode::UnknownTenant,
-            "unknown tenant",
+            "unknown tenant".into(),
         ));
     };
     if !tenant.origins.allows(peer.origin.as_deref()) {
-        return Err((
-            ErrorCode::Forbidden,
-            CloseCode::Forbidden,
-            "this page may not use this tenant",
-        ));
+        // Named, so the site owner looking at the socket (and the operator at debug level)
+        // sees that the page's origin is the reason, and which one to add to `origins`.
+        let origin = match peer.origin.as_deref() {
+            None => "(none)",
+            // Only ever sent back to the same client, but bounded all the same.
+            Some(o) if o.len() > 256 => "(too long)",
+            Some(o) => o,
+        };
+        tracing::debug!(tenant = %tenant.id, origin, "origin not allowed");
+        let message = [
+            "this page's origin ",
+            origin,
+            " is not in the origins of tenant ",
+            tenant.id.as_str(),
+        ]
+        .concat();
+        return Err((ErrorCode::Forbidden, CloseCode::Forbidden, message.into()));
     }
     let identity = app
         .identities
@@ -489,7 +506,7 @@ fn admit(
             (
                 ErrorCode::AuthenticationFailed,
                 CloseCode::AuthenticationFailed,
-                message,
+                message.into(),
             )
         })?;
     let limits = app.security.tenant.with_overrides(&tenant.limits);

@@ -145,7 +145,10 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
         ClientMessage::CreateChat(create_op(0.1, 0.2, "hello")),
     )
     .await;
+    // Viewers share one encoding; anonymous GETs share another (their view pseudonymises
+    // signed users' ids).
     let fills = server.app().snapshots.fills();
+    let public_fills = server.app().public_snapshots.fills();
     // Ten GETs and five fresh viewers at once, all at the same position.
     let gets = futures_util::future::join_all(
         (0..10).map(|_| http_get(addr, "/api/v1/tenants/demo/snapshot?image=shared")),
@@ -164,7 +167,12 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
     assert_eq!(
         server.app().snapshots.fills() - fills,
         1,
-        "one read and one encoding for every reader of one position"
+        "one read and one encoding for every viewer of one position"
+    );
+    assert_eq!(
+        server.app().public_snapshots.fills() - public_fills,
+        1,
+        "one read and one encoding for every GET of one position"
     );
     // A new commit makes the next reader read once more.
     commit(
@@ -174,7 +182,7 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
     .await;
     let (_, body) = http_get(addr, "/api/v1/tenants/demo/snapshot?image=shared").await;
     assert!(body.contains("again"));
-    assert_eq!(server.app().snapshots.fills() - fills, 2);
+    assert_eq!(server.app().public_snapshots.fills() - public_fills, 2);
     server.shutdown().await;
 }
 
@@ -216,5 +224,39 @@ async fn the_http_api_is_rate_limited_per_address() {
     assert_eq!(http_get(addr, "/healthz").await.0, 200);
     let _viewer = Client::join(addr, "x").await;
     tokio::time::sleep(Duration::from_millis(1)).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_tenant_quota_counts_every_image_and_refuses_with_quota_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut security = security(None);
+    security.limits.tenant.max_bytes_per_tenant = 5_000;
+    let server = start_with_security(
+        &dir.path().join("db"),
+        1000,
+        SessionLimits::default(),
+        security,
+    )
+    .await;
+    let addr = server.local_addr();
+    // Fresh image ids, each well under the per-image limit: the tenant's total still stops them.
+    let text = "q".repeat(1_000);
+    let mut n = 0;
+    let refusal = loop {
+        let mut client = Client::join(addr, &format!("fresh-{n}")).await;
+        n += 1;
+        client
+            .send(&ClientMessage::CreateChat(create_op(0.5, 0.5, &text)))
+            .await;
+        match client.recv_skip_presence().await {
+            ServerMessage::Ack(_) => {}
+            ServerMessage::Error(e) => break e,
+            other => panic!("expected ack or error, got {other:?}"),
+        }
+        assert!(n < 20, "the tenant quota never refused");
+    };
+    assert_eq!(refusal.code, ErrorCode::QuotaExceeded);
+    assert!(n >= 3, "refused after {n} images");
     server.shutdown().await;
 }

@@ -376,7 +376,14 @@ async fn refused_hellos_close_with_a_give_up_code() {
         .send(&ClientMessage::Hello(hello("img", None)))
         .await;
     match foreign.recv().await {
-        ServerMessage::Error(e) => assert_eq!(e.code, ErrorCode::Forbidden),
+        ServerMessage::Error(e) => {
+            assert_eq!(e.code, ErrorCode::Forbidden);
+            // The site owner sees that the page's origin is the reason, and which one.
+            assert_eq!(
+                e.message,
+                "this page's origin https://evil.example is not in the origins of tenant demo"
+            );
+        }
         other => panic!("expected error, got {other:?}"),
     }
     assert_eq!(foreign.closed().await, 4403);

@@ -17,8 +17,9 @@
 //!   [`OpRef`].
 //! - [`backoff`]: full-jitter exponential reconnect delays (500 ms base, 20 s cap).
 //! - [`echo`]: the bounded set of our own broadcast ids (1,024, survives reconnects).
-//! - [`ids`]: UUID v4 generation for broadcast / chat / comment ids.
-//! - [`rng`]: the seeded SplitMix64 generator behind ids and jitter.
+//! - [`ids`]: UUID v4 ids for broadcast / chat / comment ids, from the caller's
+//!   [`ids::IdSource`] (the widget's: `crypto.getRandomValues`).
+//! - [`rng`]: the seeded SplitMix64 generator behind the backoff jitter (never ids).
 //! - [`sorted`]: [`sorted::SortedMap`], the small sorted-`Vec` map the engine and the widget use
 //!   instead of hash or B-tree maps (wasm size).
 //! - `pending` (private): our unsettled ops in submission order.
@@ -27,10 +28,12 @@
 //!
 //! ```
 //! use image_chat_sync::{Action, Config, ConnectionId, Engine, TransportEvent};
+//! use image_chat_sync::ids::SeededIds;
 //! use image_chat_protocol::{ImageId, TenantId};
 //!
 //! let config = Config::new(TenantId::new("demo"), ImageId::new("cat.png"), None);
-//! let mut engine = Engine::new(0, config, 0x5eed);
+//! // A browser passes an id source over `crypto.getRandomValues` instead (see `ids`).
+//! let mut engine = Engine::new(0, config, 0x5eed, Box::new(SeededIds::new(1)));
 //! // After every input: drain actions, frames and view updates, then re-arm one timer.
 //! while let Some(action) = engine.poll_action() {
 //!     if let Action::Connect { conn } = action {

@@ -1,11 +1,11 @@
-//! The engine's only source of randomness: a tiny seeded SplitMix64 generator.
+//! The engine's backoff jitter: a tiny seeded SplitMix64 generator.
 //!
 //! The engine never reads a system RNG (it must run identically in a native test and in the
 //! browser), so the caller seeds it: the widget from `crypto.getRandomValues`, tests from a
-//! constant. SplitMix64 is a few lines, has no dependencies (keeps the wasm small), passes
-//! BigCrush and is good enough for backoff jitter and for UUIDs whose uniqueness only has to hold
-//! between the clients of one image. It is *not* a cryptographic generator: nothing here is a
-//! secret (broadcast ids are public by design).
+//! constant. SplitMix64 is a few lines, has no dependencies (keeps the wasm small) and passes
+//! BigCrush: good enough to spread reconnects. It is *not* a cryptographic generator, and one
+//! output reveals the rest, so it never makes ids: those come from the caller's
+//! [`crate::ids::IdSource`] (see `ids` for why). [`crate::ids::SeededIds`] wraps it for tests.
 
 /// A seeded SplitMix64 pseudo-random generator.
 #[derive(Clone, Debug)]
@@ -38,7 +38,7 @@ impl Rng {
         }
     }
 
-    /// 16 random bytes (for a UUID v4 id, see [`crate::ids`]).
+    /// 16 random bytes (for [`crate::ids::SeededIds`], the tests' id source).
     pub fn bytes16(&mut self) -> [u8; 16] {
         let mut out = [0u8; 16];
         out[..8].copy_from_slice(&self.next_u64().to_le_bytes());

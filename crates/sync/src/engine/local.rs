@@ -6,7 +6,8 @@ use image_chat_protocol::{
     AddComment, Anchor, Auth, BroadcastId, CreateChat, DeleteChat, EditComment, Op, User,
 };
 
-use super::{Command, Engine};
+use super::{Command, Engine, Link};
+use crate::connection::StopReason;
 use crate::error::{FailReason, LocalError, OpKind, OpRef};
 use crate::ids;
 use crate::pending::{LocalOp, Progress};
@@ -18,7 +19,7 @@ impl Engine {
         if self.view.read_only {
             return Err(LocalError::NotAllowed);
         }
-        let broadcast_id = ids::broadcast_id(&mut self.rng);
+        let broadcast_id = ids::broadcast_id(self.ids.as_mut());
         let op = match cmd {
             Command::CreateChat { x, y, text } => {
                 validate_fraction(x)?;
@@ -26,7 +27,7 @@ impl Engine {
                 validate_text(&text)?;
                 Op::CreateChat(CreateChat {
                     broadcast_id,
-                    chat_id: ids::chat_id(&mut self.rng),
+                    chat_id: ids::chat_id(self.ids.as_mut()),
                     anchor: Anchor::point(x, y),
                     text,
                 })
@@ -41,7 +42,7 @@ impl Engine {
                 Op::AddComment(AddComment {
                     broadcast_id,
                     chat_id,
-                    comment_id: ids::comment_id(&mut self.rng),
+                    comment_id: ids::comment_id(self.ids.as_mut()),
                     text,
                 })
             }
@@ -189,6 +190,9 @@ impl Engine {
     }
 
     pub(super) fn not_live_reason(&self) -> FailReason {
+        if let Link::Stopped(StopReason::Refused(code)) = self.link {
+            return FailReason::Refused(code);
+        }
         if self.browser_online {
             FailReason::NotConnected
         } else {

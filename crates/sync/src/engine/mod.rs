@@ -47,6 +47,7 @@ use crate::backoff::{Backoff, DEFAULT_BASE_MS, DEFAULT_CAP_MS};
 use crate::connection::{Action, ConnectionId, ConnectionStatus, StopReason, TransportEvent};
 use crate::echo::OwnIds;
 use crate::error::{LocalError, OpRef};
+use crate::ids::IdSource;
 use crate::pending::{PendingOps, Progress};
 use crate::rng::Rng;
 use crate::view::{self, Announcement, OpState, View, ViewUpdate};
@@ -192,7 +193,10 @@ pub struct Engine {
     /// `hello`s so the person keeps authorship of their comments across reconnects.
     token: Option<String>,
     timing: Timing,
+    /// Backoff jitter only.
     rng: Rng,
+    /// The bytes of every id this engine mints (see `ids`: never the jitter generator).
+    ids: Box<dyn IdSource>,
     backoff: Backoff,
     /// Source of [`ConnectionId`]s.
     next_conn: u64,
@@ -224,9 +228,10 @@ pub struct Engine {
 
 impl Engine {
     /// A new engine. If `config.online`, it asks for a socket at once ([`Action::Connect`]).
-    /// `seed` feeds the id generator and the backoff jitter: take it from
-    /// `crypto.getRandomValues` so two tabs never mint the same ids.
-    pub fn new(now: u64, config: Config, seed: u64) -> Self {
+    /// `seed` feeds the backoff jitter (take it from `crypto.getRandomValues` so tabs do not
+    /// reconnect in step); `ids` gives the bytes of every id it mints, which must be
+    /// unpredictable to others in a browser (see [`crate::ids`]).
+    pub fn new(now: u64, config: Config, seed: u64, ids: Box<dyn IdSource>) -> Self {
         let status = if config.online {
             ConnectionStatus::Connecting { attempt: 0 }
         } else {
@@ -239,6 +244,7 @@ impl Engine {
             token: None,
             timing: config.timing,
             rng: Rng::new(seed),
+            ids,
             backoff: Backoff::new(config.timing.backoff_base_ms, config.timing.backoff_cap_ms),
             next_conn: 0,
             link: Link::Offline,

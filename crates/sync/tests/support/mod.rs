@@ -16,6 +16,7 @@ use image_chat_protocol::{
     DeletedImageChat, ErrorCode, ErrorFrame, Event, Hello, ImageChatUpdated, ImageId, ImageState,
     NewImageChat, Op, Position, ServerMessage, TenantId, User, Welcome,
 };
+use image_chat_sync::ids::SeededIds;
 use image_chat_sync::{
     Action, Command, Config, ConnectionId, ConnectionStatus, Engine, LocalError, OpRef,
     TransportEvent, ViewUpdate,
@@ -356,7 +357,7 @@ impl Client {
 
     pub fn with_config(seed: u64, config: Config) -> Self {
         let mut client = Self {
-            engine: Engine::new(0, config, seed),
+            engine: Engine::new(0, config, seed, Box::new(SeededIds::new(seed))),
             now: 0,
             conn: None,
             connects: Vec::new(),
