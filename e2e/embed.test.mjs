@@ -122,6 +122,14 @@ test('one tag on another origin: a tenant listing the page works; one that does 
       assert.match(said[0], /^error: /);
       assert.match(said[0], /add "http:\/\/127\.0\.0\.1:\d+" to the tenant's `origins`/);
       assert.ok(!messages.some((m) => m.includes('could not load the widget')), messages.join('\n'));
+      // Posting on a refused page fails at once, with no Retry that could never succeed.
+      const box = await page.locator('#photo').boundingBox();
+      await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      await page.locator('.image-chat-thread[data-draft] textarea').fill('refused page');
+      await page.locator('.image-chat-thread[data-draft] [data-action=post]').click();
+      await page.locator('.image-chat-marker[data-chat-id][data-failed]').waitFor({ timeout: WAIT_MS });
+      assert.equal(await page.locator('.image-chat-thread [data-action=dismiss]').count(), 1);
+      assert.equal(await page.locator('.image-chat-thread [data-action=retry]').count(), 0, 'no retry');
     },
   );
 });

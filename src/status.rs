@@ -146,6 +146,7 @@ pub fn fail_text(locale: Locale, reason: FailReason) -> &'static str {
         FailReason::NotConnected => s.err_not_connected,
         FailReason::ConnectionLost => s.err_lost,
         FailReason::Server(code) => locale.error(code),
+        FailReason::Refused(code) => stop_detail(locale, StopReason::Refused(code)),
     }
 }
 
@@ -294,6 +295,10 @@ mod tests {
         assert_eq!(
             fail_text(Locale::En, FailReason::NotConnected),
             Locale::En.strings().err_not_connected
+        );
+        assert_eq!(
+            fail_text(ru, FailReason::Refused(CloseCode::Forbidden)),
+            ru.strings().err_forbidden
         );
         let by = User {
             id: "anon:1".into(),

@@ -78,6 +78,8 @@ pub struct App {
     pub api_requests: KeyedLimiter<IpAddr>,
     /// Each image's snapshot, encoded once per position and shared by every reader.
     pub snapshots: SnapshotCache,
+    /// The same for readers without the tenant's API key: signed users' ids pseudonymised.
+    pub public_snapshots: SnapshotCache,
     /// Cancelled when the server shuts down: connections close with "service restart".
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
@@ -109,6 +111,7 @@ impl App {
             connections_per_ip: Arc::default(),
             api_requests: KeyedLimiter::new(security.api_requests),
             snapshots: SnapshotCache::default(),
+            public_snapshots: SnapshotCache::default(),
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),

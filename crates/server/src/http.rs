@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use image_chat_protocol::{ErrorCode, ImageId, Position, TenantId};
+use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::admission::{PeerAddr, client_ip};
@@ -204,19 +204,37 @@ async fn snapshot(
         );
     };
     // What anonymous people may read over the WebSocket is public anyway; a tenant that admits
-    // only signed users keeps its discussions behind its API secret here too.
-    if !config.publicly_readable() && !bearer_matches(&headers, &config) {
+    // only signed users keeps its discussions behind its API key here too.
+    let privileged = bearer_matches(&headers, &config);
+    if !config.publicly_readable() && !privileged {
         return error(
             StatusCode::UNAUTHORIZED,
             ErrorCode::AuthenticationFailed,
             "this tenant's discussions need its API key (Authorization: Bearer …)",
         );
     }
-    match app
-        .snapshots
-        .get(app.store.as_ref(), &ImageKey { tenant, image })
-        .await
-    {
+    let key = ImageKey { tenant, image };
+    let encoded = if privileged {
+        app.snapshots.get(app.store.as_ref(), &key).await
+    } else {
+        // Anyone may fetch this: signed users' ids (often an email) become pseudonyms.
+        let pseudonymise = |snapshot: &mut Snapshot| {
+            for comment in snapshot
+                .chats
+                .iter_mut()
+                .flat_map(|c| c.comments.iter_mut())
+            {
+                let tenant = key.tenant.as_str();
+                if let Some(pseudonym) = app.identities.pseudonym(tenant, &comment.author.id) {
+                    comment.author.id = pseudonym;
+                }
+            }
+        };
+        app.public_snapshots
+            .get_viewed(app.store.as_ref(), &key, pseudonymise)
+            .await
+    };
+    match encoded {
         Ok(encoded) => {
             let body = snapshot_body(encoded.position, &encoded.json);
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()

@@ -145,6 +145,24 @@ impl Identities {
         })
     }
 
+    /// A stable stand-in for a signed user's id, for readers who may see the discussions but not
+    /// who is behind them (an unauthenticated `GET …/snapshot`): `sso~` and 16 hex digits of an
+    /// HMAC of the tenant and the id under the server secret. The same person keeps the same
+    /// pseudonym (threads stay readable), the raw id (often an email) cannot be read back, and
+    /// other ids (anonymous ones, already random) are returned unchanged.
+    pub fn pseudonym(&self, tenant: &str, id: &str) -> Option<String> {
+        id.strip_prefix("sso:")?;
+        // Domain-separated from the token MAC: its input has two line feeds, a token's one.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(b"author pseudonym\n");
+        mac.update(tenant.as_bytes());
+        mac.update(b"\n");
+        mac.update(id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Some(["sso~", &hex::encode(&digest[..8])].concat())
+    }
+
     fn mac(&self, tenant: &Tenant, id: &str) -> Hmac<Sha256> {
         // `new_from_slice` accepts keys of any length for HMAC; 32 bytes cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
@@ -225,6 +243,24 @@ mod tests {
             .resolve_now(&demo, Some(&anon("Ada", first.token)))
             .unwrap();
         assert_ne!(fresh.user.id, first.user.id);
+    }
+
+    #[test]
+    fn pseudonyms_are_stable_tenant_bound_and_only_for_signed_ids() {
+        let ids = Identities::new([7; 32]);
+        let p = ids.pseudonym("t", "sso:alice@example.com").unwrap();
+        assert!(p.starts_with("sso~") && p.len() == 4 + 16, "{p}");
+        assert!(!p.contains("alice"));
+        assert_eq!(ids.pseudonym("t", "sso:alice@example.com").unwrap(), p);
+        assert_ne!(ids.pseudonym("u", "sso:alice@example.com").unwrap(), p);
+        assert_ne!(ids.pseudonym("t", "sso:bob@example.com").unwrap(), p);
+        assert_ne!(
+            Identities::new([8; 32])
+                .pseudonym("t", "sso:alice@example.com")
+                .unwrap(),
+            p
+        );
+        assert_eq!(ids.pseudonym("t", "anon:0123"), None);
     }
 
     #[test]

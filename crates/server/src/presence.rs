@@ -9,8 +9,11 @@
 //! the count by that much at most. Signed users are vouched for by the site and always count.
 //!
 //! Connections are limited per image (the tenant's limit) and per image per address, so a few
-//! addresses cannot take every viewer slot of an image. Everything is checked and counted under
-//! one lock, so concurrent joins cannot overshoot.
+//! addresses cannot take every viewer slot of an image (defaults: 10,000 and 50, so filling an
+//! image takes 200 addresses while an office behind one NAT still fits). There is no separate
+//! limit per person: anonymous identities cost nothing to make, so only the address bounds an
+//! attacker, and a signed person's tabs are bounded by their address too. Everything is checked
+//! and counted under one lock, so concurrent joins cannot overshoot.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

@@ -24,7 +24,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use image_chat_protocol::Position;
+use image_chat_protocol::{Position, Snapshot};
 
 use crate::store::{ImageKey, Store, StoreError};
 
@@ -93,6 +93,18 @@ impl SnapshotCache {
         store: &dyn Store,
         image: &ImageKey,
     ) -> Result<EncodedSnapshot, StoreError> {
+        self.get_viewed(store, image, |_| {}).await
+    }
+
+    /// Like [`SnapshotCache::get`], with `view` applied to a snapshot before it is encoded (e.g.
+    /// author ids replaced for anonymous readers). One cache holds one view: pass the same
+    /// `view` on every call.
+    pub async fn get_viewed(
+        &self,
+        store: &dyn Store,
+        image: &ImageKey,
+        view: impl FnOnce(&mut Snapshot),
+    ) -> Result<EncodedSnapshot, StoreError> {
         let position = store.position(image).await?;
         if let Some(hit) = self.lookup(image, position) {
             return Ok(hit);
@@ -103,7 +115,8 @@ impl SnapshotCache {
         if let Some(hit) = self.lookup(image, position) {
             return Ok(hit);
         }
-        let (position, snapshot) = store.snapshot(image).await?;
+        let (position, mut snapshot) = store.snapshot(image).await?;
+        view(&mut snapshot);
         self.fills.fetch_add(1, Ordering::Relaxed);
         // Plain derived structs: encoding cannot fail.
         let json: Arc<str> = serde_json::to_string(&snapshot).unwrap_or_default().into();
@@ -185,7 +198,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use async_trait::async_trait;
-    use image_chat_protocol::{Event, ImageId, Op, Snapshot, TenantId, User};
+    use image_chat_protocol::{Event, ImageId, Op, TenantId, User};
 
     use super::*;
     use crate::store::{CatchUp, Commit, CommitLimits, Usage};

@@ -26,6 +26,8 @@ use support::Client;
 const SHARED_SECRET: &str = "shared-secret-0123456789abcdef0123";
 const SERVER_AUDIENCE: &str = "chat.a.example";
 
+const READ_ONLY_API_KEY: &str = "read-only-api-key-0123456789abcdef";
+
 fn tenant(id: &str, audience: Option<&str>) -> Tenant {
     Tenant {
         id: TenantId::new(id),
@@ -47,6 +49,11 @@ async fn start(audience: Option<&str>) -> (RunningServer, tempfile::TempDir) {
     tenants.insert(tenant("a", None));
     tenants.insert(tenant("b", None));
     tenants.insert(tenant("c", Some("c.example")));
+    tenants.insert(Tenant {
+        anonymous: AnonymousPolicy::ReadOnly,
+        api_key: Some(Secret::new(READ_ONLY_API_KEY)),
+        ..tenant("r", None)
+    });
     let server = RunningServer::start(ServerParts {
         listen: "127.0.0.1:0".parse().expect("test setup"),
         store: Arc::new(store),
@@ -87,6 +94,58 @@ fn signed(tenant: &str, audience: &str, timestamp: u64) -> Auth {
         timestamp,
         hash,
     }
+}
+
+/// Issue 12 item 7: a read-only tenant's public snapshot showed signed users' raw ids.
+#[tokio::test]
+async fn anonymous_readers_see_pseudonyms_not_signed_users_ids() {
+    let (server, _dir) = start(Some(SERVER_AUDIENCE)).await;
+    let addr = server.local_addr();
+    // Alice (signed) writes on the read-only tenant's image.
+    let mut alice = Client::open(addr, None).await;
+    alice
+        .send(&ClientMessage::Hello(Hello {
+            protocol: 1,
+            tenant_id: TenantId::new("r"),
+            image_id: ImageId::new("img"),
+            auth: Some(signed("r", SERVER_AUDIENCE, now_ms())),
+            resume: None,
+        }))
+        .await;
+    assert!(matches!(alice.recv().await, ServerMessage::Welcome(_)));
+    support::commit(
+        &mut alice,
+        ClientMessage::CreateChat(support::create_op(0.5, 0.5, "hello")),
+    )
+    .await;
+    let path = "/api/v1/tenants/r/snapshot?image=img";
+    let (status, public) = support::http_get(addr, path).await;
+    assert_eq!(status, 200);
+    assert!(public.contains("hello"));
+    assert!(!public.contains("alice.smith"), "{public}");
+    let snapshot: serde_json::Value = serde_json::from_str(&public).expect("json");
+    let shown = snapshot["chats"][0]["comments"][0]["author"]["id"]
+        .as_str()
+        .expect("an author id")
+        .to_owned();
+    assert!(shown.starts_with("sso~"), "{shown}");
+    assert_eq!(
+        snapshot["chats"][0]["comments"][0]["author"]["name"],
+        "Alice"
+    );
+    // Stable: the same person keeps the same pseudonym.
+    let (_, again) = support::http_get(addr, path).await;
+    assert_eq!(again, public);
+    // The tenant's API key shows the real ids.
+    let raw = support::http_raw_with(
+        addr,
+        path,
+        &format!("Authorization: Bearer {READ_ONLY_API_KEY}\r\n"),
+    )
+    .await;
+    assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+    assert!(raw.contains("sso:alice.smith@example.com"));
+    server.shutdown().await;
 }
 
 /// `Ok(user id)` or `Err((code, message))`.

@@ -145,7 +145,10 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
         ClientMessage::CreateChat(create_op(0.1, 0.2, "hello")),
     )
     .await;
+    // Viewers share one encoding; anonymous GETs share another (their view pseudonymises
+    // signed users' ids).
     let fills = server.app().snapshots.fills();
+    let public_fills = server.app().public_snapshots.fills();
     // Ten GETs and five fresh viewers at once, all at the same position.
     let gets = futures_util::future::join_all(
         (0..10).map(|_| http_get(addr, "/api/v1/tenants/demo/snapshot?image=shared")),
@@ -164,7 +167,12 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
     assert_eq!(
         server.app().snapshots.fills() - fills,
         1,
-        "one read and one encoding for every reader of one position"
+        "one read and one encoding for every viewer of one position"
+    );
+    assert_eq!(
+        server.app().public_snapshots.fills() - public_fills,
+        1,
+        "one read and one encoding for every GET of one position"
     );
     // A new commit makes the next reader read once more.
     commit(
@@ -174,7 +182,7 @@ async fn concurrent_readers_share_one_encoded_snapshot() {
     .await;
     let (_, body) = http_get(addr, "/api/v1/tenants/demo/snapshot?image=shared").await;
     assert!(body.contains("again"));
-    assert_eq!(server.app().snapshots.fills() - fills, 2);
+    assert_eq!(server.app().public_snapshots.fills() - public_fills, 2);
     server.shutdown().await;
 }
 

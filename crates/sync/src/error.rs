@@ -1,7 +1,7 @@
 //! Why a local op was refused or failed. These are values the widget translates for people, so
 //! every case is a concrete variant with a stable machine-readable key ([`FailReason::key`]).
 
-use image_chat_protocol::{BroadcastId, ChatId, CommentId, ErrorCode, ValidationError};
+use image_chat_protocol::{BroadcastId, ChatId, CloseCode, CommentId, ErrorCode, ValidationError};
 use thiserror::Error;
 
 /// Which of the four ops an op is.
@@ -29,6 +29,9 @@ pub enum FailReason {
     ConnectionLost,
     /// The server refused the op with this code.
     Server(ErrorCode),
+    /// The server refused the connection for good with this close code (the page's origin is
+    /// not allowed, no such tenant, the person could not be authenticated); nothing was sent.
+    Refused(CloseCode),
 }
 
 impl FailReason {
@@ -40,6 +43,7 @@ impl FailReason {
             FailReason::NotConnected => "not-connected",
             FailReason::ConnectionLost => "connection-lost",
             FailReason::Server(code) => code.as_str(),
+            FailReason::Refused(_) => "refused",
         }
     }
 
@@ -57,6 +61,9 @@ impl FailReason {
             FailReason::Server(code) => {
                 matches!(code, ErrorCode::Unavailable | ErrorCode::RateLimited)
             }
+            // New auth from the page (`set_auth`) connects again; an origin or a tenant the
+            // server refused stays refused.
+            FailReason::Refused(code) => code == CloseCode::AuthenticationFailed,
         }
     }
 }
@@ -88,13 +95,14 @@ pub enum LocalError {
     /// The text or coordinates break the protocol's limits. Nothing was recorded or sent.
     #[error("invalid input: {0}")]
     Invalid(#[from] ValidationError),
-    /// The connection is not live. The op is shown as failed with `reason` (`Offline` or
-    /// `NotConnected`) and can be retried later; it is never queued or sent on its own.
+    /// The connection is not live. The op is shown as failed with `reason` (`Offline`,
+    /// `NotConnected`, or `Refused` once the server refused the page for good) and can be
+    /// retried later where that may help; it is never queued or sent on its own.
     #[error("not connected ({reason})")]
     NotConnected {
         /// The failed op, now visible in the view.
         op: OpRef,
-        /// `Offline` or `NotConnected`.
+        /// `Offline`, `NotConnected` or `Refused`.
         reason: FailReason,
     },
     /// The discussion is not (or no longer) shown.
@@ -141,6 +149,9 @@ mod tests {
         ] {
             assert!(reason.retryable(), "{reason}");
         }
+        assert!(FailReason::Refused(CloseCode::AuthenticationFailed).retryable());
+        assert!(!FailReason::Refused(CloseCode::Forbidden).retryable());
+        assert!(!FailReason::Refused(CloseCode::UnknownTenant).retryable());
         for code in [
             ErrorCode::LimitExceeded,
             ErrorCode::Forbidden,

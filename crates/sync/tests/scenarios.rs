@@ -952,6 +952,30 @@ fn terminal_close_codes_stop_retrying() {
     }
 }
 
+/// After the server refused the page for good, an op fails at once as `Refused`: no Retry
+/// where none can succeed (origin, tenant), Retry where new auth may fix it.
+#[test]
+fn ops_after_a_refusal_for_good_offer_retry_only_if_new_auth_can_help() {
+    for (code, retry) in [(4403u16, false), (4404, false), (4401, true)] {
+        let mut client = Client::new(66);
+        client.open();
+        client.closed(code);
+        let err = client.local(create("after the refusal")).unwrap_err();
+        let LocalError::NotConnected { op, reason } = err else {
+            panic!("{code}: {err:?}")
+        };
+        assert_eq!(reason, FailReason::Refused(CloseCode::from_code(code)));
+        assert_eq!(reason.retryable(), retry, "{code}");
+        let chat = client.engine.view().chat(&op.chat_id).unwrap();
+        assert!(
+            matches!(chat.state, OpState::Failed { retryable, .. } if retryable == retry),
+            "{code}: {:?}",
+            chat.state
+        );
+        assert!(client.sent_ops().is_empty(), "nothing sent");
+    }
+}
+
 #[test]
 fn auth_failure_resumes_with_new_auth_and_auth_is_rebuilt_every_attempt() {
     let server = FakeServer::new();

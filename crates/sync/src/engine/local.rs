@@ -6,7 +6,8 @@ use image_chat_protocol::{
     AddComment, Anchor, Auth, BroadcastId, CreateChat, DeleteChat, EditComment, Op, User,
 };
 
-use super::{Command, Engine};
+use super::{Command, Engine, Link};
+use crate::connection::StopReason;
 use crate::error::{FailReason, LocalError, OpKind, OpRef};
 use crate::ids;
 use crate::pending::{LocalOp, Progress};
@@ -190,6 +191,9 @@ impl Engine {
     }
 
     pub(super) fn not_live_reason(&self) -> FailReason {
+        if let Link::Stopped(StopReason::Refused(code)) = self.link {
+            return FailReason::Refused(code);
+        }
         if self.browser_online {
             FailReason::NotConnected
         } else {
