@@ -201,6 +201,12 @@ impl Locale {
         fill(self.strings().marker_label, &[author, excerpt, &count])
     }
 
+    /// A cluster of overlapping markers' accessible name, e.g. "5 discussions".
+    pub fn cluster(self, n: usize) -> String {
+        let s = self.strings();
+        self.counted(s.cluster_label, n as u64, &s.discussions)
+    }
+
     /// Announced when someone else starts a discussion.
     pub fn announce_created(self, author: &str) -> String {
         fill(self.strings().announce_created, &[author])
@@ -252,6 +258,8 @@ impl Locale {
             }
             ValidationError::ControlCharacters => s.err_control.to_owned(),
             ValidationError::InvalidName { .. } => s.err_name.to_owned(),
+            ValidationError::InvisibleText => s.err_invisible_text.to_owned(),
+            ValidationError::InvisibleName => s.err_invisible_name.to_owned(),
             ValidationError::InvalidCoordinates => s.err_coordinates.to_owned(),
             ValidationError::InvalidId { .. } => s.err_generic.to_owned(),
         }
@@ -298,6 +306,26 @@ pub struct Strings {
     pub guest: &'static str,
     /// The current person, next to their own comments.
     pub you: &'static str,
+    /// Badge of people the site signed in (their name is the site's, not typed).
+    pub badge_signed_in: &'static str,
+    /// Badge of moderators.
+    pub badge_moderator: &'static str,
+    /// Label of the display-name field of the first-post form.
+    pub name_label: &'static str,
+    /// A comment made only of invisible characters.
+    pub err_invisible_text: &'static str,
+    /// A display name made only of invisible characters.
+    pub err_invisible_name: &'static str,
+    /// A cluster of overlapping markers: the number, then a form of [`Strings::discussions`].
+    pub cluster_label: &'static str,
+    /// "discussion" / "discussions" (after the number).
+    pub discussions: Forms,
+    /// The show/hide markers toggle (`aria-pressed` says which).
+    pub markers_toggle: &'static str,
+    /// Announced when the markers are hidden.
+    pub announce_markers_hidden: &'static str,
+    /// Announced when the markers are shown again.
+    pub announce_markers_shown: &'static str,
     /// Status: opening the connection.
     pub connecting: &'static str,
     /// Status: connected and up to date.
@@ -428,6 +456,16 @@ pub static EN: Strings = Strings {
     err_too_long_max: "The comment is too long (at most {} characters).",
     guest: "Guest",
     you: "you",
+    badge_signed_in: "signed in",
+    badge_moderator: "moderator",
+    name_label: "Your name",
+    err_invisible_text: "The comment has no visible characters.",
+    err_invisible_name: "The name needs at least one visible character.",
+    cluster_label: "{} {}",
+    discussions: ["discussion", "discussions", "discussions"],
+    markers_toggle: "Show markers",
+    announce_markers_hidden: "Markers hidden",
+    announce_markers_shown: "Markers shown",
     connecting: "Connecting…",
     live: "Live",
     reconnecting: "Reconnecting…",
@@ -503,6 +541,16 @@ pub static FR: Strings = Strings {
     err_too_long_max: "Le commentaire est trop long ({} caractères au plus).",
     guest: "Invité",
     you: "vous",
+    badge_signed_in: "compte vérifié",
+    badge_moderator: "modération",
+    name_label: "Votre nom",
+    err_invisible_text: "Le commentaire ne contient aucun caractère visible.",
+    err_invisible_name: "Le nom doit contenir au moins un caractère visible.",
+    cluster_label: "{} {}",
+    discussions: ["discussion", "discussions", "discussions"],
+    markers_toggle: "Afficher les marqueurs",
+    announce_markers_hidden: "Marqueurs masqués",
+    announce_markers_shown: "Marqueurs affichés",
     connecting: "Connexion…",
     live: "En direct",
     reconnecting: "Reconnexion…",
@@ -578,6 +626,16 @@ pub static PT: Strings = Strings {
     err_too_long_max: "O comentário é longo demais (no máximo {} caracteres).",
     guest: "Convidado",
     you: "você",
+    badge_signed_in: "conta verificada",
+    badge_moderator: "moderação",
+    name_label: "Seu nome",
+    err_invisible_text: "O comentário não tem nenhum caractere visível.",
+    err_invisible_name: "O nome precisa ter pelo menos um caractere visível.",
+    cluster_label: "{} {}",
+    discussions: ["discussão", "discussões", "discussões"],
+    markers_toggle: "Mostrar marcadores",
+    announce_markers_hidden: "Marcadores ocultos",
+    announce_markers_shown: "Marcadores visíveis",
     connecting: "Conectando…",
     live: "Ao vivo",
     reconnecting: "Reconectando…",
@@ -653,6 +711,16 @@ pub static RU: Strings = Strings {
     err_too_long_max: "Комментарий слишком длинный (не более {} символов).",
     guest: "Гость",
     you: "вы",
+    badge_signed_in: "вход выполнен",
+    badge_moderator: "модератор",
+    name_label: "Ваше имя",
+    err_invisible_text: "В комментарии нет видимых символов.",
+    err_invisible_name: "Имя должно содержать хотя бы один видимый символ.",
+    cluster_label: "{} {}",
+    discussions: ["обсуждение", "обсуждения", "обсуждений"],
+    markers_toggle: "Показывать метки",
+    announce_markers_hidden: "Метки скрыты",
+    announce_markers_shown: "Метки показаны",
     connecting: "Подключение…",
     live: "В эфире",
     reconnecting: "Переподключение…",
@@ -889,6 +957,42 @@ mod tests {
                 "{locale:?}"
             );
         }
+    }
+
+    #[test]
+    fn people_and_density_phrases_in_every_language() {
+        for locale in Locale::ALL {
+            let s = locale.strings();
+            for p in [
+                s.badge_signed_in,
+                s.badge_moderator,
+                s.name_label,
+                s.err_invisible_text,
+                s.err_invisible_name,
+                s.markers_toggle,
+                s.announce_markers_hidden,
+                s.announce_markers_shown,
+            ] {
+                assert!(!p.trim().is_empty(), "{locale:?}");
+            }
+            assert_eq!(s.cluster_label.matches("{}").count(), 2, "{locale:?}");
+            assert_eq!(
+                locale.validation(&ValidationError::InvisibleName),
+                s.err_invisible_name
+            );
+            assert_ne!(s.err_invisible_text, s.err_empty, "{locale:?}");
+            if locale != Locale::En {
+                assert_ne!(s.name_label, EN.name_label);
+                assert_ne!(s.markers_toggle, EN.markers_toggle);
+                assert_ne!(s.err_invisible_name, EN.err_invisible_name);
+            }
+        }
+        assert_eq!(Locale::En.cluster(5), "5 discussions");
+        assert_eq!(Locale::Fr.cluster(2), "2 discussions");
+        assert_eq!(Locale::Pt.cluster(3), "3 discussões");
+        assert_eq!(Locale::Ru.cluster(2), "2 обсуждения");
+        assert_eq!(Locale::Ru.cluster(5), "5 обсуждений");
+        assert_eq!(Locale::Ru.cluster(21), "21 обсуждение");
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   code and validation-error translations.
 //! - [`geometry`] (pure): the drawn picture (`object-fit`, `object-position`, transforms),
 //!   pointer → fraction of it, fraction → CSS percentage, overlay boxes, thread panel placement.
+//! - [`grouping`] (pure): which markers overlap (clusters) and where an expanded cluster's
+//!   members go.
 //! - [`reltime`] (pure): "5 minutes ago" bucketing.
 //! - [`status`] (pure): connection status, failures and announcements as text.
 //! - [`style`]: the stylesheet (CSS custom properties, light / dark), injected once.
@@ -20,15 +22,18 @@
 //! - [`dom`]: owners of browser resources released on drop (listener, timeout, WebSocket,
 //!   ResizeObserver) — no `Closure::forget` anywhere.
 //! - [`ui`]: the widget's DOM: build, incremental patches, teardown.
+//! - [`clusters`]: the cluster buttons over overlapping markers and their fan-out.
 //! - [`widget`]: one mounted widget: engine plumbing and event handling.
 //! - [`invalid`]: the notice shown in place of a widget whose options are invalid.
 //! - [`browser`]: clocks, randomness, location, storage, console.
 //! - [`error`]: [`error::WidgetError`], converted to a JS `Error` only here at the boundary.
 
 pub mod browser;
+pub mod clusters;
 pub mod dom;
 pub mod error;
 pub mod geometry;
+pub mod grouping;
 pub mod i18n;
 pub mod invalid;
 pub mod options;

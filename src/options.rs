@@ -546,6 +546,10 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `localStorage` key of the display name an anonymous person chose: one per site (storage is
+/// per origin), whichever image or tenant they post on.
+pub const NAME_STORAGE_KEY: &str = "image-chat:name";
+
 /// The `localStorage` key holding the anonymous identity token for one server and tenant, so a
 /// person keeps authorship of their comments after a reload.
 pub fn token_storage_key(server_url: &str, tenant: &TenantId) -> String {

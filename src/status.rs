@@ -305,6 +305,7 @@ mod tests {
             name: "Ada".into(),
             avatar_url: None,
             is_moderator: false,
+            signed_in: false,
         };
         let chat_id = ChatId::new("bxwqnjt9TB6aKwEjRWeJqw");
         assert_eq!(

@@ -101,6 +101,30 @@ const RULES: &str = r#"
 @media (pointer:coarse){.image-chat-marker{contain:size layout style}.image-chat-marker::after{content:"";position:absolute;inset:min(0px,calc(50% - 22px));border-radius:50%}.image-chat button.image-chat-btn{min-width:44px;min-height:44px}.image-chat textarea{font-size:16px}}
 "#;
 
+/// People and density: names and texts isolated from their surroundings (a right-to-left
+/// override in a name cannot reorder what follows it), badges that a typed name cannot
+/// imitate, the first-post name field, clusters of overlapping markers, the markers toggle.
+const PEOPLE_RULES: &str = r#"
+.image-chat-author,.image-chat-text{unicode-bidi:isolate}
+.image-chat-text{unicode-bidi:plaintext}
+.image-chat-badge{display:inline-block;padding:0 6px;border-radius:999px;border:1px solid var(--ic-border);background:var(--ic-field-bg);color:var(--ic-fg);font-size:.85em;font-weight:600;line-height:1.5;unicode-bidi:isolate}
+.image-chat-badge[data-badge=you]{background:var(--ic-accent);border-color:var(--ic-accent);color:var(--ic-on-accent)}
+.image-chat-badge[data-badge=moderator]{border-color:var(--ic-live);color:var(--ic-live)}
+.image-chat-name-field{display:flex;flex-direction:column;gap:2px;margin:0 0 6px;font-size:.92em;color:var(--ic-muted)}
+.image-chat input.image-chat-name{font:inherit;color:var(--ic-fg);background:var(--ic-field-bg);border:1px solid var(--ic-border);border-radius:6px;padding:4px 8px;unicode-bidi:isolate}
+.image-chat input.image-chat-name:focus-visible{outline:2px solid var(--ic-accent);outline-offset:0}
+.image-chat-clusters{position:absolute;left:var(--ic-l,0);top:var(--ic-t,0);width:var(--ic-w,100%);height:var(--ic-h,100%);pointer-events:none;font:700 calc(var(--image-chat-marker-size,28px)*.42)/1 system-ui,sans-serif;color:var(--ic-on-accent)}
+.image-chat-cluster{position:absolute;width:calc(1em/.42*1.15);height:calc(1em/.42*1.15);transform:translate(-50%,-50%);margin:0;padding:0;border:2px solid;border-radius:50%;background-color:var(--ic-accent);color:inherit;font:inherit;box-shadow:0 0 0 3px var(--ic-bg),0 2px 6px rgba(0,0,0,.35);cursor:pointer;pointer-events:auto}
+.image-chat-cluster:focus-visible{outline:3px solid var(--ic-fg);outline-offset:2px}
+.image-chat-cluster[aria-expanded=true]{opacity:.55}
+.image-chat-marker[data-clustered]{display:none}
+.image-chat-marker[data-fanned]{display:block;z-index:1;translate:var(--ic-fx,0) var(--ic-fy,0)}
+.image-chat[data-markers-hidden] .image-chat-layer,.image-chat[data-markers-hidden] .image-chat-clusters{display:none}
+.image-chat-bar button.image-chat-toggle{pointer-events:auto;font:inherit;line-height:1;padding:0 2px;margin:0;border:0;background:transparent;color:var(--ic-fg);cursor:pointer}
+.image-chat-toggle[aria-pressed=false]{opacity:.6}
+.image-chat-toggle:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
+"#;
+
 /// The whole stylesheet.
 pub fn stylesheet() -> String {
     [
@@ -112,6 +136,7 @@ pub fn stylesheet() -> String {
         DARK,
         "}}",
         RULES,
+        PEOPLE_RULES,
     ]
     .concat()
 }

@@ -10,10 +10,13 @@
 //!   div.image-chat[data-state]       one widget's overlay, over the visible part of its
 //!                                    image's drawn picture (the site's <img> is untouched)
 //!     div.image-chat-layer           the whole picture box: button.image-chat-marker[data-chat-id]
+//!     div.image-chat-clusters        the same box: button.image-chat-cluster[data-count]
+//!                                    (crate::clusters)
 //!     span.image-chat-crosshair      keyboard placement point (visible on focus)
 //!     button.image-chat-marker[data-draft]   the marker being placed (before posting)
 //!     div.image-chat-thread[data-place]      the open thread (one at a time), placed on screen
 //!     div.image-chat-bar             span.image-chat-status + span.image-chat-online
+//!                                    + button.image-chat-toggle[aria-pressed] (show markers)
 //!     div.image-chat-sr[aria-live]   announcements for screen readers
 //! ```
 //!
@@ -27,8 +30,9 @@ use image_chat_protocol::{ChatId, CommentId};
 use image_chat_sync::sorted::SortedMap;
 use image_chat_sync::{ChatView, CommentView, ConnectionStatus, FailReason, OpKind, OpState};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element, HtmlImageElement, HtmlTextAreaElement};
+use web_sys::{Document, Element, HtmlImageElement, HtmlInputElement, HtmlTextAreaElement};
 
+use crate::clusters::Clusters;
 use crate::dom::Clones;
 use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{
@@ -87,6 +91,28 @@ fn text_child(doc: &Document, parent: &Element, tag: &str, class: &str, text: &s
     let e = child(doc, parent, tag, class);
     e.set_text_content(Some(text));
     e
+}
+
+/// The marker of `chat_id` in `layer`, whose children are the markers of `order` but its last
+/// `uncreated`: the child at its place in creation order (two calls into JS), checked by its
+/// `data-chat-id`; else (something else in the layer, or `order` changed ahead of the DOM
+/// during a move) found among all the children.
+fn find_marker(
+    layer: &Element,
+    order: &[ChatId],
+    uncreated: usize,
+    chat_id: &ChatId,
+) -> Option<Element> {
+    let created = order.len().saturating_sub(uncreated);
+    let at = order[..created].iter().position(|id| id == chat_id)?;
+    let is_it = |m: &Element| m.get_attribute("data-chat-id").as_deref() == Some(chat_id.as_str());
+    let children = layer.children();
+    let guess = u32::try_from(at).ok().and_then(|i| children.item(i));
+    guess.filter(is_it).or_else(|| {
+        (0..children.length())
+            .filter_map(|i| children.item(i))
+            .find(is_it)
+    })
 }
 
 /// Sets (`on`) or removes the empty attribute `name`.
@@ -178,6 +204,8 @@ pub struct Draft {
     panel: Element,
     /// The first comment's box.
     pub textarea: HtmlTextAreaElement,
+    /// The display-name field (anonymous people only).
+    pub name: Option<HtmlInputElement>,
     /// Local validation message.
     error: Element,
 }
@@ -255,6 +283,19 @@ pub struct Ui {
     pub crosshair_at: Fraction,
     /// Connection status as last shown.
     pub connection: ConnectionStatus,
+    /// Cluster buttons over overlapping markers.
+    clusters: Clusters,
+    /// Markers came, went or moved, or the overlay was resized, since the last regrouping.
+    cluster_dirty: bool,
+    /// The overlay's size in px, as last laid out.
+    box_size: (f64, f64),
+    /// The show/hide markers toggle in the bar.
+    toggle: Element,
+    /// The markers are hidden (the toggle).
+    pub markers_hidden: bool,
+    /// The first-post form's name field and its value: `None` shows no field (a signed user,
+    /// whose name is the site's).
+    pub name_field: Option<String>,
 }
 
 impl Ui {
@@ -283,10 +324,22 @@ impl Ui {
         plain::set(&reconnect, "hidden", "");
         plain::append(&bar, &reconnect);
         let online = child(doc, &bar, "span", "image-chat-online");
+        let toggle = child(doc, &bar, "button", "image-chat-toggle");
+        for (name, value) in [
+            ("type", "button"),
+            ("data-action", "toggle-markers"),
+            ("aria-pressed", "true"),
+            ("aria-label", locale.strings().markers_toggle),
+            ("title", locale.strings().markers_toggle),
+        ] {
+            plain::set(&toggle, name, value);
+        }
+        toggle.set_text_content(Some("◉"));
+        let clusters = Clusters::new(doc, opts.marker_size);
         let live = make(doc, "div", "image-chat-sr");
         plain::set(&live, "aria-live", "polite");
         plain::set(&live, "role", "status");
-        for child in [&layer, &crosshair, &bar, &live] {
+        for child in [&layer, &clusters.el, &crosshair, &bar, &live] {
             plain::append(&root, child);
         }
         plain::set(&root, "hidden", "");
@@ -323,6 +376,12 @@ impl Ui {
             draft: None,
             crosshair_at: Fraction::CENTER,
             connection: ConnectionStatus::Connecting { attempt: 0 },
+            clusters,
+            cluster_dirty: false,
+            box_size: (0.0, 0.0),
+            toggle,
+            markers_hidden: false,
+            name_field: None,
         };
         place(&ui.crosshair, ui.crosshair_at);
         Ok(ui)
@@ -338,9 +397,14 @@ impl Ui {
 
     /// Shows the overlay over the picture: `b` in the page layer's coordinates (see
     /// [`crate::geometry::overlay_box`]).
-    pub fn layout(&self, b: &OverlayBox) {
+    pub fn layout(&mut self, b: &OverlayBox) {
         let v = b.visible;
         let p = b.picture;
+        // The markers' box: regroup them when its size changes.
+        if self.box_size != (p.width, p.height) {
+            self.box_size = (p.width, p.height);
+            self.cluster_dirty = true;
+        }
         for (prop, value) in [
             ("left", v.left),
             ("top", v.top),
@@ -367,6 +431,7 @@ impl Ui {
         ]
         .concat();
         set_style(&self.layer, "clip-path", &clip);
+        set_style(&self.clusters.el, "clip-path", &clip);
         // A thumbnail's status line is shortened: the people count gives way first.
         set_flag(&self.root, "data-compact", v.width < 240.0);
         plain::unset(&self.root, "hidden");
@@ -527,6 +592,7 @@ impl Ui {
         }
         self.order.insert(index, chat.id.clone());
         self.uncreated += 1;
+        self.cluster_dirty = true;
         let style = marker_style(chat);
         let label = self.marker_label(chat);
         let count = decimal(chat.comments.len() as u64);
@@ -567,6 +633,7 @@ impl Ui {
         let marker = &marker;
         if old.anchor != chat.anchor {
             plain::set(marker, "style", &marker_style(chat));
+            self.cluster_dirty = true;
         }
         if recount {
             marker.set_text_content(Some(&decimal(count as u64)));
@@ -641,6 +708,7 @@ impl Ui {
         }
         self.order.retain(|id| id != chat_id);
         self.chats.remove(chat_id);
+        self.cluster_dirty = true;
         let open = self.panel.as_ref().is_some_and(|p| &p.chat_id == chat_id);
         if open && !self.orphan_panel() {
             self.close_panel();
@@ -663,6 +731,8 @@ impl Ui {
         self.layer.set_text_content(None);
         self.order.clear();
         self.chats.clear();
+        self.clusters.clear();
+        self.cluster_dirty = true;
         self.close_panel();
     }
 
@@ -670,17 +740,90 @@ impl Ui {
     /// order (two calls into JS), checked by its `data-chat-id`; else (something else in the
     /// layer, or `order` changed ahead of the DOM during a move) found among all the children.
     pub fn marker(&self, chat_id: &ChatId) -> Option<Element> {
-        let created = self.order.len() - self.gathered().len();
-        let at = self.order[..created].iter().position(|id| id == chat_id)?;
-        let is_it =
-            |m: &Element| m.get_attribute("data-chat-id").as_deref() == Some(chat_id.as_str());
-        let children = self.layer.children();
-        let guess = u32::try_from(at).ok().and_then(|i| children.item(i));
-        guess.filter(is_it).or_else(|| {
-            (0..children.length())
-                .filter_map(|i| children.item(i))
-                .find(is_it)
-        })
+        find_marker(&self.layer, &self.order, self.uncreated, chat_id)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Clusters and the markers toggle
+    // ---------------------------------------------------------------------------------------
+
+    /// Regroups overlapping markers if markers came, went or moved, or the overlay was
+    /// resized, since the last time. Call after [`Ui::flush`].
+    pub fn recluster(&mut self) -> JsResult<()> {
+        if !self.cluster_dirty {
+            return Ok(());
+        }
+        self.flush()?;
+        self.cluster_dirty = false;
+        let Ui {
+            clusters,
+            layer,
+            order,
+            chats,
+            box_size,
+            locale,
+            ..
+        } = self;
+        let find = |id: &ChatId| find_marker(layer, order, 0, id);
+        clusters.update(layer, order, chats, box_size.0, box_size.1, *locale, &find)
+    }
+
+    /// Expands the cluster led by `leader` (its first member then has the focus), or folds
+    /// it if it is expanded.
+    pub fn toggle_cluster(&mut self, leader: &ChatId) {
+        let _ = self.flush();
+        let Ui {
+            clusters,
+            layer,
+            order,
+            chats,
+            box_size,
+            ..
+        } = self;
+        let find = |id: &ChatId| find_marker(layer, order, 0, id);
+        clusters.toggle(leader, chats, box_size.0, box_size.1, &find);
+    }
+
+    /// Folds the expanded cluster, if any, and focuses its button. Returns whether one was.
+    pub fn fold_cluster(&mut self) -> bool {
+        let Ui {
+            clusters,
+            layer,
+            order,
+            uncreated,
+            ..
+        } = self;
+        let find = |id: &ChatId| find_marker(layer, order, *uncreated, id);
+        match clusters.collapse(&find) {
+            Some(leader) => {
+                clusters.focus(&leader);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Shows or hides every marker and cluster (the bar's toggle), and says so.
+    pub fn toggle_markers(&mut self) {
+        let s = self.locale.strings();
+        self.markers_hidden = !self.markers_hidden;
+        let hidden = self.markers_hidden;
+        if hidden {
+            self.fold_cluster();
+        }
+        set_flag(&self.root, "data-markers-hidden", hidden);
+        plain::set(
+            &self.toggle,
+            "aria-pressed",
+            if hidden { "false" } else { "true" },
+        );
+        self.toggle
+            .set_text_content(Some(if hidden { "○" } else { "◉" }));
+        self.announce(if hidden {
+            s.announce_markers_hidden
+        } else {
+            s.announce_markers_shown
+        });
     }
 
     /// Moves the keyboard crosshair.
@@ -707,12 +850,18 @@ impl Ui {
 
         let (panel, _) = self.panel_shell(s.new_discussion);
         plain::set(&panel, "data-draft", "");
-        let (_, textarea, error, _) = self.compose_box(
+        let (compose, textarea, error, _) = self.compose_box(
             &panel,
             s.placeholder_new,
             ("post", s.post),
             ("cancel-draft", s.cancel, None),
         );
+        let name = self.name_field.as_deref().map(|value| {
+            let input = self.name_input(value);
+            let textarea: &Element = textarea.as_ref();
+            plain::insert(&compose, input.0.as_ref(), Some(textarea.as_ref()));
+            input.1
+        });
 
         plain::insert(&self.root, &marker, self.crosshair.next_sibling().as_ref());
         plain::insert(&self.root, &panel, marker.next_sibling().as_ref());
@@ -722,8 +871,34 @@ impl Ui {
             marker,
             panel,
             textarea,
+            name,
             error,
         });
+    }
+
+    /// The first-post form's name field, holding `value`: a label wrapping its text and an
+    /// input isolated for bidirectional text (`dir=auto`), capped at the protocol's length,
+    /// with the default name as placeholder. Returns the label and the input.
+    fn name_input(&self, value: &str) -> (Element, HtmlInputElement) {
+        let s = self.locale.strings();
+        let label = make(&self.doc, "label", "image-chat-name-field");
+        text_child(&self.doc, &label, "span", "", s.name_label);
+        let input: HtmlInputElement =
+            child(&self.doc, &label, "input", "image-chat-name").unchecked_into();
+        for (name, v) in [
+            ("type", "text"),
+            ("dir", "auto"),
+            ("autocomplete", "nickname"),
+            ("placeholder", s.guest),
+            (
+                "maxlength",
+                &decimal(image_chat_protocol::limits::MAX_NAME_CHARS as u64),
+            ),
+        ] {
+            plain::set(&input, name, v);
+        }
+        input.set_value(value);
+        (label, input)
     }
 
     /// Shows a local validation message in the draft's composer.
@@ -1208,6 +1383,24 @@ fn failure(
     plain::append(&actions, &dismiss);
 }
 
+/// The badges after an author's name: signed in, moderator, and "you" on the person's own
+/// comments. Elements of their own, outside the name's `<bdi>` and styled as badges, so no
+/// display name ("Alice (you)", an invisible one) can imitate them; each carries
+/// `data-badge` for site CSS and tests.
+fn badges(doc: &Document, meta: &Element, locale: Locale, c: &CommentView) {
+    let s = locale.strings();
+    for (on, kind, label) in [
+        (c.mine, "you", s.you),
+        (c.author.signed_in, "signed-in", s.badge_signed_in),
+        (c.author.is_moderator, "moderator", s.badge_moderator),
+    ] {
+        if on {
+            let badge = text_child(doc, meta, "span", "image-chat-badge", label);
+            plain::set(&badge, "data-badge", kind);
+        }
+    }
+}
+
 /// One comment: author, time, text (as text), its op state and its buttons.
 fn comment_el(
     doc: &Document,
@@ -1224,12 +1417,10 @@ fn comment_el(
     set_flag(&li, "data-mine", c.mine);
 
     let meta = child(doc, &li, "div", "image-chat-meta");
-    let name = if c.mine {
-        [&c.author.name, " (", s.you, ")"].concat()
-    } else {
-        c.author.name.clone()
-    };
-    text_child(doc, &meta, "span", "image-chat-author", &name);
+    // `<bdi>`: the name is isolated from what follows, so a right-to-left override in it
+    // cannot reorder the badges, the time or anything else on the line.
+    text_child(doc, &meta, "bdi", "image-chat-author", &c.author.name);
+    badges(doc, &meta, locale, c);
     let time = text_child(
         doc,
         &meta,
@@ -1248,7 +1439,10 @@ fn comment_el(
     if c.state.is_pending() {
         text_child(doc, &meta, "span", "image-chat-sending", s.sending);
     }
-    text_child(doc, &li, "p", "image-chat-text", &c.text);
+    // `dir=auto` + `unicode-bidi: isolate` (stylesheet): the text takes its direction from its
+    // own first strong character and cannot spill into the surrounding layout.
+    let text = text_child(doc, &li, "p", "image-chat-text", &c.text);
+    plain::set(&text, "dir", "auto");
 
     if let OpState::Failed {
         op,

@@ -27,7 +27,7 @@ use crate::dom::{
 use crate::error::WidgetError;
 use crate::geometry::{overlay_box, pointer_to_fraction};
 use crate::invalid;
-use crate::options::{Options, RawOptions, token_storage_key};
+use crate::options::{NAME_STORAGE_KEY, Options, RawOptions, token_storage_key};
 use crate::overlay::{self, Clip, Measured};
 use crate::status;
 use crate::style;
@@ -258,9 +258,18 @@ pub fn mount(
     }
     invalid::clear(&img);
     // Visible on the page, not only thrown or logged.
-    let opts = raw
+    let mut opts = raw
         .resolve(&env)
         .inspect_err(|err| invalid::show(&doc, &img, raw.locale(&env), err))?;
+    // The name the person chose on this site before (checked again: storage is the page's).
+    let remembered = browser::load(&window, NAME_STORAGE_KEY)
+        .filter(|n| image_chat_protocol::limits::validate_name(n).is_ok())
+        .map(|n| n.trim().to_owned());
+    if opts.auth.is_none()
+        && let Some(name) = &remembered
+    {
+        opts.name = name.clone();
+    }
 
     let (auth, token_key, stored_token) = match &opts.auth {
         Some(auth) => (auth.clone(), None, None),
@@ -280,7 +289,17 @@ pub fn mount(
     let mut ids = browser::CryptoIds::new(&window)?;
     let engine = Engine::new(now, config, ids.seed(), Box::new(ids));
 
-    let ui = Ui::build(&doc, &img, &opts)?;
+    let mut ui = Ui::build(&doc, &img, &opts)?;
+    // Anonymous people choose their name in the first-post form (prefilled unless it is the
+    // default); a signed user's name is the site's.
+    if opts.auth.is_none() {
+        let default = opts.name == opts.locale.strings().guest;
+        ui.name_field = Some(if default {
+            String::new()
+        } else {
+            opts.name.clone()
+        });
+    }
     style::acquire(&doc);
     let shell = Rc::new_cyclic(|weak| Shell {
         img: img.clone(),
@@ -462,7 +481,7 @@ impl Widget {
                     browser::log_error("render", &e);
                 }
             }
-            if let Err(e) = self.ui.flush() {
+            if let Err(e) = self.ui.flush().and_then(|()| self.ui.recluster()) {
                 browser::log_error("render", &e);
             }
             more |= self.persist_token(now);
@@ -684,6 +703,9 @@ impl Widget {
                     let slack = self.opts.marker_size / 2.0 + 4.0;
                     let b = overlay_box(m.picture, m.visible, (host.left(), host.top()), slack);
                     self.ui.layout(&b);
+                    if let Err(e) = self.ui.recluster() {
+                        browser::log_error("render", &e);
+                    }
                 }
                 if moved || self.panel_watch.is_some() {
                     let viewport = doc.document_element().map_or((0.0, 0.0), |e| {
@@ -781,6 +803,12 @@ impl Widget {
             self.action(&action, now);
             return;
         }
+        if let Some(cluster) = plain::closest(&target, ".image-chat-cluster") {
+            if let Some(leader) = cluster.get_attribute("data-cluster") {
+                self.ui.toggle_cluster(&ChatId::new(leader));
+            }
+            return;
+        }
         if let Some(marker) = plain::closest(&target, ".image-chat-marker") {
             if marker.has_attribute("data-draft") {
                 if let Some(d) = &self.ui.draft {
@@ -803,6 +831,10 @@ impl Widget {
             return;
         }
         // A click (or tap) on the image itself.
+        if self.ui.draft.is_none() && self.ui.panel.is_none() && self.ui.fold_cluster() {
+            // First click outside an expanded cluster folds it.
+            return;
+        }
         if self.ui.draft.is_some() || self.ui.panel.is_some() {
             // First click outside closes what is open; typed text is never thrown away.
             if let Some(d) = &self.ui.draft
@@ -899,7 +931,7 @@ impl Widget {
             self.ui.focus_after_close(Some(&id));
             return true;
         }
-        false
+        self.ui.fold_cluster()
     }
 
     /// A click on a `[data-action]` button.
@@ -928,11 +960,23 @@ impl Widget {
                 self.ui.close_draft();
                 self.ui.focus_after_close(None);
             }
+            "toggle-markers" => self.ui.toggle_markers(),
             "post" => {
                 let Some(d) = &self.ui.draft else {
                     return;
                 };
                 let (at, text) = (d.at, d.textarea.value());
+                let name = d.name.as_ref().map(|n| n.value());
+                // The text first: a refused comment must not rename the person.
+                if let Err(err) = image_chat_protocol::limits::validate_text(&text) {
+                    self.ui.draft_error(&locale.validation(&err));
+                    return;
+                }
+                if let Some(name) = name
+                    && !self.choose_name(&name)
+                {
+                    return;
+                }
                 let result = self.engine.handle_local(
                     now,
                     Command::CreateChat {
@@ -1058,6 +1102,35 @@ impl Widget {
                 let _ = self.engine.handle_local(now, cmd);
             }
             _ => {}
+        }
+    }
+}
+
+impl Widget {
+    /// The name typed in the first-post form: checked (the protocol's rules, shown in the
+    /// person's language), used for this post and the later ones, and remembered on this site.
+    /// A blank field keeps the current name. Returns whether the post may go ahead.
+    fn choose_name(&mut self, typed: &str) -> bool {
+        let typed = typed.trim();
+        if typed.is_empty() || typed == self.opts.name {
+            return true;
+        }
+        match self.engine.set_name(typed) {
+            Ok(()) => {
+                self.opts.name = typed.to_owned();
+                self.ui.name_field = Some(typed.to_owned());
+                browser::store(&self.window, NAME_STORAGE_KEY, typed);
+                true
+            }
+            Err(LocalError::Invalid(err)) => {
+                self.ui.draft_error(&self.ui.locale.validation(&err));
+                if let Some(input) = self.ui.draft.as_ref().and_then(|d| d.name.as_ref()) {
+                    plain::focus(input);
+                }
+                false
+            }
+            // A signed user (the field is not shown to them): their name is the site's.
+            Err(_) => true,
         }
     }
 }

@@ -1564,3 +1564,444 @@ async fn overlay_is_clipped_to_a_scrolling_ancestor_and_follows_it() {
     chat.destroy();
     container.remove();
 }
+
+// -------------------------------------------------------------------------------------------
+// People: names, badges, bidirectional text
+// -------------------------------------------------------------------------------------------
+
+/// Mounts with the scripted server, welcomes as `anon:me` with `snapshot_chats` (JSON array
+/// items), and waits until live. Returns the widget, its socket and the overlay.
+async fn live_with(
+    img: &HtmlImageElement,
+    container: &Element,
+    options_json: &str,
+    snapshot_chats: &str,
+) -> (ImageChat, JsValue, Element) {
+    js(FAKE_WS);
+    let chat = mount(img, options_json);
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},
+            "position":{{"epoch":1,"seq":1}},"recovered":false,"online":1,
+            "snapshot":{{"chats":[{snapshot_chats}]}}}}"#
+        ),
+    );
+    let root = root_of(container);
+    let r = root.clone();
+    wait_for("live", move || {
+        r.get_attribute("data-state").as_deref() == Some("live")
+    })
+    .await;
+    (chat, ws, root)
+}
+
+fn computed(e: &Element, prop: &str) -> String {
+    web_sys::window()
+        .unwrap()
+        .get_computed_style(e)
+        .unwrap()
+        .unwrap()
+        .get_property_value(prop)
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn badges_cannot_be_imitated_and_names_are_isolated() {
+    let (container, img) = fixture().await;
+    let comment = |author: &str, text: &str| {
+        format!(r#"{{"author":{author},"text":"{text}","createdAt":1700000000000}}"#)
+    };
+    let thread = [
+        // Our own comment, under a name with a right-to-left override.
+        comment(r#"{"id":"anon:me","name":"\u202eEve"}"#, "mine"),
+        // Someone typing "(you)" and the badge words into their name.
+        comment(
+            r#"{"id":"anon:mallory","name":"Alice (you) signed in moderator"}"#,
+            r"\u202ereversed text",
+        ),
+        // A signed-in moderator.
+        comment(
+            r#"{"id":"sso:u-1","name":"Grace","signedIn":true,"isModerator":true}"#,
+            "welcome",
+        ),
+    ];
+    let chats = format!(
+        r#"{{"id":"{CHAT_A}","anchor":[0.25,0.5],"comments":[{},{{"id":"{CHAT_B}",{},{{"id":"jxwqnjt9TB6aKwEjRWeJqg",{}]}}"#,
+        thread[0],
+        &thread[1][1..],
+        &thread[2][1..]
+    );
+    let (chat, _ws, _root) = live_with(
+        &img,
+        &container,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+        &chats,
+    )
+    .await;
+    click(&q(&container, ".image-chat-marker[data-chat-id]").unwrap());
+    let thread = q(&container, ".image-chat-thread").expect("thread");
+    let comments = thread.query_selector_all(".image-chat-comment").unwrap();
+    assert_eq!(comments.length(), 3);
+    let badges = |i: u32| -> Vec<String> {
+        let c: Element = comments.item(i).unwrap().unchecked_into();
+        let list = c.query_selector_all(".image-chat-badge").unwrap();
+        (0..list.length())
+            .map(|j| {
+                let b: Element = list.item(j).unwrap().unchecked_into();
+                b.get_attribute("data-badge").unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(badges(0), ["you"]);
+    assert_eq!(
+        badges(1),
+        Vec::<String>::new(),
+        "a typed name earns no badge"
+    );
+    assert_eq!(badges(2), ["signed-in", "moderator"]);
+    let first: Element = comments.item(0).unwrap().unchecked_into();
+    let badge = q(&first, ".image-chat-badge").unwrap();
+    assert_eq!(text(&badge), EN.you);
+    // The name is a <bdi> holding only the name; the badge is outside it.
+    let author = q(&first, ".image-chat-author").unwrap();
+    assert_eq!(author.tag_name(), "BDI");
+    assert_eq!(text(&author), "\u{202e}Eve");
+    assert!(!author.contains(Some(&badge)));
+    assert_eq!(computed(&author, "unicode-bidi"), "isolate");
+    // Rendered layout: the override in the name does not pull the badge or the time before
+    // it (in an isolated name, "Eve" is drawn reversed, and everything after stays after).
+    let a = author.get_bounding_client_rect();
+    let b = badge.get_bounding_client_rect();
+    let t = q(&first, ".image-chat-time")
+        .unwrap()
+        .get_bounding_client_rect();
+    assert!(b.left() >= a.right() - 0.5, "badge after the name");
+    assert!(t.left() >= b.right() - 0.5, "time after the badge");
+    // Comment text takes its direction from itself and is isolated.
+    let second: Element = comments.item(1).unwrap().unchecked_into();
+    let body = q(&second, ".image-chat-text").unwrap();
+    assert_eq!(body.get_attribute("dir").as_deref(), Some("auto"));
+    assert_eq!(computed(&body, "unicode-bidi"), "plaintext");
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_chosen_name_is_checked_sent_and_remembered() {
+    let (container, img) = fixture().await;
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.remove_item("image-chat:name").unwrap();
+    let opts = r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#;
+    let (chat, ws, _root) = live_with(&img, &container, opts, "").await;
+    let textarea = place_draft(&container, &img, 0.3, 0.3).await;
+    let name: web_sys::HtmlInputElement = q(
+        &container,
+        ".image-chat-thread[data-draft] input.image-chat-name",
+    )
+    .expect("a name field for an anonymous person")
+    .unchecked_into();
+    assert_eq!(name.value(), "", "nothing remembered yet");
+    assert_eq!(name.placeholder(), EN.guest);
+    assert_eq!(name.get_attribute("dir").as_deref(), Some("auto"));
+    let post = || {
+        click(
+            &q(
+                &container,
+                ".image-chat-thread[data-draft] [data-action=post]",
+            )
+            .unwrap(),
+        )
+    };
+    let error = || {
+        text(
+            &q(
+                &container,
+                ".image-chat-thread[data-draft] .image-chat-error",
+            )
+            .unwrap(),
+        )
+    };
+    // A comment of invisible characters only: refused before sending, in words.
+    textarea.set_value("\u{200b}\u{202e}\u{2066}");
+    post();
+    assert_eq!(error(), EN.err_invisible_text);
+    // A name of invisible characters only: refused before sending, the field focused.
+    textarea.set_value("Nice light");
+    name.set_value("\u{200b}\u{3164}\u{feff}");
+    post();
+    assert_eq!(error(), EN.err_invisible_name);
+    assert!(active().unwrap() == *name.unchecked_ref::<Element>());
+    assert_eq!(sent(&ws).len(), 1, "only the hello went out");
+    // A real one: `set-name` goes first, then the discussion, authored with it.
+    name.set_value("  Ada ");
+    post();
+    let frames = sent(&ws);
+    assert_eq!(frames[1]["type"], "set-name");
+    assert_eq!(frames[1]["name"], "Ada");
+    assert_eq!(frames[2]["type"], "create-chat");
+    let mine = q(
+        &container,
+        ".image-chat-thread[data-chat-id] .image-chat-comment",
+    )
+    .unwrap();
+    assert_eq!(text(&q(&mine, ".image-chat-author").unwrap()), "Ada");
+    assert_eq!(
+        storage.get_item("image-chat:name").unwrap().as_deref(),
+        Some("Ada")
+    );
+    chat.destroy();
+    // Remembered on this site: the next mount says hello as Ada and prefills the field.
+    let (chat, ws, _root) = live_with(&img, &container, opts, "").await;
+    let hello = sent(&ws).into_iter().next().unwrap();
+    assert_eq!(hello["auth"]["name"], "Ada");
+    place_draft(&container, &img, 0.6, 0.6).await;
+    let name: web_sys::HtmlInputElement = q(&container, "input.image-chat-name")
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(name.value(), "Ada");
+    chat.destroy();
+    storage.remove_item("image-chat:name").unwrap();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn a_signed_user_gets_no_name_field() {
+    let (container, img) = fixture().await;
+    let opts = r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat",
+        "auth":{"type":"sso","userData":"eyJpZCI6InUiLCJuYW1lIjoiVSJ9","timestamp":1000,"hash":"00"}}"#;
+    let (chat, _ws, _root) = live_with(&img, &container, opts, "").await;
+    place_draft(&container, &img, 0.3, 0.3).await;
+    assert!(q(&container, ".image-chat-thread[data-draft] textarea").is_some());
+    assert!(q(&container, "input.image-chat-name").is_none());
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+// -------------------------------------------------------------------------------------------
+// Dense images: clusters and the markers toggle
+// -------------------------------------------------------------------------------------------
+
+fn rects_overlap(a: &web_sys::DomRect, b: &web_sys::DomRect) -> bool {
+    a.left() < b.right() - 0.5
+        && b.left() < a.right() - 0.5
+        && a.top() < b.bottom() - 0.5
+        && b.top() < a.bottom() - 0.5
+}
+
+#[wasm_bindgen_test]
+async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
+    let (container, img) = fixture().await;
+    // Five discussions within 16 px of the first on the 400×200 image (markers are 28 px:
+    // they overlap), 32 px from one another once the image is twice as big; and one far away.
+    let ids: Vec<String> = "cdefg"
+        .chars()
+        .map(|c| format!("{c}xwqnjt9TB6aKwEjRWeJqg"))
+        .collect();
+    let spots = [
+        (0.3, 0.5),
+        (0.34, 0.5),
+        (0.26, 0.5),
+        (0.3, 0.58),
+        (0.3, 0.42),
+    ];
+    let mut chats: Vec<String> = ids
+        .iter()
+        .zip(spots)
+        .enumerate()
+        .map(|(i, (id, (x, y)))| {
+            format!(
+                r#"{{"id":"{id}","anchor":[{x},{y}],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"n{i}","createdAt":1}}]}}"#
+            )
+        })
+        .collect();
+    chats.push(format!(
+        r#"{{"id":"{CHAT_A}","anchor":[0.9,0.1],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"far","createdAt":1}}]}}"#
+    ));
+    let (chat, ws, root) = live_with(
+        &img,
+        &container,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+        &chats.join(","),
+    )
+    .await;
+    let c = container.clone();
+    wait_for("a cluster", move || q(&c, ".image-chat-cluster").is_some()).await;
+    let clusters = root.query_selector_all(".image-chat-cluster").unwrap();
+    assert_eq!(clusters.length(), 1);
+    let cluster: Element = clusters.item(0).unwrap().unchecked_into();
+    assert_eq!(cluster.get_attribute("data-count").as_deref(), Some("5"));
+    assert_eq!(
+        cluster.get_attribute("aria-label").as_deref(),
+        Some("5 discussions")
+    );
+    assert_eq!(
+        cluster.get_attribute("aria-expanded").as_deref(),
+        Some("false")
+    );
+    assert_eq!(text(&cluster), "5");
+    assert_eq!(cluster.tag_name(), "BUTTON", "keyboard-focusable");
+    // Markers keep their contract: still in the layer, the clustered ones hidden.
+    let marker = |id: &str| {
+        q(
+            &container,
+            &format!(".image-chat-layer > button.image-chat-marker[data-chat-id=\"{id}\"]"),
+        )
+        .unwrap()
+    };
+    for id in &ids {
+        assert!(marker(id).has_attribute("data-clustered"), "{id}");
+        assert_eq!(computed(&marker(id), "display"), "none");
+    }
+    assert!(!marker(CHAT_A).has_attribute("data-clustered"));
+    // The cluster sits on its oldest member's spot.
+    let r = img.get_bounding_client_rect();
+    let cr = cluster.get_bounding_client_rect();
+    assert!((cr.left() + cr.width() / 2.0 - (r.left() + r.width() * 0.3)).abs() < 1.0);
+
+    // Expanding: the members spread out, none covering another, the first one focused.
+    click(&cluster);
+    assert_eq!(
+        cluster.get_attribute("aria-expanded").as_deref(),
+        Some("true")
+    );
+    let rects: Vec<web_sys::DomRect> = ids
+        .iter()
+        .map(|id| {
+            let m = marker(id);
+            assert!(m.has_attribute("data-fanned"));
+            assert_ne!(computed(&m, "display"), "none");
+            m.get_bounding_client_rect()
+        })
+        .collect();
+    for (i, a) in rects.iter().enumerate() {
+        assert!(!rects_overlap(a, &cr), "member {i} covers the cluster");
+        for b in &rects[i + 1..] {
+            assert!(!rects_overlap(a, b), "members overlap");
+        }
+    }
+    assert!(
+        active().unwrap() == marker(&ids[0]),
+        "focus on the first member"
+    );
+    // A fanned marker opens its thread like any other.
+    click(&marker(&ids[2]));
+    assert!(
+        q(
+            &container,
+            &format!(".image-chat-thread[data-chat-id=\"{}\"]", ids[2])
+        )
+        .is_some()
+    );
+    // Escape closes the thread, then folds the cluster and focuses it.
+    key(&active().unwrap(), "Escape");
+    assert!(q(&container, ".image-chat-thread").is_none());
+    key(&active().unwrap(), "Escape");
+    assert_eq!(
+        cluster.get_attribute("aria-expanded").as_deref(),
+        Some("false")
+    );
+    assert!(!marker(&ids[0]).has_attribute("data-fanned"));
+    assert!(active().unwrap() == cluster);
+
+    // Someone adds a discussion on the crowded spot: the same button counts it.
+    server_send(
+        &ws,
+        r#"{"type":"new-image-chat","seq":2,"epoch":1,"broadcastId":"kxwqnjt9TB6aKwEjRWeJqg",
+        "chat":{"id":"hxwqnjt9TB6aKwEjRWeJqg","anchor":[0.34,0.58],
+        "comments":[{"author":{"id":"anon:bob","name":"Bob"},"text":"me too","createdAt":1}]}}"#,
+    );
+    let c = cluster.clone();
+    wait_for("the cluster counts six", move || {
+        c.get_attribute("data-count").as_deref() == Some("6")
+    })
+    .await;
+    assert_eq!(count(".image-chat-cluster"), 1);
+    assert!(
+        q(&container, ".image-chat-cluster").unwrap() == cluster,
+        "kept, not rebuilt"
+    );
+    assert_eq!(text(&cluster), "6");
+    assert_eq!(
+        cluster.get_attribute("aria-label").as_deref(),
+        Some("6 discussions")
+    );
+    assert!(marker("hxwqnjt9TB6aKwEjRWeJqg").has_attribute("data-clustered"));
+
+    // Twice as big: 32 px apart, nothing overlaps any more and the cluster goes.
+    img.set_width(800);
+    img.set_height(400);
+    let c = container.clone();
+    wait_for("regrouped after the resize", move || {
+        q(&c, ".image-chat-cluster").is_none()
+    })
+    .await;
+    for id in &ids {
+        assert!(!marker(id).has_attribute("data-clustered"));
+    }
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+#[wasm_bindgen_test]
+async fn the_bar_toggle_hides_and_shows_the_markers() {
+    let (container, img) = fixture().await;
+    let chats = format!(
+        r#"{{"id":"{CHAT_A}","anchor":[0.5,0.5],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"x","createdAt":1}}]}}"#
+    );
+    let (chat, _ws, root) = live_with(
+        &img,
+        &container,
+        r#"{"server":"ws://fake.test/ws","locale":"fr","imageId":"cat"}"#,
+        &chats,
+    )
+    .await;
+    let toggle = q(&container, ".image-chat-bar button.image-chat-toggle").expect("toggle");
+    assert_eq!(
+        toggle.get_attribute("aria-pressed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        toggle.get_attribute("aria-label").as_deref(),
+        Some(FR.markers_toggle)
+    );
+    let marker = q(&container, ".image-chat-marker[data-chat-id]").unwrap();
+    assert_ne!(computed(&marker, "display"), "none");
+    click(&toggle);
+    assert!(root.has_attribute("data-markers-hidden"));
+    assert_eq!(
+        toggle.get_attribute("aria-pressed").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        computed(&q(&container, ".image-chat-layer").unwrap(), "display"),
+        "none"
+    );
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        FR.announce_markers_hidden
+    );
+    // Clicking the toggle opened no draft.
+    assert!(q(&container, ".image-chat-thread").is_none());
+    click(&toggle);
+    assert!(!root.has_attribute("data-markers-hidden"));
+    assert_eq!(
+        toggle.get_attribute("aria-pressed").as_deref(),
+        Some("true")
+    );
+    assert_ne!(computed(&marker, "display"), "none");
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        FR.announce_markers_shown
+    );
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}

@@ -34,3 +34,17 @@ export function cloneEach(parent, before, template, names, text, ends) {
 export function utf8(text) {
   return new TextEncoder().encode(text);
 }
+
+// Makes the empty attribute `name` present on child i of `parent` exactly when `want[i]` is 1,
+// touching only the children that differ (one call for a thousand markers).
+export function syncFlags(parent, want, name) {
+  const c = parent.children;
+  const n = Math.min(c.length, want.length);
+  for (let i = 0; i < n; i++) {
+    const el = c[i];
+    if (el.hasAttribute(name) !== (want[i] === 1)) {
+      if (want[i] === 1) el.setAttribute(name, '');
+      else el.removeAttribute(name);
+    }
+  }
+}

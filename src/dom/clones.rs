@@ -26,6 +26,16 @@ extern "C" {
         text: &str,
         ends: &[u32],
     ) -> Result<(), JsValue>;
+
+    #[wasm_bindgen(js_name = syncFlags, catch)]
+    fn sync_flags(parent: &Node, want: &[u8], name: &str) -> Result<(), JsValue>;
+}
+
+/// Makes the empty attribute `name` present on child `i` of `parent` exactly when `want[i]` is
+/// true, in one call into JS that touches only the children that differ.
+pub fn flag_children(parent: &Node, want: &[bool], name: &str) -> Result<(), JsValue> {
+    let want: Vec<u8> = want.iter().map(|&w| u8::from(w)).collect();
+    sync_flags(parent, &want, name)
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its

@@ -22,6 +22,14 @@ pub enum ClientMessage {
     EditComment(EditComment),
     /// Removes a whole discussion.
     DeleteChat(DeleteChat),
+    /// Changes the display name of an anonymous session, for this session's later ops (its
+    /// reconnects carry the name in `hello`). Not an op: nothing is committed or acknowledged;
+    /// an invalid name is refused with an `error` frame, a signed user's with `forbidden`
+    /// (their name is the one the site signed).
+    SetName {
+        /// The new display name (see [`crate::limits::validate_name`]).
+        name: String,
+    },
     /// Keep-alive; answered by `pong` with the same nonce.
     Ping {
         /// Echoed back unchanged.

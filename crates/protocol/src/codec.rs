@@ -18,6 +18,7 @@ const CLIENT_TYPES: &[&str] = &[
     "add-comment",
     "edit-comment",
     "delete-chat",
+    "set-name",
     "ping",
 ];
 
@@ -116,6 +117,12 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, DecodeError> {
     match message {
         ClientMessage::Hello(hello) => match hello.validate() {
             Ok(()) => Ok(ClientMessage::Hello(hello)),
+            Err(e) => Err(DecodeError::new(None, ErrorCode::from(&e), e.to_string())),
+        },
+        ClientMessage::SetName { name } => match crate::limits::validate_name(&name) {
+            Ok(()) => Ok(ClientMessage::SetName {
+                name: name.trim().to_owned(),
+            }),
             Err(e) => Err(DecodeError::new(None, ErrorCode::from(&e), e.to_string())),
         },
         ClientMessage::Ping { nonce } => Ok(ClientMessage::Ping { nonce }),

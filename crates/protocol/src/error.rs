@@ -64,10 +64,12 @@ impl From<&ValidationError> for ErrorCode {
         match e {
             ValidationError::InvalidId { .. } => ErrorCode::InvalidId,
             ValidationError::InvalidCoordinates => ErrorCode::InvalidCoordinates,
-            ValidationError::EmptyText => ErrorCode::EmptyText,
+            ValidationError::EmptyText | ValidationError::InvisibleText => ErrorCode::EmptyText,
             ValidationError::TextTooLong { .. } => ErrorCode::TextTooLong,
             ValidationError::ControlCharacters => ErrorCode::InvalidText,
-            ValidationError::InvalidName { .. } => ErrorCode::InvalidName,
+            ValidationError::InvalidName { .. } | ValidationError::InvisibleName => {
+                ErrorCode::InvalidName
+            }
         }
     }
 }

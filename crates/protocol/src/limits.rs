@@ -50,10 +50,83 @@ pub enum ValidationError {
         /// The limit.
         max: usize,
     },
+    /// A comment is made only of invisible characters (spaces, zero-width and format
+    /// characters such as bidi controls): it would show as nothing. Reported as `empty-text`.
+    #[error("the comment has no visible characters")]
+    InvisibleText,
+    /// A display name is made only of invisible characters: it would show as nothing (or let
+    /// its bearer pass for someone else). Reported as `invalid-name`.
+    #[error("the name has no visible characters")]
+    InvisibleName,
+}
+
+/// Whether `c` shows as nothing by itself: white space (`White_Space`), format characters
+/// (general category `Cf`: zero-width space and joiners, bidi marks, embeddings, overrides and
+/// isolates, the byte-order mark, soft hyphen, tag characters…), the rest of Unicode's
+/// `Default_Ignorable_Code_Point` (variation selectors, Hangul fillers, Mongolian free
+/// variation selectors…) and the Braille blank, which fonts draw empty. Unicode 16 data, kept
+/// as a hand-written table so the widget does not link a Unicode database.
+pub fn is_invisible(c: char) -> bool {
+    // Ranges, sorted, inclusive.
+    const INVISIBLE: &[(u32, u32)] = &[
+        (0x0009, 0x000D),
+        (0x0020, 0x0020),
+        (0x0085, 0x0085),
+        (0x00A0, 0x00A0),
+        (0x00AD, 0x00AD),
+        (0x034F, 0x034F),
+        (0x0600, 0x0605),
+        (0x061C, 0x061C),
+        (0x06DD, 0x06DD),
+        (0x070F, 0x070F),
+        (0x0890, 0x0891),
+        (0x08E2, 0x08E2),
+        (0x115F, 0x1160),
+        (0x1680, 0x1680),
+        (0x17B4, 0x17B5),
+        (0x180B, 0x180F),
+        (0x2000, 0x200F),
+        (0x2028, 0x202F),
+        (0x205F, 0x206F),
+        (0x2800, 0x2800),
+        (0x3000, 0x3000),
+        (0x3164, 0x3164),
+        (0xFE00, 0xFE0F),
+        (0xFEFF, 0xFEFF),
+        (0xFFA0, 0xFFA0),
+        (0xFFF0, 0xFFFB),
+        (0x110BD, 0x110BD),
+        (0x110CD, 0x110CD),
+        (0x13430, 0x1343F),
+        (0x1BCA0, 0x1BCA3),
+        (0x1D173, 0x1D17A),
+        (0xE0000, 0xE0FFF),
+    ];
+    let c = u32::from(c);
+    // A binary search over 32 pairs; ASCII letters leave at the first comparison.
+    c >= 0x09
+        && INVISIBLE
+            .binary_search_by(|&(lo, hi)| {
+                if hi < c {
+                    std::cmp::Ordering::Less
+                } else if lo > c {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
+}
+
+/// Whether `text` has at least one character that shows (see [`is_invisible`]; control
+/// characters do not show either).
+pub fn has_visible(text: &str) -> bool {
+    text.chars().any(|c| !c.is_control() && !is_invisible(c))
 }
 
 /// Checks a comment body: not blank, at most [`MAX_TEXT_CHARS`], no control characters other
-/// than tab, line feed and carriage return.
+/// than tab, line feed and carriage return, and something visible (not only zero-width or
+/// format characters).
 pub fn validate_text(text: &str) -> Result<(), ValidationError> {
     if text.trim().is_empty() {
         return Err(ValidationError::EmptyText);
@@ -69,10 +142,14 @@ pub fn validate_text(text: &str) -> Result<(), ValidationError> {
     {
         return Err(ValidationError::ControlCharacters);
     }
+    if !has_visible(text) {
+        return Err(ValidationError::InvisibleText);
+    }
     Ok(())
 }
 
-/// Checks a display name: 1 to [`MAX_NAME_CHARS`] characters after trimming, no control chars.
+/// Checks a display name: 1 to [`MAX_NAME_CHARS`] characters after trimming, no control chars,
+/// and something visible (not only zero-width or format characters).
 pub fn validate_name(name: &str) -> Result<(), ValidationError> {
     let trimmed = name.trim();
     let count = trimmed.chars().count();
@@ -80,6 +157,9 @@ pub fn validate_name(name: &str) -> Result<(), ValidationError> {
         return Err(ValidationError::InvalidName {
             max: MAX_NAME_CHARS,
         });
+    }
+    if !has_visible(trimmed) {
+        return Err(ValidationError::InvisibleName);
     }
     Ok(())
 }
@@ -138,6 +218,65 @@ mod tests {
         assert!(validate_name(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
         assert!(validate_name("   ").is_err());
         assert!(validate_name("a\u{1b}b").is_err());
+    }
+
+    #[test]
+    fn invisible_only_text_and_names_are_refused() {
+        // Each of these renders as nothing: zero-width space / joiners, bidi controls
+        // (marks, embeddings, overrides, isolates), BOM, soft hyphen, word joiner, Hangul
+        // filler, Braille blank, variation selector, tag characters, ideographic space.
+        let invisible = [
+            "\u{200B}",
+            "\u{200C}\u{200D}",
+            "\u{200E}\u{200F}",
+            "\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}",
+            "\u{2066}\u{2067}\u{2068}\u{2069}",
+            "\u{FEFF}",
+            "\u{00AD}",
+            "\u{2060}",
+            "\u{3164}",
+            "\u{2800}",
+            "\u{FE0F}",
+            "\u{E0041}\u{E007F}",
+            "\u{3000}\u{200B} \u{00A0}",
+            "\u{180E}\u{061C}",
+        ];
+        for s in invisible {
+            assert_eq!(
+                validate_text(s),
+                Err(ValidationError::InvisibleText),
+                "{s:?}"
+            );
+            assert_eq!(
+                validate_name(s),
+                Err(ValidationError::InvisibleName),
+                "{s:?}"
+            );
+            // The server reports them with the codes that already existed.
+            assert_eq!(
+                crate::ErrorCode::from(&ValidationError::InvisibleText),
+                crate::ErrorCode::EmptyText
+            );
+            assert_eq!(
+                crate::ErrorCode::from(&ValidationError::InvisibleName),
+                crate::ErrorCode::InvalidName
+            );
+        }
+        // One visible character among them is enough (the bidi override stays; the widget
+        // isolates it when it renders).
+        for s in [
+            "\u{202E}Ada",
+            "A\u{200B}",
+            "\u{200D}😀",
+            "مرحبا\u{200F}",
+            "Ж",
+            "\u{0301}",
+        ] {
+            assert_eq!(validate_text(s), Ok(()), "{s:?}");
+            assert_eq!(validate_name(s), Ok(()), "{s:?}");
+        }
+        assert!(is_invisible(' ') && !is_invisible('a') && !is_invisible('\u{0}'));
+        assert!(!is_invisible('\u{E1000}') && is_invisible('\u{E0FFF}'));
     }
 
     #[test]

@@ -28,6 +28,11 @@ pub struct User {
     /// Moderators may edit and delete anything in their tenant.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_moderator: bool,
+    /// The site signed this person in (Secure SSO): the name is the one the site vouches for,
+    /// not one the person typed. Clients show it as a badge a typed name cannot imitate.
+    /// Omitted when false (anonymous people), so it costs an anonymous event nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signed_in: bool,
 }
 
 /// Where a discussion is attached.

@@ -555,12 +555,14 @@ fn list<T>(
 }
 
 fn user(c: &mut Cursor<'_>, depth: usize) -> Result<User> {
-    let (mut id, mut name, mut avatar_url, mut is_moderator) = (None, None, None, None);
+    let (mut id, mut name, mut avatar_url) = (None, None, None);
+    let (mut is_moderator, mut signed_in) = (None, None);
     c.object(depth, |c, key| match key {
         "id" => once(&mut id, "id", c.string()),
         "name" => once(&mut name, "name", c.string()),
         "avatarUrl" => optional(c, &mut avatar_url, "avatarUrl", Cursor::string),
         "isModerator" => once(&mut is_moderator, "isModerator", c.bool("isModerator")),
+        "signedIn" => once(&mut signed_in, "signedIn", c.bool("signedIn")),
         _ => c.skip(depth + 1),
     })?;
     Ok(User {
@@ -568,6 +570,7 @@ fn user(c: &mut Cursor<'_>, depth: usize) -> Result<User> {
         name: required(name, "name")?,
         avatar_url: avatar_url.flatten(),
         is_moderator: is_moderator.unwrap_or(false),
+        signed_in: signed_in.unwrap_or(false),
     })
 }
 
@@ -978,6 +981,10 @@ pub(crate) fn encode_client(message: &ClientMessage) -> String {
             w.tag("delete-chat");
             w.str_field("broadcastId", op.broadcast_id.as_str());
             w.str_field("chatId", op.chat_id.as_str());
+        }
+        ClientMessage::SetName { name } => {
+            w.tag("set-name");
+            w.str_field("name", name);
         }
         ClientMessage::Ping { nonce } => {
             w.tag("ping");

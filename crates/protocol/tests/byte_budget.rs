@@ -23,6 +23,16 @@ const CHAT: &str = "OPfIayT_TXG3Z9MGL1orcQ";
 const OP: &str = "W-jTnjuUR0Ody2duZaqEnQ";
 
 fn event(author_id: &str) -> Event {
+    event_by(User {
+        id: author_id.into(),
+        name: "Ada".into(),
+        avatar_url: None,
+        is_moderator: false,
+        signed_in: false,
+    })
+}
+
+fn event_by(author: User) -> Event {
     let chat = ChatId::new(CHAT);
     Event::NewImageChat(NewImageChat {
         seq: 4217,
@@ -34,12 +44,7 @@ fn event(author_id: &str) -> Event {
             anchor: Anchor::point(0.41237, 0.62815),
             comments: vec![Comment {
                 id: chat.opening_comment(),
-                author: User {
-                    id: author_id.into(),
-                    name: "Ada".into(),
-                    avatar_url: None,
-                    is_moderator: false,
-                },
+                author,
                 text: TEXT.into(),
                 created_at: 1_763_712_401_123,
                 edited_at: None,
@@ -75,6 +80,17 @@ fn new_image_chat_fits_the_byte_budget() {
     })
     .to_json();
 
+    // The badges' flags cost an anonymous person nothing (omitted when false); a signed
+    // moderator pays for them.
+    let signed = event_by(User {
+        id: "sso:u-1842".into(),
+        name: "Ada".into(),
+        avatar_url: None,
+        is_moderator: true,
+        signed_in: true,
+    })
+    .to_json();
+
     let text_bytes = TEXT.len();
     println!("{compact}");
     println!(
@@ -87,6 +103,10 @@ fn new_image_chat_fits_the_byte_budget() {
     println!(
         "create-chat (client → server):         {} bytes",
         create.len()
+    );
+    println!(
+        "new-image-chat, signed moderator:       {} bytes",
+        signed.len()
     );
     println!("hard limit {HARD_LIMIT} bytes, target {TARGET} bytes");
 
@@ -101,6 +121,8 @@ fn new_image_chat_fits_the_byte_budget() {
         long.len()
     );
     assert!(create.len() < HARD_LIMIT);
+    assert!(!compact.contains("signedIn") && !compact.contains("isModerator"));
+    assert!(signed.len() < HARD_LIMIT, "{signed}");
     // Headroom: even a 500-byte comment keeps the event under the hard limit.
     let roomy = long.len() - text_bytes + 500;
     assert!(roomy < HARD_LIMIT, "{roomy}");

@@ -12,6 +12,7 @@ fn a_welcome_around_an_encoded_snapshot_decodes_like_the_plain_one() {
         name: "Ada".into(),
         avatar_url: None,
         is_moderator: false,
+        signed_in: false,
     };
     let chat_id = ChatId::new(image_chat_protocol::ids::encode_uuid_v4([3; 16]));
     let snapshot = Snapshot {

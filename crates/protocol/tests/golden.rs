@@ -63,6 +63,7 @@ fn ada() -> User {
         name: "Ada".into(),
         avatar_url: None,
         is_moderator: false,
+        signed_in: false,
     }
 }
 
@@ -72,6 +73,7 @@ fn grace() -> User {
         name: "Grace Hopper".into(),
         avatar_url: Some("https://example.com/avatars/1842.png".into()),
         is_moderator: true,
+        signed_in: true,
     }
 }
 
@@ -176,6 +178,7 @@ fn old_chat() -> Chat {
                 name: "Lin".into(),
                 avatar_url: None,
                 is_moderator: false,
+                signed_in: false,
             },
             text: "first!".into(),
             created_at: 1_763_600_000_000,
@@ -412,6 +415,16 @@ fn delete_chat() {
 }
 
 #[test]
+fn set_name() {
+    check_client(
+        "client-set-name",
+        ClientMessage::SetName {
+            name: "Ada Lovelace".into(),
+        },
+    );
+}
+
+#[test]
 fn ping() {
     check_client(
         "client-ping",
@@ -638,6 +651,7 @@ fn no_orphan_fixtures() {
         "client-add-comment",
         "client-edit-comment",
         "client-delete-chat",
+        "client-set-name",
         "client-ping",
         "server-welcome-recovered",
         "server-welcome-recovered-empty",

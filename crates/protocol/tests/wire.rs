@@ -230,14 +230,20 @@ fn coordinate() -> impl Strategy<Value = f64> {
 }
 
 fn user() -> impl Strategy<Value = User> {
-    (text(), text(), proptest::option::of(text()), any::<bool>()).prop_map(
-        |(id, name, avatar_url, is_moderator)| User {
+    (
+        text(),
+        text(),
+        proptest::option::of(text()),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(id, name, avatar_url, is_moderator, signed_in)| User {
             id,
             name,
             avatar_url,
             is_moderator,
-        },
-    )
+            signed_in,
+        })
 }
 
 fn comment() -> impl Strategy<Value = Comment> {

@@ -20,7 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use image_chat_protocol::{
     Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong, Position,
-    ServerMessage, Welcome, decode_client_frame,
+    ServerMessage, User, Welcome, decode_client_frame,
 };
 use tokio::time::{Instant, sleep_until};
 
@@ -213,7 +213,7 @@ where
     <C as Sink<Message>>::Error: Display,
     E: ReadError,
 {
-    let (identity, mut gate, viewer_limits) = match admit(app, peer, &hello) {
+    let (mut identity, mut gate, viewer_limits) = match admit(app, peer, &hello) {
         Ok(admitted) => admitted,
         Err((code, close, message)) => {
             let _ = send(conn, &error_message(None, code, message)).await;
@@ -291,9 +291,12 @@ where
     // and was cut off as a slow consumer (the active poster, of all people). One op at a time:
     // the client's next frame is read only after this one's reply, which keeps its ops in
     // order and its memory bounded.
-    let start_commit = |op, limits| commit(app, &image, &identity, op, limits);
-    let mut in_flight =
-        pin!(None::<(Op, CommitLimits)>.map(|(op, limits)| start_commit(op, limits)));
+    // The author is passed by value: `set-name` may rename the session between two ops.
+    let start_commit = |op, limits, author| commit(app, &image, author, op, limits);
+    let mut in_flight = pin!(
+        None::<(Op, CommitLimits, User)>
+            .map(|(op, limits, author)| start_commit(op, limits, author))
+    );
     const SHUTDOWN: usize = 0;
     const IDLE: usize = 1;
     const INPUT: usize = 2;
@@ -423,8 +426,23 @@ where
                     }
                     Handled::Commit(op) => {
                         let limits = gate.commit_limits;
-                        in_flight.set(Some(start_commit(op, limits)));
+                        in_flight.set(Some(start_commit(op, limits, identity.user.clone())));
                         gates.open(OP);
+                    }
+                    Handled::Rename(name) => {
+                        // A signed user's name is the site's; an anonymous one's is theirs.
+                        if identity.user.signed_in {
+                            let msg = error_message(
+                                None,
+                                ErrorCode::Forbidden,
+                                "a signed user's name comes from the site",
+                            );
+                            if let Err(end) = send(conn, &msg).await {
+                                break end;
+                            }
+                        } else {
+                            identity.user.name = name;
+                        }
                     }
                 }
             }
@@ -611,6 +629,8 @@ enum Handled {
     Junk(ServerMessage),
     /// An admitted op, to commit.
     Commit(Op),
+    /// A valid `set-name`: the session's later ops are authored with this name.
+    Rename(String),
 }
 
 /// Decodes one frame of a live session and admits it if it is an op.
@@ -618,6 +638,7 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
     let reply = match decode_client_frame(text) {
         Err(err) => return Handled::Junk(ServerMessage::Error(err.to_frame())),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
+        Ok(ClientMessage::SetName { name }) => return Handled::Rename(name),
         Ok(ClientMessage::Hello(_)) => {
             return Handled::Junk(error_message(
                 None,
@@ -646,7 +667,7 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
 async fn commit(
     app: &App,
     image: &ImageKey,
-    identity: &Identity,
+    author: User,
     op: Op,
     limits: CommitLimits,
 ) -> ServerMessage {
@@ -654,7 +675,7 @@ async fn commit(
     let _ordering = app.lock_image(image).await;
     let committed = app
         .store
-        .commit_limited(image, &identity.user, &op, now_ms(), limits)
+        .commit_limited(image, &author, &op, now_ms(), limits)
         .await;
     match committed {
         Ok(Commit::Applied(event)) => {

@@ -1542,6 +1542,87 @@ async fn markup_attacks(env: &Env) {
     );
 }
 
+/// Names and text that show as nothing, and who may rename themselves.
+async fn people_attacks(env: &Env) {
+    // A name made only of invisible characters, in `hello`: refused like any bad name.
+    let invisible = "\u{200B}\u{202E}\u{2066}\u{FEFF}\u{3164}";
+    assert_eq!(
+        env.refused(None, hello_for("demo", "people", anon(invisible)))
+            .await,
+        (ErrorCode::InvalidName, 4400)
+    );
+    let mut a = env.join("demo", None, "people", anon("Ada")).await;
+    let mut b = env.join("demo", None, "people", anon("Watcher")).await;
+    assert!(
+        !a.welcome().you.signed_in,
+        "an anonymous person is not signed in"
+    );
+    // Comments (created, replied, edited) made only of invisible characters: `empty-text`,
+    // naming the op; nothing committed.
+    let create = create_op(0.3, 0.3, invisible);
+    a.send(&ClientMessage::CreateChat(create.clone())).await;
+    let e = expect_error(&mut a).await;
+    assert_eq!(
+        (e.code, e.broadcast_id),
+        (ErrorCode::EmptyText, Some(create.broadcast_id))
+    );
+    let real = create_op(0.6, 0.6, "visible");
+    commit(&mut a, ClientMessage::CreateChat(real.clone())).await;
+    for op in [
+        ClientMessage::AddComment(reply_op(&real.chat_id, "\u{200D}\u{200C}")),
+        ClientMessage::EditComment(edit_op(
+            &real.chat_id,
+            &real.chat_id.opening_comment(),
+            "\u{2060} \u{00AD}",
+        )),
+    ] {
+        a.send(&op).await;
+        assert_eq!(expect_error(&mut a).await.code, ErrorCode::EmptyText);
+    }
+    // `set-name` with an invisible or too long name: `invalid-name`, no op named, the
+    // connection stays and the name is unchanged.
+    for bad in [invisible.to_owned(), "n".repeat(65)] {
+        a.send(&ClientMessage::SetName { name: bad }).await;
+        let e = expect_error(&mut a).await;
+        assert_eq!((e.code, e.broadcast_id), (ErrorCode::InvalidName, None));
+    }
+    // A valid one applies to the session's later ops (and not to what was committed).
+    a.send(&ClientMessage::SetName {
+        name: "  Ada Lovelace ".into(),
+    })
+    .await;
+    let renamed = create_op(0.7, 0.2, "after renaming");
+    commit(&mut a, ClientMessage::CreateChat(renamed.clone())).await;
+    let mut authors = Vec::new();
+    while authors.len() < 2 {
+        if let ServerMessage::NewImageChat(e) = b.recv_skip_presence().await {
+            authors.push(e.chat.comments[0].author.clone());
+        }
+    }
+    assert_eq!(authors[0].name, "Ada");
+    assert_eq!(authors[1].name, "Ada Lovelace");
+    assert_eq!(authors[0].id, authors[1].id, "the same person");
+    // A signed user cannot rename themselves (the site vouches for the name), and others
+    // see them as signed in.
+    let signed = sso(ACME_SECRET, json!({"id": "u-7", "name": "Grace"}), now_ms());
+    let mut g = env
+        .join("acme", Some(ACME_ORIGIN), "people", Some(signed))
+        .await;
+    assert!(g.welcome().you.signed_in);
+    g.send(&ClientMessage::SetName {
+        name: "Ada Lovelace".into(),
+    })
+    .await;
+    let e = expect_error(&mut g).await;
+    assert_eq!((e.code, e.broadcast_id), (ErrorCode::Forbidden, None));
+    let op = create_op(0.1, 0.9, "signed");
+    commit(&mut g, ClientMessage::CreateChat(op)).await;
+    let snap = env.snapshot("acme", "people").await;
+    let author = &snap.chats[0].comments[0].author;
+    assert_eq!((author.name.as_str(), author.signed_in), ("Grace", true));
+    a.assert_quiet().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tests
 // ---------------------------------------------------------------------------------------------
@@ -1585,6 +1666,7 @@ catalogue!(
     connection_flood_attacks,
     size_limit_attacks,
     markup_attacks,
+    people_attacks,
 );
 
 /// Without `--trust-forwarded-for`, a client cannot pick its own address: the per-address

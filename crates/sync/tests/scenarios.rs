@@ -290,6 +290,52 @@ fn invalid_input_is_rejected_at_once_and_nothing_is_sent() {
 }
 
 #[test]
+fn a_chosen_name_is_sent_once_shown_at_once_and_kept_for_reconnects() {
+    let (mut client, server) = live(41);
+    client.engine.set_name("  Ada  ").expect("a valid name");
+    assert_eq!(
+        client.drain(),
+        vec![ClientMessage::SetName { name: "Ada".into() }],
+        "sent trimmed, before any op that follows it"
+    );
+    client.local(create("hello")).expect("accepted");
+    let chat = &client.engine.view().chats[0];
+    assert_eq!(
+        chat.comments[0].author.name, "Ada",
+        "the optimistic comment"
+    );
+    // The same name again sends nothing; an invisible one is refused and sends nothing.
+    client.engine.set_name("Ada").expect("same name");
+    assert_eq!(
+        client.engine.set_name("\u{200B}\u{202E}"),
+        Err(LocalError::Invalid(ValidationError::InvisibleName))
+    );
+    assert!(client.drain().is_empty());
+    client.closed(1006);
+    let hello = client.reconnect(&server);
+    assert!(
+        matches!(&hello.auth, Some(image_chat_protocol::Auth::Anonymous { name, .. }) if name == "Ada"),
+        "{hello:?}"
+    );
+}
+
+#[test]
+fn a_signed_user_cannot_choose_a_name() {
+    let mut config = support::config();
+    config.auth = Some(image_chat_protocol::Auth::Sso {
+        user_data: "e30=".into(),
+        timestamp: 1,
+        hash: "0".repeat(64),
+    });
+    let mut client = support::Client::with_config(3, config);
+    assert_eq!(
+        client.engine.set_name("Mallory"),
+        Err(LocalError::NotAllowed)
+    );
+    assert!(client.drain().is_empty());
+}
+
+#[test]
 fn editing_or_deleting_someone_elses_is_refused_locally() {
     let (mut client, mut server) = live(21);
     let event = server.remote_create(&bob(), "bob's");

@@ -61,6 +61,7 @@ mod tests {
                 name: "Zoë".into(),
                 avatar_url: None,
                 is_moderator: false,
+                signed_in: false,
             },
             text: text.into(),
             created_at: 1,

@@ -1223,6 +1223,7 @@ mod tests {
             name: "U".into(),
             avatar_url: None,
             is_moderator: false,
+            signed_in: false,
         };
         let create = |n: u8| {
             let id = |k: u8| {
@@ -1405,6 +1406,7 @@ mod tests {
             name: "N".into(),
             avatar_url: None,
             is_moderator: false,
+            signed_in: false,
         };
         let add = |comment: &str, text: &str| {
             Op::AddComment(AddComment {

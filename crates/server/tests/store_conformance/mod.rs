@@ -82,6 +82,7 @@ fn user(id: &str, name: &str, is_moderator: bool) -> User {
         name: name.into(),
         avatar_url: None,
         is_moderator,
+        signed_in: false,
     }
 }
 

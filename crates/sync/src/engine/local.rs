@@ -186,6 +186,7 @@ impl Engine {
             name,
             avatar_url: None,
             is_moderator: false,
+            signed_in: false,
         }
     }
 

@@ -38,6 +38,7 @@ mod local;
 
 use crate::queue::Queue;
 
+use image_chat_protocol::limits::validate_name;
 use image_chat_protocol::{
     Auth, BroadcastId, ChatId, ClientMessage, CloseCode, CommentId, ImageId, ImageState, Op,
     Position, TenantId, User,
@@ -394,6 +395,45 @@ impl Engine {
             }
         }
         self.refresh_view();
+    }
+
+    /// The person chose a display name (anonymous sessions only; a signed user's name is the
+    /// site's: [`LocalError::NotAllowed`]). Checked like the server checks it
+    /// ([`validate_name`]); used at once for our optimistic comments, sent as `set-name` when
+    /// live (so our later ops are authored with it) and put in every later `hello`.
+    pub fn set_name(&mut self, name: &str) -> Result<(), LocalError> {
+        validate_name(name)?;
+        let name = name.trim();
+        match &mut self.auth {
+            Some(Auth::Sso { .. }) => return Err(LocalError::NotAllowed),
+            Some(Auth::Anonymous { name: current, .. }) => current.clear(),
+            None => {
+                self.auth = Some(Auth::Anonymous {
+                    name: String::new(),
+                    token: None,
+                })
+            }
+        }
+        if let Some(Auth::Anonymous { name: current, .. }) = &mut self.auth {
+            current.push_str(name);
+        }
+        let Some(you) = self.you.as_mut() else {
+            // Not welcomed yet: the coming `hello` carries it.
+            return Ok(());
+        };
+        if you.signed_in || you.name == name {
+            return Ok(());
+        }
+        you.name = name.to_owned();
+        if matches!(self.link, Link::Live { .. }) {
+            self.transmits.push_back(
+                ClientMessage::SetName {
+                    name: name.to_owned(),
+                }
+                .to_json(),
+            );
+        }
+        Ok(())
     }
 
     /// Stops for good: closes the socket (1000) and ignores everything afterwards.

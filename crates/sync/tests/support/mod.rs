@@ -29,6 +29,7 @@ pub fn alice() -> User {
         name: "Alice".into(),
         avatar_url: None,
         is_moderator: false,
+        signed_in: false,
     }
 }
 
@@ -39,6 +40,7 @@ pub fn bob() -> User {
         name: "Bob".into(),
         avatar_url: None,
         is_moderator: false,
+        signed_in: false,
     }
 }
 
@@ -501,6 +503,8 @@ impl Client {
                     self.recv(ServerMessage::Pong(image_chat_protocol::Pong { nonce }));
                 }
                 ClientMessage::Hello(_) => panic!("unexpected second hello"),
+                // Not an op: nothing is committed or answered.
+                ClientMessage::SetName { .. } => {}
                 other => {
                     let op = other.into_op().expect("an op");
                     match server.submit(&op, &alice()) {

@@ -1,0 +1,241 @@
+// End-to-end: people and dense images, the way sites embed the widget: every host page is served
+// from its own origin (startHostServer), the widget loads cross-origin from the real server.
+// Names chosen on the first post (seen by others, remembered on the site, refused when
+// invisible), badges a typed name cannot imitate (a signed moderator, "you"), and a dense
+// image's clusters and markers toggle driven from the keyboard. Every wait is on a DOM
+// condition with a bound.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ApiClient, newId } from './api.mjs';
+
+const SECRET = 'people-e2e-secret-0123456789abcdef0123';
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/**
+ * A user signed as the site's backend does (docs/SECURITY.md): base64 JSON, HMAC-SHA256 over
+ * the tenant, the audience (the server's host as the widget reaches it), the time and the data.
+ */
+function sso(user, tenant, server) {
+  const userData = Buffer.from(JSON.stringify(user)).toString('base64');
+  const timestamp = Date.now();
+  const audience = new URL(server.url).host;
+  const hash = createHmac('sha256', SECRET)
+    .update(`${tenant}\n${audience}\n${timestamp}\n${userData}`)
+    .digest('hex');
+  return { type: 'sso', userData, timestamp, hash };
+}
+
+/** The host page: one image marked for the widget, the documented script tag. */
+function hostPage(server, tenant, imageId, { auth } = {}) {
+  const authAttr = auth ? ` data-auth='${JSON.stringify(auth)}'` : '';
+  return {
+    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>people</title></head>
+<body style="margin:0">
+<img id="photo" src="${server.url}/sample.svg" width="600" height="375" alt="Lakeside"
+  data-image-chat="${imageId}"${authAttr}>
+<script src="${server.url}/embed.js" data-tenant="${tenant}" data-locale="en" defer></script>
+</body></html>`,
+  };
+}
+
+/**
+ * Runs `body(server, host, pages)` with a server whose tenant `site` signs users in with SECRET
+ * and allows the host site's origin and anonymous people, and that host site on another
+ * origin; `body` fills `pages` (read on each request) once it knows the server's URL.
+ */
+async function withSite(body) {
+  const pages = {};
+  const host = await startHostServer({ pages });
+  const dir = mkdtempSync(join(tmpdir(), 'image-chat-people-'));
+  const tenants = join(dir, 'tenants.toml');
+  writeFileSync(
+    tenants,
+    `[[tenant]]\nid = "site"\nsecret = "${SECRET}"\norigins = ["${host.origin}"]\nanonymous = "allow"\n`,
+  );
+  const server = await startServer({ args: ['--tenants', tenants] });
+  try {
+    await body(server, host, pages);
+  } finally {
+    await server.kill();
+    server.cleanup();
+    await host.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function open(context, url) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => {
+    throw new Error(`page error: ${err.message}`);
+  });
+  await page.goto(url);
+  await waitFor(page, () => document.querySelector('.image-chat')?.dataset.state === 'live');
+  return page;
+}
+
+function waitFor(page, fn, arg) {
+  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
+}
+
+/** Clicks the picture at (fx, fy), fills the draft (name only if `name` is given), posts. */
+async function post(page, fx, fy, text, name) {
+  const box = await page.locator('#photo').boundingBox();
+  await page.mouse.click(box.x + fx * box.width, box.y + fy * box.height);
+  const draft = page.locator('.image-chat-thread[data-draft]');
+  await draft.locator('textarea').fill(text);
+  if (name !== undefined) await draft.locator('input.image-chat-name').fill(name);
+  await draft.locator('[data-action=post]').click();
+}
+
+/** The comments of the thread of the discussion whose first text is `text`, as shown. */
+async function commentsOf(page, text) {
+  await waitFor(
+    page,
+    (t) => [...document.querySelectorAll('.image-chat-marker[data-chat-id]')].some((m) => m.getAttribute('aria-label').includes(t)),
+    text,
+  );
+  const id = await page.evaluate(
+    (t) => [...document.querySelectorAll('.image-chat-marker[data-chat-id]')].find((m) => m.getAttribute('aria-label').includes(t)).dataset.chatId,
+    text,
+  );
+  await page.evaluate((i) => {
+    const open = document.querySelector(`.image-chat-thread[data-chat-id="${i}"]`);
+    if (!open) document.querySelector(`.image-chat-marker[data-chat-id="${i}"]`).click();
+  }, id);
+  await waitFor(page, (i) => !document.querySelector(`.image-chat-thread[data-chat-id="${i}"] [data-pending]`), id);
+  return page.evaluate(
+    (i) =>
+      [...document.querySelectorAll(`.image-chat-thread[data-chat-id="${i}"] .image-chat-comment`)].map((c) => ({
+        author: c.querySelector('.image-chat-author').textContent,
+        badges: [...c.querySelectorAll('.image-chat-badge')].map((b) => b.dataset.badge),
+        text: c.querySelector('.image-chat-text').textContent,
+      })),
+    id,
+  );
+}
+
+test('a name chosen on the first post is seen by others and remembered; badges cannot be imitated', async () => {
+  await withSite(async (server, hostWithPages, pages) => {
+    const imageId = `people-${newId()}`;
+    pages['/index.html'] = hostPage(server, 'site', imageId);
+    pages['/signed.html'] = hostPage(server, 'site', imageId, {
+      auth: sso({ id: 'u-42', name: 'Grace', isModerator: true }, 'site', server),
+    });
+    {
+      const anonCtx = await browser.newContext();
+      const signedCtx = await browser.newContext();
+      const ada = await open(anonCtx, hostWithPages.url);
+      // An invisible name is refused in words before anything is sent.
+      await post(ada, 0.3, 0.3, 'Hello from the lake', '\u200b\u202e\u2066');
+      const error = ada.locator('.image-chat-thread[data-draft] .image-chat-error');
+      await waitFor(ada, () => !document.querySelector('.image-chat-thread[data-draft] .image-chat-error')?.hidden);
+      assert.equal(await error.textContent(), 'The name needs at least one visible character.');
+      assert.equal(await ada.locator('.image-chat-marker[data-chat-id]').count(), 0);
+      // A name that reads like a badge: it stays part of the name, and earns no badge.
+      await ada.locator('.image-chat-thread[data-draft] input.image-chat-name').fill('Ada (you) moderator');
+      await ada.locator('.image-chat-thread[data-draft] [data-action=post]').click();
+      assert.deepEqual(await commentsOf(ada, 'Hello from the lake'), [
+        { author: 'Ada (you) moderator', badges: ['you'], text: 'Hello from the lake' },
+      ]);
+
+      // A signed moderator sees the name, with no badge at all, and replies.
+      const grace = await open(signedCtx, `${hostWithPages.origin}/signed.html`);
+      assert.equal(await grace.locator('input.image-chat-name').count(), 0);
+      assert.deepEqual(await commentsOf(grace, 'Hello from the lake'), [
+        { author: 'Ada (you) moderator', badges: [], text: 'Hello from the lake' },
+      ]);
+      // The signed user gets no name field in the first-post form either.
+      const box = await grace.locator('#photo').boundingBox();
+      await grace.keyboard.press('Escape');
+      await grace.mouse.click(box.x + 0.8 * box.width, box.y + 0.7 * box.height);
+      await grace.locator('.image-chat-thread[data-draft] textarea').fill('Signed and moderating');
+      assert.equal(await grace.locator('input.image-chat-name').count(), 0);
+      await grace.locator('.image-chat-thread[data-draft] [data-action=post]').click();
+      assert.deepEqual(await commentsOf(grace, 'Signed and moderating'), [
+        { author: 'Grace', badges: ['you', 'signed-in', 'moderator'], text: 'Signed and moderating' },
+      ]);
+      // Ada sees Grace's badges, which her typed name could not earn.
+      assert.deepEqual(await commentsOf(ada, 'Signed and moderating'), [
+        { author: 'Grace', badges: ['signed-in', 'moderator'], text: 'Signed and moderating' },
+      ]);
+
+      // Remembered on the site: after a reload the form is prefilled and the hello carries it.
+      await ada.reload();
+      await waitFor(ada, () => document.querySelector('.image-chat')?.dataset.state === 'live');
+      const photo = await ada.locator('#photo').boundingBox();
+      await ada.mouse.click(photo.x + 0.5 * photo.width, photo.y + 0.9 * photo.height);
+      assert.equal(await ada.locator('.image-chat-thread[data-draft] input.image-chat-name').inputValue(), 'Ada (you) moderator');
+      await anonCtx.close();
+      await signedCtx.close();
+    }
+  });
+});
+
+test('a dense image clusters overlapping markers, expandable from the keyboard, and the bar hides them', async () => {
+  await withSite(async (server, host, pages) => {
+    const imageId = `dense-${newId()}`;
+    pages['/index.html'] = hostPage(server, 'demo', imageId);
+    const api = await ApiClient.join(server.url, imageId, 'Busy');
+    try {
+      // Six discussions within a few pixels of each other, one far away.
+      for (let i = 0; i < 6; i++) {
+        await api.createChat(0.5 + 0.004 * i, 0.5 + 0.003 * i, `crowded ${i}`);
+      }
+      await api.createChat(0.1, 0.1, 'alone');
+      const context = await browser.newContext();
+      const page = await open(context, host.url);
+      await waitFor(page, () => document.querySelector('.image-chat-cluster')?.dataset.count === '6');
+      const cluster = page.locator('.image-chat-cluster');
+      assert.equal(await cluster.getAttribute('aria-label'), '6 discussions');
+      assert.equal(await page.locator('.image-chat-layer > .image-chat-marker[data-clustered]').count(), 6);
+      // Keyboard: focus it, Enter expands it and puts the focus on its first member.
+      await cluster.focus();
+      await page.keyboard.press('Enter');
+      await waitFor(page, () => document.querySelector('.image-chat-cluster').getAttribute('aria-expanded') === 'true');
+      assert.equal(await page.evaluate(() => document.activeElement.matches('.image-chat-marker[data-fanned]')), true);
+      // Every fanned marker can be clicked: the point at its centre is the marker itself.
+      const hits = await page.evaluate(() =>
+        [...document.querySelectorAll('.image-chat-marker[data-fanned]')].map((m) => {
+          const r = m.getBoundingClientRect();
+          return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === m;
+        }),
+      );
+      assert.deepEqual(hits, [true, true, true, true, true, true]);
+      // Escape folds it back, focus on the cluster; Space expands it again.
+      await page.keyboard.press('Escape');
+      await waitFor(page, () => document.querySelector('.image-chat-cluster').getAttribute('aria-expanded') === 'false');
+      assert.equal(await page.evaluate(() => document.activeElement.classList.contains('image-chat-cluster')), true);
+      await page.keyboard.press(' ');
+      await waitFor(page, () => document.querySelector('.image-chat-cluster').getAttribute('aria-expanded') === 'true');
+      await page.keyboard.press('Escape');
+
+      // The bar's toggle, by keyboard: hidden, announced, and back.
+      const toggle = page.locator('.image-chat-bar .image-chat-toggle');
+      await toggle.focus();
+      await page.keyboard.press(' ');
+      await waitFor(page, () => document.querySelector('.image-chat').hasAttribute('data-markers-hidden'));
+      assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
+      assert.equal(await page.locator('.image-chat-sr').textContent(), 'Markers hidden');
+      assert.equal(await page.locator('.image-chat-marker[data-chat-id]').first().isVisible(), false);
+      await page.keyboard.press('Enter');
+      await waitFor(page, () => !document.querySelector('.image-chat').hasAttribute('data-markers-hidden'));
+      assert.equal(await page.locator('.image-chat-sr').textContent(), 'Markers shown');
+      await context.close();
+    } finally {
+      api.close();
+    }
+  });
+});
