@@ -123,17 +123,17 @@ pub fn copy_text(window: &Window, text: &str) {
     let clipboard = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("clipboard"));
     let Ok(clipboard) = clipboard else { return };
     let write = js_sys::Reflect::get(&clipboard, &JsValue::from_str("writeText"));
-    if let Ok(write) = write.and_then(|f| f.dyn_into::<js_sys::Function>()) {
-        if let Ok(promise) = write.call1(&clipboard, &JsValue::from_str(text)) {
-            // Swallow a rejection (no permission): the text is selected anyway. The handler is
-            // `Boolean` (a built-in: no closure to own, no eval for a site's CSP to refuse).
-            let catch = js_sys::Reflect::get(&promise, &JsValue::from_str("catch"));
-            let boolean = js_sys::Reflect::get(window, &JsValue::from_str("Boolean"));
-            if let (Ok(catch), Ok(boolean)) = (catch, boolean)
-                && let Ok(catch) = catch.dyn_into::<js_sys::Function>()
-            {
-                let _ = catch.call1(&promise, &boolean);
-            }
+    if let Ok(write) = write.and_then(|f| f.dyn_into::<js_sys::Function>())
+        && let Ok(promise) = write.call1(&clipboard, &JsValue::from_str(text))
+    {
+        // Swallow a rejection (no permission): the text is selected anyway. The handler is
+        // `Boolean` (a built-in: no closure to own, no eval for a site's CSP to refuse).
+        let catch = js_sys::Reflect::get(&promise, &JsValue::from_str("catch"));
+        let boolean = js_sys::Reflect::get(window, &JsValue::from_str("Boolean"));
+        if let (Ok(catch), Ok(boolean)) = (catch, boolean)
+            && let Ok(catch) = catch.dyn_into::<js_sys::Function>()
+        {
+            let _ = catch.call1(&promise, &boolean);
         }
     }
 }

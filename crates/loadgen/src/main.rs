@@ -401,11 +401,11 @@ async fn main() -> ExitCode {
                 report.label.clone_from(&cli.label);
                 report.print();
             }
-            if let Some(path) = &cli.json {
-                if let Err(err) = write_json(path, &reports) {
-                    eprintln!("image-chat-loadgen: {err}");
-                    return ExitCode::FAILURE;
-                }
+            if let Some(path) = &cli.json
+                && let Err(err) = write_json(path, &reports)
+            {
+                eprintln!("image-chat-loadgen: {err}");
+                return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS
         }

@@ -505,11 +505,10 @@ async fn storm_client(
                     _ = stop.changed() => break true,
                     frame = ws.next() => match frame {
                         Some(Ok(Message::Text(text))) => {
-                            if client::is_event_frame(&text) {
-                                if let Some(p) = client::last_position(&text) {
+                            if client::is_event_frame(&text)
+                                && let Some(p) = client::last_position(&text) {
                                     position = Some(p);
                                 }
-                            }
                         }
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break false,
                         Some(Ok(_)) => {}

@@ -122,7 +122,7 @@ pub fn parse(text: &str) -> Option<Decimal> {
         return None;
     }
     // `0.50000` is 5 × 10^-1: trailing zeros would only push the mantissa out of range.
-    while mantissa != 0 && mantissa % 10 == 0 {
+    while mantissa != 0 && mantissa.is_multiple_of(10) {
         mantissa /= 10;
         exponent += 1;
     }

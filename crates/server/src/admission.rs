@@ -217,15 +217,15 @@ impl OpGate {
     }
 
     fn give_back(&mut self, app: &App, size: u32, taken: Taken) {
-        if taken.ops {
-            if let Some(ops) = &mut self.ops {
-                ops.refund();
-            }
+        if taken.ops
+            && let Some(ops) = &mut self.ops
+        {
+            ops.refund();
         }
-        if taken.bytes {
-            if let Some(bytes) = &mut self.bytes {
-                bytes.refund_n(size);
-            }
+        if taken.bytes
+            && let Some(bytes) = &mut self.bytes
+        {
+            bytes.refund_n(size);
         }
         if let (true, Some(ip)) = (taken.ip_ops, self.ip) {
             app.ip_ops.refund_n(&ip, 1);

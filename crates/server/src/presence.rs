@@ -149,10 +149,10 @@ impl PresenceCounts {
             return 0;
         };
         state.connections = state.connections.saturating_sub(1);
-        if let Some(ip) = viewer.ip {
-            if let Some(address) = state.addresses.get_mut(&ip) {
-                address.connections = address.connections.saturating_sub(1);
-            }
+        if let Some(ip) = viewer.ip
+            && let Some(address) = state.addresses.get_mut(&ip)
+        {
+            address.connections = address.connections.saturating_sub(1);
         }
         if let Entry::Occupied(mut person) = state.people.entry(viewer.person.clone()) {
             person.get_mut().tabs -= 1;

@@ -137,6 +137,7 @@ mod tests {
                 name: "N".into(),
                 avatar_url: None,
                 is_moderator: false,
+                signed_in: false,
             },
             text: "t".into(),
             created_at: 1,

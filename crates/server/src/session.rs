@@ -325,10 +325,10 @@ where
                     return Poll::Ready(Wake::Idle);
                 }
                 // First: an op's reply goes out before anything published after its commit.
-                if let Some(op) = in_flight.as_mut().as_pin_mut() {
-                    if let Poll::Ready(reply) = armed.poll(OP, |cx| op.poll(cx)) {
-                        return Poll::Ready(Wake::Committed(reply));
-                    }
+                if let Some(op) = in_flight.as_mut().as_pin_mut()
+                    && let Poll::Ready(reply) = armed.poll(OP, |cx| op.poll(cx))
+                {
+                    return Poll::Ready(Wake::Committed(reply));
                 }
                 let mut input = || {
                     if committing {
@@ -338,10 +338,8 @@ where
                         .poll(INPUT, |cx| conn.poll_next_unpin(cx))
                         .map(Wake::Input)
                 };
-                if input_first {
-                    if let Poll::Ready(wake) = input() {
-                        return Poll::Ready(wake);
-                    }
+                if input_first && let Poll::Ready(wake) = input() {
+                    return Poll::Ready(wake);
                 }
                 if let Poll::Ready(received) = published.as_mut().poll(cx) {
                     return Poll::Ready(Wake::Published(received));

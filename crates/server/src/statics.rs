@@ -146,10 +146,10 @@ async fn escapes(root: &Path, path: &Path, suffixes: &[&str]) -> bool {
             candidate.push(suffix);
             // Canonicalizing follows every symlink on the way; a file that does not exist
             // cannot be served either, so it is no escape.
-            if let Ok(real) = tokio::fs::canonicalize(&candidate).await {
-                if !real.starts_with(root) {
-                    return true;
-                }
+            if let Ok(real) = tokio::fs::canonicalize(&candidate).await
+                && !real.starts_with(root)
+            {
+                return true;
             }
         }
     }

@@ -254,19 +254,18 @@ impl TenantEntry {
                 )));
             }
         }
-        if let Some(audience) = &self.sso_audience {
-            if audience.is_empty()
+        if let Some(audience) = &self.sso_audience
+            && (audience.is_empty()
                 || audience.len() > 255
                 || audience
                     .chars()
-                    .any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(invalid(
-                    "sso_audience must be the server's public host (1 to 255 characters, no \
+                    .any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(
+                "sso_audience must be the server's public host (1 to 255 characters, no \
                      spaces), e.g. \"chat.example.com\""
-                        .into(),
-                ));
-            }
+                    .into(),
+            ));
         }
         let origins = match self.origins.as_slice() {
             [] => return Err(invalid("origins must list at least one page origin".into())),

@@ -45,10 +45,10 @@ async fn raw_welcome(addr: std::net::SocketAddr, image: &str) -> String {
             .expect("welcome in time")
             .expect("socket open")
             .expect("frame");
-        if let Message::Text(text) = frame {
-            if text.contains(r#""type":"welcome""#) {
-                return text.to_string();
-            }
+        if let Message::Text(text) = frame
+            && text.contains(r#""type":"welcome""#)
+        {
+            return text.to_string();
         }
     }
 }

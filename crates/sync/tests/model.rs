@@ -310,10 +310,10 @@ impl World {
                 }
             }
             Step::Open => {
-                if let Some(conn) = self.client.conn {
-                    if self.opened.insert(conn) {
-                        self.client.open();
-                    }
+                if let Some(conn) = self.client.conn
+                    && self.opened.insert(conn)
+                {
+                    self.client.open();
                 }
             }
             Step::Advance(ms) => self.client.advance(ms),

@@ -200,10 +200,10 @@ impl Client {
     /// Waits until a presence update reports `online` viewers.
     pub async fn wait_for_presence(&mut self, online: u32) {
         loop {
-            if let ServerMessage::Presence(p) = self.recv().await {
-                if p.online == online {
-                    return;
-                }
+            if let ServerMessage::Presence(p) = self.recv().await
+                && p.online == online
+            {
+                return;
             }
         }
     }

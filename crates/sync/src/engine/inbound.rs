@@ -207,10 +207,8 @@ impl Engine {
                     Progress::Pending { .. } => !effect_visible(state, &op.op, &unborn),
                     Progress::Failed(_) => true,
                 };
-                if keep {
-                    if let Op::CreateChat(create) = &op.op {
-                        unborn.push(create.chat_id.clone());
-                    }
+                if keep && let Op::CreateChat(create) = &op.op {
+                    unborn.push(create.chat_id.clone());
                 }
                 keep
             });
