@@ -74,7 +74,13 @@ const IMAGE_ID = 'bench-image';
 // The seeding client pipelines thousands of ops from one address onto one image: lift the abuse
 // limits that would (rightly) refuse that on a public server.
 const server = await startServer({
-  args: ['--ops-per-sec=0', '--ip-ops-per-sec=0', '--max-chats-per-image=0'],
+  args: [
+    '--ops-per-sec=0',
+    '--ip-ops-per-sec=0',
+    '--bytes-per-sec=0',
+    '--ip-bytes-per-sec=0',
+    '--max-chats-per-image=0',
+  ],
 });
 const browser = await launchBrowser();
 try {
