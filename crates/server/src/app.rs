@@ -17,6 +17,7 @@ use crate::broker::{Broker, Published};
 use crate::identity::Identities;
 use crate::limits::Limits;
 use crate::presence::PresenceCounts;
+use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
 use crate::store::{ImageKey, Store};
@@ -80,6 +81,8 @@ pub struct App {
     pub snapshots: SnapshotCache,
     /// The same for readers without the tenant's API key: signed users' ids pseudonymised.
     pub public_snapshots: SnapshotCache,
+    /// Published frames as anonymous viewers receive them, rewritten once per frame.
+    pub pseudonymised_frames: FrameMemo,
     /// Cancelled when the server shuts down: connections close with "service restart".
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
@@ -112,6 +115,7 @@ impl App {
             api_requests: KeyedLimiter::new(security.api_requests),
             snapshots: SnapshotCache::default(),
             public_snapshots: SnapshotCache::default(),
+            pseudonymised_frames: FrameMemo::default(),
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),

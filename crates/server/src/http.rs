@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admission::{PeerAddr, client_ip};
 use crate::app::App;
+use crate::pseudonyms;
 use crate::session::{self, Peer};
 use crate::statics;
 use crate::store::ImageKey;
@@ -219,16 +220,7 @@ async fn snapshot(
     } else {
         // Anyone may fetch this: signed users' ids (often an email) become pseudonyms.
         let pseudonymise = |snapshot: &mut Snapshot| {
-            for comment in snapshot
-                .chats
-                .iter_mut()
-                .flat_map(|c| c.comments.iter_mut())
-            {
-                let tenant = key.tenant.as_str();
-                if let Some(pseudonym) = app.identities.pseudonym(tenant, &comment.author.id) {
-                    comment.author.id = pseudonym;
-                }
-            }
+            pseudonyms::snapshot(&app.identities, key.tenant.as_str(), snapshot);
         };
         app.public_snapshots
             .get_viewed(app.store.as_ref(), &key, pseudonymise)

@@ -3,6 +3,7 @@
 //! Module map:
 //! - [`store`]: durable discussions and per-image event logs ([`store::Store`], SQLite default).
 //! - [`snapshots`]: each image's snapshot encoded once per position, shared by its readers.
+//! - [`pseudonyms`]: signed users' ids as anonymous readers see them.
 //! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
 //! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
 //! - [`outbound`]: the session's send budget (a peer that stops reading is cut off).
@@ -37,6 +38,7 @@ pub mod limits;
 pub mod listen;
 pub mod outbound;
 pub mod presence;
+pub mod pseudonyms;
 pub mod ratelimit;
 pub mod secret;
 pub mod session;

@@ -31,6 +31,7 @@ use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
 use crate::presence::{Full, Viewer, ViewerLimits};
+use crate::pseudonyms;
 use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
 use crate::tenant::Tenant;
 
@@ -270,6 +271,8 @@ where
     // Everything up to here reached the client through the welcome; later frames from the
     // subscription with a seq at or below it are duplicates of the catch-up.
     let mut delivered_seq = welcome.0.seq;
+    // An anonymous session: published frames carrying signed users' ids are rewritten for it.
+    let anonymous = identity.token.is_some();
     if let Err(end) = send_frame(conn, welcome.1.into()).await {
         return end;
     }
@@ -359,6 +362,14 @@ where
                     if let Some(seq) = message.seq {
                         delivered_seq = seq;
                     }
+                    // Anonymous viewers see signed users' ids as pseudonyms (`pseudonyms`).
+                    let frame = if anonymous {
+                        let tenant = image.tenant.as_str();
+                        app.pseudonymised_frames
+                            .view(&app.identities, tenant, frame)
+                    } else {
+                        frame
+                    };
                     if let Err(end) = send_frame(conn, frame).await {
                         break end;
                     }
@@ -567,12 +578,29 @@ async fn welcome_frame(
         online,
         read_only: gate.read_only(),
     };
-    if let Some((position, events)) = app.store.missed_events(image, resume).await? {
+    // Anonymous people see signed users' ids as pseudonyms (`pseudonyms`).
+    let anonymous = identity.token.is_some();
+    let tenant = image.tenant.as_str();
+    if let Some((position, mut events)) = app.store.missed_events(image, resume).await? {
+        if anonymous {
+            for event in &mut events {
+                pseudonyms::event(&app.identities, tenant, event);
+            }
+        }
         welcome.position = position;
         welcome.events = events;
         return Ok((position, ServerMessage::Welcome(welcome).to_json()));
     }
-    let snapshot = app.snapshots.get(app.store.as_ref(), image).await?;
+    let snapshot = if anonymous {
+        let view = |s: &mut image_chat_protocol::Snapshot| {
+            pseudonyms::snapshot(&app.identities, tenant, s);
+        };
+        app.public_snapshots
+            .get_viewed(app.store.as_ref(), image, view)
+            .await?
+    } else {
+        app.snapshots.get(app.store.as_ref(), image).await?
+    };
     welcome.position = snapshot.position;
     welcome.recovered = false;
     let frame = ServerMessage::welcome_with_encoded_snapshot(&welcome, &snapshot.json);

@@ -136,6 +136,31 @@ async fn anonymous_readers_see_pseudonyms_not_signed_users_ids() {
     // Stable: the same person keeps the same pseudonym.
     let (_, again) = support::http_get(addr, path).await;
     assert_eq!(again, public);
+    // An anonymous viewer of the same image sees the same pseudonym in its welcome, and in
+    // the events that follow.
+    let mut reader = Client::join_with(
+        addr,
+        Hello {
+            protocol: 1,
+            tenant_id: TenantId::new("r"),
+            image_id: ImageId::new("img"),
+            auth: None,
+            resume: None,
+        },
+    )
+    .await;
+    let welcome = reader.welcome().clone();
+    let chats = welcome.snapshot.expect("a snapshot").chats;
+    assert_eq!(chats[0].comments[0].author.id, shown);
+    support::commit(
+        &mut alice,
+        ClientMessage::CreateChat(support::create_op(0.2, 0.2, "live")),
+    )
+    .await;
+    match reader.recv_skip_presence().await {
+        ServerMessage::NewImageChat(e) => assert_eq!(e.chat.comments[0].author.id, shown),
+        other => panic!("expected the new discussion, got {other:?}"),
+    }
     // The tenant's API key shows the real ids.
     let raw = support::http_raw_with(
         addr,
