@@ -28,6 +28,7 @@
 //! - [`browser`]: clocks, randomness, location, storage, console.
 //! - [`error`]: [`error::WidgetError`], converted to a JS `Error` only here at the boundary.
 
+pub mod action;
 pub mod browser;
 pub mod clusters;
 pub mod dom;

@@ -32,6 +32,7 @@ use image_chat_sync::{ChatView, CommentView, ConnectionStatus, FailReason, OpKin
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element, HtmlImageElement, HtmlInputElement, HtmlTextAreaElement};
 
+use crate::action::Action;
 use crate::clusters::Clusters;
 use crate::dom::Clones;
 use crate::dom::plain::{self, focus, set_style};
@@ -78,10 +79,10 @@ fn child(doc: &Document, parent: &Element, tag: &str, class: &str) -> Element {
 }
 
 /// Creates a `<button type=button class=image-chat-btn data-action=…>` with a text label.
-fn button(doc: &Document, action: &str, label: &str) -> Element {
+fn button(doc: &Document, action: Action, label: &str) -> Element {
     let b = make(doc, "button", "image-chat-btn");
     plain::set(&b, "type", "button");
-    plain::set(&b, "data-action", action);
+    plain::set(&b, "data-action", action.as_attr());
     b.set_text_content(Some(label));
     b
 }
@@ -320,14 +321,14 @@ impl Ui {
         let bar = make(doc, "div", "image-chat-bar");
         let status = child(doc, &bar, "span", "image-chat-status");
         // Shown only while a reconnect delay is counted down (see `show_status`).
-        let reconnect = button(doc, "reconnect", locale.strings().reconnect_now);
+        let reconnect = button(doc, Action::Reconnect, locale.strings().reconnect_now);
         plain::set(&reconnect, "hidden", "");
         plain::append(&bar, &reconnect);
         let online = child(doc, &bar, "span", "image-chat-online");
         let toggle = child(doc, &bar, "button", "image-chat-toggle");
         for (name, value) in [
             ("type", "button"),
-            ("data-action", "toggle-markers"),
+            ("data-action", Action::ToggleMarkers.as_attr()),
             ("aria-pressed", "true"),
             ("aria-label", locale.strings().markers_toggle),
             ("title", locale.strings().markers_toggle),
@@ -853,8 +854,8 @@ impl Ui {
         let (compose, textarea, error, _) = self.compose_box(
             &panel,
             s.placeholder_new,
-            ("post", s.post),
-            ("cancel-draft", s.cancel, None),
+            (Action::Post, s.post),
+            (Action::CancelDraft, s.cancel, None),
         );
         let name = self.name_field.as_deref().map(|value| {
             let input = self.name_input(value);
@@ -929,8 +930,8 @@ impl Ui {
         &self,
         parent: &Element,
         placeholder: &str,
-        primary: (&str, &str),
-        secondary: (&str, &str, Option<&str>),
+        primary: (Action, &str),
+        secondary: (Action, &str, Option<&str>),
     ) -> (Element, HtmlTextAreaElement, Element, Element) {
         let doc = &self.doc;
         let compose = make(doc, "div", "image-chat-compose");
@@ -972,7 +973,7 @@ impl Ui {
         let title_id = unique_id("title");
         title.set_id(&title_id);
         plain::set(&panel, "aria-labelledby", &title_id);
-        let close = button(doc, "close", "×");
+        let close = button(doc, Action::Close, "×");
         close.set_class_name("image-chat-btn image-chat-close");
         plain::set(&close, "aria-label", s.close);
         plain::set(&close, "title", s.close);
@@ -999,8 +1000,8 @@ impl Ui {
             let (box_, textarea, error, delete) = self.compose_box(
                 &el_panel,
                 s.placeholder_reply,
-                ("reply", s.reply),
-                ("delete", s.delete, Some("data-danger")),
+                (Action::Reply, s.reply),
+                (Action::Delete, s.delete, Some("data-danger")),
             );
             Some(Compose {
                 box_,
@@ -1196,10 +1197,10 @@ impl Ui {
         textarea.set_value(text);
         plain::set(&textarea, "aria-label", s.edit);
         let actions = make(&doc, "div", "image-chat-actions");
-        let save = button(&doc, "save-edit", s.save);
+        let save = button(&doc, Action::SaveEdit, s.save);
         plain::set(&save, "data-primary", "");
         plain::append(&actions, &save);
-        plain::append(&actions, &button(&doc, "cancel-edit", s.cancel));
+        plain::append(&actions, &button(&doc, Action::CancelEdit, s.cancel));
         // The editor replaces the text and the comment's own buttons.
         let editor: &Element = textarea.as_ref();
         for (selector, new) in [
@@ -1236,7 +1237,7 @@ impl Ui {
             .panel
             .as_ref()
             .and_then(|p| p.comments.iter().find(|c| &c.id == id));
-        if let Some(button) = entry.and_then(|c| plain::query(&c.el, "[data-action=edit]")) {
+        if let Some(button) = entry.and_then(|c| plain::query(&c.el, Action::Edit.selector())) {
             focus(&button);
         }
     }
@@ -1289,7 +1290,7 @@ impl Ui {
         plain::set(&kept, "aria-label", s.deleted_kept);
         plain::append(&panel.el, &kept);
         let actions = child(&doc, &panel.el, "div", "image-chat-actions");
-        let copy = button(&doc, "copy", s.copy);
+        let copy = button(&doc, Action::Copy, s.copy);
         plain::set(&copy, "data-primary", "");
         plain::append(&actions, &copy);
         focus(&kept);
@@ -1305,7 +1306,7 @@ impl Ui {
             .dyn_into()
             .ok()?;
         kept.select();
-        if let Some(copy) = plain::query(&panel.el, "[data-action=copy]") {
+        if let Some(copy) = plain::query(&panel.el, Action::Copy.selector()) {
             copy.set_text_content(Some(self.locale.strings().copied));
         }
         Some(kept.value())
@@ -1373,12 +1374,12 @@ fn failure(
     );
     let actions = child(doc, parent, "div", "image-chat-actions");
     if retryable {
-        let retry = button(doc, "retry", s.retry);
+        let retry = button(doc, Action::Retry, s.retry);
         plain::set(&retry, "data-op", op);
         plain::set(&retry, "data-primary", "");
         plain::append(&actions, &retry);
     }
-    let dismiss = button(doc, "dismiss", s.dismiss);
+    let dismiss = button(doc, Action::Dismiss, s.dismiss);
     plain::set(&dismiss, "data-op", op);
     plain::append(&actions, &dismiss);
 }
@@ -1454,7 +1455,7 @@ fn comment_el(
         failure(doc, &li, locale, op.as_str(), *reason, *retryable);
     } else if c.can_edit && !read_only && !c.state.is_pending() {
         let actions = child(doc, &li, "div", "image-chat-actions");
-        plain::append(&actions, &button(doc, "edit", s.edit));
+        plain::append(&actions, &button(doc, Action::Edit, s.edit));
     }
     li
 }

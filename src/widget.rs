@@ -20,6 +20,7 @@ use image_chat_sync::{
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, Event, EventTarget, HtmlImageElement, KeyboardEvent, Window};
 
+use crate::action::Action as UiAction;
 use crate::browser;
 use crate::dom::{
     Frame, Listener, MutationWatch, ResizeWatch, Socket, SocketEvent, Timeout, plain,
@@ -906,11 +907,11 @@ impl Widget {
         if key == "Enter" && (k.ctrl_key() || k.meta_key()) && target.tag_name() == "TEXTAREA" {
             e.prevent_default();
             let action = if target.class_list().contains("image-chat-edit") {
-                "save-edit"
+                UiAction::SaveEdit
             } else if self.ui.draft.is_some() {
-                "post"
+                UiAction::Post
             } else {
-                "reply"
+                UiAction::Reply
             };
             self.run(action, None, None, now);
         }
@@ -934,34 +935,42 @@ impl Widget {
         self.ui.fold_cluster()
     }
 
-    /// A click on a `[data-action]` button.
+    /// A click on a `[data-action]` button. An unknown value (a page's own button inside the
+    /// widget's box) runs no action, but still ends a pending delete confirmation, as before.
     fn action(&mut self, button: &Element, now: u64) {
-        let action = button.get_attribute("data-action").unwrap_or_default();
+        let Some(action) = button
+            .get_attribute("data-action")
+            .as_deref()
+            .and_then(UiAction::from_attr)
+        else {
+            self.ui.confirm_delete(false);
+            return;
+        };
         let op = button.get_attribute("data-op");
         let comment = plain::closest(button, "[data-comment-id]")
             .and_then(|c| c.get_attribute("data-comment-id"))
             .map(CommentId::new);
-        self.run(&action, op, comment, now);
+        self.run(action, op, comment, now);
     }
 
-    fn run(&mut self, action: &str, op: Option<String>, comment: Option<CommentId>, now: u64) {
+    fn run(&mut self, action: UiAction, op: Option<String>, comment: Option<CommentId>, now: u64) {
         let locale = self.ui.locale;
         let open_chat = self.ui.panel.as_ref().map(|p| p.chat_id.clone());
-        if action != "delete" {
+        if action != UiAction::Delete {
             self.ui.confirm_delete(false);
         }
         match action {
-            "close" => {
+            UiAction::Close => {
                 let id = self.ui.close_panel();
                 self.ui.close_draft();
                 self.ui.focus_after_close(id.as_ref());
             }
-            "cancel-draft" => {
+            UiAction::CancelDraft => {
                 self.ui.close_draft();
                 self.ui.focus_after_close(None);
             }
-            "toggle-markers" => self.ui.toggle_markers(),
-            "post" => {
+            UiAction::ToggleMarkers => self.ui.toggle_markers(),
+            UiAction::Post => {
                 let Some(d) = &self.ui.draft else {
                     return;
                 };
@@ -996,7 +1005,7 @@ impl Widget {
                     Err(_) => self.ui.draft_error(locale.strings().err_generic),
                 }
             }
-            "reply" => {
+            UiAction::Reply => {
                 let (Some(chat_id), Some(reply)) = (open_chat, self.ui.reply_box().cloned()) else {
                     return;
                 };
@@ -1022,7 +1031,7 @@ impl Widget {
                     Err(_) => self.ui.reply_error(Some(locale.strings().err_generic)),
                 }
             }
-            "edit" => {
+            UiAction::Edit => {
                 let (Some(chat_id), Some(comment_id)) = (open_chat, comment) else {
                     return;
                 };
@@ -1035,10 +1044,10 @@ impl Widget {
                     .unwrap_or_default();
                 self.ui.start_edit(&comment_id, &text);
             }
-            "cancel-edit" => {
+            UiAction::CancelEdit => {
                 self.escape(now);
             }
-            "save-edit" => {
+            UiAction::SaveEdit => {
                 let Some(chat_id) = open_chat else {
                     return;
                 };
@@ -1068,7 +1077,7 @@ impl Widget {
                     Err(_) => self.ui.reply_error(Some(locale.strings().err_generic)),
                 }
             }
-            "delete" => {
+            UiAction::Delete => {
                 let Some(chat_id) = open_chat else {
                     return;
                 };
@@ -1084,16 +1093,16 @@ impl Widget {
                     self.ui.reply_error(Some(locale.strings().err_forbidden));
                 }
             }
-            "reconnect" => self.engine.reconnect_now(now),
-            "copy" => {
+            UiAction::Reconnect => self.engine.reconnect_now(now),
+            UiAction::Copy => {
                 if let Some(text) = self.ui.kept_text() {
                     browser::copy_text(&self.window, &text);
                 }
             }
-            "retry" | "dismiss" => {
+            UiAction::Retry | UiAction::Dismiss => {
                 let Some(op) = op else { return };
                 let op = image_chat_protocol::BroadcastId::new(op);
-                let cmd = if action == "retry" {
+                let cmd = if action == UiAction::Retry {
                     Command::Retry { op }
                 } else {
                     Command::Dismiss { op }
@@ -1101,7 +1110,6 @@ impl Widget {
                 // Failures show in the view (the op stays failed, with a fresh reason).
                 let _ = self.engine.handle_local(now, cmd);
             }
-            _ => {}
         }
     }
 }
