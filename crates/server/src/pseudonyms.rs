@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
-use image_chat_protocol::{ChatChange, Comment, Event, ServerMessage, Snapshot};
+use image_chat_protocol::{
+    ChatChange, Comment, Event, ImageChatUpdated, NewImageChat, ServerMessage, Snapshot,
+};
 
 use crate::identity::Identities;
 
@@ -76,17 +78,23 @@ pub fn snapshot(ids: &Identities, tenant: &str, snapshot: &mut Snapshot) {
 /// Pseudonymises the author an event carries, if any.
 pub fn event(ids: &Identities, tenant: &str, event: &mut Event) {
     match event {
-        Event::NewImageChat(e) => {
-            for c in &mut e.chat.comments {
-                comment(ids, tenant, c);
-            }
-        }
-        Event::ImageChatUpdated(e) => {
-            if let ChatChange::CommentAdded { comment: c } = &mut e.change {
-                comment(ids, tenant, c);
-            }
-        }
+        Event::NewImageChat(e) => new_chat(ids, tenant, e),
+        Event::ImageChatUpdated(e) => updated(ids, tenant, e),
         Event::DeletedImageChat(_) => {}
+    }
+}
+
+/// Pseudonymises the authors of a new discussion (the same payload as an event or a frame).
+fn new_chat(ids: &Identities, tenant: &str, e: &mut NewImageChat) {
+    for c in &mut e.chat.comments {
+        comment(ids, tenant, c);
+    }
+}
+
+/// Pseudonymises the author of an added comment; other changes carry none.
+fn updated(ids: &Identities, tenant: &str, e: &mut ImageChatUpdated) {
+    if let ChatChange::CommentAdded { comment: c } = &mut e.change {
+        comment(ids, tenant, c);
     }
 }
 
@@ -105,16 +113,8 @@ pub fn frame(ids: &Identities, tenant: &str, frame: &str) -> Option<String> {
                 event(ids, tenant, e);
             }
         }
-        ServerMessage::NewImageChat(e) => {
-            for c in &mut e.chat.comments {
-                comment(ids, tenant, c);
-            }
-        }
-        ServerMessage::ImageChatUpdated(e) => {
-            if let ChatChange::CommentAdded { comment: c } = &mut e.change {
-                comment(ids, tenant, c);
-            }
-        }
+        ServerMessage::NewImageChat(e) => new_chat(ids, tenant, e),
+        ServerMessage::ImageChatUpdated(e) => updated(ids, tenant, e),
         // Published frames are events, batches and presence; nothing else carries authors.
         _ => return None,
     }

@@ -62,6 +62,24 @@ const GOOD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// The first part of a request head, never finished (slowloris).
 const HALF: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 
+/// Waits (bounded by WAIT) until `source` gets a plain 200 from `/healthz` again: its earlier
+/// connections have been counted out.
+async fn served_again(source: Ipv4Addr, addr: SocketAddr, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut s = connect_from(source, addr).await;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let (response, _) = read_until_closed(&mut s, WAIT).await;
+        if response.starts_with("HTTP/1.1 200") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {response}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Reads until the server closes; returns what it sent and how long that took.
 async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (String, Duration) {
     let started = Instant::now();
@@ -148,19 +166,7 @@ async fn half_sent_requests_over_the_per_address_limit_are_refused_at_once() {
     assert!(still_open(&mut held[0], Duration::from_millis(200)).await);
     // ...and when they go, the address may connect again.
     drop(held);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut s = connect_from(ATTACKER, addr).await;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let (response, _) = read_until_closed(&mut s, WAIT).await;
-        if response.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never counted out: {response}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    served_again(ATTACKER, addr, "never counted out").await;
     server.shutdown().await;
 }
 
@@ -268,19 +274,7 @@ async fn oversized_request_heads_get_431_and_the_server_wide_cap_503() {
     assert!(response.starts_with("HTTP/1.1 503"), "{response:?}");
     assert!(took < Duration::from_secs(3));
     drop(held);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut s = connect_from(GOOD, addr).await;
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let (response, _) = read_until_closed(&mut s, WAIT).await;
-        if response.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never freed: {response}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    served_again(GOOD, addr, "never freed").await;
     server.shutdown().await;
 }
 
