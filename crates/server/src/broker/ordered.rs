@@ -113,6 +113,10 @@ impl Broker for Ordered {
         self.inner.publish(topic, message).await
     }
 
+    async fn ping(&self) -> Result<(), BrokerError> {
+        self.inner.ping().await
+    }
+
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
         let (receiver, mut started) = {
             let mut topics = self.lock();

@@ -232,6 +232,12 @@ impl Broker for RedisBroker {
         Ok(())
     }
 
+    async fn ping(&self) -> Result<(), BrokerError> {
+        let mut publisher = self.shared.publisher.clone();
+        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut publisher).await;
+        pong.map(drop).map_err(backend)
+    }
+
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
         let channel = self.channel(topic);
         let (receiver, confirmed) = {

@@ -255,4 +255,8 @@ pub trait Store: Send + Sync + 'static {
     /// A named 32-byte server secret, created at random the first time it is asked for and the
     /// same ever after (and on every server sharing this store).
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
+
+    /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so
+    /// a missing, unreadable or unreachable database fails here rather than on a client's op.
+    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -1166,6 +1166,18 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.run(move |conn| secret_blocking(conn, &name)).await
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // Reads the schema page: the file itself must be there and readable, which `SELECT 1`
+        // alone would not check.
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
+                row.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
