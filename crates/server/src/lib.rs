@@ -24,6 +24,7 @@
 //!   precompressed twins) and no way out of their directory.
 //! - [`reload`]: SIGHUP re-reads the tenants file and the TLS certificate (open connections
 //!   stay).
+//! - [`cluster`]: the broker and presence a node runs with (in-process, or Redis for a cluster).
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
 //!
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
@@ -33,6 +34,7 @@ pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod gate;
 pub mod health;
