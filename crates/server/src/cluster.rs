@@ -2,7 +2,8 @@
 //!
 //! Alone (no `--redis-url`): the in-process broker and presence. In a cluster: the Redis broker
 //! behind per-node `seq` ordering ([`Ordered`], gaps filled from the store), presence counted
-//! over the cluster in Redis ([`RedisPresence`]). Either way the batching decorator is outermost:
+//! over the cluster in Redis ([`RedisPresence`]), per-address op budgets shared in Redis
+//! ([`ClusterRates`]). Either way the batching decorator is outermost:
 //! it coalesces what this node publishes.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use crate::broker::memory::MemoryBroker;
 use crate::broker::ordered::Ordered;
 use crate::broker::redis::{RedisBroker, RedisConfig};
 use crate::broker::reorder::ReorderConfig;
+use crate::cluster_rates::ClusterRates;
 use crate::config::ServeArgs;
 use crate::presence::Presence;
 use crate::presence::redis::{PresenceTiming, RedisPresence};
@@ -26,6 +28,8 @@ pub struct FanOut {
     pub broker: Arc<dyn Broker>,
     /// The presence (`None`: the in-process one over `broker`).
     pub presence: Option<Arc<dyn Presence>>,
+    /// Per-address op budgets shared by the cluster (`None`: this node's only).
+    pub rates: Option<Arc<ClusterRates>>,
 }
 
 /// The broker and presence `args` ask for.
@@ -45,6 +49,7 @@ pub async fn fan_out(args: &ServeArgs, store: &Arc<dyn Store>) -> Result<FanOut,
         return Ok(FanOut {
             broker: batching(Arc::new(MemoryBroker::new(args.subscriber_buffer))),
             presence: None,
+            rates: None,
         });
     };
     let redis = RedisConfig {
@@ -67,6 +72,10 @@ pub async fn fan_out(args: &ServeArgs, store: &Arc<dyn Store>) -> Result<FanOut,
         args.subscriber_buffer,
     ));
     let broker = batching(ordered);
+    let limits = args.limits();
+    let rates = ClusterRates::connect(&redis, limits.ip_ops, limits.ip_bytes)
+        .await
+        .map_err(StartError::Broker)?;
     let ttl = Duration::from_secs(args.presence_ttl_secs.max(1));
     let presence = RedisPresence::connect(
         redis,
@@ -82,6 +91,7 @@ pub async fn fan_out(args: &ServeArgs, store: &Arc<dyn Store>) -> Result<FanOut,
     Ok(FanOut {
         broker,
         presence: Some(Arc::new(presence)),
+        rates: Some(Arc::new(rates)),
     })
 }
 

@@ -420,6 +420,7 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
         store,
         broker: fan_out.broker,
         presence: fan_out.presence,
+        cluster_rates: fan_out.rates,
         tenants,
         limits: SessionLimits {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
