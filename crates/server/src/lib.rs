@@ -20,6 +20,7 @@
 //! - [`presence`]: live viewer counts.
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
 //! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
+//! - [`embedded`]: the release widget built into the binary (`/embed.js`, `/pkg/…`).
 //! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
 //!   precompressed twins) and no way out of their directory.
 //! - [`reload`]: SIGHUP re-reads the tenants file and the TLS certificate (open connections
@@ -34,6 +35,7 @@ pub mod admission;
 pub mod app;
 pub mod broker;
 pub mod config;
+pub mod embedded;
 pub mod gate;
 pub mod health;
 pub mod http;
