@@ -21,7 +21,7 @@ use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
 use crate::store::{ImageKey, Store};
-use crate::tenant::Tenants;
+use crate::tenant::{LiveTenants, Tenants};
 
 /// Default [`SessionLimits::send_timeout`].
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,8 +59,8 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Fan-out.
     pub broker: Arc<dyn Broker>,
-    /// Known tenants.
-    pub tenants: Tenants,
+    /// Known tenants (reloadable).
+    pub tenants: LiveTenants,
     /// Anonymous identity signing.
     pub identities: Identities,
     /// Viewers and live counts per image.
@@ -107,7 +107,7 @@ impl App {
         Self {
             store,
             broker,
-            tenants,
+            tenants: LiveTenants::new(tenants),
             identities,
             presence: PresenceCounts::new(security.counted_anonymous_per_ip),
             limits,

@@ -17,6 +17,7 @@ use crate::broker::memory::{DEFAULT_SUBSCRIBER_BUFFER, MemoryBroker};
 use crate::http::StaticDirs;
 use crate::limits::{HttpLimits, Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
+use crate::reload::Reload;
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::tenant::{AnonymousPolicy, Tenants};
 use crate::{RunningServer, Security, ServerParts, StartError};
@@ -30,9 +31,27 @@ use image_chat_protocol::TenantId;
     about = "Real-time discussions on images."
 )]
 pub struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGE_CHAT_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event (`timestamp`, `level`, `fields`, `target`, `span`).
+    Json,
 }
 
 /// Subcommands.
@@ -348,6 +367,11 @@ pub fn auto_max_connections() -> usize {
 
 /// Opens the default store and starts serving per `args`.
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
+    Ok(start_reloadable(args).await?.0)
+}
+
+/// [`start`], with the handle that reloads the tenants file and the certificate (SIGHUP).
+pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload), StartError> {
     let store = SqliteStore::open(
         &args.database,
         SqliteConfig {
@@ -361,11 +385,14 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
         }
     }
     let tenants = args.tenants()?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
-        _ => None,
+    let (tls, certs) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (config, certs) = crate::tls::load_config(cert, key)?;
+            (Some(config), Some(certs))
+        }
+        _ => (None, None),
     };
-    RunningServer::start(ServerParts {
+    let server = RunningServer::start(ServerParts {
         listen: args.listen,
         store: Arc::new(store),
         broker: Arc::new(Batching::new(
@@ -392,7 +419,9 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
             tls,
         },
     })
-    .await
+    .await?;
+    let reload = Reload::new(args.clone(), Arc::clone(server.app()), certs);
+    Ok((server, reload))
 }
 
 #[cfg(test)]

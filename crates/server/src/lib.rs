@@ -18,9 +18,12 @@
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`presence`]: live viewer counts.
-//! - [`http`]: the router (WebSocket, snapshot API, health, static files).
+//! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
+//! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
 //! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
 //!   precompressed twins) and no way out of their directory.
+//! - [`reload`]: SIGHUP re-reads the tenants file and the TLS certificate (open connections
+//!   stay).
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
 //!
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
@@ -32,6 +35,7 @@ pub mod app;
 pub mod broker;
 pub mod config;
 pub mod gate;
+pub mod health;
 pub mod http;
 pub mod identity;
 pub mod limits;
@@ -40,6 +44,7 @@ pub mod outbound;
 pub mod presence;
 pub mod pseudonyms;
 pub mod ratelimit;
+pub mod reload;
 pub mod secret;
 pub mod session;
 pub mod snapshots;

@@ -246,6 +246,10 @@ impl Broker for Batching {
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
         self.inner.subscribe(topic).await
     }
+
+    async fn ping(&self) -> Result<(), BrokerError> {
+        self.inner.ping().await
+    }
 }
 
 #[cfg(test)]

@@ -173,6 +173,12 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Starts receiving what is published to `topic` from now on.
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError>;
+
+    /// Whether the broker can carry messages now (`/readyz`). An in-process broker always can;
+    /// one behind a network connection checks that connection.
+    async fn ping(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -243,7 +243,7 @@ pub trait Store: Send + Sync + 'static {
     /// same ever after (and on every server sharing this store).
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
 
-    /// A cheap check that the store can serve ops now (for readiness probes): `Ok` if a
-    /// trivial read on the backend succeeds. Reads no discussion and writes nothing.
+    /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so
+    /// a missing, unreadable or unreachable database fails here rather than on a client's op.
     async fn ping(&self) -> Result<(), StoreError>;
 }

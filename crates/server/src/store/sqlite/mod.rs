@@ -295,8 +295,15 @@ impl Store for SqliteStore {
                 "sqlite: connection lock poisoned by a panic".into(),
             ));
         }
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
+        // Reads the schema page: the file itself must be there and readable, which `SELECT 1`
+        // alone would not check.
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |row| {
+                row.get::<_, i64>(0)
+            })?;
+            Ok(())
+        })
+        .await
     }
 }
 
