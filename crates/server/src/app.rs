@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use image_chat_protocol::{Presence, ServerMessage};
+use image_chat_protocol::ServerMessage;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -16,7 +16,7 @@ use crate::admission::ConnectionCounts;
 use crate::broker::{Broker, Published};
 use crate::identity::Identities;
 use crate::limits::Limits;
-use crate::presence::PresenceCounts;
+use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
@@ -64,7 +64,7 @@ pub struct App {
     /// Anonymous identity signing.
     pub identities: Identities,
     /// Viewers and live counts per image.
-    pub presence: PresenceCounts,
+    pub presence: Arc<dyn Presence>,
     /// Connection timeouts.
     pub limits: SessionLimits,
     /// Rate, size and connection limits.
@@ -99,6 +99,7 @@ impl App {
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
+        presence: Arc<dyn Presence>,
         tenants: Tenants,
         identities: Identities,
         limits: SessionLimits,
@@ -109,7 +110,7 @@ impl App {
             broker,
             tenants: LiveTenants::new(tenants),
             identities,
-            presence: PresenceCounts::new(security.counted_anonymous_per_ip),
+            presence,
             limits,
             ip_ops: KeyedLimiter::new(security.ip_ops),
             ip_bytes: KeyedLimiter::new(security.ip_bytes),
@@ -133,16 +134,11 @@ impl App {
         let stripe = (hasher.finish() % ORDERING_STRIPES as u64) as usize;
         self.ordering[stripe].lock().await
     }
-
-    /// Publishes the current viewer count of `image` to its viewers.
-    pub async fn publish_presence(&self, image: &ImageKey, online: u32) {
-        publish_presence(self.broker.as_ref(), image, online).await;
-    }
 }
 
 /// Publishes a viewer count; a failure only delays the count until the next change.
 pub async fn publish_presence(broker: &dyn Broker, image: &ImageKey, online: u32) {
-    let frame = ServerMessage::Presence(Presence { online }).to_json();
+    let frame = ServerMessage::Presence(image_chat_protocol::Presence { online }).to_json();
     let message = Published::state(frame.into());
     if let Err(err) = broker.publish(image, message).await {
         tracing::warn!(%err, "could not publish presence");

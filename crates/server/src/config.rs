@@ -1,6 +1,7 @@
 //! Configuration from command-line flags and environment variables (every flag has an
 //! `IMAGE_CHAT_*` variable), and the `serve` command that wires the default implementations
-//! together: SQLite store, in-process broker (behind the batching decorator), the tenants
+//! together: SQLite store, in-process broker (or, with `--redis-url`, the Redis broker behind
+//! per-node `seq` ordering; both behind the batching decorator), the tenants
 //! file (plus the built-in demo tenant), limits and TLS. Also the operator's `tenant new` and
 //! `sign` subcommands.
 
@@ -12,12 +13,17 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::SessionLimits;
+use crate::broker::Broker;
 use crate::broker::batch::{BatchConfig, Batching};
 use crate::broker::memory::{DEFAULT_SUBSCRIBER_BUFFER, MemoryBroker};
+use crate::broker::ordered::Ordered;
+use crate::broker::redis::{RedisBroker, RedisConfig};
+use crate::broker::reorder::ReorderConfig;
 use crate::http::StaticDirs;
 use crate::limits::{HttpLimits, Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
 use crate::reload::Reload;
+use crate::store::Store;
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::tenant::{AnonymousPolicy, Tenants};
 use crate::{RunningServer, Security, ServerParts, StartError};
@@ -284,6 +290,22 @@ pub struct ServeArgs {
     /// Frames a subscriber may fall behind by before it is disconnected as a slow consumer.
     #[arg(long, env = "IMAGE_CHAT_SUBSCRIBER_BUFFER", default_value_t = DEFAULT_SUBSCRIBER_BUFFER)]
     pub subscriber_buffer: usize,
+    /// Redis shared by the nodes of a cluster (`redis://[user:password@]host:port[/db]`): events
+    /// and live counts then reach every node. Unset: this process only (a single server).
+    #[arg(long, env = "IMAGE_CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis channel and key this cluster uses (clusters sharing one Redis need
+    /// different prefixes).
+    #[arg(long, env = "IMAGE_CHAT_REDIS_PREFIX", default_value = "image-chat:")]
+    pub redis_prefix: String,
+    /// This node's name in the cluster (in Redis' client list and presence entries; default: a
+    /// random one per start).
+    #[arg(long, env = "IMAGE_CHAT_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Milliseconds a node waits for an event missing from the stream of one image (arriving
+    /// out of order from another node) before reading it from the database.
+    #[arg(long, env = "IMAGE_CHAT_GAP_WAIT_MS", default_value_t = 200)]
+    pub gap_wait_ms: u64,
 }
 
 impl ServeArgs {
@@ -365,6 +387,12 @@ pub fn auto_max_connections() -> usize {
     })
 }
 
+/// A node name for a start without `--node-name`: random, so two nodes never share one.
+fn random_node_name() -> String {
+    use rand::Rng;
+    format!("node-{:08x}", rand::rng().random::<u32>())
+}
+
 /// Opens the default store and starts serving per `args`.
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
     Ok(start_reloadable(args).await?.0)
@@ -392,11 +420,37 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
         }
         _ => (None, None),
     };
+    let store: Arc<dyn Store> = Arc::new(store);
+    let shared: Arc<dyn Broker> = match &args.redis_url {
+        None => Arc::new(MemoryBroker::new(args.subscriber_buffer)),
+        Some(url) => {
+            let redis = RedisConfig {
+                url: url.clone(),
+                prefix: args.redis_prefix.clone(),
+                node: args.node_name.clone().unwrap_or_else(random_node_name),
+            };
+            tracing::info!(node = %redis.node, prefix = %redis.prefix, "joining the cluster on Redis");
+            let broker = RedisBroker::with_buffer(redis, args.subscriber_buffer)
+                .await
+                .map_err(StartError::Broker)?;
+            // Events from every node, put back in seq order per image, gaps filled from the
+            // store (see `broker::ordered`).
+            Arc::new(Ordered::new(
+                Arc::new(broker),
+                Arc::clone(&store),
+                ReorderConfig {
+                    gap_wait: Duration::from_millis(args.gap_wait_ms),
+                    ..ReorderConfig::default()
+                },
+                args.subscriber_buffer,
+            ))
+        }
+    };
     let server = RunningServer::start(ServerParts {
         listen: args.listen,
-        store: Arc::new(store),
+        store,
         broker: Arc::new(Batching::new(
-            Arc::new(MemoryBroker::new(args.subscriber_buffer)),
+            shared,
             BatchConfig {
                 window: Duration::from_millis(args.batch_window_ms),
                 max_events: args.batch_max_events,
@@ -404,6 +458,7 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
                 ..BatchConfig::default()
             },
         )),
+        presence: None,
         tenants,
         limits: SessionLimits {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),

@@ -17,7 +17,7 @@
 //!   HTTP/1.1 with a header read timeout and bounded request heads (plain and TLS).
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
-//! - [`presence`]: live viewer counts.
+//! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
 //! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
 //! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
@@ -68,6 +68,8 @@ use crate::http::StaticDirs;
 use crate::identity::Identities;
 use crate::limits::Limits;
 use crate::listen::Listen;
+use crate::presence::Presence;
+use crate::presence::memory::MemoryPresence;
 use crate::store::{Store, StoreError};
 use crate::tenant::Tenants;
 
@@ -88,6 +90,9 @@ pub enum StartError {
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The cluster's broker (Redis) could not be reached.
+    #[error(transparent)]
+    Broker(crate::broker::BrokerError),
     /// The tenants file could not be loaded.
     #[error(transparent)]
     Tenants(#[from] crate::tenant::TenantConfigError),
@@ -104,6 +109,9 @@ pub struct ServerParts {
     pub store: Arc<dyn Store>,
     /// Fan-out.
     pub broker: Arc<dyn Broker>,
+    /// Viewers and live counts (`None`: this process's own, [`MemoryPresence`], published
+    /// through `broker`).
+    pub presence: Option<Arc<dyn Presence>>,
     /// Known tenants.
     pub tenants: Tenants,
     /// Connection timeouts.
@@ -148,9 +156,16 @@ impl RunningServer {
     /// Binds and starts serving.
     pub async fn start(parts: ServerParts) -> Result<Self, StartError> {
         let secret = parts.store.secret("anonymous-identity").await?;
+        let presence = parts.presence.unwrap_or_else(|| {
+            Arc::new(MemoryPresence::new(
+                parts.security.limits.counted_anonymous_per_ip,
+                Arc::clone(&parts.broker),
+            ))
+        });
         let app = Arc::new(App::new(
             parts.store,
             parts.broker,
+            presence,
             parts.tenants,
             Identities::new(secret),
             parts.limits,

@@ -25,7 +25,7 @@ use image_chat_protocol::{
 use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
-use crate::app::{App, publish_presence};
+use crate::app::App;
 use crate::broker::{Published, Received};
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
@@ -237,7 +237,7 @@ where
         anonymous: identity.token.is_some(),
         ip: peer.ip,
     };
-    let online = match app.presence.try_join(&image, &viewer, viewer_limits) {
+    let online = match app.presence.join(&image, &viewer, viewer_limits).await {
         Ok(online) => online,
         Err(full) => {
             let message = match full {
@@ -259,7 +259,6 @@ where
         image: &image,
         viewer,
     };
-    app.publish_presence(&image, online).await;
 
     let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
         Ok(welcome) => welcome,
@@ -376,6 +375,11 @@ where
                 }
                 Received::Lagged(missed) => {
                     tracing::info!(missed, "slow consumer disconnected");
+                    break End::Close(CloseCode::SlowConsumer);
+                }
+                // Something published meanwhile may be missing: the client resyncs.
+                Received::Interrupted => {
+                    tracing::info!("broker connection interrupted; client resyncs");
                     break End::Close(CloseCode::SlowConsumer);
                 }
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
@@ -679,7 +683,7 @@ async fn commit(
         Ok(Commit::Applied(event)) => {
             let seq = event.seq();
             // Serialized once here; every subscriber shares these bytes.
-            let message = Published::event(seq, event.to_json().into());
+            let message = Published::event(event.epoch(), seq, event.to_json().into());
             if let Err(err) = app.broker.publish(image, message).await {
                 // Committed and acked; viewers will see a seq gap at the next event and resync.
                 tracing::error!(%err, "publish failed after commit");
@@ -718,11 +722,11 @@ struct PresenceGuard<'a> {
 
 impl Drop for PresenceGuard<'_> {
     fn drop(&mut self) {
-        let online = self.app.presence.leave(self.image, &self.viewer);
-        let broker = Arc::clone(&self.app.broker);
+        let presence = Arc::clone(&self.app.presence);
         let image = self.image.clone();
-        // Drop cannot await; presence updates are fire-and-forget anyway.
-        tokio::spawn(async move { publish_presence(broker.as_ref(), &image, online).await });
+        let viewer = self.viewer.clone();
+        // Drop cannot await; the leave (and the count it publishes) completes on its own.
+        tokio::spawn(async move { presence.leave(&image, &viewer).await });
     }
 }
 
@@ -802,9 +806,15 @@ mod tests {
     fn start(limits: SessionLimits) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).unwrap();
+        let broker: Arc<dyn crate::broker::Broker> = Arc::new(MemoryBroker::default());
+        let presence = Arc::new(crate::presence::memory::MemoryPresence::new(
+            0,
+            Arc::clone(&broker),
+        ));
         let app = Arc::new(App::new(
             Arc::new(store),
-            Arc::new(MemoryBroker::default()),
+            broker,
+            presence,
             Tenants::builtin(),
             Identities::new([1; 32]),
             limits,

@@ -96,6 +96,7 @@ async fn readyz_answers_503_while_the_store_is_unreachable() {
         listen: "127.0.0.1:0".parse().unwrap(),
         store: Arc::clone(&store) as Arc<dyn Store>,
         broker: Arc::new(MemoryBroker::default()),
+        presence: None,
         tenants: Tenants::builtin(),
         limits: SessionLimits::default(),
         dirs: StaticDirs::default(),

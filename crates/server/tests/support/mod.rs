@@ -101,6 +101,7 @@ pub async fn start_with_security(
         listen: "127.0.0.1:0".parse().unwrap(),
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
+        presence: None,
         tenants: Tenants::builtin(),
         limits,
         dirs: StaticDirs::default(),
