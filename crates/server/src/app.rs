@@ -91,8 +91,10 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
     pub connections: TaskTracker,
-    /// Per-image ordering: commit and publish happen under the image's lock, so subscribers see
-    /// events in `seq` order even when several connections write to one image at once.
+    /// Per-image ordering of this process's publishes: commit and publish happen under the
+    /// image's lock, so this node's subscribers see its events in `seq` order even when several
+    /// connections write to one image at once. Not what makes `seq` gap-free: the store assigns
+    /// it inside the commit's database transaction (`store::rules`), whichever node commits.
     ordering: Vec<Mutex<()>>,
 }
 

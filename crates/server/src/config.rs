@@ -125,7 +125,8 @@ pub struct ServeArgs {
     /// Directory served at `/` (the demo site).
     #[arg(long, env = "IMAGE_CHAT_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
-    /// Directory served at `/pkg/` (the wasm-pack output of the widget).
+    /// A built widget (`scripts/build-widget.sh`'s `pkg/`) to serve at `/pkg/` and `/embed.js`
+    /// instead of the one built into this binary.
     #[arg(long, env = "IMAGE_CHAT_PKG_DIR")]
     pub pkg_dir: Option<PathBuf>,
     /// Seconds a new connection has to say `hello`.

@@ -20,6 +20,7 @@
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
 //! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
+//! - [`embedded`]: the release widget built into the binary (`/embed.js`, `/pkg/…`).
 //! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
 //!   precompressed twins) and no way out of their directory.
 //! - [`reload`]: SIGHUP re-reads the tenants file and the TLS certificate (open connections
@@ -38,6 +39,7 @@ pub mod broker;
 pub mod cluster;
 pub mod cluster_rates;
 pub mod config;
+pub mod embedded;
 pub mod gate;
 pub mod health;
 pub mod http;
