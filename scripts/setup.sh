@@ -55,7 +55,7 @@ if [ "$purpose" = test ]; then
   # cargo-deb from crates.io; installed once into ~/.cargo/bin and reused.
   if ! cargo deb --version >/dev/null 2>&1; then
     say "installing cargo-deb (about two minutes, once)"
-    cargo install cargo-deb --locked || cargo install cargo-deb
+    cargo install cargo-deb --version 3.8.0 --locked || cargo install cargo-deb --version 3.8.0
   fi
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     say "installing Debian's chromium and chromium-driver"
