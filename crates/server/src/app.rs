@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::ConnectionCounts;
 use crate::broker::{Broker, Published};
+use crate::cluster_rates::ClusterRates;
 use crate::identity::Identities;
 use crate::limits::Limits;
 use crate::presence::Presence;
@@ -75,6 +76,9 @@ pub struct App {
     pub ip_bytes: KeyedLimiter<IpAddr>,
     /// Open connections per client address.
     pub connections_per_ip: Arc<ConnectionCounts>,
+    /// The per-address budgets shared by every node of a cluster (`None`: a single server;
+    /// the per-address buckets above are then the whole story).
+    pub cluster_rates: Option<Arc<ClusterRates>>,
     /// HTTP API requests per client address.
     pub api_requests: KeyedLimiter<IpAddr>,
     /// Each image's snapshot, encoded once per position and shared by every reader.
@@ -116,6 +120,7 @@ impl App {
             ip_bytes: KeyedLimiter::new(security.ip_bytes),
             connections_per_ip: Arc::default(),
             api_requests: KeyedLimiter::new(security.api_requests),
+            cluster_rates: None,
             snapshots: SnapshotCache::default(),
             public_snapshots: SnapshotCache::default(),
             pseudonymised_frames: FrameMemo::default(),

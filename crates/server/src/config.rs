@@ -13,12 +13,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::SessionLimits;
-use crate::broker::Broker;
-use crate::broker::batch::{BatchConfig, Batching};
-use crate::broker::memory::{DEFAULT_SUBSCRIBER_BUFFER, MemoryBroker};
-use crate::broker::ordered::Ordered;
-use crate::broker::redis::{RedisBroker, RedisConfig};
-use crate::broker::reorder::ReorderConfig;
+use crate::broker::memory::DEFAULT_SUBSCRIBER_BUFFER;
 use crate::http::StaticDirs;
 use crate::limits::{HttpLimits, Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
@@ -139,7 +134,8 @@ pub struct ServeArgs {
     /// Directory served at `/` (the demo site).
     #[arg(long, env = "IMAGE_CHAT_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
-    /// Directory served at `/pkg/` (the wasm-pack output of the widget).
+    /// A built widget (`scripts/build-widget.sh`'s `pkg/`) to serve at `/pkg/` and `/embed.js`
+    /// instead of the one built into this binary.
     #[arg(long, env = "IMAGE_CHAT_PKG_DIR")]
     pub pkg_dir: Option<PathBuf>,
     /// Seconds a new connection has to say `hello`.
@@ -315,6 +311,10 @@ pub struct ServeArgs {
     /// out of order from another node) before reading it from the database.
     #[arg(long, env = "IMAGE_CHAT_GAP_WAIT_MS", default_value_t = 200)]
     pub gap_wait_ms: u64,
+    /// Seconds a node's viewers stay in the cluster's live counts after the node stops
+    /// refreshing them (it died, or lost Redis); it refreshes every third of this.
+    #[arg(long, env = "IMAGE_CHAT_PRESENCE_TTL_SECS", default_value_t = 6)]
+    pub presence_ttl_secs: u64,
 }
 
 impl ServeArgs {
@@ -396,12 +396,6 @@ pub fn auto_max_connections() -> usize {
     })
 }
 
-/// A node name for a start without `--node-name`: random, so two nodes never share one.
-fn random_node_name() -> String {
-    use rand::Rng;
-    format!("node-{:08x}", rand::rng().random::<u32>())
-}
-
 /// The store `args` name: PostgreSQL with `--database-url`, else the SQLite file.
 async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, StoreError> {
     match &args.database_url {
@@ -446,44 +440,13 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
         }
         _ => (None, None),
     };
-    let shared: Arc<dyn Broker> = match &args.redis_url {
-        None => Arc::new(MemoryBroker::new(args.subscriber_buffer)),
-        Some(url) => {
-            let redis = RedisConfig {
-                url: url.clone(),
-                prefix: args.redis_prefix.clone(),
-                node: args.node_name.clone().unwrap_or_else(random_node_name),
-            };
-            tracing::info!(node = %redis.node, prefix = %redis.prefix, "joining the cluster on Redis");
-            let broker = RedisBroker::with_buffer(redis, args.subscriber_buffer)
-                .await
-                .map_err(StartError::Broker)?;
-            // Events from every node, put back in seq order per image, gaps filled from the
-            // store (see `broker::ordered`).
-            Arc::new(Ordered::new(
-                Arc::new(broker),
-                Arc::clone(&store),
-                ReorderConfig {
-                    gap_wait: Duration::from_millis(args.gap_wait_ms),
-                    ..ReorderConfig::default()
-                },
-                args.subscriber_buffer,
-            ))
-        }
-    };
+    let fan_out = crate::cluster::fan_out(args, &store).await?;
     let server = RunningServer::start(ServerParts {
         listen: args.listen,
         store,
-        broker: Arc::new(Batching::new(
-            shared,
-            BatchConfig {
-                window: Duration::from_millis(args.batch_window_ms),
-                max_events: args.batch_max_events,
-                presence_interval: Duration::from_millis(args.presence_interval_ms),
-                ..BatchConfig::default()
-            },
-        )),
-        presence: None,
+        broker: fan_out.broker,
+        presence: fan_out.presence,
+        cluster_rates: fan_out.rates,
         tenants,
         limits: SessionLimits {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),

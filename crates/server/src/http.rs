@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::admission::{PeerAddr, client_ip};
 use crate::app::App;
+use crate::embedded;
 use crate::health;
 use crate::pseudonyms;
 use crate::session::{self, Peer};
@@ -41,7 +42,8 @@ pub const TRANSPORT_READ_BUFFER_BYTES: usize = 4 * 1024;
 pub struct StaticDirs {
     /// The demo site (served at `/`).
     pub www: Option<PathBuf>,
-    /// The wasm-pack output (served at `/pkg/`).
+    /// The built widget (served at `/pkg/`, its `embed.js` at `/embed.js`); `None`: the one
+    /// built into the binary ([`embedded`]).
     pub pkg: Option<PathBuf>,
 }
 
@@ -53,8 +55,22 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
         .with_state(app);
+    // The widget: `--pkg-dir` (a build being worked on) replaces the one built into the binary,
+    // `embed.js` included.
     if let Some(pkg) = &dirs.pkg {
-        router = router.nest_service("/pkg", statics::router(pkg, statics::Kind::Widget));
+        router = router
+            .route_service(
+                "/embed.js",
+                statics::router(pkg, statics::Kind::Widget).into_service::<Body>(),
+            )
+            .nest_service("/pkg", statics::router(pkg, statics::Kind::Widget));
+    } else {
+        if !embedded::has_widget() {
+            tracing::warn!("{}", embedded::MISSING.trim_end());
+        }
+        router = router
+            .route("/embed.js", get(embedded::embed_js))
+            .route("/pkg/{*path}", get(embedded::pkg));
     }
     if let Some(www) = &dirs.www {
         router = router.fallback_service(statics::router(www, statics::Kind::Site));

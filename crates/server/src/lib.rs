@@ -20,10 +20,13 @@
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
 //! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
+//! - [`embedded`]: the release widget built into the binary (`/embed.js`, `/pkg/…`).
 //! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
 //!   precompressed twins) and no way out of their directory.
 //! - [`reload`]: SIGHUP re-reads the tenants file and the TLS certificate (open connections
 //!   stay).
+//! - [`cluster`]: the broker and presence a node runs with (in-process, or Redis for a cluster).
+//! - [`cluster_rates`]: per-address op budgets shared by the nodes of a cluster (Redis).
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
 //!
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
@@ -33,7 +36,10 @@ pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod broker;
+pub mod cluster;
+pub mod cluster_rates;
 pub mod config;
+pub mod embedded;
 pub mod gate;
 pub mod health;
 pub mod http;
@@ -64,6 +70,7 @@ use tokio::task::JoinHandle;
 
 use crate::app::{App, SessionLimits};
 use crate::broker::Broker;
+use crate::cluster_rates::ClusterRates;
 use crate::http::StaticDirs;
 use crate::identity::Identities;
 use crate::limits::Limits;
@@ -112,6 +119,9 @@ pub struct ServerParts {
     /// Viewers and live counts (`None`: this process's own, [`MemoryPresence`], published
     /// through `broker`).
     pub presence: Option<Arc<dyn Presence>>,
+    /// Per-address op budgets shared with the other nodes of a cluster (`None`: this node's
+    /// own only).
+    pub cluster_rates: Option<Arc<ClusterRates>>,
     /// Known tenants.
     pub tenants: Tenants,
     /// Connection timeouts.
@@ -162,7 +172,7 @@ impl RunningServer {
                 Arc::clone(&parts.broker),
             ))
         });
-        let app = Arc::new(App::new(
+        let mut app = App::new(
             parts.store,
             parts.broker,
             presence,
@@ -170,7 +180,9 @@ impl RunningServer {
             Identities::new(secret),
             parts.limits,
             parts.security.limits,
-        ));
+        );
+        app.cluster_rates = parts.cluster_rates;
+        let app = Arc::new(app);
         let listener =
             TcpListener::bind(parts.listen)
                 .await

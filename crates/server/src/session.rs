@@ -27,6 +27,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::admission::{GateRates, OpGate};
 use crate::app::App;
 use crate::broker::{Published, Received};
+use crate::cluster_rates::Verdict;
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
@@ -291,11 +292,14 @@ where
     // the client's next frame is read only after this one's reply, which keeps its ops in
     // order and its memory bounded.
     // The author is passed by value: `set-name` may rename the session between two ops.
-    let start_commit = |op, limits, author| commit(app, &image, author, op, limits);
+    let start_commit =
+        |op, limits, author, size| admit_and_commit(app, peer.ip, &image, author, op, limits, size);
     let mut in_flight = pin!(
-        None::<(Op, CommitLimits, User)>
-            .map(|(op, limits, author)| start_commit(op, limits, author))
+        None::<(Op, CommitLimits, User, usize)>
+            .map(|(op, limits, author, size)| start_commit(op, limits, author, size))
     );
+    // The size of the op in flight (refunded to the session's budgets if the cluster's refuse).
+    let mut in_flight_size = 0;
     const SHUTDOWN: usize = 0;
     const IDLE: usize = 1;
     const INPUT: usize = 2;
@@ -384,8 +388,11 @@ where
                 }
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
-            Wake::Committed(reply) => {
+            Wake::Committed((reply, refused)) => {
                 in_flight.set(None);
+                if refused == Refused::ByCluster {
+                    gate.refund(app, in_flight_size);
+                }
                 if let Err(end) = send(conn, &reply).await {
                     break end;
                 }
@@ -426,9 +433,11 @@ where
                             break end;
                         }
                     }
-                    Handled::Commit(op) => {
+                    Handled::Commit(op, text_len) => {
                         let limits = gate.commit_limits;
-                        in_flight.set(Some(start_commit(op, limits, identity.user.clone())));
+                        in_flight_size = text_len;
+                        let author = identity.user.clone();
+                        in_flight.set(Some(start_commit(op, limits, author, text_len)));
                         gates.open(OP);
                     }
                     Handled::Rename(name) => {
@@ -469,7 +478,7 @@ enum Wake<E> {
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),
     /// The op in flight was committed (or refused): its reply.
-    Committed(ServerMessage),
+    Committed((ServerMessage, Refused)),
 }
 
 /// Why a `hello` was refused: the error code and the message for the client, and the close
@@ -629,8 +638,8 @@ enum Handled {
     /// An invalid frame (undecodable, a second `hello`): answered with this error while the
     /// connection's allowance of invalid frames lasts.
     Junk(ServerMessage),
-    /// An admitted op, to commit.
-    Commit(Op),
+    /// An admitted op (and its frame's size), to commit.
+    Commit(Op, usize),
     /// A valid `set-name`: the session's later ops are authored with this name.
     Rename(String),
 }
@@ -650,7 +659,7 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         }
         Ok(other) => match other.into_op() {
             Ok(op) => match gate.admit(app, Instant::now(), text.len()) {
-                Ok(()) => return Handled::Commit(op),
+                Ok(()) => return Handled::Commit(op, text.len()),
                 Err(refusal) => error_message(
                     Some(op.broadcast_id().clone()),
                     refusal.code,
@@ -662,6 +671,38 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         },
     };
     Handled::Reply(reply)
+}
+
+/// Whether the cluster's budgets refused an op (its session then gives back what the op took
+/// from the session's own budgets: a refused op costs nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// The op went on to the store (whatever the store said).
+    No,
+    /// The client address's cluster-wide budget was spent.
+    ByCluster,
+}
+
+/// The cluster-wide per-address budgets (when the node is in a cluster), then [`commit`].
+async fn admit_and_commit(
+    app: &App,
+    ip: Option<IpAddr>,
+    image: &ImageKey,
+    author: User,
+    op: Op,
+    limits: CommitLimits,
+    size: usize,
+) -> (ServerMessage, Refused) {
+    if let (Some(rates), Some(ip)) = (&app.cluster_rates, ip) {
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        if rates.admit(ip, size).await == Verdict::Limited {
+            let refusal = crate::admission::RATE_LIMITED;
+            let broadcast_id = Some(op.broadcast_id().clone());
+            let reply = error_message(broadcast_id, refusal.code, refusal.message);
+            return (reply, Refused::ByCluster);
+        }
+    }
+    (commit(app, image, author, op, limits).await, Refused::No)
 }
 
 /// validate (already done by the codec) → commit → ack → publish, under the image's lock so

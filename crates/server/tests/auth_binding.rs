@@ -59,6 +59,7 @@ async fn start(audience: Option<&str>) -> (RunningServer, tempfile::TempDir) {
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
         presence: None,
+        cluster_rates: None,
         tenants,
         limits: SessionLimits::default(),
         dirs: StaticDirs::default(),

@@ -169,6 +169,7 @@ impl Env {
             store: std::sync::Arc::new(store),
             broker: std::sync::Arc::new(MemoryBroker::default()),
             presence: None,
+            cluster_rates: None,
             tenants,
             limits: SessionLimits {
                 hello_timeout: Duration::from_secs(3),

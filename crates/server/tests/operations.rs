@@ -97,6 +97,7 @@ async fn readyz_answers_503_while_the_store_is_unreachable() {
         store: Arc::clone(&store) as Arc<dyn Store>,
         broker: Arc::new(MemoryBroker::default()),
         presence: None,
+        cluster_rates: None,
         tenants: Tenants::builtin(),
         limits: SessionLimits::default(),
         dirs: StaticDirs::default(),

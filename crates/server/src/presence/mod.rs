@@ -12,6 +12,7 @@
 
 pub mod counts;
 pub mod memory;
+pub mod redis;
 
 use std::net::IpAddr;
 

@@ -102,6 +102,7 @@ pub async fn start_with_security(
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
         presence: None,
+        cluster_rates: None,
         tenants: Tenants::builtin(),
         limits,
         dirs: StaticDirs::default(),
