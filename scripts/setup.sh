@@ -46,12 +46,19 @@ if ! command -v wasm-pack >/dev/null 2>&1; then
 fi
 
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/terser ] || [ ! -d node_modules/playwright-core ] \
-  || [ ! -d node_modules/vite ] || [ ! -d node_modules/react-dom ] || [ ! -d node_modules/vue ]; then
-  say "installing npm dev tools (binaryen, terser, playwright-core; vite, react, vue for the framework tests)"
+  || [ ! -d node_modules/vite ] || [ ! -d node_modules/react-dom ] || [ ! -d node_modules/vue ] \
+  || [ ! -d node_modules/axe-core ]; then
+  say "installing npm dev tools (binaryen, terser, playwright-core; vite, react, vue for the framework and npm-package tests; axe-core for the accessibility check)"
   npm ci --no-audit --no-fund
 fi
 
 if [ "$purpose" = test ]; then
+  # The Debian package (scripts/build-deb.sh, checked by scripts/test-deb.sh) is built by
+  # cargo-deb from crates.io; installed once into ~/.cargo/bin and reused.
+  if ! cargo deb --version >/dev/null 2>&1; then
+    say "installing cargo-deb (about two minutes, once)"
+    cargo install cargo-deb --version 3.8.0 --locked || cargo install cargo-deb --version 3.8.0
+  fi
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     say "installing Debian's chromium and chromium-driver"
     sudo_cmd=""
