@@ -158,6 +158,12 @@ async fn bad_configuration_is_refused() {
         PostgresStore::connect("postgres://[nope", PostgresConfig::default()).await,
         Err(StoreError::Backend(_))
     ));
+    // TLS to PostgreSQL is not built in (docs/OPERATIONS.md): asking for it is refused.
+    let tls = format!("{}?sslmode=require", postgres_support::url());
+    assert!(matches!(
+        PostgresStore::connect(&tls, PostgresConfig::default()).await,
+        Err(StoreError::Backend(_))
+    ));
     // A schema that does not exist: said so, not a confusing failure on the first write.
     let url = postgres_support::with_schema(&postgres_support::url(), "no_such_schema_here");
     let err = PostgresStore::connect(&url, PostgresConfig::default())
