@@ -93,6 +93,11 @@ async fn several_servers_on_one_database_get_gap_free_seqs() {
     store_conformance::several_servers_on_one_database_get_gap_free_seqs(&Postgres).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tenant_quota_holds_across_servers() {
+    store_conformance::tenant_quota_holds_across_servers(&Postgres).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL's own behaviour
 // ---------------------------------------------------------------------------------------------
@@ -156,6 +161,12 @@ async fn bad_configuration_is_refused() {
     ));
     assert!(matches!(
         PostgresStore::connect("postgres://[nope", PostgresConfig::default()).await,
+        Err(StoreError::Backend(_))
+    ));
+    // TLS to PostgreSQL is not built in (docs/OPERATIONS.md): asking for it is refused.
+    let tls = format!("{}?sslmode=require", postgres_support::url());
+    assert!(matches!(
+        PostgresStore::connect(&tls, PostgresConfig::default()).await,
         Err(StoreError::Backend(_))
     ));
     // A schema that does not exist: said so, not a confusing failure on the first write.

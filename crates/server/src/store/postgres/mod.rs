@@ -28,10 +28,9 @@
 //! # Why tokio-postgres and deadpool
 //!
 //! The rules are plain SQL behind a trait, so sqlx's compile-time checked queries (which want
-//! a database at build time) and its migration macros buy nothing here, while its dependency
-//! tree would roughly double this crate's build. tokio-postgres is the async client sqlx's
-//! Postgres driver was modelled on, with explicit transactions and pipelining; deadpool adds
-//! a small pool with timeouts and a per-connection statement cache.
+//! a database at build time) and its migration macros buy nothing here, for a much larger
+//! dependency tree to build. tokio-postgres gives explicit transactions and pipelining;
+//! deadpool adds a small pool with timeouts and a per-connection statement cache.
 
 mod schema;
 mod tx;

@@ -7,7 +7,9 @@
 //! # Migrations
 //!
 //! [`MIGRATIONS`] is an append-only list: version `n` is the `n`th entry, and a released entry
-//! is never edited (a change is a new entry). The versions applied are recorded in
+//! is never edited (a change is a new entry). Entries only add (tables, indexes, columns with
+//! defaults), so nodes of the previous release keep working on a migrated schema during a
+//! rolling upgrade. The versions applied are recorded in
 //! `image_chat_migrations`. On start, [`migrate`] takes a transaction-scoped advisory lock (per
 //! schema, so servers starting together on one new database do not both create the tables),
 //! applies the missing versions in order in that one transaction (PostgreSQL's DDL is
