@@ -294,6 +294,19 @@ impl WriteTx for PgTx<'_, '_> {
         .transpose()
     }
 
+    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError> {
+        // DO UPDATE (to the same value) locks an existing row, the insert a new one; either
+        // way RETURNING gives the current total.
+        self.count(
+            "tenant bytes",
+            "INSERT INTO usage (tenant, bytes) VALUES ($1, 0) \
+             ON CONFLICT (tenant) DO UPDATE SET bytes = usage.bytes \
+             RETURNING bytes",
+            &[&tenant],
+        )
+        .await
+    }
+
     async fn insert_image(
         &mut self,
         key: &ImageKey,

@@ -197,6 +197,11 @@ pub trait WriteTx: ReadTx {
     /// is what makes `seq` gap-free and totally ordered.
     async fn lock_image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError>;
 
+    /// The bytes the tenant stores, its `usage` row (created at 0 if missing) locked until the
+    /// transaction ends, so that a quota check and the change it allows are not interleaved
+    /// with another image's commit of the same tenant.
+    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError>;
+
     /// Creates the image's row with an empty log in `epoch`, locked like [`Self::lock_image`];
     /// `None` if another transaction created it first (lock it then).
     async fn insert_image(

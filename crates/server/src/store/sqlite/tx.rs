@@ -228,6 +228,11 @@ impl WriteTx for SqliteTx<'_> {
         self.image_row(key)
     }
 
+    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError> {
+        // The IMMEDIATE transaction already holds the database's write lock.
+        self.tenant_bytes(tenant).await
+    }
+
     async fn insert_image(
         &mut self,
         key: &ImageKey,
