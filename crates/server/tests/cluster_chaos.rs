@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod cluster_support;
+mod postgres_support;
 mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,7 +154,11 @@ async fn chaos_across_nodes_keeps_every_acknowledged_op_exactly_once() {
     println!("chaos seed {seed} (CHAOS_SEED={seed} replays it)");
     let mut rng = StdRng::seed_from_u64(seed);
     let mut redis = PrivateRedis::start();
-    let mut cluster = Cluster::start(3, Database::sqlite(), ClusterConfig::new(redis.url()));
+    let mut cluster = Cluster::start(
+        3,
+        Database::postgres().await,
+        ClusterConfig::new(redis.url()),
+    );
     // Clients reach each node through a proxy of its own, which a fault may cut.
     let mut proxies = Vec::new();
     for i in 0..3 {
