@@ -197,11 +197,6 @@ pub trait WriteTx: ReadTx {
     /// is what makes `seq` gap-free and totally ordered.
     async fn lock_image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError>;
 
-    /// The bytes the tenant stores, its `usage` row (created at 0 if missing) locked until the
-    /// transaction ends, so that a quota check and the change it allows are not interleaved
-    /// with another image's commit of the same tenant.
-    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError>;
-
     /// Creates the image's row with an empty log in `epoch`, locked like [`Self::lock_image`];
     /// `None` if another transaction created it first (lock it then).
     async fn insert_image(
@@ -236,8 +231,16 @@ pub trait WriteTx: ReadTx {
     /// Adds `delta` (may be negative) to the image's weight, never below 0.
     async fn add_image_bytes(&mut self, image: i64, delta: i64) -> Result<(), StoreError>;
 
-    /// Adds `delta` (may be negative) to the tenant's stored bytes, never below 0.
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError>;
+    /// Adds `delta` (may be negative) to the tenant's stored bytes, never below 0. `image` is
+    /// the image the bytes belong to: a backend may keep a tenant's total in several rows,
+    /// chosen by image, so that commits on different images do not wait for one row (an
+    /// image's changes must always go to the same row).
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError>;
 
     /// Appends an event to the image's log.
     async fn append_event(&mut self, image: i64, event: NewEvent<'_>) -> Result<(), StoreError>;
