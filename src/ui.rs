@@ -593,6 +593,34 @@ impl Ui {
         self.close_panel();
     }
 
+    /// Speaks another language (`instance.update({locale})`): the overlay's own texts change
+    /// here; an open draft or thread closes, and the caller renders the discussions again.
+    pub fn set_locale(&mut self, locale: Locale) {
+        if locale == self.locale {
+            return;
+        }
+        self.locale = locale;
+        let s = locale.strings();
+        plain::set(&self.root, "lang", locale.tag());
+        set_overlay_label(&self.root, locale, self.read_only);
+        self.reconnect.set_text_content(Some(s.reconnect_now));
+        for (el, label) in [
+            (&self.toggle, s.markers_toggle),
+            (&self.filter, s.show_resolved),
+        ] {
+            plain::set(el, "aria-label", label);
+            plain::set(el, "title", label);
+        }
+        self.close_draft();
+        self.close_panel();
+        self.clear_chats();
+    }
+
+    /// Sets the colour theme (`data-theme`).
+    pub fn set_theme(&self, theme: crate::options::Theme) {
+        plain::set(&self.root, "data-theme", theme.as_str());
+    }
+
     /// Shows the live viewer count (only while live: a stale count would mislead).
     pub fn show_online(&self, online: u32) {
         plain::set(&self.online, "data-count", &decimal(u64::from(online)));
@@ -1737,11 +1765,13 @@ fn avatar(doc: &Document, meta: &Element, author: &image_chat_protocol::User) {
             }
         }
         None => {
+            // Upper-cased by the stylesheet (`text-transform`): Rust's case tables would
+            // cost the bundle kilobytes for one letter.
             let initial: String = author
                 .name
                 .chars()
                 .find(|c| !image_chat_protocol::limits::is_invisible(*c) && !c.is_control())
-                .map(|c| c.to_uppercase().collect())
+                .map(String::from)
                 .unwrap_or_default();
             let span = text_child(doc, meta, "span", "image-chat-avatar", &initial);
             plain::set(&span, "aria-hidden", "true");

@@ -100,6 +100,23 @@ impl Shell {
             .unwrap_or_default()
     }
 
+    /// Opens the thread of discussion `id` if this image shows it; returns whether it does.
+    pub fn open(self: &Rc<Self>, id: &ChatId) -> bool {
+        let opened = Cell::new(false);
+        with_widget(&Rc::downgrade(self), |w| {
+            opened.set(w.open_linked(id, browser::now()));
+        });
+        opened.get()
+    }
+
+    /// Applies `instance.update(change)` (see `RawOptions::updated`); nothing changes on an
+    /// error.
+    pub fn update(self: &Rc<Self>, change: RawOptions) -> Result<(), WidgetError> {
+        let mut result = Ok(());
+        with_widget(&Rc::downgrade(self), |w| result = w.update(change));
+        result
+    }
+
     /// Replaces the auth for later connections (see `Engine::set_auth`).
     pub fn set_auth(self: &Rc<Self>, auth: Option<Auth>) {
         with_widget(&Rc::downgrade(self), |w| {
@@ -191,6 +208,8 @@ pub struct Widget {
     window: Window,
     /// Resolved options.
     opts: Options,
+    /// The options as layered at mount (and changed by `update`), before defaults.
+    raw: RawOptions,
     /// The sync engine: all protocol and connection logic.
     engine: Engine,
     /// The DOM.
@@ -274,6 +293,7 @@ pub fn mount(
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
     let env = browser::page_env(&window, &img);
     let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, &env);
+    let layered = raw.clone();
     if auth_dropped {
         browser::log_error(
             "mount",
@@ -333,6 +353,7 @@ pub fn mount(
         widget: RefCell::new(Widget {
             window,
             opts,
+            raw: layered,
             engine,
             ui,
             socket: None,
@@ -1369,7 +1390,8 @@ impl Widget {
                 (*from, *dragging)
             }
         };
-        if !dragging && (xy.0 - from.0).hypot(xy.1 - from.1) < DRAG_PX {
+        let (dx, dy) = (xy.0 - from.0, xy.1 - from.1);
+        if !dragging && dx * dx + dy * dy < DRAG_PX * DRAG_PX {
             return;
         }
         let Some(at) = self.drag_point(xy) else {
@@ -1533,6 +1555,55 @@ impl Widget {
             }
             None => false,
         }
+    }
+
+    /// `instance.update(change)`: language, theme, read-only and auth change in place (new
+    /// auth reconnects at once, so it applies now); nothing changes on an invalid option.
+    fn update(&mut self, change: RawOptions) -> Result<(), WidgetError> {
+        let env = browser::page_env(&self.window, &self.ui.img);
+        let (raw, opts) = self.raw.updated(change, &env)?;
+        let now = browser::now();
+        self.raw = raw;
+        if opts.theme != self.opts.theme {
+            self.ui.set_theme(opts.theme);
+        }
+        if opts.read_only != self.opts.read_only {
+            let server = self.engine.view().read_only;
+            self.ui.set_read_only(opts.read_only || server);
+        }
+        if opts.auth != self.opts.auth || (opts.auth.is_none() && opts.name != self.opts.name) {
+            self.token_key = opts
+                .auth
+                .is_none()
+                .then(|| token_storage_key(&opts.server_url, &opts.tenant));
+            let auth = opts.auth.clone().or_else(|| {
+                Some(Auth::Anonymous {
+                    name: opts.name.clone(),
+                    token: self.stored_token.clone(),
+                })
+            });
+            let reconnect = opts.auth != self.opts.auth;
+            self.engine.set_auth(now, auth);
+            if reconnect && let Some((conn, socket)) = self.socket.take() {
+                // A live session keeps the identity it was admitted with: start a new one
+                // (the engine reconnects, resuming, as after any drop).
+                socket.close(1000, "new auth");
+                self.engine
+                    .handle_transport(now, conn, TransportEvent::Closed { code: 1000 });
+            }
+        }
+        if opts.locale != self.opts.locale {
+            self.ui.set_locale(opts.locale);
+            let chats = self.engine.view().chats.clone();
+            self.ui.reserve(chats.len());
+            for (index, chat) in chats.into_iter().enumerate() {
+                self.ui.upsert_chat(index, chat, now)?;
+            }
+            self.ui.show_status(self.engine.status(), now);
+            self.ui.show_online(self.engine.view().online);
+        }
+        self.opts = opts;
+        Ok(())
     }
 
     /// The discussion the page's URL names (`#image-chat=<id>`), if any.
