@@ -250,8 +250,8 @@ pub struct Widget {
     was_live: bool,
     /// Page events to dispatch after the borrow is released: (event name, detail).
     outbox: Vec<(&'static str, Detail)>,
-    /// The discussion count last reported with `image-chat:count`.
-    reported_count: Option<usize>,
+    /// The discussion count and resolved count last reported with `image-chat:count`.
+    reported_count: Option<(usize, usize)>,
     /// The pointer press in progress on a marker (a drag moves it) or on the picture (a drag
     /// draws out a region).
     gesture: Option<Gesture>,
@@ -1629,7 +1629,8 @@ impl Widget {
     }
 
     /// Queues the page events of what just changed: a thread opened (`image-chat:open`), the
-    /// number of discussions (`image-chat:count`, also once the first state is known).
+    /// number of discussions or of resolved ones (`image-chat:count`, also once the first
+    /// state is known).
     fn report(&mut self, was_open: Option<ChatId>) {
         let open = self.ui.panel.as_ref().map(|p| p.chat_id.clone());
         if let Some(id) = &open
@@ -1642,10 +1643,10 @@ impl Widget {
             return;
         }
         let chats = &self.engine.view().chats;
-        let count = chats.len();
+        let count = (chats.len(), chats.iter().filter(|c| c.resolved).count());
         if self.reported_count != Some(count) {
             self.reported_count = Some(count);
-            let resolved = chats.iter().filter(|c| c.resolved).count();
+            let (count, resolved) = count;
             self.outbox.push((
                 "image-chat:count",
                 vec![
