@@ -20,9 +20,10 @@ export const WAIT_MS = 15_000;
 
 /**
  * Starts a server. `dbDir` lets a test restart a server on the same database file.
+ * `assets: false` gives no --www-dir / --pkg-dir: the widget built into the binary is served.
  * Resolves once the server printed its bound address.
  */
-export async function startServer({ dbDir, port = 0, args = [] } = {}) {
+export async function startServer({ dbDir, port = 0, args = [], assets = true } = {}) {
   const dir = dbDir ?? mkdtempSync(join(tmpdir(), 'image-chat-e2e-'));
   if (!existsSync(SERVER_BIN)) {
     throw new Error(`server binary missing at ${SERVER_BIN}: run cargo build -p image-chat-server (scripts/test.sh does)`);
@@ -33,8 +34,7 @@ export async function startServer({ dbDir, port = 0, args = [] } = {}) {
       'serve',
       '--listen', `127.0.0.1:${port}`,
       '--database', join(dir, 'e2e.db'),
-      '--www-dir', join(ROOT, 'www'),
-      '--pkg-dir', join(ROOT, 'pkg'),
+      ...(assets ? ['--www-dir', join(ROOT, 'www'), '--pkg-dir', join(ROOT, 'pkg')] : []),
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },

@@ -78,3 +78,14 @@ for file in "${shipped[@]}"; do
 done
 echo "widget size: wasm + JS glue + snippets = $raw bytes raw, $gz bytes gzipped"
 node scripts/precompress.mjs "${shipped[@]}"
+
+# The loader the script tag names (`/embed.js`), beside the widget it loads, so that pkg/ is the
+# whole widget: the server builds it into its binary from here (crates/server/build.rs) and
+# `--pkg-dir` serves it from here. Not in the size figure above (it is the same before and
+# after any widget change).
+cp www/embed.js pkg/embed.js
+gzip -9 -n -k -f pkg/embed.js
+node scripts/precompress.mjs pkg/embed.js >/dev/null
+# Cargo watches pkg/ only once it exists (see build.rs): make a server built before it existed
+# pick it up on its next build.
+touch crates/server/build.rs

@@ -3,7 +3,8 @@
 # needs on a fresh machine: the wasm32 Rust target, the pinned nightly with rust-src for the
 # widget's release build (scripts/widget-toolchain.sh), wasm-bindgen-cli at the exact version in
 # Cargo.lock, wasm-pack, the npm dev tools (binaryen's wasm-opt, terser, playwright-core), and for
-# tests Debian's chromium + chromium-driver. Idempotent and quiet when everything is there already.
+# tests Debian's chromium + chromium-driver and a running Redis (Debian's redis-server, started
+# when nothing answers on 6379). Idempotent and quiet when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose=${1:-test}
@@ -55,5 +56,37 @@ if [ "$purpose" = test ]; then
     if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver
+  fi
+
+  # Redis for the cluster tests (broker, presence, ordering): the server at 127.0.0.1:6379, or
+  # IMAGE_CHAT_TEST_REDIS_URL's. When nothing answers there, Debian's redis-server is installed
+  # if missing and started (in memory, no persistence). The tests fail, never skip, without it.
+  redis_url=${IMAGE_CHAT_TEST_REDIS_URL:-redis://127.0.0.1:6379}
+  redis_hostport=${redis_url#redis://}
+  redis_hostport=${redis_hostport##*@}
+  redis_hostport=${redis_hostport%%/*}
+  redis_host=${redis_hostport%:*}
+  redis_port=${redis_hostport##*:}
+  redis_up() { (exec 3<>"/dev/tcp/$redis_host/$redis_port") 2>/dev/null; }
+  if ! redis_up; then
+    if [ "$redis_host" != 127.0.0.1 ] && [ "$redis_host" != localhost ]; then
+      echo "[setup] Redis at $redis_url does not answer (set IMAGE_CHAT_TEST_REDIS_URL or start it)" >&2
+      exit 1
+    fi
+    if ! command -v redis-server >/dev/null 2>&1; then
+      say "installing Debian's redis-server"
+      sudo_cmd=""
+      if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+      $sudo_cmd apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server
+    fi
+    say "starting redis-server on port $redis_port"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \
+      --logfile /tmp/image-chat-redis-"$redis_port".log
+    for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+    if ! redis_up; then
+      echo "[setup] redis-server did not start (see /tmp/image-chat-redis-$redis_port.log)" >&2
+      exit 1
+    fi
   fi
 fi

@@ -145,6 +145,12 @@ pub struct Refusal {
     pub message: &'static str,
 }
 
+/// The refusal of an op over a rate limit (this node's or the cluster's).
+pub const RATE_LIMITED: Refusal = Refusal {
+    code: ErrorCode::RateLimited,
+    message: "too many changes in too short a time; try again in a moment",
+};
+
 impl OpGate {
     /// A gate for one session.
     pub fn new(
@@ -180,10 +186,7 @@ impl OpGate {
             });
         }
         let size = u32::try_from(size).unwrap_or(u32::MAX);
-        let limited = Refusal {
-            code: ErrorCode::RateLimited,
-            message: "too many changes in too short a time; try again in a moment",
-        };
+        let limited = RATE_LIMITED;
         // Each step that refuses gives back what the steps before it took.
         let mut taken = Taken::default();
         let result = self.take_all(app, now, size, &mut taken);
@@ -229,6 +232,21 @@ impl OpGate {
         }
         if let (true, Some(ip)) = (taken.ip_ops, self.ip) {
             app.ip_ops.refund_n(&ip, 1);
+        }
+    }
+
+    /// Gives back everything an op of `size` bytes took when [`OpGate::admit`] let it through
+    /// (a later check, the cluster's budgets, refused it).
+    pub fn refund(&mut self, app: &App, size: usize) {
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        let taken = Taken {
+            ops: true,
+            bytes: true,
+            ip_ops: true,
+        };
+        self.give_back(app, size, taken);
+        if let Some(ip) = self.ip {
+            app.ip_bytes.refund_n(&ip, size);
         }
     }
 

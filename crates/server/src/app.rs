@@ -7,21 +7,22 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use image_chat_protocol::{Presence, ServerMessage};
+use image_chat_protocol::ServerMessage;
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::ConnectionCounts;
 use crate::broker::{Broker, Published};
+use crate::cluster_rates::ClusterRates;
 use crate::identity::Identities;
 use crate::limits::Limits;
-use crate::presence::PresenceCounts;
+use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
 use crate::store::{ImageKey, Store};
-use crate::tenant::Tenants;
+use crate::tenant::{LiveTenants, Tenants};
 
 /// Default [`SessionLimits::send_timeout`].
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,12 +60,12 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Fan-out.
     pub broker: Arc<dyn Broker>,
-    /// Known tenants.
-    pub tenants: Tenants,
+    /// Known tenants (reloadable).
+    pub tenants: LiveTenants,
     /// Anonymous identity signing.
     pub identities: Identities,
     /// Viewers and live counts per image.
-    pub presence: PresenceCounts,
+    pub presence: Arc<dyn Presence>,
     /// Connection timeouts.
     pub limits: SessionLimits,
     /// Rate, size and connection limits.
@@ -75,6 +76,9 @@ pub struct App {
     pub ip_bytes: KeyedLimiter<IpAddr>,
     /// Open connections per client address.
     pub connections_per_ip: Arc<ConnectionCounts>,
+    /// The per-address budgets shared by every node of a cluster (`None`: a single server;
+    /// the per-address buckets above are then the whole story).
+    pub cluster_rates: Option<Arc<ClusterRates>>,
     /// HTTP API requests per client address.
     pub api_requests: KeyedLimiter<IpAddr>,
     /// Each image's snapshot, encoded once per position and shared by every reader.
@@ -87,8 +91,10 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
     pub connections: TaskTracker,
-    /// Per-image ordering: commit and publish happen under the image's lock, so subscribers see
-    /// events in `seq` order even when several connections write to one image at once.
+    /// Per-image ordering of this process's publishes: commit and publish happen under the
+    /// image's lock, so this node's subscribers see its events in `seq` order even when several
+    /// connections write to one image at once. Not what makes `seq` gap-free: the store assigns
+    /// it inside the commit's database transaction (`store::rules`), whichever node commits.
     ordering: Vec<Mutex<()>>,
 }
 
@@ -97,6 +103,7 @@ impl App {
     pub fn new(
         store: Arc<dyn Store>,
         broker: Arc<dyn Broker>,
+        presence: Arc<dyn Presence>,
         tenants: Tenants,
         identities: Identities,
         limits: SessionLimits,
@@ -105,14 +112,15 @@ impl App {
         Self {
             store,
             broker,
-            tenants,
+            tenants: LiveTenants::new(tenants),
             identities,
-            presence: PresenceCounts::new(security.counted_anonymous_per_ip),
+            presence,
             limits,
             ip_ops: KeyedLimiter::new(security.ip_ops),
             ip_bytes: KeyedLimiter::new(security.ip_bytes),
             connections_per_ip: Arc::default(),
             api_requests: KeyedLimiter::new(security.api_requests),
+            cluster_rates: None,
             snapshots: SnapshotCache::default(),
             public_snapshots: SnapshotCache::default(),
             pseudonymised_frames: FrameMemo::default(),
@@ -131,16 +139,11 @@ impl App {
         let stripe = (hasher.finish() % ORDERING_STRIPES as u64) as usize;
         self.ordering[stripe].lock().await
     }
-
-    /// Publishes the current viewer count of `image` to its viewers.
-    pub async fn publish_presence(&self, image: &ImageKey, online: u32) {
-        publish_presence(self.broker.as_ref(), image, online).await;
-    }
 }
 
 /// Publishes a viewer count; a failure only delays the count until the next change.
 pub async fn publish_presence(broker: &dyn Broker, image: &ImageKey, online: u32) {
-    let frame = ServerMessage::Presence(Presence { online }).to_json();
+    let frame = ServerMessage::Presence(image_chat_protocol::Presence { online }).to_json();
     let message = Published::state(frame.into());
     if let Err(err) = broker.publish(image, message).await {
         tracing::warn!(%err, "could not publish presence");

@@ -1,6 +1,7 @@
 //! Configuration from command-line flags and environment variables (every flag has an
 //! `IMAGE_CHAT_*` variable), and the `serve` command that wires the default implementations
-//! together: SQLite store, in-process broker (behind the batching decorator), the tenants
+//! together: SQLite store, in-process broker (or, with `--redis-url`, the Redis broker behind
+//! per-node `seq` ordering; both behind the batching decorator), the tenants
 //! file (plus the built-in demo tenant), limits and TLS. Also the operator's `tenant new` and
 //! `sign` subcommands.
 
@@ -12,11 +13,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::SessionLimits;
-use crate::broker::batch::{BatchConfig, Batching};
-use crate::broker::memory::{DEFAULT_SUBSCRIBER_BUFFER, MemoryBroker};
+use crate::broker::memory::DEFAULT_SUBSCRIBER_BUFFER;
 use crate::http::StaticDirs;
 use crate::limits::{HttpLimits, Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
+use crate::reload::Reload;
+use crate::store::Store;
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
 use crate::tenant::{AnonymousPolicy, Tenants};
 use crate::{RunningServer, Security, ServerParts, StartError};
@@ -30,9 +32,27 @@ use image_chat_protocol::TenantId;
     about = "Real-time discussions on images."
 )]
 pub struct Cli {
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGE_CHAT_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per event (`timestamp`, `level`, `fields`, `target`, `span`).
+    Json,
 }
 
 /// Subcommands.
@@ -105,7 +125,8 @@ pub struct ServeArgs {
     /// Directory served at `/` (the demo site).
     #[arg(long, env = "IMAGE_CHAT_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
-    /// Directory served at `/pkg/` (the wasm-pack output of the widget).
+    /// A built widget (`scripts/build-widget.sh`'s `pkg/`) to serve at `/pkg/` and `/embed.js`
+    /// instead of the one built into this binary.
     #[arg(long, env = "IMAGE_CHAT_PKG_DIR")]
     pub pkg_dir: Option<PathBuf>,
     /// Seconds a new connection has to say `hello`.
@@ -265,6 +286,26 @@ pub struct ServeArgs {
     /// Frames a subscriber may fall behind by before it is disconnected as a slow consumer.
     #[arg(long, env = "IMAGE_CHAT_SUBSCRIBER_BUFFER", default_value_t = DEFAULT_SUBSCRIBER_BUFFER)]
     pub subscriber_buffer: usize,
+    /// Redis shared by the nodes of a cluster (`redis://[user:password@]host:port[/db]`): events
+    /// and live counts then reach every node. Unset: this process only (a single server).
+    #[arg(long, env = "IMAGE_CHAT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis channel and key this cluster uses (clusters sharing one Redis need
+    /// different prefixes).
+    #[arg(long, env = "IMAGE_CHAT_REDIS_PREFIX", default_value = "image-chat:")]
+    pub redis_prefix: String,
+    /// This node's name in the cluster (in Redis' client list and presence entries; default: a
+    /// random one per start).
+    #[arg(long, env = "IMAGE_CHAT_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Milliseconds a node waits for an event missing from the stream of one image (arriving
+    /// out of order from another node) before reading it from the database.
+    #[arg(long, env = "IMAGE_CHAT_GAP_WAIT_MS", default_value_t = 200)]
+    pub gap_wait_ms: u64,
+    /// Seconds a node's viewers stay in the cluster's live counts after the node stops
+    /// refreshing them (it died, or lost Redis); it refreshes every third of this.
+    #[arg(long, env = "IMAGE_CHAT_PRESENCE_TTL_SECS", default_value_t = 6)]
+    pub presence_ttl_secs: u64,
 }
 
 impl ServeArgs {
@@ -348,6 +389,11 @@ pub fn auto_max_connections() -> usize {
 
 /// Opens the default store and starts serving per `args`.
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
+    Ok(start_reloadable(args).await?.0)
+}
+
+/// [`start`], with the handle that reloads the tenants file and the certificate (SIGHUP).
+pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload), StartError> {
     let store = SqliteStore::open(
         &args.database,
         SqliteConfig {
@@ -361,22 +407,21 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
         }
     }
     let tenants = args.tenants()?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::tls::load_config(cert, key)?),
-        _ => None,
+    let (tls, certs) = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            let (config, certs) = crate::tls::load_config(cert, key)?;
+            (Some(config), Some(certs))
+        }
+        _ => (None, None),
     };
-    RunningServer::start(ServerParts {
+    let store: Arc<dyn Store> = Arc::new(store);
+    let fan_out = crate::cluster::fan_out(args, &store).await?;
+    let server = RunningServer::start(ServerParts {
         listen: args.listen,
-        store: Arc::new(store),
-        broker: Arc::new(Batching::new(
-            Arc::new(MemoryBroker::new(args.subscriber_buffer)),
-            BatchConfig {
-                window: Duration::from_millis(args.batch_window_ms),
-                max_events: args.batch_max_events,
-                presence_interval: Duration::from_millis(args.presence_interval_ms),
-                ..BatchConfig::default()
-            },
-        )),
+        store,
+        broker: fan_out.broker,
+        presence: fan_out.presence,
+        cluster_rates: fan_out.rates,
         tenants,
         limits: SessionLimits {
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
@@ -392,7 +437,9 @@ pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
             tls,
         },
     })
-    .await
+    .await?;
+    let reload = Reload::new(args.clone(), Arc::clone(server.app()), certs);
+    Ok((server, reload))
 }
 
 #[cfg(test)]

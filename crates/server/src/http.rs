@@ -1,22 +1,27 @@
-//! The HTTP surface: the WebSocket endpoint, a read-only JSON snapshot of an image, a health
-//! check, and static files (the demo page and the built widget, see [`statics`]). Handlers only translate between
+//! The HTTP surface: the WebSocket endpoint, a read-only JSON snapshot of an image, liveness
+//! and readiness ([`health`]), the access log, and static files (the demo page and the built widget, see [`statics`]). Handlers only translate between
 //! HTTP and the rest of the server.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
 use serde::{Deserialize, Serialize};
+use tower_http::trace::TraceLayer;
 
 use crate::admission::{PeerAddr, client_ip};
 use crate::app::App;
+use crate::embedded;
+use crate::health;
 use crate::pseudonyms;
 use crate::session::{self, Peer};
 use crate::statics;
@@ -37,7 +42,8 @@ pub const TRANSPORT_READ_BUFFER_BYTES: usize = 4 * 1024;
 pub struct StaticDirs {
     /// The demo site (served at `/`).
     pub www: Option<PathBuf>,
-    /// The wasm-pack output (served at `/pkg/`).
+    /// The built widget (served at `/pkg/`, its `embed.js` at `/embed.js`); `None`: the one
+    /// built into the binary ([`embedded`]).
     pub pkg: Option<PathBuf>,
 }
 
@@ -45,17 +51,63 @@ pub struct StaticDirs {
 pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
     let mut router = Router::new()
         .route("/ws", get(websocket))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
         .with_state(app);
+    // The widget: `--pkg-dir` (a build being worked on) replaces the one built into the binary,
+    // `embed.js` included.
     if let Some(pkg) = &dirs.pkg {
-        router = router.nest_service("/pkg", statics::router(pkg, statics::Kind::Widget));
+        router = router
+            .route_service(
+                "/embed.js",
+                statics::router(pkg, statics::Kind::Widget).into_service::<Body>(),
+            )
+            .nest_service("/pkg", statics::router(pkg, statics::Kind::Widget));
+    } else {
+        if !embedded::has_widget() {
+            tracing::warn!("{}", embedded::MISSING.trim_end());
+        }
+        router = router
+            .route("/embed.js", get(embedded::embed_js))
+            .route("/pkg/{*path}", get(embedded::pkg));
     }
     if let Some(www) = &dirs.www {
         router = router.fallback_service(statics::router(www, statics::Kind::Site));
     }
-    router
+    // One `info` line per HTTP request (a WebSocket counts once, at its upgrade) under the
+    // `image_chat_server::access` target, with the method, path, status and latency. The query
+    // string is left out (it may carry image ids a site considers private); `RUST_LOG` can
+    // silence the target (`info,image_chat_server::access=warn`).
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<Body>| {
+                tracing::info_span!(
+                    target: ACCESS_TARGET,
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            })
+            .on_request(())
+            .on_response(
+                |response: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(
+                        target: ACCESS_TARGET,
+                        status = response.status().as_u16(),
+                        latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                        "served"
+                    );
+                },
+            )
+            .on_body_chunk(())
+            .on_eos(())
+            .on_failure(()),
+    )
 }
+
+/// The log target of the access log.
+pub const ACCESS_TARGET: &str = "image_chat_server::access";
 
 async fn websocket(
     State(app): State<Arc<App>>,

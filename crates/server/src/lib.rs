@@ -17,10 +17,16 @@
 //!   HTTP/1.1 with a header read timeout and bounded request heads (plain and TLS).
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
-//! - [`presence`]: live viewer counts.
-//! - [`http`]: the router (WebSocket, snapshot API, health, static files).
+//! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
+//! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
+//! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
+//! - [`embedded`]: the release widget built into the binary (`/embed.js`, `/pkg/…`).
 //! - [`statics`]: static files with the headers public assets need (CORS, nosniff, CSP,
 //!   precompressed twins) and no way out of their directory.
+//! - [`reload`]: SIGHUP re-reads the tenants file and the TLS certificate (open connections
+//!   stay).
+//! - [`cluster`]: the broker and presence a node runs with (in-process, or Redis for a cluster).
+//! - [`cluster_rates`]: per-address op budgets shared by the nodes of a cluster (Redis).
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
 //!
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
@@ -30,8 +36,12 @@ pub mod admin;
 pub mod admission;
 pub mod app;
 pub mod broker;
+pub mod cluster;
+pub mod cluster_rates;
 pub mod config;
+pub mod embedded;
 pub mod gate;
+pub mod health;
 pub mod http;
 pub mod identity;
 pub mod limits;
@@ -40,6 +50,7 @@ pub mod outbound;
 pub mod presence;
 pub mod pseudonyms;
 pub mod ratelimit;
+pub mod reload;
 pub mod secret;
 pub mod session;
 pub mod snapshots;
@@ -59,10 +70,13 @@ use tokio::task::JoinHandle;
 
 use crate::app::{App, SessionLimits};
 use crate::broker::Broker;
+use crate::cluster_rates::ClusterRates;
 use crate::http::StaticDirs;
 use crate::identity::Identities;
 use crate::limits::Limits;
 use crate::listen::Listen;
+use crate::presence::Presence;
+use crate::presence::memory::MemoryPresence;
 use crate::store::{Store, StoreError};
 use crate::tenant::Tenants;
 
@@ -83,6 +97,9 @@ pub enum StartError {
     /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The cluster's broker (Redis) could not be reached.
+    #[error(transparent)]
+    Broker(crate::broker::BrokerError),
     /// The tenants file could not be loaded.
     #[error(transparent)]
     Tenants(#[from] crate::tenant::TenantConfigError),
@@ -99,6 +116,12 @@ pub struct ServerParts {
     pub store: Arc<dyn Store>,
     /// Fan-out.
     pub broker: Arc<dyn Broker>,
+    /// Viewers and live counts (`None`: this process's own, [`MemoryPresence`], published
+    /// through `broker`).
+    pub presence: Option<Arc<dyn Presence>>,
+    /// Per-address op budgets shared with the other nodes of a cluster (`None`: this node's
+    /// own only).
+    pub cluster_rates: Option<Arc<ClusterRates>>,
     /// Known tenants.
     pub tenants: Tenants,
     /// Connection timeouts.
@@ -143,14 +166,23 @@ impl RunningServer {
     /// Binds and starts serving.
     pub async fn start(parts: ServerParts) -> Result<Self, StartError> {
         let secret = parts.store.secret("anonymous-identity").await?;
-        let app = Arc::new(App::new(
+        let presence = parts.presence.unwrap_or_else(|| {
+            Arc::new(MemoryPresence::new(
+                parts.security.limits.counted_anonymous_per_ip,
+                Arc::clone(&parts.broker),
+            ))
+        });
+        let mut app = App::new(
             parts.store,
             parts.broker,
+            presence,
             parts.tenants,
             Identities::new(secret),
             parts.limits,
             parts.security.limits,
-        ));
+        );
+        app.cluster_rates = parts.cluster_rates;
+        let app = Arc::new(app);
         let listener =
             TcpListener::bind(parts.listen)
                 .await

@@ -1,27 +1,24 @@
 //! `image-chat-server`: parses the command line, sets up logging, runs the server until SIGINT
-//! or SIGTERM, then shuts down gracefully (clients are told to reconnect).
+//! or SIGTERM, then shuts down gracefully (clients are told to reconnect). SIGHUP reloads the
+//! tenants file and the TLS certificate.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use image_chat_server::admin;
-use image_chat_server::config::{self, Cli, Command, SignArgs, TenantCommand};
+use image_chat_server::config::{self, Cli, Command, LogFormat, SignArgs, TenantCommand};
+use image_chat_server::reload::Reload;
 use image_chat_server::secret::Secret;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.log_format);
     match cli.command {
         Command::Serve(args) => {
-            let server = match config::start(&args).await {
-                Ok(server) => server,
+            let (server, reload) = match config::start_reloadable(&args).await {
+                Ok(started) => started,
                 Err(err) => {
                     eprintln!("image-chat-server: {err}");
                     return ExitCode::FAILURE;
@@ -33,7 +30,7 @@ async fn main() -> ExitCode {
                 "image-chat-server listening on {scheme}://{}",
                 server.local_addr()
             );
-            wait_for_signal().await;
+            wait_for_signal(&reload).await;
             tracing::info!("shutting down");
             server.shutdown().await;
             ExitCode::SUCCESS
@@ -44,6 +41,22 @@ async fn main() -> ExitCode {
             anonymous,
         }) => report(admin::new_tenant(&id, &origins, anonymous)),
         Command::Sign(args) => report(sign(&args)),
+    }
+}
+
+/// Logs to stderr (stdout carries the bound address and subcommands' output), filtered by
+/// `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a person at a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
     }
 }
 
@@ -91,26 +104,43 @@ fn report(result: Result<String, admin::AdminError>) -> ExitCode {
     }
 }
 
-async fn wait_for_signal() {
+/// Waits for SIGINT or SIGTERM (shutdown); SIGHUP meanwhile reloads the tenants file and the
+/// TLS certificate (see `reload`), as many times as it comes.
+async fn wait_for_signal(reload: &Reload) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(err) => {
-                tracing::warn!(%err, "cannot listen for SIGTERM");
+        let (mut term, mut hup) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(hup)) => (term, hup),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(%err, "cannot listen for SIGTERM / SIGHUP");
                 let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                _ = &mut ctrl_c => return,
+                _ = term.recv() => return,
+                _ = hup.recv() => match reload.run() {
+                    Ok(done) => tracing::info!(
+                        tenants = done.tenants,
+                        certificate = done.certificate,
+                        "configuration reloaded"
+                    ),
+                    Err(err) => tracing::error!(%err, "reload failed; the previous configuration stays"),
+                },
             }
         }
     }
     #[cfg(not(unix))]
     {
+        let _ = reload;
         let _ = ctrl_c.await;
     }
 }

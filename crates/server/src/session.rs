@@ -25,8 +25,9 @@ use image_chat_protocol::{
 use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
-use crate::app::{App, publish_presence};
+use crate::app::App;
 use crate::broker::{Published, Received};
+use crate::cluster_rates::Verdict;
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::outbound::Outbound;
@@ -237,7 +238,7 @@ where
         anonymous: identity.token.is_some(),
         ip: peer.ip,
     };
-    let online = match app.presence.try_join(&image, &viewer, viewer_limits) {
+    let online = match app.presence.join(&image, &viewer, viewer_limits).await {
         Ok(online) => online,
         Err(full) => {
             let message = match full {
@@ -259,7 +260,6 @@ where
         image: &image,
         viewer,
     };
-    app.publish_presence(&image, online).await;
 
     let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
         Ok(welcome) => welcome,
@@ -292,11 +292,14 @@ where
     // the client's next frame is read only after this one's reply, which keeps its ops in
     // order and its memory bounded.
     // The author is passed by value: `set-name` may rename the session between two ops.
-    let start_commit = |op, limits, author| commit(app, &image, author, op, limits);
+    let start_commit =
+        |op, limits, author, size| admit_and_commit(app, peer.ip, &image, author, op, limits, size);
     let mut in_flight = pin!(
-        None::<(Op, CommitLimits, User)>
-            .map(|(op, limits, author)| start_commit(op, limits, author))
+        None::<(Op, CommitLimits, User, usize)>
+            .map(|(op, limits, author, size)| start_commit(op, limits, author, size))
     );
+    // The size of the op in flight (refunded to the session's budgets if the cluster's refuse).
+    let mut in_flight_size = 0;
     const SHUTDOWN: usize = 0;
     const IDLE: usize = 1;
     const INPUT: usize = 2;
@@ -378,10 +381,18 @@ where
                     tracing::info!(missed, "slow consumer disconnected");
                     break End::Close(CloseCode::SlowConsumer);
                 }
+                // Something published meanwhile may be missing: the client resyncs.
+                Received::Interrupted => {
+                    tracing::info!("broker connection interrupted; client resyncs");
+                    break End::Close(CloseCode::SlowConsumer);
+                }
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
-            Wake::Committed(reply) => {
+            Wake::Committed((reply, refused)) => {
                 in_flight.set(None);
+                if refused == Refused::ByCluster {
+                    gate.refund(app, in_flight_size);
+                }
                 if let Err(end) = send(conn, &reply).await {
                     break end;
                 }
@@ -422,9 +433,11 @@ where
                             break end;
                         }
                     }
-                    Handled::Commit(op) => {
+                    Handled::Commit(op, text_len) => {
                         let limits = gate.commit_limits;
-                        in_flight.set(Some(start_commit(op, limits, identity.user.clone())));
+                        in_flight_size = text_len;
+                        let author = identity.user.clone();
+                        in_flight.set(Some(start_commit(op, limits, author, text_len)));
                         gates.open(OP);
                     }
                     Handled::Rename(name) => {
@@ -465,7 +478,7 @@ enum Wake<E> {
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),
     /// The op in flight was committed (or refused): its reply.
-    Committed(ServerMessage),
+    Committed((ServerMessage, Refused)),
 }
 
 /// Why a `hello` was refused: the error code and the message for the client, and the close
@@ -625,8 +638,8 @@ enum Handled {
     /// An invalid frame (undecodable, a second `hello`): answered with this error while the
     /// connection's allowance of invalid frames lasts.
     Junk(ServerMessage),
-    /// An admitted op, to commit.
-    Commit(Op),
+    /// An admitted op (and its frame's size), to commit.
+    Commit(Op, usize),
     /// A valid `set-name`: the session's later ops are authored with this name.
     Rename(String),
 }
@@ -646,7 +659,7 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         }
         Ok(other) => match other.into_op() {
             Ok(op) => match gate.admit(app, Instant::now(), text.len()) {
-                Ok(()) => return Handled::Commit(op),
+                Ok(()) => return Handled::Commit(op, text.len()),
                 Err(refusal) => error_message(
                     Some(op.broadcast_id().clone()),
                     refusal.code,
@@ -658,6 +671,38 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         },
     };
     Handled::Reply(reply)
+}
+
+/// Whether the cluster's budgets refused an op (its session then gives back what the op took
+/// from the session's own budgets: a refused op costs nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refused {
+    /// The op went on to the store (whatever the store said).
+    No,
+    /// The client address's cluster-wide budget was spent.
+    ByCluster,
+}
+
+/// The cluster-wide per-address budgets (when the node is in a cluster), then [`commit`].
+async fn admit_and_commit(
+    app: &App,
+    ip: Option<IpAddr>,
+    image: &ImageKey,
+    author: User,
+    op: Op,
+    limits: CommitLimits,
+    size: usize,
+) -> (ServerMessage, Refused) {
+    if let (Some(rates), Some(ip)) = (&app.cluster_rates, ip) {
+        let size = u32::try_from(size).unwrap_or(u32::MAX);
+        if rates.admit(ip, size).await == Verdict::Limited {
+            let refusal = crate::admission::RATE_LIMITED;
+            let broadcast_id = Some(op.broadcast_id().clone());
+            let reply = error_message(broadcast_id, refusal.code, refusal.message);
+            return (reply, Refused::ByCluster);
+        }
+    }
+    (commit(app, image, author, op, limits).await, Refused::No)
 }
 
 /// validate (already done by the codec) → commit → ack → publish, under the image's lock so
@@ -679,7 +724,7 @@ async fn commit(
         Ok(Commit::Applied(event)) => {
             let seq = event.seq();
             // Serialized once here; every subscriber shares these bytes.
-            let message = Published::event(seq, event.to_json().into());
+            let message = Published::event(event.epoch(), seq, event.to_json().into());
             if let Err(err) = app.broker.publish(image, message).await {
                 // Committed and acked; viewers will see a seq gap at the next event and resync.
                 tracing::error!(%err, "publish failed after commit");
@@ -718,11 +763,11 @@ struct PresenceGuard<'a> {
 
 impl Drop for PresenceGuard<'_> {
     fn drop(&mut self) {
-        let online = self.app.presence.leave(self.image, &self.viewer);
-        let broker = Arc::clone(&self.app.broker);
+        let presence = Arc::clone(&self.app.presence);
         let image = self.image.clone();
-        // Drop cannot await; presence updates are fire-and-forget anyway.
-        tokio::spawn(async move { publish_presence(broker.as_ref(), &image, online).await });
+        let viewer = self.viewer.clone();
+        // Drop cannot await; the leave (and the count it publishes) completes on its own.
+        tokio::spawn(async move { presence.leave(&image, &viewer).await });
     }
 }
 
@@ -802,9 +847,15 @@ mod tests {
     fn start(limits: SessionLimits) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).unwrap();
+        let broker: Arc<dyn crate::broker::Broker> = Arc::new(MemoryBroker::default());
+        let presence = Arc::new(crate::presence::memory::MemoryPresence::new(
+            0,
+            Arc::clone(&broker),
+        ));
         let app = Arc::new(App::new(
             Arc::new(store),
-            Arc::new(MemoryBroker::default()),
+            broker,
+            presence,
             Tenants::builtin(),
             Identities::new([1; 32]),
             limits,

@@ -247,6 +247,9 @@ mod tests {
         async fn secret(&self, _: &str) -> Result<[u8; 32], StoreError> {
             Ok([0; 32])
         }
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
     }
 
     impl Counting {

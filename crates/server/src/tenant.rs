@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use image_chat_protocol::TenantId;
@@ -390,6 +390,37 @@ impl Tenants {
             source,
         })?;
         self.merge_toml(&text, &shown)
+    }
+}
+
+/// The tenants in force, replaced whole when the operator reloads the tenants file (SIGHUP).
+///
+/// A connection looks its tenant up once, at `hello`, and keeps that [`Tenant`] for its life:
+/// a reload changes who may connect from now on (a new origin is allowed, a removed tenant is
+/// refused) without touching the connections already open.
+#[derive(Debug, Default)]
+pub struct LiveTenants(RwLock<Arc<Tenants>>);
+
+impl LiveTenants {
+    /// Starts with `tenants`.
+    pub fn new(tenants: Tenants) -> Self {
+        Self(RwLock::new(Arc::new(tenants)))
+    }
+
+    /// A tenant by id, as currently configured.
+    pub fn get(&self, id: &TenantId) -> Option<Arc<Tenant>> {
+        self.current().get(id)
+    }
+
+    /// Every tenant as currently configured.
+    pub fn current(&self) -> Arc<Tenants> {
+        // The lock only guards an `Arc` swap: a panic cannot leave it half-written.
+        Arc::clone(&self.0.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Puts `tenants` in force for every lookup from now on.
+    pub fn replace(&self, tenants: Tenants) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(tenants);
     }
 }
 

@@ -58,6 +58,8 @@ async fn start(audience: Option<&str>) -> (RunningServer, tempfile::TempDir) {
         listen: "127.0.0.1:0".parse().expect("test setup"),
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
+        presence: None,
+        cluster_rates: None,
         tenants,
         limits: SessionLimits::default(),
         dirs: StaticDirs::default(),

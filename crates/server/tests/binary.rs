@@ -65,7 +65,12 @@ async fn binary_serves_and_shuts_down_gracefully_on_sigterm() {
     assert_eq!(status, 200);
     assert!(body.contains("demo page"));
     let (status, _) = http_get(addr, "/pkg/image_chat.js").await;
-    assert_eq!(status, 404, "no --pkg-dir given");
+    let built_in = if image_chat_server::embedded::has_widget() {
+        200
+    } else {
+        503
+    };
+    assert_eq!(status, built_in, "no --pkg-dir given: the widget built in");
 
     let mut client = Client::join(addr, "img").await;
     let seq = commit(
@@ -162,8 +167,10 @@ async fn widget_files_load_from_any_origin() {
     std::fs::write(pkg.join("image_chat.js"), "export default 1").unwrap();
     std::fs::write(pkg.join("image_chat.js.gz"), "glue, gzip").unwrap();
     std::fs::write(snippets.join("bulk.js"), "export {}").unwrap();
+    // `--pkg-dir` is the whole widget, its loader included (scripts/build-widget.sh copies it).
+    std::fs::write(pkg.join("embed.js"), "(function(){})()").unwrap();
     let (_process, addr) = spawn_with(dir.path(), &["--pkg-dir".as_ref(), pkg.as_os_str()]);
-    std::fs::write(dir.path().join("www/embed.js"), "(function(){})()").unwrap();
+    std::fs::write(dir.path().join("www/embed.js"), "www's copy, not served").unwrap();
 
     let origin = "Origin: http://site.example:9001\r\n";
     let cases = [
@@ -209,6 +216,8 @@ async fn widget_files_load_from_any_origin() {
             "one answer for every origin"
         );
     }
+    let (_, body) = http_get(addr, "/embed.js").await;
+    assert_eq!(body, "(function(){})()", "the loader comes from --pkg-dir");
 }
 
 /// The demo pages run under a strict Content Security Policy (no inline script, the widget's

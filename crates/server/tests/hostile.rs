@@ -168,6 +168,8 @@ impl Env {
             listen: "127.0.0.1:0".parse().unwrap(),
             store: std::sync::Arc::new(store),
             broker: std::sync::Arc::new(MemoryBroker::default()),
+            presence: None,
+            cluster_rates: None,
             tenants,
             limits: SessionLimits {
                 hello_timeout: Duration::from_secs(3),

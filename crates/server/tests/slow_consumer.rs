@@ -72,7 +72,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
     let mut slow = never_reading_client(addr, "busy").await;
     let app = server.app();
     let deadline = Instant::now() + WAIT;
-    while app.presence.count(&image) < 3 {
+    while app.presence.count(&image).await < 3 {
         assert!(Instant::now() < deadline, "the slow client never joined");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -105,7 +105,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
             // The publisher's acks and echoes.
             publisher.recv_skip_presence().await;
         }
-        if app.presence.count(&image) == 2 {
+        if app.presence.count(&image).await == 2 {
             cut_after = Some(sent);
             break;
         }

@@ -33,6 +33,10 @@ impl StoreFactory for Sqlite {
     async fn reopen(&self, dir: &TempDir, retention: u64) -> SqliteStore {
         Self::open(dir, retention)
     }
+
+    async fn attach(&self, dir: &TempDir, retention: u64) -> SqliteStore {
+        Self::open(dir, retention)
+    }
 }
 
 /// One `#[tokio::test]` per suite function, named like it.
@@ -68,10 +72,17 @@ conformance!(
     only_author_or_moderator_deletes_a_chat,
     data_survives_reopening,
     secrets_are_created_once,
+    ping_answers_on_a_working_store,
 );
 
 // Multi-threaded, so that commits from different tasks really run at the same time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_commits_get_unique_gap_free_seqs() {
     store_conformance::concurrent_commits_get_unique_gap_free_seqs(&Sqlite).await;
+}
+
+// Several stores on one file, as several servers on one database would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_servers_on_one_database_get_gap_free_seqs() {
+    store_conformance::several_servers_on_one_database_get_gap_free_seqs(&Sqlite).await;
 }

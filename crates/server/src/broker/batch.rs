@@ -85,6 +85,9 @@ struct Held {
     events: Vec<(u64, Utf8Bytes)>,
     /// Their JSON size.
     bytes: usize,
+    /// Their log's epoch (that of the latest held event: an image's epoch only changes when its
+    /// log is recreated, i.e. never while a server runs on the same database).
+    epoch: u32,
     /// The latest presence frame waiting for its interval.
     presence: Option<Utf8Bytes>,
     /// Wakes the flusher early: a first event held (its window may be closed) or a full batch.
@@ -137,6 +140,7 @@ impl Batching {
         match message.seq {
             Some(seq) => {
                 held.bytes += message.frame.len();
+                held.epoch = message.epoch;
                 held.events.push((seq, message.frame));
                 // The flusher may be asleep until the presence interval ends: the first held
                 // event wakes it (it sends at once if the event window is closed), and so does
@@ -179,7 +183,7 @@ async fn flush_topic(batching: Batching, topic: ImageKey, wake: Arc<Notify>) {
             }
         }
         let now = Instant::now();
-        let (events, presence) = {
+        let (epoch, events, presence) = {
             let mut topics = batching.lock();
             let Some(held) = topics.get_mut(&topic) else {
                 return;
@@ -207,9 +211,9 @@ async fn flush_topic(batching: Batching, topic: ImageKey, wake: Arc<Notify>) {
                 topics.remove(&topic);
                 return;
             }
-            (events, presence)
+            (held.epoch, events, presence)
         };
-        if let Some(message) = Published::events(events) {
+        if let Some(message) = Published::events(epoch, events) {
             events_until = now + config.window;
             if let Err(err) = batching.inner.publish(&topic, message).await {
                 // Committed and acked; viewers will see a seq gap at the next event and resync.
@@ -246,6 +250,10 @@ impl Broker for Batching {
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
         self.inner.subscribe(topic).await
     }
+
+    async fn ping(&self) -> Result<(), BrokerError> {
+        self.inner.ping().await
+    }
 }
 
 #[cfg(test)]
@@ -268,7 +276,7 @@ mod tests {
     }
 
     fn event(seq: u64) -> Published {
-        Published::event(seq, format!("{{\"seq\":{seq}}}").into())
+        Published::event(1, seq, format!("{{\"seq\":{seq}}}").into())
     }
 
     fn presence(online: u32) -> Published {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use super::{Broker, BrokerError, Published, Subscription};
+use super::{Broker, BrokerError, Feed, Published, Subscription};
 use crate::store::ImageKey;
 
 /// Messages a subscriber may fall behind by before it is told it lagged (and is disconnected to
@@ -18,7 +18,7 @@ use crate::store::ImageKey;
 /// busiest image's stream: a connection that far behind has stalled, and resyncs on reconnect.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 256;
 
-type Topics = HashMap<ImageKey, broadcast::Sender<Published>>;
+type Topics = HashMap<ImageKey, broadcast::Sender<Feed>>;
 
 /// In-process [`Broker`].
 #[derive(Clone)]
@@ -77,7 +77,7 @@ impl Broker for MemoryBroker {
         let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(sender) = topics.get(topic) {
             // An error only means nobody is subscribed right now, which is fine.
-            let _ = sender.send(message);
+            let _ = sender.send(Feed::Message(message));
         }
         Ok(())
     }

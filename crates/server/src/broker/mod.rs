@@ -6,13 +6,21 @@
 //! recognises its echo by `broadcastId`. A message is serialized once by the publisher and shared
 //! by all subscribers.
 //!
-//! Implementations: [`memory::MemoryBroker`] (in-process, the default). A clustered broker keeps
-//! the same contract and runs the same tests. [`batch::Batching`] wraps any broker and, under high
-//! activity, coalesces an image's events into `batch` frames and its presence updates into the
-//! latest count (see that module for the policy).
+//! Implementations: [`memory::MemoryBroker`] (in-process, the default) and [`redis::RedisBroker`]
+//! (Redis pub/sub, for a cluster). Both pass the conformance suite in
+//! `tests/broker_conformance/` (ordering per topic, fan-out across nodes, unsubscribe, what a
+//! subscriber sees after a lost connection). Decorators: [`ordered::Ordered`] puts the events a
+//! cluster broker delivers back in `seq` order per image on each node and fills gaps from the
+//! store (its decisions are the pure [`reorder::Reorder`]); [`batch::Batching`] wraps any broker
+//! and, under high activity, coalesces an image's events into `batch` frames and its presence
+//! updates into the latest count (see that module for the policy). A cluster runs
+//! `Batching(Ordered(RedisBroker))`, a single server `Batching(MemoryBroker)`.
 
 pub mod batch;
 pub mod memory;
+pub mod ordered;
+pub mod redis;
+pub mod reorder;
 
 use std::sync::Arc;
 
@@ -23,9 +31,12 @@ use tokio::sync::broadcast;
 
 use crate::store::ImageKey;
 
-/// One published frame.
+/// One published frame: `(epoch, seq, frame)` for committed events, so that a node receiving
+/// them from a shared broker can put them back in `seq` order and see gaps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Published {
+    /// The epoch of the image log the events belong to (0 for state frames).
+    pub epoch: u32,
     /// The (last) event's `seq`, for frames that carry committed events; `None` for state frames
     /// (presence), where the latest one supersedes the earlier ones. Lets a subscriber that
     /// caught up from the store skip what it already has.
@@ -38,9 +49,10 @@ pub struct Published {
 }
 
 impl Published {
-    /// A frame holding one committed event (`event` is its JSON).
-    pub fn event(seq: u64, event: Utf8Bytes) -> Self {
+    /// A frame holding one committed event (`event` is its JSON) of the log `epoch`.
+    pub fn event(epoch: u32, seq: u64, event: Utf8Bytes) -> Self {
         Self {
+            epoch,
             seq: Some(seq),
             frame: event,
             parts: None,
@@ -50,26 +62,29 @@ impl Published {
     /// A state frame (presence): not an event, the latest one wins.
     pub fn state(frame: Utf8Bytes) -> Self {
         Self {
+            epoch: 0,
             seq: None,
             frame,
             parts: None,
         }
     }
 
-    /// Several consecutive events (`(seq, JSON)`, in `seq` order, at least one) as one frame: the
-    /// event itself when there is one, a `batch` otherwise. The batch frame is assembled from the
-    /// already serialized events, once, and shared by every subscriber.
-    pub fn events(parts: Vec<(u64, Utf8Bytes)>) -> Option<Self> {
+    /// Several consecutive events (`(seq, JSON)`, in `seq` order, at least one) of the log
+    /// `epoch` as one frame: the event itself when there is one, a `batch` otherwise. The batch
+    /// frame is assembled from the already serialized events, once, and shared by every
+    /// subscriber.
+    pub fn events(epoch: u32, parts: Vec<(u64, Utf8Bytes)>) -> Option<Self> {
         match parts.len() {
             0 => None,
             1 => parts
                 .into_iter()
                 .next()
-                .map(|(seq, event)| Self::event(seq, event)),
+                .map(|(seq, event)| Self::event(epoch, seq, event)),
             _ => {
                 let seq = parts.last().map(|(seq, _)| *seq);
                 let frame = batch_frame(&parts);
                 Some(Self {
+                    epoch,
                     seq,
                     frame,
                     parts: Some(parts.into()),
@@ -82,8 +97,14 @@ impl Published {
     /// frame, the events of a batch that are still new (re-assembled: rare, only right after a
     /// catch-up), or nothing.
     pub fn frame_after(&self, delivered: u64) -> Option<Utf8Bytes> {
+        self.after(delivered).map(|p| p.frame)
+    }
+
+    /// This message as a subscriber that has every event up to `delivered` needs it: whole, a
+    /// batch trimmed to its new events, or nothing. State frames are always new.
+    pub fn after(&self, delivered: u64) -> Option<Published> {
         let Some(seq) = self.seq else {
-            return Some(self.frame.clone());
+            return Some(self.clone());
         };
         if seq <= delivered {
             return None;
@@ -95,9 +116,9 @@ impl Published {
                     .filter(|(s, _)| *s > delivered)
                     .cloned()
                     .collect();
-                Published::events(rest).map(|p| p.frame)
+                Published::events(self.epoch, rest)
             }
-            _ => Some(self.frame.clone()),
+            _ => Some(self.clone()),
         }
     }
 }
@@ -133,22 +154,35 @@ pub enum Received {
     Message(Published),
     /// The subscriber fell behind and `n` messages were dropped for it: it must resync.
     Lagged(u64),
+    /// The broker lost its connection to a shared backend and has it again: messages published
+    /// meanwhile (an unknown number) were not delivered. What follows is live again. Only a
+    /// broker with a backend outside the process says this.
+    Interrupted,
     /// The topic is gone (the broker shut down).
     Closed,
+}
+
+/// What a topic's local queue carries to each subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Feed {
+    /// A published message.
+    Message(Published),
+    /// Messages may have been lost here ([`Received::Interrupted`]).
+    Interrupted,
 }
 
 /// A live subscription to one topic; dropping it unsubscribes.
 pub struct Subscription {
     /// Bounded per-subscriber queue: a subscriber that cannot keep up loses messages and is told
     /// so (`Lagged`) instead of slowing the publisher or growing memory.
-    receiver: broadcast::Receiver<Published>,
+    receiver: broadcast::Receiver<Feed>,
     /// Released when the subscription is dropped (lets the broker forget empty topics).
     _guard: Box<dyn Send + Sync>,
 }
 
 impl Subscription {
     /// Wraps a receiver and a guard whose drop unsubscribes.
-    pub fn new(receiver: broadcast::Receiver<Published>, guard: Box<dyn Send + Sync>) -> Self {
+    pub fn new(receiver: broadcast::Receiver<Feed>, guard: Box<dyn Send + Sync>) -> Self {
         Self {
             receiver,
             _guard: guard,
@@ -158,7 +192,8 @@ impl Subscription {
     /// Waits for the next message.
     pub async fn recv(&mut self) -> Received {
         match self.receiver.recv().await {
-            Ok(message) => Received::Message(message),
+            Ok(Feed::Message(message)) => Received::Message(message),
+            Ok(Feed::Interrupted) => Received::Interrupted,
             Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
         }
@@ -173,6 +208,12 @@ pub trait Broker: Send + Sync + 'static {
 
     /// Starts receiving what is published to `topic` from now on.
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError>;
+
+    /// Whether the broker can carry messages now (`/readyz`). An in-process broker always can;
+    /// one behind a network connection checks that connection.
+    async fn ping(&self) -> Result<(), BrokerError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -206,7 +247,7 @@ mod tests {
     #[test]
     fn a_batch_frame_is_the_protocol_batch_of_the_same_events() {
         let parts: Vec<_> = (5..=8).map(event).collect();
-        let published = Published::events(parts.clone()).expect("non-empty");
+        let published = Published::events(7, parts.clone()).expect("non-empty");
         assert_eq!(published.seq, Some(8));
         let events = parts
             .iter()
@@ -217,14 +258,14 @@ mod tests {
             ServerMessage::Batch(Batch { events }).to_json()
         );
         // One event alone is sent as itself, not as a batch of one.
-        let single = Published::events(vec![event(3)]).expect("non-empty");
-        assert_eq!(single, Published::event(3, event(3).1));
-        assert_eq!(Published::events(Vec::new()), None);
+        let single = Published::events(7, vec![event(3)]).expect("non-empty");
+        assert_eq!(single, Published::event(7, 3, event(3).1));
+        assert_eq!(Published::events(7, Vec::new()), None);
     }
 
     #[test]
     fn frame_after_skips_what_the_catch_up_delivered() {
-        let batch = Published::events((5..=8).map(event).collect()).expect("non-empty");
+        let batch = Published::events(7, (5..=8).map(event).collect()).expect("non-empty");
         assert_eq!(
             seqs(&batch.frame_after(4).expect("all new")),
             vec![5, 6, 7, 8]
@@ -232,7 +273,7 @@ mod tests {
         assert_eq!(seqs(&batch.frame_after(6).expect("two new")), vec![7, 8]);
         assert_eq!(seqs(&batch.frame_after(7).expect("one new")), vec![8]);
         assert_eq!(batch.frame_after(8), None);
-        let single = Published::event(3, event(3).1);
+        let single = Published::event(7, 3, event(3).1);
         assert_eq!(single.frame_after(3), None);
         assert!(single.frame_after(2).is_some());
         let presence =

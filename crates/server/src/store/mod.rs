@@ -5,11 +5,16 @@
 //! current state, assigns the next `seq`, makes it durable) → ack → publish. A store returns
 //! only after the change is durable: an acked op survives a crash.
 //!
-//! Implementations: [`sqlite::SqliteStore`] (embedded, the default). Every implementation runs
-//! the same conformance suite (`tests/store_conformance/`).
+//! The op rules themselves (authorship, duplicate ids, limits, events, idempotency, `seq`,
+//! catch-up) are written once in [`rules`], over a small transaction interface
+//! ([`rules::tx`]). Implementations only run transactions and the SQL of that interface:
+//! [`sqlite::SqliteStore`] (embedded, the default). Every implementation runs the same
+//! conformance suite (`tests/store_conformance/`).
 
-pub mod size;
+pub mod rules;
 pub mod sqlite;
+
+pub use rules::size;
 
 use async_trait::async_trait;
 use image_chat_protocol::{ErrorCode, Event, ImageId, Op, Position, Snapshot, TenantId, User};
@@ -149,24 +154,6 @@ impl CommitLimits {
         max_bytes_per_tenant: 0,
         max_bytes_total: 0,
     };
-
-    /// Which byte limit, if any, a commit that changes the image by `delta` bytes (positive:
-    /// it grows) breaks, given the totals before it.
-    pub fn check_bytes(&self, delta: i64, usage: Usage) -> Result<(), Rejection> {
-        if delta <= 0 {
-            return Ok(());
-        }
-        let grown = |before: u64| before.saturating_add(delta.unsigned_abs());
-        let over = |limit: u64, before: u64| limit > 0 && grown(before) > limit;
-        if over(self.max_bytes_per_image, usage.image) {
-            return Err(Rejection::ImageFull);
-        }
-        if over(self.max_bytes_per_tenant, usage.tenant) || over(self.max_bytes_total, usage.total)
-        {
-            return Err(Rejection::QuotaExceeded);
-        }
-        Ok(())
-    }
 }
 
 /// Bytes stored (as [`size`] weighs them) by one image, its tenant, and the whole store.
@@ -255,4 +242,8 @@ pub trait Store: Send + Sync + 'static {
     /// A named 32-byte server secret, created at random the first time it is asked for and the
     /// same ever after (and on every server sharing this store).
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
+
+    /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so
+    /// a missing, unreadable or unreachable database fails here rather than on a client's op.
+    async fn ping(&self) -> Result<(), StoreError>;
 }

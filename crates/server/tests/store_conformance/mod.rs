@@ -1,9 +1,10 @@
-//! The [`Store`] conformance suite: the behaviour every store implementation (SQLite today,
-//! Postgres later) must show, written once against the trait.
+//! The [`Store`] conformance suite: the behaviour every store implementation (SQLite,
+//! PostgreSQL) must show, written once against the trait.
 //!
 //! Each `pub async fn` is one test. An implementation's test file provides a [`StoreFactory`]
 //! and calls every function from its own `#[tokio::test]` (see `tests/sqlite_store.rs`);
-//! [`concurrent_commits_get_unique_gap_free_seqs`] needs a multi-threaded runtime to be
+//! [`concurrent_commits_get_unique_gap_free_seqs`] and
+//! [`several_servers_on_one_database_get_gap_free_seqs`] need a multi-threaded runtime to be
 //! meaningful. Tests use deterministic ids and times, so a failure reproduces exactly.
 //!
 //! The contract checked here, beyond the trait docs:
@@ -45,6 +46,10 @@ pub trait StoreFactory {
     /// A store on existing `storage`, after the previous store on it has been dropped: what a
     /// server restart sees.
     fn reopen(&self, storage: &Self::Storage, retention: u64) -> impl Future<Output = Self::Store>;
+
+    /// Another store on `storage` while the stores already on it keep running: what a second
+    /// server on the same database is (its own connections, nothing shared in memory).
+    fn attach(&self, storage: &Self::Storage, retention: u64) -> impl Future<Output = Self::Store>;
 }
 
 /// Retention large enough that no test's log is ever pruned.
@@ -1171,6 +1176,111 @@ pub async fn concurrent_commits_get_unique_gap_free_seqs<F: StoreFactory>(factor
             .iter()
             .all(|c| c.comments.len() == usize::try_from(OPS_PER_TASK).expect("small"))
     );
+}
+
+/// Several servers on one database (each its own store, connections and memory) creating on one
+/// new image at once: the image's log is created once, every op gets a unique seq, the seqs are
+/// gap-free and each server's in increasing order; an op sent to every server at once (a client
+/// retrying through another node) is applied exactly once and acknowledged everywhere with the
+/// same seq. Nothing in-process orders these commits: only the database does. Run it on a
+/// multi-threaded runtime so the commits really overlap.
+pub async fn several_servers_on_one_database_get_gap_free_seqs<F: StoreFactory>(factory: &F) {
+    const SERVERS: u64 = 3;
+    const TASKS_PER_SERVER: u64 = 3;
+    const CREATES_PER_TASK: u64 = 8;
+    let (first, storage) = factory.create(KEEP_ALL).await;
+    let mut servers = vec![Arc::new(first)];
+    for _ in 1..SERVERS {
+        servers.push(Arc::new(factory.attach(&storage, KEEP_ALL).await));
+    }
+    let image = key("t1", "shared");
+    let shared_actor = user("anon:everyone", "Everyone", false);
+    // Ids far from every task's range.
+    let mut shared_ids = Ids(u64::MAX / 2);
+    let shared_op = create_op(shared_ids.bid(), &shared_ids.chat(), "once");
+    let mut tasks = Vec::new();
+    for (s, server) in servers.iter().enumerate() {
+        for t in 0..TASKS_PER_SERVER {
+            let task = s as u64 * TASKS_PER_SERVER + t;
+            let (server, image) = (Arc::clone(server), image.clone());
+            let (shared_actor, shared_op) = (shared_actor.clone(), shared_op.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut ids = Ids(task << 32);
+                let actor = user(&format!("anon:{task}"), "Node user", false);
+                let mut applied = Vec::new();
+                for i in 0..CREATES_PER_TASK {
+                    let op = create_op(ids.bid(), &ids.chat(), &format!("{task}/{i}"));
+                    match server.commit(&image, &actor, &op, i).await {
+                        Ok(Commit::Applied(event)) => applied.push(event.seq()),
+                        other => panic!("task {task} op {i}: {other:?}"),
+                    }
+                }
+                // Then the same op on every server, while other tasks still create.
+                let shared = server
+                    .commit(&image, &shared_actor, &shared_op, 99)
+                    .await
+                    .unwrap_or_else(|e| panic!("task {task}, shared op: {e}"));
+                (task, applied, shared)
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    let mut shared_seqs = Vec::new();
+    let mut shared_applied = 0;
+    for task in tasks {
+        let (task, applied, shared) = task.await.expect("task panicked");
+        assert!(
+            applied.windows(2).all(|w| w[0] < w[1]),
+            "task {task}'s seqs increase: {applied:?}"
+        );
+        all.extend(applied);
+        match shared {
+            Commit::Applied(event) => {
+                shared_applied += 1;
+                shared_seqs.push(event.seq());
+                all.push(event.seq());
+            }
+            Commit::Duplicate { seq } => shared_seqs.push(seq),
+        }
+    }
+    assert_eq!(
+        shared_applied, 1,
+        "the op sent to every server is applied once"
+    );
+    assert!(
+        shared_seqs.windows(2).all(|w| w[0] == w[1]),
+        "one seq for the shared op: {shared_seqs:?}"
+    );
+    all.sort_unstable();
+    let total = SERVERS * TASKS_PER_SERVER * CREATES_PER_TASK + 1;
+    assert_eq!(
+        all,
+        (1..=total).collect::<Vec<_>>(),
+        "unique, gap-free seqs"
+    );
+    // Every server reads the same log and state.
+    let log = whole_log(&*servers[0], &image).await;
+    assert_eq!(seqs(&log), all);
+    let epoch = log[0].position().epoch;
+    assert!(
+        log.iter().all(|e| e.position().epoch == epoch),
+        "one log, one epoch"
+    );
+    let snapshot = current_snapshot(&*servers[0], &image).await;
+    assert_eq!(replay(&log), snapshot);
+    for server in &servers[1..] {
+        assert_eq!(whole_log(&**server, &image).await, log);
+        assert_eq!(current_snapshot(&**server, &image).await, snapshot);
+    }
+}
+
+/// `ping` answers `Ok` on a working store, before and after writes.
+pub async fn ping_answers_on_a_working_store<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    store.ping().await.expect("ping on a new store");
+    let mut ids = Ids::default();
+    new_chat(&store, &key("t1", "img"), &mut ids, &alice(), "hi").await;
+    store.ping().await.expect("ping after a commit");
 }
 
 /// A named secret is 32 random bytes, created once and the same ever after — also when first

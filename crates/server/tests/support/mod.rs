@@ -3,6 +3,8 @@
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,6 +101,8 @@ pub async fn start_with_security(
         listen: "127.0.0.1:0".parse().unwrap(),
         store: Arc::new(store),
         broker: Arc::new(MemoryBroker::default()),
+        presence: None,
+        cluster_rates: None,
         tenants: Tenants::builtin(),
         limits,
         dirs: StaticDirs::default(),

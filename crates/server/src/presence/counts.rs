@@ -1,6 +1,6 @@
-//! Who is viewing each image on this server: connections (for the viewer limits) and people
-//! (for the live count). Each change of the count is published as a `presence` frame on the
-//! image's topic so every viewer's count follows joins and leaves.
+//! Who is viewing each image on this server, as pure logic (no I/O, no clock): connections
+//! (for the viewer limits) and people (for the live count). [`super::memory`] publishes its
+//! counts; [`super::redis`] adds the people it counts to the cluster's count.
 //!
 //! The live count counts **people**, not tabs: a signed user, or an anonymous person (the id
 //! their token proves), counts once however many tabs they have open. An anonymous connection
@@ -20,36 +20,8 @@ use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
+use super::{Full, Viewer, ViewerLimits};
 use crate::store::ImageKey;
-
-/// One connection viewing an image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Viewer {
-    /// The person's id (`sso:…` or `anon:…`).
-    pub person: String,
-    /// Anonymous (counted under the per-address cap) or signed (always counted).
-    pub anonymous: bool,
-    /// The client address (`None`: unknown, no per-address accounting).
-    pub ip: Option<IpAddr>,
-}
-
-/// Why a viewer was not let in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Full {
-    /// The image has its maximum of connections.
-    Image,
-    /// The viewer's address has its maximum of connections on this image.
-    Address,
-}
-
-/// Limits checked at join.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ViewerLimits {
-    /// Connections on the image (0: unlimited).
-    pub per_image: u32,
-    /// Connections on the image from one address (0: unlimited).
-    pub per_ip: u32,
-}
 
 #[derive(Debug, Default)]
 struct Address {
@@ -191,6 +163,38 @@ impl PresenceCounts {
         images.get(image).map_or(0, |state| state.online)
     }
 
+    /// The people `image`'s live count counts here: every signed user and, per address, at
+    /// most `counted_anonymous_per_ip` anonymous people (which ones does not matter: the count
+    /// is the same). What a cluster-wide count adds up over the nodes.
+    pub fn counted_people(&self, image: &ImageKey) -> Vec<String> {
+        let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(state) = images.get(image) else {
+            return Vec::new();
+        };
+        let mut per_address: HashMap<IpAddr, u32> = HashMap::new();
+        let mut people = Vec::with_capacity(state.online as usize);
+        for (id, person) in &state.people {
+            let counts = match person.capped_under {
+                Some(ip) => {
+                    let seen = per_address.entry(ip).or_default();
+                    *seen += 1;
+                    self.counted(*seen)
+                }
+                None => true,
+            };
+            if counts {
+                people.push(id.clone());
+            }
+        }
+        people
+    }
+
+    /// Images with at least one connection here.
+    pub fn images(&self) -> Vec<ImageKey> {
+        let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        images.keys().cloned().collect()
+    }
+
     /// Current connections on `image`.
     pub fn connections(&self, image: &ImageKey) -> u32 {
         let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
@@ -294,5 +298,26 @@ mod tests {
         assert_eq!(p.try_join(&key("b"), &anon("7", "10.0.0.4"), limits), Ok(1));
         p.leave(&a, &anon("1", "10.0.0.1"));
         assert!(p.try_join(&a, &anon("3", "10.0.0.1"), limits).is_ok());
+    }
+
+    #[test]
+    fn counted_people_are_as_many_as_the_count() {
+        let p = PresenceCounts::new(2);
+        let a = key("a");
+        for i in 0..5 {
+            p.try_join(&a, &anon(&i.to_string(), "10.0.0.1"), OPEN)
+                .unwrap();
+        }
+        p.try_join(&a, &anon("x", "10.0.0.2"), OPEN).unwrap();
+        p.try_join(&a, &signed("s", "10.0.0.1"), OPEN).unwrap();
+        p.try_join(&a, &signed("s", "10.0.0.3"), OPEN).unwrap();
+        let mut people = p.counted_people(&a);
+        people.sort();
+        assert_eq!(people.len() as u32, p.count(&a));
+        assert_eq!(people.len(), 4);
+        assert!(people.contains(&"sso:s".to_string()));
+        assert!(people.contains(&"anon:x".to_string()));
+        assert_eq!(p.images(), vec![a.clone()]);
+        assert!(p.counted_people(&key("none")).is_empty());
     }
 }

@@ -1,0 +1,255 @@
+//! Per-node delivery in `seq` order ([`Ordered`]) over a shared broker, with a real store: events
+//! published out of order, never published, lost with a broker connection, or from a log the
+//! store can no longer list. The pure reordering decisions are unit-tested with a virtual clock
+//! in `broker::reorder`; this checks the I/O around them.
+
+mod proxy;
+mod redis_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use image_chat_protocol::{
+    Anchor, BroadcastId, ChatId, CreateChat, Event, ImageId, Op, TenantId, User,
+};
+use image_chat_server::broker::memory::MemoryBroker;
+use image_chat_server::broker::ordered::Ordered;
+use image_chat_server::broker::redis::RedisBroker;
+use image_chat_server::broker::reorder::ReorderConfig;
+use image_chat_server::broker::{Broker, Published, Received, Subscription};
+use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
+use image_chat_server::store::{Commit, ImageKey, Store};
+
+const GAP_WAIT: Duration = Duration::from_millis(50);
+const DELIVERY: Duration = Duration::from_secs(10);
+
+fn image() -> ImageKey {
+    ImageKey {
+        tenant: TenantId::new("t"),
+        image: ImageId::new("img"),
+    }
+}
+
+fn config() -> ReorderConfig {
+    ReorderConfig {
+        gap_wait: GAP_WAIT,
+        ..ReorderConfig::default()
+    }
+}
+
+fn store() -> (Arc<SqliteStore>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).expect("store");
+    (Arc::new(store), dir)
+}
+
+/// Commits the `n`-th marker on the image; returns its event.
+async fn commit(store: &SqliteStore, n: u64) -> Event {
+    let id = |kind: u64| {
+        let mut bytes = [0u8; 16];
+        bytes[0] = u8::try_from(kind).unwrap_or(0);
+        bytes[8..].copy_from_slice(&n.to_be_bytes());
+        image_chat_protocol::ids::encode_uuid_v4(bytes)
+    };
+    let op = Op::CreateChat(CreateChat {
+        broadcast_id: BroadcastId::new(id(1)),
+        chat_id: ChatId::new(id(2)),
+        anchor: Anchor::point(0.5, 0.5),
+        text: format!("marker {n}"),
+    });
+    let actor = User {
+        id: "sso:alice".into(),
+        name: "Alice".into(),
+        avatar_url: None,
+        is_moderator: false,
+        signed_in: true,
+    };
+    match store.commit(&image(), &actor, &op, 1_000 + n).await {
+        Ok(Commit::Applied(event)) => event,
+        other => panic!("commit failed: {other:?}"),
+    }
+}
+
+fn published(event: &Event) -> Published {
+    Published::event(event.epoch(), event.seq(), event.to_json().into())
+}
+
+async fn next(sub: &mut Subscription) -> Received {
+    tokio::time::timeout(DELIVERY, sub.recv())
+        .await
+        .expect("delivery in time")
+}
+
+async fn next_seq(sub: &mut Subscription) -> u64 {
+    match next(sub).await {
+        Received::Message(m) => m.seq.expect("an event"),
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn events_published_out_of_order_are_delivered_in_order() {
+    let (store, _dir) = store();
+    let shared = Arc::new(MemoryBroker::default());
+    let node = Ordered::new(shared.clone(), store.clone(), config(), 64);
+    let mut sub = node.subscribe(&image()).await.expect("subscribe");
+    let events = [
+        commit(&store, 1).await,
+        commit(&store, 2).await,
+        commit(&store, 3).await,
+    ];
+    for i in [2, 1, 0] {
+        shared
+            .publish(&image(), published(&events[i]))
+            .await
+            .expect("publish");
+    }
+    for expected in 1..=3 {
+        assert_eq!(next_seq(&mut sub).await, expected);
+    }
+    // A repeat is not delivered again: the next thing through is the next event.
+    shared
+        .publish(&image(), published(&events[1]))
+        .await
+        .expect("publish");
+    let fourth = commit(&store, 4).await;
+    shared
+        .publish(&image(), published(&fourth))
+        .await
+        .expect("publish");
+    assert_eq!(next_seq(&mut sub).await, 4);
+}
+
+#[tokio::test]
+async fn an_event_never_published_is_filled_from_the_store_after_the_wait() {
+    let (store, _dir) = store();
+    let shared = Arc::new(MemoryBroker::default());
+    let node = Ordered::new(shared.clone(), store.clone(), config(), 64);
+    let mut a = node.subscribe(&image()).await.expect("subscribe");
+    let mut b = node.subscribe(&image()).await.expect("subscribe");
+    let first = commit(&store, 1).await;
+    let lost = commit(&store, 2).await;
+    let third = commit(&store, 3).await;
+    shared
+        .publish(&image(), published(&first))
+        .await
+        .expect("publish");
+    let held_from = tokio::time::Instant::now();
+    shared
+        .publish(&image(), published(&third))
+        .await
+        .expect("publish");
+    for sub in [&mut a, &mut b] {
+        assert_eq!(next_seq(sub).await, 1);
+        match next(sub).await {
+            Received::Message(m) => assert_eq!(m, published(&lost), "the store's copy"),
+            other => panic!("expected the filled event, got {other:?}"),
+        }
+        assert_eq!(next_seq(sub).await, 3);
+    }
+    assert!(held_from.elapsed() >= GAP_WAIT, "the gap waited first");
+    assert_eq!(node.topic_count(), 1, "one pump for both viewers");
+    drop((a, b));
+    assert_eq!(node.topic_count(), 0, "stopped with the last viewer");
+}
+
+#[tokio::test]
+async fn an_image_without_a_log_yet_fills_from_its_first_event() {
+    let (store, _dir) = store();
+    let shared = Arc::new(MemoryBroker::default());
+    let node = Ordered::new(shared.clone(), store.clone(), config(), 64);
+    // Subscribed while the image has no log: the base is epoch 0.
+    let mut sub = node.subscribe(&image()).await.expect("subscribe");
+    commit(&store, 1).await;
+    let second = commit(&store, 2).await;
+    shared
+        .publish(&image(), published(&second))
+        .await
+        .expect("publish");
+    assert_eq!(next_seq(&mut sub).await, 1);
+    assert_eq!(next_seq(&mut sub).await, 2);
+}
+
+#[tokio::test]
+async fn a_gap_the_store_can_no_longer_list_makes_viewers_resync() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config_2 = SqliteConfig {
+        retention: 2,
+        ..SqliteConfig::default()
+    };
+    let store = Arc::new(SqliteStore::open(&dir.path().join("db"), config_2).expect("store"));
+    let shared = Arc::new(MemoryBroker::default());
+    let node = Ordered::new(shared.clone(), store.clone(), config(), 64);
+    commit(&store, 1).await;
+    let mut sub = node.subscribe(&image()).await.expect("subscribe");
+    // A stray event of another log is not a gap of this one: dropped after the store says so.
+    let stray = Published::event(u32::MAX, 9, "{}".into());
+    shared.publish(&image(), stray).await.expect("publish");
+    // 2..=5 are never published, and only the last two are retained when the gap is filled.
+    let mut last = None;
+    for n in 2..=6 {
+        last = Some(commit(&store, n).await);
+    }
+    let last = last.expect("committed");
+    shared
+        .publish(&image(), published(&last))
+        .await
+        .expect("publish");
+    assert_eq!(next(&mut sub).await, Received::Interrupted);
+    // Delivery goes on after the log's head.
+    let seventh = commit(&store, 7).await;
+    shared
+        .publish(&image(), published(&seventh))
+        .await
+        .expect("publish");
+    assert_eq!(next_seq(&mut sub).await, 7);
+}
+
+/// Two nodes on one Redis: node B's connection to Redis is cut while node A commits and
+/// publishes; B's viewer gets every event once, in order, with no resync.
+#[tokio::test]
+async fn a_lost_redis_connection_is_refilled_from_the_store() {
+    let (store, _dir) = store();
+    let prefix = redis_support::fresh_prefix();
+    let a = RedisBroker::connect(redis_support::node(&prefix, 0))
+        .await
+        .expect("Redis (run scripts/setup.sh test)");
+    let proxy = proxy::Proxy::start(redis_support::addr()).await;
+    let mut b_config = redis_support::node(&prefix, 1);
+    b_config.url = format!("redis://{}", proxy.addr());
+    let b = RedisBroker::connect(b_config).await.expect("Redis");
+    let node_b = Ordered::new(Arc::new(b), store.clone(), config(), 64);
+    let mut viewer = node_b.subscribe(&image()).await.expect("subscribe");
+    let one = commit(&store, 1).await;
+    a.publish(&image(), published(&one)).await.expect("publish");
+    assert_eq!(next_seq(&mut viewer).await, 1);
+    proxy.cut();
+    for n in 2..=4 {
+        let event = commit(&store, n).await;
+        a.publish(&image(), published(&event))
+            .await
+            .expect("publish");
+    }
+    // Keep committing until B is back and delivering; every event once, in order.
+    let mut expected = 2;
+    let mut committed = 4;
+    let deadline = tokio::time::Instant::now() + DELIVERY;
+    while expected <= committed {
+        match tokio::time::timeout(Duration::from_millis(200), viewer.recv()).await {
+            Ok(Received::Message(m)) => {
+                assert_eq!(m.seq, Some(expected), "in order, nothing twice");
+                expected += 1;
+            }
+            Ok(other) => panic!("no resync expected, got {other:?}"),
+            Err(_) => {
+                assert!(tokio::time::Instant::now() < deadline, "B never recovered");
+                committed += 1;
+                let event = commit(&store, committed).await;
+                a.publish(&image(), published(&event))
+                    .await
+                    .expect("publish");
+            }
+        }
+    }
+    redis_support::clean(&prefix).await;
+}
