@@ -140,7 +140,8 @@ const MANAGE_RULES: &str = r#"
 .image-chat[data-markers-hidden] .image-chat-regions{display:none}
 .image-chat-thread[data-collapsed] .image-chat-comment+.image-chat-comment{display:none}
 .image-chat-thread [data-show-thread]{padding:0 12px 6px}
-.image-chat-tools{display:flex;gap:4px;flex:none}
+.image-chat-thread [data-show-thread][hidden]{display:none}
+.image-chat-tools{display:flex;flex-wrap:wrap;gap:6px;flex:none;padding:6px 12px 0}
 .image-chat-avatar{display:inline-grid;place-items:center;align-self:center;width:20px;height:20px;border-radius:50%;object-fit:cover;background:var(--ic-field-bg);border:1px solid var(--ic-border);color:var(--ic-muted);font-size:11px;font-weight:700;line-height:1;flex:none;text-transform:uppercase}
 .image-chat-bar button.image-chat-filter{pointer-events:auto;font:inherit;line-height:1;padding:0 2px;margin:0;border:0;background:transparent;color:var(--ic-fg);cursor:pointer}
 .image-chat-filter[aria-pressed=false]{opacity:.6;text-decoration:line-through}

@@ -274,6 +274,8 @@ pub struct Panel {
     show_thread: Element,
     /// The person expanded this resolved discussion's thread.
     pub expanded: bool,
+    /// The reply whose Delete button asks for confirmation (kept across re-renders).
+    pub confirm_reply: Option<CommentId>,
 }
 
 struct Compose {
@@ -518,7 +520,12 @@ impl Ui {
             return Some((d.panel.clone(), d.at));
         }
         let p = self.panel.as_ref()?;
-        let (x, y) = self.chats.get(&p.chat_id)?.point()?;
+        let chat = self.chats.get(&p.chat_id)?;
+        // A region's thread opens by its bottom-left corner, so it does not hide the area.
+        let (x, y) = match chat.region() {
+            Some((x, y, _, h)) => (x, y + h),
+            None => chat.point()?,
+        };
         Some((p.el.clone(), Fraction { x, y }))
     }
 
@@ -1202,14 +1209,8 @@ impl Ui {
         let s = self.locale.strings();
         let (el_panel, title) = self.panel_shell(s.discussion);
         plain::set(&el_panel, "data-chat-id", chat.id.as_str());
-        let head = plain::query(&el_panel, ".image-chat-head");
-        let close = head
-            .as_ref()
-            .and_then(|h| plain::query(h, ".image-chat-close"));
-        let tools = make(&self.doc, "div", "image-chat-tools");
-        if let Some(head) = &head {
-            plain::insert(head, &tools, close.as_ref().map(AsRef::as_ref));
-        }
+        // A row of its own under the heading, so the title keeps its line.
+        let tools = child(&self.doc, &el_panel, "div", "image-chat-tools");
         let copy_link = button(&self.doc, Action::CopyLink, s.copy_link);
         plain::append(&tools, &copy_link);
         let resolve = (!self.read_only).then(|| {
@@ -1264,6 +1265,7 @@ impl Ui {
             copy_link,
             show_thread,
             expanded: false,
+            confirm_reply: None,
         });
         self.render_panel(&chat, now);
         focus(&el_panel);
@@ -1347,7 +1349,8 @@ impl Ui {
                     ..e
                 },
                 Some(e) => {
-                    let fresh = comment_el(&doc, locale, read_only, reply, view, now);
+                    let confirming = panel.confirm_reply.as_ref() == Some(&view.id);
+                    let fresh = comment_el(&doc, locale, read_only, reply, confirming, view, now);
                     plain::replace(&e.el, &fresh);
                     CommentEntry {
                         id: view.id.clone(),
@@ -1358,7 +1361,7 @@ impl Ui {
                 None => CommentEntry {
                     id: view.id.clone(),
                     view: view.clone(),
-                    el: comment_el(&doc, locale, read_only, reply, view, now),
+                    el: comment_el(&doc, locale, read_only, reply, false, view, now),
                 },
             };
             let expected_next = match &prev {
@@ -1504,7 +1507,7 @@ impl Ui {
             .enumerate()
             .find(|(_, c)| c.id == id)
         {
-            let fresh = comment_el(&doc, locale, read_only, i > 0, &entry.view, now);
+            let fresh = comment_el(&doc, locale, read_only, i > 0, false, &entry.view, now);
             plain::replace(&entry.el, &fresh);
             entry.el = fresh;
         }
@@ -1688,6 +1691,7 @@ fn comment_el(
     locale: Locale,
     read_only: bool,
     reply: bool,
+    confirming: bool,
     c: &CommentView,
     now: u64,
 ) -> Element {
@@ -1740,8 +1744,14 @@ fn comment_el(
         plain::append(&actions, &button(doc, Action::Edit, s.edit));
         // The opening comment goes only with its discussion ("Delete discussion").
         if reply {
-            let delete = button(doc, Action::DeleteComment, s.delete_reply);
+            let label = if confirming {
+                s.delete_confirm
+            } else {
+                s.delete_reply
+            };
+            let delete = button(doc, Action::DeleteComment, label);
             plain::set(&delete, "data-danger", "");
+            set_flag(&delete, "data-confirm", confirming);
             plain::append(&actions, &delete);
         }
     }

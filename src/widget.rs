@@ -1057,6 +1057,12 @@ impl Widget {
         // Deleting a reply asks once, on the button itself ("Really delete?").
         if action == UiAction::DeleteComment && !button.has_attribute("data-confirm") {
             self.ui.confirm_delete(false);
+            let reply = plain::closest(button, "[data-comment-id]")
+                .and_then(|c| c.get_attribute("data-comment-id"))
+                .map(CommentId::new);
+            if let Some(panel) = self.ui.panel.as_mut() {
+                panel.confirm_reply = reply;
+            }
             plain::set(button, "data-confirm", "");
             button.set_text_content(Some(self.ui.locale.strings().delete_confirm));
             return;
