@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what is missing, then runs formatting and
 # lint checks, every native test (protocol, sync engine, server over real sockets), the widget's
-# browser tests in headless Chromium, the release build of the widget, and the end-to-end suite
-# (real widget in Debian's Chromium against real server processes).
+# browser tests in headless Chromium, the release build of the widget, the end-to-end suite
+# (real widget in Debian's Chromium against real server processes; also the npm package built
+# into a Vite app and the axe-core accessibility check), and the Debian package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
@@ -30,3 +31,5 @@ step "end-to-end (playwright-core + /usr/bin/chromium, real server processes)"
 cargo build -p image-chat-server
 export IMAGE_CHAT_SERVER_BIN="${IMAGE_CHAT_SERVER_BIN:-${CARGO_TARGET_DIR:-target}/debug/image-chat-server}"
 node --experimental-websocket --test --test-concurrency=1 e2e/
+step "Debian package (cargo-deb): contents, unit (systemd-analyze verify), packaged binary"
+bash scripts/test-deb.sh

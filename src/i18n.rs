@@ -196,6 +196,9 @@ impl Locale {
     }
 
     /// A marker's accessible name: who started the discussion, how it begins, how long it is.
+    /// The count (the marker's visible text) stays out of parentheses: accessibility checkers
+    /// drop parenthesised words when they compare the visible text with the name (WCAG 2.5.3,
+    /// "label in name"), and so do some speech-input users.
     pub fn marker_label(self, author: &str, excerpt: &str, comments: usize) -> String {
         let count = self.comments(comments);
         fill(self.strings().marker_label, &[author, excerpt, &count])
@@ -485,7 +488,7 @@ pub static EN: Strings = Strings {
     minutes: ["minute", "minutes", "minutes"],
     hours: ["hour", "hours", "hours"],
     days: ["day", "days", "days"],
-    marker_label: "Discussion by {}: “{}” ({})",
+    marker_label: "Discussion by {}: “{}”, {}",
     announce_created: "{} started a discussion",
     announce_replied: "{} replied",
     caught_up: "{} {} while you were away",
@@ -586,7 +589,7 @@ pub static FR: Strings = Strings {
     minutes: ["minute", "minutes", "minutes"],
     hours: ["heure", "heures", "heures"],
     days: ["jour", "jours", "jours"],
-    marker_label: "Discussion de {} : « {} » ({})",
+    marker_label: "Discussion de {} : « {} », {}",
     announce_created: "{} a lancé une discussion",
     announce_replied: "{} a répondu",
     caught_up: "{} {} pendant votre absence",
@@ -687,7 +690,7 @@ pub static PT: Strings = Strings {
     minutes: ["minuto", "minutos", "minutos"],
     hours: ["hora", "horas", "horas"],
     days: ["dia", "dias", "dias"],
-    marker_label: "Discussão de {}: “{}” ({})",
+    marker_label: "Discussão de {}: “{}”, {}",
     announce_created: "{} iniciou uma discussão",
     announce_replied: "{} respondeu",
     caught_up: "{} {} enquanto você esteve fora",
@@ -788,7 +791,7 @@ pub static RU: Strings = Strings {
     minutes: ["минуту", "минуты", "минут"],
     hours: ["час", "часа", "часов"],
     days: ["день", "дня", "дней"],
-    marker_label: "Обсуждение, автор {}: «{}» ({})",
+    marker_label: "Обсуждение, автор {}: «{}», {}",
     announce_created: "{} начал(а) обсуждение",
     announce_replied: "{} ответил(а)",
     caught_up: "{} {} за время отсутствия",
@@ -1100,7 +1103,7 @@ mod tests {
     #[test]
     fn marker_labels_name_author_excerpt_and_count() {
         let l = Locale::En.marker_label("Ada", "Nice sky", 2);
-        assert_eq!(l, "Discussion by Ada: “Nice sky” (2 comments)");
+        assert_eq!(l, "Discussion by Ada: “Nice sky”, 2 comments");
         assert!(
             Locale::Fr
                 .marker_label("Ada", "x", 1)

@@ -18,7 +18,7 @@ thread_local! {
     static USERS: Cell<u32> = const { Cell::new(0) };
 }
 
-const LIGHT: &str = "--ic-accent:var(--image-chat-accent,#e2366f);--ic-on-accent:var(--image-chat-on-accent,#fff);--ic-bg:var(--image-chat-bg,#fff);--ic-fg:var(--image-chat-fg,#1d1d24);--ic-muted:var(--image-chat-muted,#5f6170);--ic-border:var(--image-chat-border,#d9d9e3);--ic-danger:var(--image-chat-danger,#c62828);--ic-live:var(--image-chat-live,#1f9d55);--ic-bar-bg:var(--image-chat-bar-bg,rgba(255,255,255,.88));--ic-field-bg:var(--image-chat-field-bg,#f6f6f9);";
+const LIGHT: &str = "--ic-accent:var(--image-chat-accent,#cf2a60);--ic-on-accent:var(--image-chat-on-accent,#fff);--ic-bg:var(--image-chat-bg,#fff);--ic-fg:var(--image-chat-fg,#1d1d24);--ic-muted:var(--image-chat-muted,#5f6170);--ic-border:var(--image-chat-border,#d9d9e3);--ic-danger:var(--image-chat-danger,#c62828);--ic-live:var(--image-chat-live,#1f9d55);--ic-bar-bg:var(--image-chat-bar-bg,rgba(255,255,255,.88));--ic-field-bg:var(--image-chat-field-bg,#f6f6f9);";
 const DARK: &str = "--ic-accent:var(--image-chat-accent,#ff5c93);--ic-on-accent:var(--image-chat-on-accent,#16161c);--ic-bg:var(--image-chat-bg,#1e1f26);--ic-fg:var(--image-chat-fg,#ececf1);--ic-muted:var(--image-chat-muted,#a9abb8);--ic-border:var(--image-chat-border,#3a3c48);--ic-danger:var(--image-chat-danger,#ff6b6b);--ic-live:var(--image-chat-live,#4ade80);--ic-bar-bg:var(--image-chat-bar-bg,rgba(24,24,30,.88));--ic-field-bg:var(--image-chat-field-bg,#2a2b34);";
 
 /// Layout and looks, independent of the theme.

@@ -1,9 +1,9 @@
 //! Configuration from command-line flags and environment variables (every flag has an
 //! `IMAGE_CHAT_*` variable), and the `serve` command that wires the default implementations
-//! together: SQLite store, in-process broker (or, with `--redis-url`, the Redis broker behind
-//! per-node `seq` ordering; both behind the batching decorator), the tenants
-//! file (plus the built-in demo tenant), limits and TLS. Also the operator's `tenant new` and
-//! `sign` subcommands.
+//! together: SQLite store (or, with `--database-url`, PostgreSQL), in-process broker (or, with
+//! `--redis-url`, the Redis broker behind per-node `seq` ordering; both behind the batching
+//! decorator), the tenants file (plus the built-in demo tenant), limits and TLS. Also the
+//! operator's `tenant new` and `sign` subcommands.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,8 +18,9 @@ use crate::http::StaticDirs;
 use crate::limits::{HttpLimits, Limits, SsoWindow, TenantLimits};
 use crate::ratelimit::Rate;
 use crate::reload::Reload;
-use crate::store::Store;
+use crate::store::postgres::{PostgresConfig, PostgresStore};
 use crate::store::sqlite::{SqliteConfig, SqliteStore};
+use crate::store::{Store, StoreError};
 use crate::tenant::{AnonymousPolicy, Tenants};
 use crate::{RunningServer, Security, ServerParts, StartError};
 use image_chat_protocol::TenantId;
@@ -116,9 +117,17 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one; the bound address is printed on stdout).
     #[arg(long, env = "IMAGE_CHAT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// SQLite database file (created if missing).
+    /// SQLite database file (created if missing). Not used with --database-url.
     #[arg(long, env = "IMAGE_CHAT_DATABASE", default_value = "image-chat.db")]
     pub database: PathBuf,
+    /// PostgreSQL database shared by the nodes of a cluster
+    /// (`postgres://user:password@host:port/database`), instead of the SQLite file (--database
+    /// is then ignored). Its schema is created or migrated on start.
+    #[arg(long, env = "IMAGE_CHAT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most connections this node opens to PostgreSQL (with --database-url).
+    #[arg(long, env = "IMAGE_CHAT_DATABASE_POOL_SIZE", default_value_t = 16)]
+    pub database_pool_size: usize,
     /// Events kept per image for resuming clients; older gaps get a full snapshot instead.
     #[arg(long, env = "IMAGE_CHAT_RETENTION", default_value_t = 1000)]
     pub retention: u64,
@@ -387,20 +396,37 @@ pub fn auto_max_connections() -> usize {
     })
 }
 
-/// Opens the default store and starts serving per `args`.
+/// The store `args` name: PostgreSQL with `--database-url`, else the SQLite file.
+async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, StoreError> {
+    match &args.database_url {
+        Some(url) => {
+            let config = PostgresConfig {
+                retention: args.retention,
+                pool_size: args.database_pool_size,
+                ..PostgresConfig::default()
+            };
+            // The URL may hold a password: not logged.
+            tracing::info!(pool_size = config.pool_size, "store: PostgreSQL");
+            Ok(Arc::new(PostgresStore::connect(url, config).await?))
+        }
+        None => {
+            let config = SqliteConfig {
+                retention: args.retention,
+                ..SqliteConfig::default()
+            };
+            Ok(Arc::new(SqliteStore::open(&args.database, config)?))
+        }
+    }
+}
+
+/// Opens the store and starts serving per `args`.
 pub async fn start(args: &ServeArgs) -> Result<RunningServer, StartError> {
     Ok(start_reloadable(args).await?.0)
 }
 
 /// [`start`], with the handle that reloads the tenants file and the certificate (SIGHUP).
 pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload), StartError> {
-    let store = SqliteStore::open(
-        &args.database,
-        SqliteConfig {
-            retention: args.retention,
-            ..SqliteConfig::default()
-        },
-    )?;
+    let store = open_store(args).await?;
     for (name, dir) in [("www", &args.www_dir), ("pkg", &args.pkg_dir)] {
         if let Some(dir) = dir.as_ref().filter(|d| !d.is_dir()) {
             tracing::warn!(dir = %dir.display(), "{name} directory does not exist (yet)");
@@ -414,7 +440,6 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
         }
         _ => (None, None),
     };
-    let store: Arc<dyn Store> = Arc::new(store);
     let fan_out = crate::cluster::fan_out(args, &store).await?;
     let server = RunningServer::start(ServerParts {
         listen: args.listen,

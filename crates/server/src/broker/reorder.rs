@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use image_chat_protocol::Position;
 use tokio::time::Instant;
 
@@ -37,7 +38,7 @@ use super::Published;
 pub struct ReorderConfig {
     /// How long a gap waits for its missing event before it is filled from the store.
     pub gap_wait: Duration,
-    /// Held messages (ahead of a gap) beyond which the gap is filled at once.
+    /// Held events (ahead of a gap) beyond which the gap is filled at once.
     pub max_held: usize,
     /// How long after a failed fill (the store unreachable) it is tried again.
     pub retry_wait: Duration,
@@ -47,6 +48,9 @@ pub struct ReorderConfig {
 /// consecutive events arrive (a commit and a publish each take about a millisecond), far below
 /// what a person notices.
 pub const DEFAULT_GAP_WAIT: Duration = Duration::from_millis(200);
+
+/// Most events delivered as one frame (as the batching decorator's default batch).
+pub const MAX_RUN: usize = 64;
 
 impl Default for ReorderConfig {
     fn default() -> Self {
@@ -73,8 +77,10 @@ pub struct Reorder {
     config: ReorderConfig,
     /// The last position delivered (`epoch` 0: the image had no log yet).
     delivered: Position,
-    /// Messages ahead of a gap, by their first `seq`.
-    held: BTreeMap<u64, Published>,
+    /// Events ahead of a gap, by `seq`, with their log's epoch. A batch is held as its events:
+    /// one node's batch holds only the events *it* committed, which other nodes' events may
+    /// interleave (its seqs need not be consecutive).
+    held: BTreeMap<u64, (u32, Utf8Bytes)>,
     /// When to fill (an open gap, or a failed fill's retry). `None`: nothing scheduled.
     fill_at: Option<Instant>,
     /// A fill is outstanding: nothing with a `seq` is delivered until it is reported.
@@ -98,7 +104,7 @@ impl Reorder {
         self.delivered
     }
 
-    /// Messages held ahead of a gap.
+    /// Events held ahead of a gap.
     pub fn held(&self) -> usize {
         self.held.len()
     }
@@ -113,19 +119,22 @@ impl Reorder {
         let Some(last) = message.seq else {
             return vec![Action::Deliver(message)];
         };
-        if last <= self.delivered.seq && message.epoch == self.delivered.epoch {
-            return Vec::new();
+        let epoch = message.epoch;
+        let other_epoch = self.delivered.epoch != 0 && epoch != self.delivered.epoch;
+        match message.parts {
+            Some(parts) => {
+                for (seq, event) in parts.iter() {
+                    self.hold(epoch, *seq, event.clone());
+                }
+            }
+            None => self.hold(epoch, last, message.frame),
         }
         let mut actions = Vec::new();
-        let first = first_seq(&message);
-        let other_epoch = self.delivered.epoch != 0 && message.epoch != self.delivered.epoch;
         if other_epoch {
-            // Held as a gap: the fill learns from the store what the log is now.
-            self.held.insert(first, message);
+            // A gap: the fill learns from the store what the log is now.
             actions.extend(self.fill_now());
             return actions;
         }
-        self.held.insert(first, message);
         if !self.filling {
             self.drain(&mut actions);
         }
@@ -150,8 +159,8 @@ impl Reorder {
         }
     }
 
-    /// The store's log after the position of the last [`Action::Fill`]: `events` in `seq` order,
-    /// ending at `position` (the log's head when it was read).
+    /// The store's log after the position of the last [`Action::Fill`]: `events` (single
+    /// events) in `seq` order, ending at `position` (the log's head when it was read).
     pub fn filled(
         &mut self,
         now: Instant,
@@ -160,7 +169,6 @@ impl Reorder {
     ) -> Vec<Action> {
         self.filling = false;
         self.fill_at = None;
-        let mut actions = Vec::new();
         if position.epoch != self.delivered.epoch {
             self.delivered = Position {
                 epoch: position.epoch,
@@ -168,20 +176,29 @@ impl Reorder {
             };
         }
         for event in events {
-            if let Some(fresh) = event.after(self.delivered.seq) {
-                self.delivered.seq = fresh.seq.unwrap_or(self.delivered.seq);
-                actions.push(Action::Deliver(fresh));
+            if let Some(seq) = event.seq {
+                self.hold(event.epoch, seq, event.frame);
             }
         }
-        self.delivered.seq = self.delivered.seq.max(position.seq);
+        let mut actions = Vec::new();
         self.drop_stale_epochs();
         self.drain(&mut actions);
+        // The log had nothing more than this: whatever is missing below its head is not coming.
+        if self.delivered.seq < position.seq {
+            tracing::warn!(
+                delivered = self.delivered.seq,
+                head = position.seq,
+                "the store listed fewer events than its head; continuing after the head"
+            );
+            self.delivered.seq = position.seq;
+            self.drain(&mut actions);
+        }
         self.schedule_gap(now);
         actions
     }
 
-    /// The fill failed (the store is unreachable): held messages stay held and the fill is
-    /// tried again after `retry_wait`.
+    /// The fill failed (the store is unreachable): held events stay held and the fill is tried
+    /// again after `retry_wait`.
     pub fn fill_failed(&mut self, now: Instant) {
         self.filling = false;
         self.fill_at = Some(now + self.config.retry_wait);
@@ -201,6 +218,14 @@ impl Reorder {
         actions
     }
 
+    /// Holds one event unless it is a repeat of what was delivered.
+    fn hold(&mut self, epoch: u32, seq: u64, event: Utf8Bytes) {
+        if epoch == self.delivered.epoch && seq <= self.delivered.seq {
+            return;
+        }
+        self.held.insert(seq, (epoch, event));
+    }
+
     fn fill_now(&mut self) -> Option<Action> {
         if self.filling {
             return None;
@@ -210,30 +235,41 @@ impl Reorder {
         Some(Action::Fill(self.delivered))
     }
 
-    /// Held messages of another epoch than the delivered one can never connect: forgotten.
+    /// Held events of another epoch than the delivered one can never connect: forgotten.
     fn drop_stale_epochs(&mut self) {
         let epoch = self.delivered.epoch;
-        self.held.retain(|_, m| m.epoch == epoch);
+        self.held.retain(|_, (e, _)| *e == epoch);
     }
 
-    /// Delivers the held messages that continue the delivered position, dropping repeats.
+    /// Delivers the held events that continue the delivered position, as frames of at most
+    /// [`MAX_RUN`] events, dropping repeats.
     fn drain(&mut self, actions: &mut Vec<Action>) {
+        let mut run: Vec<(u64, Utf8Bytes)> = Vec::new();
         while let Some(entry) = self.held.first_entry() {
-            let next = self.delivered.seq + 1;
-            if *entry.key() > next {
+            let seq = *entry.key();
+            if seq > self.delivered.seq + 1 {
                 break;
             }
-            let message = entry.remove();
+            let (epoch, event) = entry.remove();
             if self.delivered.epoch == 0 {
                 // The image had no log when delivery started: its first event sets the epoch.
-                self.delivered.epoch = message.epoch;
-            } else if message.epoch != self.delivered.epoch {
+                self.delivered.epoch = epoch;
+            }
+            if epoch != self.delivered.epoch || seq <= self.delivered.seq {
                 continue;
             }
-            if let Some(fresh) = message.after(self.delivered.seq) {
-                self.delivered.seq = fresh.seq.unwrap_or(self.delivered.seq);
-                actions.push(Action::Deliver(fresh));
+            self.delivered.seq = seq;
+            run.push((seq, event));
+            if run.len() == MAX_RUN {
+                self.deliver(std::mem::take(&mut run), actions);
             }
+        }
+        self.deliver(run, actions);
+    }
+
+    fn deliver(&self, run: Vec<(u64, Utf8Bytes)>, actions: &mut Vec<Action>) {
+        if let Some(message) = Published::events(self.delivered.epoch, run) {
+            actions.push(Action::Deliver(message));
         }
     }
 
@@ -250,18 +286,8 @@ impl Reorder {
     }
 }
 
-/// The first event's `seq` of an event frame (a batch's first part).
-fn first_seq(message: &Published) -> u64 {
-    match &message.parts {
-        Some(parts) => parts.first().map_or(0, |(seq, _)| *seq),
-        None => message.seq.unwrap_or(0),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use axum::extract::ws::Utf8Bytes;
-
     use super::*;
 
     const EPOCH: u32 = 9;
@@ -270,8 +296,8 @@ mod tests {
         Published::event(EPOCH, seq, Utf8Bytes::from(format!("{{\"seq\":{seq}}}")))
     }
 
-    fn batch(seqs: std::ops::RangeInclusive<u64>) -> Published {
-        let parts = seqs.map(|s| (s, event(s).frame)).collect();
+    fn batch(seqs: impl IntoIterator<Item = u64>) -> Published {
+        let parts = seqs.into_iter().map(|s| (s, event(s).frame)).collect();
         Published::events(EPOCH, parts).expect("non-empty")
     }
 
@@ -311,6 +337,38 @@ mod tests {
         assert_eq!(outcome(&r.receive(t0, batch(5..=8))), (vec![7, 8], None));
         assert_eq!(r.delivered(), at(8));
         assert_eq!(r.poll_timeout(), None);
+    }
+
+    #[test]
+    fn one_nodes_batch_is_interleaved_with_the_other_nodes_events() {
+        let t0 = Instant::now();
+        let mut r = Reorder::new(at(10), ReorderConfig::default());
+        // Node A committed 11, 13 and 16 in one batching window; B and C committed the rest.
+        assert_eq!(
+            outcome(&r.receive(t0, batch([11, 13, 16]))),
+            (vec![11], None)
+        );
+        assert_eq!(outcome(&r.receive(t0, event(14))), (vec![], None));
+        assert_eq!(outcome(&r.receive(t0, event(12))), (vec![12, 13, 14], None));
+        assert_eq!(
+            outcome(&r.receive(t0, batch([15, 17]))),
+            (vec![15, 16, 17], None)
+        );
+        assert_eq!(r.held(), 0);
+        assert_eq!(r.poll_timeout(), None);
+    }
+
+    #[test]
+    fn runs_are_delivered_as_frames_of_at_most_max_run_events() {
+        let t0 = Instant::now();
+        let mut r = Reorder::new(at(0), ReorderConfig::default());
+        let total = MAX_RUN as u64 + 6;
+        for seq in 2..=total {
+            r.receive(t0, event(seq));
+        }
+        let actions = r.receive(t0, event(1));
+        assert_eq!(actions.len(), 2);
+        assert_eq!(outcome(&actions).0, (1..=total).collect::<Vec<_>>());
     }
 
     #[test]

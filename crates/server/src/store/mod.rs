@@ -8,9 +8,11 @@
 //! The op rules themselves (authorship, duplicate ids, limits, events, idempotency, `seq`,
 //! catch-up) are written once in [`rules`], over a small transaction interface
 //! ([`rules::tx`]). Implementations only run transactions and the SQL of that interface:
-//! [`sqlite::SqliteStore`] (embedded, the default). Every implementation runs the same
+//! [`sqlite::SqliteStore`] (embedded, the default) and [`postgres::PostgresStore`] (one
+//! database shared by the servers of a cluster). Every implementation runs the same
 //! conformance suite (`tests/store_conformance/`).
 
+pub mod postgres;
 pub mod rules;
 pub mod sqlite;
 

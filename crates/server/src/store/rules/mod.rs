@@ -30,8 +30,10 @@
 //!    before a write that grows the image and [`limits::add_bytes`] after any write that changes
 //!    its weight.
 //! 4. If it needs a statement the interface lacks (say, deleting one comment), add the method
-//!    to [`tx`] and implement it in every backend (`store/sqlite/tx.rs`, and PostgreSQL's); a new
-//!    column needs a migration in each backend's schema module.
+//!    to [`tx`] and implement it in every backend (`store/sqlite/tx.rs`,
+//!    `store/postgres/tx.rs`); a new column needs a migration in each backend's schema module
+//!    (`sqlite/schema.rs`: a new `user_version`; `postgres/schema.rs`: a new entry at the end
+//!    of `MIGRATIONS`).
 //! 5. Add its behaviour to the conformance suite: it then runs against every backend.
 //!
 //! [`ChatChange`]: image_chat_protocol::ChatChange

@@ -1,8 +1,8 @@
 //! The storage interface the rules run over: SQL-shaped reads and writes inside one
 //! transaction that the backend has begun and will commit (or roll back).
 //!
-//! A backend ([`super::super::sqlite`], and PostgreSQL once it lands) implements these two traits
-//! on its transaction type and nothing else of the op rules: every decision (is this id free,
+//! A backend ([`super::super::sqlite`], [`super::super::postgres`]) implements these two
+//! traits on its transaction type and nothing else of the op rules: every decision (is this id free,
 //! may this person edit, which `seq` comes next, what the event says) is made in
 //! [`super`] from what these methods return. Each method is one statement (or one short
 //! sequence of statements for one row) and says nothing about why it is called.

@@ -1,0 +1,252 @@
+//! Runs the store conformance suite (`tests/store_conformance/`) against [`PostgresStore`], each
+//! test in a schema of its own in the test database (see `postgres_support`), dropped at the
+//! end; and checks what is PostgreSQL's own: migrations, and recovering from an outage.
+
+mod postgres_support;
+mod store_conformance;
+
+use std::time::Duration;
+
+use image_chat_protocol::{Anchor, BroadcastId, ChatId, CreateChat, ImageId, Op, TenantId, User};
+use image_chat_server::store::postgres::{PostgresConfig, PostgresStore};
+use image_chat_server::store::{Commit, ImageKey, Store, StoreError};
+use postgres_support::{Outage, TestSchema};
+use store_conformance::StoreFactory;
+
+/// Stores in a fresh schema: reopening connects to the same schema; dropping the storage
+/// drops the schema.
+struct Postgres;
+
+async fn connect(url: &str, retention: u64) -> PostgresStore {
+    let config = PostgresConfig {
+        retention,
+        ..PostgresConfig::default()
+    };
+    PostgresStore::connect(url, config)
+        .await
+        .unwrap_or_else(|err| panic!("connect the store to {url}: {err}"))
+}
+
+impl StoreFactory for Postgres {
+    type Store = PostgresStore;
+    type Storage = TestSchema;
+
+    async fn create(&self, retention: u64) -> (PostgresStore, TestSchema) {
+        let schema = TestSchema::create().await;
+        (connect(&schema.url, retention).await, schema)
+    }
+
+    async fn reopen(&self, schema: &TestSchema, retention: u64) -> PostgresStore {
+        connect(&schema.url, retention).await
+    }
+
+    async fn attach(&self, schema: &TestSchema, retention: u64) -> PostgresStore {
+        connect(&schema.url, retention).await
+    }
+}
+
+/// One `#[tokio::test]` per suite function, named like it.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                store_conformance::$name(&Postgres).await;
+            }
+        )*
+    };
+}
+
+conformance!(
+    seq_is_gap_free_and_ordered,
+    images_and_tenants_are_independent,
+    unwritten_image_is_empty_at_epoch_zero,
+    retried_op_is_applied_once,
+    reused_broadcast_id_with_other_content_conflicts,
+    rejected_op_commits_nothing,
+    catch_up_returns_exactly_the_missed_events,
+    catch_up_falls_back_to_a_snapshot,
+    snapshot_equals_replayed_log,
+    unknown_chat_is_rejected,
+    ids_used_on_another_image_do_not_block_this_one,
+    image_byte_limit_bounds_the_snapshot,
+    tenant_and_total_quotas,
+    catch_up_is_never_heavier_than_the_snapshot,
+    unknown_comment_is_rejected,
+    duplicate_ids_are_rejected,
+    only_author_or_moderator_edits_a_comment,
+    only_author_or_moderator_deletes_a_chat,
+    data_survives_reopening,
+    secrets_are_created_once,
+    ping_answers_on_a_working_store,
+);
+
+// Multi-threaded, so that commits from different tasks really run at the same time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commits_get_unique_gap_free_seqs() {
+    store_conformance::concurrent_commits_get_unique_gap_free_seqs(&Postgres).await;
+}
+
+// Three stores, each with its own pool, as three servers on one database would be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_servers_on_one_database_get_gap_free_seqs() {
+    store_conformance::several_servers_on_one_database_get_gap_free_seqs(&Postgres).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL's own behaviour
+// ---------------------------------------------------------------------------------------------
+
+/// Applied migrations are recorded; connecting again applies nothing; a database migrated by a
+/// newer server is refused rather than written to.
+#[tokio::test]
+async fn migrations_are_versioned_and_a_newer_schema_is_refused() {
+    let schema = TestSchema::create().await;
+    drop(connect(&schema.url, 10).await);
+    drop(connect(&schema.url, 10).await);
+    let client = postgres_support::connect(&schema.url).await;
+    let versions: Vec<i32> = client
+        .query(
+            "SELECT version FROM image_chat_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .expect("read migrations")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1], "each migration applied once");
+    client
+        .execute(
+            "INSERT INTO image_chat_migrations (version, description) VALUES (99, 'future')",
+            &[],
+        )
+        .await
+        .expect("pretend a newer server migrated");
+    let err = PostgresStore::connect(&schema.url, PostgresConfig::default())
+        .await
+        .expect_err("a newer schema must be refused");
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+/// Servers starting together on a new schema create the tables once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_starting_together_migrate_once() {
+    let schema = TestSchema::create().await;
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = schema.url.clone();
+            tokio::spawn(async move { connect(&url, 10).await })
+        })
+        .collect();
+    for start in starts {
+        start.await.expect("a server failed to start");
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused() {
+    let zero = PostgresConfig {
+        retention: 0,
+        ..PostgresConfig::default()
+    };
+    assert!(matches!(
+        PostgresStore::connect(&postgres_support::url(), zero).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert!(matches!(
+        PostgresStore::connect("postgres://[nope", PostgresConfig::default()).await,
+        Err(StoreError::Backend(_))
+    ));
+    // TLS to PostgreSQL is not built in (docs/OPERATIONS.md): asking for it is refused.
+    let tls = format!("{}?sslmode=require", postgres_support::url());
+    assert!(matches!(
+        PostgresStore::connect(&tls, PostgresConfig::default()).await,
+        Err(StoreError::Backend(_))
+    ));
+    // A schema that does not exist: said so, not a confusing failure on the first write.
+    let url = postgres_support::with_schema(&postgres_support::url(), "no_such_schema_here");
+    let err = PostgresStore::connect(&url, PostgresConfig::default())
+        .await
+        .expect_err("missing schema");
+    assert!(err.to_string().contains("search_path"), "{err}");
+}
+
+/// PostgreSQL going away fails ops promptly as backend errors (which clients see as
+/// `unavailable`), `ping` reports it, and the store recovers by itself when it is back: the
+/// pool replaces its dead connections, the op retried with the same `broadcastId` is applied
+/// once, and nothing acknowledged before is lost.
+#[tokio::test]
+async fn an_outage_fails_ops_and_the_store_recovers_by_itself() {
+    let schema = TestSchema::create().await;
+    let outage = Outage::start(postgres_support::addr()).await;
+    let url = outage.url(&schema);
+    let config = PostgresConfig {
+        connect_timeout: Duration::from_secs(2),
+        op_timeout: Duration::from_secs(5),
+        ..PostgresConfig::default()
+    };
+    let store = PostgresStore::connect(&url, config)
+        .await
+        .expect("connect through the proxy");
+    let image = ImageKey {
+        tenant: TenantId::new("t1"),
+        image: ImageId::new("img"),
+    };
+    let actor = User {
+        id: "anon:a".into(),
+        name: "A".into(),
+        avatar_url: None,
+        is_moderator: false,
+        signed_in: false,
+    };
+    let create = |k: u8| {
+        Op::CreateChat(CreateChat {
+            broadcast_id: BroadcastId::new(image_chat_protocol::ids::encode_uuid_v4([k; 16])),
+            chat_id: ChatId::new(image_chat_protocol::ids::encode_uuid_v4([k + 100; 16])),
+            anchor: Anchor::point(0.5, 0.5),
+            text: "hi".into(),
+        })
+    };
+    assert!(matches!(
+        store.commit(&image, &actor, &create(1), 1).await,
+        Ok(Commit::Applied(_))
+    ));
+
+    outage.down();
+    let started = std::time::Instant::now();
+    match store.commit(&image, &actor, &create(2), 2).await {
+        Err(StoreError::Backend(_)) => {}
+        other => panic!("a commit during the outage must fail as a backend error: {other:?}"),
+    }
+    assert!(store.ping().await.is_err(), "ping reports the outage");
+    assert!(store.snapshot(&image).await.is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "failures are prompt: {:?}",
+        started.elapsed()
+    );
+
+    outage.back();
+    // The first op after the outage may still meet a connection that died while idle in the
+    // pool (and fail as `unavailable`); the pool replaces it, so a client's retry succeeds.
+    let mut retried = None;
+    for _ in 0..5 {
+        match store.commit(&image, &actor, &create(2), 3).await {
+            Ok(commit) => {
+                retried = Some(commit);
+                break;
+            }
+            Err(StoreError::Backend(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(other) => panic!("{other}"),
+        }
+    }
+    match retried {
+        Some(Commit::Applied(event)) => assert_eq!(event.seq(), 2, "nothing was half-applied"),
+        other => panic!("the store did not recover: {other:?}"),
+    }
+    store.ping().await.expect("ping after the outage");
+    let (position, snapshot) = store.snapshot(&image).await.expect("snapshot");
+    assert_eq!(position.seq, 2);
+    assert_eq!(snapshot.chats.len(), 2);
+}

@@ -1,0 +1,102 @@
+// End-to-end accessibility check: axe-core (npm) runs inside Chromium on the demo page (served
+// from another origin than the server, as sites embed the widget) in the light and the dark
+// theme, in three states each: live with discussions on the picture, a thread open, and offline
+// after a failed attempt (its message and Retry shown). Any violation axe rates "serious" or
+// "critical" fails the test, with the rule, its help and the offending elements.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { startServer, startDemoSite, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ApiClient } from './api.mjs';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const IMAGE_ID = 'demo-lakeside'; // www/index.html's picture
+
+let browser;
+let server;
+let site;
+let sun;
+before(async () => {
+  browser = await launchBrowser();
+  server = await startServer();
+  site = await startDemoSite(server);
+  const api = await ApiClient.join(server.url, IMAGE_ID, 'Ada');
+  try {
+    sun = await api.createChat(0.62, 0.3, 'Is the sun setting or rising here?');
+    await api.reply(sun.chatId, 'Setting: the shadows point east.');
+    await api.createChat(0.3, 0.72, 'Lovely reflection on the water.');
+  } finally {
+    api.close();
+  }
+});
+after(async () => {
+  await browser?.close();
+  await server?.kill();
+  server?.cleanup();
+  await site?.close();
+});
+
+/** Runs axe on the whole page; returns the serious and critical violations, readably. */
+async function seriousViolations(page) {
+  // Evaluated through the DevTools protocol, so the page's CSP does not apply to axe itself.
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n').slice(1).join('; ')}`),
+    }));
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+function describe(violations) {
+  return violations
+    .map((v) => `${v.impact} ${v.id} (${v.help}):\n  ${v.nodes.join('\n  ')}`)
+    .join('\n');
+}
+
+function waitFor(page, fn, arg) {
+  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
+}
+
+for (const theme of ['light', 'dark']) {
+  test(`axe: no serious or critical violation on the demo page, ${theme} theme: live, thread open, offline`, async () => {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, colorScheme: theme });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${site.url}?theme=${theme}`);
+      await waitFor(page, () => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === 2);
+      await waitFor(page, () => document.querySelector('.image-chat')?.dataset.state === 'live');
+      const found = {};
+      found.live = await seriousViolations(page);
+
+      await page.locator(`.image-chat-marker[data-chat-id="${sun.chatId}"]`).click();
+      await page.locator(`.image-chat-thread[data-chat-id="${sun.chatId}"]`).waitFor({ timeout: WAIT_MS });
+      found['thread open'] = await seriousViolations(page);
+      await page.keyboard.press('Escape');
+      await page.locator('.image-chat-thread').waitFor({ state: 'detached', timeout: WAIT_MS });
+
+      await context.setOffline(true);
+      await waitFor(page, () => document.querySelector('.image-chat')?.dataset.state === 'offline');
+      const box = await page.locator('#demo-image').boundingBox();
+      await page.mouse.click(box.x + 0.5 * box.width, box.y + 0.5 * box.height);
+      await page.locator('.image-chat-thread[data-draft] textarea').fill('typed offline');
+      await page.locator('.image-chat-thread[data-draft] [data-action=post]').click();
+      await page.locator('.image-chat-marker[data-failed]').waitFor({ timeout: WAIT_MS });
+      found.offline = await seriousViolations(page);
+
+      const report = Object.entries(found)
+        .filter(([, v]) => v.length > 0)
+        .map(([state, v]) => `--- ${state}:\n${describe(v)}`)
+        .join('\n');
+      assert.equal(report, '', `axe found serious or critical violations (${theme}):\n${report}`);
+    } finally {
+      await context.close();
+    }
+  });
+}
