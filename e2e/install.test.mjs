@@ -2,9 +2,9 @@
 // - one binary: a server started with NO asset flags serves /embed.js and the wasm built into
 //   it, and a page on another origin mounts the widget with the one-tag loader;
 // - npm: `scripts/pack-npm.sh` packs the package (`npm pack`), the tarball is installed into a
-//   scratch app that imports it (`import { mount } from "image-chat"`), Vite builds the app
-//   (the wasm becomes a build asset), and the built app, on its own origin, mounts the widget in
-//   Chromium against a real server.
+//   scratch app that imports it (`import { mount } from "image-chat"`), TypeScript checks the
+//   app's use of the types, Vite builds the app (the wasm becomes a build asset), and the built
+//   app, on its own origin, mounts the widget in Chromium against a real server.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,6 +116,31 @@ window.__version = ImageChat.version;
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     assert.ok(existsSync(join(app, 'node_modules', 'image-chat', 'index.d.ts')));
+
+    // The types, as a TypeScript app sees them through the `exports` map (strict, no
+    // skipLibCheck; wasm-bindgen's d.ts uses Symbol.dispose, hence lib esnext). The
+    // @ts-expect-error lines fail the check if a wrong option ever type-checks.
+    writeFileSync(
+      join(app, 'check.ts'),
+      `import { mount, load, ImageChat, type ImageChatOptions, type ImageChatState } from "image-chat";
+const options: ImageChatOptions = { server: "https://chat.example.com", tenant: "acme", theme: "dark" };
+const chat: ImageChat = await mount("#photo", options);
+const state: ImageChatState = chat.state;
+const Widget: typeof ImageChat = await load();
+Widget.mount(document.createElement("img"), { readOnly: true, markerSize: 32 }).destroy();
+chat.setAuth({ type: "anonymous", name: "Ada" });
+console.log(state, ImageChat.version);
+// @ts-expect-error: not an option
+mount("#photo", { colour: "red" });
+// @ts-expect-error: themes are light, dark or auto
+mount("#photo", { theme: "blue" });
+`,
+    );
+    execFileSync(
+      join(ROOT, 'node_modules', '.bin', 'tsc'),
+      ['--noEmit', '--strict', '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2022', '--lib', 'esnext,dom', 'check.ts'],
+      { cwd: app, stdio: ['ignore', 'inherit', 'inherit'] },
+    );
 
     const { build } = await import('vite');
     const dist = join(scratch, 'dist');

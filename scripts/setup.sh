@@ -47,8 +47,8 @@ fi
 
 if [ ! -x node_modules/.bin/wasm-opt ] || [ ! -x node_modules/.bin/terser ] || [ ! -d node_modules/playwright-core ] \
   || [ ! -d node_modules/vite ] || [ ! -d node_modules/react-dom ] || [ ! -d node_modules/vue ] \
-  || [ ! -d node_modules/axe-core ]; then
-  say "installing npm dev tools (binaryen, terser, playwright-core; vite, react, vue for the framework and npm-package tests; axe-core for the accessibility check)"
+  || [ ! -d node_modules/axe-core ] || [ ! -x node_modules/.bin/tsc ]; then
+  say "installing npm dev tools (binaryen, terser, playwright-core; vite, react, vue for the framework and npm-package tests, typescript for its types; axe-core for the accessibility check)"
   npm ci --no-audit --no-fund
 fi
 

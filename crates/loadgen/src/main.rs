@@ -15,9 +15,12 @@
 //! - [`scenario`]: idle, load, bytes, storm.
 //! - [`hostile`]: the well-behaved load alone and under attack (slowloris, slow readers, junk,
 //!   snapshot readers).
+//! - [`hop`]: the cross-node hop: one image viewed through two nodes of a cluster against a
+//!   single node, in one run.
 //! - [`stats`]: latency percentiles.
 
 pub mod client;
+pub mod hop;
 pub mod hostile;
 pub mod scenario;
 pub mod server;
@@ -129,6 +132,26 @@ enum Scenario {
         #[arg(long, default_value_t = 4)]
         snapshot_readers: usize,
     },
+    /// One image viewed through two nodes of a cluster (on Redis) against one node: the
+    /// cross-node hop's added latency and deliveries per second.
+    Hop {
+        /// Viewers per node in the cluster phase (twice as many on the single node).
+        #[arg(long, default_value_t = 100)]
+        viewers: usize,
+        /// Ops per second of the publisher.
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// Seconds of publishing per phase.
+        #[arg(long, default_value_t = 10.0)]
+        duration_secs: f64,
+        /// The Redis the cluster phase uses.
+        #[arg(
+            long,
+            env = "IMAGE_CHAT_REDIS_URL",
+            default_value = "redis://127.0.0.1:6379"
+        )]
+        redis_url: String,
+    },
     /// A quick run of every scenario with small numbers; fails if the tool or the figures'
     /// basic invariants break (used by the test script).
     Smoke,
@@ -152,6 +175,21 @@ fn raise_open_files_limit() -> u64 {
 }
 
 async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String> {
+    if let Scenario::Hop {
+        viewers,
+        rate,
+        duration_secs,
+        redis_url,
+    } = &cli.scenario
+    {
+        let params = hop::HopParams {
+            viewers: *viewers,
+            rate: *rate,
+            duration_secs: *duration_secs,
+            redis_url: redis_url.clone(),
+        };
+        return Ok(vec![hop::hop(target, &params).await?]);
+    }
     let mut server = Server::start(target)?;
     let report = match &cli.scenario {
         Scenario::Idle {
@@ -212,6 +250,7 @@ async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String>
             hostile::hostile(&server, &params).await?
         }
         Scenario::Smoke => return smoke(target).await,
+        Scenario::Hop { .. } => unreachable!("handled above"),
     };
     Ok(vec![report])
 }

@@ -170,6 +170,26 @@ impl Server {
         Ok(())
     }
 
+    /// Another server on this one's database (a second node of a cluster), spawned with `args`
+    /// (which must name the shared broker, e.g. `--redis-url`). This server must outlive it.
+    pub fn spawn_sibling(&self, args: &[String]) -> Result<Server, String> {
+        let (Target::Spawn { bin, .. }, Some(dir)) = (&self.target, &self.dir) else {
+            return Err("only a spawned server has a database to share".into());
+        };
+        let db = dir.path().join("loadgen.db");
+        let (child, addr) = spawn_on(bin, args, "127.0.0.1:0", &db)?;
+        Ok(Server {
+            addr,
+            pid: child.id(),
+            child: Some(child),
+            target: Target::Spawn {
+                bin: bin.clone(),
+                args: args.to_vec(),
+            },
+            dir: None,
+        })
+    }
+
     /// Starts the server again on the same address and database.
     pub fn start_again(&mut self) -> Result<(), String> {
         let (Target::Spawn { bin, args }, Some(dir)) = (&self.target, &self.dir) else {

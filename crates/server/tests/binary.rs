@@ -226,7 +226,7 @@ async fn widget_files_load_from_any_origin() {
 async fn demo_pages_carry_a_content_security_policy() {
     let dir = tempfile::tempdir().unwrap();
     let (_process, addr) = spawn(dir.path());
-    std::fs::write(dir.path().join("www/embed.js"), "//").unwrap();
+    std::fs::write(dir.path().join("www/site.js"), "//").unwrap();
 
     let response = http_raw(addr, "/").await;
     let (head, body) = split_response(&response);
@@ -244,8 +244,9 @@ async fn demo_pages_carry_a_content_security_policy() {
     assert!(!csp.contains("'unsafe-eval'"), "{csp}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
 
-    let response = http_raw(addr, "/embed.js").await;
+    let response = http_raw(addr, "/site.js").await;
     let (head, _) = split_response(&response);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(!head.contains("content-security-policy"), "{head}");
     assert!(head.contains("x-content-type-options: nosniff"), "{head}");
 }

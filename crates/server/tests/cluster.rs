@@ -2,16 +2,19 @@
 //! one Redis (each test with its own database and key prefix). Clients on different nodes see
 //! each other's ops in one order; concurrent writes from every node give a gap-free `seq`; a
 //! node killed mid-stream sends its clients to another node where they resume with nothing
-//! missed; Redis restarted mid-stream loses nothing.
+//! missed; Redis restarted mid-stream loses nothing; PostgreSQL unreachable gives writers
+//! `unavailable` (nothing changed) and everything recovers by itself.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod cluster_support;
+mod postgres_support;
 mod redis_support;
 
 use std::time::Duration;
 
 use cluster_support::{Cluster, ClusterConfig, Database, PrivateRedis, Replica, Reply, create};
+use image_chat_protocol::ErrorCode;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -42,7 +45,7 @@ fn assert_exactly(seen: &[u64], n: u64, who: &str) {
 async fn clients_on_three_nodes_see_one_gap_free_order() {
     let cluster = Cluster::start(
         3,
-        Database::sqlite(),
+        Database::postgres().await,
         ClusterConfig::new(redis_support::url()),
     );
     const PER_CLIENT: u64 = 20;
@@ -95,7 +98,7 @@ async fn clients_on_three_nodes_see_one_gap_free_order() {
 async fn a_node_killed_mid_stream_sends_its_clients_elsewhere_with_nothing_missed() {
     let mut cluster = Cluster::start(
         3,
-        Database::sqlite(),
+        Database::postgres().await,
         ClusterConfig::new(redis_support::url()),
     );
     const TOTAL: u64 = 80;
@@ -136,7 +139,11 @@ async fn a_node_killed_mid_stream_sends_its_clients_elsewhere_with_nothing_misse
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_mid_stream_loses_nothing() {
     let mut redis = PrivateRedis::start();
-    let cluster = Cluster::start(2, Database::sqlite(), ClusterConfig::new(redis.url()));
+    let cluster = Cluster::start(
+        2,
+        Database::postgres().await,
+        ClusterConfig::new(redis.url()),
+    );
     const TOTAL: u64 = 80;
     let writer_addr = cluster.addr(0);
     let writer = tokio::spawn(async move {
@@ -161,4 +168,56 @@ async fn redis_restarted_mid_stream_loses_nothing() {
     assert_eq!(viewer.snapshots, 0);
     assert_exactly(&viewer.seen, TOTAL, "the viewer on the other node");
     println!("Redis killed and restarted mid-stream: {TOTAL} events, in order, no resync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unavailable_gives_unavailable_and_recovers() {
+    let outage = postgres_support::Outage::start(postgres_support::addr()).await;
+    let db = Database::postgres_through(&outage).await;
+    let cluster = Cluster::start(2, db, ClusterConfig::new(redis_support::url()));
+    let mut writer = Replica::new("outage");
+    writer.connect(cluster.addr(0)).await.unwrap();
+    let mut viewer = Replica::new("outage");
+    viewer.connect(cluster.addr(1)).await.unwrap();
+    for k in 0..5 {
+        commit(&mut writer, &format!("before #{k}")).await.unwrap();
+    }
+    viewer.catch_up_to(5, WAIT).await.unwrap();
+
+    outage.down();
+    // A write now: `unavailable`, nothing changed (the database is the truth, and it is away).
+    let refused = commit(&mut writer, "during").await;
+    assert!(
+        matches!(&refused, Err(e) if e.contains(&format!("{:?}", ErrorCode::Unavailable))),
+        "{refused:?}"
+    );
+    // A new connection cannot be served meanwhile (it is told to come back later).
+    let mut newcomer = Replica::new("outage");
+    assert!(newcomer.connect(cluster.addr(1)).await.is_err());
+    // Live viewers stay connected.
+    assert!(viewer.connected());
+
+    outage.back();
+    // Recovers by itself: the next writes are acknowledged (the pool reconnects).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let first_after = loop {
+        match commit(&mut writer, "after").await {
+            Ok(seq) => break seq,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                assert!(e.contains("Unavailable"), "{e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("did not recover: {e}"),
+        }
+    };
+    assert_eq!(first_after, 6, "the refused write changed nothing");
+    for k in 0..4 {
+        commit(&mut writer, &format!("after #{k}")).await.unwrap();
+    }
+    viewer.catch_up_to(10, WAIT).await.unwrap();
+    assert!(viewer.violations.is_empty(), "{:?}", viewer.violations);
+    assert_exactly(&viewer.seen, 10, "the viewer on the other node");
+    newcomer.connect(cluster.addr(1)).await.unwrap();
+    assert_eq!(newcomer.position.unwrap().seq, 10);
+    println!("PostgreSQL away: writes refused as unavailable, then 5 more acknowledged, 1..=10");
 }

@@ -80,11 +80,32 @@ async fn next(sub: &mut Subscription) -> Received {
         .expect("delivery in time")
 }
 
-async fn next_seq(sub: &mut Subscription) -> u64 {
-    match next(sub).await {
-        Received::Message(m) => m.seq.expect("an event"),
-        other => panic!("expected an event, got {other:?}"),
+/// The events of one delivered frame (a batch's parts, or the event): `(seq, JSON)`.
+fn parts(m: &Published) -> Vec<(u64, String)> {
+    match &m.parts {
+        Some(parts) => parts.iter().map(|(s, e)| (*s, e.to_string())).collect(),
+        None => vec![(m.seq.expect("an event"), m.frame.to_string())],
     }
+}
+
+/// Reads frames until event `last` arrived; every event in between, in delivery order.
+async fn events_until(sub: &mut Subscription, last: u64) -> Vec<(u64, String)> {
+    let mut events = Vec::new();
+    while events.last().is_none_or(|(seq, _)| *seq < last) {
+        match next(sub).await {
+            Received::Message(m) => events.extend(parts(&m)),
+            other => panic!("expected events, got {other:?}"),
+        }
+    }
+    events
+}
+
+async fn seqs_until(sub: &mut Subscription, last: u64) -> Vec<u64> {
+    events_until(sub, last)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect()
 }
 
 #[tokio::test]
@@ -104,9 +125,7 @@ async fn events_published_out_of_order_are_delivered_in_order() {
             .await
             .expect("publish");
     }
-    for expected in 1..=3 {
-        assert_eq!(next_seq(&mut sub).await, expected);
-    }
+    assert_eq!(seqs_until(&mut sub, 3).await, vec![1, 2, 3]);
     // A repeat is not delivered again: the next thing through is the next event.
     shared
         .publish(&image(), published(&events[1]))
@@ -117,7 +136,7 @@ async fn events_published_out_of_order_are_delivered_in_order() {
         .publish(&image(), published(&fourth))
         .await
         .expect("publish");
-    assert_eq!(next_seq(&mut sub).await, 4);
+    assert_eq!(seqs_until(&mut sub, 4).await, vec![4]);
 }
 
 #[tokio::test]
@@ -140,12 +159,10 @@ async fn an_event_never_published_is_filled_from_the_store_after_the_wait() {
         .await
         .expect("publish");
     for sub in [&mut a, &mut b] {
-        assert_eq!(next_seq(sub).await, 1);
-        match next(sub).await {
-            Received::Message(m) => assert_eq!(m, published(&lost), "the store's copy"),
-            other => panic!("expected the filled event, got {other:?}"),
-        }
-        assert_eq!(next_seq(sub).await, 3);
+        let events = events_until(sub, 3).await;
+        let seqs: Vec<u64> = events.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(events[1].1, lost.to_json(), "the store's copy");
     }
     assert!(held_from.elapsed() >= GAP_WAIT, "the gap waited first");
     assert_eq!(node.topic_count(), 1, "one pump for both viewers");
@@ -166,8 +183,7 @@ async fn an_image_without_a_log_yet_fills_from_its_first_event() {
         .publish(&image(), published(&second))
         .await
         .expect("publish");
-    assert_eq!(next_seq(&mut sub).await, 1);
-    assert_eq!(next_seq(&mut sub).await, 2);
+    assert_eq!(seqs_until(&mut sub, 2).await, vec![1, 2]);
 }
 
 #[tokio::test]
@@ -202,7 +218,7 @@ async fn a_gap_the_store_can_no_longer_list_makes_viewers_resync() {
         .publish(&image(), published(&seventh))
         .await
         .expect("publish");
-    assert_eq!(next_seq(&mut sub).await, 7);
+    assert_eq!(seqs_until(&mut sub, 7).await, vec![7]);
 }
 
 /// Two nodes on one Redis: node B's connection to Redis is cut while node A commits and
@@ -222,7 +238,7 @@ async fn a_lost_redis_connection_is_refilled_from_the_store() {
     let mut viewer = node_b.subscribe(&image()).await.expect("subscribe");
     let one = commit(&store, 1).await;
     a.publish(&image(), published(&one)).await.expect("publish");
-    assert_eq!(next_seq(&mut viewer).await, 1);
+    assert_eq!(seqs_until(&mut viewer, 1).await, vec![1]);
     proxy.cut();
     for n in 2..=4 {
         let event = commit(&store, n).await;
@@ -237,8 +253,10 @@ async fn a_lost_redis_connection_is_refilled_from_the_store() {
     while expected <= committed {
         match tokio::time::timeout(Duration::from_millis(200), viewer.recv()).await {
             Ok(Received::Message(m)) => {
-                assert_eq!(m.seq, Some(expected), "in order, nothing twice");
-                expected += 1;
+                for (seq, _) in parts(&m) {
+                    assert_eq!(seq, expected, "in order, nothing twice");
+                    expected += 1;
+                }
             }
             Ok(other) => panic!("no resync expected, got {other:?}"),
             Err(_) => {

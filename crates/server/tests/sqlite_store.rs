@@ -89,3 +89,8 @@ async fn concurrent_commits_get_unique_gap_free_seqs() {
 async fn several_servers_on_one_database_get_gap_free_seqs() {
     store_conformance::several_servers_on_one_database_get_gap_free_seqs(&Sqlite).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tenant_quota_holds_across_servers() {
+    store_conformance::tenant_quota_holds_across_servers(&Sqlite).await;
+}

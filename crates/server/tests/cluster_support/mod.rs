@@ -1,8 +1,9 @@
 //! Several `image-chat-server` processes as one cluster, for the multi-node tests: nodes on one
-//! database and one Redis (each test with its own database and key prefix), a private
+//! PostgreSQL and one Redis (each test with its own schema and key prefix), a private
 //! `redis-server` a test may kill and restart, and [`Replica`], a client that keeps its own copy
 //! of an image and checks that every event continues the last one (no gap, no repeat, in order).
-//! Every process is killed when its handle drops.
+//! Every process is killed when its handle drops. Test files using it also declare
+//! `mod postgres_support;`.
 
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -21,26 +22,34 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// Where the nodes keep their data.
-pub enum Database {
-    /// One SQLite file shared by every node (one machine only; the store serializes commits with
-    /// `BEGIN IMMEDIATE`, across processes too).
-    Sqlite(tempfile::TempDir),
+use crate::postgres_support::{Outage, TestSchema};
+
+/// Where the nodes keep their data: a PostgreSQL schema of the test's own (dropped with it),
+/// reached directly or through a path the test can take down.
+pub struct Database {
+    /// The schema.
+    pub schema: TestSchema,
+    /// The URL the nodes use.
+    pub url: String,
 }
 
 impl Database {
-    /// A fresh SQLite database.
-    pub fn sqlite() -> Self {
-        Database::Sqlite(tempfile::tempdir().unwrap())
+    /// A fresh schema on the test PostgreSQL (`scripts/setup.sh test` starts one).
+    pub async fn postgres() -> Self {
+        let schema = TestSchema::create().await;
+        let url = schema.url.clone();
+        Self { schema, url }
+    }
+
+    /// A fresh schema reached through `outage` (which the test can take down).
+    pub async fn postgres_through(outage: &Outage) -> Self {
+        let schema = TestSchema::create().await;
+        let url = outage.url(&schema);
+        Self { schema, url }
     }
 
     fn env(&self) -> Vec<(&'static str, String)> {
-        match self {
-            Database::Sqlite(dir) => vec![(
-                "IMAGE_CHAT_DATABASE",
-                dir.path().join("cluster.db").display().to_string(),
-            )],
-        }
+        vec![("IMAGE_CHAT_DATABASE_URL", self.url.clone())]
     }
 }
 

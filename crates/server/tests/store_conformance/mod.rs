@@ -1610,6 +1610,80 @@ fn weight(snapshot: &Snapshot) -> u64 {
         .sum()
 }
 
+/// A tenant's quota when several servers commit on many of its images at once: each create
+/// weighs the same and the quota has room for exactly `FIT` of them. Commits on other images
+/// are not serialized against each other (that would make a cluster no faster than one
+/// server), so creates committing at the same moment may pass together: at least `FIT` and
+/// at most one more per concurrent task are applied, never a refusal while there was room,
+/// the tenant's total is exactly what was applied, and once the race is over the next create
+/// is refused. Run it on a multi-threaded runtime so the commits really overlap.
+pub async fn tenant_quota_holds_across_servers<F: StoreFactory>(factory: &F) {
+    const SERVERS: usize = 3;
+    const TASKS_PER_SERVER: usize = 3;
+    const CREATES_PER_TASK: usize = 4;
+    const FIT: u64 = 10;
+    let (first, storage) = factory.create(KEEP_ALL).await;
+    let mut servers = vec![Arc::new(first)];
+    for _ in 1..SERVERS {
+        servers.push(Arc::new(factory.attach(&storage, KEEP_ALL).await));
+    }
+    // What one create weighs (ids have one length, the text and time are the same).
+    let mut ids = Ids(u64::MAX / 2);
+    let probe = key("probe", "img");
+    commit_with(
+        &*servers[0],
+        &probe,
+        &alice(),
+        &create_op(ids.bid(), &ids.chat(), "same size"),
+        CommitLimits::UNLIMITED,
+    )
+    .await
+    .expect("probe");
+    let weight = servers[0].usage(&probe).await.expect("usage").image;
+    let limits = byte_limits(0, FIT * weight + weight / 2, 0);
+    let mut tasks = Vec::new();
+    for (s, server) in servers.iter().enumerate() {
+        for t in 0..TASKS_PER_SERVER {
+            let task = (s * TASKS_PER_SERVER + t) as u64;
+            let server = Arc::clone(server);
+            tasks.push(tokio::spawn(async move {
+                let mut ids = Ids(task << 32);
+                let mut applied = 0u64;
+                for i in 0..CREATES_PER_TASK {
+                    // Each on an image of its own: nothing but the quota orders them.
+                    let image = key("t1", &format!("img-{task}-{i}"));
+                    let op = create_op(ids.bid(), &ids.chat(), "same size");
+                    match commit_with(&*server, &image, &alice(), &op, limits).await {
+                        Ok(()) => applied += 1,
+                        Err(Rejection::QuotaExceeded) => {}
+                        Err(other) => panic!("task {task}: {other:?}"),
+                    }
+                }
+                applied
+            }));
+        }
+    }
+    let mut applied = 0;
+    for task in tasks {
+        applied += task.await.expect("task panicked");
+    }
+    let concurrent = (SERVERS * TASKS_PER_SERVER) as u64;
+    assert!(
+        (FIT..FIT + concurrent).contains(&applied),
+        "{applied} creates applied for a quota with room for {FIT}"
+    );
+    let usage = servers[1]
+        .usage(&key("t1", "img-0-0"))
+        .await
+        .expect("usage");
+    assert_eq!(usage.tenant, applied * weight, "the total is exact");
+    let late = create_op(ids.bid(), &ids.chat(), "same size");
+    assert_eq!(
+        commit_with(&*servers[2], &key("t1", "late"), &alice(), &late, limits).await,
+        Err(Rejection::QuotaExceeded)
+    );
+}
+
 /// An image holds at most its byte limit: the op that would pass it is `ImageFull` and commits
 /// nothing; deleting frees room; an edit that shrinks a comment always passes; the stored total
 /// is exactly the snapshot's weight, and the snapshot's JSON is bounded by the limit.

@@ -8,6 +8,9 @@
 //! other servers through `INSERT … ON CONFLICT DO NOTHING`, which waits for a concurrent
 //! insert of the same image to commit and then reports "exists" (the rules lock it then).
 //!
+//! A tenant's stored bytes are spread over [`USAGE_SHARDS`] rows of `usage`, by image, so that
+//! commits of one tenant on different images do not queue on one row.
+//!
 //! PostgreSQL has no unsigned integers: values are `BIGINT` (checked `>= 0` by the schema) and
 //! converted here; a value that does not convert is reported as corruption.
 
@@ -34,6 +37,18 @@ fn unsigned(what: &str, value: i64) -> Result<u64, StoreError> {
 /// A `u64` for a `BIGINT` column (every value the rules store is far below `i64::MAX`).
 fn signed(what: &str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is too large")))
+}
+
+/// Rows a tenant's byte total is spread over (see [`usage_shard`]).
+const USAGE_SHARDS: i64 = 16;
+
+/// The `usage` row of a tenant that holds `image`'s bytes. A tenant's total is the sum of its
+/// rows; spreading it keeps commits on different images from waiting for one row (each
+/// commit updates its row until it ends). An image always maps to the same row, so its
+/// removals subtract from where its additions went.
+fn usage_shard(image: i64) -> i16 {
+    // In 0..16: the cast cannot truncate.
+    image.rem_euclid(USAGE_SHARDS) as i16
 }
 
 fn image_row(row: &Row) -> Result<ImageRow, StoreError> {
@@ -277,14 +292,14 @@ impl ReadTx for PgTx<'_, '_> {
     async fn tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError> {
         self.count(
             "tenant bytes",
-            "SELECT COALESCE((SELECT bytes FROM usage WHERE tenant = $1), 0)",
+            "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM usage WHERE tenant = $1",
             &[&tenant],
         )
         .await
     }
 
     async fn total_bytes(&mut self) -> Result<u64, StoreError> {
-        // One row per tenant: a short sum.
+        // A few rows per tenant: a short sum.
         self.count(
             "total bytes",
             "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM usage",
@@ -442,11 +457,17 @@ impl WriteTx for PgTx<'_, '_> {
         .await
     }
 
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError> {
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO usage (tenant, bytes) VALUES ($1, GREATEST(0, $2::BIGINT)) \
-             ON CONFLICT (tenant) DO UPDATE SET bytes = GREATEST(0, usage.bytes + $2::BIGINT)",
-            &[&tenant, &delta],
+            "INSERT INTO usage (tenant, shard, bytes) VALUES ($1, $2, GREATEST(0, $3::BIGINT)) \
+             ON CONFLICT (tenant, shard) \
+             DO UPDATE SET bytes = GREATEST(0, usage.bytes + $3::BIGINT)",
+            &[&tenant, &usage_shard(image), &delta],
         )
         .await
     }

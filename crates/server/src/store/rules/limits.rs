@@ -6,10 +6,12 @@
 //! limit was lowered) can shrink. The totals live in the database (`images.bytes`, `usage`) and
 //! are read and changed in the commit's transaction, like authorship.
 //!
-//! Across servers on one PostgreSQL database: the image's total is exact (its row is locked);
-//! a tenant's and the server's totals are read at the start of the check, so commits on
-//! *other* images running at the same moment may together pass a quota by at most what they
-//! add (the next commit after them is refused). See docs/ARCHITECTURE.md, "Storage".
+//! Across servers on one PostgreSQL database the image's total is exact (its row is locked by
+//! the commit). A tenant's and the server's totals are read without a lock: locking them would
+//! make every commit of a tenant wait for the one before it, across the whole cluster, which is
+//! what scaling out must avoid. Commits on *other* images committing at the same moment can
+//! therefore pass a quota together, by at most what they add (one op each); the next commit
+//! after them is refused. See docs/ARCHITECTURE.md, "Storage".
 
 use super::super::{CommitLimits, Rejection, StoreError, Usage};
 use super::ops::OpContext;
@@ -33,11 +35,6 @@ impl CommitLimits {
         }
         Ok(())
     }
-
-    /// Whether a check needs the tenant's and the server's totals (reading them costs a query).
-    fn has_quota(&self) -> bool {
-        self.max_bytes_per_tenant > 0 || self.max_bytes_total > 0
-    }
 }
 
 /// Refuses a change of `delta` bytes to the image that would break a byte limit.
@@ -49,10 +46,15 @@ pub async fn check_bytes<T: ReadTx>(
     if delta <= 0 {
         return Ok(());
     }
-    let (tenant, total) = if cx.limits.has_quota() {
-        (tx.tenant_bytes(cx.tenant).await?, tx.total_bytes().await?)
+    let tenant = if cx.limits.max_bytes_per_tenant > 0 {
+        tx.tenant_bytes(cx.tenant).await?
     } else {
-        (0, 0)
+        0
+    };
+    let total = if cx.limits.max_bytes_total > 0 {
+        tx.total_bytes().await?
+    } else {
+        0
     };
     let usage = Usage {
         image: cx.image.bytes,
@@ -72,7 +74,7 @@ pub async fn add_bytes<T: WriteTx>(
         return Ok(());
     }
     tx.add_image_bytes(cx.image.id, delta).await?;
-    tx.add_tenant_bytes(cx.tenant, delta).await
+    tx.add_tenant_bytes(cx.tenant, cx.image.id, delta).await
 }
 
 /// Bytes stored by `image` (0 if never written), its tenant and the whole store.

@@ -262,8 +262,16 @@ pub trait WriteTx: ReadTx {
     /// Adds `delta` (may be negative) to the image's weight, never below 0.
     async fn add_image_bytes(&mut self, image: i64, delta: i64) -> Result<(), StoreError>;
 
-    /// Adds `delta` (may be negative) to the tenant's stored bytes, never below 0.
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError>;
+    /// Adds `delta` (may be negative) to the tenant's stored bytes, never below 0. `image` is
+    /// the image the bytes belong to: a backend may keep a tenant's total in several rows,
+    /// chosen by image, so that commits on different images do not wait for one row (an
+    /// image's changes must always go to the same row).
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError>;
 
     /// Appends an event to the image's log.
     async fn append_event(&mut self, image: i64, event: NewEvent<'_>) -> Result<(), StoreError>;

@@ -357,7 +357,13 @@ impl WriteTx for SqliteTx<'_> {
         )
     }
 
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError> {
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        _image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        // One row per tenant: SQLite runs one commit at a time anyway.
         self.execute(
             "INSERT INTO usage (tenant, bytes) VALUES (?1, MAX(0, ?2)) \
              ON CONFLICT (tenant) DO UPDATE SET bytes = MAX(0, bytes + ?2)",
