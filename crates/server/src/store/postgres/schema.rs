@@ -36,9 +36,10 @@ struct Migration {
 }
 
 /// Every migration, in order; version = index + 1. Append only.
-const MIGRATIONS: &[Migration] = &[Migration {
-    description: "images, chats, comments, events, usage, secrets",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        description: "images, chats, comments, events, usage, secrets",
+        sql: "
 CREATE TABLE images (
     id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant TEXT   NOT NULL,
@@ -98,7 +99,12 @@ CREATE TABLE secrets (
     value BYTEA NOT NULL CHECK (length(value) = 32)
 );
 ",
-}];
+    },
+    Migration {
+        description: "chats.resolved (resolve / reopen)",
+        sql: "ALTER TABLE chats ADD COLUMN resolved BOOLEAN NOT NULL DEFAULT FALSE;",
+    },
+];
 
 /// The schema version this code reads and writes.
 pub(super) fn current_version() -> i32 {

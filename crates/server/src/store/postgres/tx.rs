@@ -20,7 +20,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::store::rules::corrupt;
 use crate::store::rules::tx::{
-    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredComment, WriteTx,
+    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredChat, StoredComment,
+    WriteTx,
 };
 use crate::store::{ImageKey, StoreError};
 
@@ -189,6 +190,24 @@ impl ReadTx for PgTx<'_, '_> {
             .is_some())
     }
 
+    async fn chat(&mut self, image: i64, chat_id: &str) -> Result<Option<StoredChat>, StoreError> {
+        self.query_opt(
+            "SELECT author_id, anchor, resolved, bytes FROM chats \
+             WHERE image_row = $1 AND chat_id = $2",
+            &[&image, &chat_id],
+        )
+        .await?
+        .map(|row| {
+            Ok(StoredChat {
+                author_id: row.try_get(0)?,
+                anchor: row.try_get(1)?,
+                resolved: row.try_get(2)?,
+                bytes: unsigned("chat bytes", row.try_get(3)?)?,
+            })
+        })
+        .transpose()
+    }
+
     async fn comment(
         &mut self,
         image: i64,
@@ -243,8 +262,8 @@ impl ReadTx for PgTx<'_, '_> {
 
     async fn snapshot_rows(&mut self, image: i64) -> Result<Vec<SnapshotRow>, StoreError> {
         self.query(
-            "SELECT c.chat_id, c.anchor, m.comment_id, m.author, m.text, m.created_at, \
-                    m.edited_at \
+            "SELECT c.chat_id, c.anchor, c.resolved, m.comment_id, m.author, m.text, \
+                    m.created_at, m.edited_at \
              FROM chats c JOIN comments m ON m.image_row = c.image_row AND m.chat_id = c.chat_id \
              WHERE c.image_row = $1 \
              ORDER BY c.created_seq, m.seq",
@@ -256,12 +275,13 @@ impl ReadTx for PgTx<'_, '_> {
             Ok(SnapshotRow {
                 chat_id: row.try_get(0)?,
                 anchor: row.try_get(1)?,
-                comment_id: row.try_get(2)?,
-                author: row.try_get(3)?,
-                text: row.try_get(4)?,
-                created_at: unsigned("comment time", row.try_get(5)?)?,
+                resolved: row.try_get(2)?,
+                comment_id: row.try_get(3)?,
+                author: row.try_get(4)?,
+                text: row.try_get(5)?,
+                created_at: unsigned("comment time", row.try_get(6)?)?,
                 edited_at: row
-                    .try_get::<_, Option<i64>>(6)?
+                    .try_get::<_, Option<i64>>(7)?
                     .map(|t| unsigned("comment edit time", t))
                     .transpose()?,
             })
@@ -384,6 +404,36 @@ impl WriteTx for PgTx<'_, '_> {
                 &signed("bytes", bytes)?,
                 &image,
                 &comment_id,
+            ],
+        )
+        .await
+    }
+
+    async fn delete_comment(&mut self, image: i64, comment_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM comments WHERE image_row = $1 AND comment_id = $2",
+            &[&image, &comment_id],
+        )
+        .await
+    }
+
+    async fn update_chat(
+        &mut self,
+        image: i64,
+        chat_id: &str,
+        anchor: &str,
+        resolved: bool,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE chats SET anchor = $1, resolved = $2, bytes = $3 \
+             WHERE image_row = $4 AND chat_id = $5",
+            &[
+                &anchor,
+                &resolved,
+                &signed("bytes", bytes)?,
+                &image,
+                &chat_id,
             ],
         )
         .await

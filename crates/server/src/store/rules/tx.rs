@@ -82,6 +82,19 @@ pub struct StoredComment {
     pub bytes: u64,
 }
 
+/// What resolving or moving needs of a stored discussion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChat {
+    /// The id of the person who opened it.
+    pub author_id: String,
+    /// Its anchor, as JSON.
+    pub anchor: String,
+    /// Whether it is resolved.
+    pub resolved: bool,
+    /// Its weight without its comments.
+    pub bytes: u64,
+}
+
 /// A new entry of an image's event log.
 #[derive(Clone, Copy, Debug)]
 pub struct NewEvent<'a> {
@@ -103,6 +116,8 @@ pub struct SnapshotRow {
     pub chat_id: String,
     /// The discussion's anchor, as JSON.
     pub anchor: String,
+    /// Whether the discussion is resolved.
+    pub resolved: bool,
     /// The comment's id.
     pub comment_id: String,
     /// The author as shown, as JSON.
@@ -151,6 +166,9 @@ pub trait ReadTx {
         image: i64,
         chat_id: &str,
     ) -> Result<Option<String>, StoreError>;
+
+    /// The discussion `chat_id` on the image.
+    async fn chat(&mut self, image: i64, chat_id: &str) -> Result<Option<StoredChat>, StoreError>;
 
     /// Whether the image has a comment `comment_id` (in any discussion).
     async fn comment_exists(&mut self, image: i64, comment_id: &str) -> Result<bool, StoreError>;
@@ -222,6 +240,19 @@ pub trait WriteTx: ReadTx {
         comment_id: &str,
         text: &str,
         edited_at: u64,
+        bytes: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes one comment.
+    async fn delete_comment(&mut self, image: i64, comment_id: &str) -> Result<(), StoreError>;
+
+    /// Replaces a discussion's anchor (JSON), resolved state and weight.
+    async fn update_chat(
+        &mut self,
+        image: i64,
+        chat_id: &str,
+        anchor: &str,
+        resolved: bool,
         bytes: u64,
     ) -> Result<(), StoreError>;
 
