@@ -134,6 +134,7 @@ test('two people delete replies, move, resolve, draw regions and link discussion
     });
     const adaCtx = await browser.newContext({ viewport: { width: 900, height: 700 } });
     const graceCtx = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    await graceCtx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: host.origin });
     contexts.push(adaCtx, graceCtx);
     const ada = await open(adaCtx, host.url);
     const grace = await open(graceCtx, `${host.origin}/grace.html`);
@@ -249,17 +250,22 @@ test('two people delete replies, move, resolve, draw regions and link discussion
       [0.1, 0.12, 0.35, 0.32],
     );
     assert.deepEqual(await markerAt(grace, regionId), [0.1, 0.12], 'its marker is at the top-left corner');
-    await openThread(grace, regionId);
+    const regionThread = await openThread(grace, regionId);
     await grace.screenshot({ path: join(SHOTS, 'region.png') });
 
-    // A link to the discussion opens it on another visit (and open() from code does too).
+    // Copy link gives the page's URL naming the discussion; that link opens it on another
+    // visit (and open() from code opens another one).
+    await regionThread.locator('[data-action=copy-link]').click();
+    assert.equal(await regionThread.locator('[data-action=copy-link]').textContent(), 'Link copied');
+    const link = await grace.evaluate(() => navigator.clipboard.readText());
+    assert.equal(link, `${host.origin}/grace.html#image-chat=${regionId}`);
     const linked = await browser.newContext();
     contexts.push(linked);
     const visitor = await linked.newPage();
-    await visitor.goto(`${host.url}#image-chat=${id}`);
-    await waitFor(visitor, (i) => document.querySelector(`.image-chat-thread[data-chat-id="${i}"]`), id);
-    await visitor.evaluate((i) => window.ImageChat.ready.then((C) => C.instances[0].open(i)), regionId);
+    await visitor.goto(link.replace('/grace.html', '/'));
     await waitFor(visitor, (i) => document.querySelector(`.image-chat-thread[data-chat-id="${i}"]`), regionId);
+    await visitor.evaluate((i) => window.ImageChat.ready.then((C) => C.instances[0].open(i)), id);
+    await waitFor(visitor, (i) => document.querySelector(`.image-chat-thread[data-chat-id="${i}"]`), id);
   } finally {
     for (const c of contexts) await c.close();
     await server.kill();

@@ -259,6 +259,9 @@ pub struct Widget {
     swallow_click: bool,
     /// A marker being moved with the arrow keys: where it would go (Enter puts it there).
     key_move: Option<(ChatId, Anchor)>,
+    /// An area being marked out with the keyboard: its first corner (the crosshair is the
+    /// other; Enter opens the draft about it).
+    key_region: Option<Fraction>,
     /// A discussion named by the page's URL (`#image-chat=<id>`), opened once it is shown.
     linked: Option<ChatId>,
     /// The last state announced with `image-chat:state` (it fires on a change only).
@@ -378,6 +381,7 @@ pub fn mount(
             gesture: None,
             swallow_click: false,
             key_move: None,
+            key_region: None,
             linked: None,
             states: status::StateChanges::default(),
             self_destroy: false,
@@ -895,6 +899,9 @@ impl Widget {
             return;
         }
         self.cancel_key_move();
+        if self.key_region.take().is_some() {
+            self.ui.draw_region(None);
+        }
         let Some(target) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;
         };
@@ -970,6 +977,12 @@ impl Widget {
         let key = k.key();
         let target = e.target().and_then(|t| t.dyn_into::<Element>().ok());
         let now = browser::now();
+        if key == "Escape" && self.key_region.take().is_some() {
+            self.ui.draw_region(None);
+            e.prevent_default();
+            e.stop_propagation();
+            return;
+        }
         if key == "Escape" && self.cancel_key_move() {
             e.prevent_default();
             e.stop_propagation();
@@ -999,8 +1012,7 @@ impl Widget {
                 "Enter" | " " => {
                     e.prevent_default();
                     if !self.ui.read_only {
-                        let at = self.ui.crosshair_at;
-                        self.ui.open_draft(at, None);
+                        self.place_from_keyboard(key == "Enter" && k.shift_key());
                     }
                     return;
                 }
@@ -1009,6 +1021,9 @@ impl Widget {
             e.prevent_default();
             let at = self.ui.crosshair_at.nudged(dx, dy);
             self.ui.move_crosshair(at);
+            if let Some(start) = self.key_region {
+                self.ui.draw_region(Some(region_between(start, at)));
+            }
             return;
         }
         // Ctrl/Cmd+Enter in a text box submits it.
@@ -1475,6 +1490,27 @@ impl Widget {
             }
             _ => {}
         }
+    }
+
+    /// Enter (or Space) on the overlay: a draft at the crosshair, or about the area marked out
+    /// from where Shift+Enter started it (`area`: Shift+Enter, which starts marking one out).
+    fn place_from_keyboard(&mut self, area: bool) {
+        let at = self.ui.crosshair_at;
+        if let Some(start) = self.key_region.take() {
+            self.ui.draw_region(None);
+            let (x, y, w, h) = region_between(start, at);
+            if w >= MIN_REGION && h >= MIN_REGION {
+                self.ui.open_draft(Fraction { x, y }, Some((w, h)));
+            }
+            return;
+        }
+        if area {
+            self.key_region = Some(at);
+            self.ui.draw_region(Some((at.x, at.y, 0.0, 0.0)));
+            self.ui.announce(self.ui.locale.strings().region_hint);
+            return;
+        }
+        self.ui.open_draft(at, None);
     }
 
     /// A drag was interrupted (the browser took the pointer, e.g. to scroll): nothing moves.

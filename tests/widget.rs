@@ -2317,3 +2317,57 @@ async fn open_update_and_page_events() {
     drop(on_open);
     finish(chat, container);
 }
+
+#[wasm_bindgen_test]
+async fn an_area_is_marked_out_from_the_keyboard() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:me").await;
+    let root = root_of(&container);
+    root.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    assert!(
+        root.get_attribute("aria-label")
+            .unwrap()
+            .contains("Shift+Enter")
+    );
+    let shift_enter = web_sys::KeyboardEventInit::new();
+    shift_enter.set_key("Enter");
+    shift_enter.set_shift_key(true);
+    shift_enter.set_bubbles(true);
+    shift_enter.set_cancelable(true);
+    let ev =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &shift_enter).unwrap();
+    root.dispatch_event(&ev).unwrap();
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        EN.region_hint
+    );
+    // Escape gives it up; Shift+Enter again, two steps right and three down, Enter.
+    key(&root, "Escape");
+    assert!(q(&container, ".image-chat-region[data-draft]").is_none());
+    root.dispatch_event(&ev).unwrap();
+    for k in [
+        "ArrowRight",
+        "ArrowRight",
+        "ArrowDown",
+        "ArrowDown",
+        "ArrowDown",
+    ] {
+        key(&root, k);
+    }
+    let drawn = q(&container, ".image-chat-region[data-draft]").expect("the area is drawn");
+    assert_eq!(
+        drawn.get_attribute("style").as_deref(),
+        Some("left:50%;top:50%;width:4%;height:6%")
+    );
+    key(&root, "Enter");
+    let draft = q(&container, ".image-chat-thread[data-draft]").expect("a draft about it");
+    let textarea: HtmlTextAreaElement = q(&draft, "textarea").unwrap().unchecked_into();
+    textarea.set_value("this corner");
+    click(&q(&draft, "[data-action=post]").unwrap());
+    let frame = last_sent(&ws, "create-chat");
+    assert_eq!(
+        frame["anchor"],
+        serde_json::json!({"type": "region", "x": 0.5, "y": 0.5, "w": 0.04, "h": 0.06})
+    );
+    assert!(q(&container, ".image-chat-region[data-chat-id]").is_some());
+    finish(chat, container);
+}
