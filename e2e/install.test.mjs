@@ -134,6 +134,18 @@ console.log(state, ImageChat.version);
 mount("#photo", { colour: "red" });
 // @ts-expect-error: themes are light, dark or auto
 mount("#photo", { theme: "blue" });
+// Managing discussions: update() in place, open(), typed page events on the image.
+chat.update({ locale: "fr", theme: "light", readOnly: false });
+const shown: boolean = chat.open("OPfIayT_TXG3Z9MGL1orcQ");
+const img = document.createElement("img");
+img.addEventListener("image-chat:count", (e) => console.log(e.detail.count - e.detail.resolved, shown));
+img.addEventListener("image-chat:open", (e) => console.log(e.detail.chatId.length));
+img.addEventListener("image-chat:op-failed", (e) => {
+  const kind: "create" | "reply" | "edit" | "delete" | "delete-comment" | "resolve" | "move" = e.detail.kind;
+  console.log(kind, e.detail.reason, e.detail.op);
+});
+// @ts-expect-error: the tenant cannot change without a remount
+chat.update({ tenant: "other" });
 `,
     );
     execFileSync(

@@ -8,6 +8,12 @@ export type {
   ImageChatOptions,
   ImageChatSsoAuth,
   ImageChatState,
+  ImageChatUpdate,
+  ImageChatEventMap,
+  ImageChatStateDetail,
+  ImageChatCountDetail,
+  ImageChatOpenDetail,
+  ImageChatOpFailedDetail,
 } from "./image_chat.js";
 
 /**

@@ -31,11 +31,21 @@ pub enum Action {
     Retry,
     /// Forget a failed operation.
     Dismiss,
+    /// Delete one reply of the open thread (asks once to confirm).
+    DeleteComment,
+    /// Resolve the open discussion, or reopen it.
+    Resolve,
+    /// Expand a resolved discussion's collapsed thread.
+    ShowThread,
+    /// Show or hide resolved discussions (the bar's filter).
+    ToggleResolved,
+    /// Copy a link to the open discussion.
+    CopyLink,
 }
 
 impl Action {
     /// Every action, for tests and anything that must list them.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 18] = [
         Action::Close,
         Action::CancelDraft,
         Action::ToggleMarkers,
@@ -49,6 +59,11 @@ impl Action {
         Action::Copy,
         Action::Retry,
         Action::Dismiss,
+        Action::DeleteComment,
+        Action::Resolve,
+        Action::ShowThread,
+        Action::ToggleResolved,
+        Action::CopyLink,
     ];
 
     /// The `data-action` attribute value.
@@ -67,6 +82,11 @@ impl Action {
             Action::Copy => "copy",
             Action::Retry => "retry",
             Action::Dismiss => "dismiss",
+            Action::DeleteComment => "delete-comment",
+            Action::Resolve => "resolve",
+            Action::ShowThread => "show-thread",
+            Action::ToggleResolved => "toggle-resolved",
+            Action::CopyLink => "copy-link",
         }
     }
 
@@ -87,6 +107,11 @@ impl Action {
             Action::Copy => "[data-action=copy]",
             Action::Retry => "[data-action=retry]",
             Action::Dismiss => "[data-action=dismiss]",
+            Action::DeleteComment => "[data-action=delete-comment]",
+            Action::Resolve => "[data-action=resolve]",
+            Action::ShowThread => "[data-action=show-thread]",
+            Action::ToggleResolved => "[data-action=toggle-resolved]",
+            Action::CopyLink => "[data-action=copy-link]",
         }
     }
 

@@ -71,6 +71,7 @@ impl Clusters {
     /// `width` × `height` overlay, writing only what changed: `data-clustered` on the markers
     /// that joined or left a group (one call into JS), and the cluster buttons of the groups
     /// that changed (all at once in one call when every group is new, as after a snapshot).
+    /// Markers for which `hidden` holds (filtered out of view) are left out of every group.
     #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
@@ -81,6 +82,7 @@ impl Clusters {
         height: f64,
         locale: Locale,
         marker: &dyn Fn(&ChatId) -> Option<Element>,
+        hidden: &dyn Fn(&ChatView) -> bool,
     ) -> Result<(), JsValue> {
         if width.is_nan() || height.is_nan() || width <= 0.0 || height <= 0.0 {
             // Not laid out yet (every centre would be at 0, 0 and all in one group).
@@ -88,9 +90,16 @@ impl Clusters {
         }
         let centres: Vec<(f64, f64)> = order
             .iter()
-            .map(|id| match chats.get(id).and_then(ChatView::point) {
-                Some((x, y)) => (x * width, y * height),
-                None => (f64::NAN, f64::NAN),
+            // A hidden marker (a resolved one, filtered out) joins no group.
+            .map(|id| {
+                match chats
+                    .get(id)
+                    .filter(|c| !hidden(c))
+                    .and_then(ChatView::point)
+                {
+                    Some((x, y)) => (x * width, y * height),
+                    None => (f64::NAN, f64::NAN),
+                }
             })
             .collect();
         let groups = grouping::groups(&centres, self.size);

@@ -131,6 +131,28 @@ pub fn pointer_to_fraction(content: Rect, client_x: f64, client_y: f64) -> Optio
     Some(Fraction { x, y }.clamped())
 }
 
+/// The point of the picture nearest the pointer, for a drag that may leave the picture: like
+/// [`pointer_to_fraction`], but clamped to the picture instead of `None` outside it.
+pub fn drag_to_fraction(content: Rect, client_x: f64, client_y: f64) -> Option<Fraction> {
+    if content.is_empty() || !client_x.is_finite() || !client_y.is_finite() {
+        return None;
+    }
+    Some(
+        Fraction {
+            x: (client_x - content.left) / content.width,
+            y: (client_y - content.top) / content.height,
+        }
+        .clamped(),
+    )
+}
+
+/// The rectangle between two corners of a drag, as `(x, y, w, h)` fractions (top-left corner
+/// first, whichever way the drag went).
+pub fn region_between(a: Fraction, b: Fraction) -> (f64, f64, f64, f64) {
+    let (x, y) = (a.x.min(b.x), a.y.min(b.y));
+    (x, y, (a.x - b.x).abs(), (a.y - b.y).abs())
+}
+
 /// A fraction as a CSS percentage (`0.375` → `"37.5%"`), exact to the wire's precision
 /// (fractions carry 5 decimals, so percentages carry 3).
 pub fn percent(fraction: f64) -> String {
@@ -562,6 +584,30 @@ pub fn place_panel(i: PanelInput) -> PanelBox {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn drags_are_clamped_to_the_picture_and_regions_normalized() {
+        let pic = Rect {
+            left: 10.0,
+            top: 20.0,
+            width: 200.0,
+            height: 100.0,
+        };
+        let at = |x, y| drag_to_fraction(pic, x, y).map(|f| (f.x, f.y));
+        assert_eq!(at(110.0, 70.0), Some((0.5, 0.5)));
+        assert_eq!(at(-50.0, 500.0), Some((0.0, 1.0)), "clamped, not refused");
+        assert_eq!(at(f64::NAN, 0.0), None);
+        assert_eq!(
+            drag_to_fraction(Rect::default(), 1.0, 1.0).map(|f| f.x),
+            None
+        );
+        let f = |x, y| Fraction { x, y };
+        assert_eq!(
+            region_between(f(0.5, 0.75), f(0.25, 0.5)),
+            (0.25, 0.5, 0.25, 0.25)
+        );
+    }
+
     use super::*;
 
     const IMG: Rect = Rect {

@@ -204,6 +204,11 @@ impl Locale {
         fill(self.strings().marker_label, &[author, excerpt, &count])
     }
 
+    /// A resolved discussion's marker name: its usual name, marked resolved.
+    pub fn marker_resolved(self, label: &str) -> String {
+        fill(self.strings().marker_resolved, &[label])
+    }
+
     /// A cluster of overlapping markers' accessible name, e.g. "5 discussions".
     pub fn cluster(self, n: usize) -> String {
         let s = self.strings();
@@ -382,6 +387,40 @@ pub struct Strings {
     pub copy: &'static str,
     /// The same button once copied.
     pub copied: &'static str,
+    /// Button deleting one reply (asks like [`Strings::delete_confirm`]).
+    pub delete_reply: &'static str,
+    /// Button resolving a discussion.
+    pub resolve: &'static str,
+    /// Button reopening a resolved discussion.
+    pub reopen: &'static str,
+    /// Marks a resolved discussion (thread title).
+    pub resolved: &'static str,
+    /// A resolved discussion's marker name: the usual name.
+    pub marker_resolved: &'static str,
+    /// The bar's filter: show resolved discussions too (`aria-pressed` says which).
+    pub show_resolved: &'static str,
+    /// Announced when resolved discussions are hidden.
+    pub announce_resolved_hidden: &'static str,
+    /// Announced when resolved discussions are shown again.
+    pub announce_resolved_shown: &'static str,
+    /// Button expanding a resolved discussion's collapsed thread.
+    pub show_thread: &'static str,
+    /// Announced when someone deletes a reply.
+    pub announce_reply_deleted: &'static str,
+    /// Announced when someone resolves a discussion.
+    pub announce_resolved: &'static str,
+    /// Announced when someone reopens a discussion.
+    pub announce_reopened: &'static str,
+    /// Announced when someone moves a marker.
+    pub announce_moved: &'static str,
+    /// Said when a marker starts moving with the keyboard.
+    pub move_hint: &'static str,
+    /// Said when an area starts being marked out with the keyboard.
+    pub region_hint: &'static str,
+    /// Button copying a link to the open discussion.
+    pub copy_link: &'static str,
+    /// The same button once copied.
+    pub link_copied: &'static str,
     /// Shown in place of the widget when an option is invalid: the option's name.
     pub invalid_option: &'static str,
     /// Marks a pending op.
@@ -475,7 +514,7 @@ pub static EN: Strings = Strings {
     offline: "Offline",
     stopped: "Disconnected",
     auth_failed: "Sign-in failed",
-    overlay_label: "Image discussions. Press Enter to start a discussion at the crosshair; arrow keys move it.",
+    overlay_label: "Image discussions. Press Enter to start a discussion at the crosshair, Shift+Enter to mark out an area from it; arrow keys move it.",
     overlay_label_read_only: "Image discussions (read only).",
     new_discussion: "New discussion",
     discussion: "Discussion",
@@ -495,6 +534,23 @@ pub static EN: Strings = Strings {
     deleted_kept: "This discussion was deleted. Your unsent text is kept here: copy it before closing.",
     copy: "Copy",
     copied: "Copied",
+    delete_reply: "Delete",
+    resolve: "Resolve",
+    reopen: "Reopen",
+    resolved: "Resolved",
+    marker_resolved: "{} (resolved)",
+    show_resolved: "Show resolved discussions",
+    announce_resolved_hidden: "Resolved discussions hidden",
+    announce_resolved_shown: "Resolved discussions shown",
+    show_thread: "Show the whole discussion",
+    announce_reply_deleted: "A reply was deleted",
+    announce_resolved: "A discussion was resolved",
+    announce_reopened: "A discussion was reopened",
+    announce_moved: "A marker was moved",
+    move_hint: "Moving the marker: arrow keys move it, Enter puts it there, Escape cancels.",
+    region_hint: "Marking out an area: arrow keys size it, Enter starts a discussion about it, Escape cancels.",
+    copy_link: "Copy link",
+    link_copied: "Link copied",
     invalid_option: "Discussions unavailable: the option “{}” is invalid.",
     sending: "Sending…",
     edited: "edited",
@@ -560,7 +616,7 @@ pub static FR: Strings = Strings {
     offline: "Hors ligne",
     stopped: "Déconnecté",
     auth_failed: "Échec de l’identification",
-    overlay_label: "Discussions sur l’image. Entrée lance une discussion au réticule ; les flèches le déplacent.",
+    overlay_label: "Discussions sur l’image. Entrée lance une discussion au réticule, Maj+Entrée délimite une zone à partir de lui ; les flèches le déplacent.",
     overlay_label_read_only: "Discussions sur l’image (lecture seule).",
     new_discussion: "Nouvelle discussion",
     discussion: "Discussion",
@@ -580,6 +636,23 @@ pub static FR: Strings = Strings {
     deleted_kept: "Cette discussion a été supprimée. Votre texte non envoyé est conservé ici : copiez-le avant de fermer.",
     copy: "Copier",
     copied: "Copié",
+    delete_reply: "Supprimer",
+    resolve: "Résoudre",
+    reopen: "Rouvrir",
+    resolved: "Résolue",
+    marker_resolved: "{} (résolue)",
+    show_resolved: "Afficher les discussions résolues",
+    announce_resolved_hidden: "Discussions résolues masquées",
+    announce_resolved_shown: "Discussions résolues affichées",
+    show_thread: "Afficher toute la discussion",
+    announce_reply_deleted: "Une réponse a été supprimée",
+    announce_resolved: "Une discussion a été résolue",
+    announce_reopened: "Une discussion a été rouverte",
+    announce_moved: "Un marqueur a été déplacé",
+    move_hint: "Déplacement du marqueur : les flèches le déplacent, Entrée le pose, Échap annule.",
+    region_hint: "Délimitation d’une zone : les flèches la dimensionnent, Entrée lance une discussion à son sujet, Échap annule.",
+    copy_link: "Copier le lien",
+    link_copied: "Lien copié",
     invalid_option: "Discussions indisponibles : l’option « {} » n’est pas valide.",
     sending: "Envoi…",
     edited: "modifié",
@@ -645,7 +718,7 @@ pub static PT: Strings = Strings {
     offline: "Sem conexão",
     stopped: "Desconectado",
     auth_failed: "Falha na identificação",
-    overlay_label: "Discussões na imagem. Enter inicia uma discussão na mira; as setas a movem.",
+    overlay_label: "Discussões na imagem. Enter inicia uma discussão na mira, Shift+Enter marca uma área a partir dela; as setas a movem.",
     overlay_label_read_only: "Discussões na imagem (somente leitura).",
     new_discussion: "Nova discussão",
     discussion: "Discussão",
@@ -665,6 +738,23 @@ pub static PT: Strings = Strings {
     deleted_kept: "Esta discussão foi excluída. Seu texto não enviado está guardado aqui: copie-o antes de fechar.",
     copy: "Copiar",
     copied: "Copiado",
+    delete_reply: "Excluir",
+    resolve: "Resolver",
+    reopen: "Reabrir",
+    resolved: "Resolvida",
+    marker_resolved: "{} (resolvida)",
+    show_resolved: "Mostrar discussões resolvidas",
+    announce_resolved_hidden: "Discussões resolvidas ocultas",
+    announce_resolved_shown: "Discussões resolvidas visíveis",
+    show_thread: "Mostrar a discussão inteira",
+    announce_reply_deleted: "Uma resposta foi excluída",
+    announce_resolved: "Uma discussão foi resolvida",
+    announce_reopened: "Uma discussão foi reaberta",
+    announce_moved: "Um marcador foi movido",
+    move_hint: "Movendo o marcador: as setas o movem, Enter o coloca, Esc cancela.",
+    region_hint: "Marcando uma área: as setas a dimensionam, Enter inicia uma discussão sobre ela, Esc cancela.",
+    copy_link: "Copiar link",
+    link_copied: "Link copiado",
     invalid_option: "Discussões indisponíveis: a opção “{}” é inválida.",
     sending: "Enviando…",
     edited: "editado",
@@ -730,7 +820,7 @@ pub static RU: Strings = Strings {
     offline: "Нет сети",
     stopped: "Отключено",
     auth_failed: "Не удалось войти",
-    overlay_label: "Обсуждения на изображении. Enter начинает обсуждение в перекрестье, стрелки двигают его.",
+    overlay_label: "Обсуждения на изображении. Enter начинает обсуждение в перекрестье, Shift+Enter выделяет область от него, стрелки двигают его.",
     overlay_label_read_only: "Обсуждения на изображении (только чтение).",
     new_discussion: "Новое обсуждение",
     discussion: "Обсуждение",
@@ -750,6 +840,23 @@ pub static RU: Strings = Strings {
     deleted_kept: "Это обсуждение удалено. Ваш неотправленный текст сохранён здесь: скопируйте его, прежде чем закрыть.",
     copy: "Копировать",
     copied: "Скопировано",
+    delete_reply: "Удалить",
+    resolve: "Отметить решённым",
+    reopen: "Открыть снова",
+    resolved: "Решено",
+    marker_resolved: "{} (решено)",
+    show_resolved: "Показывать решённые обсуждения",
+    announce_resolved_hidden: "Решённые обсуждения скрыты",
+    announce_resolved_shown: "Решённые обсуждения показаны",
+    show_thread: "Показать всё обсуждение",
+    announce_reply_deleted: "Ответ удалён",
+    announce_resolved: "Обсуждение отмечено решённым",
+    announce_reopened: "Обсуждение открыто снова",
+    announce_moved: "Метка перемещена",
+    move_hint: "Перемещение метки: стрелки двигают её, Enter ставит, Escape отменяет.",
+    region_hint: "Выделение области: стрелки задают её размер, Enter начинает обсуждение, Escape отменяет.",
+    copy_link: "Копировать ссылку",
+    link_copied: "Ссылка скопирована",
     invalid_option: "Обсуждения недоступны: недопустимый параметр «{}».",
     sending: "Отправка…",
     edited: "изменено",
@@ -810,6 +917,7 @@ mod tests {
                 (s.announce_replied, 1),
                 (s.caught_up, 2),
                 (s.err_too_long_max, 1),
+                (s.marker_resolved, 1),
             ] {
                 assert_eq!(count(template), n, "{locale:?} {template}");
             }

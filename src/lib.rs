@@ -103,6 +103,35 @@ export interface ImageChatOptions {
 
 /** The overlay's connection state (also its `data-state` attribute). */
 export type ImageChatState = "connecting" | "live" | "reconnecting" | "offline" | "stopped" | "destroyed";
+
+/** What `instance.update()` may change without a remount. */
+export type ImageChatUpdate = Pick<ImageChatOptions, "locale" | "theme" | "readOnly" | "auth" | "name">;
+
+/** `detail` of the `image-chat:state` event: the new connection state. */
+export interface ImageChatStateDetail { state: ImageChatState }
+/** `detail` of `image-chat:count`: how many discussions the image has, and how many of them
+ *  are resolved (fired once the first state arrived, then on every change of either). */
+export interface ImageChatCountDetail { count: number; resolved: number }
+/** `detail` of `image-chat:open`: the discussion whose thread just opened. */
+export interface ImageChatOpenDetail { chatId: string }
+/** `detail` of `image-chat:op-failed`: one of the person's changes failed (it shows as failed
+ *  in the widget, with retry where that can help). `reason` is a server error code
+ *  (`forbidden`, `rate-limited`…) or `offline`, `not-connected`, `connection-lost`, `refused`. */
+export interface ImageChatOpFailedDetail {
+  op: string;
+  kind: "create" | "reply" | "edit" | "delete" | "delete-comment" | "resolve" | "move";
+  reason: string;
+}
+/** The bubbling `CustomEvent`s the widget dispatches on its `<img>`. */
+export interface ImageChatEventMap {
+  "image-chat:state": CustomEvent<ImageChatStateDetail>;
+  "image-chat:count": CustomEvent<ImageChatCountDetail>;
+  "image-chat:open": CustomEvent<ImageChatOpenDetail>;
+  "image-chat:op-failed": CustomEvent<ImageChatOpFailedDetail>;
+}
+declare global {
+  interface HTMLElementEventMap extends ImageChatEventMap {}
+}
 "#;
 
 #[wasm_bindgen]
@@ -119,6 +148,9 @@ extern "C" {
     /// What `setAuth` accepts.
     #[wasm_bindgen(typescript_type = "ImageChatAuth | null | undefined")]
     pub type AuthArg;
+    /// What `update` accepts.
+    #[wasm_bindgen(typescript_type = "ImageChatUpdate")]
+    pub type UpdateArg;
 }
 
 /// The allocator: TLSF (`rlsf`, constant-time allocation and deallocation) instead of std's
@@ -281,6 +313,22 @@ impl ImageChat {
         };
         self.shell.set_auth(auth);
         Ok(())
+    }
+
+    /// Opens the thread of discussion `chatId` (a permalink's id), bringing its marker into
+    /// view. Returns whether this image shows that discussion (false also before the widget's
+    /// first connection: retry on `image-chat:count`).
+    pub fn open(&self, #[wasm_bindgen(js_name = chatId)] chat_id: String) -> bool {
+        self.shell.open(&image_chat_protocol::ChatId::new(chat_id))
+    }
+
+    /// Changes `locale`, `theme`, `readOnly`, `auth` or `name` in place (what is left out
+    /// stays). New `auth` reconnects at once. Throws on an invalid value, or on `server`,
+    /// `tenant`, `imageId` or `markerSize` (destroy and mount again for those); nothing changes
+    /// then.
+    pub fn update(&self, options: UpdateArg) -> Result<(), JsValue> {
+        let change = raw_options(&options).map_err(WidgetError::into_js)?;
+        self.shell.update(change).map_err(WidgetError::into_js)
     }
 
     /// Every widget on the page that is not destroyed (mounted by `mount` or `autoMount`), in

@@ -40,6 +40,9 @@ pub enum OptionsError {
     InvalidReadOnly(String),
     /// `auth` (or `data-auth`) is not a valid auth object.
     InvalidAuth(String),
+    /// `update()` was asked to change an option that names another conversation (`server`,
+    /// `tenant`, `imageId`) or the markers' size: those need a new `mount`.
+    NeedsRemount(&'static str),
     /// The options value is not an object.
     NotAnObject,
     /// An option has the wrong JavaScript type.
@@ -89,6 +92,12 @@ impl OptionsError {
                 ["`readOnly` must be true or false (got ", got, ")"].concat()
             }
             OptionsError::InvalidAuth(why) => ["`auth` is not valid: ", why].concat(),
+            OptionsError::NeedsRemount(option) => [
+                "`",
+                option,
+                "` cannot change on a mounted widget: destroy() it and mount again",
+            ]
+            .concat(),
             OptionsError::NotAnObject => "options must be an object".to_owned(),
             OptionsError::WrongType { option, expected } => {
                 ["`", option, "` must be a ", expected].concat()
@@ -111,7 +120,7 @@ impl OptionsError {
             OptionsError::InvalidReadOnly(_) => "readOnly",
             OptionsError::InvalidAuth(_) => "auth",
             OptionsError::NotAnObject => "options",
-            OptionsError::WrongType { option, .. } => option,
+            OptionsError::NeedsRemount(option) | OptionsError::WrongType { option, .. } => option,
         }
     }
 }
@@ -344,6 +353,30 @@ impl RawOptions {
         )
     }
 
+    /// The options after `instance.update(change)`: `change` overrides what it sets, checked
+    /// like at mount. Only `locale`, `theme`, `readOnly`, `auth` and `name` may change; a
+    /// change of `server`, `tenant`, `imageId` or `markerSize` is refused
+    /// ([`OptionsError::NeedsRemount`]), as is an invalid value (nothing changes then).
+    pub fn updated(
+        &self,
+        change: RawOptions,
+        env: &PageEnv,
+    ) -> Result<(RawOptions, Options), OptionsError> {
+        for (option, set) in [
+            ("server", change.server.is_some()),
+            ("tenant", change.tenant.is_some()),
+            ("imageId", change.image_id.is_some()),
+            ("markerSize", change.marker_size.is_some()),
+        ] {
+            if set {
+                return Err(OptionsError::NeedsRemount(option));
+            }
+        }
+        let raw = self.clone().overridden_by(change);
+        let opts = raw.resolve(env)?;
+        Ok((raw, opts))
+    }
+
     /// One widget's options from its three layers, lowest precedence first: `defaults` (the
     /// loader's script tag), `attrs` (the image's own `data-*` attributes) and `js` (the options
     /// object). Returns them merged, and whether credentials were dropped.
@@ -558,6 +591,92 @@ pub fn token_storage_key(server_url: &str, tenant: &TenantId) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn update_changes_only_what_a_mounted_widget_can_change() {
+        let env = PageEnv {
+            protocol: "https:".into(),
+            host: "shop.example".into(),
+            origin: "https://shop.example".into(),
+            path: "/p".into(),
+            languages: vec!["en".into()],
+            image_src: "https://shop.example/a.png".into(),
+        };
+        let mounted = RawOptions {
+            tenant: Some("acme".into()),
+            theme: Some("light".into()),
+            ..RawOptions::default()
+        };
+        let (raw, opts) = mounted
+            .updated(
+                RawOptions {
+                    locale: Some("fr".into()),
+                    theme: Some("dark".into()),
+                    read_only: Some(Loose::Bool(true)),
+                    ..RawOptions::default()
+                },
+                &env,
+            )
+            .expect("allowed");
+        assert_eq!(
+            (
+                opts.locale,
+                opts.theme,
+                opts.read_only,
+                opts.tenant.as_str()
+            ),
+            (Locale::Fr, Theme::Dark, true, "acme")
+        );
+        // Left out: kept as mounted.
+        let (_, again) = raw.updated(RawOptions::default(), &env).expect("nothing");
+        assert_eq!(again.theme, Theme::Dark);
+        for (change, option) in [
+            (
+                RawOptions {
+                    tenant: Some("other".into()),
+                    ..RawOptions::default()
+                },
+                "tenant",
+            ),
+            (
+                RawOptions {
+                    server: Some("/ws".into()),
+                    ..RawOptions::default()
+                },
+                "server",
+            ),
+            (
+                RawOptions {
+                    image_id: Some("x".into()),
+                    ..RawOptions::default()
+                },
+                "imageId",
+            ),
+            (
+                RawOptions {
+                    marker_size: Some(Loose::Number(40.0)),
+                    ..RawOptions::default()
+                },
+                "markerSize",
+            ),
+        ] {
+            assert_eq!(
+                mounted.updated(change, &env).map(|_| ()),
+                Err(OptionsError::NeedsRemount(option))
+            );
+        }
+        assert!(matches!(
+            mounted.updated(
+                RawOptions {
+                    theme: Some("neon".into()),
+                    ..RawOptions::default()
+                },
+                &env
+            ),
+            Err(OptionsError::InvalidTheme(_))
+        ));
+    }
+
     use super::*;
 
     fn env() -> PageEnv {

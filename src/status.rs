@@ -2,7 +2,7 @@
 //! messages and `aria-live` announcements. Pure (engine types in, strings out), tested natively.
 
 use image_chat_protocol::CloseCode;
-use image_chat_sync::{Announcement, ConnectionStatus, FailReason, StopReason};
+use image_chat_sync::{Announcement, ConnectionStatus, FailReason, OpKind, StopReason};
 
 use crate::i18n::Locale;
 
@@ -150,6 +150,19 @@ pub fn fail_text(locale: Locale, reason: FailReason) -> &'static str {
     }
 }
 
+/// The `kind` of an `image-chat:op-failed` page event (documented in docs/WIDGET.md).
+pub fn op_kind_name(kind: OpKind) -> &'static str {
+    match kind {
+        OpKind::CreateChat => "create",
+        OpKind::Reply => "reply",
+        OpKind::Edit => "edit",
+        OpKind::Delete => "delete",
+        OpKind::DeleteComment => "delete-comment",
+        OpKind::Resolve => "resolve",
+        OpKind::Move => "move",
+    }
+}
+
 /// The `aria-live` message for a remote change.
 pub fn announcement(locale: Locale, a: &Announcement) -> String {
     let s = locale.strings();
@@ -158,6 +171,12 @@ pub fn announcement(locale: Locale, a: &Announcement) -> String {
         Announcement::Reply { by, .. } => locale.announce_replied(&by.name),
         Announcement::Edited { .. } => s.announce_edited.to_owned(),
         Announcement::Deleted { .. } => s.announce_deleted.to_owned(),
+        Announcement::CommentDeleted { .. } => s.announce_reply_deleted.to_owned(),
+        Announcement::Resolved { resolved: true, .. } => s.announce_resolved.to_owned(),
+        Announcement::Resolved {
+            resolved: false, ..
+        } => s.announce_reopened.to_owned(),
+        Announcement::Moved { .. } => s.announce_moved.to_owned(),
         Announcement::Caught { changes: 0 } => s.announce_reloaded.to_owned(),
         Announcement::Caught { changes } => locale.caught_up(*changes),
     }

@@ -125,6 +125,29 @@ const PEOPLE_RULES: &str = r#"
 .image-chat-toggle:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
 "#;
 
+/// Managing discussions: resolved ones muted (and hidden by the bar's filter), their threads
+/// collapsed; movable markers dragged (no scrolling under a finger); region boxes; avatars;
+/// the thread's tools (copy link, resolve).
+const MANAGE_RULES: &str = r#"
+.image-chat-marker[data-resolved]{background-color:var(--ic-muted);opacity:.75}
+.image-chat[data-open-only] .image-chat-marker[data-resolved],.image-chat[data-open-only] .image-chat-region[data-resolved]{display:none}
+.image-chat-marker[data-movable]{touch-action:none}
+.image-chat-marker[data-moving]{transition:none;z-index:2;cursor:grabbing}
+.image-chat-regions{position:absolute;left:var(--ic-l,0);top:var(--ic-t,0);width:var(--ic-w,100%);height:var(--ic-h,100%);pointer-events:none}
+.image-chat-region{position:absolute;border:2px solid var(--ic-accent);border-radius:3px;background:rgba(255,255,255,.08);box-shadow:0 0 0 1px rgba(0,0,0,.35)}
+.image-chat-region[data-draft]{border-style:dashed}
+.image-chat-region[data-resolved]{border-color:var(--ic-muted);opacity:.6}
+.image-chat[data-markers-hidden] .image-chat-regions{display:none}
+.image-chat-thread[data-collapsed] .image-chat-comment+.image-chat-comment{display:none}
+.image-chat-thread [data-show-thread]{padding:0 12px 6px}
+.image-chat-thread [data-show-thread][hidden]{display:none}
+.image-chat-tools{display:flex;flex-wrap:wrap;gap:6px;flex:none;padding:6px 12px 0}
+.image-chat-avatar{display:inline-grid;place-items:center;align-self:center;width:20px;height:20px;border-radius:50%;object-fit:cover;background:var(--ic-field-bg);border:1px solid var(--ic-border);color:var(--ic-muted);font-size:11px;font-weight:700;line-height:1;flex:none;text-transform:uppercase}
+.image-chat-bar button.image-chat-filter{pointer-events:auto;font:inherit;line-height:1;padding:0 2px;margin:0;border:0;background:transparent;color:var(--ic-fg);cursor:pointer}
+.image-chat-filter[aria-pressed=false]{opacity:.6;text-decoration:line-through}
+.image-chat-filter:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
+"#;
+
 /// The whole stylesheet.
 pub fn stylesheet() -> String {
     [
@@ -137,6 +160,7 @@ pub fn stylesheet() -> String {
         "}}",
         RULES,
         PEOPLE_RULES,
+        MANAGE_RULES,
     ]
     .concat()
 }

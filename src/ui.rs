@@ -186,19 +186,51 @@ fn marker_style(chat: &ChatView) -> String {
     style
 }
 
-/// A marker's `data-pending`, `data-failed` and `data-mine` flags: they summarise the whole
-/// discussion (a failure anywhere wins over pending).
-fn marker_flags(chat: &ChatView) -> (bool, bool, bool) {
+/// The attributes of [`marker_flags`], in order.
+const MARKER_FLAGS: [&str; 5] = [
+    "data-pending",
+    "data-failed",
+    "data-mine",
+    "data-resolved",
+    "data-movable",
+];
+
+/// A marker's [`MARKER_FLAGS`]: `data-pending` and `data-failed` summarise the whole
+/// discussion (a failure anywhere wins over pending); `data-movable` marks the ones this
+/// person may drag (author or moderator).
+fn marker_flags(chat: &ChatView) -> [bool; 5] {
     let failed = chat.state.is_failed() || chat.comments.iter().any(|c| c.state.is_failed());
     let pending =
         !failed && (chat.state.is_pending() || chat.comments.iter().any(|c| c.state.is_pending()));
-    (pending, failed, chat.mine)
+    [pending, failed, chat.mine, chat.resolved, chat.can_delete]
+}
+
+/// A region's box as its `style` attribute (percent of the picture box).
+fn region_style((x, y, w, h): (f64, f64, f64, f64)) -> String {
+    let mut style = String::with_capacity(48);
+    for (name, v) in [("left:", x), (";top:", y), (";width:", w), (";height:", h)] {
+        style.push_str(name);
+        push_percent(&mut style, v);
+    }
+    style
+}
+
+/// The fragment naming a discussion in a page's URL: `#image-chat=<chat id>` (documented in
+/// docs/WIDGET.md, "Links to a discussion").
+pub const FRAGMENT_PREFIX: &str = "#image-chat=";
+
+/// An avatar image URL that may be shown: `https:` only (a signed user's data is the site's,
+/// but the widget never loads `http:`, `data:` or `javascript:` URLs).
+fn safe_avatar(url: Option<&str>) -> Option<&str> {
+    url.filter(|u| u.len() > 8 && u[..8].eq_ignore_ascii_case("https://"))
 }
 
 /// The marker being placed and its composer, before the first comment is posted.
 pub struct Draft {
-    /// Where it goes.
+    /// Where it goes (a region's top-left corner).
     pub at: Fraction,
+    /// The region's width and height, for a discussion about an area.
+    pub region: Option<(f64, f64)>,
     /// `button.image-chat-marker[data-draft]`.
     marker: Element,
     /// `.image-chat-thread[data-draft]`.
@@ -234,6 +266,16 @@ pub struct Panel {
     pub editing: Option<(CommentId, HtmlTextAreaElement)>,
     /// The delete button asks for confirmation first.
     pub confirm_delete: bool,
+    /// Resolve / reopen (author or moderator; absent in read-only mode).
+    resolve: Option<Element>,
+    /// "Copy link", which says "Link copied" once used.
+    copy_link: Element,
+    /// "Show the whole discussion", under a resolved discussion's collapsed thread.
+    show_thread: Element,
+    /// The person expanded this resolved discussion's thread.
+    pub expanded: bool,
+    /// The reply whose Delete button asks for confirmation (kept across re-renders).
+    pub confirm_reply: Option<CommentId>,
 }
 
 struct Compose {
@@ -297,6 +339,16 @@ pub struct Ui {
     /// The first-post form's name field and its value: `None` shows no field (a signed user,
     /// whose name is the site's).
     pub name_field: Option<String>,
+    /// `div.image-chat-regions`: the boxes of region discussions, under the markers.
+    regions: Element,
+    /// Each region discussion's box.
+    region_boxes: SortedMap<ChatId, Element>,
+    /// The box being drawn out for a new region discussion.
+    draft_region: Option<Element>,
+    /// The bar's filter: resolved discussions are hidden.
+    pub resolved_hidden: bool,
+    /// The bar's "show resolved" filter button.
+    filter: Element,
 }
 
 impl Ui {
@@ -336,11 +388,24 @@ impl Ui {
             plain::set(&toggle, name, value);
         }
         toggle.set_text_content(Some("◉"));
+        let filter = child(doc, &bar, "button", "image-chat-filter");
+        for (name, value) in [
+            ("type", "button"),
+            ("data-action", Action::ToggleResolved.as_attr()),
+            ("aria-pressed", "true"),
+            ("aria-label", locale.strings().show_resolved),
+            ("title", locale.strings().show_resolved),
+        ] {
+            plain::set(&filter, name, value);
+        }
+        filter.set_text_content(Some("✓"));
+        let regions = make(doc, "div", "image-chat-regions");
+        plain::set(&regions, "aria-hidden", "true");
         let clusters = Clusters::new(doc, opts.marker_size);
         let live = make(doc, "div", "image-chat-sr");
         plain::set(&live, "aria-live", "polite");
         plain::set(&live, "role", "status");
-        for child in [&layer, &clusters.el, &crosshair, &bar, &live] {
+        for child in [&regions, &layer, &clusters.el, &crosshair, &bar, &live] {
             plain::append(&root, child);
         }
         plain::set(&root, "hidden", "");
@@ -383,6 +448,11 @@ impl Ui {
             toggle,
             markers_hidden: false,
             name_field: None,
+            regions,
+            region_boxes: SortedMap::new(),
+            draft_region: None,
+            resolved_hidden: false,
+            filter,
         };
         place(&ui.crosshair, ui.crosshair_at);
         Ok(ui)
@@ -432,6 +502,7 @@ impl Ui {
         ]
         .concat();
         set_style(&self.layer, "clip-path", &clip);
+        set_style(&self.regions, "clip-path", &clip);
         set_style(&self.clusters.el, "clip-path", &clip);
         // A thumbnail's status line is shortened: the people count gives way first.
         set_flag(&self.root, "data-compact", v.width < 240.0);
@@ -449,7 +520,12 @@ impl Ui {
             return Some((d.panel.clone(), d.at));
         }
         let p = self.panel.as_ref()?;
-        let (x, y) = self.chats.get(&p.chat_id)?.point()?;
+        let chat = self.chats.get(&p.chat_id)?;
+        // A region's thread opens by its bottom-left corner, so it does not hide the area.
+        let (x, y) = match chat.region() {
+            Some((x, y, _, h)) => (x, y + h),
+            None => chat.point()?,
+        };
         Some((p.el.clone(), Fraction { x, y }))
     }
 
@@ -524,6 +600,34 @@ impl Ui {
         self.close_panel();
     }
 
+    /// Speaks another language (`instance.update({locale})`): the overlay's own texts change
+    /// here; an open draft or thread closes, and the caller renders the discussions again.
+    pub fn set_locale(&mut self, locale: Locale) {
+        if locale == self.locale {
+            return;
+        }
+        self.locale = locale;
+        let s = locale.strings();
+        plain::set(&self.root, "lang", locale.tag());
+        set_overlay_label(&self.root, locale, self.read_only);
+        self.reconnect.set_text_content(Some(s.reconnect_now));
+        for (el, label) in [
+            (&self.toggle, s.markers_toggle),
+            (&self.filter, s.show_resolved),
+        ] {
+            plain::set(el, "aria-label", label);
+            plain::set(el, "title", label);
+        }
+        self.close_draft();
+        self.close_panel();
+        self.clear_chats();
+    }
+
+    /// Sets the colour theme (`data-theme`).
+    pub fn set_theme(&self, theme: crate::options::Theme) {
+        plain::set(&self.root, "data-theme", theme.as_str());
+    }
+
     /// Shows the live viewer count (only while live: a stale count would mislead).
     pub fn show_online(&self, online: u32) {
         plain::set(&self.online, "data-count", &decimal(u64::from(online)));
@@ -563,12 +667,110 @@ impl Ui {
                 self.update_marker(index, &old, &chat)?;
             }
         }
+        self.show_region(&chat);
         let open = self.panel.as_ref().is_some_and(|p| p.chat_id == chat.id);
         if open {
             self.render_panel(&chat, now);
         }
         self.chats.insert(chat.id.clone(), chat);
         Ok(())
+    }
+
+    /// Draws (or updates, or removes) the box of a region discussion.
+    fn show_region(&mut self, chat: &ChatView) {
+        let Some(region) = chat.region() else {
+            if let Some(old) = self.region_boxes.remove(&chat.id) {
+                old.remove();
+            }
+            return;
+        };
+        let el = match self.region_boxes.get(&chat.id) {
+            Some(el) => el.clone(),
+            None => {
+                let el = child(&self.doc, &self.regions, "div", "image-chat-region");
+                plain::set(&el, "data-chat-id", chat.id.as_str());
+                self.region_boxes.insert(chat.id.clone(), el.clone());
+                el
+            }
+        };
+        plain::set(&el, "style", &region_style(region));
+        set_flag(&el, "data-resolved", chat.resolved);
+        set_flag(&el, "data-mine", chat.mine);
+    }
+
+    /// Shows a marker (and its region's box) at `anchor` while it is dragged or moved with
+    /// the keyboard, before anything is sent; [`Ui::end_move`] puts it back.
+    pub fn preview_move(&self, chat_id: &ChatId, anchor: &image_chat_protocol::Anchor) {
+        let Some(chat) = self.chats.get(chat_id) else {
+            return;
+        };
+        let moved = ChatView {
+            anchor: anchor.clone(),
+            ..chat.clone()
+        };
+        if let Some(m) = self.marker(chat_id) {
+            plain::set(&m, "style", &marker_style(&moved));
+            plain::set(&m, "data-moving", "");
+        }
+        if let (Some(el), Some(region)) = (self.region_boxes.get(chat_id), moved.region()) {
+            plain::set(el, "style", &region_style(region));
+        }
+    }
+
+    /// Ends a move preview: the marker shows its discussion's anchor as the view has it.
+    pub fn end_move(&self, chat_id: &ChatId) {
+        let Some(chat) = self.chats.get(chat_id) else {
+            return;
+        };
+        if let Some(m) = self.marker(chat_id) {
+            plain::set(&m, "style", &marker_style(chat));
+            plain::unset(&m, "data-moving");
+        }
+        if let (Some(el), Some(region)) = (self.region_boxes.get(chat_id), chat.region()) {
+            plain::set(el, "style", &region_style(region));
+        }
+    }
+
+    /// Draws the box being dragged out for a new region discussion (`None` removes it).
+    pub fn draw_region(&mut self, region: Option<(f64, f64, f64, f64)>) {
+        match region {
+            Some(r) => {
+                let el = match &self.draft_region {
+                    Some(el) => el.clone(),
+                    None => {
+                        let el = child(&self.doc, &self.regions, "div", "image-chat-region");
+                        plain::set(&el, "data-draft", "");
+                        self.draft_region = Some(el.clone());
+                        el
+                    }
+                };
+                plain::set(&el, "style", &region_style(r));
+            }
+            None => {
+                if let Some(el) = self.draft_region.take() {
+                    el.remove();
+                }
+            }
+        }
+    }
+
+    /// Shows or hides resolved discussions (the bar's filter), and says so.
+    pub fn toggle_resolved(&mut self) {
+        let s = self.locale.strings();
+        self.resolved_hidden = !self.resolved_hidden;
+        let hidden = self.resolved_hidden;
+        set_flag(&self.root, "data-open-only", hidden);
+        plain::set(
+            &self.filter,
+            "aria-pressed",
+            if hidden { "false" } else { "true" },
+        );
+        self.cluster_dirty = true;
+        self.announce(if hidden {
+            s.announce_resolved_hidden
+        } else {
+            s.announce_resolved_shown
+        });
     }
 
     /// Makes room for `shown` discussions in all, so the tables grow once rather than by
@@ -597,13 +799,12 @@ impl Ui {
         let style = marker_style(chat);
         let label = self.marker_label(chat);
         let count = decimal(chat.comments.len() as u64);
-        let flags = marker_flags(chat);
-        let flags = [
-            (flags.0, "data-pending"),
-            (flags.1, "data-failed"),
-            (flags.2, "data-mine"),
-        ];
-        let flags: Vec<&str> = flags.iter().filter(|f| f.0).map(|f| f.1).collect();
+        let flags: Vec<&str> = marker_flags(chat)
+            .into_iter()
+            .zip(MARKER_FLAGS)
+            .filter(|f| f.0)
+            .map(|f| f.1)
+            .collect();
         self.new_markers
             .get_or_insert_with(|| Clones::new("data-chat-id style aria-label"))
             .push(&[chat.id.as_str(), &style, &label], &count, &flags);
@@ -622,6 +823,7 @@ impl Ui {
         let count = chat.comments.len();
         let recount = old.comments.len() != count;
         let relabel = recount
+            || old.resolved != chat.resolved
             || old.author().map(|u| &u.name) != chat.author().map(|u| &u.name)
             || old.comments.first().map(|c| &c.text) != chat.comments.first().map(|c| &c.text);
         let (was, now) = (marker_flags(old), marker_flags(chat));
@@ -642,14 +844,10 @@ impl Ui {
         if relabel {
             plain::set(marker, "aria-label", &self.marker_label(chat));
         }
-        if was.0 != now.0 {
-            set_flag(marker, "data-pending", now.0);
-        }
-        if was.1 != now.1 {
-            set_flag(marker, "data-failed", now.1);
-        }
-        if was.2 != now.2 {
-            set_flag(marker, "data-mine", now.2);
+        for ((was, now), name) in was.into_iter().zip(now).zip(MARKER_FLAGS) {
+            if was != now {
+                set_flag(marker, name, now);
+            }
         }
         Ok(())
     }
@@ -659,8 +857,14 @@ impl Ui {
         let author = chat.author().map(|u| u.name.as_str()).unwrap_or_default();
         let first = chat.comments.first().map(|c| c.text.as_str());
         let excerpt = excerpt(first.unwrap_or_default());
-        self.locale
-            .marker_label(author, &excerpt, chat.comments.len())
+        let label = self
+            .locale
+            .marker_label(author, &excerpt, chat.comments.len());
+        if chat.resolved {
+            self.locale.marker_resolved(&label)
+        } else {
+            label
+        }
     }
 
     /// Moves an existing marker to `index` in creation order (rare: a retried create goes
@@ -709,6 +913,9 @@ impl Ui {
         }
         self.order.retain(|id| id != chat_id);
         self.chats.remove(chat_id);
+        if let Some(el) = self.region_boxes.remove(chat_id) {
+            el.remove();
+        }
         self.cluster_dirty = true;
         let open = self.panel.as_ref().is_some_and(|p| &p.chat_id == chat_id);
         if open && !self.orphan_panel() {
@@ -730,6 +937,9 @@ impl Ui {
         self.uncreated = 0;
         // The layer holds only markers: one call empties it.
         self.layer.set_text_content(None);
+        for el in std::mem::replace(&mut self.region_boxes, SortedMap::new()).into_values() {
+            el.remove();
+        }
         self.order.clear();
         self.chats.clear();
         self.clusters.clear();
@@ -763,10 +973,14 @@ impl Ui {
             chats,
             box_size,
             locale,
+            resolved_hidden,
             ..
         } = self;
         let find = |id: &ChatId| find_marker(layer, order, 0, id);
-        clusters.update(layer, order, chats, box_size.0, box_size.1, *locale, &find)
+        let hidden = |c: &ChatView| *resolved_hidden && c.resolved;
+        clusters.update(
+            layer, order, chats, box_size.0, box_size.1, *locale, &find, &hidden,
+        )
     }
 
     /// Expands the cluster led by `leader` (its first member then has the focus), or folds
@@ -837,8 +1051,9 @@ impl Ui {
     // Draft
     // ---------------------------------------------------------------------------------------
 
-    /// Starts placing a marker at `at`: a dashed marker and a composer, focused.
-    pub fn open_draft(&mut self, at: Fraction) {
+    /// Starts placing a marker at `at`: a dashed marker and a composer, focused. With a
+    /// `region` (`w`, `h`), the discussion is about that area, whose top-left corner is `at`.
+    pub fn open_draft(&mut self, at: Fraction, region: Option<(f64, f64)>) {
         self.close_panel();
         self.close_draft();
         let s = self.locale.strings();
@@ -867,7 +1082,9 @@ impl Ui {
         plain::insert(&self.root, &marker, self.crosshair.next_sibling().as_ref());
         plain::insert(&self.root, &panel, marker.next_sibling().as_ref());
         focus(&textarea);
+        self.draw_region(region.map(|(w, h)| (at.x, at.y, w, h)));
         self.draft = Some(Draft {
+            region,
             at,
             marker,
             panel,
@@ -913,6 +1130,7 @@ impl Ui {
     /// Removes the draft marker and composer.
     pub fn close_draft(&mut self) -> Option<Draft> {
         let d = self.draft.take()?;
+        self.draw_region(None);
         d.marker.remove();
         d.panel.remove();
         Some(d)
@@ -991,7 +1209,22 @@ impl Ui {
         let s = self.locale.strings();
         let (el_panel, title) = self.panel_shell(s.discussion);
         plain::set(&el_panel, "data-chat-id", chat.id.as_str());
+        // A row of its own under the heading, so the title keeps its line.
+        let tools = child(&self.doc, &el_panel, "div", "image-chat-tools");
+        let copy_link = button(&self.doc, Action::CopyLink, s.copy_link);
+        plain::append(&tools, &copy_link);
+        let resolve = (!self.read_only).then(|| {
+            let b = button(&self.doc, Action::Resolve, s.resolve);
+            plain::append(&tools, &b);
+            b
+        });
         let list = child(&self.doc, &el_panel, "ol", "image-chat-comments");
+        let show_thread = child(&self.doc, &el_panel, "div", "image-chat-actions");
+        plain::set(&show_thread, "data-show-thread", "");
+        plain::append(
+            &show_thread,
+            &button(&self.doc, Action::ShowThread, s.show_thread),
+        );
         let chat_error = child(&self.doc, &el_panel, "div", "image-chat-chat-error");
         plain::set(&chat_error, "hidden", "");
         let compose = if self.read_only {
@@ -1028,9 +1261,40 @@ impl Ui {
             chat_error,
             editing: None,
             confirm_delete: false,
+            resolve,
+            copy_link,
+            show_thread,
+            expanded: false,
+            confirm_reply: None,
         });
         self.render_panel(&chat, now);
         focus(&el_panel);
+    }
+
+    /// Expands the open thread's collapsed (resolved) discussion.
+    pub fn show_thread(&mut self, now: u64) {
+        let Some(panel) = self.panel.as_mut() else {
+            return;
+        };
+        panel.expanded = true;
+        let id = panel.chat_id.clone();
+        if let Some(chat) = self.chats.get(&id).cloned() {
+            self.render_panel(&chat, now);
+        }
+        if let Some(p) = &self.panel
+            && let Some(second) = p.comments.get(1)
+        {
+            plain::set(&second.el, "tabindex", "-1");
+            focus(&second.el);
+        }
+    }
+
+    /// "Copy link" says "Link copied".
+    pub fn link_copied(&self) {
+        if let Some(p) = &self.panel {
+            p.copy_link
+                .set_text_content(Some(self.locale.strings().link_copied));
+        }
     }
 
     /// Closes the open thread, if any; returns which discussion it showed.
@@ -1053,9 +1317,21 @@ impl Ui {
             return;
         };
         let s = locale.strings();
-        panel.title.set_text_content(Some(
-            &[s.discussion, " · ", &locale.comments(chat.comments.len())].concat(),
-        ));
+        let mut title = [s.discussion, " · ", &locale.comments(chat.comments.len())].concat();
+        if chat.resolved {
+            title.push_str(" · ");
+            title.push_str(s.resolved);
+        }
+        panel.title.set_text_content(Some(&title));
+        // A resolved discussion shows its opening comment only, until expanded.
+        let collapsed = chat.resolved && !panel.expanded && chat.comments.len() > 1;
+        set_flag(&panel.el, "data-resolved", chat.resolved);
+        set_flag(&panel.el, "data-collapsed", collapsed);
+        set_flag(&panel.show_thread, "hidden", !collapsed);
+        if let Some(b) = &panel.resolve {
+            b.set_text_content(Some(if chat.resolved { s.reopen } else { s.resolve }));
+            set_flag(b, "hidden", !chat.can_delete || chat.state.is_pending());
+        }
 
         // Comments, in order; unchanged ones are kept as they are.
         let mut old: SortedMap<CommentId, CommentEntry> = panel
@@ -1064,7 +1340,8 @@ impl Ui {
             .map(|c| (c.id.clone(), c))
             .collect();
         let mut prev: Option<web_sys::Node> = None;
-        for view in &chat.comments {
+        for (i, view) in chat.comments.iter().enumerate() {
+            let reply = i > 0;
             let editing = panel.editing.as_ref().is_some_and(|(id, _)| id == &view.id);
             let entry = match old.remove(&view.id) {
                 Some(e) if e.view == *view || editing => CommentEntry {
@@ -1072,7 +1349,8 @@ impl Ui {
                     ..e
                 },
                 Some(e) => {
-                    let fresh = comment_el(&doc, locale, read_only, view, now);
+                    let confirming = panel.confirm_reply.as_ref() == Some(&view.id);
+                    let fresh = comment_el(&doc, locale, read_only, reply, confirming, view, now);
                     plain::replace(&e.el, &fresh);
                     CommentEntry {
                         id: view.id.clone(),
@@ -1083,7 +1361,7 @@ impl Ui {
                 None => CommentEntry {
                     id: view.id.clone(),
                     view: view.clone(),
-                    el: comment_el(&doc, locale, read_only, view, now),
+                    el: comment_el(&doc, locale, read_only, reply, false, view, now),
                 },
             };
             let expected_next = match &prev {
@@ -1106,11 +1384,11 @@ impl Ui {
             panel.editing = None;
         }
 
-        // A failed delete is a discussion-level failure.
+        // A failed delete, resolve or move is a discussion-level failure.
         match &chat.state {
             OpState::Failed {
                 op,
-                kind: OpKind::Delete,
+                kind: OpKind::Delete | OpKind::Resolve | OpKind::Move,
                 reason,
                 retryable,
             } => {
@@ -1223,8 +1501,13 @@ impl Ui {
         let doc = self.doc.clone();
         let panel = self.panel.as_mut()?;
         let (id, _) = panel.editing.take()?;
-        if let Some(entry) = panel.comments.iter_mut().find(|c| c.id == id) {
-            let fresh = comment_el(&doc, locale, read_only, &entry.view, now);
+        if let Some((i, entry)) = panel
+            .comments
+            .iter_mut()
+            .enumerate()
+            .find(|(_, c)| c.id == id)
+        {
+            let fresh = comment_el(&doc, locale, read_only, i > 0, false, &entry.view, now);
             plain::replace(&entry.el, &fresh);
             entry.el = fresh;
         }
@@ -1407,6 +1690,8 @@ fn comment_el(
     doc: &Document,
     locale: Locale,
     read_only: bool,
+    reply: bool,
+    confirming: bool,
     c: &CommentView,
     now: u64,
 ) -> Element {
@@ -1418,6 +1703,7 @@ fn comment_el(
     set_flag(&li, "data-mine", c.mine);
 
     let meta = child(doc, &li, "div", "image-chat-meta");
+    avatar(doc, &meta, &c.author);
     // `<bdi>`: the name is isolated from what follows, so a right-to-left override in it
     // cannot reorder the badges, the time or anything else on the line.
     text_child(doc, &meta, "bdi", "image-chat-author", &c.author.name);
@@ -1456,13 +1742,84 @@ fn comment_el(
     } else if c.can_edit && !read_only && !c.state.is_pending() {
         let actions = child(doc, &li, "div", "image-chat-actions");
         plain::append(&actions, &button(doc, Action::Edit, s.edit));
+        // The opening comment goes only with its discussion ("Delete discussion").
+        if reply {
+            let label = if confirming {
+                s.delete_confirm
+            } else {
+                s.delete_reply
+            };
+            let delete = button(doc, Action::DeleteComment, label);
+            plain::set(&delete, "data-danger", "");
+            set_flag(&delete, "data-confirm", confirming);
+            plain::append(&actions, &delete);
+        }
     }
     li
 }
 
+/// A comment author's avatar: their picture (`https:` only) or, failing that, their initial,
+/// decorative either way (the name follows). `img.image-chat-avatar` / `span.image-chat-avatar`.
+fn avatar(doc: &Document, meta: &Element, author: &image_chat_protocol::User) {
+    match safe_avatar(author.avatar_url.as_deref()) {
+        Some(url) => {
+            let img = child(doc, meta, "img", "image-chat-avatar");
+            for (name, value) in [
+                ("src", url),
+                ("alt", ""),
+                ("loading", "lazy"),
+                ("referrerpolicy", "no-referrer"),
+                ("decoding", "async"),
+            ] {
+                plain::set(&img, name, value);
+            }
+        }
+        None => {
+            // Upper-cased by the stylesheet (`text-transform`): Rust's case tables would
+            // cost the bundle kilobytes for one letter.
+            let initial: String = author
+                .name
+                .chars()
+                .find(|c| !image_chat_protocol::limits::is_invisible(*c) && !c.is_control())
+                .map(String::from)
+                .unwrap_or_default();
+            let span = text_child(doc, meta, "span", "image-chat-avatar", &initial);
+            plain::set(&span, "aria-hidden", "true");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::excerpt;
+    use super::{excerpt, region_style, safe_avatar};
+
+    #[test]
+    fn avatars_are_https_only() {
+        assert_eq!(
+            safe_avatar(Some("https://example.com/a.png")),
+            Some("https://example.com/a.png")
+        );
+        assert_eq!(safe_avatar(Some("HTTPS://x.y/a")), Some("HTTPS://x.y/a"));
+        for bad in [
+            "http://example.com/a.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "//example.com/a.png",
+            "https://",
+            " https://x.y/a",
+        ] {
+            assert_eq!(safe_avatar(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(safe_avatar(None), None);
+    }
+
+    #[test]
+    fn region_boxes_are_percent_of_the_picture() {
+        assert_eq!(
+            region_style((0.1, 0.2, 0.3, 0.25)),
+            "left:10%;top:20%;width:30%;height:25%"
+        );
+    }
 
     #[test]
     fn excerpts_are_single_line_and_short() {

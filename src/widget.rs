@@ -13,7 +13,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use image_chat_protocol::{Auth, ChatId, CommentId};
+use image_chat_protocol::{Anchor, Auth, ChatId, CommentId};
 use image_chat_sync::{
     Action, Command, Config, ConnectionId, Engine, LocalError, TransportEvent, ViewUpdate,
 };
@@ -26,7 +26,9 @@ use crate::dom::{
     Frame, Listener, MutationWatch, ResizeWatch, Socket, SocketEvent, Timeout, plain,
 };
 use crate::error::WidgetError;
-use crate::geometry::{overlay_box, pointer_to_fraction};
+use crate::geometry::{
+    Fraction, drag_to_fraction, overlay_box, pointer_to_fraction, region_between,
+};
 use crate::invalid;
 use crate::options::{NAME_STORAGE_KEY, Options, RawOptions, token_storage_key};
 use crate::overlay::{self, Clip, Measured};
@@ -37,6 +39,12 @@ use crate::ui::Ui;
 /// Keyboard crosshair steps, as fractions of the image (arrow keys; with Shift).
 const STEP: f64 = 0.02;
 const BIG_STEP: f64 = 0.1;
+/// A press that moves this far (CSS px) is a drag (a marker moved, a region drawn), not a
+/// click.
+const DRAG_PX: f64 = 5.0;
+/// The smallest region drawn out, as a fraction of each side: anything smaller is a slip of
+/// the hand, not an area.
+const MIN_REGION: f64 = 0.01;
 /// How often relative times refresh while a thread is open.
 const TIME_REFRESH_MS: u64 = 30_000;
 /// Upper bound on drain rounds per input (each round is caused by new engine output; the
@@ -92,6 +100,23 @@ impl Shell {
             .unwrap_or_default()
     }
 
+    /// Opens the thread of discussion `id` if this image shows it; returns whether it does.
+    pub fn open(self: &Rc<Self>, id: &ChatId) -> bool {
+        let opened = Cell::new(false);
+        with_widget(&Rc::downgrade(self), |w| {
+            opened.set(w.open_linked(id, browser::now()));
+        });
+        opened.get()
+    }
+
+    /// Applies `instance.update(change)` (see `RawOptions::updated`); nothing changes on an
+    /// error.
+    pub fn update(self: &Rc<Self>, change: RawOptions) -> Result<(), WidgetError> {
+        let mut result = Ok(());
+        with_widget(&Rc::downgrade(self), |w| result = w.update(change));
+        result
+    }
+
     /// Replaces the auth for later connections (see `Engine::set_auth`).
     pub fn set_auth(self: &Rc<Self>, auth: Option<Auth>) {
         with_widget(&Rc::downgrade(self), |w| {
@@ -135,6 +160,7 @@ fn with_widget_dyn(weak: &Weak<Shell>, f: &mut dyn FnMut(&mut Widget)) {
         }
         // Whatever this callback re-renders, focus that was in the widget stays there.
         let had_focus = w.ui.has_focus();
+        let was_open = w.ui.panel.as_ref().map(|p| p.chat_id.clone());
         f(&mut w);
         if !w.destroyed {
             w.drive();
@@ -142,21 +168,27 @@ fn with_widget_dyn(weak: &Weak<Shell>, f: &mut dyn FnMut(&mut Widget)) {
             if had_focus {
                 w.ui.keep_focus();
             }
+            w.report(was_open);
         }
         let target: EventTarget = w.ui.img.clone().into();
         (std::mem::take(&mut w.outbox), target, w.self_destroy)
     };
-    for (name, state) in outbox {
-        dispatch_state(&target, name, &state);
+    for (name, detail) in outbox {
+        dispatch(&target, name, &detail);
     }
     if self_destroy || shell.doomed.get() {
         shell.destroy();
     }
 }
 
-fn dispatch_state(target: &EventTarget, name: &str, state: &str) {
+/// A page event's `detail`: its fields, in order.
+type Detail = Vec<(&'static str, JsValue)>;
+
+fn dispatch(target: &EventTarget, name: &str, fields: &Detail) {
     let detail = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&detail, &"state".into(), &state.into());
+    for (key, value) in fields {
+        let _ = js_sys::Reflect::set(&detail, &JsValue::from_str(key), value);
+    }
     let init = web_sys::CustomEventInit::new();
     init.set_bubbles(true);
     init.set_detail(&detail);
@@ -176,6 +208,8 @@ pub struct Widget {
     window: Window,
     /// Resolved options.
     opts: Options,
+    /// The options as layered at mount (and changed by `update`), before defaults.
+    raw: RawOptions,
     /// The sync engine: all protocol and connection logic.
     engine: Engine,
     /// The DOM.
@@ -214,8 +248,22 @@ pub struct Widget {
     /// Whether we have been live since mount (to announce "connection lost/restored" only
     /// after the first connection).
     was_live: bool,
-    /// Page events to dispatch after the borrow is released: (event name, state).
-    outbox: Vec<(&'static str, String)>,
+    /// Page events to dispatch after the borrow is released: (event name, detail).
+    outbox: Vec<(&'static str, Detail)>,
+    /// The discussion count and resolved count last reported with `image-chat:count`.
+    reported_count: Option<(usize, usize)>,
+    /// The pointer press in progress on a marker (a drag moves it) or on the picture (a drag
+    /// draws out a region).
+    gesture: Option<Gesture>,
+    /// The click that ends a drag does nothing else.
+    swallow_click: bool,
+    /// A marker being moved with the arrow keys: where it would go (Enter puts it there).
+    key_move: Option<(ChatId, Anchor)>,
+    /// An area being marked out with the keyboard: its first corner (the crosshair is the
+    /// other; Enter opens the draft about it).
+    key_region: Option<Fraction>,
+    /// A discussion named by the page's URL (`#image-chat=<id>`), opened once it is shown.
+    linked: Option<ChatId>,
     /// The last state announced with `image-chat:state` (it fires on a change only).
     states: status::StateChanges,
     /// The image left the document: destroy after this callback.
@@ -248,6 +296,7 @@ pub fn mount(
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
     let env = browser::page_env(&window, &img);
     let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, &env);
+    let layered = raw.clone();
     if auth_dropped {
         browser::log_error(
             "mount",
@@ -307,6 +356,7 @@ pub fn mount(
         widget: RefCell::new(Widget {
             window,
             opts,
+            raw: layered,
             engine,
             ui,
             socket: None,
@@ -327,6 +377,12 @@ pub fn mount(
             stored_token,
             was_live: false,
             outbox: Vec::new(),
+            reported_count: None,
+            gesture: None,
+            swallow_click: false,
+            key_move: None,
+            key_region: None,
+            linked: None,
             states: status::StateChanges::default(),
             self_destroy: false,
             destroyed: false,
@@ -338,6 +394,7 @@ pub fn mount(
             .widget
             .try_borrow_mut()
             .map_err(|_| WidgetError::Js("widget busy during mount".into()))?;
+        w.linked = w.linked_chat();
         if let Err(e) = w.attach() {
             w.teardown();
             return Err(e.into());
@@ -367,6 +424,31 @@ impl Widget {
         self.listeners = vec![
             Listener::new(&root, "click", handler(&weak, Widget::on_click)),
             Listener::new(&root, "keydown", handler(&weak, Widget::on_keydown)),
+            Listener::new(
+                &root,
+                "pointerdown",
+                handler(&weak, Widget::on_pointer_down),
+            ),
+            Listener::new(
+                &root,
+                "pointermove",
+                handler(&weak, Widget::on_pointer_move),
+            ),
+            Listener::new(&root, "pointerup", handler(&weak, Widget::on_pointer_up)),
+            Listener::new(
+                &root,
+                "pointercancel",
+                handler(&weak, |w, _| w.cancel_gesture()),
+            ),
+            Listener::new(
+                &window,
+                "hashchange",
+                handler(&weak, |w, _| {
+                    if let Some(id) = w.linked_chat() {
+                        w.open_linked(&id, browser::now());
+                    }
+                }),
+            ),
             Listener::new(&img, "load", handler(&weak, |w, _| w.request_layout())),
             Listener::new(&window, "resize", handler(&weak, Widget::on_moved)),
             // Scrolling of any element (scroll events do not bubble: captured at the document).
@@ -567,7 +649,14 @@ impl Widget {
     fn apply(&mut self, update: ViewUpdate, now: u64) -> Result<(), JsValue> {
         let locale = self.ui.locale;
         match update {
-            ViewUpdate::Chat { index, chat } => self.ui.upsert_chat(index, chat, now)?,
+            ViewUpdate::Chat { index, chat } => {
+                let id = chat.id.clone();
+                self.ui.upsert_chat(index, chat, now)?;
+                if self.linked.as_ref() == Some(&id) {
+                    self.linked = None;
+                    self.open_linked(&id, now);
+                }
+            }
             ViewUpdate::ChatRemoved { chat_id } => {
                 if self.ui.remove_chat(&chat_id) {
                     self.ui.focus_after_close(None);
@@ -584,7 +673,8 @@ impl Widget {
                 self.ui.show_status(connection, now);
                 self.ui.show_online(self.engine.view().online);
                 if let Some(state) = self.states.changed(connection) {
-                    self.outbox.push(("image-chat:state", state.to_owned()));
+                    self.outbox
+                        .push(("image-chat:state", vec![("state", state.into())]));
                     if let Some(image_chat_sync::StopReason::Refused(code)) = connection.stopped() {
                         self.explain_refusal(code);
                     }
@@ -593,8 +683,16 @@ impl Widget {
             ViewUpdate::Online(n) => self.ui.show_online(n),
             ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server),
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
-            ViewUpdate::OpFailed { reason, .. } => {
+            ViewUpdate::OpFailed { op, kind, reason } => {
                 self.ui.announce(status::fail_text(locale, reason));
+                self.outbox.push((
+                    "image-chat:op-failed",
+                    vec![
+                        ("op", op.as_str().into()),
+                        ("kind", status::op_kind_name(kind).into()),
+                        ("reason", reason.key().into()),
+                    ],
+                ));
             }
         }
         Ok(())
@@ -796,6 +894,14 @@ impl Widget {
     // ---------------------------------------------------------------------------------------
 
     fn on_click(&mut self, e: Event) {
+        if std::mem::take(&mut self.swallow_click) {
+            // The end of a drag (a marker moved, a region drawn), not a click.
+            return;
+        }
+        self.cancel_key_move();
+        if self.key_region.take().is_some() {
+            self.ui.draw_region(None);
+        }
         let Some(target) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;
         };
@@ -860,7 +966,7 @@ impl Widget {
         let picture = self.measure().map(|m| m.picture).unwrap_or_default();
         if let Some(at) = pointer_to_fraction(picture, coord("clientX"), coord("clientY")) {
             self.ui.move_crosshair(at);
-            self.ui.open_draft(at);
+            self.ui.open_draft(at, None);
         }
     }
 
@@ -871,6 +977,17 @@ impl Widget {
         let key = k.key();
         let target = e.target().and_then(|t| t.dyn_into::<Element>().ok());
         let now = browser::now();
+        if key == "Escape" && self.key_region.take().is_some() {
+            self.ui.draw_region(None);
+            e.prevent_default();
+            e.stop_propagation();
+            return;
+        }
+        if key == "Escape" && self.cancel_key_move() {
+            e.prevent_default();
+            e.stop_propagation();
+            return;
+        }
         if key == "Escape" {
             let handled = self.escape(now);
             if handled {
@@ -880,6 +997,10 @@ impl Widget {
             return;
         }
         let Some(target) = target else { return };
+        if self.marker_key(&target, &key, k.shift_key(), now) {
+            e.prevent_default();
+            return;
+        }
         let on_root = target == self.ui.root;
         if on_root {
             let step = if k.shift_key() { BIG_STEP } else { STEP };
@@ -891,8 +1012,7 @@ impl Widget {
                 "Enter" | " " => {
                     e.prevent_default();
                     if !self.ui.read_only {
-                        let at = self.ui.crosshair_at;
-                        self.ui.open_draft(at);
+                        self.place_from_keyboard(key == "Enter" && k.shift_key());
                     }
                     return;
                 }
@@ -901,6 +1021,9 @@ impl Widget {
             e.prevent_default();
             let at = self.ui.crosshair_at.nudged(dx, dy);
             self.ui.move_crosshair(at);
+            if let Some(start) = self.key_region {
+                self.ui.draw_region(Some(region_between(start, at)));
+            }
             return;
         }
         // Ctrl/Cmd+Enter in a text box submits it.
@@ -946,6 +1069,19 @@ impl Widget {
             self.ui.confirm_delete(false);
             return;
         };
+        // Deleting a reply asks once, on the button itself ("Really delete?").
+        if action == UiAction::DeleteComment && !button.has_attribute("data-confirm") {
+            self.ui.confirm_delete(false);
+            let reply = plain::closest(button, "[data-comment-id]")
+                .and_then(|c| c.get_attribute("data-comment-id"))
+                .map(CommentId::new);
+            if let Some(panel) = self.ui.panel.as_mut() {
+                panel.confirm_reply = reply;
+            }
+            plain::set(button, "data-confirm", "");
+            button.set_text_content(Some(self.ui.locale.strings().delete_confirm));
+            return;
+        }
         let op = button.get_attribute("data-op");
         let comment = plain::closest(button, "[data-comment-id]")
             .and_then(|c| c.get_attribute("data-comment-id"))
@@ -974,7 +1110,7 @@ impl Widget {
                 let Some(d) = &self.ui.draft else {
                     return;
                 };
-                let (at, text) = (d.at, d.textarea.value());
+                let (at, region, text) = (d.at, d.region, d.textarea.value());
                 let name = d.name.as_ref().map(|n| n.value());
                 // The text first: a refused comment must not rename the person.
                 if let Err(err) = image_chat_protocol::limits::validate_text(&text) {
@@ -986,14 +1122,21 @@ impl Widget {
                 {
                     return;
                 }
-                let result = self.engine.handle_local(
-                    now,
-                    Command::CreateChat {
+                let cmd = match region {
+                    Some((w, h)) => Command::CreateRegion {
+                        x: at.x,
+                        y: at.y,
+                        w,
+                        h,
+                        text,
+                    },
+                    None => Command::CreateChat {
                         x: at.x,
                         y: at.y,
                         text,
                     },
-                );
+                };
+                let result = self.engine.handle_local(now, cmd);
                 match result {
                     Ok(op) | Err(LocalError::NotConnected { op, .. }) => {
                         // Show the new (pending or failed) discussion, then open its thread.
@@ -1093,6 +1236,44 @@ impl Widget {
                     self.ui.reply_error(Some(locale.strings().err_forbidden));
                 }
             }
+            UiAction::DeleteComment => {
+                let (Some(chat_id), Some(comment_id)) = (open_chat, comment) else {
+                    return;
+                };
+                if let Err(LocalError::NotAllowed) = self.engine.handle_local(
+                    now,
+                    Command::DeleteComment {
+                        chat_id,
+                        comment_id,
+                    },
+                ) {
+                    self.ui.reply_error(Some(locale.strings().err_forbidden));
+                }
+            }
+            UiAction::Resolve => {
+                let Some(chat_id) = open_chat else {
+                    return;
+                };
+                let resolved = !self.ui.chats.get(&chat_id).is_some_and(|c| c.resolved);
+                if let Err(LocalError::NotAllowed) = self
+                    .engine
+                    .handle_local(now, Command::Resolve { chat_id, resolved })
+                {
+                    self.ui.reply_error(Some(locale.strings().err_forbidden));
+                }
+            }
+            UiAction::ShowThread => self.ui.show_thread(now),
+            UiAction::ToggleResolved => self.ui.toggle_resolved(),
+            UiAction::CopyLink => {
+                let Some(chat_id) = open_chat else {
+                    return;
+                };
+                let href = self.window.location().href().unwrap_or_default();
+                let page = href.split('#').next().unwrap_or_default();
+                let link = [page, crate::ui::FRAGMENT_PREFIX, chat_id.as_str()].concat();
+                browser::copy_text(&self.window, &link);
+                self.ui.link_copied();
+            }
             UiAction::Reconnect => self.engine.reconnect_now(now),
             UiAction::Copy => {
                 if let Some(text) = self.ui.kept_text() {
@@ -1139,6 +1320,382 @@ impl Widget {
             }
             // A signed user (the field is not shown to them): their name is the site's.
             Err(_) => true,
+        }
+    }
+}
+
+/// A pointer press on the overlay, until it is released.
+#[derive(Clone, Debug)]
+enum Gesture {
+    /// On a marker this person may move: dragging moves it.
+    Marker {
+        chat_id: ChatId,
+        from: (f64, f64),
+        dragging: bool,
+    },
+    /// On the bare picture: dragging draws out a region.
+    Region {
+        from: (f64, f64),
+        start: Fraction,
+        dragging: bool,
+    },
+}
+
+impl Widget {
+    /// The `clientX` / `clientY` of a pointer event.
+    fn client_xy(e: &Event) -> (f64, f64) {
+        let coord = |name: &str| {
+            js_sys::Reflect::get(e, &JsValue::from_str(name))
+                .ok()
+                .and_then(|v| v.as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        (coord("clientX"), coord("clientY"))
+    }
+
+    /// Where a drag is on the picture (clamped to it).
+    fn drag_point(&mut self, (x, y): (f64, f64)) -> Option<Fraction> {
+        let picture = self.measure().map(|m| m.picture).unwrap_or_default();
+        drag_to_fraction(picture, x, y)
+    }
+
+    /// A primary press on a movable marker, or on the bare picture, may become a drag.
+    fn on_pointer_down(&mut self, e: Event) {
+        self.gesture = None;
+        let primary = js_sys::Reflect::get(&e, &JsValue::from_str("button"))
+            .ok()
+            .and_then(|v| v.as_f64())
+            == Some(0.0);
+        if !primary || self.ui.read_only {
+            return;
+        }
+        let Some(target) = e.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+            return;
+        };
+        let from = Self::client_xy(&e);
+        if let Some(marker) = plain::closest(&target, ".image-chat-marker[data-movable]") {
+            if let Some(id) = marker.get_attribute("data-chat-id") {
+                self.gesture = Some(Gesture::Marker {
+                    chat_id: ChatId::new(id),
+                    from,
+                    dragging: false,
+                });
+            }
+            return;
+        }
+        let elsewhere = plain::closest(
+            &target,
+            ".image-chat-marker,.image-chat-cluster,.image-chat-thread,.image-chat-bar,[data-action]",
+        )
+        .is_some();
+        if elsewhere || self.ui.draft.is_some() || self.ui.panel.is_some() {
+            return;
+        }
+        let picture = self.measure().map(|m| m.picture).unwrap_or_default();
+        if let Some(start) = pointer_to_fraction(picture, from.0, from.1) {
+            self.gesture = Some(Gesture::Region {
+                from,
+                start,
+                dragging: false,
+            });
+        }
+    }
+
+    fn on_pointer_move(&mut self, e: Event) {
+        let Some(gesture) = self.gesture.clone() else {
+            return;
+        };
+        let xy = Self::client_xy(&e);
+        let (from, dragging) = match &gesture {
+            Gesture::Marker { from, dragging, .. } | Gesture::Region { from, dragging, .. } => {
+                (*from, *dragging)
+            }
+        };
+        let (dx, dy) = (xy.0 - from.0, xy.1 - from.1);
+        if !dragging && dx * dx + dy * dy < DRAG_PX * DRAG_PX {
+            return;
+        }
+        let Some(at) = self.drag_point(xy) else {
+            return;
+        };
+        if !dragging {
+            // From now on the pointer is ours until released, even outside the overlay.
+            if let (Some(target), Some(id)) = (
+                e.target().and_then(|t| t.dyn_into::<Element>().ok()),
+                js_sys::Reflect::get(&e, &JsValue::from_str("pointerId"))
+                    .ok()
+                    .and_then(|v| v.as_f64()),
+            ) {
+                let _ = target.set_pointer_capture(id as i32);
+            }
+        }
+        match gesture {
+            Gesture::Marker { chat_id, from, .. } => {
+                if let Some(chat) = self.ui.chats.get(&chat_id) {
+                    let anchor = chat.anchor.moved_to(at.x, at.y);
+                    self.ui.preview_move(&chat_id, &anchor);
+                }
+                self.gesture = Some(Gesture::Marker {
+                    chat_id,
+                    from,
+                    dragging: true,
+                });
+            }
+            Gesture::Region { from, start, .. } => {
+                self.ui.draw_region(Some(region_between(start, at)));
+                self.gesture = Some(Gesture::Region {
+                    from,
+                    start,
+                    dragging: true,
+                });
+            }
+        }
+        e.prevent_default();
+    }
+
+    fn on_pointer_up(&mut self, e: Event) {
+        let Some(gesture) = self.gesture.take() else {
+            return;
+        };
+        let at = self.drag_point(Self::client_xy(&e));
+        let now = browser::now();
+        match gesture {
+            Gesture::Marker {
+                chat_id,
+                dragging: true,
+                ..
+            } => {
+                self.swallow_click = true;
+                self.ui.end_move(&chat_id);
+                let anchor = at.and_then(|at| {
+                    let chat = self.ui.chats.get(&chat_id)?;
+                    Some(chat.anchor.moved_to(at.x, at.y))
+                });
+                if let Some(anchor) = anchor {
+                    self.move_chat(chat_id, anchor, now);
+                }
+            }
+            Gesture::Region {
+                start,
+                dragging: true,
+                ..
+            } => {
+                self.swallow_click = true;
+                self.ui.draw_region(None);
+                let Some(at) = at else { return };
+                let (x, y, w, h) = region_between(start, at);
+                if w >= MIN_REGION && h >= MIN_REGION {
+                    self.ui.open_draft(Fraction { x, y }, Some((w, h)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Enter (or Space) on the overlay: a draft at the crosshair, or about the area marked out
+    /// from where Shift+Enter started it (`area`: Shift+Enter, which starts marking one out).
+    fn place_from_keyboard(&mut self, area: bool) {
+        let at = self.ui.crosshair_at;
+        if let Some(start) = self.key_region.take() {
+            self.ui.draw_region(None);
+            let (x, y, w, h) = region_between(start, at);
+            if w >= MIN_REGION && h >= MIN_REGION {
+                self.ui.open_draft(Fraction { x, y }, Some((w, h)));
+            }
+            return;
+        }
+        if area {
+            self.key_region = Some(at);
+            self.ui.draw_region(Some((at.x, at.y, 0.0, 0.0)));
+            self.ui.announce(self.ui.locale.strings().region_hint);
+            return;
+        }
+        self.ui.open_draft(at, None);
+    }
+
+    /// A drag was interrupted (the browser took the pointer, e.g. to scroll): nothing moves.
+    fn cancel_gesture(&mut self) {
+        match self.gesture.take() {
+            Some(Gesture::Marker { chat_id, .. }) => self.ui.end_move(&chat_id),
+            Some(Gesture::Region { .. }) => self.ui.draw_region(None),
+            None => {}
+        }
+    }
+
+    /// Sends a move, unless the marker did not actually move.
+    fn move_chat(&mut self, chat_id: ChatId, anchor: Anchor, now: u64) {
+        let same = self
+            .ui
+            .chats
+            .get(&chat_id)
+            .is_some_and(|c| c.anchor == anchor.canonical());
+        if !same {
+            // A refusal (offline, not allowed) shows on the marker, with retry / dismiss.
+            let _ = self
+                .engine
+                .handle_local(now, Command::Move { chat_id, anchor });
+        }
+    }
+
+    /// Arrow keys on a focused marker this person may move start moving it by the keyboard
+    /// crosshair's steps; Enter puts it there (Escape, see `on_keydown`, cancels). Returns
+    /// whether the key was used.
+    fn marker_key(&mut self, target: &Element, key: &str, shift: bool, now: u64) -> bool {
+        if self.ui.read_only
+            || !target
+                .matches(".image-chat-marker[data-movable]")
+                .unwrap_or(false)
+        {
+            return false;
+        }
+        let Some(id) = target.get_attribute("data-chat-id").map(ChatId::new) else {
+            return false;
+        };
+        let step = if shift { BIG_STEP } else { STEP };
+        let (dx, dy) = match key {
+            "ArrowLeft" => (-step, 0.0),
+            "ArrowRight" => (step, 0.0),
+            "ArrowUp" => (0.0, -step),
+            "ArrowDown" => (0.0, step),
+            "Enter" => {
+                let Some((moving, anchor)) = self.key_move.take() else {
+                    return false;
+                };
+                self.ui.end_move(&moving);
+                if moving == id {
+                    self.move_chat(id, anchor, now);
+                }
+                return true;
+            }
+            _ => return false,
+        };
+        let current = match &self.key_move {
+            Some((moving, anchor)) if *moving == id => anchor.clone(),
+            _ => {
+                self.cancel_key_move();
+                self.ui.announce(self.ui.locale.strings().move_hint);
+                match self.ui.chats.get(&id) {
+                    Some(chat) => chat.anchor.clone(),
+                    None => return false,
+                }
+            }
+        };
+        let (x, y) = current.corner();
+        let to = Fraction { x, y }.nudged(dx, dy);
+        let anchor = current.moved_to(to.x, to.y);
+        self.ui.preview_move(&id, &anchor);
+        self.key_move = Some((id, anchor));
+        true
+    }
+
+    /// Ends a keyboard move without moving anything. Returns whether one was under way.
+    fn cancel_key_move(&mut self) -> bool {
+        match self.key_move.take() {
+            Some((id, _)) => {
+                self.ui.end_move(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `instance.update(change)`: language, theme, read-only and auth change in place (new
+    /// auth reconnects at once, so it applies now); nothing changes on an invalid option.
+    fn update(&mut self, change: RawOptions) -> Result<(), WidgetError> {
+        let env = browser::page_env(&self.window, &self.ui.img);
+        let (raw, opts) = self.raw.updated(change, &env)?;
+        let now = browser::now();
+        self.raw = raw;
+        if opts.theme != self.opts.theme {
+            self.ui.set_theme(opts.theme);
+        }
+        if opts.read_only != self.opts.read_only {
+            let server = self.engine.view().read_only;
+            self.ui.set_read_only(opts.read_only || server);
+        }
+        if opts.auth != self.opts.auth || (opts.auth.is_none() && opts.name != self.opts.name) {
+            self.token_key = opts
+                .auth
+                .is_none()
+                .then(|| token_storage_key(&opts.server_url, &opts.tenant));
+            let auth = opts.auth.clone().or_else(|| {
+                Some(Auth::Anonymous {
+                    name: opts.name.clone(),
+                    token: self.stored_token.clone(),
+                })
+            });
+            let reconnect = opts.auth != self.opts.auth;
+            self.engine.set_auth(now, auth);
+            if reconnect && let Some((conn, socket)) = self.socket.take() {
+                // A live session keeps the identity it was admitted with: start a new one
+                // (the engine reconnects, resuming, as after any drop).
+                socket.close(1000, "new auth");
+                self.engine
+                    .handle_transport(now, conn, TransportEvent::Closed { code: 1000 });
+            }
+        }
+        if opts.locale != self.opts.locale {
+            self.ui.set_locale(opts.locale);
+            let chats = self.engine.view().chats.clone();
+            self.ui.reserve(chats.len());
+            for (index, chat) in chats.into_iter().enumerate() {
+                self.ui.upsert_chat(index, chat, now)?;
+            }
+            self.ui.show_status(self.engine.status(), now);
+            self.ui.show_online(self.engine.view().online);
+        }
+        self.opts = opts;
+        Ok(())
+    }
+
+    /// The discussion the page's URL names (`#image-chat=<id>`), if any.
+    fn linked_chat(&self) -> Option<ChatId> {
+        let hash = self.window.location().hash().ok()?;
+        let id = hash.strip_prefix(crate::ui::FRAGMENT_PREFIX)?;
+        image_chat_protocol::ids::is_canonical_id(id).then(|| ChatId::new(id))
+    }
+
+    /// Opens a discussion named from outside (a link, `open()`), bringing its marker into
+    /// view; returns whether it is shown here.
+    pub fn open_linked(&mut self, id: &ChatId, now: u64) -> bool {
+        if !self.ui.chats.contains_key(id) {
+            return false;
+        }
+        if self.ui.panel.as_ref().is_none_or(|p| &p.chat_id != id) {
+            self.ui.open_panel(id, now);
+        }
+        if let Some(marker) = self.ui.marker(id) {
+            marker.scroll_into_view_with_bool(false);
+        }
+        true
+    }
+
+    /// Queues the page events of what just changed: a thread opened (`image-chat:open`), the
+    /// number of discussions or of resolved ones (`image-chat:count`, also once the first
+    /// state is known).
+    fn report(&mut self, was_open: Option<ChatId>) {
+        let open = self.ui.panel.as_ref().map(|p| p.chat_id.clone());
+        if let Some(id) = &open
+            && open != was_open
+        {
+            self.outbox
+                .push(("image-chat:open", vec![("chatId", id.as_str().into())]));
+        }
+        if self.engine.position().is_none() {
+            return;
+        }
+        let chats = &self.engine.view().chats;
+        let count = (chats.len(), chats.iter().filter(|c| c.resolved).count());
+        if self.reported_count != Some(count) {
+            self.reported_count = Some(count);
+            let (count, resolved) = count;
+            self.outbox.push((
+                "image-chat:count",
+                vec![
+                    ("count", (count as f64).into()),
+                    ("resolved", (resolved as f64).into()),
+                ],
+            ));
         }
     }
 }

@@ -9,6 +9,9 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use image_chat::ImageChat;
 use image_chat::i18n::{EN, FR, Locale, PT, RU, Strings};
 use js_sys::{Function, Reflect};
@@ -2004,4 +2007,367 @@ async fn the_bar_toggle_hides_and_shows_the_markers() {
     chat.destroy();
     js("window.WebSocket = window.__icRealWebSocket;");
     container.remove();
+}
+
+// -------------------------------------------------------------------------------------------
+// Managing discussions: resolve / reopen and the filter, deleting a reply, moving a marker
+// with the keyboard, avatars, links and `open()`, `update()`, page events
+// -------------------------------------------------------------------------------------------
+
+/// Sends the frames of an op the fake server accepts: its ack, then its event.
+fn accept(ws: &JsValue, seq: u64, frame: &serde_json::Value, event: &str) {
+    let bid = frame["broadcastId"].as_str().unwrap();
+    server_send(
+        ws,
+        &format!(r#"{{"type":"ack","broadcastId":"{bid}","seq":{seq}}}"#),
+    );
+    server_send(ws, &event.replace("$BID", bid));
+}
+
+fn last_sent(ws: &JsValue, kind: &str) -> serde_json::Value {
+    sent(ws)
+        .into_iter()
+        .rev()
+        .find(|f| f["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} sent"))
+}
+
+#[wasm_bindgen_test]
+async fn resolving_mutes_the_marker_collapses_the_thread_and_the_filter_hides_it() {
+    let (container, img, chat, ws) = live_with_one_chat("anon:me").await;
+    let counts = Rc::new(RefCell::new(Vec::<f64>::new()));
+    let seen = counts.clone();
+    let on_count =
+        Closure::<dyn FnMut(web_sys::CustomEvent)>::new(move |e: web_sys::CustomEvent| {
+            let resolved = Reflect::get(&e.detail(), &"resolved".into()).unwrap();
+            seen.borrow_mut().push(resolved.as_f64().unwrap());
+        });
+    img.add_event_listener_with_callback("image-chat:count", on_count.as_ref().unchecked_ref())
+        .unwrap();
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"image-chat-updated","seq":2,"epoch":1,"broadcastId":"AAAAAAAAQAKAAAAAAAAAAA",
+            "chatId":"{CHAT_A}","change":{{"kind":"comment-added","comment":{{"id":"AAAAAAAAQAGAAAAAAAAAAA",
+            "author":{{"id":"anon:bob","name":"Bob"}},"text":"a reply","createdAt":1700000000001}}}}}}"#
+        ),
+    );
+    let thread = open_thread_a(&container);
+    let resolve = q(&thread, "[data-action=resolve]").expect("the author may resolve");
+    assert_eq!(text(&resolve), EN.resolve);
+    click(&resolve);
+    let frame = last_sent(&ws, "resolve-chat");
+    assert_eq!(frame["resolved"], true);
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(marker.has_attribute("data-resolved"), "muted at once");
+    accept(
+        &ws,
+        3,
+        &frame,
+        &format!(
+            r#"{{"type":"image-chat-updated","seq":3,"epoch":1,"broadcastId":"$BID","chatId":"{CHAT_A}",
+            "change":{{"kind":"resolved","resolved":true}}}}"#
+        ),
+    );
+    let thread = q(&container, ".image-chat-thread[data-chat-id]").unwrap();
+    assert!(
+        thread.has_attribute("data-collapsed"),
+        "resolved: collapsed"
+    );
+    assert!(text(&thread).contains(EN.resolved));
+    assert!(
+        marker
+            .get_attribute("aria-label")
+            .unwrap()
+            .contains("(resolved)")
+    );
+    let replies = thread.query_selector_all(".image-chat-comment").unwrap();
+    let second: Element = replies.item(1).unwrap().unchecked_into();
+    assert_eq!(
+        computed(&second, "display"),
+        "none",
+        "the reply is collapsed"
+    );
+    click(&q(&thread, "[data-action=show-thread]").unwrap());
+    assert_ne!(computed(&second, "display"), "none", "expanded on request");
+    assert_eq!(
+        text(&q(&thread, "[data-action=resolve]").unwrap()),
+        EN.reopen
+    );
+    // The bar's filter hides resolved discussions, and says so.
+    let filter = q(&container, "button.image-chat-filter").unwrap();
+    click(&q(&thread, "[data-action=close]").unwrap());
+    click(&filter);
+    assert_eq!(
+        filter.get_attribute("aria-pressed").as_deref(),
+        Some("false")
+    );
+    assert_eq!(computed(&marker, "display"), "none");
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        EN.announce_resolved_hidden
+    );
+    click(&filter);
+    assert_ne!(computed(&marker, "display"), "none");
+    assert_eq!(
+        counts.borrow().last(),
+        Some(&1.0),
+        "count event: one resolved"
+    );
+    drop(on_count);
+    finish(chat, container);
+}
+
+#[wasm_bindgen_test]
+async fn deleting_a_reply_asks_once_then_removes_it() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:bob").await;
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"image-chat-updated","seq":2,"epoch":1,"broadcastId":"AAAAAAAAQAKAAAAAAAAAAA",
+            "chatId":"{CHAT_A}","change":{{"kind":"comment-added","comment":{{"id":"AAAAAAAAQAGAAAAAAAAAAA",
+            "author":{{"id":"anon:me","name":"Me"}},"text":"my reply","createdAt":1700000000001}}}}}}"#
+        ),
+    );
+    let thread = open_thread_a(&container);
+    let comments = thread.query_selector_all(".image-chat-comment").unwrap();
+    let first: Element = comments.item(0).unwrap().unchecked_into();
+    assert!(
+        q(&first, "[data-action=delete-comment]").is_none(),
+        "someone else's opening comment: no delete"
+    );
+    assert!(q(&thread, "[data-action=resolve]").is_some_and(|b| b.has_attribute("hidden")));
+    let delete = q(
+        &thread,
+        "[data-comment-id=AAAAAAAAQAGAAAAAAAAAAA] [data-action=delete-comment]",
+    )
+    .expect("own reply: delete");
+    click(&delete);
+    assert_eq!(text(&delete), EN.delete_confirm);
+    assert!(!sent(&ws).iter().any(|f| f["type"] == "delete-comment"));
+    click(&delete);
+    let frame = last_sent(&ws, "delete-comment");
+    assert_eq!(frame["commentId"], "AAAAAAAAQAGAAAAAAAAAAA");
+    assert!(
+        q(&thread, "[data-comment-id=AAAAAAAAQAGAAAAAAAAAAA]").is_none(),
+        "gone at once"
+    );
+    accept(
+        &ws,
+        3,
+        &frame,
+        &format!(
+            r#"{{"type":"image-chat-updated","seq":3,"epoch":1,"broadcastId":"$BID","chatId":"{CHAT_A}",
+            "change":{{"kind":"comment-deleted","commentId":"AAAAAAAAQAGAAAAAAAAAAA"}}}}"#
+        ),
+    );
+    let thread = q(&container, ".image-chat-thread[data-chat-id]").unwrap();
+    assert_eq!(
+        thread
+            .query_selector_all(".image-chat-comment")
+            .unwrap()
+            .length(),
+        1
+    );
+    finish(chat, container);
+}
+
+#[wasm_bindgen_test]
+async fn a_marker_moves_with_arrow_keys_and_enter_and_escape_cancels() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:me").await;
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(marker.has_attribute("data-movable"));
+    marker.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    key(&marker, "ArrowRight");
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        EN.move_hint
+    );
+    assert!(marker.get_attribute("style").unwrap().contains("left:27%"));
+    key(&marker, "Escape");
+    assert!(
+        marker.get_attribute("style").unwrap().contains("left:25%"),
+        "cancelled"
+    );
+    assert!(!sent(&ws).iter().any(|f| f["type"] == "move-chat"));
+    key(&marker, "ArrowDown");
+    key(&marker, "ArrowDown");
+    key(&marker, "Enter");
+    let frame = last_sent(&ws, "move-chat");
+    assert_eq!(frame["anchor"], serde_json::json!([0.25, 0.54]));
+    assert!(
+        q(&container, ".image-chat-thread").is_none(),
+        "Enter put it down, it did not open the thread"
+    );
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(marker.get_attribute("style").unwrap().contains("top:54%"));
+    assert!(marker.has_attribute("data-pending"));
+    finish(chat, container);
+}
+
+#[wasm_bindgen_test]
+async fn avatars_are_https_only_with_an_initial_otherwise() {
+    js(FAKE_WS);
+    let (container, img) = fixture().await;
+    let chat = mount(
+        &img,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+    );
+    wait_for("socket opened", || sockets() == 1).await;
+    let ws = socket(0);
+    server_call(&ws, "serverOpen", JsValue::UNDEFINED);
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},
+            "position":{{"epoch":1,"seq":1}},"recovered":false,"online":1,
+            "snapshot":{{"chats":[{{"id":"{CHAT_A}","anchor":[0.25,0.5],
+            "comments":[{{"author":{{"id":"sso:1","name":"Grace","avatarUrl":"https://example.com/g.png","signedIn":true}},
+            "text":"first","createdAt":1700000000000}},
+            {{"id":"AAAAAAAAQAGAAAAAAAAAAA","author":{{"id":"sso:2","name":"ada","avatarUrl":"javascript:alert(1)","signedIn":true}},
+            "text":"second","createdAt":1700000000001}}]}}]}}}}"#
+        ),
+    );
+    let root = root_of(&container);
+    wait_for("live", move || {
+        root.get_attribute("data-state").as_deref() == Some("live")
+    })
+    .await;
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(
+        marker
+            .get_attribute("aria-label")
+            .unwrap()
+            .starts_with("Discussion by Grace"),
+        "the author's name is in the marker's accessible name"
+    );
+    let thread = open_thread_a(&container);
+    let imgs = thread.query_selector_all("img.image-chat-avatar").unwrap();
+    assert_eq!(imgs.length(), 1);
+    let avatar: Element = imgs.item(0).unwrap().unchecked_into();
+    assert_eq!(
+        avatar.get_attribute("src").as_deref(),
+        Some("https://example.com/g.png")
+    );
+    assert_eq!(avatar.get_attribute("alt").as_deref(), Some(""));
+    let initial = q(&thread, "span.image-chat-avatar").expect("fallback initial");
+    assert_eq!(text(&initial), "a");
+    assert_eq!(computed(&initial, "text-transform"), "uppercase");
+    finish(chat, container);
+}
+
+#[wasm_bindgen_test]
+async fn open_update_and_page_events() {
+    let (container, img, chat, ws) = live_with_one_chat("anon:me").await;
+    let opened = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = opened.clone();
+    let on_open =
+        Closure::<dyn FnMut(web_sys::CustomEvent)>::new(move |e: web_sys::CustomEvent| {
+            let id = Reflect::get(&e.detail(), &"chatId".into()).unwrap();
+            seen.borrow_mut().push(id.as_string().unwrap());
+        });
+    img.add_event_listener_with_callback("image-chat:open", on_open.as_ref().unchecked_ref())
+        .unwrap();
+    assert!(
+        !chat.open("AAAAAAAAQAGAAAAAAAAAAA".into()),
+        "not on this image"
+    );
+    assert!(chat.open(CHAT_A.into()));
+    assert!(q(&container, ".image-chat-thread[data-chat-id]").is_some());
+    assert_eq!(*opened.borrow(), vec![CHAT_A.to_owned()]);
+    // Language and theme change in place; the thread closes, the markers stay.
+    chat.update(options(r#"{"locale":"fr","theme":"dark"}"#).unchecked_into())
+        .unwrap();
+    let root = root_of(&container);
+    assert_eq!(root.get_attribute("lang").as_deref(), Some("fr"));
+    assert_eq!(root.get_attribute("data-theme").as_deref(), Some("dark"));
+    assert_eq!(text(&q(&container, ".image-chat-status").unwrap()), FR.live);
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    assert!(
+        marker
+            .get_attribute("aria-label")
+            .unwrap()
+            .starts_with("Discussion de")
+    );
+    // Read-only from the page: no drafts, no controls.
+    chat.update(options(r#"{"readOnly":true}"#).unchecked_into())
+        .unwrap();
+    assert!(root.has_attribute("data-read-only"));
+    // What names another conversation needs a remount; nothing changes then.
+    assert!(
+        chat.update(options(r#"{"tenant":"other"}"#).unchecked_into())
+            .is_err()
+    );
+    assert!(
+        chat.update(options(r#"{"theme":"neon"}"#).unchecked_into())
+            .is_err()
+    );
+    assert_eq!(root.get_attribute("data-theme").as_deref(), Some("dark"));
+    // New auth reconnects at once, with it.
+    chat.update(
+        options(r#"{"readOnly":false,"auth":{"type":"anonymous","name":"Zoé"}}"#).unchecked_into(),
+    )
+    .unwrap();
+    wait_for("a new socket", || sockets() == 2).await;
+    let ws2 = socket(1);
+    server_call(&ws2, "serverOpen", JsValue::UNDEFINED);
+    let hello = sent(&ws2).into_iter().next().unwrap();
+    assert_eq!(hello["auth"]["name"], "Zoé");
+    drop(ws);
+    drop(on_open);
+    finish(chat, container);
+}
+
+#[wasm_bindgen_test]
+async fn an_area_is_marked_out_from_the_keyboard() {
+    let (container, _img, chat, ws) = live_with_one_chat("anon:me").await;
+    let root = root_of(&container);
+    root.dyn_ref::<HtmlElement>().unwrap().focus().unwrap();
+    assert!(
+        root.get_attribute("aria-label")
+            .unwrap()
+            .contains("Shift+Enter")
+    );
+    let shift_enter = web_sys::KeyboardEventInit::new();
+    shift_enter.set_key("Enter");
+    shift_enter.set_shift_key(true);
+    shift_enter.set_bubbles(true);
+    shift_enter.set_cancelable(true);
+    let ev =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &shift_enter).unwrap();
+    root.dispatch_event(&ev).unwrap();
+    assert_eq!(
+        text(&q(&container, ".image-chat-sr").unwrap()),
+        EN.region_hint
+    );
+    // Escape gives it up; Shift+Enter again, two steps right and three down, Enter.
+    key(&root, "Escape");
+    assert!(q(&container, ".image-chat-region[data-draft]").is_none());
+    root.dispatch_event(&ev).unwrap();
+    for k in [
+        "ArrowRight",
+        "ArrowRight",
+        "ArrowDown",
+        "ArrowDown",
+        "ArrowDown",
+    ] {
+        key(&root, k);
+    }
+    let drawn = q(&container, ".image-chat-region[data-draft]").expect("the area is drawn");
+    assert_eq!(
+        drawn.get_attribute("style").as_deref(),
+        Some("left:50%;top:50%;width:4%;height:6%")
+    );
+    key(&root, "Enter");
+    let draft = q(&container, ".image-chat-thread[data-draft]").expect("a draft about it");
+    let textarea: HtmlTextAreaElement = q(&draft, "textarea").unwrap().unchecked_into();
+    textarea.set_value("this corner");
+    click(&q(&draft, "[data-action=post]").unwrap());
+    let frame = last_sent(&ws, "create-chat");
+    assert_eq!(
+        frame["anchor"],
+        serde_json::json!({"type": "region", "x": 0.5, "y": 0.5, "w": 0.04, "h": 0.06})
+    );
+    assert!(q(&container, ".image-chat-region[data-chat-id]").is_some());
+    finish(chat, container);
 }

@@ -22,6 +22,12 @@ pub enum ClientMessage {
     EditComment(EditComment),
     /// Removes a whole discussion.
     DeleteChat(DeleteChat),
+    /// Removes one reply.
+    DeleteComment(DeleteComment),
+    /// Marks a discussion resolved, or open again.
+    ResolveChat(ResolveChat),
+    /// Moves a discussion's marker (or reshapes its region).
+    MoveChat(MoveChat),
     /// Changes the display name of an anonymous session, for this session's later ops (its
     /// reconnects carry the name in `hello`). Not an op: nothing is committed or acknowledged;
     /// an invalid name is refused with an `error` frame, a signed user's with `forbidden`
@@ -134,6 +140,44 @@ pub struct DeleteChat {
     pub chat_id: ChatId,
 }
 
+/// Removes one reply of a discussion. The opening comment cannot be removed on its own (it is
+/// the discussion: its author, its time): a `delete-comment` naming it is `forbidden`, and
+/// the discussion is removed with [`DeleteChat`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteComment {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// The discussion holding the reply.
+    pub chat_id: ChatId,
+    /// The reply to remove.
+    pub comment_id: CommentId,
+}
+
+/// Marks a discussion resolved (settled) or open again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolveChat {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// The discussion.
+    pub chat_id: ChatId,
+    /// `true` resolves, `false` reopens.
+    pub resolved: bool,
+}
+
+/// Puts a discussion on another anchor: its marker moved, its region moved or reshaped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MoveChat {
+    /// Fresh UUID v4 naming this op.
+    pub broadcast_id: BroadcastId,
+    /// The discussion.
+    pub chat_id: ChatId,
+    /// Where it goes now.
+    pub anchor: Anchor,
+}
+
 /// A change a client asks for. Each becomes one committed, broadcast event.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -145,6 +189,12 @@ pub enum Op {
     EditComment(EditComment),
     /// See [`DeleteChat`].
     DeleteChat(DeleteChat),
+    /// See [`DeleteComment`].
+    DeleteComment(DeleteComment),
+    /// See [`ResolveChat`].
+    ResolveChat(ResolveChat),
+    /// See [`MoveChat`].
+    MoveChat(MoveChat),
 }
 
 impl Op {
@@ -155,6 +205,9 @@ impl Op {
             Op::AddComment(op) => &op.broadcast_id,
             Op::EditComment(op) => &op.broadcast_id,
             Op::DeleteChat(op) => &op.broadcast_id,
+            Op::DeleteComment(op) => &op.broadcast_id,
+            Op::ResolveChat(op) => &op.broadcast_id,
+            Op::MoveChat(op) => &op.broadcast_id,
         }
     }
 
@@ -165,6 +218,9 @@ impl Op {
             Op::AddComment(op) => &op.chat_id,
             Op::EditComment(op) => &op.chat_id,
             Op::DeleteChat(op) => &op.chat_id,
+            Op::DeleteComment(op) => &op.chat_id,
+            Op::ResolveChat(op) => &op.chat_id,
+            Op::MoveChat(op) => &op.chat_id,
         }
     }
 
@@ -186,7 +242,9 @@ impl Op {
                 comment_id.validate()?;
                 validate_text(text)
             }
-            Op::DeleteChat(_) => Ok(()),
+            Op::DeleteComment(op) => op.comment_id.validate(),
+            Op::MoveChat(op) => op.anchor.validate(),
+            Op::DeleteChat(_) | Op::ResolveChat(_) => Ok(()),
         }
     }
 
@@ -197,6 +255,9 @@ impl Op {
             Op::AddComment(op) => ClientMessage::AddComment(op),
             Op::EditComment(op) => ClientMessage::EditComment(op),
             Op::DeleteChat(op) => ClientMessage::DeleteChat(op),
+            Op::DeleteComment(op) => ClientMessage::DeleteComment(op),
+            Op::ResolveChat(op) => ClientMessage::ResolveChat(op),
+            Op::MoveChat(op) => ClientMessage::MoveChat(op),
         }
     }
 }
@@ -224,6 +285,9 @@ impl ClientMessage {
             ClientMessage::AddComment(op) => Ok(Op::AddComment(op)),
             ClientMessage::EditComment(op) => Ok(Op::EditComment(op)),
             ClientMessage::DeleteChat(op) => Ok(Op::DeleteChat(op)),
+            ClientMessage::DeleteComment(op) => Ok(Op::DeleteComment(op)),
+            ClientMessage::ResolveChat(op) => Ok(Op::ResolveChat(op)),
+            ClientMessage::MoveChat(op) => Ok(Op::MoveChat(op)),
             other => Err(other),
         }
     }

@@ -18,6 +18,9 @@ const CLIENT_TYPES: &[&str] = &[
     "add-comment",
     "edit-comment",
     "delete-chat",
+    "delete-comment",
+    "resolve-chat",
+    "move-chat",
     "set-name",
     "ping",
 ];
@@ -140,8 +143,10 @@ fn validate_op(mut op: Op) -> Result<Op, DecodeError> {
         let id = is_canonical_id(id.as_str()).then(|| id.clone());
         return Err(DecodeError::new(id, ErrorCode::from(&e), e.to_string()));
     }
-    if let Op::CreateChat(create) = &mut op {
-        create.anchor = create.anchor.canonical();
+    match &mut op {
+        Op::CreateChat(create) => create.anchor = create.anchor.canonical(),
+        Op::MoveChat(moved) => moved.anchor = moved.anchor.canonical(),
+        _ => {}
     }
     Ok(op)
 }

@@ -7,7 +7,7 @@
 //! Module map:
 //! - [`ids`]: tenant, image, chat, comment and broadcast identifiers and their formats.
 //! - [`model`]: the domain values carried on the wire: users, anchors, comments, chats, snapshots.
-//! - [`client`]: client → server messages (`hello`, the four ops, `ping`).
+//! - [`client`]: client → server messages (`hello`, the seven ops, `set-name`, `ping`).
 //! - [`server`]: server → client messages (`welcome`, the three broadcast events, `batch`, `ack`,
 //!   `error`, `presence`, `pong`).
 //! - [`state`]: what an event *means*: applying events to a snapshot, used by the client view and
@@ -33,7 +33,10 @@ pub mod server;
 pub mod state;
 pub mod wire;
 
-pub use client::{AddComment, Auth, ClientMessage, CreateChat, DeleteChat, EditComment, Hello, Op};
+pub use client::{
+    AddComment, Auth, ClientMessage, CreateChat, DeleteChat, DeleteComment, EditComment, Hello,
+    MoveChat, Op, ResolveChat,
+};
 pub use close::CloseCode;
 pub use codec::{DecodeError, decode_client_frame};
 pub use error::ErrorCode;

@@ -37,10 +37,9 @@ pub struct User {
 
 /// Where a discussion is attached.
 ///
-/// On the wire a point is the JSON array `[x, y]` (the common case, kept short). Other kinds of
-/// anchor (a selected range of page text, for discussions outside images) will be JSON objects
-/// tagged by `type`, so an array always means a point and old clients can tell a new kind
-/// apart. Today every object is refused (an unknown anchor kind).
+/// On the wire a point is the JSON array `[x, y]` (the common case, kept short). Every other
+/// kind is a JSON object tagged by `type`, so an array always means a point and a client can
+/// tell a kind it does not know: today `{"type":"region","x":…,"y":…,"w":…,"h":…}`.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Anchor {
@@ -51,6 +50,20 @@ pub enum Anchor {
         x: f64,
         /// Fraction of the image height.
         y: f64,
+    },
+    /// An area of the image: a rectangle whose top-left corner is `(x, y)` and whose size is
+    /// `w` × `h`, all fractions of the image's width / height. It lies inside the image
+    /// (`x + w ≤ 1`, `y + h ≤ 1`) and is not empty (`w`, `h` > 0). Its marker sits at the
+    /// top-left corner, [`Anchor::corner`].
+    Region {
+        /// Left edge, fraction of the image width.
+        x: f64,
+        /// Top edge, fraction of the image height.
+        y: f64,
+        /// Width, fraction of the image width.
+        w: f64,
+        /// Height, fraction of the image height.
+        h: f64,
     },
 }
 
@@ -63,20 +76,65 @@ impl Anchor {
         }
     }
 
-    /// Checks the coordinates are finite fractions in [0, 1].
+    /// A region anchor with every value quantized (see [`quantize_fraction`]).
+    pub fn region(x: f64, y: f64, w: f64, h: f64) -> Self {
+        Anchor::Region {
+            x: quantize_fraction(x),
+            y: quantize_fraction(y),
+            w: quantize_fraction(w),
+            h: quantize_fraction(h),
+        }
+    }
+
+    /// Checks the coordinates are finite fractions in [0, 1]; a region must also be non-empty
+    /// and inside the image once canonical (compared in whole 1/100,000ths, so rounding cannot
+    /// let `x + w` pass 1).
     pub fn validate(&self) -> Result<(), ValidationError> {
-        match self {
+        match *self {
             Anchor::Point { x, y } => {
-                validate_fraction(*x)?;
-                validate_fraction(*y)
+                validate_fraction(x)?;
+                validate_fraction(y)
+            }
+            Anchor::Region { x, y, w, h } => {
+                for v in [x, y, w, h] {
+                    validate_fraction(v)?;
+                }
+                let units = |v: f64| (quantize_fraction(v) * 100_000.0).round() as i64;
+                let fits = |start: f64, size: f64| {
+                    units(size) > 0 && units(start) + units(size) <= 100_000
+                };
+                if fits(x, w) && fits(y, h) {
+                    Ok(())
+                } else {
+                    Err(ValidationError::InvalidCoordinates)
+                }
             }
         }
     }
 
     /// The same anchor in canonical (quantized) form, as the server stores it.
     pub fn canonical(&self) -> Self {
-        match self {
-            Anchor::Point { x, y } => Anchor::point(*x, *y),
+        match *self {
+            Anchor::Point { x, y } => Anchor::point(x, y),
+            Anchor::Region { x, y, w, h } => Anchor::region(x, y, w, h),
+        }
+    }
+
+    /// Where the marker sits: the point itself, or a region's top-left corner.
+    pub fn corner(&self) -> (f64, f64) {
+        match *self {
+            Anchor::Point { x, y } | Anchor::Region { x, y, .. } => (x, y),
+        }
+    }
+
+    /// The same kind of anchor with its marker (a point, a region's top-left corner) at
+    /// `(x, y)`: a region keeps its size and is pushed back inside the image.
+    pub fn moved_to(&self, x: f64, y: f64) -> Self {
+        match *self {
+            Anchor::Point { .. } => Anchor::point(x, y),
+            Anchor::Region { w, h, .. } => {
+                Anchor::region(x.clamp(0.0, 1.0 - w), y.clamp(0.0, 1.0 - h), w, h)
+            }
         }
     }
 }
@@ -90,6 +148,15 @@ impl Serialize for Anchor {
                 seq.serialize_element(y)?;
                 seq.end()
             }
+            Anchor::Region { x, y, w, h } => {
+                let mut region = serializer.serialize_struct("Region", 5)?;
+                region.serialize_field("type", "region")?;
+                region.serialize_field("x", x)?;
+                region.serialize_field("y", y)?;
+                region.serialize_field("w", w)?;
+                region.serialize_field("h", h)?;
+                region.end()
+            }
         }
     }
 }
@@ -100,8 +167,16 @@ impl<'de> Deserialize<'de> for Anchor {
     }
 }
 
-/// Reads `[x, y]`; an object is a (future) tagged anchor kind this version does not know.
+/// Reads `[x, y]` or a tagged anchor object (`region`); any other object kind is refused.
 struct AnchorVisitor;
+
+/// A region as sent: every field required. Unknown fields are dropped, never stored (as in
+/// `resume`: servers add fields to anchors they send, and clients must ignore those).
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum TaggedAnchor {
+    Region { x: f64, y: f64, w: f64, h: f64 },
+}
 
 impl<'de> Visitor<'de> for AnchorVisitor {
     type Value = Anchor;
@@ -123,8 +198,10 @@ impl<'de> Visitor<'de> for AnchorVisitor {
         Ok(Anchor::Point { x, y })
     }
 
-    fn visit_map<A: de::MapAccess<'de>>(self, _map: A) -> Result<Anchor, A::Error> {
-        Err(de::Error::custom("unknown anchor type"))
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Anchor, A::Error> {
+        let TaggedAnchor::Region { x, y, w, h } =
+            TaggedAnchor::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Anchor::Region { x, y, w, h })
     }
 }
 
@@ -161,14 +238,21 @@ pub struct Chat {
     pub anchor: Anchor,
     /// The thread, oldest first; never empty.
     pub comments: Vec<Comment>,
+    /// Marked settled (`resolve-chat`): clients draw it muted and collapsed. Written only
+    /// when true, after `comments`, so an open discussion costs nothing on the wire.
+    pub resolved: bool,
 }
 
 impl Serialize for Chat {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut chat = serializer.serialize_struct("Chat", 3)?;
+        let len = if self.resolved { 4 } else { 3 };
+        let mut chat = serializer.serialize_struct("Chat", len)?;
         chat.serialize_field("id", &self.id)?;
         chat.serialize_field("anchor", &self.anchor)?;
         chat.serialize_field("comments", &Thread(&self.comments))?;
+        if self.resolved {
+            chat.serialize_field("resolved", &true)?;
+        }
         chat.end()
     }
 }
@@ -214,6 +298,8 @@ struct WireChat {
     id: ChatId,
     anchor: Anchor,
     comments: Vec<WireComment>,
+    #[serde(default)]
+    resolved: bool,
 }
 
 /// A comment as read inside a chat: `id` is absent on the opening comment.
@@ -268,6 +354,7 @@ impl TryFrom<WireChat> for Chat {
             id: wire.id,
             anchor: wire.anchor,
             comments,
+            resolved: wire.resolved,
         })
     }
 }

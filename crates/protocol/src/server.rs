@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
 use crate::ids::{BroadcastId, ChatId, CommentId};
-use crate::model::{Chat, Comment, Position, Snapshot, User};
+use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
 
 /// Every message the server sends, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,7 +100,7 @@ pub struct ImageChatUpdated {
 }
 
 /// What changed in an `image-chat-updated` event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ChatChange {
     /// A reply was appended to the thread.
@@ -117,6 +117,22 @@ pub enum ChatChange {
         text: String,
         /// When the edit was committed (ms since the Unix epoch).
         edited_at: u64,
+    },
+    /// A reply was removed from the thread (never the opening comment).
+    #[serde(rename_all = "camelCase")]
+    CommentDeleted {
+        /// Which reply.
+        comment_id: CommentId,
+    },
+    /// The discussion was resolved (`true`) or reopened (`false`).
+    Resolved {
+        /// The new state.
+        resolved: bool,
+    },
+    /// The discussion's anchor changed (its marker moved, its region moved or reshaped).
+    Moved {
+        /// The new anchor, canonical.
+        anchor: Anchor,
     },
 }
 

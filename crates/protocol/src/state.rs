@@ -21,9 +21,12 @@ pub enum ApplyError {
     /// A reply whose id already exists in the thread.
     #[error("comment {0} already exists")]
     DuplicateComment(CommentId),
-    /// An edit of a comment that does not exist.
+    /// An edit or removal of a comment that does not exist.
     #[error("comment {0} does not exist")]
     UnknownComment(CommentId),
+    /// A removal of a discussion's opening comment, which only goes with the discussion.
+    #[error("comment {0} opens its discussion")]
+    OpeningComment(CommentId),
 }
 
 /// Every discussion on one image, in creation order.
@@ -95,6 +98,19 @@ impl ImageState {
                         comment.text.clone_from(text);
                         comment.edited_at = Some(*edited_at);
                     }
+                    ChatChange::CommentDeleted { comment_id } => {
+                        let i = chat
+                            .comments
+                            .iter()
+                            .position(|c| &c.id == comment_id)
+                            .ok_or_else(|| ApplyError::UnknownComment(comment_id.clone()))?;
+                        if i == 0 {
+                            return Err(ApplyError::OpeningComment(comment_id.clone()));
+                        }
+                        chat.comments.remove(i);
+                    }
+                    ChatChange::Resolved { resolved } => chat.resolved = *resolved,
+                    ChatChange::Moved { anchor } => chat.anchor = anchor.clone(),
                 }
             }
             Event::DeletedImageChat(e) => {

@@ -601,11 +601,12 @@ fn snapshot(c: &mut Cursor<'_>, depth: usize) -> Result<Snapshot> {
 /// A chat: its opening comment has no `id` on the wire and gets the chat's (which may come
 /// after `comments` in the object, so ids are settled at the end).
 fn chat(c: &mut Cursor<'_>, depth: usize) -> Result<Chat> {
-    let (mut id, mut anchor_, mut comments) = (None, None, None);
+    let (mut id, mut anchor_, mut comments, mut resolved) = (None, None, None, None);
     c.object(depth, |c, key| match key {
         "id" => once(&mut id, "id", c.string().map(ChatId::new)),
         "anchor" => once(&mut anchor_, "anchor", anchor(c, depth + 1)),
         "comments" => once(&mut comments, "comments", list(c, depth + 1, comment_parts)),
+        "resolved" => once(&mut resolved, "resolved", c.bool("resolved")),
         _ => c.skip(depth + 1),
     })?;
     let id: ChatId = required(id, "id")?;
@@ -627,15 +628,17 @@ fn chat(c: &mut Cursor<'_>, depth: usize) -> Result<Chat> {
         id,
         anchor,
         comments,
+        resolved: resolved.unwrap_or(false),
     })
 }
 
-/// A point is `[x, y]`; an object is a tagged anchor kind of a later protocol version.
+/// A point is `[x, y]`; an object is a kind tagged by `type` (`region`; any other kind is one
+/// this client does not know).
 fn anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
     c.ws();
     match c.peek() {
         Some(b'[') => {}
-        Some(b'{') => return Err(FrameError::UnknownType),
+        Some(b'{') => return tagged_anchor(c, depth),
         _ => return Err(FrameError::Invalid("anchor")),
     }
     let mut xy = [0.0; 2];
@@ -650,6 +653,28 @@ fn anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
         return Err(FrameError::Invalid("anchor"));
     }
     Ok(Anchor::Point { x: xy[0], y: xy[1] })
+}
+
+/// `{"type":"region","x":…,"y":…,"w":…,"h":…}`.
+fn tagged_anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
+    if c.tag("type", depth)? != "region" {
+        return Err(FrameError::UnknownType);
+    }
+    let mut v: [Option<f64>; 4] = [None; 4];
+    c.tagged(depth, "type", |c, key| {
+        let i = match key {
+            "x" => 0,
+            "y" => 1,
+            "w" => 2,
+            "h" => 3,
+            _ => return c.skip(depth + 1),
+        };
+        once(&mut v[i], "anchor", c.f64("anchor"))
+    })?;
+    let [Some(x), Some(y), Some(w), Some(h)] = v else {
+        return Err(FrameError::Missing("anchor"));
+    };
+    Ok(Anchor::Region { x, y, w, h })
 }
 
 /// A comment as read, before its id is settled: a chat's opening comment has none on the wire.
@@ -803,6 +828,36 @@ fn change(c: &mut Cursor<'_>, depth: usize) -> Result<ChatChange> {
                 edited_at: required(edited_at, "editedAt")?,
             })
         }
+        "comment-deleted" => {
+            let mut comment_id = None;
+            c.tagged(depth, "kind", |c, key| match key {
+                "commentId" => once(&mut comment_id, "commentId", c.string().map(CommentId::new)),
+                _ => c.skip(depth + 1),
+            })?;
+            Ok(ChatChange::CommentDeleted {
+                comment_id: required(comment_id, "commentId")?,
+            })
+        }
+        "resolved" => {
+            let mut resolved = None;
+            c.tagged(depth, "kind", |c, key| match key {
+                "resolved" => once(&mut resolved, "resolved", c.bool("resolved")),
+                _ => c.skip(depth + 1),
+            })?;
+            Ok(ChatChange::Resolved {
+                resolved: required(resolved, "resolved")?,
+            })
+        }
+        "moved" => {
+            let mut anchor_ = None;
+            c.tagged(depth, "kind", |c, key| match key {
+                "anchor" => once(&mut anchor_, "anchor", anchor(c, depth + 1)),
+                _ => c.skip(depth + 1),
+            })?;
+            Ok(ChatChange::Moved {
+                anchor: required(anchor_, "anchor")?,
+            })
+        }
         _ => Err(FrameError::UnknownType),
     }
 }
@@ -951,16 +1006,7 @@ pub(crate) fn encode_client(message: &ClientMessage) -> String {
             w.tag("create-chat");
             w.str_field("broadcastId", op.broadcast_id.as_str());
             w.str_field("chatId", op.chat_id.as_str());
-            w.key("anchor");
-            match &op.anchor {
-                Anchor::Point { x, y } => {
-                    w.0.push('[');
-                    w.fraction(*x);
-                    w.0.push(',');
-                    w.fraction(*y);
-                    w.0.push(']');
-                }
-            }
+            w.anchor(&op.anchor);
             w.str_field("text", &op.text);
         }
         ClientMessage::AddComment(op) => {
@@ -981,6 +1027,25 @@ pub(crate) fn encode_client(message: &ClientMessage) -> String {
             w.tag("delete-chat");
             w.str_field("broadcastId", op.broadcast_id.as_str());
             w.str_field("chatId", op.chat_id.as_str());
+        }
+        ClientMessage::DeleteComment(op) => {
+            w.tag("delete-comment");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+            w.str_field("commentId", op.comment_id.as_str());
+        }
+        ClientMessage::ResolveChat(op) => {
+            w.tag("resolve-chat");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+            w.key("resolved");
+            w.0.push_str(if op.resolved { "true" } else { "false" });
+        }
+        ClientMessage::MoveChat(op) => {
+            w.tag("move-chat");
+            w.str_field("broadcastId", op.broadcast_id.as_str());
+            w.str_field("chatId", op.chat_id.as_str());
+            w.anchor(&op.anchor);
         }
         ClientMessage::SetName { name } => {
             w.tag("set-name");
@@ -1050,6 +1115,28 @@ impl Writer {
         }
         self.0.push_str(&s[run..]);
         self.0.push('"');
+    }
+
+    /// `,"anchor":` and the anchor: `[x,y]`, or a region object (serde's field order).
+    fn anchor(&mut self, anchor: &Anchor) {
+        self.key("anchor");
+        match *anchor {
+            Anchor::Point { x, y } => {
+                self.0.push('[');
+                self.fraction(x);
+                self.0.push(',');
+                self.fraction(y);
+                self.0.push(']');
+            }
+            Anchor::Region { x, y, w, h } => {
+                self.tag("region");
+                for (key, v) in [("x", x), ("y", y), ("w", w), ("h", h)] {
+                    self.key(key);
+                    self.fraction(v);
+                }
+                self.close();
+            }
+        }
     }
 
     /// An unsigned integer, without the `core::fmt` machinery.

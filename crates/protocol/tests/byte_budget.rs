@@ -49,6 +49,7 @@ fn event_by(author: User) -> Event {
                 created_at: 1_763_712_401_123,
                 edited_at: None,
             }],
+            resolved: false,
         },
     })
 }

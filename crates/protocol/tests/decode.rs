@@ -50,9 +50,29 @@ fn text_ops(text: &str) -> [Value; 3] {
     [create(text), add(text), edit(text)]
 }
 
-/// All four ops (with a valid text where there is one).
-fn all_ops() -> [Value; 4] {
-    [create("hi"), add("hi"), edit("hi"), delete()]
+fn delete_comment() -> Value {
+    json!({"type": "delete-comment", "broadcastId": BID, "chatId": CHAT, "commentId": COMMENT})
+}
+
+fn resolve(resolved: bool) -> Value {
+    json!({"type": "resolve-chat", "broadcastId": BID, "chatId": CHAT, "resolved": resolved})
+}
+
+fn move_to(anchor: Value) -> Value {
+    json!({"type": "move-chat", "broadcastId": BID, "chatId": CHAT, "anchor": anchor})
+}
+
+/// All seven ops (with a valid text or anchor where there is one).
+fn all_ops() -> [Value; 7] {
+    [
+        create("hi"),
+        add("hi"),
+        edit("hi"),
+        delete(),
+        delete_comment(),
+        resolve(true),
+        move_to(json!([0.5, 0.5])),
+    ]
 }
 
 fn hello_anon(name: &str) -> Value {
@@ -354,12 +374,106 @@ fn anchors_are_quantized_to_five_decimals() {
     );
 }
 
-/// A point is exactly `[x, y]`; objects are reserved for (future) anchor kinds tagged by
-/// `type`, so today every object is an unknown kind, the old point object included.
+/// A region is inside the image and not empty, checked in canonical units (so `x + w` cannot
+/// pass 1 through rounding); on create and on move alike. Its numbers are canonicalized.
+#[test]
+fn regions_are_validated_and_canonicalized() {
+    let region =
+        |x: f64, y: f64, w: f64, h: f64| json!({"type": "region", "x": x, "y": y, "w": w, "h": h});
+    for (x, y, w, h) in [
+        (0.0, 0.0, 1.0, 1.0),
+        (0.5, 0.5, 0.5, 0.5),
+        (0.33333, 0.0, 0.66667, 0.00001),
+        (0.999_99, 0.999_99, 0.000_01, 0.000_01),
+    ] {
+        for frame in [
+            set(create("hi"), "anchor", region(x, y, w, h)),
+            move_to(region(x, y, w, h)),
+        ] {
+            ok_v(&frame);
+        }
+    }
+    for (x, y, w, h) in [
+        (0.5, 0.5, 0.5 + 1e-5, 0.1),
+        (0.5, 0.6, 0.1, 0.5),
+        (0.2, 0.2, 0.0, 0.1),
+        (0.2, 0.2, 0.1, 0.000_004),
+        (-0.1, 0.2, 0.1, 0.1),
+        (0.2, 0.2, 1.1, 0.1),
+        (0.2, 0.2, -0.1, 0.1),
+    ] {
+        for frame in [
+            set(create("hi"), "anchor", region(x, y, w, h)),
+            move_to(region(x, y, w, h)),
+        ] {
+            refused_v(&frame, ErrorCode::InvalidCoordinates, Some(BID));
+        }
+    }
+    let message = ok_v(&move_to(region(0.123_456, 0.1, 0.2, 0.300_004)));
+    let ClientMessage::MoveChat(moved) = message else {
+        unreachable!()
+    };
+    assert_eq!(
+        moved.anchor,
+        image_chat_protocol::Anchor::Region {
+            x: 0.12346,
+            y: 0.1,
+            w: 0.2,
+            h: 0.3
+        }
+    );
+    // A missing or mistyped field is malformed; an unknown one is dropped.
+    for bad in [
+        json!({"type": "region", "x": 0.1, "y": 0.1, "w": 0.1}),
+        json!({"type": "region", "x": 0.1, "y": 0.1, "w": 0.1, "h": "0.1"}),
+        json!({"type": "region", "x": 0.1, "y": 0.1, "w": 0.1, "h": null}),
+    ] {
+        refused_v(&move_to(bad), ErrorCode::MalformedFrame, Some(BID));
+    }
+    let message = ok_v(&move_to(
+        json!({"type": "region", "x": 0.1, "y": 0.1, "w": 0.1, "h": 0.1, "label": "x"}),
+    ));
+    assert!(!message.to_json().contains("label"));
+}
+
+/// Deleting, resolving and moving carry only ids, a boolean, an anchor: mistyped values are
+/// malformed, and points are validated like on create.
+#[test]
+fn management_ops_refuse_hostile_values() {
+    refused_v(
+        &set(resolve(true), "resolved", json!("true")),
+        ErrorCode::MalformedFrame,
+        Some(BID),
+    );
+    refused_v(
+        &set(resolve(true), "resolved", json!(1)),
+        ErrorCode::MalformedFrame,
+        Some(BID),
+    );
+    ok_v(&resolve(false));
+    refused_v(
+        &move_to(json!([1.5, 0.5])),
+        ErrorCode::InvalidCoordinates,
+        Some(BID),
+    );
+    refused_v(&move_to(json!([0.5])), ErrorCode::MalformedFrame, Some(BID));
+    refused_v(
+        &set(delete_comment(), "commentId", json!("nope")),
+        ErrorCode::InvalidId,
+        Some(BID),
+    );
+    let mut frame = delete_comment();
+    frame.as_object_mut().map(|o| o.remove("commentId"));
+    refused_v(&frame, ErrorCode::MalformedFrame, Some(BID));
+}
+
+/// A point is exactly `[x, y]`; every other kind is an object tagged by `type`, and a kind
+/// the server does not know is malformed (the old point object included).
 #[test]
 fn unknown_anchor_kinds_and_other_shapes_are_malformed() {
     for anchor in [
         json!({"type": "text-range", "start": 0, "end": 4}),
+        json!({"type": "Region", "x": 0.1, "y": 0.1, "w": 0.1, "h": 0.1}),
         json!({"type": "point", "x": 0.5, "y": 0.5}),
         json!({"x": 0.5, "y": 0.5}),
         json!([]),
@@ -408,7 +522,9 @@ fn malformed_ids_are_refused_for_every_field_of_every_op() {
     for bad in bad_ids() {
         for op in all_ops() {
             let fields: &[&str] = match kind(&op) {
-                "delete-chat" | "create-chat" => &["broadcastId", "chatId"],
+                "delete-chat" | "create-chat" | "resolve-chat" | "move-chat" => {
+                    &["broadcastId", "chatId"]
+                }
                 _ => &["broadcastId", "chatId", "commentId"],
             };
             for field in fields {

@@ -26,6 +26,7 @@ fn a_welcome_around_an_encoded_snapshot_decodes_like_the_plain_one() {
                 created_at: 1,
                 edited_at: None,
             }],
+            resolved: false,
         }],
     };
     for (token, read_only, snapshot) in [

@@ -24,9 +24,10 @@ use std::path::PathBuf;
 
 use image_chat_protocol::{
     Ack, AddComment, Anchor, Auth, Batch, Chat, ChatChange, ChatId, ClientMessage, Comment,
-    CommentId, CreateChat, DeleteChat, DeletedImageChat, EditComment, ErrorCode, ErrorFrame, Event,
-    Hello, ImageChatUpdated, ImageId, ImageState, NewImageChat, PROTOCOL_VERSION, Pong, Position,
-    Presence, ServerMessage, Snapshot, TenantId, User, Welcome, decode_client_frame,
+    CommentId, CreateChat, DeleteChat, DeleteComment, DeletedImageChat, EditComment, ErrorCode,
+    ErrorFrame, Event, Hello, ImageChatUpdated, ImageId, ImageState, MoveChat, NewImageChat,
+    PROTOCOL_VERSION, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, TenantId,
+    User, Welcome, decode_client_frame,
 };
 use image_chat_protocol::{BroadcastId, Op};
 use serde::Serialize;
@@ -34,7 +35,9 @@ use serde::Serialize;
 // ---------------------------------------------------------------------------------------------
 // The story the fixtures tell: on image "harbour.jpg" of tenant "demo", Ada (anonymous) starts
 // a discussion (seq 4217), Grace (signed in) replies (4218), Ada edits her comment (4219), and a
-// moderator deletes an older, unrelated discussion (4220).
+// moderator deletes an older, unrelated discussion (4220). Then Ada moves her marker (4221) and
+// resolves her discussion (4222), Grace deletes her reply (4223), and Lin opens a discussion on
+// an area of the picture, a region (4224).
 // ---------------------------------------------------------------------------------------------
 
 const EPOCH: u32 = 1_763_712_345;
@@ -52,6 +55,11 @@ const EDIT_OP: &str = "UhVgKHY0SoylupgeMxIHng";
 const OLD_CHAT: &str = "4hi3nPFvTwCPpi20OaCOrw";
 const DELETE_OP: &str = "iWcSfhueTSG1FurHxllRNw";
 const REFUSED_OP: &str = "NpKTfrRUS9uUo_Dftq9Tpg";
+const MOVE_OP: &str = "b1Xq7dVfSiWm4cL0tZr9eA";
+const RESOLVE_OP: &str = "Zk3pR8sWQ6ueYv2nM0aJxg";
+const DELETE_REPLY_OP: &str = "q9FhT2mLRbKc5dNe7PwUsQ";
+const REGION_OP: &str = "c7Lw0PzKTgSh2jXn4Ye6bw";
+const REGION_CHAT: &str = "Hn5sV1kqR9yTd3Mf8aBzLg";
 
 const CREATED_AT: u64 = 1_763_712_401_123;
 const REPLIED_AT: u64 = 1_763_712_433_870;
@@ -127,6 +135,7 @@ fn new_image_chat() -> Event {
             id: ChatId::new(CHAT),
             anchor: Anchor::point(0.41237, 0.62815),
             comments: vec![ada_comment(FIRST_TEXT, None)],
+            resolved: false,
         },
     })
 }
@@ -166,6 +175,74 @@ fn deleted_image_chat() -> Event {
     })
 }
 
+fn moved() -> Event {
+    Event::ImageChatUpdated(ImageChatUpdated {
+        seq: 4221,
+        epoch: EPOCH,
+        broadcast_id: BroadcastId::new(MOVE_OP),
+        chat_id: ChatId::new(CHAT),
+        change: ChatChange::Moved {
+            anchor: Anchor::point(0.4, 0.6125),
+        },
+    })
+}
+
+fn resolved() -> Event {
+    Event::ImageChatUpdated(ImageChatUpdated {
+        seq: 4222,
+        epoch: EPOCH,
+        broadcast_id: BroadcastId::new(RESOLVE_OP),
+        chat_id: ChatId::new(CHAT),
+        change: ChatChange::Resolved { resolved: true },
+    })
+}
+
+fn comment_deleted() -> Event {
+    Event::ImageChatUpdated(ImageChatUpdated {
+        seq: 4223,
+        epoch: EPOCH,
+        broadcast_id: BroadcastId::new(DELETE_REPLY_OP),
+        chat_id: ChatId::new(CHAT),
+        change: ChatChange::CommentDeleted {
+            comment_id: CommentId::new(GRACE_COMMENT),
+        },
+    })
+}
+
+fn region() -> Anchor {
+    Anchor::region(0.125, 0.2, 0.25, 0.18)
+}
+
+fn region_chat() -> Event {
+    Event::NewImageChat(NewImageChat {
+        seq: 4224,
+        epoch: EPOCH,
+        broadcast_id: BroadcastId::new(REGION_OP),
+        chat: Chat {
+            id: ChatId::new(REGION_CHAT),
+            anchor: region(),
+            comments: vec![Comment {
+                id: ChatId::new(REGION_CHAT).opening_comment(),
+                author: lin(),
+                text: "The whole boat shed is out of focus.".into(),
+                created_at: 1_763_712_600_000,
+                edited_at: None,
+            }],
+            resolved: false,
+        },
+    })
+}
+
+fn lin() -> User {
+    User {
+        id: "anon:9c41d07be2a35f18".into(),
+        name: "Lin".into(),
+        avatar_url: None,
+        is_moderator: false,
+        signed_in: false,
+    }
+}
+
 /// The older discussion that `deleted-image-chat` removes; present in the snapshot.
 fn old_chat() -> Chat {
     Chat {
@@ -173,17 +250,12 @@ fn old_chat() -> Chat {
         anchor: Anchor::point(0.9, 0.05),
         comments: vec![Comment {
             id: ChatId::new(OLD_CHAT).opening_comment(),
-            author: User {
-                id: "anon:9c41d07be2a35f18".into(),
-                name: "Lin".into(),
-                avatar_url: None,
-                is_moderator: false,
-                signed_in: false,
-            },
+            author: lin(),
             text: "first!".into(),
             created_at: 1_763_600_000_000,
             edited_at: None,
         }],
+        resolved: false,
     }
 }
 
@@ -415,6 +487,55 @@ fn delete_chat() {
 }
 
 #[test]
+fn delete_comment() {
+    check_client(
+        "client-delete-comment",
+        ClientMessage::DeleteComment(DeleteComment {
+            broadcast_id: BroadcastId::new(DELETE_REPLY_OP),
+            chat_id: ChatId::new(CHAT),
+            comment_id: CommentId::new(GRACE_COMMENT),
+        }),
+    );
+}
+
+#[test]
+fn resolve_chat() {
+    check_client(
+        "client-resolve-chat",
+        ClientMessage::ResolveChat(ResolveChat {
+            broadcast_id: BroadcastId::new(RESOLVE_OP),
+            chat_id: ChatId::new(CHAT),
+            resolved: true,
+        }),
+    );
+}
+
+#[test]
+fn move_chat() {
+    check_client(
+        "client-move-chat",
+        ClientMessage::MoveChat(MoveChat {
+            broadcast_id: BroadcastId::new(MOVE_OP),
+            chat_id: ChatId::new(CHAT),
+            anchor: Anchor::point(0.4, 0.6125),
+        }),
+    );
+}
+
+#[test]
+fn create_chat_on_a_region() {
+    check_client(
+        "client-create-chat-region",
+        ClientMessage::CreateChat(CreateChat {
+            broadcast_id: BroadcastId::new(REGION_OP),
+            chat_id: ChatId::new(REGION_CHAT),
+            anchor: region(),
+            text: "The whole boat shed is out of focus.".into(),
+        }),
+    );
+}
+
+#[test]
 fn set_name() {
     check_client(
         "client-set-name",
@@ -486,6 +607,7 @@ fn snapshot_after_4219() -> Snapshot {
                 id: ChatId::new(CHAT),
                 anchor: Anchor::point(0.41237, 0.62815),
                 comments: vec![ada_comment(EDITED_TEXT, Some(EDITED_AT)), grace_comment()],
+                resolved: false,
             },
         ],
     }
@@ -529,6 +651,49 @@ fn event_comment_edited() {
 #[test]
 fn event_deleted_image_chat() {
     check_event("server-deleted-image-chat", deleted_image_chat());
+}
+
+#[test]
+fn event_moved() {
+    check_event("server-image-chat-updated-moved", moved());
+}
+
+#[test]
+fn event_resolved() {
+    check_event("server-image-chat-updated-resolved", resolved());
+}
+
+#[test]
+fn event_comment_deleted() {
+    check_event(
+        "server-image-chat-updated-comment-deleted",
+        comment_deleted(),
+    );
+}
+
+#[test]
+fn event_new_image_chat_on_a_region() {
+    check_event("server-new-image-chat-region", region_chat());
+}
+
+/// A resolved discussion in a snapshot says so (and only then: open ones carry no key).
+#[test]
+fn snapshot_marks_resolved_discussions() {
+    let mut state = ImageState::from_snapshot(snapshot_after_4219());
+    for event in [deleted_image_chat(), moved(), resolved()] {
+        state.apply(&event).expect("applies");
+    }
+    let json = serde_json::to_string(&state.to_snapshot()).expect("encodes");
+    assert_eq!(json.matches("\"resolved\":true").count(), 1, "{json}");
+    assert!(!json.contains("\"resolved\":false"), "{json}");
+    let back = ServerMessage::decode(&format!(
+        "{{\"type\":\"welcome\",\"you\":{{\"id\":\"a\",\"name\":\"A\"}},\"position\":{{\"epoch\":1,\"seq\":1}},\"recovered\":false,\"snapshot\":{json},\"online\":1}}"
+    ))
+    .expect("decodes");
+    let ServerMessage::Welcome(welcome) = back else {
+        unreachable!()
+    };
+    assert_eq!(welcome.snapshot, Some(state.to_snapshot()));
 }
 
 #[test]
@@ -611,6 +776,36 @@ fn fixture_story_replays_to_the_snapshot() {
     state.apply(&deleted_image_chat()).expect("applies");
     assert_eq!(state.chats().len(), 1);
     assert_eq!(state.chats()[0].id.as_str(), CHAT);
+    for event in [moved(), resolved(), comment_deleted(), region_chat()] {
+        state.apply(&event).expect("applies");
+    }
+    let chat = &state.chats()[0];
+    assert_eq!(chat.anchor, Anchor::point(0.4, 0.6125));
+    assert!(chat.resolved);
+    assert_eq!(
+        chat.comments.len(),
+        1,
+        "the reply is gone, the opening comment stays"
+    );
+    assert_eq!(state.chats()[1].anchor, region());
+}
+
+/// The opening comment goes only with its discussion: an event removing it does not apply.
+#[test]
+fn the_opening_comment_is_not_deleted_alone() {
+    let mut state = ImageState::from_snapshot(snapshot_after_4219());
+    let event = Event::ImageChatUpdated(ImageChatUpdated {
+        seq: 4220,
+        epoch: EPOCH,
+        broadcast_id: BroadcastId::new(DELETE_REPLY_OP),
+        chat_id: ChatId::new(CHAT),
+        change: ChatChange::CommentDeleted {
+            comment_id: ChatId::new(CHAT).opening_comment(),
+        },
+    });
+    let before = state.clone();
+    assert!(state.apply(&event).is_err());
+    assert_eq!(state, before);
 }
 
 /// Each op fixture becomes the event fixture with the same `broadcastId` and content.
@@ -651,6 +846,10 @@ fn no_orphan_fixtures() {
         "client-add-comment",
         "client-edit-comment",
         "client-delete-chat",
+        "client-delete-comment",
+        "client-resolve-chat",
+        "client-move-chat",
+        "client-create-chat-region",
         "client-set-name",
         "client-ping",
         "server-welcome-recovered",
@@ -660,6 +859,10 @@ fn no_orphan_fixtures() {
         "server-image-chat-updated-comment-added",
         "server-image-chat-updated-comment-edited",
         "server-deleted-image-chat",
+        "server-image-chat-updated-moved",
+        "server-image-chat-updated-resolved",
+        "server-image-chat-updated-comment-deleted",
+        "server-new-image-chat-region",
         "server-batch",
         "server-ack",
         "server-error-op",

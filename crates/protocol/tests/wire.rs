@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use image_chat_protocol::limits::quantize_fraction;
 use image_chat_protocol::{
     Ack, AddComment, Anchor, Auth, Batch, BroadcastId, Chat, ChatChange, ChatId, ClientMessage,
-    Comment, CommentId, CreateChat, DeleteChat, DeletedImageChat, EditComment, ErrorCode,
-    ErrorFrame, Event, FrameError, Hello, ImageChatUpdated, ImageId, NewImageChat, Pong, Position,
-    Presence, ServerMessage, Snapshot, TenantId, User, Welcome,
+    Comment, CommentId, CreateChat, DeleteChat, DeleteComment, DeletedImageChat, EditComment,
+    ErrorCode, ErrorFrame, Event, FrameError, Hello, ImageChatUpdated, ImageId, MoveChat,
+    NewImageChat, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, TenantId, User,
+    Welcome,
 };
 use proptest::prelude::*;
 
@@ -263,14 +264,23 @@ fn comment() -> impl Strategy<Value = Comment> {
         })
 }
 
+/// A point or a region, with canonical numbers.
+fn anchor() -> impl Strategy<Value = Anchor> {
+    prop_oneof![
+        (canonical(), canonical()).prop_map(|(x, y)| Anchor::Point { x, y }),
+        (canonical(), canonical(), canonical(), canonical())
+            .prop_map(|(x, y, w, h)| Anchor::Region { x, y, w, h }),
+    ]
+}
+
 fn chat() -> impl Strategy<Value = Chat> {
     (
         id(),
-        canonical(),
-        canonical(),
+        anchor(),
+        any::<bool>(),
         prop::collection::vec(comment(), 0..3),
     )
-        .prop_map(|(id, x, y, mut comments)| {
+        .prop_map(|(id, anchor, resolved, mut comments)| {
             let id = ChatId::new(id);
             // The opening comment has the chat's id (and none of its own on the wire).
             if let Some(first) = comments.first_mut() {
@@ -278,8 +288,9 @@ fn chat() -> impl Strategy<Value = Chat> {
             }
             Chat {
                 id,
-                anchor: Anchor::Point { x, y },
+                anchor,
                 comments,
+                resolved,
             }
         })
 }
@@ -322,6 +333,26 @@ fn event() -> impl Strategy<Value = Event> {
                 })
             }
         ),
+        (
+            head(),
+            id(),
+            prop_oneof![
+                id().prop_map(|c| ChatChange::CommentDeleted {
+                    comment_id: CommentId::new(c)
+                }),
+                any::<bool>().prop_map(|resolved| ChatChange::Resolved { resolved }),
+                anchor().prop_map(|anchor| ChatChange::Moved { anchor }),
+            ]
+        )
+            .prop_map(|((seq, epoch, b), chat_id, change)| {
+                Event::ImageChatUpdated(ImageChatUpdated {
+                    seq,
+                    epoch,
+                    broadcast_id: BroadcastId::new(b),
+                    chat_id: ChatId::new(chat_id),
+                    change,
+                })
+            }),
         (head(), id()).prop_map(|((seq, epoch, b), chat_id)| {
             Event::DeletedImageChat(DeletedImageChat {
                 seq,
@@ -435,6 +466,23 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         (id(), id()).prop_map(|(b, c)| ClientMessage::DeleteChat(DeleteChat {
             broadcast_id: BroadcastId::new(b),
             chat_id: ChatId::new(c),
+        })),
+        (id(), id(), id()).prop_map(|(b, c, m)| ClientMessage::DeleteComment(DeleteComment {
+            broadcast_id: BroadcastId::new(b),
+            chat_id: ChatId::new(c),
+            comment_id: CommentId::new(m),
+        })),
+        (id(), id(), any::<bool>()).prop_map(|(b, c, resolved)| {
+            ClientMessage::ResolveChat(ResolveChat {
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(c),
+                resolved,
+            })
+        }),
+        (id(), id(), anchor()).prop_map(|(b, c, anchor)| ClientMessage::MoveChat(MoveChat {
+            broadcast_id: BroadcastId::new(b),
+            chat_id: ChatId::new(c),
+            anchor,
         })),
         any::<u64>().prop_map(|nonce| ClientMessage::Ping { nonce }),
     ]

@@ -1,14 +1,15 @@
 //! image-chat server: real-time discussions on images over WebSockets.
 //!
 //! Module map:
-//! - [`store`]: durable discussions and per-image event logs ([`store::Store`], SQLite default).
+//! - [`store`]: durable discussions and per-image event logs ([`store::Store`]): the op rules
+//!   once in [`store::rules`], SQLite (default) and PostgreSQL (clusters) implementing only SQL.
 //! - [`snapshots`]: each image's snapshot encoded once per position, shared by its readers.
 //! - [`pseudonyms`]: signed users' ids as anonymous readers see them.
 //! - [`broker`]: per-image fan-out of committed events ([`broker::Broker`], in-process default).
 //! - [`session`]: one WebSocket connection from `hello` to close (generic over Sink/Stream).
 //! - [`outbound`]: the session's send budget (a peer that stops reading is cut off).
 //! - [`gate`]: per-branch wake tracking for the session loop (poll only what was woken).
-//! - [`app`]: state shared by all connections, per-image ordering, shutdown signal.
+//! - [`app`]: state shared by all connections, per-image publish order, shutdown signal.
 //! - [`tenant`], [`identity`], [`sso`], [`secret`]: who may connect from where, and as whom
 //!   (tenants file, signed users, anonymous tokens, secrets that never print).
 //! - [`limits`], [`ratelimit`], [`admission`]: configurable limits, token buckets (pure logic),

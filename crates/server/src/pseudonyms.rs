@@ -157,6 +157,7 @@ mod tests {
                 id: ChatId::new("c"),
                 anchor: Anchor::point(0.5, 0.5),
                 comments: vec![comment_by("sso:ada@example.com")],
+                resolved: false,
             },
         });
         let replied = Event::ImageChatUpdated(ImageChatUpdated {
@@ -186,6 +187,7 @@ mod tests {
                 id: ChatId::new("c"),
                 anchor: Anchor::point(0.5, 0.5),
                 comments: vec![comment_by("anon:0123")],
+                resolved: false,
             },
         }));
         assert_eq!(frame(&ids, "t", &anonymous.to_json()), None);

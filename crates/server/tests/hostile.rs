@@ -844,6 +844,147 @@ async fn authorization_attacks(env: &Env) {
     assert_eq!(snap.chats[0].comments[1].text, "Bob's reply");
 }
 
+/// Deleting a reply, resolving, moving and regions: who may (the author or a moderator; the
+/// opening comment only with its discussion) and what hostile values get.
+async fn management_attacks(env: &Env) {
+    use image_chat_protocol::{Anchor, BroadcastId, DeleteComment, MoveChat, ResolveChat};
+    let now = now_ms();
+    let image = "manage";
+    let bid = || BroadcastId::new(new_id());
+    let mut alice = env.join("demo", None, image, anon("Alice")).await;
+    let chat = create_op(0.2, 0.2, "Alice's");
+    commit(&mut alice, ClientMessage::CreateChat(chat.clone())).await;
+    let mut bob = env.join("demo", None, image, anon("Bob")).await;
+    let bobs_reply = reply_op(&chat.chat_id, "Bob's reply");
+    commit(&mut bob, ClientMessage::AddComment(bobs_reply.clone())).await;
+    alice.recv_skip_presence().await; // Bob's reply, live
+    let delete_comment = |comment: &image_chat_protocol::CommentId| {
+        ClientMessage::DeleteComment(DeleteComment {
+            broadcast_id: bid(),
+            chat_id: chat.chat_id.clone(),
+            comment_id: comment.clone(),
+        })
+    };
+    let resolve = |resolved| {
+        ClientMessage::ResolveChat(ResolveChat {
+            broadcast_id: bid(),
+            chat_id: chat.chat_id.clone(),
+            resolved,
+        })
+    };
+    let move_to = |anchor| {
+        ClientMessage::MoveChat(MoveChat {
+            broadcast_id: bid(),
+            chat_id: chat.chat_id.clone(),
+            anchor,
+        })
+    };
+    // Bob resolves or moves Alice's discussion, or deletes its opening comment: refused.
+    for op in [
+        resolve(true),
+        move_to(Anchor::point(0.9, 0.9)),
+        delete_comment(&chat.chat_id.opening_comment()),
+    ] {
+        bob.send(&op).await;
+        assert_eq!(expect_error(&mut bob).await.code, ErrorCode::Forbidden);
+    }
+    // Alice deletes Bob's reply in her own discussion, or her own opening comment: refused.
+    for op in [
+        delete_comment(&bobs_reply.comment_id),
+        delete_comment(&chat.chat_id.opening_comment()),
+    ] {
+        alice.send(&op).await;
+        assert_eq!(expect_error(&mut alice).await.code, ErrorCode::Forbidden);
+    }
+    // Hostile values: a region out of the image or empty, an unknown anchor kind, a
+    // `resolved` that is not a boolean, a region field smuggled as a string.
+    for (anchor, code) in [
+        (
+            Anchor::region(0.9, 0.5, 0.2, 0.1),
+            ErrorCode::InvalidCoordinates,
+        ),
+        (
+            Anchor::region(0.5, 0.5, 0.0, 0.1),
+            ErrorCode::InvalidCoordinates,
+        ),
+        (
+            Anchor::Region {
+                x: 0.5,
+                y: -0.1,
+                w: 0.1,
+                h: 0.1,
+            },
+            ErrorCode::InvalidCoordinates,
+        ),
+    ] {
+        alice.send(&move_to(anchor)).await;
+        assert_eq!(expect_error(&mut alice).await.code, code);
+    }
+    let chat_id = chat.chat_id.as_str();
+    for raw in [
+        format!(
+            r#"{{"type":"move-chat","broadcastId":"{}","chatId":"{chat_id}","anchor":{{"type":"polygon","points":[]}}}}"#,
+            new_id()
+        ),
+        format!(
+            r#"{{"type":"move-chat","broadcastId":"{}","chatId":"{chat_id}","anchor":{{"type":"region","x":"0.1","y":0.1,"w":0.1,"h":0.1}}}}"#,
+            new_id()
+        ),
+        format!(
+            r#"{{"type":"resolve-chat","broadcastId":"{}","chatId":"{chat_id}","resolved":"yes"}}"#,
+            new_id()
+        ),
+        format!(
+            r#"{{"type":"resolve-chat","broadcastId":"{}","chatId":"{chat_id}","resolved":true,"by":"mod"}}"#,
+            new_id()
+        ),
+    ] {
+        alice.send_raw(&raw).await;
+        assert_eq!(
+            expect_error(&mut alice).await.code,
+            ErrorCode::MalformedFrame,
+            "{raw}"
+        );
+    }
+    // Alice resolves and moves her own discussion.
+    commit(&mut alice, resolve(true)).await;
+    commit(&mut alice, move_to(Anchor::region(0.1, 0.1, 0.3, 0.2))).await;
+    let moderator = json!({"id": "mod", "name": "Mod", "isModerator": true});
+    let mut moderator = env
+        .join(
+            "acme",
+            Some(ACME_ORIGIN),
+            image,
+            Some(sso(ACME_SECRET, moderator, now)),
+        )
+        .await;
+    // Another tenant's moderator: the discussion does not exist there.
+    moderator
+        .send(&delete_comment(&bobs_reply.comment_id))
+        .await;
+    assert_eq!(
+        expect_error(&mut moderator).await.code,
+        ErrorCode::UnknownChat
+    );
+    let snap = env.snapshot("demo", image).await;
+    assert!(snap.chats[0].resolved);
+    assert_eq!(snap.chats[0].anchor, Anchor::region(0.1, 0.1, 0.3, 0.2));
+    assert_eq!(
+        snap.chats[0].comments.len(),
+        2,
+        "Bob's reply survived every attempt"
+    );
+    // Bob saw both changes live, then deletes his own reply.
+    for _ in 0..2 {
+        assert!(matches!(
+            bob.recv_skip_presence().await,
+            ServerMessage::ImageChatUpdated(_)
+        ));
+    }
+    commit(&mut bob, delete_comment(&bobs_reply.comment_id)).await;
+    assert_eq!(env.snapshot("demo", image).await.chats[0].comments.len(), 1);
+}
+
 async fn read_only_attacks(env: &Env) {
     let now = now_ms();
     // Seed the read-only tenant's image through a signed (writing) user.
@@ -884,6 +1025,21 @@ async fn read_only_attacks(env: &Env) {
                 "no",
             )),
             ClientMessage::DeleteChat(delete_op(&chat.chat_id)),
+            ClientMessage::DeleteComment(image_chat_protocol::DeleteComment {
+                broadcast_id: image_chat_protocol::BroadcastId::new(new_id()),
+                chat_id: chat.chat_id.clone(),
+                comment_id: chat.chat_id.opening_comment(),
+            }),
+            ClientMessage::ResolveChat(image_chat_protocol::ResolveChat {
+                broadcast_id: image_chat_protocol::BroadcastId::new(new_id()),
+                chat_id: chat.chat_id.clone(),
+                resolved: true,
+            }),
+            ClientMessage::MoveChat(image_chat_protocol::MoveChat {
+                broadcast_id: image_chat_protocol::BroadcastId::new(new_id()),
+                chat_id: chat.chat_id.clone(),
+                anchor: image_chat_protocol::Anchor::point(0.9, 0.9),
+            }),
         ] {
             client.send(&op).await;
             assert_eq!(expect_error(client).await.code, ErrorCode::Forbidden);
@@ -1659,6 +1815,7 @@ catalogue!(
     tenant_and_origin_attacks,
     cross_image_attacks,
     authorization_attacks,
+    management_attacks,
     read_only_attacks,
     malformed_frame_attacks,
     transport_attacks,

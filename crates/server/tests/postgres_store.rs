@@ -76,6 +76,9 @@ conformance!(
     duplicate_ids_are_rejected,
     only_author_or_moderator_edits_a_comment,
     only_author_or_moderator_deletes_a_chat,
+    only_author_or_moderator_deletes_a_reply,
+    only_author_or_moderator_resolves_or_moves_a_chat,
+    resolving_and_moving_respect_the_image_byte_limit,
     data_survives_reopening,
     secrets_are_created_once,
     ping_answers_on_a_working_store,
@@ -120,7 +123,7 @@ async fn migrations_are_versioned_and_a_newer_schema_is_refused() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1], "each migration applied once");
+    assert_eq!(versions, [1, 2], "each migration applied once");
     client
         .execute(
             "INSERT INTO image_chat_migrations (version, description) VALUES (99, 'future')",

@@ -4,7 +4,7 @@
 use image_chat_protocol::{BroadcastId, ChatId, CloseCode, CommentId, ErrorCode, ValidationError};
 use thiserror::Error;
 
-/// Which of the four ops an op is.
+/// Which op an op is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
     /// A new marker with its first comment.
@@ -15,6 +15,12 @@ pub enum OpKind {
     Edit,
     /// Removal of a whole discussion.
     Delete,
+    /// Removal of one reply.
+    DeleteComment,
+    /// Resolving or reopening a discussion.
+    Resolve,
+    /// Moving a discussion's marker (or region).
+    Move,
 }
 
 /// Why an op failed. Shown next to the marker or comment, with retry / dismiss.
@@ -84,7 +90,7 @@ pub struct OpRef {
     pub kind: OpKind,
     /// The discussion concerned.
     pub chat_id: ChatId,
-    /// The comment concerned (create, reply, edit).
+    /// The comment concerned (create, reply, edit, delete of a reply).
     pub comment_id: Option<CommentId>,
 }
 
@@ -115,8 +121,9 @@ pub enum LocalError {
     /// so the server does not know it: retry or dismiss that op first.
     #[error("the target's creation failed (op {0}); retry or dismiss it first")]
     TargetFailed(BroadcastId),
-    /// Only the author (or a moderator) may edit a comment or delete a discussion, and a
-    /// read-only person (see `View::read_only`) may change nothing.
+    /// Only the author (or a moderator) may edit or delete a comment or delete, resolve or
+    /// move a discussion, and a read-only person (see `View::read_only`) may change nothing.
+    /// The opening comment is deleted only with its discussion ([`crate::Command::Delete`]).
     #[error("not allowed for this person")]
     NotAllowed,
     /// Retry / dismiss named an op that is not failed (unknown, pending or confirmed).

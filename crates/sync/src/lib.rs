@@ -56,6 +56,11 @@
 //!   exhaustive `match` on [`LocalError`].
 //! - [`Engine::op_state`]: where one of our ops stands.
 //! - [`sorted::SortedMap`]: the sorted-`Vec` map, public so the widget uses the same one.
+//! - Managing discussions: [`Command::DeleteComment`], [`Command::Resolve`],
+//!   [`Command::Move`], [`Command::CreateRegion`]; [`OpKind::DeleteComment`],
+//!   [`OpKind::Resolve`], [`OpKind::Move`]; [`ChatView::resolved`], [`ChatView::region`];
+//!   [`Announcement::CommentDeleted`], [`Announcement::Resolved`], [`Announcement::Moved`].
+//!   Breaks only exhaustive `match`es and struct literals of these types.
 
 pub mod backoff;
 pub mod connection;

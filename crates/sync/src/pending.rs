@@ -50,6 +50,9 @@ impl LocalOp {
             Op::AddComment(_) => OpKind::Reply,
             Op::EditComment(_) => OpKind::Edit,
             Op::DeleteChat(_) => OpKind::Delete,
+            Op::DeleteComment(_) => OpKind::DeleteComment,
+            Op::ResolveChat(_) => OpKind::Resolve,
+            Op::MoveChat(_) => OpKind::Move,
         }
     }
 
@@ -65,7 +68,8 @@ impl LocalOp {
             Op::CreateChat(op) => Some(op.chat_id.opening_comment()),
             Op::AddComment(op) => Some(op.comment_id.clone()),
             Op::EditComment(op) => Some(op.comment_id.clone()),
-            Op::DeleteChat(_) => None,
+            Op::DeleteComment(op) => Some(op.comment_id.clone()),
+            Op::DeleteChat(_) | Op::ResolveChat(_) | Op::MoveChat(_) => None,
         }
     }
 

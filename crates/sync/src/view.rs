@@ -88,18 +88,26 @@ pub struct ChatView {
     pub comments: Vec<CommentView>,
     /// Whether the current person started it.
     pub mine: bool,
-    /// Whether the current person may delete it (author or moderator).
+    /// Whether the current person may delete, resolve, reopen and move it (author or
+    /// moderator).
     pub can_delete: bool,
-    /// Our create or delete op on this discussion, if any (a reply or edit shows on its comment).
+    /// Resolved (settled): drawn muted, its thread collapsed.
+    pub resolved: bool,
+    /// Our latest op on the discussion itself (create, delete, resolve, move), if any; a reply,
+    /// an edit or a reply's deletion shows on its comment.
     pub state: OpState,
 }
 
 impl ChatView {
-    /// The marker position as `(x, y)` fractions, for a point anchor.
+    /// The marker position as `(x, y)` fractions: the point, or a region's top-left corner.
     pub fn point(&self) -> Option<(f64, f64)> {
+        Some(self.anchor.corner())
+    }
+
+    /// A region anchor's `(x, y, w, h)`, as fractions.
+    pub fn region(&self) -> Option<(f64, f64, f64, f64)> {
         match self.anchor {
-            Anchor::Point { x, y } => Some((x, y)),
-            #[allow(unreachable_patterns)] // `Anchor` is non-exhaustive: future anchor kinds.
+            Anchor::Region { x, y, w, h } => Some((x, y, w, h)),
             _ => None,
         }
     }
@@ -165,6 +173,23 @@ pub enum Announcement {
         /// The discussion that is gone.
         chat_id: ChatId,
     },
+    /// A reply was deleted.
+    CommentDeleted {
+        /// The discussion.
+        chat_id: ChatId,
+    },
+    /// A discussion was resolved (`true`) or reopened (`false`).
+    Resolved {
+        /// The discussion.
+        chat_id: ChatId,
+        /// Its new state.
+        resolved: bool,
+    },
+    /// A discussion's marker moved.
+    Moved {
+        /// The discussion.
+        chat_id: ChatId,
+    },
     /// After a reconnect, several remote changes arrived at once (or the whole state was
     /// reloaded); announced as one message instead of a burst.
     Caught {
@@ -227,7 +252,9 @@ fn confirmed_view(chat: &image_chat_protocol::Chat, you: Option<&User>) -> ChatV
         .iter()
         .map(|c| comment_view(c.id.clone(), &c.author, c.text.clone(), c, you))
         .collect();
-    chat_view(chat.id.clone(), chat.anchor.clone(), comments, you)
+    let mut view = chat_view(chat.id.clone(), chat.anchor.clone(), comments, you);
+    view.resolved = chat.resolved;
+    view
 }
 
 /// The view of one discussion alone, exactly as [`build`] would show it (or `None` when
@@ -436,6 +463,7 @@ fn chat_view(
         comments,
         mine,
         can_delete: mine || is_moderator(you),
+        resolved: false,
         state: OpState::Confirmed,
     }
 }
@@ -480,6 +508,7 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
                 comments: vec![comment],
                 mine,
                 can_delete: mine || is_moderator(you),
+                resolved: false,
                 state,
             });
         }
@@ -511,6 +540,34 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
             if effective {
                 chats.retain(|c| c.id != delete.chat_id);
             } else if let Some(chat) = chats.iter_mut().find(|c| c.id == delete.chat_id) {
+                chat.state = state;
+            }
+        }
+        Op::DeleteComment(delete) => {
+            let Some(chat) = chats.iter_mut().find(|c| c.id == delete.chat_id) else {
+                return;
+            };
+            if effective {
+                chat.comments.retain(|c| c.id != delete.comment_id);
+            } else if let Some(comment) =
+                chat.comments.iter_mut().find(|c| c.id == delete.comment_id)
+            {
+                comment.state = state;
+            }
+        }
+        Op::ResolveChat(resolve) => {
+            if let Some(chat) = chats.iter_mut().find(|c| c.id == resolve.chat_id) {
+                if effective {
+                    chat.resolved = resolve.resolved;
+                }
+                chat.state = state;
+            }
+        }
+        Op::MoveChat(moved) => {
+            if let Some(chat) = chats.iter_mut().find(|c| c.id == moved.chat_id) {
+                if effective {
+                    chat.anchor = moved.anchor.clone();
+                }
                 chat.state = state;
             }
         }

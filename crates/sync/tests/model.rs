@@ -23,6 +23,9 @@ enum Step {
     LocalReply(usize, u8),
     LocalEdit(usize, u8),
     LocalDelete(usize),
+    LocalDeleteComment(usize),
+    LocalResolve(usize, bool),
+    LocalMove(usize, u8),
     Retry(usize),
     Dismiss(usize),
     /// A remote change; `true` = Alice's other tab, `false` = Bob.
@@ -51,6 +54,9 @@ fn step() -> impl Strategy<Value = Step> {
         3 => (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Step::LocalReply(a, b)),
         2 => (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Step::LocalEdit(a, b)),
         1 => any::<usize>().prop_map(Step::LocalDelete),
+        1 => any::<usize>().prop_map(Step::LocalDeleteComment),
+        1 => (any::<usize>(), any::<bool>()).prop_map(|(a, b)| Step::LocalResolve(a, b)),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(a, b)| Step::LocalMove(a, b)),
         1 => any::<usize>().prop_map(Step::Retry),
         1 => any::<usize>().prop_map(Step::Dismiss),
         2 => any::<bool>().prop_map(Step::RemoteCreate),
@@ -209,6 +215,56 @@ impl World {
                 }
                 let chat_id = mine[pick % mine.len()].clone();
                 let r = self.client.local(Command::Delete { chat_id });
+                self.record(r);
+            }
+            Step::LocalDeleteComment(pick) => {
+                let replies: Vec<_> = self
+                    .client
+                    .engine
+                    .view()
+                    .chats
+                    .iter()
+                    .flat_map(|c| {
+                        c.comments
+                            .iter()
+                            .skip(1)
+                            .filter(|m| m.can_edit)
+                            .map(move |m| (c.id.clone(), m.id.clone()))
+                    })
+                    .collect();
+                if replies.is_empty() {
+                    return;
+                }
+                let (chat_id, comment_id) = replies[pick % replies.len()].clone();
+                let r = self.client.local(Command::DeleteComment {
+                    chat_id,
+                    comment_id,
+                });
+                self.record(r);
+            }
+            Step::LocalResolve(pick, _) | Step::LocalMove(pick, _) => {
+                let mine: Vec<_> = self
+                    .client
+                    .engine
+                    .view()
+                    .chats
+                    .iter()
+                    .filter(|c| c.can_delete)
+                    .map(|c| c.id.clone())
+                    .collect();
+                if mine.is_empty() {
+                    return;
+                }
+                let chat_id = mine[pick % mine.len()].clone();
+                let cmd = match step {
+                    Step::LocalResolve(_, resolved) => Command::Resolve { chat_id, resolved },
+                    Step::LocalMove(_, t) => Command::Move {
+                        chat_id,
+                        anchor: image_chat_protocol::Anchor::point(0.5, f64::from(t) / 255.0),
+                    },
+                    _ => unreachable!(),
+                };
+                let r = self.client.local(cmd);
                 self.record(r);
             }
             Step::Retry(pick) => {
@@ -470,7 +526,30 @@ impl World {
                         && self.dismissed.contains(&c.broadcast_id))
                 })
             });
-            if !committed && !deleted_by_someone_else {
+            // Likewise a resolve, move or reply deletion whose result the snapshot already shows
+            // (someone else did the same, or it asked for the state the discussion had).
+            let already_holds = match &sent {
+                Some(Op::ResolveChat(r)) => self
+                    .server
+                    .state
+                    .chat(&r.chat_id)
+                    .is_some_and(|c| c.resolved == r.resolved),
+                Some(Op::MoveChat(m)) => self
+                    .server
+                    .state
+                    .chat(&m.chat_id)
+                    .is_some_and(|c| c.anchor == m.anchor),
+                Some(Op::DeleteComment(d)) => {
+                    self.server.ever_created.contains(&d.chat_id)
+                        && !self
+                            .server
+                            .state
+                            .chat(&d.chat_id)
+                            .is_some_and(|c| c.comments.iter().any(|m| m.id == d.comment_id))
+                }
+                _ => false,
+            };
+            if !committed && !deleted_by_someone_else && !already_holds {
                 assert!(
                     self.dismissed.contains(op)
                         || chat_dismissed

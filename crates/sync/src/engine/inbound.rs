@@ -148,8 +148,16 @@ impl Engine {
                         by,
                     })
                 }
-                #[allow(unreachable_patterns)]
-                _ => None,
+                ChatChange::CommentDeleted { .. } => Some(Announcement::CommentDeleted {
+                    chat_id: e.chat_id.clone(),
+                }),
+                ChatChange::Resolved { resolved } => Some(Announcement::Resolved {
+                    chat_id: e.chat_id.clone(),
+                    resolved: *resolved,
+                }),
+                ChatChange::Moved { .. } => Some(Announcement::Moved {
+                    chat_id: e.chat_id.clone(),
+                }),
             },
             Event::DeletedImageChat(e) => Some(Announcement::Deleted {
                 chat_id: e.chat_id.clone(),
@@ -305,5 +313,13 @@ fn effect_visible(state: &ImageState, op: &Op, unborn: &[ChatId]) -> bool {
         Op::AddComment(o) => comment(&o.chat_id, &o.comment_id).is_some(),
         Op::EditComment(o) => comment(&o.chat_id, &o.comment_id).is_some_and(|c| c.text == o.text),
         Op::DeleteChat(o) => state.chat(&o.chat_id).is_none() && !unborn.contains(&o.chat_id),
+        // Gone either way, like a delete: what the person asked for holds.
+        Op::DeleteComment(o) => {
+            comment(&o.chat_id, &o.comment_id).is_none() && !unborn.contains(&o.chat_id)
+        }
+        Op::ResolveChat(o) => state
+            .chat(&o.chat_id)
+            .is_some_and(|c| c.resolved == o.resolved),
+        Op::MoveChat(o) => state.chat(&o.chat_id).is_some_and(|c| c.anchor == o.anchor),
     }
 }

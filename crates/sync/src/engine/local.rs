@@ -3,7 +3,8 @@
 
 use image_chat_protocol::limits::{validate_fraction, validate_text};
 use image_chat_protocol::{
-    AddComment, Anchor, Auth, BroadcastId, CreateChat, DeleteChat, EditComment, Op, User,
+    AddComment, Anchor, Auth, BroadcastId, ChatId, CreateChat, DeleteChat, DeleteComment,
+    EditComment, MoveChat, Op, ResolveChat, User,
 };
 
 use super::{Command, Engine, Link};
@@ -74,17 +75,69 @@ impl Engine {
                 })
             }
             Command::Delete { chat_id } => {
+                self.manageable(&chat_id)?;
+                Op::DeleteChat(DeleteChat {
+                    broadcast_id,
+                    chat_id,
+                })
+            }
+            Command::CreateRegion { x, y, w, h, text } => {
+                let anchor = Anchor::region(x, y, w, h);
+                // Checked as given (a fraction outside [0, 1] is refused, not rounded in).
+                for v in [x, y, w, h] {
+                    validate_fraction(v)?;
+                }
+                anchor.validate()?;
+                validate_text(&text)?;
+                Op::CreateChat(CreateChat {
+                    broadcast_id,
+                    chat_id: ids::chat_id(self.ids.as_mut()),
+                    anchor,
+                    text,
+                })
+            }
+            Command::DeleteComment {
+                chat_id,
+                comment_id,
+            } => {
+                if comment_id == chat_id.opening_comment() {
+                    return Err(LocalError::NotAllowed);
+                }
                 let chat = self
                     .view
                     .chat(&chat_id)
                     .ok_or_else(|| LocalError::UnknownChat(chat_id.clone()))?;
+                let comment = chat
+                    .comments
+                    .iter()
+                    .find(|c| c.id == comment_id)
+                    .ok_or_else(|| LocalError::UnknownComment(comment_id.clone()))?;
                 target_exists(&chat.state)?;
-                if self.you.is_some() && !chat.can_delete {
+                target_exists(&comment.state)?;
+                if self.you.is_some() && !comment.can_edit {
                     return Err(LocalError::NotAllowed);
                 }
-                Op::DeleteChat(DeleteChat {
+                Op::DeleteComment(DeleteComment {
                     broadcast_id,
                     chat_id,
+                    comment_id,
+                })
+            }
+            Command::Resolve { chat_id, resolved } => {
+                self.manageable(&chat_id)?;
+                Op::ResolveChat(ResolveChat {
+                    broadcast_id,
+                    chat_id,
+                    resolved,
+                })
+            }
+            Command::Move { chat_id, anchor } => {
+                anchor.validate()?;
+                self.manageable(&chat_id)?;
+                Op::MoveChat(MoveChat {
+                    broadcast_id,
+                    chat_id,
+                    anchor: anchor.canonical(),
                 })
             }
             // Handled by `handle_local`.
@@ -171,6 +224,20 @@ impl Engine {
             }
             _ => Err(LocalError::UnknownOp(id.clone())),
         }
+    }
+
+    /// Refuses a delete, resolve or move of a discussion that is not shown, exists only as our
+    /// failed create, or is not this person's to manage (author or moderator).
+    fn manageable(&self, chat_id: &ChatId) -> Result<(), LocalError> {
+        let chat = self
+            .view
+            .chat(chat_id)
+            .ok_or_else(|| LocalError::UnknownChat(chat_id.clone()))?;
+        target_exists(&chat.state)?;
+        if self.you.is_some() && !chat.can_delete {
+            return Err(LocalError::NotAllowed);
+        }
+        Ok(())
     }
 
     pub(super) fn optimistic_author(&self) -> User {

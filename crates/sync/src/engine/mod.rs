@@ -20,7 +20,8 @@
 //! - **In-flight ops are settled by the resync**, never guessed at on disconnect: with missed
 //!   events, an op is committed iff its `broadcastId` is among them; with a snapshot, iff its
 //!   effect is visible (the discussion / comment exists, the edit's text is there, the
-//!   discussion is gone). Otherwise it becomes failed with [`FailReason::ConnectionLost`](crate::FailReason::ConnectionLost).
+//!   discussion or reply is gone, the discussion is resolved / open and at the anchor as asked:
+//!   what the person asked for holds, even if someone else did it). Otherwise it becomes failed with [`FailReason::ConnectionLost`](crate::FailReason::ConnectionLost).
 //! - **A live gap or an event that does not apply triggers a resync**: the socket is closed and
 //!   a new one opened after the (reset, so at most 500 ms) backoff delay. A gap resumes from the
 //!   last position; an event that does not apply (or an epoch change) means our state cannot be
@@ -40,8 +41,8 @@ use crate::queue::Queue;
 
 use image_chat_protocol::limits::validate_name;
 use image_chat_protocol::{
-    Auth, BroadcastId, ChatId, ClientMessage, CloseCode, CommentId, ImageId, ImageState, Op,
-    Position, TenantId, User,
+    Anchor, Auth, BroadcastId, ChatId, ClientMessage, CloseCode, CommentId, ImageId, ImageState,
+    Op, Position, TenantId, User,
 };
 
 use crate::backoff::{Backoff, DEFAULT_BASE_MS, DEFAULT_CAP_MS};
@@ -145,6 +146,41 @@ pub enum Command {
     Delete {
         /// The discussion.
         chat_id: ChatId,
+    },
+    /// Start a discussion on an area of the image (a region anchor) with a first comment.
+    CreateRegion {
+        /// Left edge, fraction of the image width.
+        x: f64,
+        /// Top edge, fraction of the image height.
+        y: f64,
+        /// Width, fraction of the image width.
+        w: f64,
+        /// Height, fraction of the image height.
+        h: f64,
+        /// The first comment.
+        text: String,
+    },
+    /// Delete one reply (its author or a moderator; never the opening comment).
+    DeleteComment {
+        /// The discussion.
+        chat_id: ChatId,
+        /// The reply.
+        comment_id: CommentId,
+    },
+    /// Resolve (`true`) or reopen (`false`) a discussion (its author or a moderator).
+    Resolve {
+        /// The discussion.
+        chat_id: ChatId,
+        /// The new state.
+        resolved: bool,
+    },
+    /// Put a discussion on another anchor (its author or a moderator): see
+    /// [`Anchor::moved_to`] to move a marker and keep a region's size.
+    Move {
+        /// The discussion.
+        chat_id: ChatId,
+        /// Where it goes.
+        anchor: Anchor,
     },
     /// Send a failed op again (same content, same `broadcastId`).
     Retry {
@@ -531,7 +567,7 @@ impl Engine {
             Op::CreateChat(o) => Some(&o.text),
             Op::AddComment(o) => Some(&o.text),
             Op::EditComment(o) => Some(&o.text),
-            Op::DeleteChat(_) => None,
+            Op::DeleteChat(_) | Op::DeleteComment(_) | Op::ResolveChat(_) | Op::MoveChat(_) => None,
         }
     }
 

@@ -197,6 +197,7 @@ impl FakeServer {
                             created_at: self.clock,
                             edited_at: None,
                         }],
+                        resolved: false,
                     },
                 })
             }
@@ -259,6 +260,45 @@ impl FakeServer {
                     chat_id: o.chat_id.clone(),
                 })
             }
+            Op::DeleteComment(o) => {
+                let Some(chat) = self.state.chat(&o.chat_id) else {
+                    return Err(refuse(ErrorCode::UnknownChat));
+                };
+                let Some(at) = chat.comments.iter().position(|c| c.id == o.comment_id) else {
+                    return Err(refuse(ErrorCode::UnknownComment));
+                };
+                if at == 0 || !may_change(&chat.comments[at].author) {
+                    return Err(refuse(ErrorCode::Forbidden));
+                }
+                self.updated(
+                    seq,
+                    epoch,
+                    &id,
+                    &o.chat_id,
+                    ChatChange::CommentDeleted {
+                        comment_id: o.comment_id.clone(),
+                    },
+                )
+            }
+            Op::ResolveChat(image_chat_protocol::ResolveChat { chat_id, .. })
+            | Op::MoveChat(image_chat_protocol::MoveChat { chat_id, .. }) => {
+                let Some(chat) = self.state.chat(chat_id) else {
+                    return Err(refuse(ErrorCode::UnknownChat));
+                };
+                if !chat.author().is_some_and(may_change) {
+                    return Err(refuse(ErrorCode::Forbidden));
+                }
+                let change = match op {
+                    Op::ResolveChat(o) => ChatChange::Resolved {
+                        resolved: o.resolved,
+                    },
+                    Op::MoveChat(o) => ChatChange::Moved {
+                        anchor: o.anchor.canonical(),
+                    },
+                    _ => unreachable!(),
+                };
+                self.updated(seq, epoch, &id, chat_id, change)
+            }
         };
         self.state
             .apply(&event)
@@ -276,6 +316,58 @@ impl FakeServer {
             },
             Some(event),
         ))
+    }
+
+    fn updated(
+        &self,
+        seq: u64,
+        epoch: u32,
+        id: &BroadcastId,
+        chat_id: &ChatId,
+        change: ChatChange,
+    ) -> Event {
+        Event::ImageChatUpdated(ImageChatUpdated {
+            seq,
+            epoch,
+            broadcast_id: id.clone(),
+            chat_id: chat_id.clone(),
+            change,
+        })
+    }
+
+    /// Another client (as `by`) deletes a reply.
+    pub fn remote_delete_comment(
+        &mut self,
+        by: &User,
+        chat_id: &ChatId,
+        comment_id: &CommentId,
+    ) -> Event {
+        let op = Op::DeleteComment(image_chat_protocol::DeleteComment {
+            broadcast_id: BroadcastId::new(self.fresh_id()),
+            chat_id: chat_id.clone(),
+            comment_id: comment_id.clone(),
+        });
+        self.commit_remote(&op, by)
+    }
+
+    /// Another client (as `by`) resolves or reopens a discussion.
+    pub fn remote_resolve(&mut self, by: &User, chat_id: &ChatId, resolved: bool) -> Event {
+        let op = Op::ResolveChat(image_chat_protocol::ResolveChat {
+            broadcast_id: BroadcastId::new(self.fresh_id()),
+            chat_id: chat_id.clone(),
+            resolved,
+        });
+        self.commit_remote(&op, by)
+    }
+
+    /// Another client (as `by`) moves a discussion.
+    pub fn remote_move(&mut self, by: &User, chat_id: &ChatId, anchor: Anchor) -> Event {
+        let op = Op::MoveChat(image_chat_protocol::MoveChat {
+            broadcast_id: BroadcastId::new(self.fresh_id()),
+            chat_id: chat_id.clone(),
+            anchor,
+        });
+        self.commit_remote(&op, by)
     }
 
     /// Another client (as `by`) creates a discussion; returns its broadcast event.

@@ -2,7 +2,9 @@
 //!
 //! The tables are SQLite's (see `sqlite/schema.rs` for what each holds) in PostgreSQL's types:
 //! `BIGINT` for every count, seq, time and byte total (checked non-negative; the code converts
-//! to `u64`), `BYTEA` for fingerprints and secrets, an identity column for `images.id`.
+//! to `u64`), `BYTEA` for fingerprints and secrets, an identity column for `images.id`. One
+//! difference: `usage` holds a tenant's bytes in several rows (`shard`, chosen by image; see
+//! `tx.rs`), summed when read.
 //!
 //! # Migrations
 //!
@@ -34,9 +36,10 @@ struct Migration {
 }
 
 /// Every migration, in order; version = index + 1. Append only.
-const MIGRATIONS: &[Migration] = &[Migration {
-    description: "images, chats, comments, events, usage, secrets",
-    sql: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        description: "images, chats, comments, events, usage, secrets",
+        sql: "
 CREATE TABLE images (
     id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant TEXT   NOT NULL,
@@ -85,8 +88,10 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_by_broadcast_id ON events (image_row, broadcast_id);
 
 CREATE TABLE usage (
-    tenant TEXT   NOT NULL PRIMARY KEY,
-    bytes  BIGINT NOT NULL CHECK (bytes >= 0)
+    tenant TEXT     NOT NULL,
+    shard  SMALLINT NOT NULL,
+    bytes  BIGINT   NOT NULL CHECK (bytes >= 0),
+    PRIMARY KEY (tenant, shard)
 );
 
 CREATE TABLE secrets (
@@ -94,7 +99,12 @@ CREATE TABLE secrets (
     value BYTEA NOT NULL CHECK (length(value) = 32)
 );
 ",
-}];
+    },
+    Migration {
+        description: "chats.resolved (resolve / reopen)",
+        sql: "ALTER TABLE chats ADD COLUMN resolved BOOLEAN NOT NULL DEFAULT FALSE;",
+    },
+];
 
 /// The schema version this code reads and writes.
 pub(super) fn current_version() -> i32 {

@@ -8,6 +8,9 @@
 //! other servers through `INSERT … ON CONFLICT DO NOTHING`, which waits for a concurrent
 //! insert of the same image to commit and then reports "exists" (the rules lock it then).
 //!
+//! A tenant's stored bytes are spread over [`USAGE_SHARDS`] rows of `usage`, by image, so that
+//! commits of one tenant on different images do not queue on one row.
+//!
 //! PostgreSQL has no unsigned integers: values are `BIGINT` (checked `>= 0` by the schema) and
 //! converted here; a value that does not convert is reported as corruption.
 
@@ -17,7 +20,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::store::rules::corrupt;
 use crate::store::rules::tx::{
-    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredComment, WriteTx,
+    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredChat, StoredComment,
+    WriteTx,
 };
 use crate::store::{ImageKey, StoreError};
 
@@ -33,6 +37,18 @@ fn unsigned(what: &str, value: i64) -> Result<u64, StoreError> {
 /// A `u64` for a `BIGINT` column (every value the rules store is far below `i64::MAX`).
 fn signed(what: &str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is too large")))
+}
+
+/// Rows a tenant's byte total is spread over (see [`usage_shard`]).
+const USAGE_SHARDS: i64 = 16;
+
+/// The `usage` row of a tenant that holds `image`'s bytes. A tenant's total is the sum of its
+/// rows; spreading it keeps commits on different images from waiting for one row (each
+/// commit updates its row until it ends). An image always maps to the same row, so its
+/// removals subtract from where its additions went.
+fn usage_shard(image: i64) -> i16 {
+    // In 0..16: the cast cannot truncate.
+    image.rem_euclid(USAGE_SHARDS) as i16
 }
 
 fn image_row(row: &Row) -> Result<ImageRow, StoreError> {
@@ -174,6 +190,24 @@ impl ReadTx for PgTx<'_, '_> {
             .is_some())
     }
 
+    async fn chat(&mut self, image: i64, chat_id: &str) -> Result<Option<StoredChat>, StoreError> {
+        self.query_opt(
+            "SELECT author_id, anchor, resolved, bytes FROM chats \
+             WHERE image_row = $1 AND chat_id = $2",
+            &[&image, &chat_id],
+        )
+        .await?
+        .map(|row| {
+            Ok(StoredChat {
+                author_id: row.try_get(0)?,
+                anchor: row.try_get(1)?,
+                resolved: row.try_get(2)?,
+                bytes: unsigned("chat bytes", row.try_get(3)?)?,
+            })
+        })
+        .transpose()
+    }
+
     async fn comment(
         &mut self,
         image: i64,
@@ -228,8 +262,8 @@ impl ReadTx for PgTx<'_, '_> {
 
     async fn snapshot_rows(&mut self, image: i64) -> Result<Vec<SnapshotRow>, StoreError> {
         self.query(
-            "SELECT c.chat_id, c.anchor, m.comment_id, m.author, m.text, m.created_at, \
-                    m.edited_at \
+            "SELECT c.chat_id, c.anchor, c.resolved, m.comment_id, m.author, m.text, \
+                    m.created_at, m.edited_at \
              FROM chats c JOIN comments m ON m.image_row = c.image_row AND m.chat_id = c.chat_id \
              WHERE c.image_row = $1 \
              ORDER BY c.created_seq, m.seq",
@@ -241,12 +275,13 @@ impl ReadTx for PgTx<'_, '_> {
             Ok(SnapshotRow {
                 chat_id: row.try_get(0)?,
                 anchor: row.try_get(1)?,
-                comment_id: row.try_get(2)?,
-                author: row.try_get(3)?,
-                text: row.try_get(4)?,
-                created_at: unsigned("comment time", row.try_get(5)?)?,
+                resolved: row.try_get(2)?,
+                comment_id: row.try_get(3)?,
+                author: row.try_get(4)?,
+                text: row.try_get(5)?,
+                created_at: unsigned("comment time", row.try_get(6)?)?,
                 edited_at: row
-                    .try_get::<_, Option<i64>>(6)?
+                    .try_get::<_, Option<i64>>(7)?
                     .map(|t| unsigned("comment edit time", t))
                     .transpose()?,
             })
@@ -257,14 +292,14 @@ impl ReadTx for PgTx<'_, '_> {
     async fn tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError> {
         self.count(
             "tenant bytes",
-            "SELECT COALESCE((SELECT bytes FROM usage WHERE tenant = $1), 0)",
+            "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM usage WHERE tenant = $1",
             &[&tenant],
         )
         .await
     }
 
     async fn total_bytes(&mut self) -> Result<u64, StoreError> {
-        // One row per tenant: a short sum.
+        // A few rows per tenant: a short sum.
         self.count(
             "total bytes",
             "SELECT COALESCE(SUM(bytes), 0)::BIGINT FROM usage",
@@ -292,19 +327,6 @@ impl WriteTx for PgTx<'_, '_> {
         .as_ref()
         .map(image_row)
         .transpose()
-    }
-
-    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError> {
-        // DO UPDATE (to the same value) locks an existing row, the insert a new one; either
-        // way RETURNING gives the current total.
-        self.count(
-            "tenant bytes",
-            "INSERT INTO usage (tenant, bytes) VALUES ($1, 0) \
-             ON CONFLICT (tenant) DO UPDATE SET bytes = usage.bytes \
-             RETURNING bytes",
-            &[&tenant],
-        )
-        .await
     }
 
     async fn insert_image(
@@ -387,6 +409,36 @@ impl WriteTx for PgTx<'_, '_> {
         .await
     }
 
+    async fn delete_comment(&mut self, image: i64, comment_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM comments WHERE image_row = $1 AND comment_id = $2",
+            &[&image, &comment_id],
+        )
+        .await
+    }
+
+    async fn update_chat(
+        &mut self,
+        image: i64,
+        chat_id: &str,
+        anchor: &str,
+        resolved: bool,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE chats SET anchor = $1, resolved = $2, bytes = $3 \
+             WHERE image_row = $4 AND chat_id = $5",
+            &[
+                &anchor,
+                &resolved,
+                &signed("bytes", bytes)?,
+                &image,
+                &chat_id,
+            ],
+        )
+        .await
+    }
+
     async fn delete_chat(&mut self, image: i64, chat_id: &str) -> Result<(), StoreError> {
         // The comments go with it (ON DELETE CASCADE).
         self.execute(
@@ -405,11 +457,17 @@ impl WriteTx for PgTx<'_, '_> {
         .await
     }
 
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError> {
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
         self.execute(
-            "INSERT INTO usage (tenant, bytes) VALUES ($1, GREATEST(0, $2::BIGINT)) \
-             ON CONFLICT (tenant) DO UPDATE SET bytes = GREATEST(0, usage.bytes + $2::BIGINT)",
-            &[&tenant, &delta],
+            "INSERT INTO usage (tenant, shard, bytes) VALUES ($1, $2, GREATEST(0, $3::BIGINT)) \
+             ON CONFLICT (tenant, shard) \
+             DO UPDATE SET bytes = GREATEST(0, usage.bytes + $3::BIGINT)",
+            &[&tenant, &usage_shard(image), &delta],
         )
         .await
     }

@@ -145,6 +145,7 @@ async fn read_snapshot<T: ReadTx>(
                 id: ChatId::new(row.chat_id),
                 anchor: from_json("anchor", &row.anchor)?,
                 comments: vec![comment],
+                resolved: row.resolved,
             }),
         }
     }

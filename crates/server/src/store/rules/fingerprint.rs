@@ -53,6 +53,23 @@ pub fn fingerprint(actor: &User, op: &Op) -> Result<Vec<u8>, StoreError> {
             field(b"delete-chat");
             field(op.chat_id.as_str().as_bytes());
         }
+        Op::DeleteComment(op) => {
+            field(b"delete-comment");
+            field(op.chat_id.as_str().as_bytes());
+            field(op.comment_id.as_str().as_bytes());
+        }
+        Op::ResolveChat(op) => {
+            field(b"resolve-chat");
+            field(op.chat_id.as_str().as_bytes());
+            field(&[u8::from(op.resolved)]);
+        }
+        Op::MoveChat(op) => {
+            let anchor = serde_json::to_vec(&op.anchor.canonical())
+                .map_err(|e| StoreError::Backend(format!("encoding an anchor: {e}")))?;
+            field(b"move-chat");
+            field(op.chat_id.as_str().as_bytes());
+            field(&anchor);
+        }
     }
     Ok(hasher.finalize().to_vec())
 }

@@ -6,11 +6,11 @@
 //! limit was lowered) can shrink. The totals live in the database (`images.bytes`, `usage`) and
 //! are read and changed in the commit's transaction, like authorship.
 //!
-//! Across servers on one PostgreSQL database the image's and the tenant's totals stay exact:
-//! the image's row is locked by the commit, and a check against a tenant quota locks the
-//! tenant's `usage` row until the commit ends. The server-wide total is read without a lock
-//! (locking it would serialize every commit of every tenant), so commits of *other* tenants
-//! running at the same moment may together pass it by at most what they add; the next commit
+//! Across servers on one PostgreSQL database the image's total is exact (its row is locked by
+//! the commit). A tenant's and the server's totals are read without a lock: locking them would
+//! make every commit of a tenant wait for the one before it, across the whole cluster, which is
+//! what scaling out must avoid. Commits on *other* images committing at the same moment can
+//! therefore pass a quota together, by at most what they add (one op each); the next commit
 //! after them is refused. See docs/ARCHITECTURE.md, "Storage".
 
 use super::super::{CommitLimits, Rejection, StoreError, Usage};
@@ -38,7 +38,7 @@ impl CommitLimits {
 }
 
 /// Refuses a change of `delta` bytes to the image that would break a byte limit.
-pub async fn check_bytes<T: WriteTx>(
+pub async fn check_bytes<T: ReadTx>(
     tx: &mut T,
     cx: &OpContext<'_>,
     delta: i64,
@@ -47,7 +47,7 @@ pub async fn check_bytes<T: WriteTx>(
         return Ok(());
     }
     let tenant = if cx.limits.max_bytes_per_tenant > 0 {
-        tx.lock_tenant_bytes(cx.tenant).await?
+        tx.tenant_bytes(cx.tenant).await?
     } else {
         0
     };
@@ -74,7 +74,7 @@ pub async fn add_bytes<T: WriteTx>(
         return Ok(());
     }
     tx.add_image_bytes(cx.image.id, delta).await?;
-    tx.add_tenant_bytes(cx.tenant, delta).await
+    tx.add_tenant_bytes(cx.tenant, cx.image.id, delta).await
 }
 
 /// Bytes stored by `image` (0 if never written), its tenant and the whole store.

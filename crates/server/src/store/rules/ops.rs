@@ -11,14 +11,15 @@
 //! applied as new).
 
 use image_chat_protocol::{
-    AddComment, Anchor, Chat, ChatChange, ChatId, Comment, CreateChat, DeleteChat,
-    DeletedImageChat, EditComment, Event, ImageChatUpdated, NewImageChat, Op, User,
+    AddComment, Anchor, Chat, ChatChange, ChatId, Comment, CreateChat, DeleteChat, DeleteComment,
+    DeletedImageChat, EditComment, Event, ImageChatUpdated, MoveChat, NewImageChat, Op,
+    ResolveChat, User,
 };
 
 use super::super::{CommitLimits, Rejection, StoreError};
 use super::limits::{add_bytes, check_bytes};
 use super::size::{chat_bytes, comment_bytes};
-use super::tx::{ImageRow, NewChat, NewComment, ReadTx, WriteTx};
+use super::tx::{ImageRow, NewChat, NewComment, ReadTx, StoredChat, WriteTx};
 use super::{from_json, signed, to_json};
 
 /// What every op rule knows besides the op.
@@ -49,6 +50,23 @@ pub async fn apply<T: WriteTx>(
         Op::AddComment(op) => add_comment(tx, cx, op).await,
         Op::EditComment(op) => edit_comment(tx, cx, op).await,
         Op::DeleteChat(op) => delete_chat(tx, cx, op).await,
+        Op::DeleteComment(op) => delete_comment(tx, cx, op).await,
+        Op::ResolveChat(op) => {
+            let chat = managed_chat(tx, cx, &op.chat_id).await?;
+            let anchor = from_json("anchor", &chat.anchor)?;
+            let change = ChatChange::Resolved {
+                resolved: op.resolved,
+            };
+            reshape_chat(tx, cx, op, &chat, anchor, op.resolved, change).await
+        }
+        Op::MoveChat(op) => {
+            let chat = managed_chat(tx, cx, &op.chat_id).await?;
+            let anchor = op.anchor.canonical();
+            let change = ChatChange::Moved {
+                anchor: anchor.clone(),
+            };
+            reshape_chat(tx, cx, op, &chat, anchor, chat.resolved, change).await
+        }
     }
 }
 
@@ -77,7 +95,7 @@ async fn create_chat<T: WriteTx>(
         created_at: cx.now_ms,
         edited_at: None,
     };
-    let shell = chat_bytes(&op.chat_id, &anchor);
+    let shell = chat_bytes(&op.chat_id, &anchor, false);
     let delta = signed(shell + comment_bytes(&comment));
     check_bytes(tx, cx, delta).await?;
     tx.insert_chat(
@@ -101,6 +119,7 @@ async fn create_chat<T: WriteTx>(
             id: op.chat_id.clone(),
             anchor,
             comments: vec![comment],
+            resolved: false,
         },
     }))
 }
@@ -213,6 +232,115 @@ async fn delete_chat<T: WriteTx>(
     }))
 }
 
+/// One reply removed, by its author or a moderator. The opening comment is the discussion
+/// (its author, its time): it goes only with it (`delete-chat`), so naming it is `forbidden`.
+async fn delete_comment<T: WriteTx>(
+    tx: &mut T,
+    cx: &OpContext<'_>,
+    op: &DeleteComment,
+) -> Result<Event, StoreError> {
+    let image = cx.image.id;
+    chat_author(tx, image, &op.chat_id).await?;
+    let stored = tx
+        .comment(image, op.chat_id.as_str(), op.comment_id.as_str())
+        .await?
+        .ok_or(Rejection::UnknownComment)?;
+    if op.comment_id == op.chat_id.opening_comment() || !may_change(cx.actor, &stored.author_id) {
+        return Err(Rejection::Forbidden.into());
+    }
+    tx.delete_comment(image, op.comment_id.as_str()).await?;
+    add_bytes(tx, cx, -signed(stored.bytes)).await?;
+    Ok(updated(cx, op.broadcast_id.clone(), &op.chat_id, {
+        ChatChange::CommentDeleted {
+            comment_id: op.comment_id.clone(),
+        }
+    }))
+}
+
+/// What the discussion-wide ops (resolve, move) share: they name a discussion of this image,
+/// which only its author or a moderator may change.
+trait ChatOp {
+    fn broadcast_id(&self) -> &image_chat_protocol::BroadcastId;
+    fn chat_id(&self) -> &ChatId;
+}
+
+impl ChatOp for ResolveChat {
+    fn broadcast_id(&self) -> &image_chat_protocol::BroadcastId {
+        &self.broadcast_id
+    }
+    fn chat_id(&self) -> &ChatId {
+        &self.chat_id
+    }
+}
+
+impl ChatOp for MoveChat {
+    fn broadcast_id(&self) -> &image_chat_protocol::BroadcastId {
+        &self.broadcast_id
+    }
+    fn chat_id(&self) -> &ChatId {
+        &self.chat_id
+    }
+}
+
+/// The discussion `chat_id`, if the actor may manage it (`unknown-chat`, `forbidden`
+/// otherwise).
+async fn managed_chat<T: ReadTx>(
+    tx: &mut T,
+    cx: &OpContext<'_>,
+    chat_id: &ChatId,
+) -> Result<StoredChat, StoreError> {
+    let chat = tx
+        .chat(cx.image.id, chat_id.as_str())
+        .await?
+        .ok_or(Rejection::UnknownChat)?;
+    if !may_change(cx.actor, &chat.author_id) {
+        return Err(Rejection::Forbidden.into());
+    }
+    Ok(chat)
+}
+
+/// Stores a discussion's new anchor and resolved state (weighed again: a longer anchor or the
+/// `resolved` flag grows the image, within its limits) and returns the event saying so.
+async fn reshape_chat<T: WriteTx>(
+    tx: &mut T,
+    cx: &OpContext<'_>,
+    op: &impl ChatOp,
+    chat: &StoredChat,
+    anchor: Anchor,
+    resolved: bool,
+    change: ChatChange,
+) -> Result<Event, StoreError> {
+    let bytes = chat_bytes(op.chat_id(), &anchor, resolved);
+    let delta = signed(bytes) - signed(chat.bytes);
+    check_bytes(tx, cx, delta).await?;
+    tx.update_chat(
+        cx.image.id,
+        op.chat_id().as_str(),
+        &to_json(&anchor)?,
+        resolved,
+        bytes,
+    )
+    .await?;
+    add_bytes(tx, cx, delta).await?;
+    Ok(updated(cx, op.broadcast_id().clone(), op.chat_id(), change))
+}
+
+/// An `image-chat-updated` event of this commit.
+fn updated(
+    cx: &OpContext<'_>,
+    broadcast_id: image_chat_protocol::BroadcastId,
+    chat_id: &ChatId,
+    change: ChatChange,
+) -> Event {
+    Event::ImageChatUpdated(ImageChatUpdated {
+        seq: cx.seq,
+        epoch: cx.image.epoch,
+        broadcast_id,
+        chat_id: chat_id.clone(),
+        change,
+    })
+}
+
 /// Whether `id` is taken on this image, as a discussion id or as a comment id (one id space
 /// covers both, see the module doc).
 async fn id_taken<T: ReadTx>(tx: &mut T, image: i64, id: &str) -> Result<bool, StoreError> {
@@ -231,7 +359,7 @@ async fn chat_author<T: ReadTx>(
         .ok_or(Rejection::UnknownChat.into())
 }
 
-/// Only the author or a moderator edits or deletes.
+/// Only the author or a moderator edits, deletes, resolves or moves.
 fn may_change(actor: &User, author_id: &str) -> bool {
     actor.is_moderator || actor.id == author_id
 }

@@ -14,12 +14,14 @@ use image_chat_protocol::{Anchor, Chat, ChatId, Comment};
 /// Bytes a snapshot's JSON carries beyond the weights of its discussions: `{"chats":[]}`.
 pub const SNAPSHOT_OVERHEAD_BYTES: u64 = 12;
 
-/// Bytes a discussion adds besides its comments: its JSON with an empty thread, and a comma.
-pub fn chat_bytes(id: &ChatId, anchor: &Anchor) -> u64 {
+/// Bytes a discussion adds besides its comments: its JSON with an empty thread (and its
+/// `resolved` flag, written only when set), and a comma.
+pub fn chat_bytes(id: &ChatId, anchor: &Anchor, resolved: bool) -> u64 {
     let shell = Chat {
         id: id.clone(),
         anchor: anchor.clone(),
         comments: Vec::new(),
+        resolved,
     };
     json_len(&shell) + 1
 }
@@ -67,19 +69,26 @@ mod tests {
             created_at: 1,
             edited_at: Some(2),
         };
+        // A point, a region, a resolved discussion: every shell shape.
         let chats: Vec<Chat> = (0..3)
             .map(|i| Chat {
                 id: ChatId::new(format!("chat{i}")),
-                anchor: Anchor::point(0.5, 0.25),
+                anchor: if i == 1 {
+                    Anchor::region(0.125, 0.25, 0.5, 0.33333)
+                } else {
+                    Anchor::point(0.5, 0.25)
+                },
                 comments: (0..i + 1)
                     .map(|j| comment(&format!("c{i}{j}"), "tab\t\"quoted\" ✓"))
                     .collect(),
+                resolved: i == 2,
             })
             .collect();
         let weight: u64 = chats
             .iter()
             .map(|c| {
-                chat_bytes(&c.id, &c.anchor) + c.comments.iter().map(comment_bytes).sum::<u64>()
+                chat_bytes(&c.id, &c.anchor, c.resolved)
+                    + c.comments.iter().map(comment_bytes).sum::<u64>()
             })
             .sum();
         let json = serde_json::to_string(&Snapshot { chats }).expect("encode");

@@ -82,6 +82,19 @@ pub struct StoredComment {
     pub bytes: u64,
 }
 
+/// What resolving or moving needs of a stored discussion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChat {
+    /// The id of the person who opened it.
+    pub author_id: String,
+    /// Its anchor, as JSON.
+    pub anchor: String,
+    /// Whether it is resolved.
+    pub resolved: bool,
+    /// Its weight without its comments.
+    pub bytes: u64,
+}
+
 /// A new entry of an image's event log.
 #[derive(Clone, Copy, Debug)]
 pub struct NewEvent<'a> {
@@ -103,6 +116,8 @@ pub struct SnapshotRow {
     pub chat_id: String,
     /// The discussion's anchor, as JSON.
     pub anchor: String,
+    /// Whether the discussion is resolved.
+    pub resolved: bool,
     /// The comment's id.
     pub comment_id: String,
     /// The author as shown, as JSON.
@@ -152,6 +167,9 @@ pub trait ReadTx {
         chat_id: &str,
     ) -> Result<Option<String>, StoreError>;
 
+    /// The discussion `chat_id` on the image.
+    async fn chat(&mut self, image: i64, chat_id: &str) -> Result<Option<StoredChat>, StoreError>;
+
     /// Whether the image has a comment `comment_id` (in any discussion).
     async fn comment_exists(&mut self, image: i64, comment_id: &str) -> Result<bool, StoreError>;
 
@@ -197,11 +215,6 @@ pub trait WriteTx: ReadTx {
     /// is what makes `seq` gap-free and totally ordered.
     async fn lock_image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError>;
 
-    /// The bytes the tenant stores, its `usage` row (created at 0 if missing) locked until the
-    /// transaction ends, so that a quota check and the change it allows are not interleaved
-    /// with another image's commit of the same tenant.
-    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError>;
-
     /// Creates the image's row with an empty log in `epoch`, locked like [`Self::lock_image`];
     /// `None` if another transaction created it first (lock it then).
     async fn insert_image(
@@ -230,14 +243,35 @@ pub trait WriteTx: ReadTx {
         bytes: u64,
     ) -> Result<(), StoreError>;
 
+    /// Deletes one comment.
+    async fn delete_comment(&mut self, image: i64, comment_id: &str) -> Result<(), StoreError>;
+
+    /// Replaces a discussion's anchor (JSON), resolved state and weight.
+    async fn update_chat(
+        &mut self,
+        image: i64,
+        chat_id: &str,
+        anchor: &str,
+        resolved: bool,
+        bytes: u64,
+    ) -> Result<(), StoreError>;
+
     /// Deletes a discussion and its comments.
     async fn delete_chat(&mut self, image: i64, chat_id: &str) -> Result<(), StoreError>;
 
     /// Adds `delta` (may be negative) to the image's weight, never below 0.
     async fn add_image_bytes(&mut self, image: i64, delta: i64) -> Result<(), StoreError>;
 
-    /// Adds `delta` (may be negative) to the tenant's stored bytes, never below 0.
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError>;
+    /// Adds `delta` (may be negative) to the tenant's stored bytes, never below 0. `image` is
+    /// the image the bytes belong to: a backend may keep a tenant's total in several rows,
+    /// chosen by image, so that commits on different images do not wait for one row (an
+    /// image's changes must always go to the same row).
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError>;
 
     /// Appends an event to the image's log.
     async fn append_event(&mut self, image: i64, event: NewEvent<'_>) -> Result<(), StoreError>;

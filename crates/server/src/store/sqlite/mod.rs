@@ -478,7 +478,7 @@ mod tests {
             .collect();
         assert_eq!(texts, ["hello", "reply"]);
         let chat = &snapshot.chats[0];
-        let weight = chat_bytes(&chat.id, &chat.anchor)
+        let weight = chat_bytes(&chat.id, &chat.anchor, chat.resolved)
             + chat.comments.iter().map(comment_bytes).sum::<u64>();
         let usage = store.usage(&image).await.expect("usage");
         assert_eq!(

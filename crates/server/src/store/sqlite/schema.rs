@@ -1,5 +1,7 @@
-//! The SQLite schema (version 3, recorded in `PRAGMA user_version`): created on a new file,
-//! converted from version 2, refused when older or newer.
+//! The SQLite schema (version 4, recorded in `PRAGMA user_version`): created on a new file,
+//! converted from versions 2 and 3, refused when older or newer. Version 4 added
+//! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
+//! open.
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
@@ -11,8 +13,9 @@
 //!   [`crate::store::size`]). The row is created by the first committed op.
 //! - `chats`: one row per live discussion, keyed by `(image_row, chat_id)` — ids are unique
 //!   within an image, so an id used on another image (or by another tenant) cannot block this
-//!   one — with its anchor (JSON, so new anchor kinds need no migration), its author's id, the
-//!   `seq` that created it (its order) and its own weight.
+//!   one — with its anchor (JSON, so new anchor kinds such as regions need no migration), its
+//!   author's id, the `seq` that created it (its order), whether it is `resolved` (0 / 1) and
+//!   its own weight.
 //! - `comments`: keyed by `(image_row, comment_id)`, ordered within a discussion by the `seq`
 //!   that added them, each with its weight, deleted with their discussion (`ON DELETE
 //!   CASCADE`).
@@ -31,7 +34,11 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
+
+/// Version 3 → 4: discussions can be resolved (existing ones are open).
+const MIGRATE_V4: &str =
+    "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
 /// version-2 file keeps its `images` table and gains a column.
@@ -108,10 +115,16 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         0 => {
             tx.execute_batch(SCHEMA_NEW)?;
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
+            tx.execute_batch(MIGRATE_V4)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         2 => {
             migrate_v2(&tx)?;
+            tx.execute_batch(MIGRATE_V4)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        3 => {
+            tx.execute_batch(MIGRATE_V4)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
@@ -164,7 +177,7 @@ fn migrate_v2(tx: &Transaction<'_>) -> Result<(), StoreError> {
         .collect::<Result<_, _>>()?;
     for (image_row, chat_id, anchor) in chats {
         let anchor: Anchor = serde_json::from_str(&anchor).map_err(|e| corrupt("anchor", e))?;
-        let bytes = chat_bytes(&ChatId::new(chat_id.as_str()), &anchor);
+        let bytes = chat_bytes(&ChatId::new(chat_id.as_str()), &anchor, false);
         tx.execute(
             "UPDATE chats SET bytes = ?1 WHERE image_row = ?2 AND chat_id = ?3",
             params![bytes, image_row, chat_id],

@@ -8,7 +8,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::store::rules::tx::{
-    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredComment, WriteTx,
+    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredChat, StoredComment,
+    WriteTx,
 };
 use crate::store::{ImageKey, StoreError};
 
@@ -119,6 +120,24 @@ impl ReadTx for SqliteTx<'_> {
         )
     }
 
+    async fn chat(&mut self, image: i64, chat_id: &str) -> Result<Option<StoredChat>, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT author_id, anchor, resolved, bytes FROM chats \
+                 WHERE image_row = ?1 AND chat_id = ?2",
+            )?
+            .query_row(params![image, chat_id], |row| {
+                Ok(StoredChat {
+                    author_id: row.get(0)?,
+                    anchor: row.get(1)?,
+                    resolved: row.get(2)?,
+                    bytes: row.get(3)?,
+                })
+            })
+            .optional()?)
+    }
+
     async fn comment_exists(&mut self, image: i64, comment_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .value::<i64>(
@@ -184,8 +203,8 @@ impl ReadTx for SqliteTx<'_> {
 
     async fn snapshot_rows(&mut self, image: i64) -> Result<Vec<SnapshotRow>, StoreError> {
         let mut stmt = self.0.prepare_cached(
-            "SELECT c.chat_id, c.anchor, m.comment_id, m.author, m.text, m.created_at, \
-                    m.edited_at \
+            "SELECT c.chat_id, c.anchor, c.resolved, m.comment_id, m.author, m.text, \
+                    m.created_at, m.edited_at \
              FROM chats c JOIN comments m ON m.image_row = c.image_row AND m.chat_id = c.chat_id \
              WHERE c.image_row = ?1 \
              ORDER BY c.created_seq, m.seq",
@@ -194,11 +213,12 @@ impl ReadTx for SqliteTx<'_> {
             Ok(SnapshotRow {
                 chat_id: row.get(0)?,
                 anchor: row.get(1)?,
-                comment_id: row.get(2)?,
-                author: row.get(3)?,
-                text: row.get(4)?,
-                created_at: row.get(5)?,
-                edited_at: row.get(6)?,
+                resolved: row.get(2)?,
+                comment_id: row.get(3)?,
+                author: row.get(4)?,
+                text: row.get(5)?,
+                created_at: row.get(6)?,
+                edited_at: row.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -226,11 +246,6 @@ impl WriteTx for SqliteTx<'_> {
     async fn lock_image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         // The IMMEDIATE transaction already holds the database's write lock.
         self.image_row(key)
-    }
-
-    async fn lock_tenant_bytes(&mut self, tenant: &str) -> Result<u64, StoreError> {
-        // The IMMEDIATE transaction already holds the database's write lock.
-        self.tenant_bytes(tenant).await
     }
 
     async fn insert_image(
@@ -304,6 +319,28 @@ impl WriteTx for SqliteTx<'_> {
         )
     }
 
+    async fn delete_comment(&mut self, image: i64, comment_id: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM comments WHERE image_row = ?1 AND comment_id = ?2",
+            params![image, comment_id],
+        )
+    }
+
+    async fn update_chat(
+        &mut self,
+        image: i64,
+        chat_id: &str,
+        anchor: &str,
+        resolved: bool,
+        bytes: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE chats SET anchor = ?1, resolved = ?2, bytes = ?3 \
+             WHERE image_row = ?4 AND chat_id = ?5",
+            params![anchor, resolved, bytes, image, chat_id],
+        )
+    }
+
     async fn delete_chat(&mut self, image: i64, chat_id: &str) -> Result<(), StoreError> {
         // The comments go with it (ON DELETE CASCADE).
         self.execute(
@@ -320,7 +357,13 @@ impl WriteTx for SqliteTx<'_> {
         )
     }
 
-    async fn add_tenant_bytes(&mut self, tenant: &str, delta: i64) -> Result<(), StoreError> {
+    async fn add_tenant_bytes(
+        &mut self,
+        tenant: &str,
+        _image: i64,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        // One row per tenant: SQLite runs one commit at a time anyway.
         self.execute(
             "INSERT INTO usage (tenant, bytes) VALUES (?1, MAX(0, ?2)) \
              ON CONFLICT (tenant) DO UPDATE SET bytes = MAX(0, bytes + ?2)",
