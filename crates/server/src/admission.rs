@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::HeaderMap;
-use image_chat_protocol::ErrorCode;
+use image_chat_protocol::{ErrorCode, TenantId};
 use tokio::time::Instant;
 
 use crate::app::App;
@@ -121,6 +121,8 @@ pub struct OpGate {
     junk: Option<TokenBucket>,
     /// The address whose shared buckets ops also draw from.
     ip: Option<IpAddr>,
+    /// The tenant whose shared bucket ops also draw from.
+    tenant: TenantId,
     /// Size limits the store checks.
     pub commit_limits: CommitLimits,
 }
@@ -157,6 +159,7 @@ impl OpGate {
         read_only: bool,
         rates: GateRates,
         ip: Option<IpAddr>,
+        tenant: TenantId,
         commit_limits: CommitLimits,
         now: Instant,
     ) -> Self {
@@ -167,6 +170,7 @@ impl OpGate {
             bytes: bucket(rates.bytes),
             junk: bucket(rates.junk),
             ip,
+            tenant,
             commit_limits,
         }
     }
@@ -177,7 +181,8 @@ impl OpGate {
     }
 
     /// Lets one op of `size` bytes through, or says why not. It must fit every budget: ops and
-    /// bytes, of the connection and of its address. A refused op takes nothing from any of them.
+    /// bytes, of the connection and of its address, and the tenant's ops. A refused op takes
+    /// nothing from any of them.
     pub fn admit(&mut self, app: &App, now: Instant, size: usize) -> Result<(), Refusal> {
         if self.read_only {
             return Err(Refusal {
@@ -215,7 +220,10 @@ impl OpGate {
             app.ip_ops.try_take(&ip, now).map_err(drop)?;
             taken.ip_ops = true;
             app.ip_bytes.try_take_n(&ip, now, size).map_err(drop)?;
+            taken.ip_bytes = true;
         }
+        app.tenant_ops.try_take(&self.tenant, now).map_err(drop)?;
+        taken.tenant_ops = true;
         Ok(())
     }
 
@@ -233,6 +241,12 @@ impl OpGate {
         if let (true, Some(ip)) = (taken.ip_ops, self.ip) {
             app.ip_ops.refund_n(&ip, 1);
         }
+        if let (true, Some(ip)) = (taken.ip_bytes, self.ip) {
+            app.ip_bytes.refund_n(&ip, size);
+        }
+        if taken.tenant_ops {
+            app.tenant_ops.refund_n(&self.tenant, 1);
+        }
     }
 
     /// Gives back everything an op of `size` bytes took when [`OpGate::admit`] let it through
@@ -243,11 +257,10 @@ impl OpGate {
             ops: true,
             bytes: true,
             ip_ops: true,
+            ip_bytes: true,
+            tenant_ops: true,
         };
         self.give_back(app, size, taken);
-        if let Some(ip) = self.ip {
-            app.ip_bytes.refund_n(&ip, size);
-        }
     }
 
     /// Counts one invalid frame; `false` once the connection has sent more than its allowance
@@ -265,6 +278,8 @@ struct Taken {
     ops: bool,
     bytes: bool,
     ip_ops: bool,
+    ip_bytes: bool,
+    tenant_ops: bool,
 }
 
 #[cfg(test)]

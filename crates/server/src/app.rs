@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use image_chat_protocol::ServerMessage;
+use image_chat_protocol::{ServerMessage, TenantId};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -74,6 +74,8 @@ pub struct App {
     pub ip_ops: KeyedLimiter<IpAddr>,
     /// Bytes of ops per client address, shared by all its connections.
     pub ip_bytes: KeyedLimiter<IpAddr>,
+    /// Ops per tenant, shared by all its connections.
+    pub tenant_ops: KeyedLimiter<TenantId>,
     /// Open connections per client address.
     pub connections_per_ip: Arc<ConnectionCounts>,
     /// The per-address budgets shared by every node of a cluster (`None`: a single server;
@@ -118,6 +120,7 @@ impl App {
             limits,
             ip_ops: KeyedLimiter::new(security.ip_ops),
             ip_bytes: KeyedLimiter::new(security.ip_bytes),
+            tenant_ops: KeyedLimiter::new(security.tenant_ops),
             connections_per_ip: Arc::default(),
             api_requests: KeyedLimiter::new(security.api_requests),
             cluster_rates: None,

@@ -73,7 +73,7 @@ pub async fn fan_out(args: &ServeArgs, store: &Arc<dyn Store>) -> Result<FanOut,
     ));
     let broker = batching(ordered);
     let limits = args.limits();
-    let rates = ClusterRates::connect(&redis, limits.ip_ops, limits.ip_bytes)
+    let rates = ClusterRates::connect(&redis, limits.ip_ops, limits.ip_bytes, limits.tenant_ops)
         .await
         .map_err(StartError::Broker)?;
     let ttl = Duration::from_secs(args.presence_ttl_secs.max(1));

@@ -1,9 +1,11 @@
-//! Per-address op budgets shared by every node of a cluster, in Redis.
+//! Per-address and per-tenant op budgets shared by every node of a cluster, in Redis.
 //!
 //! A client address may spread its connections over several nodes (a load balancer without
-//! sticky sessions does so by itself), so the per-address budgets of ops and bytes of ops
-//! (`--ip-ops-*`, `--ip-bytes-*`) are token buckets kept in Redis, one hash per address and
-//! budget (`<prefix>rl:ops:<ip>`, `<prefix>rl:bytes:<ip>`), updated by one Lua script that takes
+//! sticky sessions does so by itself), and a tenant's connections are spread over every node,
+//! so the per-address budgets of ops and bytes of ops (`--ip-ops-*`, `--ip-bytes-*`) and the
+//! per-tenant budget of ops (`--tenant-ops-*`) are token buckets kept in Redis, one hash per
+//! key and budget (`<prefix>rl:ops:<ip>`, `<prefix>rl:bytes:<ip>`, `<prefix>rl:tenant:<id>`),
+//! updated by one Lua script that takes
 //! from all of an op's buckets or from none (in Redis' clock, so the nodes' clocks do not
 //! matter). Each node still checks its own copies of these buckets first (`admission`): a node's
 //! share can never exceed the cluster's, so that refuses nothing the cluster would allow, and
@@ -25,6 +27,7 @@ use redis::aio::ConnectionManager;
 use crate::broker::BrokerError;
 use crate::broker::redis::RedisConfig;
 use crate::ratelimit::Rate;
+use image_chat_protocol::TenantId;
 
 /// KEYS: the buckets. ARGV: per bucket its rate (tokens per second), burst and cost. Returns 1
 /// when every bucket had its cost (all taken), 0 otherwise (none taken).
@@ -61,21 +64,24 @@ pub enum Verdict {
     Limited,
 }
 
-/// The cluster-wide per-address budgets.
+/// The cluster-wide per-address and per-tenant budgets.
 pub struct ClusterRates {
     conn: ConnectionManager,
     prefix: String,
     script: Script,
     ip_ops: Option<Rate>,
     ip_bytes: Option<Rate>,
+    tenant_ops: Option<Rate>,
 }
 
 impl ClusterRates {
-    /// Budgets `ip_ops` and `ip_bytes` (`None`: unlimited) kept in the Redis `config` names.
+    /// Budgets `ip_ops`, `ip_bytes` and `tenant_ops` (`None`: unlimited) kept in the Redis
+    /// `config` names.
     pub async fn connect(
         config: &RedisConfig,
         ip_ops: Option<Rate>,
         ip_bytes: Option<Rate>,
+        tenant_ops: Option<Rate>,
     ) -> Result<Self, BrokerError> {
         Ok(Self {
             conn: config.manager().await?,
@@ -83,18 +89,27 @@ impl ClusterRates {
             script: Script::new(TAKE),
             ip_ops,
             ip_bytes,
+            tenant_ops,
         })
     }
 
-    /// Takes one op of `size` bytes from `ip`'s budgets, or none of them.
-    pub async fn admit(&self, ip: IpAddr, size: u32) -> Verdict {
-        let ip = ip.to_string();
+    /// Takes one op of `size` bytes from the budgets of `ip` (if known) and `tenant`, or from
+    /// none of them.
+    pub async fn admit(&self, ip: Option<IpAddr>, tenant: &TenantId, size: u32) -> Verdict {
+        let ip = ip.map(|ip| ip.to_string());
         let mut invocation = self.script.prepare_invoke();
         let mut any = false;
-        for (name, rate, cost) in [("ops", self.ip_ops, 1), ("bytes", self.ip_bytes, size)] {
-            let Some(rate) = rate else { continue };
+        let buckets = [
+            ("ops:", ip.as_deref(), self.ip_ops, 1),
+            ("bytes:", ip.as_deref(), self.ip_bytes, size),
+            ("tenant:", Some(tenant.as_str()), self.tenant_ops, 1),
+        ];
+        for (name, key, rate, cost) in buckets {
+            let (Some(key), Some(rate)) = (key, rate) else {
+                continue;
+            };
             any = true;
-            invocation.key([self.prefix.as_str(), "rl:", name, ":", ip.as_str()].concat());
+            invocation.key([self.prefix.as_str(), "rl:", name, key].concat());
             invocation.arg(rate.per_second).arg(rate.burst).arg(cost);
         }
         if !any {

@@ -219,6 +219,13 @@ pub struct ServeArgs {
     /// Bytes of ops a client address may send at once (0: unlimited).
     #[arg(long, env = "IMAGE_CHAT_IP_BYTES_BURST", default_value_t = 256 * 1024)]
     pub ip_bytes_burst: u32,
+    /// Sustained ops per second per tenant, all its connections (and a cluster's nodes)
+    /// together (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_TENANT_OPS_PER_SEC", default_value_t = 0.0)]
+    pub tenant_ops_per_sec: f64,
+    /// Ops a tenant may receive at once (0: unlimited).
+    #[arg(long, env = "IMAGE_CHAT_TENANT_OPS_BURST", default_value_t = 0)]
+    pub tenant_ops_burst: u32,
     /// Invalid frames per second a connection may send in the long run (0: unlimited).
     #[arg(long, env = "IMAGE_CHAT_JUNK_PER_SEC", default_value_t = 1.0)]
     pub junk_per_sec: f64,
@@ -332,6 +339,7 @@ impl ServeArgs {
             ip_ops: Rate::new(self.ip_ops_per_sec, self.ip_ops_burst),
             conn_bytes: Rate::new(f64::from(self.bytes_per_sec), self.bytes_burst),
             ip_bytes: Rate::new(f64::from(self.ip_bytes_per_sec), self.ip_bytes_burst),
+            tenant_ops: Rate::new(self.tenant_ops_per_sec, self.tenant_ops_burst),
             junk: Rate::new(self.junk_per_sec, self.junk_burst),
             max_connections_per_ip: self.max_connections_per_ip,
             max_viewers_per_ip_per_image: self.max_viewers_per_ip_per_image,

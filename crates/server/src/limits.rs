@@ -189,6 +189,9 @@ pub struct Limits {
     pub conn_bytes: Option<Rate>,
     /// Bytes of ops one client IP may send across all its connections (`None`: unlimited).
     pub ip_bytes: Option<Rate>,
+    /// Ops one tenant (one site) may receive over all its connections — and, in a cluster, all
+    /// nodes (`None`: unlimited): one site's flood cannot take the whole service's capacity.
+    pub tenant_ops: Option<Rate>,
     /// Invalid frames (undecodable, binary, a second `hello`) one connection may send; past
     /// the burst the connection is closed with 1008 (`None`: unlimited).
     pub junk: Option<Rate>,
@@ -226,6 +229,8 @@ impl Default for Limits {
             // together: 256 KB at once, then 32 KB/s.
             conn_bytes: Rate::new(4096.0, 64 * 1024),
             ip_bytes: Rate::new(32.0 * 1024.0, 256 * 1024),
+            // Sites differ too much for one default; the operator sets it per deployment.
+            tenant_ops: None,
             // A buggy client gets its errors; a junk flood is cut off.
             junk: Rate::new(1.0, 100),
             max_connections_per_ip: 200,
@@ -258,6 +263,7 @@ impl Limits {
             ip_ops: None,
             conn_bytes: None,
             ip_bytes: None,
+            tenant_ops: None,
             junk: None,
             max_connections_per_ip: 0,
             max_viewers_per_ip_per_image: 0,

@@ -562,6 +562,7 @@ fn admit(
         identity.read_only,
         rates,
         peer.ip,
+        tenant.id.clone(),
         limits.commit_limits(app.security.max_bytes_total),
         Instant::now(),
     );
@@ -682,11 +683,12 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
 enum Refused {
     /// The op went on to the store (whatever the store said).
     No,
-    /// The client address's cluster-wide budget was spent.
+    /// The client address's or the tenant's cluster-wide budget was spent.
     ByCluster,
 }
 
-/// The cluster-wide per-address budgets (when the node is in a cluster), then [`commit`].
+/// The cluster-wide per-address and per-tenant budgets (when the node is in a cluster), then
+/// [`commit`].
 async fn admit_and_commit(
     app: &App,
     ip: Option<IpAddr>,
@@ -696,9 +698,9 @@ async fn admit_and_commit(
     limits: CommitLimits,
     size: usize,
 ) -> (ServerMessage, Refused) {
-    if let (Some(rates), Some(ip)) = (&app.cluster_rates, ip) {
+    if let Some(rates) = &app.cluster_rates {
         let size = u32::try_from(size).unwrap_or(u32::MAX);
-        if rates.admit(ip, size).await == Verdict::Limited {
+        if rates.admit(ip, &image.tenant, size).await == Verdict::Limited {
             let refusal = crate::admission::RATE_LIMITED;
             let broadcast_id = Some(op.broadcast_id().clone());
             let reply = error_message(broadcast_id, refusal.code, refusal.message);
