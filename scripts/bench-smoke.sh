@@ -3,7 +3,9 @@
 # `cargo test` has mostly built already; BENCH_PROFILE=server for the optimised one) and runs
 # `image-chat-loadgen smoke`: every scenario with small numbers (a few hundred clients on
 # 127.0.0.1, about 15 s), checking that every op is acked, every expected delivery arrives and is
-# timed, the byte sizes are sane, and a reconnect storm resyncs every client. Exits non-zero if
+# timed, the byte sizes are sane, a reconnect storm resyncs every client, and one image viewed
+# through two nodes on Redis (IMAGE_CHAT_TEST_REDIS_URL, default 127.0.0.1:6379, which
+# `setup.sh test` starts) gets every delivery on both. Exits non-zero if
 # the tool or those invariants break. Bounded: the run is killed after 120 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,14 +11,18 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if ! cargo deb --version >/dev/null 2>&1; then
   bash scripts/setup.sh test >&2
 fi
-if [ ! -f pkg/image_chat_bg.wasm ] || [ ! -f pkg/embed.js ]; then
-  bash scripts/build-widget.sh >&2
-fi
 profile=server
 if [ "${1:-}" = --profile ]; then
   profile=$2
   shift 2
 fi
+# The package carries pkg/ as the build finds it: rebuild it (seconds when nothing changed) so a
+# stale widget is never shipped. With --no-build the binary is taken as already built (and
+# carries whatever widget it was built with).
+case " $* " in
+  *" --no-build "*) ;;
+  *) bash scripts/build-widget.sh >&2 ;;
+esac
 out=${CARGO_TARGET_DIR:-target}/debian
 mkdir -p "$out"
 cargo deb -p image-chat-server --profile "$profile" -o "$out/" "$@" | tail -n 1

@@ -68,8 +68,16 @@ if [ "$purpose" = test ]; then
   fi
 
   # Redis for the cluster tests (broker, presence, ordering): the server at 127.0.0.1:6379, or
-  # IMAGE_CHAT_TEST_REDIS_URL's. When nothing answers there, Debian's redis-server is installed
-  # if missing and started (in memory, no persistence). The tests fail, never skip, without it.
+  # IMAGE_CHAT_TEST_REDIS_URL's; started (in memory, no persistence) when nothing answers there.
+  # Debian's redis-server is installed in any case: the tests that kill and restart Redis
+  # mid-stream start private ones. The tests fail, never skip, without it.
+  if ! command -v redis-server >/dev/null 2>&1; then
+    say "installing Debian's redis-server"
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server
+  fi
   redis_url=${IMAGE_CHAT_TEST_REDIS_URL:-redis://127.0.0.1:6379}
   redis_hostport=${redis_url#redis://}
   redis_hostport=${redis_hostport##*@}
@@ -81,13 +89,6 @@ if [ "$purpose" = test ]; then
     if [ "$redis_host" != 127.0.0.1 ] && [ "$redis_host" != localhost ]; then
       echo "[setup] Redis at $redis_url does not answer (set IMAGE_CHAT_TEST_REDIS_URL or start it)" >&2
       exit 1
-    fi
-    if ! command -v redis-server >/dev/null 2>&1; then
-      say "installing Debian's redis-server"
-      sudo_cmd=""
-      if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-      $sudo_cmd apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server
     fi
     say "starting redis-server on port $redis_port"
     redis-server --port "$redis_port" --bind 127.0.0.1 --daemonize yes --save '' --appendonly no \

@@ -18,8 +18,14 @@ ok() { echo "test-deb: ok: $*"; }
 
 if [ "$profile" = dev ]; then
   cargo build --quiet -p image-chat-server
-  # cargo-deb warns that dev builds are not for releases: this one is only inspected.
-  deb=$(bash scripts/build-deb.sh --profile dev --no-build --fast 2>/dev/null)
+  # cargo-deb warns that dev builds are not for releases: this one is only inspected, so its
+  # stderr is shown only if the build fails.
+  if ! deb=$(bash scripts/build-deb.sh --profile dev --no-build --fast 2> "${TMPDIR:-/tmp}/test-deb.$$.err"); then
+    cat "${TMPDIR:-/tmp}/test-deb.$$.err" >&2
+    rm -f "${TMPDIR:-/tmp}/test-deb.$$.err"
+    fail "cargo-deb failed"
+  fi
+  rm -f "${TMPDIR:-/tmp}/test-deb.$$.err"
 else
   deb=$(bash scripts/build-deb.sh --profile "$profile")
 fi

@@ -158,10 +158,11 @@ pub async fn hop(target: &Target, p: &HopParams) -> Result<Report, String> {
             format!("p50 {added_p50:+.2} ms, p99 {added_p99:+.2} ms"),
         ),
     ];
-    let group = |g: &Group| {
+    let group = |g: &Group, expected: u64| {
         json!({
             "latency": g.latency,
             "deliveries": g.deliveries,
+            "deliveries_expected": expected,
             "deliveries_per_sec": g.per_sec,
         })
     };
@@ -174,9 +175,9 @@ pub async fn hop(target: &Target, p: &HopParams) -> Result<Report, String> {
             "duration_secs": p.duration_secs,
         }),
         results: json!({
-            "single": group(single_all),
-            "cluster_same_node": group(same),
-            "cluster_other_node": group(other),
+            "single": group(single_all, single_sent * 2 * v),
+            "cluster_same_node": group(same, cluster_sent * v),
+            "cluster_other_node": group(other, cluster_sent * v),
             "hop_added_p50_ms": added_p50,
             "hop_added_p99_ms": added_p99,
         }),

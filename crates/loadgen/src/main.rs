@@ -391,6 +391,37 @@ async fn smoke(target: &Target) -> Result<Vec<Report>, String> {
         }
         Target::Attach { .. } => eprintln!("smoke: storm skipped (needs a spawned server)"),
     }
+    drop(server);
+
+    // Two nodes on Redis (the test setup's): every delivery arrives on both, and on one node.
+    if let Target::Spawn { .. } = target {
+        let redis_url = std::env::var("IMAGE_CHAT_TEST_REDIS_URL")
+            .or_else(|_| std::env::var("IMAGE_CHAT_REDIS_URL"))
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let params = hop::HopParams {
+            viewers: 10,
+            rate: 20.0,
+            duration_secs: 1.0,
+            redis_url,
+        };
+        let r = hop::hop(target, &params).await?;
+        for group in ["single", "cluster_same_node", "cluster_other_node"] {
+            let got = r
+                .results
+                .pointer(&format!("/{group}/deliveries"))
+                .and_then(serde_json::Value::as_f64);
+            let expected = r
+                .results
+                .pointer(&format!("/{group}/deliveries_expected"))
+                .and_then(serde_json::Value::as_f64);
+            check(
+                got.is_some_and(|d| d > 0.0) && got == expected,
+                &format!("hop ({group}): every expected delivery arrives"),
+                &mut failures,
+            );
+        }
+        reports.push(r);
+    }
 
     for r in &reports {
         r.print();

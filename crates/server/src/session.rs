@@ -381,6 +381,9 @@ where
                     tracing::info!(missed, "slow consumer disconnected");
                     break End::Close(CloseCode::SlowConsumer);
                 }
+                // Nothing to send until the broker is back (a cluster's ordering layer never
+                // passes this on: it reads the database meanwhile).
+                Received::Disconnected => continue,
                 // Something published meanwhile may be missing: the client resyncs.
                 Received::Interrupted => {
                     tracing::info!("broker connection interrupted; client resyncs");

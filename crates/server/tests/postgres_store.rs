@@ -7,7 +7,9 @@ mod store_conformance;
 
 use std::time::Duration;
 
-use image_chat_protocol::{Anchor, BroadcastId, ChatId, CreateChat, ImageId, Op, TenantId, User};
+use image_chat_protocol::{
+    Anchor, BroadcastId, ChatId, CreateChat, ImageId, Op, ResolveChat, TenantId, User,
+};
 use image_chat_server::store::postgres::{PostgresConfig, PostgresStore};
 use image_chat_server::store::{Commit, ImageKey, Store, StoreError};
 use postgres_support::{Outage, TestSchema};
@@ -123,7 +125,12 @@ async fn migrations_are_versioned_and_a_newer_schema_is_refused() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2], "each migration applied once");
+    assert_eq!(
+        versions,
+        (1..=versions.len() as i32).collect::<Vec<_>>(),
+        "each migration applied once, in order"
+    );
+    assert!(versions.len() >= 2, "{versions:?}");
     client
         .execute(
             "INSERT INTO image_chat_migrations (version, description) VALUES (99, 'future')",
@@ -135,6 +142,61 @@ async fn migrations_are_versioned_and_a_newer_schema_is_refused() {
         .await
         .expect_err("a newer schema must be refused");
     assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+/// A database of the first release (schema version 1: discussions could not be resolved) is
+/// migrated when a newer server starts on it: its discussions survive, open, and can be
+/// resolved.
+#[tokio::test]
+async fn a_version_1_database_is_migrated_on_start() {
+    let schema = TestSchema::create().await;
+    let store = connect(&schema.url, 10).await;
+    let image = ImageKey {
+        tenant: TenantId::new("t1"),
+        image: ImageId::new("img"),
+    };
+    let actor = User {
+        id: "anon:a".into(),
+        name: "A".into(),
+        avatar_url: None,
+        is_moderator: false,
+        signed_in: false,
+    };
+    let chat = ChatId::new(image_chat_protocol::ids::encode_uuid_v4([2; 16]));
+    let op = Op::CreateChat(CreateChat {
+        broadcast_id: BroadcastId::new(image_chat_protocol::ids::encode_uuid_v4([1; 16])),
+        chat_id: chat.clone(),
+        anchor: Anchor::point(0.5, 0.5),
+        text: "from release 1".into(),
+    });
+    store.commit(&image, &actor, &op, 1).await.expect("commit");
+    drop(store);
+    // Back to version 1, as the first release left it.
+    postgres_support::connect(&schema.url)
+        .await
+        .batch_execute(
+            "ALTER TABLE chats DROP COLUMN resolved;
+             DELETE FROM image_chat_migrations WHERE version > 1;",
+        )
+        .await
+        .expect("downgrade to version 1");
+
+    let store = connect(&schema.url, 10).await;
+    let (position, snapshot) = store.snapshot(&image).await.expect("snapshot");
+    assert_eq!(position.seq, 1);
+    assert_eq!(snapshot.chats.len(), 1);
+    assert!(!snapshot.chats[0].resolved, "existing discussions are open");
+    assert_eq!(snapshot.chats[0].comments[0].text, "from release 1");
+    let resolve = Op::ResolveChat(ResolveChat {
+        broadcast_id: BroadcastId::new(image_chat_protocol::ids::encode_uuid_v4([3; 16])),
+        chat_id: chat,
+        resolved: true,
+    });
+    assert!(matches!(
+        store.commit(&image, &actor, &resolve, 2).await,
+        Ok(Commit::Applied(_))
+    ));
+    assert!(store.snapshot(&image).await.expect("snapshot").1.chats[0].resolved);
 }
 
 /// Servers starting together on a new schema create the tables once.

@@ -154,6 +154,10 @@ pub enum Received {
     Message(Published),
     /// The subscriber fell behind and `n` messages were dropped for it: it must resync.
     Lagged(u64),
+    /// The broker lost its connection to a shared backend: nothing more arrives until
+    /// [`Received::Interrupted`] says it is back. Only a broker with a backend outside the
+    /// process says this.
+    Disconnected,
     /// The broker lost its connection to a shared backend and has it again: messages published
     /// meanwhile (an unknown number) were not delivered. What follows is live again. Only a
     /// broker with a backend outside the process says this.
@@ -167,6 +171,8 @@ pub enum Received {
 pub enum Feed {
     /// A published message.
     Message(Published),
+    /// The backend connection is lost ([`Received::Disconnected`]).
+    Disconnected,
     /// Messages may have been lost here ([`Received::Interrupted`]).
     Interrupted,
 }
@@ -194,6 +200,7 @@ impl Subscription {
         match self.receiver.recv().await {
             Ok(Feed::Message(message)) => Received::Message(message),
             Ok(Feed::Interrupted) => Received::Interrupted,
+            Ok(Feed::Disconnected) => Received::Disconnected,
             Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
         }

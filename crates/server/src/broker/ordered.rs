@@ -12,6 +12,9 @@
 //! session reading its catch-up from the store after subscribing always starts at or after
 //! what the pump delivers from.
 //!
+//! While the shared broker is disconnected the pump reads the store's log every `poll_every`
+//! instead, so viewers keep receiving what every node commits (later by at most that much).
+//!
 //! When the store can list the missing events the viewers never notice a gap. When it cannot
 //! (the log was recreated, or the missing events are no longer retained), every local viewer is
 //! told [`Feed::Interrupted`] and resyncs (a fresh `welcome`). Publishing passes straight
@@ -204,6 +207,10 @@ async fn pump(
                 }
                 Received::Lagged(_) | Received::Interrupted => {
                     deliver(reorder.interrupted().into_iter().collect(), &mut fills);
+                }
+                // Until the broker is back, the database is polled for what others commit.
+                Received::Disconnected => {
+                    deliver(reorder.disconnected().into_iter().collect(), &mut fills);
                 }
                 Received::Closed => {
                     drop(local.send(Feed::Interrupted));

@@ -3,10 +3,13 @@
 //! Each node holds **one** Redis subscription per image that has local viewers, shared by all of
 //! them through a bounded local queue, and drops it with the last one. A single task per node
 //! owns the pub/sub connection: it subscribes and unsubscribes as viewers come and go, pings the
-//! connection to notice a silent network failure, and reconnects by itself (with backoff). Redis
-//! drops whatever is published while a subscriber is disconnected, so after each reconnect every
-//! local subscriber is told [`Feed::Interrupted`]; the ordering layer ([`super::ordered`]) then
-//! refills from the store's log, and clients never see the hole.
+//! connection to notice a silent network failure, and reconnects by itself (with backoff). When
+//! the connection is lost every local subscriber is told [`Feed::Disconnected`] (the ordering
+//! layer, [`super::ordered`], then reads the store's log instead); Redis drops whatever is
+//! published while a subscriber is disconnected, so after each reconnect every local subscriber
+//! is told [`Feed::Interrupted`], and the ordering layer refills from the store's log: clients
+//! never see the hole. A subscription asked for while Redis is away is granted at once (told
+//! `Disconnected` first), so new viewers are served from the database meanwhile.
 //!
 //! Publishing goes through a [`ConnectionManager`] (reconnects by itself). A publish that fails
 //! is retried in the background for a while: the event is committed and acknowledged, and other
@@ -104,6 +107,9 @@ struct Shared {
     topics: Mutex<Topics>,
     commands: mpsc::UnboundedSender<Command>,
     buffer: usize,
+    /// Whether the pub/sub connection is up (subscriptions are then confirmed before they are
+    /// granted).
+    connected: std::sync::atomic::AtomicBool,
 }
 
 /// Redis [`Broker`]. Dropping the last clone stops its subscriber task.
@@ -139,8 +145,17 @@ impl RedisBroker {
             topics: Mutex::default(),
             commands,
             buffer: buffer.max(1),
+            connected: std::sync::atomic::AtomicBool::new(false),
         });
         let task = tokio::spawn(subscriber(client, Arc::downgrade(&shared), requests));
+        // The first pub/sub connection, briefly awaited: subscriptions are then confirmed from
+        // the start (if it takes longer, they are granted as while Redis is away).
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        while !shared.connected.load(std::sync::atomic::Ordering::SeqCst)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         Ok(Self {
             shared,
             _task: Arc::new(AbortOnDrop(task)),
@@ -240,47 +255,48 @@ impl Broker for RedisBroker {
 
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
         let channel = self.channel(topic);
-        let (receiver, confirmed) = {
+        let (ack, confirmed) = oneshot::channel();
+        let receiver = {
             let mut topics = self.shared.lock();
-            match topics.get(&channel) {
-                Some(sender) => (sender.subscribe(), None),
+            let receiver = match topics.get(&channel) {
+                Some(sender) => sender.subscribe(),
                 None => {
                     let (sender, receiver) = broadcast::channel(self.shared.buffer);
                     topics.insert(channel.clone(), sender);
-                    let (ack, confirmed) = oneshot::channel();
-                    self.shared
-                        .commands
-                        .send(Command::Subscribe(channel.clone(), ack))
-                        .map_err(|_| backend("the Redis subscriber task ended"))?;
-                    (receiver, Some(confirmed))
+                    receiver
                 }
+            };
+            // Even when another local subscriber asked first, a round trip through the task
+            // (queued behind that subscribe) is what makes "subscribe returned" mean "live".
+            self.shared
+                .commands
+                .send(Command::Subscribe(channel.clone(), ack))
+                .map_err(|_| backend("the Redis subscriber task ended"))?;
+            if !self
+                .shared
+                .connected
+                .load(std::sync::atomic::Ordering::SeqCst)
+                && let Some(sender) = topics.get(&channel)
+            {
+                // Redis is away: granted now, told so first; the reconnection subscribes it and
+                // says `Interrupted`.
+                let _ = sender.send(Feed::Disconnected);
             }
+            receiver
         };
+        let connected = self
+            .shared
+            .connected
+            .load(std::sync::atomic::Ordering::SeqCst);
         let guard = Unsubscribe {
             shared: Arc::clone(&self.shared),
             channel,
         };
         let subscription = Subscription::new(receiver, Box::new(guard));
-        if let Some(confirmed) = confirmed {
-            match tokio::time::timeout(SUBSCRIBE_TIMEOUT, confirmed).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(backend("the Redis subscriber task ended")),
-                Err(_) => return Err(backend("Redis did not confirm the subscription in time")),
-            }
-        } else {
-            // Another local subscriber asked first: wait until its subscription is live too, so
-            // that "subscribe returned" always means "live". A round trip through the task
-            // (queued behind that subscribe) is exactly that.
-            let (ack, confirmed) = oneshot::channel();
-            let channel = self.channel(topic);
-            self.shared
-                .commands
-                .send(Command::Subscribe(channel, ack))
-                .map_err(|_| backend("the Redis subscriber task ended"))?;
-            match tokio::time::timeout(SUBSCRIBE_TIMEOUT, confirmed).await {
-                Ok(Ok(())) => {}
-                _ => return Err(backend("Redis did not confirm the subscription in time")),
-            }
+        if connected {
+            // Confirmed, or the connection was lost meanwhile: then the subscription has been
+            // (or will be) told `Disconnected`, and `Interrupted` once Redis is back.
+            let _ = tokio::time::timeout(SUBSCRIBE_TIMEOUT, confirmed).await;
         }
         Ok(subscription)
     }
@@ -322,15 +338,19 @@ async fn subscriber(
             wait = (wait * 2).min(RECONNECT_CAP);
             continue;
         }
+        shared_flag(&shared, true);
         if connected_before {
             tracing::info!("reconnected to Redis; local viewers refill from the store");
-            let Some(shared) = shared.upgrade() else {
-                return;
-            };
-            for sender in shared.lock().values() {
-                let _ = sender.send(Feed::Interrupted);
-            }
         }
+        // Everything subscribed so far was told `Disconnected` (by the loss, or when it was
+        // granted while Redis was away): it is live again.
+        let Some(alive) = shared.upgrade() else {
+            return;
+        };
+        for sender in alive.lock().values() {
+            let _ = sender.send(Feed::Interrupted);
+        }
+        drop(alive);
         connected_before = true;
         wait = RECONNECT_FIRST;
         let mut ping =
@@ -384,6 +404,23 @@ async fn subscriber(
                 }
             }
         }
+        // Lost: every local subscriber reads the store meanwhile (see the module documentation).
+        shared_flag(&shared, false);
+        let Some(alive) = shared.upgrade() else {
+            return;
+        };
+        for sender in alive.lock().values() {
+            let _ = sender.send(Feed::Disconnected);
+        }
+    }
+}
+
+/// Records whether the pub/sub connection is up.
+fn shared_flag(shared: &std::sync::Weak<Shared>, up: bool) {
+    if let Some(shared) = shared.upgrade() {
+        shared
+            .connected
+            .store(up, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -42,6 +42,8 @@ pub struct ReorderConfig {
     pub max_held: usize,
     /// How long after a failed fill (the store unreachable) it is tried again.
     pub retry_wait: Duration,
+    /// While the broker is disconnected: how often the store's log is read instead.
+    pub poll_every: Duration,
 }
 
 /// Default [`ReorderConfig::gap_wait`]: far above how far apart two nodes' publishes of
@@ -58,6 +60,7 @@ impl Default for ReorderConfig {
             gap_wait: DEFAULT_GAP_WAIT,
             max_held: 1024,
             retry_wait: Duration::from_millis(500),
+            poll_every: Duration::from_millis(250),
         }
     }
 }
@@ -85,6 +88,8 @@ pub struct Reorder {
     fill_at: Option<Instant>,
     /// A fill is outstanding: nothing with a `seq` is delivered until it is reported.
     filling: bool,
+    /// The broker is disconnected: the store's log is read every `poll_every` instead.
+    polling: bool,
 }
 
 impl Reorder {
@@ -96,6 +101,7 @@ impl Reorder {
             held: BTreeMap::new(),
             fill_at: None,
             filling: false,
+            polling: false,
         }
     }
 
@@ -146,8 +152,17 @@ impl Reorder {
         actions
     }
 
-    /// The broker lost its connection: fill before delivering anything more.
+    /// The broker is back after losing its connection (or this subscriber fell behind it):
+    /// fill before delivering anything more, and stop polling.
     pub fn interrupted(&mut self) -> Option<Action> {
+        self.polling = false;
+        self.fill_now()
+    }
+
+    /// The broker lost its connection: read the store's log now and every `poll_every` until
+    /// [`Reorder::interrupted`] says the broker is back.
+    pub fn disconnected(&mut self) -> Option<Action> {
+        self.polling = true;
         self.fill_now()
     }
 
@@ -276,11 +291,14 @@ impl Reorder {
     /// Opens the gap's wait if something is held and nothing is scheduled; closes it when
     /// nothing is held any more.
     fn schedule_gap(&mut self, now: Instant) {
-        if self.held.is_empty() {
-            if !self.filling {
-                self.fill_at = None;
-            }
-        } else if self.fill_at.is_none() && !self.filling {
+        if self.filling {
+            return;
+        }
+        if self.polling {
+            self.fill_at = Some(self.fill_at.unwrap_or(now + self.config.poll_every));
+        } else if self.held.is_empty() {
+            self.fill_at = None;
+        } else if self.fill_at.is_none() {
             self.fill_at = Some(now + self.config.gap_wait);
         }
     }
@@ -453,6 +471,31 @@ mod tests {
         let actions = r.filled(t0, at(6), vec![event(6)]);
         assert_eq!(outcome(&actions), (vec![6], None));
         assert_eq!(outcome(&r.receive(t0, event(7))), (vec![7], None));
+    }
+
+    #[test]
+    fn a_disconnected_broker_is_replaced_by_polling_the_store_until_it_is_back() {
+        let t0 = Instant::now();
+        let config = ReorderConfig::default();
+        let mut r = Reorder::new(at(3), config);
+        assert_eq!(r.disconnected(), Some(Action::Fill(at(3))));
+        let actions = r.filled(t0, at(4), vec![event(4)]);
+        assert_eq!(outcome(&actions), (vec![4], None));
+        // Nothing held, yet the store is read again after `poll_every`.
+        assert_eq!(r.poll_timeout(), Some(t0 + config.poll_every));
+        assert_eq!(
+            r.handle_timeout(t0 + config.poll_every),
+            Some(Action::Fill(at(4)))
+        );
+        let actions = r.filled(t0 + config.poll_every, at(4), vec![]);
+        assert_eq!(outcome(&actions), (vec![], None));
+        assert_eq!(r.poll_timeout(), Some(t0 + config.poll_every * 2));
+        // Back: one more fill (what was published while it reconnected), then no polling.
+        assert_eq!(r.interrupted(), Some(Action::Fill(at(4))));
+        let actions = r.filled(t0 + config.poll_every * 2, at(5), vec![event(5)]);
+        assert_eq!(outcome(&actions), (vec![5], None));
+        assert_eq!(r.poll_timeout(), None);
+        assert_eq!(outcome(&r.receive(t0, event(6))), (vec![6], None));
     }
 
     #[test]

@@ -39,6 +39,8 @@ use crate::store::ImageKey;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(6);
 /// How often a node refreshes its entries.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+/// Longest a join or leave waits for Redis before going on with this node's count.
+const UPDATE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// KEYS: the image's set, its last published count. ARGV: ttl (ms), node, number of people to
 /// add, the people to add, then the people to remove. Returns `{count, changed}`.
@@ -238,10 +240,16 @@ impl Presence for RedisPresence {
         limits: ViewerLimits,
     ) -> Result<u32, Full> {
         let local = self.shared.counts.try_join(image, viewer, limits)?;
-        match self.shared.update(image, false).await {
-            Ok(count) => Ok(count),
-            Err(err) => {
+        // A welcome must not wait on a Redis that does not answer: bounded, then this node's
+        // own count (the refresh loop brings Redis up to date later).
+        match tokio::time::timeout(UPDATE_TIMEOUT, self.shared.update(image, false)).await {
+            Ok(Ok(count)) => Ok(count),
+            Ok(Err(err)) => {
                 tracing::warn!(%err, "cannot count the viewer in Redis; showing this node's count");
+                Ok(local)
+            }
+            Err(_) => {
+                tracing::warn!("Redis did not count the viewer in time; showing this node's count");
                 Ok(local)
             }
         }
@@ -249,8 +257,12 @@ impl Presence for RedisPresence {
 
     async fn leave(&self, image: &ImageKey, viewer: &Viewer) {
         self.shared.counts.leave(image, viewer);
-        if let Err(err) = self.shared.update(image, false).await {
-            tracing::warn!(%err, "cannot count a viewer out in Redis; the refresh will");
+        match tokio::time::timeout(UPDATE_TIMEOUT, self.shared.update(image, false)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "cannot count a viewer out in Redis; the refresh will");
+            }
+            Err(_) => tracing::warn!("Redis did not count a viewer out in time; the refresh will"),
         }
     }
 

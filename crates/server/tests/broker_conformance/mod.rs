@@ -14,8 +14,9 @@
 //!   `subscribe` returning means later publishes are delivered.
 //! - Dropping a subscription stops its delivery and leaves the others alone; a node forgets a
 //!   topic with its last local subscriber, and subscribing again works.
-//! - After a lost backend connection a subscriber is told [`Received::Interrupted`] (never a
-//!   silent hole) and then receives what is published after the broker reconnected.
+//! - After a lost backend connection a subscriber is told [`Received::Disconnected`], then
+//!   [`Received::Interrupted`] once the broker is back (never a silent hole), and then receives
+//!   what is published after the broker reconnected.
 
 #![allow(dead_code)]
 
@@ -183,8 +184,9 @@ pub async fn unsubscribing_stops_delivery_and_frees_the_topic<F: BrokerFactory>(
     assert_eq!(next_message(&mut again).await, event(2));
 }
 
-/// After the node's backend connection is lost, each subscriber is told so before anything
-/// else, then receives what is published once the node is connected again.
+/// After the node's backend connection is lost, each subscriber is told so (disconnected, then
+/// back) before anything else, then receives what is published once the node is connected
+/// again.
 pub async fn a_lost_connection_is_reported_then_delivery_resumes<F: BrokerFactory>(f: &F) {
     let nodes = f.nodes(2).await;
     let (a, b) = (&nodes[0], &nodes[1]);
@@ -200,6 +202,7 @@ pub async fn a_lost_connection_is_reported_then_delivery_resumes<F: BrokerFactor
         return;
     }
     for sub in &mut subs {
+        assert_eq!(next(sub).await, Received::Disconnected);
         assert_eq!(next(sub).await, Received::Interrupted);
     }
     // Delivery resumes: publish until a message comes through (the node reconnects by itself,

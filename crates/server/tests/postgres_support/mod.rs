@@ -55,6 +55,13 @@ pub fn with_schema(url: &str, schema: &str) -> String {
 }
 
 /// A schema of its own in the test database, dropped (with everything in it) on drop.
+///
+/// The drop blocks the test's thread until `DROP SCHEMA` is done, which waits for every
+/// transaction still open on the schema. A transaction left open by a store on a
+/// current-thread test runtime cannot end meanwhile (its connection task needs that thread),
+/// so the drop would wait for PostgreSQL's `idle_in_transaction_session_timeout` (30 s): stores
+/// end their transactions before returning, and a test that abandons one (a timed-out future)
+/// should use a multi-threaded runtime.
 pub struct TestSchema {
     /// The schema's name.
     pub name: String,
