@@ -132,6 +132,7 @@ const MANAGE_RULES: &str = r#"
 .image-chat-marker[data-resolved]{background-color:var(--ic-muted);opacity:.75}
 .image-chat[data-open-only] .image-chat-marker[data-resolved],.image-chat[data-open-only] .image-chat-region[data-resolved]{display:none}
 .image-chat-marker[data-movable]{touch-action:none}
+.image-chat[data-read-only] .image-chat-marker[data-movable]{touch-action:auto}
 .image-chat-marker[data-moving]{transition:none;z-index:2;cursor:grabbing}
 .image-chat-regions{position:absolute;left:var(--ic-l,0);top:var(--ic-t,0);width:var(--ic-w,100%);height:var(--ic-h,100%);pointer-events:none}
 .image-chat-region{position:absolute;border:2px solid var(--ic-accent);border-radius:3px;background:rgba(255,255,255,.08);box-shadow:0 0 0 1px rgba(0,0,0,.35)}

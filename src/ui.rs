@@ -9,6 +9,8 @@
 //! div.image-chat-overlays           one per page, at the end of <body> (crate::overlay)
 //!   div.image-chat[data-state]       one widget's overlay, over the visible part of its
 //!                                    image's drawn picture (the site's <img> is untouched)
+//!     div.image-chat-regions         the same box: div.image-chat-region, the boxes of region
+//!                                    discussions (and of the one being drawn out)
 //!     div.image-chat-layer           the whole picture box: button.image-chat-marker[data-chat-id]
 //!     div.image-chat-clusters        the same box: button.image-chat-cluster[data-count]
 //!                                    (crate::clusters)
@@ -17,6 +19,7 @@
 //!     div.image-chat-thread[data-place]      the open thread (one at a time), placed on screen
 //!     div.image-chat-bar             span.image-chat-status + span.image-chat-online
 //!                                    + button.image-chat-toggle[aria-pressed] (show markers)
+//!                                    + button.image-chat-filter[aria-pressed] (show resolved)
 //!     div.image-chat-sr[aria-live]   announcements for screen readers
 //! ```
 //!

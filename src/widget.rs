@@ -296,7 +296,6 @@ pub fn mount(
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
     let env = browser::page_env(&window, &img);
     let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, &env);
-    let layered = raw.clone();
     if auth_dropped {
         browser::log_error(
             "mount",
@@ -356,7 +355,7 @@ pub fn mount(
         widget: RefCell::new(Widget {
             window,
             opts,
-            raw: layered,
+            raw,
             engine,
             ui,
             socket: None,
@@ -1269,7 +1268,9 @@ impl Widget {
                     return;
                 };
                 let href = self.window.location().href().unwrap_or_default();
-                let page = href.split('#').next().unwrap_or_default();
+                // A byte scan, not `split('#')`: that links core's memchr for one character.
+                let end = href.bytes().position(|b| b == b'#').unwrap_or(href.len());
+                let page = &href[..end];
                 let link = [page, crate::ui::FRAGMENT_PREFIX, chat_id.as_str()].concat();
                 browser::copy_text(&self.window, &link);
                 self.ui.link_copied();

@@ -3,8 +3,9 @@
 //! The view is *derived*, never edited in place: it is the confirmed server state
 //! (`image_chat_protocol::ImageState`, the single definition of what events mean) with our
 //! unsettled ops replayed over it in submission order (a pending reply appended, a pending edit's
-//! text swapped in, a pending delete hiding its discussion, a failed op shown as failed with the
-//! confirmed content restored). Rebuilding it after each input is cheap at the sizes one image
+//! text swapped in, a pending delete hiding its discussion or reply, a pending resolve or move
+//! showing the new state or anchor, a failed op shown as failed with the confirmed content
+//! restored). Rebuilding it after each input is cheap at the sizes one image
 //! holds, and it makes rollback trivially correct: a failed op simply stops contributing its
 //! effect. `diff` then turns the old and new views into the few [`ViewUpdate`]s the widget
 //! applies.
