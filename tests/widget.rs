@@ -2371,3 +2371,48 @@ async fn an_area_is_marked_out_from_the_keyboard() {
     assert!(q(&container, ".image-chat-region[data-chat-id]").is_some());
     finish(chat, container);
 }
+
+/// Dragging a marker by touch or mouse goes through pointer events: a press on a movable
+/// marker, moves past a few pixels, a release; the click that ends it does not open the thread.
+#[wasm_bindgen_test]
+async fn a_marker_is_dragged_with_pointer_events_touch_included() {
+    let (container, img, chat, ws) = live_with_one_chat("anon:me").await;
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    marker.set_id("drag-marker");
+    assert_eq!(
+        computed(&marker, "touch-action"),
+        "none",
+        "no scrolling under a finger"
+    );
+    let m = marker.get_bounding_client_rect();
+    let p = img.get_bounding_client_rect();
+    let (x0, y0) = (m.left() + m.width() / 2.0, m.top() + m.height() / 2.0);
+    let (x1, y1) = (p.left() + 0.75 * p.width(), p.top() + 0.25 * p.height());
+    js(&format!(
+        r#"const m = document.getElementById('drag-marker');
+        const fire = (type, x, y) => m.dispatchEvent(new PointerEvent(type, {{
+            bubbles: true, cancelable: true, pointerId: 7, pointerType: 'touch', isPrimary: true,
+            button: type === 'pointermove' ? -1 : 0, clientX: x, clientY: y }}));
+        fire('pointerdown', {x0}, {y0});
+        fire('pointermove', {x0} + 2, {y0});
+        fire('pointermove', ({x0} + {x1}) / 2, ({y0} + {y1}) / 2);
+        fire('pointermove', {x1}, {y1});
+        fire('pointerup', {x1}, {y1});
+        m.dispatchEvent(new MouseEvent('click', {{ bubbles: true, clientX: {x1}, clientY: {y1} }}));
+        return null;"#
+    ));
+    let frame = last_sent(&ws, "move-chat");
+    assert_eq!(frame["anchor"], serde_json::json!([0.75, 0.25]));
+    assert!(
+        q(&container, ".image-chat-thread").is_none(),
+        "the click ending the drag opened nothing"
+    );
+    let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
+    let style = marker.get_attribute("style").unwrap();
+    assert!(
+        style.contains("left:75%") && style.contains("top:25%"),
+        "{style}"
+    );
+    assert!(!marker.has_attribute("data-moving"));
+    finish(chat, container);
+}

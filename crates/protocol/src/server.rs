@@ -19,7 +19,7 @@ pub enum ServerMessage {
     /// A discussion was created.
     #[serde(rename = "new-image-chat")]
     NewImageChat(NewImageChat),
-    /// A discussion changed (a reply, an edit).
+    /// A discussion changed (a reply added, edited or deleted; resolved or reopened; moved).
     #[serde(rename = "image-chat-updated")]
     ImageChatUpdated(ImageChatUpdated),
     /// A discussion was removed.

@@ -6,7 +6,7 @@
 //! Ids: the opening comment of a discussion is stored under the discussion's id (the protocol
 //! gives it that id), so one id space per image covers discussions and comments: a new
 //! discussion id must be free as a comment id and vice versa. Ids used on other images never
-//! count. Deleted discussions leave no tombstone, so their ids become free again (ids are
+//! count. Deleted discussions and replies leave no tombstone, so their ids become free again (ids are
 //! client UUIDs: reuse only happens through a retry past retention, which is then refused or
 //! applied as new).
 
