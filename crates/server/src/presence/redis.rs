@@ -15,6 +15,11 @@
 //! a refresh loop re-adds every counted person each `refresh` (and so also notices, and
 //! publishes, a dead node's people expiring).
 //!
+//! A join or leave recomputes which of the image's people this node counts (linear in the
+//! image's viewers on this node) and sends Redis only the difference; the count itself is
+//! linear in the image's entries over the cluster. Both are fine for thousands of viewers per
+//! image; an image watched by hundreds of thousands would want a cheaper structure.
+//!
 //! Connection limits (per image, per address) stay per node: they are checked locally at join,
 //! as before. If Redis cannot be reached, a join is not refused: the viewer is shown this
 //! node's own count, and the refresh loop brings Redis up to date once it answers.
