@@ -102,6 +102,9 @@ async fn a_node_killed_mid_stream_sends_its_clients_elsewhere_with_nothing_misse
         ClusterConfig::new(redis_support::url()),
     );
     const TOTAL: u64 = 80;
+    // The viewer joins first: every event then reaches it live or in a resume.
+    let mut viewer = Replica::new("stream");
+    viewer.connect(cluster.addr(2)).await.unwrap();
     let writer_addr = cluster.addr(0);
     let writer = tokio::spawn(async move {
         let mut writer = Replica::new("stream");
@@ -111,8 +114,6 @@ async fn a_node_killed_mid_stream_sends_its_clients_elsewhere_with_nothing_misse
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    let mut viewer = Replica::new("stream");
-    viewer.connect(cluster.addr(2)).await.unwrap();
     viewer.catch_up_to(20, WAIT).await.unwrap();
     cluster.nodes[2].kill();
     // The socket ends; the client reconnects through the "load balancer" to another node.
@@ -145,6 +146,9 @@ async fn redis_restarted_mid_stream_loses_nothing() {
         ClusterConfig::new(redis.url()),
     );
     const TOTAL: u64 = 80;
+    // The viewer joins first: every event then reaches it live.
+    let mut viewer = Replica::new("stream");
+    viewer.connect(cluster.addr(1)).await.unwrap();
     let writer_addr = cluster.addr(0);
     let writer = tokio::spawn(async move {
         let mut writer = Replica::new("stream");
@@ -155,8 +159,6 @@ async fn redis_restarted_mid_stream_loses_nothing() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
-    let mut viewer = Replica::new("stream");
-    viewer.connect(cluster.addr(1)).await.unwrap();
     viewer.catch_up_to(20, WAIT).await.unwrap();
     redis.kill();
     // While Redis is away the viewer's node reads the database instead: what the writer's node
