@@ -16,6 +16,13 @@
 //! nodes' viewers are waiting for it (their ordering layer would otherwise only fill it at the
 //! next event of that image).
 //!
+//! Client library: the `redis` crate (tokio, `ConnectionManager` for commands, a split pub/sub
+//! connection) rather than `fred`. Delivery correctness here hangs on knowing exactly when the
+//! subscribing connection was lost and when it is live again (to report `Disconnected` and
+//! `Interrupted` at the right moments); owning that loop is a few dozen lines with `redis`,
+//! while `fred`'s automatic resubscription would hide the gap behind callbacks. `redis` is also
+//! the smaller dependency, and is what the Lua scripts of presence and rate limits need.
+//!
 //! Wire format of a message (binary, no re-encoding of the frames): `S` + the state frame, or
 //! `E` + epoch (u32 BE) + count (u32 BE) + per event: seq (u64 BE), length (u32 BE), JSON.
 //! Channels are `<prefix>ch:<tenant>/<image>` (tenant ids have no `/`), so several clusters or
