@@ -2,10 +2,9 @@
 //! PostgreSQL) must show, written once against the trait.
 //!
 //! Each `pub async fn` is one test. An implementation's test file provides a [`StoreFactory`]
-//! and calls every function from its own `#[tokio::test]` (see `tests/sqlite_store.rs`);
-//! [`concurrent_commits_get_unique_gap_free_seqs`] and
-//! [`several_servers_on_one_database_get_gap_free_seqs`] need a multi-threaded runtime to be
-//! meaningful. Tests use deterministic ids and times, so a failure reproduces exactly.
+//! and writes `store_conformance::every_test!(Factory);`, which makes one `#[tokio::test]` per
+//! function: one list, so no backend can miss a test (the ones about concurrency get a
+//! multi-threaded runtime, without which they would prove nothing). Tests use deterministic ids and times, so a failure reproduces exactly.
 //!
 //! The contract checked here, beyond the trait docs:
 //! - `seq` starts at 1 per image and grows by exactly 1 per applied op; images and tenants have
@@ -52,6 +51,63 @@ pub trait StoreFactory {
     /// server on the same database is (its own connections, nothing shared in memory).
     fn attach(&self, storage: &Self::Storage, retention: u64) -> impl Future<Output = Self::Store>;
 }
+
+/// One `#[tokio::test]` per suite function, named like it, run against `$factory`: the one list
+/// of the suite's tests, shared by every backend's test file.
+macro_rules! every_test {
+    ($factory:expr) => {
+        store_conformance::every_test!(@current_thread $factory;
+            seq_is_gap_free_and_ordered,
+            images_and_tenants_are_independent,
+            unwritten_image_is_empty_at_epoch_zero,
+            retried_op_is_applied_once,
+            reused_broadcast_id_with_other_content_conflicts,
+            rejected_op_commits_nothing,
+            catch_up_returns_exactly_the_missed_events,
+            catch_up_falls_back_to_a_snapshot,
+            snapshot_equals_replayed_log,
+            unknown_chat_is_rejected,
+            ids_used_on_another_image_do_not_block_this_one,
+            image_byte_limit_bounds_the_snapshot,
+            tenant_and_total_quotas,
+            catch_up_is_never_heavier_than_the_snapshot,
+            unknown_comment_is_rejected,
+            duplicate_ids_are_rejected,
+            only_author_or_moderator_edits_a_comment,
+            only_author_or_moderator_deletes_a_chat,
+            only_author_or_moderator_deletes_a_reply,
+            only_author_or_moderator_resolves_or_moves_a_chat,
+            resolving_and_moving_respect_the_image_byte_limit,
+            data_survives_reopening,
+            secrets_are_created_once,
+            ping_answers_on_a_working_store,
+        );
+        // Commits from different tasks (or stores, as several servers on one database) must
+        // really run at the same time.
+        store_conformance::every_test!(@multi_thread $factory;
+            concurrent_commits_get_unique_gap_free_seqs,
+            several_servers_on_one_database_get_gap_free_seqs,
+            tenant_quota_holds_across_servers,
+        );
+    };
+    (@current_thread $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                store_conformance::$name(&$factory).await;
+            }
+        )*
+    };
+    (@multi_thread $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                store_conformance::$name(&$factory).await;
+            }
+        )*
+    };
+}
+pub(crate) use every_test;
 
 /// Retention large enough that no test's log is ever pruned.
 const KEEP_ALL: u64 = 10_000;

@@ -11,15 +11,15 @@
 //! applied as new).
 
 use image_chat_protocol::{
-    AddComment, Anchor, Chat, ChatChange, ChatId, Comment, CreateChat, DeleteChat, DeleteComment,
-    DeletedImageChat, EditComment, Event, ImageChatUpdated, MoveChat, NewImageChat, Op,
-    ResolveChat, User,
+    AddComment, Anchor, Chat, ChatChange, ChatId, Comment, CommentId, CreateChat, DeleteChat,
+    DeleteComment, DeletedImageChat, EditComment, Event, ImageChatUpdated, MoveChat, NewImageChat,
+    Op, ResolveChat, User,
 };
 
 use super::super::{CommitLimits, Rejection, StoreError};
 use super::limits::{add_bytes, check_bytes};
 use super::size::{chat_bytes, comment_bytes};
-use super::tx::{ImageRow, NewChat, NewComment, ReadTx, StoredChat, WriteTx};
+use super::tx::{ImageRow, NewChat, NewComment, ReadTx, StoredChat, StoredComment, WriteTx};
 use super::{from_json, signed, to_json};
 
 /// What every op rule knows besides the op.
@@ -154,13 +154,8 @@ async fn add_comment<T: WriteTx>(
     check_bytes(tx, cx, delta).await?;
     insert_comment(tx, cx, &op.chat_id, &comment).await?;
     add_bytes(tx, cx, delta).await?;
-    Ok(Event::ImageChatUpdated(ImageChatUpdated {
-        seq: cx.seq,
-        epoch: cx.image.epoch,
-        broadcast_id: op.broadcast_id.clone(),
-        chat_id: op.chat_id.clone(),
-        change: ChatChange::CommentAdded { comment },
-    }))
+    let change = ChatChange::CommentAdded { comment };
+    Ok(updated(cx, op.broadcast_id.clone(), &op.chat_id, change))
 }
 
 /// New text for a comment, by its author or a moderator.
@@ -170,14 +165,7 @@ async fn edit_comment<T: WriteTx>(
     op: &EditComment,
 ) -> Result<Event, StoreError> {
     let image = cx.image.id;
-    chat_author(tx, image, &op.chat_id).await?;
-    let stored = tx
-        .comment(image, op.chat_id.as_str(), op.comment_id.as_str())
-        .await?
-        .ok_or(Rejection::UnknownComment)?;
-    if !may_change(cx.actor, &stored.author_id) {
-        return Err(Rejection::Forbidden.into());
-    }
+    let stored = changeable_comment(tx, cx, &op.chat_id, &op.comment_id).await?;
     let edited = Comment {
         id: op.comment_id.clone(),
         author: from_json("comment author", &stored.author)?,
@@ -197,17 +185,12 @@ async fn edit_comment<T: WriteTx>(
     )
     .await?;
     add_bytes(tx, cx, delta).await?;
-    Ok(Event::ImageChatUpdated(ImageChatUpdated {
-        seq: cx.seq,
-        epoch: cx.image.epoch,
-        broadcast_id: op.broadcast_id.clone(),
-        chat_id: op.chat_id.clone(),
-        change: ChatChange::CommentEdited {
-            comment_id: op.comment_id.clone(),
-            text: op.text.clone(),
-            edited_at: cx.now_ms,
-        },
-    }))
+    let change = ChatChange::CommentEdited {
+        comment_id: op.comment_id.clone(),
+        text: op.text.clone(),
+        edited_at: cx.now_ms,
+    };
+    Ok(updated(cx, op.broadcast_id.clone(), &op.chat_id, change))
 }
 
 /// A discussion and all its comments removed, by its author or a moderator.
@@ -239,22 +222,36 @@ async fn delete_comment<T: WriteTx>(
     cx: &OpContext<'_>,
     op: &DeleteComment,
 ) -> Result<Event, StoreError> {
-    let image = cx.image.id;
-    chat_author(tx, image, &op.chat_id).await?;
-    let stored = tx
-        .comment(image, op.chat_id.as_str(), op.comment_id.as_str())
-        .await?
-        .ok_or(Rejection::UnknownComment)?;
-    if op.comment_id == op.chat_id.opening_comment() || !may_change(cx.actor, &stored.author_id) {
+    let stored = changeable_comment(tx, cx, &op.chat_id, &op.comment_id).await?;
+    if op.comment_id == op.chat_id.opening_comment() {
         return Err(Rejection::Forbidden.into());
     }
-    tx.delete_comment(image, op.comment_id.as_str()).await?;
+    tx.delete_comment(cx.image.id, op.comment_id.as_str())
+        .await?;
     add_bytes(tx, cx, -signed(stored.bytes)).await?;
-    Ok(updated(cx, op.broadcast_id.clone(), &op.chat_id, {
-        ChatChange::CommentDeleted {
-            comment_id: op.comment_id.clone(),
-        }
-    }))
+    let change = ChatChange::CommentDeleted {
+        comment_id: op.comment_id.clone(),
+    };
+    Ok(updated(cx, op.broadcast_id.clone(), &op.chat_id, change))
+}
+
+/// The comment `comment_id` of the discussion `chat_id`, if the actor may change it
+/// (`unknown-chat`, `unknown-comment`, `forbidden` otherwise, in that order).
+async fn changeable_comment<T: ReadTx>(
+    tx: &mut T,
+    cx: &OpContext<'_>,
+    chat_id: &ChatId,
+    comment_id: &CommentId,
+) -> Result<StoredComment, StoreError> {
+    chat_author(tx, cx.image.id, chat_id).await?;
+    let stored = tx
+        .comment(cx.image.id, chat_id.as_str(), comment_id.as_str())
+        .await?
+        .ok_or(Rejection::UnknownComment)?;
+    if !may_change(cx.actor, &stored.author_id) {
+        return Err(Rejection::Forbidden.into());
+    }
+    Ok(stored)
 }
 
 /// What the discussion-wide ops (resolve, move) share: they name a discussion of this image,
