@@ -86,6 +86,7 @@ macro_rules! every_test {
         // really run at the same time.
         store_conformance::every_test!(@multi_thread $factory;
             concurrent_commits_get_unique_gap_free_seqs,
+            concurrent_commits_across_images_with_rejections_in_between,
             several_servers_on_one_database_get_gap_free_seqs,
             tenant_quota_holds_across_servers,
         );
@@ -1494,6 +1495,101 @@ pub async fn concurrent_commits_get_unique_gap_free_seqs<F: StoreFactory>(factor
             .iter()
             .all(|c| c.comments.len() == usize::try_from(OPS_PER_TASK).expect("small"))
     );
+}
+
+/// Many tasks committing at once on several images, some of their ops refused: every image's
+/// applied ops get unique, gap-free seqs (each task's increasing), each refused op commits
+/// nothing and leaves its neighbours' changes in place (a backend committing waiting ops
+/// together, as SQLite's group commit does, must undo only the refused one), and its
+/// `broadcastId` stays free. Run it on a multi-threaded runtime so the commits really overlap.
+pub async fn concurrent_commits_across_images_with_rejections_in_between<F: StoreFactory>(
+    factory: &F,
+) {
+    const IMAGES: u64 = 4;
+    const TASKS_PER_IMAGE: u64 = 4;
+    const OPS_PER_TASK: u64 = 16;
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for image_no in 0..IMAGES {
+        for t in 0..TASKS_PER_IMAGE {
+            let store = Arc::clone(&store);
+            let image = key(&format!("t{}", image_no % 2), &format!("img{image_no}"));
+            let task = image_no * TASKS_PER_IMAGE + t;
+            tasks.push(tokio::spawn(async move {
+                let mut ids = Ids(task << 32);
+                let actor = user(&format!("anon:{task}"), "Tasker", false);
+                let chat = ids.chat();
+                let mut seqs = Vec::new();
+                let mut refused = Vec::new();
+                for i in 0..OPS_PER_TASK {
+                    if i % 3 == 2 {
+                        // A comment on a discussion that does not exist: refused.
+                        let bid = ids.bid();
+                        let op = add_op(bid.clone(), &ids.chat(), &ids.comment(), "lost");
+                        match store.commit(&image, &actor, &op, i).await {
+                            Err(StoreError::Rejected(Rejection::UnknownChat)) => refused.push(bid),
+                            other => panic!("task {task} op {i} must be refused: {other:?}"),
+                        }
+                        continue;
+                    }
+                    let op = if i == 0 {
+                        create_op(ids.bid(), &chat, "start")
+                    } else {
+                        add_op(ids.bid(), &chat, &ids.comment(), &format!("{task}/{i}"))
+                    };
+                    match store.commit(&image, &actor, &op, i).await {
+                        Ok(Commit::Applied(event)) => seqs.push(event.seq()),
+                        other => panic!("task {task} op {i}: {other:?}"),
+                    }
+                }
+                (image, actor, chat, seqs, refused)
+            }));
+        }
+    }
+    let mut per_image: std::collections::BTreeMap<ImageKey, Vec<u64>> = Default::default();
+    let mut finished = Vec::new();
+    for task in tasks {
+        let (image, actor, chat, seqs, refused) = task.await.expect("task panicked");
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "one task's seqs increase: {seqs:?}"
+        );
+        per_image.entry(image.clone()).or_default().extend(&seqs);
+        finished.push((image, actor, chat, seqs.len(), refused));
+    }
+    for (image, all) in &mut per_image {
+        all.sort_unstable();
+        let n = u64::try_from(all.len()).expect("small");
+        assert_eq!(
+            *all,
+            (1..=n).collect::<Vec<_>>(),
+            "{image:?}: gap-free seqs"
+        );
+        let log = whole_log(&*store, image).await;
+        assert_eq!(
+            &seqs(&log),
+            all,
+            "{image:?}: the log holds the applied ops only"
+        );
+        assert_eq!(replay(&log), current_snapshot(&*store, image).await);
+    }
+    // Ids beyond every task's range.
+    let mut ids = Ids((IMAGES * TASKS_PER_IMAGE) << 32);
+    for (image, actor, chat, applied_ops, refused) in finished {
+        // Every applied op of the task is there, whatever was refused around it.
+        let snapshot = current_snapshot(&*store, &image).await;
+        let mine = snapshot
+            .chats
+            .iter()
+            .find(|c| c.id == chat)
+            .expect("the task's discussion");
+        assert_eq!(mine.comments.len(), applied_ops);
+        // A refused op did not use up its broadcastId.
+        let bid = refused.into_iter().next().expect("a refused op");
+        let reply = add_op(bid, &chat, &ids.comment(), "reused id");
+        applied(&*store, &image, &actor, &reply, 99).await;
+    }
 }
 
 /// Several servers on one database (each its own store, connections and memory) creating on one

@@ -7,13 +7,14 @@
 //!
 //! The database runs in WAL mode with `synchronous=FULL`, so a transaction is on disk when
 //! `COMMIT` returns: [`Store::commit`] resolves only after that, which is what lets the server
-//! ack an op as durable. Every write goes through one connection behind a [`std::sync::Mutex`]
-//! and runs on tokio's blocking pool (rusqlite is blocking), in an IMMEDIATE transaction: the
-//! database's write lock is taken before the commit reads the image's head, so the `seq` it
-//! assigns is gap-free even when another process writes the same file (its transaction waits
-//! up to `busy_timeout`). A commit whose caller stops waiting (a client disconnects) still
-//! runs to its end: the change is either fully committed or not at all, and the client learns
-//! which on resync.
+//! ack an op as durable. Every write goes through one connection, owned by a writer thread of
+//! its own (rusqlite is blocking), in an IMMEDIATE transaction: the database's write lock is
+//! taken before the commit reads the image's head, so the `seq` it assigns is gap-free even
+//! when another process writes the same file (its transaction waits up to `busy_timeout`).
+//! The writer commits every write already waiting in one transaction, each in a savepoint of
+//! its own, with one fsync for all (group commit, `sqlite/writer.rs`). A commit whose caller
+//! stops waiting (a client disconnects) still runs to its end: the change is either fully
+//! committed or not at all, and the client learns which on resync.
 //!
 //! Reads (catch-ups, snapshots, positions) use a small pool of their own read-only connections.
 //! WAL lets readers and the writer work at the same time, each reader on the database as it
@@ -22,6 +23,7 @@
 
 mod schema;
 mod tx;
+mod writer;
 
 use std::future::Future;
 use std::path::Path;
@@ -33,11 +35,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use image_chat_protocol::{Event, Op, Position, Snapshot, User};
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
 use super::rules::{self, CommitRequest, catch_up, limits};
 use super::{CatchUp, Commit, CommitLimits, ImageKey, Store, StoreError, Usage};
 use tx::SqliteTx;
+use writer::Writer;
 
 /// Tuning for [`SqliteStore`].
 #[derive(Clone, Debug)]
@@ -67,8 +70,10 @@ impl Default for SqliteConfig {
 /// A [`Store`] in one SQLite database file. Cheap to share: wrap it in an `Arc`.
 #[derive(Debug)]
 pub struct SqliteStore {
-    /// The one writing connection; the mutex serializes every write (see the module doc).
+    /// The one writing connection, used by [`Self::writer`]'s thread (see the module doc).
     conn: Arc<Mutex<Connection>>,
+    /// The queue of writes to that connection.
+    writer: Writer,
     /// Read-only connections, taken round-robin (see the module doc).
     readers: Arc<[Arc<Mutex<Connection>>]>,
     /// Which reader the next read starts looking at.
@@ -116,24 +121,14 @@ impl SqliteStore {
         let readers = (0..config.readers.max(1))
             .map(|_| open_reader(path, config.busy_timeout).map(|c| Arc::new(Mutex::new(c))))
             .collect::<Result<Vec<_>, _>>()?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Writer::start(Arc::clone(&conn))?,
+            conn,
             readers: readers.into(),
             next_reader: AtomicUsize::new(0),
             retention: config.retention,
         })
-    }
-
-    /// Runs `f` with the writing connection on tokio's blocking pool.
-    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || f(&mut *lock(&conn)?))
-            .await
-            .map_err(|e| StoreError::Backend(format!("sqlite: blocking task failed: {e}")))?
     }
 
     /// Runs `f` with a read connection on tokio's blocking pool: the first free one from the
@@ -157,20 +152,14 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(format!("sqlite: blocking task failed: {e}")))?
     }
-    /// Runs the rules' `f` in an IMMEDIATE transaction on the writing connection, committing
-    /// if it succeeds.
+    /// Runs the rules' `f` in the writer's next group commit (see the module doc), in a
+    /// savepoint of its own: its result once that transaction has committed.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut SqliteTx<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&mut SqliteTx(&tx))?;
-            tx.commit()?;
-            Ok(out)
-        })
-        .await
+        self.writer.write(f).await
     }
 
     /// Runs the rules' `f` in a read transaction on a read connection: everything it reads
