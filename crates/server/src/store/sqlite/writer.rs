@@ -68,7 +68,15 @@ impl Writer {
             reply,
         };
         self.queue.send(Box::new(job)).map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        // Waited for on tokio's blocking pool rather than as a plain future: tokio's paused test
+        // clock does not jump ahead while a blocking task runs, so a commit takes no virtual
+        // time (as when writes ran on the blocking pool themselves) and timers in tests of
+        // the layers above stay deterministic. It holds a blocking thread per waiting write,
+        // as the connection's mutex did before.
+        tokio::task::spawn_blocking(move || answer.blocking_recv())
+            .await
+            .map_err(|e| StoreError::Backend(format!("sqlite: blocking task failed: {e}")))?
+            .map_err(|_| writer_gone())?
     }
 }
 
