@@ -1,7 +1,24 @@
 // A minimal protocol client for the tests (Node's WebSocket, no browser): it plays "another
 // client" that adds changes through the server's real WebSocket API.
 
+import { createHmac } from 'node:crypto';
+
 import { WAIT_MS } from './harness.mjs';
+
+/**
+ * A user signed as the site's backend does (docs/SECURITY.md): base64 JSON, HMAC-SHA256 with the
+ * tenant's SSO `secret` over the tenant, the audience (the server's host as the widget reaches
+ * it), the time and the data.
+ */
+export function signSso(secret, user, tenant, server) {
+  const userData = Buffer.from(JSON.stringify(user)).toString('base64');
+  const timestamp = Date.now();
+  const audience = new URL(server.url).host;
+  const hash = createHmac('sha256', secret)
+    .update(`${tenant}\n${audience}\n${timestamp}\n${userData}`)
+    .digest('hex');
+  return { type: 'sso', userData, timestamp, hash };
+}
 
 /**
  * A fresh id as the protocol writes it: a random UUID v4 (16 bytes, version and variant bits

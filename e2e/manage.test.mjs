@@ -10,12 +10,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
-import { newId } from './api.mjs';
+import { newId, signSso } from './api.mjs';
 
 const SECRET = 'manage-e2e-secret-0123456789abcdef0123';
 const SHOTS = join(ROOT, 'docs', 'screenshots');
@@ -28,15 +27,9 @@ after(async () => {
   await browser?.close();
 });
 
-/** A user signed as the site's backend does (docs/SECURITY.md). */
+/** A user signed for this file's tenant secret. */
 function sso(user, tenant, server) {
-  const userData = Buffer.from(JSON.stringify(user)).toString('base64');
-  const timestamp = Date.now();
-  const audience = new URL(server.url).host;
-  const hash = createHmac('sha256', SECRET)
-    .update(`${tenant}\n${audience}\n${timestamp}\n${userData}`)
-    .digest('hex');
-  return { type: 'sso', userData, timestamp, hash };
+  return signSso(SECRET, user, tenant, server);
 }
 
 function hostPage(server, imageId, { auth } = {}) {

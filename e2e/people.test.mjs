@@ -7,12 +7,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
-import { ApiClient, newId } from './api.mjs';
+import { ApiClient, newId, signSso } from './api.mjs';
 
 const SECRET = 'people-e2e-secret-0123456789abcdef0123';
 
@@ -24,18 +23,9 @@ after(async () => {
   await browser?.close();
 });
 
-/**
- * A user signed as the site's backend does (docs/SECURITY.md): base64 JSON, HMAC-SHA256 over
- * the tenant, the audience (the server's host as the widget reaches it), the time and the data.
- */
+/** A user signed for this file's tenant secret. */
 function sso(user, tenant, server) {
-  const userData = Buffer.from(JSON.stringify(user)).toString('base64');
-  const timestamp = Date.now();
-  const audience = new URL(server.url).host;
-  const hash = createHmac('sha256', SECRET)
-    .update(`${tenant}\n${audience}\n${timestamp}\n${userData}`)
-    .digest('hex');
-  return { type: 'sso', userData, timestamp, hash };
+  return signSso(SECRET, user, tenant, server);
 }
 
 /** The host page: one image marked for the widget, the documented script tag. */
