@@ -17,12 +17,15 @@ use crate::broker::{Broker, Published};
 use crate::cluster_rates::ClusterRates;
 use crate::identity::Identities;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
 use crate::store::{ImageKey, Store};
 use crate::tenant::{LiveTenants, Tenants};
+use crate::usage::Meters;
+use crate::usage::flush::Flusher;
 
 /// Default [`SessionLimits::send_timeout`].
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +96,14 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
     pub connections: TaskTracker,
+    /// Usage per tenant on this node (frames, bytes, ops, connections), counted live.
+    pub usage: Arc<Meters>,
+    /// Turns [`App::usage`] into rows of the store (every interval, on demand, at shutdown).
+    pub usage_flusher: Mutex<Flusher>,
+    /// `/metrics`.
+    pub metrics: Metrics,
+    /// Poked after a commit queued a webhook delivery (`webhooks::dispatch`).
+    pub webhook_wake: tokio::sync::Notify,
     /// Per-image ordering of this process's publishes: commit and publish happen under the
     /// image's lock, so this node's subscribers see its events in `seq` order even when several
     /// connections write to one image at once. Not what makes `seq` gap-free: the store assigns
@@ -111,7 +122,12 @@ impl App {
         limits: SessionLimits,
         security: Limits,
     ) -> Self {
+        let usage = Arc::new(Meters::default());
         Self {
+            metrics: Metrics::new(Arc::clone(&usage)),
+            usage_flusher: Mutex::new(Flusher::new(node_name())),
+            webhook_wake: tokio::sync::Notify::new(),
+            usage,
             store,
             broker,
             tenants: LiveTenants::new(tenants),
@@ -150,5 +166,25 @@ pub async fn publish_presence(broker: &dyn Broker, image: &ImageKey, online: u32
     let message = Published::state(frame.into());
     if let Err(err) = broker.publish(image, message).await {
         tracing::warn!(%err, "could not publish presence");
+    }
+}
+
+/// This process's name among the nodes writing usage rows: random per start, so two processes
+/// never mix their per-minute peaks (`usage::flush`).
+fn node_name() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl App {
+    /// Writes this node's usage counted since the last flush to the store now.
+    pub async fn flush_usage(&self) -> Result<(), crate::store::StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        let mut flusher = self.usage_flusher.lock().await;
+        flusher
+            .flush(&self.usage, self.store.as_ref(), now)
+            .await
     }
 }

@@ -28,6 +28,11 @@
 //!   stay).
 //! - [`cluster`]: the broker and presence a node runs with (in-process, or Redis for a cluster).
 //! - [`cluster_rates`]: per-address op budgets shared by the nodes of a cluster (Redis).
+//! - [`usage`]: usage per tenant per day (frames and bytes sent, ops, connections, peaks),
+//!   counted live in memory and flushed to the store.
+//! - [`metrics`]: `/metrics` (Prometheus text) on its own listener.
+//! - [`webhooks`]: each committed change POSTed, signed, to a tenant's endpoint (durable
+//!   outbox, retries, at least once).
 //! - [`config`]: command line / environment configuration and the `serve` entry point.
 //!
 //! Every op on an image goes validate (protocol codec) → commit (store, assigns `seq`) → ack →
@@ -47,6 +52,7 @@ pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod listen;
+pub mod metrics;
 pub mod outbound;
 pub mod presence;
 pub mod pseudonyms;
@@ -60,6 +66,8 @@ pub mod statics;
 pub mod store;
 pub mod tenant;
 pub mod tls;
+pub mod usage;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -155,6 +163,27 @@ pub(crate) fn tune_accepted(tcp: &mut tokio::net::TcpStream) {
     }
 }
 
+/// How often each node writes the usage it counted to the store (and so how much a node that
+/// is killed, not stopped, can lose; `/api/…/usage` flushes this node first).
+pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Writes usage every [`USAGE_FLUSH_INTERVAL`] until shutdown (which writes the rest itself).
+async fn flush_usage_periodically(app: Arc<App>) {
+    let mut tick = tokio::time::interval(USAGE_FLUSH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            () = app.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(err) = app.flush_usage().await {
+            // Kept in memory and carried by the next flush.
+            tracing::warn!(%err, "could not write usage; will retry");
+        }
+    }
+}
+
 /// A server accepting connections.
 pub struct RunningServer {
     addr: SocketAddr,
@@ -207,6 +236,7 @@ impl RunningServer {
             stop: app.shutdown.clone(),
         };
         let serve = tokio::spawn(listen::run(listen));
+        tokio::spawn(flush_usage_periodically(Arc::clone(&app)));
         tracing::info!(%addr, tls, "listening");
         Ok(Self {
             addr,
@@ -241,6 +271,10 @@ impl RunningServer {
             .is_err()
         {
             tracing::warn!("some connections did not close in time");
+        }
+        // Every connection has ended: what they were counted for is final.
+        if let Err(err) = self.app.flush_usage().await {
+            tracing::warn!(%err, "could not write usage at shutdown");
         }
         match tokio::time::timeout(SHUTDOWN_GRACE, self.serve).await {
             Ok(Ok(Ok(()))) => {}

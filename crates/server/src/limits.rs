@@ -77,6 +77,8 @@ impl TenantLimits {
             max_bytes_per_image: self.max_bytes_per_image,
             max_bytes_per_tenant: self.max_bytes_per_tenant,
             max_bytes_total,
+            // Decided per commit from the live tenants (`session::commit`).
+            webhook: false,
         }
     }
 

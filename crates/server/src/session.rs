@@ -35,6 +35,7 @@ use crate::presence::{Full, Viewer, ViewerLimits};
 use crate::pseudonyms;
 use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
 use crate::tenant::Tenant;
+use crate::usage::metered::Metered;
 
 /// What the HTTP layer knows about the peer.
 #[derive(Clone, Debug, Default)]
@@ -225,6 +226,10 @@ where
         tenant: hello.tenant_id,
         image: hello.image_id,
     };
+    // From here on every frame sent counts toward the tenant's usage (`usage`).
+    let meter = app.usage.tenant(&image.tenant);
+    let mut metered = Metered::new(conn, &meter);
+    let conn = &mut metered;
 
     let mut subscription = match app.broker.subscribe(&image).await {
         Ok(subscription) => subscription,
@@ -276,6 +281,7 @@ where
     if let Err(end) = send_frame(conn, welcome.1.into()).await {
         return end;
     }
+    let _open = meter.connect();
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
 
     // The loop's futures live across iterations and each is polled only when it was woken
@@ -721,12 +727,24 @@ async fn commit(
 ) -> ServerMessage {
     let broadcast_id = op.broadcast_id().clone();
     let _ordering = app.lock_image(image).await;
+    // The tenants file may gain or lose a webhook on reload: decided per commit.
+    let mut limits = limits;
+    limits.webhook = app
+        .tenants
+        .get(&image.tenant)
+        .is_some_and(|tenant| tenant.webhook.is_some());
+    let started = Instant::now();
     let committed = app
         .store
         .commit_limited(image, &author, &op, now_ms(), limits)
         .await;
+    app.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
     match committed {
         Ok(Commit::Applied(event)) => {
+            app.usage.tenant(&image.tenant).committed(&event);
+            if limits.webhook {
+                app.webhook_wake.notify_one();
+            }
             let seq = event.seq();
             // Serialized once here; every subscriber shares these bytes.
             let message = Published::event(event.epoch(), seq, event.to_json().into());

@@ -20,6 +20,10 @@
 //! [tenant.limits]                # optional, each overrides the server-wide flag
 //! ops_per_second = 2
 //! max_chats_per_image = 200
+//!
+//! [tenant.webhook]               # optional: each committed change is POSTed here
+//! url = "https://hooks.acme.example/image-chat"   # https (http only to localhost)
+//! secret = "…at least 32 bytes…" # signs each delivery (HMAC-SHA256)
 //! ```
 
 use std::collections::HashMap;
@@ -33,6 +37,7 @@ use thiserror::Error;
 
 use crate::limits::TenantLimitOverrides;
 use crate::secret::{MIN_SECRET_BYTES, Secret};
+use crate::webhooks::target::{WebhookEntry, WebhookTarget, WebhookUrl};
 
 /// Which page origins may open sessions for a tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +126,8 @@ pub struct Tenant {
     pub sso_max_age: Option<Duration>,
     /// Overrides of the server-wide limits.
     pub limits: TenantLimitOverrides,
+    /// Where each committed change is POSTed (`[tenant.webhook]`), if anywhere.
+    pub webhook: Option<WebhookTarget>,
 }
 
 impl AnonymousPolicy {
@@ -146,6 +153,7 @@ impl Tenant {
             sso_audience: None,
             sso_max_age: None,
             limits: TenantLimitOverrides::default(),
+            webhook: None,
         }
     }
 
@@ -210,6 +218,7 @@ struct TenantEntry {
     sso_max_age_secs: Option<u64>,
     #[serde(default)]
     limits: TenantLimitOverrides,
+    webhook: Option<WebhookEntry>,
 }
 
 fn default_anonymous() -> AnonymousPolicy {
@@ -277,7 +286,23 @@ impl TenantEntry {
                     .map_err(invalid)?,
             ),
         };
+        let webhook = match self.webhook {
+            None => None,
+            Some(entry) => {
+                if entry.secret.len() < MIN_SECRET_BYTES {
+                    return Err(invalid(format!(
+                        "webhook secret must be at least {MIN_SECRET_BYTES} bytes"
+                    )));
+                }
+                let url = WebhookUrl::parse(&entry.url).map_err(invalid)?;
+                Some(WebhookTarget {
+                    url,
+                    secret: entry.secret,
+                })
+            }
+        };
         Ok(Tenant {
+            webhook,
             id,
             origins,
             anonymous: self.anonymous,

@@ -38,6 +38,7 @@ fn tenant(id: &str, audience: Option<&str>) -> Tenant {
         sso_audience: audience.map(str::to_owned),
         sso_max_age: None,
         limits: TenantLimitOverrides::default(),
+        webhook: None,
     }
 }
 

@@ -122,6 +122,7 @@ async fn a_version_1_database_is_migrated_on_start() {
         .await
         .batch_execute(
             "ALTER TABLE chats DROP COLUMN resolved;
+             DROP TABLE usage_days, usage_viewer_minutes, webhook_outbox;
              DELETE FROM image_chat_migrations WHERE version > 1;",
         )
         .await

@@ -12,10 +12,12 @@
 //! database shared by the servers of a cluster). Every implementation runs the same
 //! conformance suite (`tests/store_conformance/`).
 
+pub mod daily;
 pub mod postgres;
 pub mod rules;
 pub mod sqlite;
 
+pub use daily::{DayDelta, DayUsage, UsageBatch, UsageCounts, ViewerPeak};
 pub use rules::size;
 
 use async_trait::async_trait;
@@ -145,6 +147,11 @@ pub struct CommitLimits {
     pub max_bytes_per_tenant: u64,
     /// Most bytes the whole store may hold over all tenants (`quota-exceeded`).
     pub max_bytes_total: u64,
+    /// Also queue the committed change for the tenant's webhook: a row of the durable outbox
+    /// written in the commit's own transaction ([`rules::outbox`]), so no committed change is
+    /// ever missing from it and no refused one is in it. Not a limit, but decided per commit
+    /// like them (the tenants file may gain or lose a webhook on reload).
+    pub webhook: bool,
 }
 
 impl CommitLimits {
@@ -155,6 +162,7 @@ impl CommitLimits {
         max_bytes_per_image: 0,
         max_bytes_per_tenant: 0,
         max_bytes_total: 0,
+        webhook: false,
     };
 }
 
@@ -174,6 +182,21 @@ pub struct Usage {
 /// whichever is smaller, the events or the snapshot (so a `welcome` never carries more than
 /// the larger of this and the image's byte limit).
 pub const CATCH_UP_EVENT_BYTES_FLOOR: u64 = 64 * 1024;
+
+/// A webhook delivery claimed from the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// The row (for [`Store::webhook_done`] / [`Store::webhook_retry`]).
+    pub id: i64,
+    /// The tenant whose webhook receives it.
+    pub tenant: TenantId,
+    /// The change's stable id (the receiver's idempotency key).
+    pub delivery_id: String,
+    /// The JSON body, fixed at commit.
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+}
 
 /// Durable discussions and per-image event logs.
 #[async_trait]
@@ -244,6 +267,52 @@ pub trait Store: Send + Sync + 'static {
     /// A named 32-byte server secret, created at random the first time it is asked for and the
     /// same ever after (and on every server sharing this store).
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
+
+    /// Adds one node's usage `batch` in one transaction: counters are added to each day's
+    /// (additive: any number of nodes add up), per-minute viewer peaks raised to the highest
+    /// value reported per node ([`daily`]).
+    async fn add_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
+        let _ = batch;
+        Err(StoreError::Backend("this store keeps no usage".into()))
+    }
+
+    /// `tenant`'s usage on the days `from..=to` (`YYYY-MM-DD`), one row per day that has any,
+    /// in day order.
+    async fn read_usage(
+        &self,
+        tenant: &TenantId,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DayUsage>, StoreError> {
+        let _ = (tenant, from, to);
+        Err(StoreError::Backend("this store keeps no usage".into()))
+    }
+
+    /// Claims up to `limit` webhook deliveries that are due at `now_ms` and not claimed by
+    /// another node (or whose claim expired), until `lease_until_ms`: several nodes polling
+    /// the outbox each get different rows. Oldest first.
+    async fn claim_webhooks(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let _ = (now_ms, lease_until_ms, limit);
+        Err(StoreError::Backend("this store has no webhook outbox".into()))
+    }
+
+    /// Removes a delivered (or abandoned) webhook delivery from the outbox.
+    async fn webhook_done(&self, id: i64) -> Result<(), StoreError> {
+        let _ = id;
+        Err(StoreError::Backend("this store has no webhook outbox".into()))
+    }
+
+    /// Records a failed attempt: the delivery has had `attempts` and is due again at
+    /// `due_ms` (its claim is released).
+    async fn webhook_retry(&self, id: i64, attempts: u32, due_ms: u64) -> Result<(), StoreError> {
+        let _ = (id, attempts, due_ms);
+        Err(StoreError::Backend("this store has no webhook outbox".into()))
+    }
 
     /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so
     /// a missing, unreadable or unreachable database fails here rather than on a client's op.

@@ -18,6 +18,10 @@
 //!   still-empty image yields no events; the first commit gives the log a nonzero epoch.
 //! - Replaying the log from empty with [`ImageState::apply`] gives the snapshot.
 
+mod operate;
+
+pub use operate::*;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -81,6 +85,8 @@ macro_rules! every_test {
             data_survives_reopening,
             secrets_are_created_once,
             ping_answers_on_a_working_store,
+            usage_adds_up_across_nodes_and_days,
+            webhook_outbox_follows_commits_and_claims,
         );
         // Commits from different tasks (or stores, as several servers on one database) must
         // really run at the same time.
@@ -89,6 +95,7 @@ macro_rules! every_test {
             concurrent_commits_across_images_with_rejections_in_between,
             several_servers_on_one_database_get_gap_free_seqs,
             tenant_quota_holds_across_servers,
+            webhook_claims_are_disjoint_across_servers,
         );
     };
     (@current_thread $factory:expr; $($name:ident),* $(,)?) => {

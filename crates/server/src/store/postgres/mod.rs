@@ -32,8 +32,10 @@
 //! dependency tree to build. tokio-postgres gives explicit transactions and pipelining;
 //! deadpool adds a small pool with timeouts and a per-connection statement cache.
 
+mod outbox;
 mod schema;
 mod tx;
+mod usage;
 
 use std::time::Duration;
 
@@ -41,11 +43,15 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction,
 };
-use image_chat_protocol::{Event, Op, Position, Snapshot, User};
+use image_chat_protocol::{Event, Op, Position, Snapshot, TenantId, User};
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::rules::{self, CommitRequest, catch_up, limits};
-use super::{CatchUp, Commit, CommitLimits, ImageKey, Store, StoreError, Usage};
+use super::{
+    CatchUp, Commit, CommitLimits, DayUsage, ImageKey, OutboxItem, Store, StoreError, Usage,
+    UsageBatch,
+    daily,
+};
 use tx::PgTx;
 
 /// Tuning for [`PostgresStore`].
@@ -303,6 +309,40 @@ impl Store for PostgresStore {
 
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
         in_tx!(self, write, |tx| rules::secret(tx, name))
+    }
+
+    async fn add_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
+        in_tx!(self, write, |tx| usage::add(tx, batch))
+    }
+
+    async fn read_usage(
+        &self,
+        tenant: &TenantId,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DayUsage>, StoreError> {
+        in_tx!(self, read, |tx| async {
+            let counts = usage::counts(tx, tenant.as_str(), from, to).await?;
+            let peaks = usage::peaks(tx, tenant.as_str(), from, to).await?;
+            Ok(daily::merge_days(counts, peaks))
+        })
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        in_tx!(self, write, |tx| outbox::claim(tx, now_ms, lease_until_ms, limit))
+    }
+
+    async fn webhook_done(&self, id: i64) -> Result<(), StoreError> {
+        in_tx!(self, write, |tx| outbox::done(tx, id))
+    }
+
+    async fn webhook_retry(&self, id: i64, attempts: u32, due_ms: u64) -> Result<(), StoreError> {
+        in_tx!(self, write, |tx| outbox::retry(tx, id, attempts, due_ms))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

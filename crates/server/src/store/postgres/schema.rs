@@ -104,6 +104,43 @@ CREATE TABLE secrets (
         description: "chats.resolved (resolve / reopen)",
         sql: "ALTER TABLE chats ADD COLUMN resolved BOOLEAN NOT NULL DEFAULT FALSE;",
     },
+    Migration {
+        description: "usage per tenant per day, viewer peaks per minute and node, webhook outbox",
+        sql: "
+CREATE TABLE usage_days (
+    tenant      TEXT   NOT NULL,
+    day         TEXT   NOT NULL,
+    frames      BIGINT NOT NULL CHECK (frames >= 0),
+    bytes       BIGINT NOT NULL CHECK (bytes >= 0),
+    discussions BIGINT NOT NULL CHECK (discussions >= 0),
+    comments    BIGINT NOT NULL CHECK (comments >= 0),
+    ops         BIGINT NOT NULL CHECK (ops >= 0),
+    connections BIGINT NOT NULL CHECK (connections >= 0),
+    PRIMARY KEY (tenant, day)
+);
+
+CREATE TABLE usage_viewer_minutes (
+    tenant  TEXT     NOT NULL,
+    day     TEXT     NOT NULL,
+    minute  SMALLINT NOT NULL CHECK (minute >= 0 AND minute < 1440),
+    node    TEXT     NOT NULL,
+    viewers BIGINT   NOT NULL CHECK (viewers >= 0),
+    PRIMARY KEY (tenant, day, minute, node)
+);
+
+CREATE TABLE webhook_outbox (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant      TEXT   NOT NULL,
+    delivery_id TEXT   NOT NULL UNIQUE,
+    body        TEXT   NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    due_ms      BIGINT NOT NULL,
+    lease_ms    BIGINT NOT NULL DEFAULT 0,
+    created_ms  BIGINT NOT NULL
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox (due_ms);
+",
+    },
 ];
 
 /// The schema version this code reads and writes.

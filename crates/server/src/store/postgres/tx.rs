@@ -30,12 +30,12 @@ use crate::store::{ImageKey, StoreError};
 pub(super) struct PgTx<'a, 'c>(pub(super) &'a Transaction<'c>);
 
 /// A stored non-negative `BIGINT` as `u64`.
-fn unsigned(what: &str, value: i64) -> Result<u64, StoreError> {
+pub(super) fn unsigned(what: &str, value: i64) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(what, format!("negative value {value}")))
 }
 
 /// A `u64` for a `BIGINT` column (every value the rules store is far below `i64::MAX`).
-fn signed(what: &str, value: u64) -> Result<i64, StoreError> {
+pub(super) fn signed(what: &str, value: u64) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Backend(format!("{what} {value} is too large")))
 }
 
@@ -507,6 +507,22 @@ impl WriteTx for PgTx<'_, '_> {
         self.execute(
             "INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
             &[&name, &value],
+        )
+        .await
+    }
+
+    async fn enqueue_webhook(
+        &mut self,
+        tenant: &str,
+        delivery_id: &str,
+        body: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let now = signed("now", now_ms)?;
+        self.execute(
+            "INSERT INTO webhook_outbox (tenant, delivery_id, body, due_ms, created_ms) \
+             VALUES ($1, $2, $3, $4, $4)",
+            &[&tenant, &delivery_id, &body, &now],
         )
         .await
     }

@@ -42,6 +42,7 @@ pub mod catch_up;
 pub mod fingerprint;
 pub mod limits;
 pub mod ops;
+pub mod outbox;
 pub mod size;
 pub mod tx;
 
@@ -124,6 +125,11 @@ pub async fn commit<T: WriteTx>(tx: &mut T, req: CommitRequest<'_>) -> Result<Co
     )
     .await?;
     tx.set_head(image.id, seq).await?;
+    if req.limits.webhook {
+        let (delivery_id, payload) = outbox::delivery(req.image, &event, &body)?;
+        tx.enqueue_webhook(req.image.tenant.as_str(), &delivery_id, &payload, req.now_ms)
+            .await?;
+    }
     if let Some(oldest_kept) = seq.checked_sub(req.retention) {
         tx.prune_events(image.id, oldest_kept).await?;
     }

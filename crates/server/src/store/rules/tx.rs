@@ -284,4 +284,13 @@ pub trait WriteTx: ReadTx {
 
     /// Stores `value` under `name` unless a secret of that name exists.
     async fn insert_secret(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Queues a webhook delivery (`delivery_id` unique) of `body` for `tenant`, due now.
+    async fn enqueue_webhook(
+        &mut self,
+        tenant: &str,
+        delivery_id: &str,
+        body: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
 }

@@ -21,8 +21,10 @@
 //! was when its transaction began, so a long read (a big snapshot) never delays a commit, and a
 //! commit never delays a read.
 
+mod outbox;
 mod schema;
 mod tx;
+mod usage;
 mod writer;
 
 use std::future::Future;
@@ -34,11 +36,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use image_chat_protocol::{Event, Op, Position, Snapshot, User};
+use image_chat_protocol::{Event, Op, Position, Snapshot, TenantId, User};
 use rusqlite::{Connection, OpenFlags};
 
 use super::rules::{self, CommitRequest, catch_up, limits};
-use super::{CatchUp, Commit, CommitLimits, ImageKey, Store, StoreError, Usage};
+use super::{
+    CatchUp, Commit, CommitLimits, DayUsage, ImageKey, OutboxItem, Store, StoreError, Usage,
+    UsageBatch,
+    daily,
+};
 use tx::SqliteTx;
 use writer::Writer;
 
@@ -273,6 +279,47 @@ impl Store for SqliteStore {
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
         let name = name.to_owned();
         self.write(move |tx| run_ready(rules::secret(tx, &name)))
+            .await
+    }
+
+    async fn add_usage(&self, batch: &UsageBatch) -> Result<(), StoreError> {
+        let batch = batch.clone();
+        self.write(move |tx| usage::add(tx.0, &batch)).await
+    }
+
+    async fn read_usage(
+        &self,
+        tenant: &TenantId,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DayUsage>, StoreError> {
+        let (tenant, from, to) = (tenant.to_string(), from.to_owned(), to.to_owned());
+        self.read(move |conn| {
+            let tx = conn.transaction()?;
+            let counts = usage::counts(&tx, &tenant, &from, &to)?;
+            let peaks = usage::peaks(&tx, &tenant, &from, &to)?;
+            tx.commit()?;
+            Ok(daily::merge_days(counts, peaks))
+        })
+        .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now_ms: u64,
+        lease_until_ms: u64,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.write(move |tx| outbox::claim(tx.0, now_ms, lease_until_ms, limit))
+            .await
+    }
+
+    async fn webhook_done(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |tx| outbox::done(tx.0, id)).await
+    }
+
+    async fn webhook_retry(&self, id: i64, attempts: u32, due_ms: u64) -> Result<(), StoreError> {
+        self.write(move |tx| outbox::retry(tx.0, id, attempts, due_ms))
             .await
     }
 

@@ -1,4 +1,4 @@
-//! The SQLite schema (version 4, recorded in `PRAGMA user_version`): created on a new file,
+//! The SQLite schema (version 5, recorded in `PRAGMA user_version`): created on a new file,
 //! converted from versions 2 and 3, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
 //! open.
@@ -23,6 +23,13 @@
 //!   op's `broadcast_id` and its idempotency fingerprint.
 //! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
+//! - `usage_days` (version 5): per tenant and UTC day (`YYYY-MM-DD`), the counters every node
+//!   adds to (frames and bytes sent, discussions, comments, ops, connections).
+//! - `usage_viewer_minutes` (version 5): per tenant, day, minute and node, the most connections
+//!   the node had open at once in that minute; a day's peak is the highest per-minute sum.
+//! - `webhook_outbox` (version 5): changes still to be POSTed to a tenant's webhook, written in
+//!   the commit's transaction; `due_ms` is the next attempt, `lease_ms` the time until which a
+//!   node has claimed the row (see `webhooks`).
 //!
 //! The PostgreSQL schema (`postgres/schema.rs`) has the same tables and columns.
 
@@ -34,11 +41,52 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
     "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
+
+/// Version 4 → 5: usage per tenant per day, per-minute viewer peaks per node, and the webhook
+/// outbox (see the module doc).
+const MIGRATE_V5: &str = "
+CREATE TABLE usage_days (
+    tenant      TEXT    NOT NULL,
+    day         TEXT    NOT NULL,
+    frames      INTEGER NOT NULL CHECK (frames >= 0),
+    bytes       INTEGER NOT NULL CHECK (bytes >= 0),
+    discussions INTEGER NOT NULL CHECK (discussions >= 0),
+    comments    INTEGER NOT NULL CHECK (comments >= 0),
+    ops         INTEGER NOT NULL CHECK (ops >= 0),
+    connections INTEGER NOT NULL CHECK (connections >= 0),
+    PRIMARY KEY (tenant, day)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE usage_viewer_minutes (
+    tenant  TEXT    NOT NULL,
+    day     TEXT    NOT NULL,
+    minute  INTEGER NOT NULL CHECK (minute >= 0 AND minute < 1440),
+    node    TEXT    NOT NULL,
+    viewers INTEGER NOT NULL CHECK (viewers >= 0),
+    PRIMARY KEY (tenant, day, minute, node)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE webhook_outbox (
+    id          INTEGER PRIMARY KEY,
+    tenant      TEXT    NOT NULL,
+    delivery_id TEXT    NOT NULL UNIQUE,
+    body        TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    due_ms      INTEGER NOT NULL,
+    lease_ms    INTEGER NOT NULL DEFAULT 0,
+    created_ms  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX webhook_outbox_due ON webhook_outbox (due_ms);
+";
+
+/// Steps after version 4, in order: each `(version, statements)` brings a file from the
+/// version before to that one. Append only.
+const STEPS: &[(i64, &str)] = &[(5, MIGRATE_V5)];
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
 /// version-2 file keeps its `images` table and gains a column.
@@ -111,23 +159,24 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // IMMEDIATE: two servers opening a new file at once must not both create the schema.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match version {
+    // First to version 4 (the last version converted by hand), then the steps.
+    let at = match version {
         0 => {
             tx.execute_batch(SCHEMA_NEW)?;
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
             tx.execute_batch(MIGRATE_V4)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            4
         }
         2 => {
             migrate_v2(&tx)?;
             tx.execute_batch(MIGRATE_V4)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            4
         }
         3 => {
             tx.execute_batch(MIGRATE_V4)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            4
         }
-        SCHEMA_VERSION => {}
+        4..=SCHEMA_VERSION => version,
         1 => {
             // Written before ids became base64url and anchors arrays (protocol §3, §8); its
             // rows would not decode. Say what to do rather than only what went wrong.
@@ -142,6 +191,14 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                  reads version {SCHEMA_VERSION})"
             )));
         }
+    };
+    for (step, sql) in STEPS {
+        if *step > at {
+            tx.execute_batch(sql)?;
+        }
+    }
+    if version != SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
     Ok(())

@@ -405,4 +405,18 @@ impl WriteTx for SqliteTx<'_> {
             params![name, value],
         )
     }
+
+    async fn enqueue_webhook(
+        &mut self,
+        tenant: &str,
+        delivery_id: &str,
+        body: &str,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "INSERT INTO webhook_outbox (tenant, delivery_id, body, due_ms, created_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![tenant, delivery_id, body, now_ms],
+        )
+    }
 }
