@@ -183,8 +183,6 @@ impl App {
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
         let mut flusher = self.usage_flusher.lock().await;
-        flusher
-            .flush(&self.usage, self.store.as_ref(), now)
-            .await
+        flusher.flush(&self.usage, self.store.as_ref(), now).await
     }
 }

@@ -322,6 +322,15 @@ pub struct ServeArgs {
     /// refreshing them (it died, or lost Redis); it refreshes every third of this.
     #[arg(long, env = "IMAGE_CHAT_PRESENCE_TTL_SECS", default_value_t = 6)]
     pub presence_ttl_secs: u64,
+    /// Serve `/metrics` (Prometheus text format) on this address, apart from the public
+    /// listener: a loopback or private address the scraper reaches (port 0 picks one). Unset:
+    /// no `/metrics`.
+    #[arg(long, env = "IMAGE_CHAT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// PEM file of certificate authorities that webhook endpoints may also be signed by
+    /// (besides the public ones): a private CA.
+    #[arg(long, env = "IMAGE_CHAT_WEBHOOK_CA")]
+    pub webhook_ca: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -471,6 +480,17 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
         },
     })
     .await?;
+    let mut webhooks = crate::webhooks::dispatch::WebhookOptions::default();
+    if let Some(path) = &args.webhook_ca {
+        webhooks.extra_roots = crate::tls::read_certificates(path)?;
+    }
+    crate::webhooks::dispatch::spawn(Arc::clone(server.app()), webhooks);
+    if let Some(addr) = args.metrics_listen {
+        let (bound, _task) = crate::metrics::listen(Arc::clone(server.app()), addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        tracing::info!(addr = %bound, "serving /metrics");
+    }
     let reload = Reload::new(args.clone(), Arc::clone(server.app()), certs);
     Ok((server, reload))
 }

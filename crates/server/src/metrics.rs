@@ -101,12 +101,30 @@ impl Collector for UsageCollector {
             prometheus_client::metrics::MetricType::Gauge,
         )?)?;
         let counters: [(&str, &str, fn(&crate::store::UsageCounts) -> u64); 6] = [
-            ("image_chat_tenant_frames", "Frames sent to widgets (pubSubMessageCount)", |c| c.frames),
-            ("image_chat_tenant_sent_bytes", "Bytes of frames sent to widgets (pubSubBandwidth)", |c| c.bytes),
-            ("image_chat_tenant_discussions", "Discussions created", |c| c.discussions),
-            ("image_chat_tenant_comments", "Comments created", |c| c.comments),
+            (
+                "image_chat_tenant_frames",
+                "Frames sent to widgets (pubSubMessageCount)",
+                |c| c.frames,
+            ),
+            (
+                "image_chat_tenant_sent_bytes",
+                "Bytes of frames sent to widgets (pubSubBandwidth)",
+                |c| c.bytes,
+            ),
+            (
+                "image_chat_tenant_discussions",
+                "Discussions created",
+                |c| c.discussions,
+            ),
+            ("image_chat_tenant_comments", "Comments created", |c| {
+                c.comments
+            }),
             ("image_chat_tenant_ops", "Ops committed", |c| c.ops),
-            ("image_chat_tenant_connections", "Connections admitted", |c| c.connections),
+            (
+                "image_chat_tenant_connections",
+                "Connections admitted",
+                |c| c.connections,
+            ),
         ];
         let totals: Vec<_> = tenants.iter().map(|(id, m)| (id, m.totals())).collect();
         for (name, help, field) in counters {
@@ -238,7 +256,10 @@ mod process {
 async fn scrape(State(app): State<Arc<App>>) -> Response {
     match app.metrics.render() {
         Ok(text) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             text,
         )
             .into_response(),
@@ -255,9 +276,7 @@ pub async fn listen(
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let stop = app.shutdown.clone();
-    let router = Router::new()
-        .route("/metrics", get(scrape))
-        .with_state(app);
+    let router = Router::new().route("/metrics", get(scrape)).with_state(app);
     let task = tokio::spawn(async move {
         let serve = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
         if let Err(err) = serve.await {

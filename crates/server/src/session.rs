@@ -738,7 +738,9 @@ async fn commit(
         .store
         .commit_limited(image, &author, &op, now_ms(), limits)
         .await;
-    app.metrics.commit_latency.observe(started.elapsed().as_secs_f64());
+    app.metrics
+        .commit_latency
+        .observe(started.elapsed().as_secs_f64());
     match committed {
         Ok(Commit::Applied(event)) => {
             app.usage.tenant(&image.tenant).committed(&event);

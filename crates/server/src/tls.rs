@@ -78,6 +78,27 @@ impl ResolvesServerCert for ReloadableCert {
     }
 }
 
+/// Reads every certificate of a PEM file (at least one), e.g. certificate authorities to trust.
+pub fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem_err = |e: rustls_pki_types::pem::Error| TlsError::Pem {
+        what: "certificate",
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(pem_err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_err)?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            what: "certificate",
+            path: path.display().to_string(),
+            detail: "no CERTIFICATE block".into(),
+        });
+    }
+    Ok(certs)
+}
+
 /// Reads a PEM certificate chain and its private key (which must match the leaf certificate).
 pub fn read_pem(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let pem_err = |what: &'static str, path: &Path| {

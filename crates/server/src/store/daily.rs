@@ -94,10 +94,7 @@ pub struct DayUsage {
 }
 
 /// Merges counters read per day with peaks read per day into one row per day, in day order.
-pub fn merge_days(
-    counts: Vec<(String, UsageCounts)>,
-    peaks: Vec<(String, u64)>,
-) -> Vec<DayUsage> {
+pub fn merge_days(counts: Vec<(String, UsageCounts)>, peaks: Vec<(String, u64)>) -> Vec<DayUsage> {
     let mut days: std::collections::BTreeMap<String, DayUsage> = counts
         .into_iter()
         .map(|(day, counts)| {

@@ -298,20 +298,26 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let _ = (now_ms, lease_until_ms, limit);
-        Err(StoreError::Backend("this store has no webhook outbox".into()))
+        Err(StoreError::Backend(
+            "this store has no webhook outbox".into(),
+        ))
     }
 
     /// Removes a delivered (or abandoned) webhook delivery from the outbox.
     async fn webhook_done(&self, id: i64) -> Result<(), StoreError> {
         let _ = id;
-        Err(StoreError::Backend("this store has no webhook outbox".into()))
+        Err(StoreError::Backend(
+            "this store has no webhook outbox".into(),
+        ))
     }
 
     /// Records a failed attempt: the delivery has had `attempts` and is due again at
     /// `due_ms` (its claim is released).
     async fn webhook_retry(&self, id: i64, attempts: u32, due_ms: u64) -> Result<(), StoreError> {
         let _ = (id, attempts, due_ms);
-        Err(StoreError::Backend("this store has no webhook outbox".into()))
+        Err(StoreError::Backend(
+            "this store has no webhook outbox".into(),
+        ))
     }
 
     /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so

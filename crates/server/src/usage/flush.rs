@@ -98,7 +98,12 @@ impl Flusher {
     }
 
     /// Records that `batch` (sampled at `now_ms`) is in the store.
-    pub fn stored(&mut self, batch: &UsageBatch, totals: Vec<(TenantId, UsageCounts)>, now_ms: u64) {
+    pub fn stored(
+        &mut self,
+        batch: &UsageBatch,
+        totals: Vec<(TenantId, UsageCounts)>,
+        now_ms: u64,
+    ) {
         self.flushed.extend(totals);
         // The current minute's peak may still rise: keep it (re-sent, raised, harmless).
         let (day, minute) = (day_of(now_ms), minute_of_day(now_ms));

@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(meter.take_peak(), 2);
         assert_eq!(meter.take_peak(), 0);
         let totals = meter.totals();
-        assert_eq!((totals.frames, totals.bytes, totals.connections), (2, 15, 3));
+        assert_eq!(
+            (totals.frames, totals.bytes, totals.connections),
+            (2, 15, 3)
+        );
         assert_eq!(meters.open(), 0);
     }
 }

@@ -28,9 +28,7 @@ pub enum Next {
 /// The step after `failures` failed attempts (≥ 1), before jitter.
 pub fn step(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(30);
-    FIRST_DELAY
-        .saturating_mul(1u32 << doublings)
-        .min(MAX_DELAY)
+    FIRST_DELAY.saturating_mul(1u32 << doublings).min(MAX_DELAY)
 }
 
 /// After the attempt that made `failures` failures in all, at `now_ms`, with `unit` a random
@@ -53,7 +51,9 @@ mod tests {
         let secs: Vec<u64> = (1..=14).map(|n| step(n).as_secs()).collect();
         assert_eq!(
             secs,
-            [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600, 3600]
+            [
+                1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 3600, 3600
+            ]
         );
         assert_eq!(step(u32::MAX), MAX_DELAY);
     }

@@ -114,7 +114,9 @@ async fn run(app: Arc<App>, connector: Option<TlsConnector>) {
             if items.is_empty() {
                 break;
             }
-            let attempts = items.into_iter().map(|item| attempt(&app, connector.as_ref(), item));
+            let attempts = items
+                .into_iter()
+                .map(|item| attempt(&app, connector.as_ref(), item));
             futures_util::future::join_all(attempts).await;
             if app.shutdown.is_cancelled() {
                 return;
@@ -125,7 +127,10 @@ async fn run(app: Arc<App>, connector: Option<TlsConnector>) {
 
 /// One attempt at `item`, and its outcome recorded in the outbox.
 async fn attempt(app: &App, connector: Option<&TlsConnector>, item: OutboxItem) {
-    let target = app.tenants.get(&item.tenant).and_then(|t| t.webhook.clone());
+    let target = app
+        .tenants
+        .get(&item.tenant)
+        .and_then(|t| t.webhook.clone());
     let Some(target) = target else {
         tracing::warn!(tenant = %item.tenant, delivery = %item.delivery_id,
             "dropping a webhook delivery: the tenant has no webhook any more");

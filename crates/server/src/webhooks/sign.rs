@@ -85,7 +85,10 @@ mod tests {
             sig,
             "v1=7c9485110eb6b53c27a69b3856cbcaba8544707c1202dbc23d6c024dd1e64651"
         );
-        assert_eq!(verify(secret, "1800000000", &sig, body, 1_800_000_100, 300), Ok(()));
+        assert_eq!(
+            verify(secret, "1800000000", &sig, body, 1_800_000_100, 300),
+            Ok(())
+        );
         assert_eq!(
             verify(secret, "1800000000", &sig, b"{}", 1_800_000_000, 300),
             Err(VerifyError::Signature)
@@ -95,14 +98,24 @@ mod tests {
             Err(VerifyError::Signature)
         );
         assert_eq!(
-            verify(b"another secret of 32 bytes......", "1800000000", &sig, body, 1_800_000_000, 300),
+            verify(
+                b"another secret of 32 bytes......",
+                "1800000000",
+                &sig,
+                body,
+                1_800_000_000,
+                300
+            ),
             Err(VerifyError::Signature)
         );
         assert_eq!(
             verify(secret, "1800000000", &sig, body, 1_800_000_301, 300),
             Err(VerifyError::Stale)
         );
-        assert_eq!(verify(secret, "soon", &sig, body, 0, 300), Err(VerifyError::Timestamp));
+        assert_eq!(
+            verify(secret, "soon", &sig, body, 0, 300),
+            Err(VerifyError::Timestamp)
+        );
         assert_eq!(
             verify(secret, "1800000000", "v1=zz", body, 1_800_000_000, 300),
             Err(VerifyError::Signature)

@@ -153,7 +153,10 @@ mod tests {
         assert_eq!((url.port, url.path.as_str()), (8123, "/"));
         assert_eq!(url.host_header(), "127.0.0.1:8123");
         let url = WebhookUrl::parse("http://[::1]:9/h").expect("loopback v6");
-        assert_eq!((url.host.as_str(), url.host_header()), ("::1", "[::1]:9".into()));
+        assert_eq!(
+            (url.host.as_str(), url.host_header()),
+            ("::1", "[::1]:9".into())
+        );
         assert!(WebhookUrl::parse("http://localhost/h").is_ok());
         for bad in [
             "http://hooks.acme.example/h",

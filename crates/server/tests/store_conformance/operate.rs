@@ -9,7 +9,7 @@ use image_chat_server::store::{
     CommitLimits, DayDelta, DayUsage, Store, UsageBatch, UsageCounts, ViewerPeak,
 };
 
-use super::{Ids, StoreFactory, alice, create_op, key, KEEP_ALL};
+use super::{Ids, KEEP_ALL, StoreFactory, alice, create_op, key};
 
 fn counts(frames: u64, connections: u64) -> UsageCounts {
     UsageCounts {
@@ -60,15 +60,27 @@ pub async fn usage_adds_up_across_nodes_and_days<F: StoreFactory>(factory: &F) {
     };
     n1.add_usage(&batch(
         "n1",
-        vec![day("acme", "2026-12-05", counts(10, 1)), day("other", "2026-12-05", counts(7, 7))],
-        vec![peak("acme", "2026-12-05", 600, 3), peak("acme", "2026-12-05", 601, 6)],
+        vec![
+            day("acme", "2026-12-05", counts(10, 1)),
+            day("other", "2026-12-05", counts(7, 7)),
+        ],
+        vec![
+            peak("acme", "2026-12-05", 600, 3),
+            peak("acme", "2026-12-05", 601, 6),
+        ],
     ))
     .await
     .expect("n1");
     n2.add_usage(&batch(
         "n2",
-        vec![day("acme", "2026-12-05", counts(5, 2)), day("acme", "2026-12-06", counts(1, 1))],
-        vec![peak("acme", "2026-12-05", 600, 4), peak("acme", "2026-12-06", 0, 2)],
+        vec![
+            day("acme", "2026-12-05", counts(5, 2)),
+            day("acme", "2026-12-06", counts(1, 1)),
+        ],
+        vec![
+            peak("acme", "2026-12-05", 600, 4),
+            peak("acme", "2026-12-06", 0, 2),
+        ],
     ))
     .await
     .expect("n2");
@@ -100,20 +112,45 @@ pub async fn usage_adds_up_across_nodes_and_days<F: StoreFactory>(factory: &F) {
             peak_viewers: 2,
         },
     ];
-    assert_eq!(read(&n1, "acme", "2026-12-01", "2026-12-31").await, expected);
-    assert_eq!(read(&n2, "acme", "2026-12-06", "2026-12-06").await, expected[1..]);
-    assert!(read(&n1, "acme", "2026-11-01", "2026-11-30").await.is_empty());
-    assert!(read(&n1, "nobody", "2026-01-01", "2026-12-31").await.is_empty());
-    assert_eq!(read(&n1, "other", "2026-12-05", "2026-12-05").await[0].counts.frames, 7);
+    assert_eq!(
+        read(&n1, "acme", "2026-12-01", "2026-12-31").await,
+        expected
+    );
+    assert_eq!(
+        read(&n2, "acme", "2026-12-06", "2026-12-06").await,
+        expected[1..]
+    );
+    assert!(
+        read(&n1, "acme", "2026-11-01", "2026-11-30")
+            .await
+            .is_empty()
+    );
+    assert!(
+        read(&n1, "nobody", "2026-01-01", "2026-12-31")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        read(&n1, "other", "2026-12-05", "2026-12-05").await[0]
+            .counts
+            .frames,
+        7
+    );
     // Only peaks, no counters, still make a day.
     n2.add_usage(&batch("n2", vec![], vec![peak("acme", "2026-12-07", 5, 1)]))
         .await
         .expect("peaks only");
     let rows = read(&n2, "acme", "2026-12-07", "2026-12-07").await;
-    assert_eq!((rows[0].counts, rows[0].peak_viewers), (UsageCounts::default(), 1));
+    assert_eq!(
+        (rows[0].counts, rows[0].peak_viewers),
+        (UsageCounts::default(), 1)
+    );
     drop((n1, n2));
     let reopened = factory.reopen(&storage, KEEP_ALL).await;
-    assert_eq!(read(&reopened, "acme", "2026-12-01", "2026-12-06").await, expected);
+    assert_eq!(
+        read(&reopened, "acme", "2026-12-01", "2026-12-06").await,
+        expected
+    );
 }
 
 /// A commit that asks for it queues its change in the outbox, in its own transaction: one row
@@ -141,39 +178,77 @@ pub async fn webhook_outbox_follows_commits_and_claims<F: StoreFactory>(factory:
         .await
         .expect("retry");
     let refused = create_op(ids.bid(), &chat, "again");
-    assert!(store
-        .commit_limited(&image, &alice(), &refused, 1_002, hooked)
-        .await
-        .is_err());
+    assert!(
+        store
+            .commit_limited(&image, &alice(), &refused, 1_002, hooked)
+            .await
+            .is_err()
+    );
     // Without the flag: no row.
     let quiet = create_op(ids.bid(), &ids.chat(), "quiet");
-    store.commit(&image, &alice(), &quiet, 1_003).await.expect("commit");
+    store
+        .commit(&image, &alice(), &quiet, 1_003)
+        .await
+        .expect("commit");
 
-    let claimed = store.claim_webhooks(2_000, 62_000, 10).await.expect("claim");
+    let claimed = store
+        .claim_webhooks(2_000, 62_000, 10)
+        .await
+        .expect("claim");
     assert_eq!(claimed.len(), 1, "{claimed:?}");
     let item = &claimed[0];
     assert_eq!((item.tenant.as_str(), item.attempts), ("acme", 0));
     assert_eq!(item.delivery_id.len(), 32);
     let body: serde_json::Value = serde_json::from_str(&item.body).expect("JSON body");
     assert_eq!(body["id"], item.delivery_id.as_str());
-    assert_eq!((body["tenant"].as_str(), body["image"].as_str()), (Some("acme"), Some("photo")));
+    assert_eq!(
+        (body["tenant"].as_str(), body["image"].as_str()),
+        (Some("acme"), Some("photo"))
+    );
     assert_eq!(body["seq"], 1);
     assert_eq!(body["change"]["type"], "new-image-chat");
     assert_eq!(body["change"]["chat"]["id"], chat.as_str());
     // Leased: nobody (this node or another) gets it again before the lease ends.
-    assert!(other.claim_webhooks(3_000, 63_000, 10).await.expect("claim").is_empty());
+    assert!(
+        other
+            .claim_webhooks(3_000, 63_000, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     // A node that died holding it: after the lease, another node takes it over.
-    let again = other.claim_webhooks(62_000, 122_000, 10).await.expect("claim");
+    let again = other
+        .claim_webhooks(62_000, 122_000, 10)
+        .await
+        .expect("claim");
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].delivery_id, item.delivery_id);
     // A failed attempt: due later, claim released.
-    other.webhook_retry(item.id, 1, 70_000).await.expect("retry");
-    assert!(store.claim_webhooks(69_999, 129_999, 10).await.expect("claim").is_empty());
-    let retried = store.claim_webhooks(70_000, 130_000, 10).await.expect("claim");
+    other
+        .webhook_retry(item.id, 1, 70_000)
+        .await
+        .expect("retry");
+    assert!(
+        store
+            .claim_webhooks(69_999, 129_999, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    let retried = store
+        .claim_webhooks(70_000, 130_000, 10)
+        .await
+        .expect("claim");
     assert_eq!((retried.len(), retried[0].attempts), (1, 1));
     assert_eq!(retried[0].body, item.body);
     store.webhook_done(item.id).await.expect("done");
-    assert!(store.claim_webhooks(u64::MAX / 4, u64::MAX / 4, 10).await.expect("claim").is_empty());
+    assert!(
+        store
+            .claim_webhooks(u64::MAX / 4, u64::MAX / 4, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
     // Survives a restart: a queued row is still there.
     let second = create_op(ids.bid(), &ids.chat(), "second");
     store
@@ -182,7 +257,10 @@ pub async fn webhook_outbox_follows_commits_and_claims<F: StoreFactory>(factory:
         .expect("commit");
     drop((store, other));
     let reopened = factory.reopen(&storage, KEEP_ALL).await;
-    let left = reopened.claim_webhooks(6_000, 66_000, 10).await.expect("claim");
+    let left = reopened
+        .claim_webhooks(6_000, 66_000, 10)
+        .await
+        .expect("claim");
     assert_eq!(left.len(), 1);
     assert_ne!(left[0].delivery_id, item.delivery_id);
 }

@@ -49,8 +49,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use super::rules::{self, CommitRequest, catch_up, limits};
 use super::{
     CatchUp, Commit, CommitLimits, DayUsage, ImageKey, OutboxItem, Store, StoreError, Usage,
-    UsageBatch,
-    daily,
+    UsageBatch, daily,
 };
 use tx::PgTx;
 
@@ -334,7 +333,12 @@ impl Store for PostgresStore {
         lease_until_ms: u64,
         limit: u32,
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        in_tx!(self, write, |tx| outbox::claim(tx, now_ms, lease_until_ms, limit))
+        in_tx!(self, write, |tx| outbox::claim(
+            tx,
+            now_ms,
+            lease_until_ms,
+            limit
+        ))
     }
 
     async fn webhook_done(&self, id: i64) -> Result<(), StoreError> {

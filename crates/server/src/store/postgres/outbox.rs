@@ -14,9 +14,8 @@ pub(super) async fn claim(
     lease_until_ms: u64,
     limit: u32,
 ) -> Result<Vec<OutboxItem>, StoreError> {
-    let rows = tx
-        .0
-        .query(
+    let rows =
+        tx.0.query(
             "UPDATE webhook_outbox SET lease_ms = $1 WHERE id IN (SELECT id FROM webhook_outbox \
              WHERE due_ms <= $2 AND lease_ms <= $2 ORDER BY id LIMIT $3 \
              FOR UPDATE SKIP LOCKED) RETURNING id, tenant, delivery_id, body, attempts",

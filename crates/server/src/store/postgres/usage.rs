@@ -7,9 +7,8 @@ use crate::store::{StoreError, UsageBatch, UsageCounts};
 
 /// Adds `batch` in the caller's transaction.
 pub(super) async fn add(tx: &mut PgTx<'_, '_>, batch: &UsageBatch) -> Result<(), StoreError> {
-    let days = tx
-        .0
-        .prepare_cached(
+    let days =
+        tx.0.prepare_cached(
             "INSERT INTO usage_days (tenant, day, frames, bytes, discussions, comments, ops, \
              connections) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (tenant, day) DO UPDATE SET \
@@ -38,9 +37,8 @@ pub(super) async fn add(tx: &mut PgTx<'_, '_>, batch: &UsageBatch) -> Result<(),
         )
         .await?;
     }
-    let peaks = tx
-        .0
-        .prepare_cached(
+    let peaks =
+        tx.0.prepare_cached(
             "INSERT INTO usage_viewer_minutes (tenant, day, minute, node, viewers) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, day, minute, node) DO UPDATE SET \
              viewers = GREATEST(usage_viewer_minutes.viewers, EXCLUDED.viewers)",
@@ -71,9 +69,8 @@ pub(super) async fn counts(
     from: &str,
     to: &str,
 ) -> Result<Vec<(String, UsageCounts)>, StoreError> {
-    let rows = tx
-        .0
-        .query(
+    let rows =
+        tx.0.query(
             "SELECT day, frames, bytes, discussions, comments, ops, connections FROM usage_days \
              WHERE tenant = $1 AND day >= $2 AND day <= $3 ORDER BY day",
             &[&tenant, &from, &to],
@@ -103,9 +100,8 @@ pub(super) async fn peaks(
     from: &str,
     to: &str,
 ) -> Result<Vec<(String, u64)>, StoreError> {
-    let rows = tx
-        .0
-        .query(
+    let rows =
+        tx.0.query(
             "SELECT day, MAX(total)::BIGINT FROM (SELECT day, minute, SUM(viewers) AS total \
              FROM usage_viewer_minutes WHERE tenant = $1 AND day >= $2 AND day <= $3 \
              GROUP BY day, minute) AS per_minute GROUP BY day ORDER BY day",

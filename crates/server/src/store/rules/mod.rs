@@ -127,8 +127,13 @@ pub async fn commit<T: WriteTx>(tx: &mut T, req: CommitRequest<'_>) -> Result<Co
     tx.set_head(image.id, seq).await?;
     if req.limits.webhook {
         let (delivery_id, payload) = outbox::delivery(req.image, &event, &body)?;
-        tx.enqueue_webhook(req.image.tenant.as_str(), &delivery_id, &payload, req.now_ms)
-            .await?;
+        tx.enqueue_webhook(
+            req.image.tenant.as_str(),
+            &delivery_id,
+            &payload,
+            req.now_ms,
+        )
+        .await?;
     }
     if let Some(oldest_kept) = seq.checked_sub(req.retention) {
         tx.prune_events(image.id, oldest_kept).await?;

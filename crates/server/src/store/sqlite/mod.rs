@@ -42,8 +42,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::rules::{self, CommitRequest, catch_up, limits};
 use super::{
     CatchUp, Commit, CommitLimits, DayUsage, ImageKey, OutboxItem, Store, StoreError, Usage,
-    UsageBatch,
-    daily,
+    UsageBatch, daily,
 };
 use tx::SqliteTx;
 use writer::Writer;
