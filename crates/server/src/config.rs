@@ -480,6 +480,9 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
         },
     })
     .await?;
+    if let Some(name) = &args.node_name {
+        server.app().usage_flusher.lock().await.rename(name.clone());
+    }
     let mut webhooks = crate::webhooks::dispatch::WebhookOptions::default();
     if let Some(path) = &args.webhook_ca {
         webhooks.extra_roots = crate::tls::read_certificates(path)?;

@@ -85,6 +85,9 @@ impl Metrics {
     }
 }
 
+/// Reads one counter of a tenant's totals.
+type CountField = fn(&crate::store::UsageCounts) -> u64;
+
 /// Each tenant's counters and open connections, read from the live [`Meters`] at each scrape.
 #[derive(Debug)]
 struct UsageCollector(Arc<Meters>);
@@ -100,7 +103,7 @@ impl Collector for UsageCollector {
             None,
             prometheus_client::metrics::MetricType::Gauge,
         )?)?;
-        let counters: [(&str, &str, fn(&crate::store::UsageCounts) -> u64); 6] = [
+        let counters: [(&str, &str, CountField); 6] = [
             (
                 "image_chat_tenant_frames",
                 "Frames sent to widgets (pubSubMessageCount)",

@@ -18,8 +18,9 @@
 //! (`GREATEST`, so re-sending is harmless); a day's peak is the highest per-minute **sum over
 //! nodes**. On one node that is exactly its peak. On several it is exact when their peaks fall
 //! in the same minute and otherwise an upper bound by at most the connections that came and
-//! went within one minute. A node's name is random per process, so a restart within a minute
-//! adds the old and new process's peaks of that minute.
+//! went within one minute. A node's rows are named by `--node-name` (random per process
+//! without it, in which case a restart within a minute adds the old and the new process's
+//! peaks of that minute; with it, the higher of the two counts).
 
 use std::collections::HashMap;
 
@@ -47,6 +48,12 @@ impl Flusher {
             flushed: HashMap::new(),
             peaks: HashMap::new(),
         }
+    }
+
+    /// Names the node's rows `node` from now on (`--node-name`: a name that stays the same
+    /// across restarts keeps a restarted node's peak from adding to its own earlier one).
+    pub fn rename(&mut self, node: String) {
+        self.node = node;
     }
 
     /// Samples `meters` at `now_ms`: the batch to write and the totals it brings each tenant
