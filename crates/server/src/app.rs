@@ -175,13 +175,18 @@ fn node_name() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
+/// Milliseconds since the Unix epoch (the server's clock: stamps comments, usage days).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 impl App {
     /// Writes this node's usage counted since the last flush to the store now.
     pub async fn flush_usage(&self) -> Result<(), crate::store::StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
+        let now = now_ms();
         let mut flusher = self.usage_flusher.lock().await;
         flusher.flush(&self.usage, self.store.as_ref(), now).await
     }

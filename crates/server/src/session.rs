@@ -25,7 +25,7 @@ use image_chat_protocol::{
 use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
-use crate::app::App;
+use crate::app::{App, now_ms};
 use crate::broker::{Published, Received};
 use crate::cluster_rates::Verdict;
 use crate::gate::Gates;
@@ -771,13 +771,6 @@ async fn commit(
     }
 }
 
-/// Milliseconds since the Unix epoch (the server's clock stamps comments).
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
 
 /// Counts the session out of its image's presence however the session ends.
 struct PresenceGuard<'a> {

@@ -23,7 +23,7 @@
 //!
 //! [tenant.webhook]               # optional: each committed change is POSTed here
 //! url = "https://hooks.acme.example/image-chat"   # https (http only to localhost)
-//! secret = "…at least 32 bytes…" # signs each delivery (HMAC-SHA256)
+//! secret = "…at least 16 bytes…" # signs each delivery (HMAC-SHA256)
 //! ```
 
 use std::collections::HashMap;
@@ -621,5 +621,35 @@ origins = ["localhost"]
             .unwrap_err()
             .to_string();
         assert!(!err.contains("tiny-secret"), "{err}");
+    }
+
+    #[test]
+    fn a_webhook_is_https_with_a_long_enough_secret() {
+        let file = |url: &str, secret: &str| {
+            format!(
+                "[[tenant]]\nid = \"a\"\norigins = [\"https://a.example\"]\n\
+                 [tenant.webhook]\nurl = \"{url}\"\nsecret = \"{secret}\"\n"
+            )
+        };
+        let good = "0123456789abcdef0123";
+        let mut tenants = Tenants::default();
+        tenants
+            .merge_toml(&file("https://hooks.a.example/x", good), "t")
+            .unwrap();
+        let hook = tenants.get(&TenantId::new("a")).unwrap().webhook.clone().unwrap();
+        assert_eq!((hook.url.host.as_str(), hook.url.path.as_str()), ("hooks.a.example", "/x"));
+        for (url, secret, why) in [
+            ("http://hooks.a.example/x", good, "https://"),
+            ("https://u:p@hooks.a.example/x", good, "user name"),
+            ("https://hooks.a.example/x#f", good, "fragment"),
+            ("https://hooks.a.example/x", "short-secret", "at least"),
+        ] {
+            let err = Tenants::default()
+                .merge_toml(&file(url, secret), "t")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{url}: {err}");
+            assert!(!err.contains(secret), "{err}");
+        }
     }
 }

@@ -75,3 +75,48 @@ async fn unsubscribing_stops_delivery_and_frees_the_topic() {
 async fn a_lost_connection_is_reported_then_delivery_resumes() {
     suite::a_lost_connection_is_reported_then_delivery_resumes(&Redis::default()).await;
 }
+
+/// A node's own publishes coming back through Redis are timed: `/metrics` reports the hop
+/// (`image_chat_broker_lag_seconds`).
+#[tokio::test]
+async fn the_redis_hop_is_measured() {
+    use image_chat_protocol::{ImageId, TenantId};
+    use image_chat_server::broker::{Broker, Published, Received};
+    use image_chat_server::store::ImageKey;
+
+    let count = || {
+        let text = image_chat_server::metrics::Metrics::new(Arc::default())
+            .render()
+            .expect("render");
+        text.lines()
+            .find_map(|l| l.strip_prefix("image_chat_broker_lag_seconds_count "))
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("the histogram is exported")
+    };
+    let before = count();
+    // The factory holds the node's proxy: kept for the whole test.
+    let redis = Redis::default();
+    let nodes = suite::BrokerFactory::nodes(&redis, 1).await;
+    let topic = ImageKey {
+        tenant: TenantId::new("t"),
+        image: ImageId::new("img"),
+    };
+    let mut sub = nodes[0].subscribe(&topic).await.expect("subscribe");
+    for seq in 1..=5 {
+        let frame = format!(r#"{{"seq":{seq}}}"#);
+        nodes[0]
+            .publish(&topic, Published::event(1, seq, frame.into()))
+            .await
+            .expect("publish");
+    }
+    let mut got = 0;
+    while got < 5 {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), sub.recv()).await {
+            Ok(Received::Message(_)) => got += 1,
+            Ok(_) => {}
+            Err(_) => panic!("no message in time"),
+        }
+    }
+    // Other tests in this process may publish too: at least these five.
+    assert!(count() >= before + 5);
+}

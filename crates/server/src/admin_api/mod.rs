@@ -18,6 +18,7 @@ pub mod auth;
 pub mod chats;
 pub mod error;
 pub mod paging;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -83,6 +84,7 @@ fn api_routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(chats::list_chats))
         .routes(routes!(chats::get_chat))
+        .routes(routes!(usage::get_usage))
 }
 
 /// The OpenAPI document of the admin API.

@@ -17,6 +17,7 @@
 //! `Batching(Ordered(RedisBroker))`, a single server `Batching(MemoryBroker)`.
 
 pub mod batch;
+pub mod lag;
 pub mod memory;
 pub mod ordered;
 pub mod redis;

@@ -40,6 +40,7 @@ use redis::{AsyncCommands, Client, IntoConnectionInfo};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::lag::LagClock;
 use super::memory::DEFAULT_SUBSCRIBER_BUFFER;
 use super::{Broker, BrokerError, Feed, Published, Subscription};
 use crate::store::ImageKey;
@@ -117,6 +118,8 @@ struct Shared {
     /// Whether the pub/sub connection is up (subscriptions are then confirmed before they are
     /// granted).
     connected: std::sync::atomic::AtomicBool,
+    /// This node's publishes awaiting their echo (`image_chat_broker_lag_seconds`).
+    lag: LagClock,
 }
 
 /// Redis [`Broker`]. Dropping the last clone stops its subscriber task.
@@ -153,6 +156,7 @@ impl RedisBroker {
             commands,
             buffer: buffer.max(1),
             connected: std::sync::atomic::AtomicBool::new(false),
+            lag: LagClock::default(),
         });
         let task = tokio::spawn(subscriber(client, Arc::downgrade(&shared), requests));
         // The first pub/sub connection, briefly awaited: subscriptions are then confirmed from
@@ -230,6 +234,13 @@ impl Broker for RedisBroker {
     async fn publish(&self, topic: &ImageKey, message: Published) -> Result<(), BrokerError> {
         let channel = self.channel(topic);
         let payload = encode(&message);
+        if let Some(seq) = message.seq
+            && self.shared.lock().contains_key(&channel)
+        {
+            self.shared
+                .lag
+                .published(&channel, seq, tokio::time::Instant::now());
+        }
         let mut publisher = self.shared.publisher.clone();
         let result: redis::RedisResult<i64> = publisher.publish(&channel, &payload).await;
         if let Err(err) = result {
@@ -377,6 +388,11 @@ async fn subscriber(
                         tracing::warn!(channel, "undecodable message on a Redis channel");
                         continue;
                     };
+                    if let Some(seq) = decoded.seq
+                        && let Some(hop) = shared.lag.received(channel, seq, tokio::time::Instant::now())
+                    {
+                        crate::metrics::BROKER_LAG.observe(hop.as_secs_f64());
+                    }
                     if let Some(sender) = shared.lock().get(channel) {
                         let _ = sender.send(Feed::Message(decoded));
                     }

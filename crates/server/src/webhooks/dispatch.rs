@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -24,7 +24,7 @@ use tokio_rustls::TlsConnector;
 use super::backoff::{self, Next};
 use super::sign::{DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 use super::target::WebhookTarget;
-use crate::app::App;
+use crate::app::{App, now_ms};
 use crate::store::OutboxItem;
 
 /// Deliveries claimed (and so in flight) at once per node.
@@ -233,11 +233,4 @@ where
     let response = sender.send_request(request).await;
     driver.abort();
     Ok(response?.status().as_u16())
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

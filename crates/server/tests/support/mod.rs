@@ -3,6 +3,7 @@
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
+pub mod api;
 pub mod process;
 
 use std::net::SocketAddr;
