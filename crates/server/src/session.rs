@@ -771,7 +771,6 @@ async fn commit(
     }
 }
 
-
 /// Counts the session out of its image's presence however the session ends.
 struct PresenceGuard<'a> {
     app: &'a App,

@@ -636,8 +636,16 @@ origins = ["localhost"]
         tenants
             .merge_toml(&file("https://hooks.a.example/x", good), "t")
             .unwrap();
-        let hook = tenants.get(&TenantId::new("a")).unwrap().webhook.clone().unwrap();
-        assert_eq!((hook.url.host.as_str(), hook.url.path.as_str()), ("hooks.a.example", "/x"));
+        let hook = tenants
+            .get(&TenantId::new("a"))
+            .unwrap()
+            .webhook
+            .clone()
+            .unwrap();
+        assert_eq!(
+            (hook.url.host.as_str(), hook.url.path.as_str()),
+            ("hooks.a.example", "/x")
+        );
         for (url, secret, why) in [
             ("http://hooks.a.example/x", good, "https://"),
             ("https://u:p@hooks.a.example/x", good, "user name"),

@@ -109,7 +109,9 @@ pub fn range(query: &UsageQuery, today_ms: u64) -> Result<(String, String), ApiE
         raw.as_deref()
             .map(|text| {
                 parse_day(text).ok_or_else(|| {
-                    bad(&format!("{what} must be a date as YYYY-MM-DD (UTC), e.g. 2026-12-06"))
+                    bad(&format!(
+                        "{what} must be a date as YYYY-MM-DD (UTC), e.g. 2026-12-06"
+                    ))
                 })
             })
             .transpose()
@@ -200,7 +202,10 @@ mod tests {
     #[test]
     fn ranges_default_and_are_checked() {
         let ok = |from, to| range(&q(from, to), NOW).map_err(|e| e.to_string());
-        assert_eq!(ok(None, None), Ok(("2026-11-07".into(), "2026-12-06".into())));
+        assert_eq!(
+            ok(None, None),
+            Ok(("2026-11-07".into(), "2026-12-06".into()))
+        );
         assert_eq!(
             ok(Some("2026-12-01"), None),
             Ok(("2026-12-01".into(), "2026-12-06".into()))

@@ -45,13 +45,26 @@ impl Reply {
         );
         let body = self.json();
         assert_eq!(body["code"], code, "{body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-        assert_eq!(body.as_object().unwrap().len(), 2, "only code and message: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            2,
+            "only code and message: {body}"
+        );
     }
 }
 
 /// One HTTP/1.1 request on a fresh TCP connection; the response read to its end.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Reply {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
@@ -67,7 +80,10 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, 
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -144,7 +160,13 @@ impl ApiEnv {
 
     /// A request with `key` as bearer (`None`: no Authorization header); a body is sent as
     /// JSON.
-    pub async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Reply {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
         let mut headers = String::new();
         if let Some(key) = key {
             headers.push_str(&format!("Authorization: Bearer {key}\r\n"));
