@@ -107,7 +107,7 @@ test('the npm package installs into a Vite app that mounts the widget', async ()
       join(app, 'main.js'),
       `import { mount, ImageChat } from "image-chat";
 const server = new URLSearchParams(location.search).get("server");
-window.__chat = await mount("#photo", { server, tenant: "demo", imageId: "from-npm" });
+window.__chat = await mount("#photo", { server, tenant: "demo", imageId: "from-npm", locale: "pt" });
 window.__version = ImageChat.version;
 `,
     );
@@ -171,6 +171,8 @@ chat.update({ tenant: "other" });
     const errors = collectErrors(page);
     await page.goto(`${site.url}?server=${encodeURIComponent(server.url)}`);
     await page.locator('.image-chat[data-state=live]').waitFor({ timeout: WAIT_MS });
+    // The language chunk the widget imports on demand was bundled and loads from the app.
+    await page.locator('.image-chat[lang=pt]').waitFor({ timeout: WAIT_MS });
     await proveLive(page, server.url, 'from-npm');
     assert.equal(await page.evaluate(() => window.__chat.state), 'live');
     assert.equal(await page.evaluate(() => window.__version), manifest.version);
