@@ -196,11 +196,13 @@ test('a page under a strict CSP (script-src the server, wasm-unsafe-eval, connec
     () => [],
     async ({ site, pages, server, page, messages }) => {
       pages['/index.html'] = {
-        body: sitePage(`<script src="${server.url}/embed.js" defer></script>`),
+        body: sitePage(`<script src="${server.url}/embed.js" data-locale="pt-BR" defer></script>`),
         headers: { 'content-security-policy': strictCsp(server.url) },
       };
       await page.goto(site.url);
       await waitState(page, 'live');
+      // The language chunk is a module from the server, which script-src already allows.
+      await waitFor(page, () => document.querySelector('.image-chat')?.lang === 'pt');
       const chatId = await proveLive(page, server.url);
       // Styled and placed: the marker sits where its discussion is (0.4, 0.6 of the picture).
       const at = await page.evaluate((id) => {

@@ -112,9 +112,11 @@ for json in locales/*.json; do
     const table = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
     process.stdout.write("export default " + JSON.stringify(table) + ";\n");' "$json" > "pkg/locales/$tag.js"
 done
+# The two lists of these chunks in JS must name exactly them.
 listed=$(sed -n 's/^ *var LOCALES = \[\(.*\)\];.*/\1/p' www/embed.js | tr -d '" ' | tr ',' ' ')
-if [ "$listed" != "${tags[*]}" ]; then
-  echo "build-widget: www/embed.js LOCALES ($listed) must list locales/*.json (${tags[*]})" >&2
+imported=$(sed -n "s|.*import('\.\./\.\./\.\./\.\./locales/\([a-z]*\)\.js').*|\1|p" src/dom/lazy.js | tr '\n' ' ')
+if [ "$listed" != "${tags[*]}" ] || [ "${imported% }" != "${tags[*]}" ]; then
+  echo "build-widget: www/embed.js LOCALES ($listed) and src/dom/lazy.js ($imported) must list locales/*.json (${tags[*]})" >&2
   exit 1
 fi
 for chunk in pkg/locales/*.js; do
