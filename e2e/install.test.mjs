@@ -57,6 +57,13 @@ test('a server started with no asset flags serves the widget built into it', asy
     assert.equal(wasm.headers.get('content-encoding'), 'br');
     const bytes = Buffer.from(await wasm.arrayBuffer());
     assert.ok(bytes.equals(readFileSync(join(ROOT, 'pkg', 'image_chat_bg.wasm'))), 'the built wasm');
+    // The language chunks are built in too, precompressed, as modules any origin may import.
+    const chunk = await fetch(`${server.url}/pkg/locales/fr.js`, { headers: { 'accept-encoding': 'br' } });
+    assert.equal(chunk.status, 200);
+    assert.match(chunk.headers.get('content-type'), /^text\/javascript/);
+    assert.equal(chunk.headers.get('content-encoding'), 'br');
+    assert.equal(chunk.headers.get('access-control-allow-origin'), '*');
+    assert.equal(await chunk.text(), readFileSync(join(ROOT, 'pkg', 'locales', 'fr.js'), 'utf8'));
 
     const page = await context.newPage();
     const errors = collectErrors(page);

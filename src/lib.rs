@@ -89,7 +89,8 @@ export interface ImageChatOptions {
   tenant?: string;
   /** Names the image. Default: page origin + path, `|`, the image's absolute `src`. */
   imageId?: string;
-  /** UI language: `en`, `fr`, `pt`, `ru` (any BCP 47 tag). Default: `navigator.languages`. */
+  /** UI language: `en`, `fr`, `pt`, `ru` (any BCP 47 tag). Default: `navigator.languages`.
+   *  Other than English, fetched as a small chunk (English until it arrives, or if it fails). */
   locale?: string;
   /** Show discussions without allowing changes. Default: false. */
   readOnly?: boolean;
