@@ -43,13 +43,13 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction,
 };
-use image_chat_protocol::{Event, Op, Position, Snapshot, TenantId, User};
+use image_chat_protocol::{Event, ImageId, Op, Position, Snapshot, TenantId, User};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::rules::{self, CommitRequest, catch_up, limits};
+use super::rules::{self, CommitRequest, catch_up, limits, moderation};
 use super::{
-    CatchUp, Commit, CommitLimits, DayUsage, ImageKey, OutboxItem, Store, StoreError, Usage,
-    UsageBatch, daily,
+    BanEntry, CatchUp, Commit, CommitLimits, DayUsage, ImageEntry, ImageKey, LockEntry, OutboxItem,
+    Page, Store, StoreError, Usage, UsageBatch, daily,
 };
 use tx::PgTx;
 
@@ -347,6 +347,61 @@ impl Store for PostgresStore {
 
     async fn webhook_retry(&self, id: i64, attempts: u32, due_ms: u64) -> Result<(), StoreError> {
         in_tx!(self, write, |tx| outbox::retry(tx, id, attempts, due_ms))
+    }
+
+    async fn set_locked(
+        &self,
+        image: &ImageKey,
+        locked: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        in_tx!(self, write, |tx| moderation::set_locked(
+            tx, image, locked, now_ms
+        ))
+    }
+
+    async fn locked(&self, image: &ImageKey) -> Result<bool, StoreError> {
+        in_tx!(self, read, |tx| moderation::locked(tx, image))
+    }
+
+    async fn locks(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, ImageId)>,
+    ) -> Result<Vec<LockEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::locks(tx, tenant, page))
+    }
+
+    async fn ban(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        in_tx!(self, write, |tx| moderation::ban(
+            tx, tenant, user_id, reason, now_ms
+        ))
+    }
+
+    async fn unban(&self, tenant: &TenantId, user_id: &str) -> Result<bool, StoreError> {
+        in_tx!(self, write, |tx| moderation::unban(tx, tenant, user_id))
+    }
+
+    async fn bans(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::bans(tx, tenant, page))
+    }
+
+    async fn images(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::images(tx, tenant, page))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

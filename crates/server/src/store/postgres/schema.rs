@@ -105,6 +105,29 @@ CREATE TABLE secrets (
         sql: "ALTER TABLE chats ADD COLUMN resolved BOOLEAN NOT NULL DEFAULT FALSE;",
     },
     Migration {
+        description: "image_locks, bans (moderation); images by tenant",
+        sql: "
+CREATE TABLE image_locks (
+    tenant    TEXT   NOT NULL,
+    image     TEXT   NOT NULL,
+    locked_at BIGINT NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+);
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT   NOT NULL,
+    user_id   TEXT   NOT NULL,
+    reason    TEXT   NOT NULL,
+    banned_at BIGINT NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+",
+    },
+    Migration {
         description: "usage per tenant per day, viewer peaks per minute and node, webhook outbox",
         sql: "
 CREATE TABLE usage_days (

@@ -1,7 +1,8 @@
-//! The SQLite schema (version 5, recorded in `PRAGMA user_version`): created on a new file,
-//! converted from versions 2 and 3, refused when older or newer. Version 4 added
+//! The SQLite schema (version 6, recorded in `PRAGMA user_version`): created on a new file,
+//! converted from versions 2 to 5, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
-//! open.
+//! open. Version 5 added `image_locks` and `bans` (moderation; empty on a converted file),
+//! version 6 the usage tables and the webhook outbox.
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
@@ -23,11 +24,15 @@
 //!   op's `broadcast_id` and its idempotency fingerprint.
 //! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
-//! - `usage_days` (version 5): per tenant and UTC day (`YYYY-MM-DD`), the counters every node
+//! - `image_locks`: images locked read-only, keyed by `(tenant, image)` (an image never written
+//!   can be locked, so not by `images` row), with when.
+//! - `bans`: people banned from posting on a tenant's images, keyed by `(tenant, user_id)`, with
+//!   the moderator's reason and when.
+//! - `usage_days` (version 6): per tenant and UTC day (`YYYY-MM-DD`), the counters every node
 //!   adds to (frames and bytes sent, discussions, comments, ops, connections).
-//! - `usage_viewer_minutes` (version 5): per tenant, day, minute and node, the most connections
+//! - `usage_viewer_minutes` (version 6): per tenant, day, minute and node, the most connections
 //!   the node had open at once in that minute; a day's peak is the highest per-minute sum.
-//! - `webhook_outbox` (version 5): changes still to be POSTed to a tenant's webhook, written in
+//! - `webhook_outbox` (version 6): changes still to be POSTed to a tenant's webhook, written in
 //!   the commit's transaction; `due_ms` is the next attempt, `lease_ms` the time until which a
 //!   node has claimed the row (see `webhooks`).
 //!
@@ -41,15 +46,38 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
     "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
 
-/// Version 4 → 5: usage per tenant per day, per-minute viewer peaks per node, and the webhook
-/// outbox (see the module doc).
+/// Version 4 → 5: image locks and bans (moderation), and the index the admin API lists a
+/// tenant's images by.
 const MIGRATE_V5: &str = "
+CREATE TABLE image_locks (
+    tenant    TEXT    NOT NULL,
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT    NOT NULL,
+    user_id   TEXT    NOT NULL,
+    reason    TEXT    NOT NULL,
+    banned_at INTEGER NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+";
+
+/// Version 5 → 6: usage per tenant per day, per-minute viewer peaks per node, and the webhook
+/// outbox (see the module doc).
+const MIGRATE_V6: &str = "
 CREATE TABLE usage_days (
     tenant      TEXT    NOT NULL,
     day         TEXT    NOT NULL,
@@ -86,7 +114,7 @@ CREATE INDEX webhook_outbox_due ON webhook_outbox (due_ms);
 
 /// Steps after version 4, in order: each `(version, statements)` brings a file from the
 /// version before to that one. Append only.
-const STEPS: &[(i64, &str)] = &[(5, MIGRATE_V5)];
+const STEPS: &[(i64, &str)] = &[(5, MIGRATE_V5), (6, MIGRATE_V6)];
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
 /// version-2 file keeps its `images` table and gains a column.
