@@ -693,7 +693,10 @@ impl Widget {
                 }
             }
             ViewUpdate::Online(n) => self.ui.show_online(n),
-            ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server),
+            // A locked image is read-only for everyone but moderators.
+            ViewUpdate::ReadOnly(_) | ViewUpdate::Locked(_) => self
+                .ui
+                .set_read_only(self.opts.read_only || !self.engine.may_write()),
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
             ViewUpdate::OpFailed { op, kind, reason } => {
                 self.ui.announce(status::fail_text(locale, reason));

@@ -11,10 +11,15 @@ mod support;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use image_chat_protocol::{Auth, ClientMessage, Hello, ImageId, TenantId};
+use image_chat_protocol::{
+    Auth, ClientMessage, ErrorCode, Hello, ImageId, Lock, ServerMessage, TenantId,
+};
 use image_chat_server::app::SessionLimits;
 use image_chat_server::broker::memory::MemoryBroker;
 use image_chat_server::http::StaticDirs;
+use image_chat_server::ratelimit::Rate;
+use image_chat_server::secret::Secret;
+use image_chat_server::sso;
 use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
 use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
@@ -32,6 +37,7 @@ const TENANTS: &str = r#"
 id = "acme"
 secret = "acme-sso-secret-0123456789abcdef012345"
 api_key = "acme-api-key-0123456789abcdef0123456789"
+sso_audience = "chat.acme.test"
 origins = ["localhost"]
 anonymous = "allow"
 
@@ -53,7 +59,15 @@ struct Env {
 }
 
 impl Env {
+    /// A server whose HTTP API budget per address is large enough for a whole test (the
+    /// default budget is tested on its own).
     async fn start() -> Self {
+        let mut security = Security::default();
+        security.limits.api_requests = Rate::new(10_000.0, 10_000);
+        Self::start_with(security).await
+    }
+
+    async fn start_with(security: Security) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("db"), SqliteConfig::default()).unwrap();
         let mut tenants = Tenants::builtin();
@@ -67,7 +81,7 @@ impl Env {
             tenants,
             limits: SessionLimits::default(),
             dirs: StaticDirs::default(),
-            security: Security::default(),
+            security,
         })
         .await
         .unwrap();
@@ -234,8 +248,20 @@ async fn openapi_document_is_served_and_lists_every_route() {
     let generated = serde_json::to_value(image_chat_server::admin_api::openapi()).unwrap();
     assert_eq!(document_routes(&generated), routes);
     let expected = [
+        ("GET", "/admin/api/v1/tenants/{tenant}/images"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
+        ("DELETE", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
+        (
+            "DELETE",
+            "/admin/api/v1/tenants/{tenant}/chats/{chat}/comments/{comment}",
+        ),
+        ("GET", "/admin/api/v1/tenants/{tenant}/locks"),
+        ("PUT", "/admin/api/v1/tenants/{tenant}/locks"),
+        ("DELETE", "/admin/api/v1/tenants/{tenant}/locks"),
+        ("GET", "/admin/api/v1/tenants/{tenant}/bans"),
+        ("PUT", "/admin/api/v1/tenants/{tenant}/bans"),
+        ("DELETE", "/admin/api/v1/tenants/{tenant}/bans"),
     ];
     for (method, path) in expected {
         assert!(
@@ -245,6 +271,16 @@ async fn openapi_document_is_served_and_lists_every_route() {
     }
     for (method, path) in &routes {
         let op = &doc["paths"][path][method.to_ascii_lowercase()];
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{method} {path} has a summary"
+        );
+        // Every success response carries an example.
+        let ok = &op["responses"]["200"]["content"]["application/json"];
+        assert!(
+            ok["example"].is_object(),
+            "{method} {path} 200 example: {ok}"
+        );
         assert!(
             op["responses"]["200"].is_object() || op["responses"]["204"].is_object(),
             "{method} {path}"
@@ -425,5 +461,535 @@ async fn lists_and_reads_discussions_newest_first() {
         )
         .await;
     assert_eq!(theirs.json()["chats"].as_array().unwrap().len(), 0);
+    env.server.shutdown().await;
+}
+
+fn moderator_auth() -> Auth {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let user = serde_json::json!({"id": "mod-1", "name": "Mia", "isModerator": true});
+    let (user_data, hash) = sso::sign(
+        &Secret::new(ACME_SECRET),
+        sso::Audience {
+            tenant: "acme",
+            audience: "chat.acme.test",
+        },
+        &user.to_string(),
+        timestamp,
+    );
+    Auth::Sso {
+        user_data,
+        timestamp,
+        hash,
+    }
+}
+
+/// The next message that is neither presence nor pong.
+async fn next(client: &mut Client) -> ServerMessage {
+    client.recv_skip_presence().await
+}
+
+/// Sends an op and expects it refused with `code`.
+async fn refused(client: &mut Client, message: ClientMessage, code: ErrorCode) {
+    client.send(&message).await;
+    match next(client).await {
+        ServerMessage::Error(e) => assert_eq!(e.code, code, "{e:?}"),
+        other => panic!("expected {code}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn deletes_reach_open_widgets_like_a_persons() {
+    let env = Env::start().await;
+    let image = "https://acme.example/delete.jpg";
+    let mut author = Client::join_with(env.addr(), acme_hello(image)).await;
+    let mut viewer = Client::join_with(env.addr(), acme_hello(image)).await;
+    author.wait_for_presence(2).await;
+    let op = create_op(0.3, 0.3, "spam");
+    let chat = op.chat_id.clone();
+    commit(&mut author, ClientMessage::CreateChat(op)).await;
+    let reply = reply_op(&chat, "more spam");
+    let comment = reply.comment_id.clone();
+    commit(&mut author, ClientMessage::AddComment(reply)).await;
+    for _ in 0..2 {
+        next(&mut viewer).await;
+    }
+    let q = format!("?image={}", enc(image));
+
+    // The opening comment goes only with its discussion; unknown ids are 404; nothing changes.
+    env.acme(
+        "DELETE",
+        &format!("/chats/{}/comments/{}{q}", chat.as_str(), chat.as_str()),
+        None,
+    )
+    .await
+    .error(409, "conflict");
+    env.acme(
+        "DELETE",
+        &format!("/chats/{}/comments/{}{q}", chat.as_str(), new_id()),
+        None,
+    )
+    .await
+    .error(404, "unknown-comment");
+    env.acme("DELETE", &format!("/chats/{}{q}", new_id()), None)
+        .await
+        .error(404, "unknown-chat");
+    // Another tenant's key cannot touch acme's image.
+    env.call(
+        "DELETE",
+        &format!("{BASE}/acme/chats/{}{q}", chat.as_str()),
+        Some(OTHER_KEY),
+        None,
+    )
+    .await
+    .error(401, "authentication-failed");
+    // …and the other tenant's image of the same name has no such discussion.
+    env.call(
+        "DELETE",
+        &format!("{BASE}/other/chats/{}{q}", chat.as_str()),
+        Some(OTHER_KEY),
+        None,
+    )
+    .await
+    .error(404, "unknown-chat");
+    viewer.assert_quiet().await;
+    let one = env
+        .acme("GET", &format!("/chats/{}{q}", chat.as_str()), None)
+        .await;
+    assert_eq!(one.json()["comments"].as_array().unwrap().len(), 2);
+
+    let deleted = env
+        .acme(
+            "DELETE",
+            &format!("/chats/{}/comments/{}{q}", chat.as_str(), comment.as_str()),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let seq = deleted.json()["seq"].as_u64().unwrap();
+    for client in [&mut viewer, &mut author] {
+        match next(client).await {
+            ServerMessage::ImageChatUpdated(e) => {
+                assert_eq!(e.seq, seq);
+                assert_eq!(e.chat_id, chat);
+            }
+            other => panic!("expected the comment deletion, got {other:?}"),
+        }
+    }
+    let deleted = env
+        .acme("DELETE", &format!("/chats/{}{q}", chat.as_str()), None)
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    assert_eq!(deleted.json()["chatId"], chat.as_str());
+    match next(&mut viewer).await {
+        ServerMessage::DeletedImageChat(e) => assert_eq!(e.chat_id, chat),
+        other => panic!("expected the deletion, got {other:?}"),
+    }
+    env.acme("GET", &format!("/chats/{}{q}", chat.as_str()), None)
+        .await
+        .error(404, "unknown-chat");
+    // A latecomer sees the image as it now is.
+    let late = Client::join_with(env.addr(), acme_hello(image)).await;
+    assert!(late.welcome().snapshot.as_ref().unwrap().chats.is_empty());
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lock_is_enforced_live_and_moderators_share_its_path() {
+    let env = Env::start().await;
+    let image = "https://acme.example/locked.jpg";
+    let q = format!("?image={}", enc(image));
+    let mut reader = Client::join_with(env.addr(), acme_hello(image)).await;
+    let mut moderator = Client::join_with(
+        env.addr(),
+        Hello {
+            auth: Some(moderator_auth()),
+            ..acme_hello(image)
+        },
+    )
+    .await;
+    assert!(moderator.welcome().you.is_moderator);
+    assert!(!reader.welcome().locked);
+    reader.wait_for_presence(2).await;
+
+    let body = serde_json::json!({ "image": image }).to_string();
+    let locked = env.acme("PUT", "/locks", Some(&body)).await;
+    assert_eq!(locked.status, 200, "{}", locked.body);
+    assert_eq!(locked.json()["changed"], true);
+    for client in [&mut reader, &mut moderator] {
+        assert_eq!(
+            next(client).await,
+            ServerMessage::Lock(Lock { locked: true })
+        );
+    }
+    // Again: nothing changes, nothing is sent.
+    assert_eq!(
+        env.acme("PUT", "/locks", Some(&body)).await.json()["changed"],
+        false
+    );
+    reader.assert_quiet().await;
+
+    // The open reader's ops are refused; a newcomer learns it in its welcome.
+    refused(
+        &mut reader,
+        ClientMessage::CreateChat(create_op(0.5, 0.5, "hi")),
+        ErrorCode::ImageLocked,
+    )
+    .await;
+    let late = Client::join_with(env.addr(), acme_hello(image)).await;
+    assert!(late.welcome().locked);
+    drop(late);
+    // A moderator still may.
+    let op = create_op(0.5, 0.5, "closing this");
+    let chat = op.chat_id.clone();
+    commit(&mut moderator, ClientMessage::CreateChat(op)).await;
+    match next(&mut reader).await {
+        ServerMessage::NewImageChat(e) => assert_eq!(e.chat.id, chat),
+        other => panic!("expected the moderator's discussion, got {other:?}"),
+    }
+    let locks = env.acme("GET", "/locks", None).await.json();
+    assert_eq!(locks["locks"][0]["image"], image);
+    let images = env.acme("GET", "/images", None).await.json();
+    assert_eq!(images["images"][0]["locked"], true);
+
+    // The moderator unlocks from the widget: the same path, every viewer told.
+    moderator
+        .send(&ClientMessage::SetLock { locked: false })
+        .await;
+    for client in [&mut reader, &mut moderator] {
+        assert_eq!(
+            next(client).await,
+            ServerMessage::Lock(Lock { locked: false })
+        );
+    }
+    commit(
+        &mut reader,
+        ClientMessage::AddComment(reply_op(&chat, "thanks")),
+    )
+    .await;
+    // A reader cannot lock.
+    refused(
+        &mut reader,
+        ClientMessage::SetLock { locked: true },
+        ErrorCode::Forbidden,
+    )
+    .await;
+    moderator
+        .send(&ClientMessage::SetLock { locked: true })
+        .await;
+    assert_eq!(
+        next(&mut reader).await,
+        ServerMessage::Lock(Lock { locked: true })
+    );
+    // The admin API unlocks.
+    let unlocked = env.acme("DELETE", &format!("/locks{q}"), None).await;
+    assert_eq!(
+        unlocked.json(),
+        serde_json::json!({"image": image, "locked": false, "changed": true})
+    );
+    assert_eq!(
+        next(&mut reader).await,
+        ServerMessage::Lock(Lock { locked: false })
+    );
+    assert_eq!(
+        env.acme("GET", "/locks", None).await.json()["locks"],
+        serde_json::json!([])
+    );
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_ban_holds_at_once_on_open_connections() {
+    let env = Env::start().await;
+    let image = "https://acme.example/banned.jpg";
+    let mut troll = Client::join_with(env.addr(), acme_hello(image)).await;
+    let mut other =
+        Client::join_with(env.addr(), acme_hello("https://acme.example/elsewhere.jpg")).await;
+    let token = troll.welcome().token.clone().unwrap();
+    let troll_id = troll.welcome().you.id.clone();
+    let op = create_op(0.1, 0.1, "first");
+    let chat = op.chat_id.clone();
+    commit(&mut troll, ClientMessage::CreateChat(op)).await;
+
+    // Banned by the token the widget holds: the id is read from it.
+    let body = serde_json::json!({ "anonymousToken": token, "reason": "spam" }).to_string();
+    let banned = env.acme("PUT", "/bans", Some(&body)).await;
+    assert_eq!(banned.status, 200, "{}", banned.body);
+    assert_eq!(banned.json()["userId"], troll_id.as_str());
+    refused(
+        &mut troll,
+        ClientMessage::AddComment(reply_op(&chat, "again")),
+        ErrorCode::Banned,
+    )
+    .await;
+    refused(
+        &mut troll,
+        ClientMessage::DeleteChat(delete_op(&chat)),
+        ErrorCode::Banned,
+    )
+    .await;
+    // Reconnecting changes nothing: the ban is the person's, on every image of the tenant.
+    let mut again = Client::join_with(
+        env.addr(),
+        Hello {
+            auth: Some(Auth::Anonymous {
+                name: "Troll".into(),
+                token: Some(token.clone()),
+            }),
+            ..acme_hello("https://acme.example/another.jpg")
+        },
+    )
+    .await;
+    assert_eq!(again.welcome().you.id, troll_id);
+    refused(
+        &mut again,
+        ClientMessage::CreateChat(create_op(0.2, 0.2, "x")),
+        ErrorCode::Banned,
+    )
+    .await;
+    // Others are not affected.
+    commit(
+        &mut other,
+        ClientMessage::CreateChat(create_op(0.2, 0.2, "fine")),
+    )
+    .await;
+
+    // Banned by user id too; listed newest first; a second ban changes nothing.
+    let body = serde_json::json!({ "userId": "sso:someone" }).to_string();
+    assert_eq!(
+        env.acme("PUT", "/bans", Some(&body)).await.json()["changed"],
+        true
+    );
+    assert_eq!(
+        env.acme("PUT", "/bans", Some(&body)).await.json()["changed"],
+        false
+    );
+    let list = env.acme("GET", "/bans?limit=1", None).await.json();
+    assert_eq!(list["bans"].as_array().unwrap().len(), 1);
+    let cursor = list["nextCursor"].as_str().unwrap().to_owned();
+    let rest = env
+        .acme(
+            "GET",
+            &format!("/bans?limit=1&cursor={}", enc(&cursor)),
+            None,
+        )
+        .await
+        .json();
+    let mut users: Vec<&str> = [&list, &rest]
+        .iter()
+        .map(|p| p["bans"][0]["userId"].as_str().unwrap())
+        .collect();
+    users.sort_unstable();
+    let mut expected = ["sso:someone", troll_id.as_str()];
+    expected.sort_unstable();
+    assert_eq!(users, expected);
+    assert!(rest["nextCursor"].is_null());
+    // The other tenant sees none of them.
+    let theirs = env
+        .call("GET", &format!("{BASE}/other/bans"), Some(OTHER_KEY), None)
+        .await;
+    assert_eq!(theirs.json()["bans"], serde_json::json!([]));
+
+    let unban = env
+        .acme("DELETE", &format!("/bans?userId={}", enc(&troll_id)), None)
+        .await;
+    assert_eq!(unban.status, 200, "{}", unban.body);
+    env.acme("DELETE", &format!("/bans?userId={}", enc(&troll_id)), None)
+        .await
+        .error(404, "unknown-ban");
+    commit(
+        &mut troll,
+        ClientMessage::AddComment(reply_op(&chat, "sorry")),
+    )
+    .await;
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_get_json_errors_and_change_nothing() {
+    let env = Env::start().await;
+    let image = "https://acme.example/x.jpg";
+    let json_headers =
+        format!("Authorization: Bearer {ACME_KEY}\r\nContent-Type: application/json\r\n");
+    let path = |p: &str| format!("{BASE}/acme{p}");
+    for (p, body, status, code) in [
+        ("/locks", "{", 400, "malformed-json"),
+        ("/locks", "[]", 400, "malformed-json"),
+        ("/locks", r#"{"image": 5}"#, 400, "malformed-json"),
+        (
+            "/locks",
+            r#"{"image": "a", "extra": 1}"#,
+            400,
+            "malformed-json",
+        ),
+        ("/locks", r#"{"image": ""}"#, 400, "invalid-id"),
+        ("/bans", "{}", 400, "invalid-request"),
+        (
+            "/bans",
+            r#"{"userId": "sso:a", "anonymousToken": "x"}"#,
+            400,
+            "invalid-request",
+        ),
+        ("/bans", r#"{"userId": "root"}"#, 400, "invalid-id"),
+        ("/bans", r#"{"userId": "sso:"}"#, 400, "invalid-id"),
+        (
+            "/bans",
+            r#"{"anonymousToken": "anon:0011.deadbeef"}"#,
+            400,
+            "invalid-id",
+        ),
+        ("/bans", r#"{"userId": "sso:a\u0000b"}"#, 400, "invalid-id"),
+    ] {
+        request(env.addr(), "PUT", &path(p), &json_headers, body)
+            .await
+            .error(status, code);
+    }
+    let long_reason = serde_json::json!({"userId": "sso:a", "reason": "x".repeat(501)}).to_string();
+    request(
+        env.addr(),
+        "PUT",
+        &path("/bans"),
+        &json_headers,
+        &long_reason,
+    )
+    .await
+    .error(400, "invalid-request");
+    // Not JSON at all.
+    let plain = format!("Authorization: Bearer {ACME_KEY}\r\nContent-Type: text/plain\r\n");
+    request(
+        env.addr(),
+        "PUT",
+        &path("/locks"),
+        &plain,
+        r#"{"image":"a"}"#,
+    )
+    .await
+    .error(415, "unsupported-media-type");
+    // Over the body limit (16 KiB), declared or not.
+    let huge = format!(r#"{{"image":"{}"}}"#, "a".repeat(64 * 1024));
+    request(env.addr(), "PUT", &path("/locks"), &json_headers, &huge)
+        .await
+        .error(413, "body-too-large");
+    // A token issued for another tenant does not ban anyone here.
+    let other = Client::join_with(
+        env.addr(),
+        Hello {
+            tenant_id: TenantId::new("other"),
+            ..acme_hello(image)
+        },
+    )
+    .await;
+    let foreign = serde_json::json!({"anonymousToken": other.welcome().token}).to_string();
+    request(env.addr(), "PUT", &path("/bans"), &json_headers, &foreign)
+        .await
+        .error(400, "invalid-id");
+    // Wrong keys on writes.
+    let body = serde_json::json!({ "image": image }).to_string();
+    env.call("PUT", &path("/locks"), Some(OTHER_KEY), Some(&body))
+        .await
+        .error(401, "authentication-failed");
+    env.call("PUT", &path("/bans"), None, Some(r#"{"userId":"sso:a"}"#))
+        .await
+        .error(401, "authentication-failed");
+    env.acme("GET", "/bans?limit=500", None)
+        .await
+        .error(400, "invalid-request");
+    env.acme("GET", "/locks?cursor=x", None)
+        .await
+        .error(400, "invalid-request");
+    env.acme("GET", "/images?cursor=-4", None)
+        .await
+        .error(400, "invalid-request");
+
+    // Nothing of the above changed anything.
+    assert_eq!(
+        env.acme("GET", "/locks", None).await.json()["locks"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        env.acme("GET", "/bans", None).await.json()["bans"],
+        serde_json::json!([])
+    );
+    assert_eq!(
+        env.call("GET", &format!("{BASE}/other/locks"), Some(OTHER_KEY), None)
+            .await
+            .json()["locks"],
+        serde_json::json!([])
+    );
+    let fresh = Client::join_with(env.addr(), acme_hello(image)).await;
+    assert!(!fresh.welcome().locked);
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn images_are_listed_newest_first_in_pages() {
+    let env = Env::start().await;
+    let names: Vec<String> = (0..5)
+        .map(|i| format!("https://acme.example/{i}.jpg"))
+        .collect();
+    for name in &names {
+        let mut w = Client::join_with(env.addr(), acme_hello(name)).await;
+        commit(&mut w, ClientMessage::CreateChat(create_op(0.1, 0.1, "x"))).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None::<String>;
+    loop {
+        let mut p = "/images?limit=2".to_owned();
+        if let Some(c) = &cursor {
+            p.push_str(&format!("&cursor={c}"));
+        }
+        let page = env.acme("GET", &p, None).await.json();
+        for image in page["images"].as_array().unwrap() {
+            assert_eq!(image["chats"], 1);
+            assert!(image["lastActivityAt"].as_u64().unwrap() > 0);
+            seen.push(image["image"].as_str().unwrap().to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = names.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    let theirs = env
+        .call(
+            "GET",
+            &format!("{BASE}/other/images"),
+            Some(OTHER_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(theirs.json()["images"], serde_json::json!([]));
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn guessing_keys_is_rate_limited_per_address() {
+    // The default budget: 20 at once, then 5 a second, shared with the public snapshot API.
+    let env = Env::start_with(Security::default()).await;
+    let path = format!("{BASE}/acme/bans");
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        let reply = env
+            .call("GET", &path, Some(&format!("guess-{i}")), None)
+            .await;
+        statuses.push(reply.status);
+        if reply.status == 429 {
+            reply.error(429, "rate-limited");
+            assert!(
+                reply.head.to_ascii_lowercase().contains("retry-after: "),
+                "{}",
+                reply.head
+            );
+        }
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[20..].contains(&429), "{statuses:?}");
+    // Even the right key waits its turn.
+    env.call("GET", &path, Some(ACME_KEY), None)
+        .await
+        .error(429, "rate-limited");
     env.server.shutdown().await;
 }

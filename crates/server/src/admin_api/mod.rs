@@ -15,8 +15,12 @@
 //! path as a widget's op (`session::commit`, then the broker), so open widgets see them live.
 
 pub mod auth;
+pub mod bans;
+pub mod changes;
 pub mod chats;
 pub mod error;
+pub mod images;
+pub mod locks;
 pub mod paging;
 
 use std::sync::Arc;
@@ -81,8 +85,12 @@ impl Modify for BearerAuth {
 /// Every endpoint with its OpenAPI description. Add new ones here (see the module doc).
 fn api_routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(images::list_images))
         .routes(routes!(chats::list_chats))
-        .routes(routes!(chats::get_chat))
+        .routes(routes!(chats::get_chat, changes::delete_chat))
+        .routes(routes!(changes::delete_comment))
+        .routes(routes!(locks::list_locks, locks::lock, locks::unlock))
+        .routes(routes!(bans::list_bans, bans::ban, bans::unban))
 }
 
 /// The OpenAPI document of the admin API.
