@@ -43,6 +43,7 @@
 pub mod admin;
 pub mod admin_api;
 pub mod admission;
+pub mod annotations;
 pub mod app;
 pub mod broker;
 pub mod cluster;
