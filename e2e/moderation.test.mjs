@@ -67,6 +67,9 @@ async function admin(server, method, path, body) {
 }
 
 async function post(page, [x, y], text) {
+  // A click on the picture while a thread is open only closes it.
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Escape');
   const photo = await page.locator('#photo').boundingBox();
   await page.mouse.click(photo.x + x * photo.width, photo.y + y * photo.height);
   await page.locator('.image-chat-thread[data-draft] textarea').fill(text);
