@@ -170,6 +170,7 @@ async fn openapi_document_is_served_and_lists_every_route() {
     assert_eq!(document_routes(&generated), routes);
     let expected = [
         ("GET", "/admin/api/v1/tenants/{tenant}/images"),
+        ("GET", "/admin/api/v1/tenants/{tenant}/live"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
         ("DELETE", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
@@ -883,6 +884,17 @@ async fn images_are_listed_newest_first_in_pages() {
         )
         .await;
     assert_eq!(theirs.json()["images"], serde_json::json!([]));
+    // Live connections: acme's open widgets (the writers above are gone), not the other
+    // tenant's.
+    let _open = Client::join_with(env.addr(), acme_hello(&names[0])).await;
+    assert_eq!(
+        env.acme("GET", "/live", None).await.json()["connections"],
+        1
+    );
+    let other_live = env
+        .call("GET", &format!("{BASE}/other/live"), Some(OTHER_KEY), None)
+        .await;
+    assert_eq!(other_live.json()["connections"], 0);
     env.server.shutdown().await;
 }
 
