@@ -282,6 +282,7 @@ where
         return end;
     }
     let _open = meter.connect();
+    let _live = app.live.enter(&image.tenant);
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
 
     // The loop's futures live across iterations and each is polled only when it was woken

@@ -151,3 +151,215 @@ async fn ada_chat(env: &ApiEnv) -> image_chat_protocol::ChatId {
     let id = reply.json()["chats"][0]["id"].as_str().unwrap().to_owned();
     image_chat_protocol::ChatId::new(id)
 }
+
+const IMAGE: &str = "https://acme.example/harbour.jpg";
+
+fn annotations_path(image: &str) -> String {
+    format!("{BASE}/acme/annotations?image={}", support::api::enc(image))
+}
+
+/// A file written by hand from the W3C Web Annotation model's examples (a string body, a
+/// target IRI with a media fragment, a TextualBody with purposes, a collection page) and the
+/// Annotorious shape.
+fn hand_written() -> String {
+    serde_json::json!({
+        "@context": "http://www.w3.org/ns/anno.jsonld",
+        "type": "AnnotationPage",
+        "items": [
+            {"id": "http://example.org/anno1", "type": "Annotation",
+             "body": "The harbour light", "target": format!("{IMAGE}#xywh=percent:25,40,0,0")},
+            {"id": "http://example.org/anno2", "type": "Annotation",
+             "creator": {"id": "http://example.org/user1", "type": "Person", "name": "A. Person"},
+             "created": "2015-10-13T13:00:00Z",
+             "body": [{"type": "TextualBody", "value": "The pier", "purpose": "commenting"},
+                      {"type": "TextualBody", "value": "Rebuilt in 1950", "purpose": "replying",
+                       "creator": {"id": "http://example.org/user2", "name": "B. Person"}}],
+             "target": {"source": IMAGE, "selector": {"type": "FragmentSelector",
+                        "conformsTo": "http://www.w3.org/TR/media-frags/",
+                        "value": "xywh=percent:10,60,30,20"}}},
+            {"@context": "http://www.w3.org/ns/anno.jsonld", "type": "Annotation",
+             "id": "#a88b22d0-6106-4872-9435-c78b5e89fede",
+             "body": [{"type": "TextualBody", "value": "A boat", "purpose": "commenting",
+                       "creator": {"id": "https://example.org/u/ann", "name": "Ann"}},
+                      {"type": "TextualBody", "value": "resolved", "purpose": "tagging"}],
+             "target": {"source": IMAGE, "selector": {"type": "FragmentSelector",
+                        "conformsTo": "http://www.w3.org/TR/media-frags/",
+                        "value": "xywh=percent:55.5,20.25,5,5"}}}
+        ]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn annotations_import_live_export_and_round_trip() {
+    let env = ApiEnv::start(TENANTS).await;
+    // A widget watching the image sees the import live.
+    let mut viewer = Client::join_with(env.addr(), hello_for("acme", IMAGE)).await;
+    let reply = env
+        .call(
+            "POST",
+            &annotations_path(IMAGE),
+            Some(ACME_KEY),
+            Some(&hand_written()),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let report = reply.json();
+    assert_eq!(
+        (report["discussions"].as_u64(), report["comments"].as_u64()),
+        (Some(3), Some(4))
+    );
+    // 3 creates, 1 reply, 1 resolve.
+    assert_eq!(report["applied"], 5);
+    let mut live = 0;
+    while live < 5 {
+        match viewer.recv_skip_presence().await {
+            image_chat_protocol::ServerMessage::NewImageChat(_)
+            | image_chat_protocol::ServerMessage::ImageChatUpdated(_) => live += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Importing the same file again changes nothing.
+    let again = env
+        .call(
+            "POST",
+            &annotations_path(IMAGE),
+            Some(ACME_KEY),
+            Some(&hand_written()),
+        )
+        .await;
+    assert_eq!(again.json()["applied"], 0, "{}", again.body);
+    viewer.assert_quiet().await;
+
+    // Export: W3C annotations of what is there.
+    let exported = env
+        .call("GET", &annotations_path(IMAGE), Some(ACME_KEY), None)
+        .await;
+    assert_eq!(exported.status, 200);
+    assert!(
+        exported
+            .head
+            .to_ascii_lowercase()
+            .contains("application/ld+json")
+    );
+    let items = exported.json();
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let by_text = |text: &str| {
+        items
+            .iter()
+            .find(|a| a["body"][0]["value"] == text)
+            .unwrap_or_else(|| panic!("{text} in {items:?}"))
+    };
+    let light = by_text("The harbour light");
+    assert_eq!(light["@context"], "http://www.w3.org/ns/anno.jsonld");
+    assert_eq!(
+        light["target"]["selector"]["value"],
+        "xywh=percent:25,40,0,0"
+    );
+    let pier = by_text("The pier");
+    assert_eq!(
+        pier["target"]["selector"]["value"],
+        "xywh=percent:10,60,30,20"
+    );
+    assert_eq!(pier["body"][1]["purpose"], "replying");
+    assert_eq!(pier["body"][1]["creator"]["name"], "B. Person");
+    assert_eq!(pier["created"], "2015-10-13T13:00:00.000Z");
+    let boat = by_text("A boat");
+    assert_eq!(boat["body"][1]["purpose"], "tagging");
+
+    // Round trip: the export imported into another image gives the same discussions there.
+    let other = "https://acme.example/copy.jpg";
+    let moved = exported.body.replace(IMAGE, other);
+    let reply = env
+        .call(
+            "POST",
+            &annotations_path(other),
+            Some(ACME_KEY),
+            Some(&moved),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let copy = env
+        .call("GET", &annotations_path(other), Some(ACME_KEY), None)
+        .await;
+    let strip = |body: &str| body.replace(other, IMAGE);
+    assert_eq!(strip(&copy.body), exported.body);
+    drop(viewer);
+    env.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn annotation_bad_input_gets_json_errors_and_changes_nothing() {
+    let env = ApiEnv::start(TENANTS).await;
+    let path = annotations_path(IMAGE);
+    let point = |text: &str| {
+        serde_json::json!([{"body": text, "target": format!("{IMAGE}#xywh=percent:1,1,0,0")}])
+            .to_string()
+    };
+    for (body, code) in [
+        ("{not json".to_owned(), "malformed-json"),
+        ("42".to_owned(), "invalid-request"),
+        ("[{\"body\":\"x\",\"target\":\"https://evil.example/x.jpg#xywh=percent:1,1,0,0\"}]".to_owned(), "invalid-request"),
+        ("[{\"body\":\"x\",\"target\":\"https://acme.example/harbour.jpg#xywh=10,10,5,5\"}]".to_owned(), "invalid-request"),
+        ("[{\"body\":\"x\",\"target\":\"https://acme.example/harbour.jpg#xywh=percent:90,10,20,5\"}]".to_owned(), "invalid-request"),
+        (point(&"x".repeat(4001)), "invalid-request"),
+        (point("   "), "invalid-request"),
+        // A valid first annotation and a bad second: neither is imported.
+        (
+            serde_json::json!([
+                {"body": "fine", "target": format!("{IMAGE}#xywh=percent:1,1,0,0")},
+                {"body": "bad", "target": format!("{IMAGE}#xywh=percent:1,1")}
+            ])
+            .to_string(),
+            "invalid-request",
+        ),
+    ] {
+        env.call("POST", &path, Some(ACME_KEY), Some(&body))
+            .await
+            .error(400, code);
+    }
+    let too_many: Vec<_> = (0..1001).map(|_| serde_json::json!({})).collect();
+    env.call(
+        "POST",
+        &path,
+        Some(ACME_KEY),
+        Some(&serde_json::Value::Array(too_many).to_string()),
+    )
+    .await
+    .error(400, "invalid-request");
+    let huge = format!("[\"{}\"]", "x".repeat(5 * 1024 * 1024));
+    env.call("POST", &path, Some(ACME_KEY), Some(&huge))
+        .await
+        .error(413, "body-too-large");
+    support::api::request(
+        env.addr(),
+        "POST",
+        &path,
+        &format!("Authorization: Bearer {ACME_KEY}\r\nContent-Type: text/plain\r\n"),
+        "[]",
+    )
+    .await
+    .error(415, "unsupported-media-type");
+    for key in [None, Some("wrong"), Some(OTHER_KEY)] {
+        env.call("POST", &path, key, Some(&point("hi")))
+            .await
+            .error(401, "authentication-failed");
+        env.call("GET", &path, key, None)
+            .await
+            .error(401, "authentication-failed");
+    }
+    env.call(
+        "GET",
+        &format!("{BASE}/acme/annotations?image={}", "x".repeat(5000)),
+        Some(ACME_KEY),
+        None,
+    )
+    .await
+    .error(400, "invalid-id");
+    // Nothing was imported by any of it.
+    let exported = env.call("GET", &path, Some(ACME_KEY), None).await;
+    assert_eq!(exported.status, 200);
+    assert_eq!(exported.json(), serde_json::json!([]));
+    env.server.shutdown().await;
+}

@@ -14,12 +14,14 @@
 //! Handlers only translate between HTTP and the server: changes go through the same commit
 //! path as a widget's op (`session::commit`, then the broker), so open widgets see them live.
 
+pub mod annotations;
 pub mod auth;
 pub mod bans;
 pub mod changes;
 pub mod chats;
 pub mod error;
 pub mod images;
+pub mod live;
 pub mod locks;
 pub mod paging;
 pub mod usage;
@@ -87,12 +89,22 @@ impl Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(images::list_images))
+        .routes(routes!(live::live))
         .routes(routes!(chats::list_chats))
         .routes(routes!(chats::get_chat, changes::delete_chat))
         .routes(routes!(changes::delete_comment))
         .routes(routes!(locks::list_locks, locks::lock, locks::unlock))
         .routes(routes!(bans::list_bans, bans::ban, bans::unban))
         .routes(routes!(usage::get_usage))
+        .merge(
+            // Imports carry whole files: their own body limit (the innermost one applies).
+            OpenApiRouter::new()
+                .routes(routes!(
+                    annotations::export_annotations,
+                    annotations::import_annotations
+                ))
+                .layer(DefaultBodyLimit::max(annotations::MAX_IMPORT_BYTES)),
+        )
 }
 
 /// The OpenAPI document of the admin API.

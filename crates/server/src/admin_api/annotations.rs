@@ -1,0 +1,251 @@
+//! W3C Web Annotation export and import of an image's discussions (`annotations`: the pure
+//! conversion). Import validates every op exactly like a widget's (the protocol codec) before
+//! committing any, then commits them through the one commit path ([`App::commit`]): open
+//! widgets see the imported discussions live, webhooks and usage count them, and ids derived
+//! from the annotations make a repeated import change nothing.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use image_chat_protocol::{
+    AddComment, ClientMessage, CreateChat, Op, ResolveChat, User, decode_client_frame,
+    limits::validate_name,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::auth::TenantAdmin;
+use super::chats::{ImageQuery, current_chats, image_key};
+use super::error::{ApiError, ApiErrorCode, ApiJson, ApiQuery, ApiResult, ErrorBody};
+use crate::annotations::{self, PlannedChat};
+use crate::app::{App, now_ms};
+use crate::store::{Rejection, StoreError};
+
+/// Largest import body.
+pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The content type of an export.
+const JSON_LD: &str = "application/ld+json; profile=\"http://www.w3.org/ns/anno.jsonld\"";
+
+/// What an import did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    /// The image imported into.
+    #[schema(example = "https://acme.example/photos/harbour.jpg")]
+    pub image: String,
+    /// Annotations read (each one discussion).
+    #[schema(example = 2)]
+    pub discussions: usize,
+    /// Comments among them, opening ones included.
+    #[schema(example = 5)]
+    pub comments: usize,
+    /// Ops committed now (a repeated import commits none: everything is already there).
+    #[schema(example = 6)]
+    pub applied: usize,
+}
+
+/// Export an image's discussions as W3C Web Annotations.
+#[utoipa::path(
+    get,
+    path = "/admin/api/v1/tenants/{tenant}/annotations",
+    tag = "annotations",
+    params(("tenant" = String, Path, description = "The tenant id", example = "acme"), ImageQuery),
+    responses(
+        (status = 200, description = "A JSON-LD array of annotations (application/ld+json), one per discussion, oldest first",
+         content_type = "application/ld+json", body = Object,
+         example = json!([{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "urn:image-chat:chat:Q2hhdC0xLi4uLi4uLi4uLg", "type": "Annotation", "motivation": "commenting", "created": "2026-12-06T10:30:00.000Z", "modified": "2026-12-06T10:31:00.000Z", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "body": [{"id": "urn:image-chat:comment:Q2hhdC0xLi4uLi4uLi4uLg", "type": "TextualBody", "value": "Is that the old lighthouse?", "format": "text/plain", "purpose": "commenting", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "created": "2026-12-06T10:30:00.000Z"}, {"id": "urn:image-chat:comment:UmVwbHktMS4uLi4uLi4uLg", "type": "TextualBody", "value": "Yes, before 1920.", "format": "text/plain", "purpose": "replying", "creator": {"id": "urn:image-chat:user:anon:6f1c0e", "type": "Person", "name": "Guest"}, "created": "2026-12-06T10:31:00.000Z"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}])),
+        (status = 400, description = "Invalid image id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 429, description = "Too many requests from this address", body = ErrorBody),
+    )
+)]
+pub async fn export_annotations(
+    admin: TenantAdmin,
+    State(app): State<Arc<App>>,
+    ApiQuery(query): ApiQuery<ImageQuery>,
+) -> ApiResult<Response> {
+    let key = image_key(&admin, &query.image)?;
+    let (_, chats) = current_chats(&app, &key).await?;
+    let body = Value::Array(annotations::export(&key.image, &chats));
+    Ok(([(header::CONTENT_TYPE, JSON_LD)], body.to_string()).into_response())
+}
+
+/// Import W3C Web Annotations as discussions of an image.
+#[utoipa::path(
+    post,
+    path = "/admin/api/v1/tenants/{tenant}/annotations",
+    tag = "annotations",
+    params(("tenant" = String, Path, description = "The tenant id", example = "acme"), ImageQuery),
+    request_body(content = Object, content_type = "application/json",
+        description = "One annotation, an array of them, or an AnnotationCollection / AnnotationPage (items); at most 1,000 annotations and 4 MiB",
+        example = json!([{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "http://example.org/anno1", "type": "Annotation", "creator": {"id": "http://example.org/user1", "type": "Person", "name": "A. Person"}, "created": "2015-10-13T13:00:00Z", "body": [{"type": "TextualBody", "value": "Is that the old lighthouse?", "purpose": "commenting"}, {"type": "TextualBody", "value": "Yes.", "purpose": "replying"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}])),
+    responses(
+        (status = 200, description = "Imported (or already there)", body = ImportReport,
+         example = json!({"image": "https://acme.example/photos/harbour.jpg", "discussions": 1, "comments": 2, "applied": 2})),
+        (status = 400, description = "Not JSON, not annotations, an annotation that does not fit (no text, no percent xywh selector, another image's target, text or name a widget could not send): nothing imported", body = ErrorBody,
+         example = json!({"code": "invalid-request", "message": "annotation 0: no target with a FragmentSelector xywh=percent:x,y,w,h"})),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+        (status = 409, description = "The image is full, locked, or at its discussion limit: the annotations before it were imported (importing again is safe)", body = ErrorBody),
+        (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 415, description = "Not Content-Type: application/json", body = ErrorBody),
+    )
+)]
+pub async fn import_annotations(
+    admin: TenantAdmin,
+    State(app): State<Arc<App>>,
+    ApiQuery(query): ApiQuery<ImageQuery>,
+    ApiJson(doc): ApiJson<Value>,
+) -> ApiResult<Json<ImportReport>> {
+    let key = image_key(&admin, &query.image)?;
+    let invalid = |message: String| ApiError::new(ApiErrorCode::InvalidRequest, message);
+    let plan = annotations::plan(&key.image, &doc).map_err(|e| invalid(e.to_string()))?;
+    // Every op, validated like a widget's, before anything is committed.
+    let mut ops = Vec::new();
+    for (index, chat) in plan.iter().enumerate() {
+        for (op, actor) in chat_ops(chat) {
+            decode_client_frame(&op_frame(&op))
+                .map(drop)
+                .map_err(|e| invalid(format!("annotation {index}: {}", e.to_frame().message)))?;
+            validate_name(&actor.name)
+                .map_err(|e| invalid(format!("annotation {index}: creator name: {e}")))?;
+            ops.push((op, actor, chat_time(chat, &ops)));
+        }
+    }
+    let limits = app
+        .security
+        .tenant
+        .with_overrides(&admin.tenant.limits)
+        .commit_limits(app.security.max_bytes_total);
+    let now = now_ms();
+    let mut applied = 0;
+    for (op, actor, at) in &ops {
+        let before = app
+            .store
+            .position(&key)
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        match app
+            .commit(&key, actor, op, at.unwrap_or(now).min(now), limits)
+            .await
+        {
+            Ok(seq) => applied += usize::from(seq > before.seq),
+            Err(StoreError::Rejected(rejection)) => {
+                let message = match rejection {
+                    Rejection::DuplicateId => {
+                        "a discussion or comment with an id of this import already exists with \
+                         other content"
+                            .to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                return Err(ApiError::new(ApiErrorCode::Conflict, message));
+            }
+            Err(err) => return Err(ApiError::store(&err)),
+        }
+    }
+    Ok(Json(ImportReport {
+        image: key.image.as_str().to_owned(),
+        discussions: plan.len(),
+        comments: plan.iter().map(|c| c.comments.len()).sum(),
+        applied,
+    }))
+}
+
+/// The ops that create `chat` (create, each reply, resolve), each with its author.
+fn chat_ops(chat: &PlannedChat) -> Vec<(Op, User)> {
+    let mut ops = Vec::new();
+    let mut comments = chat.comments.iter();
+    let Some(opening) = comments.next() else {
+        return ops;
+    };
+    let opener = actor(&opening.author, &opening.author_key);
+    ops.push((
+        Op::CreateChat(CreateChat {
+            broadcast_id: chat.broadcast_id(0),
+            chat_id: chat.id.clone(),
+            anchor: chat.anchor.clone(),
+            text: opening.text.clone(),
+        }),
+        opener.clone(),
+    ));
+    for (n, reply) in comments.enumerate() {
+        ops.push((
+            Op::AddComment(AddComment {
+                broadcast_id: chat.broadcast_id(n + 1),
+                chat_id: chat.id.clone(),
+                comment_id: reply.id.clone(),
+                text: reply.text.clone(),
+            }),
+            actor(&reply.author, &reply.author_key),
+        ));
+    }
+    if chat.resolved {
+        ops.push((
+            Op::ResolveChat(ResolveChat {
+                broadcast_id: chat.broadcast_id(chat.comments.len()),
+                chat_id: chat.id.clone(),
+                resolved: true,
+            }),
+            opener,
+        ));
+    }
+    ops
+}
+
+/// When the `n`th op of `chat` (`n` = ops already planned for it) was originally made.
+fn chat_time(chat: &PlannedChat, ops_so_far: &[(Op, User, Option<u64>)]) -> Option<u64> {
+    let n = ops_so_far
+        .iter()
+        .rev()
+        .take_while(|(op, _, _)| op_chat(op) == Some(&chat.id))
+        .count();
+    chat.comments
+        .get(n)
+        .or(chat.comments.last())
+        .and_then(|c| c.created_at)
+}
+
+fn op_chat(op: &Op) -> Option<&image_chat_protocol::ChatId> {
+    match op {
+        Op::CreateChat(o) => Some(&o.chat_id),
+        Op::AddComment(o) => Some(&o.chat_id),
+        Op::ResolveChat(o) => Some(&o.chat_id),
+        _ => None,
+    }
+}
+
+/// An imported comment's author: named as the annotation says, with a stable id per creator
+/// (this server's own user id when the creator is one of its `urn:image-chat:user:` ids, as in
+/// an export: a restored comment keeps its author; else `import:` + a hash of the creator's
+/// id), never a moderator nor signed in.
+fn actor(name: &str, key: &str) -> User {
+    let id = match key.strip_prefix("urn:image-chat:user:") {
+        Some(own) if !own.is_empty() && own.len() <= 256 => own.to_owned(),
+        _ => format!("import:{}", hex::encode(&Sha256::digest(key.as_bytes())[..8])),
+    };
+    User {
+        id,
+        name: name.trim().to_owned(),
+        avatar_url: None,
+        is_moderator: false,
+        signed_in: false,
+    }
+}
+
+/// The op as a widget would send it.
+fn op_frame(op: &Op) -> String {
+    let message = match op.clone() {
+        Op::CreateChat(o) => ClientMessage::CreateChat(o),
+        Op::AddComment(o) => ClientMessage::AddComment(o),
+        Op::ResolveChat(o) => ClientMessage::ResolveChat(o),
+        // Import makes nothing else.
+        _ => return String::new(),
+    };
+    message.to_json()
+}
