@@ -227,7 +227,10 @@ fn op_chat(op: &Op) -> Option<&image_chat_protocol::ChatId> {
 fn actor(name: &str, key: &str) -> User {
     let id = match key.strip_prefix("urn:image-chat:user:") {
         Some(own) if !own.is_empty() && own.len() <= 256 => own.to_owned(),
-        _ => format!("import:{}", hex::encode(&Sha256::digest(key.as_bytes())[..8])),
+        _ => format!(
+            "import:{}",
+            hex::encode(&Sha256::digest(key.as_bytes())[..8])
+        ),
     };
     User {
         id,
