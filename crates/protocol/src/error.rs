@@ -57,6 +57,11 @@ pub enum ErrorCode {
     ImageFull,
     /// The site (tenant) or the whole server has used its storage quota.
     QuotaExceeded,
+    /// A text anchor breaks its rules: offsets, lengths, blank or control characters.
+    InvalidAnchor,
+    /// An anchor of the wrong kind for the subject: a text anchor on an image, a point or a
+    /// region on a page.
+    WrongAnchorKind,
 }
 
 impl From<&ValidationError> for ErrorCode {
@@ -70,6 +75,8 @@ impl From<&ValidationError> for ErrorCode {
             ValidationError::InvalidName { .. } | ValidationError::InvisibleName => {
                 ErrorCode::InvalidName
             }
+            ValidationError::InvalidAnchor(_) => ErrorCode::InvalidAnchor,
+            ValidationError::WrongAnchorKind(_) => ErrorCode::WrongAnchorKind,
         }
     }
 }
@@ -77,7 +84,7 @@ impl From<&ValidationError> for ErrorCode {
 impl ErrorCode {
     /// Every code, for reading them back ([`ErrorCode::from_wire`]). A test fails to compile
     /// when a code is added without being listed here.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownType,
         ErrorCode::FrameTooLarge,
@@ -101,6 +108,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::ImageFull,
         ErrorCode::QuotaExceeded,
+        ErrorCode::InvalidAnchor,
+        ErrorCode::WrongAnchorKind,
     ];
 
     /// The code a wire name denotes (the inverse of [`ErrorCode::as_str`]), without serde.
@@ -134,6 +143,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ImageFull => "image-full",
             ErrorCode::QuotaExceeded => "quota-exceeded",
+            ErrorCode::InvalidAnchor => "invalid-anchor",
+            ErrorCode::WrongAnchorKind => "wrong-anchor-kind",
         }
     }
 }
@@ -173,7 +184,9 @@ mod tests {
             | ErrorCode::LimitExceeded
             | ErrorCode::Unavailable
             | ErrorCode::ImageFull
-            | ErrorCode::QuotaExceeded => ErrorCode::ALL.contains(&code),
+            | ErrorCode::QuotaExceeded
+            | ErrorCode::InvalidAnchor
+            | ErrorCode::WrongAnchorKind => ErrorCode::ALL.contains(&code),
         }
     }
 

@@ -119,7 +119,7 @@ fn hello_for(tenant: &str, image: &str, auth: Option<Auth>) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new(tenant),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth,
         resume: None,
     }

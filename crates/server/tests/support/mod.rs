@@ -123,7 +123,7 @@ pub fn hello(image: &str, resume: Option<Position>) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("demo"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Tester".into(),
             token: None,

@@ -102,8 +102,9 @@ impl PgTx<'_, '_> {
 impl ReadTx for PgTx<'_, '_> {
     async fn image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         self.query_opt(
-            "SELECT id, epoch, head, bytes FROM images WHERE tenant = $1 AND image = $2",
-            &[&key.tenant.as_str(), &key.image.as_str()],
+            "SELECT id, epoch, head, bytes FROM images \
+             WHERE tenant = $1 AND kind = $2 AND image = $3",
+            &[&key.tenant.as_str(), &key.kind().as_str(), &key.id()],
         )
         .await?
         .as_ref()
@@ -319,9 +320,9 @@ impl ReadTx for PgTx<'_, '_> {
 impl WriteTx for PgTx<'_, '_> {
     async fn lock_image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         self.query_opt(
-            "SELECT id, epoch, head, bytes FROM images WHERE tenant = $1 AND image = $2 \
-             FOR UPDATE",
-            &[&key.tenant.as_str(), &key.image.as_str()],
+            "SELECT id, epoch, head, bytes FROM images \
+             WHERE tenant = $1 AND kind = $2 AND image = $3 FOR UPDATE",
+            &[&key.tenant.as_str(), &key.kind().as_str(), &key.id()],
         )
         .await?
         .as_ref()
@@ -335,10 +336,16 @@ impl WriteTx for PgTx<'_, '_> {
         epoch: u32,
     ) -> Result<Option<ImageRow>, StoreError> {
         self.query_opt(
-            "INSERT INTO images (tenant, image, epoch, head, bytes) VALUES ($1, $2, $3, 0, 0) \
-             ON CONFLICT (tenant, image) DO NOTHING \
+            "INSERT INTO images (tenant, kind, image, epoch, head, bytes) \
+             VALUES ($1, $2, $3, $4, 0, 0) \
+             ON CONFLICT (tenant, kind, image) DO NOTHING \
              RETURNING id, epoch, head, bytes",
-            &[&key.tenant.as_str(), &key.image.as_str(), &i64::from(epoch)],
+            &[
+                &key.tenant.as_str(),
+                &key.kind().as_str(),
+                &key.id(),
+                &i64::from(epoch),
+            ],
         )
         .await?
         .as_ref()

@@ -1,16 +1,19 @@
-//! The SQLite schema (version 4, recorded in `PRAGMA user_version`): created on a new file,
-//! converted from versions 2 and 3, refused when older or newer. Version 4 added
+//! The SQLite schema (version 5, recorded in `PRAGMA user_version`): created on a new file,
+//! converted from versions 2 to 4, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
-//! open.
+//! open. Version 5 added `images.kind` (discussions on page text): `images` is rebuilt under
+//! the key `(tenant, kind, image)`, every existing row an image.
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
 //! [`migrate_v2`]); version 1 (hyphenated UUIDs, `{"type":"point",…}` anchors, never released)
 //! is refused.
 //!
-//! - `images`: one row per image that has ever been written: its log `epoch` (random, nonzero),
-//!   `head` (the last assigned `seq`) and `bytes` (the weight of its discussions, see
-//!   [`crate::store::size`]). The row is created by the first committed op.
+//! - `images`: one row per image or page (`kind`: `image` / `page`; `image` holds its id) that
+//!   has ever been written: its log `epoch` (random, nonzero), `head` (the last assigned `seq`)
+//!   and `bytes` (the weight of its discussions, see [`crate::store::size`]). The row is
+//!   created by the first committed op. Every other table hangs off its `id`, so a page's
+//!   discussions, comments and events are stored exactly as an image's.
 //! - `chats`: one row per live discussion, keyed by `(image_row, chat_id)` — ids are unique
 //!   within an image, so an id used on another image (or by another tenant) cannot block this
 //!   one — with its anchor (JSON, so new anchor kinds such as regions need no migration), its
@@ -34,7 +37,28 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
+
+/// Version 4 → 5: `images` gains `kind` and is keyed by `(tenant, kind, image)`. SQLite cannot
+/// change a table's constraints in place, so the table is rebuilt (the documented 12-step
+/// procedure: foreign keys off around it, see [`migrate`]), keeping every row's `id`, which the
+/// other tables reference.
+const MIGRATE_V5: &str = "
+CREATE TABLE images_v5 (
+    id     INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    kind   TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
+    image  TEXT    NOT NULL,
+    epoch  INTEGER NOT NULL CHECK (epoch > 0),
+    head   INTEGER NOT NULL CHECK (head >= 0),
+    bytes  INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    UNIQUE (tenant, kind, image)
+) STRICT;
+INSERT INTO images_v5 (id, tenant, kind, image, epoch, head, bytes)
+    SELECT id, tenant, 'image', image, epoch, head, bytes FROM images;
+DROP TABLE images;
+ALTER TABLE images_v5 RENAME TO images;
+";
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
@@ -105,9 +129,25 @@ CREATE TABLE secrets (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// Creates the schema on a new database, converts a version-2 one, accepts the current one,
+/// Creates the schema on a new database, converts an older one, accepts the current one,
 /// refuses others.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // Rebuilding `images` (version 5) needs foreign keys off, and SQLite only switches them
+    // outside a transaction. The version is read again under the lock below: when another
+    // server migrated the file meanwhile, nothing is rebuilt.
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let rebuild = version < SCHEMA_VERSION && version != 1;
+    if rebuild {
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+    }
+    let result = migrate_locked(conn);
+    if rebuild {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    result
+}
+
+fn migrate_locked(conn: &mut Connection) -> Result<(), StoreError> {
     // IMMEDIATE: two servers opening a new file at once must not both create the schema.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -116,15 +156,22 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             tx.execute_batch(SCHEMA_NEW)?;
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
             tx.execute_batch(MIGRATE_V4)?;
+            migrate_v5(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         2 => {
             migrate_v2(&tx)?;
             tx.execute_batch(MIGRATE_V4)?;
+            migrate_v5(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         3 => {
             tx.execute_batch(MIGRATE_V4)?;
+            migrate_v5(&tx)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        4 => {
+            migrate_v5(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
@@ -144,6 +191,21 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         }
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Version 4 → 5 in the caller's transaction (foreign keys off, see [`migrate`]), checking
+/// that every reference to `images` still holds afterwards.
+fn migrate_v5(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(MIGRATE_V5)?;
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        return Err(StoreError::Backend(format!(
+            "sqlite: {broken} rows reference no image after the version 5 migration"
+        )));
+    }
     Ok(())
 }
 

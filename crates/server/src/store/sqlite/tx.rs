@@ -19,21 +19,24 @@ use crate::store::{ImageKey, StoreError};
 pub(super) struct SqliteTx<'a>(pub(super) &'a Connection);
 
 const SELECT_IMAGE: &str =
-    "SELECT id, epoch, head, bytes FROM images WHERE tenant = ?1 AND image = ?2";
+    "SELECT id, epoch, head, bytes FROM images WHERE tenant = ?1 AND kind = ?2 AND image = ?3";
 
 impl SqliteTx<'_> {
     fn image_row(&self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         Ok(self
             .0
             .prepare_cached(SELECT_IMAGE)?
-            .query_row(params![key.tenant.as_str(), key.image.as_str()], |row| {
-                Ok(ImageRow {
-                    id: row.get(0)?,
-                    epoch: row.get(1)?,
-                    head: row.get(2)?,
-                    bytes: row.get(3)?,
-                })
-            })
+            .query_row(
+                params![key.tenant.as_str(), key.kind().as_str(), key.id()],
+                |row| {
+                    Ok(ImageRow {
+                        id: row.get(0)?,
+                        epoch: row.get(1)?,
+                        head: row.get(2)?,
+                        bytes: row.get(3)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -255,8 +258,9 @@ impl WriteTx for SqliteTx<'_> {
     ) -> Result<Option<ImageRow>, StoreError> {
         // Under the write lock nobody else can have created it since `lock_image`.
         self.execute(
-            "INSERT INTO images (tenant, image, epoch, head, bytes) VALUES (?1, ?2, ?3, 0, 0)",
-            params![key.tenant.as_str(), key.image.as_str(), epoch],
+            "INSERT INTO images (tenant, kind, image, epoch, head, bytes) \
+             VALUES (?1, ?2, ?3, ?4, 0, 0)",
+            params![key.tenant.as_str(), key.kind().as_str(), key.id(), epoch],
         )?;
         Ok(Some(ImageRow {
             id: self.0.last_insert_rowid(),
