@@ -119,6 +119,14 @@ pub struct Client {
     pub welcome: Option<Welcome>,
 }
 
+/// A `hello` for page `page` (discussions on its text).
+pub fn page_hello(page: &str, resume: Option<Position>) -> Hello {
+    Hello {
+        subject: image_chat_protocol::PageId::new(page).into(),
+        ..hello(page, resume)
+    }
+}
+
 pub fn hello(image: &str, resume: Option<Position>) -> Hello {
     Hello {
         protocol: 1,
@@ -286,10 +294,10 @@ pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
 pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
     let seq = send_for_ack(client, message).await;
     match client.recv_skip_presence().await {
-        ServerMessage::NewImageChat(e) if e.seq == seq => {}
-        ServerMessage::ImageChatUpdated(e) if e.seq == seq => {}
-        ServerMessage::DeletedImageChat(e) if e.seq == seq => {}
-        other => panic!("expected the echo of seq {seq}, got {other:?}"),
+        other => match other.into_event() {
+            Ok(e) if e.seq() == seq => {}
+            other => panic!("expected the echo of seq {seq}, got {other:?}"),
+        },
     }
     seq
 }

@@ -535,6 +535,12 @@ impl Engine {
         &self.view
     }
 
+    /// The image or page this engine follows: its kind says which anchors the discussions
+    /// carry (`subject().kind()`: points and regions, or text) and which `Command` creates one.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+
     /// The connection status.
     pub fn status(&self) -> ConnectionStatus {
         self.view.connection
