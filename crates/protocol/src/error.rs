@@ -62,6 +62,10 @@ pub enum ErrorCode {
     /// An anchor of the wrong kind for the subject: a text anchor on an image, a point or a
     /// region on a page.
     WrongAnchorKind,
+    /// The image is locked read-only by a moderator: only moderators may change it.
+    ImageLocked,
+    /// The person is banned from posting on this site.
+    Banned,
 }
 
 impl From<&ValidationError> for ErrorCode {
@@ -84,7 +88,7 @@ impl From<&ValidationError> for ErrorCode {
 impl ErrorCode {
     /// Every code, for reading them back ([`ErrorCode::from_wire`]). A test fails to compile
     /// when a code is added without being listed here.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownType,
         ErrorCode::FrameTooLarge,
@@ -110,6 +114,8 @@ impl ErrorCode {
         ErrorCode::QuotaExceeded,
         ErrorCode::InvalidAnchor,
         ErrorCode::WrongAnchorKind,
+        ErrorCode::ImageLocked,
+        ErrorCode::Banned,
     ];
 
     /// The code a wire name denotes (the inverse of [`ErrorCode::as_str`]), without serde.
@@ -145,6 +151,8 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota-exceeded",
             ErrorCode::InvalidAnchor => "invalid-anchor",
             ErrorCode::WrongAnchorKind => "wrong-anchor-kind",
+            ErrorCode::ImageLocked => "image-locked",
+            ErrorCode::Banned => "banned",
         }
     }
 }
@@ -186,7 +194,9 @@ mod tests {
             | ErrorCode::ImageFull
             | ErrorCode::QuotaExceeded
             | ErrorCode::InvalidAnchor
-            | ErrorCode::WrongAnchorKind => ErrorCode::ALL.contains(&code),
+            | ErrorCode::WrongAnchorKind
+            | ErrorCode::ImageLocked
+            | ErrorCode::Banned => ErrorCode::ALL.contains(&code),
         }
     }
 

@@ -9,9 +9,9 @@
 //!   the [`Subject`] a connection follows (an image or a page).
 //! - [`model`]: the domain values carried on the wire: users, anchors (points, regions, text
 //!   passages: [`TextAnchor`], from the `image-chat-anchor` crate), comments, chats, snapshots.
-//! - [`client`]: client → server messages (`hello`, the seven ops, `set-name`, `ping`).
+//! - [`client`]: client → server messages (`hello`, the seven ops, `set-name`, `set-lock`, `ping`).
 //! - [`server`]: server → client messages (`welcome`, the broadcast events — three names on
-//!   images, three on pages —, `batch`, `ack`, `error`, `presence`, `pong`).
+//!   images, three on pages —, `batch`, `ack`, `error`, `presence`, `lock`, `pong`).
 //! - [`state`]: what an event *means*: applying events to a snapshot, used by the client view and
 //!   by the server's replay checks so the two can never disagree.
 //! - [`limits`]: sizes and ranges, and the validation shared by client and server.
@@ -46,8 +46,8 @@ pub use ids::{BroadcastId, ChatId, CommentId, ImageId, PageId, Subject, SubjectK
 pub use limits::ValidationError;
 pub use model::{Anchor, Chat, Comment, Position, Snapshot, TextAnchor, User};
 pub use server::{
-    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
-    Pong, Presence, ServerMessage, Welcome,
+    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, Lock,
+    NewImageChat, Pong, Presence, ServerMessage, Welcome,
 };
 pub use state::{ApplyError, ImageState};
 pub use wire::FrameError;

@@ -293,11 +293,9 @@ pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
 /// Sends an op, returns its ack's seq and consumes its echo (which follows the ack).
 pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
     let seq = send_for_ack(client, message).await;
-    match client.recv_skip_presence().await {
-        other => match other.into_event() {
-            Ok(e) if e.seq() == seq => {}
-            other => panic!("expected the echo of seq {seq}, got {other:?}"),
-        },
+    match client.recv_skip_presence().await.into_event() {
+        Ok(e) if e.seq() == seq => {}
+        other => panic!("expected the echo of seq {seq}, got {other:?}"),
     }
     seq
 }

@@ -106,8 +106,31 @@ CREATE TABLE secrets (
         sql: "ALTER TABLE chats ADD COLUMN resolved BOOLEAN NOT NULL DEFAULT FALSE;",
     },
     Migration {
-        description: "images.kind (discussions on page text), key (tenant, kind, image)",
-        // The one entry that changes a key: a node of the previous release reads and writes
+        description: "image_locks, bans (moderation); images by tenant",
+        sql: "
+CREATE TABLE image_locks (
+    tenant    TEXT   NOT NULL,
+    image     TEXT   NOT NULL,
+    locked_at BIGINT NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+);
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT   NOT NULL,
+    user_id   TEXT   NOT NULL,
+    reason    TEXT   NOT NULL,
+    banned_at BIGINT NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+",
+    },
+    Migration {
+        description: "images.kind and image_locks.kind (discussions on page text), keys with the kind",
+        // The one entry that changes keys: a node of the previous release reads and writes
         // its images (kind 'image' by default) but cannot create one any more (its
         // `ON CONFLICT (tenant, image)` has no matching constraint). Upgrade every node past it
         // together (see OPERATIONS.md, "Upgrading").
@@ -115,6 +138,9 @@ CREATE TABLE secrets (
 ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page'));
 ALTER TABLE images DROP CONSTRAINT images_tenant_image_key;
 ALTER TABLE images ADD CONSTRAINT images_tenant_kind_image_key UNIQUE (tenant, kind, image);
+ALTER TABLE image_locks ADD COLUMN kind TEXT NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page'));
+ALTER TABLE image_locks DROP CONSTRAINT image_locks_pkey;
+ALTER TABLE image_locks ADD PRIMARY KEY (tenant, kind, image);
 ",
     },
 ];

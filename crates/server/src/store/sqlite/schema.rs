@@ -1,8 +1,9 @@
-//! The SQLite schema (version 5, recorded in `PRAGMA user_version`): created on a new file,
-//! converted from versions 2 to 4, refused when older or newer. Version 4 added
+//! The SQLite schema (version 6, recorded in `PRAGMA user_version`): created on a new file,
+//! converted from versions 2 to 5, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
-//! open. Version 5 added `images.kind` (discussions on page text): `images` is rebuilt under
-//! the key `(tenant, kind, image)`, every existing row an image.
+//! open. Version 5 added `image_locks` and `bans` (moderation; empty on a converted file).
+//! Version 6 added `kind` to `images` and `image_locks` (discussions on page text): both are
+//! rebuilt under keys with the kind, `(tenant, kind, image)`, every existing row an image.
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
@@ -26,6 +27,10 @@
 //!   op's `broadcast_id` and its idempotency fingerprint.
 //! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
+//! - `image_locks`: images (and pages) locked read-only, keyed by `(tenant, kind, image)` (an
+//!   image never written can be locked, so not by `images` row), with when.
+//! - `bans`: people banned from posting on a tenant's images, keyed by `(tenant, user_id)`, with
+//!   the moderator's reason and when.
 //!
 //! The PostgreSQL schema (`postgres/schema.rs`) has the same tables and columns.
 
@@ -37,14 +42,14 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 
-/// Version 4 → 5: `images` gains `kind` and is keyed by `(tenant, kind, image)`. SQLite cannot
-/// change a table's constraints in place, so the table is rebuilt (the documented 12-step
-/// procedure: foreign keys off around it, see [`migrate`]), keeping every row's `id`, which the
-/// other tables reference.
-const MIGRATE_V5: &str = "
-CREATE TABLE images_v5 (
+/// Version 5 → 6: `images` and `image_locks` gain `kind` (`image` / `page`) and are keyed by
+/// `(tenant, kind, image)`. SQLite cannot change a table's key in place, so both are rebuilt
+/// (the documented procedure: foreign keys off around it, see [`migrate`]), keeping every
+/// image row's `id`, which the other tables reference, and recreating their indexes.
+const MIGRATE_V6: &str = "
+CREATE TABLE images_v6 (
     id     INTEGER PRIMARY KEY,
     tenant TEXT    NOT NULL,
     kind   TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
@@ -54,15 +59,52 @@ CREATE TABLE images_v5 (
     bytes  INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
     UNIQUE (tenant, kind, image)
 ) STRICT;
-INSERT INTO images_v5 (id, tenant, kind, image, epoch, head, bytes)
+INSERT INTO images_v6 (id, tenant, kind, image, epoch, head, bytes)
     SELECT id, tenant, 'image', image, epoch, head, bytes FROM images;
 DROP TABLE images;
-ALTER TABLE images_v5 RENAME TO images;
+ALTER TABLE images_v6 RENAME TO images;
+CREATE INDEX images_by_tenant ON images (tenant, id);
+
+CREATE TABLE image_locks_v6 (
+    tenant    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, kind, image)
+) STRICT, WITHOUT ROWID;
+INSERT INTO image_locks_v6 (tenant, kind, image, locked_at)
+    SELECT tenant, 'image', image, locked_at FROM image_locks;
+DROP TABLE image_locks;
+ALTER TABLE image_locks_v6 RENAME TO image_locks;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
 ";
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
     "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
+
+/// Version 4 → 5: image locks and bans (moderation), and the index the admin API lists a
+/// tenant's images by.
+const MIGRATE_V5: &str = "
+CREATE TABLE image_locks (
+    tenant    TEXT    NOT NULL,
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT    NOT NULL,
+    user_id   TEXT    NOT NULL,
+    reason    TEXT    NOT NULL,
+    banned_at INTEGER NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+";
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
 /// version-2 file keeps its `images` table and gains a column.
@@ -132,7 +174,7 @@ CREATE TABLE secrets (
 /// Creates the schema on a new database, converts an older one, accepts the current one,
 /// refuses others.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    // Rebuilding `images` (version 5) needs foreign keys off, and SQLite only switches them
+    // Rebuilding `images` (version 6) needs foreign keys off, and SQLite only switches them
     // outside a transaction. The version is read again under the lock below: when another
     // server migrated the file meanwhile, nothing is rebuilt.
     let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -156,22 +198,30 @@ fn migrate_locked(conn: &mut Connection) -> Result<(), StoreError> {
             tx.execute_batch(SCHEMA_NEW)?;
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
             tx.execute_batch(MIGRATE_V4)?;
-            migrate_v5(&tx)?;
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         2 => {
             migrate_v2(&tx)?;
             tx.execute_batch(MIGRATE_V4)?;
-            migrate_v5(&tx)?;
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         3 => {
             tx.execute_batch(MIGRATE_V4)?;
-            migrate_v5(&tx)?;
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         4 => {
-            migrate_v5(&tx)?;
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        5 => {
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
@@ -194,16 +244,16 @@ fn migrate_locked(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Version 4 → 5 in the caller's transaction (foreign keys off, see [`migrate`]), checking
+/// Version 5 → 6 in the caller's transaction (foreign keys off, see [`migrate`]), checking
 /// that every reference to `images` still holds afterwards.
-fn migrate_v5(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute_batch(MIGRATE_V5)?;
+fn migrate_v6(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(MIGRATE_V6)?;
     let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
         r.get(0)
     })?;
     if broken > 0 {
         return Err(StoreError::Backend(format!(
-            "sqlite: {broken} rows reference no image after the version 5 migration"
+            "sqlite: {broken} rows reference no image after the version 6 migration"
         )));
     }
     Ok(())
