@@ -45,8 +45,9 @@ pub fn request(locale: Locale) {
     }
 }
 
-/// The chunk's import settled: `table` is its default export, or `undefined` on failure (a
-/// later mount asks again).
+/// The chunk's import settled: `table` is its default export, or `undefined` on failure. A
+/// later mount asks again, which only helps where the browser did not remember the failure
+/// (browsers keep a failed module in their module map until the page reloads).
 fn arrived(locale: Locale, table: &JsValue) {
     PENDING.with(|pending| pending.borrow_mut().retain(|l| *l != locale));
     let failure = if table.is_undefined() {
