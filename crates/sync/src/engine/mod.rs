@@ -484,12 +484,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Locks the image read-only (`true`) or unlocks it: moderators only (anyone else:
-    /// [`LocalError::NotAllowed`]). Sent as `set-lock` when live; nothing changes locally until
+    /// Locks the image read-only (`true`) or unlocks it: moderators only, not in a read-only
+    /// session (otherwise: [`LocalError::NotAllowed`]). Sent as `set-lock` when live; nothing changes locally until
     /// the server's `lock` frame arrives (to every viewer), so the view never shows a lock the
     /// server did not make. Not connected: [`LocalError::Offline`].
     pub fn set_lock(&mut self, locked: bool) -> Result<(), LocalError> {
-        if !self.you.as_ref().is_some_and(|you| you.is_moderator) {
+        // A read-only session may change nothing, a lock included (the server says `forbidden`).
+        if self.view.read_only || !self.you.as_ref().is_some_and(|you| you.is_moderator) {
             return Err(LocalError::NotAllowed);
         }
         if !matches!(self.link, Link::Live { .. }) {
