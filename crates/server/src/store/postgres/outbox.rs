@@ -1,4 +1,4 @@
-//! The webhook outbox in PostgreSQL (table of migration 4): claim due rows with
+//! The webhook outbox in PostgreSQL (table of migration 5): claim due rows with
 //! `FOR UPDATE SKIP LOCKED` (nodes claiming at once skip each other's rows instead of waiting
 //! or taking them twice), finish or reschedule them.
 

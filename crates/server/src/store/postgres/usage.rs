@@ -1,4 +1,4 @@
-//! Usage rows in PostgreSQL (the tables of migration 4): additive upserts of a node's batch,
+//! Usage rows in PostgreSQL (the tables of migration 5): additive upserts of a node's batch,
 //! and the per-day read with the day's viewer peak. The same statements as SQLite's
 //! (`sqlite/usage.rs`) in PostgreSQL's dialect.
 

@@ -1,17 +1,21 @@
-//! The SQLite schema (version 6, recorded in `PRAGMA user_version`): created on a new file,
+//! The SQLite schema (version 7, recorded in `PRAGMA user_version`): created on a new file,
 //! converted from versions 2 to 5, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
-//! open. Version 5 added `image_locks` and `bans` (moderation; empty on a converted file),
-//! version 6 the usage tables and the webhook outbox.
+//! open. Version 5 added `image_locks` and `bans` (moderation; empty on a converted file).
+//! Version 6 added `kind` to `images` and `image_locks` (discussions on page text): both are
+//! rebuilt under keys with the kind, `(tenant, kind, image)`, every existing row an image.
+//! Version 7 added the usage tables and the webhook outbox.
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
 //! [`migrate_v2`]); version 1 (hyphenated UUIDs, `{"type":"point",…}` anchors, never released)
 //! is refused.
 //!
-//! - `images`: one row per image that has ever been written: its log `epoch` (random, nonzero),
-//!   `head` (the last assigned `seq`) and `bytes` (the weight of its discussions, see
-//!   [`crate::store::size`]). The row is created by the first committed op.
+//! - `images`: one row per image or page (`kind`: `image` / `page`; `image` holds its id) that
+//!   has ever been written: its log `epoch` (random, nonzero), `head` (the last assigned `seq`)
+//!   and `bytes` (the weight of its discussions, see [`crate::store::size`]). The row is
+//!   created by the first committed op. Every other table hangs off its `id`, so a page's
+//!   discussions, comments and events are stored exactly as an image's.
 //! - `chats`: one row per live discussion, keyed by `(image_row, chat_id)` — ids are unique
 //!   within an image, so an id used on another image (or by another tenant) cannot block this
 //!   one — with its anchor (JSON, so new anchor kinds such as regions need no migration), its
@@ -24,17 +28,19 @@
 //!   op's `broadcast_id` and its idempotency fingerprint.
 //! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
-//! - `image_locks`: images locked read-only, keyed by `(tenant, image)` (an image never written
-//!   can be locked, so not by `images` row), with when.
+//! - `image_locks`: images (and pages) locked read-only, keyed by `(tenant, kind, image)` (an
+//!   image never written can be locked, so not by `images` row), with when.
 //! - `bans`: people banned from posting on a tenant's images, keyed by `(tenant, user_id)`, with
 //!   the moderator's reason and when.
-//! - `usage_days` (version 6): per tenant and UTC day (`YYYY-MM-DD`), the counters every node
+//! - `usage_days` (version 7): per tenant and UTC day (`YYYY-MM-DD`), the counters every node
 //!   adds to (frames and bytes sent, discussions, comments, ops, connections).
-//! - `usage_viewer_minutes` (version 6): per tenant, day, minute and node, the most connections
+//! - `usage_viewer_minutes` (version 7): per tenant, day, minute and node, the most connections
 //!   the node had open at once in that minute; a day's peak is the highest per-minute sum.
-//! - `webhook_outbox` (version 6): changes still to be POSTed to a tenant's webhook, written in
+//! - `webhook_outbox` (version 7): changes still to be POSTed to a tenant's webhook, written in
 //!   the commit's transaction; `due_ms` is the next attempt, `lease_ms` the time until which a
 //!   node has claimed the row (see `webhooks`).
+//!
+//! The PostgreSQL schema (`postgres/schema.rs`) has the same tables and columns.
 //!
 //! The PostgreSQL schema (`postgres/schema.rs`) has the same tables and columns.
 
@@ -46,7 +52,7 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
@@ -75,9 +81,9 @@ CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
 CREATE INDEX images_by_tenant ON images (tenant, id);
 ";
 
-/// Version 5 → 6: usage per tenant per day, per-minute viewer peaks per node, and the webhook
+/// Version 6 → 7: usage per tenant per day, per-minute viewer peaks per node, and the webhook
 /// outbox (see the module doc).
-const MIGRATE_V6: &str = "
+const MIGRATE_V7: &str = "
 CREATE TABLE usage_days (
     tenant      TEXT    NOT NULL,
     day         TEXT    NOT NULL,
@@ -112,9 +118,40 @@ CREATE TABLE webhook_outbox (
 CREATE INDEX webhook_outbox_due ON webhook_outbox (due_ms);
 ";
 
-/// Steps after version 4, in order: each `(version, statements)` brings a file from the
-/// version before to that one. Append only.
-const STEPS: &[(i64, &str)] = &[(5, MIGRATE_V5), (6, MIGRATE_V6)];
+/// Version 5 → 6: `images` and `image_locks` gain `kind` (`image` / `page`) and are keyed by
+/// `(tenant, kind, image)`. SQLite cannot change a table's key in place, so both are rebuilt
+/// (the documented procedure: foreign keys off around it, see [`migrate`]), keeping every
+/// image row's `id`, which the other tables reference, and recreating their indexes.
+const MIGRATE_V6: &str = "
+CREATE TABLE images_v6 (
+    id     INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    kind   TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
+    image  TEXT    NOT NULL,
+    epoch  INTEGER NOT NULL CHECK (epoch > 0),
+    head   INTEGER NOT NULL CHECK (head >= 0),
+    bytes  INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    UNIQUE (tenant, kind, image)
+) STRICT;
+INSERT INTO images_v6 (id, tenant, kind, image, epoch, head, bytes)
+    SELECT id, tenant, 'image', image, epoch, head, bytes FROM images;
+DROP TABLE images;
+ALTER TABLE images_v6 RENAME TO images;
+CREATE INDEX images_by_tenant ON images (tenant, id);
+
+CREATE TABLE image_locks_v6 (
+    tenant    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, kind, image)
+) STRICT, WITHOUT ROWID;
+INSERT INTO image_locks_v6 (tenant, kind, image, locked_at)
+    SELECT tenant, 'image', image, locked_at FROM image_locks;
+DROP TABLE image_locks;
+ALTER TABLE image_locks_v6 RENAME TO image_locks;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+";
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
 /// version-2 file keeps its `images` table and gains a column.
@@ -181,30 +218,69 @@ CREATE TABLE secrets (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// Creates the schema on a new database, converts a version-2 one, accepts the current one,
+/// Creates the schema on a new database, converts an older one, accepts the current one,
 /// refuses others.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // Rebuilding `images` (version 6) needs foreign keys off, and SQLite only switches them
+    // outside a transaction. The version is read again under the lock below: when another
+    // server migrated the file meanwhile, nothing is rebuilt.
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let rebuild = version < SCHEMA_VERSION && version != 1;
+    if rebuild {
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+    }
+    let result = migrate_locked(conn);
+    if rebuild {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    result
+}
+
+fn migrate_locked(conn: &mut Connection) -> Result<(), StoreError> {
     // IMMEDIATE: two servers opening a new file at once must not both create the schema.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    // First to version 4 (the last version converted by hand), then the steps.
-    let at = match version {
+    match version {
         0 => {
             tx.execute_batch(SCHEMA_NEW)?;
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
             tx.execute_batch(MIGRATE_V4)?;
-            4
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
+            tx.execute_batch(MIGRATE_V7)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         2 => {
             migrate_v2(&tx)?;
             tx.execute_batch(MIGRATE_V4)?;
-            4
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
+            tx.execute_batch(MIGRATE_V7)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         3 => {
             tx.execute_batch(MIGRATE_V4)?;
-            4
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
+            tx.execute_batch(MIGRATE_V7)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
-        4..=SCHEMA_VERSION => version,
+        4 => {
+            tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
+            tx.execute_batch(MIGRATE_V7)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        5 => {
+            migrate_v6(&tx)?;
+            tx.execute_batch(MIGRATE_V7)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        6 => {
+            tx.execute_batch(MIGRATE_V7)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        SCHEMA_VERSION => {}
         1 => {
             // Written before ids became base64url and anchors arrays (protocol §3, §8); its
             // rows would not decode. Say what to do rather than only what went wrong.
@@ -219,16 +295,23 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
                  reads version {SCHEMA_VERSION})"
             )));
         }
-    };
-    for (step, sql) in STEPS {
-        if *step > at {
-            tx.execute_batch(sql)?;
-        }
-    }
-    if version != SCHEMA_VERSION {
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Version 5 → 6 in the caller's transaction (foreign keys off, see [`migrate`]), checking
+/// that every reference to `images` still holds afterwards.
+fn migrate_v6(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(MIGRATE_V6)?;
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        return Err(StoreError::Backend(format!(
+            "sqlite: {broken} rows reference no image after the version 6 migration"
+        )));
+    }
     Ok(())
 }
 
