@@ -218,6 +218,17 @@ pub fn export(image: &ImageId, chats: &[Chat]) -> Vec<Value> {
         .collect()
 }
 
+/// `items` as one W3C `AnnotationCollection` with its single page embedded (what an export
+/// answers; an import takes it back as it is).
+pub fn collection(items: Vec<Value>) -> Value {
+    json!({
+        "@context": CONTEXT,
+        "type": "AnnotationCollection",
+        "total": items.len(),
+        "first": {"type": "AnnotationPage", "startIndex": 0, "items": items},
+    })
+}
+
 /// Why an import document was refused (nothing is imported then).
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ImportError {

@@ -97,10 +97,7 @@ async fn the_redis_hop_is_measured() {
     // The factory holds the node's proxy: kept for the whole test.
     let redis = Redis::default();
     let nodes = suite::BrokerFactory::nodes(&redis, 1).await;
-    let topic = ImageKey {
-        tenant: TenantId::new("t"),
-        image: ImageId::new("img"),
-    };
+    let topic = ImageKey::image(TenantId::new("t"), ImageId::new("img"));
     let mut sub = nodes[0].subscribe(&topic).await.expect("subscribe");
     for seq in 1..=5 {
         let frame = format!(r#"{{"seq":{seq}}}"#);

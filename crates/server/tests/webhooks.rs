@@ -205,7 +205,7 @@ fn hello() -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("acme"),
-        image_id: ImageId::new("photo-1"),
+        subject: ImageId::new("photo-1").into(),
         auth: Some(Auth::Anonymous {
             name: "Ada".into(),
             token: None,

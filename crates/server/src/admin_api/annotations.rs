@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use image_chat_protocol::{
-    AddComment, ClientMessage, CreateChat, Op, ResolveChat, User, decode_client_frame,
+    AddComment, ClientMessage, CreateChat, ImageId, Op, ResolveChat, User, decode_client_frame,
     limits::validate_name,
 };
 use serde::{Deserialize, Serialize};
@@ -28,9 +27,6 @@ use crate::store::{Rejection, StoreError};
 
 /// Largest import body.
 pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
-
-/// The content type of an export.
-const JSON_LD: &str = "application/ld+json; profile=\"http://www.w3.org/ns/anno.jsonld\"";
 
 /// What an import did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -57,9 +53,9 @@ pub struct ImportReport {
     tag = "annotations",
     params(("tenant" = String, Path, description = "The tenant id", example = "acme"), ImageQuery),
     responses(
-        (status = 200, description = "A JSON-LD array of annotations (application/ld+json), one per discussion, oldest first",
-         content_type = "application/ld+json", body = Object,
-         example = json!([{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "urn:image-chat:chat:Q2hhdC0xLi4uLi4uLi4uLg", "type": "Annotation", "motivation": "commenting", "created": "2026-12-06T10:30:00.000Z", "modified": "2026-12-06T10:31:00.000Z", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "body": [{"id": "urn:image-chat:comment:Q2hhdC0xLi4uLi4uLi4uLg", "type": "TextualBody", "value": "Is that the old lighthouse?", "format": "text/plain", "purpose": "commenting", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "created": "2026-12-06T10:30:00.000Z"}, {"id": "urn:image-chat:comment:UmVwbHktMS4uLi4uLi4uLg", "type": "TextualBody", "value": "Yes, before 1920.", "format": "text/plain", "purpose": "replying", "creator": {"id": "urn:image-chat:user:anon:6f1c0e", "type": "Person", "name": "Guest"}, "created": "2026-12-06T10:31:00.000Z"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}])),
+        (status = 200, description = "A W3C AnnotationCollection (JSON-LD) whose first page holds one annotation per discussion, oldest first",
+         body = Object,
+         example = json!({"@context": "http://www.w3.org/ns/anno.jsonld", "type": "AnnotationCollection", "total": 1, "first": {"type": "AnnotationPage", "startIndex": 0, "items": [{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "urn:image-chat:chat:Q2hhdC0xLi4uLi4uLi4uLg", "type": "Annotation", "motivation": "commenting", "created": "2026-12-06T10:30:00.000Z", "modified": "2026-12-06T10:31:00.000Z", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "body": [{"id": "urn:image-chat:comment:Q2hhdC0xLi4uLi4uLi4uLg", "type": "TextualBody", "value": "Is that the old lighthouse?", "format": "text/plain", "purpose": "commenting", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "created": "2026-12-06T10:30:00.000Z"}, {"id": "urn:image-chat:comment:UmVwbHktMS4uLi4uLi4uLg", "type": "TextualBody", "value": "Yes, before 1920.", "format": "text/plain", "purpose": "replying", "creator": {"id": "urn:image-chat:user:anon:6f1c0e", "type": "Person", "name": "Guest"}, "created": "2026-12-06T10:31:00.000Z"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}]}})),
         (status = 400, description = "Invalid image id", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 429, description = "Too many requests from this address", body = ErrorBody),
@@ -71,9 +67,10 @@ pub async fn export_annotations(
     ApiQuery(query): ApiQuery<ImageQuery>,
 ) -> ApiResult<Response> {
     let key = image_key(&admin, &query.image)?;
+    let image = ImageId::new(query.image.as_str());
     let (_, chats) = current_chats(&app, &key).await?;
-    let body = Value::Array(annotations::export(&key.image, &chats));
-    Ok(([(header::CONTENT_TYPE, JSON_LD)], body.to_string()).into_response())
+    let items = annotations::export(&image, &chats);
+    Ok(Json(annotations::collection(items)).into_response())
 }
 
 /// Import W3C Web Annotations as discussions of an image.
@@ -103,8 +100,9 @@ pub async fn import_annotations(
     ApiJson(doc): ApiJson<Value>,
 ) -> ApiResult<Json<ImportReport>> {
     let key = image_key(&admin, &query.image)?;
+    let image = ImageId::new(query.image.as_str());
     let invalid = |message: String| ApiError::new(ApiErrorCode::InvalidRequest, message);
-    let plan = annotations::plan(&key.image, &doc).map_err(|e| invalid(e.to_string()))?;
+    let plan = annotations::plan(&image, &doc).map_err(|e| invalid(e.to_string()))?;
     // Every op, validated like a widget's, before anything is committed.
     let mut ops = Vec::new();
     for (index, chat) in plan.iter().enumerate() {
@@ -150,7 +148,7 @@ pub async fn import_annotations(
         }
     }
     Ok(Json(ImportReport {
-        image: key.image.as_str().to_owned(),
+        image: image.as_str().to_owned(),
         discussions: plan.len(),
         comments: plan.iter().map(|c| c.comments.len()).sum(),
         applied,

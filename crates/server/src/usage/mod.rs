@@ -52,17 +52,17 @@ impl TenantMeter {
     pub fn committed(&self, event: &Event) {
         self.ops.fetch_add(1, Relaxed);
         match event {
-            Event::NewImageChat(_) => {
+            Event::NewImageChat(_) | Event::NewTextChat(_) => {
                 // A discussion opens with its first comment.
                 self.discussions.fetch_add(1, Relaxed);
                 self.comments.fetch_add(1, Relaxed);
             }
-            Event::ImageChatUpdated(update) => {
+            Event::ImageChatUpdated(update) | Event::UpdatedTextChat(update) => {
                 if matches!(update.change, ChatChange::CommentAdded { .. }) {
                     self.comments.fetch_add(1, Relaxed);
                 }
             }
-            Event::DeletedImageChat(_) => {}
+            Event::DeletedImageChat(_) | Event::DeletedTextChat(_) => {}
         }
     }
 

@@ -183,7 +183,7 @@ pub fn hello_for(tenant: &str, image: &str) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new(tenant),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Reader".into(),
             token: None,

@@ -4,7 +4,7 @@
 //! commit's transaction when the commit asks for it ([`crate::store::CommitLimits::webhook`]);
 //! delivered by `webhooks`.
 
-use image_chat_protocol::Event;
+use image_chat_protocol::{Event, Subject};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -18,7 +18,12 @@ struct Body<'a> {
     /// Same as the delivery id header: lets a receiver that stores bodies deduplicate too.
     id: &'a str,
     tenant: &'a str,
-    image: &'a str,
+    /// The image changed (absent for a page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<&'a str>,
+    /// The page changed (absent for an image).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<&'a str>,
     epoch: u32,
     seq: u64,
     /// The event exactly as widgets received it (PROTOCOL.md §6).
@@ -32,7 +37,9 @@ pub fn delivery_id(image: &ImageKey, event: &Event) -> String {
     for part in [
         image.tenant.as_str().as_bytes(),
         b"\0",
-        image.image.as_str().as_bytes(),
+        image.subject.kind().as_str().as_bytes(),
+        b"\0",
+        image.subject.as_str().as_bytes(),
         b"\0",
         &event.epoch().to_be_bytes(),
         &event.seq().to_be_bytes(),
@@ -54,7 +61,8 @@ pub fn delivery(
     let body = to_json(&Body {
         id: &id,
         tenant: image.tenant.as_str(),
-        image: image.image.as_str(),
+        image: matches!(image.subject, Subject::Image(_)).then(|| image.subject.as_str()),
+        page: matches!(image.subject, Subject::Page(_)).then(|| image.subject.as_str()),
         epoch: event.epoch(),
         seq: event.seq(),
         change: &change,
