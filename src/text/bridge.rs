@@ -457,11 +457,7 @@ impl Widget {
                 let Some((start, end)) = t.selected else {
                     return;
                 };
-                let text = t.mode.flat().content();
-                let units: Vec<u16> = text.encode_utf16().collect();
-                let (s, e) = (start as usize, (end as usize).min(units.len()));
-                if s < e {
-                    let copied = String::from_utf16_lossy(&units[s..e]);
+                if let Some(copied) = t.mode.text().slice(start as usize, end as usize) {
                     browser::copy_text(&self.window, &copied);
                 }
                 if let Some(p) = &t.prompt {
@@ -492,8 +488,24 @@ impl Widget {
         let Some(span) = t.selected.take() else {
             return;
         };
-        let text = t.mode.flat().content();
-        let anchor = describe(&text, span.0, span.1);
+        let anchor = match describe(t.mode.text(), span) {
+            Ok(anchor) => anchor,
+            Err(err) => {
+                // Blank, or longer than a discussion may quote: say so, keep the selection.
+                t.selected = Some(span);
+                let message = match err {
+                    image_chat_anchor::AnchorError::TooLong { .. } => {
+                        strings(self.ui.locale).too_long
+                    }
+                    _ => strings(self.ui.locale).blank,
+                };
+                self.ui.announce(message);
+                if let Some(p) = &t.prompt {
+                    p.error(message);
+                }
+                return;
+            }
+        };
         let at = picture
             .and_then(|p| t.mode.spot(span, p))
             .unwrap_or(Fraction { x: 0.0, y: 0.0 });

@@ -21,7 +21,8 @@ pub mod prompt;
 pub mod strings;
 pub mod topbar;
 
-use image_chat_protocol::{Anchor, ChatId, TextAnchor};
+use image_chat_anchor::{AnchorError, FlatText, TextAnchor};
+use image_chat_protocol::{Anchor, ChatId};
 use image_chat_sync::ChatView;
 use wasm_bindgen::JsValue;
 use web_sys::{Document, Element, Range};
@@ -47,17 +48,14 @@ pub fn text_anchor(chat: &ChatView) -> Option<&TextAnchor> {
 pub type Place = Option<(u32, u32)>;
 
 /// Finds `anchor` in `text` (`image-chat-anchor`: position, then exact quote, then fuzzy).
-pub fn locate(text: &str, anchor: &TextAnchor) -> Place {
-    let found = image_chat_anchor::locate(text, anchor)?;
-    Some((
-        u32::try_from(found.start).ok()?,
-        u32::try_from(found.end).ok()?,
-    ))
+pub fn locate(text: &FlatText, anchor: &TextAnchor) -> Place {
+    image_chat_anchor::locate_in(text, anchor).map(|found| (found.start, found.end))
 }
 
-/// Describes `[start, end)` of `text` as an anchor (`image-chat-anchor`).
-pub fn describe(text: &str, start: u32, end: u32) -> TextAnchor {
-    image_chat_anchor::describe(text, start as usize..end as usize)
+/// Describes `[start, end)` of `text` as an anchor (`image-chat-anchor`); fails on a passage
+/// that is blank or longer than the protocol allows.
+pub fn describe(text: &FlatText, (start, end): (u32, u32)) -> Result<TextAnchor, AnchorError> {
+    image_chat_anchor::describe_in(text, start..end)
 }
 
 /// What is painted for one discussion.
@@ -77,8 +75,8 @@ pub struct TextMode {
     owner: JsValue,
     /// The CSS Custom Highlight API is there (else the fallback wraps).
     highlight_api: bool,
-    /// The container's text as last read (`None`: to be read again).
-    flat: Option<Flat>,
+    /// The container's text nodes and text as last read (`None`: to be read again).
+    flat: Option<(Flat, FlatText)>,
     /// The discussions and where each is, as last painted (creation order).
     painted: Vec<Painted>,
     /// The discussion whose thread is open, as last painted.
@@ -123,16 +121,30 @@ impl TextMode {
         self.painted.clear();
     }
 
-    /// The container's flattened text now.
+    /// The container's text nodes and flattened text now.
+    fn read(&mut self) -> &(Flat, FlatText) {
+        self.flat.get_or_insert_with(|| {
+            let flat = Flat::read(&self.container);
+            let text = FlatText::new(&flat.content());
+            (flat, text)
+        })
+    }
+
+    /// The container's text nodes now.
     pub fn flat(&mut self) -> &Flat {
-        self.flat.get_or_insert_with(|| Flat::read(&self.container))
+        &self.read().0
+    }
+
+    /// The container's flattened text now.
+    pub fn text(&mut self) -> &FlatText {
+        &self.read().1
     }
 
     /// Where each discussion is in the text now, in creation order.
     pub fn places<'a>(&mut self, chats: impl Iterator<Item = &'a ChatView>) -> Vec<(ChatId, Place)> {
-        let text = self.flat().content();
+        let text = self.text();
         chats
-            .filter_map(|c| Some((c.id.clone(), locate(&text, text_anchor(c)?))))
+            .filter_map(|c| Some((c.id.clone(), locate(text, text_anchor(c)?))))
             .collect()
     }
 

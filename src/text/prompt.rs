@@ -60,6 +60,7 @@ pub struct Prompt {
     /// `div.image-chat-prompt`.
     pub el: Element,
     copy: Element,
+    error: Element,
     locale: Locale,
 }
 
@@ -76,11 +77,19 @@ impl Prompt {
         plain::set(&discuss, "data-primary", "");
         let copy = button(doc, TextAction::Copy, s.copy);
         let cancel = button(doc, TextAction::Cancel, s.cancel);
-        for b in [&discuss, &copy, &cancel] {
+        let error = plain::create(doc, "p");
+        error.set_class_name("image-chat-error");
+        plain::set(&error, "hidden", "");
+        for b in [&discuss, &copy, &cancel, &error] {
             plain::append(&el, b);
         }
         plain::append(root, &el);
-        Prompt { el, copy, locale }
+        Prompt {
+            el,
+            copy,
+            error,
+            locale,
+        }
     }
 
     /// Shows the prompt at `(left, top)` px in the overlay root's box.
@@ -89,6 +98,7 @@ impl Prompt {
         plain::set_style(&self.el, "top", &crate::geometry::px(top));
         self.copy
             .set_text_content(Some(strings(self.locale).copy));
+        plain::set(&self.error, "hidden", "");
         plain::unset(&self.el, "hidden");
     }
 
@@ -106,6 +116,12 @@ impl Prompt {
     pub fn copied(&self) {
         self.copy
             .set_text_content(Some(strings(self.locale).copied));
+    }
+
+    /// Shows why the selection cannot be discussed.
+    pub fn error(&self, message: &str) {
+        self.error.set_text_content(Some(message));
+        plain::unset(&self.error, "hidden");
     }
 
     /// Focuses the first button (Tab from the selection).

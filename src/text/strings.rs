@@ -32,6 +32,10 @@ pub struct TextStrings {
     pub bar_label: &'static str,
     /// A quoted passage in the list: the quote, then the number of comments.
     pub quoted: &'static str,
+    /// The selection is longer than a discussion may quote.
+    pub too_long: &'static str,
+    /// The selection holds no visible text.
+    pub blank: &'static str,
 }
 
 const EN: TextStrings = TextStrings {
@@ -48,6 +52,8 @@ const EN: TextStrings = TextStrings {
     select_help: "Arrow keys move through the text, Shift with arrows selects, Ctrl moves by words. Enter discusses the selection, Escape stops.",
     bar_label: "Discussions on this page",
     quoted: "“{}” · {}",
+    too_long: "This passage is too long to discuss: select a shorter one.",
+    blank: "Select some words to discuss.",
 };
 
 const FR: TextStrings = TextStrings {
@@ -64,6 +70,8 @@ const FR: TextStrings = TextStrings {
     select_help: "Les flèches parcourent le texte, Maj et flèches sélectionnent, Ctrl avance par mots. Entrée pour discuter de la sélection, Échap pour arrêter.",
     bar_label: "Discussions sur cette page",
     quoted: "« {} » · {}",
+    too_long: "Ce passage est trop long : sélectionnez-en un plus court.",
+    blank: "Sélectionnez quelques mots à discuter.",
 };
 
 const PT: TextStrings = TextStrings {
@@ -80,6 +88,8 @@ const PT: TextStrings = TextStrings {
     select_help: "As setas percorrem o texto, Shift com as setas seleciona, Ctrl avança por palavras. Enter discute a seleção, Esc termina.",
     bar_label: "Discussões nesta página",
     quoted: "“{}” · {}",
+    too_long: "Este trecho é longo demais: selecione um menor.",
+    blank: "Selecione algumas palavras para discutir.",
 };
 
 const RU: TextStrings = TextStrings {
@@ -96,6 +106,8 @@ const RU: TextStrings = TextStrings {
     select_help: "Стрелки перемещают по тексту, Shift со стрелками выделяет, Ctrl — по словам. Enter — обсудить выделенное, Escape — выйти.",
     bar_label: "Обсуждения на этой странице",
     quoted: "«{}» · {}",
+    too_long: "Этот фрагмент слишком длинный: выделите покороче.",
+    blank: "Выделите несколько слов для обсуждения.",
 };
 
 /// Text mode's strings in `locale`.
@@ -142,6 +154,8 @@ mod tests {
                 s.select_keys,
                 s.select_help,
                 s.bar_label,
+                s.too_long,
+                s.blank,
             ] {
                 assert!(!text.trim().is_empty());
             }
