@@ -10,6 +10,8 @@
 use super::*;
 
 use image_chat_protocol::PageId;
+
+use crate::options::OptionsError;
 use web_sys::Document;
 
 use crate::text::dom;
@@ -399,7 +401,7 @@ impl Widget {
                 let Some((left, _, _, bottom)) = dom::last_line_of(&range) else {
                     return;
                 };
-                let was = t.selected.replace(span);
+                let was = t.mode.selected.replace(span);
                 prompt.show(left - root_rect.left(), bottom - root_rect.top() + 6.0);
                 if was.is_none() {
                     self.ui.announce(strings(self.ui.locale).prompt_hint);
@@ -407,7 +409,7 @@ impl Widget {
             }
             _ if in_prompt => {}
             _ => {
-                t.selected = None;
+                t.mode.selected = None;
                 prompt.hide();
             }
         }
@@ -454,7 +456,7 @@ impl Widget {
             TextAction::Discuss => self.discuss(),
             TextAction::Copy => {
                 let Some(t) = self.text.as_mut() else { return };
-                let Some((start, end)) = t.selected else {
+                let Some((start, end)) = t.mode.selected else {
                     return;
                 };
                 if let Some(copied) = t.mode.text().slice(start as usize, end as usize) {
@@ -472,7 +474,7 @@ impl Widget {
     /// Hides the prompt (and, `clear`, the selection).
     fn dismiss_prompt(&mut self, clear: bool) {
         let Some(t) = self.text.as_mut() else { return };
-        t.selected = None;
+        t.mode.selected = None;
         if let Some(p) = &t.prompt {
             p.hide();
         }
@@ -485,14 +487,14 @@ impl Widget {
     fn discuss(&mut self) {
         let picture = self.measure().map(|m| m.picture);
         let Some(t) = self.text.as_mut() else { return };
-        let Some(span) = t.selected.take() else {
+        let Some(span) = t.mode.selected.take() else {
             return;
         };
         let anchor = match describe(t.mode.text(), span) {
             Ok(anchor) => anchor,
             Err(err) => {
                 // Blank, or longer than a discussion may quote: say so, keep the selection.
-                t.selected = Some(span);
+                t.mode.selected = Some(span);
                 let message = match err {
                     image_chat_anchor::AnchorError::TooLong { .. } => {
                         strings(self.ui.locale).too_long
@@ -551,9 +553,6 @@ impl Widget {
         t.keys = !t.keys;
         if let Some(bar) = &t.topbar {
             bar.selecting(t.keys);
-            if t.keys {
-                bar.expand();
-            }
         }
         if t.keys {
             // A caret at the start of the text; the arrows move it, Shift extends it.
@@ -622,7 +621,7 @@ impl Widget {
                 return;
             }
         }
-        let shown = t.prompt.as_ref().is_some_and(Prompt::shown) && t.selected.is_some();
+        let shown = t.prompt.as_ref().is_some_and(Prompt::shown) && t.mode.selected.is_some();
         let keys = t.keys;
         if !shown {
             return;

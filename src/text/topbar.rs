@@ -158,11 +158,6 @@ impl TopBar {
             .find(|b| b.get_attribute("data-chat-id").as_deref() == Some(id.as_str()))
     }
 
-    /// Opens the list (the keyboard path: the thread's close returns here).
-    pub fn expand(&self) {
-        plain::set(&self.list, "open", "");
-    }
-
     /// Mirrors the overlay's `data-state` (the status dot's colour) and theme.
     pub fn mirror(&self, state: &str, theme: &str) {
         plain::set(&self.el, "data-state", state);
