@@ -411,8 +411,8 @@ impl ImageChat {
             None => &JsValue::UNDEFINED,
         };
         let js = raw_options(value).map_err(WidgetError::into_js)?;
-        let text = widget::text::TextOptions::read(value)
-            .map_err(|e| WidgetError::from(e).into_js())?;
+        let text =
+            widget::text::TextOptions::read(value).map_err(|e| WidgetError::from(e).into_js())?;
         let shell = widget::text::mount_text(&target, RawOptions::default(), js, text)
             .map_err(WidgetError::into_js)?;
         register(&shell);
@@ -440,12 +440,17 @@ impl ImageChat {
         if let Some(found) = found {
             for i in 0..found.length() {
                 let Some(el) = found.item(i) else { continue };
-                let mounted = widget::text::mount_text(
-                    &el,
-                    raw.clone(),
-                    RawOptions::default(),
-                    text.clone(),
-                );
+                // The container's own `data-top-bar-target` wins over the script tag's.
+                let own = el
+                    .dyn_ref::<web_sys::Element>()
+                    .and_then(|e| e.get_attribute("data-top-bar-target"))
+                    .map(|v| JsValue::from_str(&v));
+                let text = widget::text::TextOptions {
+                    page_id: None,
+                    top_bar: own.or_else(|| text.top_bar.clone()),
+                };
+                let mounted =
+                    widget::text::mount_text(&el, raw.clone(), RawOptions::default(), text);
                 match mounted {
                     Ok(shell) => {
                         register(&shell);

@@ -67,14 +67,6 @@ impl TextOptions {
             top_bar: get("topBarTarget"),
         })
     }
-
-    /// `self` over `under` (options object over the loader's defaults).
-    pub fn over(self, under: TextOptions) -> TextOptions {
-        TextOptions {
-            page_id: self.page_id.or(under.page_id),
-            top_bar: self.top_bar.or(under.top_bar),
-        }
-    }
 }
 
 /// The `pageId`: given (checked like an image id), or the page's origin and path, `#`, the
@@ -100,8 +92,14 @@ fn page_id(
             Ok(PageId::new(id))
         }
         None => {
-            let name = container.get_attribute("data-collab-chat").unwrap_or_default();
-            Ok(crate::options::derive_page_id(&env.origin, &env.path, &name))
+            let name = container
+                .get_attribute("data-collab-chat")
+                .unwrap_or_default();
+            Ok(crate::options::derive_page_id(
+                &env.origin,
+                &env.path,
+                &name,
+            ))
         }
     }
 }
@@ -248,10 +246,16 @@ impl Widget {
         ];
         if let Some(bar) = &t.topbar {
             let bar: EventTarget = bar.el.clone().into();
-            t.listeners
-                .push(Listener::new(&bar, "click", on(&weak, Widget::on_bar_click)));
-            t.listeners
-                .push(Listener::new(&bar, "keydown", on(&weak, Widget::on_keydown)));
+            t.listeners.push(Listener::new(
+                &bar,
+                "click",
+                on(&weak, Widget::on_bar_click),
+            ));
+            t.listeners.push(Listener::new(
+                &bar,
+                "keydown",
+                on(&weak, Widget::on_keydown),
+            ));
         }
         let watched: web_sys::Node = t.mode.container.clone().into();
         let weak = self.weak.clone();
@@ -393,9 +397,11 @@ impl Widget {
                 })
             });
         let Some(t) = self.text.as_mut() else { return };
-        let Some(prompt) = t.prompt.as_ref() else { return };
-        let selected = dom::selection(t.mode.doc())
-            .and_then(|r| Some((t.mode.flat().offsets_of(&r)?, r)));
+        let Some(prompt) = t.prompt.as_ref() else {
+            return;
+        };
+        let selected =
+            dom::selection(t.mode.doc()).and_then(|r| Some((t.mode.flat().offsets_of(&r)?, r)));
         match selected {
             Some((span, range)) if !read_only && !drafting => {
                 let Some((left, _, _, bottom)) = dom::last_line_of(&range) else {

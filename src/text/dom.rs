@@ -134,7 +134,12 @@ pub fn modify(doc: &Document, alter: Alter, forward: bool, step: Step) {
         Step::Word => "word",
         Step::Line => "line",
     };
-    modify_selection(doc, alter, if forward { "forward" } else { "backward" }, step);
+    modify_selection(
+        doc,
+        alter,
+        if forward { "forward" } else { "backward" },
+        step,
+    );
 }
 
 /// Whether the browser has the CSS Custom Highlight API (`CSS.highlights`, `Highlight`).

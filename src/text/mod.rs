@@ -141,7 +141,10 @@ impl TextMode {
     }
 
     /// Where each discussion is in the text now, in creation order.
-    pub fn places<'a>(&mut self, chats: impl Iterator<Item = &'a ChatView>) -> Vec<(ChatId, Place)> {
+    pub fn places<'a>(
+        &mut self,
+        chats: impl Iterator<Item = &'a ChatView>,
+    ) -> Vec<(ChatId, Place)> {
         let text = self.text();
         chats
             .filter_map(|c| Some((c.id.clone(), locate(text, text_anchor(c)?))))
@@ -150,7 +153,10 @@ impl TextMode {
 
     /// Where `id` is now, as last painted.
     pub fn place_of(&self, id: &ChatId) -> Place {
-        self.painted.iter().find(|p| &p.id == id).and_then(|p| p.place)
+        self.painted
+            .iter()
+            .find(|p| &p.id == id)
+            .and_then(|p| p.place)
     }
 
     /// A DOM range over `[start, end)` of the text now.
@@ -228,7 +234,11 @@ impl TextMode {
                 };
                 Some((p.id.as_str().to_owned(), p.place?, kind))
             })
-            .chain(self.draft.as_ref().map(|(span, _)| (String::new(), *span, 2)))
+            .chain(
+                self.draft
+                    .as_ref()
+                    .map(|(span, _)| (String::new(), *span, 2)),
+            )
             .collect();
         if self.highlight_api {
             for (id, span, kind) in spans {

@@ -96,8 +96,7 @@ impl Prompt {
     pub fn show(&self, left: f64, top: f64) {
         plain::set_style(&self.el, "left", &crate::geometry::px(left));
         plain::set_style(&self.el, "top", &crate::geometry::px(top));
-        self.copy
-            .set_text_content(Some(strings(self.locale).copy));
+        self.copy.set_text_content(Some(strings(self.locale).copy));
         plain::set(&self.error, "hidden", "");
         plain::unset(&self.el, "hidden");
     }

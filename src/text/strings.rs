@@ -130,7 +130,10 @@ pub fn list_entry(locale: Locale, quote: &str, comments: usize) -> String {
     } else {
         one_line.chars().take(MAX - 1).collect::<String>() + "…"
     };
-    crate::i18n::fill(strings(locale).quoted, &[&short, &locale.comments(comments)])
+    crate::i18n::fill(
+        strings(locale).quoted,
+        &[&short, &locale.comments(comments)],
+    )
 }
 
 #[cfg(test)]

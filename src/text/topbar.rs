@@ -166,7 +166,11 @@ impl TopBar {
 
     /// Says whether keyboard selection is on.
     pub fn selecting(&self, on: bool) {
-        plain::set(&self.select, "aria-pressed", if on { "true" } else { "false" });
+        plain::set(
+            &self.select,
+            "aria-pressed",
+            if on { "true" } else { "false" },
+        );
     }
 
     /// Removes the bar.
