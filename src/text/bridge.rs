@@ -24,6 +24,10 @@ use crate::text::{TextMode, describe, text_anchor};
 /// found again (a burst of changes — a framework re-rendering a list — re-anchors once).
 const REANCHOR_MS: f64 = 120.0;
 
+/// How far below a touch selection's last line the prompt goes (CSS px): clear of the
+/// selection handles the browser draws there.
+const TOUCH_GAP: f64 = 34.0;
+
 /// Where the top bar goes (`topBarTarget`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TopBarAt {
@@ -145,6 +149,8 @@ pub struct Text {
     reanchor: Option<Timeout>,
     /// A touch or mouse button is down: the selection is still being made.
     pressing: bool,
+    /// The last press was a touch: the prompt goes below the selection handles.
+    touch: bool,
     /// Keyboard selection is on (the top bar's button has the keys).
     keys: bool,
     /// The document's and the container's listeners.
@@ -184,6 +190,7 @@ pub fn mount_text(
         watch: None,
         reanchor: None,
         pressing: false,
+        touch: false,
         keys: false,
         listeners: Vec::new(),
     });
@@ -355,10 +362,15 @@ impl Widget {
             .target()
             .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
             .is_some_and(|n| self.ui.root.contains(Some(&n)));
+        let touch = js_sys::Reflect::get(&e, &JsValue::from_str("pointerType"))
+            .ok()
+            .and_then(|v| v.as_string())
+            .is_some_and(|kind| kind == "touch");
         if let Some(t) = self.text.as_mut()
             && !ours
         {
             t.pressing = true;
+            t.touch = touch;
         }
     }
 
@@ -408,7 +420,9 @@ impl Widget {
                     return;
                 };
                 let was = t.mode.selected.replace(span);
-                prompt.show(left - root_rect.left(), bottom - root_rect.top() + 6.0);
+                // Under the last line; on touch, under the selection handles too.
+                let gap = if t.touch { TOUCH_GAP } else { 6.0 };
+                prompt.show(left - root_rect.left(), bottom - root_rect.top() + gap);
                 if was.is_none() {
                     self.ui.announce(strings(self.ui.locale).prompt_hint);
                 }
@@ -541,14 +555,32 @@ impl Widget {
     /// opens its thread.
     fn on_text_click(&mut self, e: Event) {
         let Some(t) = self.text.as_mut() else { return };
-        if dom::selection(t.mode.doc()).is_some() {
+        let on_bar = e
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+            .is_some_and(|n| dom::is_own(&n));
+        if on_bar || dom::selection(t.mode.doc()).is_some() {
             return;
         }
         let (x, y) = Widget::client_xy(&e);
-        if let Some(id) = t.mode.hit(x, y) {
-            self.ui.return_focus = None;
-            if self.ui.panel.as_ref().is_none_or(|p| p.chat_id != id) {
-                self.ui.open_panel(&id, browser::now());
+        match t.mode.hit(x, y) {
+            Some(id) => {
+                self.ui.return_focus = None;
+                if self.ui.panel.as_ref().is_none_or(|p| p.chat_id != id) {
+                    self.ui.open_panel(&id, browser::now());
+                }
+            }
+            // A click elsewhere in the text closes what is open, as on an image; typed text
+            // is never thrown away.
+            None => {
+                if let Some(d) = &self.ui.draft
+                    && !d.textarea.value().trim().is_empty()
+                {
+                    plain::focus(&d.textarea);
+                    return;
+                }
+                self.ui.close_draft();
+                self.ui.close_panel();
             }
         }
     }
@@ -589,10 +621,19 @@ impl Widget {
             matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
                 || el.get_attribute("contenteditable").is_some()
         });
+        let Some(t) = self.text.as_mut() else { return };
+        let in_prompt = t.prompt.as_ref().zip(target.as_ref()).is_some_and(|(p, el)| {
+            let node: &web_sys::Node = el.as_ref();
+            p.el.contains(Some(node))
+        });
+        if in_prompt && key == "Escape" {
+            e.prevent_default();
+            self.dismiss_prompt(true);
+            return;
+        }
         if in_widget || editable {
             return;
         }
-        let Some(t) = self.text.as_mut() else { return };
         let on_select_button = t
             .topbar
             .as_ref()
