@@ -1750,6 +1750,11 @@ impl Widget {
         if self.ui.panel.as_ref().is_none_or(|p| &p.chat_id != id) {
             self.ui.open_panel(id, now);
         }
+        #[cfg(feature = "text")]
+        if self.text.is_some() {
+            self.reveal_passage(id);
+            return true;
+        }
         if let Some(marker) = self.ui.marker(id) {
             marker.scroll_into_view_with_bool(false);
         }

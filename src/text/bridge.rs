@@ -201,7 +201,7 @@ pub fn mount_text(
         container,
         raw,
         opts,
-        |auth| Config::for_page(tenant, page, Some(auth)),
+        |auth| Config::new(tenant, page, Some(auth)),
         Some(text),
     )
 }
@@ -350,6 +350,25 @@ impl Widget {
                 status::data_state(self.engine.status()),
                 self.opts.theme.as_str(),
             );
+        }
+    }
+
+    /// Scrolls discussion `id`'s passage into view (a link, `open()`); nothing for one whose
+    /// text changed.
+    pub(super) fn reveal_passage(&mut self, id: &ChatId) {
+        let Some(t) = self.text.as_mut() else { return };
+        let Some(range) = t.mode.place_of(id).and_then(|span| t.mode.range(span)) else {
+            return;
+        };
+        let el = range
+            .start_container()
+            .ok()
+            .and_then(|n| match n.dyn_ref::<Element>() {
+                Some(e) => Some(e.clone()),
+                None => n.parent_element(),
+            });
+        if let Some(el) = el {
+            el.scroll_into_view_with_bool(false);
         }
     }
 
@@ -622,10 +641,14 @@ impl Widget {
                 || el.get_attribute("contenteditable").is_some()
         });
         let Some(t) = self.text.as_mut() else { return };
-        let in_prompt = t.prompt.as_ref().zip(target.as_ref()).is_some_and(|(p, el)| {
-            let node: &web_sys::Node = el.as_ref();
-            p.el.contains(Some(node))
-        });
+        let in_prompt = t
+            .prompt
+            .as_ref()
+            .zip(target.as_ref())
+            .is_some_and(|(p, el)| {
+                let node: &web_sys::Node = el.as_ref();
+                p.el.contains(Some(node))
+            });
         if in_prompt && key == "Escape" {
             e.prevent_default();
             self.dismiss_prompt(true);
