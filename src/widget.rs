@@ -198,6 +198,18 @@ fn dispatch(target: &EventTarget, name: &str, fields: &Detail) {
     }
 }
 
+/// Whether `node` is in one of the widget's own elements outside its overlay (text mode's top
+/// bar).
+#[cfg(feature = "text")]
+fn own(node: &web_sys::Node) -> bool {
+    crate::text::dom::is_own(node)
+}
+
+#[cfg(not(feature = "text"))]
+fn own(_: &web_sys::Node) -> bool {
+    false
+}
+
 /// A callback for `addEventListener` that runs `f` on the widget.
 fn handler(weak: &Weak<Shell>, f: fn(&mut Widget, Event)) -> impl FnMut(Event) + 'static {
     let weak = weak.clone();
@@ -545,12 +557,13 @@ impl Widget {
         let host = self.ui.host.clone();
         let root: web_sys::Node = doc.unchecked_into();
         self.mutations = Some(MutationWatch::new(&root, move |records| {
-            // Our own changes (markers, panels, the status line) do not move the image.
+            // Our own changes (markers, panels, the status line, text mode's top bar) do not
+            // move the image.
             let theirs = records.iter().any(|r| {
                 js_sys::Reflect::get(&r, &"target".into())
                     .ok()
                     .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
-                    .is_some_and(|t| !host.contains(Some(&t)))
+                    .is_some_and(|t| !host.contains(Some(&t)) && !own(&t))
             });
             if theirs {
                 with_widget(&weak, |w| {

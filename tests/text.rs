@@ -60,10 +60,14 @@ fn by_id(id: &str) -> Element {
     doc().get_element_by_id(id).unwrap()
 }
 
-/// A range over `text` inside element `id` (its first text node holding it).
+/// A range over `text` inside element `id` (in the first of its child text nodes holding it).
 fn range_over(id: &str, text: &str) -> Range {
     let el = by_id(id);
-    let node = el.first_child().unwrap();
+    let children = el.child_nodes();
+    let node = (0..children.length())
+        .filter_map(|i| children.item(i))
+        .find(|n| n.node_type() == 3 && n.text_content().unwrap().contains(text))
+        .unwrap();
     let data = node.text_content().unwrap();
     let at = data.encode_utf16().count() - data[data.find(text).unwrap()..].encode_utf16().count();
     let r = doc().create_range().unwrap();
@@ -127,11 +131,20 @@ fn flattening_maps_ranges_and_offsets_both_ways_in_utf16() {
 fn highlights_are_shared_by_name_between_widgets() {
     assert!(dom::has_highlight_api(), "Chromium has the Highlight API");
     let a = article("<p id=h1>alpha beta gamma</p>");
-    let (one, two): (JsValue, JsValue) = (js_sys::Object::new().into(), js_sys::Object::new().into());
-    let size = || js("return CSS.highlights.get('image-chat-test')?.size ?? -1").as_f64().unwrap();
+    let (one, two): (JsValue, JsValue) =
+        (js_sys::Object::new().into(), js_sys::Object::new().into());
+    let size = || {
+        js("return CSS.highlights.get('image-chat-test')?.size ?? -1")
+            .as_f64()
+            .unwrap()
+    };
     dom::paint("image-chat-test", &one, &[range_over("h1", "alpha")]);
     assert_eq!(size(), 1.0);
-    dom::paint("image-chat-test", &two, &[range_over("h1", "beta"), range_over("h1", "gamma")]);
+    dom::paint(
+        "image-chat-test",
+        &two,
+        &[range_over("h1", "beta"), range_over("h1", "gamma")],
+    );
     assert_eq!(size(), 3.0);
     dom::paint("image-chat-test", &one, &[]);
     assert_eq!(size(), 2.0);
@@ -149,7 +162,9 @@ fn the_fallback_wraps_and_unwraps_without_changing_the_text() {
     assert_eq!(range_text(&r), "twothree");
     let marks = dom::wrap(&r, "chat-1", "image-chat");
     assert_eq!(marks.length(), 2);
-    let found = a.query_selector_all("mark.image-chat-mark[data-chat-id=chat-1]").unwrap();
+    let found = a
+        .query_selector_all("mark.image-chat-mark[data-chat-id=chat-1]")
+        .unwrap();
     assert_eq!(found.length(), 2);
     assert_eq!(a.text_content().unwrap(), before);
     assert_eq!(Flat::read(&a).content(), "one twothree four");
@@ -234,8 +249,9 @@ async fn text_mode_with_a_scripted_server() {
          <p id=s2>The water turned the colour of old brass.</p>",
     );
     a.set_attribute("data-collab-chat", "chapter-x").unwrap();
-    let opts = js_sys::JSON::parse(r#"{"server":"ws://fake.test/ws","locale":"en","pageId":"page-1"}"#)
-        .unwrap();
+    let opts =
+        js_sys::JSON::parse(r#"{"server":"ws://fake.test/ws","locale":"en","pageId":"page-1"}"#)
+            .unwrap();
     let target: JsValue = a.clone().into();
     let chat = ImageChat::mount_text(target.unchecked_into(), Some(opts.unchecked_into())).unwrap();
     wait_for("socket", || {
@@ -255,7 +271,8 @@ async fn text_mode_with_a_scripted_server() {
     );
 
     // The snapshot's discussion is about "old brass" (text offsets of the flattened text).
-    let full = "The boat left the pier a little after seven.The water turned the colour of old brass.";
+    let full =
+        "The boat left the pier a little after seven.The water turned the colour of old brass.";
     let start = full.find("old brass").unwrap();
     let welcome = format!(
         r#"{{"type":"welcome","you":{{"id":"anon:me","name":"Guest"}},"token":"t",
@@ -305,14 +322,18 @@ async fn text_mode_with_a_scripted_server() {
         .unwrap()
         .unchecked_into();
     changed.click();
-    wait_for("thread open", || q(".image-chat-thread[data-chat-id]").is_some()).await;
-    assert_eq!(text_of(".image-chat-thread .image-chat-text"), "<b>brass?</b>");
+    wait_for("thread open", || {
+        q(".image-chat-thread[data-chat-id]").is_some()
+    })
+    .await;
+    assert_eq!(
+        text_of(".image-chat-thread .image-chat-text"),
+        "<b>brass?</b>"
+    );
     assert!(q(".image-chat-thread .image-chat-text b").is_none());
 
     // A selection offers the prompt; discussing it sends a text anchor.
-    let sel = doc().get_selection().unwrap().unwrap();
-    sel.remove_all_ranges().unwrap();
-    sel.add_range(&range_over("s1", "the pier")).unwrap();
+    dom::set_selection(&doc(), Some(&range_over("s1", "the pier")));
     wait_for("prompt", || {
         q(".image-chat-prompt").is_some_and(|p| !p.has_attribute("hidden"))
     })
@@ -337,7 +358,10 @@ async fn text_mode_with_a_scripted_server() {
     assert_eq!(create["anchor"]["type"], "text");
     assert_eq!(create["anchor"]["exact"], "the pier");
     assert_eq!(create["text"], "Which pier?");
-    wait_for("two discussions", || text_of(".image-chat-count") == "2 discussions").await;
+    wait_for("two discussions", || {
+        text_of(".image-chat-count") == "2 discussions"
+    })
+    .await;
 
     // destroy() leaves nothing behind: no bar, no highlight, no overlay.
     chat.destroy();

@@ -160,8 +160,12 @@ impl TopBar {
 
     /// Mirrors the overlay's `data-state` (the status dot's colour) and theme.
     pub fn mirror(&self, state: &str, theme: &str) {
-        plain::set(&self.el, "data-state", state);
-        plain::set(&self.el, "data-theme", theme);
+        // Only on a change: every write is a mutation the widget's observers would see.
+        for (name, value) in [("data-state", state), ("data-theme", theme)] {
+            if self.el.get_attribute(name).as_deref() != Some(value) {
+                plain::set(&self.el, name, value);
+            }
+        }
     }
 
     /// Says whether keyboard selection is on.
