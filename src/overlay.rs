@@ -67,7 +67,8 @@ pub fn release_layer(layer: &Element) {
         u.set(n);
         n
     });
-    if left == 0 {
+    // Another instance of the widget on the page may share the layer: it stays while not empty.
+    if left == 0 && layer.child_element_count() == 0 {
         layer.remove();
     }
 }

@@ -246,14 +246,17 @@ pub fn acquire(doc: &Document) {
     }
 }
 
-/// Removes the stylesheet when the last instance is destroyed.
+/// Removes the stylesheet when the last widget of the page is destroyed.
 pub fn release(doc: &Document) {
     let left = USERS.with(|u| {
         let n = u.get().saturating_sub(1);
         u.set(n);
         n
     });
+    // Another instance of the widget on the page (the text bundle loaded after the image one)
+    // shares the stylesheet: it stays while any overlay or top bar is left.
     if left == 0
+        && crate::dom::plain::query_all(doc, ".image-chat,.image-chat-topbar").length() == 0
         && let Some(style) = doc.get_element_by_id(STYLE_ID)
     {
         style.remove();
