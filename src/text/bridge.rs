@@ -279,6 +279,20 @@ impl Widget {
         Ok(())
     }
 
+    /// The widget's language changed (or its table arrived): text mode's own labels follow.
+    pub(super) fn text_relabel(&mut self, locale: crate::i18n::Locale) {
+        let root = self.ui.root.clone();
+        if let Some(t) = self.text.as_mut() {
+            plain::set(&root, "aria-label", strings(locale).bar_label);
+            if let Some(p) = t.prompt.as_mut() {
+                p.relabel(locale);
+            }
+            if let Some(bar) = t.topbar.as_mut() {
+                bar.relabel(locale);
+            }
+        }
+    }
+
     /// Removes text mode's traces: highlights or marks, the top bar, listeners, observer.
     pub(super) fn text_teardown(&mut self) {
         if let Some(t) = self.text.as_mut() {

@@ -59,6 +59,8 @@ pub fn button(doc: &Document, action: TextAction, label: &str) -> Element {
 pub struct Prompt {
     /// `div.image-chat-prompt`.
     pub el: Element,
+    discuss: Element,
+    cancel: Element,
     copy: Element,
     error: Element,
     locale: Locale,
@@ -86,6 +88,8 @@ impl Prompt {
         plain::append(root, &el);
         Prompt {
             el,
+            discuss,
+            cancel,
             copy,
             error,
             locale,
@@ -115,6 +119,20 @@ impl Prompt {
     pub fn copied(&self) {
         self.copy
             .set_text_content(Some(strings(self.locale).copied));
+    }
+
+    /// Shows the labels in `locale`.
+    pub fn relabel(&mut self, locale: Locale) {
+        self.locale = locale;
+        let s = strings(locale);
+        plain::set(&self.el, "aria-label", s.prompt_label);
+        for (b, label) in [
+            (&self.discuss, s.discuss),
+            (&self.copy, s.copy),
+            (&self.cancel, s.cancel),
+        ] {
+            b.set_text_content(Some(label));
+        }
     }
 
     /// Shows why the selection cannot be discussed.

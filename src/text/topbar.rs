@@ -35,6 +35,7 @@ pub struct TopBar {
     /// The keyboard selection button.
     pub select: Element,
     list: Element,
+    summary: Element,
     open: Element,
     changed_head: Element,
     changed: Element,
@@ -93,6 +94,7 @@ impl TopBar {
             count,
             select,
             list,
+            summary,
             open,
             changed_head,
             changed,
@@ -147,6 +149,17 @@ impl TopBar {
             }
         }
         self.shown = Some((locale, entries));
+    }
+
+    /// Shows the labels in `locale` (the list and count at the next [`TopBar::render`]).
+    pub fn relabel(&mut self, locale: Locale) {
+        let s = strings(locale);
+        plain::set(&self.el, "aria-label", s.bar_label);
+        plain::set(&self.el, "lang", locale.tag());
+        self.select.set_text_content(Some(s.select_keys));
+        self.summary.set_text_content(Some(s.list));
+        self.changed_head.set_text_content(Some(s.changed));
+        self.shown = None;
     }
 
     /// The list's button of discussion `id`.

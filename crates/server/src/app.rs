@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use image_chat_protocol::{ServerMessage, TenantId};
+use image_chat_protocol::{Op, ServerMessage, TenantId, User};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +21,7 @@ use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
-use crate::store::{ImageKey, Store};
+use crate::store::{Commit, CommitLimits, ImageKey, Store, StoreError};
 use crate::tenant::{LiveTenants, Tenants};
 
 /// Default [`SessionLimits::send_timeout`].
@@ -131,6 +131,39 @@ impl App {
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    /// Commits `op` by `author` and publishes its event, under the image's ordering lock so
+    /// this node's subscribers see events in `seq` order: the one path of every change, whether
+    /// a widget's op or the admin API's. Returns the `seq` to acknowledge (a retry of an op
+    /// already committed gets its original `seq` and publishes nothing).
+    pub async fn commit(
+        &self,
+        image: &ImageKey,
+        author: &User,
+        op: &Op,
+        now_ms: u64,
+        limits: CommitLimits,
+    ) -> Result<u64, StoreError> {
+        let _ordering = self.lock_image(image).await;
+        match self
+            .store
+            .commit_limited(image, author, op, now_ms, limits)
+            .await?
+        {
+            Commit::Applied(event) => {
+                let seq = event.seq();
+                // Serialized once here; every subscriber shares these bytes.
+                let message = Published::event(event.epoch(), seq, event.to_json().into());
+                if let Err(err) = self.broker.publish(image, message).await {
+                    // Committed and acked; viewers will see a seq gap at the next event and
+                    // resync.
+                    tracing::error!(%err, "publish failed after commit");
+                }
+                Ok(seq)
+            }
+            Commit::Duplicate { seq } => Ok(seq),
         }
     }
 

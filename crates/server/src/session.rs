@@ -26,14 +26,15 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
 use crate::app::App;
-use crate::broker::{Published, Received};
+use crate::broker::Received;
 use crate::cluster_rates::Verdict;
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
+use crate::moderation;
 use crate::outbound::Outbound;
 use crate::presence::{Full, Viewer, ViewerLimits};
 use crate::pseudonyms;
-use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
+use crate::store::{CommitLimits, ImageKey, StoreError};
 use crate::tenant::Tenant;
 
 /// What the HTTP layer knows about the peer.
@@ -443,6 +444,13 @@ where
                         in_flight.set(Some(start_commit(op, limits, author, text_len)));
                         gates.open(OP);
                     }
+                    Handled::SetLock(locked) => {
+                        if let Some(reply) = set_lock(app, &identity, &image, locked).await
+                            && let Err(end) = send(conn, &reply).await
+                        {
+                            break end;
+                        }
+                    }
                     Handled::Rename(name) => {
                         // A signed user's name is the site's; an anonymous one's is theirs.
                         if identity.user.signed_in {
@@ -594,6 +602,8 @@ async fn welcome_frame(
         snapshot: None,
         online,
         read_only: gate.read_only(),
+        // Read after subscribing (like the catch-up): a lock made later arrives as a frame.
+        locked: app.store.locked(image).await?,
     };
     // Anonymous people see signed users' ids as pseudonyms (`pseudonyms`).
     let anonymous = identity.token.is_some();
@@ -646,6 +656,8 @@ enum Handled {
     Commit(Op, usize),
     /// A valid `set-name`: the session's later ops are authored with this name.
     Rename(String),
+    /// `set-lock`: a moderator locks or unlocks the image.
+    SetLock(bool),
 }
 
 /// Decodes one frame of a live session and admits it if it is an op.
@@ -654,6 +666,7 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         Err(err) => return Handled::Junk(ServerMessage::Error(err.to_frame())),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
         Ok(ClientMessage::SetName { name }) => return Handled::Rename(name),
+        Ok(ClientMessage::SetLock { locked }) => return Handled::SetLock(locked),
         Ok(ClientMessage::Hello(_)) => {
             return Handled::Junk(error_message(
                 None,
@@ -675,6 +688,35 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         },
     };
     Handled::Reply(reply)
+}
+
+/// A moderator's `set-lock`: the same path as the admin API's ([`moderation::set_lock`]); the
+/// `lock` frame reaches every viewer, this one included, through the broker. Returns the error
+/// to send, if any.
+async fn set_lock(
+    app: &App,
+    identity: &Identity,
+    image: &ImageKey,
+    locked: bool,
+) -> Option<ServerMessage> {
+    if !identity.user.is_moderator || identity.read_only {
+        return Some(error_message(
+            None,
+            ErrorCode::Forbidden,
+            "only moderators may lock or unlock an image",
+        ));
+    }
+    match moderation::set_lock(app, image, locked).await {
+        Ok(_) => None,
+        Err(err) => {
+            tracing::error!(%err, "lock failed");
+            Some(error_message(
+                None,
+                ErrorCode::Unavailable,
+                "the server could not change the lock; nothing was changed",
+            ))
+        }
+    }
 }
 
 /// Whether the cluster's budgets refused an op (its session then gives back what the op took
@@ -710,8 +752,8 @@ async fn admit_and_commit(
     (commit(app, image, author, op, limits).await, Refused::No)
 }
 
-/// validate (already done by the codec) → commit → ack → publish, under the image's lock so
-/// every subscriber sees events in seq order.
+/// validate (already done by the codec) → commit → ack → publish ([`App::commit`]), as the
+/// reply for the client.
 async fn commit(
     app: &App,
     image: &ImageKey,
@@ -720,23 +762,8 @@ async fn commit(
     limits: CommitLimits,
 ) -> ServerMessage {
     let broadcast_id = op.broadcast_id().clone();
-    let _ordering = app.lock_image(image).await;
-    let committed = app
-        .store
-        .commit_limited(image, &author, &op, now_ms(), limits)
-        .await;
-    match committed {
-        Ok(Commit::Applied(event)) => {
-            let seq = event.seq();
-            // Serialized once here; every subscriber shares these bytes.
-            let message = Published::event(event.epoch(), seq, event.to_json().into());
-            if let Err(err) = app.broker.publish(image, message).await {
-                // Committed and acked; viewers will see a seq gap at the next event and resync.
-                tracing::error!(%err, "publish failed after commit");
-            }
-            ServerMessage::Ack(Ack { broadcast_id, seq })
-        }
-        Ok(Commit::Duplicate { seq }) => ServerMessage::Ack(Ack { broadcast_id, seq }),
+    match app.commit(image, &author, &op, now_ms(), limits).await {
+        Ok(seq) => ServerMessage::Ack(Ack { broadcast_id, seq }),
         Err(StoreError::Rejected(rejection)) => {
             error_message(Some(broadcast_id), rejection.into(), rejection.to_string())
         }
@@ -752,7 +779,7 @@ async fn commit(
 }
 
 /// Milliseconds since the Unix epoch (the server's clock stamps comments).
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -789,6 +816,7 @@ mod tests {
 
     use super::*;
     use crate::app::SessionLimits;
+    use crate::broker::Published;
     use crate::broker::memory::MemoryBroker;
     use crate::identity::Identities;
     use crate::store::sqlite::{SqliteConfig, SqliteStore};
