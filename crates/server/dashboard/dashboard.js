@@ -1,7 +1,7 @@
 // The /admin dashboard: signs in with a tenant id and its API key (kept in sessionStorage,
 // sent as `Authorization: Bearer …` to this server's admin API, never put in a URL), then
 // shows usage per day (an SVG chart drawn here), the live connection count (polled), the
-// busiest images with lock/unlock, and recent discussions with delete and lock/unlock.
+// busiest images (with their viewers now) and lock/unlock, and recent discussions with delete and lock/unlock.
 // Everything that comes from users is written with textContent: no HTML from the API is ever
 // parsed. No inline script or style (the page's CSP forbids them).
 'use strict';
@@ -251,21 +251,13 @@
 
   // ---- live, busiest, recent ---------------------------------------------------------------
 
-  function viewersOf(image) {
-    return live?.images.find((i) => i.image === image)?.viewers ?? 0;
-  }
-
   function drawLive() {
     if (!live) return;
     $('live-connections').textContent = integer.format(live.connections);
-    const people = live.images.reduce((a, i) => a + i.viewers, 0);
     $('live-detail').textContent =
       live.connections === 0
-        ? 'Nobody is connected right now.'
-        : `${integer.format(people)} ${people === 1 ? 'person' : 'people'} on ${integer.format(live.images.length)} ${live.images.length === 1 ? 'image' : 'images'}.`;
-    for (const cell of document.querySelectorAll('#busiest td[data-viewers-of]')) {
-      cell.textContent = integer.format(viewersOf(cell.dataset.viewersOf));
-    }
+        ? 'No widget is connected right now.'
+        : `Widgets connected to this server now (${live.connections === 1 ? 'one connection' : `${integer.format(live.connections)} connections`}).`;
   }
 
   function lockButton(image, locked) {
@@ -343,7 +335,7 @@
           { 'data-image': img.image },
           el('td', { class: 'image-id', text: img.image }),
           el('td', { class: 'num', text: integer.format(img.chats), 'data-chats': '' }),
-          el('td', { class: 'num', text: integer.format(viewersOf(img.image)), 'data-viewers-of': img.image }),
+          el('td', { class: 'num', text: integer.format(img.viewers), 'data-viewers': '' }),
           el('td', { text: when(img.lastActivityAt) }),
           state,
         );
@@ -401,9 +393,7 @@
   }
 
   async function refreshAll() {
-    // Live first: the busiest table shows its viewer counts.
-    await refreshLive();
-    await Promise.all([refreshActivity(), refreshUsage()]);
+    await Promise.all([refreshLive(), refreshActivity(), refreshUsage()]);
     clearError();
   }
 

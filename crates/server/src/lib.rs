@@ -20,6 +20,7 @@
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`admin_api`]: the admin HTTP API (API key per tenant, OpenAPI document, JSON errors).
 //! - [`dashboard`]: the site owner's dashboard at `/admin` (static page over the admin API).
+//! - [`live`]: open sessions per tenant on this node (the admin API's live count).
 //! - [`moderation`]: image locks (store + `lock` frame) shared by the admin API and moderators.
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
@@ -52,6 +53,7 @@ pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod listen;
+pub mod live;
 pub mod moderation;
 pub mod outbound;
 pub mod presence;

@@ -277,6 +277,7 @@ where
     if let Err(end) = send_frame(conn, welcome.1.into()).await {
         return end;
     }
+    let _live = app.live.enter(&image.tenant);
     tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
 
     // The loop's futures live across iterations and each is polled only when it was woken
