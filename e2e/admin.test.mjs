@@ -56,8 +56,8 @@ test('the dashboard shows usage, busiest images, activity and live count; delete
   const tenants = join(dir, 'tenants.toml');
   writeFileSync(
     tenants,
-    `[[tenant]]\nid = "demo"\nsecret = "admin-dash-sso-secret-0123456789abcdef0"\napi_key = "${KEY}"\nanonymous = "allow"\n` +
-      `[[tenant]]\nid = "other"\nsecret = "admin-dash-sso-other-0123456789abcdef0"\napi_key = "${OTHER_KEY}"\nanonymous = "allow"\n`,
+    `[[tenant]]\nid = "demo"\nsecret = "admin-dash-sso-secret-0123456789abcdef0"\napi_key = "${KEY}"\norigins = ["localhost"]\nanonymous = "allow"\n` +
+      `[[tenant]]\nid = "other"\nsecret = "admin-dash-sso-other-0123456789abcdef0"\napi_key = "${OTHER_KEY}"\norigins = ["https://other.example"]\nanonymous = "allow"\n`,
   );
   const server = await startServer({ args: ['--tenants', tenants], assets: false });
   const clients = [];
@@ -124,12 +124,14 @@ test('the dashboard shows usage, busiest images, activity and live count; delete
     await page.locator('#api-key').fill('');
     await signIn(page, 'demo', KEY);
     await waitFor(page, () => !document.querySelector('#dash').hidden && document.querySelectorAll('#recent li').length > 0);
-    assert.equal(await page.locator('#error').isVisible(), false);
+    assert.equal(await page.locator('#error').isVisible(), false, await page.locator('#error').textContent());
     assert.ok(!page.url().includes(KEY) && !page.url().includes('?'), 'the key is never in the URL');
     assert.equal(await page.locator('#who-tenant').textContent(), 'demo');
 
-    // Live connections: the three sockets still open.
+    // Live connections: the three sockets still open (polled; Cleo's close may take a moment).
     await waitFor(page, () => document.querySelector('#live-connections').textContent === '3');
+    await page.locator('#refresh').click();
+    await waitFor(page, () => document.querySelector('#status').textContent === 'Refreshed.');
 
     // Busiest images: A (3 discussions), C (2), B (1), with A's two viewers.
     const busiest = await page.$$eval('#busiest tbody tr', (rows) =>
