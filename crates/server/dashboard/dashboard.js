@@ -392,9 +392,16 @@
     drawUsage();
   }
 
+  /** Loads every panel; each one that works is shown even if another fails (the first
+   *  failure is thrown: a refused key before anything else). */
   async function refreshAll() {
-    await Promise.all([refreshLive(), refreshActivity(), refreshUsage()]);
-    clearError();
+    const results = await Promise.allSettled([refreshLive(), refreshActivity(), refreshUsage()]);
+    const failures = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+    if (failures.length === 0) {
+      clearError();
+      return;
+    }
+    throw failures.find((e) => e instanceof ApiFailure && e.kind === 'auth') ?? failures[0];
   }
 
   function startPolling() {

@@ -31,7 +31,10 @@ const STYLE: &str = include_str!("../dashboard/dashboard.css");
 /// `/admin/api/`).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route(PATH, get(|| async { file(INDEX_HTML, "text/html; charset=utf-8") }))
+        .route(
+            PATH,
+            get(|| async { file(INDEX_HTML, "text/html; charset=utf-8") }),
+        )
         .route("/admin/", get(|| async { Redirect::permanent(PATH) }))
         .route(
             "/admin/dashboard.js",
@@ -58,7 +61,10 @@ fn file(body: &'static str, content_type: &'static str) -> Response {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
         ],

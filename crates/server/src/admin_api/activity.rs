@@ -94,7 +94,13 @@ pub struct Activity {
 /// The busiest of `images`: most discussions, then most bytes, then latest activity.
 pub fn busiest(images: &[ImageEntry]) -> Vec<&ImageEntry> {
     let mut ranked: Vec<&ImageEntry> = images.iter().filter(|i| i.chats > 0).collect();
-    ranked.sort_by_key(|i| (Reverse(i.chats), Reverse(i.bytes), Reverse(i.last_activity_at)));
+    ranked.sort_by_key(|i| {
+        (
+            Reverse(i.chats),
+            Reverse(i.bytes),
+            Reverse(i.last_activity_at),
+        )
+    });
     ranked.truncate(BUSIEST);
     ranked
 }
@@ -271,7 +277,9 @@ mod tests {
             .map(|i| i.image.as_str())
             .collect();
         assert_eq!(names, ["b", "c", "a"]);
-        let many: Vec<_> = (0..30).map(|n| entry(n, &format!("i{n}"), n as u64 + 1, 0, Some(1))).collect();
+        let many: Vec<_> = (0..30)
+            .map(|n| entry(n, &format!("i{n}"), n as u64 + 1, 0, Some(1)))
+            .collect();
         let top = busiest(&many);
         assert_eq!(top.len(), BUSIEST);
         assert_eq!(top[0].image.as_str(), "i29");
@@ -294,7 +302,12 @@ mod tests {
 
     #[test]
     fn recent_is_latest_activity_first_and_bounded() {
-        let list = vec![recent("a", 1, 50), recent("b", 40, 40), recent("c", 60, 60), recent("d", 2, 3)];
+        let list = vec![
+            recent("a", 1, 50),
+            recent("b", 40, 40),
+            recent("c", 60, 60),
+            recent("d", 2, 3),
+        ];
         let ids: Vec<_> = newest(list, 3).into_iter().map(|r| r.chat.id).collect();
         assert_eq!(ids, ["c", "a", "b"]);
     }
