@@ -9,7 +9,8 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, startServer, launchBrowser, WAIT_MS } from './harness.mjs';
@@ -27,6 +28,21 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's serious and critical violations on the page, readably ('' when none). */
+async function axeReport(page) {
+  // Evaluated through the DevTools protocol: the page's CSP does not apply to axe itself.
+  await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
+      .join('\n');
+  });
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -108,6 +124,8 @@ test('the dashboard shows usage, busiest images, activity and live count; delete
     assert.match(csp, /frame-ancestors 'none'/);
     assert.equal(response.headers()['x-content-type-options'], 'nosniff');
 
+    assert.equal(await axeReport(page), '', 'the sign-in form is accessible');
+
     // A wrong key: a clear error, no dashboard.
     await signIn(page, 'demo', 'not-the-key');
     await waitFor(page, () => !document.querySelector('#error').hidden);
@@ -181,6 +199,7 @@ test('the dashboard shows usage, busiest images, activity and live count; delete
     // The README screenshot, before anything is removed.
     mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: join(SHOTS, 'admin.png'), fullPage: true });
+    assert.equal(await axeReport(page), '', 'the dashboard is accessible');
 
     // Delete a discussion from the dashboard: the watcher on A sees it go, live.
     const gone = nextEvent(watcher, (m) => m.type === 'deleted-image-chat' && m.chatId === boats);
