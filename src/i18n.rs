@@ -305,7 +305,11 @@ impl Locale {
             ValidationError::InvisibleText => s.err_invisible_text.to_owned(),
             ValidationError::InvisibleName => s.err_invisible_name.to_owned(),
             ValidationError::InvalidCoordinates => s.err_coordinates.to_owned(),
-            ValidationError::InvalidId { .. } => s.err_generic.to_owned(),
+            // The text mode words these itself (a selection too long, …); anything else is a
+            // disagreement with the protocol the person cannot fix.
+            ValidationError::InvalidId { .. }
+            | ValidationError::InvalidAnchor(_)
+            | ValidationError::WrongAnchorKind(_) => s.err_generic.to_owned(),
         }
     }
 }

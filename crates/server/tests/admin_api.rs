@@ -120,7 +120,7 @@ fn acme_hello(image: &str) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("acme"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Reader".into(),
             token: None,
@@ -146,6 +146,22 @@ fn document_routes(doc: &Value) -> Vec<(String, String)> {
     routes
 }
 
+/// Every `$ref` string in the document.
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
 fn fill(path: &str, tenant: &str) -> String {
     path.replace("{tenant}", tenant)
         .replace("{chat}", &new_id())
@@ -165,6 +181,19 @@ async fn openapi_document_is_served_and_lists_every_route() {
         "bearer"
     );
     let routes = document_routes(&doc);
+    // Every `$ref` names a schema the document defines.
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in &refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "$ref {r} resolves"
+        );
+    }
     // The document the code generates is the one served.
     let generated = serde_json::to_value(image_chat_server::admin_api::openapi()).unwrap();
     assert_eq!(document_routes(&generated), routes);

@@ -119,11 +119,19 @@ pub struct Client {
     pub welcome: Option<Welcome>,
 }
 
+/// A `hello` for page `page` (discussions on its text).
+pub fn page_hello(page: &str, resume: Option<Position>) -> Hello {
+    Hello {
+        subject: image_chat_protocol::PageId::new(page).into(),
+        ..hello(page, resume)
+    }
+}
+
 pub fn hello(image: &str, resume: Option<Position>) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("demo"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Tester".into(),
             token: None,
@@ -285,10 +293,8 @@ pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
 /// Sends an op, returns its ack's seq and consumes its echo (which follows the ack).
 pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
     let seq = send_for_ack(client, message).await;
-    match client.recv_skip_presence().await {
-        ServerMessage::NewImageChat(e) if e.seq == seq => {}
-        ServerMessage::ImageChatUpdated(e) if e.seq == seq => {}
-        ServerMessage::DeletedImageChat(e) if e.seq == seq => {}
+    match client.recv_skip_presence().await.into_event() {
+        Ok(e) if e.seq() == seq => {}
         other => panic!("expected the echo of seq {seq}, got {other:?}"),
     }
     seq
