@@ -170,7 +170,11 @@
   function drawUsage() {
     const holder = $('chart');
     holder.replaceChildren();
-    if (!usage) return;
+    if (!usage) {
+      $('usage-totals').textContent = '';
+      $('usage-table').tBodies[0].replaceChildren();
+      return;
+    }
     const metric = $('metric').value;
     const byDay = new Map(usage.days.map((d) => [d.day, d]));
     const days = daysBetween(usage.from, usage.to);
@@ -388,7 +392,17 @@
   }
 
   async function refreshUsage() {
-    usage = await api('GET', '/usage');
+    try {
+      usage = await api('GET', '/usage');
+    } catch (err) {
+      // A server without the usage endpoint (404 not-found): say so in the card, not as an
+      // error of the whole page.
+      if (!(err instanceof ApiFailure && err.status === 404)) throw err;
+      usage = null;
+      drawUsage();
+      $('chart').append(el('p', { class: 'hint', text: 'This server does not report usage.', 'data-no-usage': '' }));
+      return;
+    }
     drawUsage();
   }
 

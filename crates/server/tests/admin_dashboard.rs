@@ -63,7 +63,7 @@ fn hello(image: &str, name: &str) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("acme"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: name.into(),
             token: None,

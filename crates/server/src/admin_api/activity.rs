@@ -193,7 +193,7 @@ pub async fn get_activity(
     for entry in most_recently_active(&images, limit as usize) {
         let key = image_key(&admin, entry.image.as_str())?;
         let (_, chats) = current_chats(&app, &key).await?;
-        let page = page_of_chats(&key.image, &chats, &all)?;
+        let page = page_of_chats(&entry.image, &chats, &all)?;
         recent.extend(page.chats.into_iter().map(|chat| RecentChat {
             image: page.image.clone(),
             image_locked: entry.locked,
