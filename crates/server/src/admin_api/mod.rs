@@ -15,6 +15,7 @@
 //! path as a widget's op (`session::commit`, then the broker), so open widgets see them live.
 
 pub mod annotations;
+pub mod activity;
 pub mod auth;
 pub mod bans;
 pub mod changes;
@@ -105,6 +106,7 @@ fn api_routes() -> OpenApiRouter<Arc<App>> {
                 ))
                 .layer(DefaultBodyLimit::max(annotations::MAX_IMPORT_BYTES)),
         )
+        .routes(routes!(activity::get_activity))
 }
 
 /// The OpenAPI document of the admin API.
