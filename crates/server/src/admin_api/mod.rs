@@ -14,8 +14,8 @@
 //! Handlers only translate between HTTP and the server: changes go through the same commit
 //! path as a widget's op (`session::commit`, then the broker), so open widgets see them live.
 
-pub mod annotations;
 pub mod activity;
+pub mod annotations;
 pub mod auth;
 pub mod bans;
 pub mod changes;
