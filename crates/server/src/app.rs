@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use image_chat_protocol::{ServerMessage, TenantId};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -93,11 +93,11 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
     pub connections: TaskTracker,
-    /// Per-image ordering of this process's publishes: commit and publish happen under the
-    /// image's lock, so this node's subscribers see its events in `seq` order even when several
-    /// connections write to one image at once. Not what makes `seq` gap-free: the store assigns
-    /// it inside the commit's database transaction (`store::rules`), whichever node commits.
-    ordering: Vec<Mutex<()>>,
+    /// Per-image ordering of this process's publishes, so this node's subscribers see its
+    /// events in `seq` order even when several connections write to one image at once (see
+    /// [`Ordering`]). Not what makes `seq` gap-free: the store assigns it inside the commit's
+    /// database transaction (`store::rules`), whichever node commits.
+    ordering: Vec<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl App {
@@ -130,17 +130,53 @@ impl App {
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
-            ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(())).collect(),
+            ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(None)).collect(),
         }
     }
 
     /// Takes the ordering lock for `image`.
-    pub async fn lock_image(&self, image: &ImageKey) -> MutexGuard<'_, ()> {
+    pub async fn lock_image(&self, image: &ImageKey) -> Ordering<'_> {
         let mut hasher = DefaultHasher::new();
         image.hash(&mut hasher);
         // Truncation is fine: only the remainder matters.
         let stripe = (hasher.finish() % ORDERING_STRIPES as u64) as usize;
-        self.ordering[stripe].lock().await
+        Ordering(self.ordering[stripe].lock().await)
+    }
+}
+
+/// An image's ordering lock, held. Two ways to use it:
+/// - hold it across commit and publish (any store): commits of the image run one at a time;
+/// - with a store whose commits take effect in the order they were first polled
+///   ([`Store::commits_in_poll_order`]), hold it only while the commit is queued and take a
+///   [`Turn`]: later ops of the image queue behind it at once (the SQLite writer commits them
+///   together, in one group), and each publishes only after the op queued before it did.
+pub struct Ordering<'a>(MutexGuard<'a, Option<oneshot::Receiver<()>>>);
+
+impl Ordering<'_> {
+    /// This op's place in the image's publishes: after every op that took a turn before it.
+    pub fn next_turn(&mut self) -> Turn {
+        let (done, next) = oneshot::channel();
+        Turn {
+            previous: self.0.replace(next),
+            _done: done,
+        }
+    }
+}
+
+/// One op's place in its image's publishes (see [`Ordering`]). Dropping it, after publishing
+/// or on any failure, lets the next op publish.
+pub struct Turn {
+    previous: Option<oneshot::Receiver<()>>,
+    _done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Waits until the op that took the turn before this one has published (or given up).
+    pub async fn wait(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            // An error only means that op's turn was dropped: its publish is over either way.
+            let _ = previous.await;
+        }
     }
 }
 

@@ -420,6 +420,8 @@ async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, StoreError> {
         None => {
             let config = SqliteConfig {
                 retention: args.retention,
+                // Nothing here runs on tokio's paused test clock: skip the blocking pool.
+                blocking_wait: false,
                 ..SqliteConfig::default()
             };
             Ok(Arc::new(SqliteStore::open(&args.database, config)?))

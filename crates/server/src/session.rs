@@ -65,7 +65,9 @@ where
 {
     // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
     let mut conn = Outbound::new(conn, app.limits.send_timeout);
-    let end = match await_hello(&app, &mut conn).await {
+    // The phases before the live loop are boxed, and freed once done: a task is allocated at
+    // the size of its largest state, and an idle connection should pay only for the loop's.
+    let end = match Box::pin(await_hello(&app, &mut conn)).await {
         Ok(hello) => serve(&app, &peer, hello, &mut conn).await,
         Err(end) => end,
     };
@@ -261,7 +263,17 @@ where
         viewer,
     };
 
-    let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
+    // Boxed: see `run`.
+    let welcome = match Box::pin(welcome_frame(
+        app,
+        &image,
+        &identity,
+        &gate,
+        hello.resume,
+        online,
+    ))
+    .await
+    {
         Ok(welcome) => welcome,
         Err(err) => {
             tracing::error!(%err, "catch-up failed");
@@ -294,10 +306,10 @@ where
     // The author is passed by value: `set-name` may rename the session between two ops.
     let start_commit =
         |op, limits, author, size| admit_and_commit(app, peer.ip, &image, author, op, limits, size);
-    let mut in_flight = pin!(
-        None::<(Op, CommitLimits, User, usize)>
-            .map(|(op, limits, author, size)| start_commit(op, limits, author, size))
-    );
+    // Boxed when an op starts: the commit's state is most of a session's, and an idle
+    // connection's task should not hold room for it (see `run`).
+    let mut in_flight = None::<(Op, CommitLimits, User, usize)>
+        .map(|(op, limits, author, size)| Box::pin(start_commit(op, limits, author, size)));
     // The size of the op in flight (refunded to the session's budgets if the cluster's refuse).
     let mut in_flight_size = 0;
     const SHUTDOWN: usize = 0;
@@ -328,8 +340,8 @@ where
                     return Poll::Ready(Wake::Idle);
                 }
                 // First: an op's reply goes out before anything published after its commit.
-                if let Some(op) = in_flight.as_mut().as_pin_mut()
-                    && let Poll::Ready(reply) = armed.poll(OP, |cx| op.poll(cx))
+                if let Some(op) = in_flight.as_mut()
+                    && let Poll::Ready(reply) = armed.poll(OP, |cx| op.as_mut().poll(cx))
                 {
                     return Poll::Ready(Wake::Committed(reply));
                 }
@@ -392,7 +404,7 @@ where
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
             Wake::Committed((reply, refused)) => {
-                in_flight.set(None);
+                in_flight = None;
                 if refused == Refused::ByCluster {
                     gate.refund(app, in_flight_size);
                 }
@@ -440,7 +452,7 @@ where
                         let limits = gate.commit_limits;
                         in_flight_size = text_len;
                         let author = identity.user.clone();
-                        in_flight.set(Some(start_commit(op, limits, author, text_len)));
+                        in_flight = Some(Box::pin(start_commit(op, limits, author, text_len)));
                         gates.open(OP);
                     }
                     Handled::Rename(name) => {
@@ -464,7 +476,7 @@ where
     };
     // Whatever ends the session, an op already started is finished (committed and published,
     // or refused) rather than dropped halfway; its reply has nowhere to go.
-    if let Some(op) = in_flight.as_mut().as_pin_mut() {
+    if let Some(op) = in_flight.as_mut() {
         op.await;
     }
     end
@@ -710,8 +722,8 @@ async fn admit_and_commit(
     (commit(app, image, author, op, limits).await, Refused::No)
 }
 
-/// validate (already done by the codec) → commit → ack → publish, under the image's lock so
-/// every subscriber sees events in seq order.
+/// validate (already done by the codec) → commit → ack → publish, in the image's order so
+/// every subscriber sees events in seq order (see [`crate::app::Ordering`]).
 async fn commit(
     app: &App,
     image: &ImageKey,
@@ -720,11 +732,39 @@ async fn commit(
     limits: CommitLimits,
 ) -> ServerMessage {
     let broadcast_id = op.broadcast_id().clone();
-    let _ordering = app.lock_image(image).await;
-    let committed = app
-        .store
-        .commit_limited(image, &author, &op, now_ms(), limits)
-        .await;
+    let mut ordering = app.lock_image(image).await;
+    let mut committing = pin!(
+        app.store
+            .commit_limited(image, &author, &op, now_ms(), limits)
+    );
+    if !app.store.commits_in_poll_order() {
+        // The store orders concurrent commits itself (PostgreSQL's row lock): one at a time.
+        let committed = committing.await;
+        let reply = publish(app, image, broadcast_id, committed).await;
+        drop(ordering);
+        return reply;
+    }
+    // Queued by its first poll, the write's place (so its seq) is fixed: the next op of this
+    // image may queue behind it now instead of after this commit's fsync, and the writer
+    // commits both in one group. Publishing still goes in queue order (the turn).
+    let polled = poll_fn(|cx| Poll::Ready(committing.as_mut().poll(cx))).await;
+    let mut turn = ordering.next_turn();
+    drop(ordering);
+    let committed = match polled {
+        Poll::Ready(committed) => committed,
+        Poll::Pending => committing.await,
+    };
+    turn.wait().await;
+    publish(app, image, broadcast_id, committed).await
+}
+
+/// Publishes a committed op's event and builds the op's reply.
+async fn publish(
+    app: &App,
+    image: &ImageKey,
+    broadcast_id: BroadcastId,
+    committed: Result<Commit, StoreError>,
+) -> ServerMessage {
     match committed {
         Ok(Commit::Applied(event)) => {
             let seq = event.seq();
