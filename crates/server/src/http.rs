@@ -164,9 +164,11 @@ async fn websocket(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let peer = Peer { origin, ip, host };
-            let session = session::run(Arc::clone(&app), peer, socket);
             tracked.connections.track_future(async move {
-                session.await;
+                // The session's future is made here, inside the block, not captured by it: a
+                // future captured by value and then awaited takes room twice in the task, and
+                // that task is most of what an idle connection costs (docs/BENCHMARKS.md).
+                session::run(app, peer, socket).await;
                 // Counted out only when the session is over.
                 drop(permit);
             })

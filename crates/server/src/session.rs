@@ -57,14 +57,25 @@ enum End {
 
 /// Serves one connection until it ends. `conn` is the whole socket (both directions in one
 /// value: splitting it would put a lock in front of every send and every read).
-pub async fn run<C, E>(app: Arc<App>, peer: Peer, conn: C)
+pub fn run<C, E>(app: Arc<App>, peer: Peer, conn: C) -> impl Future<Output = ()>
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
     E: ReadError,
 {
     // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
-    let mut conn = Outbound::new(conn, app.limits.send_timeout);
+    // Wrapped before the future is made: an `async fn`'s argument keeps its room in the task
+    // after being moved out, so the socket would be stored twice.
+    let conn = Outbound::new(conn, app.limits.send_timeout);
+    serve_connection(app, peer, conn)
+}
+
+async fn serve_connection<C, E>(app: Arc<App>, peer: Peer, mut conn: Outbound<C>)
+where
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
+    E: ReadError,
+{
     // The phases before the live loop are boxed, and freed once done: a task is allocated at
     // the size of its largest state, and an idle connection should pay only for the loop's.
     let end = match Box::pin(await_hello(&app, &mut conn)).await {
