@@ -61,14 +61,16 @@ lg_server() {
 }
 
 # A scenario on every server, BENCH_ROUNDS rounds, the order rotated each round so that no
-# server always runs first (or right after the heaviest one).
+# server always runs first (or right after the heaviest one). A failed run (e.g. a peer that
+# did not accept every connection in time) is reported and left out of the medians.
 side_by_side() {
   local label=$1; shift
   local servers=(image-chat $peers)
   local count=${#servers[@]}
   for ((round = 0; round < rounds; round++)); do
     for ((k = 0; k < count; k++)); do
-      lg_server "${servers[$(((k + round) % count))]}" "$label" "$@"
+      lg_server "${servers[$(((k + round) % count))]}" "$label" "$@" ||
+        echo "!!! $label on ${servers[$(((k + round) % count))]}: run failed"
     done
   done
 }

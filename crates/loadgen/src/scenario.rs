@@ -170,7 +170,7 @@ pub async fn idle(
         ),
         (
             "server RSS per connection".into(),
-            format!("{:.1} KiB (target <= 16 KiB)", per_conn / 1024.0),
+            format!("{:.1} KiB (target <= 8 KiB)", per_conn / 1024.0),
         ),
         (
             "loadgen RSS per connection".into(),
