@@ -196,11 +196,13 @@ test('a page under a strict CSP (script-src the server, wasm-unsafe-eval, connec
     () => [],
     async ({ site, pages, server, page, messages }) => {
       pages['/index.html'] = {
-        body: sitePage(`<script src="${server.url}/embed.js" defer></script>`),
+        body: sitePage(`<script src="${server.url}/embed.js" data-locale="pt-BR" defer></script>`),
         headers: { 'content-security-policy': strictCsp(server.url) },
       };
       await page.goto(site.url);
       await waitState(page, 'live');
+      // The language chunk is a module from the server, which script-src already allows.
+      await waitFor(page, () => document.querySelector('.image-chat')?.lang === 'pt');
       const chatId = await proveLive(page, server.url);
       // Styled and placed: the marker sits where its discussion is (0.4, 0.6 of the picture).
       const at = await page.evaluate((id) => {
@@ -217,6 +219,56 @@ test('a page under a strict CSP (script-src the server, wasm-unsafe-eval, connec
       await waitFor(page, () => [...document.querySelectorAll('.image-chat-marker[data-chat-id]')].some((m) => !m.hasAttribute('data-pending')) && document.querySelectorAll('.image-chat-marker[data-chat-id]').length === 2);
       assert.deepEqual(await page.evaluate(() => window.__violations), [], 'no CSP violation');
       assert.ok(!messages.some((m) => m.startsWith('error') || m.startsWith('pageerror')), messages.join('\n'));
+    },
+  );
+});
+
+test("only the page's language is fetched, from the server's origin; if it cannot be, English", async () => {
+  await withSite(
+    () => [],
+    async ({ site, pages, server, page, messages }) => {
+      const fetched = [];
+      page.on('request', (r) => {
+        if (r.url().includes('/pkg/locales/')) fetched.push(new URL(r.url()).pathname);
+      });
+      pages['/fr.html'] = {
+        body: sitePage(`<script src="${server.url}/embed.js" data-locale="fr-FR" defer></script>`),
+      };
+      await page.goto(`${site.origin}/fr.html`);
+      await waitState(page, 'live');
+      await waitFor(page, () => document.querySelector('.image-chat')?.lang === 'fr');
+      assert.equal(await page.locator('.image-chat-status').textContent(), 'En direct');
+      assert.deepEqual(fetched, ['/pkg/locales/fr.js'], 'one chunk, the page\'s language, fetched once');
+      assert.ok(!messages.some((m) => m.startsWith('error') || m.startsWith('pageerror')), messages.join('\n'));
+
+      // The ES-module import: the widget fetches the language an option names by itself.
+      fetched.length = 0;
+      pages['/module.html'] = {
+        body: sitePage(`<script type="module">
+import init, { ImageChat } from "${server.url}/pkg/image_chat.js";
+await init();
+ImageChat.mount("#photo", { server: "${server.url}", tenant: "demo", imageId: "embed-test", locale: "ru" });
+</script>`),
+      };
+      await page.goto(`${site.origin}/module.html`);
+      await waitFor(page, () => document.querySelector('.image-chat')?.lang === 'ru');
+      await waitState(page, 'live');
+      assert.equal(await page.locator('.image-chat-status').textContent(), 'В эфире');
+      assert.deepEqual(fetched, ['/pkg/locales/ru.js']);
+
+      // Offline or blocked: English, live, and the console says why.
+      await page.route('**/pkg/locales/**', (route) => route.abort());
+      messages.length = 0;
+      await page.goto(`${site.origin}/fr.html`);
+      await waitState(page, 'live');
+      const said = (m) => /^error: .*the fr phrases could not be loaded: showing English/.test(m);
+      for (let waited = 0; !messages.some(said) && waited < WAIT_MS; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.ok(messages.some(said), messages.join('\n'));
+      assert.equal(await page.evaluate(() => document.querySelector('.image-chat').lang), 'en');
+      assert.equal(await page.locator('.image-chat-status').textContent(), 'Live');
+      await proveLive(page, server.url);
     },
   );
 });

@@ -57,6 +57,13 @@ test('a server started with no asset flags serves the widget built into it', asy
     assert.equal(wasm.headers.get('content-encoding'), 'br');
     const bytes = Buffer.from(await wasm.arrayBuffer());
     assert.ok(bytes.equals(readFileSync(join(ROOT, 'pkg', 'image_chat_bg.wasm'))), 'the built wasm');
+    // The language chunks are built in too, precompressed, as modules any origin may import.
+    const chunk = await fetch(`${server.url}/pkg/locales/fr.js`, { headers: { 'accept-encoding': 'br' } });
+    assert.equal(chunk.status, 200);
+    assert.match(chunk.headers.get('content-type'), /^text\/javascript/);
+    assert.equal(chunk.headers.get('content-encoding'), 'br');
+    assert.equal(chunk.headers.get('access-control-allow-origin'), '*');
+    assert.equal(await chunk.text(), readFileSync(join(ROOT, 'pkg', 'locales', 'fr.js'), 'utf8'));
 
     const page = await context.newPage();
     const errors = collectErrors(page);
@@ -107,7 +114,7 @@ test('the npm package installs into a Vite app that mounts the widget', async ()
       join(app, 'main.js'),
       `import { mount, ImageChat } from "image-chat";
 const server = new URLSearchParams(location.search).get("server");
-window.__chat = await mount("#photo", { server, tenant: "demo", imageId: "from-npm" });
+window.__chat = await mount("#photo", { server, tenant: "demo", imageId: "from-npm", locale: "pt" });
 window.__version = ImageChat.version;
 `,
     );
@@ -171,6 +178,8 @@ chat.update({ tenant: "other" });
     const errors = collectErrors(page);
     await page.goto(`${site.url}?server=${encodeURIComponent(server.url)}`);
     await page.locator('.image-chat[data-state=live]').waitFor({ timeout: WAIT_MS });
+    // The language chunk the widget imports on demand was bundled and loads from the app.
+    await page.locator('.image-chat[lang=pt]').waitFor({ timeout: WAIT_MS });
     await proveLive(page, server.url, 'from-npm');
     assert.equal(await page.evaluate(() => window.__chat.state), 'live');
     assert.equal(await page.evaluate(() => window.__version), manifest.version);

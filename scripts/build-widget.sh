@@ -37,47 +37,92 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_versio
   exit 1
 fi
 rm -rf pkg
-wasm-bindgen --target web --out-dir pkg \
-  "$target_dir/wasm32-unknown-unknown/release/image_chat.wasm"
 
-wasm=pkg/image_chat_bg.wasm
-glue=pkg/image_chat.js
-# The --enable flags: the features rustc's wasm32 target enables by default and the wasm uses
-# (wasm-opt refuses instructions it was not told about). --converge repeats -Oz while it still
-# shrinks the module. --low-memory-unused lets wasm-opt fold constant offsets into loads and
-# stores: the low 1 KiB of memory is the far end of the 1 MiB stack (rustc puts the stack
-# first), which nothing reaches short of a stack overflow. -ocimfs=20: a function with one
-# caller is inlined into it only up to 20 instructions (binaryen's default inlines any size):
-# +3.4 KB raw but -1.5 KB gzipped, as one huge body compresses worse than its parts
-# (docs/BENCHMARKS.md §6a; 15 gave the same, 5, 10, 30, 50 and 100 less). With that cap, -Os
-# is 148 B smaller gzipped than -Oz (without it, larger).
-wasm-opt -Os --converge --low-memory-unused --one-caller-inline-max-function-size=20 \
-  --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-  --enable-mutable-globals --enable-multivalue --enable-reference-types \
-  "$wasm" -o "$wasm"
-node scripts/minify-imports.mjs "$wasm" "$glue"
-# The JS is shipped as written: wasm-bindgen's glue carries its doc comments, long local names
-# and helpers the widget never calls, so terser (npm) minifies it and the hand-written snippets
-# as ES modules (exports and imports keep their names; the d.ts is unchanged). Measured: glue
-# 6,040 -> 3,910 B gzipped, snippets 733 -> 321 (docs/BENCHMARKS.md §6a).
-for js in "$glue" $(find pkg/snippets -name '*.js' 2>/dev/null); do
-  terser "$js" --module --compress passes=2 --mangle --comments '/@ts-self-types/' -o "$js"
-done
+# finish_piece WASM: turns one cargo-built wasm into what ships in pkg/: wasm-bindgen's glue
+# (named after the wasm: image_chat.js, image_chat_bg.wasm), wasm-opt, short import and export
+# names, minified JS. A lazily loaded piece built from another crate (its own wasm) goes
+# through the same steps with one more call (docs/WIDGET.md, "What a page downloads").
+finish_piece() {
+  local built=$1 name
+  name=$(basename "$built" .wasm)
+  wasm-bindgen --target web --out-dir pkg "$built"
+  local wasm=pkg/${name}_bg.wasm glue=pkg/${name}.js
+  # The --enable flags: the features rustc's wasm32 target enables by default and the wasm uses
+  # (wasm-opt refuses instructions it was not told about). --converge repeats -Oz while it
+  # still shrinks the module. --low-memory-unused lets wasm-opt fold constant offsets into
+  # loads and stores: the low 1 KiB of memory is the far end of the 1 MiB stack (rustc puts
+  # the stack first), which nothing reaches short of a stack overflow. -ocimfs=20: a function
+  # with one caller is inlined into it only up to 20 instructions (binaryen's default inlines
+  # any size): +3.4 KB raw but -1.5 KB gzipped, as one huge body compresses worse than its
+  # parts (docs/BENCHMARKS.md §6a; 15 gave the same, 5, 10, 30, 50 and 100 less). With that
+  # cap, -Os is 148 B smaller gzipped than -Oz (without it, larger).
+  wasm-opt -Os --converge --low-memory-unused --one-caller-inline-max-function-size=20 \
+    --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-multivalue --enable-reference-types \
+    "$wasm" -o "$wasm"
+  node scripts/minify-imports.mjs "$wasm" "$glue"
+  # The JS is shipped as written: wasm-bindgen's glue carries its doc comments, long local
+  # names and helpers the widget never calls, so terser (npm) minifies it as an ES module
+  # (exports and imports keep their names; the d.ts is unchanged). Measured: glue 6,040 ->
+  # 3,910 B gzipped (docs/BENCHMARKS.md §6a).
+  minify "$glue"
+}
 
-# What ships: the wasm, the glue and the hand-written JS modules the glue imports
-# (pkg/snippets/, e.g. src/dom/bulk.js). The server sends a compressed twin of each, chosen by
-# the browser's Accept-Encoding: gzip -9 (the figure the size target is stated in) and Brotli
-# (smaller still, scripts/precompress.mjs).
-shipped=("$wasm" "$glue" $(find pkg/snippets -name '*.js' 2>/dev/null))
-gzip -9 -n -k -f "${shipped[@]}"
+# minify FILE...: terser on ES modules, in place (snippets: 733 -> 321 B gzipped).
+minify() {
+  for js in "$@"; do
+    terser "$js" --module --compress passes=2 --mangle --comments '/@ts-self-types/' -o "$js"
+  done
+}
+
+# twins FILE...: the compressed twins the server sends, chosen by the browser's
+# Accept-Encoding: gzip -9 and Brotli (quality 11, scripts/precompress.mjs).
+twins() {
+  gzip -9 -n -k -f "$@"
+  node scripts/precompress.mjs "$@"
+}
+
+finish_piece "$target_dir/wasm32-unknown-unknown/release/image_chat.wasm"
+snippets=$(find pkg/snippets -name '*.js' 2>/dev/null)
+minify $snippets
+
+# What every page downloads: the wasm, the glue and the hand-written JS modules the glue
+# imports (pkg/snippets/, e.g. src/dom/bulk.js). gzip -9 is the figure older entries of
+# docs/BENCHMARKS.md are stated in; Brotli is what browsers get.
+shipped=(pkg/image_chat_bg.wasm pkg/image_chat.js $snippets)
 raw=0
 gz=0
+gzip -9 -n -k -f "${shipped[@]}"
 for file in "${shipped[@]}"; do
   raw=$(( raw + $(wc -c < "$file") ))
   gz=$(( gz + $(wc -c < "$file.gz") ))
 done
 echo "widget size: wasm + JS glue + snippets = $raw bytes raw, $gz bytes gzipped"
 node scripts/precompress.mjs "${shipped[@]}"
+
+# The languages other than English, fetched only by pages that speak them (src/locales.rs):
+# each locales/<tag>.json becomes the ES module pkg/locales/<tag>.js (`export default {…}`,
+# minified). www/embed.js prefetches the page's language: its list must name exactly these.
+mkdir -p pkg/locales
+tags=()
+for json in locales/*.json; do
+  tag=$(basename "$json" .json)
+  tags+=("$tag")
+  node -e 'const fs = require("fs");
+    const table = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    process.stdout.write("export default " + JSON.stringify(table) + ";\n");' "$json" > "pkg/locales/$tag.js"
+done
+# The two lists of these chunks in JS must name exactly them.
+listed=$(sed -n 's/^ *var LOCALES = \[\(.*\)\];.*/\1/p' www/embed.js | tr -d '" ' | tr ',' ' ')
+imported=$(sed -n "s|.*import('\.\./\.\./\.\./\.\./locales/\([a-z]*\)\.js').*|\1|p" src/dom/lazy.js | tr '\n' ' ')
+if [ "$listed" != "${tags[*]}" ] || [ "${imported% }" != "${tags[*]}" ]; then
+  echo "build-widget: www/embed.js LOCALES ($listed) and src/dom/lazy.js ($imported) must list locales/*.json (${tags[*]})" >&2
+  exit 1
+fi
+for chunk in pkg/locales/*.js; do
+  printf 'locale chunk %s (at most one per page): ' "$chunk"
+  twins "$chunk"
+done
 
 # The loader the script tag names (`/embed.js`), beside the widget it loads, so that pkg/ is the
 # whole widget: the server builds it into its binary from here (crates/server/build.rs) and

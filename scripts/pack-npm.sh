@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the npm package `image-chat` (the widget as an ES module for bundlers): the entry and
 # types from npm/, the release widget from pkg/ (scripts/build-widget.sh: the wasm-bindgen glue,
-# the wasm, its .d.ts, the JS snippets), the version from Cargo.toml. Staged in
+# the wasm, its .d.ts, the JS snippets, the locale chunks), the version from Cargo.toml. Staged in
 # target/npm/image-chat/, packed with `npm pack` into target/npm/; prints the tarball's path.
 # `npm publish target/npm/image-chat-<version>.tgz` publishes it.
 set -euo pipefail
@@ -23,6 +23,10 @@ cp pkg/image_chat.js pkg/image_chat.d.ts pkg/image_chat_bg.wasm "$stage/"
   mkdir -p "$stage/$(dirname "$snippet")"
   cp "pkg/$snippet" "$stage/$snippet"
 done
+# The languages besides English, imported on demand by the snippet src/dom/lazy.js at
+# `../../../../locales/<tag>.js` (bundlers emit each as its own chunk).
+mkdir -p "$stage/locales"
+cp pkg/locales/*.js "$stage/locales/"
 version=$(awk -F'"' '/^\[workspace.package\]/ { p = 1 } p && /^version/ { print $2; exit }' Cargo.toml)
 (cd "$stage" && npm pkg set version="$version")
 tarball=$(npm pack --silent --pack-destination "$target_dir/npm" "$stage" | tail -n 1)

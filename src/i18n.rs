@@ -7,8 +7,17 @@
 //! code is the plural rule ([`Locale::plural`]); everything else is data, and no `format!`
 //! runs here, which keeps `core::fmt` out of the widget's bundle.
 //!
-//! Adding a language: add a [`Locale`] variant, its arm in [`Locale::plural`] and a `Strings`
-//! table (the compiler lists every phrase it needs); the tests check every table.
+//! Only English ([`EN`]) is compiled in. The other tables are data files, `locales/<tag>.json`,
+//! which the build ships as separately fetched chunks (`pkg/locales/<tag>.js`): a page
+//! downloads only its own language (docs/BENCHMARKS.md §6a). [`load`] checks and registers
+//! one (`crate::locales` fetches it); until then, and if it never comes, [`Locale::shown`] is
+//! English, so a widget always has every phrase.
+//!
+//! Adding a language: add a [`Locale`] variant, its arms in [`Locale::tag`] and
+//! [`Locale::plural`] and a `locales/<tag>.json` with every key of [`EN`]; the tests check
+//! every table.
+
+use std::cell::RefCell;
 
 use image_chat_protocol::{ErrorCode, ValidationError};
 
@@ -102,7 +111,36 @@ impl Locale {
 
     /// The language tag set as `lang` on the widget's elements.
     pub fn tag(self) -> &'static str {
-        self.strings().tag
+        match self {
+            Locale::En => "en",
+            Locale::Fr => "fr",
+            Locale::Pt => "pt",
+            Locale::Ru => "ru",
+        }
+    }
+
+    /// The locale a widget that wants this one shows now: itself once its table is loaded,
+    /// else English (plural rules and phrases must come from the same language).
+    pub fn shown(self) -> Locale {
+        if self.loaded().is_some() {
+            self
+        } else {
+            Locale::En
+        }
+    }
+
+    /// This locale's table, if it is compiled in (English) or loaded.
+    fn loaded(self) -> Option<&'static Strings> {
+        if self == Locale::En {
+            return Some(&EN);
+        }
+        LOADED.with(|loaded| {
+            loaded
+                .borrow()
+                .iter()
+                .find(|(locale, _)| *locale == self)
+                .map(|(_, strings)| *strings)
+        })
     }
 
     /// The plural category of `n` in this language.
@@ -135,14 +173,10 @@ impl Locale {
         }
     }
 
-    /// The phrases of this locale.
+    /// The phrases of this locale, or English ones while its table is not loaded (widgets
+    /// hold the [`Locale::shown`] one, so this is their own language).
     pub fn strings(self) -> &'static Strings {
-        match self {
-            Locale::En => &EN,
-            Locale::Fr => &FR,
-            Locale::Pt => &PT,
-            Locale::Ru => &RU,
-        }
+        self.loaded().unwrap_or(&EN)
     }
 
     /// The form of a word that goes with `n`.
@@ -276,7 +310,7 @@ impl Locale {
 
 /// Everything one locale says. Every field is required, so a new phrase cannot be forgotten in
 /// one language. Templates have `{}` placeholders, filled in order by [`fill`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Strings {
     /// The BCP 47 primary language tag (`lang` attribute, and what [`Locale::from_tag`] matches).
     pub tag: &'static str,
@@ -581,315 +615,235 @@ pub static EN: Strings = Strings {
     err_generic: "Something went wrong; nothing was saved.",
 };
 
-/// French.
-pub static FR: Strings = Strings {
-    tag: "fr",
-    online: "{} {} ici",
-    people: ["personne", "personnes", "personnes"],
-    comment_forms: ["commentaire", "commentaires", "commentaires"],
-    reconnecting_in: "Reconnexion dans {} s…",
-    ago: "il y a {} {}",
-    minutes: ["minute", "minutes", "minutes"],
-    hours: ["heure", "heures", "heures"],
-    days: ["jour", "jours", "jours"],
-    marker_label: "Discussion de {} : « {} », {}",
-    announce_created: "{} a lancé une discussion",
-    announce_replied: "{} a répondu",
-    caught_up: "{} {} pendant votre absence",
-    changes: ["changement", "changements", "changements"],
-    err_too_long_max: "Le commentaire est trop long ({} caractères au plus).",
-    guest: "Invité",
-    you: "vous",
-    badge_signed_in: "compte vérifié",
-    badge_moderator: "modération",
-    name_label: "Votre nom",
-    err_invisible_text: "Le commentaire ne contient aucun caractère visible.",
-    err_invisible_name: "Le nom doit contenir au moins un caractère visible.",
-    cluster_label: "{} {}",
-    discussions: ["discussion", "discussions", "discussions"],
-    markers_toggle: "Afficher les marqueurs",
-    announce_markers_hidden: "Marqueurs masqués",
-    announce_markers_shown: "Marqueurs affichés",
-    connecting: "Connexion…",
-    live: "En direct",
-    reconnecting: "Reconnexion…",
-    offline: "Hors ligne",
-    stopped: "Déconnecté",
-    auth_failed: "Échec de l’identification",
-    overlay_label: "Discussions sur l’image. Entrée lance une discussion au réticule, Maj+Entrée délimite une zone à partir de lui ; les flèches le déplacent.",
-    overlay_label_read_only: "Discussions sur l’image (lecture seule).",
-    new_discussion: "Nouvelle discussion",
-    discussion: "Discussion",
-    close: "Fermer",
-    placeholder_new: "Lancer une discussion…",
-    placeholder_reply: "Écrire une réponse…",
-    post: "Publier",
-    reply: "Répondre",
-    cancel: "Annuler",
-    edit: "Modifier",
-    save: "Enregistrer",
-    delete: "Supprimer la discussion",
-    delete_confirm: "Supprimer vraiment ?",
-    retry: "Réessayer",
-    dismiss: "Ignorer",
-    reconnect_now: "Se reconnecter",
-    deleted_kept: "Cette discussion a été supprimée. Votre texte non envoyé est conservé ici : copiez-le avant de fermer.",
-    copy: "Copier",
-    copied: "Copié",
-    delete_reply: "Supprimer",
-    resolve: "Résoudre",
-    reopen: "Rouvrir",
-    resolved: "Résolue",
-    marker_resolved: "{} (résolue)",
-    show_resolved: "Afficher les discussions résolues",
-    announce_resolved_hidden: "Discussions résolues masquées",
-    announce_resolved_shown: "Discussions résolues affichées",
-    show_thread: "Afficher toute la discussion",
-    announce_reply_deleted: "Une réponse a été supprimée",
-    announce_resolved: "Une discussion a été résolue",
-    announce_reopened: "Une discussion a été rouverte",
-    announce_moved: "Un marqueur a été déplacé",
-    move_hint: "Déplacement du marqueur : les flèches le déplacent, Entrée le pose, Échap annule.",
-    region_hint: "Délimitation d’une zone : les flèches la dimensionnent, Entrée lance une discussion à son sujet, Échap annule.",
-    copy_link: "Copier le lien",
-    link_copied: "Lien copié",
-    invalid_option: "Discussions indisponibles : l’option « {} » n’est pas valide.",
-    sending: "Envoi…",
-    edited: "modifié",
-    just_now: "à l’instant",
-    announce_edited: "Un commentaire a été modifié",
-    announce_deleted: "Une discussion a été supprimée",
-    announce_live: "Connecté : les changements s’affichent en direct",
-    announce_lost: "Connexion perdue",
-    err_offline: "Vous êtes hors ligne : rien n’a été envoyé. Réessayez une fois la connexion rétablie.",
-    err_not_connected: "Pas de connexion au serveur : rien n’a été envoyé. Réessayez une fois la connexion rétablie.",
-    err_lost: "La connexion a été coupée avant l’enregistrement.",
-    announce_reloaded: "Discussions rechargées",
-    err_empty: "Écrivez d’abord quelque chose.",
-    err_too_long: "Le commentaire est trop long.",
-    err_control: "Le texte contient des caractères interdits.",
-    err_name: "Le nom doit compter de 1 à 64 caractères.",
-    err_coordinates: "Cet endroit est hors de l’image.",
-    err_forbidden: "Vous n’avez pas le droit de faire cela.",
-    err_unknown_chat: "Cette discussion n’existe plus.",
-    err_unknown_comment: "Ce commentaire n’existe plus.",
-    err_rate_limited: "Trop de changements à la fois ; patientez puis réessayez.",
-    err_limit: "Cette image ou cette discussion est pleine.",
-    err_auth: "Impossible de vous identifier.",
-    err_tenant: "Ce site n’est pas configuré pour les discussions.",
-    err_unavailable: "Le serveur n’a pas pu enregistrer ; réessayer peut fonctionner.",
-    err_image_full: "Cette image n’a plus de place pour du texte ; supprimez d’abord une discussion.",
-    err_quota: "Ce site a utilisé tout son espace de stockage ; rien n’a été enregistré.",
-    err_generic: "Une erreur est survenue ; rien n’a été enregistré.",
-};
+thread_local! {
+    /// The tables loaded so far (English is compiled in). A loaded table is leaked, so that
+    /// every [`Strings`] is `&'static` like [`EN`]: at most three tables of a few KB each, each
+    /// loaded once for the page's lifetime.
+    static LOADED: RefCell<Vec<(Locale, &'static Strings)>> = const { RefCell::new(Vec::new()) };
+}
 
-/// Portuguese.
-pub static PT: Strings = Strings {
-    tag: "pt",
-    online: "{} {} aqui",
-    people: ["pessoa", "pessoas", "pessoas"],
-    comment_forms: ["comentário", "comentários", "comentários"],
-    reconnecting_in: "Reconectando em {} s…",
-    ago: "há {} {}",
-    minutes: ["minuto", "minutos", "minutos"],
-    hours: ["hora", "horas", "horas"],
-    days: ["dia", "dias", "dias"],
-    marker_label: "Discussão de {}: “{}”, {}",
-    announce_created: "{} iniciou uma discussão",
-    announce_replied: "{} respondeu",
-    caught_up: "{} {} enquanto você esteve fora",
-    changes: ["mudança", "mudanças", "mudanças"],
-    err_too_long_max: "O comentário é longo demais (no máximo {} caracteres).",
-    guest: "Convidado",
-    you: "você",
-    badge_signed_in: "conta verificada",
-    badge_moderator: "moderação",
-    name_label: "Seu nome",
-    err_invisible_text: "O comentário não tem nenhum caractere visível.",
-    err_invisible_name: "O nome precisa ter pelo menos um caractere visível.",
-    cluster_label: "{} {}",
-    discussions: ["discussão", "discussões", "discussões"],
-    markers_toggle: "Mostrar marcadores",
-    announce_markers_hidden: "Marcadores ocultos",
-    announce_markers_shown: "Marcadores visíveis",
-    connecting: "Conectando…",
-    live: "Ao vivo",
-    reconnecting: "Reconectando…",
-    offline: "Sem conexão",
-    stopped: "Desconectado",
-    auth_failed: "Falha na identificação",
-    overlay_label: "Discussões na imagem. Enter inicia uma discussão na mira, Shift+Enter marca uma área a partir dela; as setas a movem.",
-    overlay_label_read_only: "Discussões na imagem (somente leitura).",
-    new_discussion: "Nova discussão",
-    discussion: "Discussão",
-    close: "Fechar",
-    placeholder_new: "Iniciar uma discussão…",
-    placeholder_reply: "Escrever uma resposta…",
-    post: "Publicar",
-    reply: "Responder",
-    cancel: "Cancelar",
-    edit: "Editar",
-    save: "Salvar",
-    delete: "Excluir discussão",
-    delete_confirm: "Excluir mesmo?",
-    retry: "Tentar de novo",
-    dismiss: "Descartar",
-    reconnect_now: "Reconectar agora",
-    deleted_kept: "Esta discussão foi excluída. Seu texto não enviado está guardado aqui: copie-o antes de fechar.",
-    copy: "Copiar",
-    copied: "Copiado",
-    delete_reply: "Excluir",
-    resolve: "Resolver",
-    reopen: "Reabrir",
-    resolved: "Resolvida",
-    marker_resolved: "{} (resolvida)",
-    show_resolved: "Mostrar discussões resolvidas",
-    announce_resolved_hidden: "Discussões resolvidas ocultas",
-    announce_resolved_shown: "Discussões resolvidas visíveis",
-    show_thread: "Mostrar a discussão inteira",
-    announce_reply_deleted: "Uma resposta foi excluída",
-    announce_resolved: "Uma discussão foi resolvida",
-    announce_reopened: "Uma discussão foi reaberta",
-    announce_moved: "Um marcador foi movido",
-    move_hint: "Movendo o marcador: as setas o movem, Enter o coloca, Esc cancela.",
-    region_hint: "Marcando uma área: as setas a dimensionam, Enter inicia uma discussão sobre ela, Esc cancela.",
-    copy_link: "Copiar link",
-    link_copied: "Link copiado",
-    invalid_option: "Discussões indisponíveis: a opção “{}” é inválida.",
-    sending: "Enviando…",
-    edited: "editado",
-    just_now: "agora mesmo",
-    announce_edited: "Um comentário foi editado",
-    announce_deleted: "Uma discussão foi excluída",
-    announce_live: "Conectado: as mudanças aparecem ao vivo",
-    announce_lost: "Conexão perdida",
-    err_offline: "Você está sem conexão, então nada foi enviado. Tente de novo quando a conexão voltar.",
-    err_not_connected: "Sem conexão com o servidor, então nada foi enviado. Tente de novo quando a conexão voltar.",
-    err_lost: "A conexão caiu antes de salvar isto.",
-    announce_reloaded: "Discussões recarregadas",
-    err_empty: "Escreva algo primeiro.",
-    err_too_long: "O comentário é longo demais.",
-    err_control: "O texto contém caracteres não permitidos.",
-    err_name: "O nome deve ter de 1 a 64 caracteres.",
-    err_coordinates: "Esse ponto está fora da imagem.",
-    err_forbidden: "Você não tem permissão para isso.",
-    err_unknown_chat: "Esta discussão não existe mais.",
-    err_unknown_comment: "Este comentário não existe mais.",
-    err_rate_limited: "Mudanças demais de uma vez; aguarde um pouco e tente de novo.",
-    err_limit: "Esta imagem ou discussão está cheia.",
-    err_auth: "Não foi possível identificar você.",
-    err_tenant: "Este site não está configurado para discussões.",
-    err_unavailable: "O servidor não conseguiu salvar; tentar de novo pode funcionar.",
-    err_image_full: "Esta imagem não tem mais espaço para texto; exclua uma discussão primeiro.",
-    err_quota: "Este site usou todo o seu armazenamento; nada foi salvo.",
-    err_generic: "Algo deu errado; nada foi salvo.",
-};
+/// Where a table's phrases come from when it is loaded: the locale chunk's object in the
+/// browser (`crate::locales`), parsed JSON in tests.
+pub trait PhraseSource {
+    /// The phrase named `key` (a field of [`Strings`]), if present as text.
+    fn text(&mut self, key: &str) -> Option<String>;
+    /// The three plural forms named `key`, if present as three texts.
+    fn forms(&mut self, key: &str) -> Option<[String; 3]>;
+}
 
-/// Russian.
-pub static RU: Strings = Strings {
-    tag: "ru",
-    online: "{} {} здесь",
-    people: ["человек", "человека", "человек"],
-    comment_forms: ["комментарий", "комментария", "комментариев"],
-    reconnecting_in: "Переподключение через {} с…",
-    ago: "{} {} назад",
-    minutes: ["минуту", "минуты", "минут"],
-    hours: ["час", "часа", "часов"],
-    days: ["день", "дня", "дней"],
-    marker_label: "Обсуждение, автор {}: «{}», {}",
-    announce_created: "{} начал(а) обсуждение",
-    announce_replied: "{} ответил(а)",
-    caught_up: "{} {} за время отсутствия",
-    changes: ["изменение", "изменения", "изменений"],
-    err_too_long_max: "Комментарий слишком длинный (не более {} символов).",
-    guest: "Гость",
-    you: "вы",
-    badge_signed_in: "вход выполнен",
-    badge_moderator: "модератор",
-    name_label: "Ваше имя",
-    err_invisible_text: "В комментарии нет видимых символов.",
-    err_invisible_name: "Имя должно содержать хотя бы один видимый символ.",
-    cluster_label: "{} {}",
-    discussions: ["обсуждение", "обсуждения", "обсуждений"],
-    markers_toggle: "Показывать метки",
-    announce_markers_hidden: "Метки скрыты",
-    announce_markers_shown: "Метки показаны",
-    connecting: "Подключение…",
-    live: "В эфире",
-    reconnecting: "Переподключение…",
-    offline: "Нет сети",
-    stopped: "Отключено",
-    auth_failed: "Не удалось войти",
-    overlay_label: "Обсуждения на изображении. Enter начинает обсуждение в перекрестье, Shift+Enter выделяет область от него, стрелки двигают его.",
-    overlay_label_read_only: "Обсуждения на изображении (только чтение).",
-    new_discussion: "Новое обсуждение",
-    discussion: "Обсуждение",
-    close: "Закрыть",
-    placeholder_new: "Начать обсуждение…",
-    placeholder_reply: "Написать ответ…",
-    post: "Опубликовать",
-    reply: "Ответить",
-    cancel: "Отмена",
-    edit: "Изменить",
-    save: "Сохранить",
-    delete: "Удалить обсуждение",
-    delete_confirm: "Точно удалить?",
-    retry: "Повторить",
-    dismiss: "Скрыть",
-    reconnect_now: "Переподключиться",
-    deleted_kept: "Это обсуждение удалено. Ваш неотправленный текст сохранён здесь: скопируйте его, прежде чем закрыть.",
-    copy: "Копировать",
-    copied: "Скопировано",
-    delete_reply: "Удалить",
-    resolve: "Отметить решённым",
-    reopen: "Открыть снова",
-    resolved: "Решено",
-    marker_resolved: "{} (решено)",
-    show_resolved: "Показывать решённые обсуждения",
-    announce_resolved_hidden: "Решённые обсуждения скрыты",
-    announce_resolved_shown: "Решённые обсуждения показаны",
-    show_thread: "Показать всё обсуждение",
-    announce_reply_deleted: "Ответ удалён",
-    announce_resolved: "Обсуждение отмечено решённым",
-    announce_reopened: "Обсуждение открыто снова",
-    announce_moved: "Метка перемещена",
-    move_hint: "Перемещение метки: стрелки двигают её, Enter ставит, Escape отменяет.",
-    region_hint: "Выделение области: стрелки задают её размер, Enter начинает обсуждение, Escape отменяет.",
-    copy_link: "Копировать ссылку",
-    link_copied: "Ссылка скопирована",
-    invalid_option: "Обсуждения недоступны: недопустимый параметр «{}».",
-    sending: "Отправка…",
-    edited: "изменено",
-    just_now: "только что",
-    announce_edited: "Комментарий изменён",
-    announce_deleted: "Обсуждение удалено",
-    announce_live: "Подключено: изменения видны сразу",
-    announce_lost: "Соединение потеряно",
-    err_offline: "Нет соединения, поэтому ничего не отправлено. Повторите, когда связь вернётся.",
-    err_not_connected: "Нет связи с сервером, поэтому ничего не отправлено. Повторите, когда связь вернётся.",
-    err_lost: "Соединение оборвалось до сохранения.",
-    announce_reloaded: "Обсуждения обновлены",
-    err_empty: "Сначала напишите что-нибудь.",
-    err_too_long: "Комментарий слишком длинный.",
-    err_control: "В тексте есть недопустимые символы.",
-    err_name: "Имя должно содержать от 1 до 64 символов.",
-    err_coordinates: "Эта точка вне изображения.",
-    err_forbidden: "У вас нет прав на это.",
-    err_unknown_chat: "Этого обсуждения больше нет.",
-    err_unknown_comment: "Этого комментария больше нет.",
-    err_rate_limited: "Слишком много изменений сразу; подождите и повторите.",
-    err_limit: "На этом изображении или в обсуждении больше нет места.",
-    err_auth: "Не удалось вас опознать.",
-    err_tenant: "Этот сайт не настроен для обсуждений.",
-    err_unavailable: "Сервер не смог сохранить; повтор может помочь.",
-    err_image_full: "На этом изображении больше нет места для текста; сначала удалите обсуждение.",
-    err_quota: "Этот сайт исчерпал своё хранилище; ничего не сохранено.",
-    err_generic: "Что-то пошло не так; ничего не сохранено.",
-};
+/// Why a locale table was refused (the widget then stays in English).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadError {
+    /// A phrase is missing or not text (or not three texts for plural forms).
+    Missing(&'static str),
+    /// The table is for another language than the one asked for.
+    WrongLanguage,
+    /// A template has another number of `{}` placeholders than the English one.
+    Placeholders(&'static str),
+}
+
+impl LoadError {
+    /// The message for the console (concatenated: no `core::fmt`).
+    pub fn message(&self) -> String {
+        match self {
+            LoadError::Missing(key) => ["the phrase \"", key, "\" is missing"].concat(),
+            LoadError::WrongLanguage => "the table is for another language".to_owned(),
+            LoadError::Placeholders(key) => {
+                ["the phrase \"", key, "\" has the wrong placeholders"].concat()
+            }
+        }
+    }
+}
+
+impl Strings {
+    /// The templates (`{}` placeholders) with their names: a loaded table must have as many
+    /// placeholders in each as English.
+    fn templates(&self) -> [(&'static str, &'static str); 11] {
+        [
+            ("online", self.online),
+            ("reconnecting_in", self.reconnecting_in),
+            ("ago", self.ago),
+            ("marker_label", self.marker_label),
+            ("announce_created", self.announce_created),
+            ("announce_replied", self.announce_replied),
+            ("caught_up", self.caught_up),
+            ("err_too_long_max", self.err_too_long_max),
+            ("cluster_label", self.cluster_label),
+            ("marker_resolved", self.marker_resolved),
+            ("invalid_option", self.invalid_option),
+        ]
+    }
+
+    /// Every phrase read from `source` by its field name. One loop over the fields (see
+    /// [`fields!`]) rather than a read per field: the latter was 8.5 KB of wasm.
+    fn read(source: &mut dyn PhraseSource) -> Result<Strings, LoadError> {
+        let mut strings = EN.clone();
+        for (field, key) in strings.texts().into_iter().zip(Strings::TEXT_KEYS) {
+            *field = source.text(key).ok_or(LoadError::Missing(key))?.leak();
+        }
+        for (field, key) in strings.forms().into_iter().zip(Strings::FORMS_KEYS) {
+            let [one, few, many] = source.forms(key).ok_or(LoadError::Missing(key))?;
+            *field = [one.leak(), few.leak(), many.leak()];
+        }
+        Ok(strings)
+    }
+}
+
+/// [`Strings`]' fields by kind, each named once: the key list and the list of fields to fill
+/// in come from the same names, so they cannot disagree. The tests check that the shipped
+/// tables have exactly these keys.
+macro_rules! fields {
+    (texts: $($text:ident)*; forms: $($forms:ident)*;) => {
+        impl Strings {
+            /// The keys of the phrases (`locales/<tag>.json`), in [`Strings::texts`]' order.
+            const TEXT_KEYS: [&'static str; [$(stringify!($text)),*].len()] =
+                [$(stringify!($text)),*];
+            /// The keys of the plural forms, in [`Strings::forms`]' order.
+            const FORMS_KEYS: [&'static str; [$(stringify!($forms)),*].len()] =
+                [$(stringify!($forms)),*];
+
+            fn texts(&mut self) -> [&mut &'static str; Strings::TEXT_KEYS.len()] {
+                [$(&mut self.$text),*]
+            }
+
+            fn forms(&mut self) -> [&mut Forms; Strings::FORMS_KEYS.len()] {
+                [$(&mut self.$forms),*]
+            }
+        }
+    };
+}
+
+fields! {
+    texts:
+        tag online reconnecting_in ago marker_label announce_created announce_replied caught_up
+        err_too_long_max guest you badge_signed_in badge_moderator name_label
+        err_invisible_text err_invisible_name cluster_label markers_toggle
+        announce_markers_hidden announce_markers_shown connecting live reconnecting offline
+        stopped auth_failed overlay_label overlay_label_read_only new_discussion discussion
+        close placeholder_new placeholder_reply post reply cancel edit save delete
+        delete_confirm retry dismiss reconnect_now deleted_kept copy copied delete_reply
+        resolve reopen resolved marker_resolved show_resolved announce_resolved_hidden
+        announce_resolved_shown show_thread announce_reply_deleted announce_resolved
+        announce_reopened announce_moved move_hint region_hint copy_link link_copied
+        invalid_option sending edited just_now announce_edited announce_deleted announce_live
+        announce_lost err_offline err_not_connected err_lost announce_reloaded err_empty
+        err_too_long err_control err_name err_coordinates err_forbidden err_unknown_chat
+        err_unknown_comment err_rate_limited err_limit err_auth err_tenant err_unavailable
+        err_image_full err_quota err_generic;
+    forms:
+        people comment_forms minutes hours days changes discussions;
+}
+
+/// Checks the table `source` for `locale` and registers it, so that widgets can show it
+/// ([`Locale::shown`]). A second table for a loaded locale is ignored (the first stays).
+pub fn load(locale: Locale, source: &mut dyn PhraseSource) -> Result<(), LoadError> {
+    if locale.loaded().is_some() {
+        return Ok(());
+    }
+    let strings = Strings::read(source)?;
+    if strings.tag != locale.tag() {
+        return Err(LoadError::WrongLanguage);
+    }
+    // A byte scan: a `&str` pattern would link core's two-way substring searcher.
+    let count = |t: &str| t.as_bytes().windows(2).filter(|w| *w == b"{}").count();
+    for ((key, theirs), (_, ours)) in strings.templates().into_iter().zip(EN.templates()) {
+        if count(theirs) != count(ours) {
+            return Err(LoadError::Placeholders(key));
+        }
+    }
+    let strings: &'static Strings = Box::leak(Box::new(strings));
+    LOADED.with(|loaded| loaded.borrow_mut().push((locale, strings)));
+    Ok(())
+}
+
+/// The shipped tables (`locales/*.json`), loaded for this test thread as the browser loads
+/// their chunks, by field name.
+#[cfg(test)]
+pub(crate) fn load_bundled() {
+    for locale in [Locale::Fr, Locale::Pt, Locale::Ru] {
+        let mut table = tests::Json::bundled(locale);
+        load(locale, &mut table).expect("a shipped table loads");
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table from its JSON file, remembering which keys were read.
+    pub(super) struct Json {
+        value: serde_json::Value,
+        read: Vec<String>,
+    }
+
+    impl Json {
+        pub(super) fn bundled(locale: Locale) -> Json {
+            let text = match locale {
+                Locale::En => unreachable!("English is compiled in"),
+                Locale::Fr => include_str!("../locales/fr.json"),
+                Locale::Pt => include_str!("../locales/pt.json"),
+                Locale::Ru => include_str!("../locales/ru.json"),
+            };
+            Json {
+                value: serde_json::from_str(text).expect("valid JSON"),
+                read: Vec::new(),
+            }
+        }
+    }
+
+    impl PhraseSource for Json {
+        fn text(&mut self, key: &str) -> Option<String> {
+            self.read.push(key.to_owned());
+            Some(self.value.get(key)?.as_str()?.to_owned())
+        }
+
+        fn forms(&mut self, key: &str) -> Option<[String; 3]> {
+            self.read.push(key.to_owned());
+            let forms = self.value.get(key)?.as_array()?;
+            let text = |i: usize| Some(forms.get(i)?.as_str()?.to_owned());
+            (forms.len() == 3).then_some([text(0)?, text(1)?, text(2)?])
+        }
+    }
+
+    #[test]
+    fn shipped_tables_have_exactly_the_english_keys() {
+        for locale in [Locale::Fr, Locale::Pt, Locale::Ru] {
+            let mut table = Json::bundled(locale);
+            let strings = Strings::read(&mut table).expect("complete");
+            assert_eq!(strings.tag, locale.tag());
+            let mut keys: Vec<&String> = table.value.as_object().expect("object").keys().collect();
+            let mut read: Vec<&String> = table.read.iter().collect();
+            keys.sort();
+            read.sort();
+            assert_eq!(
+                keys, read,
+                "{locale:?}: keys the widget does not read, or missing"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bad_table_is_refused_and_english_stays() {
+        let mut table = Json::bundled(Locale::Pt);
+        table.value["online"] = "{} aqui".into();
+        assert_eq!(
+            load(Locale::Pt, &mut table),
+            Err(LoadError::Placeholders("online"))
+        );
+        let mut table = Json::bundled(Locale::Pt);
+        table.value.as_object_mut().expect("object").remove("copy");
+        assert_eq!(
+            load(Locale::Pt, &mut table),
+            Err(LoadError::Missing("copy"))
+        );
+        let mut table = Json::bundled(Locale::Ru);
+        assert_eq!(load(Locale::Fr, &mut table), Err(LoadError::WrongLanguage));
+        assert_eq!(Locale::Pt.shown(), Locale::En);
+        assert_eq!(Locale::Pt.strings().guest, EN.guest);
+        load_bundled();
+        assert_eq!(Locale::Pt.shown(), Locale::Pt);
+        assert_eq!(Locale::Pt.strings().tag, "pt");
+    }
 
     #[test]
     fn decimal_and_fill() {
@@ -904,6 +858,7 @@ mod tests {
 
     #[test]
     fn every_template_has_its_placeholders() {
+        load_bundled();
         let count = |t: &str| t.matches("{}").count();
         for locale in Locale::ALL {
             let s = locale.strings();
@@ -926,6 +881,7 @@ mod tests {
 
     #[test]
     fn negotiation_takes_the_first_supported_tag() {
+        load_bundled();
         assert_eq!(Locale::negotiate(["pt-BR"]), Locale::Pt);
         assert_eq!(Locale::negotiate(["de-DE", "fr-CA", "en"]), Locale::Fr);
         assert_eq!(Locale::negotiate(["RU_ru"]), Locale::Ru);
@@ -936,6 +892,7 @@ mod tests {
 
     #[test]
     fn russian_plurals_follow_cldr() {
+        load_bundled();
         let ru = Locale::Ru;
         for (n, p) in [
             (1, Plural::One),
@@ -962,6 +919,7 @@ mod tests {
 
     #[test]
     fn french_and_portuguese_treat_zero_as_singular() {
+        load_bundled();
         assert_eq!(Locale::Fr.online(0), "0 personne ici");
         assert_eq!(Locale::Fr.online(2), "2 personnes ici");
         assert_eq!(Locale::Pt.online(1), "1 pessoa aqui");
@@ -972,6 +930,7 @@ mod tests {
 
     #[test]
     fn relative_times_in_every_language() {
+        load_bundled();
         assert_eq!(
             Locale::En.relative(Relative::Minutes(1), ""),
             "1 minute ago"
@@ -991,6 +950,7 @@ mod tests {
 
     #[test]
     fn countdown_without_seconds_drops_the_number() {
+        load_bundled();
         assert_eq!(Locale::En.reconnecting_in(0), "Reconnecting…");
         assert_eq!(Locale::En.reconnecting_in(4), "Reconnecting in 4 s…");
         assert_eq!(Locale::Ru.reconnecting_in(2), "Переподключение через 2 с…");
@@ -998,6 +958,7 @@ mod tests {
 
     #[test]
     fn catch_up_summaries() {
+        load_bundled();
         assert_eq!(Locale::En.caught_up(1), "1 change while you were away");
         assert_eq!(Locale::Ru.caught_up(5), "5 изменений за время отсутствия");
         assert_eq!(
@@ -1008,27 +969,33 @@ mod tests {
 
     #[test]
     fn every_error_code_has_a_phrase_in_every_language() {
+        load_bundled();
         for locale in Locale::ALL {
             for code in ErrorCode::ALL {
                 assert!(!locale.error(code).is_empty(), "{locale:?} {code}");
             }
         }
-        assert_eq!(Locale::Fr.error(ErrorCode::Forbidden), FR.err_forbidden);
+        assert_eq!(
+            Locale::Fr.error(ErrorCode::Forbidden),
+            Locale::Fr.strings().err_forbidden
+        );
     }
 
     #[test]
     fn validation_errors_are_translated_with_their_limits() {
+        load_bundled();
         let long = ValidationError::TextTooLong { max: 4000 };
         assert!(Locale::En.validation(&long).contains("4000"));
         assert!(Locale::Ru.validation(&long).contains("4000"));
         assert_eq!(
             Locale::Pt.validation(&ValidationError::EmptyText),
-            PT.err_empty
+            Locale::Pt.strings().err_empty
         );
     }
 
     #[test]
     fn tables_are_complete_and_distinct_from_english() {
+        load_bundled();
         for locale in Locale::ALL {
             let s = locale.strings();
             let all = [
@@ -1072,6 +1039,7 @@ mod tests {
 
     #[test]
     fn people_and_density_phrases_in_every_language() {
+        load_bundled();
         for locale in Locale::ALL {
             let s = locale.strings();
             for p in [
@@ -1108,6 +1076,7 @@ mod tests {
 
     #[test]
     fn marker_labels_name_author_excerpt_and_count() {
+        load_bundled();
         let l = Locale::En.marker_label("Ada", "Nice sky", 2);
         assert_eq!(l, "Discussion by Ada: “Nice sky”, 2 comments");
         assert!(

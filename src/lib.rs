@@ -10,7 +10,8 @@
 //! Module map:
 //! - [`options`] (pure): mount options, defaults and validation; default image id.
 //! - [`i18n`] (pure): every human-readable string in en / fr / pt / ru, plural rules, error
-//!   code and validation-error translations.
+//!   code and validation-error translations; English built in, the others loaded.
+//! - [`locales`]: fetching the page's language as a separate chunk, and switching to it.
 //! - [`geometry`] (pure): the drawn picture (`object-fit`, `object-position`, transforms),
 //!   pointer → fraction of it, fraction → CSS percentage, overlay boxes, thread panel placement.
 //! - [`grouping`] (pure): which markers overlap (clusters) and where an expanded cluster's
@@ -37,6 +38,7 @@ pub mod geometry;
 pub mod grouping;
 pub mod i18n;
 pub mod invalid;
+pub mod locales;
 pub mod options;
 pub mod overlay;
 pub mod reltime;
@@ -87,7 +89,8 @@ export interface ImageChatOptions {
   tenant?: string;
   /** Names the image. Default: page origin + path, `|`, the image's absolute `src`. */
   imageId?: string;
-  /** UI language: `en`, `fr`, `pt`, `ru` (any BCP 47 tag). Default: `navigator.languages`. */
+  /** UI language: `en`, `fr`, `pt`, `ru` (any BCP 47 tag). Default: `navigator.languages`.
+   *  Other than English, fetched as a small chunk (English until it arrives, or if it fails). */
   locale?: string;
   /** Show discussions without allowing changes. Default: false. */
   readOnly?: boolean;
@@ -200,6 +203,14 @@ pub(crate) fn mounted_on(img: &web_sys::HtmlImageElement) -> Option<Rc<Shell>> {
 
 fn unregister(shell: &Rc<Shell>) {
     LIVE.with(|live| prune(&mut live.borrow_mut(), Some(shell)));
+}
+
+/// Lets every live widget switch to a language table that just arrived (`locales`).
+pub(crate) fn relocalize_all() {
+    let live = LIVE.with(|live| live.borrow().clone());
+    for shell in &live {
+        shell.relocalize();
+    }
 }
 
 /// Drops destroyed widgets from the registry, and `gone` (whose teardown may still be pending

@@ -341,16 +341,22 @@ impl RawOptions {
         }
     }
 
-    /// The UI language: the `locale` option, else the browser's languages, else English.
-    /// Never fails, so even a widget whose other options are invalid speaks the page's
-    /// language.
-    pub fn locale(&self, env: &PageEnv) -> Locale {
+    /// The UI language wanted: the `locale` option, else the browser's languages, else
+    /// English. Its table may not be loaded yet (see [`RawOptions::locale`]).
+    pub fn wanted_locale(&self, env: &PageEnv) -> Locale {
         Locale::negotiate(
             self.locale
                 .iter()
                 .map(String::as_str)
                 .chain(env.languages.iter().map(String::as_str)),
         )
+    }
+
+    /// The UI language shown now: the wanted one once its table is loaded, English until
+    /// then. Never fails, so even a widget whose other options are invalid speaks the page's
+    /// language (when it is loaded).
+    pub fn locale(&self, env: &PageEnv) -> Locale {
+        self.wanted_locale(env).shown()
     }
 
     /// The options after `instance.update(change)`: `change` overrides what it sets, checked
@@ -594,6 +600,8 @@ mod tests {
 
     #[test]
     fn update_changes_only_what_a_mounted_widget_can_change() {
+        // The non-English tables are loaded chunks in the browser.
+        crate::i18n::load_bundled();
         let env = PageEnv {
             protocol: "https:".into(),
             host: "shop.example".into(),
@@ -692,6 +700,8 @@ mod tests {
 
     #[test]
     fn defaults() {
+        // The non-English tables are loaded chunks in the browser.
+        crate::i18n::load_bundled();
         let o = RawOptions::default().resolve(&env()).unwrap();
         assert_eq!(o.server_url, "wss://shop.example:8443/ws");
         assert_eq!(o.tenant.as_str(), "demo");
@@ -751,6 +761,8 @@ mod tests {
 
     #[test]
     fn attributes_then_object_precedence() {
+        // The non-English tables are loaded chunks in the browser.
+        crate::i18n::load_bundled();
         let script = RawOptions::from_attributes(|name| match name {
             "data-tenant" => Some("acme".into()),
             "data-server" => Some("https://chat.acme.test".into()),

@@ -189,6 +189,8 @@ mod tests {
 
     #[test]
     fn states_and_texts() {
+        // The non-English tables are loaded chunks in the browser.
+        crate::i18n::load_bundled();
         let en = Locale::En;
         assert_eq!(
             data_state(ConnectionStatus::Connecting { attempt: 0 }),
@@ -305,6 +307,8 @@ mod tests {
 
     #[test]
     fn failures_and_announcements() {
+        // The non-English tables are loaded chunks in the browser.
+        crate::i18n::load_bundled();
         let ru = Locale::Ru;
         assert_eq!(fail_text(ru, FailReason::Offline), ru.strings().err_offline);
         assert_eq!(

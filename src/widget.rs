@@ -29,6 +29,7 @@ use crate::error::WidgetError;
 use crate::geometry::{
     Fraction, drag_to_fraction, overlay_box, pointer_to_fraction, region_between,
 };
+use crate::i18n::Locale;
 use crate::invalid;
 use crate::options::{NAME_STORAGE_KEY, Options, RawOptions, token_storage_key};
 use crate::overlay::{self, Clip, Measured};
@@ -115,6 +116,15 @@ impl Shell {
         let mut result = Ok(());
         with_widget(&Rc::downgrade(self), |w| result = w.update(change));
         result
+    }
+
+    /// Switches to the wanted language if its table just arrived (see `Widget::relocalize`).
+    pub fn relocalize(self: &Rc<Self>) {
+        with_widget(&Rc::downgrade(self), |w| {
+            if let Err(e) = w.relocalize() {
+                browser::log_error("locale", &e.into_js());
+            }
+        });
     }
 
     /// Replaces the auth for later connections (see `Engine::set_auth`).
@@ -307,6 +317,9 @@ pub fn mount(
     }
     invalid::clear(&img);
     // Visible on the page, not only thrown or logged.
+    // The page's language, unless already loaded, is fetched now and shown when it arrives
+    // (English until then: `crate::locales`).
+    crate::locales::request(raw.wanted_locale(&env));
     let mut opts = raw
         .resolve(&env)
         .inspect_err(|err| invalid::show(&doc, &img, raw.locale(&env), err))?;
@@ -680,7 +693,10 @@ impl Widget {
                 }
             }
             ViewUpdate::Online(n) => self.ui.show_online(n),
-            ViewUpdate::ReadOnly(server) => self.ui.set_read_only(self.opts.read_only || server),
+            // A locked image is read-only for everyone but moderators.
+            ViewUpdate::ReadOnly(_) | ViewUpdate::Locked(_) => self
+                .ui
+                .set_read_only(self.opts.read_only || !self.engine.may_write()),
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
             ViewUpdate::OpFailed { op, kind, reason } => {
                 self.ui.announce(status::fail_text(locale, reason));
@@ -1636,17 +1652,49 @@ impl Widget {
             }
         }
         if opts.locale != self.opts.locale {
-            self.ui.set_locale(opts.locale);
-            let chats = self.engine.view().chats.clone();
-            self.ui.reserve(chats.len());
-            for (index, chat) in chats.into_iter().enumerate() {
-                self.ui.upsert_chat(index, chat, now)?;
-            }
-            self.ui.show_status(self.engine.status(), now);
-            self.ui.show_online(self.engine.view().online);
+            self.show_locale(opts.locale, now)?;
         }
+        crate::locales::request(self.raw.wanted_locale(&env));
         self.opts = opts;
         Ok(())
+    }
+
+    /// Renders the overlay and every discussion in `locale`.
+    fn show_locale(&mut self, locale: Locale, now: u64) -> Result<(), WidgetError> {
+        self.ui.set_locale(locale);
+        let chats = self.engine.view().chats.clone();
+        self.ui.reserve(chats.len());
+        for (index, chat) in chats.into_iter().enumerate() {
+            self.ui.upsert_chat(index, chat, now)?;
+        }
+        self.ui.show_status(self.engine.status(), now);
+        self.ui.show_online(self.engine.view().online);
+        Ok(())
+    }
+
+    /// A language table arrived (`crate::locales`): switches to it if this widget wants it.
+    /// The default name follows the language ("Guest" becomes "Invité") unless the person or
+    /// the site chose one.
+    fn relocalize(&mut self) -> Result<(), WidgetError> {
+        let env = browser::page_env(&self.window, &self.ui.img);
+        let locale = self.raw.locale(&env);
+        if locale == self.opts.locale {
+            return Ok(());
+        }
+        let now = browser::now();
+        let guest = locale.strings().guest;
+        if self.opts.auth.is_none() && self.opts.name == self.opts.locale.strings().guest {
+            self.opts.name = guest.to_owned();
+            self.engine.set_auth(
+                now,
+                Some(Auth::Anonymous {
+                    name: self.opts.name.clone(),
+                    token: self.stored_token.clone(),
+                }),
+            );
+        }
+        self.opts.locale = locale;
+        self.show_locale(locale, now)
     }
 
     /// The discussion the page's URL names (`#image-chat=<id>`), if any.

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use image_chat::ImageChat;
-use image_chat::i18n::{EN, FR, Locale, PT, RU, Strings};
+use image_chat::i18n::{EN, Locale, Strings};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -81,7 +81,22 @@ fn style(e: &Element, prop: &str) -> String {
 }
 
 /// A fresh container with a 400×200 image (an SVG data URL), loaded.
+/// Registers the shipped language tables (`locales/*.json`) as the widget does when their
+/// chunks arrive (`image_chat::locales::add`), so that tests see every language at once. A
+/// page gets them from `pkg/locales/` (covered by the e2e tests).
+fn load_tables() {
+    for (locale, json) in [
+        (Locale::Fr, include_str!("../locales/fr.json")),
+        (Locale::Pt, include_str!("../locales/pt.json")),
+        (Locale::Ru, include_str!("../locales/ru.json")),
+    ] {
+        let table = js_sys::JSON::parse(json).unwrap();
+        image_chat::locales::add(locale, &table).unwrap();
+    }
+}
+
 async fn fixture() -> (Element, HtmlImageElement) {
+    load_tables();
     let container = doc().create_element("div").unwrap();
     container
         .set_attribute("style", "margin:8px;padding:0")
@@ -480,7 +495,7 @@ async fn empty_comment_is_refused_locally_with_a_message() {
         ".image-chat-thread[data-draft] .image-chat-error",
     )
     .unwrap();
-    assert_eq!(text(&error), PT.err_empty);
+    assert_eq!(text(&error), Locale::Pt.strings().err_empty);
     assert!(q(&container, ".image-chat-marker[data-chat-id]").is_none());
     chat.destroy();
     container.remove();
@@ -696,7 +711,7 @@ async fn auto_mount_uses_data_attributes() {
     assert!(root.has_attribute("data-read-only"));
     assert_eq!(
         root.get_attribute("aria-label").as_deref(),
-        Some(RU.overlay_label_read_only)
+        Some(Locale::Ru.strings().overlay_label_read_only)
     );
     // Read-only: clicking does not start a discussion.
     overlay_sized(&container, 400.0, 200.0).await;
@@ -750,7 +765,13 @@ async fn mount_reports_bad_targets_and_options() {
 
 #[wasm_bindgen_test]
 async fn every_locale_shows_its_own_strings() {
-    let cases: [(&str, &Strings); 4] = [("fr-FR", &FR), ("ru", &RU), ("pt", &PT), ("en-GB", &EN)];
+    load_tables();
+    let cases: [(&str, &Strings); 4] = [
+        ("fr-FR", Locale::Fr.strings()),
+        ("ru", Locale::Ru.strings()),
+        ("pt", Locale::Pt.strings()),
+        ("en-GB", &EN),
+    ];
     for (tag, strings) in cases {
         let (container, img) = fixture().await;
         let chat = mount(
@@ -1973,7 +1994,7 @@ async fn the_bar_toggle_hides_and_shows_the_markers() {
     );
     assert_eq!(
         toggle.get_attribute("aria-label").as_deref(),
-        Some(FR.markers_toggle)
+        Some(Locale::Fr.strings().markers_toggle)
     );
     let marker = q(&container, ".image-chat-marker[data-chat-id]").unwrap();
     assert_ne!(computed(&marker, "display"), "none");
@@ -1989,7 +2010,7 @@ async fn the_bar_toggle_hides_and_shows_the_markers() {
     );
     assert_eq!(
         text(&q(&container, ".image-chat-sr").unwrap()),
-        FR.announce_markers_hidden
+        Locale::Fr.strings().announce_markers_hidden
     );
     // Clicking the toggle opened no draft.
     assert!(q(&container, ".image-chat-thread").is_none());
@@ -2002,7 +2023,7 @@ async fn the_bar_toggle_hides_and_shows_the_markers() {
     assert_ne!(computed(&marker, "display"), "none");
     assert_eq!(
         text(&q(&container, ".image-chat-sr").unwrap()),
-        FR.announce_markers_shown
+        Locale::Fr.strings().announce_markers_shown
     );
     chat.destroy();
     js("window.WebSocket = window.__icRealWebSocket;");
@@ -2281,7 +2302,10 @@ async fn open_update_and_page_events() {
     let root = root_of(&container);
     assert_eq!(root.get_attribute("lang").as_deref(), Some("fr"));
     assert_eq!(root.get_attribute("data-theme").as_deref(), Some("dark"));
-    assert_eq!(text(&q(&container, ".image-chat-status").unwrap()), FR.live);
+    assert_eq!(
+        text(&q(&container, ".image-chat-status").unwrap()),
+        Locale::Fr.strings().live
+    );
     let marker = q(&container, "button.image-chat-marker[data-chat-id]").unwrap();
     assert!(
         marker

@@ -24,6 +24,21 @@
   for (var key in script.dataset) defaults[key] = script.dataset[key];
   if (!defaults.server) defaults.server = base.origin;
 
+  // The languages besides English, each a chunk fetched only by pages that speak it
+  // (pkg/locales/<tag>.js; scripts/build-widget.sh checks this list against locales/*.json).
+  var LOCALES = ["fr", "pt", "ru"];
+  // The page's language starts loading with the wasm, so that widgets mount in it at once; the
+  // widget imports the same module (one fetch) and stays in English if it fails.
+  var wanted = [defaults.locale].concat(navigator.languages || []);
+  for (var i = 0; i < wanted.length; i++) {
+    var tag = String(wanted[i] || "").trim().split(/[-_]/)[0].toLowerCase();
+    if (tag === "en") break;
+    if (LOCALES.indexOf(tag) >= 0) {
+      import(new URL("pkg/locales/" + tag + ".js", base).href).catch(function () {});
+      break;
+    }
+  }
+
   var ready = import(new URL("pkg/image_chat.js", base).href).then(function (m) {
     return m.default({ module_or_path: new URL("pkg/image_chat_bg.wasm", base) }).then(function () {
       var ImageChat = m.ImageChat;

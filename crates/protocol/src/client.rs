@@ -36,6 +36,13 @@ pub enum ClientMessage {
         /// The new display name (see [`crate::limits::validate_name`]).
         name: String,
     },
+    /// Locks the image read-only (`locked: true`) or unlocks it. Moderators only (anyone else
+    /// gets `forbidden`). Not an op: nothing enters the image's log; every viewer (the sender
+    /// included) receives a `lock` frame when the state changes.
+    SetLock {
+        /// The state asked for.
+        locked: bool,
+    },
     /// Keep-alive; answered by `pong` with the same nonce.
     Ping {
         /// Echoed back unchanged.

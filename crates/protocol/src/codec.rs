@@ -22,6 +22,7 @@ const CLIENT_TYPES: &[&str] = &[
     "resolve-chat",
     "move-chat",
     "set-name",
+    "set-lock",
     "ping",
 ];
 
@@ -129,6 +130,7 @@ fn validate(message: ClientMessage) -> Result<ClientMessage, DecodeError> {
             Err(e) => Err(DecodeError::new(None, ErrorCode::from(&e), e.to_string())),
         },
         ClientMessage::Ping { nonce } => Ok(ClientMessage::Ping { nonce }),
+        ClientMessage::SetLock { locked } => Ok(ClientMessage::SetLock { locked }),
         other => match other.into_op() {
             Ok(op) => validate_op(op).map(Op::into_message),
             // `into_op` only refuses non-op messages, all handled above.

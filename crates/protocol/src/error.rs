@@ -57,6 +57,10 @@ pub enum ErrorCode {
     ImageFull,
     /// The site (tenant) or the whole server has used its storage quota.
     QuotaExceeded,
+    /// The image is locked read-only by a moderator: only moderators may change it.
+    ImageLocked,
+    /// The person is banned from posting on this site.
+    Banned,
 }
 
 impl From<&ValidationError> for ErrorCode {
@@ -77,7 +81,7 @@ impl From<&ValidationError> for ErrorCode {
 impl ErrorCode {
     /// Every code, for reading them back ([`ErrorCode::from_wire`]). A test fails to compile
     /// when a code is added without being listed here.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownType,
         ErrorCode::FrameTooLarge,
@@ -101,6 +105,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::ImageFull,
         ErrorCode::QuotaExceeded,
+        ErrorCode::ImageLocked,
+        ErrorCode::Banned,
     ];
 
     /// The code a wire name denotes (the inverse of [`ErrorCode::as_str`]), without serde.
@@ -134,6 +140,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ImageFull => "image-full",
             ErrorCode::QuotaExceeded => "quota-exceeded",
+            ErrorCode::ImageLocked => "image-locked",
+            ErrorCode::Banned => "banned",
         }
     }
 }
@@ -173,7 +181,9 @@ mod tests {
             | ErrorCode::LimitExceeded
             | ErrorCode::Unavailable
             | ErrorCode::ImageFull
-            | ErrorCode::QuotaExceeded => ErrorCode::ALL.contains(&code),
+            | ErrorCode::QuotaExceeded
+            | ErrorCode::ImageLocked
+            | ErrorCode::Banned => ErrorCode::ALL.contains(&code),
         }
     }
 

@@ -7,9 +7,9 @@
 //! Module map:
 //! - [`ids`]: tenant, image, chat, comment and broadcast identifiers and their formats.
 //! - [`model`]: the domain values carried on the wire: users, anchors, comments, chats, snapshots.
-//! - [`client`]: client → server messages (`hello`, the seven ops, `set-name`, `ping`).
+//! - [`client`]: client → server messages (`hello`, the seven ops, `set-name`, `set-lock`, `ping`).
 //! - [`server`]: server → client messages (`welcome`, the three broadcast events, `batch`, `ack`,
-//!   `error`, `presence`, `pong`).
+//!   `error`, `presence`, `lock`, `pong`).
 //! - [`state`]: what an event *means*: applying events to a snapshot, used by the client view and
 //!   by the server's replay checks so the two can never disagree.
 //! - [`limits`]: sizes and ranges, and the validation shared by client and server.
@@ -44,8 +44,8 @@ pub use ids::{BroadcastId, ChatId, CommentId, ImageId, TenantId};
 pub use limits::ValidationError;
 pub use model::{Anchor, Chat, Comment, Position, Snapshot, User};
 pub use server::{
-    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
-    Pong, Presence, ServerMessage, Welcome,
+    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, Lock,
+    NewImageChat, Pong, Presence, ServerMessage, Welcome,
 };
 pub use state::{ApplyError, ImageState};
 pub use wire::FrameError;

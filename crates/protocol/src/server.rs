@@ -1,6 +1,6 @@
 //! Server → client messages: the session's `welcome`, the three broadcast events (fixed names
 //! `new-image-chat`, `image-chat-updated`, `deleted-image-chat`), `batch`, per-op `ack` / `error`,
-//! `presence` and `pong`.
+//! `presence`, `lock` and `pong`.
 //!
 //! Clients must ignore unknown fields, so the server may add information without a version bump.
 
@@ -33,6 +33,8 @@ pub enum ServerMessage {
     Error(ErrorFrame),
     /// How many connections currently view this image.
     Presence(Presence),
+    /// A moderator locked the image read-only, or unlocked it.
+    Lock(Lock),
     /// Answer to `ping`.
     Pong(Pong),
 }
@@ -67,6 +69,11 @@ pub struct Welcome {
     /// would be refused with `forbidden`, so clients hide the controls. Omitted when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// A moderator locked the image read-only: ops from anyone but a moderator would be refused
+    /// with `image-locked`, so clients hide the controls (moderators keep theirs). Later changes
+    /// arrive as `lock` frames. Omitted when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
 }
 
 /// `new-image-chat`: a discussion was created; `chat` holds its marker and first comment.
@@ -266,6 +273,14 @@ pub struct Presence {
     pub online: u32,
 }
 
+/// Whether the connection's image is locked read-only (sent to every viewer when a moderator
+/// locks or unlocks it; the `welcome` carries the state at connection time).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// Locked: only moderators may change the image's discussions.
+    pub locked: bool,
+}
+
 /// Answer to `ping`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pong {
@@ -294,6 +309,7 @@ impl ServerMessage {
             recovered: welcome.recovered,
             online: welcome.online,
             read_only: welcome.read_only,
+            locked: welcome.locked,
         })
         .to_json();
         // A derived struct always encodes as one object: `{…}`.

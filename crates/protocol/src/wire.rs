@@ -32,8 +32,8 @@ use crate::error::ErrorCode;
 use crate::ids::{BroadcastId, ChatId, CommentId};
 use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
 use crate::server::{
-    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, NewImageChat,
-    Pong, Presence, ServerMessage, Welcome,
+    Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, Lock,
+    NewImageChat, Pong, Presence, ServerMessage, Welcome,
 };
 
 /// Nesting deeper than this is refused (serde_json's limit too), so a hostile frame cannot
@@ -493,6 +493,7 @@ fn server_message(c: &mut Cursor<'_>) -> Result<ServerMessage> {
         "ack" => ServerMessage::Ack(ack(c)?),
         "error" => ServerMessage::Error(error_frame(c)?),
         "presence" => ServerMessage::Presence(presence(c)?),
+        "lock" => ServerMessage::Lock(lock(c)?),
         "pong" => ServerMessage::Pong(pong(c)?),
         other => event_of(other, c, 0)?.into(),
     })
@@ -515,6 +516,7 @@ fn event_of(tag: &str, c: &mut Cursor<'_>, depth: usize) -> Result<Event> {
 fn welcome(c: &mut Cursor<'_>, depth: usize) -> Result<Welcome> {
     let (mut you, mut token, mut position, mut recovered) = (None, None, None, None);
     let (mut events, mut snapshot, mut online, mut read_only) = (None, None, None, None);
+    let mut locked = None;
     c.tagged(depth, "type", |c, key| match key {
         "you" => once(&mut you, "you", user(c, depth + 1)),
         "token" => optional(c, &mut token, "token", Cursor::string),
@@ -526,6 +528,7 @@ fn welcome(c: &mut Cursor<'_>, depth: usize) -> Result<Welcome> {
         }),
         "online" => once(&mut online, "online", c.u32("online")),
         "readOnly" => once(&mut read_only, "readOnly", c.bool("readOnly")),
+        "locked" => once(&mut locked, "locked", c.bool("locked")),
         _ => c.skip(depth + 1),
     })?;
     Ok(Welcome {
@@ -538,6 +541,7 @@ fn welcome(c: &mut Cursor<'_>, depth: usize) -> Result<Welcome> {
         online: required(online, "online")?,
         // Absent means false (the server omits it then).
         read_only: read_only.unwrap_or(false),
+        locked: locked.unwrap_or(false),
     })
 }
 
@@ -943,6 +947,17 @@ fn presence(c: &mut Cursor<'_>) -> Result<Presence> {
     })
 }
 
+fn lock(c: &mut Cursor<'_>) -> Result<Lock> {
+    let mut locked = None;
+    c.tagged(0, "type", |c, key| match key {
+        "locked" => once(&mut locked, "locked", c.bool("locked")),
+        _ => c.skip(1),
+    })?;
+    Ok(Lock {
+        locked: required(locked, "locked")?,
+    })
+}
+
 fn pong(c: &mut Cursor<'_>) -> Result<Pong> {
     let mut nonce = None;
     c.tagged(0, "type", |c, key| match key {
@@ -1050,6 +1065,11 @@ pub(crate) fn encode_client(message: &ClientMessage) -> String {
         ClientMessage::SetName { name } => {
             w.tag("set-name");
             w.str_field("name", name);
+        }
+        ClientMessage::SetLock { locked } => {
+            w.tag("set-lock");
+            w.key("locked");
+            w.0.push_str(if *locked { "true" } else { "false" });
         }
         ClientMessage::Ping { nonce } => {
             w.tag("ping");

@@ -275,6 +275,7 @@ proptest! {
     fn valid_hellos_and_pings_round_trip(message in prop_oneof![
         hello(),
         any::<u64>().prop_map(|nonce| ClientMessage::Ping { nonce }),
+        any::<bool>().prop_map(|locked| ClientMessage::SetLock { locked }),
     ]) {
         let decoded = decode_client_frame(&message.to_json())
             .map_err(|e| TestCaseError::fail(e.to_string()))?;

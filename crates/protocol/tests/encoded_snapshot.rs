@@ -42,6 +42,7 @@ fn a_welcome_around_an_encoded_snapshot_decodes_like_the_plain_one() {
             snapshot: Some(snapshot.clone()),
             online: 3,
             read_only,
+            locked: read_only,
         };
         let encoded = serde_json::to_string(&snapshot).expect("encode");
         let frame = ServerMessage::welcome_with_encoded_snapshot(&welcome, &encoded);

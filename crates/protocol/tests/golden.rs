@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use image_chat_protocol::{
     Ack, AddComment, Anchor, Auth, Batch, Chat, ChatChange, ChatId, ClientMessage, Comment,
     CommentId, CreateChat, DeleteChat, DeleteComment, DeletedImageChat, EditComment, ErrorCode,
-    ErrorFrame, Event, Hello, ImageChatUpdated, ImageId, ImageState, MoveChat, NewImageChat,
+    ErrorFrame, Event, Hello, ImageChatUpdated, ImageId, ImageState, Lock, MoveChat, NewImageChat,
     PROTOCOL_VERSION, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, TenantId,
     User, Welcome, decode_client_frame,
 };
@@ -546,6 +546,11 @@ fn set_name() {
 }
 
 #[test]
+fn set_lock() {
+    check_client("client-set-lock", ClientMessage::SetLock { locked: true });
+}
+
+#[test]
 fn ping() {
     check_client(
         "client-ping",
@@ -575,6 +580,7 @@ fn welcome_recovered_with_events() {
             snapshot: None,
             online: 2,
             read_only: false,
+            locked: false,
         }),
     );
 }
@@ -595,6 +601,7 @@ fn welcome_recovered_nothing_missed() {
             snapshot: None,
             online: 2,
             read_only: false,
+            locked: false,
         }),
     );
 }
@@ -629,6 +636,7 @@ fn welcome_with_snapshot() {
             snapshot: Some(snapshot_after_4219()),
             online: 3,
             read_only: false,
+            locked: false,
         }),
     );
 }
@@ -739,6 +747,33 @@ fn error_without_broadcast_id() {
             message: "expected a JSON object".into(),
         }),
     );
+}
+
+/// A moderator's view of a locked image: `locked` is written only when true.
+#[test]
+fn welcome_on_a_locked_image() {
+    check_server(
+        "server-welcome-locked",
+        ServerMessage::Welcome(Welcome {
+            you: grace(),
+            token: None,
+            position: Position {
+                epoch: EPOCH,
+                seq: 4219,
+            },
+            recovered: true,
+            events: vec![],
+            snapshot: None,
+            online: 2,
+            read_only: false,
+            locked: true,
+        }),
+    );
+}
+
+#[test]
+fn lock() {
+    check_server("server-lock", ServerMessage::Lock(Lock { locked: true }));
 }
 
 #[test]
@@ -869,6 +904,9 @@ fn no_orphan_fixtures() {
         "server-error-frame",
         "server-presence",
         "server-pong",
+        "server-lock",
+        "server-welcome-locked",
+        "client-set-lock",
     ];
     let dir = fixture_path("x").parent().expect("dir").to_owned();
     let mut found: Vec<String> = std::fs::read_dir(dir)

@@ -9,7 +9,7 @@ use image_chat_protocol::limits::quantize_fraction;
 use image_chat_protocol::{
     Ack, AddComment, Anchor, Auth, Batch, BroadcastId, Chat, ChatChange, ChatId, ClientMessage,
     Comment, CommentId, CreateChat, DeleteChat, DeleteComment, DeletedImageChat, EditComment,
-    ErrorCode, ErrorFrame, Event, FrameError, Hello, ImageChatUpdated, ImageId, MoveChat,
+    ErrorCode, ErrorFrame, Event, FrameError, Hello, ImageChatUpdated, ImageId, Lock, MoveChat,
     NewImageChat, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, TenantId, User,
     Welcome,
 };
@@ -374,10 +374,19 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             any::<bool>(),
             prop::collection::vec(event(), 0..3),
             proptest::option::of(prop::collection::vec(chat(), 0..4)),
-            (any::<u32>(), any::<bool>()),
+            (any::<u32>(), any::<bool>(), any::<bool>()),
         )
             .prop_map(
-                |(you, token, epoch, seq, recovered, events, chats, (online, read_only))| {
+                |(
+                    you,
+                    token,
+                    epoch,
+                    seq,
+                    recovered,
+                    events,
+                    chats,
+                    (online, read_only, locked),
+                )| {
                     ServerMessage::Welcome(Welcome {
                         you,
                         token,
@@ -387,6 +396,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                         snapshot: chats.map(|chats| Snapshot { chats }),
                         online,
                         read_only,
+                        locked,
                     })
                 }
             ),
@@ -408,6 +418,7 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
                 message
             })),
         any::<u32>().prop_map(|online| ServerMessage::Presence(Presence { online })),
+        any::<bool>().prop_map(|locked| ServerMessage::Lock(Lock { locked })),
         any::<u64>().prop_map(|nonce| ServerMessage::Pong(Pong { nonce })),
     ]
 }
@@ -485,6 +496,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             anchor,
         })),
         any::<u64>().prop_map(|nonce| ClientMessage::Ping { nonce }),
+        any::<bool>().prop_map(|locked| ClientMessage::SetLock { locked }),
     ]
 }
 

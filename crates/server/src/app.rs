@@ -2,12 +2,15 @@
 //! ordering locks, limits and the shutdown signal. One `Arc<App>` is handed to every connection.
 
 use std::collections::hash_map::DefaultHasher;
+use std::future::{Future, poll_fn};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use image_chat_protocol::{ServerMessage, TenantId};
+use image_chat_protocol::{Op, ServerMessage, TenantId, User};
 use tokio::sync::{Mutex, MutexGuard, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +24,7 @@ use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
 use crate::snapshots::SnapshotCache;
-use crate::store::{ImageKey, Store};
+use crate::store::{Commit, CommitLimits, ImageKey, Store, StoreError};
 use crate::tenant::{LiveTenants, Tenants};
 
 /// Default [`SessionLimits::send_timeout`].
@@ -131,6 +134,63 @@ impl App {
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    /// Commits `op` by `author` and publishes its event, in the image's order so this node's
+    /// subscribers see events in `seq` order (see [`Ordering`]): the one path of every change,
+    /// whether a widget's op or the admin API's. Returns the `seq` to acknowledge (a retry of
+    /// an op already committed gets its original `seq` and publishes nothing).
+    pub async fn commit(
+        &self,
+        image: &ImageKey,
+        author: &User,
+        op: &Op,
+        now_ms: u64,
+        limits: CommitLimits,
+    ) -> Result<u64, StoreError> {
+        let mut ordering = self.lock_image(image).await;
+        let mut committing = pin!(self.store.commit_limited(image, author, op, now_ms, limits));
+        if !self.store.commits_in_poll_order() {
+            // The store orders concurrent commits itself (PostgreSQL's row lock): one at a time.
+            let committed = committing.await;
+            let seq = self.publish(image, committed).await;
+            drop(ordering);
+            return seq;
+        }
+        // Queued by its first poll, the write's place (so its seq) is fixed: the image's next
+        // op may queue behind it now instead of after this commit's fsync, and the writer
+        // commits both in one group. Publishing still goes in queue order (the turn).
+        let polled = poll_fn(|cx| Poll::Ready(committing.as_mut().poll(cx))).await;
+        let mut turn = ordering.next_turn();
+        drop(ordering);
+        let committed = match polled {
+            Poll::Ready(committed) => committed,
+            Poll::Pending => committing.await,
+        };
+        turn.wait().await;
+        self.publish(image, committed).await
+    }
+
+    /// Publishes a committed op's event; the `seq` to acknowledge.
+    async fn publish(
+        &self,
+        image: &ImageKey,
+        committed: Result<Commit, StoreError>,
+    ) -> Result<u64, StoreError> {
+        match committed? {
+            Commit::Applied(event) => {
+                let seq = event.seq();
+                // Serialized once here; every subscriber shares these bytes.
+                let message = Published::event(event.epoch(), seq, event.to_json().into());
+                if let Err(err) = self.broker.publish(image, message).await {
+                    // Committed and acked; viewers will see a seq gap at the next event and
+                    // resync.
+                    tracing::error!(%err, "publish failed after commit");
+                }
+                Ok(seq)
+            }
+            Commit::Duplicate { seq } => Ok(seq),
         }
     }
 

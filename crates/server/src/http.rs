@@ -56,7 +56,8 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
-        .with_state(app);
+        .with_state(Arc::clone(&app))
+        .merge(crate::admin_api::router(app));
     // The widget: `--pkg-dir` (a build being worked on) replaces the one built into the binary,
     // `embed.js` included.
     if let Some(pkg) = &dirs.pkg {
@@ -190,19 +191,6 @@ fn error(status: StatusCode, code: ErrorCode, message: &'static str) -> Response
     (status, Json(ErrorBody { code, message })).into_response()
 }
 
-/// Whether the request carries `Authorization: Bearer <the tenant's API key>` (never its SSO
-/// secret: the two are kept apart, see `tenant`).
-fn bearer_matches(headers: &HeaderMap, tenant: &crate::tenant::Tenant) -> bool {
-    let Some(secret) = &tenant.api_key else {
-        return false;
-    };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|presented| secret.matches(presented.trim().as_bytes()))
-}
-
 /// Takes one HTTP API request from the client address's budget; past it, the 429 answer (with
 /// the seconds until the next request would be accepted).
 fn api_refusal(
@@ -210,16 +198,8 @@ fn api_refusal(
     peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     headers: &HeaderMap,
 ) -> Option<Response> {
-    // Served without connect info (a router embedded elsewhere): no per-address limits.
-    let Extension(ConnectInfo(PeerAddr(addr))) = peer?;
-    let ip = client_ip(addr, headers, app.security.trust_forwarded_for);
-    let wait = app
-        .api_requests
-        .try_take(&ip, tokio::time::Instant::now())
-        .err()?;
-    tracing::debug!(%ip, "HTTP API rate limit");
-    // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
-    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let peer = peer.map(|Extension(ConnectInfo(peer))| peer);
+    let secs = api_wait(app, peer.as_ref(), headers)?;
     let mut response = error(
         StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::RateLimited,
@@ -227,8 +207,24 @@ fn api_refusal(
     );
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     Some(response)
+}
+
+/// Takes one HTTP API request (the public one or the admin API) from the client address's
+/// budget; past it, the whole seconds (at least 1) until the next would be accepted.
+pub(crate) fn api_wait(app: &App, peer: Option<&PeerAddr>, headers: &HeaderMap) -> Option<u64> {
+    // Served without connect info (a router embedded elsewhere): no per-address limits.
+    let PeerAddr(addr) = peer?;
+    let ip = client_ip(*addr, headers, app.security.trust_forwarded_for);
+    let wait = app
+        .api_requests
+        .try_take(&ip, tokio::time::Instant::now())
+        .err()?;
+    tracing::debug!(%ip, "HTTP API rate limit");
+    // Whole seconds, rounded up: `Retry-After: 0` would invite an immediate retry.
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Some(secs.max(1))
 }
 
 /// `GET /api/v1/tenants/{tenant}/snapshot?image=…`: `{"position":…,"chats":[…]}`, the image's
@@ -262,7 +258,7 @@ async fn snapshot(
     };
     // What anonymous people may read over the WebSocket is public anyway; a tenant that admits
     // only signed users keeps its discussions behind its API key here too.
-    let privileged = bearer_matches(&headers, &config);
+    let privileged = crate::admin_api::bearer_matches(&headers, &config);
     if !config.publicly_readable() && !privileged {
         return error(
             StatusCode::UNAUTHORIZED,

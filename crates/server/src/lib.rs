@@ -18,6 +18,8 @@
 //!   HTTP/1.1 with a header read timeout and bounded request heads (plain and TLS).
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
+//! - [`admin_api`]: the admin HTTP API (API key per tenant, OpenAPI document, JSON errors).
+//! - [`moderation`]: image locks (store + `lock` frame) shared by the admin API and moderators.
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
 //! - [`health`]: `/healthz` (liveness) and `/readyz` (store and broker answer).
@@ -34,6 +36,7 @@
 //! publish (broker), under that image's ordering lock.
 
 pub mod admin;
+pub mod admin_api;
 pub mod admission;
 pub mod app;
 pub mod broker;
@@ -47,6 +50,7 @@ pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod listen;
+pub mod moderation;
 pub mod outbound;
 pub mod presence;
 pub mod pseudonyms;

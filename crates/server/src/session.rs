@@ -26,14 +26,15 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
 use crate::app::App;
-use crate::broker::{Published, Received};
+use crate::broker::Received;
 use crate::cluster_rates::Verdict;
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
+use crate::moderation;
 use crate::outbound::Outbound;
 use crate::presence::{Full, Viewer, ViewerLimits};
 use crate::pseudonyms;
-use crate::store::{Commit, CommitLimits, ImageKey, StoreError};
+use crate::store::{CommitLimits, ImageKey, StoreError};
 use crate::tenant::Tenant;
 
 /// What the HTTP layer knows about the peer.
@@ -466,6 +467,13 @@ where
                         in_flight = Some(Box::pin(start_commit(op, limits, author, text_len)));
                         gates.open(OP);
                     }
+                    Handled::SetLock(locked) => {
+                        if let Some(reply) = set_lock(app, &identity, &image, locked).await
+                            && let Err(end) = send(conn, &reply).await
+                        {
+                            break end;
+                        }
+                    }
                     Handled::Rename(name) => {
                         // A signed user's name is the site's; an anonymous one's is theirs.
                         if identity.user.signed_in {
@@ -617,6 +625,8 @@ async fn welcome_frame(
         snapshot: None,
         online,
         read_only: gate.read_only(),
+        // Read after subscribing (like the catch-up): a lock made later arrives as a frame.
+        locked: app.store.locked(image).await?,
     };
     // Anonymous people see signed users' ids as pseudonyms (`pseudonyms`).
     let anonymous = identity.token.is_some();
@@ -669,6 +679,8 @@ enum Handled {
     Commit(Op, usize),
     /// A valid `set-name`: the session's later ops are authored with this name.
     Rename(String),
+    /// `set-lock`: a moderator locks or unlocks the image.
+    SetLock(bool),
 }
 
 /// Decodes one frame of a live session and admits it if it is an op.
@@ -677,6 +689,7 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         Err(err) => return Handled::Junk(ServerMessage::Error(err.to_frame())),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
         Ok(ClientMessage::SetName { name }) => return Handled::Rename(name),
+        Ok(ClientMessage::SetLock { locked }) => return Handled::SetLock(locked),
         Ok(ClientMessage::Hello(_)) => {
             return Handled::Junk(error_message(
                 None,
@@ -698,6 +711,35 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
         },
     };
     Handled::Reply(reply)
+}
+
+/// A moderator's `set-lock`: the same path as the admin API's ([`moderation::set_lock`]); the
+/// `lock` frame reaches every viewer, this one included, through the broker. Returns the error
+/// to send, if any.
+async fn set_lock(
+    app: &App,
+    identity: &Identity,
+    image: &ImageKey,
+    locked: bool,
+) -> Option<ServerMessage> {
+    if !identity.user.is_moderator || identity.read_only {
+        return Some(error_message(
+            None,
+            ErrorCode::Forbidden,
+            "only moderators may lock or unlock an image",
+        ));
+    }
+    match moderation::set_lock(app, image, locked).await {
+        Ok(_) => None,
+        Err(err) => {
+            tracing::error!(%err, "lock failed");
+            Some(error_message(
+                None,
+                ErrorCode::Unavailable,
+                "the server could not change the lock; nothing was changed",
+            ))
+        }
+    }
 }
 
 /// Whether the cluster's budgets refused an op (its session then gives back what the op took
@@ -733,8 +775,8 @@ async fn admit_and_commit(
     (commit(app, image, author, op, limits).await, Refused::No)
 }
 
-/// validate (already done by the codec) → commit → ack → publish, in the image's order so
-/// every subscriber sees events in seq order (see [`crate::app::Ordering`]).
+/// validate (already done by the codec) → commit → ack → publish ([`App::commit`]), as the
+/// reply for the client.
 async fn commit(
     app: &App,
     image: &ImageKey,
@@ -743,51 +785,8 @@ async fn commit(
     limits: CommitLimits,
 ) -> ServerMessage {
     let broadcast_id = op.broadcast_id().clone();
-    let mut ordering = app.lock_image(image).await;
-    let mut committing = pin!(
-        app.store
-            .commit_limited(image, &author, &op, now_ms(), limits)
-    );
-    if !app.store.commits_in_poll_order() {
-        // The store orders concurrent commits itself (PostgreSQL's row lock): one at a time.
-        let committed = committing.await;
-        let reply = publish(app, image, broadcast_id, committed).await;
-        drop(ordering);
-        return reply;
-    }
-    // Queued by its first poll, the write's place (so its seq) is fixed: the next op of this
-    // image may queue behind it now instead of after this commit's fsync, and the writer
-    // commits both in one group. Publishing still goes in queue order (the turn).
-    let polled = poll_fn(|cx| Poll::Ready(committing.as_mut().poll(cx))).await;
-    let mut turn = ordering.next_turn();
-    drop(ordering);
-    let committed = match polled {
-        Poll::Ready(committed) => committed,
-        Poll::Pending => committing.await,
-    };
-    turn.wait().await;
-    publish(app, image, broadcast_id, committed).await
-}
-
-/// Publishes a committed op's event and builds the op's reply.
-async fn publish(
-    app: &App,
-    image: &ImageKey,
-    broadcast_id: BroadcastId,
-    committed: Result<Commit, StoreError>,
-) -> ServerMessage {
-    match committed {
-        Ok(Commit::Applied(event)) => {
-            let seq = event.seq();
-            // Serialized once here; every subscriber shares these bytes.
-            let message = Published::event(event.epoch(), seq, event.to_json().into());
-            if let Err(err) = app.broker.publish(image, message).await {
-                // Committed and acked; viewers will see a seq gap at the next event and resync.
-                tracing::error!(%err, "publish failed after commit");
-            }
-            ServerMessage::Ack(Ack { broadcast_id, seq })
-        }
-        Ok(Commit::Duplicate { seq }) => ServerMessage::Ack(Ack { broadcast_id, seq }),
+    match app.commit(image, &author, &op, now_ms(), limits).await {
+        Ok(seq) => ServerMessage::Ack(Ack { broadcast_id, seq }),
         Err(StoreError::Rejected(rejection)) => {
             error_message(Some(broadcast_id), rejection.into(), rejection.to_string())
         }
@@ -803,7 +802,7 @@ async fn publish(
 }
 
 /// Milliseconds since the Unix epoch (the server's clock stamps comments).
-fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -840,6 +839,7 @@ mod tests {
 
     use super::*;
     use crate::app::SessionLimits;
+    use crate::broker::Published;
     use crate::broker::memory::MemoryBroker;
     use crate::identity::Identities;
     use crate::store::sqlite::{SqliteConfig, SqliteStore};

@@ -201,7 +201,9 @@ mod tests {
     use image_chat_protocol::{Event, ImageId, Op, TenantId, User};
 
     use super::*;
-    use crate::store::{CatchUp, Commit, CommitLimits, Usage};
+    use crate::store::{
+        BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, LockEntry, Page, Usage,
+    };
 
     /// A store whose position the test sets, counting snapshot reads.
     #[derive(Default)]
@@ -246,6 +248,35 @@ mod tests {
         }
         async fn secret(&self, _: &str) -> Result<[u8; 32], StoreError> {
             Ok([0; 32])
+        }
+        async fn set_locked(&self, _: &ImageKey, _: bool, _: u64) -> Result<bool, StoreError> {
+            Err(StoreError::Backend("read-only test store".into()))
+        }
+        async fn locked(&self, _: &ImageKey) -> Result<bool, StoreError> {
+            Ok(false)
+        }
+        async fn locks(
+            &self,
+            _: &TenantId,
+            _: Page<(u64, ImageId)>,
+        ) -> Result<Vec<LockEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn ban(&self, _: &TenantId, _: &str, _: &str, _: u64) -> Result<bool, StoreError> {
+            Err(StoreError::Backend("read-only test store".into()))
+        }
+        async fn unban(&self, _: &TenantId, _: &str) -> Result<bool, StoreError> {
+            Err(StoreError::Backend("read-only test store".into()))
+        }
+        async fn bans(
+            &self,
+            _: &TenantId,
+            _: Page<(u64, String)>,
+        ) -> Result<Vec<BanEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn images(&self, _: &TenantId, _: Page<i64>) -> Result<Vec<ImageEntry>, StoreError> {
+            Ok(Vec::new())
         }
         async fn ping(&self) -> Result<(), StoreError> {
             Ok(())

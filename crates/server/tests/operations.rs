@@ -9,12 +9,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use image_chat_protocol::{Event, Op, Position, Snapshot, User};
+use image_chat_protocol::{Event, ImageId, Op, Position, Snapshot, TenantId, User};
 use image_chat_server::app::SessionLimits;
 use image_chat_server::broker::memory::MemoryBroker;
 use image_chat_server::http::StaticDirs;
 use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
-use image_chat_server::store::{CatchUp, Commit, CommitLimits, ImageKey, Store, StoreError, Usage};
+use image_chat_server::store::{
+    BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, ImageKey, LockEntry, Page, Store,
+    StoreError, Usage,
+};
 use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
 use support::process::ServerProcess;
@@ -78,6 +81,57 @@ impl Store for Unplugged {
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
         self.check()?;
         self.inner.secret(name).await
+    }
+    async fn set_locked(
+        &self,
+        image: &ImageKey,
+        locked: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.set_locked(image, locked, now_ms).await
+    }
+    async fn locked(&self, image: &ImageKey) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.locked(image).await
+    }
+    async fn locks(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, ImageId)>,
+    ) -> Result<Vec<LockEntry>, StoreError> {
+        self.check()?;
+        self.inner.locks(tenant, page).await
+    }
+    async fn ban(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.ban(tenant, user_id, reason, now_ms).await
+    }
+    async fn unban(&self, tenant: &TenantId, user_id: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.unban(tenant, user_id).await
+    }
+    async fn bans(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError> {
+        self.check()?;
+        self.inner.bans(tenant, page).await
+    }
+    async fn images(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError> {
+        self.check()?;
+        self.inner.images(tenant, page).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()?;

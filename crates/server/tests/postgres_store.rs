@@ -122,6 +122,9 @@ async fn a_version_1_database_is_migrated_on_start() {
         .await
         .batch_execute(
             "ALTER TABLE chats DROP COLUMN resolved;
+             DROP TABLE image_locks;
+             DROP TABLE bans;
+             DROP INDEX images_by_tenant;
              DELETE FROM image_chat_migrations WHERE version > 1;",
         )
         .await
@@ -143,6 +146,9 @@ async fn a_version_1_database_is_migrated_on_start() {
         Ok(Commit::Applied(_))
     ));
     assert!(store.snapshot(&image).await.expect("snapshot").1.chats[0].resolved);
+    // Version 3: locks and bans.
+    assert!(store.set_locked(&image, true, 3).await.expect("lock"));
+    assert!(store.locked(&image).await.expect("locked"));
 }
 
 /// Servers starting together on a new schema create the tables once.

@@ -122,7 +122,8 @@ pub enum LocalError {
     #[error("the target's creation failed (op {0}); retry or dismiss it first")]
     TargetFailed(BroadcastId),
     /// Only the author (or a moderator) may edit or delete a comment or delete, resolve or
-    /// move a discussion, and a read-only person (see `View::read_only`) may change nothing.
+    /// move a discussion, a read-only person (see `View::read_only`) may change nothing, and
+    /// on a locked image (`View::locked`) only moderators may change anything (or unlock it).
     /// The opening comment is deleted only with its discussion ([`crate::Command::Delete`]).
     #[error("not allowed for this person")]
     NotAllowed,
@@ -132,6 +133,10 @@ pub enum LocalError {
     /// The engine was destroyed ([`crate::Engine::destroy`]); nothing more can be done.
     #[error("the sync engine was destroyed")]
     Destroyed,
+    /// A request that is not an op (locking the image) needs a live connection; nothing was
+    /// sent. Try again once connected.
+    #[error("not connected")]
+    Offline,
 }
 
 #[cfg(test)]

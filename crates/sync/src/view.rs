@@ -131,6 +131,9 @@ pub struct View {
     /// The server lets this person read but not write (tenant policy or signed user data):
     /// the widget hides the controls and the engine refuses new ops.
     pub read_only: bool,
+    /// A moderator locked the image read-only: only moderators may change it (others' ops are
+    /// refused by the engine, as the server would with `image-locked`).
+    pub locked: bool,
 }
 
 impl View {
@@ -221,6 +224,8 @@ pub enum ViewUpdate {
     Online(u32),
     /// The server's read-only verdict for this person changed (see [`View::read_only`]).
     ReadOnly(bool),
+    /// The image was locked (true) or unlocked by a moderator (see [`View::locked`]).
+    Locked(bool),
     /// Say this in the `aria-live` region.
     Announce(Announcement),
     /// One of our ops just failed (for a transient notice; the failure also shows in the view).

@@ -5,7 +5,7 @@ mod support;
 
 use image_chat_protocol::limits::MAX_TEXT_CHARS;
 use image_chat_protocol::{
-    Batch, ClientMessage, CloseCode, ErrorCode, Op, Position, Presence, ServerMessage,
+    Batch, ClientMessage, CloseCode, ErrorCode, Lock, Op, Position, Presence, ServerMessage, User,
     ValidationError,
 };
 use image_chat_sync::{
@@ -13,6 +13,16 @@ use image_chat_sync::{
     StopReason, TransportEvent, ViewUpdate,
 };
 use support::{Client, FakeServer, alice, bob, create};
+
+fn moderator_user() -> User {
+    User {
+        id: "sso:mod".into(),
+        name: "Mia".into(),
+        avatar_url: None,
+        is_moderator: true,
+        signed_in: true,
+    }
+}
 
 fn live(seed: u64) -> (Client, FakeServer) {
     let server = FakeServer::new();
@@ -69,6 +79,48 @@ fn presence_updates_online_count() {
     client.recv(ServerMessage::Presence(Presence { online: 4 }));
     assert_eq!(client.engine.view().online, 4);
     assert_eq!(client.updates.last(), Some(&ViewUpdate::Online(4)));
+}
+
+#[test]
+fn a_locked_image_is_read_only_for_everyone_but_moderators() {
+    let (mut client, _server) = live(4);
+    assert!(client.engine.may_write());
+    client.recv(ServerMessage::Lock(Lock { locked: true }));
+    assert!(client.engine.view().locked);
+    assert_eq!(client.updates.last(), Some(&ViewUpdate::Locked(true)));
+    assert!(!client.engine.may_write());
+    // The server would refuse it (`image-locked`): refused at once, nothing shown or sent.
+    let sent = client.sent.len();
+    assert_eq!(client.local(create("hi")), Err(LocalError::NotAllowed));
+    assert!(client.engine.view().chats.is_empty());
+    // Only moderators lock and unlock.
+    assert_eq!(client.engine.set_lock(false), Err(LocalError::NotAllowed));
+    assert_eq!(client.sent.len(), sent, "nothing sent");
+    client.recv(ServerMessage::Lock(Lock { locked: false }));
+    assert!(client.engine.may_write());
+    assert_eq!(client.updates.last(), Some(&ViewUpdate::Locked(false)));
+
+    // A moderator on a locked image (from the welcome) keeps writing and may unlock.
+    let server = FakeServer::new();
+    let mut moderator = Client::new(5);
+    let hello = moderator.open();
+    let mut welcome = server.welcome(&hello, &moderator_user());
+    welcome.locked = true;
+    moderator.recv(ServerMessage::Welcome(welcome));
+    assert!(moderator.engine.view().locked);
+    assert!(moderator.engine.may_write());
+    assert!(moderator.local(create("closing remarks")).is_ok());
+    moderator
+        .engine
+        .set_lock(false)
+        .expect("a moderator unlocks");
+    moderator.drain();
+    assert_eq!(
+        moderator.sent.last(),
+        Some(&ClientMessage::SetLock { locked: false })
+    );
+    // Nothing changes locally until the server's `lock` frame says so.
+    assert!(moderator.engine.view().locked);
 }
 
 #[test]

@@ -97,6 +97,12 @@ pub enum Rejection {
     /// The op would take the tenant, or the whole server, past its storage quota.
     #[error("the storage quota is used up")]
     QuotaExceeded,
+    /// The image is locked read-only and the actor is not a moderator.
+    #[error("this image is locked: its discussions are read-only")]
+    ImageLocked,
+    /// The actor is banned from posting on this site.
+    #[error("you may not post on this site")]
+    Banned,
 }
 
 impl From<Rejection> for ErrorCode {
@@ -110,6 +116,8 @@ impl From<Rejection> for ErrorCode {
             Rejection::LimitExceeded => ErrorCode::LimitExceeded,
             Rejection::ImageFull => ErrorCode::ImageFull,
             Rejection::QuotaExceeded => ErrorCode::QuotaExceeded,
+            Rejection::ImageLocked => ErrorCode::ImageLocked,
+            Rejection::Banned => ErrorCode::Banned,
         }
     }
 }
@@ -167,6 +175,53 @@ pub struct Usage {
     pub tenant: u64,
     /// Every image of every tenant.
     pub total: u64,
+}
+
+/// An image that is locked read-only (see [`Store::set_locked`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockEntry {
+    /// The image.
+    pub image: ImageId,
+    /// When it was locked (ms since the Unix epoch).
+    pub locked_at: u64,
+}
+
+/// A person banned from posting on one tenant's images (see [`Store::ban`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanEntry {
+    /// The person's user id (`anon:…` or `sso:…`), as their comments carry it.
+    pub user_id: String,
+    /// Why, as the moderator wrote it (may be empty).
+    pub reason: String,
+    /// When the ban was made (ms since the Unix epoch).
+    pub banned_at: u64,
+}
+
+/// One image of a tenant as the admin API lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageEntry {
+    /// The store's row id: images are listed newest first by it, and it is the paging cursor.
+    pub row: i64,
+    /// The image.
+    pub image: ImageId,
+    /// Discussions it holds now.
+    pub chats: u64,
+    /// Bytes its discussions weigh.
+    pub bytes: u64,
+    /// When its latest comment was written or edited (ms), if it holds any.
+    pub last_activity_at: Option<u64>,
+    /// Whether it is locked.
+    pub locked: bool,
+}
+
+/// Keyset paging of a store list: at most `limit` rows after `after` (a cursor the previous
+/// page's last row gave).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<C> {
+    /// Resume after this row (`None`: from the start).
+    pub after: Option<C>,
+    /// Most rows.
+    pub limit: u32,
 }
 
 /// Events a catch-up may carry instead of a snapshot, in bytes, however small the snapshot:
@@ -254,6 +309,58 @@ pub trait Store: Send + Sync + 'static {
     /// A named 32-byte server secret, created at random the first time it is asked for and the
     /// same ever after (and on every server sharing this store).
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError>;
+
+    /// Locks `image` read-only (`locked`) or unlocks it, at server time `now_ms`; whether that
+    /// changed anything. While locked, every op on the image from an actor who is not a
+    /// moderator is refused with [`Rejection::ImageLocked`], on every server sharing the store
+    /// (checked inside the commit's transaction). An image never written can be locked.
+    async fn set_locked(
+        &self,
+        image: &ImageKey,
+        locked: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Whether `image` is locked.
+    async fn locked(&self, image: &ImageKey) -> Result<bool, StoreError>;
+
+    /// The tenant's locked images, most recently locked first; `page.after` is the
+    /// `(locked_at, image)` of the previous page's last entry.
+    async fn locks(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, ImageId)>,
+    ) -> Result<Vec<LockEntry>, StoreError>;
+
+    /// Bans `user_id` from posting on the tenant's images (every op of theirs is refused with
+    /// [`Rejection::Banned`] from now on, on every server sharing the store); whether the ban is
+    /// new (an existing ban keeps its reason and time).
+    async fn ban(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Lifts a ban; whether there was one.
+    async fn unban(&self, tenant: &TenantId, user_id: &str) -> Result<bool, StoreError>;
+
+    /// The tenant's bans, newest first; `page.after` is the `(banned_at, user_id)` of the
+    /// previous page's last entry.
+    async fn bans(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError>;
+
+    /// The tenant's images, newest (first written) first; `page.after` is the previous page's
+    /// last [`ImageEntry::row`].
+    async fn images(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError>;
 
     /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so
     /// a missing, unreadable or unreachable database fails here rather than on a client's op.

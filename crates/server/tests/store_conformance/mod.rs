@@ -28,7 +28,7 @@ use image_chat_protocol::{
 };
 use image_chat_server::store::size::{SNAPSHOT_OVERHEAD_BYTES, chat_bytes, comment_bytes};
 use image_chat_server::store::{
-    CATCH_UP_EVENT_BYTES_FLOOR, CatchUp, Commit, CommitLimits, ImageKey, Rejection, Store,
+    CATCH_UP_EVENT_BYTES_FLOOR, CatchUp, Commit, CommitLimits, ImageKey, Page, Rejection, Store,
     StoreError,
 };
 
@@ -81,6 +81,10 @@ macro_rules! every_test {
             data_survives_reopening,
             secrets_are_created_once,
             ping_answers_on_a_working_store,
+            locks_refuse_everyone_but_moderators,
+            bans_refuse_the_person_on_every_image_of_the_tenant,
+            locks_and_bans_hold_across_servers,
+            images_are_listed_newest_first,
         );
         // Commits from different tasks (or stores, as several servers on one database) must
         // really run at the same time.
@@ -2041,4 +2045,277 @@ pub async fn catch_up_is_never_heavier_than_the_snapshot<F: StoreFactory>(factor
     // Resuming from the head is still "nothing missed".
     let (_, none) = expect_events(store.catch_up(&image, Some(head)).await.expect("catch_up"));
     assert!(none.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Moderation: image locks, bans, the admin listing of images (issue 16)
+// ---------------------------------------------------------------------------------------------
+
+fn first_page<C>(limit: u32) -> Page<C> {
+    Page { after: None, limit }
+}
+
+/// A locked image takes ops from moderators only; a refused op commits nothing; a retry of an
+/// op committed before the lock is still acknowledged; other images and tenants are not
+/// touched; unlocking restores writing. Locking is idempotent, and an image never written can
+/// be locked.
+pub async fn locks_refuse_everyone_but_moderators<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let create = create_op(ids.bid(), &ids.chat(), "before the lock");
+    applied(&store, &image, &alice(), &create, 1).await;
+    let before = position(&store, &image).await;
+
+    assert!(!store.locked(&image).await.expect("locked"));
+    assert!(store.set_locked(&image, true, 50).await.expect("lock"));
+    assert!(
+        !store
+            .set_locked(&image, true, 60)
+            .await
+            .expect("lock again")
+    );
+    assert!(store.locked(&image).await.expect("locked"));
+    let op = create_op(ids.bid(), &ids.chat(), "after");
+    assert_eq!(
+        rejected(&store, &image, &alice(), &op).await,
+        Rejection::ImageLocked
+    );
+    assert_eq!(
+        rejected(&store, &image, &bob(), &op).await,
+        Rejection::ImageLocked
+    );
+    assert_eq!(position(&store, &image).await, before, "nothing committed");
+    // The retry of an op committed before the lock is answered from the log.
+    let retry = store
+        .commit(&image, &alice(), &create, 2)
+        .await
+        .expect("retry");
+    assert_eq!(retry, Commit::Duplicate { seq: 1 });
+    applied(&store, &image, &moderator(), &op, 3).await;
+    // Other images, and the same image name of another tenant, are not locked.
+    for other in [key("t1", "img2"), key("t2", "img")] {
+        assert!(!store.locked(&other).await.expect("locked"));
+        new_chat(&store, &other, &mut ids, &alice(), "elsewhere").await;
+    }
+    // An image never written can be locked, and its first op is refused.
+    let fresh = key("t1", "fresh");
+    assert!(store.set_locked(&fresh, true, 70).await.expect("lock"));
+    let op = create_op(ids.bid(), &ids.chat(), "x");
+    assert_eq!(
+        rejected(&store, &fresh, &alice(), &op).await,
+        Rejection::ImageLocked
+    );
+    assert_eq!(
+        position(&store, &fresh).await,
+        Position { epoch: 0, seq: 0 }
+    );
+
+    let locks = store
+        .locks(&TenantId::new("t1"), first_page(10))
+        .await
+        .expect("locks");
+    let listed: Vec<(&str, u64)> = locks
+        .iter()
+        .map(|l| (l.image.as_str(), l.locked_at))
+        .collect();
+    assert_eq!(listed, [("fresh", 70), ("img", 50)]);
+    let page = store
+        .locks(
+            &TenantId::new("t1"),
+            Page {
+                after: Some((70, ImageId::new("fresh"))),
+                limit: 10,
+            },
+        )
+        .await
+        .expect("locks");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].image.as_str(), "img");
+    assert!(
+        store
+            .locks(&TenantId::new("t2"), first_page(10))
+            .await
+            .expect("locks")
+            .is_empty()
+    );
+
+    assert!(store.set_locked(&image, false, 80).await.expect("unlock"));
+    assert!(
+        !store
+            .set_locked(&image, false, 90)
+            .await
+            .expect("unlock again")
+    );
+    let op = create_op(ids.bid(), &ids.chat(), "open again");
+    applied(&store, &image, &alice(), &op, 4).await;
+    assert_log_replays_to_snapshot(&store, &image).await;
+}
+
+/// A ban refuses every op of the person on every image of the tenant (and nothing of anyone
+/// else's, nor on other tenants); banning is idempotent; bans are listed newest first, paged;
+/// unbanning restores writing.
+pub async fn bans_refuse_the_person_on_every_image_of_the_tenant<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let t1 = TenantId::new("t1");
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    let (chat, _) = new_chat(&store, &image, &mut ids, &bob(), "bob's").await;
+
+    assert!(store.ban(&t1, "anon:bob", "spam", 100).await.expect("ban"));
+    assert!(
+        !store
+            .ban(&t1, "anon:bob", "other reason", 200)
+            .await
+            .expect("ban again")
+    );
+    assert!(store.ban(&t1, "sso:carol", "", 150).await.expect("ban"));
+    let before = position(&store, &image).await;
+    for op in [
+        create_op(ids.bid(), &ids.chat(), "x"),
+        add_op(ids.bid(), &chat, &ids.comment(), "y"),
+        delete_op(ids.bid(), &chat),
+    ] {
+        assert_eq!(
+            rejected(&store, &image, &bob(), &op).await,
+            Rejection::Banned
+        );
+        let elsewhere = key("t1", "img2");
+        if matches!(op, Op::CreateChat(_)) {
+            assert_eq!(
+                rejected(&store, &elsewhere, &bob(), &op).await,
+                Rejection::Banned
+            );
+        }
+    }
+    assert_eq!(position(&store, &image).await, before, "nothing committed");
+    // Alice is not banned; bob is not banned on another tenant.
+    new_chat(&store, &image, &mut ids, &alice(), "fine").await;
+    new_chat(&store, &key("t2", "img"), &mut ids, &bob(), "fine there").await;
+
+    let bans = store.bans(&t1, first_page(1)).await.expect("bans");
+    assert_eq!(bans.len(), 1);
+    assert_eq!(
+        (
+            bans[0].user_id.as_str(),
+            bans[0].reason.as_str(),
+            bans[0].banned_at
+        ),
+        ("sso:carol", "", 150)
+    );
+    let rest = store
+        .bans(
+            &t1,
+            Page {
+                after: Some((150, "sso:carol".to_owned())),
+                limit: 10,
+            },
+        )
+        .await
+        .expect("bans");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        (
+            rest[0].user_id.as_str(),
+            rest[0].reason.as_str(),
+            rest[0].banned_at
+        ),
+        ("anon:bob", "spam", 100)
+    );
+    assert!(
+        store
+            .bans(&TenantId::new("t2"), first_page(10))
+            .await
+            .expect("bans")
+            .is_empty()
+    );
+
+    assert!(store.unban(&t1, "anon:bob").await.expect("unban"));
+    assert!(!store.unban(&t1, "anon:bob").await.expect("unban again"));
+    applied(&store, &image, &bob(), &delete_op(ids.bid(), &chat), 9).await;
+    assert_log_replays_to_snapshot(&store, &image).await;
+}
+
+/// A lock or ban written through one server holds for the very next op on another server on
+/// the same database (nothing is cached in memory).
+pub async fn locks_and_bans_hold_across_servers<F: StoreFactory>(factory: &F) {
+    let (one, storage) = factory.create(KEEP_ALL).await;
+    let two = factory.attach(&storage, KEEP_ALL).await;
+    let image = key("t1", "img");
+    let mut ids = Ids::default();
+    new_chat(&two, &image, &mut ids, &alice(), "warm up").await;
+    assert!(one.set_locked(&image, true, 10).await.expect("lock"));
+    assert!(two.locked(&image).await.expect("locked"));
+    let op = create_op(ids.bid(), &ids.chat(), "x");
+    assert_eq!(
+        rejected(&two, &image, &alice(), &op).await,
+        Rejection::ImageLocked
+    );
+    assert!(one.set_locked(&image, false, 20).await.expect("unlock"));
+    applied(&two, &image, &alice(), &op, 2).await;
+    assert!(
+        one.ban(&TenantId::new("t1"), "sso:alice", "", 30)
+            .await
+            .expect("ban")
+    );
+    let op = create_op(ids.bid(), &ids.chat(), "y");
+    assert_eq!(
+        rejected(&two, &image, &alice(), &op).await,
+        Rejection::Banned
+    );
+}
+
+/// The admin listing: a tenant's images, first written last first, paged by row, with their
+/// discussion count, weight, latest activity and lock; nothing of other tenants.
+pub async fn images_are_listed_newest_first<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let t1 = TenantId::new("t1");
+    let mut ids = Ids::default();
+    for (name, chats) in [("a", 1), ("b", 2), ("c", 1)] {
+        for i in 0..chats {
+            let op = create_op(ids.bid(), &ids.chat(), "x");
+            applied(&store, &key("t1", name), &alice(), &op, 1_000 + i).await;
+        }
+    }
+    new_chat(&store, &key("t2", "z"), &mut ids, &alice(), "other tenant").await;
+    assert!(
+        store
+            .set_locked(&key("t1", "b"), true, 5)
+            .await
+            .expect("lock")
+    );
+    // An edit is activity too.
+    let (chat, _) = new_chat(&store, &key("t1", "a"), &mut ids, &alice(), "to edit").await;
+    let edit = edit_op(ids.bid(), &chat, &chat.opening_comment(), "edited");
+    applied(&store, &key("t1", "a"), &alice(), &edit, 9_000).await;
+
+    let first = store.images(&t1, first_page(2)).await.expect("images");
+    let names: Vec<&str> = first.iter().map(|e| e.image.as_str()).collect();
+    assert_eq!(names, ["c", "b"]);
+    assert_eq!((first[1].chats, first[1].locked), (2, true));
+    assert_eq!(first[1].last_activity_at, Some(1_001));
+    assert!(first[1].bytes > 0);
+    assert!(!first[0].locked);
+    let rest = store
+        .images(
+            &t1,
+            Page {
+                after: Some(first[1].row),
+                limit: 2,
+            },
+        )
+        .await
+        .expect("images");
+    assert_eq!(rest.len(), 1);
+    assert_eq!((rest[0].image.as_str(), rest[0].chats), ("a", 2));
+    assert_eq!(rest[0].last_activity_at, Some(9_000));
+    let snapshot = current_snapshot(&store, &key("t1", "a")).await;
+    assert_eq!(snapshot.chats.len() as u64, rest[0].chats);
+    assert!(
+        store
+            .images(&TenantId::new("t3"), first_page(5))
+            .await
+            .expect("images")
+            .is_empty()
+    );
 }

@@ -1,6 +1,6 @@
 //! Server frames: `welcome` (resync: missed events or snapshot, settling ops in flight), live
 //! events and batches (ordering, gaps, echo suppression, announcements), `ack`, `error`,
-//! `presence`.
+//! `presence`, `lock`.
 
 use image_chat_protocol::{
     BroadcastId, ChatChange, ChatId, CommentId, ErrorFrame, Event, ImageState, Op, Position,
@@ -41,7 +41,15 @@ impl Engine {
             ServerMessage::Ack(ack) => self.on_ack(&ack.broadcast_id, ack.seq),
             ServerMessage::Error(error) => self.on_error(error),
             ServerMessage::Presence(p) => self.set_online(p.online),
+            ServerMessage::Lock(lock) => self.set_locked(lock.locked),
             ServerMessage::Pong(_) => {}
+        }
+    }
+
+    pub(super) fn set_locked(&mut self, locked: bool) {
+        if locked != self.view.locked {
+            self.view.locked = locked;
+            self.updates.push_back(ViewUpdate::Locked(locked));
         }
     }
 
@@ -180,6 +188,7 @@ impl Engine {
             self.updates
                 .push_back(ViewUpdate::ReadOnly(welcome.read_only));
         }
+        self.set_locked(welcome.locked);
         self.touch_all();
 
         let resumed = welcome.recovered && !self.need_snapshot && self.position.is_some();

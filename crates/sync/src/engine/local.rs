@@ -16,8 +16,9 @@ use crate::view::{OpState, ViewUpdate};
 
 impl Engine {
     pub(super) fn submit(&mut self, now: u64, cmd: Command) -> Result<OpRef, LocalError> {
-        // The server would refuse it (`forbidden`); say so at once and show nothing.
-        if self.view.read_only {
+        // The server would refuse it (`forbidden`, `image-locked`); say so at once and show
+        // nothing.
+        if !self.may_write() {
             return Err(LocalError::NotAllowed);
         }
         let broadcast_id = ids::broadcast_id(self.ids.as_mut());

@@ -297,6 +297,7 @@ impl Engine {
                 connection: status,
                 online: 0,
                 read_only: false,
+                locked: false,
             },
             stale: Stale::Fresh,
             ping_nonce: 0,
@@ -470,6 +471,29 @@ impl Engine {
             );
         }
         Ok(())
+    }
+
+    /// Locks the image read-only (`true`) or unlocks it: moderators only (anyone else:
+    /// [`LocalError::NotAllowed`]). Sent as `set-lock` when live; nothing changes locally until
+    /// the server's `lock` frame arrives (to every viewer), so the view never shows a lock the
+    /// server did not make. Not connected: [`LocalError::Offline`].
+    pub fn set_lock(&mut self, locked: bool) -> Result<(), LocalError> {
+        if !self.you.as_ref().is_some_and(|you| you.is_moderator) {
+            return Err(LocalError::NotAllowed);
+        }
+        if !matches!(self.link, Link::Live { .. }) {
+            return Err(LocalError::Offline);
+        }
+        self.transmits
+            .push_back(ClientMessage::SetLock { locked }.to_json());
+        Ok(())
+    }
+
+    /// Whether this person may change the image now: not read-only, and either the image is
+    /// not locked or they are a moderator.
+    pub fn may_write(&self) -> bool {
+        !self.view.read_only
+            && (!self.view.locked || self.you.as_ref().is_some_and(|you| you.is_moderator))
     }
 
     /// Stops for good: closes the socket (1000) and ignores everything afterwards.

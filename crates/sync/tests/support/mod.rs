@@ -130,6 +130,7 @@ impl FakeServer {
                 snapshot: None,
                 online: self.online,
                 read_only: false,
+                locked: false,
             },
             None => Welcome {
                 you: you.clone(),
@@ -140,6 +141,7 @@ impl FakeServer {
                 snapshot: Some(self.state.to_snapshot()),
                 online: self.online,
                 read_only: false,
+                locked: false,
             },
         }
     }
@@ -595,8 +597,8 @@ impl Client {
                     self.recv(ServerMessage::Pong(image_chat_protocol::Pong { nonce }));
                 }
                 ClientMessage::Hello(_) => panic!("unexpected second hello"),
-                // Not an op: nothing is committed or answered.
-                ClientMessage::SetName { .. } => {}
+                // Not ops: nothing is committed or answered.
+                ClientMessage::SetName { .. } | ClientMessage::SetLock { .. } => {}
                 other => {
                     let op = other.into_op().expect("an op");
                     match server.submit(&op, &alice()) {

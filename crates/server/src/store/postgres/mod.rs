@@ -41,11 +41,14 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Client, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction,
 };
-use image_chat_protocol::{Event, Op, Position, Snapshot, User};
+use image_chat_protocol::{Event, ImageId, Op, Position, Snapshot, TenantId, User};
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::rules::{self, CommitRequest, catch_up, limits};
-use super::{CatchUp, Commit, CommitLimits, ImageKey, Store, StoreError, Usage};
+use super::rules::{self, CommitRequest, catch_up, limits, moderation};
+use super::{
+    BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, ImageKey, LockEntry, Page, Store,
+    StoreError, Usage,
+};
 use tx::PgTx;
 
 /// Tuning for [`PostgresStore`].
@@ -303,6 +306,61 @@ impl Store for PostgresStore {
 
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
         in_tx!(self, write, |tx| rules::secret(tx, name))
+    }
+
+    async fn set_locked(
+        &self,
+        image: &ImageKey,
+        locked: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        in_tx!(self, write, |tx| moderation::set_locked(
+            tx, image, locked, now_ms
+        ))
+    }
+
+    async fn locked(&self, image: &ImageKey) -> Result<bool, StoreError> {
+        in_tx!(self, read, |tx| moderation::locked(tx, image))
+    }
+
+    async fn locks(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, ImageId)>,
+    ) -> Result<Vec<LockEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::locks(tx, tenant, page))
+    }
+
+    async fn ban(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        in_tx!(self, write, |tx| moderation::ban(
+            tx, tenant, user_id, reason, now_ms
+        ))
+    }
+
+    async fn unban(&self, tenant: &TenantId, user_id: &str) -> Result<bool, StoreError> {
+        in_tx!(self, write, |tx| moderation::unban(tx, tenant, user_id))
+    }
+
+    async fn bans(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::bans(tx, tenant, page))
+    }
+
+    async fn images(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::images(tx, tenant, page))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -104,6 +104,29 @@ CREATE TABLE secrets (
         description: "chats.resolved (resolve / reopen)",
         sql: "ALTER TABLE chats ADD COLUMN resolved BOOLEAN NOT NULL DEFAULT FALSE;",
     },
+    Migration {
+        description: "image_locks, bans (moderation); images by tenant",
+        sql: "
+CREATE TABLE image_locks (
+    tenant    TEXT   NOT NULL,
+    image     TEXT   NOT NULL,
+    locked_at BIGINT NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+);
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT   NOT NULL,
+    user_id   TEXT   NOT NULL,
+    reason    TEXT   NOT NULL,
+    banned_at BIGINT NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+);
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+",
+    },
 ];
 
 /// The schema version this code reads and writes.

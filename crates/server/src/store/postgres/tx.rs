@@ -19,11 +19,13 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::store::rules::corrupt;
+use image_chat_protocol::ImageId;
+
 use crate::store::rules::tx::{
-    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredChat, StoredComment,
-    WriteTx,
+    ImageRow, NewChat, NewComment, NewEvent, ReadTx, Restrictions, SnapshotRow, StoredChat,
+    StoredComment, WriteTx,
 };
-use crate::store::{ImageKey, StoreError};
+use crate::store::{BanEntry, ImageEntry, ImageKey, LockEntry, Page, StoreError};
 
 /// A transaction begun on a pooled connection. The caller begins it (READ COMMITTED for
 /// commits, REPEATABLE READ READ ONLY for reads: one consistent state) and commits it.
@@ -81,9 +83,14 @@ impl PgTx<'_, '_> {
     }
 
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<(), StoreError> {
-        let statement = self.0.prepare_cached(sql).await?;
-        self.0.execute(&statement, params).await?;
+        self.changes(sql, params).await?;
         Ok(())
+    }
+
+    /// Runs a write statement; the number of rows it changed.
+    async fn changes(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let statement = self.0.prepare_cached(sql).await?;
+        Ok(self.0.execute(&statement, params).await?)
     }
 
     /// The one non-negative `BIGINT` a statement that always returns one row selects.
@@ -314,6 +321,136 @@ impl ReadTx for PgTx<'_, '_> {
             .map(|row| Ok(row.try_get(0)?))
             .transpose()
     }
+
+    async fn restrictions(
+        &mut self,
+        key: &ImageKey,
+        user_id: &str,
+    ) -> Result<Restrictions, StoreError> {
+        let statement = self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM image_locks WHERE tenant = $1 AND image = $2), \
+                        EXISTS (SELECT 1 FROM bans WHERE tenant = $1 AND user_id = $3)",
+            )
+            .await?;
+        let row = self
+            .0
+            .query_one(
+                &statement,
+                &[&key.tenant.as_str(), &key.image.as_str(), &user_id],
+            )
+            .await?;
+        Ok(Restrictions {
+            locked: row.try_get(0)?,
+            banned: row.try_get(1)?,
+        })
+    }
+
+    async fn locks(
+        &mut self,
+        tenant: &str,
+        page: &Page<(u64, String)>,
+    ) -> Result<Vec<LockEntry>, StoreError> {
+        let (at, image) = page
+            .after
+            .clone()
+            .unwrap_or((i64::MAX as u64, String::new()));
+        let rows = self
+            .query(
+                "SELECT image, locked_at FROM image_locks \
+                 WHERE tenant = $1 AND (locked_at < $2 OR (locked_at = $2 AND image < $3) OR $4) \
+                 ORDER BY locked_at DESC, image DESC LIMIT $5",
+                &[
+                    &tenant,
+                    &signed("cursor", at)?,
+                    &image,
+                    &page.after.is_none(),
+                    &i64::from(page.limit),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(LockEntry {
+                    image: ImageId::new(row.try_get::<_, String>(0)?),
+                    locked_at: unsigned("locked_at", row.try_get(1)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn bans(
+        &mut self,
+        tenant: &str,
+        page: &Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError> {
+        let (at, user) = page
+            .after
+            .clone()
+            .unwrap_or((i64::MAX as u64, String::new()));
+        let rows = self
+            .query(
+                "SELECT user_id, reason, banned_at FROM bans \
+                 WHERE tenant = $1 AND (banned_at < $2 OR (banned_at = $2 AND user_id < $3) OR $4) \
+                 ORDER BY banned_at DESC, user_id DESC LIMIT $5",
+                &[
+                    &tenant,
+                    &signed("cursor", at)?,
+                    &user,
+                    &page.after.is_none(),
+                    &i64::from(page.limit),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BanEntry {
+                    user_id: row.try_get(0)?,
+                    reason: row.try_get(1)?,
+                    banned_at: unsigned("banned_at", row.try_get(2)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn images(
+        &mut self,
+        tenant: &str,
+        page: &Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError> {
+        let rows = self
+            .query(
+                "SELECT i.id, i.image, i.bytes, \
+                        (SELECT COUNT(*) FROM chats c WHERE c.image_row = i.id), \
+                        (SELECT MAX(COALESCE(m.edited_at, m.created_at)) FROM comments m \
+                         WHERE m.image_row = i.id), \
+                        EXISTS (SELECT 1 FROM image_locks l \
+                                WHERE l.tenant = i.tenant AND l.image = i.image) \
+                 FROM images i WHERE i.tenant = $1 AND i.id < $2 ORDER BY i.id DESC LIMIT $3",
+                &[
+                    &tenant,
+                    &page.after.unwrap_or(i64::MAX),
+                    &i64::from(page.limit),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ImageEntry {
+                    row: row.try_get(0)?,
+                    image: ImageId::new(row.try_get::<_, String>(1)?),
+                    bytes: unsigned("image bytes", row.try_get(2)?)?,
+                    chats: unsigned("chat count", row.try_get(3)?)?,
+                    last_activity_at: row
+                        .try_get::<_, Option<i64>>(4)?
+                        .map(|at| unsigned("comment time", at))
+                        .transpose()?,
+                    locked: row.try_get(5)?,
+                })
+            })
+            .collect()
+    }
 }
 
 impl WriteTx for PgTx<'_, '_> {
@@ -509,5 +646,57 @@ impl WriteTx for PgTx<'_, '_> {
             &[&name, &value],
         )
         .await
+    }
+
+    async fn insert_lock(&mut self, key: &ImageKey, now_ms: u64) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "INSERT INTO image_locks (tenant, image, locked_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tenant, image) DO NOTHING",
+                &[
+                    &key.tenant.as_str(),
+                    &key.image.as_str(),
+                    &signed("time", now_ms)?,
+                ],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn delete_lock(&mut self, key: &ImageKey) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "DELETE FROM image_locks WHERE tenant = $1 AND image = $2",
+                &[&key.tenant.as_str(), &key.image.as_str()],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn insert_ban(
+        &mut self,
+        tenant: &str,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "INSERT INTO bans (tenant, user_id, reason, banned_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, user_id) DO NOTHING",
+                &[&tenant, &user_id, &reason, &signed("time", now_ms)?],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn delete_ban(&mut self, tenant: &str, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .changes(
+                "DELETE FROM bans WHERE tenant = $1 AND user_id = $2",
+                &[&tenant, &user_id],
+            )
+            .await?
+            > 0)
     }
 }

@@ -41,6 +41,7 @@
 pub mod catch_up;
 pub mod fingerprint;
 pub mod limits;
+pub mod moderation;
 pub mod ops;
 pub mod size;
 pub mod tx;
@@ -102,6 +103,10 @@ pub async fn commit<T: WriteTx>(tx: &mut T, req: CommitRequest<'_>) -> Result<Co
             Err(Rejection::BroadcastIdConflict.into())
         };
     }
+    // Checked after the retry lookup (a retry of an op committed before a lock or ban is
+    // acknowledged again, not refused) and inside the transaction, so a lock or ban made on
+    // any server holds for the very next op everywhere.
+    moderation::check(tx, req.image, req.actor).await?;
     let seq = image.head + 1;
     let cx = ops::OpContext {
         tenant: req.image.tenant.as_str(),

@@ -16,7 +16,7 @@
 //! methods never wait (they run on a blocking thread and return ready futures, see
 //! `sqlite::run_ready`), so the same rules drive both.
 
-use super::super::{ImageKey, StoreError};
+use super::super::{BanEntry, ImageEntry, ImageKey, LockEntry, Page, StoreError};
 
 /// An image's log as stored in `images`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +201,45 @@ pub trait ReadTx {
 
     /// The secret stored under `name`.
     async fn secret(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Whether the image is locked (a row in `image_locks`) and whether the tenant bans
+    /// `user_id` (a row in `bans`), in one statement: every commit asks.
+    async fn restrictions(
+        &mut self,
+        key: &ImageKey,
+        user_id: &str,
+    ) -> Result<Restrictions, StoreError>;
+
+    /// The tenant's rows of `image_locks`, newest first, after `page.after`.
+    async fn locks(
+        &mut self,
+        tenant: &str,
+        page: &Page<(u64, String)>,
+    ) -> Result<Vec<LockEntry>, StoreError>;
+
+    /// The tenant's rows of `bans`, newest first, after `page.after`.
+    async fn bans(
+        &mut self,
+        tenant: &str,
+        page: &Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError>;
+
+    /// The tenant's rows of `images` with their discussion count, latest comment time and lock,
+    /// highest row id first, below `page.after`.
+    async fn images(
+        &mut self,
+        tenant: &str,
+        page: &Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError>;
+}
+
+/// What a commit must know about who may write on an image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restrictions {
+    /// The image is locked read-only.
+    pub locked: bool,
+    /// The actor is banned on the tenant.
+    pub banned: bool,
 }
 
 /// Writes, inside the one transaction of a commit. Everything the commit reads it reads
@@ -284,4 +323,22 @@ pub trait WriteTx: ReadTx {
 
     /// Stores `value` under `name` unless a secret of that name exists.
     async fn insert_secret(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Adds the image to `image_locks` at `now_ms` unless it is there; whether it was added.
+    async fn insert_lock(&mut self, key: &ImageKey, now_ms: u64) -> Result<bool, StoreError>;
+
+    /// Removes the image from `image_locks`; whether it was there.
+    async fn delete_lock(&mut self, key: &ImageKey) -> Result<bool, StoreError>;
+
+    /// Adds a ban unless the tenant already bans `user_id`; whether it was added.
+    async fn insert_ban(
+        &mut self,
+        tenant: &str,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes a ban; whether there was one.
+    async fn delete_ban(&mut self, tenant: &str, user_id: &str) -> Result<bool, StoreError>;
 }

@@ -34,11 +34,14 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use image_chat_protocol::{Event, Op, Position, Snapshot, User};
+use image_chat_protocol::{Event, ImageId, Op, Position, Snapshot, TenantId, User};
 use rusqlite::{Connection, OpenFlags};
 
-use super::rules::{self, CommitRequest, catch_up, limits};
-use super::{CatchUp, Commit, CommitLimits, ImageKey, Store, StoreError, Usage};
+use super::rules::{self, CommitRequest, catch_up, limits, moderation};
+use super::{
+    BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, ImageKey, LockEntry, Page, Store,
+    StoreError, Usage,
+};
 use tx::SqliteTx;
 use writer::Writer;
 
@@ -290,6 +293,71 @@ impl Store for SqliteStore {
     async fn secret(&self, name: &str) -> Result<[u8; 32], StoreError> {
         let name = name.to_owned();
         self.write(move |tx| run_ready(rules::secret(tx, &name)))
+            .await
+    }
+
+    async fn set_locked(
+        &self,
+        image: &ImageKey,
+        locked: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let image = image.clone();
+        self.write(move |tx| run_ready(moderation::set_locked(tx, &image, locked, now_ms)))
+            .await
+    }
+
+    async fn locked(&self, image: &ImageKey) -> Result<bool, StoreError> {
+        let image = image.clone();
+        self.read_tx(move |tx| run_ready(moderation::locked(tx, &image)))
+            .await
+    }
+
+    async fn locks(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, ImageId)>,
+    ) -> Result<Vec<LockEntry>, StoreError> {
+        let tenant = tenant.clone();
+        self.read_tx(move |tx| run_ready(moderation::locks(tx, &tenant, page)))
+            .await
+    }
+
+    async fn ban(
+        &self,
+        tenant: &TenantId,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let (tenant, user_id, reason) = (tenant.clone(), user_id.to_owned(), reason.to_owned());
+        self.write(move |tx| run_ready(moderation::ban(tx, &tenant, &user_id, &reason, now_ms)))
+            .await
+    }
+
+    async fn unban(&self, tenant: &TenantId, user_id: &str) -> Result<bool, StoreError> {
+        let (tenant, user_id) = (tenant.clone(), user_id.to_owned());
+        self.write(move |tx| run_ready(moderation::unban(tx, &tenant, &user_id)))
+            .await
+    }
+
+    async fn bans(
+        &self,
+        tenant: &TenantId,
+        page: Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError> {
+        let tenant = tenant.clone();
+        self.read_tx(move |tx| run_ready(moderation::bans(tx, &tenant, page)))
+            .await
+    }
+
+    async fn images(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError> {
+        let tenant = tenant.clone();
+        self.read_tx(move |tx| run_ready(moderation::images(tx, &tenant, page)))
             .await
     }
 
@@ -556,6 +624,30 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("user_version");
         assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[tokio::test]
+    async fn version_4_files_gain_locks_and_bans() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let image = ImageKey {
+            tenant: image_chat_protocol::TenantId::new("t"),
+            image: image_chat_protocol::ImageId::new("img"),
+        };
+        {
+            let store = open(&dir, 10).expect("open");
+            let conn = store.conn.lock().expect("lock");
+            conn.execute_batch(
+                "DROP TABLE image_locks; DROP TABLE bans; DROP INDEX images_by_tenant;
+                 PRAGMA user_version = 4;",
+            )
+            .expect("back to version 4");
+        }
+        let store = open(&dir, 10).expect("convert");
+        assert!(!store.locked(&image).await.expect("locked"));
+        assert!(store.set_locked(&image, true, 1).await.expect("lock"));
+        assert!(store.locked(&image).await.expect("locked"));
+        let tenant = image_chat_protocol::TenantId::new("t");
+        assert!(store.ban(&tenant, "anon:x", "", 2).await.expect("ban"));
     }
 
     #[test]

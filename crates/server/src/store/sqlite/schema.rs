@@ -1,7 +1,7 @@
-//! The SQLite schema (version 4, recorded in `PRAGMA user_version`): created on a new file,
-//! converted from versions 2 and 3, refused when older or newer. Version 4 added
+//! The SQLite schema (version 5, recorded in `PRAGMA user_version`): created on a new file,
+//! converted from versions 2 to 4, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
-//! open.
+//! open. Version 5 added `image_locks` and `bans` (moderation; empty on a converted file).
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
@@ -23,6 +23,10 @@
 //!   op's `broadcast_id` and its idempotency fingerprint.
 //! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
+//! - `image_locks`: images locked read-only, keyed by `(tenant, image)` (an image never written
+//!   can be locked, so not by `images` row), with when.
+//! - `bans`: people banned from posting on a tenant's images, keyed by `(tenant, user_id)`, with
+//!   the moderator's reason and when.
 //!
 //! The PostgreSQL schema (`postgres/schema.rs`) has the same tables and columns.
 
@@ -34,11 +38,34 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
     "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
+
+/// Version 4 → 5: image locks and bans (moderation), and the index the admin API lists a
+/// tenant's images by.
+const MIGRATE_V5: &str = "
+CREATE TABLE image_locks (
+    tenant    TEXT    NOT NULL,
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT    NOT NULL,
+    user_id   TEXT    NOT NULL,
+    reason    TEXT    NOT NULL,
+    banned_at INTEGER NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+";
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
 /// version-2 file keeps its `images` table and gains a column.
@@ -116,15 +143,22 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             tx.execute_batch(SCHEMA_NEW)?;
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
             tx.execute_batch(MIGRATE_V4)?;
+            tx.execute_batch(MIGRATE_V5)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         2 => {
             migrate_v2(&tx)?;
             tx.execute_batch(MIGRATE_V4)?;
+            tx.execute_batch(MIGRATE_V5)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         3 => {
             tx.execute_batch(MIGRATE_V4)?;
+            tx.execute_batch(MIGRATE_V5)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        4 => {
+            tx.execute_batch(MIGRATE_V5)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}

@@ -7,11 +7,13 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use image_chat_protocol::ImageId;
+
 use crate::store::rules::tx::{
-    ImageRow, NewChat, NewComment, NewEvent, ReadTx, SnapshotRow, StoredChat, StoredComment,
-    WriteTx,
+    ImageRow, NewChat, NewComment, NewEvent, ReadTx, Restrictions, SnapshotRow, StoredChat,
+    StoredComment, WriteTx,
 };
-use crate::store::{ImageKey, StoreError};
+use crate::store::{BanEntry, ImageEntry, ImageKey, LockEntry, Page, StoreError};
 
 /// A transaction begun on a connection (a `rusqlite::Transaction` derefs to its connection).
 /// The caller begins it with the right behaviour (IMMEDIATE for writes: the write lock is
@@ -39,8 +41,13 @@ impl SqliteTx<'_> {
 
     /// Runs a write statement.
     fn execute(&self, sql: &str, params: impl rusqlite::Params) -> Result<(), StoreError> {
-        self.0.prepare_cached(sql)?.execute(params)?;
+        self.changes(sql, params)?;
         Ok(())
+    }
+
+    /// Runs a write statement; the number of rows it changed.
+    fn changes(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+        Ok(self.0.prepare_cached(sql)?.execute(params)?)
     }
 
     /// The single value `sql` selects.
@@ -240,6 +247,112 @@ impl ReadTx for SqliteTx<'_> {
     async fn secret(&mut self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.value("SELECT value FROM secrets WHERE name = ?1", params![name])
     }
+
+    async fn restrictions(
+        &mut self,
+        key: &ImageKey,
+        user_id: &str,
+    ) -> Result<Restrictions, StoreError> {
+        Ok(self
+            .0
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM image_locks WHERE tenant = ?1 AND image = ?2), \
+                        EXISTS (SELECT 1 FROM bans WHERE tenant = ?1 AND user_id = ?3)",
+            )?
+            .query_row(
+                params![key.tenant.as_str(), key.image.as_str(), user_id],
+                |row| {
+                    Ok(Restrictions {
+                        locked: row.get(0)?,
+                        banned: row.get(1)?,
+                    })
+                },
+            )?)
+    }
+
+    async fn locks(
+        &mut self,
+        tenant: &str,
+        page: &Page<(u64, String)>,
+    ) -> Result<Vec<LockEntry>, StoreError> {
+        // Without a cursor: after a key above every real one.
+        let (at, image) = page
+            .after
+            .clone()
+            .unwrap_or((i64::MAX as u64, String::new()));
+        let mut stmt = self.0.prepare_cached(
+            "SELECT image, locked_at FROM image_locks \
+             WHERE tenant = ?1 AND (locked_at < ?2 OR (locked_at = ?2 AND image < ?3) OR ?4) \
+             ORDER BY locked_at DESC, image DESC LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![tenant, at, image, page.after.is_none(), page.limit],
+            |row| {
+                Ok(LockEntry {
+                    image: ImageId::new(row.get::<_, String>(0)?),
+                    locked_at: row.get(1)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn bans(
+        &mut self,
+        tenant: &str,
+        page: &Page<(u64, String)>,
+    ) -> Result<Vec<BanEntry>, StoreError> {
+        let (at, user) = page
+            .after
+            .clone()
+            .unwrap_or((i64::MAX as u64, String::new()));
+        let mut stmt = self.0.prepare_cached(
+            "SELECT user_id, reason, banned_at FROM bans \
+             WHERE tenant = ?1 AND (banned_at < ?2 OR (banned_at = ?2 AND user_id < ?3) OR ?4) \
+             ORDER BY banned_at DESC, user_id DESC LIMIT ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![tenant, at, user, page.after.is_none(), page.limit],
+            |row| {
+                Ok(BanEntry {
+                    user_id: row.get(0)?,
+                    reason: row.get(1)?,
+                    banned_at: row.get(2)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    async fn images(
+        &mut self,
+        tenant: &str,
+        page: &Page<i64>,
+    ) -> Result<Vec<ImageEntry>, StoreError> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT i.id, i.image, i.bytes, \
+                    (SELECT COUNT(*) FROM chats c WHERE c.image_row = i.id), \
+                    (SELECT MAX(COALESCE(m.edited_at, m.created_at)) FROM comments m \
+                     WHERE m.image_row = i.id), \
+                    EXISTS (SELECT 1 FROM image_locks l \
+                            WHERE l.tenant = i.tenant AND l.image = i.image) \
+             FROM images i WHERE i.tenant = ?1 AND i.id < ?2 ORDER BY i.id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![tenant, page.after.unwrap_or(i64::MAX), page.limit],
+            |row| {
+                Ok(ImageEntry {
+                    row: row.get(0)?,
+                    image: ImageId::new(row.get::<_, String>(1)?),
+                    bytes: row.get(2)?,
+                    chats: row.get(3)?,
+                    last_activity_at: row.get(4)?,
+                    locked: row.get(5)?,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -404,5 +517,40 @@ impl WriteTx for SqliteTx<'_> {
             "INSERT OR IGNORE INTO secrets (name, value) VALUES (?1, ?2)",
             params![name, value],
         )
+    }
+
+    async fn insert_lock(&mut self, key: &ImageKey, now_ms: u64) -> Result<bool, StoreError> {
+        Ok(self.changes(
+            "INSERT OR IGNORE INTO image_locks (tenant, image, locked_at) VALUES (?1, ?2, ?3)",
+            params![key.tenant.as_str(), key.image.as_str(), now_ms],
+        )? > 0)
+    }
+
+    async fn delete_lock(&mut self, key: &ImageKey) -> Result<bool, StoreError> {
+        Ok(self.changes(
+            "DELETE FROM image_locks WHERE tenant = ?1 AND image = ?2",
+            params![key.tenant.as_str(), key.image.as_str()],
+        )? > 0)
+    }
+
+    async fn insert_ban(
+        &mut self,
+        tenant: &str,
+        user_id: &str,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self.changes(
+            "INSERT OR IGNORE INTO bans (tenant, user_id, reason, banned_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![tenant, user_id, reason, now_ms],
+        )? > 0)
+    }
+
+    async fn delete_ban(&mut self, tenant: &str, user_id: &str) -> Result<bool, StoreError> {
+        Ok(self.changes(
+            "DELETE FROM bans WHERE tenant = ?1 AND user_id = ?2",
+            params![tenant, user_id],
+        )? > 0)
     }
 }

@@ -1,0 +1,242 @@
+//! The text anchor ([`TextAnchor`]), its limits and validation (shared by the widget and the
+//! server through the protocol crate), and [`describe`], which builds one from a selected range.
+
+use std::ops::Range;
+
+use thiserror::Error;
+
+use crate::units::{FlatText, utf16_len};
+
+/// Longest quoted passage (`exact`), in UTF-16 code units: several paragraphs. Longer
+/// selections are refused ([`AnchorError::TooLong`]); the widget says so.
+pub const MAX_EXACT_UNITS: usize = 4_000;
+
+/// Context kept on each side of the passage (`prefix`, `suffix`), in UTF-16 code units: the
+/// most [`describe`] takes and the most a server accepts. Enough to tell repeated phrases apart,
+/// small enough to keep a new discussion well under 1 KB on the wire.
+pub const CONTEXT_UNITS: usize = 32;
+
+/// Where a discussion on page text is attached: a passage of the container's flattened text
+/// (offsets in UTF-16 code units, see the crate docs), by quote and by position.
+///
+/// Invariants ([`TextAnchor::validate`]): `exact` is 1 to [`MAX_EXACT_UNITS`] units and not
+/// only white space; `prefix` and `suffix` are at most [`CONTEXT_UNITS`] units each; none of
+/// the three holds a control character other than tab, line feed and carriage return;
+/// `start < end` and `end - start` is the length of `exact`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TextAnchor {
+    /// The passage itself (W3C `TextQuoteSelector.exact`).
+    pub exact: String,
+    /// Up to [`CONTEXT_UNITS`] of text just before it (empty at the start of the container).
+    pub prefix: String,
+    /// Up to [`CONTEXT_UNITS`] of text just after it (empty at the end of the container).
+    pub suffix: String,
+    /// Offset of the passage's first unit (W3C `TextPositionSelector.start`).
+    pub start: u32,
+    /// Offset just past its last unit (`TextPositionSelector.end`).
+    pub end: u32,
+}
+
+/// Why a range cannot be anchored, or an anchor is not well-formed. The protocol reports every
+/// one of them as `invalid-anchor`, with this text as the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum AnchorError {
+    /// The range is empty, or reaches past the end of the text (`start > end` included).
+    #[error("the range is empty or outside the text")]
+    OutOfRange,
+    /// An offset falls between the two halves of a surrogate pair.
+    #[error("an offset splits a character")]
+    SplitsCharacter,
+    /// The passage is longer than [`MAX_EXACT_UNITS`].
+    #[error("the quoted text is longer than {max} UTF-16 code units")]
+    TooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// The passage is empty or only white space.
+    #[error("the quoted text is empty or blank")]
+    Blank,
+    /// `prefix` or `suffix` is longer than [`CONTEXT_UNITS`].
+    #[error("the context is longer than {max} UTF-16 code units")]
+    ContextTooLong {
+        /// The limit.
+        max: usize,
+    },
+    /// A control character other than tab, line feed or carriage return.
+    #[error("the quoted text or its context contains control characters")]
+    ControlCharacters,
+    /// `start >= end`, or `end - start` is not the length of `exact`.
+    #[error("start and end must satisfy start < end and end - start = length of exact")]
+    BadOffsets,
+}
+
+impl TextAnchor {
+    /// Checks the invariants listed on [`TextAnchor`].
+    pub fn validate(&self) -> Result<(), AnchorError> {
+        let exact_len = utf16_len(&self.exact);
+        if exact_len > MAX_EXACT_UNITS {
+            return Err(AnchorError::TooLong {
+                max: MAX_EXACT_UNITS,
+            });
+        }
+        if self.exact.chars().all(char::is_whitespace) {
+            return Err(AnchorError::Blank);
+        }
+        if utf16_len(&self.prefix) > CONTEXT_UNITS || utf16_len(&self.suffix) > CONTEXT_UNITS {
+            return Err(AnchorError::ContextTooLong { max: CONTEXT_UNITS });
+        }
+        let control = |s: &str| {
+            s.chars()
+                .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+        };
+        if control(&self.exact) || control(&self.prefix) || control(&self.suffix) {
+            return Err(AnchorError::ControlCharacters);
+        }
+        let span = self.end.checked_sub(self.start).map(|s| s as usize);
+        if self.start >= self.end || span != Some(exact_len) {
+            return Err(AnchorError::BadOffsets);
+        }
+        Ok(())
+    }
+
+    /// The passage's offsets as a range.
+    pub fn range(&self) -> Range<u32> {
+        self.start..self.end
+    }
+}
+
+/// Builds the anchor of `range` in `text` (the container's flattened text; offsets in UTF-16
+/// code units): the passage, up to [`CONTEXT_UNITS`] of context on each side (never splitting
+/// a character), and the offsets. Fails when the range is empty or outside the text, splits a
+/// character, or the result would not be a valid anchor ([`TextAnchor::validate`]).
+pub fn describe(text: &str, range: Range<u32>) -> Result<TextAnchor, AnchorError> {
+    describe_in(&FlatText::new(text), range)
+}
+
+/// [`describe`] on text already encoded (the widget keeps one [`FlatText`] per change).
+pub fn describe_in(text: &FlatText, range: Range<u32>) -> Result<TextAnchor, AnchorError> {
+    let (start, end) = (range.start as usize, range.end as usize);
+    if start >= end || end > text.len() {
+        return Err(AnchorError::OutOfRange);
+    }
+    if !text.is_boundary(start) || !text.is_boundary(end) {
+        return Err(AnchorError::SplitsCharacter);
+    }
+    if end - start > MAX_EXACT_UNITS {
+        return Err(AnchorError::TooLong {
+            max: MAX_EXACT_UNITS,
+        });
+    }
+    let units = text.units();
+    let before = crate::units::ceil_boundary(units, start.saturating_sub(CONTEXT_UNITS));
+    let after = crate::units::floor_boundary(units, (end + CONTEXT_UNITS).min(units.len()));
+    let slice = |a: usize, b: usize| text.slice(a, b).ok_or(AnchorError::SplitsCharacter);
+    let anchor = TextAnchor {
+        exact: slice(start, end)?,
+        prefix: slice(before, start)?,
+        suffix: slice(end, after)?,
+        start: range.start,
+        end: range.end,
+    };
+    anchor.validate()?;
+    Ok(anchor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describe_takes_the_passage_context_and_offsets() {
+        let text = "The quick brown fox jumps over the lazy dog.";
+        let a = describe(text, 10..19).expect("anchor");
+        assert_eq!(a.exact, "brown fox");
+        assert_eq!(a.prefix, "The quick ");
+        assert_eq!(a.suffix, " jumps over the lazy dog.");
+        assert_eq!((a.start, a.end), (10, 19));
+        assert_eq!(a.validate(), Ok(()));
+    }
+
+    #[test]
+    fn context_is_capped_and_never_splits_a_character() {
+        let text = format!("{}x{}", "😀".repeat(40), "😀".repeat(40));
+        let a = describe(&text, 80..81).expect("anchor");
+        assert_eq!(a.exact, "x");
+        // 32 units of 2-unit characters: 16 emoji each side.
+        assert_eq!(a.prefix, "😀".repeat(16));
+        assert_eq!(a.suffix, "😀".repeat(16));
+        // 32 units back from `x` is the second half of an emoji: the prefix starts after it.
+        let a = describe(&format!("{}ax", "😀".repeat(17)), 35..36).expect("anchor");
+        assert_eq!(a.prefix, format!("{}a", "😀".repeat(15)));
+        let b = describe(&format!("xa{}", "😀".repeat(17)), 0..1).expect("anchor");
+        assert_eq!(b.suffix, format!("a{}", "😀".repeat(15)));
+    }
+
+    #[test]
+    fn bad_ranges_are_refused() {
+        let text = "a😀b";
+        assert_eq!(describe(text, 2..2), Err(AnchorError::OutOfRange));
+        #[allow(clippy::reversed_empty_ranges, reason = "start > end on purpose")]
+        let reversed = 3..1;
+        assert_eq!(describe(text, reversed), Err(AnchorError::OutOfRange));
+        assert_eq!(describe(text, 0..9), Err(AnchorError::OutOfRange));
+        assert_eq!(describe(text, 0..2), Err(AnchorError::SplitsCharacter));
+        assert_eq!(describe(text, 2..4), Err(AnchorError::SplitsCharacter));
+        assert_eq!(describe("a   b", 1..4), Err(AnchorError::Blank));
+        assert_eq!(
+            describe("a\u{0}b", 0..3),
+            Err(AnchorError::ControlCharacters)
+        );
+        let long = "x".repeat(MAX_EXACT_UNITS + 1);
+        assert_eq!(
+            describe(&long, 0..(MAX_EXACT_UNITS as u32 + 1)),
+            Err(AnchorError::TooLong {
+                max: MAX_EXACT_UNITS
+            })
+        );
+        assert!(describe(&long, 0..MAX_EXACT_UNITS as u32).is_ok());
+    }
+
+    #[test]
+    fn validation_checks_every_invariant() {
+        let good = TextAnchor {
+            exact: "fox".into(),
+            prefix: "brown ".into(),
+            suffix: " jumps".into(),
+            start: 10,
+            end: 13,
+        };
+        assert_eq!(good.validate(), Ok(()));
+        let with = |f: &dyn Fn(&mut TextAnchor)| {
+            let mut a = good.clone();
+            f(&mut a);
+            a.validate()
+        };
+        assert_eq!(with(&|a| a.end = 14), Err(AnchorError::BadOffsets));
+        assert_eq!(
+            with(&|a| {
+                a.start = 13;
+                a.end = 10
+            }),
+            Err(AnchorError::BadOffsets)
+        );
+        assert_eq!(with(&|a| a.exact = " \n".into()), Err(AnchorError::Blank));
+        assert_eq!(with(&|a| a.exact = String::new()), Err(AnchorError::Blank));
+        assert_eq!(
+            with(&|a| a.prefix = "p".repeat(33)),
+            Err(AnchorError::ContextTooLong { max: CONTEXT_UNITS })
+        );
+        assert_eq!(
+            with(&|a| a.suffix = "\u{1b}[31m".into()),
+            Err(AnchorError::ControlCharacters)
+        );
+        assert_eq!(with(&|a| a.suffix = "line\nnext".into()), Ok(()));
+        assert_eq!(
+            with(&|a| {
+                a.exact = "😀".into();
+                a.end = 12
+            }),
+            Ok(())
+        );
+    }
+}
