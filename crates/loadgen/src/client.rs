@@ -35,6 +35,8 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Bound on a connection attempt (TCP + upgrade + hello/welcome).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a peer's handshake step waits for its answer before sending its frame again.
+const JOIN_RETRY: Duration = Duration::from_secs(2);
 /// Keepalive, as the widget does.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
@@ -244,13 +246,25 @@ pub async fn connect_peer(
         .await
         .map_err(|e| ConnectError::Transport(e.to_string()))?;
         for (send, answer) in protocol.join_steps(image) {
-            if let Some(frame) = send {
-                ws.send(Message::text(frame))
+            if let Some(frame) = &send {
+                ws.send(Message::text(frame.as_str()))
                     .await
                     .map_err(|e| ConnectError::Transport(e.to_string()))?;
             }
             loop {
-                match ws.next().await {
+                // socketioxide sends its CONNECT answer before its connect handler has
+                // registered the event handlers, so a `join` sent at once is sometimes dropped
+                // (never acknowledged): it is sent again after a while (joining twice is
+                // harmless; a late second acknowledgement is ignored).
+                let Ok(next) = tokio::time::timeout(JOIN_RETRY, ws.next()).await else {
+                    if let Some(frame) = &send {
+                        ws.send(Message::text(frame.as_str()))
+                            .await
+                            .map_err(|e| ConnectError::Transport(e.to_string()))?;
+                    }
+                    continue;
+                };
+                match next {
                     Some(Ok(Message::Text(text))) if text.starts_with(answer) => break,
                     Some(Ok(Message::Text(text))) if protocol.classify(&text) == Kind::Ping => {
                         ws.send(Message::text(protocol.pong()))

@@ -72,6 +72,8 @@ impl Protocol {
             }
             Protocol::SocketIo => match text.as_bytes() {
                 [b'4', b'2', ..] => Kind::Events,
+                // Acknowledgement id 0 is the join's (a repeated join's late answer).
+                [b'4', b'3', b'0', b'[', ..] => Kind::Other,
                 [b'4', b'3', ..] => Kind::Ack,
                 [b'4', b'4', ..] => Kind::Error,
                 [b'2'] => Kind::Ping,
@@ -137,6 +139,7 @@ mod tests {
         );
         assert_eq!(io.classify(r#"437[{"broadcastId":"x"}]"#), Kind::Ack);
         assert_eq!(io.classify("2"), Kind::Ping);
+        assert_eq!(io.classify(r#"430["ok"]"#), Kind::Other);
         assert_eq!(io.classify(r#"40{"sid":"a"}"#), Kind::Other);
         let relay = Protocol::Relay;
         assert_eq!(relay.classify(r#"{"type":"event","op":{}}"#), Kind::Events);
