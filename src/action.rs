@@ -41,11 +41,13 @@ pub enum Action {
     ToggleResolved,
     /// Copy a link to the open discussion.
     CopyLink,
+    /// Lock the image read-only, or unlock it (moderators: the bar's lock button).
+    ToggleLock,
 }
 
 impl Action {
     /// Every action, for tests and anything that must list them.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 19] = [
         Action::Close,
         Action::CancelDraft,
         Action::ToggleMarkers,
@@ -64,6 +66,7 @@ impl Action {
         Action::ShowThread,
         Action::ToggleResolved,
         Action::CopyLink,
+        Action::ToggleLock,
     ];
 
     /// The `data-action` attribute value.
@@ -87,6 +90,7 @@ impl Action {
             Action::ShowThread => "show-thread",
             Action::ToggleResolved => "toggle-resolved",
             Action::CopyLink => "copy-link",
+            Action::ToggleLock => "toggle-lock",
         }
     }
 
@@ -112,6 +116,7 @@ impl Action {
             Action::ShowThread => "[data-action=show-thread]",
             Action::ToggleResolved => "[data-action=toggle-resolved]",
             Action::CopyLink => "[data-action=copy-link]",
+            Action::ToggleLock => "[data-action=toggle-lock]",
         }
     }
 

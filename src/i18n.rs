@@ -284,6 +284,8 @@ impl Locale {
             ErrorCode::Unavailable => s.err_unavailable,
             ErrorCode::ImageFull => s.err_image_full,
             ErrorCode::QuotaExceeded => s.err_quota,
+            ErrorCode::ImageLocked => s.err_locked,
+            ErrorCode::Banned => s.err_banned,
             // Codes that mean this widget and the server disagree about the protocol: nothing
             // the person can fix by editing, so one generic phrase.
             _ => s.err_generic,
@@ -303,7 +305,11 @@ impl Locale {
             ValidationError::InvisibleText => s.err_invisible_text.to_owned(),
             ValidationError::InvisibleName => s.err_invisible_name.to_owned(),
             ValidationError::InvalidCoordinates => s.err_coordinates.to_owned(),
-            ValidationError::InvalidId { .. } => s.err_generic.to_owned(),
+            // The text mode words these itself (a selection too long, …); anything else is a
+            // disagreement with the protocol the person cannot fix.
+            ValidationError::InvalidId { .. }
+            | ValidationError::InvalidAnchor(_)
+            | ValidationError::WrongAnchorKind(_) => s.err_generic.to_owned(),
         }
     }
 }
@@ -509,6 +515,20 @@ pub struct Strings {
     pub err_image_full: &'static str,
     /// `quota-exceeded`.
     pub err_quota: &'static str,
+    /// `image-locked`.
+    pub err_locked: &'static str,
+    /// `banned`.
+    pub err_banned: &'static str,
+    /// The bar's lock button, to lock (moderators).
+    pub lock_image: &'static str,
+    /// The bar's lock button, to unlock (moderators).
+    pub unlock_image: &'static str,
+    /// The lock badge's explanation.
+    pub locked_notice: &'static str,
+    /// Announced when the image is locked.
+    pub announce_locked: &'static str,
+    /// Announced when the image is unlocked.
+    pub announce_unlocked: &'static str,
     /// Any other failure.
     pub err_generic: &'static str,
 }
@@ -612,6 +632,13 @@ pub static EN: Strings = Strings {
     err_unavailable: "The server could not save this; retrying may work.",
     err_image_full: "This image has no room for more text; delete a discussion first.",
     err_quota: "This site has used all its storage; nothing was saved.",
+    err_locked: "A moderator locked these discussions; nothing was saved.",
+    err_banned: "You can no longer post on this site; nothing was saved.",
+    lock_image: "Lock discussions (read-only)",
+    unlock_image: "Unlock discussions",
+    locked_notice: "Locked by a moderator: read-only",
+    announce_locked: "A moderator locked these discussions.",
+    announce_unlocked: "A moderator unlocked these discussions.",
     err_generic: "Something went wrong; nothing was saved.",
 };
 
@@ -729,7 +756,8 @@ fields! {
         announce_lost err_offline err_not_connected err_lost announce_reloaded err_empty
         err_too_long err_control err_name err_coordinates err_forbidden err_unknown_chat
         err_unknown_comment err_rate_limited err_limit err_auth err_tenant err_unavailable
-        err_image_full err_quota err_generic;
+        err_image_full err_quota err_generic err_locked err_banned lock_image unlock_image
+        locked_notice announce_locked announce_unlocked;
     forms:
         people comment_forms minutes hours days changes discussions;
 }

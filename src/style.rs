@@ -147,6 +147,9 @@ const MANAGE_RULES: &str = r#"
 .image-chat-bar button.image-chat-filter{pointer-events:auto;font:inherit;line-height:1;padding:0 2px;margin:0;border:0;background:transparent;color:var(--ic-fg);cursor:pointer}
 .image-chat-filter[aria-pressed=false]{opacity:.6;text-decoration:line-through}
 .image-chat-filter:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
+.image-chat-bar button.image-chat-lock{pointer-events:auto;font:inherit;line-height:1;padding:0 2px;margin:0;border:0;background:transparent;color:var(--ic-fg);cursor:pointer}
+.image-chat-lock[aria-pressed=false]{opacity:.6}
+.image-chat-lock:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
 "#;
 
 /// The whole stylesheet.

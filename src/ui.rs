@@ -20,6 +20,9 @@
 //!     div.image-chat-bar             span.image-chat-status + span.image-chat-online
 //!                                    + button.image-chat-toggle[aria-pressed] (show markers)
 //!                                    + button.image-chat-filter[aria-pressed] (show resolved)
+//!                                    + span.image-chat-locked (shown while locked)
+//!                                    + button.image-chat-lock[aria-pressed] (moderators:
+//!                                      lock / unlock the image)
 //!     div.image-chat-sr[aria-live]   announcements for screen readers
 //! ```
 //!
@@ -352,6 +355,12 @@ pub struct Ui {
     pub resolved_hidden: bool,
     /// The bar's "show resolved" filter button.
     filter: Element,
+    /// The bar's lock badge (shown while the image is locked).
+    locked: Element,
+    /// The bar's lock / unlock button (moderators only).
+    lock: Element,
+    /// What the lock badge and button show: (locked, moderator); `None` before the first.
+    lock_state: Option<(bool, bool)>,
 }
 
 impl Ui {
@@ -402,6 +411,20 @@ impl Ui {
             plain::set(&filter, name, value);
         }
         filter.set_text_content(Some("✓"));
+        // Shown while a moderator has locked the image; the button only to moderators.
+        let locked = child(doc, &bar, "span", "image-chat-locked");
+        locked.set_text_content(Some("🔒"));
+        plain::set(&locked, "hidden", "");
+        let lock = child(doc, &bar, "button", "image-chat-lock");
+        for (name, value) in [
+            ("type", "button"),
+            ("data-action", Action::ToggleLock.as_attr()),
+            ("aria-pressed", "false"),
+            ("hidden", ""),
+        ] {
+            plain::set(&lock, name, value);
+        }
+        lock.set_text_content(Some("🔒"));
         let regions = make(doc, "div", "image-chat-regions");
         plain::set(&regions, "aria-hidden", "true");
         let clusters = Clusters::new(doc, opts.marker_size);
@@ -456,6 +479,9 @@ impl Ui {
             draft_region: None,
             resolved_hidden: false,
             filter,
+            locked,
+            lock,
+            lock_state: None,
         };
         place(&ui.crosshair, ui.crosshair_at);
         Ok(ui)
@@ -621,6 +647,10 @@ impl Ui {
             plain::set(el, "aria-label", label);
             plain::set(el, "title", label);
         }
+        // Relabelled in the new language, without announcing anything.
+        if let Some((locked, moderator)) = self.lock_state.take() {
+            self.show_lock(locked, moderator);
+        }
         self.close_draft();
         self.close_panel();
         self.clear_chats();
@@ -754,6 +784,37 @@ impl Ui {
                     el.remove();
                 }
             }
+        }
+    }
+
+    /// Shows the image's lock: the badge (with its explanation) while locked, and to a
+    /// moderator the button that locks or unlocks it; says so when it changes from a known
+    /// state (not at the first welcome).
+    pub fn show_lock(&mut self, locked: bool, moderator: bool) {
+        let previous = self.lock_state.replace((locked, moderator));
+        if previous == Some((locked, moderator)) {
+            return;
+        }
+        let s = self.locale.strings();
+        set_flag(&self.root, "data-locked", locked);
+        set_flag(&self.locked, "hidden", !locked);
+        plain::set(&self.locked, "title", s.locked_notice);
+        plain::set(&self.locked, "aria-label", s.locked_notice);
+        set_flag(&self.lock, "hidden", !moderator);
+        plain::set(
+            &self.lock,
+            "aria-pressed",
+            if locked { "true" } else { "false" },
+        );
+        let label = if locked { s.unlock_image } else { s.lock_image };
+        plain::set(&self.lock, "aria-label", label);
+        plain::set(&self.lock, "title", label);
+        if previous.is_some_and(|(was, _)| was != locked) {
+            self.announce(if locked {
+                s.announce_locked
+            } else {
+                s.announce_unlocked
+            });
         }
     }
 

@@ -684,6 +684,10 @@ impl Widget {
                 self.was_live |= live;
                 self.ui.show_status(connection, now);
                 self.ui.show_online(self.engine.view().online);
+                // Who we are is known from the welcome on: a moderator gets the lock button.
+                if live {
+                    self.show_lock();
+                }
                 if let Some(state) = self.states.changed(connection) {
                     self.outbox
                         .push(("image-chat:state", vec![("state", state.into())]));
@@ -694,9 +698,11 @@ impl Widget {
             }
             ViewUpdate::Online(n) => self.ui.show_online(n),
             // A locked image is read-only for everyone but moderators.
-            ViewUpdate::ReadOnly(_) | ViewUpdate::Locked(_) => self
-                .ui
-                .set_read_only(self.opts.read_only || !self.engine.may_write()),
+            ViewUpdate::ReadOnly(_) | ViewUpdate::Locked(_) => {
+                self.ui
+                    .set_read_only(self.opts.read_only || !self.engine.may_write());
+                self.show_lock();
+            }
             ViewUpdate::Announce(a) => self.ui.announce(&status::announcement(locale, &a)),
             ViewUpdate::OpFailed { op, kind, reason } => {
                 self.ui.announce(status::fail_text(locale, reason));
@@ -711,6 +717,12 @@ impl Widget {
             }
         }
         Ok(())
+    }
+
+    /// The lock badge, and the lock button for a moderator, as the engine now knows them.
+    fn show_lock(&mut self) {
+        let moderator = self.engine.you().is_some_and(|you| you.is_moderator);
+        self.ui.show_lock(self.engine.view().locked, moderator);
     }
 
     /// Tells the site's developer, in the console, why the server refused this page for good
@@ -1279,6 +1291,15 @@ impl Widget {
             }
             UiAction::ShowThread => self.ui.show_thread(now),
             UiAction::ToggleResolved => self.ui.toggle_resolved(),
+            UiAction::ToggleLock => {
+                let locked = self.engine.view().locked;
+                // The badge and button change when the server's `lock` frame arrives.
+                match self.engine.set_lock(!locked) {
+                    Ok(()) => {}
+                    Err(LocalError::Offline) => self.ui.announce(locale.strings().err_offline),
+                    Err(_) => self.ui.announce(locale.strings().err_forbidden),
+                }
+            }
             UiAction::CopyLink => {
                 let Some(chat_id) = open_chat else {
                     return;

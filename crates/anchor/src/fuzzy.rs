@@ -204,6 +204,25 @@ fn align_start(text: &[u16], reversed: &Peq, m: usize, end: usize, errors: usize
     best
 }
 
+/// `ed(pattern, text[..i])` for every `i` from 0 to `text.len()`: the edit distance between the
+/// pattern and each prefix of the text (an anchored alignment, Myers' algorithm with the top
+/// row counting), in `O(⌈m / 64⌉ · n)`.
+pub fn prefix_distances(pattern: &[u16], text: impl Iterator<Item = u16>) -> Vec<usize> {
+    let m = pattern.len();
+    let mut out = vec![m];
+    if m == 0 {
+        out.extend(text.enumerate().map(|(i, _)| i + 1));
+        return out;
+    }
+    let peq = Peq::new(pattern.iter().copied());
+    let mut col = Column::new(&peq, m);
+    for unit in text {
+        col.advance(&peq, unit, 1);
+        out.push(col.score);
+    }
+    out
+}
+
 /// The Levenshtein distance between `a` and `b` (unit costs), in `O(|a| · |b|)`: for context
 /// strings of a few dozen units.
 pub fn edit_distance(a: &[u16], b: &[u16]) -> usize {
@@ -263,6 +282,26 @@ mod tests {
         let found = search(&units, &edited, 10);
         assert_eq!(found[0].errors, 3);
         assert_eq!((found[0].start, found[0].end), (300, 500));
+    }
+
+    #[test]
+    fn prefix_distances_are_edit_distances_of_prefixes() {
+        let pattern = u("kitten");
+        let text = u("sitting on");
+        let costs = prefix_distances(&pattern, text.iter().copied());
+        for (i, cost) in costs.iter().enumerate() {
+            assert_eq!(*cost, edit_distance(&pattern, &text[..i]), "prefix {i}");
+        }
+        let long: Vec<u16> = (0..150u16).map(|i| 97 + i % 23).collect();
+        let mut other = long.clone();
+        other[3] = 0;
+        other.insert(100, 1);
+        let costs = prefix_distances(&long, other.iter().copied());
+        assert_eq!(costs[other.len()], 2);
+        assert_eq!(
+            costs[other.len() - 1],
+            edit_distance(&long, &other[..other.len() - 1])
+        );
     }
 
     #[test]

@@ -3,15 +3,16 @@
 //!
 //! Every candidate is scored as Hypothesis scores quote matches: similarity of the quote
 //! (weight 50), of the `prefix` and `suffix` to the text around the candidate (20 each, as
-//! `1 - edits / length`), and closeness to the old `start` (2, a tie-breaker), normalised to
-//! [0, 1]. Unlike Hypothesis, which takes the best candidate whatever its score, a candidate
+//! `1 - edits / length`, the far end of the context free), and closeness to the old `start`
+//! (2, a tie-breaker), normalised to [0, 1]. A fuzzy match's ends are then moved to where quote
+//! and context together match best (edit distance alone prefers a truncated passage). Unlike Hypothesis, which takes the best candidate whatever its score, a candidate
 //! here must also have at least one side of its context essentially intact
 //! ([`INTACT_SIDE`]) — only a long quote found verbatim ([`VERBATIM_UNITS`]) is trusted on its
 //! own — and a fuzzy one must reach [`ACCEPT_SCORE`]. So a deleted passage is reported gone
 //! rather than pinned to an unrelated occurrence of the same words, while a passage with a
 //! paragraph inserted right before it (its prefix changed, its suffix not) is still found.
 
-use crate::fuzzy::{edit_distance, search};
+use crate::fuzzy::{prefix_distances, search};
 use crate::quote::TextAnchor;
 use crate::units::{FlatText, ceil_boundary, floor_boundary};
 
@@ -22,7 +23,7 @@ pub const ACCEPT_SCORE: f64 = 0.75;
 
 /// How similar (`1 - edits / length`) the text on at least one side of a candidate must be to
 /// the recorded `prefix` or `suffix`.
-pub const INTACT_SIDE: f64 = 0.8;
+pub const INTACT_SIDE: f64 = 0.9;
 
 /// At the old position, a passage at least this long is taken as is, whatever its context
 /// became: the same text at the same offset is the same passage. Shorter ones ("the") need a
@@ -123,7 +124,85 @@ pub fn locate_in(text: &FlatText, anchor: &TextAnchor) -> Option<Located> {
         })
         .max_by(|a, b| a.0.0.total_cmp(&b.0.0).then(b.1.cmp(&a.1)))?;
     let (_, start, end) = best;
+    // Edit distance alone prefers a truncated passage ("leave before " over "leave before
+    // 5 a.m." for "leave before six"): the context says where it really ends and starts.
+    let end = refine_end(units, start, end, &quote, &scorer.suffix, budget);
+    let start = refine_start(units, start, end, &quote, &scorer.prefix, budget);
     located(start, end, How::Fuzzy)
+}
+
+/// Units of context that must follow (precede) a fuzzy match exactly for its end (start) to be
+/// moved there: the first (last) this many of the suffix (prefix), or all of it if shorter but
+/// at least [`MIN_SNAP_UNITS`].
+const SNAP_UNITS: usize = 16;
+/// Shorter recorded context (a passage at the container's edge) moves nothing.
+const MIN_SNAP_UNITS: usize = 8;
+
+/// Moves a fuzzy match's end to where the recorded suffix resumes exactly: the nearest such
+/// end within `reach` (after `start`), when the current end is not followed by it and the move
+/// costs fewer edits (quote edits up to the new end + context edits after it) than staying.
+fn refine_end(
+    units: &[u16],
+    start: usize,
+    end: usize,
+    quote: &[u16],
+    suffix: &[u16],
+    reach: usize,
+) -> usize {
+    let probe = &suffix[..suffix.len().min(SNAP_UNITS)];
+    if probe.len() < MIN_SNAP_UNITS || units[end..].starts_with(probe) {
+        return end;
+    }
+    let last = (end + reach).min(units.len());
+    let Some(snapped) = (1..=reach)
+        .flat_map(|d| [end.checked_sub(d), end.checked_add(d)])
+        .flatten()
+        .filter(|&e| e > start && e <= last)
+        .find(|&e| units[e..].starts_with(probe) && crate::units::is_boundary(units, e))
+    else {
+        return end;
+    };
+    let costs = prefix_distances(quote, units[start..last].iter().copied());
+    let cost = |e: usize| costs[e - start] + suffix_edits(units, e, suffix);
+    if cost(snapped) < cost(end) {
+        snapped
+    } else {
+        end
+    }
+}
+
+/// Moves a fuzzy match's start to where the recorded prefix ends exactly, as [`refine_end`]
+/// does for the end.
+fn refine_start(
+    units: &[u16],
+    start: usize,
+    end: usize,
+    quote: &[u16],
+    prefix: &[u16],
+    reach: usize,
+) -> usize {
+    let probe = &prefix[prefix.len().saturating_sub(SNAP_UNITS)..];
+    if probe.len() < MIN_SNAP_UNITS || units[..start].ends_with(probe) {
+        return start;
+    }
+    let first = start.saturating_sub(reach);
+    let Some(snapped) = (1..=reach)
+        .flat_map(|d| [start.checked_sub(d), start.checked_add(d)])
+        .flatten()
+        .filter(|&s| s >= first && s < end)
+        .find(|&s| units[..s].ends_with(probe) && crate::units::is_boundary(units, s))
+    else {
+        return start;
+    };
+    let reversed: Vec<u16> = quote.iter().rev().copied().collect();
+    // costs[i] = edits between the quote and the `i` units before `end`.
+    let costs = prefix_distances(&reversed, units[first..end].iter().rev().copied());
+    let cost = |s: usize| costs[end - s] + prefix_edits(units, s, prefix);
+    if cost(snapped) < cost(start) {
+        snapped
+    } else {
+        start
+    }
 }
 
 fn located(start: usize, end: usize, how: How) -> Option<Located> {
@@ -167,13 +246,11 @@ impl Scorer<'_> {
     /// The normalised score of the candidate `start..end` whose quote similarity is `quote`,
     /// and the similarity of its better side of context.
     fn score(&self, quote: f64, start: usize, end: usize) -> (f64, f64) {
-        let before = &self.text[start.saturating_sub(self.prefix.len())..start];
-        let after = &self.text[end..(end + self.suffix.len()).min(self.text.len())];
         let distance = start.abs_diff(self.hint) as f64;
         let position = 1.0 - distance / self.text.len().max(1) as f64;
         let (prefix, suffix) = (
-            similarity(&self.prefix, before),
-            similarity(&self.suffix, after),
+            similarity(&self.prefix, prefix_edits(self.text, start, &self.prefix)),
+            similarity(&self.suffix, suffix_edits(self.text, end, &self.suffix)),
         );
         let raw = Self::QUOTE * quote
             + Self::SIDE * (prefix + suffix)
@@ -183,13 +260,34 @@ impl Scorer<'_> {
     }
 }
 
-/// `1 - edits / |expected|` between the expected context and the text found there, at least
-/// 0; an empty expected context (the passage was at the container's edge) matches anything.
-fn similarity(expected: &[u16], found: &[u16]) -> f64 {
+/// `1 - edits / |expected|` for a context found with `edits`, at least 0; an empty expected
+/// context (the passage was at the container's edge) matches anything.
+fn similarity(expected: &[u16], edits: usize) -> f64 {
     if expected.is_empty() {
         return 1.0;
     }
-    (1.0 - edit_distance(expected, found) as f64 / expected.len() as f64).max(0.0)
+    (1.0 - edits as f64 / expected.len() as f64).max(0.0)
+}
+
+/// Edits between `suffix` and the text from `end` on, the text's end of the comparison free
+/// (semi-global, as Hypothesis searches context): text inserted inside the suffix costs its
+/// length once, not again as a shifted tail.
+fn suffix_edits(units: &[u16], end: usize, suffix: &[u16]) -> usize {
+    let window = &units[end..(end + 2 * suffix.len()).min(units.len())];
+    prefix_distances(suffix, window.iter().copied())
+        .into_iter()
+        .min()
+        .unwrap_or(suffix.len())
+}
+
+/// Edits between `prefix` and the text before `start`, the text's start free.
+fn prefix_edits(units: &[u16], start: usize, prefix: &[u16]) -> usize {
+    let window = &units[start.saturating_sub(2 * prefix.len())..start];
+    let reversed: Vec<u16> = prefix.iter().rev().copied().collect();
+    prefix_distances(&reversed, window.iter().rev().copied())
+        .into_iter()
+        .min()
+        .unwrap_or(prefix.len())
 }
 
 #[cfg(test)]
@@ -246,6 +344,25 @@ mod tests {
         assert_eq!(
             find(&format!("Intro. {edited}"), &a),
             Some(("it was the worst of all times".into(), How::Fuzzy))
+        );
+    }
+
+    #[test]
+    fn a_fuzzy_match_ends_where_its_context_resumes() {
+        let text = "The harbour at dawn\n\nFishing boats leave before six; by seven the quay.";
+        let a = describe(text, 21..51).expect("anchor");
+        assert_eq!(a.exact, "Fishing boats leave before six");
+        let edited = text.replace("six", "5 a.m.");
+        assert_eq!(
+            find(&edited, &a),
+            Some(("Fishing boats leave before 5 a.m.".into(), How::Fuzzy))
+        );
+        // A word added against an edited passage is not taken into it unless that is
+        // cheaper in edits than leaving it out (here it costs the same).
+        let edited = text.replace("Fishing", "Small fishing");
+        assert_eq!(
+            find(&edited, &a),
+            Some(("fishing boats leave before six".into(), How::Fuzzy))
         );
     }
 

@@ -136,7 +136,7 @@ pub fn hello(image: &str, resume: Option<Position>) -> ClientMessage {
     ClientMessage::Hello(Hello {
         protocol: image_chat_protocol::PROTOCOL_VERSION,
         tenant_id: TenantId::new("demo"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Ada".into(),
             token: None,

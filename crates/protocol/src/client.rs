@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{BroadcastId, ChatId, CommentId, ImageId, TenantId};
+use crate::ids::{BroadcastId, ChatId, CommentId, ImageId, PageId, Subject, SubjectKind, TenantId};
 use crate::limits::{ValidationError, validate_name, validate_text};
 use crate::model::{Anchor, Position};
 
@@ -51,21 +51,79 @@ pub enum ClientMessage {
 }
 
 /// The first frame of every connection.
+///
+/// On the wire the subject is named by exactly one of `imageId` (an image) or `pageId` (a
+/// page's text); a `hello` with both or neither is malformed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "WireHello", into = "WireHello")]
 pub struct Hello {
     /// Protocol version the client speaks ([`crate::PROTOCOL_VERSION`]).
     pub protocol: u32,
     /// The site's tenant.
     pub tenant_id: TenantId,
-    /// The image this connection is about; the connection is bound to it.
-    pub image_id: ImageId,
+    /// The image or page this connection is about; the connection is bound to it.
+    pub subject: Subject,
     /// Who the person is; `None` asks for an anonymous session where the tenant allows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
     /// The last position this client applied, to receive only what it missed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Position>,
+}
+
+/// `hello` as written: the subject as two optional keys, exactly one present.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WireHello {
+    protocol: u32,
+    tenant_id: TenantId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image_id: Option<ImageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    page_id: Option<PageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<Auth>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resume: Option<Position>,
+}
+
+/// A `hello` naming both an image and a page, or neither.
+#[derive(Debug, thiserror::Error)]
+#[error("hello names its subject with exactly one of `imageId` and `pageId`")]
+pub struct SubjectFormError;
+
+impl TryFrom<WireHello> for Hello {
+    type Error = SubjectFormError;
+
+    fn try_from(w: WireHello) -> Result<Self, Self::Error> {
+        let subject = match (w.image_id, w.page_id) {
+            (Some(image), None) => Subject::Image(image),
+            (None, Some(page)) => Subject::Page(page),
+            _ => return Err(SubjectFormError),
+        };
+        Ok(Hello {
+            protocol: w.protocol,
+            tenant_id: w.tenant_id,
+            subject,
+            auth: w.auth,
+            resume: w.resume,
+        })
+    }
+}
+
+impl From<Hello> for WireHello {
+    fn from(h: Hello) -> Self {
+        let (image_id, page_id) = match h.subject {
+            Subject::Image(id) => (Some(id), None),
+            Subject::Page(id) => (None, Some(id)),
+        };
+        WireHello {
+            protocol: h.protocol,
+            tenant_id: h.tenant_id,
+            image_id,
+            page_id,
+            auth: h.auth,
+            resume: h.resume,
+        }
+    }
 }
 
 /// How a person identifies themselves in `hello`. Client-only, so unknown fields are refused.
@@ -231,7 +289,22 @@ impl Op {
         }
     }
 
-    /// Checks every field against the shared limits (ids, coordinates, text).
+    /// The anchor the op puts a discussion on (`create-chat`, `move-chat`).
+    pub fn anchor(&self) -> Option<&Anchor> {
+        match self {
+            Op::CreateChat(op) => Some(&op.anchor),
+            Op::MoveChat(op) => Some(&op.anchor),
+            _ => None,
+        }
+    }
+
+    /// Checks that the op's anchor, if it has one, may be used on a subject of `kind`
+    /// (`wrong-anchor-kind`): text on pages, points and regions on images.
+    pub fn check_subject(&self, kind: SubjectKind) -> Result<(), ValidationError> {
+        self.anchor().map_or(Ok(()), |a| a.check_kind(kind))
+    }
+
+    /// Checks every field against the shared limits (ids, anchors, text).
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.broadcast_id().validate()?;
         self.chat_id().validate()?;
@@ -273,7 +346,7 @@ impl Hello {
     /// Checks ids and, for anonymous auth, the display name.
     pub fn validate(&self) -> Result<(), ValidationError> {
         self.tenant_id.validate()?;
-        self.image_id.validate()?;
+        self.subject.validate()?;
         if let Some(Auth::Anonymous { name, .. }) = &self.auth {
             validate_name(name)?;
         }

@@ -57,6 +57,11 @@ pub enum ErrorCode {
     ImageFull,
     /// The site (tenant) or the whole server has used its storage quota.
     QuotaExceeded,
+    /// A text anchor breaks its rules: offsets, lengths, blank or control characters.
+    InvalidAnchor,
+    /// An anchor of the wrong kind for the subject: a text anchor on an image, a point or a
+    /// region on a page.
+    WrongAnchorKind,
     /// The image is locked read-only by a moderator: only moderators may change it.
     ImageLocked,
     /// The person is banned from posting on this site.
@@ -74,6 +79,8 @@ impl From<&ValidationError> for ErrorCode {
             ValidationError::InvalidName { .. } | ValidationError::InvisibleName => {
                 ErrorCode::InvalidName
             }
+            ValidationError::InvalidAnchor(_) => ErrorCode::InvalidAnchor,
+            ValidationError::WrongAnchorKind(_) => ErrorCode::WrongAnchorKind,
         }
     }
 }
@@ -81,7 +88,7 @@ impl From<&ValidationError> for ErrorCode {
 impl ErrorCode {
     /// Every code, for reading them back ([`ErrorCode::from_wire`]). A test fails to compile
     /// when a code is added without being listed here.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownType,
         ErrorCode::FrameTooLarge,
@@ -105,6 +112,8 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::ImageFull,
         ErrorCode::QuotaExceeded,
+        ErrorCode::InvalidAnchor,
+        ErrorCode::WrongAnchorKind,
         ErrorCode::ImageLocked,
         ErrorCode::Banned,
     ];
@@ -140,6 +149,8 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::ImageFull => "image-full",
             ErrorCode::QuotaExceeded => "quota-exceeded",
+            ErrorCode::InvalidAnchor => "invalid-anchor",
+            ErrorCode::WrongAnchorKind => "wrong-anchor-kind",
             ErrorCode::ImageLocked => "image-locked",
             ErrorCode::Banned => "banned",
         }
@@ -182,6 +193,8 @@ mod tests {
             | ErrorCode::Unavailable
             | ErrorCode::ImageFull
             | ErrorCode::QuotaExceeded
+            | ErrorCode::InvalidAnchor
+            | ErrorCode::WrongAnchorKind
             | ErrorCode::ImageLocked
             | ErrorCode::Banned => ErrorCode::ALL.contains(&code),
         }

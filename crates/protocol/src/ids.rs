@@ -209,39 +209,131 @@ impl std::fmt::Display for TenantId {
     }
 }
 
-/// Names one image within a tenant: by default the widget derives it from the page URL and the
-/// image `src`, so it is free text: 1 to 512 bytes, no control characters.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ImageId(String);
+macro_rules! subject_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl ImageId {
-    /// Wraps a string without checking it; call [`Self::validate`] on untrusted input.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
+        impl $name {
+            /// Wraps a string without checking it; call [`Self::validate`] on untrusted input.
+            pub fn new(s: impl Into<String>) -> Self {
+                Self(s.into())
+            }
+
+            /// The id as sent on the wire.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Checks length (1 to [`MAX_IMAGE_ID_BYTES`] bytes) and the absence of control
+            /// characters.
+            pub fn validate(&self) -> Result<(), ValidationError> {
+                let ok = !self.0.is_empty()
+                    && self.0.len() <= MAX_IMAGE_ID_BYTES
+                    && !self.0.chars().any(char::is_control);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(ValidationError::InvalidId { what: $what })
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+subject_id!(
+    /// Names one image within a tenant: by default the widget derives it from the page URL and
+    /// the image `src`, so it is free text: 1 to 512 bytes, no control characters.
+    ImageId,
+    "imageId"
+);
+subject_id!(
+    /// Names one page (one text container of a page) within a tenant, for discussions on page
+    /// text: by default the widget derives it from the page URL and the container's
+    /// `data-collab-chat` value. Same format as [`ImageId`], and a namespace of its own: a page
+    /// and an image with the same id are two different subjects.
+    PageId,
+    "pageId"
+);
+
+/// What a connection follows: its discussions, event log, fan-out and live count.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    /// An image (`hello.imageId`): discussions anchored on points and regions.
+    Image(ImageId),
+    /// A page's text (`hello.pageId`): discussions anchored on text.
+    Page(PageId),
+}
+
+/// The kind of a [`Subject`]: which anchors it takes and which event names it uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SubjectKind {
+    /// Images: point and region anchors; `new-image-chat`, `image-chat-updated`,
+    /// `deleted-image-chat`.
+    Image,
+    /// Pages: text anchors; `new-text-chat`, `updated-text-chat`, `deleted-text-chat`.
+    Page,
+}
+
+impl Subject {
+    /// Image or page.
+    pub fn kind(&self) -> SubjectKind {
+        match self {
+            Subject::Image(_) => SubjectKind::Image,
+            Subject::Page(_) => SubjectKind::Page,
+        }
     }
 
-    /// The id as sent on the wire.
+    /// The id as sent on the wire (`imageId` or `pageId`).
     pub fn as_str(&self) -> &str {
-        &self.0
+        match self {
+            Subject::Image(id) => id.as_str(),
+            Subject::Page(id) => id.as_str(),
+        }
     }
 
-    /// Checks length and the absence of control characters.
+    /// Checks the id's format.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        let ok = !self.0.is_empty()
-            && self.0.len() <= MAX_IMAGE_ID_BYTES
-            && !self.0.chars().any(char::is_control);
-        if ok {
-            Ok(())
-        } else {
-            Err(ValidationError::InvalidId { what: "imageId" })
+        match self {
+            Subject::Image(id) => id.validate(),
+            Subject::Page(id) => id.validate(),
         }
     }
 }
 
-impl std::fmt::Display for ImageId {
+impl SubjectKind {
+    /// `"image"` or `"page"`: how stores and logs name the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Image => "image",
+            SubjectKind::Page => "page",
+        }
+    }
+}
+
+impl From<ImageId> for Subject {
+    fn from(id: ImageId) -> Self {
+        Subject::Image(id)
+    }
+}
+
+impl From<PageId> for Subject {
+    fn from(id: PageId) -> Self {
+        Subject::Page(id)
+    }
+}
+
+impl std::fmt::Display for Subject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{} {}", self.kind().as_str(), self.as_str())
     }
 }
 
@@ -331,5 +423,18 @@ mod tests {
         assert!(ImageId::new("x".repeat(513)).validate().is_err());
         assert!(ImageId::new("").validate().is_err());
         assert!(ImageId::new("a\nb").validate().is_err());
+        assert!(
+            PageId::new("https://example.com/post#chapter-1")
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(
+            PageId::new("x".repeat(513)).validate(),
+            Err(ValidationError::InvalidId { what: "pageId" })
+        );
+        assert!(PageId::new("a\u{7}b").validate().is_err());
+        let page = Subject::from(PageId::new("p"));
+        assert_eq!((page.kind(), page.as_str()), (SubjectKind::Page, "p"));
+        assert_ne!(page, Subject::from(ImageId::new("p")));
     }
 }

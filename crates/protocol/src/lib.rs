@@ -5,11 +5,13 @@
 //! `docs/PROTOCOL.md` is the normative, human-readable version of what lives here.
 //!
 //! Module map:
-//! - [`ids`]: tenant, image, chat, comment and broadcast identifiers and their formats.
-//! - [`model`]: the domain values carried on the wire: users, anchors, comments, chats, snapshots.
+//! - [`ids`]: tenant, image, page, chat, comment and broadcast identifiers and their formats;
+//!   the [`Subject`] a connection follows (an image or a page).
+//! - [`model`]: the domain values carried on the wire: users, anchors (points, regions, text
+//!   passages: [`TextAnchor`], from the `image-chat-anchor` crate), comments, chats, snapshots.
 //! - [`client`]: client → server messages (`hello`, the seven ops, `set-name`, `set-lock`, `ping`).
-//! - [`server`]: server → client messages (`welcome`, the three broadcast events, `batch`, `ack`,
-//!   `error`, `presence`, `lock`, `pong`).
+//! - [`server`]: server → client messages (`welcome`, the broadcast events — three names on
+//!   images, three on pages —, `batch`, `ack`, `error`, `presence`, `lock`, `pong`).
 //! - [`state`]: what an event *means*: applying events to a snapshot, used by the client view and
 //!   by the server's replay checks so the two can never disagree.
 //! - [`limits`]: sizes and ranges, and the validation shared by client and server.
@@ -40,9 +42,9 @@ pub use client::{
 pub use close::CloseCode;
 pub use codec::{DecodeError, decode_client_frame};
 pub use error::ErrorCode;
-pub use ids::{BroadcastId, ChatId, CommentId, ImageId, TenantId};
+pub use ids::{BroadcastId, ChatId, CommentId, ImageId, PageId, Subject, SubjectKind, TenantId};
 pub use limits::ValidationError;
-pub use model::{Anchor, Chat, Comment, Position, Snapshot, User};
+pub use model::{Anchor, Chat, Comment, Position, Snapshot, TextAnchor, User};
 pub use server::{
     Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, Lock,
     NewImageChat, Pong, Presence, ServerMessage, Welcome,

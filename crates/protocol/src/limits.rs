@@ -14,8 +14,12 @@ pub const MAX_TEXT_CHARS: usize = 4_000;
 pub const MAX_NAME_CHARS: usize = 64;
 /// Longest tenant id, in bytes.
 pub const MAX_TENANT_ID_BYTES: usize = 64;
-/// Longest image id, in bytes.
+/// Longest image id, and page id, in bytes.
 pub const MAX_IMAGE_ID_BYTES: usize = 512;
+/// Longest quoted passage of a text anchor, in UTF-16 code units (the anchor crate's limit).
+pub const MAX_EXACT_UNITS: usize = image_chat_anchor::MAX_EXACT_UNITS;
+/// Longest `prefix` / `suffix` of a text anchor, in UTF-16 code units.
+pub const MAX_CONTEXT_UNITS: usize = image_chat_anchor::CONTEXT_UNITS;
 /// Coordinates are stored with this many decimal places: 1/100,000 of the image side is below
 /// a pixel for any image up to 100,000 px, and it keeps a marker creation frame short.
 pub const COORDINATE_DECIMALS: i32 = 5;
@@ -58,6 +62,14 @@ pub enum ValidationError {
     /// its bearer pass for someone else). Reported as `invalid-name`.
     #[error("the name has no visible characters")]
     InvisibleName,
+    /// A text anchor breaks its rules (see [`image_chat_anchor::TextAnchor`]). Reported as
+    /// `invalid-anchor`.
+    #[error("invalid text anchor: {0}")]
+    InvalidAnchor(#[from] image_chat_anchor::AnchorError),
+    /// A text anchor on an image, or a point or region on a page. Reported as
+    /// `wrong-anchor-kind`.
+    #[error("{0}")]
+    WrongAnchorKind(&'static str),
 }
 
 /// Whether `c` shows as nothing by itself: white space (`White_Space`), format characters

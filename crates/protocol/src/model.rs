@@ -10,8 +10,10 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use thiserror::Error;
 
-use crate::ids::{ChatId, CommentId};
+use crate::ids::{ChatId, CommentId, SubjectKind};
 use crate::limits::{ValidationError, quantize_fraction, validate_fraction};
+
+pub use image_chat_anchor::TextAnchor;
 
 /// A person as the server vouches for them. Assigned by the server (from a signed SSO payload or
 /// an anonymous session), never taken from a client's op.
@@ -39,7 +41,11 @@ pub struct User {
 ///
 /// On the wire a point is the JSON array `[x, y]` (the common case, kept short). Every other
 /// kind is a JSON object tagged by `type`, so an array always means a point and a client can
-/// tell a kind it does not know: today `{"type":"region","x":…,"y":…,"w":…,"h":…}`.
+/// tell a kind it does not know: today `{"type":"region","x":…,"y":…,"w":…,"h":…}` and
+/// `{"type":"text","exact":…,"prefix":…,"suffix":…,"start":…,"end":…}`.
+///
+/// Points and regions anchor discussions on images, text anchors discussions on pages
+/// ([`Anchor::subject_kind`]); a server refuses the other combinations (`wrong-anchor-kind`).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Anchor {
@@ -65,6 +71,10 @@ pub enum Anchor {
         /// Height, fraction of the image height.
         h: f64,
     },
+    /// A passage of a page's text: its quote with some context, and its offsets in UTF-16
+    /// code units of the container's flattened text (see the `image-chat-anchor` crate, which
+    /// also finds the passage again when the page changed).
+    Text(TextAnchor),
 }
 
 impl Anchor {
@@ -88,9 +98,10 @@ impl Anchor {
 
     /// Checks the coordinates are finite fractions in [0, 1]; a region must also be non-empty
     /// and inside the image once canonical (compared in whole 1/100,000ths, so rounding cannot
-    /// let `x + w` pass 1).
+    /// let `x + w` pass 1). A text anchor is checked by [`TextAnchor::validate`].
     pub fn validate(&self) -> Result<(), ValidationError> {
         match *self {
+            Anchor::Text(ref text) => Ok(text.validate()?),
             Anchor::Point { x, y } => {
                 validate_fraction(x)?;
                 validate_fraction(y)
@@ -112,29 +123,65 @@ impl Anchor {
         }
     }
 
-    /// The same anchor in canonical (quantized) form, as the server stores it.
+    /// The same anchor in canonical (quantized) form, as the server stores it. A text anchor
+    /// is canonical as it is.
     pub fn canonical(&self) -> Self {
         match *self {
             Anchor::Point { x, y } => Anchor::point(x, y),
             Anchor::Region { x, y, w, h } => Anchor::region(x, y, w, h),
+            Anchor::Text(ref text) => Anchor::Text(text.clone()),
         }
     }
 
-    /// Where the marker sits: the point itself, or a region's top-left corner.
+    /// The kind of subject this anchor belongs on: points and regions on images, text on
+    /// pages.
+    pub fn subject_kind(&self) -> SubjectKind {
+        match self {
+            Anchor::Point { .. } | Anchor::Region { .. } => SubjectKind::Image,
+            Anchor::Text(_) => SubjectKind::Page,
+        }
+    }
+
+    /// Checks that this anchor may be used on a subject of `kind` (`wrong-anchor-kind`).
+    pub fn check_kind(&self, kind: SubjectKind) -> Result<(), ValidationError> {
+        match (self.subject_kind(), kind) {
+            (a, b) if a == b => Ok(()),
+            (SubjectKind::Page, _) => Err(ValidationError::WrongAnchorKind(
+                "a text anchor is only for discussions on a page (hello.pageId)",
+            )),
+            (SubjectKind::Image, _) => Err(ValidationError::WrongAnchorKind(
+                "a point or region anchor is only for discussions on an image (hello.imageId)",
+            )),
+        }
+    }
+
+    /// Where the marker sits: the point itself, or a region's top-left corner. A text anchor
+    /// has no point on an image: `(0, 0)` (never used, text anchors are only on pages).
     pub fn corner(&self) -> (f64, f64) {
         match *self {
             Anchor::Point { x, y } | Anchor::Region { x, y, .. } => (x, y),
+            Anchor::Text(_) => (0.0, 0.0),
         }
     }
 
     /// The same kind of anchor with its marker (a point, a region's top-left corner) at
-    /// `(x, y)`: a region keeps its size and is pushed back inside the image.
+    /// `(x, y)`: a region keeps its size and is pushed back inside the image. A text anchor
+    /// does not move by coordinates and is returned unchanged.
     pub fn moved_to(&self, x: f64, y: f64) -> Self {
         match *self {
             Anchor::Point { .. } => Anchor::point(x, y),
             Anchor::Region { w, h, .. } => {
                 Anchor::region(x.clamp(0.0, 1.0 - w), y.clamp(0.0, 1.0 - h), w, h)
             }
+            Anchor::Text(ref text) => Anchor::Text(text.clone()),
+        }
+    }
+
+    /// The text anchor, if this is one.
+    pub fn as_text(&self) -> Option<&TextAnchor> {
+        match self {
+            Anchor::Text(text) => Some(text),
+            _ => None,
         }
     }
 }
@@ -157,6 +204,16 @@ impl Serialize for Anchor {
                 region.serialize_field("h", h)?;
                 region.end()
             }
+            Anchor::Text(text) => {
+                let mut out = serializer.serialize_struct("Text", 6)?;
+                out.serialize_field("type", "text")?;
+                out.serialize_field("exact", &text.exact)?;
+                out.serialize_field("prefix", &text.prefix)?;
+                out.serialize_field("suffix", &text.suffix)?;
+                out.serialize_field("start", &text.start)?;
+                out.serialize_field("end", &text.end)?;
+                out.end()
+            }
         }
     }
 }
@@ -167,15 +224,29 @@ impl<'de> Deserialize<'de> for Anchor {
     }
 }
 
-/// Reads `[x, y]` or a tagged anchor object (`region`); any other object kind is refused.
+/// Reads `[x, y]` or a tagged anchor object (`region`, `text`); any other object kind is
+/// refused.
 struct AnchorVisitor;
 
-/// A region as sent: every field required. Unknown fields are dropped, never stored (as in
-/// `resume`: servers add fields to anchors they send, and clients must ignore those).
+/// A region or text anchor as sent: every field required. Unknown fields are dropped, never
+/// stored (as in `resume`: servers add fields to anchors they send, and clients must ignore
+/// those).
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 enum TaggedAnchor {
-    Region { x: f64, y: f64, w: f64, h: f64 },
+    Region {
+        x: f64,
+        y: f64,
+        w: f64,
+        h: f64,
+    },
+    Text {
+        exact: String,
+        prefix: String,
+        suffix: String,
+        start: u32,
+        end: u32,
+    },
 }
 
 impl<'de> Visitor<'de> for AnchorVisitor {
@@ -199,9 +270,24 @@ impl<'de> Visitor<'de> for AnchorVisitor {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Anchor, A::Error> {
-        let TaggedAnchor::Region { x, y, w, h } =
-            TaggedAnchor::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        Ok(Anchor::Region { x, y, w, h })
+        Ok(
+            match TaggedAnchor::deserialize(de::value::MapAccessDeserializer::new(map))? {
+                TaggedAnchor::Region { x, y, w, h } => Anchor::Region { x, y, w, h },
+                TaggedAnchor::Text {
+                    exact,
+                    prefix,
+                    suffix,
+                    start,
+                    end,
+                } => Anchor::Text(TextAnchor {
+                    exact,
+                    prefix,
+                    suffix,
+                    start,
+                    end,
+                }),
+            },
+        )
     }
 }
 

@@ -1,13 +1,14 @@
-//! Server → client messages: the session's `welcome`, the three broadcast events (fixed names
-//! `new-image-chat`, `image-chat-updated`, `deleted-image-chat`), `batch`, per-op `ack` / `error`,
-//! `presence`, `lock` and `pong`.
+//! Server → client messages: the session's `welcome`, the broadcast events (fixed names
+//! `new-image-chat`, `image-chat-updated`, `deleted-image-chat` on an image, `new-text-chat`,
+//! `updated-text-chat`, `deleted-text-chat` on a page; the same payloads), `batch`, per-op
+//! `ack` / `error`, `presence`, `lock` and `pong`.
 //!
 //! Clients must ignore unknown fields, so the server may add information without a version bump.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::ids::{BroadcastId, ChatId, CommentId};
+use crate::ids::{BroadcastId, ChatId, CommentId, SubjectKind};
 use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
 
 /// Every message the server sends, tagged by `type`.
@@ -25,6 +26,15 @@ pub enum ServerMessage {
     /// A discussion was removed.
     #[serde(rename = "deleted-image-chat")]
     DeletedImageChat(DeletedImageChat),
+    /// A discussion on a page's text was created.
+    #[serde(rename = "new-text-chat")]
+    NewTextChat(NewImageChat),
+    /// A discussion on a page's text changed.
+    #[serde(rename = "updated-text-chat")]
+    UpdatedTextChat(ImageChatUpdated),
+    /// A discussion on a page's text was removed.
+    #[serde(rename = "deleted-text-chat")]
+    DeletedTextChat(DeletedImageChat),
     /// Several events, in `seq` order, in one frame (sent under high activity).
     Batch(Batch),
     /// An op was committed (durably) with this `seq`.
@@ -76,7 +86,8 @@ pub struct Welcome {
     pub locked: bool,
 }
 
-/// `new-image-chat`: a discussion was created; `chat` holds its marker and first comment.
+/// `new-image-chat` (and, on a page, `new-text-chat`): a discussion was created; `chat` holds
+/// its anchor and first comment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewImageChat {
@@ -90,7 +101,8 @@ pub struct NewImageChat {
     pub chat: Chat,
 }
 
-/// `image-chat-updated`: one change to a discussion (not the whole thread).
+/// `image-chat-updated` (and, on a page, `updated-text-chat`): one change to a discussion (not
+/// the whole thread).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageChatUpdated {
@@ -143,7 +155,8 @@ pub enum ChatChange {
     },
 }
 
-/// `deleted-image-chat`: a discussion and its thread are gone.
+/// `deleted-image-chat` (and, on a page, `deleted-text-chat`): a discussion and its thread are
+/// gone.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeletedImageChat {
@@ -171,24 +184,69 @@ pub enum Event {
     /// See [`DeletedImageChat`].
     #[serde(rename = "deleted-image-chat")]
     DeletedImageChat(DeletedImageChat),
+    /// `new-text-chat`: [`NewImageChat`] on a page.
+    #[serde(rename = "new-text-chat")]
+    NewTextChat(NewImageChat),
+    /// `updated-text-chat`: [`ImageChatUpdated`] on a page.
+    #[serde(rename = "updated-text-chat")]
+    UpdatedTextChat(ImageChatUpdated),
+    /// `deleted-text-chat`: [`DeletedImageChat`] on a page.
+    #[serde(rename = "deleted-text-chat")]
+    DeletedTextChat(DeletedImageChat),
 }
 
 impl Event {
-    /// Position of this change in its image's log.
+    /// `new-image-chat` or `new-text-chat`, by the kind of the subject whose log it is in.
+    pub fn created(kind: SubjectKind, e: NewImageChat) -> Self {
+        match kind {
+            SubjectKind::Image => Event::NewImageChat(e),
+            SubjectKind::Page => Event::NewTextChat(e),
+        }
+    }
+
+    /// `image-chat-updated` or `updated-text-chat`.
+    pub fn updated(kind: SubjectKind, e: ImageChatUpdated) -> Self {
+        match kind {
+            SubjectKind::Image => Event::ImageChatUpdated(e),
+            SubjectKind::Page => Event::UpdatedTextChat(e),
+        }
+    }
+
+    /// `deleted-image-chat` or `deleted-text-chat`.
+    pub fn deleted(kind: SubjectKind, e: DeletedImageChat) -> Self {
+        match kind {
+            SubjectKind::Image => Event::DeletedImageChat(e),
+            SubjectKind::Page => Event::DeletedTextChat(e),
+        }
+    }
+
+    /// Whether this is an event of an image's log or of a page's.
+    pub fn subject_kind(&self) -> SubjectKind {
+        match self {
+            Event::NewImageChat(_) | Event::ImageChatUpdated(_) | Event::DeletedImageChat(_) => {
+                SubjectKind::Image
+            }
+            Event::NewTextChat(_) | Event::UpdatedTextChat(_) | Event::DeletedTextChat(_) => {
+                SubjectKind::Page
+            }
+        }
+    }
+
+    /// Position of this change in its image's (or page's) log.
     pub fn seq(&self) -> u64 {
         match self {
-            Event::NewImageChat(e) => e.seq,
-            Event::ImageChatUpdated(e) => e.seq,
-            Event::DeletedImageChat(e) => e.seq,
+            Event::NewImageChat(e) | Event::NewTextChat(e) => e.seq,
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => e.seq,
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => e.seq,
         }
     }
 
     /// The log's epoch.
     pub fn epoch(&self) -> u32 {
         match self {
-            Event::NewImageChat(e) => e.epoch,
-            Event::ImageChatUpdated(e) => e.epoch,
-            Event::DeletedImageChat(e) => e.epoch,
+            Event::NewImageChat(e) | Event::NewTextChat(e) => e.epoch,
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => e.epoch,
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => e.epoch,
         }
     }
 
@@ -203,18 +261,18 @@ impl Event {
     /// The originating op's id.
     pub fn broadcast_id(&self) -> &BroadcastId {
         match self {
-            Event::NewImageChat(e) => &e.broadcast_id,
-            Event::ImageChatUpdated(e) => &e.broadcast_id,
-            Event::DeletedImageChat(e) => &e.broadcast_id,
+            Event::NewImageChat(e) | Event::NewTextChat(e) => &e.broadcast_id,
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => &e.broadcast_id,
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => &e.broadcast_id,
         }
     }
 
     /// The discussion concerned.
     pub fn chat_id(&self) -> &ChatId {
         match self {
-            Event::NewImageChat(e) => &e.chat.id,
-            Event::ImageChatUpdated(e) => &e.chat_id,
-            Event::DeletedImageChat(e) => &e.chat_id,
+            Event::NewImageChat(e) | Event::NewTextChat(e) => &e.chat.id,
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => &e.chat_id,
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => &e.chat_id,
         }
     }
 
@@ -231,6 +289,9 @@ impl From<Event> for ServerMessage {
             Event::NewImageChat(e) => ServerMessage::NewImageChat(e),
             Event::ImageChatUpdated(e) => ServerMessage::ImageChatUpdated(e),
             Event::DeletedImageChat(e) => ServerMessage::DeletedImageChat(e),
+            Event::NewTextChat(e) => ServerMessage::NewTextChat(e),
+            Event::UpdatedTextChat(e) => ServerMessage::UpdatedTextChat(e),
+            Event::DeletedTextChat(e) => ServerMessage::DeletedTextChat(e),
         }
     }
 }
@@ -266,7 +327,7 @@ pub struct ErrorFrame {
     pub message: String,
 }
 
-/// Live viewer count of the connection's image.
+/// Live viewer count of the connection's image (or page).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Presence {
     /// Connections currently viewing the image.
@@ -289,6 +350,22 @@ pub struct Pong {
 }
 
 impl ServerMessage {
+    /// The event this message is, if it is one (of any subject kind); the message itself
+    /// otherwise.
+    // The `Err` side hands the same message back unchanged (as `ClientMessage::into_op`).
+    #[allow(clippy::result_large_err)]
+    pub fn into_event(self) -> Result<Event, ServerMessage> {
+        match self {
+            ServerMessage::NewImageChat(e) => Ok(Event::NewImageChat(e)),
+            ServerMessage::ImageChatUpdated(e) => Ok(Event::ImageChatUpdated(e)),
+            ServerMessage::DeletedImageChat(e) => Ok(Event::DeletedImageChat(e)),
+            ServerMessage::NewTextChat(e) => Ok(Event::NewTextChat(e)),
+            ServerMessage::UpdatedTextChat(e) => Ok(Event::UpdatedTextChat(e)),
+            ServerMessage::DeletedTextChat(e) => Ok(Event::DeletedTextChat(e)),
+            other => Err(other),
+        }
+    }
+
     /// Encodes as a JSON text frame.
     pub fn to_json(&self) -> String {
         // Plain derived structs with string keys: serialization cannot fail.

@@ -70,13 +70,13 @@ impl ImageState {
     /// Applies one event. On error the state is unchanged.
     pub fn apply(&mut self, event: &Event) -> Result<(), ApplyError> {
         match event {
-            Event::NewImageChat(e) => {
+            Event::NewImageChat(e) | Event::NewTextChat(e) => {
                 if self.chat(&e.chat.id).is_some() {
                     return Err(ApplyError::DuplicateChat(e.chat.id.clone()));
                 }
                 self.chats.push(e.chat.clone());
             }
-            Event::ImageChatUpdated(e) => {
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => {
                 let chat = self.chat_mut(&e.chat_id)?;
                 match &e.change {
                     ChatChange::CommentAdded { comment } => {
@@ -113,7 +113,7 @@ impl ImageState {
                     ChatChange::Moved { anchor } => chat.anchor = anchor.clone(),
                 }
             }
-            Event::DeletedImageChat(e) => {
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => {
                 let before = self.chats.len();
                 self.chats.retain(|c| c.id != e.chat_id);
                 if self.chats.len() == before {

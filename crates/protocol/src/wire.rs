@@ -29,8 +29,9 @@ use thiserror::Error;
 
 use crate::client::{Auth, ClientMessage};
 use crate::error::ErrorCode;
+use crate::ids::Subject;
 use crate::ids::{BroadcastId, ChatId, CommentId};
-use crate::model::{Anchor, Chat, Comment, Position, Snapshot, User};
+use crate::model::{Anchor, Chat, Comment, Position, Snapshot, TextAnchor, User};
 use crate::server::{
     Ack, Batch, ChatChange, DeletedImageChat, ErrorFrame, Event, ImageChatUpdated, Lock,
     NewImageChat, Pong, Presence, ServerMessage, Welcome,
@@ -509,6 +510,9 @@ fn event_of(tag: &str, c: &mut Cursor<'_>, depth: usize) -> Result<Event> {
         "new-image-chat" => new_image_chat(c, depth).map(Event::NewImageChat),
         "image-chat-updated" => image_chat_updated(c, depth).map(Event::ImageChatUpdated),
         "deleted-image-chat" => deleted_image_chat(c, depth).map(Event::DeletedImageChat),
+        "new-text-chat" => new_image_chat(c, depth).map(Event::NewTextChat),
+        "updated-text-chat" => image_chat_updated(c, depth).map(Event::UpdatedTextChat),
+        "deleted-text-chat" => deleted_image_chat(c, depth).map(Event::DeletedTextChat),
         _ => Err(FrameError::UnknownType),
     }
 }
@@ -636,8 +640,8 @@ fn chat(c: &mut Cursor<'_>, depth: usize) -> Result<Chat> {
     })
 }
 
-/// A point is `[x, y]`; an object is a kind tagged by `type` (`region`; any other kind is one
-/// this client does not know).
+/// A point is `[x, y]`; an object is a kind tagged by `type` (`region`, `text`; any other kind
+/// is one this client does not know).
 fn anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
     c.ws();
     match c.peek() {
@@ -659,10 +663,13 @@ fn anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
     Ok(Anchor::Point { x: xy[0], y: xy[1] })
 }
 
-/// `{"type":"region","x":…,"y":…,"w":…,"h":…}`.
+/// `{"type":"region","x":…,"y":…,"w":…,"h":…}` or
+/// `{"type":"text","exact":…,"prefix":…,"suffix":…,"start":…,"end":…}`.
 fn tagged_anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
-    if c.tag("type", depth)? != "region" {
-        return Err(FrameError::UnknownType);
+    match c.tag("type", depth)?.as_ref() {
+        "region" => {}
+        "text" => return text_anchor(c, depth),
+        _ => return Err(FrameError::UnknownType),
     }
     let mut v: [Option<f64>; 4] = [None; 4];
     c.tagged(depth, "type", |c, key| {
@@ -679,6 +686,32 @@ fn tagged_anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
         return Err(FrameError::Missing("anchor"));
     };
     Ok(Anchor::Region { x, y, w, h })
+}
+
+/// The fields of a text anchor (its tag already known).
+fn text_anchor(c: &mut Cursor<'_>, depth: usize) -> Result<Anchor> {
+    let (mut exact, mut prefix, mut suffix) = (None, None, None);
+    let (mut start, mut end) = (None, None);
+    c.tagged(depth, "type", |c, key| match key {
+        "exact" => once(&mut exact, "anchor", c.string()),
+        "prefix" => once(&mut prefix, "anchor", c.string()),
+        "suffix" => once(&mut suffix, "anchor", c.string()),
+        "start" => once(&mut start, "anchor", c.u32("anchor")),
+        "end" => once(&mut end, "anchor", c.u32("anchor")),
+        _ => c.skip(depth + 1),
+    })?;
+    let (Some(exact), Some(prefix), Some(suffix), Some(start), Some(end)) =
+        (exact, prefix, suffix, start, end)
+    else {
+        return Err(FrameError::Missing("anchor"));
+    };
+    Ok(Anchor::Text(TextAnchor {
+        exact,
+        prefix,
+        suffix,
+        start,
+        end,
+    }))
 }
 
 /// A comment as read, before its id is settled: a chat's opening comment has none on the wire.
@@ -982,7 +1015,10 @@ pub(crate) fn encode_client(message: &ClientMessage) -> String {
             w.key("protocol");
             w.uint(u64::from(hello.protocol));
             w.str_field("tenantId", hello.tenant_id.as_str());
-            w.str_field("imageId", hello.image_id.as_str());
+            match &hello.subject {
+                Subject::Image(id) => w.str_field("imageId", id.as_str()),
+                Subject::Page(id) => w.str_field("pageId", id.as_str()),
+            }
             if let Some(auth) = &hello.auth {
                 w.key("auth");
                 match auth {
@@ -1137,10 +1173,21 @@ impl Writer {
         self.0.push('"');
     }
 
-    /// `,"anchor":` and the anchor: `[x,y]`, or a region object (serde's field order).
+    /// `,"anchor":` and the anchor: `[x,y]`, or a region or text object (serde's field order).
     fn anchor(&mut self, anchor: &Anchor) {
         self.key("anchor");
         match *anchor {
+            Anchor::Text(ref text) => {
+                self.tag("text");
+                self.str_field("exact", &text.exact);
+                self.str_field("prefix", &text.prefix);
+                self.str_field("suffix", &text.suffix);
+                self.key("start");
+                self.uint(u64::from(text.start));
+                self.key("end");
+                self.uint(u64::from(text.end));
+                self.close();
+            }
             Anchor::Point { x, y } => {
                 self.0.push('[');
                 self.fraction(x);

@@ -128,3 +128,75 @@ fn new_image_chat_fits_the_byte_budget() {
     let roomy = long.len() - text_bytes + 500;
     assert!(roomy < HARD_LIMIT, "{roomy}");
 }
+
+/// A paragraph of an article, as a container's flattened text.
+const ARTICLE: &str = "The harbour wakes before the town does. Fishing boats leave before six, \
+                       their lamps still lit, and by seven the quay is quiet again and the \
+                       gulls take over the nets left to dry.";
+
+/// The same budget for a new discussion on page text: a typical selection (one clause, 61
+/// characters) with its 32 units of context on each side, anchored by the anchor crate as the
+/// widget does, and the same 33-character comment. The hard limit holds with room to spare;
+/// the quote and its context are what a text discussion adds to a marker's bytes.
+#[test]
+fn new_text_chat_fits_the_byte_budget() {
+    let start = ARTICLE.find("Fishing").expect("passage") as u32;
+    let anchor = image_chat_anchor::describe(ARTICLE, start..start + 61).expect("anchors");
+    assert_eq!(
+        anchor.exact,
+        "Fishing boats leave before six, their lamps still lit, and by"
+    );
+    let chat = ChatId::new(CHAT);
+    let event = Event::NewTextChat(NewImageChat {
+        seq: 4217,
+        epoch: 1_763_712_345,
+        broadcast_id: BroadcastId::new(OP),
+        chat: Chat {
+            id: chat.clone(),
+            anchor: Anchor::Text(anchor.clone()),
+            comments: vec![Comment {
+                id: chat.opening_comment(),
+                author: User {
+                    id: "anon:3f9a0c2e7b14d865".into(),
+                    name: "Ada".into(),
+                    avatar_url: None,
+                    is_moderator: false,
+                    signed_in: false,
+                },
+                text: TEXT.into(),
+                created_at: 1_763_712_401_123,
+                edited_at: None,
+            }],
+            resolved: false,
+        },
+    })
+    .to_json();
+    let create = ClientMessage::CreateChat(CreateChat {
+        broadcast_id: BroadcastId::new(OP),
+        chat_id: chat,
+        anchor: Anchor::Text(anchor.clone()),
+        text: TEXT.into(),
+    })
+    .to_json();
+    let quote_bytes = anchor.exact.len() + anchor.prefix.len() + anchor.suffix.len();
+    println!("{event}");
+    println!(
+        "new-text-chat:                         {} bytes",
+        event.len()
+    );
+    println!(
+        "create-chat with a text anchor:        {} bytes",
+        create.len()
+    );
+    println!("  of which quote + context (raw):      {quote_bytes} bytes");
+    assert!(event.starts_with("{\"type\":\"new-text-chat\""));
+    assert!(
+        event.len() < 600,
+        "a typical new text discussion stays well under 1 KB: {} bytes\n{event}",
+        event.len()
+    );
+    assert!(create.len() < 450, "{} bytes\n{create}", create.len());
+    // Headroom: a passage five times as long still fits the hard limit.
+    let roomy = event.len() + 4 * anchor.exact.len();
+    assert!(roomy < HARD_LIMIT, "{roomy}");
+}

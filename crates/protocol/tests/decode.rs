@@ -10,9 +10,12 @@
 //! nesting, invalid numbers; anchor canonicalization to 5 decimals.
 
 use image_chat_protocol::limits::{
-    MAX_CLIENT_FRAME_BYTES, MAX_IMAGE_ID_BYTES, MAX_NAME_CHARS, MAX_TENANT_ID_BYTES, MAX_TEXT_CHARS,
+    MAX_CLIENT_FRAME_BYTES, MAX_CONTEXT_UNITS, MAX_EXACT_UNITS, MAX_IMAGE_ID_BYTES, MAX_NAME_CHARS,
+    MAX_TENANT_ID_BYTES, MAX_TEXT_CHARS,
 };
-use image_chat_protocol::{Anchor, Auth, ClientMessage, ErrorCode, decode_client_frame};
+use image_chat_protocol::{
+    Anchor, Auth, ClientMessage, ErrorCode, Subject, SubjectKind, decode_client_frame,
+};
 use serde_json::{Value, json};
 
 const BID: &str = "W-jTnjuUR0Ody2duZaqEnQ";
@@ -599,6 +602,159 @@ fn image_id_limits() {
         let message = refused_v(&hello_ids("demo", bad), ErrorCode::InvalidId, None);
         assert!(message.contains("imageId"), "{message}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages and text anchors.
+// ---------------------------------------------------------------------------------------------
+
+fn hello_page(page: &str) -> Value {
+    json!({"type": "hello", "protocol": 1, "tenantId": "demo", "pageId": page})
+}
+
+fn text_anchor(exact: &str, start: u64, end: u64) -> Value {
+    json!({"type": "text", "exact": exact, "prefix": "The ", "suffix": " jumps", "start": start, "end": end})
+}
+
+fn create_on(anchor: Value) -> Value {
+    set(create("hi"), "anchor", anchor)
+}
+
+#[test]
+fn hello_names_an_image_or_a_page_never_both() {
+    let ClientMessage::Hello(hello) = ok_v(&hello_page("https://example.com/post#chapter-1"))
+    else {
+        unreachable!()
+    };
+    assert_eq!(hello.subject.kind(), SubjectKind::Page);
+    assert!(matches!(hello.subject, Subject::Page(ref p) if p.as_str().ends_with("chapter-1")));
+    let both = set(hello_ids("demo", "img"), "pageId", json!("page"));
+    let message = refused_v(&both, ErrorCode::MalformedFrame, None);
+    assert!(message.contains("pageId"), "{message}");
+    let neither = json!({"type": "hello", "protocol": 1, "tenantId": "demo"});
+    refused_v(&neither, ErrorCode::MalformedFrame, None);
+    // Same format as an image id; the message names the field.
+    ok_v(&hello_page(&"p".repeat(MAX_IMAGE_ID_BYTES)));
+    for bad in ["", "a\nb", &"p".repeat(MAX_IMAGE_ID_BYTES + 1)] {
+        let message = refused_v(&hello_page(bad), ErrorCode::InvalidId, None);
+        assert!(message.contains("pageId"), "{message}");
+    }
+}
+
+#[test]
+fn text_anchors_are_read_and_checked() {
+    let ClientMessage::CreateChat(op) = ok_v(&create_on(text_anchor("quick brown", 4, 15))) else {
+        unreachable!()
+    };
+    let Anchor::Text(anchor) = &op.anchor else {
+        unreachable!()
+    };
+    assert_eq!(
+        (anchor.exact.as_str(), anchor.start, anchor.end),
+        ("quick brown", 4, 15)
+    );
+    // Offsets count UTF-16 code units: "😀é" is 3.
+    ok_v(&create_on(text_anchor("😀é", 10, 13)));
+    ok_v(&move_to(text_anchor("line\nbreak\ttab", 0, 14)));
+    // At the limits.
+    ok_v(&create_on(text_anchor(
+        &"x".repeat(MAX_EXACT_UNITS),
+        0,
+        MAX_EXACT_UNITS as u64,
+    )));
+    let mut at_limit = text_anchor("fox", 4, 7);
+    at_limit["prefix"] = json!("p".repeat(MAX_CONTEXT_UNITS));
+    at_limit["suffix"] = json!("😀".repeat(MAX_CONTEXT_UNITS / 2));
+    ok_v(&create_on(at_limit));
+}
+
+#[test]
+fn hostile_text_anchors_are_refused_with_invalid_anchor() {
+    let over = MAX_EXACT_UNITS as u64 + 1;
+    let long_prefix = {
+        let mut a = text_anchor("fox", 4, 7);
+        a["prefix"] = json!("p".repeat(MAX_CONTEXT_UNITS + 1));
+        a
+    };
+    let long_suffix = {
+        let mut a = text_anchor("fox", 4, 7);
+        a["suffix"] = json!("😀".repeat(MAX_CONTEXT_UNITS / 2 + 1));
+        a
+    };
+    let control = {
+        let mut a = text_anchor("fox", 4, 7);
+        a["suffix"] = json!("\u{1b}[2J");
+        a
+    };
+    for (anchor, why) in [
+        (text_anchor("fox", 7, 4), "start > end"),
+        (text_anchor("fox", 4, 4), "empty range"),
+        (
+            text_anchor("fox", 4, 8),
+            "end - start is not the quote's length",
+        ),
+        (text_anchor("😀", 4, 5), "an astral character is 2 units"),
+        (text_anchor("", 4, 4), "empty quote"),
+        (text_anchor(" \n\t ", 4, 8), "blank quote"),
+        (text_anchor("a\u{0}b", 4, 7), "NUL in the quote"),
+        (
+            text_anchor(&"x".repeat(over as usize), 0, over),
+            "huge quote",
+        ),
+        (long_prefix, "prefix too long"),
+        (long_suffix, "suffix too long"),
+        (control, "control characters in the context"),
+    ] {
+        for frame in [create_on(anchor.clone()), move_to(anchor)] {
+            let message = refused_v(&frame, ErrorCode::InvalidAnchor, Some(BID));
+            assert!(message.contains("text anchor"), "{why}: {message}");
+        }
+    }
+}
+
+#[test]
+fn malformed_text_anchors_are_malformed_frames() {
+    let missing = json!({"type": "text", "exact": "fox", "prefix": "", "start": 0, "end": 3});
+    let negative = text_anchor("fox", 0, 3);
+    let mut negative = negative;
+    negative["start"] = json!(-1);
+    let mut fraction = text_anchor("fox", 0, 3);
+    fraction["end"] = json!(3.5);
+    let mut huge = text_anchor("fox", 0, 3);
+    huge["end"] = json!(u64::from(u32::MAX) + 1);
+    let mut typed = text_anchor("fox", 0, 3);
+    typed["exact"] = json!(["fox"]);
+    for anchor in [missing, negative, fraction, huge, typed] {
+        refused_v(&create_on(anchor), ErrorCode::MalformedFrame, Some(BID));
+    }
+}
+
+#[test]
+fn anchors_must_fit_the_subject() {
+    let text = ok_v(&create_on(text_anchor("quick brown", 4, 15)))
+        .into_op()
+        .expect("an op");
+    assert_eq!(text.check_subject(SubjectKind::Page), Ok(()));
+    let refused = text
+        .check_subject(SubjectKind::Image)
+        .expect_err("not on an image");
+    assert_eq!(ErrorCode::from(&refused), ErrorCode::WrongAnchorKind);
+    for anchor in [
+        json!([0.5, 0.5]),
+        json!({"type": "region", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}),
+    ] {
+        let op = ok_v(&create_on(anchor.clone())).into_op().expect("an op");
+        assert_eq!(op.check_subject(SubjectKind::Image), Ok(()));
+        let refused = op
+            .check_subject(SubjectKind::Page)
+            .expect_err("not on a page");
+        assert_eq!(ErrorCode::from(&refused), ErrorCode::WrongAnchorKind);
+        let moved = ok_v(&move_to(anchor)).into_op().expect("an op");
+        assert!(moved.check_subject(SubjectKind::Page).is_err());
+    }
+    // Ops without an anchor fit anywhere.
+    let reply = ok_v(&add("hi")).into_op().expect("an op");
+    assert_eq!(reply.check_subject(SubjectKind::Page), Ok(()));
 }
 
 // ---------------------------------------------------------------------------------------------

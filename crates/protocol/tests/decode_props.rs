@@ -14,7 +14,8 @@ use image_chat_protocol::ids::{encode_uuid_v4, is_canonical_id};
 use image_chat_protocol::limits::MAX_CLIENT_FRAME_BYTES;
 use image_chat_protocol::{
     AddComment, Anchor, Auth, BroadcastId, ChatId, ClientMessage, CommentId, CreateChat,
-    DeleteChat, EditComment, Hello, ImageId, Op, Position, TenantId, decode_client_frame,
+    DeleteChat, EditComment, Hello, ImageId, Op, PageId, Position, Subject, TenantId,
+    decode_client_frame,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -127,19 +128,24 @@ fn hello() -> impl Strategy<Value = ClientMessage> {
         auth,
         proptest::option::of((any::<u32>(), any::<u64>())),
         any::<u32>(),
+        any::<bool>(),
     )
-        .prop_map(|(tenant, image, auth, resume, protocol)| {
+        .prop_map(|(tenant, image, auth, resume, protocol, page)| {
             ClientMessage::Hello(Hello {
                 protocol,
                 tenant_id: TenantId::new(tenant),
-                image_id: ImageId::new(image),
+                subject: if page {
+                    Subject::Page(PageId::new(image))
+                } else {
+                    Subject::Image(ImageId::new(image))
+                },
                 auth,
                 resume: resume.map(|(epoch, seq)| Position { epoch, seq }),
             })
         })
-        // The byte limit on image ids is checked elsewhere; keep generated ones valid.
-        .prop_filter("image id within 512 bytes", |m| match m {
-            ClientMessage::Hello(h) => h.image_id.as_str().len() <= 512,
+        // The byte limit on image and page ids is checked elsewhere; keep generated ones valid.
+        .prop_filter("subject id within 512 bytes", |m| match m {
+            ClientMessage::Hello(h) => h.subject.as_str().len() <= 512,
             _ => true,
         })
 }

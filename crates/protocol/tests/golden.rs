@@ -26,8 +26,8 @@ use image_chat_protocol::{
     Ack, AddComment, Anchor, Auth, Batch, Chat, ChatChange, ChatId, ClientMessage, Comment,
     CommentId, CreateChat, DeleteChat, DeleteComment, DeletedImageChat, EditComment, ErrorCode,
     ErrorFrame, Event, Hello, ImageChatUpdated, ImageId, ImageState, Lock, MoveChat, NewImageChat,
-    PROTOCOL_VERSION, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, TenantId,
-    User, Welcome, decode_client_frame,
+    PROTOCOL_VERSION, PageId, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot,
+    Subject, TenantId, TextAnchor, User, Welcome, decode_client_frame,
 };
 use image_chat_protocol::{BroadcastId, Op};
 use serde::Serialize;
@@ -97,7 +97,7 @@ fn hello(auth: Option<Auth>, resume: Option<Position>) -> ClientMessage {
     ClientMessage::Hello(Hello {
         protocol: PROTOCOL_VERSION,
         tenant_id: TenantId::new("demo"),
-        image_id: ImageId::new(IMAGE),
+        subject: Subject::Image(ImageId::new(IMAGE)),
         auth,
         resume,
     })
@@ -795,6 +795,254 @@ fn pong() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Discussions on page text. On page "https://example.com/blog/harbour#chapter-1" (its own log,
+// epoch `PAGE_EPOCH`), Ada selects a passage and starts a discussion on it (seq 12), Grace
+// replies (13), Ada edits her comment (14) and re-anchors it on the edited passage (15), a
+// moderator deletes it (16). A point anchor sent on the page is refused.
+// ---------------------------------------------------------------------------------------------
+
+const PAGE: &str = "https://example.com/blog/harbour#chapter-1";
+const PAGE_EPOCH: u32 = 3_112_870_951;
+/// The container's flattened text (its `textContent`).
+const PAGE_TEXT: &str = "The harbour at dawn\n\nFishing boats leave before six; by seven the \
+                         quay is quiet again and the gulls take over.";
+const TEXT_CHAT: &str = "mB2xQ0c7T1GkVn8Zr4sHdw";
+const TEXT_CREATE_OP: &str = "Yp6fK3wLQxmD9tR1aNv0Jg";
+const TEXT_REPLY: &str = "t8VdN5qCRk2Hs0LmXw7ePg";
+const TEXT_REPLY_OP: &str = "Qe4Jc9ZyTnWb1uF6oK3rSA";
+const TEXT_EDIT_OP: &str = "Aa1Rk7VmSgqT4dLx9Hc2Ew";
+const TEXT_MOVE_OP: &str = "Ux3Gm8PbQt5Ne0Wd2Kj7Hg";
+const TEXT_DELETE_OP: &str = "Lr9Ts2XvRf6Ya1Mq4Bn8Cw";
+const TEXT_REFUSED_OP: &str = "Dw5Hn0JsSe3Kp8Vx6Zq1Tg";
+
+fn page_hello() -> ClientMessage {
+    ClientMessage::Hello(Hello {
+        protocol: PROTOCOL_VERSION,
+        tenant_id: TenantId::new("demo"),
+        subject: Subject::Page(PageId::new(PAGE)),
+        auth: Some(Auth::Anonymous {
+            name: "Ada".into(),
+            token: Some(ADA_TOKEN.into()),
+        }),
+        resume: None,
+    })
+}
+
+/// The passage Ada selected, anchored by the anchor crate exactly as the widget does.
+fn passage() -> TextAnchor {
+    let start = PAGE_TEXT.find("Fishing").expect("passage") as u32;
+    image_chat_anchor::describe(PAGE_TEXT, start..start + 30).expect("anchors")
+}
+
+/// The passage after the page's author rewrote it ("six" became "5 a.m.").
+fn edited_passage() -> TextAnchor {
+    let text = PAGE_TEXT.replace("before six", "before 5 a.m.");
+    let found = image_chat_anchor::locate(&text, &passage()).expect("found again");
+    assert_eq!(found.how, image_chat_anchor::How::Fuzzy);
+    image_chat_anchor::describe(&text, found.start..found.end).expect("anchors")
+}
+
+const TEXT_FIRST: &str = "Is \"six\" still right in winter?";
+
+fn text_chat() -> Chat {
+    Chat {
+        id: ChatId::new(TEXT_CHAT),
+        anchor: Anchor::Text(passage()),
+        comments: vec![Comment {
+            id: ChatId::new(TEXT_CHAT).opening_comment(),
+            author: ada(),
+            text: TEXT_FIRST.into(),
+            created_at: 1_763_720_000_250,
+            edited_at: None,
+        }],
+        resolved: false,
+    }
+}
+
+fn new_text_chat() -> Event {
+    Event::NewTextChat(NewImageChat {
+        seq: 12,
+        epoch: PAGE_EPOCH,
+        broadcast_id: BroadcastId::new(TEXT_CREATE_OP),
+        chat: text_chat(),
+    })
+}
+
+fn text_comment_added() -> Event {
+    Event::UpdatedTextChat(ImageChatUpdated {
+        seq: 13,
+        epoch: PAGE_EPOCH,
+        broadcast_id: BroadcastId::new(TEXT_REPLY_OP),
+        chat_id: ChatId::new(TEXT_CHAT),
+        change: ChatChange::CommentAdded {
+            comment: Comment {
+                id: CommentId::new(TEXT_REPLY),
+                author: grace(),
+                text: "No: 7 from November to February.".into(),
+                created_at: 1_763_720_031_002,
+                edited_at: None,
+            },
+        },
+    })
+}
+
+fn text_comment_edited() -> Event {
+    Event::UpdatedTextChat(ImageChatUpdated {
+        seq: 14,
+        epoch: PAGE_EPOCH,
+        broadcast_id: BroadcastId::new(TEXT_EDIT_OP),
+        chat_id: ChatId::new(TEXT_CHAT),
+        change: ChatChange::CommentEdited {
+            comment_id: ChatId::new(TEXT_CHAT).opening_comment(),
+            text: "Is this still right in winter?".into(),
+            edited_at: 1_763_720_090_417,
+        },
+    })
+}
+
+fn text_moved() -> Event {
+    Event::UpdatedTextChat(ImageChatUpdated {
+        seq: 15,
+        epoch: PAGE_EPOCH,
+        broadcast_id: BroadcastId::new(TEXT_MOVE_OP),
+        chat_id: ChatId::new(TEXT_CHAT),
+        change: ChatChange::Moved {
+            anchor: Anchor::Text(edited_passage()),
+        },
+    })
+}
+
+fn deleted_text_chat() -> Event {
+    Event::DeletedTextChat(DeletedImageChat {
+        seq: 16,
+        epoch: PAGE_EPOCH,
+        broadcast_id: BroadcastId::new(TEXT_DELETE_OP),
+        chat_id: ChatId::new(TEXT_CHAT),
+    })
+}
+
+#[test]
+fn hello_on_a_page() {
+    check_client("client-hello-page", page_hello());
+}
+
+#[test]
+fn create_chat_on_text() {
+    check_client(
+        "client-create-chat-text",
+        ClientMessage::CreateChat(CreateChat {
+            broadcast_id: BroadcastId::new(TEXT_CREATE_OP),
+            chat_id: ChatId::new(TEXT_CHAT),
+            anchor: Anchor::Text(passage()),
+            text: TEXT_FIRST.into(),
+        }),
+    );
+}
+
+#[test]
+fn move_chat_to_other_text() {
+    check_client(
+        "client-move-chat-text",
+        ClientMessage::MoveChat(MoveChat {
+            broadcast_id: BroadcastId::new(TEXT_MOVE_OP),
+            chat_id: ChatId::new(TEXT_CHAT),
+            anchor: Anchor::Text(edited_passage()),
+        }),
+    );
+}
+
+#[test]
+fn event_new_text_chat() {
+    check_event("server-new-text-chat", new_text_chat());
+}
+
+#[test]
+fn event_updated_text_chat() {
+    check_event(
+        "server-updated-text-chat-comment-added",
+        text_comment_added(),
+    );
+    check_event(
+        "server-updated-text-chat-comment-edited",
+        text_comment_edited(),
+    );
+    check_event("server-updated-text-chat-moved", text_moved());
+}
+
+#[test]
+fn event_deleted_text_chat() {
+    check_event("server-deleted-text-chat", deleted_text_chat());
+}
+
+#[test]
+fn welcome_on_a_page() {
+    check_server(
+        "server-welcome-page-snapshot",
+        ServerMessage::Welcome(Welcome {
+            you: ada(),
+            token: Some(ADA_TOKEN.into()),
+            position: Position {
+                epoch: PAGE_EPOCH,
+                seq: 12,
+            },
+            recovered: false,
+            events: vec![],
+            snapshot: Some(Snapshot {
+                chats: vec![text_chat()],
+            }),
+            online: 2,
+            read_only: false,
+            locked: false,
+        }),
+    );
+}
+
+#[test]
+fn anchor_errors() {
+    check_server(
+        "server-error-wrong-anchor-kind",
+        ServerMessage::Error(ErrorFrame {
+            broadcast_id: Some(BroadcastId::new(TEXT_REFUSED_OP)),
+            code: ErrorCode::WrongAnchorKind,
+            message: "a point or region anchor is only for discussions on an image (hello.imageId)"
+                .into(),
+        }),
+    );
+    check_server(
+        "server-error-invalid-anchor",
+        ServerMessage::Error(ErrorFrame {
+            broadcast_id: Some(BroadcastId::new(TEXT_REFUSED_OP)),
+            code: ErrorCode::InvalidAnchor,
+            message: "invalid text anchor: start and end must satisfy start < end and end - \
+                      start = length of exact"
+                .into(),
+        }),
+    );
+}
+
+/// The page's events replay like an image's: one state machine for both kinds.
+#[test]
+fn text_story_replays() {
+    let mut state = ImageState::default();
+    state.apply(&new_text_chat()).expect("applies");
+    assert_eq!(state.to_snapshot().chats, vec![text_chat()]);
+    for event in [text_comment_added(), text_comment_edited(), text_moved()] {
+        state.apply(&event).expect("applies");
+    }
+    let chat = &state.chats()[0];
+    assert_eq!(chat.comments.len(), 2);
+    let Anchor::Text(anchor) = &chat.anchor else {
+        unreachable!("a text anchor")
+    };
+    assert_eq!(anchor.exact, "Fishing boats leave before 5 a.m.");
+    state.apply(&deleted_text_chat()).expect("applies");
+    assert!(state.chats().is_empty());
+    for event in [new_text_chat(), text_moved(), deleted_text_chat()] {
+        assert_eq!(event.subject_kind(), image_chat_protocol::SubjectKind::Page);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cross-checks between fixtures.
 // ---------------------------------------------------------------------------------------------
 
@@ -904,6 +1152,17 @@ fn no_orphan_fixtures() {
         "server-error-frame",
         "server-presence",
         "server-pong",
+        "client-hello-page",
+        "client-create-chat-text",
+        "client-move-chat-text",
+        "server-new-text-chat",
+        "server-updated-text-chat-comment-added",
+        "server-updated-text-chat-comment-edited",
+        "server-updated-text-chat-moved",
+        "server-deleted-text-chat",
+        "server-welcome-page-snapshot",
+        "server-error-wrong-anchor-kind",
+        "server-error-invalid-anchor",
         "server-lock",
         "server-welcome-locked",
         "client-set-lock",

@@ -10,8 +10,8 @@ use image_chat_protocol::{
     Ack, AddComment, Anchor, Auth, Batch, BroadcastId, Chat, ChatChange, ChatId, ClientMessage,
     Comment, CommentId, CreateChat, DeleteChat, DeleteComment, DeletedImageChat, EditComment,
     ErrorCode, ErrorFrame, Event, FrameError, Hello, ImageChatUpdated, ImageId, Lock, MoveChat,
-    NewImageChat, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, TenantId, User,
-    Welcome,
+    NewImageChat, PageId, Pong, Position, Presence, ResolveChat, ServerMessage, Snapshot, Subject,
+    SubjectKind, TenantId, TextAnchor, User, Welcome,
 };
 use proptest::prelude::*;
 
@@ -264,13 +264,27 @@ fn comment() -> impl Strategy<Value = Comment> {
         })
 }
 
-/// A point or a region, with canonical numbers.
+/// A point or a region, with canonical numbers, or a text anchor (any strings and offsets:
+/// the wire carries what it is given, validation is the codec's job).
 fn anchor() -> impl Strategy<Value = Anchor> {
     prop_oneof![
         (canonical(), canonical()).prop_map(|(x, y)| Anchor::Point { x, y }),
         (canonical(), canonical(), canonical(), canonical())
             .prop_map(|(x, y, w, h)| Anchor::Region { x, y, w, h }),
+        text_anchor().prop_map(Anchor::Text),
     ]
+}
+
+fn text_anchor() -> impl Strategy<Value = TextAnchor> {
+    (text(), text(), text(), any::<u32>(), any::<u32>()).prop_map(
+        |(exact, prefix, suffix, start, end)| TextAnchor {
+            exact,
+            prefix,
+            suffix,
+            start,
+            end,
+        },
+    )
 }
 
 fn chat() -> impl Strategy<Value = Chat> {
@@ -299,7 +313,23 @@ fn head() -> impl Strategy<Value = (u64, u32, String)> {
     (any::<u64>(), any::<u32>(), id())
 }
 
+/// An event of an image's log or of a page's (the same payloads under other names).
 fn event() -> impl Strategy<Value = Event> {
+    (image_event(), any::<bool>()).prop_map(|(event, page)| {
+        let kind = if page {
+            SubjectKind::Page
+        } else {
+            SubjectKind::Image
+        };
+        match event {
+            Event::NewImageChat(e) | Event::NewTextChat(e) => Event::created(kind, e),
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => Event::updated(kind, e),
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => Event::deleted(kind, e),
+        }
+    })
+}
+
+fn image_event() -> impl Strategy<Value = Event> {
     prop_oneof![
         (head(), chat()).prop_map(|((seq, epoch, b), chat)| {
             Event::NewImageChat(NewImageChat {
@@ -439,17 +469,30 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
             text(),
             text(),
             auth,
-            proptest::option::of((any::<u32>(), any::<u64>()))
+            proptest::option::of((any::<u32>(), any::<u64>())),
+            any::<bool>(),
         )
-            .prop_map(|(protocol, tenant, image, auth, resume)| {
+            .prop_map(|(protocol, tenant, image, auth, resume, page)| {
                 ClientMessage::Hello(Hello {
                     protocol,
                     tenant_id: TenantId::new(tenant),
-                    image_id: ImageId::new(image),
+                    subject: if page {
+                        Subject::Page(PageId::new(image))
+                    } else {
+                        Subject::Image(ImageId::new(image))
+                    },
                     auth,
                     resume: resume.map(|(epoch, seq)| Position { epoch, seq }),
                 })
             }),
+        (id(), id(), text_anchor(), text()).prop_map(|(b, c, anchor, text)| {
+            ClientMessage::CreateChat(CreateChat {
+                broadcast_id: BroadcastId::new(b),
+                chat_id: ChatId::new(c),
+                anchor: Anchor::Text(anchor),
+                text,
+            })
+        }),
         (id(), id(), coordinate(), coordinate(), text()).prop_map(|(b, c, x, y, text)| {
             ClientMessage::CreateChat(CreateChat {
                 broadcast_id: BroadcastId::new(b),

@@ -115,10 +115,10 @@ fn create(n: u64) -> (ImageKey, User, Op) {
         bytes[8..].copy_from_slice(&n.to_be_bytes());
         encode_uuid_v4(bytes)
     };
-    let image = ImageKey {
-        tenant: TenantId::new(format!("t{}", n % 10)),
-        image: ImageId::new(format!("img{}", n % IMAGES)),
-    };
+    let image = ImageKey::image(
+        TenantId::new(format!("t{}", n % 10)),
+        ImageId::new(format!("img{}", n % IMAGES)),
+    );
     let actor = User {
         id: format!("anon:{}", n % 37),
         name: "Bench".into(),

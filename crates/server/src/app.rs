@@ -20,6 +20,7 @@ use crate::broker::{Broker, Published};
 use crate::cluster_rates::ClusterRates;
 use crate::identity::Identities;
 use crate::limits::Limits;
+use crate::live::LiveSessions;
 use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
 use crate::ratelimit::KeyedLimiter;
@@ -96,6 +97,8 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
     pub connections: TaskTracker,
+    /// Open sessions per tenant on this node (the admin API's live count).
+    pub live: LiveSessions,
     /// Per-image ordering of this process's publishes, so this node's subscribers see its
     /// events in `seq` order even when several connections write to one image at once (see
     /// [`Ordering`]). Not what makes `seq` gap-free: the store assigns it inside the commit's
@@ -133,6 +136,7 @@ impl App {
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
+            live: LiveSessions::default(),
             ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(None)).collect(),
         }
     }

@@ -266,7 +266,7 @@ async fn snapshot(
             "this tenant's discussions need its API key (Authorization: Bearer …)",
         );
     }
-    let key = ImageKey { tenant, image };
+    let key = ImageKey::image(tenant, image);
     let encoded = if privileged {
         app.snapshots.get(app.store.as_ref(), &key).await
     } else {

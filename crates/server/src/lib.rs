@@ -19,6 +19,7 @@
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`admin_api`]: the admin HTTP API (API key per tenant, OpenAPI document, JSON errors).
+//! - [`live`]: open sessions per tenant on this node (the admin API's live count).
 //! - [`moderation`]: image locks (store + `lock` frame) shared by the admin API and moderators.
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
@@ -50,6 +51,7 @@ pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod listen;
+pub mod live;
 pub mod moderation;
 pub mod outbound;
 pub mod presence;

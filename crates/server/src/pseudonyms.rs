@@ -78,9 +78,9 @@ pub fn snapshot(ids: &Identities, tenant: &str, snapshot: &mut Snapshot) {
 /// Pseudonymises the author an event carries, if any.
 pub fn event(ids: &Identities, tenant: &str, event: &mut Event) {
     match event {
-        Event::NewImageChat(e) => new_chat(ids, tenant, e),
-        Event::ImageChatUpdated(e) => updated(ids, tenant, e),
-        Event::DeletedImageChat(_) => {}
+        Event::NewImageChat(e) | Event::NewTextChat(e) => new_chat(ids, tenant, e),
+        Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => updated(ids, tenant, e),
+        Event::DeletedImageChat(_) | Event::DeletedTextChat(_) => {}
     }
 }
 
@@ -113,8 +113,10 @@ pub fn frame(ids: &Identities, tenant: &str, frame: &str) -> Option<String> {
                 event(ids, tenant, e);
             }
         }
-        ServerMessage::NewImageChat(e) => new_chat(ids, tenant, e),
-        ServerMessage::ImageChatUpdated(e) => updated(ids, tenant, e),
+        ServerMessage::NewImageChat(e) | ServerMessage::NewTextChat(e) => new_chat(ids, tenant, e),
+        ServerMessage::ImageChatUpdated(e) | ServerMessage::UpdatedTextChat(e) => {
+            updated(ids, tenant, e)
+        }
         // Published frames are events, batches and presence; nothing else carries authors.
         _ => return None,
     }

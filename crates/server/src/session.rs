@@ -20,7 +20,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use image_chat_protocol::{
     Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong, Position,
-    ServerMessage, User, Welcome, decode_client_frame,
+    ServerMessage, SubjectKind, User, Welcome, decode_client_frame,
 };
 use tokio::time::{Instant, sleep_until};
 
@@ -237,7 +237,7 @@ where
     };
     let image = ImageKey {
         tenant: hello.tenant_id,
-        image: hello.image_id,
+        subject: hello.subject,
     };
 
     let mut subscription = match app.broker.subscribe(&image).await {
@@ -300,7 +300,8 @@ where
     if let Err(end) = send_frame(conn, welcome.1.into()).await {
         return end;
     }
-    tracing::debug!(tenant = %image.tenant, image = %image.image, user = %identity.user.id, "session live");
+    let _live = app.live.enter(&image.tenant);
+    tracing::debug!(tenant = %image.tenant, subject = %image.subject, user = %identity.user.id, "session live");
 
     // The loop's futures live across iterations and each is polled only when it was woken
     // (see `gate`): the task wakes once per delivered frame, and re-polling the socket, the
@@ -431,7 +432,9 @@ where
                 let handled = match frame {
                     None | Some(Ok(Message::Close(_))) => break End::Gone,
                     Some(Err(err)) => break read_failed(&err),
-                    Some(Ok(Message::Text(text))) => handle_frame(app, &mut gate, &text),
+                    Some(Ok(Message::Text(text))) => {
+                        handle_frame(app, &mut gate, image.kind(), &text)
+                    }
                     Some(Ok(Message::Binary(_))) => Handled::Junk(error_message(
                         None,
                         ErrorCode::MalformedFrame,
@@ -683,8 +686,8 @@ enum Handled {
     SetLock(bool),
 }
 
-/// Decodes one frame of a live session and admits it if it is an op.
-fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
+/// Decodes one frame of a live session on a subject of `kind` and admits it if it is an op.
+fn handle_frame(app: &App, gate: &mut OpGate, kind: SubjectKind, text: &str) -> Handled {
     let reply = match decode_client_frame(text) {
         Err(err) => return Handled::Junk(ServerMessage::Error(err.to_frame())),
         Ok(ClientMessage::Ping { nonce }) => ServerMessage::Pong(Pong { nonce }),
@@ -698,6 +701,12 @@ fn handle_frame(app: &App, gate: &mut OpGate, text: &str) -> Handled {
             ));
         }
         Ok(other) => match other.into_op() {
+            // Validated like any other field: text anchors on pages, points and regions on
+            // images (`wrong-anchor-kind`).
+            Ok(op) if let Err(e) = op.check_subject(kind) => {
+                let id = Some(op.broadcast_id().clone());
+                return Handled::Junk(error_message(id, ErrorCode::from(&e), e.to_string()));
+            }
             Ok(op) => match gate.admit(app, Instant::now(), text.len()) {
                 Ok(()) => return Handled::Commit(op, text.len()),
                 Err(refusal) => error_message(
@@ -965,7 +974,7 @@ mod tests {
         ClientMessage::Hello(Hello {
             protocol: 1,
             tenant_id: TenantId::new("demo"),
-            image_id: ImageId::new("img"),
+            subject: ImageId::new("img").into(),
             auth: None,
             resume: None,
         })
@@ -1019,10 +1028,7 @@ mod tests {
         let ServerMessage::Welcome(_) = h.recv_json().await else {
             panic!("expected welcome");
         };
-        let image = ImageKey {
-            tenant: TenantId::new("demo"),
-            image: ImageId::new("img"),
-        };
+        let image = ImageKey::image(TenantId::new("demo"), ImageId::new("img"));
         // Another op of this image holds its lock: ours waits to be committed.
         let app = Arc::clone(&h.app);
         let lock = app.lock_image(&image).await;

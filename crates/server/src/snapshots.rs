@@ -293,10 +293,7 @@ mod tests {
     }
 
     fn key(image: &str) -> ImageKey {
-        ImageKey {
-            tenant: TenantId::new("t"),
-            image: ImageId::new(image),
-        }
+        ImageKey::image(TenantId::new("t"), ImageId::new(image))
     }
 
     #[tokio::test]

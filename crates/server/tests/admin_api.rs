@@ -25,8 +25,6 @@ use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
 use serde_json::Value;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const ACME_KEY: &str = "acme-api-key-0123456789abcdef0123456789";
 const ACME_SECRET: &str = "acme-sso-secret-0123456789abcdef012345";
@@ -93,7 +91,13 @@ impl Env {
     }
 
     /// A request with `key` as bearer (`None`: no Authorization header).
-    async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Reply {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> HttpReply {
         let mut headers = String::new();
         if let Some(key) = key {
             headers.push_str(&format!("Authorization: Bearer {key}\r\n"));
@@ -101,10 +105,10 @@ impl Env {
         if body.is_some() {
             headers.push_str("Content-Type: application/json\r\n");
         }
-        request(self.addr(), method, path, &headers, body.unwrap_or("")).await
+        http_request(self.addr(), method, path, &headers, body.unwrap_or("")).await
     }
 
-    async fn acme(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+    async fn acme(&self, method: &str, path: &str, body: Option<&str>) -> HttpReply {
         self.call(method, &format!("{BASE}/acme{path}"), Some(ACME_KEY), body)
             .await
     }
@@ -112,94 +116,11 @@ impl Env {
 
 const BASE: &str = "/admin/api/v1/tenants";
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-
-    /// Asserts the JSON error shape with this status and code.
-    #[track_caller]
-    fn error(&self, status: u16, code: &str) {
-        assert_eq!(self.status, status, "{}", self.body);
-        assert!(
-            self.head
-                .to_ascii_lowercase()
-                .contains("content-type: application/json"),
-            "{}",
-            self.head
-        );
-        let body = self.json();
-        assert_eq!(body["code"], code, "{body}");
-        assert!(
-            body["message"].as_str().is_some_and(|m| !m.is_empty()),
-            "{body}"
-        );
-        assert_eq!(
-            body.as_object().unwrap().len(),
-            2,
-            "only code and message: {body}"
-        );
-    }
-}
-
-/// One HTTP/1.1 request on a fresh TCP connection; the response read to its end.
-async fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    // A server may answer (413) before reading a large body, and close: that is fine.
-    let _ = stream.write_all(body.as_bytes()).await;
-    let mut response = Vec::new();
-    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
-        .await
-        .expect("response in time");
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Reply {
-        status,
-        head: head.to_owned(),
-        body,
-    }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 fn acme_hello(image: &str) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("acme"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Reader".into(),
             token: None,
@@ -225,6 +146,22 @@ fn document_routes(doc: &Value) -> Vec<(String, String)> {
     routes
 }
 
+/// Every `$ref` string in the document.
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                match (key.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}
+
 fn fill(path: &str, tenant: &str) -> String {
     path.replace("{tenant}", tenant)
         .replace("{chat}", &new_id())
@@ -244,11 +181,25 @@ async fn openapi_document_is_served_and_lists_every_route() {
         "bearer"
     );
     let routes = document_routes(&doc);
+    // Every `$ref` names a schema the document defines.
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(!refs.is_empty());
+    for r in &refs {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("unexpected $ref {r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "$ref {r} resolves"
+        );
+    }
     // The document the code generates is the one served.
     let generated = serde_json::to_value(image_chat_server::admin_api::openapi()).unwrap();
     assert_eq!(document_routes(&generated), routes);
     let expected = [
         ("GET", "/admin/api/v1/tenants/{tenant}/images"),
+        ("GET", "/admin/api/v1/tenants/{tenant}/live"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
         ("DELETE", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
@@ -328,7 +279,7 @@ async fn keys_are_per_tenant_and_never_the_sso_secret() {
             .error(401, "authentication-failed");
     }
     // Not "Bearer": refused too.
-    request(
+    http_request(
         env.addr(),
         "GET",
         &path("acme"),
@@ -842,12 +793,12 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
         ),
         ("/bans", r#"{"userId": "sso:a\u0000b"}"#, 400, "invalid-id"),
     ] {
-        request(env.addr(), "PUT", &path(p), &json_headers, body)
+        http_request(env.addr(), "PUT", &path(p), &json_headers, body)
             .await
             .error(status, code);
     }
     let long_reason = serde_json::json!({"userId": "sso:a", "reason": "x".repeat(501)}).to_string();
-    request(
+    http_request(
         env.addr(),
         "PUT",
         &path("/bans"),
@@ -858,7 +809,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     .error(400, "invalid-request");
     // Not JSON at all.
     let plain = format!("Authorization: Bearer {ACME_KEY}\r\nContent-Type: text/plain\r\n");
-    request(
+    http_request(
         env.addr(),
         "PUT",
         &path("/locks"),
@@ -869,7 +820,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     .error(415, "unsupported-media-type");
     // Over the body limit (16 KiB), declared or not.
     let huge = format!(r#"{{"image":"{}"}}"#, "a".repeat(64 * 1024));
-    request(env.addr(), "PUT", &path("/locks"), &json_headers, &huge)
+    http_request(env.addr(), "PUT", &path("/locks"), &json_headers, &huge)
         .await
         .error(413, "body-too-large");
     // A token issued for another tenant does not ban anyone here.
@@ -882,7 +833,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     )
     .await;
     let foreign = serde_json::json!({"anonymousToken": other.welcome().token}).to_string();
-    request(env.addr(), "PUT", &path("/bans"), &json_headers, &foreign)
+    http_request(env.addr(), "PUT", &path("/bans"), &json_headers, &foreign)
         .await
         .error(400, "invalid-id");
     // Wrong keys on writes.
@@ -962,6 +913,17 @@ async fn images_are_listed_newest_first_in_pages() {
         )
         .await;
     assert_eq!(theirs.json()["images"], serde_json::json!([]));
+    // Live connections: acme's open widgets (the writers above are gone), not the other
+    // tenant's.
+    let _open = Client::join_with(env.addr(), acme_hello(&names[0])).await;
+    assert_eq!(
+        env.acme("GET", "/live", None).await.json()["connections"],
+        1
+    );
+    let other_live = env
+        .call("GET", &format!("{BASE}/other/live"), Some(OTHER_KEY), None)
+        .await;
+    assert_eq!(other_live.json()["connections"], 0);
     env.server.shutdown().await;
 }
 

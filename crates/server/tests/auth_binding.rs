@@ -109,7 +109,7 @@ async fn anonymous_readers_see_pseudonyms_not_signed_users_ids() {
         .send(&ClientMessage::Hello(Hello {
             protocol: 1,
             tenant_id: TenantId::new("r"),
-            image_id: ImageId::new("img"),
+            subject: ImageId::new("img").into(),
             auth: Some(signed("r", SERVER_AUDIENCE, now_ms())),
             resume: None,
         }))
@@ -145,7 +145,7 @@ async fn anonymous_readers_see_pseudonyms_not_signed_users_ids() {
         Hello {
             protocol: 1,
             tenant_id: TenantId::new("r"),
-            image_id: ImageId::new("img"),
+            subject: ImageId::new("img").into(),
             auth: None,
             resume: None,
         },
@@ -186,7 +186,7 @@ async fn hello(
         .send(&ClientMessage::Hello(Hello {
             protocol: 1,
             tenant_id: TenantId::new(tenant),
-            image_id: ImageId::new("img"),
+            subject: ImageId::new("img").into(),
             auth: Some(auth),
             resume: None,
         }))

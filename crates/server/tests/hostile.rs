@@ -119,7 +119,7 @@ fn hello_for(tenant: &str, image: &str, auth: Option<Auth>) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new(tenant),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth,
         resume: None,
     }
@@ -353,6 +353,135 @@ async fn expect_error(c: &mut Client) -> ErrorFrame {
 async fn raw_error(c: &mut Client, frame: &str) -> ErrorFrame {
     c.send_raw(frame).await;
     expect_error(c).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discussions on page text (issue #14)
+// ---------------------------------------------------------------------------------------------
+
+/// Hostile text anchors and page ids: broken offsets, a huge or blank quote, control characters
+/// (terminal escapes, NUL) in the quote or its context, offsets outside u32, unknown anchor kinds,
+/// anchors of the wrong kind on a page or an image, a read-only page, markup in a quote (stored
+/// and echoed as text), and page ids that are not ids.
+async fn text_anchor_attacks(env: &Env) {
+    let page_hello = |tenant: &str, page: &str, auth: Option<Auth>| Hello {
+        subject: image_chat_protocol::PageId::new(page).into(),
+        ..hello_for(tenant, page, auth)
+    };
+    let join_page = async |tenant: &str, page: &str, auth: Option<Auth>| {
+        let mut c = env.connect(None).await;
+        c.send(&ClientMessage::Hello(page_hello(tenant, page, auth)))
+            .await;
+        match c.recv().await {
+            ServerMessage::Welcome(w) => c.welcome = Some(w),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+        c
+    };
+    let mut c = join_page("demo", "hostile-article", anon("Mallory")).await;
+    let frame = |anchor: serde_json::Value| {
+        json!({
+            "type": "create-chat", "broadcastId": new_id(), "chatId": new_id(),
+            "anchor": anchor, "text": "hostile",
+        })
+        .to_string()
+    };
+    let text = |exact: &str, start: u64, end: u64| json!({"type": "text", "exact": exact, "prefix": "", "suffix": "", "start": start, "end": end});
+    let huge = "x".repeat(image_chat_protocol::limits::MAX_EXACT_UNITS + 1);
+    let with = |key: &str, value: serde_json::Value| {
+        let mut a = text("fox", 0, 3);
+        a[key] = value;
+        a
+    };
+    for (anchor, code) in [
+        (text("fox", 7, 4), ErrorCode::InvalidAnchor),
+        (text("fox", 0, 9), ErrorCode::InvalidAnchor),
+        (text("\u{1b}[2J\u{7}", 0, 6), ErrorCode::InvalidAnchor),
+        (text("a\u{0}b", 0, 3), ErrorCode::InvalidAnchor),
+        (text(" \n ", 0, 3), ErrorCode::InvalidAnchor),
+        (text(&huge, 0, huge.len() as u64), ErrorCode::InvalidAnchor),
+        (
+            with("prefix", json!("p".repeat(33))),
+            ErrorCode::InvalidAnchor,
+        ),
+        (with("suffix", json!("\u{9b}31m")), ErrorCode::InvalidAnchor),
+        (with("end", json!(1u64 << 32)), ErrorCode::MalformedFrame),
+        (with("start", json!(-1)), ErrorCode::MalformedFrame),
+        (with("start", json!(0.5)), ErrorCode::MalformedFrame),
+        (
+            json!({"type": "text", "exact": "fox", "start": 0, "end": 3}),
+            ErrorCode::MalformedFrame,
+        ),
+        (
+            json!({"type": "highlight", "exact": "fox"}),
+            ErrorCode::MalformedFrame,
+        ),
+        (json!([0.5, 0.5]), ErrorCode::WrongAnchorKind),
+        (
+            json!({"type": "region", "x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2}),
+            ErrorCode::WrongAnchorKind,
+        ),
+    ] {
+        let e = raw_error(&mut c, &frame(anchor.clone())).await;
+        assert_eq!(e.code, code, "{anchor}: {}", e.message);
+        assert!(e.broadcast_id.is_some(), "{anchor}: names the op");
+    }
+    // A text anchor on an image is refused too.
+    let mut on_image = env
+        .join("demo", None, "hostile-photo", anon("Mallory"))
+        .await;
+    let e = raw_error(&mut on_image, &frame(text("fox", 0, 3))).await;
+    assert_eq!(e.code, ErrorCode::WrongAnchorKind);
+    // Markup in a quote is only text: stored and echoed byte for byte.
+    let markup = "<img src=x onerror=alert(1)>";
+    c.send_raw(&frame(text(markup, 0, markup.len() as u64)))
+        .await;
+    assert!(matches!(
+        c.recv_skip_presence().await,
+        ServerMessage::Ack(_)
+    ));
+    match c.recv_skip_presence().await {
+        ServerMessage::NewTextChat(e) => {
+            let Some(anchor) = e.chat.anchor.as_text() else {
+                panic!("a text anchor");
+            };
+            assert_eq!(anchor.exact, markup);
+        }
+        other => panic!("expected new-text-chat, got {other:?}"),
+    }
+    // A read-only tenant's page takes no text discussion.
+    let mut reader = join_page("readonly", "ro-article", anon("Reader")).await;
+    assert!(reader.welcome().read_only);
+    let e = raw_error(&mut reader, &frame(text("fox", 0, 3))).await;
+    assert_eq!(e.code, ErrorCode::Forbidden);
+    // Page ids that are not ids, and a subject named twice or not at all: refused, close 4400.
+    for (hello, code) in [
+        (
+            json!({"type": "hello", "protocol": 1, "tenantId": "demo", "pageId": "a\u{0}b"}),
+            ErrorCode::InvalidId,
+        ),
+        (
+            json!({"type": "hello", "protocol": 1, "tenantId": "demo", "pageId": "p".repeat(513)}),
+            ErrorCode::InvalidId,
+        ),
+        (
+            json!({"type": "hello", "protocol": 1, "tenantId": "demo", "pageId": ""}),
+            ErrorCode::InvalidId,
+        ),
+        (
+            json!({"type": "hello", "protocol": 1, "tenantId": "demo", "imageId": "a", "pageId": "a"}),
+            ErrorCode::MalformedFrame,
+        ),
+        (
+            json!({"type": "hello", "protocol": 1, "tenantId": "demo"}),
+            ErrorCode::MalformedFrame,
+        ),
+    ] {
+        let mut h = env.connect(None).await;
+        h.send_raw(&hello.to_string()).await;
+        assert_eq!(refusal(&mut h).await, (code, 4400), "{hello}");
+    }
+    c.assert_quiet().await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1826,6 +1955,7 @@ catalogue!(
     size_limit_attacks,
     markup_attacks,
     people_attacks,
+    text_anchor_attacks,
 );
 
 /// Without `--trust-forwarded-for`, a client cannot pick its own address: the per-address

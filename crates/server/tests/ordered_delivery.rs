@@ -24,10 +24,7 @@ const GAP_WAIT: Duration = Duration::from_millis(50);
 const DELIVERY: Duration = Duration::from_secs(10);
 
 fn image() -> ImageKey {
-    ImageKey {
-        tenant: TenantId::new("t"),
-        image: ImageId::new("img"),
-    }
+    ImageKey::image(TenantId::new("t"), ImageId::new("img"))
 }
 
 fn config() -> ReorderConfig {

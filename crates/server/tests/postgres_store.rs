@@ -97,10 +97,7 @@ async fn migrations_are_versioned_and_a_newer_schema_is_refused() {
 async fn a_version_1_database_is_migrated_on_start() {
     let schema = TestSchema::create().await;
     let store = connect(&schema.url, 10).await;
-    let image = ImageKey {
-        tenant: TenantId::new("t1"),
-        image: ImageId::new("img"),
-    };
+    let image = ImageKey::image(TenantId::new("t1"), ImageId::new("img"));
     let actor = User {
         id: "anon:a".into(),
         name: "A".into(),
@@ -122,6 +119,9 @@ async fn a_version_1_database_is_migrated_on_start() {
         .await
         .batch_execute(
             "ALTER TABLE chats DROP COLUMN resolved;
+             ALTER TABLE images DROP CONSTRAINT images_tenant_kind_image_key;
+             ALTER TABLE images DROP COLUMN kind;
+             ALTER TABLE images ADD CONSTRAINT images_tenant_image_key UNIQUE (tenant, image);
              DROP TABLE image_locks;
              DROP TABLE bans;
              DROP INDEX images_by_tenant;
@@ -211,10 +211,7 @@ async fn an_outage_fails_ops_and_the_store_recovers_by_itself() {
     let store = PostgresStore::connect(&url, config)
         .await
         .expect("connect through the proxy");
-    let image = ImageKey {
-        tenant: TenantId::new("t1"),
-        image: ImageId::new("img"),
-    };
+    let image = ImageKey::image(TenantId::new("t1"), ImageId::new("img"));
     let actor = User {
         id: "anon:a".into(),
         name: "A".into(),

@@ -25,10 +25,7 @@ const TIMING: PresenceTiming = PresenceTiming {
 };
 
 fn image() -> ImageKey {
-    ImageKey {
-        tenant: TenantId::new("t"),
-        image: ImageId::new("img"),
-    }
+    ImageKey::image(TenantId::new("t"), ImageId::new("img"))
 }
 
 fn signed(person: &str, ip: &str) -> Viewer {

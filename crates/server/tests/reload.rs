@@ -1,7 +1,8 @@
 //! SIGHUP reloads the tenants file and the TLS certificate of a running `image-chat-server`
 //! without dropping anyone: after the signal a newly listed origin is allowed, a removed tenant
 //! is refused, new handshakes get the renewed certificate, and a WebSocket opened before the
-//! reload keeps working. A reload with an invalid file changes nothing.
+//! reload keeps working; a changed admin API key applies to the next request. A reload with an
+//! invalid file changes nothing.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -231,4 +232,54 @@ async fn sighup_reloads_tenants_and_certificate_and_keeps_open_sockets() {
     let op = create_op(0.5, 0.5, "still here");
     send(&mut open, &ClientMessage::CreateChat(op.clone())).await;
     assert!(matches!(next(&mut open).await, Ok(ServerMessage::Ack(_))));
+}
+
+/// The admin API's key is the tenants file's: a SIGHUP that changes it takes effect on the next
+/// request (the old key is refused, the new one works); a broken file keeps the key in force.
+#[tokio::test]
+async fn sighup_changes_the_admin_api_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let tenants_file = dir.path().join("tenants.toml");
+    let with_key = |key: &str| {
+        format!(
+            "[[tenant]]\nid = \"acme\"\napi_key = \"{key}\"\norigins = [\"localhost\"]\n\
+             anonymous = \"allow\"\n"
+        )
+    };
+    let (old, new) = (
+        "old-admin-key-0123456789abcdef01234567",
+        "new-admin-key-0123456789abcdef01234567",
+    );
+    std::fs::write(&tenants_file, with_key(old)).unwrap();
+    let server = ServerProcess::serve(
+        dir.path(),
+        &["--tenants".as_ref(), tenants_file.as_os_str()],
+        &[("RUST_LOG", "info")],
+        true,
+    );
+    let status = |key: &'static str| {
+        let addr = server.addr;
+        async move {
+            http_request(
+                addr,
+                "GET",
+                "/admin/api/v1/tenants/acme/bans",
+                &format!("Authorization: Bearer {key}\r\n"),
+                "",
+            )
+            .await
+            .status
+        }
+    };
+    assert_eq!((status(old).await, status(new).await), (200, 401));
+
+    replace_file(&tenants_file, &with_key(new));
+    server.signal("HUP");
+    logged(&server, "configuration reloaded", 1).await;
+    assert_eq!((status(old).await, status(new).await), (401, 200));
+
+    std::fs::write(&tenants_file, "[[tenant]]\nid = \"acme\"\norigins = 7\n").unwrap();
+    server.signal("HUP");
+    logged(&server, "reload failed", 1).await;
+    assert_eq!((status(old).await, status(new).await), (401, 200));
 }

@@ -62,10 +62,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
         tls: None,
     };
     let server = start_with_security(&dir.path().join("db"), 1000, limits, security).await;
-    let image = ImageKey {
-        tenant: TenantId::new("demo"),
-        image: ImageId::new("busy"),
-    };
+    let image = ImageKey::image(TenantId::new("demo"), ImageId::new("busy"));
     let addr = server.local_addr();
     let mut publisher = Client::join(addr, "busy").await;
     let mut watcher = Client::join(addr, "busy").await;

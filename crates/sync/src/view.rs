@@ -12,7 +12,9 @@
 
 use crate::queue::Queue;
 
-use image_chat_protocol::{Anchor, BroadcastId, ChatId, CommentId, ImageState, Op, User};
+use image_chat_protocol::{
+    Anchor, BroadcastId, ChatId, CommentId, ImageState, Op, TextAnchor, User,
+};
 
 use crate::connection::ConnectionStatus;
 use crate::error::{FailReason, OpKind};
@@ -83,7 +85,9 @@ pub struct CommentView {
 pub struct ChatView {
     /// Its id (`data-chat-id`).
     pub id: ChatId,
-    /// Where the marker sits (fractions of the image size).
+    /// Where the discussion is anchored: a point or a region of an image (fractions of its
+    /// size), or a passage of a page's text ([`ChatView::text`]); the kind follows the
+    /// engine's subject.
     pub anchor: Anchor,
     /// The thread, oldest first.
     pub comments: Vec<CommentView>,
@@ -100,9 +104,18 @@ pub struct ChatView {
 }
 
 impl ChatView {
-    /// The marker position as `(x, y)` fractions: the point, or a region's top-left corner.
+    /// The marker position as `(x, y)` fractions: the point, or a region's top-left corner;
+    /// `None` for a passage of text (a page's discussion has no marker on an image).
     pub fn point(&self) -> Option<(f64, f64)> {
-        Some(self.anchor.corner())
+        match self.anchor {
+            Anchor::Text(_) => None,
+            _ => Some(self.anchor.corner()),
+        }
+    }
+
+    /// A page discussion's passage (re-anchor it with `image_chat_anchor::locate`).
+    pub fn text(&self) -> Option<&TextAnchor> {
+        self.anchor.as_text()
     }
 
     /// A region anchor's `(x, y, w, h)`, as fractions.

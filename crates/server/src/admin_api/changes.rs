@@ -104,7 +104,7 @@ pub async fn delete_chat(
     let seq = commit(&app, &key, &op).await?;
     tracing::info!(tenant = %key.tenant, chat = %chat.as_str(), "admin API deleted a discussion");
     Ok(Json(Deleted {
-        image: key.image.as_str().to_owned(),
+        image: key.id().to_owned(),
         chat_id: chat.as_str().to_owned(),
         comment_id: None,
         seq,
@@ -157,7 +157,7 @@ pub async fn delete_comment(
     let seq = commit(&app, &key, &op).await?;
     tracing::info!(tenant = %key.tenant, chat = %chat.as_str(), "admin API deleted a comment");
     Ok(Json(Deleted {
-        image: key.image.as_str().to_owned(),
+        image: key.id().to_owned(),
         chat_id: chat.as_str().to_owned(),
         comment_id: Some(comment.as_str().to_owned()),
         seq,

@@ -184,10 +184,7 @@ pub fn image_key(admin: &TenantAdmin, image: &str) -> Result<ImageKey, ApiError>
             "the image id is not valid",
         ));
     }
-    Ok(ImageKey {
-        tenant: admin.id().clone(),
-        image,
-    })
+    Ok(ImageKey::image(admin.id().clone(), image))
 }
 
 /// A discussion id from a path, checked.
@@ -296,7 +293,7 @@ pub async fn list_chats(
     page.limit()?;
     page.cursor(parse_chat_cursor)?;
     let (_, chats) = current_chats(&app, &key).await?;
-    Ok(Json(page_of_chats(&key.image, &chats, &page)?))
+    Ok(Json(page_of_chats(&ImageId::new(key.id()), &chats, &page)?))
 }
 
 /// Read one discussion with all its comments.
@@ -333,5 +330,5 @@ pub async fn get_chat(
             "no such discussion on this image",
         )
     })?;
-    Ok(Json(chat_view(&key.image, found)))
+    Ok(Json(chat_view(&ImageId::new(key.id()), found)))
 }

@@ -120,7 +120,7 @@ async fn set(
         .map_err(|err| ApiError::store(&err))?;
     tracing::info!(tenant = %key.tenant, locked, changed, "admin API lock");
     Ok(Json(LockState {
-        image: key.image.as_str().to_owned(),
+        image: key.id().to_owned(),
         locked,
         changed,
     }))

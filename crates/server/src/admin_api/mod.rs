@@ -20,6 +20,7 @@ pub mod changes;
 pub mod chats;
 pub mod error;
 pub mod images;
+pub mod live;
 pub mod locks;
 pub mod paging;
 
@@ -86,6 +87,7 @@ impl Modify for BearerAuth {
 fn api_routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(images::list_images))
+        .routes(routes!(live::live))
         .routes(routes!(chats::list_chats))
         .routes(routes!(chats::get_chat, changes::delete_chat))
         .routes(routes!(changes::delete_comment))

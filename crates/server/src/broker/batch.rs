@@ -269,10 +269,7 @@ mod tests {
     use crate::broker::memory::MemoryBroker;
 
     fn key() -> ImageKey {
-        ImageKey {
-            tenant: TenantId::new("t"),
-            image: ImageId::new("img"),
-        }
+        ImageKey::image(TenantId::new("t"), ImageId::new("img"))
     }
 
     fn event(seq: u64) -> Published {

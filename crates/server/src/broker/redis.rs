@@ -35,6 +35,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
+use image_chat_protocol::SubjectKind;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 use redis::{AsyncCommands, Client, IntoConnectionInfo};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -192,14 +193,12 @@ impl Shared {
 
 /// The channel of `topic`.
 pub fn channel(prefix: &str, topic: &ImageKey) -> String {
-    [
-        prefix,
-        "ch:",
-        topic.tenant.as_str(),
-        "/",
-        topic.image.as_str(),
-    ]
-    .concat()
+    // Tenant ids have no `:` or `/`, so an image's and a page's channels cannot meet.
+    let kind = match topic.kind() {
+        SubjectKind::Image => "ch:",
+        SubjectKind::Page => "ch-page:",
+    };
+    [prefix, kind, topic.tenant.as_str(), "/", topic.id()].concat()
 }
 
 /// Drops the node's subscription to a channel with its last local subscriber.

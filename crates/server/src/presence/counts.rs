@@ -208,10 +208,7 @@ mod tests {
     use image_chat_protocol::{ImageId, TenantId};
 
     fn key(image: &str) -> ImageKey {
-        ImageKey {
-            tenant: TenantId::new("t"),
-            image: ImageId::new(image),
-        }
+        ImageKey::image(TenantId::new("t"), ImageId::new(image))
     }
 
     fn anon(person: &str, ip: &str) -> Viewer {

@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use image_chat_protocol::SubjectKind;
 use redis::Script;
 use redis::aio::ConnectionManager;
 use tokio::task::JoinHandle;
@@ -162,12 +163,17 @@ impl Shared {
     }
 
     fn key(&self, image: &ImageKey) -> String {
+        // Tenant ids have no `:` or `/`, so the two kinds' keys cannot meet.
+        let kind = match image.kind() {
+            SubjectKind::Image => "presence:",
+            SubjectKind::Page => "presence-page:",
+        };
         [
             self.config.prefix.as_str(),
-            "presence:",
+            kind,
             image.tenant.as_str(),
             "/",
-            image.image.as_str(),
+            image.id(),
         ]
         .concat()
     }

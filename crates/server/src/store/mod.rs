@@ -19,16 +19,49 @@ pub mod sqlite;
 pub use rules::size;
 
 use async_trait::async_trait;
-use image_chat_protocol::{ErrorCode, Event, ImageId, Op, Position, Snapshot, TenantId, User};
+use image_chat_protocol::{
+    ErrorCode, Event, ImageId, Op, PageId, Position, Snapshot, Subject, SubjectKind, TenantId, User,
+};
 use thiserror::Error;
 
-/// One image of one tenant: the unit of ordering, fan-out and resync.
+/// One image, or one page, of one tenant: the unit of ordering, fan-out, presence and resync.
+/// (Named for images, which came first; a page's text is a subject like an image, with its own
+/// discussions, event log, `seq` and `epoch`. A page and an image with the same id are two
+/// subjects.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImageKey {
-    /// The tenant owning the image.
+    /// The tenant owning the image or page.
     pub tenant: TenantId,
-    /// The image within the tenant.
-    pub image: ImageId,
+    /// The image or page within the tenant.
+    pub subject: Subject,
+}
+
+impl ImageKey {
+    /// The key of an image.
+    pub fn image(tenant: TenantId, image: ImageId) -> Self {
+        Self {
+            tenant,
+            subject: Subject::Image(image),
+        }
+    }
+
+    /// The key of a page.
+    pub fn page(tenant: TenantId, page: PageId) -> Self {
+        Self {
+            tenant,
+            subject: Subject::Page(page),
+        }
+    }
+
+    /// Image or page.
+    pub fn kind(&self) -> SubjectKind {
+        self.subject.kind()
+    }
+
+    /// The image's or page's id.
+    pub fn id(&self) -> &str {
+        self.subject.as_str()
+    }
 }
 
 /// What committing an op produced.
@@ -97,6 +130,9 @@ pub enum Rejection {
     /// The op would take the tenant, or the whole server, past its storage quota.
     #[error("the storage quota is used up")]
     QuotaExceeded,
+    /// The op's anchor is not for this kind of subject (text on an image, a point on a page).
+    #[error("that kind of anchor does not belong on this image or page")]
+    WrongAnchorKind,
     /// The image is locked read-only and the actor is not a moderator.
     #[error("this image is locked: its discussions are read-only")]
     ImageLocked,
@@ -116,6 +152,7 @@ impl From<Rejection> for ErrorCode {
             Rejection::LimitExceeded => ErrorCode::LimitExceeded,
             Rejection::ImageFull => ErrorCode::ImageFull,
             Rejection::QuotaExceeded => ErrorCode::QuotaExceeded,
+            Rejection::WrongAnchorKind => ErrorCode::WrongAnchorKind,
             Rejection::ImageLocked => ErrorCode::ImageLocked,
             Rejection::Banned => ErrorCode::Banned,
         }

@@ -51,10 +51,7 @@ pub trait BrokerFactory {
 const DELIVERY: Duration = Duration::from_secs(10);
 
 fn topic(image: &str) -> ImageKey {
-    ImageKey {
-        tenant: TenantId::new("t"),
-        image: ImageId::new(image),
-    }
+    ImageKey::image(TenantId::new("t"), ImageId::new(image))
 }
 
 fn event(seq: u64) -> Published {

@@ -305,7 +305,7 @@ impl Replica {
         let hello = ClientMessage::Hello(Hello {
             protocol: 1,
             tenant_id: TenantId::new("demo"),
-            image_id: ImageId::new(self.image.clone()),
+            subject: ImageId::new(self.image.clone()).into(),
             auth: Some(Auth::Anonymous {
                 name: "Replica".into(),
                 token: self.token.clone(),

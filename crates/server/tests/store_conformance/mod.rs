@@ -17,14 +17,17 @@
 //! - An image never written is at `{epoch: 0, seq: 0}`; resuming from exactly that on a
 //!   still-empty image yields no events; the first commit gives the log a nonzero epoch.
 //! - Replaying the log from empty with [`ImageState::apply`] gives the snapshot.
+//! - A page is a subject of its own beside the images (a page and an image with the same id do
+//!   not share anything); its events are named `*-text-chat`; it takes text anchors only, an
+//!   image points and regions only (`WrongAnchorKind`, nothing committed).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use image_chat_protocol::{
     AddComment, Anchor, BroadcastId, ChatChange, ChatId, CommentId, CreateChat, DeleteChat,
-    DeleteComment, EditComment, Event, ImageId, ImageState, MoveChat, Op, Position, ResolveChat,
-    Snapshot, TenantId, User,
+    DeleteComment, EditComment, Event, ImageId, ImageState, MoveChat, Op, PageId, Position,
+    ResolveChat, Snapshot, SubjectKind, TenantId, User,
 };
 use image_chat_server::store::size::{SNAPSHOT_OVERHEAD_BYTES, chat_bytes, comment_bytes};
 use image_chat_server::store::{
@@ -81,6 +84,8 @@ macro_rules! every_test {
             data_survives_reopening,
             secrets_are_created_once,
             ping_answers_on_a_working_store,
+            pages_are_subjects_of_their_own,
+            anchors_must_fit_the_subject,
             locks_refuse_everyone_but_moderators,
             bans_refuse_the_person_on_every_image_of_the_tenant,
             locks_and_bans_hold_across_servers,
@@ -166,10 +171,7 @@ fn moderator() -> User {
 }
 
 fn key(tenant: &str, image: &str) -> ImageKey {
-    ImageKey {
-        tenant: TenantId::new(tenant),
-        image: ImageId::new(image),
-    }
+    ImageKey::image(TenantId::new(tenant), ImageId::new(image))
 }
 
 /// A new discussion; its opening comment gets the id `chat.opening_comment()`.
@@ -709,14 +711,14 @@ pub async fn snapshot_equals_replayed_log<F: StoreFactory>(factory: &F) {
         let event = applied(&store, &image, actor, op, now).await;
         // What the event says about the commit.
         match &event {
-            Event::NewImageChat(e) => {
+            Event::NewImageChat(e) | Event::NewTextChat(e) => {
                 assert_eq!(e.chat.comments.len(), 1);
                 assert_eq!(e.chat.comments[0].author, *actor);
                 assert_eq!(e.chat.comments[0].created_at, now);
                 assert_eq!(e.chat.comments[0].edited_at, None);
                 assert_eq!(e.chat.anchor, Anchor::point(0.25, 0.75));
             }
-            Event::ImageChatUpdated(e) => match &e.change {
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => match &e.change {
                 ChatChange::CommentAdded { comment } => {
                     assert_eq!(comment.author, *actor);
                     assert_eq!(comment.created_at, now);
@@ -727,7 +729,7 @@ pub async fn snapshot_equals_replayed_log<F: StoreFactory>(factory: &F) {
                 | ChatChange::Resolved { .. }
                 | ChatChange::Moved { .. } => {}
             },
-            Event::DeletedImageChat(_) => {}
+            Event::DeletedImageChat(_) | Event::DeletedTextChat(_) => {}
         }
         assert_eq!(event.broadcast_id(), op.broadcast_id());
         assert_eq!(event.chat_id(), op.chat_id());
@@ -2045,6 +2047,215 @@ pub async fn catch_up_is_never_heavier_than_the_snapshot<F: StoreFactory>(factor
     // Resuming from the head is still "nothing missed".
     let (_, none) = expect_events(store.catch_up(&image, Some(head)).await.expect("catch_up"));
     assert!(none.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pages (discussions on page text)
+// ---------------------------------------------------------------------------------------------
+
+fn page(tenant: &str, page: &str) -> ImageKey {
+    ImageKey::page(TenantId::new(tenant), PageId::new(page))
+}
+
+const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by seven the quay is \
+                       quiet again and the gulls take over.";
+
+/// The anchor of `passage` in [`ARTICLE`], as the widget builds it.
+fn passage(passage: &str) -> Anchor {
+    let start = ARTICLE.find(passage).expect("in the article") as u32;
+    let end = start + passage.encode_utf16().count() as u32;
+    Anchor::Text(image_chat_anchor::describe(ARTICLE, start..end).expect("anchors"))
+}
+
+fn create_on(bid: BroadcastId, chat: &ChatId, anchor: Anchor, text: &str) -> Op {
+    Op::CreateChat(CreateChat {
+        broadcast_id: bid,
+        chat_id: chat.clone(),
+        anchor,
+        text: text.into(),
+    })
+}
+
+/// A text discussion's whole life on a page: created, replied to, edited, re-anchored,
+/// resolved, a reply deleted, deleted; every event is a `*-text-chat` one, the log replays to
+/// the snapshot, a resume gets exactly the missed events; and an image with the page's id
+/// (another subject) sees none of it.
+pub async fn pages_are_subjects_of_their_own<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let on_page = page("t1", "https://example.com/post#chapter-1");
+    let same_id_image = key("t1", "https://example.com/post#chapter-1");
+    let mut ids = Ids::default();
+    let chat = ids.chat();
+    let reply = ids.comment();
+
+    let created = applied(
+        &store,
+        &on_page,
+        &alice(),
+        &create_on(
+            ids.bid(),
+            &chat,
+            passage("Fishing boats leave"),
+            "Why so early?",
+        ),
+        10,
+    )
+    .await;
+    let Event::NewTextChat(created) = created else {
+        panic!("a page's discussion is a new-text-chat: {created:?}")
+    };
+    assert_eq!(
+        (created.seq, created.chat.anchor.clone()),
+        (1, passage("Fishing boats leave"))
+    );
+    let mid = position(&store, &on_page).await;
+    let script = [
+        (bob(), add_op(ids.bid(), &chat, &reply, "The tide.")),
+        (
+            alice(),
+            edit_op(ids.bid(), &chat, &chat.opening_comment(), "Why before six?"),
+        ),
+        (
+            alice(),
+            Op::MoveChat(MoveChat {
+                broadcast_id: ids.bid(),
+                chat_id: chat.clone(),
+                anchor: passage("Fishing boats leave before six"),
+            }),
+        ),
+        (
+            moderator(),
+            Op::ResolveChat(ResolveChat {
+                broadcast_id: ids.bid(),
+                chat_id: chat.clone(),
+                resolved: true,
+            }),
+        ),
+        (
+            bob(),
+            Op::DeleteComment(DeleteComment {
+                broadcast_id: ids.bid(),
+                chat_id: chat.clone(),
+                comment_id: reply.clone(),
+            }),
+        ),
+    ];
+    for (i, (actor, op)) in script.iter().enumerate() {
+        let event = applied(&store, &on_page, actor, op, 20 + i as u64).await;
+        assert!(
+            matches!(event, Event::UpdatedTextChat(_)),
+            "a change on a page is an updated-text-chat: {event:?}"
+        );
+    }
+    let snapshot = current_snapshot(&store, &on_page).await;
+    assert_eq!(snapshot.chats.len(), 1);
+    assert_eq!(
+        snapshot.chats[0].anchor,
+        passage("Fishing boats leave before six")
+    );
+    assert!(snapshot.chats[0].resolved);
+    assert_eq!(snapshot.chats[0].comments.len(), 1);
+    assert_log_replays_to_snapshot(&store, &on_page).await;
+    // A client that saw the creation resumes with exactly the five changes after it.
+    let (at, missed) = expect_events(store.catch_up(&on_page, Some(mid)).await.expect("catch up"));
+    assert_eq!(seqs(&missed), [2, 3, 4, 5, 6]);
+    assert_eq!(at.seq, 6);
+    assert!(missed.iter().all(|e| e.subject_kind() == SubjectKind::Page));
+
+    // The image of the same id is another subject: empty, its own log and ids.
+    assert_eq!(
+        position(&store, &same_id_image).await,
+        Position { epoch: 0, seq: 0 }
+    );
+    let on_image = applied(
+        &store,
+        &same_id_image,
+        &bob(),
+        &create_op(ids.bid(), &chat, "same chat id, on the image"),
+        40,
+    )
+    .await;
+    assert!(matches!(on_image, Event::NewImageChat(ref e) if e.seq == 1));
+    assert_eq!(current_snapshot(&store, &on_page).await, snapshot);
+
+    let deleted = applied(&store, &on_page, &alice(), &delete_op(ids.bid(), &chat), 50).await;
+    assert!(matches!(deleted, Event::DeletedTextChat(ref e) if e.seq == 7));
+    assert!(current_snapshot(&store, &on_page).await.chats.is_empty());
+    assert_eq!(
+        current_snapshot(&store, &same_id_image).await.chats.len(),
+        1
+    );
+    assert_log_replays_to_snapshot(&store, &on_page).await;
+
+    // Locks are per subject too: locking the image leaves the page open, and a locked page
+    // takes ops from moderators only.
+    assert!(
+        store
+            .set_locked(&same_id_image, true, 60)
+            .await
+            .expect("lock")
+    );
+    assert!(!store.locked(&on_page).await.expect("locked"));
+    let open_chat = ids.chat();
+    let op = create_on(ids.bid(), &open_chat, passage("the gulls"), "still open");
+    applied(&store, &on_page, &bob(), &op, 61).await;
+    assert!(store.set_locked(&on_page, true, 62).await.expect("lock"));
+    let reply = add_op(ids.bid(), &open_chat, &ids.comment(), "locked?");
+    assert_eq!(
+        rejected(&store, &on_page, &bob(), &reply).await,
+        Rejection::ImageLocked
+    );
+    applied(&store, &on_page, &moderator(), &reply, 63).await;
+}
+
+/// Text anchors only on pages, points and regions only on images: anything else is refused
+/// with `WrongAnchorKind` and commits nothing (no log is even created).
+pub async fn anchors_must_fit_the_subject<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let on_page = page("t1", "article");
+    let on_image = key("t1", "article");
+    let mut ids = Ids::default();
+    let chat = ids.chat();
+    let text = passage("the quay");
+    for anchor in [Anchor::point(0.5, 0.5), Anchor::region(0.1, 0.1, 0.2, 0.2)] {
+        let op = create_on(ids.bid(), &chat, anchor, "on a page?");
+        assert_eq!(
+            rejected(&store, &on_page, &alice(), &op).await,
+            Rejection::WrongAnchorKind
+        );
+    }
+    let op = create_on(ids.bid(), &chat, text.clone(), "on an image?");
+    assert_eq!(
+        rejected(&store, &on_image, &alice(), &op).await,
+        Rejection::WrongAnchorKind
+    );
+    assert_eq!(
+        position(&store, &on_page).await,
+        Position { epoch: 0, seq: 0 }
+    );
+    assert_eq!(
+        position(&store, &on_image).await,
+        Position { epoch: 0, seq: 0 }
+    );
+    // A discussion on the page cannot be moved onto a point either.
+    applied(
+        &store,
+        &on_page,
+        &alice(),
+        &create_on(ids.bid(), &chat, text, "here"),
+        1,
+    )
+    .await;
+    let moved = Op::MoveChat(MoveChat {
+        broadcast_id: ids.bid(),
+        chat_id: chat.clone(),
+        anchor: Anchor::point(0.5, 0.5),
+    });
+    assert_eq!(
+        rejected(&store, &on_page, &alice(), &moved).await,
+        Rejection::WrongAnchorKind
+    );
+    assert_eq!(position(&store, &on_page).await.seq, 1);
 }
 
 // ---------------------------------------------------------------------------------------------

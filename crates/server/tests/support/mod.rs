@@ -119,11 +119,19 @@ pub struct Client {
     pub welcome: Option<Welcome>,
 }
 
+/// A `hello` for page `page` (discussions on its text).
+pub fn page_hello(page: &str, resume: Option<Position>) -> Hello {
+    Hello {
+        subject: image_chat_protocol::PageId::new(page).into(),
+        ..hello(page, resume)
+    }
+}
+
 pub fn hello(image: &str, resume: Option<Position>) -> Hello {
     Hello {
         protocol: 1,
         tenant_id: TenantId::new("demo"),
-        image_id: ImageId::new(image),
+        subject: ImageId::new(image).into(),
         auth: Some(Auth::Anonymous {
             name: "Tester".into(),
             token: None,
@@ -285,10 +293,8 @@ pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
 /// Sends an op, returns its ack's seq and consumes its echo (which follows the ack).
 pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
     let seq = send_for_ack(client, message).await;
-    match client.recv_skip_presence().await {
-        ServerMessage::NewImageChat(e) if e.seq == seq => {}
-        ServerMessage::ImageChatUpdated(e) if e.seq == seq => {}
-        ServerMessage::DeletedImageChat(e) if e.seq == seq => {}
+    match client.recv_skip_presence().await.into_event() {
+        Ok(e) if e.seq() == seq => {}
         other => panic!("expected the echo of seq {seq}, got {other:?}"),
     }
     seq
@@ -329,4 +335,95 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
     (status, body)
+}
+
+/// An HTTP response read whole: status, head (status line and headers) and body (de-chunked).
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
+    }
+
+    /// Asserts the admin API's JSON error shape with this status and code.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert!(
+            self.head
+                .to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{}",
+            self.head
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(
+            body.as_object().unwrap().len(),
+            2,
+            "only code and message: {body}"
+        );
+    }
+}
+
+/// One HTTP/1.1 request on a fresh TCP connection; the response read to its end.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> HttpReply {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // A server may answer (413) before reading a large body, and close: that is fine.
+    let _ = stream.write_all(body.as_bytes()).await;
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut response))
+        .await
+        .expect("response in time");
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    HttpReply {
+        status,
+        head: head.to_owned(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }

@@ -22,21 +22,24 @@ impl Engine {
         let Ok(message) = ServerMessage::decode(text) else {
             return;
         };
+        // The engine is the same for images and pages: an event is applied whatever its name
+        // (`new-image-chat` or `new-text-chat`…), by its payload.
+        let message = match message.into_event() {
+            Ok(event) => return self.on_live_events(now, vec![event]),
+            Err(message) => message,
+        };
         match message {
             ServerMessage::Welcome(welcome) => {
                 if matches!(self.link, Link::Connecting { opened: true, .. }) {
                     self.on_welcome(now, welcome);
                 }
             }
-            ServerMessage::NewImageChat(e) => {
-                self.on_live_events(now, vec![Event::NewImageChat(e)])
-            }
-            ServerMessage::ImageChatUpdated(e) => {
-                self.on_live_events(now, vec![Event::ImageChatUpdated(e)]);
-            }
-            ServerMessage::DeletedImageChat(e) => {
-                self.on_live_events(now, vec![Event::DeletedImageChat(e)]);
-            }
+            ServerMessage::NewImageChat(_)
+            | ServerMessage::ImageChatUpdated(_)
+            | ServerMessage::DeletedImageChat(_)
+            | ServerMessage::NewTextChat(_)
+            | ServerMessage::UpdatedTextChat(_)
+            | ServerMessage::DeletedTextChat(_) => {}
             ServerMessage::Batch(batch) => self.on_live_events(now, batch.events),
             ServerMessage::Ack(ack) => self.on_ack(&ack.broadcast_id, ack.seq),
             ServerMessage::Error(error) => self.on_error(error),
@@ -126,14 +129,14 @@ impl Engine {
     pub(super) fn announcement(&self, event: &Event) -> Option<Announcement> {
         let is_you = |user: &User| self.you.as_ref().is_some_and(|you| you.id == user.id);
         match event {
-            Event::NewImageChat(e) => {
+            Event::NewImageChat(e) | Event::NewTextChat(e) => {
                 let by = e.chat.author()?.clone();
                 (!is_you(&by)).then(|| Announcement::NewChat {
                     chat_id: e.chat.id.clone(),
                     by,
                 })
             }
-            Event::ImageChatUpdated(e) => match &e.change {
+            Event::ImageChatUpdated(e) | Event::UpdatedTextChat(e) => match &e.change {
                 ChatChange::CommentAdded { comment } => {
                     (!is_you(&comment.author)).then(|| Announcement::Reply {
                         chat_id: e.chat_id.clone(),
@@ -167,7 +170,7 @@ impl Engine {
                     chat_id: e.chat_id.clone(),
                 }),
             },
-            Event::DeletedImageChat(e) => Some(Announcement::Deleted {
+            Event::DeletedImageChat(e) | Event::DeletedTextChat(e) => Some(Announcement::Deleted {
                 chat_id: e.chat_id.clone(),
             }),
         }

@@ -108,7 +108,7 @@ impl Engine {
         Hello {
             protocol: PROTOCOL_VERSION,
             tenant_id: self.tenant_id.clone(),
-            image_id: self.image_id.clone(),
+            subject: self.subject.clone(),
             auth,
             resume: if self.need_snapshot {
                 None

@@ -82,6 +82,17 @@ impl Engine {
                     chat_id,
                 })
             }
+            Command::CreateText { anchor, text } => {
+                let anchor = Anchor::Text(anchor);
+                anchor.validate()?;
+                validate_text(&text)?;
+                Op::CreateChat(CreateChat {
+                    broadcast_id,
+                    chat_id: ids::chat_id(self.ids.as_mut()),
+                    anchor,
+                    text,
+                })
+            }
             Command::CreateRegion { x, y, w, h, text } => {
                 let anchor = Anchor::region(x, y, w, h);
                 // Checked as given (a fraction outside [0, 1] is refused, not rounded in).
@@ -146,6 +157,9 @@ impl Engine {
                 return Err(LocalError::UnknownOp(op));
             }
         };
+        // Text on pages, points and regions on images: the server would refuse the others
+        // (`wrong-anchor-kind`), so they are refused here, before anything is shown.
+        op.check_subject(self.subject.kind())?;
         self.own.insert(op.broadcast_id().clone());
         let author = self.optimistic_author();
         let progress = match self.live_conn() {

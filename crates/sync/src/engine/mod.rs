@@ -41,8 +41,8 @@ use crate::queue::Queue;
 
 use image_chat_protocol::limits::validate_name;
 use image_chat_protocol::{
-    Anchor, Auth, BroadcastId, ChatId, ClientMessage, CloseCode, CommentId, ImageId, ImageState,
-    Op, Position, TenantId, User,
+    Anchor, Auth, BroadcastId, ChatId, ClientMessage, CloseCode, CommentId, ImageState, Op,
+    Position, Subject, TenantId, TextAnchor, User,
 };
 
 use crate::backoff::{Backoff, DEFAULT_BASE_MS, DEFAULT_CAP_MS};
@@ -90,8 +90,9 @@ impl Default for Timing {
 pub struct Config {
     /// The site's tenant.
     pub tenant_id: TenantId,
-    /// The image discussed.
-    pub image_id: ImageId,
+    /// The image (or page) discussed. The engine treats both alike; the server takes only
+    /// anchors of the subject's kind (points and regions on an image, text on a page).
+    pub subject: Subject,
     /// Who the person is (`None`: anonymous without a name, if the tenant allows it). Read
     /// afresh for every `hello`; change it with [`Engine::set_auth`].
     pub auth: Option<Auth>,
@@ -102,11 +103,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// A config with default timing, assuming the browser is online.
-    pub fn new(tenant_id: TenantId, image_id: ImageId, auth: Option<Auth>) -> Self {
+    /// A config with default timing, assuming the browser is online. `subject` is an
+    /// [`ImageId`](image_chat_protocol::ImageId) or a [`PageId`](image_chat_protocol::PageId)
+    /// (or a [`Subject`]).
+    pub fn new(tenant_id: TenantId, subject: impl Into<Subject>, auth: Option<Auth>) -> Self {
         Self {
             tenant_id,
-            image_id,
+            subject: subject.into(),
             auth,
             online: true,
             timing: Timing::default(),
@@ -157,6 +160,14 @@ pub enum Command {
         w: f64,
         /// Height, fraction of the image height.
         h: f64,
+        /// The first comment.
+        text: String,
+    },
+    /// Start a discussion on a passage of a page's text (engines of a page only; build the
+    /// anchor with `image_chat_anchor::describe`) with a first comment.
+    CreateText {
+        /// The passage.
+        anchor: TextAnchor,
         /// The first comment.
         text: String,
     },
@@ -222,7 +233,7 @@ enum Link {
 #[derive(Debug)]
 pub struct Engine {
     tenant_id: TenantId,
-    image_id: ImageId,
+    subject: Subject,
     /// Current auth; every `hello` is built from it, so an updated SSO signature is used on the
     /// next attempt.
     auth: Option<Auth>,
@@ -276,7 +287,7 @@ impl Engine {
         };
         let mut engine = Self {
             tenant_id: config.tenant_id,
-            image_id: config.image_id,
+            subject: config.subject,
             auth: config.auth,
             token: None,
             timing: config.timing,
@@ -473,12 +484,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Locks the image read-only (`true`) or unlocks it: moderators only (anyone else:
-    /// [`LocalError::NotAllowed`]). Sent as `set-lock` when live; nothing changes locally until
+    /// Locks the image read-only (`true`) or unlocks it: moderators only, not in a read-only
+    /// session (otherwise: [`LocalError::NotAllowed`]). Sent as `set-lock` when live; nothing changes locally until
     /// the server's `lock` frame arrives (to every viewer), so the view never shows a lock the
     /// server did not make. Not connected: [`LocalError::Offline`].
     pub fn set_lock(&mut self, locked: bool) -> Result<(), LocalError> {
-        if !self.you.as_ref().is_some_and(|you| you.is_moderator) {
+        // A read-only session may change nothing, a lock included (the server says `forbidden`).
+        if self.view.read_only || !self.you.as_ref().is_some_and(|you| you.is_moderator) {
             return Err(LocalError::NotAllowed);
         }
         if !matches!(self.link, Link::Live { .. }) {
@@ -546,6 +558,12 @@ impl Engine {
     /// Everything to show, as of the last input (for a full render).
     pub fn view(&self) -> &View {
         &self.view
+    }
+
+    /// The image or page this engine follows: its kind says which anchors the discussions
+    /// carry (`subject().kind()`: points and regions, or text) and which `Command` creates one.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
     }
 
     /// The connection status.

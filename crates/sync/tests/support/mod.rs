@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use image_chat_protocol::{
     Ack, Anchor, BroadcastId, Chat, ChatChange, ChatId, ClientMessage, Comment, CommentId,
     DeletedImageChat, ErrorCode, ErrorFrame, Event, Hello, ImageChatUpdated, ImageId, ImageState,
-    NewImageChat, Op, Position, ServerMessage, TenantId, User, Welcome,
+    NewImageChat, Op, PageId, Position, ServerMessage, SubjectKind, TenantId, TextAnchor, User,
+    Welcome,
 };
 use image_chat_sync::ids::SeededIds;
 use image_chat_sync::{
@@ -52,9 +53,11 @@ fn test_uuid(n: u64) -> String {
     image_chat_protocol::ids::encode_uuid_v4(bytes)
 }
 
-/// A scripted server for one image.
+/// A scripted server for one image (or one page: [`FakeServer::page`]).
 #[derive(Debug)]
 pub struct FakeServer {
+    /// Image or page: which anchors it takes and how its events are named.
+    pub kind: SubjectKind,
     pub epoch: u32,
     pub state: ImageState,
     /// Every event of the current epoch, in order (`log[i].seq == i + 1`).
@@ -83,6 +86,7 @@ impl Default for FakeServer {
 impl FakeServer {
     pub fn new() -> Self {
         Self {
+            kind: SubjectKind::Image,
             // Like the real store: no log (epoch 0) until the image's first change.
             epoch: 0,
             state: ImageState::default(),
@@ -94,6 +98,14 @@ impl FakeServer {
             next_id: 0,
             token: Some("tok-alice".into()),
             ever_created: Default::default(),
+        }
+    }
+
+    /// A server for a page's text: text anchors only, `*-text-chat` events.
+    pub fn page() -> Self {
+        Self {
+            kind: SubjectKind::Page,
+            ..Self::new()
         }
     }
 
@@ -175,6 +187,9 @@ impl FakeServer {
         if op.validate().is_err() {
             return Err(refuse(ErrorCode::InvalidText));
         }
+        if op.check_subject(self.kind).is_err() {
+            return Err(refuse(ErrorCode::WrongAnchorKind));
+        }
         self.clock += 1;
         let seq = self.seq() + 1;
         // The first change creates the log and draws its epoch.
@@ -185,23 +200,26 @@ impl FakeServer {
                 if self.state.chat(&o.chat_id).is_some() {
                     return Err(refuse(ErrorCode::DuplicateId));
                 }
-                Event::NewImageChat(NewImageChat {
-                    seq,
-                    epoch,
-                    broadcast_id: id.clone(),
-                    chat: Chat {
-                        id: o.chat_id.clone(),
-                        anchor: o.anchor.canonical(),
-                        comments: vec![Comment {
-                            id: o.chat_id.opening_comment(),
-                            author: by.clone(),
-                            text: o.text.clone(),
-                            created_at: self.clock,
-                            edited_at: None,
-                        }],
-                        resolved: false,
+                Event::created(
+                    self.kind,
+                    NewImageChat {
+                        seq,
+                        epoch,
+                        broadcast_id: id.clone(),
+                        chat: Chat {
+                            id: o.chat_id.clone(),
+                            anchor: o.anchor.canonical(),
+                            comments: vec![Comment {
+                                id: o.chat_id.opening_comment(),
+                                author: by.clone(),
+                                text: o.text.clone(),
+                                created_at: self.clock,
+                                edited_at: None,
+                            }],
+                            resolved: false,
+                        },
                     },
-                })
+                )
             }
             Op::AddComment(o) => {
                 let Some(chat) = self.state.chat(&o.chat_id) else {
@@ -210,21 +228,24 @@ impl FakeServer {
                 if chat.comments.iter().any(|c| c.id == o.comment_id) {
                     return Err(refuse(ErrorCode::DuplicateId));
                 }
-                Event::ImageChatUpdated(ImageChatUpdated {
-                    seq,
-                    epoch,
-                    broadcast_id: id.clone(),
-                    chat_id: o.chat_id.clone(),
-                    change: ChatChange::CommentAdded {
-                        comment: Comment {
-                            id: o.comment_id.clone(),
-                            author: by.clone(),
-                            text: o.text.clone(),
-                            created_at: self.clock,
-                            edited_at: None,
+                Event::updated(
+                    self.kind,
+                    ImageChatUpdated {
+                        seq,
+                        epoch,
+                        broadcast_id: id.clone(),
+                        chat_id: o.chat_id.clone(),
+                        change: ChatChange::CommentAdded {
+                            comment: Comment {
+                                id: o.comment_id.clone(),
+                                author: by.clone(),
+                                text: o.text.clone(),
+                                created_at: self.clock,
+                                edited_at: None,
+                            },
                         },
                     },
-                })
+                )
             }
             Op::EditComment(o) => {
                 let Some(chat) = self.state.chat(&o.chat_id) else {
@@ -236,17 +257,20 @@ impl FakeServer {
                 if !may_change(&comment.author) {
                     return Err(refuse(ErrorCode::Forbidden));
                 }
-                Event::ImageChatUpdated(ImageChatUpdated {
-                    seq,
-                    epoch,
-                    broadcast_id: id.clone(),
-                    chat_id: o.chat_id.clone(),
-                    change: ChatChange::CommentEdited {
-                        comment_id: o.comment_id.clone(),
-                        text: o.text.clone(),
-                        edited_at: self.clock,
+                Event::updated(
+                    self.kind,
+                    ImageChatUpdated {
+                        seq,
+                        epoch,
+                        broadcast_id: id.clone(),
+                        chat_id: o.chat_id.clone(),
+                        change: ChatChange::CommentEdited {
+                            comment_id: o.comment_id.clone(),
+                            text: o.text.clone(),
+                            edited_at: self.clock,
+                        },
                     },
-                })
+                )
             }
             Op::DeleteChat(o) => {
                 let Some(chat) = self.state.chat(&o.chat_id) else {
@@ -255,12 +279,15 @@ impl FakeServer {
                 if !chat.author().is_some_and(may_change) {
                     return Err(refuse(ErrorCode::Forbidden));
                 }
-                Event::DeletedImageChat(DeletedImageChat {
-                    seq,
-                    epoch,
-                    broadcast_id: id.clone(),
-                    chat_id: o.chat_id.clone(),
-                })
+                Event::deleted(
+                    self.kind,
+                    DeletedImageChat {
+                        seq,
+                        epoch,
+                        broadcast_id: id.clone(),
+                        chat_id: o.chat_id.clone(),
+                    },
+                )
             }
             Op::DeleteComment(o) => {
                 let Some(chat) = self.state.chat(&o.chat_id) else {
@@ -305,7 +332,7 @@ impl FakeServer {
         self.state
             .apply(&event)
             .expect("the fake server only commits events that apply");
-        if let Event::NewImageChat(e) = &event {
+        if let Event::NewImageChat(e) | Event::NewTextChat(e) = &event {
             self.ever_created.insert(e.chat.id.clone());
         }
         self.epoch = epoch;
@@ -328,13 +355,16 @@ impl FakeServer {
         chat_id: &ChatId,
         change: ChatChange,
     ) -> Event {
-        Event::ImageChatUpdated(ImageChatUpdated {
-            seq,
-            epoch,
-            broadcast_id: id.clone(),
-            chat_id: chat_id.clone(),
-            change,
-        })
+        Event::updated(
+            self.kind,
+            ImageChatUpdated {
+                seq,
+                epoch,
+                broadcast_id: id.clone(),
+                chat_id: chat_id.clone(),
+                change,
+            },
+        )
     }
 
     /// Another client (as `by`) deletes a reply.
@@ -378,6 +408,17 @@ impl FakeServer {
             broadcast_id: BroadcastId::new(self.fresh_id()),
             chat_id: ChatId::new(self.fresh_id()),
             anchor: Anchor::point(0.25, 0.75),
+            text: text.into(),
+        });
+        self.commit_remote(&op, by)
+    }
+
+    /// Another client (as `by`) starts a discussion on a passage of the page.
+    pub fn remote_create_text(&mut self, by: &User, anchor: TextAnchor, text: &str) -> Event {
+        let op = Op::CreateChat(image_chat_protocol::CreateChat {
+            broadcast_id: BroadcastId::new(self.fresh_id()),
+            chat_id: ChatId::new(self.fresh_id()),
+            anchor: Anchor::Text(anchor),
             text: text.into(),
         });
         self.commit_remote(&op, by)
@@ -657,6 +698,37 @@ pub fn config() -> Config {
             token: None,
         }),
     )
+}
+
+/// An engine for a page's text.
+pub fn page_config() -> Config {
+    Config::new(
+        TenantId::new("demo"),
+        PageId::new("https://example.com/blog/post#chapter-1"),
+        Some(image_chat_protocol::Auth::Anonymous {
+            name: "Alice".into(),
+            token: None,
+        }),
+    )
+}
+
+/// The container text of [`page_config`]'s page.
+pub const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by seven \
+                           the quay is quiet again and the gulls take over.";
+
+/// The anchor of `passage` in [`ARTICLE`], as the widget builds it.
+pub fn passage(passage: &str) -> TextAnchor {
+    let start = ARTICLE.find(passage).expect("in the article") as u32;
+    let end = start + passage.encode_utf16().count() as u32;
+    image_chat_anchor::describe(ARTICLE, start..end).expect("anchors")
+}
+
+/// Starts a discussion on `passage` of [`ARTICLE`].
+pub fn create_text(on: &str, text: &str) -> Command {
+    Command::CreateText {
+        anchor: passage(on),
+        text: text.into(),
+    }
 }
 
 pub fn create(text: &str) -> Command {

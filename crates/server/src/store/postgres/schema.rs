@@ -11,7 +11,8 @@
 //! [`MIGRATIONS`] is an append-only list: version `n` is the `n`th entry, and a released entry
 //! is never edited (a change is a new entry). Entries only add (tables, indexes, columns with
 //! defaults), so nodes of the previous release keep working on a migrated schema during a
-//! rolling upgrade. The versions applied are recorded in
+//! rolling upgrade — except the `images.kind` entry, which changes the images' key (noted on
+//! it). The versions applied are recorded in
 //! `image_chat_migrations`. On start, [`migrate`] takes a transaction-scoped advisory lock (per
 //! schema, so servers starting together on one new database do not both create the tables),
 //! applies the missing versions in order in that one transaction (PostgreSQL's DDL is
@@ -125,6 +126,21 @@ CREATE TABLE bans (
 CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
 
 CREATE INDEX images_by_tenant ON images (tenant, id);
+",
+    },
+    Migration {
+        description: "images.kind and image_locks.kind (discussions on page text), keys with the kind",
+        // The one entry that changes keys: a node of the previous release reads and writes
+        // its images (kind 'image' by default) but cannot create one any more (its
+        // `ON CONFLICT (tenant, image)` has no matching constraint). Upgrade every node past it
+        // together (see OPERATIONS.md, "Upgrading").
+        sql: "
+ALTER TABLE images ADD COLUMN kind TEXT NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page'));
+ALTER TABLE images DROP CONSTRAINT images_tenant_image_key;
+ALTER TABLE images ADD CONSTRAINT images_tenant_kind_image_key UNIQUE (tenant, kind, image);
+ALTER TABLE image_locks ADD COLUMN kind TEXT NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page'));
+ALTER TABLE image_locks DROP CONSTRAINT image_locks_pkey;
+ALTER TABLE image_locks ADD PRIMARY KEY (tenant, kind, image);
 ",
     },
 ];

@@ -109,8 +109,9 @@ impl PgTx<'_, '_> {
 impl ReadTx for PgTx<'_, '_> {
     async fn image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         self.query_opt(
-            "SELECT id, epoch, head, bytes FROM images WHERE tenant = $1 AND image = $2",
-            &[&key.tenant.as_str(), &key.image.as_str()],
+            "SELECT id, epoch, head, bytes FROM images \
+             WHERE tenant = $1 AND kind = $2 AND image = $3",
+            &[&key.tenant.as_str(), &key.kind().as_str(), &key.id()],
         )
         .await?
         .as_ref()
@@ -330,7 +331,8 @@ impl ReadTx for PgTx<'_, '_> {
         let statement = self
             .0
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM image_locks WHERE tenant = $1 AND image = $2), \
+                "SELECT EXISTS (SELECT 1 FROM image_locks \
+                                WHERE tenant = $1 AND kind = $4 AND image = $2), \
                         EXISTS (SELECT 1 FROM bans WHERE tenant = $1 AND user_id = $3)",
             )
             .await?;
@@ -338,7 +340,12 @@ impl ReadTx for PgTx<'_, '_> {
             .0
             .query_one(
                 &statement,
-                &[&key.tenant.as_str(), &key.image.as_str(), &user_id],
+                &[
+                    &key.tenant.as_str(),
+                    &key.id(),
+                    &user_id,
+                    &key.kind().as_str(),
+                ],
             )
             .await?;
         Ok(Restrictions {
@@ -359,7 +366,7 @@ impl ReadTx for PgTx<'_, '_> {
         let rows = self
             .query(
                 "SELECT image, locked_at FROM image_locks \
-                 WHERE tenant = $1 AND (locked_at < $2 OR (locked_at = $2 AND image < $3) OR $4) \
+                 WHERE tenant = $1 AND kind = 'image' AND (locked_at < $2 OR (locked_at = $2 AND image < $3) OR $4) \
                  ORDER BY locked_at DESC, image DESC LIMIT $5",
                 &[
                     &tenant,
@@ -426,8 +433,10 @@ impl ReadTx for PgTx<'_, '_> {
                         (SELECT MAX(COALESCE(m.edited_at, m.created_at)) FROM comments m \
                          WHERE m.image_row = i.id), \
                         EXISTS (SELECT 1 FROM image_locks l \
-                                WHERE l.tenant = i.tenant AND l.image = i.image) \
-                 FROM images i WHERE i.tenant = $1 AND i.id < $2 ORDER BY i.id DESC LIMIT $3",
+                                WHERE l.tenant = i.tenant AND l.kind = i.kind \
+                                AND l.image = i.image) \
+                 FROM images i WHERE i.tenant = $1 AND i.kind = 'image' AND i.id < $2 \
+                 ORDER BY i.id DESC LIMIT $3",
                 &[
                     &tenant,
                     &page.after.unwrap_or(i64::MAX),
@@ -456,9 +465,9 @@ impl ReadTx for PgTx<'_, '_> {
 impl WriteTx for PgTx<'_, '_> {
     async fn lock_image(&mut self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         self.query_opt(
-            "SELECT id, epoch, head, bytes FROM images WHERE tenant = $1 AND image = $2 \
-             FOR UPDATE",
-            &[&key.tenant.as_str(), &key.image.as_str()],
+            "SELECT id, epoch, head, bytes FROM images \
+             WHERE tenant = $1 AND kind = $2 AND image = $3 FOR UPDATE",
+            &[&key.tenant.as_str(), &key.kind().as_str(), &key.id()],
         )
         .await?
         .as_ref()
@@ -472,10 +481,16 @@ impl WriteTx for PgTx<'_, '_> {
         epoch: u32,
     ) -> Result<Option<ImageRow>, StoreError> {
         self.query_opt(
-            "INSERT INTO images (tenant, image, epoch, head, bytes) VALUES ($1, $2, $3, 0, 0) \
-             ON CONFLICT (tenant, image) DO NOTHING \
+            "INSERT INTO images (tenant, kind, image, epoch, head, bytes) \
+             VALUES ($1, $2, $3, $4, 0, 0) \
+             ON CONFLICT (tenant, kind, image) DO NOTHING \
              RETURNING id, epoch, head, bytes",
-            &[&key.tenant.as_str(), &key.image.as_str(), &i64::from(epoch)],
+            &[
+                &key.tenant.as_str(),
+                &key.kind().as_str(),
+                &key.id(),
+                &i64::from(epoch),
+            ],
         )
         .await?
         .as_ref()
@@ -651,11 +666,12 @@ impl WriteTx for PgTx<'_, '_> {
     async fn insert_lock(&mut self, key: &ImageKey, now_ms: u64) -> Result<bool, StoreError> {
         Ok(self
             .changes(
-                "INSERT INTO image_locks (tenant, image, locked_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tenant, image) DO NOTHING",
+                "INSERT INTO image_locks (tenant, kind, image, locked_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant, kind, image) DO NOTHING",
                 &[
                     &key.tenant.as_str(),
-                    &key.image.as_str(),
+                    &key.kind().as_str(),
+                    &key.id(),
                     &signed("time", now_ms)?,
                 ],
             )
@@ -666,8 +682,8 @@ impl WriteTx for PgTx<'_, '_> {
     async fn delete_lock(&mut self, key: &ImageKey) -> Result<bool, StoreError> {
         Ok(self
             .changes(
-                "DELETE FROM image_locks WHERE tenant = $1 AND image = $2",
-                &[&key.tenant.as_str(), &key.image.as_str()],
+                "DELETE FROM image_locks WHERE tenant = $1 AND kind = $2 AND image = $3",
+                &[&key.tenant.as_str(), &key.kind().as_str(), &key.id()],
             )
             .await?
             > 0)

@@ -110,6 +110,7 @@ pub async fn commit<T: WriteTx>(tx: &mut T, req: CommitRequest<'_>) -> Result<Co
     let seq = image.head + 1;
     let cx = ops::OpContext {
         tenant: req.image.tenant.as_str(),
+        kind: req.image.kind(),
         image,
         seq,
         actor: req.actor,

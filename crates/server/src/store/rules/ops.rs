@@ -13,7 +13,7 @@
 use image_chat_protocol::{
     AddComment, Anchor, Chat, ChatChange, ChatId, Comment, CommentId, CreateChat, DeleteChat,
     DeleteComment, DeletedImageChat, EditComment, Event, ImageChatUpdated, MoveChat, NewImageChat,
-    Op, ResolveChat, User,
+    Op, ResolveChat, SubjectKind, User,
 };
 
 use super::super::{CommitLimits, Rejection, StoreError};
@@ -27,6 +27,8 @@ use super::{from_json, signed, to_json};
 pub struct OpContext<'a> {
     /// The tenant owning the image (quotas are per tenant).
     pub tenant: &'a str,
+    /// Image or page: which anchors the op may carry, and which names its event takes.
+    pub kind: SubjectKind,
     /// The image's row, locked.
     pub image: ImageRow,
     /// The `seq` this op gets if it is applied.
@@ -45,6 +47,11 @@ pub async fn apply<T: WriteTx>(
     cx: &OpContext<'_>,
     op: &Op,
 ) -> Result<Event, StoreError> {
+    // The codec's checks come first in a session; this keeps every caller of the rules to
+    // text on pages and points or regions on images.
+    if op.check_subject(cx.kind).is_err() {
+        return Err(Rejection::WrongAnchorKind.into());
+    }
     match op {
         Op::CreateChat(op) => create_chat(tx, cx, op).await,
         Op::AddComment(op) => add_comment(tx, cx, op).await,
@@ -111,17 +118,20 @@ async fn create_chat<T: WriteTx>(
     .await?;
     insert_comment(tx, cx, &op.chat_id, &comment).await?;
     add_bytes(tx, cx, delta).await?;
-    Ok(Event::NewImageChat(NewImageChat {
-        seq: cx.seq,
-        epoch: cx.image.epoch,
-        broadcast_id: op.broadcast_id.clone(),
-        chat: Chat {
-            id: op.chat_id.clone(),
-            anchor,
-            comments: vec![comment],
-            resolved: false,
+    Ok(Event::created(
+        cx.kind,
+        NewImageChat {
+            seq: cx.seq,
+            epoch: cx.image.epoch,
+            broadcast_id: op.broadcast_id.clone(),
+            chat: Chat {
+                id: op.chat_id.clone(),
+                anchor,
+                comments: vec![comment],
+                resolved: false,
+            },
         },
-    }))
+    ))
 }
 
 /// A reply in an existing discussion.
@@ -207,12 +217,15 @@ async fn delete_chat<T: WriteTx>(
     let freed = tx.chat_weight(image, op.chat_id.as_str()).await?;
     tx.delete_chat(image, op.chat_id.as_str()).await?;
     add_bytes(tx, cx, -signed(freed)).await?;
-    Ok(Event::DeletedImageChat(DeletedImageChat {
-        seq: cx.seq,
-        epoch: cx.image.epoch,
-        broadcast_id: op.broadcast_id.clone(),
-        chat_id: op.chat_id.clone(),
-    }))
+    Ok(Event::deleted(
+        cx.kind,
+        DeletedImageChat {
+            seq: cx.seq,
+            epoch: cx.image.epoch,
+            broadcast_id: op.broadcast_id.clone(),
+            chat_id: op.chat_id.clone(),
+        },
+    ))
 }
 
 /// One reply removed, by its author or a moderator. The opening comment is the discussion
@@ -322,20 +335,23 @@ async fn reshape_chat<T: WriteTx>(
     Ok(updated(cx, op.broadcast_id().clone(), op.chat_id(), change))
 }
 
-/// An `image-chat-updated` event of this commit.
+/// An `image-chat-updated` (on a page `updated-text-chat`) event of this commit.
 fn updated(
     cx: &OpContext<'_>,
     broadcast_id: image_chat_protocol::BroadcastId,
     chat_id: &ChatId,
     change: ChatChange,
 ) -> Event {
-    Event::ImageChatUpdated(ImageChatUpdated {
-        seq: cx.seq,
-        epoch: cx.image.epoch,
-        broadcast_id,
-        chat_id: chat_id.clone(),
-        change,
-    })
+    Event::updated(
+        cx.kind,
+        ImageChatUpdated {
+            seq: cx.seq,
+            epoch: cx.image.epoch,
+            broadcast_id,
+            chat_id: chat_id.clone(),
+            change,
+        },
+    )
 }
 
 /// Whether `id` is taken on this image, as a discussion id or as a comment id (one id space

@@ -430,10 +430,7 @@ mod tests {
         use image_chat_protocol::{BroadcastId, CreateChat, ImageId, TenantId};
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(&dir, 10).expect("open");
-        let key = |tenant: &str| ImageKey {
-            tenant: TenantId::new(tenant),
-            image: ImageId::new("img"),
-        };
+        let key = |tenant: &str| ImageKey::image(TenantId::new(tenant), ImageId::new("img"));
         let actor = User {
             id: "u".into(),
             name: "U".into(),
@@ -598,10 +595,10 @@ mod tests {
             .expect("v2 schema and rows");
         }
         let store = open(&dir, 10).expect("convert");
-        let image = ImageKey {
-            tenant: image_chat_protocol::TenantId::new("t"),
-            image: image_chat_protocol::ImageId::new("img"),
-        };
+        let image = ImageKey::image(
+            image_chat_protocol::TenantId::new("t"),
+            image_chat_protocol::ImageId::new("img"),
+        );
         let (position, snapshot) = store.snapshot(&image).await.expect("snapshot");
         assert_eq!(position, Position { epoch: 7, seq: 2 });
         assert_eq!(snapshot.chats.len(), 1);
@@ -629,10 +626,10 @@ mod tests {
     #[tokio::test]
     async fn version_4_files_gain_locks_and_bans() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let image = ImageKey {
-            tenant: image_chat_protocol::TenantId::new("t"),
-            image: image_chat_protocol::ImageId::new("img"),
-        };
+        let image = ImageKey::image(
+            image_chat_protocol::TenantId::new("t"),
+            image_chat_protocol::ImageId::new("img"),
+        );
         {
             let store = open(&dir, 10).expect("open");
             let conn = store.conn.lock().expect("lock");

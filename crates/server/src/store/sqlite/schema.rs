@@ -1,16 +1,20 @@
-//! The SQLite schema (version 5, recorded in `PRAGMA user_version`): created on a new file,
-//! converted from versions 2 to 4, refused when older or newer. Version 4 added
+//! The SQLite schema (version 6, recorded in `PRAGMA user_version`): created on a new file,
+//! converted from versions 2 to 5, refused when older or newer. Version 4 added
 //! `chats.resolved` (resolve / reopen); a version-3 file gains the column, every discussion
 //! open. Version 5 added `image_locks` and `bans` (moderation; empty on a converted file).
+//! Version 6 added `kind` to `images` and `image_locks` (discussions on page text): both are
+//! rebuilt under keys with the kind, `(tenant, kind, image)`, every existing row an image.
 //!
 //! Ids, anchors and event bodies are stored in their wire form (22-character base64url ids,
 //! `[x, y]` point anchors). A version-2 file is converted when it is opened (see
 //! [`migrate_v2`]); version 1 (hyphenated UUIDs, `{"type":"point",…}` anchors, never released)
 //! is refused.
 //!
-//! - `images`: one row per image that has ever been written: its log `epoch` (random, nonzero),
-//!   `head` (the last assigned `seq`) and `bytes` (the weight of its discussions, see
-//!   [`crate::store::size`]). The row is created by the first committed op.
+//! - `images`: one row per image or page (`kind`: `image` / `page`; `image` holds its id) that
+//!   has ever been written: its log `epoch` (random, nonzero), `head` (the last assigned `seq`)
+//!   and `bytes` (the weight of its discussions, see [`crate::store::size`]). The row is
+//!   created by the first committed op. Every other table hangs off its `id`, so a page's
+//!   discussions, comments and events are stored exactly as an image's.
 //! - `chats`: one row per live discussion, keyed by `(image_row, chat_id)` — ids are unique
 //!   within an image, so an id used on another image (or by another tenant) cannot block this
 //!   one — with its anchor (JSON, so new anchor kinds such as regions need no migration), its
@@ -23,8 +27,8 @@
 //!   op's `broadcast_id` and its idempotency fingerprint.
 //! - `usage`: the bytes each tenant stores (the sum of its images' `bytes`), for quotas.
 //! - `secrets`: named 32-byte random values.
-//! - `image_locks`: images locked read-only, keyed by `(tenant, image)` (an image never written
-//!   can be locked, so not by `images` row), with when.
+//! - `image_locks`: images (and pages) locked read-only, keyed by `(tenant, kind, image)` (an
+//!   image never written can be locked, so not by `images` row), with when.
 //! - `bans`: people banned from posting on a tenant's images, keyed by `(tenant, user_id)`, with
 //!   the moderator's reason and when.
 //!
@@ -38,7 +42,42 @@ use crate::store::size::{chat_bytes, comment_bytes};
 use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
+
+/// Version 5 → 6: `images` and `image_locks` gain `kind` (`image` / `page`) and are keyed by
+/// `(tenant, kind, image)`. SQLite cannot change a table's key in place, so both are rebuilt
+/// (the documented procedure: foreign keys off around it, see [`migrate`]), keeping every
+/// image row's `id`, which the other tables reference, and recreating their indexes.
+const MIGRATE_V6: &str = "
+CREATE TABLE images_v6 (
+    id     INTEGER PRIMARY KEY,
+    tenant TEXT    NOT NULL,
+    kind   TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
+    image  TEXT    NOT NULL,
+    epoch  INTEGER NOT NULL CHECK (epoch > 0),
+    head   INTEGER NOT NULL CHECK (head >= 0),
+    bytes  INTEGER NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    UNIQUE (tenant, kind, image)
+) STRICT;
+INSERT INTO images_v6 (id, tenant, kind, image, epoch, head, bytes)
+    SELECT id, tenant, 'image', image, epoch, head, bytes FROM images;
+DROP TABLE images;
+ALTER TABLE images_v6 RENAME TO images;
+CREATE INDEX images_by_tenant ON images (tenant, id);
+
+CREATE TABLE image_locks_v6 (
+    tenant    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL DEFAULT 'image' CHECK (kind IN ('image', 'page')),
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, kind, image)
+) STRICT, WITHOUT ROWID;
+INSERT INTO image_locks_v6 (tenant, kind, image, locked_at)
+    SELECT tenant, 'image', image, locked_at FROM image_locks;
+DROP TABLE image_locks;
+ALTER TABLE image_locks_v6 RENAME TO image_locks;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+";
 
 /// Version 3 → 4: discussions can be resolved (existing ones are open).
 const MIGRATE_V4: &str =
@@ -132,9 +171,25 @@ CREATE TABLE secrets (
 ) STRICT, WITHOUT ROWID;
 ";
 
-/// Creates the schema on a new database, converts a version-2 one, accepts the current one,
+/// Creates the schema on a new database, converts an older one, accepts the current one,
 /// refuses others.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    // Rebuilding `images` (version 6) needs foreign keys off, and SQLite only switches them
+    // outside a transaction. The version is read again under the lock below: when another
+    // server migrated the file meanwhile, nothing is rebuilt.
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let rebuild = version < SCHEMA_VERSION && version != 1;
+    if rebuild {
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+    }
+    let result = migrate_locked(conn);
+    if rebuild {
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+    }
+    result
+}
+
+fn migrate_locked(conn: &mut Connection) -> Result<(), StoreError> {
     // IMMEDIATE: two servers opening a new file at once must not both create the schema.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -144,21 +199,29 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             tx.execute_batch(SCHEMA_V3_IMAGE_TABLES)?;
             tx.execute_batch(MIGRATE_V4)?;
             tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         2 => {
             migrate_v2(&tx)?;
             tx.execute_batch(MIGRATE_V4)?;
             tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         3 => {
             tx.execute_batch(MIGRATE_V4)?;
             tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         4 => {
             tx.execute_batch(MIGRATE_V5)?;
+            migrate_v6(&tx)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        5 => {
+            migrate_v6(&tx)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         SCHEMA_VERSION => {}
@@ -178,6 +241,21 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         }
     }
     tx.commit()?;
+    Ok(())
+}
+
+/// Version 5 → 6 in the caller's transaction (foreign keys off, see [`migrate`]), checking
+/// that every reference to `images` still holds afterwards.
+fn migrate_v6(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(MIGRATE_V6)?;
+    let broken: i64 = tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+        r.get(0)
+    })?;
+    if broken > 0 {
+        return Err(StoreError::Backend(format!(
+            "sqlite: {broken} rows reference no image after the version 6 migration"
+        )));
+    }
     Ok(())
 }
 

@@ -21,21 +21,24 @@ use crate::store::{BanEntry, ImageEntry, ImageKey, LockEntry, Page, StoreError};
 pub(super) struct SqliteTx<'a>(pub(super) &'a Connection);
 
 const SELECT_IMAGE: &str =
-    "SELECT id, epoch, head, bytes FROM images WHERE tenant = ?1 AND image = ?2";
+    "SELECT id, epoch, head, bytes FROM images WHERE tenant = ?1 AND kind = ?2 AND image = ?3";
 
 impl SqliteTx<'_> {
     fn image_row(&self, key: &ImageKey) -> Result<Option<ImageRow>, StoreError> {
         Ok(self
             .0
             .prepare_cached(SELECT_IMAGE)?
-            .query_row(params![key.tenant.as_str(), key.image.as_str()], |row| {
-                Ok(ImageRow {
-                    id: row.get(0)?,
-                    epoch: row.get(1)?,
-                    head: row.get(2)?,
-                    bytes: row.get(3)?,
-                })
-            })
+            .query_row(
+                params![key.tenant.as_str(), key.kind().as_str(), key.id()],
+                |row| {
+                    Ok(ImageRow {
+                        id: row.get(0)?,
+                        epoch: row.get(1)?,
+                        head: row.get(2)?,
+                        bytes: row.get(3)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -256,11 +259,12 @@ impl ReadTx for SqliteTx<'_> {
         Ok(self
             .0
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM image_locks WHERE tenant = ?1 AND image = ?2), \
+                "SELECT EXISTS (SELECT 1 FROM image_locks \
+                                WHERE tenant = ?1 AND kind = ?4 AND image = ?2), \
                         EXISTS (SELECT 1 FROM bans WHERE tenant = ?1 AND user_id = ?3)",
             )?
             .query_row(
-                params![key.tenant.as_str(), key.image.as_str(), user_id],
+                params![key.tenant.as_str(), key.id(), user_id, key.kind().as_str()],
                 |row| {
                     Ok(Restrictions {
                         locked: row.get(0)?,
@@ -282,7 +286,7 @@ impl ReadTx for SqliteTx<'_> {
             .unwrap_or((i64::MAX as u64, String::new()));
         let mut stmt = self.0.prepare_cached(
             "SELECT image, locked_at FROM image_locks \
-             WHERE tenant = ?1 AND (locked_at < ?2 OR (locked_at = ?2 AND image < ?3) OR ?4) \
+             WHERE tenant = ?1 AND kind = 'image' AND (locked_at < ?2 OR (locked_at = ?2 AND image < ?3) OR ?4) \
              ORDER BY locked_at DESC, image DESC LIMIT ?5",
         )?;
         let rows = stmt.query_map(
@@ -335,8 +339,10 @@ impl ReadTx for SqliteTx<'_> {
                     (SELECT MAX(COALESCE(m.edited_at, m.created_at)) FROM comments m \
                      WHERE m.image_row = i.id), \
                     EXISTS (SELECT 1 FROM image_locks l \
-                            WHERE l.tenant = i.tenant AND l.image = i.image) \
-             FROM images i WHERE i.tenant = ?1 AND i.id < ?2 ORDER BY i.id DESC LIMIT ?3",
+                            WHERE l.tenant = i.tenant AND l.kind = i.kind \
+                            AND l.image = i.image) \
+             FROM images i WHERE i.tenant = ?1 AND i.kind = 'image' AND i.id < ?2 \
+             ORDER BY i.id DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(
             params![tenant, page.after.unwrap_or(i64::MAX), page.limit],
@@ -368,8 +374,9 @@ impl WriteTx for SqliteTx<'_> {
     ) -> Result<Option<ImageRow>, StoreError> {
         // Under the write lock nobody else can have created it since `lock_image`.
         self.execute(
-            "INSERT INTO images (tenant, image, epoch, head, bytes) VALUES (?1, ?2, ?3, 0, 0)",
-            params![key.tenant.as_str(), key.image.as_str(), epoch],
+            "INSERT INTO images (tenant, kind, image, epoch, head, bytes) \
+             VALUES (?1, ?2, ?3, ?4, 0, 0)",
+            params![key.tenant.as_str(), key.kind().as_str(), key.id(), epoch],
         )?;
         Ok(Some(ImageRow {
             id: self.0.last_insert_rowid(),
@@ -521,15 +528,16 @@ impl WriteTx for SqliteTx<'_> {
 
     async fn insert_lock(&mut self, key: &ImageKey, now_ms: u64) -> Result<bool, StoreError> {
         Ok(self.changes(
-            "INSERT OR IGNORE INTO image_locks (tenant, image, locked_at) VALUES (?1, ?2, ?3)",
-            params![key.tenant.as_str(), key.image.as_str(), now_ms],
+            "INSERT OR IGNORE INTO image_locks (tenant, kind, image, locked_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![key.tenant.as_str(), key.kind().as_str(), key.id(), now_ms],
         )? > 0)
     }
 
     async fn delete_lock(&mut self, key: &ImageKey) -> Result<bool, StoreError> {
         Ok(self.changes(
-            "DELETE FROM image_locks WHERE tenant = ?1 AND image = ?2",
-            params![key.tenant.as_str(), key.image.as_str()],
+            "DELETE FROM image_locks WHERE tenant = ?1 AND kind = ?2 AND image = ?3",
+            params![key.tenant.as_str(), key.kind().as_str(), key.id()],
         )? > 0)
     }
 

@@ -1,0 +1,40 @@
+//! The tenant's live connection count (the dashboard's "live now").
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::TenantAdmin;
+use super::error::{ApiResult, ErrorBody};
+use crate::app::App;
+
+/// Open connections now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveCount {
+    /// The tenant's open widget connections on the node that answered (each node of a cluster
+    /// counts its own).
+    #[schema(example = 17)]
+    pub connections: u64,
+}
+
+/// The tenant's open widget connections now, on the node that answers.
+#[utoipa::path(
+    get,
+    path = "/admin/api/v1/tenants/{tenant}/live",
+    tag = "usage",
+    params(("tenant" = String, Path, description = "The tenant id", example = "acme")),
+    responses(
+        (status = 200, description = "Open connections on this node", body = LiveCount,
+         example = json!({"connections": 17})),
+        (status = 401, description = "Missing or wrong API key", body = ErrorBody),
+    )
+)]
+pub async fn live(admin: TenantAdmin, State(app): State<Arc<App>>) -> ApiResult<Json<LiveCount>> {
+    Ok(Json(LiveCount {
+        connections: app.live.count(admin.id()),
+    }))
+}
