@@ -3,8 +3,8 @@
 //! other text frame is an op: the sender gets `{"type":"ack","broadcastId":"…"}` (the op's own
 //! id) and every member of the room, the sender included, gets `{"type":"event","op":<the
 //! op>}`. One task per connection, one tokio broadcast channel per room: what fan-out costs on
-//! this machine at all. Transport settings as image-chat's (small read buffer, frames written
-//! at once).
+//! this machine at all. Small transport buffers (a 4 KiB read buffer, image-chat's setting
+//! before session 6) and frames written at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
