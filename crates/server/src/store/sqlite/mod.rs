@@ -503,10 +503,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = open(&dir, 10).expect("open");
         assert!(store.commits_in_poll_order());
-        let image = ImageKey {
-            tenant: TenantId::new("t"),
-            image: ImageId::new("img"),
-        };
+        let image = ImageKey::image(TenantId::new("t"), ImageId::new("img"));
         let actor = User {
             id: "u".into(),
             name: "U".into(),
