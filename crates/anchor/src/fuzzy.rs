@@ -38,6 +38,9 @@ struct Peq {
     masks: Vec<u64>,
     /// The bit of the pattern's last row within the last block.
     last_row: u64,
+    /// For units below 256 (most of any Latin text), their entry in `units` + 1 (0: absent):
+    /// a table lookup instead of a binary search for every unit of the text.
+    latin: [u16; 256],
 }
 
 impl Peq {
@@ -53,16 +56,27 @@ impl Peq {
                 masks[k * blocks + row / W] |= 1 << (row % W);
             }
         }
+        let mut latin = [0u16; 256];
+        for (k, &unit) in units.iter().enumerate() {
+            if let (Some(slot), Ok(k)) = (latin.get_mut(usize::from(unit)), u16::try_from(k + 1)) {
+                *slot = k;
+            }
+        }
         Self {
             blocks,
             units,
             masks,
             last_row: 1 << ((m.max(1) - 1) % W),
+            latin,
         }
     }
 
     fn get(&self, unit: u16) -> Option<&[u64]> {
-        let k = self.units.binary_search(&unit).ok()?;
+        let k = match self.latin.get(usize::from(unit)) {
+            Some(0) => return None,
+            Some(&k) => usize::from(k) - 1,
+            None => self.units.binary_search(&unit).ok()?,
+        };
         self.masks.get(k * self.blocks..(k + 1) * self.blocks)
     }
 }

@@ -110,25 +110,53 @@ pub fn locate_in(text: &FlatText, anchor: &TextAnchor) -> Option<Located> {
     if budget == 0 {
         return None;
     }
-    let best = search(units, &quote, budget)
-        .into_iter()
-        .filter(|f| f.errors > 0)
-        .map(|f| {
-            let start = floor_boundary(units, f.start);
-            let end = ceil_boundary(units, f.end);
-            let quote_score = 1.0 - f.errors as f64 / m as f64;
-            (scorer.score(quote_score, start, end), start, end)
-        })
-        .filter(|&((score, side), start, end)| {
-            score >= ACCEPT_SCORE && side >= INTACT_SIDE && start < end
-        })
-        .max_by(|a, b| a.0.0.total_cmp(&b.0.0).then(b.1.cmp(&a.1)))?;
+    // Near the old position first (the usual edit: text inserted or removed nearby), the
+    // whole text only when nothing acceptable is there: a search costs its span.
+    let reach = NEAR_UNITS + 8 * m;
+    // (The old position may lie past the end of a shortened text.)
+    let near_start = scorer.hint.saturating_sub(reach).min(units.len());
+    let near = near_start..(scorer.hint + m + reach).clamp(near_start, units.len());
+    let whole = near.start == 0 && near.end == units.len();
+    let best = match fuzzy_best(units, near, &quote, budget, &scorer) {
+        Some(best) => best,
+        None if !whole => fuzzy_best(units, 0..units.len(), &quote, budget, &scorer)?,
+        None => return None,
+    };
     let (_, start, end) = best;
     // Edit distance alone prefers a truncated passage ("leave before " over "leave before
     // 5 a.m." for "leave before six"): the context says where it really ends and starts.
     let end = refine_end(units, start, end, &quote, &scorer.suffix, budget);
     let start = refine_start(units, start, end, &quote, &scorer.prefix, budget);
     located(start, end, How::Fuzzy)
+}
+
+/// Units on each side of the old position (plus eight times the quote's length) searched
+/// first by the fuzzy step.
+const NEAR_UNITS: usize = 4_096;
+
+/// The best acceptable fuzzy candidate within `span` of the text: `((score, side), start, end)`.
+fn fuzzy_best(
+    units: &[u16],
+    span: std::ops::Range<usize>,
+    quote: &[u16],
+    budget: usize,
+    scorer: &Scorer<'_>,
+) -> Option<((f64, f64), usize, usize)> {
+    let m = quote.len();
+    let offset = span.start;
+    search(&units[span], quote, budget)
+        .into_iter()
+        .filter(|f| f.errors > 0)
+        .map(|f| {
+            let start = floor_boundary(units, offset + f.start);
+            let end = ceil_boundary(units, offset + f.end);
+            let quote_score = 1.0 - f.errors as f64 / m as f64;
+            (scorer.score(quote_score, start, end), start, end)
+        })
+        .filter(|&((score, side), start, end)| {
+            score >= ACCEPT_SCORE && side >= INTACT_SIDE && start < end
+        })
+        .max_by(|a, b| a.0.0.total_cmp(&b.0.0).then(b.1.cmp(&a.1)))
 }
 
 /// Units of context that must follow (precede) a fuzzy match exactly for its end (start) to be
@@ -364,6 +392,20 @@ mod tests {
             find(&edited, &a),
             Some(("fishing boats leave before six".into(), How::Fuzzy))
         );
+    }
+
+    #[test]
+    fn an_old_position_past_the_end_of_a_shortened_text_is_harmless() {
+        let long = format!("{}{}", "filler words here. ".repeat(400), TEXT);
+        let at = long.find("worst of").expect("passage") as u32;
+        let a = describe(&long, at..at + 18).expect("anchor");
+        assert_eq!(a.exact, "worst of times, it");
+        let edited = TEXT.replace("worst of times", "worst of all times");
+        assert_eq!(
+            find(&edited, &a),
+            Some(("worst of all times, it".into(), How::Fuzzy))
+        );
+        assert_eq!(find("short", &a), None);
     }
 
     #[test]

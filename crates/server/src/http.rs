@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use image_chat_protocol::{ErrorCode, ImageId, Position, Snapshot, TenantId};
+use image_chat_protocol::{ErrorCode, ImageId, PageId, Position, Snapshot, Subject, TenantId};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
 
@@ -176,9 +176,11 @@ async fn websocket(
         })
 }
 
+/// `?image=ID` or `?page=ID` (exactly one: an image's or a page's discussions).
 #[derive(Deserialize)]
 struct SnapshotQuery {
-    image: String,
+    image: Option<String>,
+    page: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -227,7 +229,8 @@ pub(crate) fn api_wait(app: &App, peer: Option<&PeerAddr>, headers: &HeaderMap) 
     Some(secs.max(1))
 }
 
-/// `GET /api/v1/tenants/{tenant}/snapshot?image=…`: `{"position":…,"chats":[…]}`, the image's
+/// `GET /api/v1/tenants/{tenant}/snapshot?image=…` (or `?page=…`, a page's discussions on its
+/// text): `{"position":…,"chats":[…]}`, the image's
 /// snapshot as shared by every reader (see `snapshots`), so its size is bounded by the image's
 /// byte limit.
 async fn snapshot(
@@ -241,12 +244,22 @@ async fn snapshot(
         return refused;
     }
     let tenant = TenantId::new(tenant);
-    let image = ImageId::new(query.image);
-    if tenant.validate().is_err() || image.validate().is_err() {
+    let subject = match (query.image, query.page) {
+        (Some(image), None) => Subject::Image(ImageId::new(image)),
+        (None, Some(page)) => Subject::Page(PageId::new(page)),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedFrame,
+                "name exactly one of ?image= and ?page=",
+            );
+        }
+    };
+    if tenant.validate().is_err() || subject.validate().is_err() {
         return error(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidId,
-            "invalid tenant or image id",
+            "invalid tenant, image or page id",
         );
     }
     let Some(config) = app.tenants.get(&tenant) else {
@@ -266,7 +279,7 @@ async fn snapshot(
             "this tenant's discussions need its API key (Authorization: Bearer …)",
         );
     }
-    let key = ImageKey::image(tenant, image);
+    let key = ImageKey { tenant, subject };
     let encoded = if privileged {
         app.snapshots.get(app.store.as_ref(), &key).await
     } else {

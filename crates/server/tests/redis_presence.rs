@@ -156,3 +156,28 @@ async fn connection_limits_stay_per_node() {
     assert_eq!(a.connections(&image()), 1);
     redis_support::clean(&prefix).await;
 }
+
+/// A page (discussions on its text) and an image with the same id are counted apart, on every
+/// node: a reader of the page is not a viewer of the image.
+#[tokio::test]
+async fn a_page_and_an_image_of_one_id_are_counted_apart() {
+    let prefix = redis_support::fresh_prefix();
+    let broker = Arc::new(MemoryBroker::default());
+    let page = ImageKey::page(TenantId::new("t"), image_chat_protocol::PageId::new("img"));
+    let a = node(&prefix, 0, &broker).await;
+    let b = node(&prefix, 1, &broker).await;
+    assert_eq!(
+        a.join(&page, &signed("alice", "10.0.0.1"), OPEN).await,
+        Ok(1)
+    );
+    assert_eq!(b.join(&page, &signed("bob", "10.0.0.2"), OPEN).await, Ok(2));
+    assert_eq!(
+        b.join(&image(), &signed("carol", "10.0.0.3"), OPEN).await,
+        Ok(1)
+    );
+    assert_eq!(a.count(&page).await, 2);
+    assert_eq!(a.count(&image()).await, 1);
+    b.leave(&page, &signed("bob", "10.0.0.2")).await;
+    assert_eq!(a.count(&page).await, 1);
+    assert_eq!(b.count(&image()).await, 1);
+}

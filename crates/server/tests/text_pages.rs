@@ -235,6 +235,32 @@ async fn a_page_resumes_with_exactly_the_missed_text_events_and_survives_a_resta
     assert_eq!(chats[0].anchor, create.anchor);
     assert_eq!(chats[0].comments[1].text, "Yes, every morning 🦊");
     assert_eq!(welcome.position, Position { epoch, seq: 3 });
+
+    // The HTTP snapshot names a page with `?page=` (exactly one of image and page).
+    let encoded = "https%3A%2F%2Fexample.com%2Fnotes%23intro";
+    let (status, body) = http_get(
+        server.addr(),
+        &format!("/api/v1/tenants/demo/snapshot?page={encoded}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let snapshot: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(snapshot["chats"][0]["anchor"]["type"], "text");
+    assert_eq!(snapshot["position"]["seq"], 3);
+    let (_, on_image) = http_get(
+        server.addr(),
+        &format!("/api/v1/tenants/demo/snapshot?image={encoded}"),
+    )
+    .await;
+    assert!(on_image.contains("\"chats\":[]"), "{on_image}");
+    for query in [format!("image={encoded}&page={encoded}"), String::new()] {
+        let (status, _) = http_get(
+            server.addr(),
+            &format!("/api/v1/tenants/demo/snapshot?{query}"),
+        )
+        .await;
+        assert_eq!(status, 400, "{query}");
+    }
 }
 
 #[tokio::test]

@@ -123,6 +123,18 @@ pub async fn messages_arrive_in_order_unchanged_and_per_topic<F: BrokerFactory>(
     }
     // The other topic got only its own message.
     assert_eq!(next_message(&mut other).await, state(7));
+
+    // A page and an image with the same id are two topics (channels) that do not mix.
+    let page = ImageKey::page(
+        image_chat_protocol::TenantId::new("t"),
+        image_chat_protocol::PageId::new("img"),
+    );
+    let mut on_page = b.subscribe(&page).await.expect("subscribe");
+    publish(a.as_ref(), "img", state(8)).await;
+    a.publish(&page, state(9)).await.expect("publish");
+    assert_eq!(next_message(&mut on_page).await, state(9));
+    assert_eq!(next_message(&mut there).await, state(8));
+    assert_eq!(next_message(&mut here).await, state(8));
 }
 
 /// Every subscriber of a topic, on every node, receives every message.

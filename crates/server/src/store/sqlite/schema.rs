@@ -44,6 +44,33 @@ use image_chat_protocol::{Anchor, ChatId, Comment, CommentId};
 /// The schema this code reads and writes, stored in `PRAGMA user_version`.
 pub(super) const SCHEMA_VERSION: i64 = 6;
 
+/// Version 3 → 4: discussions can be resolved (existing ones are open).
+const MIGRATE_V4: &str =
+    "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
+
+/// Version 4 → 5: image locks and bans (moderation), and the index the admin API lists a
+/// tenant's images by.
+const MIGRATE_V5: &str = "
+CREATE TABLE image_locks (
+    tenant    TEXT    NOT NULL,
+    image     TEXT    NOT NULL,
+    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
+    PRIMARY KEY (tenant, image)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
+
+CREATE TABLE bans (
+    tenant    TEXT    NOT NULL,
+    user_id   TEXT    NOT NULL,
+    reason    TEXT    NOT NULL,
+    banned_at INTEGER NOT NULL CHECK (banned_at >= 0),
+    PRIMARY KEY (tenant, user_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
+
+CREATE INDEX images_by_tenant ON images (tenant, id);
+";
+
 /// Version 5 → 6: `images` and `image_locks` gain `kind` (`image` / `page`) and are keyed by
 /// `(tenant, kind, image)`. SQLite cannot change a table's key in place, so both are rebuilt
 /// (the documented procedure: foreign keys off around it, see [`migrate`]), keeping every
@@ -77,33 +104,6 @@ INSERT INTO image_locks_v6 (tenant, kind, image, locked_at)
 DROP TABLE image_locks;
 ALTER TABLE image_locks_v6 RENAME TO image_locks;
 CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
-";
-
-/// Version 3 → 4: discussions can be resolved (existing ones are open).
-const MIGRATE_V4: &str =
-    "ALTER TABLE chats ADD COLUMN resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1));";
-
-/// Version 4 → 5: image locks and bans (moderation), and the index the admin API lists a
-/// tenant's images by.
-const MIGRATE_V5: &str = "
-CREATE TABLE image_locks (
-    tenant    TEXT    NOT NULL,
-    image     TEXT    NOT NULL,
-    locked_at INTEGER NOT NULL CHECK (locked_at >= 0),
-    PRIMARY KEY (tenant, image)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX image_locks_by_time ON image_locks (tenant, locked_at, image);
-
-CREATE TABLE bans (
-    tenant    TEXT    NOT NULL,
-    user_id   TEXT    NOT NULL,
-    reason    TEXT    NOT NULL,
-    banned_at INTEGER NOT NULL CHECK (banned_at >= 0),
-    PRIMARY KEY (tenant, user_id)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX bans_by_time ON bans (tenant, banned_at, user_id);
-
-CREATE INDEX images_by_tenant ON images (tenant, id);
 ";
 
 /// The per-image tables of version 3 (see the module doc). `images` is created apart: a
