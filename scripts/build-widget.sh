@@ -20,16 +20,26 @@ target_dir=${CARGO_TARGET_DIR:-$PWD/target}
 # that `#[track_caller]` code still embeds; -Zfmt-debug=none makes `Debug` print nothing, so no
 # stray `{:?}` can pull `core::fmt` back in (the widget never shows Debug output). std's
 # `optimize_for_size` feature picks its smaller implementations (e.g. of sorting).
-if toolchain=$(bash scripts/widget-toolchain.sh); then
-  RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
-    cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
-    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
-else
-  # A machine that cannot get the pinned nightly still gets a working widget, only larger
-  # (about 11 KB gzipped: docs/BENCHMARKS.md §6a).
-  echo "build-widget: WARNING: no pinned nightly, building on stable with the prebuilt std (larger)" >&2
-  cargo build --lib --release --target wasm32-unknown-unknown
-fi
+build_wasm() {
+  if toolchain=$(bash scripts/widget-toolchain.sh); then
+    RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+      cargo +"$toolchain" build --lib --release --target wasm32-unknown-unknown \
+      -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size "$@"
+  else
+    # A machine that cannot get the pinned nightly still gets a working widget, only larger
+    # (about 11 KB gzipped: docs/BENCHMARKS.md §6a).
+    echo "build-widget: WARNING: no pinned nightly, building on stable with the prebuilt std (larger)" >&2
+    cargo build --lib --release --target wasm32-unknown-unknown "$@"
+  fi
+}
+release_dir=$target_dir/wasm32-unknown-unknown/release
+# Text mode (cargo feature `text`, docs/WIDGET.md "Text mode"): the same crate with text mode,
+# a second bundle the loader fetches instead of this one only on pages with an article to
+# discuss. Built first and copied aside (both builds write image_chat.wasm); the copy's name
+# gives its glue's: image_chat_text.js.
+build_wasm --features text
+cp "$release_dir/image_chat.wasm" "$release_dir/image_chat_text.wasm"
+build_wasm
 
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
@@ -82,9 +92,12 @@ twins() {
   node scripts/precompress.mjs "$@"
 }
 
-finish_piece "$target_dir/wasm32-unknown-unknown/release/image_chat.wasm"
-snippets=$(find pkg/snippets -name '*.js' 2>/dev/null)
-minify $snippets
+finish_piece "$release_dir/image_chat_text.wasm"
+finish_piece "$release_dir/image_chat.wasm"
+# Text mode's glue snippet (src/text/glue.js) ships with the text bundle only.
+snippets=$(find pkg/snippets -name '*.js' ! -path '*/src/text/*' 2>/dev/null)
+text_snippets=$(find pkg/snippets -path '*/src/text/*' -name '*.js' 2>/dev/null)
+minify $snippets $text_snippets
 
 # What every page downloads: the wasm, the glue and the hand-written JS modules the glue
 # imports (pkg/snippets/, e.g. src/dom/bulk.js). gzip -9 is the figure older entries of
@@ -99,6 +112,19 @@ for file in "${shipped[@]}"; do
 done
 echo "widget size: wasm + JS glue + snippets = $raw bytes raw, $gz bytes gzipped"
 node scripts/precompress.mjs "${shipped[@]}"
+
+# What a page with an article downloads instead (text mode): the text bundle's wasm and glue,
+# the same snippets and text mode's own.
+text_shipped=(pkg/image_chat_text_bg.wasm pkg/image_chat_text.js $text_snippets)
+gzip -9 -n -k -f "${text_shipped[@]}"
+raw=0
+gz=0
+for file in "${text_shipped[@]}" $snippets; do
+  raw=$(( raw + $(wc -c < "$file") ))
+  gz=$(( gz + $(wc -c < "$file.gz") ))
+done
+printf 'text bundle size (pages with [data-collab-chat], instead of the above): %s bytes raw, %s bytes gzipped; ' "$raw" "$gz"
+node scripts/precompress.mjs "${text_shipped[@]}"
 
 # The languages other than English, fetched only by pages that speak them (src/locales.rs):
 # each locales/<tag>.json becomes the ES module pkg/locales/<tag>.js (`export default {…}`,

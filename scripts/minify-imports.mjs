@@ -11,7 +11,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const [wasmPath, gluePath] = process.argv.slice(2);
 const wasm = readFileSync(wasmPath);
 let glue = readFileSync(gluePath, 'utf8');
-const MODULE = './image_chat_bg.js';
+// wasm-bindgen's module name for the wasm's imports: `./<name>_bg.js` for `<name>_bg.wasm`
+// (image_chat_bg.wasm, and the text bundle's image_chat_text_bg.wasm).
+const MODULE = `./${wasmPath.split('/').pop().replace(/\.wasm$/, '.js')}`;
 
 function leb(buf, pos) {
   let value = 0, shift = 0, byte;

@@ -4,7 +4,7 @@
 
 use image_chat_sync::ids::IdSource;
 use wasm_bindgen::prelude::*;
-use web_sys::{HtmlImageElement, Window};
+use web_sys::Window;
 
 use crate::error::WidgetError;
 
@@ -70,7 +70,7 @@ impl IdSource for CryptoIds {
 }
 
 /// The page facts option defaults come from.
-pub fn page_env(window: &Window, img: &HtmlImageElement) -> PageEnv {
+pub fn page_env(window: &Window, image_src: String) -> PageEnv {
     let location = window.location();
     let nav = window.navigator();
     let mut languages: Vec<String> = nav
@@ -90,7 +90,7 @@ pub fn page_env(window: &Window, img: &HtmlImageElement) -> PageEnv {
         origin,
         path,
         languages,
-        image_src: img.src(),
+        image_src,
     }
 }
 

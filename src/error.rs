@@ -21,6 +21,9 @@ pub enum WidgetError {
     NotAnImage,
     /// The image already has a widget.
     AlreadyMounted,
+    /// Text mode's target cannot hold text (an `<img>`, a form field, a canvas, a video).
+    #[cfg(feature = "text")]
+    NotAContainer,
     /// The image is not in a document (the overlay is placed by measuring it).
     Detached,
     /// No `window` / `document` (not running in a browser page).
@@ -38,6 +41,10 @@ impl WidgetError {
             WidgetError::NotAnImage => "the target must be an <img> element".to_owned(),
             WidgetError::AlreadyMounted => {
                 "this image already has an image-chat widget; destroy it first".to_owned()
+            }
+            #[cfg(feature = "text")]
+            WidgetError::NotAContainer => {
+                "the target must be an element holding text, such as <article>".to_owned()
             }
             WidgetError::Detached => "the image must be attached to the document".to_owned(),
             WidgetError::NoWindow => "image-chat needs a browser window".to_owned(),

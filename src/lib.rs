@@ -28,6 +28,8 @@
 //! - [`invalid`]: the notice shown in place of a widget whose options are invalid.
 //! - [`browser`]: clocks, randomness, location, storage, console.
 //! - [`error`]: [`error::WidgetError`], converted to a JS `Error` only here at the boundary.
+//! - `text` (cargo feature `text`, the second bundle): text mode — discussions on passages of
+//!   an article (`ImageChat.mountText`), on the same widget.
 
 pub mod action;
 pub mod browser;
@@ -44,6 +46,8 @@ pub mod overlay;
 pub mod reltime;
 pub mod status;
 pub mod style;
+#[cfg(feature = "text")]
+pub mod text;
 pub mod ui;
 pub mod widget;
 
@@ -191,12 +195,12 @@ fn register(shell: &Rc<Shell>) {
     });
 }
 
-/// The live widget on `img`, if any.
-pub(crate) fn mounted_on(img: &web_sys::HtmlImageElement) -> Option<Rc<Shell>> {
+/// The live widget on `target` (an image, or a text container), if any.
+pub(crate) fn mounted_on(target: &web_sys::Element) -> Option<Rc<Shell>> {
     LIVE.with(|live| {
         live.borrow()
             .iter()
-            .find(|s| &s.img == img && !s.is_destroyed())
+            .find(|s| &s.target == target && !s.is_destroyed())
             .cloned()
     })
 }
@@ -364,5 +368,110 @@ impl ImageChat {
     #[wasm_bindgen(getter = version)]
     pub fn version() -> String {
         env!("CARGO_PKG_VERSION").to_owned()
+    }
+}
+
+#[cfg(feature = "text")]
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TEXT_TYPES: &'static str = r#"
+/** Options of `ImageChat.mountText` (all optional): those of images except `imageId` and
+ *  `markerSize`, plus `pageId` and `topBarTarget`. `data-*` attributes of the container (and
+ *  of the loader's script tag) use the same names in kebab-case. */
+export interface ImageChatTextOptions extends Omit<ImageChatOptions, "imageId" | "markerSize"> {
+  /** Names the page's discussions. Default: page origin + path, `#`, the container's
+   *  `data-collab-chat` value. */
+  pageId?: string;
+  /** Where the top bar goes: a CSS selector or an element (first in it), `"none"`, or
+   *  omitted (first in the container). */
+  topBarTarget?: string | Element;
+}
+"#;
+
+#[cfg(feature = "text")]
+#[wasm_bindgen]
+extern "C" {
+    /// `ImageChatTextOptions` in TypeScript.
+    #[wasm_bindgen(typescript_type = "ImageChatTextOptions")]
+    pub type ImageChatTextOptions;
+    /// What `mountText` accepts.
+    #[wasm_bindgen(typescript_type = "Element | string")]
+    pub type MountTextTarget;
+}
+
+#[cfg(feature = "text")]
+#[wasm_bindgen]
+impl ImageChat {
+    /// Mounts text mode on a container (an element holding text, e.g. `<article>`, or the
+    /// first element a CSS selector matches): readers select text to discuss it, and every
+    /// discussion is highlighted in place. A container that already has a widget hands that
+    /// one over, as `mount` does. Throws an `Error` on an invalid option or target.
+    #[wasm_bindgen(js_name = mountText)]
+    pub fn mount_text(
+        target: MountTextTarget,
+        options: Option<ImageChatTextOptions>,
+    ) -> Result<ImageChat, JsValue> {
+        let existing = browser::window()
+            .and_then(|w| w.document())
+            .and_then(|doc| browser::resolve_target(&doc, &target).ok())
+            .and_then(|e| mounted_on(&e));
+        if let Some(shell) = existing {
+            return Ok(ImageChat { shell });
+        }
+        let value: &JsValue = match &options {
+            Some(o) => o,
+            None => &JsValue::UNDEFINED,
+        };
+        let js = raw_options(value).map_err(WidgetError::into_js)?;
+        let text =
+            widget::text::TextOptions::read(value).map_err(|e| WidgetError::from(e).into_js())?;
+        let shell = widget::text::mount_text(&target, RawOptions::default(), js, text)
+            .map_err(WidgetError::into_js)?;
+        register(&shell);
+        Ok(ImageChat { shell })
+    }
+
+    /// Mounts text mode on every `[data-collab-chat]` element that has no widget yet, with
+    /// `defaults` (the loader script tag's `data-*` values) under each container's own
+    /// `data-*` attributes. Containers that fail to mount are reported on the console.
+    #[wasm_bindgen(js_name = autoMountText)]
+    pub fn auto_mount_text(defaults: Option<ImageChatTextOptions>) -> ImageChatList {
+        let list = js_sys::Array::new();
+        let value: &JsValue = match &defaults {
+            Some(d) => d,
+            None => &JsValue::UNDEFINED,
+        };
+        let raw = raw_options(value).unwrap_or_else(|e| {
+            browser::log_error("autoMountText defaults", &e.into_js());
+            RawOptions::default()
+        });
+        let text = widget::text::TextOptions::read(value).unwrap_or_default();
+        let found = browser::window()
+            .and_then(|w| w.document())
+            .map(|doc| dom::plain::query_all(&doc, "[data-collab-chat]"));
+        if let Some(found) = found {
+            for i in 0..found.length() {
+                let Some(el) = found.item(i) else { continue };
+                // The container's own `data-top-bar-target` wins over the script tag's.
+                let own = el
+                    .dyn_ref::<web_sys::Element>()
+                    .and_then(|e| e.get_attribute("data-top-bar-target"))
+                    .map(|v| JsValue::from_str(&v));
+                let text = widget::text::TextOptions {
+                    page_id: None,
+                    top_bar: own.or_else(|| text.top_bar.clone()),
+                };
+                let mounted =
+                    widget::text::mount_text(&el, raw.clone(), RawOptions::default(), text);
+                match mounted {
+                    Ok(shell) => {
+                        register(&shell);
+                        list.push(&JsValue::from(ImageChat { shell }));
+                    }
+                    Err(WidgetError::AlreadyMounted) => {}
+                    Err(e) => browser::log_error("autoMountText", &e.into_js()),
+                }
+            }
+        }
+        list.unchecked_into()
     }
 }

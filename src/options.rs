@@ -551,10 +551,15 @@ pub fn server_url(option: Option<&str>, env: &PageEnv) -> Result<String, Options
 /// `data:` URLs, signed CDN links) or with control characters keep a readable prefix and end in
 /// a 64-bit FNV-1a hash of the whole, so they stay stable across reloads.
 pub fn derive_image_id(origin: &str, path: &str, src: &str) -> ImageId {
+    ImageId::new(bounded_id([origin, path, "|", src].concat()))
+}
+
+/// `full` if it fits the protocol's 512-byte id limit without control characters, else a
+/// readable prefix ending in a 64-bit FNV-1a hash of the whole (stable across reloads).
+fn bounded_id(full: String) -> String {
     const MAX: usize = image_chat_protocol::limits::MAX_IMAGE_ID_BYTES;
-    let full = [origin, path, "|", src].concat();
     if full.len() <= MAX && !full.chars().any(char::is_control) {
-        return ImageId::new(full);
+        return full;
     }
     let hash = fnv1a64(full.as_bytes());
     let suffix: String = std::iter::once('#')
@@ -570,7 +575,15 @@ pub fn derive_image_id(origin: &str, path: &str, src: &str) -> ImageId {
         cut -= 1;
     }
     prefix.truncate(cut);
-    ImageId::new(prefix + &suffix)
+    prefix + &suffix
+}
+
+/// The default page id of a text container: the page (origin and path), `#`, the
+/// container's name (`data-collab-chat`), bounded and hashed like [`derive_image_id`].
+#[cfg(feature = "text")]
+pub fn derive_page_id(origin: &str, path: &str, name: &str) -> image_chat_protocol::PageId {
+    let bounded = bounded_id([origin, path, "#", name].concat());
+    image_chat_protocol::PageId::new(bounded)
 }
 
 /// Lower-case hexadecimal digits, for the hash suffix of long image ids.

@@ -67,7 +67,8 @@ pub fn release_layer(layer: &Element) {
         u.set(n);
         n
     });
-    if left == 0 {
+    // Another instance of the widget on the page may share the layer: it stays while not empty.
+    if left == 0 && layer.child_element_count() == 0 {
         layer.remove();
     }
 }
@@ -189,7 +190,14 @@ pub fn measure(window: &Window, img: &HtmlImageElement, clips: &[Clip]) -> Optio
         ObjectPosition::parse(&cs.get("object-position")),
         (sx, sy),
     );
-    let mut visible = picture.intersect(content);
+    Some(Measured {
+        picture,
+        visible: clipped(picture.intersect(content), clips),
+    })
+}
+
+/// `visible` cut by the clipping ancestors' padding boxes.
+fn clipped(mut visible: Rect, clips: &[Clip]) -> Rect {
     for clip in clips {
         let r = rect(&clip.el.get_bounding_client_rect());
         // The padding box: inside the borders, without the scrollbars.
@@ -207,7 +215,25 @@ pub fn measure(window: &Window, img: &HtmlImageElement, clips: &[Clip]) -> Optio
         };
         visible = visible.intersect(bound);
     }
-    Some(Measured { picture, visible })
+    visible
+}
+
+/// Where a text container is on screen: its border box (as the "picture" the thread panel is
+/// placed against) and the part of it its clipping ancestors show. `None` when it is not in
+/// the document, not rendered or of no size.
+#[cfg(feature = "text")]
+pub fn measure_box(el: &Element, clips: &[Clip]) -> Option<Measured> {
+    if !el.is_connected() || !rendered(el) {
+        return None;
+    }
+    let picture = rect(&el.get_bounding_client_rect());
+    if picture.is_empty() {
+        return None;
+    }
+    Some(Measured {
+        picture,
+        visible: clipped(picture, clips),
+    })
 }
 
 /// The public custom properties the overlay would inherit if it were inside the image's

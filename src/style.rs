@@ -152,22 +152,81 @@ const MANAGE_RULES: &str = r#"
 .image-chat-lock:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
 "#;
 
+/// Text mode (the text bundle only): the overlay lets the pointer through to the article and
+/// shows no markers or bar of its own; the prompt at a selection; the highlights
+/// (`::highlight(image-chat)`, `…-resolved`, `…-open`, and the fallback's `mark`s); the top bar
+/// (in the site's page, so it gets the theme's properties itself).
+#[cfg(feature = "text")]
+const TEXT_RULES: &str = r#"
+.image-chat[data-mode=text]{pointer-events:none;cursor:auto}
+.image-chat[data-mode=text] .image-chat-layer,.image-chat[data-mode=text] .image-chat-clusters,.image-chat[data-mode=text] .image-chat-regions,.image-chat[data-mode=text] .image-chat-crosshair,.image-chat[data-mode=text]>.image-chat-marker,.image-chat[data-mode=text]>.image-chat-bar{display:none}
+.image-chat[data-mode=text] .image-chat-thread,.image-chat-prompt{pointer-events:auto}
+.image-chat-prompt{position:absolute;z-index:2;display:flex;flex-wrap:wrap;gap:4px;max-width:min(360px,calc(100vw - 16px));padding:4px;background:var(--ic-bg);color:var(--ic-fg);border:1px solid var(--ic-border);border-radius:8px;box-shadow:0 4px 16px rgba(0,0,0,.25)}
+.image-chat-prompt[hidden]{display:none}
+.image-chat-prompt .image-chat-error{flex-basis:100%;margin:0}
+::highlight(image-chat){background-color:var(--image-chat-highlight,rgba(255,193,7,.38))}
+::highlight(image-chat-resolved){background-color:var(--image-chat-highlight-resolved,rgba(128,128,128,.2))}
+::highlight(image-chat-open){background-color:var(--image-chat-highlight-open,rgba(255,122,0,.5))}
+mark.image-chat-mark{background-color:var(--image-chat-highlight,rgba(255,193,7,.38));color:inherit;cursor:pointer}
+mark.image-chat-mark[data-kind=image-chat-resolved]{background-color:var(--image-chat-highlight-resolved,rgba(128,128,128,.2))}
+mark.image-chat-mark[data-kind=image-chat-open]{background-color:var(--image-chat-highlight-open,rgba(255,122,0,.5))}
+.image-chat-topbar{display:flex;flex-wrap:wrap;align-items:center;gap:6px 12px;margin:0 0 1em;padding:6px 10px;border:1px solid var(--ic-border);border-radius:var(--image-chat-radius,10px);background:var(--ic-bg);color:var(--ic-fg);font:var(--image-chat-font,13px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif);text-align:left}
+.image-chat-topbar *{box-sizing:border-box}
+.image-chat-topbar .image-chat-bar{position:static;max-width:none;padding:0;background:transparent;font-size:inherit;pointer-events:auto}
+.image-chat-topbar .image-chat-toggle,.image-chat-topbar .image-chat-filter{display:none}
+.image-chat-topbar[data-state=live] .image-chat-status::before{background:var(--ic-live)}
+.image-chat-topbar[data-state=offline] .image-chat-status::before,.image-chat-topbar[data-state=stopped] .image-chat-status::before{background:var(--ic-danger)}
+.image-chat-topbar button.image-chat-btn{font:inherit;font-size:.92em;padding:3px 10px;border:1px solid var(--ic-border);border-radius:6px;background:transparent;color:var(--ic-fg);cursor:pointer;text-align:left}
+.image-chat-topbar button.image-chat-btn[aria-pressed=true]{background:var(--ic-accent);border-color:var(--ic-accent);color:var(--ic-on-accent)}
+.image-chat-topbar button.image-chat-btn:focus-visible,.image-chat-topbar summary:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
+.image-chat-count{color:var(--ic-muted)}
+.image-chat-list{flex-basis:100%}
+.image-chat-list[hidden],.image-chat-topbar [hidden]{display:none}
+.image-chat-list summary{cursor:pointer;font-weight:600}
+.image-chat-list ol{list-style:none;margin:4px 0 0;padding:0;display:flex;flex-direction:column;gap:2px}
+.image-chat-list button.image-chat-btn{border-color:transparent;width:100%;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.image-chat-changed{margin:6px 0 0;color:var(--ic-muted);font-weight:600;font-size:.92em}
+@media (pointer:coarse){.image-chat-topbar button.image-chat-btn,.image-chat-prompt button.image-chat-btn{min-height:44px}}
+"#;
+
 /// The whole stylesheet.
 pub fn stylesheet() -> String {
     [
-        ".image-chat,.image-chat[data-theme=light]{",
+        ".image-chat,.image-chat[data-theme=light]",
+        TOPBAR_LIGHT,
+        "{",
         LIGHT,
-        "}.image-chat[data-theme=dark]{",
+        "}.image-chat[data-theme=dark]",
+        TOPBAR_DARK,
+        "{",
         DARK,
-        "}@media (prefers-color-scheme:dark){.image-chat[data-theme=auto]{",
+        "}@media (prefers-color-scheme:dark){.image-chat[data-theme=auto]",
+        TOPBAR_AUTO,
+        "{",
         DARK,
         "}}",
         RULES,
         PEOPLE_RULES,
         MANAGE_RULES,
+        #[cfg(feature = "text")]
+        TEXT_RULES,
     ]
     .concat()
 }
+
+/// The top bar takes the themes' properties too (it is not inside `.image-chat`).
+#[cfg(feature = "text")]
+const TOPBAR_LIGHT: &str = ",.image-chat-topbar,.image-chat-topbar[data-theme=light]";
+#[cfg(feature = "text")]
+const TOPBAR_DARK: &str = ",.image-chat-topbar[data-theme=dark]";
+#[cfg(feature = "text")]
+const TOPBAR_AUTO: &str = ",.image-chat-topbar[data-theme=auto]";
+#[cfg(not(feature = "text"))]
+const TOPBAR_LIGHT: &str = "";
+#[cfg(not(feature = "text"))]
+const TOPBAR_DARK: &str = "";
+#[cfg(not(feature = "text"))]
+const TOPBAR_AUTO: &str = "";
 
 /// Adds the stylesheet if this is the first instance; call [`release`] on destroy.
 pub fn acquire(doc: &Document) {
@@ -190,14 +249,17 @@ pub fn acquire(doc: &Document) {
     }
 }
 
-/// Removes the stylesheet when the last instance is destroyed.
+/// Removes the stylesheet when the last widget of the page is destroyed.
 pub fn release(doc: &Document) {
     let left = USERS.with(|u| {
         let n = u.get().saturating_sub(1);
         u.set(n);
         n
     });
+    // Another instance of the widget on the page (the text bundle loaded after the image one)
+    // shares the stylesheet: it stays while any overlay or top bar is left.
     if left == 0
+        && crate::dom::plain::query_all(doc, ".image-chat,.image-chat-topbar").length() == 0
         && let Some(style) = doc.get_element_by_id(STYLE_ID)
     {
         style.remove();

@@ -298,8 +298,8 @@ pub struct Ui {
     pub locale: Locale,
     /// No changes allowed.
     pub read_only: bool,
-    /// The site's image (never moved or changed).
-    pub img: HtmlImageElement,
+    /// The site's image, or text container in text mode (never moved or changed).
+    pub target: Element,
     /// The page's overlay layer (`div.image-chat-overlays`), shared by every widget.
     pub host: Element,
     /// `.image-chat`, the overlay root, in `host`.
@@ -361,12 +361,20 @@ pub struct Ui {
     lock: Element,
     /// What the lock badge and button show: (locked, moderator); `None` before the first.
     lock_state: Option<(bool, bool)>,
+    /// Text mode: where the open thread goes (its passage's last line), as a fraction of the
+    /// container's box.
+    #[cfg(feature = "text")]
+    pub spot: Option<Fraction>,
+    /// Text mode: where focus returns when the thread closes (the top bar's entry that
+    /// opened it).
+    #[cfg(feature = "text")]
+    pub return_focus: Option<Element>,
 }
 
 impl Ui {
     /// Builds the overlay in the page's overlay layer (the image is left alone); hidden until
     /// [`Ui::layout`] puts it over the picture.
-    pub fn build(doc: &Document, img: &HtmlImageElement, opts: &Options) -> JsResult<Ui> {
+    pub fn build(doc: &Document, target: &Element, opts: &Options) -> JsResult<Ui> {
         let locale = opts.locale;
         let root = make(doc, "div", "image-chat");
         for (name, value) in [
@@ -450,7 +458,7 @@ impl Ui {
             doc: doc.clone(),
             locale,
             read_only: opts.read_only,
-            img: img.clone(),
+            target: target.clone(),
             host,
             root,
             layer,
@@ -482,9 +490,21 @@ impl Ui {
             locked,
             lock,
             lock_state: None,
+            #[cfg(feature = "text")]
+            spot: None,
+            #[cfg(feature = "text")]
+            return_focus: None,
         };
         place(&ui.crosshair, ui.crosshair_at);
         Ok(ui)
+    }
+
+    /// The image's absolute `src` (empty for a text container).
+    pub fn src(&self) -> String {
+        self.target
+            .dyn_ref::<HtmlImageElement>()
+            .map(HtmlImageElement::src)
+            .unwrap_or_default()
     }
 
     /// Removes everything the widget added (the layer goes with the last widget).
@@ -549,6 +569,10 @@ impl Ui {
             return Some((d.panel.clone(), d.at));
         }
         let p = self.panel.as_ref()?;
+        #[cfg(feature = "text")]
+        if let Some(at) = self.spot {
+            return Some((p.el.clone(), at));
+        }
         let chat = self.chats.get(&p.chat_id)?;
         // A region's thread opens by its bottom-left corner, so it does not hide the area.
         let (x, y) = match chat.region() {
@@ -1684,6 +1708,11 @@ impl Ui {
     /// The element that should get focus after the open thread closes: its marker, or the
     /// overlay.
     pub fn focus_after_close(&self, chat_id: Option<&ChatId>) {
+        #[cfg(feature = "text")]
+        if let Some(el) = &self.return_focus {
+            focus(el);
+            return;
+        }
         match chat_id.and_then(|id| self.marker(id)) {
             Some(m) => focus(&m),
             None => focus(&self.root),

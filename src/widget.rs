@@ -63,8 +63,9 @@ pub const DETACHED_DESTROY_MS: f64 = 3_000.0;
 /// Owner of one widget, shared by the JS handle (through the registry) and, weakly, by every
 /// callback.
 pub struct Shell {
-    /// The site's image (to hand this widget over to a later `mount` on it).
-    pub img: HtmlImageElement,
+    /// The site's image, or text container in text mode (to hand this widget over to a later
+    /// `mount` on it).
+    pub target: Element,
     widget: RefCell<Widget>,
     /// `destroy()` was asked for while the widget was busy: done when the callback returns.
     doomed: Cell<bool>,
@@ -180,7 +181,7 @@ fn with_widget_dyn(weak: &Weak<Shell>, f: &mut dyn FnMut(&mut Widget)) {
             }
             w.report(was_open);
         }
-        let target: EventTarget = w.ui.img.clone().into();
+        let target: EventTarget = w.ui.target.clone().into();
         (std::mem::take(&mut w.outbox), target, w.self_destroy)
     };
     for (name, detail) in outbox {
@@ -205,6 +206,18 @@ fn dispatch(target: &EventTarget, name: &str, fields: &Detail) {
     if let Ok(event) = web_sys::CustomEvent::new_with_event_init_dict(name, &init) {
         plain::dispatch(target, &event);
     }
+}
+
+/// Whether `node` is in one of the widget's own elements outside its overlay (text mode's top
+/// bar).
+#[cfg(feature = "text")]
+fn own(node: &web_sys::Node) -> bool {
+    crate::text::dom::is_own(node)
+}
+
+#[cfg(not(feature = "text"))]
+fn own(_: &web_sys::Node) -> bool {
+    false
 }
 
 /// A callback for `addEventListener` that runs `f` on the widget.
@@ -280,7 +293,15 @@ pub struct Widget {
     self_destroy: bool,
     /// Torn down; every callback is a no-op.
     destroyed: bool,
+    /// Text mode: the container's text, highlights, prompt and top bar (`None` on an image).
+    #[cfg(feature = "text")]
+    text: Option<Box<text::Text>>,
 }
+
+/// Text mode's browser events on a widget (it needs the widget's internals).
+#[cfg(feature = "text")]
+#[path = "text/bridge.rs"]
+pub(crate) mod text;
 
 /// Mounts a widget on `target` (an `<img>` or a selector). `defaults` come from the loader's
 /// script tag, `js` from the options object; the image's own `data-*` attributes sit between.
@@ -299,13 +320,37 @@ pub fn mount(
     if !img.is_connected() {
         return Err(WidgetError::Detached);
     }
-    let mut attrs = RawOptions::from_attributes(|name| img.get_attribute(name));
-    attrs.auth = img
+    let env = browser::page_env(&window, img.src());
+    let (raw, opts) = resolve(&doc, &img, defaults, js, &env)?;
+    let (tenant, image) = (opts.tenant.clone(), opts.image_id.clone());
+    assemble(
+        window,
+        doc,
+        img.into(),
+        raw,
+        opts,
+        |auth| Config::new(tenant, image, Some(auth)),
+        #[cfg(feature = "text")]
+        None,
+    )
+}
+
+/// The options of a widget on `target`: `defaults` (the loader's script tag), the target's own
+/// `data-*` attributes, then `js` (the options object). An invalid one is shown after the
+/// target, in the page's language, and returned.
+fn resolve(
+    doc: &web_sys::Document,
+    target: &Element,
+    defaults: RawOptions,
+    js: RawOptions,
+    env: &crate::options::PageEnv,
+) -> Result<(RawOptions, Options), WidgetError> {
+    let mut attrs = RawOptions::from_attributes(|name| target.get_attribute(name));
+    attrs.auth = target
         .get_attribute("data-auth")
         .filter(|a| !a.trim().is_empty())
         .map(|a| browser::read_auth(&JsValue::from_str(&a)));
-    let env = browser::page_env(&window, &img);
-    let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, &env);
+    let (raw, auth_dropped) = RawOptions::layered(defaults, attrs, js, env);
     if auth_dropped {
         browser::log_error(
             "mount",
@@ -315,14 +360,28 @@ pub fn mount(
             ),
         );
     }
-    invalid::clear(&img);
+    invalid::clear(target);
     // Visible on the page, not only thrown or logged.
     // The page's language, unless already loaded, is fetched now and shown when it arrives
     // (English until then: `crate::locales`).
-    crate::locales::request(raw.wanted_locale(&env));
-    let mut opts = raw
-        .resolve(&env)
-        .inspect_err(|err| invalid::show(&doc, &img, raw.locale(&env), err))?;
+    crate::locales::request(raw.wanted_locale(env));
+    let opts = raw
+        .resolve(env)
+        .inspect_err(|err| invalid::show(doc, target, raw.locale(env), err))?;
+    Ok((raw, opts))
+}
+
+/// Builds and starts a widget on `target` (an image, or a text container with `text`), whose
+/// engine gets `config(auth)`.
+fn assemble(
+    window: Window,
+    doc: web_sys::Document,
+    target: Element,
+    raw: RawOptions,
+    mut opts: Options,
+    config: impl FnOnce(Auth) -> Config,
+    #[cfg(feature = "text")] text: Option<Box<text::Text>>,
+) -> Result<Rc<Shell>, WidgetError> {
     // The name the person chose on this site before (checked again: storage is the page's).
     let remembered = browser::load(&window, NAME_STORAGE_KEY)
         .filter(|n| image_chat_protocol::limits::validate_name(n).is_ok())
@@ -345,13 +404,13 @@ pub fn mount(
             (auth, Some(key), stored)
         }
     };
-    let mut config = Config::new(opts.tenant.clone(), opts.image_id.clone(), Some(auth));
+    let mut config = config(auth);
     config.online = browser::online(&window);
     let now = browser::now();
     let mut ids = browser::CryptoIds::new(&window)?;
     let engine = Engine::new(now, config, ids.seed(), Box::new(ids));
 
-    let mut ui = Ui::build(&doc, &img, &opts)?;
+    let mut ui = Ui::build(&doc, &target, &opts)?;
     // Anonymous people choose their name in the first-post form (prefilled unless it is the
     // default); a signed user's name is the site's.
     if opts.auth.is_none() {
@@ -364,7 +423,7 @@ pub fn mount(
     }
     style::acquire(&doc);
     let shell = Rc::new_cyclic(|weak| Shell {
-        img: img.clone(),
+        target: target.clone(),
         widget: RefCell::new(Widget {
             window,
             opts,
@@ -398,6 +457,8 @@ pub fn mount(
             states: status::StateChanges::default(),
             self_destroy: false,
             destroyed: false,
+            #[cfg(feature = "text")]
+            text,
         }),
         doomed: Cell::new(false),
     });
@@ -407,7 +468,10 @@ pub fn mount(
             .try_borrow_mut()
             .map_err(|_| WidgetError::Js("widget busy during mount".into()))?;
         w.linked = w.linked_chat();
-        if let Err(e) = w.attach() {
+        let attached = w.attach();
+        #[cfg(feature = "text")]
+        let attached = attached.and_then(|()| w.text_attach());
+        if let Err(e) = attached {
             w.teardown();
             return Err(e.into());
         }
@@ -425,7 +489,7 @@ impl Widget {
     /// Registers the listeners and the resize observer.
     fn attach(&mut self) -> Result<(), JsValue> {
         let root: EventTarget = self.ui.root.clone().into();
-        let img: EventTarget = self.ui.img.clone().into();
+        let img: EventTarget = self.ui.target.clone().into();
         let window: EventTarget = self.window.clone().into();
         let doc: EventTarget = self
             .window
@@ -496,7 +560,7 @@ impl Widget {
             ));
         }
         let weak = self.weak.clone();
-        let img_el: &Element = self.ui.img.as_ref();
+        let img_el: &Element = &self.ui.target;
         // Measured in the observer's callback (after layout, before paint): no frame shows the
         // overlay at the old size.
         self.resize = Some(ResizeWatch::new(&[img_el], move || {
@@ -506,12 +570,13 @@ impl Widget {
         let host = self.ui.host.clone();
         let root: web_sys::Node = doc.unchecked_into();
         self.mutations = Some(MutationWatch::new(&root, move |records| {
-            // Our own changes (markers, panels, the status line) do not move the image.
+            // Our own changes (markers, panels, the status line, text mode's top bar) do not
+            // move the image.
             let theirs = records.iter().any(|r| {
                 js_sys::Reflect::get(&r, &"target".into())
                     .ok()
                     .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
-                    .is_some_and(|t| !host.contains(Some(&t)))
+                    .is_some_and(|t| !host.contains(Some(&t)) && !own(&t))
             });
             if theirs {
                 with_widget(&weak, |w| {
@@ -545,6 +610,8 @@ impl Widget {
         self.panel_watch = None;
         self.frame = None;
         self.detached = None;
+        #[cfg(feature = "text")]
+        self.text_teardown();
         self.ui.teardown();
         if let Some(doc) = self.window.document() {
             style::release(&doc);
@@ -584,6 +651,8 @@ impl Widget {
                 break;
             }
         }
+        #[cfg(feature = "text")]
+        self.text_sync();
         self.arm_timers(now);
     }
 
@@ -784,10 +853,15 @@ impl Widget {
     /// Where the picture is now (viewport coordinates), or `None` when it is not shown.
     fn measure(&mut self) -> Option<Measured> {
         if self.clips.is_none() {
-            self.clips = Some(overlay::clip_ancestors(&self.window, &self.ui.img));
+            self.clips = Some(overlay::clip_ancestors(&self.window, &self.ui.target));
         }
         let clips = self.clips.as_deref().unwrap_or_default();
-        overlay::measure(&self.window, &self.ui.img, clips)
+        #[cfg(feature = "text")]
+        if self.text.is_some() {
+            return overlay::measure_box(&self.ui.target, clips);
+        }
+        // Not text mode: the target is the `<img>` `mount` checked.
+        overlay::measure(&self.window, self.ui.target.unchecked_ref(), clips)
     }
 
     /// Measures the picture and puts the overlay (and the open panel) over it, or hides it.
@@ -807,14 +881,14 @@ impl Widget {
                 if moved {
                     self.ui.hide();
                 }
-                if !self.ui.img.is_connected() {
+                if !self.ui.target.is_connected() {
                     if self.detached.is_none() {
                         let weak = self.weak.clone();
                         self.detached = Timeout::new(DETACHED_DESTROY_MS, move || {
                             with_widget(&weak, |w| {
                                 w.detached = None;
                                 // Gone for good (not moved, not brought back): no socket left.
-                                w.self_destroy = !w.ui.img.is_connected();
+                                w.self_destroy = !w.ui.target.is_connected();
                             });
                         });
                     }
@@ -887,7 +961,7 @@ impl Widget {
     }
 
     fn on_moved_now(&mut self) {
-        let values = overlay::inherited_properties(&self.window, &self.ui.img, &self.ui.host);
+        let values = overlay::inherited_properties(&self.window, &self.ui.target, &self.ui.host);
         if values != self.inherited {
             overlay::apply_properties(&self.ui.root, &values);
             self.inherited = values;
@@ -935,6 +1009,12 @@ impl Widget {
         let now = browser::now();
         if let Some(action) = plain::closest(&target, "[data-action]") {
             self.action(&action, now);
+            return;
+        }
+        // In text mode the overlay holds only the thread, the draft and the prompt.
+        #[cfg(feature = "text")]
+        if self.text.is_some() {
+            self.text_click(&target, now);
             return;
         }
         if let Some(cluster) = plain::closest(&target, ".image-chat-cluster") {
@@ -1149,20 +1229,7 @@ impl Widget {
                 {
                     return;
                 }
-                let cmd = match region {
-                    Some((w, h)) => Command::CreateRegion {
-                        x: at.x,
-                        y: at.y,
-                        w,
-                        h,
-                        text,
-                    },
-                    None => Command::CreateChat {
-                        x: at.x,
-                        y: at.y,
-                        text,
-                    },
-                };
+                let cmd = self.draft_command(at, region, text);
                 let result = self.engine.handle_local(now, cmd);
                 match result {
                     Ok(op) | Err(LocalError::NotConnected { op, .. }) => {
@@ -1334,6 +1401,32 @@ impl Widget {
 }
 
 impl Widget {
+    /// The command creating the draft's discussion: about its passage in text mode, else at
+    /// its point or about its area.
+    fn draft_command(&self, at: Fraction, region: Option<(f64, f64)>, text: String) -> Command {
+        #[cfg(feature = "text")]
+        if let Some((_, anchor)) = self.text.as_ref().and_then(|t| t.mode.draft.as_ref()) {
+            return Command::CreateText {
+                anchor: anchor.clone(),
+                text,
+            };
+        }
+        match region {
+            Some((w, h)) => Command::CreateRegion {
+                x: at.x,
+                y: at.y,
+                w,
+                h,
+                text,
+            },
+            None => Command::CreateChat {
+                x: at.x,
+                y: at.y,
+                text,
+            },
+        }
+    }
+
     /// The name typed in the first-post form: checked (the protocol's rules, shown in the
     /// person's language), used for this post and the later ones, and remembered on this site.
     /// A blank field keeps the current name. Returns whether the post may go ahead.
@@ -1400,6 +1493,11 @@ impl Widget {
     /// A primary press on a movable marker, or on the bare picture, may become a drag.
     fn on_pointer_down(&mut self, e: Event) {
         self.gesture = None;
+        // Text mode draws no regions and moves no markers.
+        #[cfg(feature = "text")]
+        if self.text.is_some() {
+            return;
+        }
         let primary = js_sys::Reflect::get(&e, &JsValue::from_str("button"))
             .ok()
             .and_then(|v| v.as_f64())
@@ -1640,7 +1738,7 @@ impl Widget {
     /// `instance.update(change)`: language, theme, read-only and auth change in place (new
     /// auth reconnects at once, so it applies now); nothing changes on an invalid option.
     fn update(&mut self, change: RawOptions) -> Result<(), WidgetError> {
-        let env = browser::page_env(&self.window, &self.ui.img);
+        let env = browser::page_env(&self.window, self.ui.src());
         let (raw, opts) = self.raw.updated(change, &env)?;
         let now = browser::now();
         self.raw = raw;
@@ -1683,6 +1781,8 @@ impl Widget {
     /// Renders the overlay and every discussion in `locale`.
     fn show_locale(&mut self, locale: Locale, now: u64) -> Result<(), WidgetError> {
         self.ui.set_locale(locale);
+        #[cfg(feature = "text")]
+        self.text_relabel(locale);
         let chats = self.engine.view().chats.clone();
         self.ui.reserve(chats.len());
         for (index, chat) in chats.into_iter().enumerate() {
@@ -1697,7 +1797,7 @@ impl Widget {
     /// The default name follows the language ("Guest" becomes "Invité") unless the person or
     /// the site chose one.
     fn relocalize(&mut self) -> Result<(), WidgetError> {
-        let env = browser::page_env(&self.window, &self.ui.img);
+        let env = browser::page_env(&self.window, self.ui.src());
         let locale = self.raw.locale(&env);
         if locale == self.opts.locale {
             return Ok(());
@@ -1733,6 +1833,11 @@ impl Widget {
         }
         if self.ui.panel.as_ref().is_none_or(|p| &p.chat_id != id) {
             self.ui.open_panel(id, now);
+        }
+        #[cfg(feature = "text")]
+        if self.text.is_some() {
+            self.reveal_passage(id);
+            return true;
         }
         if let Some(marker) = self.ui.marker(id) {
             marker.scroll_into_view_with_bool(false);

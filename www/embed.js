@@ -10,6 +10,13 @@
  * data-server defaults to the origin this file was loaded from. An image's own data-server
  * never receives this tag's data-auth: the widget then connects anonymously (docs/WIDGET.md).
  *
+ * Text mode: every [data-collab-chat] element (an article) gets discussions on its text. It
+ * is a second, larger bundle (pkg/image_chat_text.js: the widget plus text mode), loaded
+ * INSTEAD of the image bundle when the page has such an element when this script runs, so
+ * image-only pages never download it; an article added later, or ImageChat.mountText(el,
+ * options) on a page that loaded the image bundle, loads it then (mountText then returns a
+ * promise of the handle).
+ *
  * window.ImageChat is the widget class once loaded (ImageChat.mount(img, options) returns a
  * handle with destroy(); on an image this loader already mounted, it hands that widget over);
  * before that it is a placeholder whose `ready` promise resolves to it. ImageChat.instances
@@ -39,26 +46,58 @@
     }
   }
 
-  var ready = import(new URL("pkg/image_chat.js", base).href).then(function (m) {
-    return m.default({ module_or_path: new URL("pkg/image_chat_bg.wasm", base) }).then(function () {
-      var ImageChat = m.ImageChat;
-      ImageChat.ready = ready;
-      ImageChat.defaults = defaults;
-      window.ImageChat = ImageChat;
-      return ImageChat;
+  var IMAGES = "img[data-image-chat]";
+  var TEXTS = "[data-collab-chat]";
+
+  // One bundle: pkg/<name>.js and its wasm, resolving to its ImageChat class.
+  function load(name) {
+    return import(new URL("pkg/" + name + ".js", base).href).then(function (m) {
+      return m.default({ module_or_path: new URL("pkg/" + name + "_bg.wasm", base) }).then(function () {
+        return m.ImageChat;
+      });
     });
+  }
+
+  var textFirst = !!document.querySelector(TEXTS);
+  var ready = load(textFirst ? "image_chat_text" : "image_chat").then(function (ImageChat) {
+    ImageChat.ready = ready;
+    ImageChat.defaults = defaults;
+    if (!ImageChat.mountText) ImageChat.mountText = mountText;
+    window.ImageChat = ImageChat;
+    return ImageChat;
   });
-  window.ImageChat = { ready: ready, instances: [], defaults: defaults };
+  var textReady = textFirst ? ready : null;
+
+  // The class that has text mode: the one loaded, or the text bundle loaded now.
+  function withText() {
+    if (!textReady) textReady = load("image_chat_text");
+    return textReady;
+  }
+
+  // ImageChat.mountText on a page that loaded the image bundle: a promise of the handle.
+  function mountText(target, options) {
+    return withText().then(function (Text) {
+      return Text.mountText(target, options);
+    });
+  }
+  window.ImageChat = { ready: ready, instances: [], defaults: defaults, mountText: mountText };
 
   function mountAll(ImageChat) {
     ImageChat.autoMount(defaults);
+    if (document.querySelector(TEXTS)) {
+      withText().then(function (Text) {
+        Text.autoMountText(defaults);
+      }).catch(function (err) {
+        console.error("image-chat: could not load text mode", err);
+      });
+    }
   }
 
   ready.then(function (ImageChat) {
     var start = function () {
       mountAll(ImageChat);
       var scheduled = false;
-      var SELECTOR = "img[data-image-chat]";
+      var SELECTOR = IMAGES + "," + TEXTS;
       new MutationObserver(function (records) {
         var relevant = records.some(function (r) {
           return Array.prototype.some.call(r.addedNodes, function (n) {

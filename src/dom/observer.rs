@@ -48,6 +48,8 @@ extern "C" {
     fn observe(this: &MutationObserver, target: &Node, options: &JsValue);
     #[wasm_bindgen(method)]
     fn disconnect(this: &MutationObserver);
+    #[wasm_bindgen(method, js_name = takeRecords)]
+    fn take_records(this: &MutationObserver) -> js_sys::Array;
 }
 
 /// Watches a subtree for added or removed nodes and changed attributes (anything that may move
@@ -62,10 +64,20 @@ pub struct MutationWatch {
 impl MutationWatch {
     /// Watches `root` and everything under it.
     pub fn new(root: &Node, callback: impl FnMut(js_sys::Array) + 'static) -> Self {
+        Self::with_options(root, &["childList", "subtree", "attributes"], callback)
+    }
+
+    /// Watches `root` for what `keys` name (`MutationObserverInit` flags set to true, e.g.
+    /// `characterData` for text changes).
+    pub fn with_options(
+        root: &Node,
+        keys: &[&str],
+        callback: impl FnMut(js_sys::Array) + 'static,
+    ) -> Self {
         let callback = Closure::<dyn FnMut(js_sys::Array)>::new(callback);
         let observer = MutationObserver::new(callback.as_ref());
         let options = js_sys::Object::new();
-        for key in ["childList", "subtree", "attributes"] {
+        for &key in keys {
             let _ = js_sys::Reflect::set(&options, &key.into(), &JsValue::TRUE);
         }
         observer.observe(root, &options);
@@ -73,6 +85,13 @@ impl MutationWatch {
             observer,
             _callback: callback,
         }
+    }
+}
+
+impl MutationWatch {
+    /// Forgets the changes not yet reported (the widget's own, just made).
+    pub fn discard(&self) {
+        let _ = self.observer.take_records();
     }
 }
 

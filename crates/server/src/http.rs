@@ -57,7 +57,8 @@ pub fn router(app: Arc<App>, dirs: &StaticDirs) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/api/v1/tenants/{tenant}/snapshot", get(snapshot))
         .with_state(Arc::clone(&app))
-        .merge(crate::admin_api::router(app));
+        .merge(crate::admin_api::router(app))
+        .merge(crate::dashboard::router());
     // The widget: `--pkg-dir` (a build being worked on) replaces the one built into the binary,
     // `embed.js` included.
     if let Some(pkg) = &dirs.pkg {

@@ -19,6 +19,7 @@
 //! - [`tls`]: wss:// served directly (rustls).
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`admin_api`]: the admin HTTP API (API key per tenant, OpenAPI document, JSON errors).
+//! - [`dashboard`]: the site owner's dashboard at `/admin` (static page over the admin API).
 //! - [`live`]: open sessions per tenant on this node (the admin API's live count).
 //! - [`moderation`]: image locks (store + `lock` frame) shared by the admin API and moderators.
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
@@ -44,6 +45,7 @@ pub mod broker;
 pub mod cluster;
 pub mod cluster_rates;
 pub mod config;
+pub mod dashboard;
 pub mod embedded;
 pub mod gate;
 pub mod health;

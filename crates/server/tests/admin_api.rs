@@ -200,6 +200,7 @@ async fn openapi_document_is_served_and_lists_every_route() {
     let expected = [
         ("GET", "/admin/api/v1/tenants/{tenant}/images"),
         ("GET", "/admin/api/v1/tenants/{tenant}/live"),
+        ("GET", "/admin/api/v1/tenants/{tenant}/activity"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats"),
         ("GET", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),
         ("DELETE", "/admin/api/v1/tenants/{tenant}/chats/{chat}"),

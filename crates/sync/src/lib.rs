@@ -61,6 +61,11 @@
 //!   [`OpKind::Resolve`], [`OpKind::Move`]; [`ChatView::resolved`], [`ChatView::region`];
 //!   [`Announcement::CommentDeleted`], [`Announcement::Resolved`], [`Announcement::Moved`].
 //!   Breaks only exhaustive `match`es and struct literals of these types.
+//! - Discussions on page text (issue 14): [`Config::new`] takes any subject (an `ImageId` or a
+//!   `PageId`), and `Config.image_id` became `Config.subject`; [`Command::CreateText`];
+//!   [`Engine::subject`]; [`ChatView::text`], and [`ChatView::point`] is `None` for text. The
+//!   engine is otherwise the same for both kinds (`*-text-chat` events are applied as the image
+//!   ones); it refuses locally an anchor of the wrong kind (`ValidationError::WrongAnchorKind`).
 
 pub mod backoff;
 pub mod connection;

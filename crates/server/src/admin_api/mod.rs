@@ -14,6 +14,7 @@
 //! Handlers only translate between HTTP and the server: changes go through the same commit
 //! path as a widget's op (`session::commit`, then the broker), so open widgets see them live.
 
+pub mod activity;
 pub mod auth;
 pub mod bans;
 pub mod changes;
@@ -93,6 +94,7 @@ fn api_routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(changes::delete_comment))
         .routes(routes!(locks::list_locks, locks::lock, locks::unlock))
         .routes(routes!(bans::list_bans, bans::ban, bans::unban))
+        .routes(routes!(activity::get_activity))
 }
 
 /// The OpenAPI document of the admin API.
