@@ -28,11 +28,15 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::peer::{Kind, Protocol};
+
 /// A client socket.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Bound on a connection attempt (TCP + upgrade + hello/welcome).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a peer's handshake step waits for its answer before sending its frame again.
+const JOIN_RETRY: Duration = Duration::from_secs(2);
 /// Keepalive, as the widget does.
 const PING_EVERY: Duration = Duration::from_secs(25);
 
@@ -84,16 +88,9 @@ fn sent_ns(id: &str) -> Option<u64> {
     Some(u64::from_be_bytes(instant))
 }
 
-const EVENT_PREFIXES: [&str; 4] = [
-    r#"{"type":"new-image-chat""#,
-    r#"{"type":"image-chat-updated""#,
-    r#"{"type":"deleted-image-chat""#,
-    r#"{"type":"batch""#,
-];
-
-/// Whether a text frame carries events (one, or a batch).
+/// Whether an image-chat text frame carries events (one, or a batch).
 pub fn is_event_frame(text: &str) -> bool {
-    EVENT_PREFIXES.iter().any(|p| text.starts_with(p))
+    Protocol::ImageChat.classify(text) == Kind::Events
 }
 
 /// Records the latency of every event in an event frame; returns how many it holds.
@@ -233,6 +230,71 @@ pub async fn connect(
         .unwrap_or(Err(ConnectError::Timeout))
 }
 
+/// Opens a socket to a peer server (`bench/peers`) and joins the image's room, answering
+/// heartbeats on the way. image-chat itself: [`connect`].
+pub async fn connect_peer(
+    protocol: Protocol,
+    addr: SocketAddr,
+    image: &str,
+) -> Result<Ws, ConnectError> {
+    let attempt = async {
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+            protocol.url(addr),
+            Some(ws_config()),
+            true,
+        )
+        .await
+        .map_err(|e| ConnectError::Transport(e.to_string()))?;
+        for (send, answer) in protocol.join_steps(image) {
+            if let Some(frame) = &send {
+                ws.send(Message::text(frame.as_str()))
+                    .await
+                    .map_err(|e| ConnectError::Transport(e.to_string()))?;
+            }
+            loop {
+                // socketioxide sends its CONNECT answer before its connect handler has
+                // registered the event handlers, so a `join` sent at once is sometimes dropped
+                // (never acknowledged): it is sent again after a while (joining twice is
+                // harmless; a late second acknowledgement is ignored).
+                let Ok(next) = tokio::time::timeout(JOIN_RETRY, ws.next()).await else {
+                    if let Some(frame) = &send {
+                        ws.send(Message::text(frame.as_str()))
+                            .await
+                            .map_err(|e| ConnectError::Transport(e.to_string()))?;
+                    }
+                    continue;
+                };
+                match next {
+                    Some(Ok(Message::Text(text))) if text.starts_with(answer) => break,
+                    Some(Ok(Message::Text(text))) if protocol.classify(&text) == Kind::Ping => {
+                        ws.send(Message::text(protocol.pong()))
+                            .await
+                            .map_err(|e| ConnectError::Transport(e.to_string()))?;
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        return Err(ConnectError::Refused(format!("closed: {frame:?}")));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Err(ConnectError::Transport(e.to_string())),
+                    None => return Err(ConnectError::Transport("socket ended".into())),
+                }
+            }
+        }
+        Ok(ws)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or(Err(ConnectError::Timeout))
+}
+
+/// Opens a socket to any server and joins the image (image-chat: `hello`, no resume).
+pub async fn open(protocol: Protocol, addr: SocketAddr, image: &str) -> Result<Ws, ConnectError> {
+    match protocol {
+        Protocol::ImageChat => connect(addr, image, None).await.map(|(ws, _)| ws),
+        peer => connect_peer(peer, addr, image).await,
+    }
+}
+
 /// What a publisher is told to do.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
@@ -249,6 +311,8 @@ pub enum Op {
 pub struct ClientStats {
     /// Latency of every event received, in µs.
     pub latencies_us: Vec<u32>,
+    /// Publish → ack latency of every op acknowledged, in µs.
+    pub ack_latencies_us: Vec<u32>,
     /// Events received (a batch counts each of its events).
     pub events: u64,
     /// Frames carrying events.
@@ -267,6 +331,7 @@ pub struct ClientStats {
 
 /// A live client: reads until told to stop, publishing the ops it is sent.
 pub async fn run(
+    protocol: Protocol,
     mut ws: Ws,
     seed: u64,
     mut ops: Option<mpsc::Receiver<Op>>,
@@ -292,14 +357,23 @@ pub async fn run(
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
                     let now = now_ns();
-                    if is_event_frame(&text) {
-                        stats.event_frames += 1;
-                        stats.event_bytes += text.len() as u64;
-                        stats.events += record_events(&text, now, &mut stats.latencies_us);
-                    } else if text.starts_with(r#"{"type":"ack""#) {
-                        stats.acks += 1;
-                    } else if text.starts_with(r#"{"type":"error""#) {
-                        stats.errors += 1;
+                    match protocol.classify(&text) {
+                        Kind::Events => {
+                            stats.event_frames += 1;
+                            stats.event_bytes += text.len() as u64;
+                            stats.events += record_events(&text, now, &mut stats.latencies_us);
+                        }
+                        Kind::Ack => {
+                            stats.acks += 1;
+                            record_events(&text, now, &mut stats.ack_latencies_us);
+                        }
+                        Kind::Error => stats.errors += 1,
+                        Kind::Ping => {
+                            if ws.send(Message::text(protocol.pong())).await.is_err() {
+                                break;
+                            }
+                        }
+                        Kind::Other => {}
                     }
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -313,7 +387,7 @@ pub async fn run(
                 }
             },
             _ = &mut stop => break,
-            _ = ping.tick() => {
+            _ = ping.tick(), if protocol == Protocol::ImageChat => {
                 nonce += 1;
                 if ws.send(Message::text(ClientMessage::Ping { nonce }.to_json())).await.is_err() {
                     break;
@@ -326,7 +400,8 @@ pub async fn run(
                 };
                 let message = make_op(op, &mut rng, &mut chats);
                 stats.ops += 1;
-                if ws.send(Message::text(message.to_json())).await.is_err() {
+                let frame = protocol.op_frame(&message.to_json(), stats.ops);
+                if ws.send(Message::text(frame)).await.is_err() {
                     break;
                 }
             }

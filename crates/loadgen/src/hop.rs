@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::client::{self, ClientStats, Op, StopAll};
+use crate::peer::Protocol;
 use crate::scenario::Report;
 use crate::server::{Server, Target};
 use crate::stats::Latency;
@@ -59,7 +60,13 @@ async fn phase(
                 .await
                 .map_err(|e| format!("viewer could not connect: {e}"))?;
             seed += 1;
-            tasks.push(tokio::spawn(client::run(ws, seed, None, stop.signal())));
+            tasks.push(tokio::spawn(client::run(
+                Protocol::ImageChat,
+                ws,
+                seed,
+                None,
+                stop.signal(),
+            )));
         }
         groups.push(tasks);
     }
@@ -67,7 +74,13 @@ async fn phase(
         .await
         .map_err(|e| format!("publisher could not connect: {e}"))?;
     let (tx, rx) = mpsc::channel(1024);
-    let publisher = tokio::spawn(client::run(ws, 0, Some(rx), stop.signal()));
+    let publisher = tokio::spawn(client::run(
+        Protocol::ImageChat,
+        ws,
+        0,
+        Some(rx),
+        stop.signal(),
+    ));
     // Let the joins' presence updates settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let total = (p.rate * p.duration_secs).round() as u64;
@@ -169,6 +182,7 @@ pub async fn hop(target: &Target, p: &HopParams) -> Result<Report, String> {
     Ok(Report {
         scenario: "hop".into(),
         label: None,
+        server: crate::summary::REFERENCE.into(),
         params: json!({
             "viewers_per_node": p.viewers,
             "rate": p.rate,

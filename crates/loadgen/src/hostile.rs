@@ -194,6 +194,7 @@ pub async fn hostile(server: &Server, p: &HostileParams) -> Result<Report, Strin
     Ok(Report {
         scenario: "hostile".into(),
         label: None,
+        server: crate::summary::REFERENCE.into(),
         params: serde_json::to_value(p).map_err(|e| e.to_string())?,
         results: json!({
             "calm": calm.results,

@@ -17,14 +17,19 @@
 //!   snapshot readers).
 //! - [`hop`]: the cross-node hop: one image viewed through two nodes of a cluster against a
 //!   single node, in one run.
+//! - [`peer`]: the wire of the peer servers image-chat is compared with (`bench/peers`:
+//!   Socket.IO, socketioxide, a plain relay) for the idle and load scenarios.
+//! - [`summary`]: side-by-side tables (medians over rounds, ratios) of a run's JSON lines.
 //! - [`stats`]: latency percentiles.
 
 pub mod client;
 pub mod hop;
 pub mod hostile;
+pub mod peer;
 pub mod scenario;
 pub mod server;
 pub mod stats;
+pub mod summary;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +39,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::hostile::HostileParams;
+use crate::peer::Protocol;
 use crate::scenario::{LoadParams, Report};
 use crate::server::{Server, Target};
 
@@ -44,9 +50,17 @@ use crate::server::{Server, Target};
     about = "Load generator and benchmarks for image-chat."
 )]
 struct Cli {
-    /// The server binary to spawn (default: `image-chat-server` next to this binary).
+    /// The server binary to spawn (default: `image-chat-server` next to this binary; with
+    /// `--protocol` other than image-chat, the peer's program, e.g. `node`).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// The wire of the spawned server: image-chat, or a peer of `bench/peers` (then
+    /// `--server-arg`s are the peer's arguments before `--listen`; idle and load only).
+    #[arg(long, value_enum, default_value_t = Protocol::ImageChat)]
+    protocol: Protocol,
+    /// The server's name in the report (the side-by-side tables group by it).
+    #[arg(long, default_value = summary::REFERENCE)]
+    server_name: String,
     /// Extra flag for the spawned server's `serve` (repeatable), e.g.
     /// `--server-arg=--batch-window-ms=0`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
@@ -155,6 +169,12 @@ enum Scenario {
     /// A quick run of every scenario with small numbers; fails if the tool or the figures'
     /// basic invariants break (used by the test script).
     Smoke,
+    /// Side-by-side tables (median per server and case, image-chat's ratios) of a JSON-lines
+    /// file written with `--json`; starts no server.
+    Summary {
+        /// The JSON-lines file.
+        file: PathBuf,
+    },
 }
 
 fn default_server_bin() -> PathBuf {
@@ -189,6 +209,16 @@ async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String>
             redis_url: redis_url.clone(),
         };
         return Ok(vec![hop::hop(target, &params).await?]);
+    }
+    if let Scenario::Summary { file } = &cli.scenario {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        print!("{}", summary::tables(&text)?);
+        return Ok(Vec::new());
+    }
+    if matches!(target, Target::Peer { .. })
+        && !matches!(cli.scenario, Scenario::Idle { .. } | Scenario::Load { .. })
+    {
+        return Err("peers run the idle and load scenarios only".into());
     }
     let mut server = Server::start(target)?;
     let report = match &cli.scenario {
@@ -250,7 +280,7 @@ async fn run_scenario(cli: &Cli, target: &Target) -> Result<Vec<Report>, String>
             hostile::hostile(&server, &params).await?
         }
         Scenario::Smoke => return smoke(target).await,
-        Scenario::Hop { .. } => unreachable!("handled above"),
+        Scenario::Hop { .. } | Scenario::Summary { .. } => unreachable!("handled above"),
     };
     Ok(vec![report])
 }
@@ -389,7 +419,9 @@ async fn smoke(target: &Target) -> Result<Vec<Report>, String> {
             let r = scenario::storm(&mut server, 100, 10, Duration::from_secs(30)).await?;
             reports.push(r);
         }
-        Target::Attach { .. } => eprintln!("smoke: storm skipped (needs a spawned server)"),
+        Target::Attach { .. } | Target::Peer { .. } => {
+            eprintln!("smoke: storm skipped (needs a spawned image-chat server)")
+        }
     }
     drop(server);
 
@@ -454,6 +486,14 @@ async fn main() -> ExitCode {
     let nofile = raise_open_files_limit();
     let target = match (cli.attach, cli.pid) {
         (Some(addr), Some(pid)) => Target::Attach { addr, pid },
+        _ if cli.protocol != Protocol::ImageChat => Target::Peer {
+            protocol: cli.protocol,
+            bin: cli
+                .server_bin
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("node")),
+            args: cli.server_args.clone(),
+        },
         _ => Target::Spawn {
             bin: cli.server_bin.clone().unwrap_or_else(default_server_bin),
             args: cli.server_args.clone(),
@@ -469,6 +509,7 @@ async fn main() -> ExitCode {
         Ok(mut reports) => {
             for report in &mut reports {
                 report.label.clone_from(&cli.label);
+                report.server.clone_from(&cli.server_name);
                 report.print();
             }
             if let Some(path) = &cli.json

@@ -35,6 +35,8 @@ pub struct Report {
     pub scenario: String,
     /// Free label given on the command line.
     pub label: Option<String>,
+    /// The server measured (`--server-name`; image-chat unless a peer was run).
+    pub server: String,
     /// Parameters.
     pub params: Value,
     /// Figures.
@@ -82,14 +84,15 @@ struct ConnectStats {
 
 /// Opens `n` clients (client `i` on image `i % images`), `CONNECT_CONCURRENCY` at a time.
 async fn connect_all(
-    addr: SocketAddr,
+    server: &Server,
     n: usize,
     images: usize,
-) -> Result<(Vec<(usize, Ws, Position)>, ConnectStats), String> {
+) -> Result<(Vec<(usize, Ws)>, ConnectStats), String> {
     let started = Instant::now();
+    let (protocol, addr) = (server.protocol, server.addr);
     let attempts = futures_util::stream::iter(0..n).map(|i| async move {
         let t = Instant::now();
-        let result = client::connect(addr, &image_of(i, images), None).await;
+        let result = client::open(protocol, addr, &image_of(i, images)).await;
         (i, result, t.elapsed())
     });
     let mut attempts = attempts.buffer_unordered(CONNECT_CONCURRENCY);
@@ -97,14 +100,14 @@ async fn connect_all(
     let mut times = Vec::with_capacity(n);
     while let Some((i, result, took)) = attempts.next().await {
         match result {
-            Ok((ws, welcome)) => {
-                clients.push((i, ws, welcome.position));
+            Ok(ws) => {
+                clients.push((i, ws));
                 times.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
             }
             Err(err) => return Err(format!("client {i} could not connect: {err}")),
         }
     }
-    clients.sort_by_key(|(i, _, _)| *i);
+    clients.sort_by_key(|(i, _)| *i);
     let wall = started.elapsed().as_secs_f64();
     Ok((
         clients,
@@ -127,11 +130,19 @@ pub async fn idle(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = kib(server.rss_kib());
     let self_before = kib(server::self_rss_kib());
-    let (conns, connect) = connect_all(server.addr, clients, images).await?;
+    let (conns, connect) = connect_all(server, clients, images).await?;
     let mut stop = StopAll::default();
     let tasks: Vec<_> = conns
         .into_iter()
-        .map(|(i, ws, _)| tokio::spawn(client::run(ws, i as u64, None, stop.signal())))
+        .map(|(i, ws)| {
+            tokio::spawn(client::run(
+                server.protocol,
+                ws,
+                i as u64,
+                None,
+                stop.signal(),
+            ))
+        })
         .collect();
     tokio::time::sleep(settle).await;
     let rss_after = kib(server.rss_kib());
@@ -159,7 +170,7 @@ pub async fn idle(
         ),
         (
             "server RSS per connection".into(),
-            format!("{:.1} KiB (target <= 16 KiB)", per_conn / 1024.0),
+            format!("{:.1} KiB (target <= 8 KiB)", per_conn / 1024.0),
         ),
         (
             "loadgen RSS per connection".into(),
@@ -170,6 +181,7 @@ pub async fn idle(
     Ok(Report {
         scenario: "idle".into(),
         label: None,
+        server: crate::summary::REFERENCE.into(),
         params: json!({"clients": clients, "images": images, "settle_secs": settle.as_secs_f64()}),
         results: json!({
             "connect": connect,
@@ -204,19 +216,19 @@ pub struct LoadParams {
 pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     let publishers = p.publishers.clamp(1, p.clients.max(1));
     let rss_before = kib(server.rss_kib());
-    let (conns, connect) = connect_all(server.addr, p.clients, p.images).await?;
+    let (conns, connect) = connect_all(server, p.clients, p.images).await?;
     // Let presence updates of the ramp-up settle.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_connected = kib(server.rss_kib());
 
     let mut subscribers_of_image = vec![0u64; p.images.max(1)];
-    for (i, _, _) in &conns {
+    for (i, _) in &conns {
         subscribers_of_image[i % p.images.max(1)] += 1;
     }
     let mut stop = StopAll::default();
     let mut senders = Vec::new();
     let mut tasks = Vec::new();
-    for (i, ws, _) in conns {
+    for (i, ws) in conns {
         let ops = if i < publishers {
             let (tx, rx) = mpsc::channel(1024);
             senders.push((i, tx));
@@ -225,6 +237,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
             None
         };
         tasks.push(tokio::spawn(client::run(
+            server.protocol,
             ws,
             i as u64 + 1,
             ops,
@@ -269,6 +282,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     for task in tasks {
         let s = task.await.map_err(|e| e.to_string())?;
         all.latencies_us.extend(s.latencies_us);
+        all.ack_latencies_us.extend(s.ack_latencies_us);
         all.events += s.events;
         all.event_frames += s.event_frames;
         all.event_bytes += s.event_bytes;
@@ -280,6 +294,8 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
         }
     }
     let latency = Latency::from_us(std::mem::take(&mut all.latencies_us));
+    let ack_latency = Latency::from_us(std::mem::take(&mut all.ack_latencies_us));
+    let deliveries_per_cpu_sec = all.events as f64 / cpu_secs.max(1e-9);
     let deliveries_per_sec = all.events as f64 / publish_secs.max(1e-9);
     let frames_per_sec = all.event_frames as f64 / publish_secs.max(1e-9);
     let bytes_per_event = all.event_bytes as f64 / all.events.max(1) as f64;
@@ -311,9 +327,14 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
             "delivery latency p99.9".into(),
             format!("{:.2} ms", latency.p999_ms),
         ),
+        ("publish → ack p50/p99/max".into(), ack_latency.cell()),
         (
             "deliveries per second".into(),
             format!("{deliveries_per_sec:.0}"),
+        ),
+        (
+            "deliveries per server CPU-second".into(),
+            format!("{deliveries_per_cpu_sec:.0}"),
         ),
         (
             "event frames per second".into(),
@@ -350,6 +371,7 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
     Ok(Report {
         scenario: "load".into(),
         label: None,
+        server: crate::summary::REFERENCE.into(),
         params: serde_json::to_value(p).map_err(|e| e.to_string())?,
         results: json!({
             "connect": connect,
@@ -360,7 +382,9 @@ pub async fn load(server: &Server, p: &LoadParams) -> Result<Report, String> {
             "deliveries": all.events,
             "deliveries_expected": expected,
             "latency": latency,
+            "ack_latency": ack_latency,
             "deliveries_per_sec": deliveries_per_sec,
+            "deliveries_per_cpu_sec": deliveries_per_cpu_sec,
             "event_frames": all.event_frames,
             "event_frames_per_sec": frames_per_sec,
             "events_per_frame": events_per_frame,
@@ -446,6 +470,7 @@ pub async fn bytes(server: &Server) -> Result<Report, String> {
     Ok(Report {
         scenario: "bytes".into(),
         label: None,
+        server: crate::summary::REFERENCE.into(),
         params: json!({}),
         results: Value::Object(results),
         table: rows,
@@ -650,6 +675,7 @@ pub async fn storm(
     let report = Report {
         scenario: "storm".into(),
         label: None,
+        server: crate::summary::REFERENCE.into(),
         params: json!({"clients": clients, "images": images, "backoff_base_ms": DEFAULT_BASE_MS, "backoff_cap_ms": DEFAULT_CAP_MS}),
         results: json!({
             "ramp_secs": ramp_secs,

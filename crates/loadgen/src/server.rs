@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::peer::Protocol;
+
 /// Linux `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every mainstream
 /// architecture).
 const TICKS_PER_SEC: f64 = 100.0;
@@ -20,6 +22,16 @@ pub enum Target {
         /// The `image-chat-server` binary.
         bin: PathBuf,
         /// Extra flags (batching, limits…).
+        args: Vec<String>,
+    },
+    /// Spawn a peer server (`bench/peers`): `bin args… --listen 127.0.0.1:0`; it prints
+    /// `… listening on http://ADDR` as its first line, like image-chat.
+    Peer {
+        /// The wire it speaks.
+        protocol: Protocol,
+        /// Its program (e.g. `node`, or a built peer binary).
+        bin: PathBuf,
+        /// Its arguments before `--listen` (e.g. the script).
         args: Vec<String>,
     },
     /// Use a running server.
@@ -35,6 +47,8 @@ pub enum Target {
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The wire it speaks.
+    pub protocol: Protocol,
     pid: u32,
     child: Option<Child>,
     target: Target,
@@ -70,6 +84,41 @@ const LOAD_TEST_LIMITS: &[&str] = &[
     "--api-requests-per-sec=0",
 ];
 
+/// Spawns a peer and reads its address from its first line.
+fn spawn_peer(bin: &Path, args: &[String]) -> Result<(Child, SocketAddr), String> {
+    let mut child = Command::new(bin)
+        .args(args)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let addr = first_line_addr(&mut child);
+    match addr {
+        Ok(addr) => Ok((child, addr)),
+        Err(err) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(err)
+        }
+    }
+}
+
+/// The address in a server's start-up line (`… listening on http://ADDR`).
+fn first_line_addr(child: &mut Child) -> Result<SocketAddr, String> {
+    let Some(stdout) = child.stdout.take() else {
+        return Err("no stdout".into());
+    };
+    let mut line = String::new();
+    let read = BufReader::new(stdout).read_line(&mut line);
+    read.ok()
+        .and_then(|_| line.trim().split_once("listening on http://"))
+        .and_then(|(_, a)| a.parse().ok())
+        .ok_or_else(|| format!("server did not start (first line: {line:?})"))
+}
+
 fn spawn_on(
     bin: &Path,
     args: &[String],
@@ -93,25 +142,12 @@ fn spawn_on(
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let Some(stdout) = child.stdout.take() else {
-        let _ = child.kill();
-        return Err("no stdout".into());
-    };
-    let mut line = String::new();
-    let read = BufReader::new(stdout).read_line(&mut line);
-    let addr = read
-        .ok()
-        .and_then(|_| {
-            line.trim()
-                .strip_prefix("image-chat-server listening on http://")
-        })
-        .and_then(|a| a.parse().ok());
-    match addr {
-        Some(addr) => Ok((child, addr)),
-        None => {
+    match first_line_addr(&mut child) {
+        Ok(addr) => Ok((child, addr)),
+        Err(err) => {
             let _ = child.kill();
             let _ = child.wait();
-            Err(format!("server did not start (first line: {line:?})"))
+            Err(err)
         }
     }
 }
@@ -126,10 +162,26 @@ impl Server {
                 let (child, addr) = spawn_on(bin, args, "127.0.0.1:0", &db)?;
                 Ok(Self {
                     addr,
+                    protocol: Protocol::ImageChat,
                     pid: child.id(),
                     child: Some(child),
                     target: target.clone(),
                     dir: Some(dir),
+                })
+            }
+            Target::Peer {
+                protocol,
+                bin,
+                args,
+            } => {
+                let (child, addr) = spawn_peer(bin, args)?;
+                Ok(Self {
+                    addr,
+                    protocol: *protocol,
+                    pid: child.id(),
+                    child: Some(child),
+                    target: target.clone(),
+                    dir: None,
                 })
             }
             Target::Attach { addr, pid } => {
@@ -138,6 +190,7 @@ impl Server {
                 }
                 Ok(Self {
                     addr: *addr,
+                    protocol: Protocol::ImageChat,
                     pid: *pid,
                     child: None,
                     target: target.clone(),
@@ -180,6 +233,7 @@ impl Server {
         let (child, addr) = spawn_on(bin, args, "127.0.0.1:0", &db)?;
         Ok(Server {
             addr,
+            protocol: Protocol::ImageChat,
             pid: child.id(),
             child: Some(child),
             target: Target::Spawn {

@@ -2,13 +2,16 @@
 //! ordering locks, limits and the shutdown signal. One `Arc<App>` is handed to every connection.
 
 use std::collections::hash_map::DefaultHasher;
+use std::future::{Future, poll_fn};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use image_chat_protocol::{Op, ServerMessage, TenantId, User};
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -96,11 +99,11 @@ pub struct App {
     pub connections: TaskTracker,
     /// Open sessions per tenant on this node (the admin API's live count).
     pub live: LiveSessions,
-    /// Per-image ordering of this process's publishes: commit and publish happen under the
-    /// image's lock, so this node's subscribers see its events in `seq` order even when several
-    /// connections write to one image at once. Not what makes `seq` gap-free: the store assigns
-    /// it inside the commit's database transaction (`store::rules`), whichever node commits.
-    ordering: Vec<Mutex<()>>,
+    /// Per-image ordering of this process's publishes, so this node's subscribers see its
+    /// events in `seq` order even when several connections write to one image at once (see
+    /// [`Ordering`]). Not what makes `seq` gap-free: the store assigns it inside the commit's
+    /// database transaction (`store::rules`), whichever node commits.
+    ordering: Vec<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl App {
@@ -134,14 +137,14 @@ impl App {
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             live: LiveSessions::default(),
-            ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(())).collect(),
+            ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(None)).collect(),
         }
     }
 
-    /// Commits `op` by `author` and publishes its event, under the image's ordering lock so
-    /// this node's subscribers see events in `seq` order: the one path of every change, whether
-    /// a widget's op or the admin API's. Returns the `seq` to acknowledge (a retry of an op
-    /// already committed gets its original `seq` and publishes nothing).
+    /// Commits `op` by `author` and publishes its event, in the image's order so this node's
+    /// subscribers see events in `seq` order (see [`Ordering`]): the one path of every change,
+    /// whether a widget's op or the admin API's. Returns the `seq` to acknowledge (a retry of
+    /// an op already committed gets its original `seq` and publishes nothing).
     pub async fn commit(
         &self,
         image: &ImageKey,
@@ -150,12 +153,36 @@ impl App {
         now_ms: u64,
         limits: CommitLimits,
     ) -> Result<u64, StoreError> {
-        let _ordering = self.lock_image(image).await;
-        match self
-            .store
-            .commit_limited(image, author, op, now_ms, limits)
-            .await?
-        {
+        let mut ordering = self.lock_image(image).await;
+        let mut committing = pin!(self.store.commit_limited(image, author, op, now_ms, limits));
+        if !self.store.commits_in_poll_order() {
+            // The store orders concurrent commits itself (PostgreSQL's row lock): one at a time.
+            let committed = committing.await;
+            let seq = self.publish(image, committed).await;
+            drop(ordering);
+            return seq;
+        }
+        // Queued by its first poll, the write's place (so its seq) is fixed: the image's next
+        // op may queue behind it now instead of after this commit's fsync, and the writer
+        // commits both in one group. Publishing still goes in queue order (the turn).
+        let polled = poll_fn(|cx| Poll::Ready(committing.as_mut().poll(cx))).await;
+        let mut turn = ordering.next_turn();
+        drop(ordering);
+        let committed = match polled {
+            Poll::Ready(committed) => committed,
+            Poll::Pending => committing.await,
+        };
+        turn.wait().await;
+        self.publish(image, committed).await
+    }
+
+    /// Publishes a committed op's event; the `seq` to acknowledge.
+    async fn publish(
+        &self,
+        image: &ImageKey,
+        committed: Result<Commit, StoreError>,
+    ) -> Result<u64, StoreError> {
+        match committed? {
             Commit::Applied(event) => {
                 let seq = event.seq();
                 // Serialized once here; every subscriber shares these bytes.
@@ -172,12 +199,48 @@ impl App {
     }
 
     /// Takes the ordering lock for `image`.
-    pub async fn lock_image(&self, image: &ImageKey) -> MutexGuard<'_, ()> {
+    pub async fn lock_image(&self, image: &ImageKey) -> Ordering<'_> {
         let mut hasher = DefaultHasher::new();
         image.hash(&mut hasher);
         // Truncation is fine: only the remainder matters.
         let stripe = (hasher.finish() % ORDERING_STRIPES as u64) as usize;
-        self.ordering[stripe].lock().await
+        Ordering(self.ordering[stripe].lock().await)
+    }
+}
+
+/// An image's ordering lock, held. Two ways to use it:
+/// - hold it across commit and publish (any store): commits of the image run one at a time;
+/// - with a store whose commits take effect in the order they were first polled
+///   ([`Store::commits_in_poll_order`]), hold it only while the commit is queued and take a
+///   [`Turn`]: later ops of the image queue behind it at once (the SQLite writer commits them
+///   together, in one group), and each publishes only after the op queued before it did.
+pub struct Ordering<'a>(MutexGuard<'a, Option<oneshot::Receiver<()>>>);
+
+impl Ordering<'_> {
+    /// This op's place in the image's publishes: after every op that took a turn before it.
+    pub fn next_turn(&mut self) -> Turn {
+        let (done, next) = oneshot::channel();
+        Turn {
+            previous: self.0.replace(next),
+            _done: done,
+        }
+    }
+}
+
+/// One op's place in its image's publishes (see [`Ordering`]). Dropping it, after publishing
+/// or on any failure, lets the next op publish.
+pub struct Turn {
+    previous: Option<oneshot::Receiver<()>>,
+    _done: oneshot::Sender<()>,
+}
+
+impl Turn {
+    /// Waits until the op that took the turn before this one has published (or given up).
+    pub async fn wait(&mut self) {
+        if let Some(previous) = self.previous.take() {
+            // An error only means that op's turn was dropped: its publish is over either way.
+            let _ = previous.await;
+        }
     }
 }
 

@@ -131,6 +131,10 @@ pub struct ServeArgs {
     /// Events kept per image for resuming clients; older gaps get a full snapshot instead.
     #[arg(long, env = "IMAGE_CHAT_RETENTION", default_value_t = 1000)]
     pub retention: u64,
+    /// Most SQLite writes committed together in one transaction and one fsync (group commit).
+    /// 1 commits every op on its own: only for comparisons (docs/BENCHMARKS.md).
+    #[arg(long, env = "IMAGE_CHAT_SQLITE_MAX_GROUP", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub sqlite_max_group: u16,
     /// Directory served at `/` (the demo site).
     #[arg(long, env = "IMAGE_CHAT_WWW_DIR")]
     pub www_dir: Option<PathBuf>,
@@ -420,6 +424,9 @@ async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>, StoreError> {
         None => {
             let config = SqliteConfig {
                 retention: args.retention,
+                max_group: usize::from(args.sqlite_max_group),
+                // Nothing here runs on tokio's paused test clock: skip the blocking pool.
+                blocking_wait: false,
                 ..SqliteConfig::default()
             };
             Ok(Arc::new(SqliteStore::open(&args.database, config)?))

@@ -32,10 +32,12 @@ use crate::store::ImageKey;
 /// cut off by the transport (close code 1009) without being buffered whole.
 pub const TRANSPORT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
-/// Initial read buffer of a WebSocket. The transport's default (128 KiB, allocated eagerly)
-/// would dominate the memory of an idle connection; client frames are small (at most
-/// `MAX_CLIENT_FRAME_BYTES`), and a larger message still grows the buffer as needed.
-pub const TRANSPORT_READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Read buffer of a WebSocket, and the most it reads per call. The transport allocates it
+/// eagerly and zero-fills it before every read, so it is memory every idle connection holds
+/// (the transport's default, 128 KiB, would dominate; 4 KiB was a third of an idle
+/// connection's heap). Client frames are small (an op is a few hundred bytes, at most
+/// `MAX_CLIENT_FRAME_BYTES`): a larger one grows the buffer for itself and takes a few reads.
+pub const TRANSPORT_READ_BUFFER_BYTES: usize = 1024;
 
 /// Where static files come from.
 #[derive(Clone, Debug, Default)]
@@ -164,9 +166,11 @@ async fn websocket(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let peer = Peer { origin, ip, host };
-            let session = session::run(Arc::clone(&app), peer, socket);
             tracked.connections.track_future(async move {
-                session.await;
+                // The session's future is made here, inside the block, not captured by it: a
+                // future captured by value and then awaited takes room twice in the task, and
+                // that task is most of what an idle connection costs (docs/BENCHMARKS.md).
+                session::run(app, peer, socket).await;
                 // Counted out only when the session is over.
                 drop(permit);
             })

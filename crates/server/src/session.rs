@@ -58,15 +58,28 @@ enum End {
 
 /// Serves one connection until it ends. `conn` is the whole socket (both directions in one
 /// value: splitting it would put a lock in front of every send and every read).
-pub async fn run<C, E>(app: Arc<App>, peer: Peer, conn: C)
+pub fn run<C, E>(app: Arc<App>, peer: Peer, conn: C) -> impl Future<Output = ()>
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
     E: ReadError,
 {
     // Every send (the close frame included) is bounded: a peer that stops reading is cut off.
-    let mut conn = Outbound::new(conn, app.limits.send_timeout);
-    let end = match await_hello(&app, &mut conn).await {
+    // Wrapped before the future is made: an `async fn`'s argument keeps its room in the task
+    // after being moved out, so the socket would be stored twice.
+    let conn = Outbound::new(conn, app.limits.send_timeout);
+    serve_connection(app, peer, conn)
+}
+
+async fn serve_connection<C, E>(app: Arc<App>, peer: Peer, mut conn: Outbound<C>)
+where
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+    <C as Sink<Message>>::Error: Display,
+    E: ReadError,
+{
+    // The phases before the live loop are boxed, and freed once done: a task is allocated at
+    // the size of its largest state, and an idle connection should pay only for the loop's.
+    let end = match Box::pin(await_hello(&app, &mut conn)).await {
         Ok(hello) => serve(&app, &peer, hello, &mut conn).await,
         Err(end) => end,
     };
@@ -262,7 +275,17 @@ where
         viewer,
     };
 
-    let welcome = match welcome_frame(app, &image, &identity, &gate, hello.resume, online).await {
+    // Boxed: see `run`.
+    let welcome = match Box::pin(welcome_frame(
+        app,
+        &image,
+        &identity,
+        &gate,
+        hello.resume,
+        online,
+    ))
+    .await
+    {
         Ok(welcome) => welcome,
         Err(err) => {
             tracing::error!(%err, "catch-up failed");
@@ -296,10 +319,10 @@ where
     // The author is passed by value: `set-name` may rename the session between two ops.
     let start_commit =
         |op, limits, author, size| admit_and_commit(app, peer.ip, &image, author, op, limits, size);
-    let mut in_flight = pin!(
-        None::<(Op, CommitLimits, User, usize)>
-            .map(|(op, limits, author, size)| start_commit(op, limits, author, size))
-    );
+    // Boxed when an op starts: the commit's state is most of a session's, and an idle
+    // connection's task should not hold room for it (see `run`).
+    let mut in_flight = None::<(Op, CommitLimits, User, usize)>
+        .map(|(op, limits, author, size)| Box::pin(start_commit(op, limits, author, size)));
     // The size of the op in flight (refunded to the session's budgets if the cluster's refuse).
     let mut in_flight_size = 0;
     const SHUTDOWN: usize = 0;
@@ -330,8 +353,8 @@ where
                     return Poll::Ready(Wake::Idle);
                 }
                 // First: an op's reply goes out before anything published after its commit.
-                if let Some(op) = in_flight.as_mut().as_pin_mut()
-                    && let Poll::Ready(reply) = armed.poll(OP, |cx| op.poll(cx))
+                if let Some(op) = in_flight.as_mut()
+                    && let Poll::Ready(reply) = armed.poll(OP, |cx| op.as_mut().poll(cx))
                 {
                     return Poll::Ready(Wake::Committed(reply));
                 }
@@ -394,7 +417,7 @@ where
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
             Wake::Committed((reply, refused)) => {
-                in_flight.set(None);
+                in_flight = None;
                 if refused == Refused::ByCluster {
                     gate.refund(app, in_flight_size);
                 }
@@ -444,7 +467,7 @@ where
                         let limits = gate.commit_limits;
                         in_flight_size = text_len;
                         let author = identity.user.clone();
-                        in_flight.set(Some(start_commit(op, limits, author, text_len)));
+                        in_flight = Some(Box::pin(start_commit(op, limits, author, text_len)));
                         gates.open(OP);
                     }
                     Handled::SetLock(locked) => {
@@ -475,7 +498,7 @@ where
     };
     // Whatever ends the session, an op already started is finished (committed and published,
     // or refused) rather than dropped halfway; its reply has nowhere to go.
-    if let Some(op) = in_flight.as_mut().as_pin_mut() {
+    if let Some(op) = in_flight.as_mut() {
         op.await;
     }
     end

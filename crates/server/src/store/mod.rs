@@ -270,6 +270,16 @@ pub const CATCH_UP_EVENT_BYTES_FLOOR: u64 = 64 * 1024;
 /// Durable discussions and per-image event logs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether commits take effect in the order their futures were first polled, whenever
+    /// they complete: a commit future polled once holds its place (and its `seq`) against
+    /// every commit polled after it. The session then queues an image's ops back to back and
+    /// only orders their publishes ([`crate::app::Ordering`]). `false` (the default, and what
+    /// a wrapping store must answer unless it forwards the commit at its first poll): commits
+    /// of one image are run one at a time.
+    fn commits_in_poll_order(&self) -> bool {
+        false
+    }
+
     /// Commits `op` by `actor` on `image` at server time `now_ms` (ms since the Unix epoch),
     /// assigning the image's next `seq`, or recognises a repeat of an op already committed.
     /// Authorization that depends on state (authorship) and the size `limits` are checked here,

@@ -58,6 +58,15 @@ pub struct SqliteConfig {
     /// Read-only connections for catch-ups and snapshots (at least 1). Default 4: reads of
     /// different images then run side by side, and the server's snapshot cache keeps them few.
     pub readers: usize,
+    /// Most writes committed together in one transaction and one fsync (group commit, see
+    /// `writer.rs`; at least 1). Default 64. 1 commits every write on its own, as before group
+    /// commit: only for comparisons (`examples/sqlite_commit_bench.rs`).
+    pub max_group: usize,
+    /// Whether a commit's caller waits for the writer's answer on tokio's blocking pool
+    /// (`true`, the default: tokio's paused test clock then stands still during a commit, which
+    /// tests of timeouts rely on) or as a plain future (`false`: what the server runs, one
+    /// thread hand-off less per commit; see `writer.rs`).
+    pub blocking_wait: bool,
 }
 
 impl Default for SqliteConfig {
@@ -66,6 +75,8 @@ impl Default for SqliteConfig {
             retention: 1000,
             busy_timeout: Duration::from_secs(5),
             readers: 4,
+            max_group: writer::MAX_GROUP,
+            blocking_wait: true,
         }
     }
 }
@@ -126,7 +137,7 @@ impl SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            writer: Writer::start(Arc::clone(&conn))?,
+            writer: Writer::start(Arc::clone(&conn), config.max_group, config.blocking_wait)?,
             conn,
             readers: readers.into(),
             next_reader: AtomicUsize::new(0),
@@ -211,6 +222,12 @@ fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreE
 }
 #[async_trait]
 impl Store for SqliteStore {
+    /// The first poll of a commit queues it on the writer thread (`writer.rs`), which runs
+    /// writes in queue order.
+    fn commits_in_poll_order(&self) -> bool {
+        true
+    }
+
     async fn commit_limited(
         &self,
         image: &ImageKey,
@@ -476,6 +493,63 @@ mod tests {
 
     /// A version-2 file (ids unique per tenant, no byte weights) is converted on open: its
     /// discussions survive, ids become per-image, and every weight is what a commit computes.
+    /// What `commits_in_poll_order` promises the session: commits of one image get their
+    /// `seq` in the order they were first polled, however their awaits are ordered after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commits_take_seq_in_the_order_they_were_first_polled() {
+        use image_chat_protocol::{BroadcastId, CreateChat, ImageId, TenantId};
+        use std::future::Future;
+        use std::task::Poll;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = open(&dir, 10).expect("open");
+        assert!(store.commits_in_poll_order());
+        let image = ImageKey::image(TenantId::new("t"), ImageId::new("img"));
+        let actor = User {
+            id: "u".into(),
+            name: "U".into(),
+            avatar_url: None,
+            is_moderator: false,
+            signed_in: false,
+        };
+        let ops: Vec<Op> = (0..24u8)
+            .map(|n| {
+                let id = |k: u8| {
+                    image_chat_protocol::ids::encode_uuid_v4([
+                        n, k, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                    ])
+                };
+                Op::CreateChat(CreateChat {
+                    broadcast_id: BroadcastId::new(id(1)),
+                    chat_id: ChatId::new(id(2)),
+                    anchor: Anchor::point(0.5, 0.5),
+                    text: "hi".into(),
+                })
+            })
+            .collect();
+        let mut commits: Vec<_> = ops
+            .iter()
+            .map(|op| {
+                Box::pin(futures_util::future::maybe_done(
+                    store.commit(&image, &actor, op, 1),
+                ))
+            })
+            .collect();
+        for commit in &mut commits {
+            std::future::poll_fn(|cx| Poll::Ready(commit.as_mut().poll(cx).is_ready())).await;
+        }
+        let mut seqs = Vec::new();
+        for mut commit in commits.into_iter().rev() {
+            commit.as_mut().await;
+            let committed = commit.as_mut().take_output().expect("the commit's output");
+            match committed.expect("commit") {
+                Commit::Applied(event) => seqs.push(event.seq()),
+                Commit::Duplicate { .. } => panic!("not a duplicate"),
+            }
+        }
+        seqs.reverse();
+        assert_eq!(seqs, (1..=24).collect::<Vec<u64>>());
+    }
+
     #[tokio::test]
     async fn version_2_files_are_converted() {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -28,7 +28,7 @@ use super::lock;
 use super::tx::SqliteTx;
 use crate::store::StoreError;
 
-/// Most writes committed in one transaction.
+/// Most writes committed in one transaction, by default (`SqliteConfig::max_group`).
 pub(super) const MAX_GROUP: usize = 64;
 
 /// The queue to the writer thread. The thread ends when this is dropped (after the writes
@@ -36,22 +36,33 @@ pub(super) const MAX_GROUP: usize = 64;
 #[derive(Debug)]
 pub(super) struct Writer {
     queue: Sender<Box<dyn Queued>>,
+    /// Whether callers wait for their answer on tokio's blocking pool (see [`Self::write`]).
+    blocking_wait: bool,
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. The thread locks the connection for each group only,
-    /// so others may briefly use it between groups (tests inspect it that way).
-    pub(super) fn start(conn: Arc<Mutex<Connection>>) -> Result<Self, StoreError> {
+    /// Starts the writer thread on `conn`, committing at most `max_group` writes together;
+    /// `blocking_wait`: see [`Self::write`]. The thread locks the connection for each group
+    /// only, so others may briefly use it between groups (tests inspect it that way).
+    pub(super) fn start(
+        conn: Arc<Mutex<Connection>>,
+        max_group: usize,
+        blocking_wait: bool,
+    ) -> Result<Self, StoreError> {
+        let max_group = max_group.max(1);
         let (queue, waiting) = channel::<Box<dyn Queued>>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                while let Some(group) = next_group(&waiting, MAX_GROUP) {
+                while let Some(group) = next_group(&waiting, max_group) {
                     commit_group(&conn, group);
                 }
             })
             .map_err(|e| StoreError::Backend(format!("sqlite: starting the writer thread: {e}")))?;
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            blocking_wait,
+        })
     }
 
     /// Runs `f` in the next group's transaction (in a savepoint of its own) and returns its
@@ -68,11 +79,17 @@ impl Writer {
             reply,
         };
         self.queue.send(Box::new(job)).map_err(|_| writer_gone())?;
+        if !self.blocking_wait {
+            // The server: one thread hand-off per write (writer thread → this task).
+            return answer.await.map_err(|_| writer_gone())?;
+        }
         // Waited for on tokio's blocking pool rather than as a plain future: tokio's paused test
         // clock does not jump ahead while a blocking task runs, so a commit takes no virtual
         // time (as when writes ran on the blocking pool themselves) and timers in tests of
         // the layers above stay deterministic. It holds a blocking thread per waiting write,
-        // as the connection's mutex did before.
+        // as the connection's mutex did before, and costs a second thread hand-off per write
+        // (writer thread → blocking thread → this task): under a busy image, on loaded cores,
+        // that hand-off was a large part of every op's ack time (docs/BENCHMARKS.md).
         tokio::task::spawn_blocking(move || answer.blocking_recv())
             .await
             .map_err(|e| StoreError::Backend(format!("sqlite: blocking task failed: {e}")))?
