@@ -17,8 +17,11 @@ step "clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 step "clippy (widget on wasm32)"
 cargo clippy -p image-chat --target wasm32-unknown-unknown -- -D warnings
+# Text mode (the text bundle's `text` feature) too.
+cargo clippy -p image-chat --target wasm32-unknown-unknown --features text -- -D warnings
 step "native tests"
 cargo test --workspace
+cargo test -p image-chat --lib --features text
 step "benchmark smoke run (load generator, small N, bounded)"
 bash scripts/bench-smoke.sh
 step "fuzz smoke: decode_client_frame for 30 s (cargo-fuzz, nightly)"
