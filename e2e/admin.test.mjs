@@ -175,32 +175,26 @@ test('the dashboard shows usage, busiest images, activity and live count; delete
     assert.equal(await page.evaluate(() => window.__pwned), undefined);
 
     // Usage per day: today's bar of discussions is 6, comments 7 (6 openings + 1 reply).
-    // (Transitional: until the usage endpoint is in this build, the card must say so.)
-    const doc = await (await fetch(`${server.url}/admin/api/openapi.json`)).json();
-    if (!doc.paths['/admin/api/v1/tenants/{tenant}/usage']) {
-      assert.equal(await page.locator('#chart [data-no-usage]').count(), 1);
-    } else {
-      const today = new Date().toISOString().slice(0, 10);
-      const bar = (metric) =>
-        page.evaluate(
-          ([m, d]) => {
-            const select = document.querySelector('#metric');
-            select.value = m;
-            select.dispatchEvent(new Event('change'));
-            const rect = document.querySelector(`#chart svg[data-metric="${m}"] rect[data-day="${d}"]`);
-            return rect ? Number(rect.dataset.value) : null;
-          },
-          [metric, today],
-        );
-      assert.equal(await bar('discussions'), 6);
-      assert.equal(await bar('comments'), 7);
-      assert.ok((await bar('connections')) >= 4, 'the four sockets were admitted today');
-      assert.ok((await bar('pubSubMessageCount')) > 0);
-      assert.ok((await bar('pubSubBandwidth')) > 0);
-      assert.equal(await page.locator('#chart svg rect.bar').count(), 30, 'thirty days, empty ones included');
-      assert.match(await page.locator('#chart svg').getAttribute('aria-label'), /^Bytes sent per day/);
-      await bar('pubSubMessageCount');
-    }
+    const today = new Date().toISOString().slice(0, 10);
+    const bar = (metric) =>
+      page.evaluate(
+        ([m, d]) => {
+          const select = document.querySelector('#metric');
+          select.value = m;
+          select.dispatchEvent(new Event('change'));
+          const rect = document.querySelector(`#chart svg[data-metric="${m}"] rect[data-day="${d}"]`);
+          return rect ? Number(rect.dataset.value) : null;
+        },
+        [metric, today],
+      );
+    assert.equal(await bar('discussions'), 6);
+    assert.equal(await bar('comments'), 7);
+    assert.ok((await bar('connections')) >= 4, 'the four sockets were admitted today');
+    assert.ok((await bar('pubSubMessageCount')) > 0);
+    assert.ok((await bar('pubSubBandwidth')) > 0);
+    assert.equal(await page.locator('#chart svg rect.bar').count(), 30, 'thirty days, empty ones included');
+    assert.match(await page.locator('#chart svg').getAttribute('aria-label'), /^Bytes sent per day/);
+    await bar('pubSubMessageCount');
 
     // The README screenshot, before anything is removed.
     mkdirSync(SHOTS, { recursive: true });
