@@ -1,7 +1,7 @@
 //! Discussions as W3C Web Annotations (JSON-LD, <http://www.w3.org/ns/anno.jsonld>), both
-//! ways, as pure conversions: export of an image's discussions, and an import plan (the ops
+//! ways, as pure conversions: export of an image's discussions, an import plan (the ops
 //! that recreate annotations written by this server, by Annotorious, or by hand from the W3C
-//! model's examples). The admin API (`admin_api::annotations`) does the I/O.
+//! model's examples), and a tenant file's annotations grouped by image. The admin API (`admin_api::annotations`) does the I/O.
 //!
 //! # Mapping
 //!
@@ -258,6 +258,9 @@ pub enum ImportError {
     /// Annotation `index` targets another image than the one imported into.
     #[error("annotation {0}: its target is another image ({1:?})")]
     OtherImage(usize, String),
+    /// A tenant import's annotation `index` does not name its image (`target.source`).
+    #[error("annotation {0}: a tenant import needs the image in target.source")]
+    NoSource(usize),
 }
 
 /// One comment to create.
@@ -383,6 +386,36 @@ fn creator(value: Option<&Value>) -> (String, String) {
         .unwrap_or("Imported");
     let key = value.get("id").and_then(Value::as_str).unwrap_or(name);
     (name.to_owned(), key.to_owned())
+}
+
+/// A tenant import's annotations grouped by the image each names (`target.source`), in order
+/// of first appearance: each group is then planned like an import into that image. An
+/// annotation that names no image is refused, since it could belong to any.
+pub fn by_image(doc: &Value) -> Result<Vec<(ImageId, Value)>, ImportError> {
+    let mut groups: Vec<(ImageId, Vec<Value>)> = Vec::new();
+    for (index, annotation) in items(doc)?.into_iter().enumerate() {
+        let source = annotation
+            .as_object()
+            .ok_or(ImportError::Shape)?
+            .get("target")
+            .map(|target| as_list(Some(target)))
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(selector)
+            .and_then(|(_, source)| source)
+            .ok_or(ImportError::NoSource(index))?;
+        match groups
+            .iter_mut()
+            .find(|(image, _)| image.as_str() == source)
+        {
+            Some((_, group)) => group.push(annotation.clone()),
+            None => groups.push((ImageId::new(source), vec![annotation.clone()])),
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(image, group)| (image, Value::Array(group)))
+        .collect())
 }
 
 /// The discussions `doc` describes for `image` (pure: nothing is committed). The caller
@@ -624,6 +657,38 @@ mod tests {
             (p.comments[1].author.as_str(), p.comments[1].created_at),
             ("Guest", Some(1_796_553_060_000))
         );
+    }
+
+    #[test]
+    fn a_tenant_import_is_grouped_by_the_image_each_annotation_names() {
+        let on = |image: &str, text: &str| {
+            json!({"body": text, "target": {"source": image,
+                "selector": {"type": "FragmentSelector", "value": "xywh=percent:1,2,0,0"}}})
+        };
+        let doc = json!([
+            on("https://a.example/1.jpg", "one"),
+            json!({"body": "two", "target": "https://a.example/2.jpg#xywh=percent:5,5,0,0"}),
+            on("https://a.example/1.jpg", "three"),
+        ]);
+        let groups =
+            by_image(&collection(doc.as_array().cloned().unwrap_or_default())).expect("grouped");
+        let summary: Vec<(&str, usize)> = groups
+            .iter()
+            .map(|(image, group)| (image.as_str(), group.as_array().map_or(0, Vec::len)))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("https://a.example/1.jpg", 2),
+                ("https://a.example/2.jpg", 1)
+            ]
+        );
+        for (image, group) in &groups {
+            assert!(plan(image, group).is_ok(), "{image:?} plans");
+        }
+        let anonymous = json!([on("https://a.example/1.jpg", "ok"),
+            {"body": "where?", "target": {"selector": {"type": "FragmentSelector", "value": "xywh=percent:1,1,0,0"}}}]);
+        assert_eq!(by_image(&anonymous), Err(ImportError::NoSource(1)));
     }
 
     #[test]

@@ -360,3 +360,99 @@ async fn annotation_bad_input_gets_json_errors_and_changes_nothing() {
     assert_eq!(exported.json()["total"], 0);
     env.server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_whole_tenant_is_exported_and_imported_into_another() {
+    let env = ApiEnv::start(TENANTS).await;
+    let imported = env
+        .call(
+            "POST",
+            &annotations_path(IMAGE),
+            Some(ACME_KEY),
+            Some(&hand_written()),
+        )
+        .await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let mut ada = Client::join_with(env.addr(), hello_for("acme", "photo")).await;
+    commit(
+        &mut ada,
+        ClientMessage::CreateChat(create_op(0.5, 0.25, "on a second image")),
+    )
+    .await;
+
+    // Without `image`: every image of the tenant, each annotation naming its own.
+    let tenant_path = |tenant: &str| format!("{BASE}/{tenant}/annotations");
+    let exported = env
+        .call("GET", &tenant_path("acme"), Some(ACME_KEY), None)
+        .await;
+    assert_eq!(exported.status, 200, "{}", exported.body);
+    let collection = exported.json();
+    assert_eq!(collection["total"], 4);
+    let mut sources: Vec<String> = collection["first"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["target"]["source"].as_str().unwrap().to_owned())
+        .collect();
+    sources.sort();
+    sources.dedup();
+    assert_eq!(sources, [IMAGE, "photo"]);
+
+    // An annotation that names no image cannot go into a tenant import: nothing changes.
+    let nameless = serde_json::json!([
+        {"body": "fine", "target": format!("{IMAGE}#xywh=percent:1,1,0,0")},
+        {"body": "where?", "target": {"selector": {"type": "FragmentSelector",
+            "value": "xywh=percent:1,1,0,0"}}}
+    ])
+    .to_string();
+    let refused = env
+        .call(
+            "POST",
+            &tenant_path("other"),
+            Some(OTHER_KEY),
+            Some(&nameless),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "invalid-request");
+    let empty = env
+        .call("GET", &tenant_path("other"), Some(OTHER_KEY), None)
+        .await;
+    assert_eq!(empty.json()["total"], 0, "{}", empty.body);
+
+    // The export imported into another tenant recreates the same discussions on the same
+    // images; a second import changes nothing.
+    let report = env
+        .call(
+            "POST",
+            &tenant_path("other"),
+            Some(OTHER_KEY),
+            Some(&exported.body),
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let report = report.json();
+    assert_eq!(report["images"], 2);
+    assert!(report.get("image").is_none(), "{report}");
+    assert_eq!(report["discussions"], 4);
+    let again = env
+        .call(
+            "POST",
+            &tenant_path("other"),
+            Some(OTHER_KEY),
+            Some(&exported.body),
+        )
+        .await;
+    assert_eq!(again.json()["applied"], 0, "{}", again.body);
+    let copy = env
+        .call("GET", &tenant_path("other"), Some(OTHER_KEY), None)
+        .await;
+    let by_id = |body: &serde_json::Value| {
+        let mut items = body["first"]["items"].as_array().unwrap().clone();
+        items.sort_by_key(|a| a["id"].as_str().unwrap().to_owned());
+        items
+    };
+    assert_eq!(by_id(&copy.json()), by_id(&collection));
+    drop(ada);
+    env.server.shutdown().await;
+}

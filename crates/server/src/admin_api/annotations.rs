@@ -1,5 +1,5 @@
-//! W3C Web Annotation export and import of an image's discussions (`annotations`: the pure
-//! conversion). Import validates every op exactly like a widget's (the protocol codec) before
+//! W3C Web Annotation export and import of an image's discussions, or of a whole tenant's
+//! (`annotations`: the pure conversion). Import validates every op exactly like a widget's (the protocol codec) before
 //! committing any, then commits them through the one commit path ([`App::commit`]): open
 //! widgets see the imported discussions live, webhooks and usage count them, and ids derived
 //! from the annotations make a repeated import change nothing.
@@ -16,14 +16,24 @@ use image_chat_protocol::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::TenantAdmin;
-use super::chats::{ImageQuery, current_chats, image_key};
+use super::chats::{current_chats, image_key};
 use super::error::{ApiError, ApiErrorCode, ApiJson, ApiQuery, ApiResult, ErrorBody};
 use crate::annotations::{self, PlannedChat};
 use crate::app::{App, now_ms};
-use crate::store::{Rejection, StoreError};
+use crate::store::{CommitLimits, ImageKey, Page, Rejection, StoreError};
+
+/// `?image=…` (optional): one image's annotations, or without it the whole tenant's.
+#[derive(Clone, Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AnnotationsQuery {
+    /// The image id; omitted: every image of the tenant (an import then takes each
+    /// annotation's image from its `target.source`).
+    #[param(example = "https://acme.example/photos/harbour.jpg")]
+    pub image: Option<String>,
+}
 
 /// Largest import body.
 pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
@@ -32,9 +42,13 @@ pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
-    /// The image imported into.
+    /// The image imported into; absent for a tenant import (`image` not given).
     #[schema(example = "https://acme.example/photos/harbour.jpg")]
-    pub image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Images imported into (1 for an image import).
+    #[schema(example = 1)]
+    pub images: usize,
     /// Annotations read (each one discussion).
     #[schema(example = 2)]
     pub discussions: usize,
@@ -51,7 +65,7 @@ pub struct ImportReport {
     get,
     path = "/admin/api/v1/tenants/{tenant}/annotations",
     tag = "annotations",
-    params(("tenant" = String, Path, description = "The tenant id", example = "acme"), ImageQuery),
+    params(("tenant" = String, Path, description = "The tenant id", example = "acme"), AnnotationsQuery),
     responses(
         (status = 200, description = "A W3C AnnotationCollection (JSON-LD) whose first page holds one annotation per discussion, oldest first",
          body = Object,
@@ -64,12 +78,35 @@ pub struct ImportReport {
 pub async fn export_annotations(
     admin: TenantAdmin,
     State(app): State<Arc<App>>,
-    ApiQuery(query): ApiQuery<ImageQuery>,
+    ApiQuery(query): ApiQuery<AnnotationsQuery>,
 ) -> ApiResult<Response> {
-    let key = image_key(&admin, &query.image)?;
-    let image = ImageId::new(query.image.as_str());
-    let (_, chats) = current_chats(&app, &key).await?;
-    let items = annotations::export(&image, &chats);
+    let mut items = Vec::new();
+    match &query.image {
+        Some(image) => {
+            let key = image_key(&admin, image)?;
+            let (_, chats) = current_chats(&app, &key).await?;
+            items = annotations::export(&ImageId::new(image.as_str()), &chats);
+        }
+        None => {
+            let mut after = None;
+            loop {
+                let page = app
+                    .store
+                    .images(admin.id(), Page { after, limit: 200 })
+                    .await
+                    .map_err(|e| ApiError::store(&e))?;
+                for entry in &page {
+                    let key = ImageKey::image(admin.id().clone(), entry.image.clone());
+                    let (_, chats) = current_chats(&app, &key).await?;
+                    items.extend(annotations::export(&entry.image, &chats));
+                }
+                match page.last() {
+                    Some(last) if page.len() == 200 => after = Some(last.row),
+                    _ => break,
+                }
+            }
+        }
+    }
     Ok(Json(annotations::collection(items)).into_response())
 }
 
@@ -78,7 +115,7 @@ pub async fn export_annotations(
     post,
     path = "/admin/api/v1/tenants/{tenant}/annotations",
     tag = "annotations",
-    params(("tenant" = String, Path, description = "The tenant id", example = "acme"), ImageQuery),
+    params(("tenant" = String, Path, description = "The tenant id", example = "acme"), AnnotationsQuery),
     request_body(content = Object, content_type = "application/json",
         description = "One annotation, an array of them, or an AnnotationCollection / AnnotationPage (items); at most 1,000 annotations and 4 MiB",
         example = json!([{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "http://example.org/anno1", "type": "Annotation", "creator": {"id": "http://example.org/user1", "type": "Person", "name": "A. Person"}, "created": "2015-10-13T13:00:00Z", "body": [{"type": "TextualBody", "value": "Is that the old lighthouse?", "purpose": "commenting"}, {"type": "TextualBody", "value": "Yes.", "purpose": "replying"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}])),
@@ -96,14 +133,50 @@ pub async fn export_annotations(
 pub async fn import_annotations(
     admin: TenantAdmin,
     State(app): State<Arc<App>>,
-    ApiQuery(query): ApiQuery<ImageQuery>,
+    ApiQuery(query): ApiQuery<AnnotationsQuery>,
     ApiJson(doc): ApiJson<Value>,
 ) -> ApiResult<Json<ImportReport>> {
-    let key = image_key(&admin, &query.image)?;
-    let image = ImageId::new(query.image.as_str());
-    let invalid = |message: String| ApiError::new(ApiErrorCode::InvalidRequest, message);
-    let plan = annotations::plan(&image, &doc).map_err(|e| invalid(e.to_string()))?;
-    // Every op, validated like a widget's, before anything is committed.
+    let groups = match &query.image {
+        Some(image) => vec![(ImageId::new(image.as_str()), doc)],
+        None => annotations::by_image(&doc).map_err(|e| invalid(e.to_string()))?,
+    };
+    // Every op of every image, validated like a widget's, before anything is committed.
+    let mut prepared = Vec::with_capacity(groups.len());
+    for (image, group) in &groups {
+        let key = image_key(&admin, image.as_str())?;
+        let plan = annotations::plan(image, group).map_err(|e| invalid(e.to_string()))?;
+        let ops = validated_ops(&plan)?;
+        prepared.push((key, plan, ops));
+    }
+    let limits = app
+        .security
+        .tenant
+        .with_overrides(&admin.tenant.limits)
+        .commit_limits(app.security.max_bytes_total);
+    let mut report = ImportReport {
+        image: query.image.clone(),
+        images: prepared.len(),
+        discussions: 0,
+        comments: 0,
+        applied: 0,
+    };
+    for (key, plan, ops) in &prepared {
+        report.discussions += plan.len();
+        report.comments += plan.iter().map(|c| c.comments.len()).sum::<usize>();
+        report.applied += commit_ops(&app, key, ops, limits).await?;
+    }
+    Ok(Json(report))
+}
+
+/// An op to import, its author and when it was originally made.
+type TimedOp = (Op, User, Option<u64>);
+
+fn invalid(message: String) -> ApiError {
+    ApiError::new(ApiErrorCode::InvalidRequest, message)
+}
+
+/// The ops that recreate `plan`, each checked by the protocol codec as a widget's would be.
+fn validated_ops(plan: &[PlannedChat]) -> ApiResult<Vec<TimedOp>> {
     let mut ops = Vec::new();
     for (index, chat) in plan.iter().enumerate() {
         for (op, actor) in chat_ops(chat) {
@@ -115,21 +188,27 @@ pub async fn import_annotations(
             ops.push((op, actor, chat_time(chat, &ops)));
         }
     }
-    let limits = app
-        .security
-        .tenant
-        .with_overrides(&admin.tenant.limits)
-        .commit_limits(app.security.max_bytes_total);
+    Ok(ops)
+}
+
+/// Commits `ops` on `key` through the one commit path; how many changed something (an op
+/// already there, from an earlier import, changes nothing).
+async fn commit_ops(
+    app: &App,
+    key: &ImageKey,
+    ops: &[TimedOp],
+    limits: CommitLimits,
+) -> ApiResult<usize> {
     let now = now_ms();
     let mut applied = 0;
-    for (op, actor, at) in &ops {
+    for (op, actor, at) in ops {
         let before = app
             .store
-            .position(&key)
+            .position(key)
             .await
             .map_err(|e| ApiError::store(&e))?;
         match app
-            .commit(&key, actor, op, at.unwrap_or(now).min(now), limits)
+            .commit(key, actor, op, at.unwrap_or(now).min(now), limits)
             .await
         {
             Ok(seq) => applied += usize::from(seq > before.seq),
@@ -147,12 +226,7 @@ pub async fn import_annotations(
             Err(err) => return Err(ApiError::store(&err)),
         }
     }
-    Ok(Json(ImportReport {
-        image: image.as_str().to_owned(),
-        discussions: plan.len(),
-        comments: plan.iter().map(|c| c.comments.len()).sum(),
-        applied,
-    }))
+    Ok(applied)
 }
 
 /// The ops that create `chat` (create, each reply, resolve), each with its author.
