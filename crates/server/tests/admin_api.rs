@@ -24,6 +24,7 @@ use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
 use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
 use serde_json::Value;
+use support::api::{Reply, request};
 use support::*;
 
 const ACME_KEY: &str = "acme-api-key-0123456789abcdef0123456789";
@@ -91,13 +92,7 @@ impl Env {
     }
 
     /// A request with `key` as bearer (`None`: no Authorization header).
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: Option<&str>,
-        body: Option<&str>,
-    ) -> HttpReply {
+    async fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<&str>) -> Reply {
         let mut headers = String::new();
         if let Some(key) = key {
             headers.push_str(&format!("Authorization: Bearer {key}\r\n"));
@@ -105,10 +100,10 @@ impl Env {
         if body.is_some() {
             headers.push_str("Content-Type: application/json\r\n");
         }
-        http_request(self.addr(), method, path, &headers, body.unwrap_or("")).await
+        request(self.addr(), method, path, &headers, body.unwrap_or("")).await
     }
 
-    async fn acme(&self, method: &str, path: &str, body: Option<&str>) -> HttpReply {
+    async fn acme(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         self.call(method, &format!("{BASE}/acme{path}"), Some(ACME_KEY), body)
             .await
     }
@@ -280,7 +275,7 @@ async fn keys_are_per_tenant_and_never_the_sso_secret() {
             .error(401, "authentication-failed");
     }
     // Not "Bearer": refused too.
-    http_request(
+    request(
         env.addr(),
         "GET",
         &path("acme"),
@@ -794,12 +789,12 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
         ),
         ("/bans", r#"{"userId": "sso:a\u0000b"}"#, 400, "invalid-id"),
     ] {
-        http_request(env.addr(), "PUT", &path(p), &json_headers, body)
+        request(env.addr(), "PUT", &path(p), &json_headers, body)
             .await
             .error(status, code);
     }
     let long_reason = serde_json::json!({"userId": "sso:a", "reason": "x".repeat(501)}).to_string();
-    http_request(
+    request(
         env.addr(),
         "PUT",
         &path("/bans"),
@@ -810,7 +805,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     .error(400, "invalid-request");
     // Not JSON at all.
     let plain = format!("Authorization: Bearer {ACME_KEY}\r\nContent-Type: text/plain\r\n");
-    http_request(
+    request(
         env.addr(),
         "PUT",
         &path("/locks"),
@@ -821,7 +816,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     .error(415, "unsupported-media-type");
     // Over the body limit (16 KiB), declared or not.
     let huge = format!(r#"{{"image":"{}"}}"#, "a".repeat(64 * 1024));
-    http_request(env.addr(), "PUT", &path("/locks"), &json_headers, &huge)
+    request(env.addr(), "PUT", &path("/locks"), &json_headers, &huge)
         .await
         .error(413, "body-too-large");
     // A token issued for another tenant does not ban anyone here.
@@ -834,7 +829,7 @@ async fn bad_bodies_get_json_errors_and_change_nothing() {
     )
     .await;
     let foreign = serde_json::json!({"anonymousToken": other.welcome().token}).to_string();
-    http_request(env.addr(), "PUT", &path("/bans"), &json_headers, &foreign)
+    request(env.addr(), "PUT", &path("/bans"), &json_headers, &foreign)
         .await
         .error(400, "invalid-id");
     // Wrong keys on writes.

@@ -20,6 +20,7 @@ use image_chat_server::ratelimit::Rate;
 use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
 use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
+use support::api::{Reply, request};
 use support::*;
 
 const KEY: &str = "dash-api-key-0123456789abcdef0123456789ab";
@@ -72,7 +73,7 @@ fn hello(image: &str, name: &str) -> Hello {
     }
 }
 
-fn header<'a>(reply: &'a HttpReply, name: &str) -> Option<&'a str> {
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
     reply.head.lines().find_map(|line| {
         let (k, v) = line.split_once(':')?;
         k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
@@ -88,7 +89,7 @@ async fn dashboard_files_are_served_with_a_strict_csp_and_nothing_inline() {
         ("/admin/dashboard.js", "text/javascript"),
         ("/admin/dashboard.css", "text/css"),
     ] {
-        let reply = http_request(server.local_addr(), "GET", path, "", "").await;
+        let reply = request(server.local_addr(), "GET", path, "", "").await;
         assert_eq!(reply.status, 200, "{path}");
         assert!(
             header(&reply, "content-type").unwrap().starts_with(kind),
@@ -104,7 +105,7 @@ async fn dashboard_files_are_served_with_a_strict_csp_and_nothing_inline() {
     }
     // The CSP admits no inline code: the page must not need any.
     assert!(!DASHBOARD_CSP.contains("unsafe-inline") && !DASHBOARD_CSP.contains("unsafe-eval"));
-    let html = http_request(server.local_addr(), "GET", "/admin", "", "")
+    let html = request(server.local_addr(), "GET", "/admin", "", "")
         .await
         .body;
     let lower = html.to_ascii_lowercase();
@@ -123,17 +124,17 @@ async fn dashboard_files_are_served_with_a_strict_csp_and_nothing_inline() {
         "no inline handler"
     );
     // The script writes user text as text only.
-    let js = http_request(server.local_addr(), "GET", "/admin/dashboard.js", "", "")
+    let js = request(server.local_addr(), "GET", "/admin/dashboard.js", "", "")
         .await
         .body;
     assert!(
         !js.contains("innerHTML") && !js.contains("insertAdjacentHTML") && !js.contains("eval(")
     );
     // `/admin/` leads to the page; the API under it is untouched.
-    let slash = http_request(server.local_addr(), "GET", "/admin/", "", "").await;
+    let slash = request(server.local_addr(), "GET", "/admin/", "", "").await;
     assert_eq!(slash.status, 308);
     assert_eq!(header(&slash, "location"), Some("/admin"));
-    http_request(
+    request(
         server.local_addr(),
         "GET",
         "/admin/api/v1/tenants/acme/activity",
@@ -154,7 +155,7 @@ async fn activity_lists_recent_discussions_and_busiest_images_of_the_tenant_only
         let headers = key
             .map(|k| format!("Authorization: Bearer {k}\r\n"))
             .unwrap_or_default();
-        http_request(addr, "GET", &path, &headers, "").await
+        request(addr, "GET", &path, &headers, "").await
     };
     let base = "/admin/api/v1/tenants/acme/activity";
 

@@ -16,7 +16,8 @@ use std::time::Duration;
 use cluster_support::{Cluster, ClusterConfig, Database};
 use futures_util::{SinkExt, StreamExt};
 use image_chat_protocol::{ErrorCode, Lock, ServerMessage};
-use support::{HttpReply, http_request, new_id};
+use support::api::{Reply, request};
+use support::new_id;
 use tokio_tungstenite::tungstenite::Message;
 
 const KEY: &str = "cluster-admin-key-0123456789abcdef0123";
@@ -101,12 +102,12 @@ impl Widget {
     }
 }
 
-async fn admin(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> HttpReply {
+async fn admin(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Reply {
     let mut headers = format!("Authorization: Bearer {KEY}\r\n");
     if body.is_some() {
         headers.push_str("Content-Type: application/json\r\n");
     }
-    let reply = http_request(
+    let reply = request(
         addr,
         method,
         &format!("/admin/api/v1/tenants/demo{path}"),

@@ -16,6 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use image_chat_protocol::{ClientMessage, Hello, ServerMessage, TenantId};
 use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, ServerName};
+use support::api::request;
 use support::process::ServerProcess;
 use support::*;
 use tokio::net::TcpStream;
@@ -260,7 +261,7 @@ async fn sighup_changes_the_admin_api_key() {
     let status = |key: &'static str| {
         let addr = server.addr;
         async move {
-            http_request(
+            request(
                 addr,
                 "GET",
                 "/admin/api/v1/tenants/acme/bans",
