@@ -10,6 +10,8 @@
 //! it, and the first one takes the focus. Groups are recomputed when markers come, go or
 //! move, and when the image is resized.
 
+use std::rc::Rc;
+
 use image_chat_protocol::ChatId;
 use image_chat_sync::ChatView;
 use image_chat_sync::sorted::SortedMap;
@@ -17,7 +19,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
 
 use crate::dom::Clones;
-use crate::dom::clones::flag_children;
+use crate::dom::clones::{children, flag_children};
 use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{percent, px};
 use crate::grouping::{self, Group};
@@ -77,7 +79,7 @@ impl Clusters {
         &mut self,
         layer: &Element,
         order: &[ChatId],
-        chats: &SortedMap<ChatId, ChatView>,
+        chats: &SortedMap<ChatId, Rc<ChatView>>,
         width: f64,
         height: f64,
         locale: Locale,
@@ -91,16 +93,12 @@ impl Clusters {
         let centres: Vec<(f64, f64)> = order
             .iter()
             // A hidden marker (a resolved one, filtered out) joins no group.
-            .map(|id| {
-                match chats
-                    .get(id)
-                    .filter(|c| !hidden(c))
-                    .and_then(ChatView::point)
-                {
+            .map(
+                |id| match chats.get(id).filter(|c| !hidden(c)).and_then(|c| c.point()) {
                     Some((x, y)) => (x * width, y * height),
                     None => (f64::NAN, f64::NAN),
-                }
-            })
+                },
+            )
             .collect();
         let groups = grouping::groups(&centres, self.size);
         let mut clustered = vec![false; order.len()];
@@ -152,15 +150,7 @@ impl Clusters {
             if !batch.is_empty() {
                 batch.insert(&self.el, None, &self.template)?;
             }
-            let buttons = self.el.children();
-            self.drawn = drawn
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, d)| {
-                    let b = buttons.item(u32::try_from(i).ok()?)?;
-                    Some((d, b))
-                })
-                .collect();
+            self.drawn = drawn.into_iter().zip(children(&self.el)).collect();
             return Ok(());
         }
         let mut old: Vec<Option<(Drawn, Element)>> = std::mem::take(&mut self.drawn)
@@ -260,7 +250,7 @@ impl Clusters {
     pub fn toggle(
         &mut self,
         leader: &ChatId,
-        chats: &SortedMap<ChatId, ChatView>,
+        chats: &SortedMap<ChatId, Rc<ChatView>>,
         width: f64,
         height: f64,
         marker: &dyn Fn(&ChatId) -> Option<Element>,
@@ -278,7 +268,7 @@ impl Clusters {
     fn expand(
         &mut self,
         leader: &ChatId,
-        chats: &SortedMap<ChatId, ChatView>,
+        chats: &SortedMap<ChatId, Rc<ChatView>>,
         width: f64,
         height: f64,
         marker: &dyn Fn(&ChatId) -> Option<Element>,
@@ -301,7 +291,7 @@ impl Clusters {
                 marker(id),
                 chats
                     .get(id)
-                    .and_then(ChatView::point)
+                    .and_then(|c| c.point())
                     .map(|(cx, cy)| (cx * width, cy * height)),
             ) else {
                 continue;

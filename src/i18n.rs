@@ -63,6 +63,12 @@ pub fn decimal(n: u64) -> String {
 pub fn fill(template: &str, args: &[&str]) -> String {
     let mut out =
         String::with_capacity(template.len() + args.iter().map(|a| a.len()).sum::<usize>());
+    fill_into(&mut out, template, args);
+    out
+}
+
+/// [`fill`], appended to `out`.
+pub fn fill_into(out: &mut String, template: &str, args: &[&str]) {
     let mut rest = template;
     let mut args = args.iter();
     // A plain byte scan for `{`, then checking the `}`, links less code than a substring
@@ -85,7 +91,6 @@ pub fn fill(template: &str, args: &[&str]) -> String {
         from = 0;
     }
     out.push_str(rest);
-    out
 }
 
 impl Locale {
@@ -234,8 +239,33 @@ impl Locale {
     /// drop parenthesised words when they compare the visible text with the name (WCAG 2.5.3,
     /// "label in name"), and so do some speech-input users.
     pub fn marker_label(self, author: &str, excerpt: &str, comments: usize) -> String {
-        let count = self.comments(comments);
-        fill(self.strings().marker_label, &[author, excerpt, &count])
+        let mut out = String::new();
+        self.push_marker_label(&mut out, author, excerpt, comments, false);
+        out
+    }
+
+    /// Appends a marker's accessible name ([`Locale::marker_label`], and
+    /// [`Locale::marker_resolved`] if `resolved`) to `out`: a snapshot writes a thousand, so
+    /// with one string of their own (the count's) rather than five.
+    pub fn push_marker_label(
+        self,
+        out: &mut String,
+        author: &str,
+        excerpt: &str,
+        comments: usize,
+        resolved: bool,
+    ) {
+        let s = self.strings();
+        // What `comments` gives ("{} {}": the number, then its word).
+        let mut count = decimal(comments as u64);
+        count.push(' ');
+        count.push_str(self.pick(comments as u64, &s.comment_forms));
+        if resolved {
+            let label = fill(s.marker_label, &[author, excerpt, &count]);
+            fill_into(out, s.marker_resolved, &[&label]);
+        } else {
+            fill_into(out, s.marker_label, &[author, excerpt, &count]);
+        }
     }
 
     /// A resolved discussion's marker name: its usual name, marked resolved.

@@ -731,10 +731,10 @@ impl Widget {
         let locale = self.ui.locale;
         match update {
             ViewUpdate::Chat { index, chat } => {
-                let id = chat.id.clone();
+                // Taken only for the linked discussion (not an id copy per discussion).
+                let linked = self.linked.take_if(|id| *id == chat.id);
                 self.ui.upsert_chat(index, chat, now)?;
-                if self.linked.as_ref() == Some(&id) {
-                    self.linked = None;
+                if let Some(id) = linked {
                     self.open_linked(&id, now);
                 }
             }

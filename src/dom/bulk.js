@@ -37,14 +37,16 @@ export function utf8(text) {
 
 // Makes the empty attribute `name` present on child i of `parent` exactly when `want[i]` is 1,
 // touching only the children that differ (one call for a thousand markers).
+// (`toggleAttribute` with `force` changes nothing when the attribute is already as wanted: one
+// DOM call per child rather than a test and a change.)
 export function syncFlags(parent, want, name) {
   const c = parent.children;
   const n = Math.min(c.length, want.length);
-  for (let i = 0; i < n; i++) {
-    const el = c[i];
-    if (el.hasAttribute(name) !== (want[i] === 1)) {
-      if (want[i] === 1) el.setAttribute(name, '');
-      else el.removeAttribute(name);
-    }
-  }
+  for (let i = 0; i < n; i++) c[i].toggleAttribute(name, want[i] === 1);
+}
+
+// The element children of `parent`, as one array: wasm-bindgen hands them to wasm in one call
+// instead of one `children.item(i)` call into JS each.
+export function childElements(parent) {
+  return Array.from(parent.children);
 }

@@ -21,6 +21,8 @@ pub mod prompt;
 pub mod strings;
 pub mod topbar;
 
+use std::rc::Rc;
+
 use image_chat_anchor::{AnchorError, FlatText, TextAnchor};
 use image_chat_protocol::{Anchor, ChatId};
 use image_chat_sync::ChatView;
@@ -193,8 +195,8 @@ impl TextMode {
     /// Paints the discussions (`chats`, creation order) and the open one (`open`: a thread's
     /// discussion; the draft's passage is painted open too). Does nothing when nothing
     /// changed. Returns whether it painted (the fallback's marks changed the DOM).
-    pub fn paint(&mut self, chats: &[ChatView], open: Option<&ChatId>) -> bool {
-        let places = self.places(chats.iter());
+    pub fn paint(&mut self, chats: &[Rc<ChatView>], open: Option<&ChatId>) -> bool {
+        let places = self.places(chats.iter().map(Rc::as_ref));
         let painted: Vec<Painted> = places
             .into_iter()
             .map(|(id, place)| {

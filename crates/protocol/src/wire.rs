@@ -96,6 +96,9 @@ impl<'a> Cursor<'a> {
         Self { text, pos: 0 }
     }
 
+    // Inlined (as `ws`'s test below): called for nearly every byte of a frame, and a call is
+    // dear in V8's baseline wasm tier, which runs a page's first snapshot.
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
@@ -104,8 +107,17 @@ impl<'a> Cursor<'a> {
         Err(FrameError::Syntax(self.pos))
     }
 
-    /// Skips JSON whitespace (space, tab, LF, CR).
+    /// Skips JSON whitespace (space, tab, LF, CR). The server writes none, so the test for
+    /// it is inlined and the loop is not.
+    #[inline(always)]
     fn ws(&mut self) {
+        if let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.skip_ws();
+        }
+    }
+
+    #[inline(never)]
+    fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
@@ -607,37 +619,48 @@ fn snapshot(c: &mut Cursor<'_>, depth: usize) -> Result<Snapshot> {
 }
 
 /// A chat: its opening comment has no `id` on the wire and gets the chat's (which may come
-/// after `comments` in the object, so ids are settled at the end).
+/// after `comments` in the object, so it is set at the end).
 fn chat(c: &mut Cursor<'_>, depth: usize) -> Result<Chat> {
     let (mut id, mut anchor_, mut comments, mut resolved) = (None, None, None, None);
     c.object(depth, |c, key| match key {
         "id" => once(&mut id, "id", c.string().map(ChatId::new)),
         "anchor" => once(&mut anchor_, "anchor", anchor(c, depth + 1)),
-        "comments" => once(&mut comments, "comments", list(c, depth + 1, comment_parts)),
+        "comments" => once(&mut comments, "comments", thread(c, depth + 1)),
         "resolved" => once(&mut resolved, "resolved", c.bool("resolved")),
         _ => c.skip(depth + 1),
     })?;
     let id: ChatId = required(id, "id")?;
     let anchor = required(anchor_, "anchor")?;
-    let comments = required(comments, "comments")?
-        .into_iter()
-        .enumerate()
-        .map(|(i, parts)| {
-            let comment_id = match (i, parts.id.clone()) {
-                (0, None) => id.opening_comment(),
-                (0, Some(_)) => return Err(FrameError::Invalid("id")),
-                (_, Some(comment_id)) => comment_id,
-                (_, None) => return Err(FrameError::Missing("id")),
-            };
-            Ok(parts.with_id(comment_id))
-        })
-        .collect::<Result<_>>()?;
+    let mut comments: Vec<Comment> = required(comments, "comments")?;
+    if let Some(opening) = comments.first_mut() {
+        opening.id = id.opening_comment();
+    }
     Ok(Chat {
         id,
         anchor,
         comments,
         resolved: resolved.unwrap_or(false),
     })
+}
+
+/// A chat's comments, read straight into their final list (a snapshot holds thousands): the
+/// first must have no `id` and gets an empty one here, for [`chat`] to set; every other must
+/// have one.
+fn thread(c: &mut Cursor<'_>, depth: usize) -> Result<Vec<Comment>> {
+    // Room for the opening comment, the only one of most threads, without the growth path.
+    let mut out: Vec<Comment> = Vec::with_capacity(1);
+    c.array(depth, |c| {
+        let mut parts = comment_parts(c, depth + 1)?;
+        let id = match (out.is_empty(), parts.id.take()) {
+            (true, None) => CommentId::new(String::new()),
+            (true, Some(_)) => return Err(FrameError::Invalid("id")),
+            (false, Some(id)) => id,
+            (false, None) => return Err(FrameError::Missing("id")),
+        };
+        out.push(parts.with_id(id));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// A point is `[x, y]`; an object is a kind tagged by `type` (`region`, `text`; any other kind

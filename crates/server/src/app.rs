@@ -114,7 +114,7 @@ pub struct App {
     /// events in `seq` order even when several connections write to one image at once (see
     /// [`Ordering`]). Not what makes `seq` gap-free: the store assigns it inside the commit's
     /// database transaction (`store::rules`), whichever node commits.
-    ordering: Vec<Mutex<Option<oneshot::Receiver<()>>>>,
+    ordering: Vec<Mutex<Turns>>,
 }
 
 impl App {
@@ -153,7 +153,9 @@ impl App {
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
             live: LiveSessions::default(),
-            ordering: (0..ORDERING_STRIPES).map(|_| Mutex::new(None)).collect(),
+            ordering: (0..ORDERING_STRIPES)
+                .map(|_| Mutex::new(Turns::default()))
+                .collect(),
         }
     }
 
@@ -169,7 +171,30 @@ impl App {
         now_ms: u64,
         limits: CommitLimits,
     ) -> Result<u64, StoreError> {
+        let unordered = Turns::default().next_turn();
+        self.commit_after(unordered, image, author, op, now_ms, limits)
+            .await
+    }
+
+    /// [`App::commit`], for one of several ops a connection has in flight at once: `sent` is
+    /// the op's turn among its connection's ops, and the op takes its image's lock only after
+    /// the op sent before it took it. The lock is granted first come, first served, so the
+    /// connection's ops are committed, numbered and published in the order they were sent
+    /// (a reply may name the discussion its connection created one op earlier), while every
+    /// other step (reading, the cluster's budgets, the commit itself) overlaps.
+    pub async fn commit_after(
+        &self,
+        mut sent: Turn,
+        image: &ImageKey,
+        author: &User,
+        op: &Op,
+        now_ms: u64,
+        limits: CommitLimits,
+    ) -> Result<u64, StoreError> {
+        sent.wait().await;
         let mut ordering = self.lock_image(image).await;
+        // Holding the lock: the connection's next op may ask for it now, and queues behind.
+        drop(sent);
         // The tenants file may gain or lose a webhook on reload: decided per commit.
         let mut limits = limits;
         limits.webhook = self
@@ -249,10 +274,23 @@ impl App {
 ///   ([`Store::commits_in_poll_order`]), hold it only while the commit is queued and take a
 ///   [`Turn`]: later ops of the image queue behind it at once (the SQLite writer commits them
 ///   together, in one group), and each publishes only after the op queued before it did.
-pub struct Ordering<'a>(MutexGuard<'a, Option<oneshot::Receiver<()>>>);
+pub struct Ordering<'a>(MutexGuard<'a, Turns>);
 
 impl Ordering<'_> {
     /// This op's place in the image's publishes: after every op that took a turn before it.
+    pub fn next_turn(&mut self) -> Turn {
+        self.0.next_turn()
+    }
+}
+
+/// A queue of [`Turn`]s: each one handed out waits for the one handed out before it. An
+/// image's publishes take turns ([`Ordering`]), and so do a connection's ops on their way to
+/// the image's lock ([`App::commit_after`]).
+#[derive(Debug, Default)]
+pub struct Turns(Option<oneshot::Receiver<()>>);
+
+impl Turns {
+    /// The next place in the queue: after every turn handed out before it.
     pub fn next_turn(&mut self) -> Turn {
         let (done, next) = oneshot::channel();
         Turn {
@@ -262,18 +300,18 @@ impl Ordering<'_> {
     }
 }
 
-/// One op's place in its image's publishes (see [`Ordering`]). Dropping it, after publishing
-/// or on any failure, lets the next op publish.
+/// One place in a queue of [`Turns`] (an op's place in its image's publishes, or among its
+/// connection's ops). Dropping it, once done or on any failure, lets the next one go.
 pub struct Turn {
     previous: Option<oneshot::Receiver<()>>,
     _done: oneshot::Sender<()>,
 }
 
 impl Turn {
-    /// Waits until the op that took the turn before this one has published (or given up).
+    /// Waits until the turn handed out before this one is over (done or given up).
     pub async fn wait(&mut self) {
         if let Some(previous) = self.previous.take() {
-            // An error only means that op's turn was dropped: its publish is over either way.
+            // An error only means that turn was dropped: it is over either way.
             let _ = previous.await;
         }
     }

@@ -62,6 +62,7 @@ pub mod listen;
 pub mod live;
 pub mod metrics;
 pub mod moderation;
+pub mod op_pipeline;
 pub mod outbound;
 pub mod presence;
 pub mod pseudonyms;

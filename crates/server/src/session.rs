@@ -24,12 +24,13 @@ use image_chat_protocol::{
 use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
-use crate::app::App;
+use crate::app::{App, Turn};
 use crate::broker::Received;
 use crate::cluster_rates::Verdict;
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::moderation;
+use crate::op_pipeline::OpPipeline;
 use crate::outbound::Outbound;
 use crate::presence::{Full, Viewer, ViewerLimits};
 use crate::pseudonyms;
@@ -315,21 +316,17 @@ where
     let idle_timeout = app.limits.idle_timeout;
     let mut shutdown = pin!(app.shutdown.cancelled());
     let mut idle = pin!(sleep_until(Instant::now() + idle_timeout));
-    // The client's op being committed, if any. Published frames keep flowing while it waits
-    // for the image's lock and the store: a busy image publishes hundreds of frames a second,
-    // and a session that stopped delivering for each of its own commits fell behind its queue
-    // and was cut off as a slow consumer (the active poster, of all people). One op at a time:
-    // the client's next frame is read only after this one's reply, which keeps its ops in
-    // order and its memory bounded.
+    // The client's ops being committed. Published frames keep flowing while they wait for the
+    // image's lock and the store: a busy image publishes hundreds of frames a second, and a
+    // session that stopped delivering for its own commits fell behind its queue and was cut
+    // off as a slow consumer (the active poster, of all people). Several at a time
+    // (`op_pipeline`): the client's next frame is read while earlier ops commit, up to the
+    // pipeline's depth; the ops commit and are answered in the order sent.
     // The author is passed by value: `set-name` may rename the session between two ops.
-    let start_commit =
-        |op, limits, author, size| admit_and_commit(app, peer.ip, &image, author, op, limits, size);
-    // Boxed when an op starts: the commit's state is most of a session's, and an idle
-    // connection's task should not hold room for it (see `run`).
-    let mut in_flight = None::<(Op, CommitLimits, User, usize)>
-        .map(|(op, limits, author, size)| Box::pin(start_commit(op, limits, author, size)));
-    // The size of the op in flight (refunded to the session's budgets if the cluster's refuse).
-    let mut in_flight_size = 0;
+    let start_commit = |turn, op, limits, author, size| {
+        admit_and_commit(app, peer.ip, &image, turn, author, op, limits, size)
+    };
+    let mut pipeline = OpPipeline::default();
     const SHUTDOWN: usize = 0;
     const IDLE: usize = 1;
     const INPUT: usize = 2;
@@ -340,12 +337,13 @@ where
     let mut input_first = false;
     let end = loop {
         input_first = !input_first;
-        let committing = in_flight.is_some();
+        let committing = !pipeline.is_empty();
+        let reading = !pipeline.is_full();
         let wake = {
             let mut published = pin!(subscription.recv());
             poll_fn(|cx| {
                 let armed = gates.arm(cx);
-                // A shutdown waits for the op in flight: cut short, it could be committed
+                // A shutdown waits for the ops in flight: cut short, one could be committed
                 // and never published.
                 if !committing
                     && armed
@@ -358,13 +356,13 @@ where
                     return Poll::Ready(Wake::Idle);
                 }
                 // First: an op's reply goes out before anything published after its commit.
-                if let Some(op) = in_flight.as_mut()
-                    && let Poll::Ready(reply) = armed.poll(OP, |cx| op.as_mut().poll(cx))
+                if committing
+                    && let Poll::Ready(reply) = armed.poll(OP, |cx| pipeline.poll_reply(cx))
                 {
                     return Poll::Ready(Wake::Committed(reply));
                 }
                 let mut input = || {
-                    if committing {
+                    if !reading {
                         return Poll::Pending;
                     }
                     armed
@@ -423,9 +421,8 @@ where
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
             Wake::Committed((reply, refused)) => {
-                in_flight = None;
-                if refused == Refused::ByCluster {
-                    gate.refund(app, in_flight_size);
+                if let Refused::ByCluster { size } = refused {
+                    gate.refund(app, size);
                 }
                 if let Err(end) = send(conn, &reply).await {
                     break end;
@@ -471,9 +468,9 @@ where
                     }
                     Handled::Commit(op, text_len) => {
                         let limits = gate.commit_limits;
-                        in_flight_size = text_len;
                         let author = identity.user.clone();
-                        in_flight = Some(Box::pin(start_commit(op, limits, author, text_len)));
+                        let turn = pipeline.next_turn();
+                        pipeline.push(Box::pin(start_commit(turn, op, limits, author, text_len)));
                         gates.open(OP);
                     }
                     Handled::SetLock(locked) => {
@@ -502,11 +499,9 @@ where
             }
         }
     };
-    // Whatever ends the session, an op already started is finished (committed and published,
-    // or refused) rather than dropped halfway; its reply has nowhere to go.
-    if let Some(op) = in_flight.as_mut() {
-        op.await;
-    }
+    // Whatever ends the session, the ops already started are finished (committed and
+    // published, or refused) rather than dropped halfway; their replies have nowhere to go.
+    pipeline.finish().await;
     end
 }
 
@@ -520,7 +515,7 @@ enum Wake<E> {
     Published(Received),
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),
-    /// The op in flight was committed (or refused): its reply.
+    /// The oldest op in flight was committed (or refused): its reply.
     Committed((ServerMessage, Refused)),
 }
 
@@ -763,31 +758,37 @@ async fn set_lock(
 enum Refused {
     /// The op went on to the store (whatever the store said).
     No,
-    /// The client address's or the tenant's cluster-wide budget was spent.
-    ByCluster,
+    /// The client address's or the tenant's cluster-wide budget was spent; `size` is what the
+    /// op took from the session's budgets.
+    ByCluster { size: usize },
 }
 
 /// The cluster-wide per-address and per-tenant budgets (when the node is in a cluster), then
-/// [`commit`].
+/// [`commit`] in the op's `turn` among the connection's ops.
+#[allow(clippy::too_many_arguments)]
 async fn admit_and_commit(
     app: &App,
     ip: Option<IpAddr>,
     image: &ImageKey,
+    turn: Turn,
     author: User,
     op: Op,
     limits: CommitLimits,
     size: usize,
 ) -> (ServerMessage, Refused) {
     if let Some(rates) = &app.cluster_rates {
-        let size = u32::try_from(size).unwrap_or(u32::MAX);
-        if rates.admit(ip, &image.tenant, size).await == Verdict::Limited {
+        let bytes = u32::try_from(size).unwrap_or(u32::MAX);
+        if rates.admit(ip, &image.tenant, bytes).await == Verdict::Limited {
             let refusal = crate::admission::RATE_LIMITED;
             let broadcast_id = Some(op.broadcast_id().clone());
             let reply = error_message(broadcast_id, refusal.code, refusal.message);
-            return (reply, Refused::ByCluster);
+            return (reply, Refused::ByCluster { size });
         }
     }
-    (commit(app, image, author, op, limits).await, Refused::No)
+    (
+        commit(app, image, turn, author, op, limits).await,
+        Refused::No,
+    )
 }
 
 /// validate (already done by the codec) → commit → ack → publish ([`App::commit`]), as the
@@ -795,12 +796,14 @@ async fn admit_and_commit(
 async fn commit(
     app: &App,
     image: &ImageKey,
+    turn: Turn,
     author: User,
     op: Op,
     limits: CommitLimits,
 ) -> ServerMessage {
     let broadcast_id = op.broadcast_id().clone();
-    match app.commit(image, &author, &op, now_ms(), limits).await {
+    let committed = app.commit_after(turn, image, &author, &op, now_ms(), limits);
+    match committed.await {
         Ok(seq) => ServerMessage::Ack(Ack { broadcast_id, seq }),
         Err(StoreError::Rejected(rejection)) => {
             error_message(Some(broadcast_id), rejection.into(), rejection.to_string())
@@ -845,7 +848,9 @@ mod tests {
     use std::time::Duration;
 
     use futures_channel::mpsc;
-    use image_chat_protocol::{Anchor, ChatId, CreateChat, ImageId, NewImageChat, TenantId};
+    use image_chat_protocol::{
+        AddComment, Anchor, ChatId, CommentId, CreateChat, ImageId, NewImageChat, TenantId,
+    };
 
     use super::*;
     use crate::app::SessionLimits;
@@ -1061,6 +1066,68 @@ mod tests {
             .expect("frames published while an op commits must still be delivered");
         drop(lock);
         expect_ack_then_echo(&mut h, &op).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ops_sent_back_to_back_are_read_while_earlier_ones_commit_and_answered_in_order() {
+        let mut h = start(LIMITS);
+        h.send(&hello());
+        let ServerMessage::Welcome(_) = h.recv_json().await else {
+            panic!("expected welcome");
+        };
+        let image = ImageKey::image(TenantId::new("demo"), ImageId::new("img"));
+        // Another op of this image holds its lock: the session's ops wait to be committed.
+        let app = Arc::clone(&h.app);
+        let lock = app.lock_image(&image).await;
+        // A discussion, a reply to it sent before the discussion is acknowledged (it depends
+        // on the first op's commit), and a second discussion.
+        let create = create_chat(0.25, 0.5);
+        let reply = AddComment {
+            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAAAw"),
+            chat_id: create.chat_id.clone(),
+            comment_id: CommentId::new("AAAAAAAAQACAAAAAAAAABA"),
+            text: "a reply".into(),
+        };
+        let second = CreateChat {
+            broadcast_id: BroadcastId::new("AAAAAAAAQACAAAAAAAAABQ"),
+            chat_id: ChatId::new("AAAAAAAAQACAAAAAAAAABg"),
+            ..create_chat(0.75, 0.5)
+        };
+        h.send(&ClientMessage::CreateChat(create.clone()));
+        h.send(&ClientMessage::AddComment(reply.clone()));
+        h.send(&ClientMessage::CreateChat(second.clone()));
+        // A ping sent behind them is read and answered while all three wait (one op at a
+        // time, it was read only after the first op's reply).
+        h.send(&ClientMessage::Ping { nonce: 9 });
+        let pong = tokio::time::timeout(Duration::from_secs(5), h.recv_json())
+            .await
+            .expect("the session must read on while its ops commit");
+        assert_eq!(pong, ServerMessage::Pong(Pong { nonce: 9 }));
+        drop(lock);
+        // Committed in the order sent (the reply found its discussion), acknowledged in that
+        // order; each echo follows its own ack.
+        let sent = [
+            create.broadcast_id.clone(),
+            reply.broadcast_id.clone(),
+            second.broadcast_id.clone(),
+        ];
+        let mut acks = Vec::new();
+        let mut echoes = Vec::new();
+        while echoes.len() < 3 {
+            match h.recv_json().await {
+                ServerMessage::Ack(ack) => acks.push((ack.broadcast_id, ack.seq)),
+                ServerMessage::NewImageChat(event) => echoes.push(event.broadcast_id),
+                ServerMessage::ImageChatUpdated(event) => echoes.push(event.broadcast_id),
+                other => panic!("expected acks and echoes, got {other:?}"),
+            }
+            assert!(acks.len() >= echoes.len(), "an echo came before its ack");
+        }
+        assert_eq!(echoes, sent);
+        assert_eq!(
+            acks,
+            sent.iter().cloned().zip(1..).collect::<Vec<_>>(),
+            "acknowledged in the order sent, with seqs in that order"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -66,6 +66,12 @@
 //!   [`Engine::subject`]; [`ChatView::text`], and [`ChatView::point`] is `None` for text. The
 //!   engine is otherwise the same for both kinds (`*-text-chat` events are applied as the image
 //!   ones); it refuses locally an anchor of the wrong kind (`ValidationError::WrongAnchorKind`).
+//! - Shared views (issue 18): [`View::chats`] holds `Rc<ChatView>`s and [`ViewUpdate::Chat`]
+//!   carries the same `Rc`, so the engine's view, its updates and the widget's own table share
+//!   one copy of each discussion (a snapshot's thousand were copied three times). Reading
+//!   fields is unchanged (`Rc` dereferences); code that moves a `ChatView` out of an update or
+//!   builds these types changes. [`sorted::SortedMap::take`] and [`sorted::SortedMap::put`]:
+//!   an update of one key with one search.
 
 pub mod backoff;
 pub mod connection;

@@ -9,6 +9,14 @@
 //! holds, and it makes rollback trivially correct: a failed op simply stops contributing its
 //! effect. `diff` then turns the old and new views into the few [`ViewUpdate`]s the widget
 //! applies.
+//!
+//! Each discussion's view is built once and then shared ([`Rc`]): the engine's [`View`], the
+//! [`ViewUpdate::Chat`] that reports it and the widget's own table hold the same one, instead
+//! of three copies of every comment's strings (a snapshot of a thousand discussions made that
+//! a quarter of the widget's first paint: docs/BENCHMARKS.md, "First paint (issue 18,
+//! session 7)"). Views are never changed once shared: a rebuild makes new ones.
+
+use std::rc::Rc;
 
 use crate::queue::Queue;
 
@@ -136,7 +144,7 @@ impl ChatView {
 #[derive(Clone, Debug, PartialEq)]
 pub struct View {
     /// Discussions in creation order (confirmed ones in server order, then our pending ones).
-    pub chats: Vec<ChatView>,
+    pub chats: Vec<Rc<ChatView>>,
     /// The connection status.
     pub connection: ConnectionStatus,
     /// How many connections view this image (0 until the first `welcome`).
@@ -152,7 +160,7 @@ pub struct View {
 impl View {
     /// One discussion by id.
     pub fn chat(&self, id: &ChatId) -> Option<&ChatView> {
-        self.chats.iter().find(|c| &c.id == id)
+        self.chats.iter().find(|c| &c.id == id).map(Rc::as_ref)
     }
 }
 
@@ -223,8 +231,8 @@ pub enum ViewUpdate {
     Chat {
         /// Position in [`View::chats`].
         index: usize,
-        /// The discussion as it now is.
-        chat: ChatView,
+        /// The discussion as it now is (shared with [`View::chats`]).
+        chat: Rc<ChatView>,
     },
     /// A discussion is gone (deleted, rolled back, or dismissed): remove its marker and thread.
     ChatRemoved {
@@ -253,11 +261,11 @@ pub enum ViewUpdate {
 }
 
 /// Builds the discussions to show: the confirmed state with our ops replayed over it.
-pub(crate) fn build(state: &ImageState, ops: &PendingOps, you: Option<&User>) -> Vec<ChatView> {
-    let mut chats: Vec<ChatView> = state
+pub(crate) fn build(state: &ImageState, ops: &PendingOps, you: Option<&User>) -> Vec<Rc<ChatView>> {
+    let mut chats: Vec<Rc<ChatView>> = state
         .chats()
         .iter()
-        .map(|chat| confirmed_view(chat, you))
+        .map(|chat| Rc::new(confirmed_view(chat, you)))
         .collect();
     for op in ops.iter() {
         overlay(&mut chats, op, you);
@@ -285,10 +293,10 @@ fn build_one(
     ops: &PendingOps,
     you: Option<&User>,
     id: &ChatId,
-) -> Option<ChatView> {
-    let mut one: Vec<ChatView> = state
+) -> Option<Rc<ChatView>> {
+    let mut one: Vec<Rc<ChatView>> = state
         .chat(id)
-        .map(|chat| confirmed_view(chat, you))
+        .map(|chat| Rc::new(confirmed_view(chat, you)))
         .into_iter()
         .collect();
     for op in ops.iter().filter(|op| op.chat_id() == id) {
@@ -321,7 +329,7 @@ enum Source {
 /// `false`, with `old` and `out` unchanged, if `old` does not match that expectation; the
 /// caller then rebuilds in full.
 pub(crate) fn refresh(
-    old: &mut Vec<ChatView>,
+    old: &mut Vec<Rc<ChatView>>,
     state: &ImageState,
     ops: &PendingOps,
     you: Option<&User>,
@@ -329,7 +337,7 @@ pub(crate) fn refresh(
     out: &mut Queue<ViewUpdate>,
 ) -> bool {
     let slot = |id: &ChatId| touched.iter().position(|t| t == id);
-    let mut fresh: Vec<Option<ChatView>> = touched
+    let mut fresh: Vec<Option<Rc<ChatView>>> = touched
         .iter()
         .map(|id| build_one(state, ops, you, id))
         .collect();
@@ -392,7 +400,8 @@ pub(crate) fn refresh(
         }
     }
 
-    let mut previous: Vec<Option<ChatView>> = std::mem::take(old).into_iter().map(Some).collect();
+    let mut previous: Vec<Option<Rc<ChatView>>> =
+        std::mem::take(old).into_iter().map(Some).collect();
     let mut chats = Vec::with_capacity(plan.len());
     for source in plan {
         let index = chats.len();
@@ -416,7 +425,7 @@ pub(crate) fn refresh(
         if !unchanged {
             out.push_back(ViewUpdate::Chat {
                 index,
-                chat: chat.clone(),
+                chat: Rc::clone(&chat),
             });
         }
         chats.push(chat);
@@ -510,7 +519,10 @@ fn optimistic_comment(id: &CommentId, text: &str, op: &LocalOp, you: Option<&Use
 /// Replays one of our ops over the discussions shown. An op whose target is gone (deleted by
 /// someone else meanwhile) contributes nothing; its failure is still reported via
 /// [`ViewUpdate::OpFailed`] when the server refuses it.
-fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
+///
+/// Views are changed in place with [`Rc::make_mut`]: while a view is being built its
+/// discussions are not shared yet, so that never copies.
+fn overlay(chats: &mut Vec<Rc<ChatView>>, op: &LocalOp, you: Option<&User>) {
     let state = op_state(op);
     let effective = !matches!(op.progress, Progress::Failed(_));
     match &op.op {
@@ -521,7 +533,7 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
             let comment =
                 optimistic_comment(&create.chat_id.opening_comment(), &create.text, op, you);
             let mine = comment.mine;
-            chats.push(ChatView {
+            chats.push(Rc::new(ChatView {
                 id: create.chat_id.clone(),
                 anchor: create.anchor.clone(),
                 comments: vec![comment],
@@ -529,7 +541,7 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
                 can_delete: mine || is_moderator(you),
                 resolved: false,
                 state,
-            });
+            }));
         }
         Op::AddComment(reply) => {
             let Some(chat) = chats.iter_mut().find(|c| c.id == reply.chat_id) else {
@@ -539,13 +551,16 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
                 return;
             }
             let comment = optimistic_comment(&reply.comment_id, &reply.text, op, you);
-            chat.comments.push(comment);
+            Rc::make_mut(chat).comments.push(comment);
         }
         Op::EditComment(edit) => {
             let Some(comment) = chats
                 .iter_mut()
                 .find(|c| c.id == edit.chat_id)
-                .and_then(|chat| chat.comments.iter_mut().find(|c| c.id == edit.comment_id))
+                .and_then(|chat| {
+                    let chat = Rc::make_mut(chat);
+                    chat.comments.iter_mut().find(|c| c.id == edit.comment_id)
+                })
             else {
                 return;
             };
@@ -559,13 +574,14 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
             if effective {
                 chats.retain(|c| c.id != delete.chat_id);
             } else if let Some(chat) = chats.iter_mut().find(|c| c.id == delete.chat_id) {
-                chat.state = state;
+                Rc::make_mut(chat).state = state;
             }
         }
         Op::DeleteComment(delete) => {
             let Some(chat) = chats.iter_mut().find(|c| c.id == delete.chat_id) else {
                 return;
             };
+            let chat = Rc::make_mut(chat);
             if effective {
                 chat.comments.retain(|c| c.id != delete.comment_id);
             } else if let Some(comment) =
@@ -576,6 +592,7 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
         }
         Op::ResolveChat(resolve) => {
             if let Some(chat) = chats.iter_mut().find(|c| c.id == resolve.chat_id) {
+                let chat = Rc::make_mut(chat);
                 if effective {
                     chat.resolved = resolve.resolved;
                 }
@@ -584,6 +601,7 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
         }
         Op::MoveChat(moved) => {
             if let Some(chat) = chats.iter_mut().find(|c| c.id == moved.chat_id) {
+                let chat = Rc::make_mut(chat);
                 if effective {
                     chat.anchor = moved.anchor.clone();
                 }
@@ -596,7 +614,19 @@ fn overlay(chats: &mut Vec<ChatView>, op: &LocalOp, you: Option<&User>) {
 /// Appends to `out` the updates that turn `old` into `new`: removals first, then every
 /// discussion that is new, changed, or moved. ([`SortedMap`]s rather than hash maps: no hasher
 /// in the widget's wasm.)
-pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut Queue<ViewUpdate>) {
+pub(crate) fn diff(old: &[Rc<ChatView>], new: &[Rc<ChatView>], out: &mut Queue<ViewUpdate>) {
+    if old.is_empty() {
+        // The first snapshot: everything is new, no id needs looking up.
+        out.extend(
+            new.iter()
+                .enumerate()
+                .map(|(index, chat)| ViewUpdate::Chat {
+                    index,
+                    chat: Rc::clone(chat),
+                }),
+        );
+        return;
+    }
     let new_ids: SortedMap<&ChatId, ()> = new.iter().map(|c| (&c.id, ())).collect();
     for chat in old {
         if !new_ids.contains_key(&&chat.id) {
@@ -607,7 +637,7 @@ pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut Queue<ViewUpdat
     }
     // Index of each surviving old discussion once the removals are done, so a removal alone
     // does not make every later discussion look moved.
-    let old_after_removal: SortedMap<&ChatId, (usize, &ChatView)> = old
+    let old_after_removal: SortedMap<&ChatId, (usize, &Rc<ChatView>)> = old
         .iter()
         .filter(|c| new_ids.contains_key(&&c.id))
         .enumerate()
@@ -620,7 +650,7 @@ pub(crate) fn diff(old: &[ChatView], new: &[ChatView], out: &mut Queue<ViewUpdat
         if !unchanged {
             out.push_back(ViewUpdate::Chat {
                 index,
-                chat: chat.clone(),
+                chat: Rc::clone(chat),
             });
         }
     }
