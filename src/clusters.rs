@@ -13,6 +13,7 @@
 use std::rc::Rc;
 
 use image_chat_protocol::ChatId;
+use image_chat_protocol::number::write_u64;
 use image_chat_sync::ChatView;
 use image_chat_sync::sorted::SortedMap;
 use wasm_bindgen::{JsCast, JsValue};
@@ -21,7 +22,7 @@ use web_sys::{Document, Element};
 use crate::dom::Clones;
 use crate::dom::clones::{children, flag_children};
 use crate::dom::plain::{self, focus, set_style};
-use crate::geometry::{percent, px};
+use crate::geometry::{push_percent, px};
 use crate::grouping::{self, Group};
 use crate::i18n::{Locale, decimal};
 
@@ -71,7 +72,8 @@ impl Clusters {
 
     /// Regroups the markers of `order` (creation order = their places in `layer`) over a
     /// `width` × `height` overlay, writing only what changed: `data-clustered` on the markers
-    /// that joined or left a group (one call into JS), and the cluster buttons of the groups
+    /// that joined or left a group (one call into JS; the markers from `fresh` on were created
+    /// without it, and are not checked), and the cluster buttons of the groups
     /// that changed (all at once in one call when every group is new, as after a snapshot).
     /// Markers for which `hidden` holds (filtered out of view) are left out of every group.
     #[allow(clippy::too_many_arguments)]
@@ -79,6 +81,7 @@ impl Clusters {
         &mut self,
         layer: &Element,
         order: &[ChatId],
+        fresh: usize,
         chats: &SortedMap<ChatId, Rc<ChatView>>,
         width: f64,
         height: f64,
@@ -107,7 +110,7 @@ impl Clusters {
                 clustered[m] = true;
             }
         }
-        flag_children(layer, &clustered, "data-clustered")?;
+        flag_children(layer, &clustered, "data-clustered", fresh)?;
         let drawn: Vec<Drawn> = groups
             .iter()
             .map(|g| drawn(g, order, width, height))
@@ -135,17 +138,14 @@ impl Clusters {
             // All new (a snapshot): every button in one call.
             let mut batch = Clones::new("data-cluster data-count style aria-label");
             for d in &drawn {
-                let count = decimal(d.members.len() as u64);
-                batch.push(
-                    &[
-                        d.members[0].as_str(),
-                        &count,
-                        &style_of(d),
-                        &locale.cluster(d.members.len()),
-                    ],
-                    &count,
-                    &[],
-                );
+                // Written straight into the batch, as the markers are (see `Ui::add_marker`).
+                let n = d.members.len();
+                batch.value(d.members[0].as_str());
+                batch.value_with(|out| write_u64(n as u64, out));
+                batch.value_with(|out| push_style_of(out, d));
+                batch.value(&locale.cluster(n));
+                batch.value_with(|out| write_u64(n as u64, out));
+                batch.flags(&[]);
             }
             if !batch.is_empty() {
                 batch.insert(&self.el, None, &self.template)?;
@@ -349,7 +349,17 @@ impl Clusters {
 
 /// A cluster button's `style`: its place, in percent of the overlay.
 fn style_of(d: &Drawn) -> String {
-    ["left:", &percent(d.frac.0), ";top:", &percent(d.frac.1)].concat()
+    let mut style = String::with_capacity(24);
+    push_style_of(&mut style, d);
+    style
+}
+
+/// Appends [`style_of`]'s text to `out`.
+fn push_style_of(out: &mut String, d: &Drawn) {
+    out.push_str("left:");
+    push_percent(out, d.frac.0);
+    out.push_str(";top:");
+    push_percent(out, d.frac.1);
 }
 
 fn drawn(g: &Group, order: &[ChatId], width: f64, height: f64) -> Drawn {

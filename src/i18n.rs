@@ -69,28 +69,25 @@ pub fn fill(template: &str, args: &[&str]) -> String {
 
 /// [`fill`], appended to `out`.
 pub fn fill_into(out: &mut String, template: &str, args: &[&str]) {
-    let mut rest = template;
+    let bytes = template.as_bytes();
     let mut args = args.iter();
-    // A plain byte scan for `{`, then checking the `}`, links less code than a substring
-    // search or `str::find(char)` (memchr, ~700 bytes of wasm).
-    let mut from = 0;
-    while let Some(at) = rest
-        .bytes()
-        .skip(from)
-        .position(|b| b == b'{')
-        .map(|i| from + i)
-    {
-        if !rest[at + 1..].starts_with('}') {
-            from = at + 1;
-            continue;
+    // A plain byte scan for `{}` links less code than a substring search or `str::find`
+    // (memchr, ~700 bytes of wasm), and as a loop without iterator adapters it is also quick
+    // in V8's baseline tier (a snapshot fills a thousand markers' names).
+    let mut copied = 0;
+    let mut at = 0;
+    while at + 1 < bytes.len() {
+        if bytes[at] == b'{' && bytes[at + 1] == b'}' {
+            let Some(arg) = args.next() else { break };
+            out.push_str(&template[copied..at]);
+            out.push_str(arg);
+            at += 2;
+            copied = at;
+        } else {
+            at += 1;
         }
-        let Some(arg) = args.next() else { break };
-        out.push_str(&rest[..at]);
-        out.push_str(arg);
-        rest = &rest[at + 2..];
-        from = 0;
     }
-    out.push_str(rest);
+    out.push_str(&template[copied..]);
 }
 
 impl Locale {

@@ -339,6 +339,10 @@ pub struct Ui {
     order: Vec<ChatId>,
     /// How many of `order`'s last discussions are gathered in `new_markers`, not created yet.
     uncreated: usize,
+    /// How many of the layer's first markers may carry `data-clustered` from an earlier
+    /// regrouping; those after them were created since, without it (so a snapshot's thousand
+    /// are not each checked). Too high is only slower, never wrong.
+    flagged: usize,
     /// The last view of every discussion shown (to render a thread when it opens).
     pub chats: SortedMap<ChatId, Rc<ChatView>>,
     /// The open thread, if any.
@@ -488,6 +492,7 @@ impl Ui {
             new_markers: None,
             order: Vec::new(),
             uncreated: 0,
+            flagged: 0,
             chats: SortedMap::new(),
             panel: None,
             draft: None,
@@ -901,6 +906,10 @@ impl Ui {
             next = self.order.get(index).and_then(|id| self.marker(id));
         }
         self.order.insert(index, chat.id.clone());
+        if index < self.flagged {
+            // Inserted among markers that may be flagged: count it with them.
+            self.flagged += 1;
+        }
         self.uncreated += 1;
         self.cluster_dirty = true;
         // Written straight into the batch: a snapshot gathers a thousand markers, and a string
@@ -988,6 +997,8 @@ impl Ui {
         // Found before `order` changes, so by its place in the layer.
         let next = self.order.get(index).and_then(|id| self.marker(id));
         self.order.insert(index, id.clone());
+        // It may be flagged, and may now stand among the fresh markers.
+        self.flagged = self.order.len();
         self.layer
             .insert_before(&marker, next.as_ref().map(AsRef::as_ref))?;
         Ok(())
@@ -1043,6 +1054,7 @@ impl Ui {
     pub fn clear_chats(&mut self) {
         self.new_markers = None;
         self.uncreated = 0;
+        self.flagged = 0;
         // The layer holds only markers: one call empties it.
         self.layer.set_text_content(None);
         for el in std::mem::replace(&mut self.region_boxes, SortedMap::new()).into_values() {
@@ -1078,6 +1090,7 @@ impl Ui {
             clusters,
             layer,
             order,
+            flagged,
             chats,
             box_size,
             locale,
@@ -1086,8 +1099,10 @@ impl Ui {
         } = self;
         let find = |id: &ChatId| find_marker(layer, order, 0, id);
         let hidden = |c: &ChatView| *resolved_hidden && c.resolved;
+        let fresh = *flagged;
+        *flagged = order.len();
         clusters.update(
-            layer, order, chats, box_size.0, box_size.1, *locale, &find, &hidden,
+            layer, order, fresh, chats, box_size.0, box_size.1, *locale, &find, &hidden,
         )
     }
 

@@ -36,13 +36,16 @@ export function utf8(text) {
 }
 
 // Makes the empty attribute `name` present on child i of `parent` exactly when `want[i]` is 1,
-// touching only the children that differ (one call for a thousand markers).
-// (`toggleAttribute` with `force` changes nothing when the attribute is already as wanted: one
-// DOM call per child rather than a test and a change.)
-export function syncFlags(parent, want, name) {
+// touching only the children that differ (one call for a thousand markers). Children from
+// `fresh` on do not have it yet: only those that want it are touched. (`toggleAttribute` with
+// `force` changes nothing when the attribute is already as wanted: one DOM call per child.)
+export function syncFlags(parent, want, name, fresh) {
   const c = parent.children;
   const n = Math.min(c.length, want.length);
-  for (let i = 0; i < n; i++) c[i].toggleAttribute(name, want[i] === 1);
+  for (let i = 0; i < n; i++) {
+    if (i < fresh) c[i].toggleAttribute(name, want[i] === 1);
+    else if (want[i] === 1) c[i].setAttribute(name, '');
+  }
 }
 
 // The element children of `parent`, as one array: wasm-bindgen hands them to wasm in one call

@@ -28,7 +28,7 @@ extern "C" {
     ) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_name = syncFlags, catch)]
-    fn sync_flags(parent: &Node, want: &[u8], name: &str) -> Result<(), JsValue>;
+    fn sync_flags(parent: &Node, want: &[u8], name: &str, fresh: u32) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_name = childElements)]
     fn child_elements(parent: &Element) -> Vec<Element>;
@@ -41,10 +41,22 @@ pub fn children(parent: &Element) -> Vec<Element> {
 }
 
 /// Makes the empty attribute `name` present on child `i` of `parent` exactly when `want[i]` is
-/// true, in one call into JS that touches only the children that differ.
-pub fn flag_children(parent: &Node, want: &[bool], name: &str) -> Result<(), JsValue> {
+/// true, in one call into JS that touches only the children that differ. The children from
+/// `fresh` on are known not to have it (created since without it): only those that want it are
+/// touched.
+pub fn flag_children(
+    parent: &Node,
+    want: &[bool],
+    name: &str,
+    fresh: usize,
+) -> Result<(), JsValue> {
     let want: Vec<u8> = want.iter().map(|&w| u8::from(w)).collect();
-    sync_flags(parent, &want, name)
+    sync_flags(
+        parent,
+        &want,
+        name,
+        u32::try_from(fresh).unwrap_or(u32::MAX),
+    )
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its
