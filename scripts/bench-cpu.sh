@@ -9,6 +9,11 @@
 # generator, then the load generator with a native server.
 #
 # Usage: bash scripts/bench-cpu.sh [BIN_DIR]   (default: the `server` profile build, built first)
+#
+# BENCH_CPU_PEER=relay or socketioxide measures that peer server (bench/peers/rust, built with
+# `cargo build --release` there) the same way instead, through the load generator's protocol for
+# it; the load generator's own cost is then not measured. BENCH_CPU_KEEP=DIR keeps the callgrind
+# outputs there (for `callgrind_annotate`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -22,6 +27,15 @@ fi
 bin=$(cd "$bin" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+peer=${BENCH_CPU_PEER:-}
+peers=$PWD/bench/peers/rust/target/release
+case $peer in
+  "") server_bin=$bin/image-chat-server; protocol=() ;;
+  relay) server_bin=$peers/peer-relay; protocol=(--server-name relay --protocol relay) ;;
+  socketioxide) server_bin=$peers/peer-socketioxide
+    protocol=(--server-name socketioxide --protocol socket-io) ;;
+  *) echo "unknown BENCH_CPU_PEER $peer" >&2; exit 1 ;;
+esac
 clients=300
 rate=2
 
@@ -30,7 +44,7 @@ rate=2
 # SIGTERM (graceful shutdown) afterwards.
 cat >"$work/server.sh" <<EOF
 #!/usr/bin/env bash
-valgrind --tool=callgrind --callgrind-out-file="\$CG_OUT" "$bin/image-chat-server" "\$@" 2>/dev/null &
+valgrind --tool=callgrind --callgrind-out-file="\$CG_OUT" "$server_bin" "\$@" 2>/dev/null &
 echo \$! >"\$CG_OUT.pid"
 wait
 EOF
@@ -40,7 +54,8 @@ instructions() { grep -m1 '^summary:' "$1" | awk '{print $2}'; }
 
 server_run() { # duration -> instructions
   export CG_OUT=$work/server.$1.out
-  timeout 600 "$bin/image-chat-loadgen" --server-bin "$work/server.sh" load --clients $clients \
+  timeout 600 "$bin/image-chat-loadgen" "${protocol[@]}" --server-bin "$work/server.sh" load \
+    --clients $clients \
     --images 1 --publishers 1 --rate $rate --duration-secs "$1" >"$work/server.$1.log" 2>&1
   local pid
   pid=$(cat "$CG_OUT.pid")
@@ -61,7 +76,12 @@ loadgen_run() { # duration -> instructions
 deliveries=$((clients * rate * 10))
 s5=$(server_run 5)
 s15=$(server_run 15)
+if [ -n "${BENCH_CPU_KEEP:-}" ]; then
+  mkdir -p "$BENCH_CPU_KEEP"
+  cp "$work"/server.*.out "$BENCH_CPU_KEEP"/
+fi
+echo "server${peer:+ ($peer)}:  $(((s15 - s5) / deliveries)) instructions per delivery (user space)"
+[ -z "$peer" ] || exit 0
 l5=$(loadgen_run 5)
 l15=$(loadgen_run 15)
-echo "server:  $(((s15 - s5) / deliveries)) instructions per delivery (user space)"
 echo "loadgen: $(((l15 - l5) / deliveries)) instructions per delivery (user space)"

@@ -81,7 +81,10 @@ impl<S> Outbound<S> {
     ) -> Poll<Result<T, OutboundError<E>>> {
         match poll(&mut self.inner, cx) {
             Poll::Ready(result) => {
-                self.timer = None;
+                // Checked first: a send that never waited (the usual case) has no timer to drop.
+                if self.timer.is_some() {
+                    self.timer = None;
+                }
                 Poll::Ready(result.map_err(OutboundError::Transport))
             }
             Poll::Pending => {

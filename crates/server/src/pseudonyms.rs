@@ -38,7 +38,7 @@ type Remembered = (Utf8Bytes, Option<Utf8Bytes>);
 impl FrameMemo {
     /// `published` as an anonymous viewer of `tenant` receives it (see [`frame`]).
     pub fn view(&self, ids: &Identities, tenant: &str, published: Utf8Bytes) -> Utf8Bytes {
-        if !published.as_str().contains("\"sso:") {
+        if !may_name_signed_users(&published) {
             return published;
         }
         let key = (
@@ -98,12 +98,18 @@ fn updated(ids: &Identities, tenant: &str, e: &mut ImageChatUpdated) {
     }
 }
 
+/// Whether `frame` may carry a signed user's id: `false` means it certainly does not, and goes
+/// to anonymous viewers unchanged (most frames: presence, deletes, anonymous authors).
+pub fn may_name_signed_users(frame: &str) -> bool {
+    frame.contains("\"sso:")
+}
+
 /// A published frame (an event or a `batch`) as an anonymous viewer receives it: `None` when it
 /// carries no signed user's id (the shared bytes go out unchanged, the usual case), else the
 /// frame re-encoded with pseudonyms.
 pub fn frame(ids: &Identities, tenant: &str, frame: &str) -> Option<String> {
     // Cheap test first: most frames (presence, deletes, anonymous authors) carry none.
-    if !frame.contains("\"sso:") {
+    if !may_name_signed_users(frame) {
         return None;
     }
     let mut message = ServerMessage::from_json(frame).ok()?;

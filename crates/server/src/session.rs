@@ -387,19 +387,20 @@ where
             Wake::Idle => break End::Close(CloseCode::Timeout),
             Wake::Published(received) => match received {
                 Received::Message(message) => {
-                    let Some(frame) = message.frame_after(delivered_seq) else {
+                    let seq = message.seq;
+                    let Some(message) = message.after(delivered_seq) else {
                         continue;
                     };
-                    if let Some(seq) = message.seq {
+                    if let Some(seq) = seq {
                         delivered_seq = seq;
                     }
                     // Anonymous viewers see signed users' ids as pseudonyms (`pseudonyms`).
-                    let frame = if anonymous {
+                    let frame = if anonymous && message.names_signed_users {
                         let tenant = image.tenant.as_str();
                         app.pseudonymised_frames
-                            .view(&app.identities, tenant, frame)
+                            .view(&app.identities, tenant, message.frame)
                     } else {
-                        frame
+                        message.frame
                     };
                     if let Err(end) = send_frame(conn, frame).await {
                         break end;

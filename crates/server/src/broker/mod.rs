@@ -27,9 +27,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::extract::ws::Utf8Bytes;
+use futures_util::FutureExt;
 use thiserror::Error;
 use tokio::sync::broadcast;
 
+use crate::pseudonyms;
 use crate::store::ImageKey;
 
 /// One published frame: `(epoch, seq, frame)` for committed events, so that a node receiving
@@ -47,6 +49,10 @@ pub struct Published {
     /// For a `batch` frame: each event's `seq` and JSON, in order, so that a subscriber whose
     /// catch-up already covered the first few events sends only the rest. `None` otherwise.
     pub parts: Option<Arc<[(u64, Utf8Bytes)]>>,
+    /// Whether `frame` may carry a signed user's id ([`pseudonyms::may_name_signed_users`]):
+    /// looked for once here, so that anonymous subscribers, who need such ids rewritten, do not
+    /// each scan the frame for one.
+    pub names_signed_users: bool,
 }
 
 impl Published {
@@ -55,6 +61,7 @@ impl Published {
         Self {
             epoch,
             seq: Some(seq),
+            names_signed_users: pseudonyms::may_name_signed_users(&event),
             frame: event,
             parts: None,
         }
@@ -65,6 +72,7 @@ impl Published {
         Self {
             epoch: 0,
             seq: None,
+            names_signed_users: pseudonyms::may_name_signed_users(&frame),
             frame,
             parts: None,
         }
@@ -87,6 +95,7 @@ impl Published {
                 Some(Self {
                     epoch,
                     seq,
+                    names_signed_users: pseudonyms::may_name_signed_users(&frame),
                     frame,
                     parts: Some(parts.into()),
                 })
@@ -94,18 +103,14 @@ impl Published {
         }
     }
 
-    /// What to send to a subscriber that already has every event up to `delivered`: the whole
-    /// frame, the events of a batch that are still new (re-assembled: rare, only right after a
-    /// catch-up), or nothing.
-    pub fn frame_after(&self, delivered: u64) -> Option<Utf8Bytes> {
-        self.after(delivered).map(|p| p.frame)
-    }
-
     /// This message as a subscriber that has every event up to `delivered` needs it: whole, a
-    /// batch trimmed to its new events, or nothing. State frames are always new.
-    pub fn after(&self, delivered: u64) -> Option<Published> {
+    /// batch trimmed to its new events (re-assembled: rare, only right after a catch-up), or
+    /// nothing. State frames are always new. Takes the subscriber's own copy: the usual case
+    /// (all of it new) moves it through instead of sharing its bytes once more, a reference
+    /// count every subscriber of the image would touch once more per delivery.
+    pub fn after(self, delivered: u64) -> Option<Published> {
         let Some(seq) = self.seq else {
-            return Some(self.clone());
+            return Some(self);
         };
         if seq <= delivered {
             return None;
@@ -119,7 +124,7 @@ impl Published {
                     .collect();
                 Published::events(self.epoch, rest)
             }
-            _ => Some(self.clone()),
+            _ => Some(self),
         }
     }
 }
@@ -197,14 +202,18 @@ impl Subscription {
     }
 
     /// Waits for the next message.
-    pub async fn recv(&mut self) -> Received {
-        match self.receiver.recv().await {
+    ///
+    /// The queue's own future with its result mapped, not an `async fn` around it: a session
+    /// makes one of these per delivered frame, and the extra state machine's moves and drop
+    /// glue were measurable there (docs/BENCHMARKS.md, "CPU per delivery").
+    pub fn recv(&mut self) -> impl Future<Output = Received> + '_ {
+        self.receiver.recv().map(|result| match result {
             Ok(Feed::Message(message)) => Received::Message(message),
             Ok(Feed::Interrupted) => Received::Interrupted,
             Ok(Feed::Disconnected) => Received::Disconnected,
             Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
-        }
+        })
     }
 }
 
@@ -272,20 +281,33 @@ mod tests {
     }
 
     #[test]
-    fn frame_after_skips_what_the_catch_up_delivered() {
+    fn whether_a_frame_names_signed_users_is_found_once_when_published() {
+        let signed = Utf8Bytes::from_static(r#"{"author":{"id":"sso:ada"}}"#);
+        assert!(Published::event(7, 1, signed.clone()).names_signed_users);
+        assert!(!Published::event(7, 2, event(2).1).names_signed_users);
+        let presence = Utf8Bytes::from_static(r#"{"type":"presence","online":2}"#);
+        assert!(!Published::state(presence).names_signed_users);
+        // A batch names them if any of its events does, and a trimmed batch is looked at anew.
+        let batch = Published::events(7, vec![(1, signed), event(2)]).expect("non-empty");
+        assert!(batch.names_signed_users);
+        let rest = batch.after(1).expect("one new");
+        assert_eq!(rest.seq, Some(2));
+        assert!(!rest.names_signed_users);
+    }
+
+    #[test]
+    fn after_skips_what_the_catch_up_delivered() {
         let batch = Published::events(7, (5..=8).map(event).collect()).expect("non-empty");
-        assert_eq!(
-            seqs(&batch.frame_after(4).expect("all new")),
-            vec![5, 6, 7, 8]
-        );
-        assert_eq!(seqs(&batch.frame_after(6).expect("two new")), vec![7, 8]);
-        assert_eq!(seqs(&batch.frame_after(7).expect("one new")), vec![8]);
-        assert_eq!(batch.frame_after(8), None);
+        let after = |p: &Published, delivered| p.clone().after(delivered).map(|p| p.frame);
+        assert_eq!(seqs(&after(&batch, 4).expect("all new")), vec![5, 6, 7, 8]);
+        assert_eq!(seqs(&after(&batch, 6).expect("two new")), vec![7, 8]);
+        assert_eq!(seqs(&after(&batch, 7).expect("one new")), vec![8]);
+        assert_eq!(after(&batch, 8), None);
         let single = Published::event(7, 3, event(3).1);
-        assert_eq!(single.frame_after(3), None);
-        assert!(single.frame_after(2).is_some());
+        assert_eq!(after(&single, 3), None);
+        assert!(after(&single, 2).is_some());
         let presence =
             Published::state(Utf8Bytes::from_static(r#"{"type":"presence","online":2}"#));
-        assert!(presence.frame_after(u64::MAX).is_some());
+        assert!(presence.after(u64::MAX).is_some());
     }
 }
