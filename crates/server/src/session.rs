@@ -1027,14 +1027,22 @@ mod tests {
         echo
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn published_frames_keep_flowing_while_the_sessions_own_op_commits() {
+    /// A session past its welcome on [`hello`]'s image, and that image's key.
+    async fn welcomed() -> (Harness, ImageKey) {
         let mut h = start(LIMITS);
         h.send(&hello());
         let ServerMessage::Welcome(_) = h.recv_json().await else {
             panic!("expected welcome");
         };
-        let image = ImageKey::image(TenantId::new("demo"), ImageId::new("img"));
+        (
+            h,
+            ImageKey::image(TenantId::new("demo"), ImageId::new("img")),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn published_frames_keep_flowing_while_the_sessions_own_op_commits() {
+        let (mut h, image) = welcomed().await;
         // Another op of this image holds its lock: ours waits to be committed.
         let app = Arc::clone(&h.app);
         let lock = app.lock_image(&image).await;
@@ -1070,12 +1078,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn ops_sent_back_to_back_are_read_while_earlier_ones_commit_and_answered_in_order() {
-        let mut h = start(LIMITS);
-        h.send(&hello());
-        let ServerMessage::Welcome(_) = h.recv_json().await else {
-            panic!("expected welcome");
-        };
-        let image = ImageKey::image(TenantId::new("demo"), ImageId::new("img"));
+        let (mut h, image) = welcomed().await;
         // Another op of this image holds its lock: the session's ops wait to be committed.
         let app = Arc::clone(&h.app);
         let lock = app.lock_image(&image).await;
