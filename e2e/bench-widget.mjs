@@ -10,9 +10,27 @@
 // snapshot with the wasm tiered up (a single-page app re-mounting, or the cost without the
 // one-time warm-up).
 //
+// The widget is loaded as a page loads it, through `/embed.js` (so with the URLs and the caching
+// headers the server gives that loader's requests).
+//
+// --warm measures a returning visitor instead: each run visits the page twice in one Chromium
+// profile kept on disk (launched, closed, launched again, as a browser restarted between two
+// visits), the first visit staying open CACHE_WAIT_MS for V8 to write its code cache; the
+// snapshot figures are then those of the second visit, the first visit's printed beside them,
+// with how many second visits got the wasm from V8's code cache. Incognito contexts (the default
+// mode) have no code cache at all: Chromium keeps one only for on-disk profiles
+// (content/browser/code_cache/generated_code_cache_context.h). Whether V8 writes one at all is
+// its own decision (docs/BENCHMARKS.md, "First paint (issue 18, session 7)": on Chromium 156 it
+// did not, unless told to with --js-flags=--wasm-caching-timeout-ms=0).
+//
 //   node --experimental-websocket e2e/bench-widget.mjs [--markers 1000] [--runs 5] [--json out.json]
 //        [--thread-time]                  (+ the snapshot task's main-thread CPU time, and how much
 //                                          of it is Chromium's style recalc and layout)
+//        [--warm]                         (a returning visitor: see above)
+//        [--js-flags 'V8 FLAGS']          (passed to Chromium's V8, e.g. to try V8's own options)
+//        [--embedded]                     (the widget built into the server binary, with its
+//                                          headers, as a production server serves it, instead
+//                                          of pkg/ through --pkg-dir)
 //        [--cpu-profile out.cpuprofile]   (CDP sampling profile of the first run's snapshot task,
 //                                          with a self-time summary; wasm names need a build
 //                                          that keeps them, see docs/BENCHMARKS.md)
@@ -20,9 +38,11 @@
 // Needs the built widget (pkg/) and server (target/debug/image-chat-server); bounded in count
 // and time; loopback only.
 
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { startServer, launchBrowser, launchProfile, ROOT, WAIT_MS } from './harness.mjs';
 import { ApiClient } from './api.mjs';
 
 /**
@@ -63,6 +83,9 @@ const { values } = parseArgs({
     json: { type: 'string' },
     'cpu-profile': { type: 'string' },
     'thread-time': { type: 'boolean', default: false },
+    warm: { type: 'boolean', default: false },
+    embedded: { type: 'boolean', default: false },
+    'js-flags': { type: 'string' },
   },
 });
 const MARKERS = Math.min(Math.max(Number(values.markers), 1), 5000);
@@ -70,11 +93,37 @@ const MARKERS = Math.min(Math.max(Number(values.markers), 1), 5000);
 const RUNS = Math.min(Math.max(Number(values.runs), 1), 20);
 const PROFILE_RUNS = values['cpu-profile'] ? 1 : 0;
 const IMAGE_ID = 'bench-image';
+// V8 writes a module's code cache once no new optimized code was compiled for 2 s
+// (`--wasm-caching-timeout-ms`, v8 src/flags/flag-definitions.h); Chromium then stores it
+// asynchronously. The first visit of a --warm run stays open this long after its last render.
+const CACHE_WAIT_MS = 6_000;
+const CONTEXT_OPTIONS = { viewport: { width: 1280, height: 900 } };
+
+/**
+ * Starts a Chromium trace of `categories` on `page` (over CDP, which works for persistent
+ * contexts too); resolves to a function that stops it and resolves to its events.
+ */
+async function startTrace(context, page, categories) {
+  const cdp = await context.newCDPSession(page);
+  const events = [];
+  cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+  const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.start', { categories, transferMode: 'ReportEvents' });
+  return async () => {
+    await cdp.send('Tracing.end');
+    await complete;
+    await cdp.detach();
+    return events;
+  };
+}
 
 // The seeding client pipelines thousands of ops from one address onto one image: lift the abuse
 // limits that would (rightly) refuse that on a public server.
 const server = await startServer({
+  // The demo site (the page's image) either way; the widget from the binary or from pkg/.
+  assets: !values.embedded,
   args: [
+    ...(values.embedded ? ['--www-dir', join(ROOT, 'www')] : []),
     '--ops-per-sec=0',
     '--ip-ops-per-sec=0',
     '--bytes-per-sec=0',
@@ -82,7 +131,8 @@ const server = await startServer({
     '--max-chats-per-image=0',
   ],
 });
-const browser = await launchBrowser();
+const CHROMIUM_EXTRA = values['js-flags'] ? [`--js-flags=${values['js-flags']}`] : [];
+const browser = await launchBrowser(CHROMIUM_EXTRA);
 try {
   // Seed the image through the real WebSocket API, in batches of concurrent ops.
   const api = await ApiClient.join(server.url, IMAGE_ID, 'Seeder');
@@ -97,8 +147,14 @@ try {
   }
 
   const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [], snapshotStyle: [], snapshotLayout: [], snapshotOwn: [] };
-  for (let run = 0; run < RUNS + PROFILE_RUNS; run++) {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const firstVisit = { snapshot: [], snapshotOwn: [] };
+  let codeCacheHits = 0;
+  let shown = MARKERS; // each visit adds one
+  /**
+   * One visit: a page in `context` loads the widget, renders the snapshot and one event, and
+   * mounts again, then stays open `lingerMs`. Resolves to its figures.
+   */
+  const visit = async (context, { profiling, traceLoad, lingerMs = 0 }) => {
     const page = await context.newPage();
     await page.goto(`${server.url}/healthz`);
     await page.setContent(`<!doctype html><html><body style="margin:0">
@@ -127,34 +183,44 @@ try {
         },
       });
     });
-    const profiling = run === 0 && values['cpu-profile'];
+    // Loads the widget as a page does: the loader tag, then the class it resolves to.
+    const stopLoadTrace = traceLoad
+      ? await startTrace(context, page, 'disabled-by-default-devtools.timeline')
+      : undefined;
+    await page.evaluate(async () => {
+      await new Promise((resolve, reject) => {
+        const script = document.createElement('script');
+        script.src = '/embed.js';
+        script.onload = resolve;
+        script.onerror = () => reject(new Error('embed.js did not load'));
+        document.head.append(script);
+      });
+      window.__ImageChat = await window.ImageChat.ready;
+    });
+    // Whether the wasm came from V8's code cache (Blink's trace event, see
+    // v8.dev/blog/wasm-code-caching, "Tracing").
+    const cacheHit = stopLoadTrace
+      ? (await stopLoadTrace()).some((e) => e.name === 'v8.wasm.moduleCacheHit')
+      : false;
     let cdp;
     if (profiling) {
-      await page.evaluate(async () => {
-        const m = await import('/pkg/image_chat.js');
-        await m.default({ module_or_path: '/pkg/image_chat_bg.wasm' });
-      });
       cdp = await context.newCDPSession(page);
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
       await cdp.send('Profiler.start');
     }
     let cpuMs, styleMs, layoutMs;
-    if (values['thread-time']) {
-      await browser.startTracing(page, { categories: ['devtools.timeline'] });
-    }
+    const stopTrace = values['thread-time']
+      ? await startTrace(context, page, 'devtools.timeline')
+      : undefined;
     const mountMs = await page.evaluate(async (imageId) => {
-      const m = await import('/pkg/image_chat.js');
-      await m.default({ module_or_path: '/pkg/image_chat_bg.wasm' });
-      window.__ImageChat = m.ImageChat;
       const img = document.getElementById('img');
       await img.decode();
       const t0 = performance.now();
-      window.__chat = m.ImageChat.mount(img, { imageId, tenant: 'demo' });
+      window.__chat = window.__ImageChat.mount(img, { imageId, tenant: 'demo' });
       void document.body.offsetHeight;
       return performance.now() - t0;
     }, IMAGE_ID);
-    const shown = MARKERS + run; // each earlier run added one
     await page
       .waitForFunction(
         (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
@@ -170,10 +236,10 @@ try {
         throw new Error(`expected ${shown} markers: ${JSON.stringify(state)}`, { cause: err });
       });
     const welcome = await page.evaluate(() => window.__timings.find((t) => t.type === 'welcome'));
-    if (values['thread-time']) {
+    if (stopTrace) {
       // The main thread's CPU time for the welcome task (`tdur` of the longest call of the timed handler
       // dispatch): less disturbed than wall time when other processes compete for the cores.
-      const events = JSON.parse((await browser.stopTracing()).toString()).traceEvents;
+      const events = await stopTrace();
       const calls = events.filter((e) => e.name === 'FunctionCall' && e.args?.data?.functionName === 'benchTimedMessage' && e.tdur);
       const longest = calls.reduce((a, e) => (e.dur > (a?.dur ?? -1) ? e : a), undefined);
       cpuMs = (longest?.tdur ?? NaN) / 1000;
@@ -190,7 +256,7 @@ try {
       writeFileSync(values['cpu-profile'], JSON.stringify(profile));
       summarize(profile);
     }
-    await api.createChat(0.5, 0.5, `one more, run ${run}`);
+    await api.createChat(0.5, 0.5, `one more, ${shown}`);
     await page.waitForFunction(
       (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
       shown + 1,
@@ -208,16 +274,49 @@ try {
       shown + 1,
       { timeout: WAIT_MS },
     )).then(() => page.evaluate(() => window.__timings.find((t) => t.type === 'welcome')));
-    await context.close();
+    shown += 1;
+    // The code cache is written by the page's own context: closing it first would lose it.
+    if (lingerMs) await page.waitForTimeout(lingerMs);
+    await page.close();
+    // The widget's own work: the task's CPU less Chromium's style and layout of its DOM
+    // (issue 18's 16 ms target; a static page of 1,000 markers costs that style and layout
+    // with no script at all, see docs/BENCHMARKS.md §6b).
+    const ownMs = cpuMs === undefined ? undefined : cpuMs - styleMs - layoutMs;
+    return { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs, cacheHit };
+  };
+
+  for (let run = 0; run < RUNS + PROFILE_RUNS; run++) {
+    const profiling = run === 0 && !!values['cpu-profile'];
+    let figures;
+    if (values.warm) {
+      const profileDir = mkdtempSync(join(tmpdir(), 'image-chat-bench-profile-'));
+      try {
+        let context = await launchProfile(profileDir, CONTEXT_OPTIONS, CHROMIUM_EXTRA);
+        const first = await visit(context, { profiling: false, traceLoad: false, lingerMs: CACHE_WAIT_MS });
+        await context.close();
+        context = await launchProfile(profileDir, CONTEXT_OPTIONS, CHROMIUM_EXTRA);
+        figures = await visit(context, { profiling, traceLoad: true });
+        await context.close();
+        if (!profiling) {
+          firstVisit.snapshot.push(first.welcome.ms);
+          if (first.ownMs !== undefined) firstVisit.snapshotOwn.push(first.ownMs);
+          if (figures.cacheHit) codeCacheHits += 1;
+        }
+      } finally {
+        rmSync(profileDir, { recursive: true, force: true });
+      }
+    } else {
+      const context = await browser.newContext(CONTEXT_OPTIONS);
+      figures = await visit(context, { profiling, traceLoad: false });
+      await context.close();
+    }
     if (profiling) continue; // the profiler's overhead distorts this run's figures
+    const { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs } = figures;
     if (cpuMs !== undefined) {
       samples.snapshotCpu.push(cpuMs);
       samples.snapshotStyle.push(styleMs);
       samples.snapshotLayout.push(layoutMs);
-      // The widget's own work: the task's CPU less Chromium's style and layout of its DOM
-      // (issue 18's 16 ms target; a static page of 1,000 markers costs that style and layout
-      // with no script at all, see docs/BENCHMARKS.md §6b).
-      samples.snapshotOwn.push(cpuMs - styleMs - layoutMs);
+      samples.snapshotOwn.push(ownMs);
     }
     samples.warm.push(warm.ms);
     samples.mount.push(mountMs);
@@ -238,6 +337,14 @@ try {
     renderSnapshotMs: stats(samples.snapshot),
     applyRemoteEventMs: stats(samples.event),
     renderSnapshotWarmMs: stats(samples.warm),
+    ...(values.warm
+      ? {
+          returningVisitor: true,
+          codeCacheHits,
+          firstVisitSnapshotMs: stats(firstVisit.snapshot),
+          ...(values['thread-time'] ? { firstVisitSnapshotOwnMs: stats(firstVisit.snapshotOwn) } : {}),
+        }
+      : {}),
     ...(values['thread-time']
       ? {
           renderSnapshotThreadMs: stats(samples.snapshotCpu),
@@ -249,6 +356,11 @@ try {
   };
   const row = (name, s) => `${name.padEnd(44)} ${s.min.toFixed(2).padStart(8)} ${s.median.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`;
   console.log(`widget in headless Chromium ${result.chromium}, ${MARKERS} markers, ${RUNS} runs (ms)`);
+  if (values.warm) {
+    console.log(`returning visitor: figures of each run's second visit; V8 code cache hit in ${codeCacheHits} of ${RUNS}`);
+    console.log(row(`first visit: render welcome snapshot`, result.firstVisitSnapshotMs));
+    if (result.firstVisitSnapshotOwnMs) console.log(row(`first visit: the widget's own work (CPU)`, result.firstVisitSnapshotOwnMs));
+  }
   console.log(`${''.padEnd(44)} ${'min'.padStart(8)} ${'median'.padStart(8)} ${'max'.padStart(8)}`);
   console.log(row('mount (no discussions yet)', result.mountMs));
   console.log(row(`render welcome snapshot of ${MARKERS} discussions`, result.renderSnapshotMs));

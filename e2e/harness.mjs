@@ -73,20 +73,34 @@ export async function startServer({ dbDir, port = 0, args = [], assets = true } 
   };
 }
 
-export async function launchBrowser() {
-  return chromium.launch({
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-dev-shm-usage',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** Chromium with its own incognito contexts; `extraArgs` are added to its command line. */
+export async function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
+}
+
+/**
+ * Chromium on a profile kept in `userDataDir`, as one context: unlike `launchBrowser()`'s
+ * contexts (incognito, caches in memory), it keeps the disk caches a returning visitor has (the
+ * HTTP cache, and V8's code cache, which Chromium only keeps for on-disk profiles) across a close
+ * and a new launch on the same directory.
+ */
+export async function launchProfile(userDataDir, contextOptions = {}, extraArgs = []) {
+  return chromium.launchPersistentContext(userDataDir, {
+    ...contextOptions,
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-    ],
+    args: [...CHROMIUM_ARGS, ...extraArgs],
   });
 }
 
