@@ -81,7 +81,7 @@ where
     // The phases before the live loop are boxed, and freed once done: a task is allocated at
     // the size of its largest state, and an idle connection should pay only for the loop's.
     let end = match Box::pin(await_hello(&app, &mut conn)).await {
-        Ok(hello) => serve(&app, &peer, hello, &mut conn).await,
+        Ok(hello) => serve(&app, &peer, Box::new(hello), &mut conn).await,
         Err(end) => end,
     };
     let end = if conn.stalled() {
@@ -223,13 +223,24 @@ where
 }
 
 /// Admits the session described by `hello` and serves it.
-async fn serve<C, E>(app: &App, peer: &Peer, hello: Hello, conn: &mut C) -> End
+///
+/// `hello` comes boxed: an `async fn`'s arguments keep their room in its future for its whole
+/// life, and an idle connection should not hold a `hello` it read once (its parts live on as
+/// locals, which share room with the states they are not alive in).
+async fn serve<C, E>(app: &App, peer: &Peer, hello: Box<Hello>, conn: &mut C) -> End
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
     E: ReadError,
 {
-    let (mut identity, mut gate, viewer_limits) = match admit(app, peer, &hello) {
+    let admitted = admit(app, peer, &hello);
+    let Hello {
+        tenant_id,
+        subject,
+        resume,
+        ..
+    } = *hello;
+    let (mut identity, mut gate, viewer_limits) = match admitted {
         Ok(admitted) => admitted,
         Err((code, close, message)) => {
             let _ = send(conn, &error_message(None, code, message)).await;
@@ -237,8 +248,8 @@ where
         }
     };
     let image = ImageKey {
-        tenant: hello.tenant_id,
-        subject: hello.subject,
+        tenant: tenant_id,
+        subject,
     };
     // From here on every frame sent counts toward the tenant's usage (`usage`).
     let meter = app.usage.tenant(&image.tenant);
@@ -281,15 +292,7 @@ where
     };
 
     // Boxed: see `run`.
-    let welcome = match Box::pin(welcome_frame(
-        app,
-        &image,
-        &identity,
-        &gate,
-        hello.resume,
-        online,
-    ))
-    .await
+    let welcome = match Box::pin(welcome_frame(app, &image, &identity, &gate, resume, online)).await
     {
         Ok(welcome) => welcome,
         Err(err) => {
@@ -359,7 +362,7 @@ where
                 if committing
                     && let Poll::Ready(reply) = armed.poll(OP, |cx| pipeline.poll_reply(cx))
                 {
-                    return Poll::Ready(Wake::Committed(reply));
+                    return Poll::Ready(Wake::Committed(Box::new(reply)));
                 }
                 let mut input = || {
                     if !reading {
@@ -420,7 +423,8 @@ where
                 }
                 Received::Closed => break End::Close(CloseCode::ServiceRestart),
             },
-            Wake::Committed((reply, refused)) => {
+            Wake::Committed(committed) => {
+                let (reply, refused) = *committed;
                 if let Refused::ByCluster { size } = refused {
                     gate.refund(app, size);
                 }
@@ -515,8 +519,10 @@ enum Wake<E> {
     Published(Received),
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),
-    /// The oldest op in flight was committed (or refused): its reply.
-    Committed((ServerMessage, Refused)),
+    /// The oldest op in flight was committed (or refused): its reply. Boxed (once per op): a
+    /// reply is three times the size of a published frame, and this value is held across the
+    /// send of every delivered frame.
+    Committed(Box<(ServerMessage, Refused)>),
 }
 
 /// Why a `hello` was refused: the error code and the message for the client, and the close
