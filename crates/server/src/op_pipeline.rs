@@ -51,14 +51,11 @@ impl<F: Future> OpPipeline<F> {
         self.running.as_ref().is_some_and(|ops| ops.len() >= DEPTH)
     }
 
-    /// The turn for the next op to [`push`](Self::push): it must take its image's lock only
-    /// after the turn ends of every op sent before it.
-    pub fn next_turn(&mut self) -> Turn {
-        self.sent.next_turn()
-    }
-
-    /// Starts an op (made with the turn from [`next_turn`](Self::next_turn)).
-    pub fn push(&mut self, op: F) {
+    /// Starts an op: `start` makes its future from the op's turn, which it must wait for
+    /// before asking for its image's lock (the turn ends those of every op sent before it).
+    /// The set keeps each future in a node of its own: no box needed around it.
+    pub fn push(&mut self, start: impl FnOnce(Turn) -> F) {
+        let op = start(self.sent.next_turn());
         self.running
             .get_or_insert_with(|| Box::new(FuturesOrdered::new()))
             .push_back(op);
@@ -120,8 +117,8 @@ mod tests {
         for id in 0..3 {
             let (tx, rx) = oneshot::channel();
             finish.push(tx);
-            let turn = pipeline.next_turn();
-            pipeline.push(op(turn, rx, std::sync::Arc::clone(&order), id));
+            let order = std::sync::Arc::clone(&order);
+            pipeline.push(|turn| op(turn, rx, order, id));
         }
         assert!(!pipeline.is_empty());
         // The last two finish first; nothing is answered before the first.
@@ -150,8 +147,7 @@ mod tests {
         for _ in 0..DEPTH {
             let (tx, rx) = oneshot::channel::<u32>();
             senders.push(tx);
-            let turn = pipeline.next_turn();
-            pipeline.push(op(turn, rx, std::sync::Arc::default(), 0));
+            pipeline.push(|turn| op(turn, rx, std::sync::Arc::default(), 0));
         }
         assert!(pipeline.is_full());
         for tx in senders {

@@ -473,8 +473,7 @@ where
                     Handled::Commit(op, text_len) => {
                         let limits = gate.commit_limits;
                         let author = identity.user.clone();
-                        let turn = pipeline.next_turn();
-                        pipeline.push(Box::pin(start_commit(turn, op, limits, author, text_len)));
+                        pipeline.push(|turn| start_commit(turn, op, limits, author, text_len));
                         gates.open(OP);
                     }
                     Handled::SetLock(locked) => {
