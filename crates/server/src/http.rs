@@ -166,14 +166,19 @@ async fn websocket(
         .write_buffer_size(0)
         .on_upgrade(move |socket| {
             let peer = Peer { origin, ip, host };
-            tracked.connections.track_future(async move {
+            // The session runs as a task of its own rather than inside the upgrade's: the
+            // upgrade's future (hyper's pending upgrade, axum's settings) would otherwise stay
+            // around it for the connection's life, one more level polled and its cache lines
+            // touched on every delivered frame (docs/BENCHMARKS.md, issue 18, session 8).
+            tracked.connections.spawn(async move {
                 // The session's future is made here, inside the block, not captured by it: a
                 // future captured by value and then awaited takes room twice in the task, and
                 // that task is most of what an idle connection costs (docs/BENCHMARKS.md).
                 session::run(app, peer, socket).await;
                 // Counted out only when the session is over.
                 drop(permit);
-            })
+            });
+            std::future::ready(())
         })
 }
 
