@@ -80,8 +80,11 @@ where
 {
     // The phases before the live loop are boxed, and freed once done: a task is allocated at
     // the size of its largest state, and an idle connection should pay only for the loop's.
+    // The live loop is boxed too, for the delivery path: inline, its state sat kilobytes into
+    // the task behind the outer futures' state, and each delivered frame touched cache lines
+    // at both ends (docs/BENCHMARKS.md, issue 18, session 8).
     let end = match Box::pin(await_hello(&app, &mut conn)).await {
-        Ok(hello) => serve(&app, &peer, Box::new(hello), &mut conn).await,
+        Ok(hello) => Box::pin(serve(&app, &peer, Box::new(hello), &mut conn)).await,
         Err(end) => end,
     };
     let end = if conn.stalled() {
