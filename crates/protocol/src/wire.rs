@@ -306,7 +306,17 @@ impl<'a> Cursor<'a> {
             return Err(FrameError::Invalid(field));
         }
         // Negative numbers (even `-0`, a float to serde_json) are refused for unsigned fields.
-        token.parse().map_err(|_| FrameError::Invalid(field))
+        // The rest is digits (`number` checked): read here rather than by `str::parse`, whose
+        // overflow checks are a 128-bit multiplication call per digit on wasm32.
+        let mut n = 0;
+        for &c in token.as_bytes() {
+            if !c.is_ascii_digit() {
+                return Err(FrameError::Invalid(field));
+            }
+            n = crate::number::push_digit(n, u64::from(c - b'0'))
+                .ok_or(FrameError::Invalid(field))?;
+        }
+        Ok(n)
     }
 
     fn u32(&mut self, field: &'static str) -> Result<u32> {
@@ -1295,5 +1305,23 @@ mod tests {
         // UTF-8 is plain: a run stops only at a word's end, and the caller's loop goes on.
         let utf8 = "é€😀é€😀é€😀…!";
         assert_eq!(plain_run(utf8.as_bytes(), 0), 24);
+    }
+
+    #[test]
+    fn integers_read_up_to_the_largest_u64() {
+        let read = |text: &str| Cursor::new(text).u64("n");
+        assert_eq!(read("0"), Ok(0));
+        assert_eq!(read("1763712401123"), Ok(1_763_712_401_123));
+        assert_eq!(read("18446744073709551615"), Ok(u64::MAX));
+        for refused in [
+            "18446744073709551616",
+            "99999999999999999999",
+            "-0",
+            "-1",
+            "1.0",
+            "1e3",
+        ] {
+            assert_eq!(read(refused), Err(FrameError::Invalid("n")), "{refused}");
+        }
     }
 }
