@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ROOT, startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
 
 const SHOTS = join(ROOT, 'docs', 'screenshots');
 const HOSTILE_QUOTE = '<img src=x onerror="window.__pwned=1">';
@@ -62,10 +62,6 @@ async function withSite(body, { dbDir } = {}) {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 async function open(context, url) {
