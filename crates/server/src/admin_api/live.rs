@@ -35,6 +35,6 @@ pub struct LiveCount {
 )]
 pub async fn live(admin: TenantAdmin, State(app): State<Arc<App>>) -> ApiResult<Json<LiveCount>> {
     Ok(Json(LiveCount {
-        connections: app.live.count(admin.id()),
+        connections: app.usage.open_for(admin.id()),
     }))
 }
