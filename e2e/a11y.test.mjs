@@ -6,12 +6,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { startServer, startDemoSite, launchBrowser, WAIT_MS } from './harness.mjs';
+import { startServer, startDemoSite, launchBrowser, WAIT_MS, waitFor } from './harness.mjs';
 import { ApiClient } from './api.mjs';
+import { axeReport } from './axe.mjs';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const IMAGE_ID = 'demo-lakeside'; // www/index.html's picture
 
 let browser;
@@ -38,32 +36,6 @@ after(async () => {
   await site?.close();
 });
 
-/** Runs axe on the whole page; returns the serious and critical violations, readably. */
-async function seriousViolations(page) {
-  // Evaluated through the DevTools protocol, so the page's CSP does not apply to axe itself.
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n').slice(1).join('; ')}`),
-    }));
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
-
-function describe(violations) {
-  return violations
-    .map((v) => `${v.impact} ${v.id} (${v.help}):\n  ${v.nodes.join('\n  ')}`)
-    .join('\n');
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
-}
-
 for (const theme of ['light', 'dark']) {
   test(`axe: no serious or critical violation on the demo page, ${theme} theme: live, thread open, offline`, async () => {
     const context = await browser.newContext({ viewport: { width: 1000, height: 760 }, colorScheme: theme });
@@ -73,11 +45,11 @@ for (const theme of ['light', 'dark']) {
       await waitFor(page, () => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === 2);
       await waitFor(page, () => document.querySelector('.image-chat')?.dataset.state === 'live');
       const found = {};
-      found.live = await seriousViolations(page);
+      found.live = await axeReport(page);
 
       await page.locator(`.image-chat-marker[data-chat-id="${sun.chatId}"]`).click();
       await page.locator(`.image-chat-thread[data-chat-id="${sun.chatId}"]`).waitFor({ timeout: WAIT_MS });
-      found['thread open'] = await seriousViolations(page);
+      found['thread open'] = await axeReport(page);
       await page.keyboard.press('Escape');
       await page.locator('.image-chat-thread').waitFor({ state: 'detached', timeout: WAIT_MS });
 
@@ -88,11 +60,11 @@ for (const theme of ['light', 'dark']) {
       await page.locator('.image-chat-thread[data-draft] textarea').fill('typed offline');
       await page.locator('.image-chat-thread[data-draft] [data-action=post]').click();
       await page.locator('.image-chat-marker[data-failed]').waitFor({ timeout: WAIT_MS });
-      found.offline = await seriousViolations(page);
+      found.offline = await axeReport(page);
 
       const report = Object.entries(found)
-        .filter(([, v]) => v.length > 0)
-        .map(([state, v]) => `--- ${state}:\n${describe(v)}`)
+        .filter(([, v]) => v !== '')
+        .map(([state, v]) => `--- ${state}:\n${v}`)
         .join('\n');
       assert.equal(report, '', `axe found serious or critical violations (${theme}):\n${report}`);
     } finally {

@@ -9,12 +9,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ROOT, startServer, launchBrowser, waitFor } from './harness.mjs';
 import { ApiClient, newId } from './api.mjs';
+import { axeReport } from './axe.mjs';
 
 const KEY = 'admin-dash-api-key-0123456789abcdef0123456';
 const OTHER_KEY = 'admin-dash-other-key-0123456789abcdef01234';
@@ -29,26 +29,7 @@ after(async () => {
   await browser?.close();
 });
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** axe-core's serious and critical violations on the page, readably ('' when none). */
-async function axeReport(page) {
-  // Evaluated through the DevTools protocol: the page's CSP does not apply to axe itself.
-  await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ['violations'] });
-    return result.violations
-      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => `${v.impact} ${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)
-      .join('\n');
-  });
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
-}
 
 /** The next event `match` accepts, alone or inside a `batch` frame. */
 function nextEvent(client, match) {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startHostServer, launchBrowser, ROOT, WAIT_MS } from './harness.mjs';
+import { startServer, startHostServer, launchBrowser, ROOT, WAIT_MS, waitFor } from './harness.mjs';
 import { ApiClient } from './api.mjs';
 
 const WWW = join(ROOT, 'www');
@@ -62,10 +62,6 @@ async function withSite(serverArgs, body) {
     await site.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 function waitState(page, state) {

@@ -18,6 +18,11 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Bound on every wait: generous for a loaded 2-core CI machine, finite so a bug fails fast. */
 export const WAIT_MS = 15_000;
 
+/** Waits until `fn(arg)` is truthy in the page (polled every 50 ms, at most WAIT_MS). */
+export function waitFor(page, fn, arg) {
+  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
+}
+
 /**
  * Starts a server. `dbDir` lets a test restart a server on the same database file.
  * `assets: false` gives no --www-dir / --pkg-dir: the widget built into the binary is served.

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ROOT, startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
 import { newId, signSso } from './api.mjs';
 
 const SECRET = 'manage-e2e-secret-0123456789abcdef0123';
@@ -42,10 +42,6 @@ function hostPage(server, imageId, { auth } = {}) {
 <script src="${server.url}/embed.js" data-tenant="site" data-locale="en" defer></script>
 </body></html>`,
   };
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 async function open(context, url) {

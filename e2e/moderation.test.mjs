@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
 import { newId, signSso } from './api.mjs';
 
 const SECRET = 'moderation-e2e-secret-0123456789abcdef01';
@@ -35,10 +35,6 @@ function hostPage(server, imageId, { auth } = {}) {
 <script src="${server.url}/embed.js" data-tenant="site" data-locale="en" defer></script>
 </body></html>`,
   };
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 async function open(context, url) {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
 import { ApiClient, newId, signSso } from './api.mjs';
 
 const SECRET = 'people-e2e-secret-0123456789abcdef0123';
@@ -74,10 +74,6 @@ async function open(context, url) {
   await page.goto(url);
   await waitFor(page, () => document.querySelector('.image-chat')?.dataset.state === 'live');
   return page;
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 /** Clicks the picture at (fx, fy), fills the draft (name only if `name` is given), posts. */

@@ -4,7 +4,10 @@
 // edit and delete, live everywhere, with the counts right; hostile text (in comments and in the
 // selected passage) stays text; a paragraph inserted before a discussed passage (re-anchored)
 // and the passage deleted (listed as on text that changed, its thread intact); the server
-// killed and restarted, and the browser offline; keyboard-only selection and discussion. The
+// killed and restarted, and the browser offline; keyboard-only selection and discussion; a
+// moderator on a phone in French (a touch selection's prompt below the handles, the thread as
+// a sheet on the narrow screen, another person's discussion deleted, the language switched in
+// place). The
 // README's screenshots of text mode are taken here. Every wait is on a DOM condition with a
 // bound.
 
@@ -13,7 +16,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, startServer, startHostServer, launchBrowser, WAIT_MS } from './harness.mjs';
+import { ROOT, startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
+import { signSso } from './api.mjs';
 
 const SHOTS = join(ROOT, 'docs', 'screenshots');
 const HOSTILE_QUOTE = '<img src=x onerror="window.__pwned=1">';
@@ -27,30 +31,32 @@ after(async () => {
 });
 
 /** The host page: an article marked for text mode, the documented script tag. */
-function articlePage(server, { theme = 'light' } = {}) {
+function articlePage(server, { theme = 'light', locale = 'en', auth, pageId } = {}) {
+  const authAttr = (auth ? ` data-auth='${JSON.stringify(auth)}'` : '') + (pageId ? ` data-page-id="${pageId}"` : '');
   return {
-    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>article</title>
+    body: `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>article</title>
 <style>body{margin:0;padding:16px 24px;font:17px/1.6 Georgia,serif} article{max-width:640px}</style></head>
 <body>
-<article id="story" data-collab-chat="chapter-1" data-theme="${theme}">
+<article id="story" data-collab-chat="chapter-1" data-theme="${theme}"${authAttr}>
   <h2>The lake at dusk</h2>
   <p id="p1">The boat left the pier a little after seven, when the water turned the colour of old brass.</p>
   <p id="p2">Marta kept the tiller; she could tell by the ripples which way the evening breeze would come from.</p>
   <p id="p3">By the time they reached the island the sun sat on the western ridge like a coin on its edge.</p>
   <p id="p4">A sign on the landing read: ${HOSTILE_QUOTE.replace(/</g, '&lt;').replace(/>/g, '&gt;')} in chalk.</p>
 </article>
-<script src="${server.url}/embed.js" data-tenant="site" data-locale="en" defer></script>
+<script src="${server.url}/embed.js" data-tenant="site" data-locale="${locale}" defer></script>
 </body></html>`,
   };
 }
 
 /** A server whose tenant allows the host site's origin and anonymous people, and that site. */
-async function withSite(body, { dbDir } = {}) {
+async function withSite(body, { dbDir, secret } = {}) {
   const pages = {};
   const host = await startHostServer({ pages });
   const dir = mkdtempSync(join(tmpdir(), 'image-chat-text-'));
   const tenants = join(dir, 'tenants.toml');
-  writeFileSync(tenants, `[[tenant]]\nid = "site"\norigins = ["${host.origin}"]\nanonymous = "allow"\n`);
+  const signed = secret ? `secret = "${secret}"\n` : '';
+  writeFileSync(tenants, `[[tenant]]\nid = "site"\n${signed}origins = ["${host.origin}"]\nanonymous = "allow"\n`);
   const ctx = { server: null, tenants };
   ctx.server = await startServer({ dbDir, args: ['--tenants', tenants] });
   pages['/index.html'] = articlePage(ctx.server);
@@ -62,10 +68,6 @@ async function withSite(body, { dbDir } = {}) {
     await host.close();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 async function open(context, url) {
@@ -345,4 +347,103 @@ test('keyboard only: select text with the keys, discuss it, reach every discussi
       await ctx.close();
     }
   });
+});
+
+test('a moderator on a phone, in French: touch selection, a sheet, a deletion, a language switch', async () => {
+  const secret = 'text-e2e-secret-0123456789abcdef0123456';
+  await withSite(
+    async ({ server }, host, pages) => {
+      const grace = signSso(secret, { id: 'g-1', name: 'Grace', isModerator: true }, 'site', server);
+      // One article at two addresses (an English and a French edition): one page id.
+      pages['/index.html'] = articlePage(server, { pageId: 'lake-story' });
+      pages['/fr.html'] = articlePage(server, { locale: 'fr', auth: grace, pageId: 'lake-story' });
+      const desk = await browser.newContext({ viewport: { width: 1000, height: 760 } });
+      const phone = await browser.newContext({
+        viewport: { width: 360, height: 740 },
+        deviceScaleFactor: 2,
+        isMobile: true,
+        hasTouch: true,
+      });
+      try {
+        const ada = await open(desk, host.url);
+        await discuss(ada, 'p2', 'which way the evening breeze', 'Is this the north wind?');
+        const g = await open(phone, `${host.origin}/fr.html`);
+        await waitCount(g, 1);
+        assert.equal(
+          await g.locator('.image-chat-topbar [data-text-action=select-keys]').getAttribute('aria-label') ??
+            (await g.locator('.image-chat-topbar [data-text-action=select-keys]').textContent()),
+          'Sélectionner du texte au clavier',
+        );
+
+        // A touch selection (the finger goes down, the handles select, the finger lifts): the
+        // prompt comes in French, below the selection handles, inside the narrow screen.
+        const quote = 'like a coin on its edge';
+        const r = await rectOf(g, 'p3', quote);
+        await g.evaluate(
+          ([quote]) => {
+            const p = document.getElementById('p3');
+            const at = { bubbles: true, composed: true, pointerType: 'touch', isPrimary: true };
+            p.dispatchEvent(new PointerEvent('pointerdown', at));
+            const node = p.firstChild;
+            const start = node.data.indexOf(quote);
+            document.getSelection().setBaseAndExtent(node, start, node, start + quote.length);
+            p.dispatchEvent(new PointerEvent('pointerup', at));
+          },
+          [quote],
+        );
+        await waitFor(g, () => !document.querySelector('.image-chat-prompt').hidden);
+        const discussButton = g.locator('.image-chat-prompt [data-text-action=discuss]');
+        assert.equal(await discussButton.textContent(), 'Discuter de ce texte');
+        const prompt = await g.locator('.image-chat-prompt').boundingBox();
+        assert.ok(prompt.y >= r.bottom + 30, `prompt at ${prompt.y}, below the handles under ${r.bottom}`);
+        assert.ok(prompt.x >= 0 && prompt.x + prompt.width <= 360, `prompt inside the screen: ${JSON.stringify(prompt)}`);
+        await g.screenshot({ path: join(SHOTS, 'text-phone.png') });
+
+        // The draft is a sheet across the phone's screen; the discussion reaches Ada live.
+        await discussButton.tap();
+        const draft = g.locator('.image-chat-thread[data-draft]');
+        await draft.waitFor();
+        assert.equal(await draft.getAttribute('data-place'), 'sheet');
+        const sheet = await draft.boundingBox();
+        assert.ok(sheet.x >= 0 && sheet.x + sheet.width <= 360, `sheet inside the screen: ${JSON.stringify(sheet)}`);
+        await draft.locator('textarea').fill('Une pièce sur la tranche : joli.');
+        await draft.locator('[data-action=post]').tap();
+        await waitCount(ada, 2);
+        await waitCount(g, 2);
+
+        // Grace moderates: Ada's discussion shows her a delete button; deleting it reaches Ada.
+        await g.keyboard.press('Escape');
+        await g.locator('.image-chat-topbar summary').tap();
+        const adaEntry = g.locator('.image-chat-list button[data-chat-id]', { hasText: 'which way the evening breeze' });
+        await adaEntry.tap();
+        const thread = g.locator('.image-chat-thread[data-chat-id]:not([data-draft])');
+        await waitFor(g, () => document.querySelector('.image-chat-thread[data-chat-id] .image-chat-text')?.textContent === 'Is this the north wind?');
+        const del = thread.locator('[data-action=delete]').first();
+        await del.tap();
+        await del.tap();
+        await waitCount(ada, 1);
+        await waitCount(g, 1);
+        assert.deepEqual(await highlighted(ada), ['like a coin on its edge']);
+
+        // The language switched in place: the bar and a new prompt speak English, nothing
+        // remounted (the discussion is still counted, the top bar is the same element).
+        await g.evaluate(() => {
+          window.__bar = document.querySelector('.image-chat-topbar');
+          window.ImageChat.instances[0].update({ locale: 'en' });
+        });
+        await waitFor(
+          g,
+          () => document.querySelector('.image-chat-topbar [data-text-action=select-keys]')?.getAttribute('aria-label') === 'Select text with the keyboard' ||
+            document.querySelector('.image-chat-topbar [data-text-action=select-keys]')?.textContent === 'Select text with the keyboard',
+        );
+        assert.equal(await g.evaluate(() => document.querySelector('.image-chat-topbar') === window.__bar), true);
+        assert.equal(await g.locator('.image-chat-count').textContent(), '1 discussion');
+        assert.equal(await g.locator('.image-chat-prompt [data-text-action=discuss]').textContent(), 'Discuss this text');
+      } finally {
+        await desk.close();
+        await phone.close();
+      }
+    },
+    { secret },
+  );
 });

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, startDemoSite, launchBrowser, ROOT, WAIT_MS } from './harness.mjs';
+import { startServer, startDemoSite, launchBrowser, ROOT, WAIT_MS, waitFor } from './harness.mjs';
 import { ApiClient } from './api.mjs';
 
 const IMAGE_ID = 'demo-lakeside';
@@ -46,10 +46,6 @@ async function openDemo(context, server, query = '') {
   await page.goto(`${server.site.url}${query}`);
   await waitState(page, 'live');
   return page;
-}
-
-function waitFor(page, fn, arg) {
-  return page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 50 });
 }
 
 function waitState(page, state) {

@@ -70,28 +70,20 @@ impl Clusters {
         }
     }
 
-    /// Regroups the markers of `order` (creation order = their places in `layer`) over a
-    /// `width` × `height` overlay, writing only what changed: `data-clustered` on the markers
-    /// that joined or left a group (one call into JS; the markers from `fresh` on were created
-    /// without it, and are not checked), and the cluster buttons of the groups
-    /// that changed (all at once in one call when every group is new, as after a snapshot).
-    /// Markers for which `hidden` holds (filtered out of view) are left out of every group.
-    #[allow(clippy::too_many_arguments)]
-    pub fn update(
-        &mut self,
-        layer: &Element,
+    /// The groups of overlapping markers among those of `order` over a `width` × `height`
+    /// overlay (indexes into `order`), or `None` before the overlay is laid out (every centre
+    /// would be at 0, 0 and all in one group). Markers for which `hidden` holds (filtered out of
+    /// view) are left out of every group.
+    pub fn groups(
+        &self,
         order: &[ChatId],
-        fresh: usize,
         chats: &SortedMap<ChatId, Rc<ChatView>>,
         width: f64,
         height: f64,
-        locale: Locale,
-        marker: &dyn Fn(&ChatId) -> Option<Element>,
         hidden: &dyn Fn(&ChatView) -> bool,
-    ) -> Result<(), JsValue> {
+    ) -> Option<Vec<Group>> {
         if width.is_nan() || height.is_nan() || width <= 0.0 || height <= 0.0 {
-            // Not laid out yet (every centre would be at 0, 0 and all in one group).
-            return Ok(());
+            return None;
         }
         let centres: Vec<(f64, f64)> = order
             .iter()
@@ -103,14 +95,31 @@ impl Clusters {
                 },
             )
             .collect();
-        let groups = grouping::groups(&centres, self.size);
-        let mut clustered = vec![false; order.len()];
-        for g in &groups {
-            for &m in &g.members {
-                clustered[m] = true;
-            }
+        Some(grouping::groups(&centres, self.size))
+    }
+
+    /// Draws `groups` (from [`Clusters::groups`]) over the markers of `order` (creation order =
+    /// their places in `layer`), writing only what changed: `data-clustered` on the first
+    /// `clustered.len()` markers that joined or left a group (one call into JS; the markers
+    /// from `fresh` on were created without it, and are not checked; the caller creates the
+    /// others with it as `clustered` says), and the cluster buttons of the groups that changed
+    /// (all at once in one call when every group is new, as after a snapshot).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &mut self,
+        layer: &Element,
+        order: &[ChatId],
+        groups: &[Group],
+        clustered: &[bool],
+        fresh: usize,
+        chats: &SortedMap<ChatId, Rc<ChatView>>,
+        (width, height): (f64, f64),
+        locale: Locale,
+        marker: &dyn Fn(&ChatId) -> Option<Element>,
+    ) -> Result<(), JsValue> {
+        if !clustered.is_empty() {
+            flag_children(layer, clustered, "data-clustered", fresh)?;
         }
-        flag_children(layer, &clustered, "data-clustered", fresh)?;
         let drawn: Vec<Drawn> = groups
             .iter()
             .map(|g| drawn(g, order, width, height))

@@ -328,9 +328,11 @@ pub struct Ui {
     reconnect: Element,
     online: Element,
     live: Element,
-    /// A detached `button.image-chat-marker` with the attributes every marker shares, cloned
-    /// for each new one.
+    /// A detached `button.image-chat-marker` with the attributes every marker shares and the
+    /// commonest text ("1"), cloned for each new one.
     marker_template: Element,
+    /// The same with `data-clustered`, cloned for a new marker that is in a group.
+    clustered_template: Element,
     /// New markers gathered, to be created at once (see [`Ui::flush`]).
     new_markers: Option<Clones>,
     /// The discussions in creation order (= the markers' order in the layer, and tab order).
@@ -474,6 +476,12 @@ impl Ui {
         ] {
             plain::set(&marker_template, name, value);
         }
+        // Most discussions have one comment: clones keep this text unless theirs differs.
+        marker_template.set_text_content(Some("1"));
+        // The same marker in a group (hidden under its cluster button), so that a snapshot's
+        // markers are created with `data-clustered` rather than given it one call each after.
+        let clustered_template: Element = marker_template.clone_node_with_deep(true)?.dyn_into()?;
+        plain::set(&clustered_template, "data-clustered", "");
 
         let ui = Ui {
             doc: doc.clone(),
@@ -489,6 +497,7 @@ impl Ui {
             online,
             live,
             marker_template,
+            clustered_template,
             new_markers: None,
             order: Vec::new(),
             uncreated: 0,
@@ -1079,30 +1088,65 @@ impl Ui {
     // ---------------------------------------------------------------------------------------
 
     /// Regroups overlapping markers if markers came, went or moved, or the overlay was
-    /// resized, since the last time. Call after [`Ui::flush`].
+    /// resized, since the last time, and creates the markers gathered so far (see
+    /// [`Ui::flush`]), each already with `data-clustered` if it is in a group: on a dense
+    /// image, a snapshot's markers nearly all are, and setting it on each after its creation
+    /// was one more DOM call per marker (docs/BENCHMARKS.md, "First paint (issue 18,
+    /// session 8)").
     pub fn recluster(&mut self) -> JsResult<()> {
         if !self.cluster_dirty {
-            return Ok(());
+            return self.flush();
         }
-        self.flush()?;
         self.cluster_dirty = false;
+        let hidden = |c: &ChatView| self.resolved_hidden && c.resolved;
+        let (width, height) = self.box_size;
+        let groups = self
+            .clusters
+            .groups(&self.order, &self.chats, width, height, &hidden);
+        let Some(groups) = groups else {
+            return self.flush();
+        };
+        let mut clustered = vec![false; self.order.len()];
+        for g in &groups {
+            for &m in &g.members {
+                clustered[m] = true;
+            }
+        }
+        // The gathered markers are the last of `order` (see `Ui::add_marker`).
+        let created = self.order.len() - self.uncreated;
+        let fresh = self.flagged.min(created);
+        self.flagged = self.order.len();
+        if let Some(new) = self.new_markers.take() {
+            self.uncreated = 0;
+            let pick: Vec<u8> = clustered[created..].iter().map(|&c| u8::from(c)).collect();
+            new.insert_picked(
+                &self.layer,
+                None,
+                &self.marker_template,
+                &self.clustered_template,
+                &pick,
+            )?;
+        }
         let Ui {
             clusters,
             layer,
             order,
-            flagged,
             chats,
             box_size,
             locale,
-            resolved_hidden,
             ..
         } = self;
         let find = |id: &ChatId| find_marker(layer, order, 0, id);
-        let hidden = |c: &ChatView| *resolved_hidden && c.resolved;
-        let fresh = *flagged;
-        *flagged = order.len();
         clusters.update(
-            layer, order, fresh, chats, box_size.0, box_size.1, *locale, &find, &hidden,
+            layer,
+            order,
+            &groups,
+            &clustered[..created],
+            fresh,
+            chats,
+            *box_size,
+            *locale,
+            &find,
         )
     }
 

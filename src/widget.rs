@@ -643,7 +643,7 @@ impl Widget {
                     browser::log_error("render", &e);
                 }
             }
-            if let Err(e) = self.ui.flush().and_then(|()| self.ui.recluster()) {
+            if let Err(e) = self.ui.recluster() {
                 browser::log_error("render", &e);
             }
             more |= self.persist_token(now);

@@ -11,36 +11,13 @@ use image_chat::ImageChat;
 use image_chat::text::dom::{self, Flat};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::{Element, Range};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-fn doc() -> web_sys::Document {
-    web_sys::window().unwrap().document().unwrap()
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-/// Polls `cond` every 10 ms for up to 5 s; panics with `what` on timeout.
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        sleep(10).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
+mod support;
+use support::{doc, wait_for};
 
 fn js(code: &str) -> JsValue {
     Function::new_no_args(code).call0(&JsValue::NULL).unwrap()

@@ -16,39 +16,16 @@ use image_chat::ImageChat;
 use image_chat::i18n::{EN, Locale, Strings};
 use js_sys::{Function, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 use web_sys::{Element, HtmlElement, HtmlImageElement, HtmlTextAreaElement};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod support;
+use support::{doc, sleep, wait_for};
+
 /// Nothing listens here (and browsers refuse the port outright), so the widget never goes live.
 const NO_SERVER: &str = "ws://127.0.0.1:9/ws";
-
-fn doc() -> web_sys::Document {
-    web_sys::window().unwrap().document().unwrap()
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        web_sys::window()
-            .unwrap()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
-            .unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-/// Polls `cond` every 10 ms for up to 5 s; panics with `what` on timeout.
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if cond() {
-            return;
-        }
-        sleep(10).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 /// `root.querySelector(selector)`; for a test's container, the widget's overlay (which lives in
 /// the page's overlay layer, not beside the image) is searched too.

@@ -2,23 +2,31 @@
 // and socket.rs). Values are only set as attributes or text, never parsed as HTML.
 
 // For each element: a value per name in `names`, its text, its flag attributes (space
-// separated); `ends` holds where each field ends in `text` (UTF-16 units). Returns nothing:
-// the caller finds an element when it needs one (see clones.rs).
-export function cloneEach(parent, before, template, names, text, ends) {
+// separated); `ends` holds where each field ends in `text` (UTF-16 units). Element j is a deep
+// clone of `alt` when `pick[j]` is 1, else of `template` (`pick` may be shorter): both hold the
+// same text node (or none), and the text is written only when it differs from it. Returns
+// nothing: the caller finds an element when it needs one (see clones.rs).
+export function cloneEach(parent, before, template, names, text, ends, alt, pick) {
   // Plain indexed loops, no iterators or closures: this runs once per snapshot, so in V8's
   // interpreter, where every call and iterator step counts.
   const attrs = names.split(' ');
   const n = attrs.length;
+  const given = template.firstChild === null ? null : template.firstChild.data;
   const frag = parent.ownerDocument.createDocumentFragment();
   let start = 0;
   let k = 0;
-  while (k < ends.length) {
-    const el = template.cloneNode(false);
+  for (let j = 0; k < ends.length; j++) {
+    const el = (pick[j] === 1 ? alt : template).cloneNode(true);
     for (let i = 0; i < n; i++) {
       el.setAttribute(attrs[i], text.slice(start, ends[k]));
       start = ends[k++];
     }
-    if (ends[k] > start) el.textContent = text.slice(start, ends[k]);
+    const t = text.slice(start, ends[k]);
+    if (given === null) {
+      if (t !== '') el.textContent = t;
+    } else if (t !== given) {
+      el.firstChild.data = t;
+    }
     start = ends[k++];
     if (ends[k] > start) {
       const flags = text.slice(start, ends[k]).split(' ');

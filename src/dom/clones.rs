@@ -25,6 +25,8 @@ extern "C" {
         names: &str,
         text: &str,
         ends: &[u32],
+        alt: &Element,
+        pick: &[u8],
     ) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_name = syncFlags, catch)]
@@ -126,15 +128,33 @@ impl Clones {
         });
     }
 
-    /// Clones `template` once per element, sets each one's attributes and text, and inserts
-    /// them all into `parent` before `before` (at the end for `None`).
+    /// Clones `template` (deeply: its text node, if any, is kept when an element's text is the
+    /// same) once per element, sets each one's attributes and text, and inserts them all into
+    /// `parent` before `before` (at the end for `None`).
     pub fn insert(
         &self,
         parent: &Node,
         before: Option<&Node>,
         template: &Element,
     ) -> Result<(), JsValue> {
-        clone_each(parent, before, template, self.names, &self.text, &self.ends)
+        self.insert_picked(parent, before, template, template, &[])
+    }
+
+    /// [`Clones::insert`], but element `j` is cloned from `alt` when `pick[j]` is 1 (`pick` may
+    /// be shorter): a template with one more attribute set (a clustered marker's), where
+    /// setting that attribute on each clone was one more DOM call per element. `alt` must hold
+    /// the same text node as `template`.
+    pub fn insert_picked(
+        &self,
+        parent: &Node,
+        before: Option<&Node>,
+        template: &Element,
+        alt: &Element,
+        pick: &[u8],
+    ) -> Result<(), JsValue> {
+        clone_each(
+            parent, before, template, self.names, &self.text, &self.ends, alt, pick,
+        )
     }
 }
 

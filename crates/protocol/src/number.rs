@@ -36,6 +36,20 @@ pub struct Decimal {
     pub exact: bool,
 }
 
+/// `n * 10 + digit`, or `None` past `u64::MAX`. Not `checked_mul`: on wasm32 that is a call to
+/// a 128-bit multiplication for every digit, which a snapshot's timestamps and coordinates
+/// made tens of thousands of in V8's baseline tier (docs/BENCHMARKS.md, "First paint (issue 18,
+/// session 8)").
+#[inline(always)]
+pub(crate) fn push_digit(n: u64, digit: u64) -> Option<u64> {
+    const MAX_TENTH: u64 = u64::MAX / 10;
+    if n < MAX_TENTH || (n == MAX_TENTH && digit <= u64::MAX % 10) {
+        Some(n * 10 + digit)
+    } else {
+        None
+    }
+}
+
 /// Appends `n` in decimal to `out`, without the `core::fmt` machinery (which the widget does
 /// not link). Shared by the frame writer and the widget's text.
 pub fn write_u64(mut n: u64, out: &mut String) {
@@ -80,7 +94,7 @@ pub fn parse(text: &str) -> Option<Decimal> {
             b'0'..=b'9' => {
                 digits += 1;
                 let d = u64::from(c - b'0');
-                match mantissa.checked_mul(10).and_then(|m| m.checked_add(d)) {
+                match push_digit(mantissa, d) {
                     Some(m) if !fraction => mantissa = m,
                     Some(m) => {
                         mantissa = m;
@@ -385,6 +399,20 @@ fn mul_small(n: &mut [u32], f: u32) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_push_up_to_the_largest_u64() {
+        for n in [0, 1, 9, 12_345, u64::MAX / 10 - 1, u64::MAX / 10] {
+            for d in 0..10 {
+                assert_eq!(
+                    push_digit(n, d),
+                    n.checked_mul(10).and_then(|m| m.checked_add(d))
+                );
+            }
+        }
+        assert_eq!(push_digit(u64::MAX / 10 + 1, 0), None);
+        assert_eq!(push_digit(u64::MAX, 9), None);
+    }
 
     fn written(v: f64) -> String {
         let mut s = String::new();

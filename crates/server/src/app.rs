@@ -20,7 +20,6 @@ use crate::broker::{Broker, Published};
 use crate::cluster_rates::ClusterRates;
 use crate::identity::Identities;
 use crate::limits::Limits;
-use crate::live::LiveSessions;
 use crate::metrics::Metrics;
 use crate::presence::Presence;
 use crate::pseudonyms::FrameMemo;
@@ -108,8 +107,6 @@ pub struct App {
     pub metrics: Metrics,
     /// Poked after a commit queued a webhook delivery (`webhooks::dispatch`).
     pub webhook_wake: tokio::sync::Notify,
-    /// Open sessions per tenant on this node (the admin API's live count).
-    pub live: LiveSessions,
     /// Per-image ordering of this process's publishes, so this node's subscribers see its
     /// events in `seq` order even when several connections write to one image at once (see
     /// [`Ordering`]). Not what makes `seq` gap-free: the store assigns it inside the commit's
@@ -152,7 +149,6 @@ impl App {
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
-            live: LiveSessions::default(),
             ordering: (0..ORDERING_STRIPES)
                 .map(|_| Mutex::new(Turns::default()))
                 .collect(),

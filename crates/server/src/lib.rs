@@ -20,7 +20,6 @@
 //! - [`admin`]: the `tenant new` and `sign` subcommands.
 //! - [`admin_api`]: the admin HTTP API (API key per tenant, OpenAPI document, JSON errors).
 //! - [`dashboard`]: the site owner's dashboard at `/admin` (static page over the admin API).
-//! - [`live`]: open sessions per tenant on this node (the admin API's live count).
 //! - [`moderation`]: image locks (store + `lock` frame) shared by the admin API and moderators.
 //! - [`presence`]: viewers and live counts ([`presence::Presence`], in-process default).
 //! - [`http`]: the router (WebSocket, snapshot API, health, static files, access log).
@@ -33,7 +32,8 @@
 //! - [`cluster`]: the broker and presence a node runs with (in-process, or Redis for a cluster).
 //! - [`cluster_rates`]: per-address op budgets shared by the nodes of a cluster (Redis).
 //! - [`usage`]: usage per tenant per day (frames and bytes sent, ops, connections, peaks),
-//!   counted live in memory and flushed to the store.
+//!   counted live in memory and flushed to the store; its gauge of open connections is also
+//!   the admin API's live count.
 //! - [`metrics`]: `/metrics` (Prometheus text) on its own listener.
 //! - [`webhooks`]: each committed change POSTed, signed, to a tenant's endpoint (durable
 //!   outbox, retries, at least once).
@@ -59,7 +59,6 @@ pub mod http;
 pub mod identity;
 pub mod limits;
 pub mod listen;
-pub mod live;
 pub mod metrics;
 pub mod moderation;
 pub mod op_pipeline;

@@ -312,7 +312,6 @@ where
         return end;
     }
     let _open = meter.connect();
-    let _live = app.live.enter(&image.tenant);
     tracing::debug!(tenant = %image.tenant, subject = %image.subject, user = %identity.user.id, "session live");
 
     // The loop's futures live across iterations and each is polled only when it was woken

@@ -1,7 +1,8 @@
 //! Moderation across a cluster: two server processes on one PostgreSQL and one Redis. A lock
 //! made through one node's admin API reaches the open widgets of the other node at once (the
 //! `lock` frame through the broker) and refuses their ops (the store); a ban made on one node
-//! refuses the banned person's ops on a connection already open on the other.
+//! refuses the banned person's ops on a connection already open on the other. The admin API's
+//! live count on either node counts both nodes' connections.
 
 #![allow(missing_docs, clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -164,4 +165,27 @@ async fn locks_and_bans_hold_on_every_node() {
     let bans = admin(cluster.addr(0), "GET", "/bans", None).await.json();
     assert_eq!(bans["bans"].as_array().unwrap().len(), 1);
     assert!(matches!(on_one.create().await, ServerMessage::Ack(_)));
+
+    // The dashboard's live count covers both nodes, whichever one answers.
+    for node in [0, 1] {
+        live_becomes(cluster.addr(node), 2).await;
+    }
+    drop(on_zero);
+    live_becomes(cluster.addr(1), 1).await;
+}
+
+/// Polls the admin API's live count on `addr` until it is `want` (at most `WAIT`).
+async fn live_becomes(addr: SocketAddr, want: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let live = admin(addr, "GET", "/live", None).await.json();
+        if live["connections"] == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "live count on {addr} stayed {live}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

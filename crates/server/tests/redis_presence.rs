@@ -181,3 +181,60 @@ async fn a_page_and_an_image_of_one_id_are_counted_apart() {
     assert_eq!(a.count(&page).await, 1);
     assert_eq!(b.count(&image()).await, 1);
 }
+
+/// Polls `a`'s cluster-wide connection count of `tenant` (with `here` of its own) until it is
+/// `want`; panics after 5 s.
+async fn live_becomes(a: &RedisPresence, tenant: &TenantId, here: u64, want: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = a.tenant_connections(tenant, here).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "live count of {tenant:?} stayed {got}, expected {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The admin API's live count over a cluster: a node adds what the other nodes reported (per
+/// tenant, every refresh) to its own exact count; a node whose connections all closed, or
+/// that died, leaves it.
+#[tokio::test]
+async fn a_tenants_live_connections_add_up_over_the_nodes() {
+    let prefix = redis_support::fresh_prefix();
+    let broker = Arc::new(MemoryBroker::default());
+    let (t, u) = (TenantId::new("t"), TenantId::new("u"));
+    let page = ImageKey::page(t.clone(), image_chat_protocol::PageId::new("story"));
+    let other_tenant = ImageKey::image(u.clone(), ImageId::new("img"));
+    let a = node(&prefix, 0, &broker).await;
+    let b = node(&prefix, 1, &broker).await;
+    // Node a: one connection. Node b: Alice's two tabs on the image and Bob on a page of the
+    // same tenant, and someone of another tenant.
+    a.join(&image(), &signed("carol", "10.0.0.3"), OPEN)
+        .await
+        .expect("join");
+    for (key, who) in [
+        (&image(), signed("alice", "10.0.0.1")),
+        (&image(), signed("alice", "10.0.0.1")),
+        (&page, signed("bob", "10.0.0.2")),
+        (&other_tenant, signed("dan", "10.0.0.4")),
+    ] {
+        b.join(key, &who, OPEN).await.expect("join");
+    }
+    live_becomes(&a, &t, 1, 4).await;
+    live_becomes(&a, &u, 0, 1).await;
+    live_becomes(&b, &t, 3, 4).await;
+    // Bob leaves: b reports 2 for t at its next refresh.
+    b.leave(&page, &signed("bob", "10.0.0.2")).await;
+    live_becomes(&a, &t, 1, 3).await;
+    // Tenant u's last connection closes: b's field for it goes.
+    b.leave(&other_tenant, &signed("dan", "10.0.0.4")).await;
+    live_becomes(&a, &u, 0, 0).await;
+    // Node b dies (no leave, no refresh): its connections leave a's count within the ttl.
+    drop(b);
+    live_becomes(&a, &t, 1, 1).await;
+    redis_support::clean(&prefix).await;
+}

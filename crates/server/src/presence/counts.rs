@@ -20,6 +20,8 @@ use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 
+use image_chat_protocol::TenantId;
+
 use super::{Full, Viewer, ViewerLimits};
 use crate::store::ImageKey;
 
@@ -199,6 +201,16 @@ impl PresenceCounts {
     pub fn connections(&self, image: &ImageKey) -> u32 {
         let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
         images.get(image).map_or(0, |state| state.connections)
+    }
+
+    /// Current connections per tenant, over its images and pages (tenants with none left out).
+    pub fn connections_by_tenant(&self) -> HashMap<TenantId, u64> {
+        let images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tenants: HashMap<TenantId, u64> = HashMap::new();
+        for (image, state) in images.iter().filter(|(_, state)| state.connections > 0) {
+            *tenants.entry(image.tenant.clone()).or_default() += u64::from(state.connections);
+        }
+        tenants
     }
 }
 

@@ -7,7 +7,8 @@
 //!
 //! Implementations: [`memory::MemoryPresence`] (this process only, the default) and
 //! [`redis::RedisPresence`] (the people of every node, each node's entries expiring unless it
-//! refreshes them, so a dead node's viewers leave the count by themselves). Both count with
+//! refreshes them, so a dead node's viewers leave the count by themselves; it also sums each
+//! tenant's connections over the nodes for the admin API). Both count with
 //! [`counts::PresenceCounts`] (pure logic); connection limits stay per node.
 
 pub mod counts;
@@ -17,6 +18,7 @@ pub mod redis;
 use std::net::IpAddr;
 
 use async_trait::async_trait;
+use image_chat_protocol::TenantId;
 
 use crate::store::ImageKey;
 
@@ -66,4 +68,11 @@ pub trait Presence: Send + Sync + 'static {
 
     /// The image's current live count.
     async fn count(&self, image: &ImageKey) -> u32;
+
+    /// `tenant`'s open connections over every node, given this node's own (`here`, exact):
+    /// what the other nodes last reported is added (the admin API's live count). With one
+    /// node there is nothing to add.
+    async fn tenant_connections(&self, _tenant: &TenantId, here: u64) -> u64 {
+        here
+    }
 }

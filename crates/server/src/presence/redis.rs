@@ -20,6 +20,12 @@
 //! linear in the image's entries over the cluster. Both are fine for thousands of viewers per
 //! image; an image watched by hundreds of thousands would want a cheaper structure.
 //!
+//! Each tenant's open connections over the cluster (the admin API's live count): per tenant,
+//! one hash `<prefix>live:<tenant>` with a field per node, `<expiry> <connections>`, written by
+//! the refresh loop; a reader adds the other nodes' unexpired fields to its own exact count,
+//! so the figure is at most one `refresh` old for other nodes, and a dead node's connections
+//! leave it within `ttl`.
+//!
 //! Connection limits (per image, per address) stay per node: they are checked locally at join,
 //! as before. If Redis cannot be reached, a join is not refused: the viewer is shown this
 //! node's own count, and the refresh loop brings Redis up to date once it answers.
@@ -29,7 +35,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use image_chat_protocol::SubjectKind;
+use image_chat_protocol::{SubjectKind, TenantId};
 use redis::Script;
 use redis::aio::ConnectionManager;
 use tokio::task::JoinHandle;
@@ -82,6 +88,39 @@ redis.call('SET', KEYS[2], count, 'PX', ttl * 2)
 return {count, changed}
 ";
 
+/// KEYS: the tenant's hash. ARGV: ttl (ms), node, its connections (0: the field goes).
+const LIVE_REPORT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+if tonumber(ARGV[3]) == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+else
+  redis.call('HSET', KEYS[1], ARGV[2], (now + ttl) .. ' ' .. ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], ttl * 2)
+end
+return 1
+";
+
+/// KEYS: the tenant's hash. ARGV: the asking node (left out). Returns the other nodes'
+/// unexpired connections, dropping expired fields.
+const LIVE_SUM: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local fields = redis.call('HGETALL', KEYS[1])
+local sum = 0
+for i = 1, #fields, 2 do
+  local cut = string.find(fields[i + 1], ' ', 1, true)
+  local expiry = tonumber(string.sub(fields[i + 1], 1, (cut or 1) - 1)) or 0
+  if expiry <= now then
+    redis.call('HDEL', KEYS[1], fields[i])
+  elseif fields[i] ~= ARGV[1] then
+    sum = sum + (tonumber(string.sub(fields[i + 1], (cut or 0) + 1)) or 0)
+  end
+end
+return sum
+";
+
 /// Timing of the entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PresenceTiming {
@@ -108,6 +147,10 @@ struct Shared {
     conn: ConnectionManager,
     broker: Arc<dyn Broker>,
     script: Script,
+    live_report: Script,
+    live_sum: Script,
+    /// The tenants whose connections this node last reported as more than zero.
+    reported: Mutex<HashSet<TenantId>>,
     /// The people this node has in each image's set, as Redis last confirmed.
     synced: Mutex<HashMap<ImageKey, HashSet<String>>>,
     /// One update at a time per node: two joins on one image must not both compute their
@@ -144,6 +187,9 @@ impl RedisPresence {
             conn,
             broker,
             script: Script::new(SYNC),
+            live_report: Script::new(LIVE_REPORT),
+            live_sum: Script::new(LIVE_SUM),
+            reported: Mutex::default(),
             synced: Mutex::default(),
             updating: tokio::sync::Mutex::new(()),
         });
@@ -160,6 +206,41 @@ impl RedisPresence {
 impl Shared {
     fn synced(&self) -> std::sync::MutexGuard<'_, HashMap<ImageKey, HashSet<String>>> {
         self.synced.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn live_key(&self, tenant: &TenantId) -> String {
+        [self.config.prefix.as_str(), "live:", tenant.as_str()].concat()
+    }
+
+    /// Writes this node's connections per tenant (and zero for the tenants it reported last
+    /// time and has none of now, so their field goes).
+    async fn report_live(&self) -> Result<(), redis::RedisError> {
+        let now = self.counts.connections_by_tenant();
+        let gone: Vec<TenantId> = {
+            let reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
+            reported
+                .iter()
+                .filter(|tenant| !now.contains_key(*tenant))
+                .cloned()
+                .collect()
+        };
+        let ttl_ms = u64::try_from(self.timing.ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut conn = self.conn.clone();
+        let reports = now
+            .iter()
+            .map(|(tenant, n)| (tenant, *n))
+            .chain(gone.iter().map(|tenant| (tenant, 0)));
+        for (tenant, connections) in reports {
+            self.live_report
+                .key(self.live_key(tenant))
+                .arg(ttl_ms)
+                .arg(&self.config.node)
+                .arg(connections)
+                .invoke_async::<()>(&mut conn)
+                .await?;
+        }
+        *self.reported.lock().unwrap_or_else(PoisonError::into_inner) = now.into_keys().collect();
+        Ok(())
     }
 
     fn key(&self, image: &ImageKey) -> String {
@@ -239,6 +320,9 @@ async fn refresh_loop(shared: Weak<Shared>) {
                 break;
             }
         }
+        if let Err(err) = shared.report_live().await {
+            tracing::warn!(%err, "cannot report live connections to Redis; retrying");
+        }
     }
 }
 
@@ -281,6 +365,24 @@ impl Presence for RedisPresence {
         match self.shared.update(image, false).await {
             Ok(count) => count,
             Err(_) => self.shared.counts.count(image),
+        }
+    }
+
+    async fn tenant_connections(&self, tenant: &TenantId, here: u64) -> u64 {
+        let mut conn = self.shared.conn.clone();
+        let mut invocation = self.shared.live_sum.key(self.shared.live_key(tenant));
+        invocation.arg(&self.shared.config.node);
+        let others = invocation.invoke_async::<u64>(&mut conn);
+        match tokio::time::timeout(UPDATE_TIMEOUT, others).await {
+            Ok(Ok(others)) => here + others,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "cannot read other nodes' live connections; this node's only");
+                here
+            }
+            Err(_) => {
+                tracing::warn!("Redis did not answer the live count in time; this node's only");
+                here
+            }
         }
     }
 }

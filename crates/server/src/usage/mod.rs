@@ -150,6 +150,15 @@ impl Meters {
         }
     }
 
+    /// `tenant`'s connections open now on this node (the admin API's live count; a tenant
+    /// that never connected has no meter and none open).
+    pub fn open_for(&self, tenant: &TenantId) -> u64 {
+        match self.tenants.read() {
+            Ok(map) => map.get(tenant).map_or(0, |meter| meter.open()),
+            Err(_) => 0,
+        }
+    }
+
     /// Connections open now over every tenant.
     pub fn open(&self) -> u64 {
         self.all().iter().map(|(_, meter)| meter.open()).sum()
@@ -177,6 +186,9 @@ mod tests {
         let c = meter.connect();
         drop(b);
         assert_eq!(meter.open(), 2);
+        assert_eq!(meters.open_for(&acme), 2, "the admin API's live count");
+        assert_eq!(meters.open_for(&TenantId::new("never-connected")), 0);
+        assert_eq!(meters.all().len(), 1, "asking creates no meter");
         assert_eq!(meter.take_peak(), 3);
         // The next sample starts from what is open now.
         assert_eq!(meter.take_peak(), 2);
