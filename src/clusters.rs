@@ -27,10 +27,10 @@ use crate::grouping::{self, Group};
 use crate::i18n::{Locale, decimal};
 
 /// One group as drawn.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 struct Drawn {
     /// Members, leader first (the cluster's `data-cluster` is the leader's id).
-    members: Vec<ChatId>,
+    members: Vec<Rc<ChatView>>,
     /// Where the cluster button is: px, and as fractions of the overlay (its `style`, so it
     /// follows the image between two regroupings).
     at: (f64, f64),
@@ -47,7 +47,7 @@ pub struct Clusters {
     /// container's children, in the same order).
     drawn: Vec<(Drawn, Element)>,
     /// The expanded group (by its leader) and the members fanned out.
-    expanded: Option<(ChatId, Vec<ChatId>)>,
+    expanded: Option<(ChatId, Vec<Rc<ChatView>>)>,
     /// Marker diameter, px (the `markerSize` option).
     size: f64,
 }
@@ -76,8 +76,7 @@ impl Clusters {
     /// view) are left out of every group.
     pub fn groups(
         &self,
-        order: &[ChatId],
-        chats: &SortedMap<ChatId, Rc<ChatView>>,
+        order: &[Rc<ChatView>],
         width: f64,
         height: f64,
         hidden: &dyn Fn(&ChatView) -> bool,
@@ -89,7 +88,7 @@ impl Clusters {
             .iter()
             // A hidden marker (a resolved one, filtered out) joins no group.
             .map(
-                |id| match chats.get(id).filter(|c| !hidden(c)).and_then(|c| c.point()) {
+                |c| match Some(c).filter(|c| !hidden(c)).and_then(|c| c.point()) {
                     Some((x, y)) => (x * width, y * height),
                     None => (f64::NAN, f64::NAN),
                 },
@@ -108,7 +107,7 @@ impl Clusters {
     pub fn update(
         &mut self,
         layer: &Element,
-        order: &[ChatId],
+        order: &[Rc<ChatView>],
         groups: &[Group],
         clustered: &[bool],
         fresh: usize,
@@ -129,7 +128,7 @@ impl Clusters {
         // size or its members may have changed); otherwise it folds.
         if let Some((leader, _)) = self.expanded.clone() {
             self.collapse(marker);
-            if self.drawn.iter().any(|(d, _)| d.members[0] == leader) {
+            if self.drawn.iter().any(|(d, _)| d.members[0].id == leader) {
                 self.expand(&leader, chats, width, height, marker, false);
             }
         }
@@ -149,7 +148,7 @@ impl Clusters {
             for d in &drawn {
                 // Written straight into the batch, as the markers are (see `Ui::add_marker`).
                 let n = d.members.len();
-                batch.value(d.members[0].as_str());
+                batch.value(d.members[0].id.as_str());
                 batch.value_with(|out| write_u64(n as u64, out));
                 batch.value_with(|out| push_style_of(out, d));
                 batch.value(&locale.cluster(n));
@@ -171,11 +170,11 @@ impl Clusters {
         let mut cursor = 0;
         let mut next = Vec::with_capacity(drawn.len());
         for d in drawn {
-            let leader = &d.members[0];
+            let leader = &d.members[0].id;
             let found = (cursor..old.len()).chain(0..cursor).find(|&i| {
                 old[i]
                     .as_ref()
-                    .is_some_and(|(o, _)| &o.members[0] == leader)
+                    .is_some_and(|(o, _)| &o.members[0].id == leader)
             });
             let button = match found.and_then(|i| {
                 cursor = i + 1;
@@ -249,7 +248,7 @@ impl Clusters {
     fn button(&self, leader: &str) -> Option<Element> {
         self.drawn
             .iter()
-            .find(|(d, _)| d.members[0].as_str() == leader)
+            .find(|(d, _)| d.members[0].id.as_str() == leader)
             .map(|(_, b)| b.clone())
     }
 
@@ -286,7 +285,7 @@ impl Clusters {
         let Some(group) = self
             .drawn
             .iter()
-            .find(|(d, _)| &d.members[0] == leader)
+            .find(|(d, _)| d.members[0].id == *leader)
             .map(|(d, _)| d.clone())
         else {
             return false;
@@ -295,11 +294,11 @@ impl Clusters {
         let gap = self.size * 1.2;
         let places = grouping::fan(group.at, group.members.len(), gap, width, height);
         let mut first = None;
-        for (id, (x, y)) in group.members.iter().zip(places) {
+        for (member, (x, y)) in group.members.iter().zip(places) {
             let (Some(m), Some((fx, fy))) = (
-                marker(id),
+                marker(&member.id),
                 chats
-                    .get(id)
+                    .get(&member.id)
                     .and_then(|c| c.point())
                     .map(|(cx, cy)| (cx * width, cy * height)),
             ) else {
@@ -323,8 +322,8 @@ impl Clusters {
     /// Folds the expanded group, if any; returns its leader.
     pub fn collapse(&mut self, marker: &dyn Fn(&ChatId) -> Option<Element>) -> Option<ChatId> {
         let (leader, members) = self.expanded.take()?;
-        for id in &members {
-            if let Some(m) = marker(id) {
+        for member in &members {
+            if let Some(m) = marker(&member.id) {
                 plain::unset(&m, "data-fanned");
                 set_style(&m, "--ic-fx", "");
                 set_style(&m, "--ic-fy", "");
@@ -371,9 +370,10 @@ fn push_style_of(out: &mut String, d: &Drawn) {
     push_percent(out, d.frac.1);
 }
 
-fn drawn(g: &Group, order: &[ChatId], width: f64, height: f64) -> Drawn {
+fn drawn(g: &Group, order: &[Rc<ChatView>], width: f64, height: f64) -> Drawn {
     Drawn {
-        members: g.members.iter().map(|&i| order[i].clone()).collect(),
+        // The views shared, not their ids copied (a snapshot's groups hold nearly all).
+        members: g.members.iter().map(|&i| Rc::clone(&order[i])).collect(),
         at: g.at,
         frac: (g.at.0 / width, g.at.1 / height),
     }

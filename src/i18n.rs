@@ -19,6 +19,7 @@
 
 use std::cell::RefCell;
 
+use image_chat_protocol::number::write_u64;
 use image_chat_protocol::{ErrorCode, ValidationError};
 
 use crate::reltime::Relative;
@@ -54,7 +55,7 @@ pub type Forms = [&'static str; 3];
 /// `n` in decimal, without the `core::fmt` machinery.
 pub fn decimal(n: u64) -> String {
     let mut out = String::new();
-    image_chat_protocol::number::write_u64(n, &mut out);
+    write_u64(n, &mut out);
     out
 }
 
@@ -253,8 +254,10 @@ impl Locale {
         resolved: bool,
     ) {
         let s = self.strings();
-        // What `comments` gives ("{} {}": the number, then its word).
-        let mut count = decimal(comments as u64);
+        // What `comments` gives ("{} {}": the number, then its word), in one allocation (the
+        // digits alone, then the word, were an allocation and a reallocation per marker).
+        let mut count = String::with_capacity(24);
+        write_u64(comments as u64, &mut count);
         count.push(' ');
         count.push_str(self.pick(comments as u64, &s.comment_forms));
         if resolved {

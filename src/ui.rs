@@ -109,12 +109,12 @@ fn text_child(doc: &Document, parent: &Element, tag: &str, class: &str, text: &s
 /// during a move) found among all the children.
 fn find_marker(
     layer: &Element,
-    order: &[ChatId],
+    order: &[Rc<ChatView>],
     uncreated: usize,
     chat_id: &ChatId,
 ) -> Option<Element> {
     let created = order.len().saturating_sub(uncreated);
-    let at = order[..created].iter().position(|id| id == chat_id)?;
+    let at = order[..created].iter().position(|c| c.id == *chat_id)?;
     let is_it = |m: &Element| m.get_attribute("data-chat-id").as_deref() == Some(chat_id.as_str());
     let children = layer.children();
     let guess = u32::try_from(at).ok().and_then(|i| children.item(i));
@@ -337,8 +337,10 @@ pub struct Ui {
     new_markers: Option<Clones>,
     /// The discussions in creation order (= the markers' order in the layer, and tab order).
     /// Markers are not kept as handles (keeping 1,000 is a call into JS each): [`Ui::marker`]
-    /// finds one by its place here.
-    order: Vec<ChatId>,
+    /// finds one by its place here. Each is the view last shown (the one in `chats`), shared
+    /// rather than its id copied: a snapshot's thousand discussions were two id copies each
+    /// here and in the cluster buttons (docs/BENCHMARKS.md, "First paint (issue 18, session 8)").
+    order: Vec<Rc<ChatView>>,
     /// How many of `order`'s last discussions are gathered in `new_markers`, not created yet.
     uncreated: usize,
     /// How many of the layer's first markers may carry `data-clustered` from an earlier
@@ -750,11 +752,19 @@ impl Ui {
         match old {
             None => self.add_marker(index, &chat)?,
             Some(old) => {
-                if self.gathered().contains(&chat.id) {
+                if self.gathered().iter().any(|c| c.id == chat.id) {
                     // Added earlier in this batch: create it now, to update it.
                     self.flush()?;
                 }
                 self.update_marker(index, &old, &chat)?;
+                // `order` holds the view shown (at `index` unless it could not be moved there).
+                let at = match self.order.get(index) {
+                    Some(c) if c.id == chat.id => Some(index),
+                    _ => self.order.iter().position(|c| c.id == chat.id),
+                };
+                if let Some(slot) = at.and_then(|at| self.order.get_mut(at)) {
+                    *slot = Rc::clone(&chat);
+                }
             }
         }
         self.show_region(&chat);
@@ -905,16 +915,16 @@ impl Ui {
 
     /// Gathers a new marker for [`Ui::flush`]: at the end of the layer (a snapshot's markers
     /// all come this way), or created at once before the marker that follows it.
-    fn add_marker(&mut self, index: usize, chat: &ChatView) -> JsResult<()> {
+    fn add_marker(&mut self, index: usize, chat: &Rc<ChatView>) -> JsResult<()> {
         let index = index.min(self.order.len());
         let appended = index == self.order.len();
         let mut next = None;
         if !appended {
             // The markers gathered so far come before this one's successor: create them first.
             self.flush()?;
-            next = self.order.get(index).and_then(|id| self.marker(id));
+            next = self.order.get(index).and_then(|c| self.marker(&c.id));
         }
-        self.order.insert(index, chat.id.clone());
+        self.order.insert(index, Rc::clone(chat));
         if index < self.flagged {
             // Inserted among markers that may be flagged: count it with them.
             self.flagged += 1;
@@ -951,7 +961,7 @@ impl Ui {
     /// Brings an existing marker up to date with `chat`, writing only what changed from `old`
     /// (and looking the marker up only then).
     fn update_marker(&mut self, index: usize, old: &ChatView, chat: &ChatView) -> JsResult<()> {
-        if self.order.get(index) != Some(&chat.id) {
+        if self.order.get(index).is_none_or(|c| c.id != chat.id) {
             self.move_marker(index, &chat.id)?;
         }
         let count = chat.comments.len();
@@ -1001,11 +1011,14 @@ impl Ui {
         let Some(marker) = self.marker(id) else {
             return Ok(());
         };
-        self.order.retain(|o| o != id);
+        let Some(at) = self.order.iter().position(|c| c.id == *id) else {
+            return Ok(());
+        };
+        let moved = self.order.remove(at);
         let index = index.min(self.order.len());
         // Found before `order` changes, so by its place in the layer.
-        let next = self.order.get(index).and_then(|id| self.marker(id));
-        self.order.insert(index, id.clone());
+        let next = self.order.get(index).and_then(|c| self.marker(&c.id));
+        self.order.insert(index, moved);
         // It may be flagged, and may now stand among the fresh markers.
         self.flagged = self.order.len();
         self.layer
@@ -1039,7 +1052,7 @@ impl Ui {
         if let Some(m) = self.marker(chat_id) {
             m.remove();
         }
-        self.order.retain(|id| id != chat_id);
+        self.order.retain(|c| c.id != *chat_id);
         self.chats.remove(chat_id);
         if let Some(el) = self.region_boxes.remove(chat_id) {
             el.remove();
@@ -1055,7 +1068,7 @@ impl Ui {
 
     /// The discussions whose markers are gathered but not created yet: the last `uncreated`
     /// of `order`.
-    fn gathered(&self) -> &[ChatId] {
+    fn gathered(&self) -> &[Rc<ChatView>] {
         &self.order[self.order.len().saturating_sub(self.uncreated)..]
     }
 
@@ -1100,9 +1113,7 @@ impl Ui {
         self.cluster_dirty = false;
         let hidden = |c: &ChatView| self.resolved_hidden && c.resolved;
         let (width, height) = self.box_size;
-        let groups = self
-            .clusters
-            .groups(&self.order, &self.chats, width, height, &hidden);
+        let groups = self.clusters.groups(&self.order, width, height, &hidden);
         let Some(groups) = groups else {
             return self.flush();
         };
