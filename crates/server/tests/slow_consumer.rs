@@ -24,6 +24,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 // assertion below is that the watcher is not held up for the whole send timeout.
 const SEND_TIMEOUT: Duration = Duration::from_millis(3000);
 
+/// A round of 16 ops starts at most this often, so that however fast the machine commits, the
+/// events written before the cut-off (the send buffers' fill plus `SEND_TIMEOUT`: a few
+/// seconds, at most ~107 events a second of ~16 KB) stay far below what one catch-up frame may
+/// carry to the reconnecting client (16 MiB): unpaced, a fast machine committed ~1,900 events
+/// (~30 MB) before the cut-off.
+const ROUND_EVERY: Duration = Duration::from_millis(150);
+
 /// Opens a socket with a tiny receive buffer, says hello, and then reads nothing.
 async fn never_reading_client(
     addr: std::net::SocketAddr,
@@ -106,6 +113,7 @@ async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
             cut_after = Some(sent);
             break;
         }
+        tokio::time::sleep_until(started + ROUND_EVERY).await;
     }
     let cut_after = cut_after.expect("the slow client was never cut off");
     println!("slow client cut off after {cut_after} events; worst round to the watcher {worst:?}");
