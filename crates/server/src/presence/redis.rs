@@ -208,6 +208,11 @@ impl Shared {
         self.synced.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The entries' ttl as the scripts take it (ms).
+    fn ttl_ms(&self) -> u64 {
+        u64::try_from(self.timing.ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn live_key(&self, tenant: &TenantId) -> String {
         [self.config.prefix.as_str(), "live:", tenant.as_str()].concat()
     }
@@ -215,18 +220,18 @@ impl Shared {
     /// Writes this node's connections per tenant (and zero for the tenants it reported last
     /// time and has none of now, so their field goes).
     async fn report_live(&self) -> Result<(), redis::RedisError> {
-        let now = self.counts.connections_by_tenant();
+        let here = self.counts.connections_by_tenant();
         let gone: Vec<TenantId> = {
             let reported = self.reported.lock().unwrap_or_else(PoisonError::into_inner);
             reported
                 .iter()
-                .filter(|tenant| !now.contains_key(*tenant))
+                .filter(|tenant| !here.contains_key(*tenant))
                 .cloned()
                 .collect()
         };
-        let ttl_ms = u64::try_from(self.timing.ttl.as_millis()).unwrap_or(u64::MAX);
+        let ttl_ms = self.ttl_ms();
         let mut conn = self.conn.clone();
-        let reports = now
+        let reports = here
             .iter()
             .map(|(tenant, n)| (tenant, *n))
             .chain(gone.iter().map(|tenant| (tenant, 0)));
@@ -239,7 +244,7 @@ impl Shared {
                 .invoke_async::<()>(&mut conn)
                 .await?;
         }
-        *self.reported.lock().unwrap_or_else(PoisonError::into_inner) = now.into_keys().collect();
+        *self.reported.lock().unwrap_or_else(PoisonError::into_inner) = here.into_keys().collect();
         Ok(())
     }
 
@@ -275,9 +280,8 @@ impl Shared {
         let key = self.key(image);
         let mut invocation = self.script.key(&key);
         invocation.key(format!("{key}:count"));
-        let ttl_ms = u64::try_from(self.timing.ttl.as_millis()).unwrap_or(u64::MAX);
         invocation
-            .arg(ttl_ms)
+            .arg(self.ttl_ms())
             .arg(&self.config.node)
             .arg(adds.len())
             .arg(adds)
