@@ -39,6 +39,12 @@ pub const TRANSPORT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `MAX_CLIENT_FRAME_BYTES`): a larger one grows the buffer for itself and takes a few reads.
 pub const TRANSPORT_READ_BUFFER_BYTES: usize = 1024;
 
+/// Frames queued for the socket are written once they reach this many bytes or when the
+/// session flushes, which it does after every frame except while it catches up on published
+/// frames that queued up meanwhile: those go out in one write (`session`). Small, because
+/// the buffer keeps its size once grown.
+pub const TRANSPORT_WRITE_COALESCE_BYTES: usize = 8 * 1024;
+
 /// Where static files come from.
 #[derive(Clone, Debug, Default)]
 pub struct StaticDirs {
@@ -163,7 +169,7 @@ async fn websocket(
         .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
         .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(TRANSPORT_WRITE_COALESCE_BYTES)
         .on_upgrade(move |socket| {
             let peer = Peer { origin, ip, host };
             // The session runs as a task of its own rather than inside the upgrade's: the

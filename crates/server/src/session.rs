@@ -160,10 +160,31 @@ where
     S: Sink<Message> + Unpin,
     S::Error: Display,
 {
-    sink.send(Message::Text(frame)).await.map_err(|err| {
-        tracing::debug!(%err, "send failed; peer gone");
-        End::Gone
-    })
+    sink.send(Message::Text(frame)).await.map_err(peer_gone)
+}
+
+/// Queues one frame for the next [`flush`] (the transport writes early only once
+/// `http::TRANSPORT_WRITE_COALESCE_BYTES` are queued).
+async fn feed_frame<S>(sink: &mut S, frame: Utf8Bytes) -> Result<(), End>
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+{
+    sink.feed(Message::Text(frame)).await.map_err(peer_gone)
+}
+
+/// Writes out what [`feed_frame`] queued.
+async fn flush<S>(sink: &mut S) -> Result<(), End>
+where
+    S: Sink<Message> + Unpin,
+    S::Error: Display,
+{
+    sink.flush().await.map_err(peer_gone)
+}
+
+fn peer_gone(err: impl Display) -> End {
+    tracing::debug!(%err, "send failed; peer gone");
+    End::Gone
 }
 
 fn error_message(
@@ -390,41 +411,42 @@ where
         match wake {
             Wake::Shutdown => break End::Close(CloseCode::ServiceRestart),
             Wake::Idle => break End::Close(CloseCode::Timeout),
-            Wake::Published(received) => match received {
-                Received::Message(message) => {
-                    let seq = message.seq;
-                    let Some(message) = message.after(delivered_seq) else {
-                        continue;
-                    };
-                    if let Some(seq) = seq {
-                        delivered_seq = seq;
+            Wake::Published(received) => {
+                // What queued up behind this frame meanwhile goes out with it in one write: a
+                // session that fell behind a busy image catches up with one send instead of
+                // one per frame, which is what let it fall behind. A session that keeps up
+                // finds nothing queued and writes each frame at once.
+                let mut next = Some(received);
+                let mut fed = 0;
+                let mut ended = None;
+                while let Some(received) = next.take() {
+                    match published_frame(app, &image, anonymous, &mut delivered_seq, received) {
+                        Forward::Frame(frame) => {
+                            if let Err(end) = feed_frame(conn, frame).await {
+                                ended = Some(end);
+                                break;
+                            }
+                            fed += 1;
+                        }
+                        Forward::Nothing => {}
+                        Forward::End(end) => {
+                            ended = Some(end);
+                            break;
+                        }
                     }
-                    // Anonymous viewers see signed users' ids as pseudonyms (`pseudonyms`).
-                    let frame = if anonymous && message.names_signed_users {
-                        let tenant = image.tenant.as_str();
-                        app.pseudonymised_frames
-                            .view(&app.identities, tenant, message.frame)
-                    } else {
-                        message.frame
-                    };
-                    if let Err(end) = send_frame(conn, frame).await {
-                        break end;
+                    if fed < MAX_FRAMES_PER_WRITE {
+                        next = subscription.try_recv();
                     }
                 }
-                Received::Lagged(missed) => {
-                    tracing::info!(missed, "slow consumer disconnected");
-                    break End::Close(CloseCode::SlowConsumer);
+                if fed > 0
+                    && let Err(end) = flush(conn).await
+                {
+                    break end;
                 }
-                // Nothing to send until the broker is back (a cluster's ordering layer never
-                // passes this on: it reads the database meanwhile).
-                Received::Disconnected => continue,
-                // Something published meanwhile may be missing: the client resyncs.
-                Received::Interrupted => {
-                    tracing::info!("broker connection interrupted; client resyncs");
-                    break End::Close(CloseCode::SlowConsumer);
+                if let Some(end) = ended {
+                    break end;
                 }
-                Received::Closed => break End::Close(CloseCode::ServiceRestart),
-            },
+            }
             Wake::Committed(committed) => {
                 let (reply, refused) = *committed;
                 if let Refused::ByCluster { size } = refused {
@@ -508,6 +530,63 @@ where
     // published, or refused) rather than dropped halfway; their replies have nowhere to go.
     pipeline.finish().await;
     end
+}
+
+/// At most this many published frames are gathered into one write, so client input is looked
+/// at again between two writes however far behind the session is.
+const MAX_FRAMES_PER_WRITE: usize = 32;
+
+/// What a published frame means for one session.
+enum Forward {
+    /// Send this frame.
+    Frame(Utf8Bytes),
+    /// Nothing to send (already delivered by the catch-up, or the broker is away).
+    Nothing,
+    /// The session ends.
+    End(End),
+}
+
+/// Turns what the subscription yielded into what this session sends: skips what the catch-up
+/// already delivered, and shows anonymous viewers signed users' ids as pseudonyms.
+fn published_frame(
+    app: &App,
+    image: &ImageKey,
+    anonymous: bool,
+    delivered_seq: &mut u64,
+    received: Received,
+) -> Forward {
+    match received {
+        Received::Message(message) => {
+            let seq = message.seq;
+            let Some(message) = message.after(*delivered_seq) else {
+                return Forward::Nothing;
+            };
+            if let Some(seq) = seq {
+                *delivered_seq = seq;
+            }
+            // Anonymous viewers see signed users' ids as pseudonyms (`pseudonyms`).
+            Forward::Frame(if anonymous && message.names_signed_users {
+                let tenant = image.tenant.as_str();
+                app.pseudonymised_frames
+                    .view(&app.identities, tenant, message.frame)
+            } else {
+                message.frame
+            })
+        }
+        Received::Lagged(missed) => {
+            tracing::info!(missed, "slow consumer disconnected");
+            Forward::End(End::Close(CloseCode::SlowConsumer))
+        }
+        // Nothing to send until the broker is back (a cluster's ordering layer never passes
+        // this on: it reads the database meanwhile).
+        Received::Disconnected => Forward::Nothing,
+        // Something published meanwhile may be missing: the client resyncs.
+        Received::Interrupted => {
+            tracing::info!("broker connection interrupted; client resyncs");
+            Forward::End(End::Close(CloseCode::SlowConsumer))
+        }
+        Received::Closed => Forward::End(End::Close(CloseCode::ServiceRestart)),
+    }
 }
 
 /// What woke a live session's loop.
@@ -851,6 +930,7 @@ mod tests {
     //! The session loop driven through in-memory channels (no socket), on tokio's paused clock
     //! so the timeouts are exact and instant.
 
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::task::Context;
     use std::time::Duration;
 
@@ -874,6 +954,8 @@ mod tests {
     struct Duplex {
         sink: mpsc::UnboundedSender<Message>,
         stream: mpsc::UnboundedReceiver<Input>,
+        /// Flushes completed: on a socket, writes.
+        flushes: Arc<AtomicUsize>,
     }
 
     impl Sink<Message> for Duplex {
@@ -894,7 +976,11 @@ mod tests {
             mut self: std::pin::Pin<&mut Self>,
             cx: &mut Context<'_>,
         ) -> Poll<Result<(), Self::Error>> {
-            self.sink.poll_flush_unpin(cx)
+            let flushed = self.sink.poll_flush_unpin(cx);
+            if flushed.is_ready() {
+                self.flushes.fetch_add(1, Ordering::Relaxed);
+            }
+            flushed
         }
         fn poll_close(
             mut self: std::pin::Pin<&mut Self>,
@@ -919,6 +1005,7 @@ mod tests {
         from_session: mpsc::UnboundedReceiver<Message>,
         task: tokio::task::JoinHandle<()>,
         app: Arc<App>,
+        flushes: Arc<AtomicUsize>,
         _dir: tempfile::TempDir,
     }
 
@@ -941,13 +1028,19 @@ mod tests {
         ));
         let (to_session, stream) = mpsc::unbounded();
         let (sink, from_session) = mpsc::unbounded();
-        let conn = Duplex { sink, stream };
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let conn = Duplex {
+            sink,
+            stream,
+            flushes: Arc::clone(&flushes),
+        };
         let task = tokio::spawn(run(Arc::clone(&app), Peer::default(), conn));
         Harness {
             to_session,
             from_session,
             task,
             app,
+            flushes,
             _dir: dir,
         }
     }
@@ -1081,6 +1174,52 @@ mod tests {
             .expect("frames published while an op commits must still be delivered");
         drop(lock);
         expect_ack_then_echo(&mut h, &op).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_that_queued_up_behind_one_go_out_with_it_in_one_write() {
+        let (mut h, image) = welcomed().await;
+        // Whatever the join published has gone out.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        while futures_util::FutureExt::now_or_never(h.from_session.next()).is_some() {}
+        let before = h.flushes.load(Ordering::Relaxed);
+        // Published while the session's task cannot run (this one does not yield): they queue.
+        for online in 1..=5 {
+            let frame = format!(r#"{{"type":"presence","online":{online}}}"#);
+            h.app
+                .broker
+                .publish(&image, Published::state(frame.into()))
+                .await
+                .unwrap();
+        }
+        for online in 1..=5 {
+            let Message::Text(text) = h.recv().await else {
+                panic!("expected a text frame");
+            };
+            let ServerMessage::Presence(p) = ServerMessage::from_json(&text).unwrap() else {
+                panic!("expected presence, got {text}");
+            };
+            assert_eq!(p.online, online, "in the order published");
+        }
+        assert_eq!(
+            h.flushes.load(Ordering::Relaxed) - before,
+            1,
+            "one write for all five"
+        );
+        // One published alone goes out alone, at once.
+        h.app
+            .broker
+            .publish(
+                &image,
+                Published::state(r#"{"type":"presence","online":6}"#.into()),
+            )
+            .await
+            .unwrap();
+        let Message::Text(text) = h.recv().await else {
+            panic!("expected a text frame");
+        };
+        assert!(text.contains(r#""online":6"#), "{text}");
+        assert_eq!(h.flushes.load(Ordering::Relaxed) - before, 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -94,4 +94,9 @@ impl Broker for MemoryBroker {
         };
         Ok(Subscription::new(receiver, Box::new(guard)))
     }
+
+    fn backlog(&self, topic: &ImageKey) -> usize {
+        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
+        topics.get(topic).map_or(0, broadcast::Sender::len)
+    }
 }

@@ -208,12 +208,31 @@ impl Subscription {
     /// glue were measurable there (docs/BENCHMARKS.md, "CPU per delivery").
     pub fn recv(&mut self) -> impl Future<Output = Received> + '_ {
         self.receiver.recv().map(|result| match result {
-            Ok(Feed::Message(message)) => Received::Message(message),
-            Ok(Feed::Interrupted) => Received::Interrupted,
-            Ok(Feed::Disconnected) => Received::Disconnected,
+            Ok(feed) => feed.into(),
             Err(broadcast::error::RecvError::Lagged(n)) => Received::Lagged(n),
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
         })
+    }
+
+    /// The next message if one is already queued (`None`: nothing yet). A session that fell
+    /// behind takes what is queued with this and sends it all in one write.
+    pub fn try_recv(&mut self) -> Option<Received> {
+        match self.receiver.try_recv() {
+            Ok(feed) => Some(feed.into()),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Received::Lagged(n)),
+            Err(broadcast::error::TryRecvError::Closed) => Some(Received::Closed),
+        }
+    }
+}
+
+impl From<Feed> for Received {
+    fn from(feed: Feed) -> Self {
+        match feed {
+            Feed::Message(message) => Received::Message(message),
+            Feed::Interrupted => Received::Interrupted,
+            Feed::Disconnected => Received::Disconnected,
+        }
     }
 }
 
@@ -230,6 +249,14 @@ pub trait Broker: Send + Sync + 'static {
     /// one behind a network connection checks that connection.
     async fn ping(&self) -> Result<(), BrokerError> {
         Ok(())
+    }
+
+    /// How many frames published to `topic` some subscriber on this node has not taken yet:
+    /// non-zero while the last frames are still being fanned out (or while a subscriber lags).
+    /// Batching holds an image's events only while this is non-zero (`batch`). A broker that
+    /// hands frames to no local queue of its own says 0.
+    fn backlog(&self, _topic: &ImageKey) -> usize {
+        0
     }
 }
 
