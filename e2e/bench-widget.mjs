@@ -31,6 +31,10 @@
 //        [--embedded]                     (the widget built into the server binary, with its
 //                                          headers, as a production server serves it, instead
 //                                          of pkg/ through --pkg-dir)
+//        [--lazy-compile]                 (implies --thread-time: + how many wasm functions V8 compiled
+//                                          on their first call inside the snapshot task, and the
+//                                          CPU time that took: V8's `wasm.CompileLazy` trace
+//                                          events; tracing them adds a little to every figure)
 //        [--cpu-profile out.cpuprofile]   (CDP sampling profile of the first run's snapshot task,
 //                                          with a self-time summary; wasm names need a build
 //                                          that keeps them, see docs/BENCHMARKS.md)
@@ -83,11 +87,14 @@ const { values } = parseArgs({
     json: { type: 'string' },
     'cpu-profile': { type: 'string' },
     'thread-time': { type: 'boolean', default: false },
+    'lazy-compile': { type: 'boolean', default: false },
     warm: { type: 'boolean', default: false },
     embedded: { type: 'boolean', default: false },
     'js-flags': { type: 'string' },
   },
 });
+// The compilations are counted inside the snapshot task, which the CPU trace finds.
+if (values['lazy-compile']) values['thread-time'] = true;
 const MARKERS = Math.min(Math.max(Number(values.markers), 1), 5000);
 // With --cpu-profile, one more run is made first and left out of the figures.
 const RUNS = Math.min(Math.max(Number(values.runs), 1), 20);
@@ -146,7 +153,7 @@ try {
     );
   }
 
-  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [], snapshotStyle: [], snapshotLayout: [], snapshotOwn: [] };
+  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [], snapshotStyle: [], snapshotLayout: [], snapshotOwn: [], lazyCount: [], lazyMs: [] };
   const firstVisit = { snapshot: [], snapshotOwn: [] };
   let codeCacheHits = 0;
   let shown = MARKERS; // each visit adds one
@@ -209,9 +216,11 @@ try {
       await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
       await cdp.send('Profiler.start');
     }
-    let cpuMs, styleMs, layoutMs;
+    let cpuMs, styleMs, layoutMs, lazy;
+    // V8 compiles a wasm function (baseline tier) on its first call; `v8.wasm` has one
+    // `wasm.CompileLazy` event per such compilation.
     const stopTrace = values['thread-time']
-      ? await startTrace(context, page, 'devtools.timeline')
+      ? await startTrace(context, page, values['lazy-compile'] ? 'devtools.timeline,v8.wasm' : 'devtools.timeline')
       : undefined;
     const mountMs = await page.evaluate(async (imageId) => {
       const img = document.getElementById('img');
@@ -250,6 +259,11 @@ try {
           .reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
       styleMs = inside('UpdateLayoutTree');
       layoutMs = inside('Layout');
+      if (values['lazy-compile']) {
+        const compiled = events.filter((e) => e.name === 'wasm.CompileLazy' && longest && e.tid === longest.tid
+          && e.ts >= longest.ts && e.ts <= longest.ts + longest.dur);
+        lazy = { count: compiled.length, ms: compiled.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000 };
+      }
     }
     if (profiling) {
       const { profile } = await cdp.send('Profiler.stop');
@@ -282,7 +296,7 @@ try {
     // (issue 18's 16 ms target; a static page of 1,000 markers costs that style and layout
     // with no script at all, see docs/BENCHMARKS.md §6b).
     const ownMs = cpuMs === undefined ? undefined : cpuMs - styleMs - layoutMs;
-    return { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs, cacheHit };
+    return { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs, lazy, cacheHit };
   };
 
   for (let run = 0; run < RUNS + PROFILE_RUNS; run++) {
@@ -311,12 +325,16 @@ try {
       await context.close();
     }
     if (profiling) continue; // the profiler's overhead distorts this run's figures
-    const { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs } = figures;
+    const { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs, lazy } = figures;
     if (cpuMs !== undefined) {
       samples.snapshotCpu.push(cpuMs);
       samples.snapshotStyle.push(styleMs);
       samples.snapshotLayout.push(layoutMs);
       samples.snapshotOwn.push(ownMs);
+    }
+    if (lazy) {
+      samples.lazyCount.push(lazy.count);
+      samples.lazyMs.push(lazy.ms);
     }
     samples.warm.push(warm.ms);
     samples.mount.push(mountMs);
@@ -353,6 +371,9 @@ try {
           renderSnapshotOwnMs: stats(samples.snapshotOwn),
         }
       : {}),
+    ...(samples.lazyCount.length
+      ? { lazyCompiledFunctions: stats(samples.lazyCount), lazyCompileMs: stats(samples.lazyMs) }
+      : {}),
   };
   const row = (name, s) => `${name.padEnd(44)} ${s.min.toFixed(2).padStart(8)} ${s.median.toFixed(2).padStart(8)} ${s.max.toFixed(2).padStart(8)}`;
   console.log(`widget in headless Chromium ${result.chromium}, ${MARKERS} markers, ${RUNS} runs (ms)`);
@@ -371,6 +392,11 @@ try {
     console.log(row(`  of which style recalc (CPU)`, result.renderSnapshotStyleMs));
     console.log(row(`  of which layout (CPU)`, result.renderSnapshotLayoutMs));
     console.log(row(`  the rest: the widget's own work (CPU)`, result.renderSnapshotOwnMs));
+  }
+  if (result.lazyCompiledFunctions) {
+    console.log(row(`  of which compiling wasm on first call (CPU)`, result.lazyCompileMs));
+    const n = result.lazyCompiledFunctions;
+    console.log(`${'  wasm functions compiled on first call'.padEnd(44)} ${String(n.min).padStart(8)} ${String(n.median).padStart(8)} ${String(n.max).padStart(8)}`);
   }
   if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2));
 } finally {

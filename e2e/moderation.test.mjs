@@ -108,6 +108,19 @@ test('a moderator locks an image live; the admin API unlocks, deletes and bans',
     const lock = grace.locator('.image-chat-lock');
     assert.equal(await lock.isVisible(), true);
     assert.equal(await lock.getAttribute('aria-label'), 'Lock discussions (read-only)');
+    // The padlock is an SVG hidden from assistive technology, no emoji (which a browser
+    // without an emoji font draws as an empty box): the button is named by its label alone.
+    assert.equal(await grace.getByRole('button', { name: 'Lock discussions (read-only)', exact: true }).count(), 1);
+    assert.equal(await lock.textContent(), '');
+    const icon = lock.locator('svg.image-chat-icon[aria-hidden=true] path');
+    assert.equal(await icon.count(), 1);
+    const box = await icon.boundingBox();
+    assert.ok(box.width > 4 && box.height > 6, `a visible padlock: ${JSON.stringify(box)}`);
+    assert.equal(
+      await icon.evaluate((p) => getComputedStyle(p).fill),
+      await lock.evaluate((b) => getComputedStyle(b).color),
+      'filled with the button\'s colour',
+    );
     assert.equal(await grace.locator('.image-chat-locked').isVisible(), false);
 
     // Grace locks: Ada's widget turns read-only live; Grace keeps her controls.
@@ -115,6 +128,7 @@ test('a moderator locks an image live; the admin API unlocks, deletes and bans',
     for (const page of [ada, grace]) {
       await waitFor(page, () => document.querySelector('.image-chat').hasAttribute('data-locked'));
       assert.equal(await page.locator('.image-chat-locked').isVisible(), true);
+      assert.equal(await page.locator('.image-chat-locked svg.image-chat-icon[aria-hidden=true]').isVisible(), true);
     }
     assert.equal(await lock.getAttribute('aria-pressed'), 'true');
     assert.equal(await lock.getAttribute('aria-label'), 'Unlock discussions');

@@ -3,6 +3,7 @@
 # remote event). Builds what it needs first. Extra arguments go to e2e/bench-widget.mjs, e.g.
 #   bash scripts/bench-widget.sh --markers 1000 --runs 5 --json /tmp/widget-bench.json
 #   bash scripts/bench-widget.sh --markers 1000 --runs 7 --thread-time     (+ main-thread CPU)
+#   bash scripts/bench-widget.sh --markers 1000 --runs 5 --lazy-compile    (+ wasm compiled on first call)
 #   bash scripts/bench-widget.sh --markers 1000 --runs 5 --cpu-profile /tmp/snapshot.cpuprofile
 set -euo pipefail
 cd "$(dirname "$0")/.."

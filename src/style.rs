@@ -150,6 +150,7 @@ const MANAGE_RULES: &str = r#"
 .image-chat-bar button.image-chat-lock{pointer-events:auto;font:inherit;line-height:1;padding:0 2px;margin:0;border:0;background:transparent;color:var(--ic-fg);cursor:pointer}
 .image-chat-lock[aria-pressed=false]{opacity:.6}
 .image-chat-lock:focus-visible{outline:2px solid var(--ic-accent);outline-offset:1px}
+.image-chat-bar .image-chat-icon{display:inline-block;width:.625em;height:.875em;max-width:none;margin:0;vertical-align:-.0625em;fill:currentColor;stroke:none}
 "#;
 
 /// Text mode (the text bundle only): the overlay lets the pointer through to the article and

@@ -96,6 +96,32 @@ fn button(doc: &Document, action: Action, label: &str) -> Element {
     b
 }
 
+/// A padlock, `<svg class=image-chat-icon aria-hidden=true>` with one path, for the lock badge
+/// and button. Not the 🔒 emoji: a page (or a CI browser) without an emoji font shows a box
+/// for it, and emoji fonts draw it in their own colours and sizes. The path is filled with
+/// `currentColor` by the stylesheet; the holder's `aria-label` names it.
+fn lock_icon(doc: &Document) -> Element {
+    let svg = plain::create_svg(doc, "svg");
+    for (name, value) in [
+        ("class", "image-chat-icon"),
+        ("viewBox", "3 1 10 14"),
+        ("aria-hidden", "true"),
+    ] {
+        plain::set(&svg, name, value);
+    }
+    let path = plain::create_svg(doc, "path");
+    // Shackle (an arch 2 units thick) over a 10 × 8 body, 14 units tall in all: the view box
+    // is the shape's own, so the icon is no wider than it looks (the bar is one line). The
+    // inner subpath winds the other way, so the nonzero fill leaves the shackle's hole open.
+    plain::set(
+        &path,
+        "d",
+        "M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7zm2 0h4V5a2 2 0 0 0-4 0z",
+    );
+    plain::append(&svg, &path);
+    svg
+}
+
 /// Creates `<tag class=…>` holding `text`, at the end of `parent`.
 fn text_child(doc: &Document, parent: &Element, tag: &str, class: &str, text: &str) -> Element {
     let e = child(doc, parent, tag, class);
@@ -446,7 +472,7 @@ impl Ui {
         filter.set_text_content(Some("✓"));
         // Shown while a moderator has locked the image; the button only to moderators.
         let locked = child(doc, &bar, "span", "image-chat-locked");
-        locked.set_text_content(Some("🔒"));
+        plain::append(&locked, &lock_icon(doc));
         plain::set(&locked, "hidden", "");
         let lock = child(doc, &bar, "button", "image-chat-lock");
         for (name, value) in [
@@ -457,7 +483,7 @@ impl Ui {
         ] {
             plain::set(&lock, name, value);
         }
-        lock.set_text_content(Some("🔒"));
+        plain::append(&lock, &lock_icon(doc));
         let regions = make(doc, "div", "image-chat-regions");
         plain::set(&regions, "aria-hidden", "true");
         let clusters = Clusters::new(doc, opts.marker_size);

@@ -16,7 +16,7 @@
 //! origin's window).
 //!
 //! Text goes in through `textContent` and values through `setAttribute` only, as elsewhere:
-//! nothing here parses HTML.
+//! nothing here parses HTML (the one icon, too, is built element by element).
 
 use wasm_bindgen::prelude::*;
 use web_sys::{Document, Element, Event, Node};
@@ -28,6 +28,8 @@ extern "C" {
 
     #[wasm_bindgen(method, js_name = createElement)]
     fn create_element(this: &Dom, tag: &str) -> Element;
+    #[wasm_bindgen(method, js_name = createElementNS)]
+    fn create_element_ns(this: &Dom, namespace: &str, tag: &str) -> Element;
     #[wasm_bindgen(method, js_name = setAttribute)]
     fn set_attribute(this: &Dom, name: &str, value: &str);
     #[wasm_bindgen(method, js_name = removeAttribute)]
@@ -87,6 +89,12 @@ fn dom(value: &JsValue) -> &Dom {
 /// `<tag>` (a literal tag name).
 pub fn create(doc: &Document, tag: &str) -> Element {
     dom(doc).create_element(tag)
+}
+
+/// `<tag>` in the SVG namespace (a literal tag name): `createElement` would make an unknown
+/// HTML element, which draws nothing.
+pub fn create_svg(doc: &Document, tag: &str) -> Element {
+    dom(doc).create_element_ns("http://www.w3.org/2000/svg", tag)
 }
 
 /// `e.setAttribute(name, value)` (a literal name).

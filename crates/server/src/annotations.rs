@@ -1,7 +1,8 @@
 //! Discussions as W3C Web Annotations (JSON-LD, <http://www.w3.org/ns/anno.jsonld>), both
-//! ways, as pure conversions: export of an image's discussions, an import plan (the ops
-//! that recreate annotations written by this server, by Annotorious, or by hand from the W3C
-//! model's examples), and a tenant file's annotations grouped by image. The admin API (`admin_api::annotations`) does the I/O.
+//! ways, as pure conversions: export of an image's or a page's discussions, an import plan
+//! (the ops that recreate annotations written by this server, by Annotorious, by Hypothesis,
+//! or by hand from the W3C model's examples), and a tenant file's annotations grouped by image
+//! and page. The admin API (`admin_api::annotations`) does the I/O.
 //!
 //! # Mapping
 //!
@@ -18,6 +19,14 @@
 //! `TextualBody` with purpose `tagging` and value `resolved`. Ids are
 //! `urn:image-chat:chat:<id>` and `urn:image-chat:comment:<id>`.
 //!
+//! A discussion on a page's text (text mode) is the same annotation whose `target.source` is
+//! the page id and whose `selector` is a list of two: a `TextQuoteSelector` (`exact`, and
+//! `prefix` / `suffix` when not empty: the up to 32 UTF-16 code units of context the widget
+//! keeps on each side) and a `TextPositionSelector` (`start`, `end`). The positions are what
+//! the widget stores: UTF-16 code units (as browsers and Hypothesis count them) of the page
+//! container's flattened text, not of the whole document, so a reader should find the passage
+//! by its quote and take the position as a hint, as the widget does (crate `image-chat-anchor`).
+//!
 //! # Import
 //!
 //! Accepted: one annotation, an array of them, or an `AnnotationCollection` / `AnnotationPage`
@@ -27,12 +36,21 @@
 //! annotation without one is refused). `target` may be the image IRI with a
 //! `#xywh=…` fragment, or an object with `selector` (one or an array; the first
 //! `FragmentSelector` with `xywh` is used); pixel values cannot be placed on an image whose
-//! size the server does not know, so only `percent:` is accepted. Everything becomes ordinary
+//! size the server does not know, so only `percent:` is accepted. A target whose selectors
+//! hold a `TextQuoteSelector` (and no `xywh`) is a passage of a page's text instead: its
+//! `prefix` / `suffix` are cut to the 32 UTF-16 code units next to the passage (other tools
+//! keep more), and its position comes from a `TextPositionSelector` beside it (`end` is
+//! recomputed from `exact`, so a tool counting code points cannot make it inconsistent), or is
+//! 0 without one (the widget finds a passage by its quote; the position only breaks ties).
+//! Everything becomes ordinary
 //! ops, validated exactly like a widget's (the protocol codec: ids, text, names, anchors) by
 //! the caller, and ids are derived from the annotation's `id` (or its content) so importing the
 //! same file twice changes nothing.
 
-use image_chat_protocol::{Anchor, BroadcastId, Chat, ChatId, CommentId, ImageId};
+use image_chat_anchor::{CONTEXT_UNITS, TextAnchor};
+use image_chat_protocol::{
+    Anchor, BroadcastId, Chat, ChatId, CommentId, ImageId, PageId, Subject, SubjectKind,
+};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -152,10 +170,40 @@ fn person(user: &image_chat_protocol::User) -> Value {
     json!({"id": format!("{USER_URN}{}", user.id), "type": "Person", "name": user.name})
 }
 
-/// One discussion of `image` as an annotation (`None`: its anchor is of a kind images do not
-/// have).
-pub fn to_annotation(image: &ImageId, chat: &Chat) -> Option<Value> {
-    let fragment = xywh(&chat.anchor)?;
+/// The selectors of a passage: a `TextQuoteSelector` (without empty context) and a
+/// `TextPositionSelector`.
+pub fn text_selectors(anchor: &TextAnchor) -> Value {
+    let mut quote = Map::new();
+    quote.insert("type".into(), "TextQuoteSelector".into());
+    quote.insert("exact".into(), anchor.exact.clone().into());
+    for (name, context) in [("prefix", &anchor.prefix), ("suffix", &anchor.suffix)] {
+        if !context.is_empty() {
+            quote.insert(name.into(), context.clone().into());
+        }
+    }
+    json!([
+        quote,
+        {"type": "TextPositionSelector", "start": anchor.start, "end": anchor.end},
+    ])
+}
+
+/// The `target` of a discussion on `source` (the image or page id).
+fn target(source: &str, anchor: &Anchor) -> Value {
+    let selector = match (anchor, xywh(anchor)) {
+        (Anchor::Text(text), _) => text_selectors(text),
+        (_, Some(fragment)) => json!({
+            "type": "FragmentSelector",
+            "conformsTo": MEDIA_FRAGMENTS,
+            "value": fragment,
+        }),
+        // Unreachable: every anchor that is not text has an `xywh`.
+        (_, None) => Value::Null,
+    };
+    json!({"source": source, "selector": selector})
+}
+
+/// One discussion of `subject` (an image or a page) as an annotation.
+pub fn to_annotation(subject: &Subject, chat: &Chat) -> Value {
     let mut bodies = Vec::with_capacity(chat.comments.len() + 1);
     for (i, comment) in chat.comments.iter().enumerate() {
         let id = if comment.id.as_str().is_empty() {
@@ -195,26 +243,19 @@ pub fn to_annotation(image: &ImageId, chat: &Chat) -> Option<Value> {
         "created": datetime(created),
         "modified": datetime(modified),
         "body": bodies,
-        "target": {
-            "source": image.as_str(),
-            "selector": {
-                "type": "FragmentSelector",
-                "conformsTo": MEDIA_FRAGMENTS,
-                "value": fragment,
-            },
-        },
+        "target": target(subject.as_str(), &chat.anchor),
     });
     if let (Some(author), Some(map)) = (chat.comments.first(), annotation.as_object_mut()) {
         map.insert("creator".into(), person(&author.author));
     }
-    Some(annotation)
+    annotation
 }
 
-/// Every discussion of `image`, oldest first.
-pub fn export(image: &ImageId, chats: &[Chat]) -> Vec<Value> {
+/// Every discussion of `subject`, oldest first.
+pub fn export(subject: &Subject, chats: &[Chat]) -> Vec<Value> {
     chats
         .iter()
-        .filter_map(|chat| to_annotation(image, chat))
+        .map(|chat| to_annotation(subject, chat))
         .collect()
 }
 
@@ -247,19 +288,26 @@ pub enum ImportError {
     #[error("annotation {0}: at most {MAX_COMMENTS} comments")]
     TooManyComments(usize),
     /// Annotation `index` has no usable target selector.
-    #[error("annotation {0}: no target with a FragmentSelector xywh=percent:x,y,w,h")]
+    #[error(
+        "annotation {0}: no target with a FragmentSelector xywh=percent:x,y,w,h or a TextQuoteSelector"
+    )]
     NoSelector(usize),
+    /// Annotation `index` marks a place on an image in an import into a page, or a passage of
+    /// text in an import into an image.
+    #[error("annotation {0}: a {1} selector cannot be imported into a {2}")]
+    WrongKind(usize, &'static str, &'static str),
     /// A selector value that is not `xywh=percent:x,y,w,h`.
     #[error("not a media fragment xywh=percent:x,y,w,h: {0:?}")]
     Selector(String),
     /// `xywh` in pixels.
     #[error("xywh in pixels cannot be placed without the image's size: use xywh=percent:")]
     PixelUnits,
-    /// Annotation `index` targets another image than the one imported into.
-    #[error("annotation {0}: its target is another image ({1:?})")]
+    /// Annotation `index` targets another image (or page) than the one imported into.
+    #[error("annotation {0}: its target is another image or page ({1:?})")]
     OtherImage(usize, String),
-    /// A tenant import's annotation `index` does not name its image (`target.source`).
-    #[error("annotation {0}: a tenant import needs the image in target.source")]
+    /// A tenant import's annotation `index` does not name its image or page
+    /// (`target.source`).
+    #[error("annotation {0}: a tenant import needs the image or page in target.source")]
     NoSource(usize),
 }
 
@@ -348,28 +396,107 @@ fn purposes(body: &Map<String, Value>) -> Vec<&str> {
         .collect()
 }
 
-/// The selector value of `target`, and the image it names.
-fn selector(target: &Value) -> Option<(String, Option<String>)> {
+/// What a target's selectors point at.
+#[derive(Clone, Debug, PartialEq)]
+enum Selected {
+    /// A place on an image: an `xywh=` media fragment (not parsed yet).
+    Fragment(String),
+    /// A passage of a page's text.
+    Text(TextAnchor),
+}
+
+impl Selected {
+    fn kind(&self) -> SubjectKind {
+        match self {
+            Selected::Fragment(_) => SubjectKind::Image,
+            Selected::Text(_) => SubjectKind::Page,
+        }
+    }
+}
+
+/// The end of `text` that fits in `max` UTF-16 code units, whole characters only.
+fn last_units(text: &str, max: usize) -> &str {
+    let mut units = 0;
+    let mut from = text.len();
+    for (at, c) in text.char_indices().rev() {
+        units += c.len_utf16();
+        if units > max {
+            break;
+        }
+        from = at;
+    }
+    &text[from..]
+}
+
+/// The start of `text` that fits in `max` UTF-16 code units, whole characters only.
+fn first_units(text: &str, max: usize) -> &str {
+    let mut units = 0;
+    let mut to = 0;
+    for c in text.chars() {
+        units += c.len_utf16();
+        if units > max {
+            break;
+        }
+        to += c.len_utf8();
+    }
+    &text[..to]
+}
+
+/// The passage `selectors` describe: the first `TextQuoteSelector`, placed by the first
+/// `TextPositionSelector` (else at 0). Not validated here: the op codec checks it like a
+/// widget's.
+fn text_anchor(selectors: &[&Value]) -> Option<TextAnchor> {
+    let of_type = |kind: &str| {
+        selectors
+            .iter()
+            .find(|s| s.get("type").and_then(Value::as_str) == Some(kind))
+    };
+    let quote = of_type("TextQuoteSelector")?;
+    let exact = quote.get("exact").and_then(Value::as_str)?;
+    let context = |name: &str| quote.get(name).and_then(Value::as_str).unwrap_or("");
+    let start = of_type("TextPositionSelector")
+        .and_then(|p| p.get("start"))
+        .and_then(Value::as_u64)
+        .and_then(|start| u32::try_from(start).ok())
+        .unwrap_or(0);
+    let units = u32::try_from(exact.encode_utf16().count()).ok()?;
+    Some(TextAnchor {
+        exact: exact.to_owned(),
+        prefix: last_units(context("prefix"), CONTEXT_UNITS).to_owned(),
+        suffix: first_units(context("suffix"), CONTEXT_UNITS).to_owned(),
+        start,
+        end: start.checked_add(units)?,
+    })
+}
+
+/// What `target` selects, and the image or page it names.
+fn selector(target: &Value) -> Option<(Selected, Option<String>)> {
     if let Some(iri) = target.as_str() {
         let (source, fragment) = iri.split_once('#')?;
-        return fragment
-            .starts_with("xywh=")
-            .then(|| (fragment.to_owned(), Some(source.to_owned())));
+        return fragment.starts_with("xywh=").then(|| {
+            (
+                Selected::Fragment(fragment.to_owned()),
+                Some(source.to_owned()),
+            )
+        });
     }
     let map = target.as_object()?;
     let source = map
         .get("source")
         .and_then(|s| s.as_str().or_else(|| s.get("id").and_then(Value::as_str)))
         .map(str::to_owned);
-    as_list(map.get("selector")).into_iter().find_map(|s| {
+    let selectors = as_list(map.get("selector"));
+    let fragment = selectors.iter().find_map(|s| {
         let value = s.get("value").and_then(Value::as_str)?;
         let kind = s
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or("FragmentSelector");
         (kind == "FragmentSelector" && value.starts_with("xywh="))
-            .then(|| (value.to_owned(), source.clone()))
-    })
+            .then(|| Selected::Fragment(value.to_owned()))
+    });
+    let selected = fragment.or_else(|| text_anchor(&selectors).map(Selected::Text))?;
+    Some((selected, source))
 }
 
 fn creator(value: Option<&Value>) -> (String, String) {
@@ -388,13 +515,14 @@ fn creator(value: Option<&Value>) -> (String, String) {
     (name.to_owned(), key.to_owned())
 }
 
-/// A tenant import's annotations grouped by the image each names (`target.source`), in order
-/// of first appearance: each group is then planned like an import into that image. An
-/// annotation that names no image is refused, since it could belong to any.
-pub fn by_image(doc: &Value) -> Result<Vec<(ImageId, Value)>, ImportError> {
-    let mut groups: Vec<(ImageId, Vec<Value>)> = Vec::new();
+/// A tenant import's annotations grouped by the image or page each names (`target.source`;
+/// a text selector names a page, an `xywh` one an image), in order of first appearance: each
+/// group is then planned like an import into that image or page. An annotation that names
+/// none is refused, since it could belong to any.
+pub fn by_subject(doc: &Value) -> Result<Vec<(Subject, Value)>, ImportError> {
+    let mut groups: Vec<(Subject, Vec<Value>)> = Vec::new();
     for (index, annotation) in items(doc)?.into_iter().enumerate() {
-        let source = annotation
+        let (selected, source) = annotation
             .as_object()
             .ok_or(ImportError::Shape)?
             .get("target")
@@ -402,14 +530,15 @@ pub fn by_image(doc: &Value) -> Result<Vec<(ImageId, Value)>, ImportError> {
             .unwrap_or_default()
             .into_iter()
             .find_map(selector)
-            .and_then(|(_, source)| source)
+            .and_then(|(selected, source)| Some((selected, source?)))
             .ok_or(ImportError::NoSource(index))?;
-        match groups
-            .iter_mut()
-            .find(|(image, _)| image.as_str() == source)
-        {
+        let subject = match selected.kind() {
+            SubjectKind::Image => Subject::Image(ImageId::new(source)),
+            SubjectKind::Page => Subject::Page(PageId::new(source)),
+        };
+        match groups.iter_mut().find(|(s, _)| *s == subject) {
             Some((_, group)) => group.push(annotation.clone()),
-            None => groups.push((ImageId::new(source), vec![annotation.clone()])),
+            None => groups.push((subject, vec![annotation.clone()])),
         }
     }
     Ok(groups
@@ -418,26 +547,35 @@ pub fn by_image(doc: &Value) -> Result<Vec<(ImageId, Value)>, ImportError> {
         .collect())
 }
 
-/// The discussions `doc` describes for `image` (pure: nothing is committed). The caller
-/// validates every resulting op like a widget's before committing any.
-pub fn plan(image: &ImageId, doc: &Value) -> Result<Vec<PlannedChat>, ImportError> {
+/// The discussions `doc` describes for `subject`, an image or a page (pure: nothing is
+/// committed). The caller validates every resulting op like a widget's before committing any.
+pub fn plan(subject: &Subject, doc: &Value) -> Result<Vec<PlannedChat>, ImportError> {
     let mut chats = Vec::new();
     for (index, annotation) in items(doc)?.into_iter().enumerate() {
         let map = annotation.as_object().ok_or(ImportError::Shape)?;
         let targets = as_list(map.get("target"));
-        let (value, source) = targets
+        let (selected, source) = targets
             .into_iter()
             .find_map(selector)
             .ok_or(ImportError::NoSelector(index))?;
         if let Some(source) = source
-            && source != image.as_str()
+            && source != subject.as_str()
         {
             return Err(ImportError::OtherImage(
                 index,
                 source.chars().take(200).collect(),
             ));
         }
-        let anchor = parse_xywh(&value)?;
+        let anchor = match (selected, subject.kind()) {
+            (Selected::Fragment(value), SubjectKind::Image) => parse_xywh(&value)?,
+            (Selected::Text(text), SubjectKind::Page) => Anchor::Text(text),
+            (Selected::Fragment(_), SubjectKind::Page) => {
+                return Err(ImportError::WrongKind(index, "xywh", "page"));
+            }
+            (Selected::Text(_), SubjectKind::Image) => {
+                return Err(ImportError::WrongKind(index, "text", "image"));
+            }
+        };
         let annotation_id = map.get("id").and_then(Value::as_str);
         // This server's own ids come back unchanged; anything else gets a stable derived id.
         let seed = annotation_id
@@ -621,7 +759,7 @@ mod tests {
 
     #[test]
     fn an_exported_discussion_is_a_w3c_annotation_and_plans_back_to_itself() {
-        let image = ImageId::new("https://acme.example/harbour.jpg");
+        let image = Subject::Image(ImageId::new("https://acme.example/harbour.jpg"));
         let chat = chat();
         let exported = export(&image, std::slice::from_ref(&chat));
         let a = &exported[0];
@@ -671,7 +809,7 @@ mod tests {
             on("https://a.example/1.jpg", "three"),
         ]);
         let groups =
-            by_image(&collection(doc.as_array().cloned().unwrap_or_default())).expect("grouped");
+            by_subject(&collection(doc.as_array().cloned().unwrap_or_default())).expect("grouped");
         let summary: Vec<(&str, usize)> = groups
             .iter()
             .map(|(image, group)| (image.as_str(), group.as_array().map_or(0, Vec::len)))
@@ -688,12 +826,12 @@ mod tests {
         }
         let anonymous = json!([on("https://a.example/1.jpg", "ok"),
             {"body": "where?", "target": {"selector": {"type": "FragmentSelector", "value": "xywh=percent:1,1,0,0"}}}]);
-        assert_eq!(by_image(&anonymous), Err(ImportError::NoSource(1)));
+        assert_eq!(by_subject(&anonymous), Err(ImportError::NoSource(1)));
     }
 
     #[test]
     fn hand_written_w3c_and_annotorious_shapes_are_read_and_bad_ones_refused() {
-        let image = ImageId::new("http://example.org/image1");
+        let image = Subject::Image(ImageId::new("http://example.org/image1"));
         // The W3C model's shapes: a string body, a target IRI with a fragment, a collection.
         let w3c = json!({
             "@context": "http://www.w3.org/ns/anno.jsonld",
@@ -762,5 +900,119 @@ mod tests {
         );
         let many: Vec<Value> = (0..=MAX_IMPORT).map(|_| json!({})).collect();
         assert_eq!(refused(Value::Array(many)), ImportError::TooMany);
+    }
+
+    const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by seven the \
+                           quay is quiet again and the gulls take over.";
+
+    /// A discussion on `passage` of [`ARTICLE`], anchored as the widget anchors it.
+    fn text_chat(passage: &str) -> Chat {
+        let start = ARTICLE.find(passage).expect("in the article") as u32;
+        let end = start + passage.encode_utf16().count() as u32;
+        let anchor = image_chat_anchor::describe(ARTICLE, start..end).expect("anchors");
+        Chat {
+            anchor: Anchor::Text(anchor),
+            resolved: false,
+            ..chat()
+        }
+    }
+
+    #[test]
+    fn a_text_discussion_is_a_quote_with_its_position_and_plans_back_to_itself() {
+        let page = Subject::Page(PageId::new("https://acme.example/blog/harbour#story"));
+        let discussion = text_chat("Fishing boats leave");
+        let a = to_annotation(&page, &discussion);
+        assert_eq!(a["type"], "Annotation");
+        assert_eq!(a["target"]["source"], page.as_str());
+        assert_eq!(
+            a["target"]["selector"],
+            json!([
+                {"type": "TextQuoteSelector", "exact": "Fishing boats leave",
+                 "prefix": "The harbour at dawn. ",
+                 "suffix": " before six; by seven the quay i"},
+                {"type": "TextPositionSelector", "start": 21, "end": 40},
+            ])
+        );
+        assert_eq!(a["body"].as_array().map(Vec::len), Some(2));
+
+        let planned = plan(&page, &collection(vec![a.clone()])).expect("plan");
+        assert_eq!(planned.len(), 1);
+        assert_eq!(
+            (&planned[0].id, &planned[0].anchor),
+            (&discussion.id, &discussion.anchor)
+        );
+        assert_eq!(planned[0].comments.len(), 2);
+        // A tenant file puts it under its page, beside the images.
+        let image = chat();
+        let on_image = to_annotation(&Subject::Image(ImageId::new(page.as_str())), &image);
+        let groups = by_subject(&json!([a.clone(), on_image])).expect("grouped");
+        let subjects: Vec<&Subject> = groups.iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            subjects,
+            [&page, &Subject::Image(ImageId::new(page.as_str()))]
+        );
+        // A passage cannot go on an image, nor a place on an image on a page.
+        let image_subject = Subject::Image(ImageId::new(page.as_str()));
+        assert_eq!(
+            plan(&image_subject, &a),
+            Err(ImportError::WrongKind(0, "text", "image"))
+        );
+        let mut placed = a.clone();
+        placed["target"]["selector"] =
+            json!({"type": "FragmentSelector", "value": "xywh=percent:1,2,0,0"});
+        assert_eq!(
+            plan(&page, &placed),
+            Err(ImportError::WrongKind(0, "xywh", "page"))
+        );
+        // Context that is empty (a passage at the very start) is left out.
+        let first = to_annotation(&page, &text_chat("The harbour"));
+        assert_eq!(first["target"]["selector"][0].get("prefix"), None);
+        assert_eq!(first["target"]["selector"][1]["start"], 0);
+    }
+
+    #[test]
+    fn other_tools_quotes_are_cut_to_the_context_kept_and_placed() {
+        let page = Subject::Page(PageId::new("https://example.org/post"));
+        // Hypothesis-style: long context, no position; the cut never splits a character.
+        let long_prefix = format!("{}🦀 the crab said: ", "a".repeat(40));
+        let hypothesis = json!({
+            "type": "Annotation",
+            "body": [{"type": "TextualBody", "value": "Nice", "purpose": "commenting"}],
+            "target": {"source": page.as_str(), "selector": [
+                {"type": "RangeSelector", "startSelector": {"type": "XPathSelector", "value": "/p[1]"}},
+                {"type": "TextQuoteSelector", "exact": "hello", "prefix": long_prefix,
+                 "suffix": format!("{}🦀 tail", "b".repeat(31))},
+            ]},
+        });
+        let planned = plan(&page, &hypothesis).expect("plan");
+        let Anchor::Text(anchor) = &planned[0].anchor else {
+            panic!("a text anchor: {:?}", planned[0].anchor)
+        };
+        assert_eq!(
+            anchor.prefix,
+            format!("{}🦀 the crab said: ", "a".repeat(14))
+        );
+        assert_eq!(anchor.prefix.encode_utf16().count(), 32);
+        assert_eq!(
+            anchor.suffix,
+            "b".repeat(31),
+            "the crab would pass 32 units"
+        );
+        assert_eq!((anchor.start, anchor.end), (0, 5));
+        assert_eq!(anchor.validate(), Ok(()));
+        // A position is taken as the start; `end` follows from `exact`, whatever it said.
+        let mut placed = hypothesis.clone();
+        placed["target"]["selector"] = json!([
+            {"type": "TextQuoteSelector", "exact": "h🦀llo"},
+            {"type": "TextPositionSelector", "start": 120, "end": 125},
+        ]);
+        let planned = plan(&page, &placed).expect("plan");
+        let Anchor::Text(anchor) = &planned[0].anchor else {
+            panic!("a text anchor")
+        };
+        assert_eq!((anchor.start, anchor.end), (120, 126));
+        // Without an exact quote there is no passage.
+        placed["target"]["selector"] = json!([{"type": "TextQuoteSelector", "prefix": "x"}]);
+        assert_eq!(plan(&page, &placed), Err(ImportError::NoSelector(0)));
     }
 }

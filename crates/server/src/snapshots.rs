@@ -202,7 +202,7 @@ mod tests {
 
     use super::*;
     use crate::store::{
-        BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, LockEntry, Page, Usage,
+        BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, LockEntry, Page, PageEntry, Usage,
     };
 
     /// A store whose position the test sets, counting snapshot reads.
@@ -276,6 +276,9 @@ mod tests {
             Ok(Vec::new())
         }
         async fn images(&self, _: &TenantId, _: Page<i64>) -> Result<Vec<ImageEntry>, StoreError> {
+            Ok(Vec::new())
+        }
+        async fn pages(&self, _: &TenantId, _: Page<i64>) -> Result<Vec<PageEntry>, StoreError> {
             Ok(Vec::new())
         }
         async fn ping(&self) -> Result<(), StoreError> {

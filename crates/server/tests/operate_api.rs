@@ -456,3 +456,164 @@ async fn a_whole_tenant_is_exported_and_imported_into_another() {
     drop(ada);
     env.server.shutdown().await;
 }
+
+const PAGE: &str = "https://acme.example/blog/harbour#story";
+const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by seven the quay \
+                       is quiet again and the gulls take over.";
+
+/// A discussion on `passage` of [`ARTICLE`], anchored as the widget anchors it.
+fn on_passage(passage: &str, text: &str) -> ClientMessage {
+    let start = ARTICLE.find(passage).unwrap() as u32;
+    let end = start + passage.encode_utf16().count() as u32;
+    let anchor = image_chat_anchor::describe(ARTICLE, start..end).unwrap();
+    ClientMessage::CreateChat(image_chat_protocol::CreateChat {
+        anchor: image_chat_protocol::Anchor::Text(anchor),
+        ..create_op(0.0, 0.0, text)
+    })
+}
+
+#[tokio::test]
+async fn text_discussions_are_exported_as_quotes_and_imported_back() {
+    let env = ApiEnv::start(TENANTS).await;
+    let page_hello = |tenant: &str| image_chat_protocol::Hello {
+        subject: image_chat_protocol::PageId::new(PAGE).into(),
+        ..hello_for(tenant, PAGE)
+    };
+    let mut reader = Client::join_with(env.addr(), page_hello("acme")).await;
+    commit(
+        &mut reader,
+        on_passage("Fishing boats leave", "Why so early?"),
+    )
+    .await;
+    // An image with the page's id is another subject, exported too.
+    let mut viewer = Client::join_with(env.addr(), hello_for("acme", PAGE)).await;
+    commit(
+        &mut viewer,
+        ClientMessage::CreateChat(create_op(0.5, 0.5, "on the image")),
+    )
+    .await;
+
+    // The whole tenant: the image's discussion, then the page's, as a TextQuoteSelector.
+    let tenant_path = |tenant: &str| format!("{BASE}/{tenant}/annotations");
+    let exported = env
+        .call("GET", &tenant_path("acme"), Some(ACME_KEY), None)
+        .await;
+    assert_eq!(exported.status, 200, "{}", exported.body);
+    let collection = exported.json();
+    assert_eq!(collection["total"], 2, "{collection}");
+    let items = collection["first"]["items"].as_array().unwrap();
+    assert_eq!(
+        items[0]["target"]["selector"]["type"], "FragmentSelector",
+        "images first"
+    );
+    let text = &items[1];
+    assert_eq!(text["target"]["source"], PAGE);
+    assert_eq!(
+        text["target"]["selector"],
+        serde_json::json!([
+            {"type": "TextQuoteSelector", "exact": "Fishing boats leave",
+             "prefix": "The harbour at dawn. ", "suffix": " before six; by seven the quay i"},
+            {"type": "TextPositionSelector", "start": 21, "end": 40},
+        ])
+    );
+    assert_eq!(text["body"][0]["value"], "Why so early?");
+    // One page, or one image, alone; not both at once.
+    let page_path = |tenant: &str| {
+        format!(
+            "{BASE}/{tenant}/annotations?page={}",
+            support::api::enc(PAGE)
+        )
+    };
+    let one = env
+        .call("GET", &page_path("acme"), Some(ACME_KEY), None)
+        .await;
+    assert_eq!(one.json()["first"]["items"], serde_json::json!([text]));
+    let image_only = env
+        .call("GET", &annotations_path(PAGE), Some(ACME_KEY), None)
+        .await;
+    assert_eq!(image_only.json()["first"]["items"][0], items[0]);
+    let both = env
+        .call(
+            "GET",
+            &format!("{}&page=x", annotations_path(PAGE)),
+            Some(ACME_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(both.status, 400, "{}", both.body);
+
+    // Into another tenant: the same discussions on the same image and page, live for a reader
+    // of the page; a second import changes nothing.
+    let mut other_reader = Client::join_with(env.addr(), page_hello("other")).await;
+    let report = env
+        .call(
+            "POST",
+            &tenant_path("other"),
+            Some(OTHER_KEY),
+            Some(&exported.body),
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let report = report.json();
+    assert_eq!(
+        (
+            &report["images"],
+            &report["discussions"],
+            &report["applied"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(2),
+            &serde_json::json!(2)
+        )
+    );
+    match other_reader.recv_skip_presence().await {
+        image_chat_protocol::ServerMessage::NewTextChat(event) => {
+            assert_eq!(event.chat.comments[0].text, "Why so early?");
+        }
+        other => panic!("expected the page's discussion live, got {other:?}"),
+    }
+    let again = env
+        .call(
+            "POST",
+            &tenant_path("other"),
+            Some(OTHER_KEY),
+            Some(&exported.body),
+        )
+        .await;
+    assert_eq!(again.json()["applied"], 0, "{}", again.body);
+    let copy = env
+        .call("GET", &tenant_path("other"), Some(OTHER_KEY), None)
+        .await;
+    assert_eq!(copy.json()["first"]["items"], collection["first"]["items"]);
+
+    // A page takes passages only: an image's annotation sent to `?page=` changes nothing.
+    let placed = serde_json::json!([{"body": "here",
+        "target": {"source": PAGE, "selector": {"type": "FragmentSelector",
+                   "value": "xywh=percent:1,1,0,0"}}}])
+    .to_string();
+    let refused = env
+        .call("POST", &page_path("other"), Some(OTHER_KEY), Some(&placed))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "invalid-request");
+    // A quote written by another tool (no position) goes on the page.
+    let quoted = serde_json::json!([{"body": "Gulls!",
+        "target": {"source": PAGE, "selector": {"type": "TextQuoteSelector",
+                   "exact": "the gulls", "prefix": "is quiet again and "}}}])
+    .to_string();
+    let added = env
+        .call("POST", &page_path("other"), Some(OTHER_KEY), Some(&quoted))
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(
+        (&added.json()["page"], &added.json()["applied"]),
+        (&serde_json::json!(PAGE), &serde_json::json!(1))
+    );
+    let page_now = env
+        .call("GET", &page_path("other"), Some(OTHER_KEY), None)
+        .await;
+    assert_eq!(page_now.json()["total"], 2, "{}", page_now.body);
+    drop((reader, viewer, other_reader));
+    env.server.shutdown().await;
+}

@@ -15,8 +15,8 @@ use image_chat_server::broker::memory::MemoryBroker;
 use image_chat_server::http::StaticDirs;
 use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
 use image_chat_server::store::{
-    BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, ImageKey, LockEntry, Page, Store,
-    StoreError, Usage,
+    BanEntry, CatchUp, Commit, CommitLimits, ImageEntry, ImageKey, LockEntry, Page, PageEntry,
+    Store, StoreError, Usage,
 };
 use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
@@ -132,6 +132,14 @@ impl Store for Unplugged {
     ) -> Result<Vec<ImageEntry>, StoreError> {
         self.check()?;
         self.inner.images(tenant, page).await
+    }
+    async fn pages(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<PageEntry>, StoreError> {
+        self.check()?;
+        self.inner.pages(tenant, page).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.check()?;

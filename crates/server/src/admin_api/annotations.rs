@@ -1,5 +1,5 @@
-//! W3C Web Annotation export and import of an image's discussions, or of a whole tenant's
-//! (`annotations`: the pure conversion). Import validates every op exactly like a widget's (the protocol codec) before
+//! W3C Web Annotation export and import of an image's or a page's discussions, or of a whole
+//! tenant's, images and pages (`annotations`: the pure conversion). Import validates every op exactly like a widget's (the protocol codec) before
 //! committing any, then commits them through the one commit path ([`App::commit`]): open
 //! widgets see the imported discussions live, webhooks and usage count them, and ids derived
 //! from the annotations make a repeated import change nothing.
@@ -10,8 +10,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use image_chat_protocol::{
-    AddComment, ClientMessage, CreateChat, ImageId, Op, ResolveChat, User, decode_client_frame,
-    limits::validate_name,
+    AddComment, ClientMessage, CreateChat, Op, PageId, ResolveChat, Subject, User,
+    decode_client_frame, limits::validate_name,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,15 +25,46 @@ use crate::annotations::{self, PlannedChat};
 use crate::app::{App, now_ms};
 use crate::store::{CommitLimits, ImageKey, Page, Rejection, StoreError};
 
-/// `?image=…` (optional): one image's annotations, or without it the whole tenant's.
+/// `?image=…` or `?page=…` (optional, not both): one image's or one page's annotations, or
+/// without either the whole tenant's.
 #[derive(Clone, Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AnnotationsQuery {
-    /// The image id; omitted: every image of the tenant (an import then takes each
-    /// annotation's image from its `target.source`).
+    /// The image id; with neither `image` nor `page`: every image and page of the tenant (an
+    /// import then takes each annotation's image or page from its `target.source`).
     #[param(example = "https://acme.example/photos/harbour.jpg")]
     pub image: Option<String>,
+    /// The page id (text mode: discussions on a page's text, `TextQuoteSelector` targets).
+    #[param(example = "https://acme.example/blog/harbour#story")]
+    pub page: Option<String>,
 }
+
+impl AnnotationsQuery {
+    /// The image or page asked for, checked; `None`: the whole tenant.
+    fn key(&self, admin: &TenantAdmin) -> ApiResult<Option<ImageKey>> {
+        match (&self.image, &self.page) {
+            (Some(_), Some(_)) => Err(invalid("give image or page, not both".into())),
+            (Some(image), None) => image_key(admin, image).map(Some),
+            (None, Some(page)) => page_key(admin, page).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+/// A page's key from a query, checked (as [`image_key`] for an image).
+fn page_key(admin: &TenantAdmin, page: &str) -> ApiResult<ImageKey> {
+    let page = PageId::new(page);
+    if page.validate().is_err() {
+        return Err(ApiError::new(
+            ApiErrorCode::InvalidId,
+            "the page id is not valid",
+        ));
+    }
+    Ok(ImageKey::page(admin.id().clone(), page))
+}
+
+/// How many images (or pages) an export reads per store call.
+const EXPORT_PAGE: u32 = 200;
 
 /// Largest import body.
 pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
@@ -42,11 +73,15 @@ pub const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportReport {
-    /// The image imported into; absent for a tenant import (`image` not given).
+    /// The image imported into; absent for a page or tenant import.
     #[schema(example = "https://acme.example/photos/harbour.jpg")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// Images imported into (1 for an image import).
+    /// The page imported into; absent for an image or tenant import.
+    #[schema(example = json!(null))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
+    /// Images and pages imported into (1 for an image or page import).
     #[schema(example = 1)]
     pub images: usize,
     /// Annotations read (each one discussion).
@@ -60,17 +95,17 @@ pub struct ImportReport {
     pub applied: usize,
 }
 
-/// Export an image's discussions as W3C Web Annotations.
+/// Export discussions as W3C Web Annotations: one image's, one page's, or the whole tenant's.
 #[utoipa::path(
     get,
     path = "/admin/api/v1/tenants/{tenant}/annotations",
     tag = "annotations",
     params(("tenant" = String, Path, description = "The tenant id", example = "acme"), AnnotationsQuery),
     responses(
-        (status = 200, description = "A W3C AnnotationCollection (JSON-LD) whose first page holds one annotation per discussion, oldest first",
+        (status = 200, description = "A W3C AnnotationCollection (JSON-LD) whose first page holds one annotation per discussion, oldest first (a whole tenant: images newest first, then pages newest first). An image's discussion targets the image with a FragmentSelector xywh=percent:x,y,w,h; a page's (text mode) targets the page with a TextQuoteSelector (exact, prefix, suffix) and a TextPositionSelector (UTF-16 offsets in the page container's text)",
          body = Object,
          example = json!({"@context": "http://www.w3.org/ns/anno.jsonld", "type": "AnnotationCollection", "total": 1, "first": {"type": "AnnotationPage", "startIndex": 0, "items": [{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "urn:image-chat:chat:Q2hhdC0xLi4uLi4uLi4uLg", "type": "Annotation", "motivation": "commenting", "created": "2026-12-06T10:30:00.000Z", "modified": "2026-12-06T10:31:00.000Z", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "body": [{"id": "urn:image-chat:comment:Q2hhdC0xLi4uLi4uLi4uLg", "type": "TextualBody", "value": "Is that the old lighthouse?", "format": "text/plain", "purpose": "commenting", "creator": {"id": "urn:image-chat:user:sso:u-1842", "type": "Person", "name": "Ada"}, "created": "2026-12-06T10:30:00.000Z"}, {"id": "urn:image-chat:comment:UmVwbHktMS4uLi4uLi4uLg", "type": "TextualBody", "value": "Yes, before 1920.", "format": "text/plain", "purpose": "replying", "creator": {"id": "urn:image-chat:user:anon:6f1c0e", "type": "Person", "name": "Guest"}, "created": "2026-12-06T10:31:00.000Z"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}]}})),
-        (status = 400, description = "Invalid image id", body = ErrorBody),
+        (status = 400, description = "Invalid image or page id, or both given", body = ErrorBody),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 429, description = "Too many requests from this address", body = ErrorBody),
     )
@@ -80,49 +115,83 @@ pub async fn export_annotations(
     State(app): State<Arc<App>>,
     ApiQuery(query): ApiQuery<AnnotationsQuery>,
 ) -> ApiResult<Response> {
+    let keys = match query.key(&admin)? {
+        Some(key) => vec![key],
+        None => tenant_subjects(&app, &admin).await?,
+    };
     let mut items = Vec::new();
-    match &query.image {
-        Some(image) => {
-            let key = image_key(&admin, image)?;
-            let (_, chats) = current_chats(&app, &key).await?;
-            items = annotations::export(&ImageId::new(image.as_str()), &chats);
-        }
-        None => {
-            let mut after = None;
-            loop {
-                let page = app
-                    .store
-                    .images(admin.id(), Page { after, limit: 200 })
-                    .await
-                    .map_err(|e| ApiError::store(&e))?;
-                for entry in &page {
-                    let key = ImageKey::image(admin.id().clone(), entry.image.clone());
-                    let (_, chats) = current_chats(&app, &key).await?;
-                    items.extend(annotations::export(&entry.image, &chats));
-                }
-                match page.last() {
-                    Some(last) if page.len() == 200 => after = Some(last.row),
-                    _ => break,
-                }
-            }
-        }
+    for key in &keys {
+        let (_, chats) = current_chats(&app, key).await?;
+        items.extend(annotations::export(&key.subject, &chats));
     }
     Ok(Json(annotations::collection(items)).into_response())
 }
 
-/// Import W3C Web Annotations as discussions of an image.
+/// Every image of the tenant, then every page (text mode), each newest first.
+async fn tenant_subjects(app: &App, admin: &TenantAdmin) -> ApiResult<Vec<ImageKey>> {
+    let tenant = admin.id();
+    let mut keys = Vec::new();
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .images(
+                tenant,
+                Page {
+                    after,
+                    limit: EXPORT_PAGE,
+                },
+            )
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        keys.extend(
+            page.iter()
+                .map(|e| ImageKey::image(tenant.clone(), e.image.clone())),
+        );
+        match page.last() {
+            Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.row),
+            _ => break,
+        }
+    }
+    let mut after = None;
+    loop {
+        let page = app
+            .store
+            .pages(
+                tenant,
+                Page {
+                    after,
+                    limit: EXPORT_PAGE,
+                },
+            )
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        keys.extend(
+            page.iter()
+                .map(|e| ImageKey::page(tenant.clone(), e.image.clone())),
+        );
+        match page.last() {
+            Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.row),
+            _ => break,
+        }
+    }
+    Ok(keys)
+}
+
+/// Import W3C Web Annotations as discussions of an image, of a page, or of the tenant's images
+/// and pages.
 #[utoipa::path(
     post,
     path = "/admin/api/v1/tenants/{tenant}/annotations",
     tag = "annotations",
     params(("tenant" = String, Path, description = "The tenant id", example = "acme"), AnnotationsQuery),
     request_body(content = Object, content_type = "application/json",
-        description = "One annotation, an array of them, or an AnnotationCollection / AnnotationPage (items); at most 1,000 annotations and 4 MiB",
+        description = "One annotation, an array of them, or an AnnotationCollection / AnnotationPage (items); at most 1,000 annotations and 4 MiB. A target with a FragmentSelector xywh=percent: is a place on an image; one with a TextQuoteSelector (and optionally a TextPositionSelector) a passage of a page's text",
         example = json!([{"@context": "http://www.w3.org/ns/anno.jsonld", "id": "http://example.org/anno1", "type": "Annotation", "creator": {"id": "http://example.org/user1", "type": "Person", "name": "A. Person"}, "created": "2015-10-13T13:00:00Z", "body": [{"type": "TextualBody", "value": "Is that the old lighthouse?", "purpose": "commenting"}, {"type": "TextualBody", "value": "Yes.", "purpose": "replying"}], "target": {"source": "https://acme.example/photos/harbour.jpg", "selector": {"type": "FragmentSelector", "conformsTo": "http://www.w3.org/TR/media-frags/", "value": "xywh=percent:42,17,0,0"}}}])),
     responses(
         (status = 200, description = "Imported (or already there)", body = ImportReport,
          example = json!({"image": "https://acme.example/photos/harbour.jpg", "discussions": 1, "comments": 2, "applied": 2})),
-        (status = 400, description = "Not JSON, not annotations, an annotation that does not fit (no text, no percent xywh selector, another image's target, text or name a widget could not send): nothing imported", body = ErrorBody,
+        (status = 400, description = "Not JSON, not annotations, an annotation that does not fit (no text, no percent xywh or text quote selector, another image's or page's target, a text selector on an image or an xywh one on a page, text or name a widget could not send): nothing imported", body = ErrorBody,
          example = json!({"code": "invalid-request", "message": "annotation 0: no target with a FragmentSelector xywh=percent:x,y,w,h"})),
         (status = 401, description = "Missing or wrong API key", body = ErrorBody),
         (status = 409, description = "The image is full, locked, or at its discussion limit: the annotations before it were imported (importing again is safe)", body = ErrorBody),
@@ -136,15 +205,16 @@ pub async fn import_annotations(
     ApiQuery(query): ApiQuery<AnnotationsQuery>,
     ApiJson(doc): ApiJson<Value>,
 ) -> ApiResult<Json<ImportReport>> {
-    let groups = match &query.image {
-        Some(image) => vec![(ImageId::new(image.as_str()), doc)],
-        None => annotations::by_image(&doc).map_err(|e| invalid(e.to_string()))?,
+    let groups = match query.key(&admin)? {
+        Some(key) => vec![(key.subject, doc)],
+        None => annotations::by_subject(&doc).map_err(|e| invalid(e.to_string()))?,
     };
-    // Every op of every image, validated like a widget's, before anything is committed.
+    // Every op of every image and page, validated like a widget's, before anything is
+    // committed.
     let mut prepared = Vec::with_capacity(groups.len());
-    for (image, group) in &groups {
-        let key = image_key(&admin, image.as_str())?;
-        let plan = annotations::plan(image, group).map_err(|e| invalid(e.to_string()))?;
+    for (subject, group) in &groups {
+        let key = subject_key(&admin, subject)?;
+        let plan = annotations::plan(subject, group).map_err(|e| invalid(e.to_string()))?;
         let ops = validated_ops(&plan)?;
         prepared.push((key, plan, ops));
     }
@@ -155,6 +225,7 @@ pub async fn import_annotations(
         .commit_limits(app.security.max_bytes_total);
     let mut report = ImportReport {
         image: query.image.clone(),
+        page: query.page.clone(),
         images: prepared.len(),
         discussions: 0,
         comments: 0,
@@ -173,6 +244,14 @@ type TimedOp = (Op, User, Option<u64>);
 
 fn invalid(message: String) -> ApiError {
     ApiError::new(ApiErrorCode::InvalidRequest, message)
+}
+
+/// The key of a tenant import's image or page, its id checked.
+fn subject_key(admin: &TenantAdmin, subject: &Subject) -> ApiResult<ImageKey> {
+    match subject {
+        Subject::Image(image) => image_key(admin, image.as_str()),
+        Subject::Page(page) => page_key(admin, page.as_str()),
+    }
 }
 
 /// The ops that recreate `plan`, each checked by the protocol codec as a widget's would be.

@@ -242,13 +242,14 @@ pub struct BanEntry {
     pub banned_at: u64,
 }
 
-/// One image of a tenant as the admin API lists it.
+/// One image of a tenant as the admin API lists it; with `I = PageId` ([`PageEntry`]), one
+/// page (text mode), which the store lists the same way.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImageEntry {
+pub struct ImageEntry<I = ImageId> {
     /// The store's row id: images are listed newest first by it, and it is the paging cursor.
     pub row: i64,
-    /// The image.
-    pub image: ImageId,
+    /// The image (or page).
+    pub image: I,
     /// Discussions it holds now.
     pub chats: u64,
     /// Bytes its discussions weigh.
@@ -257,6 +258,23 @@ pub struct ImageEntry {
     pub last_activity_at: Option<u64>,
     /// Whether it is locked.
     pub locked: bool,
+}
+
+/// One page (text mode) of a tenant as the store lists it.
+pub type PageEntry = ImageEntry<PageId>;
+
+impl<I> ImageEntry<I> {
+    /// The same entry with its id converted (the backends read ids as strings).
+    pub fn map_id<J>(self, id: impl FnOnce(I) -> J) -> ImageEntry<J> {
+        ImageEntry {
+            row: self.row,
+            image: id(self.image),
+            chats: self.chats,
+            bytes: self.bytes,
+            last_activity_at: self.last_activity_at,
+            locked: self.locked,
+        }
+    }
 }
 
 /// Keyset paging of a store list: at most `limit` rows after `after` (a cursor the previous
@@ -473,6 +491,12 @@ pub trait Store: Send + Sync + 'static {
         tenant: &TenantId,
         page: Page<i64>,
     ) -> Result<Vec<ImageEntry>, StoreError>;
+
+    /// The tenant's pages (text mode: discussions on a page's text), newest (first written)
+    /// first, paged like [`Store::images`]; a whole-tenant export needs them besides the
+    /// images.
+    async fn pages(&self, tenant: &TenantId, page: Page<i64>)
+    -> Result<Vec<PageEntry>, StoreError>;
 
     /// Whether the store answers a trivial query now (`/readyz`): reads touch the database, so
     /// a missing, unreadable or unreachable database fails here rather than on a client's op.

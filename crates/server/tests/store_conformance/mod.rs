@@ -94,6 +94,7 @@ macro_rules! every_test {
             bans_refuse_the_person_on_every_image_of_the_tenant,
             locks_and_bans_hold_across_servers,
             images_are_listed_newest_first,
+            pages_are_listed_apart_from_images,
             usage_adds_up_across_nodes_and_days,
             webhook_outbox_follows_commits_and_claims,
         );
@@ -2534,6 +2535,84 @@ pub async fn images_are_listed_newest_first<F: StoreFactory>(factory: &F) {
             .images(&TenantId::new("t3"), first_page(5))
             .await
             .expect("images")
+            .is_empty()
+    );
+}
+
+/// Pages (text mode) are listed like images, newest first and paged by row, each list holding
+/// only its own kind: a page and an image with the same id are one entry in each list, and
+/// neither list shows the other tenant's.
+pub async fn pages_are_listed_apart_from_images<F: StoreFactory>(factory: &F) {
+    let (store, _storage) = factory.create(KEEP_ALL).await;
+    let t1 = TenantId::new("t1");
+    let mut ids = Ids::default();
+    let shared = "https://example.com/post";
+    new_chat(
+        &store,
+        &key("t1", shared),
+        &mut ids,
+        &alice(),
+        "on the image",
+    )
+    .await;
+    for (name, chats) in [
+        (shared, 2),
+        ("https://example.com/b", 1),
+        ("https://example.com/c", 1),
+    ] {
+        for i in 0..chats {
+            let op = create_on(ids.bid(), &ids.chat(), passage("the gulls"), "why?");
+            applied(&store, &page("t1", name), &alice(), &op, 1_000 + i).await;
+        }
+    }
+    let op = create_on(ids.bid(), &ids.chat(), passage("the gulls"), "elsewhere");
+    applied(
+        &store,
+        &page("t2", "https://example.com/z"),
+        &alice(),
+        &op,
+        5,
+    )
+    .await;
+    assert!(
+        store
+            .set_locked(&page("t1", "https://example.com/b"), true, 7)
+            .await
+            .expect("lock")
+    );
+
+    let first = store.pages(&t1, first_page(2)).await.expect("pages");
+    let names: Vec<&str> = first.iter().map(|e| e.image.as_str()).collect();
+    assert_eq!(names, ["https://example.com/c", "https://example.com/b"]);
+    assert_eq!((first[1].chats, first[1].locked), (1, true));
+    assert!(!first[0].locked);
+    assert_eq!(first[0].last_activity_at, Some(1_000));
+    assert!(first[0].bytes > 0);
+    let rest = store
+        .pages(
+            &t1,
+            Page {
+                after: Some(first[1].row),
+                limit: 2,
+            },
+        )
+        .await
+        .expect("pages");
+    assert_eq!(rest.len(), 1);
+    assert_eq!((rest[0].image.as_str(), rest[0].chats), (shared, 2));
+    assert_eq!(rest[0].last_activity_at, Some(1_001));
+    let snapshot = current_snapshot(&store, &page("t1", shared)).await;
+    assert_eq!(snapshot.chats.len() as u64, rest[0].chats);
+
+    // The image of the same id is in the images list only, with its own count.
+    let images = store.images(&t1, first_page(10)).await.expect("images");
+    let listed: Vec<(&str, u64)> = images.iter().map(|e| (e.image.as_str(), e.chats)).collect();
+    assert_eq!(listed, [(shared, 1)]);
+    assert!(
+        store
+            .pages(&TenantId::new("t3"), first_page(5))
+            .await
+            .expect("pages")
             .is_empty()
     );
 }

@@ -49,7 +49,7 @@ use tokio_postgres::{IsolationLevel, NoTls};
 use super::rules::{self, CommitRequest, catch_up, limits, moderation};
 use super::{
     BanEntry, CatchUp, Commit, CommitLimits, DayUsage, ImageEntry, ImageKey, LockEntry, OutboxItem,
-    Page, Store, StoreError, Usage, UsageBatch, daily,
+    Page, PageEntry, Store, StoreError, Usage, UsageBatch, daily,
 };
 use tx::PgTx;
 
@@ -402,6 +402,14 @@ impl Store for PostgresStore {
         page: Page<i64>,
     ) -> Result<Vec<ImageEntry>, StoreError> {
         in_tx!(self, read, |tx| moderation::images(tx, tenant, page))
+    }
+
+    async fn pages(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<PageEntry>, StoreError> {
+        in_tx!(self, read, |tx| moderation::pages(tx, tenant, page))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

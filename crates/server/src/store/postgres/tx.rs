@@ -19,7 +19,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::store::rules::corrupt;
-use image_chat_protocol::ImageId;
+use image_chat_protocol::{ImageId, SubjectKind};
 
 use crate::store::rules::tx::{
     ImageRow, NewChat, NewComment, NewEvent, ReadTx, Restrictions, SnapshotRow, StoredChat,
@@ -424,8 +424,9 @@ impl ReadTx for PgTx<'_, '_> {
     async fn images(
         &mut self,
         tenant: &str,
+        kind: SubjectKind,
         page: &Page<i64>,
-    ) -> Result<Vec<ImageEntry>, StoreError> {
+    ) -> Result<Vec<ImageEntry<String>>, StoreError> {
         let rows = self
             .query(
                 "SELECT i.id, i.image, i.bytes, \
@@ -435,12 +436,13 @@ impl ReadTx for PgTx<'_, '_> {
                         EXISTS (SELECT 1 FROM image_locks l \
                                 WHERE l.tenant = i.tenant AND l.kind = i.kind \
                                 AND l.image = i.image) \
-                 FROM images i WHERE i.tenant = $1 AND i.kind = 'image' AND i.id < $2 \
+                 FROM images i WHERE i.tenant = $1 AND i.kind = $4 AND i.id < $2 \
                  ORDER BY i.id DESC LIMIT $3",
                 &[
                     &tenant,
                     &page.after.unwrap_or(i64::MAX),
                     &i64::from(page.limit),
+                    &kind.as_str(),
                 ],
             )
             .await?;
@@ -448,7 +450,7 @@ impl ReadTx for PgTx<'_, '_> {
             .map(|row| {
                 Ok(ImageEntry {
                     row: row.try_get(0)?,
-                    image: ImageId::new(row.try_get::<_, String>(1)?),
+                    image: row.try_get(1)?,
                     bytes: unsigned("image bytes", row.try_get(2)?)?,
                     chats: unsigned("chat count", row.try_get(3)?)?,
                     last_activity_at: row

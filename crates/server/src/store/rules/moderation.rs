@@ -6,9 +6,11 @@
 //! lock from a `lock` frame the server publishes (see `moderation` in the server), and of a
 //! ban from the refusal of their next op.
 
-use image_chat_protocol::{ImageId, TenantId, User};
+use image_chat_protocol::{ImageId, PageId, SubjectKind, TenantId, User};
 
-use super::super::{BanEntry, ImageEntry, ImageKey, LockEntry, Page, Rejection, StoreError};
+use super::super::{
+    BanEntry, ImageEntry, ImageKey, LockEntry, Page, PageEntry, Rejection, StoreError,
+};
 use super::tx::{ReadTx, WriteTx};
 
 /// Refuses `actor`'s op on `image` when the tenant bans them, or when the image is locked and
@@ -99,5 +101,24 @@ pub async fn images<T: ReadTx>(
     tenant: &TenantId,
     page: Page<i64>,
 ) -> Result<Vec<ImageEntry>, StoreError> {
-    tx.images(tenant.as_str(), &page).await
+    Ok(tx
+        .images(tenant.as_str(), SubjectKind::Image, &page)
+        .await?
+        .into_iter()
+        .map(|entry| entry.map_id(ImageId::new))
+        .collect())
+}
+
+/// The tenant's pages (text mode), newest first.
+pub async fn pages<T: ReadTx>(
+    tx: &mut T,
+    tenant: &TenantId,
+    page: Page<i64>,
+) -> Result<Vec<PageEntry>, StoreError> {
+    Ok(tx
+        .images(tenant.as_str(), SubjectKind::Page, &page)
+        .await?
+        .into_iter()
+        .map(|entry| entry.map_id(PageId::new))
+        .collect())
 }

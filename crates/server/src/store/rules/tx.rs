@@ -16,6 +16,8 @@
 //! methods never wait (they run on a blocking thread and return ready futures, see
 //! `sqlite::run_ready`), so the same rules drive both.
 
+use image_chat_protocol::SubjectKind;
+
 use super::super::{BanEntry, ImageEntry, ImageKey, LockEntry, Page, StoreError};
 
 /// An image's log as stored in `images`.
@@ -224,13 +226,14 @@ pub trait ReadTx {
         page: &Page<(u64, String)>,
     ) -> Result<Vec<BanEntry>, StoreError>;
 
-    /// The tenant's rows of `images` with their discussion count, latest comment time and lock,
-    /// highest row id first, below `page.after`.
+    /// The tenant's rows of `images` of `kind` with their discussion count, latest comment
+    /// time and lock, highest row id first, below `page.after`.
     async fn images(
         &mut self,
         tenant: &str,
+        kind: SubjectKind,
         page: &Page<i64>,
-    ) -> Result<Vec<ImageEntry>, StoreError>;
+    ) -> Result<Vec<ImageEntry<String>>, StoreError>;
 }
 
 /// What a commit must know about who may write on an image.

@@ -42,7 +42,7 @@ use rusqlite::{Connection, OpenFlags};
 use super::rules::{self, CommitRequest, catch_up, limits, moderation};
 use super::{
     BanEntry, CatchUp, Commit, CommitLimits, DayUsage, ImageEntry, ImageKey, LockEntry, OutboxItem,
-    Page, Store, StoreError, Usage, UsageBatch, daily,
+    Page, PageEntry, Store, StoreError, Usage, UsageBatch, daily,
 };
 use tx::SqliteTx;
 use writer::Writer;
@@ -401,6 +401,16 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ImageEntry>, StoreError> {
         let tenant = tenant.clone();
         self.read_tx(move |tx| run_ready(moderation::images(tx, &tenant, page)))
+            .await
+    }
+
+    async fn pages(
+        &self,
+        tenant: &TenantId,
+        page: Page<i64>,
+    ) -> Result<Vec<PageEntry>, StoreError> {
+        let tenant = tenant.clone();
+        self.read_tx(move |tx| run_ready(moderation::pages(tx, &tenant, page)))
             .await
     }
 

@@ -7,7 +7,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use image_chat_protocol::ImageId;
+use image_chat_protocol::{ImageId, SubjectKind};
 
 use crate::store::rules::tx::{
     ImageRow, NewChat, NewComment, NewEvent, ReadTx, Restrictions, SnapshotRow, StoredChat,
@@ -331,8 +331,9 @@ impl ReadTx for SqliteTx<'_> {
     async fn images(
         &mut self,
         tenant: &str,
+        kind: SubjectKind,
         page: &Page<i64>,
-    ) -> Result<Vec<ImageEntry>, StoreError> {
+    ) -> Result<Vec<ImageEntry<String>>, StoreError> {
         let mut stmt = self.0.prepare_cached(
             "SELECT i.id, i.image, i.bytes, \
                     (SELECT COUNT(*) FROM chats c WHERE c.image_row = i.id), \
@@ -341,15 +342,20 @@ impl ReadTx for SqliteTx<'_> {
                     EXISTS (SELECT 1 FROM image_locks l \
                             WHERE l.tenant = i.tenant AND l.kind = i.kind \
                             AND l.image = i.image) \
-             FROM images i WHERE i.tenant = ?1 AND i.kind = 'image' AND i.id < ?2 \
+             FROM images i WHERE i.tenant = ?1 AND i.kind = ?4 AND i.id < ?2 \
              ORDER BY i.id DESC LIMIT ?3",
         )?;
         let rows = stmt.query_map(
-            params![tenant, page.after.unwrap_or(i64::MAX), page.limit],
+            params![
+                tenant,
+                page.after.unwrap_or(i64::MAX),
+                page.limit,
+                kind.as_str()
+            ],
             |row| {
                 Ok(ImageEntry {
                     row: row.get(0)?,
-                    image: ImageId::new(row.get::<_, String>(1)?),
+                    image: row.get(1)?,
                     bytes: row.get(2)?,
                     chats: row.get(3)?,
                     last_activity_at: row.get(4)?,
