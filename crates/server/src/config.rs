@@ -293,10 +293,8 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGE_CHAT_SEND_TIMEOUT_MS", default_value_t = 10_000)]
     pub send_timeout_ms: u64,
     /// Batching window in milliseconds: events of one image arriving within this long after an
-    /// event frame went out, while the image's viewers are still taking earlier frames, are
-    /// sent together as one `batch` frame (at the latest when the window closes, earlier if the
-    /// viewers catch up). 0 turns batching off.
-    #[arg(long, env = "IMAGE_CHAT_BATCH_WINDOW_MS", default_value_t = 10)]
+    /// event frame went out are sent together as one `batch` frame. 0 turns batching off.
+    #[arg(long, env = "IMAGE_CHAT_BATCH_WINDOW_MS", default_value_t = crate::broker::batch::DEFAULT_WINDOW_MS)]
     pub batch_window_ms: u64,
     /// Largest batch (events); a full batch is sent before its window closes.
     #[arg(long, env = "IMAGE_CHAT_BATCH_MAX_EVENTS", default_value_t = 64)]

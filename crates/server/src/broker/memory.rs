@@ -14,7 +14,7 @@ use crate::store::ImageKey;
 /// resync). The image's queue preallocates this many slots (~80 bytes each) as soon as it has
 /// a viewer, so it is a per-image cost: 256 slots are ~20 KiB per viewed image (1,024 were
 /// ~80 KiB, 80 MiB for 1,000 viewed images). Batching sends at most one event frame per
-/// window (10 ms) plus a presence frame per 500 ms, so 256 frames are still over 2.5 s of the
+/// window (20 ms) plus a presence frame per 500 ms, so 256 frames are still over 5 s of the
 /// busiest image's stream: a connection that far behind has stalled, and resyncs on reconnect.
 pub const DEFAULT_SUBSCRIBER_BUFFER: usize = 256;
 
@@ -93,10 +93,5 @@ impl Broker for MemoryBroker {
             topic: topic.clone(),
         };
         Ok(Subscription::new(receiver, Box::new(guard)))
-    }
-
-    fn backlog(&self, topic: &ImageKey) -> usize {
-        let topics = self.topics.lock().unwrap_or_else(PoisonError::into_inner);
-        topics.get(topic).map_or(0, broadcast::Sender::len)
     }
 }

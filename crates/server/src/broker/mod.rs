@@ -250,14 +250,6 @@ pub trait Broker: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), BrokerError> {
         Ok(())
     }
-
-    /// How many frames published to `topic` some subscriber on this node has not taken yet:
-    /// non-zero while the last frames are still being fanned out (or while a subscriber lags).
-    /// Batching holds an image's events only while this is non-zero (`batch`). A broker that
-    /// hands frames to no local queue of its own says 0.
-    fn backlog(&self, _topic: &ImageKey) -> usize {
-        0
-    }
 }
 
 #[cfg(test)]

@@ -120,11 +120,6 @@ impl Broker for Ordered {
         self.inner.ping().await
     }
 
-    /// This node's viewers take frames from the local fan-out, not from `inner`.
-    fn backlog(&self, topic: &ImageKey) -> usize {
-        self.lock().get(topic).map_or(0, |t| t.sender.len())
-    }
-
     async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
         let (receiver, mut started) = {
             let mut topics = self.lock();
