@@ -130,52 +130,42 @@ pub async fn export_annotations(
 /// Every image of the tenant, then every page (text mode), each newest first.
 async fn tenant_subjects(app: &App, admin: &TenantAdmin) -> ApiResult<Vec<ImageKey>> {
     let tenant = admin.id();
-    let mut keys = Vec::new();
+    let images = list_all(|page| app.store.images(tenant, page), |e| e.row).await?;
+    let pages = list_all(|page| app.store.pages(tenant, page), |e| e.row).await?;
+    let images = images
+        .into_iter()
+        .map(|e| ImageKey::image(tenant.clone(), e.image));
+    let pages = pages
+        .into_iter()
+        .map(|e| ImageKey::page(tenant.clone(), e.image));
+    Ok(images.chain(pages).collect())
+}
+
+/// Everything one of the store's listings holds, read `EXPORT_PAGE` rows at a time; `row`
+/// is an entry's position, where the next read starts after.
+async fn list_all<E, F>(
+    mut list: impl FnMut(Page<i64>) -> F,
+    row: impl Fn(&E) -> i64,
+) -> ApiResult<Vec<E>>
+where
+    F: Future<Output = Result<Vec<E>, StoreError>>,
+{
+    let mut all = Vec::new();
     let mut after = None;
     loop {
-        let page = app
-            .store
-            .images(
-                tenant,
-                Page {
-                    after,
-                    limit: EXPORT_PAGE,
-                },
-            )
-            .await
-            .map_err(|e| ApiError::store(&e))?;
-        keys.extend(
-            page.iter()
-                .map(|e| ImageKey::image(tenant.clone(), e.image.clone())),
-        );
-        match page.last() {
-            Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.row),
-            _ => break,
+        let page = list(Page {
+            after,
+            limit: EXPORT_PAGE,
+        })
+        .await
+        .map_err(|e| ApiError::store(&e))?;
+        let more = page.len() == EXPORT_PAGE as usize;
+        after = page.last().map(&row);
+        all.extend(page);
+        if !more {
+            return Ok(all);
         }
     }
-    let mut after = None;
-    loop {
-        let page = app
-            .store
-            .pages(
-                tenant,
-                Page {
-                    after,
-                    limit: EXPORT_PAGE,
-                },
-            )
-            .await
-            .map_err(|e| ApiError::store(&e))?;
-        keys.extend(
-            page.iter()
-                .map(|e| ImageKey::page(tenant.clone(), e.image.clone())),
-        );
-        match page.last() {
-            Some(last) if page.len() == EXPORT_PAGE as usize => after = Some(last.row),
-            _ => break,
-        }
-    }
-    Ok(keys)
 }
 
 /// Import W3C Web Annotations as discussions of an image, of a page, or of the tenant's images
