@@ -158,6 +158,19 @@ fn annotations_path(image: &str) -> String {
     format!("{BASE}/acme/annotations?image={}", support::api::enc(image))
 }
 
+/// The whole-tenant annotations endpoint as `tenant`'s administrator (`key`): `GET` exports,
+/// `POST` imports `body`.
+async fn tenant_annotations(
+    env: &ApiEnv,
+    method: &str,
+    tenant: &str,
+    key: &str,
+    body: Option<&str>,
+) -> support::api::Reply {
+    let path = format!("{BASE}/{tenant}/annotations");
+    env.call(method, &path, Some(key), body).await
+}
+
 /// A file written by hand from the W3C Web Annotation model's examples (a string body, a
 /// target IRI with a media fragment, a TextualBody with purposes, a collection page) and the
 /// Annotorious shape.
@@ -381,10 +394,7 @@ async fn a_whole_tenant_is_exported_and_imported_into_another() {
     .await;
 
     // Without `image`: every image of the tenant, each annotation naming its own.
-    let tenant_path = |tenant: &str| format!("{BASE}/{tenant}/annotations");
-    let exported = env
-        .call("GET", &tenant_path("acme"), Some(ACME_KEY), None)
-        .await;
+    let exported = tenant_annotations(&env, "GET", "acme", ACME_KEY, None).await;
     assert_eq!(exported.status, 200, "{}", exported.body);
     let collection = exported.json();
     assert_eq!(collection["total"], 4);
@@ -405,48 +415,23 @@ async fn a_whole_tenant_is_exported_and_imported_into_another() {
             "value": "xywh=percent:1,1,0,0"}}}
     ])
     .to_string();
-    let refused = env
-        .call(
-            "POST",
-            &tenant_path("other"),
-            Some(OTHER_KEY),
-            Some(&nameless),
-        )
-        .await;
+    let refused = tenant_annotations(&env, "POST", "other", OTHER_KEY, Some(&nameless)).await;
     assert_eq!(refused.status, 400, "{}", refused.body);
     assert_eq!(refused.json()["code"], "invalid-request");
-    let empty = env
-        .call("GET", &tenant_path("other"), Some(OTHER_KEY), None)
-        .await;
+    let empty = tenant_annotations(&env, "GET", "other", OTHER_KEY, None).await;
     assert_eq!(empty.json()["total"], 0, "{}", empty.body);
 
     // The export imported into another tenant recreates the same discussions on the same
     // images; a second import changes nothing.
-    let report = env
-        .call(
-            "POST",
-            &tenant_path("other"),
-            Some(OTHER_KEY),
-            Some(&exported.body),
-        )
-        .await;
+    let report = tenant_annotations(&env, "POST", "other", OTHER_KEY, Some(&exported.body)).await;
     assert_eq!(report.status, 200, "{}", report.body);
     let report = report.json();
     assert_eq!(report["images"], 2);
     assert!(report.get("image").is_none(), "{report}");
     assert_eq!(report["discussions"], 4);
-    let again = env
-        .call(
-            "POST",
-            &tenant_path("other"),
-            Some(OTHER_KEY),
-            Some(&exported.body),
-        )
-        .await;
+    let again = tenant_annotations(&env, "POST", "other", OTHER_KEY, Some(&exported.body)).await;
     assert_eq!(again.json()["applied"], 0, "{}", again.body);
-    let copy = env
-        .call("GET", &tenant_path("other"), Some(OTHER_KEY), None)
-        .await;
+    let copy = tenant_annotations(&env, "GET", "other", OTHER_KEY, None).await;
     let by_id = |body: &serde_json::Value| {
         let mut items = body["first"]["items"].as_array().unwrap().clone();
         items.sort_by_key(|a| a["id"].as_str().unwrap().to_owned());
@@ -494,10 +479,7 @@ async fn text_discussions_are_exported_as_quotes_and_imported_back() {
     .await;
 
     // The whole tenant: the image's discussion, then the page's, as a TextQuoteSelector.
-    let tenant_path = |tenant: &str| format!("{BASE}/{tenant}/annotations");
-    let exported = env
-        .call("GET", &tenant_path("acme"), Some(ACME_KEY), None)
-        .await;
+    let exported = tenant_annotations(&env, "GET", "acme", ACME_KEY, None).await;
     assert_eq!(exported.status, 200, "{}", exported.body);
     let collection = exported.json();
     assert_eq!(collection["total"], 2, "{collection}");
@@ -545,14 +527,7 @@ async fn text_discussions_are_exported_as_quotes_and_imported_back() {
     // Into another tenant: the same discussions on the same image and page, live for a reader
     // of the page; a second import changes nothing.
     let mut other_reader = Client::join_with(env.addr(), page_hello("other")).await;
-    let report = env
-        .call(
-            "POST",
-            &tenant_path("other"),
-            Some(OTHER_KEY),
-            Some(&exported.body),
-        )
-        .await;
+    let report = tenant_annotations(&env, "POST", "other", OTHER_KEY, Some(&exported.body)).await;
     assert_eq!(report.status, 200, "{}", report.body);
     let report = report.json();
     assert_eq!(
@@ -573,18 +548,9 @@ async fn text_discussions_are_exported_as_quotes_and_imported_back() {
         }
         other => panic!("expected the page's discussion live, got {other:?}"),
     }
-    let again = env
-        .call(
-            "POST",
-            &tenant_path("other"),
-            Some(OTHER_KEY),
-            Some(&exported.body),
-        )
-        .await;
+    let again = tenant_annotations(&env, "POST", "other", OTHER_KEY, Some(&exported.body)).await;
     assert_eq!(again.json()["applied"], 0, "{}", again.body);
-    let copy = env
-        .call("GET", &tenant_path("other"), Some(OTHER_KEY), None)
-        .await;
+    let copy = tenant_annotations(&env, "GET", "other", OTHER_KEY, None).await;
     assert_eq!(copy.json()["first"]["items"], collection["first"]["items"]);
 
     // A page takes passages only: an image's annotation sent to `?page=` changes nothing.
