@@ -3,17 +3,19 @@
 // Ada's discussion and the bar's lock button (Ada sees neither); Grace locks the image and Ada's
 // widget turns read-only at once (badge, no draft on click, her typed reply refused); the site's
 // admin API (the tenant's API key over HTTP) unlocks it, deletes a discussion live on both
-// pages, and bans Ada: her next comment fails visibly with the ban's message. Every wait is on a
-// DOM condition with a bound.
+// pages, and bans Ada: her next comment fails visibly with the ban's message. Takes the README
+// screenshot of a locked image (docs/screenshots/locked.png). Every wait is on a DOM condition
+// with a bound.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
+import { ROOT, startServer, startHostServer, launchBrowser, waitFor } from './harness.mjs';
 import { newId, signSso } from './api.mjs';
 
+const SHOTS = join(ROOT, 'docs', 'screenshots');
 const SECRET = 'moderation-e2e-secret-0123456789abcdef01';
 const API_KEY = 'moderation-e2e-api-key-0123456789abcdef0';
 
@@ -142,6 +144,8 @@ test('a moderator locks an image live; the admin API unlocks, deletes and bans',
     // The moderator may still post.
     await post(grace, [0.6, 0.6], 'Locked for cleaning up');
     await waitFor(ada, () => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === 2);
+    // Ada's read-only view: the bar's padlock badge (the photo and its 20 px margin).
+    await ada.screenshot({ path: join(SHOTS, 'locked.png'), clip: { x: 0, y: 0, width: 680, height: 440 } });
 
     // The admin API unlocks: Ada's controls come back live.
     await admin(server, 'DELETE', `/locks${q}`);
