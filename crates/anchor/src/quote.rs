@@ -1,5 +1,6 @@
 //! The text anchor ([`TextAnchor`]), its limits and validation (shared by the widget and the
-//! server through the protocol crate), and [`describe`], which builds one from a selected range.
+//! server through the protocol crate), and [`describe`], which builds one from a selected range
+//! ([`TextAnchor::from_quote`] from a quote another tool wrote, cut the same way).
 
 use std::ops::Range;
 
@@ -103,6 +104,40 @@ impl TextAnchor {
     pub fn range(&self) -> Range<u32> {
         self.start..self.end
     }
+
+    /// The anchor of a quote written elsewhere (a W3C `TextQuoteSelector`, whose tool may keep
+    /// more context): `prefix` and `suffix` cut to the [`CONTEXT_UNITS`] next to `exact` the
+    /// way [`describe`] cuts them, placed at `start` (`end` follows from `exact`). Not
+    /// validated, so that a caller reports a bad quote like any other anchor
+    /// ([`TextAnchor::validate`]); `None` only when `end` would pass `u32::MAX`.
+    pub fn from_quote(exact: &str, prefix: &str, suffix: &str, start: u32) -> Option<Self> {
+        // The three joined are the text `describe` would have cut from.
+        let text = FlatText::new(&[prefix, exact, suffix].concat());
+        let at = utf16_len(prefix);
+        let len = utf16_len(exact);
+        let (exact, prefix, suffix) = with_context(&text, at, at + len)?;
+        Some(Self {
+            exact,
+            prefix,
+            suffix,
+            start,
+            end: start.checked_add(u32::try_from(len).ok()?)?,
+        })
+    }
+}
+
+/// The passage `start..end` of `text` with up to [`CONTEXT_UNITS`] of context on each side,
+/// never splitting a character: `(exact, prefix, suffix)`. `None` when an offset is not a
+/// boundary of the text.
+fn with_context(text: &FlatText, start: usize, end: usize) -> Option<(String, String, String)> {
+    let units = text.units();
+    let before = crate::units::ceil_boundary(units, start.saturating_sub(CONTEXT_UNITS));
+    let after = crate::units::floor_boundary(units, (end + CONTEXT_UNITS).min(units.len()));
+    Some((
+        text.slice(start, end)?,
+        text.slice(before, start)?,
+        text.slice(end, after)?,
+    ))
 }
 
 /// Builds the anchor of `range` in `text` (the container's flattened text; offsets in UTF-16
@@ -127,14 +162,12 @@ pub fn describe_in(text: &FlatText, range: Range<u32>) -> Result<TextAnchor, Anc
             max: MAX_EXACT_UNITS,
         });
     }
-    let units = text.units();
-    let before = crate::units::ceil_boundary(units, start.saturating_sub(CONTEXT_UNITS));
-    let after = crate::units::floor_boundary(units, (end + CONTEXT_UNITS).min(units.len()));
-    let slice = |a: usize, b: usize| text.slice(a, b).ok_or(AnchorError::SplitsCharacter);
+    let (exact, prefix, suffix) =
+        with_context(text, start, end).ok_or(AnchorError::SplitsCharacter)?;
     let anchor = TextAnchor {
-        exact: slice(start, end)?,
-        prefix: slice(before, start)?,
-        suffix: slice(end, after)?,
+        exact,
+        prefix,
+        suffix,
         start: range.start,
         end: range.end,
     };
@@ -170,6 +203,47 @@ mod tests {
         assert_eq!(a.prefix, format!("{}a", "😀".repeat(15)));
         let b = describe(&format!("xa{}", "😀".repeat(17)), 0..1).expect("anchor");
         assert_eq!(b.suffix, format!("a{}", "😀".repeat(15)));
+    }
+
+    #[test]
+    fn a_quote_from_elsewhere_is_cut_like_describe_and_not_validated() {
+        // Whatever the range, the quote of its whole surroundings is the anchor `describe`
+        // builds: one cut, at the same boundaries (the emoji make 32 units fall mid-pair).
+        let text = format!(
+            "{}aééxyzd{}b{}",
+            "😀".repeat(20),
+            "😀".repeat(17),
+            "c".repeat(40)
+        );
+        let flat = FlatText::new(&text);
+        let slice = |a: usize, b: usize| flat.slice(a, b).expect("boundaries");
+        let around = describe(&text, 43..46).expect("anchor");
+        assert_eq!(around.exact, "xyz");
+        assert_eq!(
+            (utf16_len(&around.prefix), utf16_len(&around.suffix)),
+            (31, 31)
+        );
+        for (start, end) in [(43, 46), (40, 41), (0, 2), (46, flat.len())] {
+            let quoted = TextAnchor::from_quote(
+                &slice(start, end),
+                &slice(0, start),
+                &slice(end, flat.len()),
+                start as u32,
+            );
+            let described = describe(&text, start as u32..end as u32).expect("anchor");
+            assert_eq!(quoted, Some(described), "{start}..{end}");
+        }
+        // The position is the caller's; `end` follows from `exact` (😀 is 2 units).
+        let a = TextAnchor::from_quote("h😀llo", "", "", 120).expect("placed");
+        assert_eq!((a.start, a.end), (120, 126));
+        // A bad quote is kept as it is, for the caller's validation to report.
+        let blank = TextAnchor::from_quote(" ", "p", "s\u{0}", 3).expect("kept");
+        assert_eq!(
+            (blank.exact.as_str(), blank.suffix.as_str()),
+            (" ", "s\u{0}")
+        );
+        assert_eq!(blank.validate(), Err(AnchorError::Blank));
+        assert_eq!(TextAnchor::from_quote("xy", "", "", u32::MAX - 1), None);
     }
 
     #[test]

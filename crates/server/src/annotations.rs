@@ -47,7 +47,7 @@
 //! the caller, and ids are derived from the annotation's `id` (or its content) so importing the
 //! same file twice changes nothing.
 
-use image_chat_anchor::{CONTEXT_UNITS, TextAnchor};
+use image_chat_anchor::TextAnchor;
 use image_chat_protocol::{
     Anchor, BroadcastId, Chat, ChatId, CommentId, ImageId, PageId, Subject, SubjectKind,
 };
@@ -414,37 +414,9 @@ impl Selected {
     }
 }
 
-/// The end of `text` that fits in `max` UTF-16 code units, whole characters only.
-fn last_units(text: &str, max: usize) -> &str {
-    let mut units = 0;
-    let mut from = text.len();
-    for (at, c) in text.char_indices().rev() {
-        units += c.len_utf16();
-        if units > max {
-            break;
-        }
-        from = at;
-    }
-    &text[from..]
-}
-
-/// The start of `text` that fits in `max` UTF-16 code units, whole characters only.
-fn first_units(text: &str, max: usize) -> &str {
-    let mut units = 0;
-    let mut to = 0;
-    for c in text.chars() {
-        units += c.len_utf16();
-        if units > max {
-            break;
-        }
-        to += c.len_utf8();
-    }
-    &text[..to]
-}
-
-/// The passage `selectors` describe: the first `TextQuoteSelector`, placed by the first
-/// `TextPositionSelector` (else at 0). Not validated here: the op codec checks it like a
-/// widget's.
+/// The passage `selectors` describe: the first `TextQuoteSelector`, its context cut like the
+/// widget's, placed by the first `TextPositionSelector` (else at 0). Not validated here: the
+/// op codec checks it like a widget's.
 fn text_anchor(selectors: &[&Value]) -> Option<TextAnchor> {
     let of_type = |kind: &str| {
         selectors
@@ -459,14 +431,7 @@ fn text_anchor(selectors: &[&Value]) -> Option<TextAnchor> {
         .and_then(Value::as_u64)
         .and_then(|start| u32::try_from(start).ok())
         .unwrap_or(0);
-    let units = u32::try_from(exact.encode_utf16().count()).ok()?;
-    Some(TextAnchor {
-        exact: exact.to_owned(),
-        prefix: last_units(context("prefix"), CONTEXT_UNITS).to_owned(),
-        suffix: first_units(context("suffix"), CONTEXT_UNITS).to_owned(),
-        start,
-        end: start.checked_add(units)?,
-    })
+    TextAnchor::from_quote(exact, context("prefix"), context("suffix"), start)
 }
 
 /// What `target` selects, and the image or page it names.
@@ -908,7 +873,7 @@ mod tests {
     /// A discussion on `passage` of [`ARTICLE`], anchored as the widget anchors it.
     fn text_chat(passage: &str) -> Chat {
         let start = ARTICLE.find(passage).expect("in the article") as u32;
-        let end = start + passage.encode_utf16().count() as u32;
+        let end = start + image_chat_anchor::units::utf16_len(passage) as u32;
         let anchor = image_chat_anchor::describe(ARTICLE, start..end).expect("anchors");
         Chat {
             anchor: Anchor::Text(anchor),
@@ -992,7 +957,7 @@ mod tests {
             anchor.prefix,
             format!("{}🦀 the crab said: ", "a".repeat(14))
         );
-        assert_eq!(anchor.prefix.encode_utf16().count(), 32);
+        assert_eq!(image_chat_anchor::units::utf16_len(&anchor.prefix), 32);
         assert_eq!(
             anchor.suffix,
             "b".repeat(31),
