@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
 use image_chat_protocol::{Op, ServerMessage, TenantId, User};
 use tokio::sync::{Mutex, MutexGuard, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,9 @@ pub struct SessionLimits {
     /// connection is closed with 4000 (the client reconnects and resyncs). Bounds how long a
     /// session can be stuck behind a peer that stopped reading.
     pub send_timeout: Duration,
+    /// Published frames that may wait for a plain-TCP connection's socket before it is closed
+    /// as a slow consumer (`outlet`; the broker's `--subscriber-buffer` bounds the others).
+    pub backlog_frames: usize,
 }
 
 impl Default for SessionLimits {
@@ -52,6 +56,7 @@ impl Default for SessionLimits {
             hello_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(70),
             send_timeout: DEFAULT_SEND_TIMEOUT,
+            backlog_frames: crate::broker::memory::DEFAULT_SUBSCRIBER_BUFFER,
         }
     }
 }
@@ -95,6 +100,8 @@ pub struct App {
     pub public_snapshots: SnapshotCache,
     /// Published frames as anonymous viewers receive them, rewritten once per frame.
     pub pseudonymised_frames: FrameMemo,
+    /// The pumps writing published frames straight to plain-TCP viewers (`fanout`).
+    pub fanout: crate::fanout::Fanout,
     /// Cancelled when the server shuts down: connections close with "service restart".
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for their close frames to go out.
@@ -146,6 +153,7 @@ impl App {
             snapshots: SnapshotCache::default(),
             public_snapshots: SnapshotCache::default(),
             pseudonymised_frames: FrameMemo::default(),
+            fanout: crate::fanout::Fanout::default(),
             security,
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
@@ -337,6 +345,17 @@ pub fn now_ms() -> u64 {
 }
 
 impl App {
+    /// `message` as a viewer of `tenant` receives it: anonymous viewers see signed users' ids
+    /// as pseudonyms (`pseudonyms`).
+    pub fn viewer_frame(&self, tenant: &str, anonymous: bool, message: &Published) -> Utf8Bytes {
+        if anonymous && message.names_signed_users {
+            self.pseudonymised_frames
+                .view(&self.identities, tenant, message.frame.clone())
+        } else {
+            message.frame.clone()
+        }
+    }
+
     /// Writes this node's usage counted since the last flush to the store now.
     pub async fn flush_usage(&self) -> Result<(), crate::store::StoreError> {
         let now = now_ms();

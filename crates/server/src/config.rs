@@ -303,7 +303,8 @@ pub struct ServeArgs {
     /// latest count). 0 sends every change at once.
     #[arg(long, env = "IMAGE_CHAT_PRESENCE_INTERVAL_MS", default_value_t = 500)]
     pub presence_interval_ms: u64,
-    /// Frames a subscriber may fall behind by before it is disconnected as a slow consumer.
+    /// Frames a connection may fall behind by before it is disconnected as a slow consumer (its
+    /// broker queue; on plain TCP, the frames waiting in its socket's backlog).
     #[arg(long, env = "IMAGE_CHAT_SUBSCRIBER_BUFFER", default_value_t = DEFAULT_SUBSCRIBER_BUFFER)]
     pub subscriber_buffer: usize,
     /// Redis shared by the nodes of a cluster (`redis://[user:password@]host:port[/db]`): events
@@ -476,6 +477,7 @@ pub async fn start_reloadable(args: &ServeArgs) -> Result<(RunningServer, Reload
             hello_timeout: Duration::from_secs(args.hello_timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(args.idle_timeout_secs.max(1)),
             send_timeout: Duration::from_millis(args.send_timeout_ms.max(1)),
+            backlog_frames: args.subscriber_buffer.max(1),
         },
         dirs: StaticDirs {
             www: args.www_dir.clone(),

@@ -9,20 +9,25 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use hyper::upgrade::OnUpgrade;
 use image_chat_protocol::{ErrorCode, ImageId, PageId, Position, Snapshot, Subject, TenantId};
 use serde::{Deserialize, Serialize};
 use tower_http::trace::TraceLayer;
+use tungstenite::handshake::derive_accept_key;
+use tungstenite::protocol::WebSocketConfig;
 
-use crate::admission::{PeerAddr, client_ip};
+use crate::admission::{ConnectionPermit, PeerAddr, client_ip};
 use crate::app::App;
 use crate::embedded;
 use crate::health;
+use crate::listen::{self, PlainTcp};
 use crate::pseudonyms;
+use crate::raw_socket::RawSocket;
 use crate::session::{self, Peer};
 use crate::statics;
 use crate::store::ImageKey;
@@ -123,7 +128,7 @@ async fn websocket(
     State(app): State<Arc<App>>,
     peer: Option<Extension<ConnectInfo<PeerAddr>>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    request: Request,
 ) -> Response {
     if app.shutdown.is_cancelled() {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -164,6 +169,20 @@ async fn websocket(
         },
         None => None,
     };
+    let peer = Peer { origin, ip, host };
+    // A plain connection's socket is taken over after the upgrade (`raw_socket`); axum's
+    // extractor still checks the request, and keeps its own handle on the upgrade.
+    let plain = request
+        .extensions()
+        .get::<PlainTcp>()
+        .and(request.extensions().get::<OnUpgrade>().cloned());
+    let upgrade = match WebSocketUpgrade::from_request(request, &()).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    if let Some(on_upgrade) = plain {
+        return plain_websocket(app, peer, &headers, on_upgrade, permit);
+    }
     let tracked = Arc::clone(&app);
     upgrade
         .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
@@ -171,7 +190,6 @@ async fn websocket(
         .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
         .write_buffer_size(TRANSPORT_WRITE_COALESCE_BYTES)
         .on_upgrade(move |socket| {
-            let peer = Peer { origin, ip, host };
             // The session runs as a task of its own rather than inside the upgrade's: the
             // upgrade's future (hyper's pending upgrade, axum's settings) would otherwise stay
             // around it for the connection's life, one more level polled and its cache lines
@@ -180,12 +198,59 @@ async fn websocket(
                 // The session's future is made here, inside the block, not captured by it: a
                 // future captured by value and then awaited takes room twice in the task, and
                 // that task is most of what an idle connection costs (docs/BENCHMARKS.md).
-                session::run(app, peer, socket).await;
+                session::run(app, peer, socket, None).await;
                 // Counted out only when the session is over.
                 drop(permit);
             });
             std::future::ready(())
         })
+}
+
+/// Answers a checked upgrade request on a plain connection and serves its WebSocket over the
+/// raw socket (`raw_socket`): the image's pump writes to it directly (`fanout`).
+fn plain_websocket(
+    app: Arc<App>,
+    peer: Peer,
+    headers: &HeaderMap,
+    on_upgrade: OnUpgrade,
+    permit: Option<ConnectionPermit>,
+) -> Response {
+    // The key is there: axum's extractor refused the request otherwise.
+    let accept = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(|key| derive_accept_key(key.as_bytes()))
+        .and_then(|accept| HeaderValue::from_str(&accept).ok());
+    let tracked = Arc::clone(&app);
+    tracked.connections.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(err) => {
+                tracing::debug!(%err, "upgrade failed");
+                return;
+            }
+        };
+        let Some((stream, read_ahead, permits)) = listen::plain_socket(upgraded) else {
+            tracing::error!("a plain connection's upgraded socket was not its TCP stream");
+            return;
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(TRANSPORT_MAX_MESSAGE_BYTES))
+            .max_frame_size(Some(TRANSPORT_MAX_MESSAGE_BYTES))
+            .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES);
+        let backlog = app.limits.backlog_frames;
+        let keep = Box::new((permits, permit));
+        let socket = RawSocket::new(stream, read_ahead, config, backlog, keep).await;
+        let outlet = Arc::clone(socket.outlet());
+        session::run(app, peer, socket, Some(outlet)).await;
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let answer = response.headers_mut();
+    answer.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    answer.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Some(accept) = accept {
+        answer.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
 }
 
 /// `?image=ID` or `?page=ID` (exactly one: an image's or a page's discussions).

@@ -20,6 +20,10 @@
 //! - **Header size**: at most `max_header_bytes` (431 above), which also bounds hyper's read
 //!   buffer per connection.
 //!
+//! A plain connection's requests carry [`PlainTcp`]: its WebSocket is taken over after the
+//! upgrade ([`plain_socket`]) so that the server writes to the TCP socket itself
+//! (`raw_socket`, `fanout`); TLS connections keep axum's WebSocket.
+//!
 //! HTTP/2 is not offered (TLS announces only `http/1.1`; plain connections speak HTTP/1.1):
 //! WebSockets upgrade over HTTP/1.1, and every extra protocol is extra attack surface.
 
@@ -101,7 +105,7 @@ impl Refusal {
 
 /// The permits one connection holds; dropping them counts it out.
 #[derive(Debug, Default)]
-struct Permits {
+pub struct Permits {
     _ip: Option<ConnectionPermit>,
     _total: Option<OwnedSemaphorePermit>,
 }
@@ -111,6 +115,22 @@ struct Permits {
 pub struct Counted<T> {
     io: T,
     _permits: Permits,
+}
+
+/// Marks a request that came over a plain TCP connection of this accept loop: its upgraded
+/// socket is a [`plain_socket`].
+#[derive(Clone, Copy, Debug)]
+pub struct PlainTcp;
+
+/// A plain connection's socket after its WebSocket upgrade: the TCP stream, what hyper had
+/// read past the request, and the permits that must live as long as the socket. `None`: the
+/// connection was not a plain one of this accept loop.
+pub fn plain_socket(
+    upgraded: hyper::upgrade::Upgraded,
+) -> Option<(TcpStream, bytes::Bytes, Permits)> {
+    let parts = upgraded.downcast::<TokioIo<Counted<TcpStream>>>().ok()?;
+    let Counted { io, _permits } = parts.io.into_inner();
+    Some((io, parts.read_buf, _permits))
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -216,10 +236,10 @@ pub async fn run(listen: Listen) -> io::Result<()> {
         let tls = tls.clone();
         tasks.spawn(async move {
             match tls {
-                None => serve_connection(io, peer, router, &builder, stop).await,
+                None => serve_connection(io, peer, true, router, &builder, stop).await,
                 Some(acceptor) => {
                     if let Some(tls) = crate::tls::handshake(&acceptor, io, peer).await {
-                        serve_connection(tls, peer, router, &builder, stop).await;
+                        serve_connection(tls, peer, false, router, &builder, stop).await;
                     }
                 }
             }
@@ -299,10 +319,11 @@ fn refuse(tcp: TcpStream, refusal: Refusal, plain: bool, lingering: &Arc<Semapho
 }
 
 /// Serves HTTP/1.1 (with upgrades) on one connection until it ends; at shutdown, lets the
-/// request in progress finish and closes.
+/// request in progress finish and closes. `plain`: `io` is this loop's [`Counted`] TCP stream.
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
+    plain: bool,
     router: Router,
     builder: &http1::Builder,
     stop: CancellationToken,
@@ -312,6 +333,9 @@ async fn serve_connection<I>(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // What `into_make_service_with_connect_info` would add: the peer, for the limits.
         request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
+        if plain {
+            request.extensions_mut().insert(PlainTcp);
+        }
         let mut router = router.clone();
         async move { Service::call(&mut router, request).await }
     });

@@ -6,6 +6,12 @@
 //! topic *before* reading the catch-up from the store (so no event can fall between the two),
 //! send `welcome`, then serve ops, forward published frames (skipping those the catch-up already
 //! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
+//!
+//! Published frames reach the client one of two ways ([`Delivery`]). On plain TCP the session
+//! hands its socket's outlet to the image's pump after `welcome` (`fanout`): the pump writes
+//! them, and this task only drains what the socket could not take at once and holds them back
+//! while its own ops are in flight (an `ack` precedes its echo). Otherwise (TLS, the tests'
+//! channels) it reads its own subscription and sends each frame itself.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -16,7 +22,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::future::Either;
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use image_chat_protocol::{
     Ack, BroadcastId, ClientMessage, CloseCode, ErrorCode, ErrorFrame, Hello, Op, Pong, Position,
     ServerMessage, SubjectKind, User, Welcome, decode_client_frame,
@@ -25,18 +32,21 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::admission::{GateRates, OpGate};
 use crate::app::{App, Turn};
-use crate::broker::Received;
+use crate::broker::{Received, Subscription};
 use crate::cluster_rates::Verdict;
+use crate::fanout::{Fanout, Joined};
 use crate::gate::Gates;
 use crate::identity::{AuthError, Identity};
 use crate::moderation;
 use crate::op_pipeline::OpPipeline;
 use crate::outbound::Outbound;
+use crate::outlet::{Outlet, Signal};
 use crate::presence::{Full, Viewer, ViewerLimits};
 use crate::pseudonyms;
 use crate::store::{CommitLimits, ImageKey, StoreError};
 use crate::tenant::Tenant;
 use crate::usage::metered::Metered;
+use crate::ws_frame;
 
 /// What the HTTP layer knows about the peer.
 #[derive(Clone, Debug, Default)]
@@ -59,7 +69,12 @@ enum End {
 
 /// Serves one connection until it ends. `conn` is the whole socket (both directions in one
 /// value: splitting it would put a lock in front of every send and every read).
-pub fn run<C, E>(app: Arc<App>, peer: Peer, conn: C) -> impl Future<Output = ()>
+pub fn run<C, E>(
+    app: Arc<App>,
+    peer: Peer,
+    conn: C,
+    outlet: Option<Arc<Outlet>>,
+) -> impl Future<Output = ()>
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
@@ -69,11 +84,15 @@ where
     // Wrapped before the future is made: an `async fn`'s argument keeps its room in the task
     // after being moved out, so the socket would be stored twice.
     let conn = Outbound::new(conn, app.limits.send_timeout);
-    serve_connection(app, peer, conn)
+    serve_connection(app, peer, conn, outlet)
 }
 
-async fn serve_connection<C, E>(app: Arc<App>, peer: Peer, mut conn: Outbound<C>)
-where
+async fn serve_connection<C, E>(
+    app: Arc<App>,
+    peer: Peer,
+    mut conn: Outbound<C>,
+    outlet: Option<Arc<Outlet>>,
+) where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
     E: ReadError,
@@ -84,7 +103,7 @@ where
     // the task behind the outer futures' state, and each delivered frame touched cache lines
     // at both ends (docs/BENCHMARKS.md, issue 18, session 8).
     let end = match Box::pin(await_hello(&app, &mut conn)).await {
-        Ok(hello) => Box::pin(serve(&app, &peer, Box::new(hello), &mut conn)).await,
+        Ok(hello) => Box::pin(serve(&app, &peer, Box::new(hello), &mut conn, outlet)).await,
         Err(end) => end,
     };
     let end = if conn.stalled() {
@@ -119,11 +138,18 @@ pub trait ReadError {
 
 impl ReadError for axum::Error {
     fn close_code(&self) -> Option<CloseCode> {
-        use tungstenite::Error as WsError;
-        let inner = std::error::Error::source(self)?.downcast_ref::<WsError>()?;
-        match inner {
-            WsError::Capacity(_) => Some(CloseCode::MessageTooBig),
-            WsError::Utf8(_) => Some(CloseCode::InvalidData),
+        std::error::Error::source(self)?
+            .downcast_ref::<tungstenite::Error>()?
+            .close_code()
+    }
+}
+
+/// The plain-TCP transport's reads (`raw_socket`) fail with tungstenite's own error.
+impl ReadError for tungstenite::Error {
+    fn close_code(&self) -> Option<CloseCode> {
+        match self {
+            tungstenite::Error::Capacity(_) => Some(CloseCode::MessageTooBig),
+            tungstenite::Error::Utf8(_) => Some(CloseCode::InvalidData),
             _ => None,
         }
     }
@@ -251,7 +277,13 @@ where
 /// `hello` comes boxed: an `async fn`'s arguments keep their room in its future for its whole
 /// life, and an idle connection should not hold a `hello` it read once (its parts live on as
 /// locals, which share room with the states they are not alive in).
-async fn serve<C, E>(app: &App, peer: &Peer, hello: Box<Hello>, conn: &mut C) -> End
+async fn serve<C, E>(
+    app: &Arc<App>,
+    peer: &Peer,
+    hello: Box<Hello>,
+    conn: &mut C,
+    outlet: Option<Arc<Outlet>>,
+) -> End
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
     <C as Sink<Message>>::Error: Display,
@@ -333,6 +365,41 @@ where
         return end;
     }
     let _open = meter.connect();
+    // On plain TCP the image's pump writes published frames straight into the socket from here
+    // on (`fanout`): this task only drains what the socket could not take at once.
+    let mut delivery = match outlet {
+        None => Delivery::Queue(subscription),
+        Some(outlet) => {
+            let mut ended = None;
+            let catch_up = || {
+                while let Some(received) = subscription.try_recv() {
+                    match published_frame(app, &image, anonymous, &mut delivered_seq, received) {
+                        Forward::Frame(frame) => {
+                            meter.sent(frame.len());
+                            outlet.send(ws_frame::text(frame.as_str()));
+                        }
+                        Forward::Nothing => {}
+                        Forward::End(end) => {
+                            ended = Some(end);
+                            return None;
+                        }
+                    }
+                }
+                Some(delivered_seq)
+            };
+            match Fanout::join(app, &image, &outlet, anonymous, catch_up).await {
+                Ok(Some(joined)) => Delivery::Direct {
+                    outlet,
+                    _joined: joined,
+                },
+                Ok(None) => return ended.unwrap_or(End::Close(CloseCode::SlowConsumer)),
+                Err(err) => {
+                    tracing::error!(%err, "subscribe failed");
+                    return End::Close(CloseCode::TryAgainLater);
+                }
+            }
+        }
+    };
     tracing::debug!(tenant = %image.tenant, subject = %image.subject, user = %identity.user.id, "session live");
 
     // The loop's futures live across iterations and each is polled only when it was woken
@@ -366,7 +433,7 @@ where
         let committing = !pipeline.is_empty();
         let reading = !pipeline.is_full();
         let wake = {
-            let mut published = pin!(subscription.recv());
+            let mut published = pin!(delivery.next());
             poll_fn(|cx| {
                 let armed = gates.arm(cx);
                 // A shutdown waits for the ops in flight: cut short, one could be committed
@@ -398,8 +465,8 @@ where
                 if input_first && let Poll::Ready(wake) = input() {
                     return Poll::Ready(wake);
                 }
-                if let Poll::Ready(received) = published.as_mut().poll(cx) {
-                    return Poll::Ready(Wake::Published(received));
+                if let Poll::Ready(wake) = published.as_mut().poll(cx) {
+                    return Poll::Ready(wake);
                 }
                 if !input_first {
                     return input();
@@ -411,6 +478,12 @@ where
         match wake {
             Wake::Shutdown => break End::Close(CloseCode::ServiceRestart),
             Wake::Idle => break End::Close(CloseCode::Timeout),
+            Wake::Outlet(Signal::Backlog) => {
+                if let Err(end) = flush(conn).await {
+                    break end;
+                }
+            }
+            Wake::Outlet(Signal::Ended(code)) => break End::Close(code),
             Wake::Published(received) => {
                 // What queued up behind this frame meanwhile goes out with it in one write: a
                 // session that fell behind a busy image catches up with one send instead of
@@ -434,7 +507,9 @@ where
                             break;
                         }
                     }
-                    if fed < MAX_FRAMES_PER_WRITE {
+                    if fed < MAX_FRAMES_PER_WRITE
+                        && let Delivery::Queue(subscription) = &mut delivery
+                    {
                         next = subscription.try_recv();
                     }
                 }
@@ -455,6 +530,12 @@ where
                 if let Err(end) = send(conn, &reply).await {
                     break end;
                 }
+                // The echoes of what this reply acked may follow it now.
+                let acked = match &reply {
+                    ServerMessage::Ack(ack) => Some(ack.seq),
+                    _ => None,
+                };
+                delivery.release(acked, pipeline.is_empty());
             }
             Wake::Input(frame) => {
                 idle.as_mut().reset(Instant::now() + idle_timeout);
@@ -497,6 +578,8 @@ where
                     Handled::Commit(op, text_len) => {
                         let limits = gate.commit_limits;
                         let author = identity.user.clone();
+                        // Its echo must not overtake its ack (PROTOCOL §5).
+                        delivery.hold();
                         pipeline.push(|turn| start_commit(turn, op, limits, author, text_len));
                         gates.open(OP);
                     }
@@ -535,6 +618,45 @@ where
 /// At most this many published frames are gathered into one write, so client input is looked
 /// at again between two writes however far behind the session is.
 const MAX_FRAMES_PER_WRITE: usize = 32;
+
+/// How published frames reach this session's client.
+enum Delivery {
+    /// Through the session's own subscription: this task wakes for each and sends it (TLS
+    /// connections, and the tests' in-memory sockets).
+    Queue(Subscription),
+    /// Written by the image's pump straight into the socket's outlet (plain TCP).
+    Direct {
+        outlet: Arc<Outlet>,
+        _joined: Joined,
+    },
+}
+
+impl Delivery {
+    /// What the session must act on next: a published frame to send, or its outlet's signal.
+    fn next<'a, E: 'a>(&'a mut self) -> impl Future<Output = Wake<E>> + 'a {
+        match self {
+            Delivery::Queue(subscription) => Either::Left(subscription.recv().map(Wake::Published)),
+            Delivery::Direct { outlet, .. } => {
+                Either::Right(poll_fn(|cx| outlet.poll_signal(cx)).map(Wake::Outlet))
+            }
+        }
+    }
+
+    /// An op is in flight: hold published frames back (direct delivery; the queue holds them
+    /// by itself, being read only after the reply).
+    fn hold(&self) {
+        if let Delivery::Direct { outlet, .. } = self {
+            outlet.hold();
+        }
+    }
+
+    /// A reply went out (`acked`: its `seq`); `last`: no op is in flight any more.
+    fn release(&self, acked: Option<u64>, last: bool) {
+        if let Delivery::Direct { outlet, .. } = self {
+            outlet.release(acked, last);
+        }
+    }
+}
 
 /// What a published frame means for one session.
 enum Forward {
@@ -597,6 +719,8 @@ enum Wake<E> {
     Idle,
     /// The image's subscription yielded.
     Published(Received),
+    /// The socket's outlet needs the session (plain TCP: see [`Delivery::Direct`]).
+    Outlet(Signal),
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),
     /// The oldest op in flight was committed (or refused): its reply. Boxed (once per op): a
@@ -1034,7 +1158,7 @@ mod tests {
             stream,
             flushes: Arc::clone(&flushes),
         };
-        let task = tokio::spawn(run(Arc::clone(&app), Peer::default(), conn));
+        let task = tokio::spawn(run(Arc::clone(&app), Peer::default(), conn, None));
         Harness {
             to_session,
             from_session,
@@ -1090,6 +1214,7 @@ mod tests {
         hello_timeout: Duration::from_secs(10),
         idle_timeout: Duration::from_secs(70),
         send_timeout: Duration::from_secs(10),
+        backlog_frames: 256,
     };
 
     #[tokio::test(start_paused = true)]

@@ -8,6 +8,7 @@ mod support;
 use image_chat_protocol::{
     ChatChange, ClientMessage, ErrorCode, Event, ImageState, Position, ServerMessage,
 };
+use image_chat_server::Security;
 use image_chat_server::app::SessionLimits;
 use support::*;
 
@@ -451,4 +452,82 @@ async fn http_snapshot_and_health() {
     assert_eq!(status, 404);
     let (status, _) = http_get(server.addr(), "/api/v1/tenants/demo/snapshot?image=").await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn pipelined_ops_on_a_busy_image_get_each_ack_before_its_echo() {
+    // Two people posting back to back on one image: the server writes published frames
+    // straight into plain-TCP sockets (`fanout`), and must still answer each op on its own
+    // connection before the echo of its event reaches that connection (PROTOCOL §5).
+    let server = TestServer::start().await;
+    let mut clients = [
+        Client::join(server.addr(), "busy").await,
+        Client::join(server.addr(), "busy").await,
+    ];
+    const OPS: usize = 12;
+    let mut sent = [Vec::new(), Vec::new()];
+    for i in 0..OPS {
+        for (client, sent) in clients.iter_mut().zip(&mut sent) {
+            let op = create_op(0.05 + 0.07 * i as f64, 0.5, "in a hurry");
+            sent.push(op.broadcast_id.clone());
+            client.send(&ClientMessage::CreateChat(op)).await;
+        }
+    }
+    for (client, sent) in clients.iter_mut().zip(&sent) {
+        let (mut acked, mut events) = (Vec::new(), 0);
+        while acked.len() < OPS || events < 2 * OPS {
+            match client.recv_skip_presence().await {
+                ServerMessage::Ack(ack) => acked.push(ack.broadcast_id),
+                other => {
+                    let event = expect_event(other);
+                    let id = event.broadcast_id();
+                    assert!(
+                        !sent.contains(id) || acked.contains(id),
+                        "the echo of {id:?} came before its ack"
+                    );
+                    events += 1;
+                }
+            }
+        }
+        assert_eq!(&acked, sent, "every op answered once, in the order sent");
+        client.assert_quiet().await;
+    }
+}
+
+#[tokio::test]
+async fn an_image_with_more_viewers_than_one_pump_takes_reaches_each_once_in_order() {
+    // Over 512 viewers of one image (`fanout::VIEWERS_PER_PUMP`), a second pump with its own
+    // subscription serves the newer ones on a machine with two CPUs or more.
+    let dir = tempfile::tempdir().unwrap();
+    let security = Security {
+        limits: image_chat_server::limits::Limits::unlimited(),
+        tls: None,
+    };
+    let server = start_with_security(
+        &dir.path().join("db"),
+        1000,
+        SessionLimits::default(),
+        security,
+    )
+    .await;
+    let mut viewers = Vec::new();
+    for _ in 0..600 {
+        viewers.push(Client::join(server.local_addr(), "crowded").await);
+    }
+    let mut poster = Client::join(server.local_addr(), "crowded").await;
+    for i in 0..3 {
+        commit(
+            &mut poster,
+            ClientMessage::CreateChat(create_op(0.1 + 0.2 * i as f64, 0.5, "hi")),
+        )
+        .await;
+    }
+    for viewer in &mut viewers {
+        for seq in 1..=3 {
+            assert_eq!(expect_event(viewer.recv_skip_presence().await).seq(), seq);
+        }
+    }
+    // Nothing twice, on either pump's side of the crowd.
+    viewers[0].assert_quiet().await;
+    viewers[599].assert_quiet().await;
 }

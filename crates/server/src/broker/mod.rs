@@ -103,6 +103,14 @@ impl Published {
         }
     }
 
+    /// The first event's `seq` (`None` for state frames).
+    pub fn first_seq(&self) -> Option<u64> {
+        match &self.parts {
+            Some(parts) => parts.first().map(|(seq, _)| *seq),
+            None => self.seq,
+        }
+    }
+
     /// This message as a subscriber that has every event up to `delivered` needs it: whole, a
     /// batch trimmed to its new events (re-assembled: rare, only right after a catch-up), or
     /// nothing. State frames are always new. Takes the subscriber's own copy: the usual case

@@ -44,7 +44,13 @@ impl TenantMeter {
     /// A frame of `bytes` was handed to a widget's socket.
     #[inline]
     pub fn sent(&self, bytes: usize) {
-        self.frames.fetch_add(1, Relaxed);
+        self.sent_many(1, bytes);
+    }
+
+    /// `frames` frames of `bytes` in all were sent (an image's pump counts a message's
+    /// deliveries at once).
+    pub fn sent_many(&self, frames: u64, bytes: usize) {
+        self.frames.fetch_add(frames, Relaxed);
         self.bytes.fetch_add(bytes as u64, Relaxed);
     }
 

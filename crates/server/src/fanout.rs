@@ -1,0 +1,292 @@
+//! Direct-write fan-out: one pump per image writes every published frame straight into the
+//! sockets of the image's viewers on plain TCP, instead of waking one task per viewer.
+//!
+//! A pump is a task holding one subscription to the broker (any broker: in-process, Redis,
+//! the cluster's ordering layer) for its image (a big image has several, see [`Fanout`]). For every message it frames the bytes once
+//! ([`ws_frame`](crate::ws_frame)), rewrites them once for anonymous viewers when they name
+//! signed users ([`pseudonyms`](crate::pseudonyms)), and hands them to each viewer's
+//! [`Outlet`], which writes them at once or queues them. It lives while its image has viewers
+//! here.
+//!
+//! **Joining without a gap or a repeat.** A session subscribes on its own first, reads its
+//! catch-up, sends `welcome`, and then [`Fanout::join`]s. Under the pump's lock it takes what
+//! its own subscription queued meanwhile (`catch_up`) and registers with the last `seq` it
+//! sent. The pump writes to viewers under the same lock, so every message is either in the
+//! session's queue when it drains it, or reaches the pump after the viewer is registered;
+//! the pump subscribed before the session joined, and skips what a viewer already has by
+//! `seq` (a repeated presence frame is harmless: the latest wins).
+//!
+//! **Ending.** A pump whose subscription lagged or was interrupted ends its viewers as slow
+//! consumers (they reconnect and resync, as a lagging session of their own would), and as a
+//! service restart when the broker closed. A viewer that leaves drops its [`Joined`]; a pump
+//! without viewers unsubscribes and ends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use image_chat_protocol::CloseCode;
+use tokio::sync::Notify;
+
+use crate::app::App;
+use crate::broker::{BrokerError, Published, Received, Subscription};
+use crate::outlet::Outlet;
+use crate::store::ImageKey;
+use crate::usage::TenantMeter;
+use crate::ws_frame;
+
+/// One viewer of a pump.
+struct Viewer {
+    outlet: Arc<Outlet>,
+    /// The last event `seq` this viewer has.
+    delivered_seq: u64,
+    /// Signed users' ids are shown to it as pseudonyms.
+    anonymous: bool,
+}
+
+/// One image's pump, shared by its task and its viewers' [`Joined`].
+#[derive(Default)]
+struct Pump {
+    viewers: Mutex<Vec<Viewer>>,
+    /// Told when the last viewer left, so that the pump ends without waiting for a message.
+    emptied: Notify,
+}
+
+impl Pump {
+    fn viewers(&self) -> MutexGuard<'_, Vec<Viewer>> {
+        self.viewers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Viewers a pump takes before the image gets another (see [`Fanout`]).
+const VIEWERS_PER_PUMP: usize = 512;
+
+/// Every image's pumps on this node.
+///
+/// An image with many viewers gets several pumps (one per [`VIEWERS_PER_PUMP`] viewers, at
+/// most one per CPU), each with its own subscription and its share of the viewers: they write
+/// one message to their shares in parallel, which halves the time until the last viewer of a
+/// big image has it on two cores (docs/BENCHMARKS.md, "Direct-write fan-out").
+pub struct Fanout {
+    /// Async: creating a pump subscribes to the broker, which may take a network round trip,
+    /// and two sessions of a new image must not both create one.
+    pumps: tokio::sync::Mutex<HashMap<ImageKey, Vec<Arc<Pump>>>>,
+    /// The most pumps one image gets.
+    max_pumps: usize,
+}
+
+impl Default for Fanout {
+    fn default() -> Self {
+        Self {
+            pumps: tokio::sync::Mutex::default(),
+            max_pumps: std::thread::available_parallelism().map_or(1, |cpus| cpus.get()),
+        }
+    }
+}
+
+/// A viewer's place in its image's pump; dropping it leaves.
+pub struct Joined {
+    pump: Arc<Pump>,
+    outlet: Arc<Outlet>,
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        let mut viewers = self.pump.viewers();
+        viewers.retain(|viewer| !Arc::ptr_eq(&viewer.outlet, &self.outlet));
+        if viewers.is_empty() {
+            self.pump.emptied.notify_one();
+        }
+    }
+}
+
+/// What a session's own subscription still held when it joined: the last `seq` it has sent,
+/// or `None` when the session must end (its subscription lagged or closed).
+pub type CatchUp = Option<u64>;
+
+impl Fanout {
+    /// Registers `outlet` as a viewer of `image` (creating the image's pump if needed), after
+    /// `catch_up` has sent what the session's own subscription queued (see the module doc).
+    /// `Ok(None)`: `catch_up` said the session ends.
+    pub async fn join(
+        app: &Arc<App>,
+        image: &ImageKey,
+        outlet: &Arc<Outlet>,
+        anonymous: bool,
+        catch_up: impl FnOnce() -> CatchUp,
+    ) -> Result<Option<Joined>, BrokerError> {
+        let mut pumps = app.fanout.pumps.lock().await;
+        let image_pumps = pumps.entry(image.clone()).or_default();
+        let least_busy = image_pumps
+            .iter()
+            .min_by_key(|pump| pump.viewers().len())
+            .filter(|pump| {
+                pump.viewers().len() < VIEWERS_PER_PUMP || image_pumps.len() >= app.fanout.max_pumps
+            })
+            .map(Arc::clone);
+        let pump = match least_busy {
+            Some(pump) => pump,
+            None => {
+                let feed = match app.broker.subscribe(image).await {
+                    Ok(feed) => feed,
+                    Err(err) => {
+                        if image_pumps.is_empty() {
+                            pumps.remove(image);
+                        }
+                        return Err(err);
+                    }
+                };
+                let pump = Arc::new(Pump::default());
+                image_pumps.push(Arc::clone(&pump));
+                tokio::spawn(run(Arc::clone(app), image.clone(), Arc::clone(&pump), feed));
+                pump
+            }
+        };
+        let mut viewers = pump.viewers();
+        let Some(delivered_seq) = catch_up() else {
+            return Ok(None);
+        };
+        viewers.push(Viewer {
+            outlet: Arc::clone(outlet),
+            delivered_seq,
+            anonymous,
+        });
+        drop(viewers);
+        Ok(Some(Joined {
+            pump,
+            outlet: Arc::clone(outlet),
+        }))
+    }
+}
+
+/// The bytes one message is written as, made at most once per message for each kind of viewer.
+struct Framed<'a> {
+    app: &'a App,
+    tenant: &'a str,
+    message: &'a Published,
+    plain: Option<Bytes>,
+    pseudonymised: Option<Bytes>,
+}
+
+impl Framed<'_> {
+    fn for_viewer(&mut self, anonymous: bool) -> Bytes {
+        let app = self.app;
+        let (tenant, message) = (self.tenant, self.message);
+        let slot = if anonymous && message.names_signed_users {
+            &mut self.pseudonymised
+        } else {
+            &mut self.plain
+        };
+        slot.get_or_insert_with(|| {
+            let text = app.viewer_frame(tenant, anonymous, message);
+            ws_frame::text(text.as_str())
+        })
+        .clone()
+    }
+}
+
+async fn run(app: Arc<App>, image: ImageKey, pump: Arc<Pump>, mut feed: Subscription) {
+    let meter = app.usage.tenant(&image.tenant);
+    loop {
+        let received = tokio::select! {
+            received = feed.recv() => received,
+            () = pump.emptied.notified() => {
+                if leave_if_empty(&app, &image, &pump).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        match received {
+            Received::Message(message) => deliver(&app, &image, &pump, &meter, &message),
+            // Nothing arrives until the broker is back (the cluster's ordering layer never
+            // says this: it reads the database meanwhile).
+            Received::Disconnected => {}
+            Received::Lagged(missed) => {
+                tracing::info!(missed, "image pump fell behind; its viewers resync");
+                end_all(&pump, CloseCode::SlowConsumer);
+            }
+            Received::Interrupted => {
+                tracing::info!("broker connection interrupted; clients resync");
+                end_all(&pump, CloseCode::SlowConsumer);
+            }
+            Received::Closed => {
+                end_all(&pump, CloseCode::ServiceRestart);
+                forget(&mut *app.fanout.pumps.lock().await, &image, &pump);
+                return;
+            }
+        }
+    }
+}
+
+fn deliver(app: &App, image: &ImageKey, pump: &Pump, meter: &TenantMeter, message: &Published) {
+    let mut framed = Framed {
+        app,
+        tenant: image.tenant.as_str(),
+        message,
+        plain: None,
+        pseudonymised: None,
+    };
+    let mut viewers = pump.viewers();
+    let mut sent = 0;
+    let mut bytes = 0;
+    viewers.retain_mut(|viewer| {
+        let frame = match message.seq {
+            // A viewer that joined with some of these events already sent (rare: only
+            // right after joining) gets the rest, or nothing.
+            Some(seq)
+                if message
+                    .first_seq()
+                    .is_some_and(|first| first <= viewer.delivered_seq) =>
+            {
+                let Some(rest) = message.clone().after(viewer.delivered_seq) else {
+                    return true;
+                };
+                viewer.delivered_seq = viewer.delivered_seq.max(seq);
+                let text = app.viewer_frame(image.tenant.as_str(), viewer.anonymous, &rest);
+                ws_frame::text(text.as_str())
+            }
+            Some(seq) => {
+                viewer.delivered_seq = seq;
+                framed.for_viewer(viewer.anonymous)
+            }
+            None => framed.for_viewer(viewer.anonymous),
+        };
+        let len = frame.len();
+        // An outlet that cannot take more has ended (its session closes): it leaves.
+        let kept = viewer.outlet.publish(message.seq, frame);
+        if kept {
+            sent += 1;
+            bytes += len;
+        }
+        kept
+    });
+    meter.sent_many(sent, bytes);
+}
+
+fn end_all(pump: &Pump, code: CloseCode) {
+    for viewer in pump.viewers().drain(..) {
+        viewer.outlet.end(code);
+    }
+}
+
+/// Ends the pump if it has no viewers left (under the map's lock, so that no session joins a
+/// pump that is ending). `true`: it ended.
+async fn leave_if_empty(app: &App, image: &ImageKey, pump: &Arc<Pump>) -> bool {
+    let mut pumps = app.fanout.pumps.lock().await;
+    if !pump.viewers().is_empty() {
+        return false;
+    }
+    forget(&mut pumps, image, pump);
+    true
+}
+
+/// Removes `pump` from its image's pumps, and the image once it has none.
+fn forget(pumps: &mut HashMap<ImageKey, Vec<Arc<Pump>>>, image: &ImageKey, pump: &Arc<Pump>) {
+    if let Some(image_pumps) = pumps.get_mut(image) {
+        image_pumps.retain(|known| !Arc::ptr_eq(known, pump));
+        if image_pumps.is_empty() {
+            pumps.remove(image);
+        }
+    }
+}
