@@ -143,6 +143,28 @@ impl Stream for RawSocket {
     }
 }
 
+/// A close frame as tungstenite takes it.
+fn close_frame(close: Option<&CloseFrame>) -> tungstenite::Message {
+    tungstenite::Message::Close(close.map(|close| tungstenite::protocol::CloseFrame {
+        code: close.code.into(),
+        reason: close.reason.as_str().into(),
+    }))
+}
+
+/// tungstenite's close after the peer's: the handshake is over, nothing to do.
+fn closed_already(result: Result<(), tungstenite::Error>) -> io::Result<()> {
+    match result {
+        Ok(()) | Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+            Ok(())
+        }
+        Err(tungstenite::Error::Io(err)) => Err(err),
+        Err(err) => Err(io::Error::other(err)),
+    }
+}
+
+/// Data frames go straight to the outlet. Close frames go through tungstenite, which keeps
+/// the close handshake's state: it answers a peer's close (also when the session ends
+/// first) and never sends two.
 impl Sink<Message> for RawSocket {
     type Error = io::Error;
 
@@ -152,26 +174,32 @@ impl Sink<Message> for RawSocket {
     }
 
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        let this = self.get_mut();
         let bytes = match &item {
             Message::Text(text) => ws_frame::text(text.as_str()),
             Message::Binary(bytes) => ws_frame::encode(Opcode::Binary, bytes),
             Message::Ping(bytes) => ws_frame::encode(Opcode::Ping, bytes),
             Message::Pong(bytes) => ws_frame::encode(Opcode::Pong, bytes),
-            Message::Close(close) => ws_frame::close(
-                close
-                    .as_ref()
-                    .map(|close| (close.code, close.reason.as_str())),
-            ),
+            Message::Close(close) => {
+                let close = close_frame(close.as_ref());
+                return closed_already(Pin::new(&mut this.reader).start_send(close));
+            }
         };
-        self.outlet.send(bytes);
+        this.outlet.send(bytes);
         Ok(())
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.outlet.poll_flush(cx)
+        // tungstenite writes what it has (a close, a pong) into the outlet; then the outlet
+        // writes everything.
+        let this = self.get_mut();
+        closed_already(ready!(Pin::new(&mut this.reader).poll_flush(cx)))?;
+        this.outlet.poll_flush(cx)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.outlet.poll_flush(cx)
+        let this = self.get_mut();
+        closed_already(ready!(Pin::new(&mut this.reader).poll_close(cx)))?;
+        this.outlet.poll_flush(cx)
     }
 }

@@ -3,7 +3,8 @@
 //! A published event goes to every viewer of an image unchanged, so its frame (header and
 //! payload) is built once by the image's pump ([`fanout`](crate::fanout)) and the same bytes
 //! are written to every plain-TCP socket ([`outlet`](crate::outlet)). Frames from a server
-//! are never masked and never fragmented here.
+//! are never masked and never fragmented here. (Close frames go through tungstenite, which
+//! keeps the close handshake's state: `raw_socket`.)
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -14,8 +15,6 @@ pub enum Opcode {
     Text = 0x1,
     /// A binary message (never sent by the protocol; kept for the transport's interface).
     Binary = 0x2,
-    /// Closes the connection (code and reason).
-    Close = 0x8,
     /// A WebSocket-level ping.
     Ping = 0x9,
     /// The answer to a ping.
@@ -45,19 +44,6 @@ pub fn encode(opcode: Opcode, payload: &[u8]) -> Bytes {
 /// A text frame.
 pub fn text(payload: &str) -> Bytes {
     encode(Opcode::Text, payload.as_bytes())
-}
-
-/// A close frame: `code` and `reason`, or an empty one.
-pub fn close(code_and_reason: Option<(u16, &str)>) -> Bytes {
-    match code_and_reason {
-        None => encode(Opcode::Close, &[]),
-        Some((code, reason)) => {
-            let mut payload = Vec::with_capacity(2 + reason.len());
-            payload.extend_from_slice(&code.to_be_bytes());
-            payload.extend_from_slice(reason.as_bytes());
-            encode(Opcode::Close, &payload)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -106,13 +92,5 @@ mod tests {
             };
             assert_eq!(text(&payload).len(), header_len + len, "length {len}");
         }
-    }
-
-    #[test]
-    fn a_close_frame_carries_its_code_then_its_reason() {
-        let frame = decode(&close(Some((4000, "slow consumer"))));
-        assert_eq!(&frame.payload()[..2], &4000u16.to_be_bytes());
-        assert_eq!(&frame.payload()[2..], b"slow consumer");
-        assert!(decode(&close(None)).payload().is_empty());
     }
 }
