@@ -498,23 +498,16 @@ async fn pipelined_ops_on_a_busy_image_get_each_ack_before_its_echo() {
 async fn an_image_with_more_viewers_than_one_pump_takes_reaches_each_once_in_order() {
     // Over 512 viewers of one image (`fanout::VIEWERS_PER_PUMP`), a second pump with its own
     // subscription serves the newer ones on a machine with two CPUs or more.
-    let dir = tempfile::tempdir().unwrap();
-    let security = Security {
+    let server = TestServer::start_secured(Security {
         limits: image_chat_server::limits::Limits::unlimited(),
         tls: None,
-    };
-    let server = start_with_security(
-        &dir.path().join("db"),
-        1000,
-        SessionLimits::default(),
-        security,
-    )
+    })
     .await;
     let mut viewers = Vec::new();
     for _ in 0..600 {
-        viewers.push(Client::join(server.local_addr(), "crowded").await);
+        viewers.push(Client::join(server.addr(), "crowded").await);
     }
-    let mut poster = Client::join(server.local_addr(), "crowded").await;
+    let mut poster = Client::join(server.addr(), "crowded").await;
     for i in 0..3 {
         commit(
             &mut poster,

@@ -65,6 +65,18 @@ impl TestServer {
         }
     }
 
+    /// With explicit abuse limits (e.g. `Limits::unlimited()` for hundreds of connections).
+    pub async fn start_secured(security: Security) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("image-chat.db");
+        let server = start_with_security(&db, 1000, SessionLimits::default(), security).await;
+        Self {
+            server,
+            db,
+            _dir: Some(dir),
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.server.local_addr()
     }
