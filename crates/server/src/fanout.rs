@@ -68,18 +68,49 @@ const VIEWERS_PER_PUMP: usize = 512;
 /// one message to their shares in parallel, which halves the time until the last viewer of a
 /// big image has it on two cores (docs/BENCHMARKS.md, "Direct-write fan-out").
 pub struct Fanout {
-    /// Async: creating a pump subscribes to the broker, which may take a network round trip,
-    /// and two sessions of a new image must not both create one.
-    pumps: tokio::sync::Mutex<HashMap<ImageKey, Vec<Arc<Pump>>>>,
+    /// Never held across an await: each image has its own lock for that ([`ImagePumps`]).
+    images: Mutex<HashMap<ImageKey, Arc<ImagePumps>>>,
     /// The most pumps one image gets.
     max_pumps: usize,
+}
+
+/// One image's pumps. Its lock is held while a session joins (creating a pump subscribes to
+/// the broker, which may take a network round trip, and two sessions must not both create
+/// one) and while a pump leaves, so that no session joins a pump that is ending. A session
+/// that joins an image's pumps just as the last one left and forgot them starts a new pump
+/// there, with a subscription of its own: it misses nothing.
+#[derive(Default)]
+struct ImagePumps {
+    pumps: tokio::sync::Mutex<Vec<Arc<Pump>>>,
 }
 
 impl Default for Fanout {
     fn default() -> Self {
         Self {
-            pumps: tokio::sync::Mutex::default(),
+            images: Mutex::default(),
             max_pumps: std::thread::available_parallelism().map_or(1, |cpus| cpus.get()),
+        }
+    }
+}
+
+impl Fanout {
+    fn images(&self) -> MutexGuard<'_, HashMap<ImageKey, Arc<ImagePumps>>> {
+        self.images.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `image`'s pumps, made if it has none.
+    fn image(&self, image: &ImageKey) -> Arc<ImagePumps> {
+        Arc::clone(self.images().entry(image.clone()).or_default())
+    }
+
+    /// Forgets `image`'s pumps `slot` (unless the image has another by now).
+    fn forget(&self, image: &ImageKey, slot: &Arc<ImagePumps>) {
+        let mut images = self.images();
+        if images
+            .get(image)
+            .is_some_and(|known| Arc::ptr_eq(known, slot))
+        {
+            images.remove(image);
         }
     }
 }
@@ -115,13 +146,13 @@ impl Fanout {
         anonymous: bool,
         catch_up: impl FnOnce() -> CatchUp,
     ) -> Result<Option<Joined>, BrokerError> {
-        let mut pumps = app.fanout.pumps.lock().await;
-        let image_pumps = pumps.entry(image.clone()).or_default();
-        let least_busy = image_pumps
+        let slot = app.fanout.image(image);
+        let mut pumps = slot.pumps.lock().await;
+        let least_busy = pumps
             .iter()
             .min_by_key(|pump| pump.viewers().len())
             .filter(|pump| {
-                pump.viewers().len() < VIEWERS_PER_PUMP || image_pumps.len() >= app.fanout.max_pumps
+                pump.viewers().len() < VIEWERS_PER_PUMP || pumps.len() >= app.fanout.max_pumps
             })
             .map(Arc::clone);
         let pump = match least_busy {
@@ -130,15 +161,21 @@ impl Fanout {
                 let feed = match app.broker.subscribe(image).await {
                     Ok(feed) => feed,
                     Err(err) => {
-                        if image_pumps.is_empty() {
-                            pumps.remove(image);
+                        if pumps.is_empty() {
+                            app.fanout.forget(image, &slot);
                         }
                         return Err(err);
                     }
                 };
                 let pump = Arc::new(Pump::default());
-                image_pumps.push(Arc::clone(&pump));
-                tokio::spawn(run(Arc::clone(app), image.clone(), Arc::clone(&pump), feed));
+                pumps.push(Arc::clone(&pump));
+                tokio::spawn(run(
+                    Arc::clone(app),
+                    image.clone(),
+                    Arc::clone(&slot),
+                    Arc::clone(&pump),
+                    feed,
+                ));
                 pump
             }
         };
@@ -185,13 +222,19 @@ impl Framed<'_> {
     }
 }
 
-async fn run(app: Arc<App>, image: ImageKey, pump: Arc<Pump>, mut feed: Subscription) {
+async fn run(
+    app: Arc<App>,
+    image: ImageKey,
+    slot: Arc<ImagePumps>,
+    pump: Arc<Pump>,
+    mut feed: Subscription,
+) {
     let meter = app.usage.tenant(&image.tenant);
     loop {
         let received = tokio::select! {
             received = feed.recv() => received,
             () = pump.emptied.notified() => {
-                if leave_if_empty(&app, &image, &pump).await {
+                if leave_if_empty(&app, &image, &slot, &pump).await {
                     return;
                 }
                 continue;
@@ -212,7 +255,7 @@ async fn run(app: Arc<App>, image: ImageKey, pump: Arc<Pump>, mut feed: Subscrip
             }
             Received::Closed => {
                 end_all(&pump, CloseCode::ServiceRestart);
-                forget(&mut *app.fanout.pumps.lock().await, &image, &pump);
+                leave(&app, &image, &slot, &mut *slot.pumps.lock().await, &pump);
                 return;
             }
         }
@@ -270,23 +313,32 @@ fn end_all(pump: &Pump, code: CloseCode) {
     }
 }
 
-/// Ends the pump if it has no viewers left (under the map's lock, so that no session joins a
+/// Ends the pump if it has no viewers left (under its image's lock, so that no session joins a
 /// pump that is ending). `true`: it ended.
-async fn leave_if_empty(app: &App, image: &ImageKey, pump: &Arc<Pump>) -> bool {
-    let mut pumps = app.fanout.pumps.lock().await;
+async fn leave_if_empty(
+    app: &App,
+    image: &ImageKey,
+    slot: &Arc<ImagePumps>,
+    pump: &Arc<Pump>,
+) -> bool {
+    let mut pumps = slot.pumps.lock().await;
     if !pump.viewers().is_empty() {
         return false;
     }
-    forget(&mut pumps, image, pump);
+    leave(app, image, slot, &mut pumps, pump);
     true
 }
 
-/// Removes `pump` from its image's pumps, and the image once it has none.
-fn forget(pumps: &mut HashMap<ImageKey, Vec<Arc<Pump>>>, image: &ImageKey, pump: &Arc<Pump>) {
-    if let Some(image_pumps) = pumps.get_mut(image) {
-        image_pumps.retain(|known| !Arc::ptr_eq(known, pump));
-        if image_pumps.is_empty() {
-            pumps.remove(image);
-        }
+/// Removes `pump` from its image's `pumps`, and forgets the image once it has none.
+fn leave(
+    app: &App,
+    image: &ImageKey,
+    slot: &Arc<ImagePumps>,
+    pumps: &mut Vec<Arc<Pump>>,
+    pump: &Arc<Pump>,
+) {
+    pumps.retain(|known| !Arc::ptr_eq(known, pump));
+    if pumps.is_empty() {
+        app.fanout.forget(image, slot);
     }
 }
