@@ -181,6 +181,11 @@ impl Fanout {
         };
         let mut viewers = pump.viewers();
         let Some(delivered_seq) = catch_up() else {
+            // A pump made for this session alone ends at once instead of holding its
+            // subscription until the next message.
+            if viewers.is_empty() {
+                pump.emptied.notify_one();
+            }
             return Ok(None);
         };
         viewers.push(Viewer {
