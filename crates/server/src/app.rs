@@ -346,13 +346,14 @@ pub fn now_ms() -> u64 {
 
 impl App {
     /// `message` as a viewer of `tenant` receives it: anonymous viewers see signed users' ids
-    /// as pseudonyms (`pseudonyms`).
-    pub fn viewer_frame(&self, tenant: &str, anonymous: bool, message: &Published) -> Utf8Bytes {
+    /// as pseudonyms (`pseudonyms`). Takes the message by value: a session's own copy moves
+    /// through without touching the shared frame's reference count once more.
+    pub fn viewer_frame(&self, tenant: &str, anonymous: bool, message: Published) -> Utf8Bytes {
         if anonymous && message.names_signed_users {
             self.pseudonymised_frames
-                .view(&self.identities, tenant, message.frame.clone())
+                .view(&self.identities, tenant, message.frame)
         } else {
-            message.frame.clone()
+            message.frame
         }
     }
 

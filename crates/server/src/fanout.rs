@@ -220,7 +220,7 @@ impl Framed<'_> {
             &mut self.plain
         };
         slot.get_or_insert_with(|| {
-            let text = app.viewer_frame(tenant, anonymous, message);
+            let text = app.viewer_frame(tenant, anonymous, message.clone());
             ws_frame::text(text.as_str())
         })
         .clone()
@@ -275,6 +275,7 @@ fn deliver(app: &App, image: &ImageKey, pump: &Pump, meter: &TenantMeter, messag
         plain: None,
         pseudonymised: None,
     };
+    let first_seq = message.first_seq();
     let mut viewers = pump.viewers();
     let mut sent = 0;
     let mut bytes = 0;
@@ -282,16 +283,12 @@ fn deliver(app: &App, image: &ImageKey, pump: &Pump, meter: &TenantMeter, messag
         let frame = match message.seq {
             // A viewer that joined with some of these events already sent (rare: only
             // right after joining) gets the rest, or nothing.
-            Some(seq)
-                if message
-                    .first_seq()
-                    .is_some_and(|first| first <= viewer.delivered_seq) =>
-            {
+            Some(seq) if first_seq.is_some_and(|first| first <= viewer.delivered_seq) => {
                 let Some(rest) = message.clone().after(viewer.delivered_seq) else {
                     return true;
                 };
                 viewer.delivered_seq = viewer.delivered_seq.max(seq);
-                let text = app.viewer_frame(image.tenant.as_str(), viewer.anonymous, &rest);
+                let text = app.viewer_frame(image.tenant.as_str(), viewer.anonymous, rest);
                 ws_frame::text(text.as_str())
             }
             Some(seq) => {

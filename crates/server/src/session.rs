@@ -686,14 +686,7 @@ fn published_frame(
             if let Some(seq) = seq {
                 *delivered_seq = seq;
             }
-            // Anonymous viewers see signed users' ids as pseudonyms (`pseudonyms`).
-            Forward::Frame(if anonymous && message.names_signed_users {
-                let tenant = image.tenant.as_str();
-                app.pseudonymised_frames
-                    .view(&app.identities, tenant, message.frame)
-            } else {
-                message.frame
-            })
+            Forward::Frame(app.viewer_frame(image.tenant.as_str(), anonymous, message))
         }
         Received::Lagged(missed) => {
             tracing::info!(missed, "slow consumer disconnected");
