@@ -8,10 +8,13 @@
 //! included; JSON escaping guarantees the pattern cannot occur inside comment text), decodes the
 //! instant and records `now - sent`. Publisher and subscribers live in this process, so the
 //! clock is the same.
+//!
+//! Over wss:// ([`Endpoint::tls`]) the socket is the same type ([`Ws`], its `Rustls` variant);
+//! the plain path connects exactly as without TLS support.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
@@ -26,12 +29,22 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::peer::{Kind, Protocol};
 
 /// A client socket.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where image-chat clients connect.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    /// The server's (loopback) address: TCP always goes here, with or without TLS.
+    pub addr: SocketAddr,
+    /// wss:// to [`crate::tls::NAME`] with this configuration (it trusts the server's
+    /// certificate); ws:// when `None`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+}
 
 /// Bound on a connection attempt (TCP + upgrade + hello/welcome).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -194,18 +207,43 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+/// Opens the WebSocket (TCP, TLS if the endpoint says so, upgrade), with Nagle off either way.
+pub async fn open_socket(endpoint: &Endpoint) -> Result<Ws, ConnectError> {
+    let transport =
+        |e: tokio_tungstenite::tungstenite::Error| ConnectError::Transport(e.to_string());
+    let Some(tls) = &endpoint.tls else {
+        let url = format!("ws://{}/ws", endpoint.addr);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
+            .await
+            .map_err(transport)?;
+        return Ok(ws);
+    };
+    // Not `connect_async` with the wss:// URL: that would look the name up (and might try
+    // ::1 first); TCP goes to the server's address, the name only serves SNI and the check.
+    let io = |e: std::io::Error| ConnectError::Transport(e.to_string());
+    let tcp = TcpStream::connect(endpoint.addr).await.map_err(io)?;
+    tcp.set_nodelay(true).map_err(io)?;
+    let url = format!("wss://{}:{}/ws", crate::tls::NAME, endpoint.addr.port());
+    let connector = Connector::Rustls(Arc::clone(tls));
+    let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
+        url,
+        tcp,
+        Some(ws_config()),
+        Some(connector),
+    )
+    .await
+    .map_err(transport)?;
+    Ok(ws)
+}
+
 /// Opens a socket, says hello and waits for `welcome`.
 pub async fn connect(
-    addr: SocketAddr,
+    endpoint: &Endpoint,
     image: &str,
     resume: Option<Position>,
 ) -> Result<(Ws, Welcome), ConnectError> {
     let attempt = async {
-        let url = format!("ws://{addr}/ws");
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true)
-                .await
-                .map_err(|e| ConnectError::Transport(e.to_string()))?;
+        let mut ws = open_socket(endpoint).await?;
         ws.send(Message::text(hello(image, resume).to_json()))
             .await
             .map_err(|e| ConnectError::Transport(e.to_string()))?;
@@ -287,11 +325,16 @@ pub async fn connect_peer(
         .unwrap_or(Err(ConnectError::Timeout))
 }
 
-/// Opens a socket to any server and joins the image (image-chat: `hello`, no resume).
-pub async fn open(protocol: Protocol, addr: SocketAddr, image: &str) -> Result<Ws, ConnectError> {
+/// Opens a socket to any server and joins the image (image-chat: `hello`, no resume; peers
+/// speak ws:// only).
+pub async fn open(
+    protocol: Protocol,
+    endpoint: &Endpoint,
+    image: &str,
+) -> Result<Ws, ConnectError> {
     match protocol {
-        Protocol::ImageChat => connect(addr, image, None).await.map(|(ws, _)| ws),
-        peer => connect_peer(peer, addr, image).await,
+        Protocol::ImageChat => connect(endpoint, image, None).await.map(|(ws, _)| ws),
+        peer => connect_peer(peer, endpoint.addr, image).await,
     }
 }
 

@@ -9,14 +9,13 @@
 //! Reported per group: delivery latency p50/p99/max and deliveries per second, and the hop's
 //! added latency (other node minus the single node).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::client::{self, ClientStats, Op, StopAll};
+use crate::client::{self, ClientStats, Endpoint, Op, StopAll};
 use crate::peer::Protocol;
 use crate::scenario::Report;
 use crate::server::{Server, Target};
@@ -42,10 +41,10 @@ struct Group {
     per_sec: f64,
 }
 
-/// Runs one phase: `viewers[g]` viewers on `addrs[g]` for each group `g`, the publisher on
-/// `addrs[0]`; returns each group's figures and the ops sent.
+/// Runs one phase: `viewers[g]` viewers on `endpoints[g]` for each group `g`, the publisher on
+/// `endpoints[0]`; returns each group's figures and the ops sent.
 async fn phase(
-    addrs: &[SocketAddr],
+    endpoints: &[Endpoint],
     viewers: &[usize],
     p: &HopParams,
 ) -> Result<(Vec<Group>, u64), String> {
@@ -53,10 +52,10 @@ async fn phase(
     let mut stop = StopAll::default();
     let mut groups = Vec::new();
     let mut seed = 1;
-    for (addr, n) in addrs.iter().zip(viewers) {
+    for (endpoint, n) in endpoints.iter().zip(viewers) {
         let mut tasks = Vec::new();
         for _ in 0..*n {
-            let (ws, _) = client::connect(*addr, image, None)
+            let (ws, _) = client::connect(endpoint, image, None)
                 .await
                 .map_err(|e| format!("viewer could not connect: {e}"))?;
             seed += 1;
@@ -70,7 +69,7 @@ async fn phase(
         }
         groups.push(tasks);
     }
-    let (ws, _) = client::connect(addrs[0], image, None)
+    let (ws, _) = client::connect(&endpoints[0], image, None)
         .await
         .map_err(|e| format!("publisher could not connect: {e}"))?;
     let (tx, rx) = mpsc::channel(1024);
@@ -114,11 +113,11 @@ async fn phase(
 
 /// The hop scenario (see the module documentation).
 pub async fn hop(target: &Target, p: &HopParams) -> Result<Report, String> {
-    let Target::Spawn { bin, args } = target else {
+    let Target::Spawn { bin, args, tls } = target else {
         return Err("the hop scenario spawns its servers (no --attach)".into());
     };
     let single = Server::start(target)?;
-    let (single_groups, single_sent) = phase(&[single.addr], &[2 * p.viewers], p).await?;
+    let (single_groups, single_sent) = phase(&[single.endpoint()], &[2 * p.viewers], p).await?;
     drop(single);
 
     let prefix = format!("loadgen-hop:{}:", std::process::id());
@@ -134,10 +133,11 @@ pub async fn hop(target: &Target, p: &HopParams) -> Result<Report, String> {
     let a = Server::start(&Target::Spawn {
         bin: bin.clone(),
         args: cluster_args("a"),
+        tls: *tls,
     })?;
     let b = a.spawn_sibling(&cluster_args("b"))?;
     let (cluster_groups, cluster_sent) =
-        phase(&[a.addr, b.addr], &[p.viewers, p.viewers], p).await?;
+        phase(&[a.endpoint(), b.endpoint()], &[p.viewers, p.viewers], p).await?;
 
     let [single_all] = &single_groups[..] else {
         return Err("one group expected".into());

@@ -106,7 +106,7 @@ pub async fn hostile(server: &Server, p: &HostileParams) -> Result<Report, Strin
     }
     for _ in 0..p.junk {
         attackers.push(tokio::spawn(junk(
-            addr,
+            server.endpoint(),
             p.junk_rate,
             Arc::clone(&stats),
             stop.clone(),
@@ -271,14 +271,14 @@ async fn slow_reader(addr: SocketAddr) -> Result<client::Ws, String> {
 /// A WebSocket on the busy image sending invalid frames at `rate` per second and reading what
 /// comes back; reconnects when the server closes it.
 async fn junk(
-    addr: SocketAddr,
+    endpoint: client::Endpoint,
     rate: f64,
     stats: Arc<AttackStats>,
     mut stop: watch::Receiver<bool>,
 ) {
     let every = Duration::from_secs_f64(1.0 / rate.max(1.0));
     while !*stop.borrow() {
-        let Ok((mut ws, _)) = client::connect(addr, IMAGE, None).await else {
+        let Ok((mut ws, _)) = client::connect(&endpoint, IMAGE, None).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };

@@ -9,7 +9,6 @@
 //! - [`storm`]: N live clients, the server restarted: time until every client is live and
 //!   resynced again, and reconnects per second (spread by the widget's backoff jitter).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -24,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{self, ClientStats, ConnectError, Op, StopAll, Ws, now_ns};
+use crate::client::{self, ClientStats, ConnectError, Endpoint, Op, StopAll, Ws, now_ns};
 use crate::server::{self, Server};
 use crate::stats::Latency;
 
@@ -89,10 +88,10 @@ async fn connect_all(
     images: usize,
 ) -> Result<(Vec<(usize, Ws)>, ConnectStats), String> {
     let started = Instant::now();
-    let (protocol, addr) = (server.protocol, server.addr);
+    let (protocol, endpoint) = (server.protocol, &server.endpoint());
     let attempts = futures_util::stream::iter(0..n).map(|i| async move {
         let t = Instant::now();
-        let result = client::open(protocol, addr, &image_of(i, images)).await;
+        let result = client::open(protocol, endpoint, &image_of(i, images)).await;
         (i, result, t.elapsed())
     });
     let mut attempts = attempts.buffer_unordered(CONNECT_CONCURRENCY);
@@ -429,8 +428,9 @@ async fn next_event_frame(ws: &mut Ws) -> Result<String, String> {
 /// Scenario 4: bytes on the wire of a marker creation, a reply and a delete, as a viewer of the
 /// image receives them (and as the author sends the op).
 pub async fn bytes(server: &Server) -> Result<Report, String> {
+    let endpoint = &server.endpoint();
     let connect = |image: &'static str| async move {
-        client::connect(server.addr, image, None)
+        client::connect(endpoint, image, None)
             .await
             .map_err(|e: ConnectError| e.to_string())
     };
@@ -493,7 +493,7 @@ struct Storm {
 /// (`image_chat_sync::backoff`, the widget's own, seeded per client), resume from its position,
 /// reset the backoff after a `welcome`. Returns the instants of its connection attempts.
 async fn storm_client(
-    addr: SocketAddr,
+    endpoint: Endpoint,
     image: String,
     seed: u64,
     shared: Arc<Storm>,
@@ -511,7 +511,7 @@ async fn storm_client(
         attempts.push(now_ns());
         let connected = tokio::select! {
             _ = stop.changed() => break,
-            r = client::connect(addr, &image, position) => r,
+            r = client::connect(&endpoint, &image, position) => r,
         };
         if let Ok((mut ws, welcome)) = connected {
             backoff.reset();
@@ -569,13 +569,14 @@ pub async fn storm(
         recovered: AtomicUsize::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
-    let addr = server.addr;
+    // The restart keeps the address and the certificate: the endpoint stays valid.
+    let endpoint = server.endpoint();
     // Ramp up gradually (the storm is the restart, not the first connection).
     let ramp = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         tasks.push(tokio::spawn(storm_client(
-            addr,
+            endpoint.clone(),
             image_of(i, images),
             0x5eed_0000 + i as u64,
             Arc::clone(&shared),

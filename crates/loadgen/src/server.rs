@@ -1,14 +1,18 @@
 //! The server under test: spawned by the load generator (the `image-chat-server` binary on
-//! 127.0.0.1 with a SQLite file in a temp dir, restartable on the same address) or attached to
-//! (an address and a pid). Memory and CPU come from `/proc/<pid>`.
+//! 127.0.0.1 with a SQLite file in a temp dir, restartable on the same address; with `--tls`,
+//! serving wss:// with a certificate made in that dir) or attached to (an address and a pid).
+//! Memory and CPU come from `/proc/<pid>`.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::client::Endpoint;
 use crate::peer::Protocol;
+use crate::tls::ServerTls;
 
 /// Linux `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (100 on every mainstream
 /// architecture).
@@ -23,6 +27,8 @@ pub enum Target {
         bin: PathBuf,
         /// Extra flags (batching, limits…).
         args: Vec<String>,
+        /// Serve wss:// with a self-signed certificate made for the run (`--tls`).
+        tls: bool,
     },
     /// Spawn a peer server (`bench/peers`): `bin args… --listen 127.0.0.1:0`; it prints
     /// `… listening on http://ADDR` as its first line, like image-chat.
@@ -52,8 +58,10 @@ pub struct Server {
     pid: u32,
     child: Option<Child>,
     target: Target,
-    /// Holds the database while we run.
+    /// Holds the database (and the TLS certificate) while we run.
     dir: Option<tempfile::TempDir>,
+    /// The certificate it serves wss:// with, if it does.
+    tls: Option<ServerTls>,
 }
 
 impl Drop for Server {
@@ -106,7 +114,8 @@ fn spawn_peer(bin: &Path, args: &[String]) -> Result<(Child, SocketAddr), String
     }
 }
 
-/// The address in a server's start-up line (`… listening on http://ADDR`).
+/// The address in a server's start-up line (`… listening on http://ADDR`, or `https://` when
+/// it serves TLS).
 fn first_line_addr(child: &mut Child) -> Result<SocketAddr, String> {
     let Some(stdout) = child.stdout.take() else {
         return Err("no stdout".into());
@@ -114,23 +123,40 @@ fn first_line_addr(child: &mut Child) -> Result<SocketAddr, String> {
     let mut line = String::new();
     let read = BufReader::new(stdout).read_line(&mut line);
     read.ok()
-        .and_then(|_| line.trim().split_once("listening on http://"))
-        .and_then(|(_, a)| a.parse().ok())
+        .and_then(|_| addr_in_line(&line))
         .ok_or_else(|| format!("server did not start (first line: {line:?})"))
+}
+
+fn addr_in_line(line: &str) -> Option<SocketAddr> {
+    let (_, url) = line.trim().split_once("listening on ")?;
+    let addr = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    addr.parse().ok()
 }
 
 fn spawn_on(
     bin: &Path,
     args: &[String],
+    tls: Option<&ServerTls>,
     listen: &str,
     db: &Path,
 ) -> Result<(Child, SocketAddr), String> {
-    let mut child = Command::new(bin)
+    let mut command = Command::new(bin);
+    command
         .arg("serve")
         .arg("--listen")
         .arg(listen)
         .arg("--database")
-        .arg(db)
+        .arg(db);
+    if let Some(tls) = tls {
+        command
+            .arg("--tls-cert")
+            .arg(&tls.cert)
+            .arg("--tls-key")
+            .arg(&tls.key);
+    }
+    let mut child = command
         // Every load client comes from 127.0.0.1 and one image may hold thousands of them and
         // of their discussions: lift the per-address, per-image and rate limits (they protect a
         // public server, not a benchmark). Later `args` may set them again.
@@ -156,10 +182,15 @@ impl Server {
     /// Starts (or attaches to) the server.
     pub fn start(target: &Target) -> Result<Self, String> {
         match target {
-            Target::Spawn { bin, args } => {
+            Target::Spawn { bin, args, tls } => {
                 let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
                 let db = dir.path().join("loadgen.db");
-                let (child, addr) = spawn_on(bin, args, "127.0.0.1:0", &db)?;
+                let tls = if *tls {
+                    Some(ServerTls::generate(dir.path()).map_err(|e| e.to_string())?)
+                } else {
+                    None
+                };
+                let (child, addr) = spawn_on(bin, args, tls.as_ref(), "127.0.0.1:0", &db)?;
                 Ok(Self {
                     addr,
                     protocol: Protocol::ImageChat,
@@ -167,6 +198,7 @@ impl Server {
                     child: Some(child),
                     target: target.clone(),
                     dir: Some(dir),
+                    tls,
                 })
             }
             Target::Peer {
@@ -182,6 +214,7 @@ impl Server {
                     child: Some(child),
                     target: target.clone(),
                     dir: None,
+                    tls: None,
                 })
             }
             Target::Attach { addr, pid } => {
@@ -195,8 +228,17 @@ impl Server {
                     child: None,
                     target: target.clone(),
                     dir: None,
+                    tls: None,
                 })
             }
+        }
+    }
+
+    /// Where its clients connect (with the TLS setup that trusts its certificate, if any).
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            addr: self.addr,
+            tls: self.tls.as_ref().map(|tls| Arc::clone(&tls.client)),
         }
     }
 
@@ -224,13 +266,14 @@ impl Server {
     }
 
     /// Another server on this one's database (a second node of a cluster), spawned with `args`
-    /// (which must name the shared broker, e.g. `--redis-url`). This server must outlive it.
+    /// (which must name the shared broker, e.g. `--redis-url`) and this one's certificate, if
+    /// any. This server must outlive it.
     pub fn spawn_sibling(&self, args: &[String]) -> Result<Server, String> {
         let (Target::Spawn { bin, .. }, Some(dir)) = (&self.target, &self.dir) else {
             return Err("only a spawned server has a database to share".into());
         };
         let db = dir.path().join("loadgen.db");
-        let (child, addr) = spawn_on(bin, args, "127.0.0.1:0", &db)?;
+        let (child, addr) = spawn_on(bin, args, self.tls.as_ref(), "127.0.0.1:0", &db)?;
         Ok(Server {
             addr,
             protocol: Protocol::ImageChat,
@@ -239,21 +282,24 @@ impl Server {
             target: Target::Spawn {
                 bin: bin.clone(),
                 args: args.to_vec(),
+                tls: self.tls.is_some(),
             },
             dir: None,
+            tls: self.tls.clone(),
         })
     }
 
-    /// Starts the server again on the same address and database.
+    /// Starts the server again on the same address, database and certificate (its clients'
+    /// TLS configuration stays valid).
     pub fn start_again(&mut self) -> Result<(), String> {
-        let (Target::Spawn { bin, args }, Some(dir)) = (&self.target, &self.dir) else {
+        let (Target::Spawn { bin, args, .. }, Some(dir)) = (&self.target, &self.dir) else {
             return Err("cannot restart an attached server".into());
         };
         let db = dir.path().join("loadgen.db");
         // The port was just freed; retry briefly in case the OS needs a moment.
         let mut last = String::new();
         for _ in 0..50 {
-            match spawn_on(bin, args, &self.addr.to_string(), &db) {
+            match spawn_on(bin, args, self.tls.as_ref(), &self.addr.to_string(), &db) {
                 Ok((child, addr)) => {
                     self.pid = child.id();
                     self.child = Some(child);
@@ -316,7 +362,21 @@ fn cpu_secs(path: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+
+    #[test]
+    fn reads_the_address_of_a_plain_or_tls_server() {
+        let addr: SocketAddr = "127.0.0.1:4242".parse().unwrap();
+        for line in [
+            "image-chat-server listening on http://127.0.0.1:4242\n",
+            "image-chat-server listening on https://127.0.0.1:4242\n",
+        ] {
+            assert_eq!(addr_in_line(line), Some(addr), "{line}");
+        }
+        assert_eq!(addr_in_line("error: no"), None);
+    }
 
     #[test]
     fn reads_its_own_memory_and_cpu() {
