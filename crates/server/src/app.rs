@@ -45,8 +45,8 @@ pub struct SessionLimits {
     /// connection is closed with 4000 (the client reconnects and resyncs). Bounds how long a
     /// session can be stuck behind a peer that stopped reading.
     pub send_timeout: Duration,
-    /// Published frames that may wait for a plain-TCP connection's socket before it is closed
-    /// as a slow consumer (`outlet`; the broker's `--subscriber-buffer` bounds the others).
+    /// Published frames that may wait for a connection's socket before it is closed as a slow
+    /// consumer (`outlet`; the broker's `--subscriber-buffer` bounds the tests' queues).
     pub backlog_frames: usize,
 }
 
@@ -100,7 +100,7 @@ pub struct App {
     pub public_snapshots: SnapshotCache,
     /// Published frames as anonymous viewers receive them, rewritten once per frame.
     pub pseudonymised_frames: FrameMemo,
-    /// The pumps writing published frames straight to plain-TCP viewers (`fanout`).
+    /// The pumps writing published frames straight into viewers' sockets (`fanout`).
     pub fanout: crate::fanout::Fanout,
     /// Cancelled when the server shuts down: connections close with "service restart".
     pub shutdown: CancellationToken,

@@ -304,7 +304,7 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGE_CHAT_PRESENCE_INTERVAL_MS", default_value_t = 500)]
     pub presence_interval_ms: u64,
     /// Frames a connection may fall behind by before it is disconnected as a slow consumer (its
-    /// broker queue; on plain TCP, the frames waiting in its socket's backlog).
+    /// frames waiting in its socket's backlog).
     #[arg(long, env = "IMAGE_CHAT_SUBSCRIBER_BUFFER", default_value_t = DEFAULT_SUBSCRIBER_BUFFER)]
     pub subscriber_buffer: usize,
     /// Redis shared by the nodes of a cluster (`redis://[user:password@]host:port[/db]`): events

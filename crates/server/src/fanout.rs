@@ -1,5 +1,5 @@
 //! Direct-write fan-out: one pump per image writes every published frame straight into the
-//! sockets of the image's viewers on plain TCP, instead of waking one task per viewer.
+//! sockets of the image's viewers (plain TCP or TLS), instead of waking one task per viewer.
 //!
 //! A pump is a task holding one subscription to the broker (any broker: in-process, Redis,
 //! the cluster's ordering layer) for its image (a big image has several, see [`Fanout`]). For every message it frames the bytes once

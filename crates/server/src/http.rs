@@ -25,7 +25,7 @@ use crate::admission::{ConnectionPermit, PeerAddr, client_ip};
 use crate::app::App;
 use crate::embedded;
 use crate::health;
-use crate::listen::{self, PlainTcp};
+use crate::listen::{self, Accepted};
 use crate::pseudonyms;
 use crate::raw_socket::RawSocket;
 use crate::session::{self, Peer};
@@ -170,18 +170,19 @@ async fn websocket(
         None => None,
     };
     let peer = Peer { origin, ip, host };
-    // A plain connection's socket is taken over after the upgrade (`raw_socket`); axum's
-    // extractor still checks the request, and keeps its own handle on the upgrade.
-    let plain = request
+    // The accept loop's connections (plain or TLS) are taken over after the upgrade
+    // (`raw_socket`); axum's extractor still checks the request, and keeps its own handle on
+    // the upgrade.
+    let direct = request
         .extensions()
-        .get::<PlainTcp>()
+        .get::<Accepted>()
         .and(request.extensions().get::<OnUpgrade>().cloned());
     let upgrade = match WebSocketUpgrade::from_request(request, &()).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    if let Some(on_upgrade) = plain {
-        return plain_websocket(app, peer, &headers, on_upgrade, permit);
+    if let Some(on_upgrade) = direct {
+        return direct_websocket(app, peer, &headers, on_upgrade, permit);
     }
     let tracked = Arc::clone(&app);
     upgrade
@@ -206,9 +207,10 @@ async fn websocket(
         })
 }
 
-/// Answers a checked upgrade request on a plain connection and serves its WebSocket over the
-/// raw socket (`raw_socket`): the image's pump writes to it directly (`fanout`).
-fn plain_websocket(
+/// Answers a checked upgrade request on a connection of the accept loop and serves its
+/// WebSocket over the taken-over socket (`raw_socket`): the image's pump writes to it directly
+/// (`fanout`), through its TLS session if it has one.
+fn direct_websocket(
     app: Arc<App>,
     peer: Peer,
     headers: &HeaderMap,
@@ -229,8 +231,8 @@ fn plain_websocket(
                 return;
             }
         };
-        let Some((stream, read_ahead, permits)) = listen::plain_socket(upgraded) else {
-            tracing::error!("a plain connection's upgraded socket was not its TCP stream");
+        let Some(taken) = listen::take_socket(upgraded) else {
+            tracing::error!("an accepted connection's upgraded socket was not its own");
             return;
         };
         let config = WebSocketConfig::default()
@@ -238,8 +240,16 @@ fn plain_websocket(
             .max_frame_size(Some(TRANSPORT_MAX_MESSAGE_BYTES))
             .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES);
         let backlog = app.limits.backlog_frames;
-        let keep = Box::new((permits, permit));
-        let socket = RawSocket::new(stream, read_ahead, config, backlog, keep).await;
+        let keep = Box::new((taken.permits, permit));
+        let socket = RawSocket::new(
+            taken.stream,
+            taken.transport,
+            taken.read_ahead,
+            config,
+            backlog,
+            keep,
+        )
+        .await;
         let outlet = Arc::clone(socket.outlet());
         session::run(app, peer, socket, Some(outlet)).await;
     });

@@ -78,6 +78,7 @@ pub mod statics;
 pub mod store;
 pub mod tenant;
 pub mod tls;
+pub mod transport;
 pub mod usage;
 pub mod webhooks;
 pub mod ws_frame;

@@ -20,9 +20,9 @@
 //! - **Header size**: at most `max_header_bytes` (431 above), which also bounds hyper's read
 //!   buffer per connection.
 //!
-//! A plain connection's requests carry [`PlainTcp`]: its WebSocket is taken over after the
-//! upgrade ([`plain_socket`]) so that the server writes to the TCP socket itself
-//! (`raw_socket`, `fanout`); TLS connections keep axum's WebSocket.
+//! Every connection's requests carry [`Accepted`]: its WebSocket is taken over after the
+//! upgrade ([`take_socket`]) so that the server writes to the TCP socket itself, through the
+//! connection's TLS session if it has one (`transport`, `raw_socket`, `fanout`).
 //!
 //! HTTP/2 is not offered (TLS announces only `http/1.1`; plain connections speak HTTP/1.1):
 //! WebSockets upgrade over HTTP/1.1, and every extra protocol is extra attack surface.
@@ -43,12 +43,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use crate::admission::{ConnectionCounts, ConnectionPermit, PeerAddr, accounting_key};
 use crate::limits::HttpLimits;
+use crate::transport::Transport;
 
 /// Refused connections being closed politely at once (see [`refuse`]); beyond this many, a
 /// refused connection is simply dropped. Bounds the descriptors a flood of refusals can hold.
@@ -117,20 +119,48 @@ pub struct Counted<T> {
     _permits: Permits,
 }
 
-/// Marks a request that came over a plain TCP connection of this accept loop: its upgraded
-/// socket is a [`plain_socket`].
+/// Marks a request that came over a connection of this accept loop (plain or TLS): its
+/// upgraded socket can be taken over ([`take_socket`]).
 #[derive(Clone, Copy, Debug)]
-pub struct PlainTcp;
+pub struct Accepted;
 
-/// A plain connection's socket after its WebSocket upgrade: the TCP stream, what hyper had
-/// read past the request, and the permits that must live as long as the socket. `None`: the
-/// connection was not a plain one of this accept loop.
-pub fn plain_socket(
-    upgraded: hyper::upgrade::Upgraded,
-) -> Option<(TcpStream, bytes::Bytes, Permits)> {
-    let parts = upgraded.downcast::<TokioIo<Counted<TcpStream>>>().ok()?;
-    let Counted { io, _permits } = parts.io.into_inner();
-    Some((io, parts.read_buf, _permits))
+/// A connection's socket after its WebSocket upgrade.
+pub struct TakenSocket {
+    /// The TCP stream.
+    pub stream: TcpStream,
+    /// How to write and read it: as it is, or through the TLS session the handshake set up.
+    pub transport: Transport,
+    /// What hyper had read past the upgrade request (decrypted, on TLS).
+    pub read_ahead: bytes::Bytes,
+    /// The connection's permits: they must live as long as the socket.
+    pub permits: Permits,
+}
+
+/// Takes an upgraded connection of this accept loop apart. `None`: it was not one.
+pub fn take_socket(upgraded: hyper::upgrade::Upgraded) -> Option<TakenSocket> {
+    let upgraded = match upgraded.downcast::<TokioIo<Counted<TcpStream>>>() {
+        Ok(parts) => {
+            let Counted { io, _permits } = parts.io.into_inner();
+            return Some(TakenSocket {
+                stream: io,
+                transport: Transport::Plain,
+                read_ahead: parts.read_buf,
+                permits: _permits,
+            });
+        }
+        Err(upgraded) => upgraded,
+    };
+    let parts = upgraded
+        .downcast::<TokioIo<TlsStream<Counted<TcpStream>>>>()
+        .ok()?;
+    // rustls keeps what it decrypted and what it still has to send: both travel with it.
+    let (Counted { io, _permits }, session) = parts.io.into_inner().into_inner();
+    Some(TakenSocket {
+        stream: io,
+        transport: Transport::Tls(Box::new(session)),
+        read_ahead: parts.read_buf,
+        permits: _permits,
+    })
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
@@ -236,10 +266,10 @@ pub async fn run(listen: Listen) -> io::Result<()> {
         let tls = tls.clone();
         tasks.spawn(async move {
             match tls {
-                None => serve_connection(io, peer, true, router, &builder, stop).await,
+                None => serve_connection(io, peer, router, &builder, stop).await,
                 Some(acceptor) => {
                     if let Some(tls) = crate::tls::handshake(&acceptor, io, peer).await {
-                        serve_connection(tls, peer, false, router, &builder, stop).await;
+                        serve_connection(tls, peer, router, &builder, stop).await;
                     }
                 }
             }
@@ -319,11 +349,11 @@ fn refuse(tcp: TcpStream, refusal: Refusal, plain: bool, lingering: &Arc<Semapho
 }
 
 /// Serves HTTP/1.1 (with upgrades) on one connection until it ends; at shutdown, lets the
-/// request in progress finish and closes. `plain`: `io` is this loop's [`Counted`] TCP stream.
+/// request in progress finish and closes. `io` is this loop's [`Counted`] TCP stream, or the
+/// TLS stream over it ([`take_socket`] knows both).
 async fn serve_connection<I>(
     io: I,
     peer: SocketAddr,
-    plain: bool,
     router: Router,
     builder: &http1::Builder,
     stop: CancellationToken,
@@ -333,9 +363,7 @@ async fn serve_connection<I>(
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // What `into_make_service_with_connect_info` would add: the peer, for the limits.
         request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
-        if plain {
-            request.extensions_mut().insert(PlainTcp);
-        }
+        request.extensions_mut().insert(Accepted);
         let mut router = router.clone();
         async move { Service::call(&mut router, request).await }
     });

@@ -1,4 +1,5 @@
-//! The write side of one plain-TCP WebSocket, shared by its session and its image's pump.
+//! The write side of one taken-over WebSocket (plain TCP or TLS, see
+//! [`transport`](crate::transport)), shared by its session and its image's pump.
 //!
 //! Why: with a task per connection, every published frame woke one task per viewer, and
 //! waking, polling and framing cost more than the kernel's send itself (docs/BENCHMARKS.md,
@@ -26,10 +27,12 @@ use std::io;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use image_chat_protocol::CloseCode;
 use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
+
+use crate::transport::{Flow, Read, Transport};
 
 /// What the session is woken for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,14 +43,18 @@ pub enum Signal {
     Ended(CloseCode),
 }
 
-#[derive(Default)]
 struct State {
-    /// Bytes the socket has not taken yet, in order; the first may be partly written.
+    /// How bytes reach the socket.
+    transport: Transport,
+    /// Bytes the socket has not taken yet, in order; the first may be partly written. (On TLS,
+    /// records made from earlier bytes may wait in the transport: they go first.)
     unsent: VecDeque<Bytes>,
     /// Published frames (`seq`, bytes) waiting for the session's replies (see [`Outlet::hold`]).
     held: VecDeque<(Option<u64>, Bytes)>,
     holding: bool,
     ended: Option<CloseCode>,
+    /// TLS's close_notify was queued (after everything else).
+    notified: bool,
     /// The socket failed: nothing more is written (the session sees the failure when it reads).
     broken: bool,
     /// The session's task, woken for a [`Signal`].
@@ -63,13 +70,22 @@ pub struct Outlet {
 }
 
 impl Outlet {
-    /// Takes over `stream`'s writing (and, through [`Outlet::poll_read`], its reading); at
-    /// most `max_waiting` published frames may wait for it.
-    pub fn new(stream: TcpStream, max_waiting: usize) -> Self {
+    /// Takes over `stream`'s writing (and, through [`Outlet::poll_read`], its reading) through
+    /// `transport`; at most `max_waiting` published frames may wait for it.
+    pub fn new(stream: TcpStream, transport: Transport, max_waiting: usize) -> Self {
         Self {
             stream,
             max_waiting,
-            state: Mutex::default(),
+            state: Mutex::new(State {
+                transport,
+                unsent: VecDeque::new(),
+                held: VecDeque::new(),
+                holding: false,
+                ended: None,
+                notified: false,
+                broken: false,
+                session: None,
+            }),
         }
     }
 
@@ -153,24 +169,41 @@ impl Outlet {
             return;
         }
         if state.unsent.is_empty() {
-            while !bytes.is_empty() {
-                match self.stream.try_write(&bytes) {
-                    Ok(n) => bytes.advance(n),
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => {
-                        state.broken = true;
-                        return;
-                    }
+            // TLS records still waiting go first (`Transport::write`): then nothing is taken.
+            match state.transport.write(&self.stream, &mut bytes) {
+                Ok(Flow::Done) => return,
+                Ok(Flow::Blocked) => Self::wake_session(state),
+                Err(_) => {
+                    state.broken = true;
+                    return;
                 }
             }
-            if bytes.is_empty() {
-                return;
+        }
+        if !bytes.is_empty() {
+            state.unsent.push_back(bytes);
+        }
+    }
+
+    fn wake_session(state: &mut State) {
+        if let Some(waker) = state.session.take() {
+            waker.wake();
+        }
+    }
+
+    /// Writes what waits, in order, as far as the socket takes it.
+    fn drain(&self, state: &mut State) -> io::Result<Flow> {
+        loop {
+            let Some(front) = state.unsent.front_mut() else {
+                return state.transport.flush(&self.stream);
+            };
+            let flow = state.transport.write(&self.stream, front)?;
+            if front.is_empty() {
+                state.unsent.pop_front();
             }
-            if let Some(waker) = state.session.take() {
-                waker.wake();
+            if flow == Flow::Blocked {
+                return Ok(Flow::Blocked);
             }
         }
-        state.unsent.push_back(bytes);
     }
 
     /// Writes what waits; ready once nothing does.
@@ -180,31 +213,37 @@ impl Outlet {
             if state.broken {
                 return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
             }
-            let Some(front) = state.unsent.front_mut() else {
-                return Poll::Ready(Ok(()));
-            };
-            match self.stream.try_write(front) {
-                Ok(n) => {
-                    front.advance(n);
-                    if front.is_empty() {
-                        state.unsent.pop_front();
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    // Registers the task for writability; a ready answer means it changed
-                    // meanwhile: try again.
-                    match self.stream.poll_write_ready(cx) {
-                        Poll::Ready(Ok(())) => continue,
-                        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                        Poll::Pending => return Poll::Pending,
-                    }
-                }
+            match self.drain(&mut state) {
+                Ok(Flow::Done) => return Poll::Ready(Ok(())),
+                // Registers the task for writability; a ready answer means it changed
+                // meanwhile: try again.
+                Ok(Flow::Blocked) => match self.stream.poll_write_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => return Poll::Pending,
+                },
                 Err(err) => {
                     state.broken = true;
                     return Poll::Ready(Err(err));
                 }
             }
         }
+    }
+
+    /// Writes what waits, then (on TLS) tells the peer that nothing more follows.
+    pub fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.poll_flush(cx) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        {
+            let mut state = self.state();
+            if !state.notified {
+                state.notified = true;
+                state.transport.close_notify();
+            }
+        }
+        self.poll_flush(cx)
     }
 
     /// Ready with what the session must do: close (the pump ended the connection) or drain
@@ -214,7 +253,7 @@ impl Outlet {
         if let Some(code) = state.ended {
             return Poll::Ready(Signal::Ended(code));
         }
-        if !state.unsent.is_empty() {
+        if !state.unsent.is_empty() || state.transport.has_output() {
             return Poll::Ready(Signal::Backlog);
         }
         match &mut state.session {
@@ -224,21 +263,32 @@ impl Outlet {
         Poll::Pending
     }
 
-    /// Reads from the socket (the session's transport reads through here).
+    /// Reads from the socket (the session's WebSocket reads through here).
     pub fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let mut wait = self.state().transport.reads_wait_for_readiness();
         loop {
-            match self.stream.poll_read_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
-                Poll::Pending => return Poll::Pending,
-            }
-            match self.stream.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
+            if wait {
+                match self.stream.poll_read_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => return Poll::Pending,
                 }
-                // The readiness was stale: wait for the next.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+            }
+            wait = true;
+            let mut state = self.state();
+            let read = state.transport.read(&self.stream, buf);
+            if state.transport.has_output() {
+                // TLS owes the peer an answer: it goes out in order with everything else.
+                match self.drain(&mut state) {
+                    Ok(Flow::Done) => {}
+                    Ok(Flow::Blocked) => Self::wake_session(&mut state),
+                    Err(_) => state.broken = true,
+                }
+            }
+            match read {
+                Ok(Read::Filled) => return Poll::Ready(Ok(())),
+                // The readiness was stale (or TLS needs more of a record): wait for the next.
+                Ok(Read::Empty) => {}
                 Err(err) => return Poll::Ready(Err(err)),
             }
         }
@@ -263,7 +313,10 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (server, _) = accepted.expect("accept");
-        (Outlet::new(server, MAX_WAITING), client.expect("connect"))
+        (
+            Outlet::new(server, Transport::Plain, MAX_WAITING),
+            client.expect("connect"),
+        )
     }
 
     async fn read_exactly(client: &mut TcpStream, len: usize) -> Vec<u8> {
@@ -352,5 +405,146 @@ mod tests {
             !outlet.publish(Some(1_001), Bytes::from_static(b"e")),
             "ended for good"
         );
+    }
+
+    /// An outlet over one end of a TLS connection on loopback (a certificate made here), and a
+    /// client that trusts it.
+    async fn tls_pair() -> (Outlet, tokio_rustls::client::TlsStream<TcpStream>) {
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("cert");
+        let cert = CertificateDer::from(made.cert.der().to_vec());
+        let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+        let config = crate::tls::config_from(vec![cert.clone()], key).expect("config");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).expect("root");
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let client_config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config));
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = async {
+            let tcp = TcpStream::connect(addr).await.expect("connect");
+            let name = ServerName::try_from("localhost").expect("name");
+            connector
+                .connect(name, tcp)
+                .await
+                .expect("client handshake")
+        };
+        let server = async {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            acceptor.accept(tcp).await.expect("server handshake")
+        };
+        let (client, server) = tokio::join!(client, server);
+        let (tcp, session) = server.into_inner();
+        (
+            Outlet::new(tcp, Transport::Tls(Box::new(session)), MAX_WAITING),
+            client,
+        )
+    }
+
+    async fn read_tls_exactly(
+        client: &mut tokio_rustls::client::TlsStream<TcpStream>,
+        len: usize,
+    ) -> Vec<u8> {
+        let mut buf = vec![0; len];
+        tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut buf))
+            .await
+            .expect("in time")
+            .expect("read");
+        buf
+    }
+
+    #[tokio::test]
+    async fn over_tls_frames_are_encrypted_in_order_and_held_alike() {
+        let (outlet, mut client) = tls_pair().await;
+        outlet.send(Bytes::from_static(b"one "));
+        assert!(outlet.publish(Some(1), Bytes::from_static(b"two ")));
+        outlet.hold();
+        assert!(outlet.publish(Some(2), Bytes::from_static(b"echo ")));
+        outlet.send(Bytes::from_static(b"ack2 "));
+        outlet.release(Some(2), true);
+        assert_eq!(
+            read_tls_exactly(&mut client, 18).await,
+            b"one two ack2 echo "
+        );
+    }
+
+    #[tokio::test]
+    async fn over_tls_a_full_socket_backs_up_and_is_drained_in_order() {
+        let (outlet, mut client) = tls_pair().await;
+        // Distinct bytes per chunk, so that a reordering or a repeat would show. Each chunk is
+        // larger than what rustls encrypts at once (64 KiB), and the lot far more than the
+        // kernels' buffers hold.
+        let chunk_len = 100 * 1024;
+        let chunks = 40u8;
+        for i in 0..chunks {
+            outlet.send(Bytes::from(vec![i; chunk_len]));
+        }
+        assert!(!pending_signal(&outlet), "a backlog is signalled");
+        let reader = tokio::spawn(async move {
+            let all = read_tls_exactly(&mut client, chunk_len * usize::from(chunks)).await;
+            // Then the session's end: close_notify (a bare TCP end would be an error here).
+            let mut rest = Vec::new();
+            let end = client.read_to_end(&mut rest).await;
+            (all, end.map(|_| rest.len()).map_err(|err| err.kind()))
+        });
+        poll_fn(|cx| outlet.poll_flush(cx)).await.expect("drained");
+        poll_fn(|cx| outlet.poll_shutdown(cx)).await.expect("shut");
+        drop(outlet);
+        let (all, end) = reader.await.expect("reader");
+        assert_eq!(
+            end,
+            Ok(0),
+            "closed with close_notify, nothing after the frames"
+        );
+        for (i, chunk) in all.chunks(chunk_len).enumerate() {
+            assert!(
+                chunk.iter().all(|&b| usize::from(b) == i),
+                "chunk {i} intact"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn over_tls_what_the_client_sends_is_read_decrypted_even_when_buffered() {
+        use tokio::io::AsyncWriteExt;
+        let (outlet, mut client) = tls_pair().await;
+        // Two writes, likely read off the socket in one go: the second must not wait for the
+        // socket to become readable again (it is already decrypted inside rustls).
+        client.write_all(b"first").await.expect("write");
+        client.write_all(b" second").await.expect("write");
+        client.flush().await.expect("flush");
+        let mut got = Vec::new();
+        while got.len() < 12 {
+            let mut space = [0u8; 5];
+            let mut buf = ReadBuf::new(&mut space);
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                poll_fn(|cx| outlet.poll_read(cx, &mut buf)),
+            )
+            .await
+            .expect("in time")
+            .expect("read");
+            assert!(!buf.filled().is_empty(), "no early end of stream");
+            got.extend_from_slice(buf.filled());
+        }
+        assert_eq!(got, b"first second");
+        // The client's close_notify reads as the end of the stream.
+        client.shutdown().await.expect("shutdown");
+        let mut space = [0u8; 5];
+        let mut buf = ReadBuf::new(&mut space);
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            poll_fn(|cx| outlet.poll_read(cx, &mut buf)),
+        )
+        .await
+        .expect("in time")
+        .expect("read");
+        assert!(buf.filled().is_empty(), "end of stream");
     }
 }

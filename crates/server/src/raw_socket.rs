@@ -1,9 +1,9 @@
-//! A WebSocket over a plain TCP socket that the server writes itself: read by tungstenite,
-//! written through the connection's [`Outlet`], so that the image's pump can write published
-//! frames to it directly ([`fanout`](crate::fanout)).
+//! A WebSocket over a TCP socket (plain, or through its TLS session) that the server writes
+//! itself: read by tungstenite, written through the connection's [`Outlet`], so that the
+//! image's pump can write published frames to it directly ([`fanout`](crate::fanout)).
 //!
 //! It is the same `Sink` + `Stream` of messages the session is written against (axum's
-//! `WebSocket` is the other one, for TLS connections), so the session serves both alike.
+//! `WebSocket` is the other one, for the tests' routers), so the session serves both alike.
 //! tungstenite's own writes (the answer to a ping, the reply to a close) go through the
 //! outlet too, in order with everything else.
 
@@ -21,6 +21,7 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use ws_tokio::WebSocketStream;
 
 use crate::outlet::Outlet;
+use crate::transport::Transport;
 use crate::ws_frame::{self, Opcode};
 
 /// tungstenite's view of the socket: reads what hyper read past the upgrade request first,
@@ -62,11 +63,11 @@ impl AsyncWrite for RawIo {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.outlet.poll_flush(cx)
+        self.outlet.poll_shutdown(cx)
     }
 }
 
-/// One upgraded plain-TCP WebSocket.
+/// One upgraded WebSocket the server writes itself.
 pub struct RawSocket {
     reader: WebSocketStream<RawIo>,
     outlet: Arc<Outlet>,
@@ -75,17 +76,18 @@ pub struct RawSocket {
 }
 
 impl RawSocket {
-    /// Takes over `stream` after the upgrade (`read_ahead`: what hyper had read past the
-    /// request), reading with `config`'s limits; at most `max_waiting` published frames may
-    /// wait for it.
+    /// Takes over `stream` after the upgrade, written and read through `transport`
+    /// (`read_ahead`: what hyper had read past the request), reading with `config`'s limits;
+    /// at most `max_waiting` published frames may wait for it.
     pub async fn new(
         stream: TcpStream,
+        transport: Transport,
         read_ahead: Bytes,
         config: WebSocketConfig,
         max_waiting: usize,
         keep: Box<dyn Send + Sync>,
     ) -> Self {
-        let outlet = Arc::new(Outlet::new(stream, max_waiting));
+        let outlet = Arc::new(Outlet::new(stream, transport, max_waiting));
         // A view into hyper's whole read buffer (8 KiB), usually empty: copied out, so that an
         // idle connection does not keep that buffer alive.
         let read_ahead = Bytes::copy_from_slice(&read_ahead);

@@ -7,11 +7,12 @@
 //! send `welcome`, then serve ops, forward published frames (skipping those the catch-up already
 //! covered), answer pings, and close with a precise code on timeout, lag or shutdown.
 //!
-//! Published frames reach the client one of two ways ([`Delivery`]). On plain TCP the session
-//! hands its socket's outlet to the image's pump after `welcome` (`fanout`): the pump writes
-//! them, and this task only drains what the socket could not take at once and holds them back
-//! while its own ops are in flight (an `ack` precedes its echo). Otherwise (TLS, the tests'
-//! channels) it reads its own subscription and sends each frame itself.
+//! Published frames reach the client one of two ways ([`Delivery`]). On a socket the server
+//! writes itself (every connection of the accept loop, plain or TLS) the session hands its
+//! outlet to the image's pump after `welcome` (`fanout`): the pump writes them, and this task
+//! only drains what the socket could not take at once and holds them back while its own ops
+//! are in flight (an `ack` precedes its echo). Otherwise (the tests' channels) it reads its own
+//! subscription and sends each frame itself.
 
 use std::borrow::Cow;
 use std::fmt::Display;
@@ -144,7 +145,7 @@ impl ReadError for axum::Error {
     }
 }
 
-/// The plain-TCP transport's reads (`raw_socket`) fail with tungstenite's own error.
+/// The taken-over socket's reads (`raw_socket`) fail with tungstenite's own error.
 impl ReadError for tungstenite::Error {
     fn close_code(&self) -> Option<CloseCode> {
         match self {
@@ -365,8 +366,8 @@ where
         return end;
     }
     let _open = meter.connect();
-    // On plain TCP the image's pump writes published frames straight into the socket from here
-    // on (`fanout`): this task only drains what the socket could not take at once.
+    // With an outlet, the image's pump writes published frames straight into the socket from
+    // here on (`fanout`): this task only drains what the socket could not take at once.
     let mut delivery = match outlet {
         None => Delivery::Queue(subscription),
         Some(outlet) => {
@@ -621,10 +622,11 @@ const MAX_FRAMES_PER_WRITE: usize = 32;
 
 /// How published frames reach this session's client.
 enum Delivery {
-    /// Through the session's own subscription: this task wakes for each and sends it (TLS
-    /// connections, and the tests' in-memory sockets).
+    /// Through the session's own subscription: this task wakes for each and sends it (the
+    /// tests' in-memory sockets, and a router served outside `listen`'s accept loop).
     Queue(Subscription),
-    /// Written by the image's pump straight into the socket's outlet (plain TCP).
+    /// Written by the image's pump straight into the socket's outlet (every connection of the
+    /// accept loop, plain TCP or TLS).
     Direct {
         outlet: Arc<Outlet>,
         _joined: Joined,
@@ -712,7 +714,7 @@ enum Wake<E> {
     Idle,
     /// The image's subscription yielded.
     Published(Received),
-    /// The socket's outlet needs the session (plain TCP: see [`Delivery::Direct`]).
+    /// The socket's outlet needs the session (see [`Delivery::Direct`]).
     Outlet(Signal),
     /// The client sent something (or the socket ended).
     Input(Option<Result<Message, E>>),

@@ -2,9 +2,9 @@
 //!
 //! A published event goes to every viewer of an image unchanged, so its frame (header and
 //! payload) is built once by the image's pump ([`fanout`](crate::fanout)) and the same bytes
-//! are written to every plain-TCP socket ([`outlet`](crate::outlet)). Frames from a server
-//! are never masked and never fragmented here. (Close frames go through tungstenite, which
-//! keeps the close handshake's state: `raw_socket`.)
+//! are written to every viewer's socket ([`outlet`](crate::outlet); each TLS session encrypts
+//! its own copy). Frames from a server are never masked and never fragmented here. (Close
+//! frames go through tungstenite, which keeps the close handshake's state: `raw_socket`.)
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -1,7 +1,9 @@
 //! wss:// served directly: a self-signed certificate made in the test (rcgen), the server
 //! started through the real `serve` flags (`--tls-cert`, `--tls-key`), and a rustls client that
-//! trusts only that certificate. Also: plaintext and stalled handshakes on the TLS port do not
-//! disturb anyone else, and unusable certificate files stop the server from starting.
+//! trusts only that certificate. The server writes published frames into wss sockets itself
+//! too (`transport`): many viewers get every event once and in order, posters get their ack
+//! first, pings and closes are answered. Also: plaintext and stalled handshakes on the TLS port
+//! do not disturb anyone else, and unusable certificate files stop the server from starting.
 
 #![allow(clippy::unwrap_used)]
 
@@ -143,6 +145,119 @@ async fn assert_wss_session_works(tls: &Tls) {
 async fn wss_serves_sessions_with_the_configured_certificate() {
     let tls = start_tls().await;
     assert_wss_session_works(&tls).await;
+    tls.server.shutdown().await;
+}
+
+/// Opens wss://, says hello for `image` and reads the welcome.
+async fn join_wss(tls: &Tls, image: &str) -> Wss {
+    let mut ws = wss(tls).await;
+    send(&mut ws, &ClientMessage::Hello(hello(image, None))).await;
+    assert!(matches!(recv(&mut ws).await, ServerMessage::Welcome(_)));
+    ws
+}
+
+/// The events of a frame: one, or a batch's (the server coalesces a busy image's events).
+fn events(message: ServerMessage) -> Vec<image_chat_protocol::Event> {
+    match message {
+        ServerMessage::Batch(batch) => batch.events,
+        other => vec![
+            other
+                .into_event()
+                .unwrap_or_else(|other| panic!("expected an event, got {other:?}")),
+        ],
+    }
+}
+
+#[tokio::test]
+async fn wss_viewers_get_each_event_once_in_order_and_posters_their_ack_first() {
+    // Over TLS too the image's pump writes published frames into the sockets itself
+    // (`transport`: each viewer's copy encrypted under its outlet's lock), and each op is
+    // answered on its own connection before the echo of its event (PROTOCOL §5).
+    let tls = start_tls().await;
+    let mut viewers = Vec::new();
+    for _ in 0..40 {
+        viewers.push(join_wss(&tls, "crowd").await);
+    }
+    let mut posters = [join_wss(&tls, "crowd").await, join_wss(&tls, "crowd").await];
+    const OPS: usize = 8;
+    let mut sent = [Vec::new(), Vec::new()];
+    for i in 0..OPS {
+        for (poster, sent) in posters.iter_mut().zip(&mut sent) {
+            let op = create_op(0.05 + 0.1 * i as f64, 0.5, "pipelined over TLS");
+            sent.push(op.broadcast_id.clone());
+            send(poster, &ClientMessage::CreateChat(op)).await;
+        }
+    }
+    for (poster, sent) in posters.iter_mut().zip(&sent) {
+        let (mut acked, mut seen) = (Vec::new(), 0);
+        while acked.len() < OPS || seen < 2 * OPS {
+            match recv(poster).await {
+                ServerMessage::Ack(ack) => acked.push(ack.broadcast_id),
+                other => {
+                    for event in events(other) {
+                        let id = event.broadcast_id();
+                        assert!(
+                            !sent.contains(id) || acked.contains(id),
+                            "the echo of {id:?} came before its ack"
+                        );
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(&acked, sent, "every op answered once, in the order sent");
+    }
+    for viewer in &mut viewers {
+        let mut seqs = Vec::new();
+        while seqs.len() < 2 * OPS {
+            seqs.extend(events(recv(viewer).await).iter().map(|e| e.seq()));
+        }
+        assert_eq!(seqs, (1..=(2 * OPS) as u64).collect::<Vec<_>>());
+    }
+    tls.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wss_pings_and_a_clients_close_are_answered() {
+    // tungstenite's own answers go through the TLS session in order with everything else.
+    let tls = start_tls().await;
+    let mut ws = join_wss(&tls, "tls-ping").await;
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("socket open")
+            .unwrap()
+        {
+            Message::Pong(payload) => break payload,
+            Message::Text(_) => continue,
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    };
+    assert_eq!(&pong[..], b"are you there");
+    // The session goes on after it.
+    let op = create_op(0.5, 0.5, "still here");
+    send(&mut ws, &ClientMessage::CreateChat(op.clone())).await;
+    match recv(&mut ws).await {
+        ServerMessage::Ack(ack) => assert_eq!(ack.broadcast_id, op.broadcast_id),
+        other => panic!("expected ack, got {other:?}"),
+    }
+    ws.close(None).await.unwrap();
+    let answered = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None => return true,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) => return false,
+            }
+        }
+    })
+    .await
+    .expect("the close answered in time");
+    assert!(answered, "the server answers the close handshake");
     tls.server.shutdown().await;
 }
 
