@@ -44,12 +44,6 @@ pub const TRANSPORT_MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// `MAX_CLIENT_FRAME_BYTES`): a larger one grows the buffer for itself and takes a few reads.
 pub const TRANSPORT_READ_BUFFER_BYTES: usize = 1024;
 
-/// Frames queued for the socket are written once they reach this many bytes or when the
-/// session flushes, which it does after every frame except while it catches up on published
-/// frames that queued up meanwhile: those go out in one write (`session`). Small, because
-/// the buffer keeps its size once grown.
-pub const TRANSPORT_WRITE_COALESCE_BYTES: usize = 8 * 1024;
-
 /// Where static files come from.
 #[derive(Clone, Debug, Default)]
 pub struct StaticDirs {
@@ -171,40 +165,23 @@ async fn websocket(
     };
     let peer = Peer { origin, ip, host };
     // The accept loop's connections (plain or TLS) are taken over after the upgrade
-    // (`raw_socket`); axum's extractor still checks the request, and keeps its own handle on
-    // the upgrade.
+    // (`raw_socket`); axum's extractor only checks the request.
     let direct = request
         .extensions()
         .get::<Accepted>()
         .and(request.extensions().get::<OnUpgrade>().cloned());
-    let upgrade = match WebSocketUpgrade::from_request(request, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
-    };
-    if let Some(on_upgrade) = direct {
-        return direct_websocket(app, peer, &headers, on_upgrade, permit);
+    if let Err(rejection) = WebSocketUpgrade::from_request(request, &()).await {
+        return rejection.into_response();
     }
-    let tracked = Arc::clone(&app);
-    upgrade
-        .max_message_size(TRANSPORT_MAX_MESSAGE_BYTES)
-        .max_frame_size(TRANSPORT_MAX_MESSAGE_BYTES)
-        .read_buffer_size(TRANSPORT_READ_BUFFER_BYTES)
-        .write_buffer_size(TRANSPORT_WRITE_COALESCE_BYTES)
-        .on_upgrade(move |socket| {
-            // The session runs as a task of its own rather than inside the upgrade's: the
-            // upgrade's future (hyper's pending upgrade, axum's settings) would otherwise stay
-            // around it for the connection's life, one more level polled and its cache lines
-            // touched on every delivered frame (docs/BENCHMARKS.md, issue 18, session 8).
-            tracked.connections.spawn(async move {
-                // The session's future is made here, inside the block, not captured by it: a
-                // future captured by value and then awaited takes room twice in the task, and
-                // that task is most of what an idle connection costs (docs/BENCHMARKS.md).
-                session::run(app, peer, socket, None).await;
-                // Counted out only when the session is over.
-                drop(permit);
-            });
-            std::future::ready(())
-        })
+    match direct {
+        Some(on_upgrade) => direct_websocket(app, peer, &headers, on_upgrade, permit),
+        None => {
+            // Every connection comes through `listen`, which marks it: a router served some
+            // other way has no socket to take over.
+            tracing::error!("a WebSocket upgrade that did not come through the accept loop");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Answers a checked upgrade request on a connection of the accept loop and serves its

@@ -190,8 +190,7 @@ where
     sink.send(Message::Text(frame)).await.map_err(peer_gone)
 }
 
-/// Queues one frame for the next [`flush`] (the transport writes early only once
-/// `http::TRANSPORT_WRITE_COALESCE_BYTES` are queued).
+/// Queues one frame for the next [`flush`].
 async fn feed_frame<S>(sink: &mut S, frame: Utf8Bytes) -> Result<(), End>
 where
     S: Sink<Message> + Unpin,
