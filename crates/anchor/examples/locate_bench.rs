@@ -22,7 +22,7 @@ fn article(units: usize) -> String {
     let mut seed: u64 = 0x5eed;
     let mut text = String::new();
     let mut n = 0;
-    while text.encode_utf16().count() < units {
+    while image_chat_anchor::units::utf16_len(&text) < units {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         text.push_str(WORDS[(seed >> 33) as usize % WORDS.len()]);
         n += 1;

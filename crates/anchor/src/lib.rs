@@ -43,5 +43,8 @@ pub mod quote;
 pub mod units;
 
 pub use locate::{How, Located, locate, locate_in};
-pub use quote::{AnchorError, CONTEXT_UNITS, MAX_EXACT_UNITS, TextAnchor, describe, describe_in};
+pub use quote::{
+    AnchorError, CONTEXT_UNITS, MAX_EXACT_UNITS, TextAnchor, describe, describe_in,
+    describe_passage,
+};
 pub use units::FlatText;

@@ -175,9 +175,29 @@ pub fn describe_in(text: &FlatText, range: Range<u32>) -> Result<TextAnchor, Anc
     Ok(anchor)
 }
 
+/// The anchor of the first occurrence of `passage` in `text`, for tools and tests that know the
+/// words rather than the offsets (the offsets counted in UTF-16 units, as [`describe`] wants
+/// them). `None` when `passage` is not in `text` or [`describe`] refuses it.
+pub fn describe_passage(text: &str, passage: &str) -> Option<TextAnchor> {
+    let at = text.find(passage)?;
+    let start = u32::try_from(utf16_len(&text[..at])).ok()?;
+    let end = start.checked_add(u32::try_from(utf16_len(passage)).ok()?)?;
+    describe(text, start..end).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describe_passage_counts_the_offsets_in_utf16_units() {
+        // The fox is two UTF-16 units and four UTF-8 bytes: a byte offset would be off by two.
+        let text = "🦊 The quick brown fox jumps.";
+        let a = describe_passage(text, "brown fox").expect("found");
+        assert_eq!((a.start, a.end), (13, 22));
+        assert_eq!(a, describe(text, 13..22).expect("anchor"));
+        assert_eq!(describe_passage(text, "lazy dog"), None);
+    }
 
     #[test]
     fn describe_takes_the_passage_context_and_offsets() {

@@ -88,7 +88,7 @@ fn join(words: &[String]) -> (String, Vec<(u32, u32)>) {
 }
 
 fn units(s: &str) -> u32 {
-    s.encode_utf16().count() as u32
+    image_chat_anchor::units::utf16_len(s) as u32
 }
 
 /// Byte offset of unit offset `u` in `s` (a boundary).

@@ -448,9 +448,7 @@ const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by s
 
 /// A discussion on `passage` of [`ARTICLE`], anchored as the widget anchors it.
 fn on_passage(passage: &str, text: &str) -> ClientMessage {
-    let start = ARTICLE.find(passage).unwrap() as u32;
-    let end = start + passage.encode_utf16().count() as u32;
-    let anchor = image_chat_anchor::describe(ARTICLE, start..end).unwrap();
+    let anchor = image_chat_anchor::describe_passage(ARTICLE, passage).unwrap();
     ClientMessage::CreateChat(image_chat_protocol::CreateChat {
         anchor: image_chat_protocol::Anchor::Text(anchor),
         ..create_op(0.0, 0.0, text)

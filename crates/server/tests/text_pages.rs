@@ -19,10 +19,7 @@ const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by s
 
 /// The text anchor of `passage` in [`ARTICLE`], built by the anchor crate as the widget does.
 fn passage(passage: &str) -> Anchor {
-    let at = ARTICLE.find(passage).expect("in the article");
-    let start = ARTICLE[..at].encode_utf16().count() as u32;
-    let end = start + passage.encode_utf16().count() as u32;
-    Anchor::Text(image_chat_anchor::describe(ARTICLE, start..end).expect("anchors"))
+    Anchor::Text(image_chat_anchor::describe_passage(ARTICLE, passage).expect("in the article"))
 }
 
 fn create_on(anchor: Anchor, text: &str) -> image_chat_protocol::CreateChat {

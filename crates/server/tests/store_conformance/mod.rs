@@ -2070,9 +2070,7 @@ const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; by s
 
 /// The anchor of `passage` in [`ARTICLE`], as the widget builds it.
 fn passage(passage: &str) -> Anchor {
-    let start = ARTICLE.find(passage).expect("in the article") as u32;
-    let end = start + passage.encode_utf16().count() as u32;
-    Anchor::Text(image_chat_anchor::describe(ARTICLE, start..end).expect("anchors"))
+    Anchor::Text(image_chat_anchor::describe_passage(ARTICLE, passage).expect("in the article"))
 }
 
 fn create_on(bid: BroadcastId, chat: &ChatId, anchor: Anchor, text: &str) -> Op {

@@ -718,9 +718,7 @@ pub const ARTICLE: &str = "The harbour at dawn. Fishing boats leave before six; 
 
 /// The anchor of `passage` in [`ARTICLE`], as the widget builds it.
 pub fn passage(passage: &str) -> TextAnchor {
-    let start = ARTICLE.find(passage).expect("in the article") as u32;
-    let end = start + passage.encode_utf16().count() as u32;
-    image_chat_anchor::describe(ARTICLE, start..end).expect("anchors")
+    image_chat_anchor::describe_passage(ARTICLE, passage).expect("in the article")
 }
 
 /// Starts a discussion on `passage` of [`ARTICLE`].
