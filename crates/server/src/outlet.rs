@@ -510,6 +510,20 @@ mod tests {
         }
     }
 
+    /// One read through the outlet, at most 5 bytes (nothing: the end of the stream).
+    async fn read_some(outlet: &Outlet) -> Vec<u8> {
+        let mut space = [0u8; 5];
+        let mut buf = ReadBuf::new(&mut space);
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            poll_fn(|cx| outlet.poll_read(cx, &mut buf)),
+        )
+        .await
+        .expect("in time")
+        .expect("read");
+        buf.filled().to_vec()
+    }
+
     #[tokio::test]
     async fn over_tls_what_the_client_sends_is_read_decrypted_even_when_buffered() {
         use tokio::io::AsyncWriteExt;
@@ -521,30 +535,13 @@ mod tests {
         client.flush().await.expect("flush");
         let mut got = Vec::new();
         while got.len() < 12 {
-            let mut space = [0u8; 5];
-            let mut buf = ReadBuf::new(&mut space);
-            tokio::time::timeout(
-                Duration::from_secs(5),
-                poll_fn(|cx| outlet.poll_read(cx, &mut buf)),
-            )
-            .await
-            .expect("in time")
-            .expect("read");
-            assert!(!buf.filled().is_empty(), "no early end of stream");
-            got.extend_from_slice(buf.filled());
+            let read = read_some(&outlet).await;
+            assert!(!read.is_empty(), "no early end of stream");
+            got.extend(read);
         }
         assert_eq!(got, b"first second");
         // The client's close_notify reads as the end of the stream.
         client.shutdown().await.expect("shutdown");
-        let mut space = [0u8; 5];
-        let mut buf = ReadBuf::new(&mut space);
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            poll_fn(|cx| outlet.poll_read(cx, &mut buf)),
-        )
-        .await
-        .expect("in time")
-        .expect("read");
-        assert!(buf.filled().is_empty(), "end of stream");
+        assert!(read_some(&outlet).await.is_empty(), "end of stream");
     }
 }

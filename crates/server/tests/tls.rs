@@ -189,23 +189,14 @@ async fn wss_viewers_get_each_event_once_in_order_and_posters_their_ack_first() 
         }
     }
     for (poster, sent) in posters.iter_mut().zip(&sent) {
-        let (mut acked, mut seen) = (Vec::new(), 0);
-        while acked.len() < OPS || seen < 2 * OPS {
-            match recv(poster).await {
-                ServerMessage::Ack(ack) => acked.push(ack.broadcast_id),
-                other => {
-                    for event in events(other) {
-                        let id = event.broadcast_id();
-                        assert!(
-                            !sent.contains(id) || acked.contains(id),
-                            "the echo of {id:?} came before its ack"
-                        );
-                        seen += 1;
-                    }
-                }
-            }
+        let mut log = PosterLog::new(sent);
+        while log.acked.len() < OPS || log.events < 2 * OPS {
+            log.see(recv(poster).await);
         }
-        assert_eq!(&acked, sent, "every op answered once, in the order sent");
+        assert_eq!(
+            &log.acked, sent,
+            "every op answered once, in the order sent"
+        );
     }
     for viewer in &mut viewers {
         let mut seqs = Vec::new();

@@ -474,22 +474,14 @@ async fn pipelined_ops_on_a_busy_image_get_each_ack_before_its_echo() {
         }
     }
     for (client, sent) in clients.iter_mut().zip(&sent) {
-        let (mut acked, mut events) = (Vec::new(), 0);
-        while acked.len() < OPS || events < 2 * OPS {
-            match client.recv_skip_presence().await {
-                ServerMessage::Ack(ack) => acked.push(ack.broadcast_id),
-                other => {
-                    let event = expect_event(other);
-                    let id = event.broadcast_id();
-                    assert!(
-                        !sent.contains(id) || acked.contains(id),
-                        "the echo of {id:?} came before its ack"
-                    );
-                    events += 1;
-                }
-            }
+        let mut log = PosterLog::new(sent);
+        while log.acked.len() < OPS || log.events < 2 * OPS {
+            log.see(client.recv_skip_presence().await);
         }
-        assert_eq!(&acked, sent, "every op answered once, in the order sent");
+        assert_eq!(
+            &log.acked, sent,
+            "every op answered once, in the order sent"
+        );
         client.assert_quiet().await;
     }
 }

@@ -260,6 +260,47 @@ impl Client {
     }
 }
 
+/// One poster's view of its pipelined ops: checks that the `ack` of each op it sent reaches it
+/// before the echo of that op's event (PROTOCOL §5), and records what arrived.
+pub struct PosterLog<'a> {
+    sent: &'a [BroadcastId],
+    /// The acks, in the order they came.
+    pub acked: Vec<BroadcastId>,
+    /// Events seen (each of a batch's).
+    pub events: usize,
+}
+
+impl<'a> PosterLog<'a> {
+    pub fn new(sent: &'a [BroadcastId]) -> Self {
+        Self {
+            sent,
+            acked: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// Takes the poster's next message; panics on the echo of an op not acked yet.
+    pub fn see(&mut self, message: ServerMessage) {
+        let events = match message {
+            ServerMessage::Ack(ack) => return self.acked.push(ack.broadcast_id),
+            ServerMessage::Batch(batch) => batch.events,
+            other => vec![
+                other
+                    .into_event()
+                    .unwrap_or_else(|other| panic!("expected an event, got {other:?}")),
+            ],
+        };
+        for event in events {
+            let id = event.broadcast_id();
+            assert!(
+                !self.sent.contains(id) || self.acked.contains(id),
+                "the echo of {id:?} came before its ack"
+            );
+            self.events += 1;
+        }
+    }
+}
+
 pub fn create_op(x: f64, y: f64, text: &str) -> CreateChat {
     CreateChat {
         broadcast_id: BroadcastId::new(new_id()),
