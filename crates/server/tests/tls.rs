@@ -213,22 +213,7 @@ async fn wss_pings_and_a_clients_close_are_answered() {
     // tungstenite's own answers go through the TLS session in order with everything else.
     let tls = start_tls().await;
     let mut ws = join_wss(&tls, "tls-ping").await;
-    ws.send(Message::Ping(b"are you there".to_vec().into()))
-        .await
-        .unwrap();
-    let pong = loop {
-        match tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("an answer in time")
-            .expect("socket open")
-            .unwrap()
-        {
-            Message::Pong(payload) => break payload,
-            Message::Text(_) => continue,
-            other => panic!("expected a pong, got {other:?}"),
-        }
-    };
-    assert_eq!(&pong[..], b"are you there");
+    ping_is_answered(&mut ws).await;
     // The session goes on after it.
     let op = create_op(0.5, 0.5, "still here");
     send(&mut ws, &ClientMessage::CreateChat(op.clone())).await;
@@ -236,19 +221,7 @@ async fn wss_pings_and_a_clients_close_are_answered() {
         ServerMessage::Ack(ack) => assert_eq!(ack.broadcast_id, op.broadcast_id),
         other => panic!("expected ack, got {other:?}"),
     }
-    ws.close(None).await.unwrap();
-    let answered = tokio::time::timeout(WAIT, async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Close(_))) | None => return true,
-                Some(Ok(_)) => continue,
-                Some(Err(_)) => return false,
-            }
-        }
-    })
-    .await
-    .expect("the close answered in time");
-    assert!(answered, "the server answers the close handshake");
+    close_is_answered(&mut ws).await;
     tls.server.shutdown().await;
 }
 

@@ -519,45 +519,16 @@ async fn an_image_with_more_viewers_than_one_pump_takes_reaches_each_once_in_ord
 
 #[tokio::test]
 async fn websocket_pings_and_a_clients_close_are_answered_on_the_raw_socket() {
-    // The server writes plain-TCP sockets itself (`raw_socket`); tungstenite's own answers (a
-    // pong, the reply to a close) go through the same writer, in order with everything else.
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
+    // The server writes the sockets itself (`raw_socket`); tungstenite's own answers (a pong,
+    // the reply to a close) go through the same writer, in order with everything else.
     let server = TestServer::start().await;
     let mut a = Client::join(server.addr(), "img").await;
-    a.ws.send(Message::Ping(b"are you there".to_vec().into()))
-        .await
-        .unwrap();
-    let pong = loop {
-        match tokio::time::timeout(std::time::Duration::from_secs(5), a.ws.next())
-            .await
-            .expect("an answer in time")
-            .expect("socket open")
-            .unwrap()
-        {
-            Message::Pong(payload) => break payload,
-            Message::Text(_) => continue,
-            other => panic!("expected a pong, got {other:?}"),
-        }
-    };
-    assert_eq!(&pong[..], b"are you there");
+    ping_is_answered(&mut a.ws).await;
     // The session goes on after it.
     commit(
         &mut a,
         ClientMessage::CreateChat(create_op(0.5, 0.5, "still here")),
     )
     .await;
-    a.ws.close(None).await.unwrap();
-    let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-        loop {
-            match a.ws.next().await {
-                Some(Ok(Message::Close(_))) | None => return true,
-                Some(Ok(_)) => continue,
-                Some(Err(_)) => return false,
-            }
-        }
-    })
-    .await
-    .expect("the close answered in time");
-    assert!(end, "the server answers the close handshake");
+    close_is_answered(&mut a.ws).await;
 }

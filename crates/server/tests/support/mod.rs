@@ -260,6 +260,49 @@ impl Client {
     }
 }
 
+/// Sends a WebSocket ping and waits for its pong (the session's frames in between are skipped).
+pub async fn ping_is_answered<S>(ws: &mut WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
+    let pong = loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("socket open")
+            .unwrap()
+        {
+            Message::Pong(payload) => break payload,
+            Message::Text(_) => continue,
+            other => panic!("expected a pong, got {other:?}"),
+        }
+    };
+    assert_eq!(&pong[..], b"are you there");
+}
+
+/// Closes the socket and checks that the server answers the close handshake.
+pub async fn close_is_answered<S>(ws: &mut WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    ws.close(None).await.unwrap();
+    let answered = tokio::time::timeout(WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(_))) | None => return true,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) => return false,
+            }
+        }
+    })
+    .await
+    .expect("the close answered in time");
+    assert!(answered, "the server answers the close handshake");
+}
+
 /// One poster's view of its pipelined ops: checks that the `ack` of each op it sent reaches it
 /// before the echo of that op's event (PROTOCOL §5), and records what arrived.
 pub struct PosterLog<'a> {
