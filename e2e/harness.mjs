@@ -2,7 +2,7 @@
 // on 127.0.0.1:0 with a fresh SQLite file, and Debian's Chromium through playwright-core (never a
 // downloaded browser). Every process started here is stopped by the returned handles.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -26,9 +26,10 @@ export function waitFor(page, fn, arg) {
 /**
  * Starts a server. `dbDir` lets a test restart a server on the same database file.
  * `assets: false` gives no --www-dir / --pkg-dir: the widget built into the binary is served.
- * Resolves once the server printed its bound address.
+ * `tls: true` serves https:// and wss:// itself, with a self-signed certificate made for the run
+ * (browsers must then be told to accept it). Resolves once the server printed its bound address.
  */
-export async function startServer({ dbDir, port = 0, args = [], assets = true } = {}) {
+export async function startServer({ dbDir, port = 0, args = [], assets = true, tls = false } = {}) {
   const dir = dbDir ?? mkdtempSync(join(tmpdir(), 'image-chat-e2e-'));
   if (!existsSync(SERVER_BIN)) {
     throw new Error(`server binary missing at ${SERVER_BIN}: run cargo build -p image-chat-server (scripts/test.sh does)`);
@@ -40,6 +41,7 @@ export async function startServer({ dbDir, port = 0, args = [], assets = true } 
       '--listen', `127.0.0.1:${port}`,
       '--database', join(dir, 'e2e.db'),
       ...(assets ? ['--www-dir', join(ROOT, 'www'), '--pkg-dir', join(ROOT, 'pkg')] : []),
+      ...(tls ? selfSignedTlsArgs(dir) : []),
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' } },
@@ -50,7 +52,7 @@ export async function startServer({ dbDir, port = 0, args = [], assets = true } 
     const timer = setTimeout(() => reject(new Error('server did not start in time')), WAIT_MS);
     lines.once('line', (line) => {
       clearTimeout(timer);
-      const m = /listening on (http:\/\/\S+)/.exec(line);
+      const m = /listening on (https?:\/\/\S+)/.exec(line);
       m ? resolve(m[1]) : reject(new Error(`unexpected server output: ${line}`));
     });
     child.once('exit', () => reject(new Error('server exited before listening')));
@@ -76,6 +78,21 @@ export async function startServer({ dbDir, port = 0, args = [], assets = true } 
       if (!dbDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost, made for one test in `dir` (openssl,
+ * P-256, valid for a day): the server's `--tls-cert` / `--tls-key` arguments.
+ */
+function selfSignedTlsArgs(dir) {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+  ], { stdio: 'ignore' });
+  return ['--tls-cert', cert, '--tls-key', key];
 }
 
 const CHROMIUM_ARGS = [

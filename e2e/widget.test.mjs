@@ -22,10 +22,10 @@ after(async () => {
   await browser?.close();
 });
 
-/** Runs `body` with a fresh server; stops it (and removes its database, and closes its demo
- *  site) afterwards. */
-async function withServer(body) {
-  const server = await startServer();
+/** Runs `body` with a fresh server (`options` for startServer); stops it (and removes its
+ *  database, and closes its demo site) afterwards. */
+async function withServer(body, options = {}) {
+  const server = await startServer(options);
   try {
     await body(server);
   } finally {
@@ -158,6 +158,34 @@ test('two users: create, reply, edit, delete — live both ways, own changes onc
     await ctxA.close();
     await ctxB.close();
   });
+});
+
+test('the server\'s own TLS: two users live over wss://, written by the server itself', async () => {
+  await withServer(async (server) => {
+    // The server speaks only TLS on its port, so a widget that reaches "live" is on wss://.
+    assert.match(server.url, /^https:\/\//);
+    // The certificate is made for this run; the browsers accept it as they would a real one.
+    const options = { viewport: { width: 1100, height: 900 }, ignoreHTTPSErrors: true };
+    const ctxA = await browser.newContext(options);
+    const ctxB = await browser.newContext(options);
+    const a = await openDemo(ctxA, server);
+    const b = await openDemo(ctxB, server);
+
+    const [created] = await placeMarker(a, 0.6, 0.3, 'Does this reach you over TLS?');
+    assert.ok(created, 'the marker is shown at once');
+    const { chatId } = created;
+    await waitMarker(b, chatId);
+    await waitFor(a, (id) => !document.querySelector(`.image-chat-marker[data-chat-id="${id}"]`).hasAttribute('data-pending'), chatId);
+    assert.equal(await markerCount(a, chatId), 1, 'the echo is not applied twice');
+
+    // A's thread stays open after posting: B's reply shows up there.
+    await openThread(b, chatId);
+    await b.locator(`.image-chat-thread[data-chat-id="${chatId}"] .image-chat-compose textarea`).fill('Yes, encrypted.');
+    await b.locator(`.image-chat-thread[data-chat-id="${chatId}"] [data-action=reply]`).click();
+    await waitComments(a, chatId, ['Does this reach you over TLS?', 'Yes, encrypted.']);
+    await ctxA.close();
+    await ctxB.close();
+  }, { tls: true });
 });
 
 test('cross-tab: one person in two tabs stays in sync both ways', async () => {

@@ -3,16 +3,25 @@
 # needs on a fresh machine: the wasm32 Rust target, the pinned nightly with rust-src for the
 # widget's release build (scripts/widget-toolchain.sh), wasm-bindgen-cli at the exact version in
 # Cargo.lock, wasm-pack, the npm dev tools (binaryen's wasm-opt, terser, playwright-core), and for
-# tests Debian's chromium + chromium-driver, a running Redis (Debian's redis-server, started
-# when nothing answers on 6379) and a running PostgreSQL with database `test` (Debian's
-# postgresql, a throwaway cluster started when nothing answers on 5432). Idempotent and quiet
-# when everything is there already.
+# tests Debian's chromium + chromium-driver, openssl (the certificate of the e2e test on the
+# server's own TLS), a running Redis (Debian's redis-server, started when nothing answers on
+# 6379) and a running PostgreSQL with database `test` (Debian's postgresql, a throwaway cluster
+# started when nothing answers on 5432). Idempotent and quiet when everything is there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose=${1:-test}
 export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '[setup] %s\n' "$*"; }
+
+# Debian packages and database clusters need root: `sudo` when not root.
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
+
+apt_install() {
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@"
+}
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
@@ -61,10 +70,12 @@ if [ "$purpose" = test ]; then
   fi
   if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     say "installing Debian's chromium and chromium-driver"
-    sudo_cmd=""
-    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium chromium-driver
+    apt_install chromium chromium-driver
+  fi
+  # openssl makes the self-signed certificate of the e2e test on the server's own TLS.
+  if ! command -v openssl >/dev/null 2>&1; then
+    say "installing Debian's openssl"
+    apt_install openssl
   fi
 
   # Redis for the cluster tests (broker, presence, ordering): the server at 127.0.0.1:6379, or
@@ -73,10 +84,7 @@ if [ "$purpose" = test ]; then
   # mid-stream start private ones. The tests fail, never skip, without it.
   if ! command -v redis-server >/dev/null 2>&1; then
     say "installing Debian's redis-server"
-    sudo_cmd=""
-    if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server
+    apt_install redis-server
   fi
   redis_url=${IMAGE_CHAT_TEST_REDIS_URL:-redis://127.0.0.1:6379}
   redis_hostport=${redis_url#redis://}
@@ -126,10 +134,7 @@ if [ "$purpose" = test ]; then
     fi
     if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
       say "installing Debian's postgresql"
-      sudo_cmd=""
-      if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
-      $sudo_cmd apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql
+      apt_install postgresql
       # The package may start its own cluster on 5432 (password authentication over TCP): stop
       # it, the tests' cluster below takes the port.
       if command -v pg_lsclusters >/dev/null 2>&1; then
