@@ -9,19 +9,16 @@
 
 mod support;
 
-use std::sync::Arc;
-
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use image_chat_protocol::{ClientMessage, ServerMessage};
 use image_chat_server::config::{self, Cli, Command};
 use image_chat_server::{RunningServer, StartError};
-use rustls::RootCertStore;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::CertificateDer;
+use support::wss::Wss;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 
 struct Tls {
@@ -72,35 +69,9 @@ async fn start_tls() -> Tls {
     }
 }
 
-fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-type Wss = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
-
 /// Opens wss://localhost:PORT/ws.
 async fn wss(tls: &Tls) -> Wss {
-    let port = tls.server.local_addr().port();
-    let tcp = TcpStream::connect(tls.server.local_addr()).await.unwrap();
-    let name = ServerName::try_from("localhost").unwrap();
-    let stream = tokio::time::timeout(WAIT, connector(&tls.cert).connect(name, tcp))
-        .await
-        .expect("TLS handshake timed out")
-        .unwrap();
-    let url = format!("wss://localhost:{port}/ws");
-    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
-        .await
-        .expect("WebSocket handshake timed out")
-        .unwrap();
-    ws
+    support::wss::connect(tls.server.local_addr(), &tls.cert).await
 }
 
 async fn send(ws: &mut Wss, message: &ClientMessage) {

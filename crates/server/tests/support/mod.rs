@@ -1,10 +1,12 @@
 //! Test support: a real server on 127.0.0.1:0 over a SQLite file in a temp dir, and a small
-//! protocol client over real WebSockets (tokio-tungstenite). Every wait is bounded.
+//! protocol client over real WebSockets (tokio-tungstenite), ws:// or wss:// ([`wss`]). Every
+//! wait is bounded.
 
 #![allow(dead_code, missing_docs, clippy::unwrap_used)]
 
 pub mod api;
 pub mod process;
+pub mod wss;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ use image_chat_server::http::StaticDirs;
 use image_chat_server::store::sqlite::{SqliteConfig, SqliteStore};
 use image_chat_server::tenant::Tenants;
 use image_chat_server::{RunningServer, Security, ServerParts};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -90,6 +93,24 @@ impl TestServer {
     }
 }
 
+/// A server over a database on tmpfs when there is one (tests that commit hundreds of events
+/// measure fan-out, not the disk's fsync), with no abuse limits (one client pipelining hundreds
+/// of ops would rightly be refused), serving wss:// with `tls`. The directory must outlive it.
+pub async fn start_unlimited(
+    limits: SessionLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> (RunningServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    let security = Security {
+        limits: image_chat_server::limits::Limits::unlimited(),
+        tls,
+    };
+    let server = start_with_security(&dir.path().join("db"), 1000, limits, security).await;
+    (server, dir)
+}
+
 pub async fn start_on(db: &Path, retention: u64, limits: SessionLimits) -> RunningServer {
     start_with_security(db, retention, limits, Security::default()).await
 }
@@ -127,8 +148,10 @@ pub async fn start_with_security(
 
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-pub struct Client {
-    pub ws: Socket,
+/// A protocol client over a WebSocket on `S`: plain TCP by default, or a TLS stream
+/// ([`wss`]). Only opening a plain socket is specific to `S`; the rest is the same over both.
+pub struct Client<S = MaybeTlsStream<TcpStream>> {
+    pub ws: WebSocketStream<S>,
     pub welcome: Option<Welcome>,
 }
 
@@ -175,13 +198,19 @@ impl Client {
     }
 
     pub async fn join_with(addr: SocketAddr, hello: Hello) -> Self {
-        let mut client = Self::open(addr, None).await;
-        client.send(&ClientMessage::Hello(hello)).await;
-        match client.recv().await {
-            ServerMessage::Welcome(w) => client.welcome = Some(w),
+        Self::open(addr, None).await.say_hello(hello).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
+    /// Says `hello` on an open socket and reads the welcome.
+    pub async fn say_hello(mut self, hello: Hello) -> Self {
+        self.send(&ClientMessage::Hello(hello)).await;
+        match self.recv().await {
+            ServerMessage::Welcome(w) => self.welcome = Some(w),
             other => panic!("expected welcome, got {other:?}"),
         }
-        client
+        self
     }
 
     pub fn welcome(&self) -> &Welcome {
@@ -379,7 +408,10 @@ pub fn delete_op(chat: &ChatId) -> DeleteChat {
 }
 
 /// Sends an op and returns the ack's seq, without reading further.
-pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
+pub async fn send_for_ack<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut Client<S>,
+    message: ClientMessage,
+) -> u64 {
     client.send(&message).await;
     match client.recv_skip_presence().await {
         ServerMessage::Ack(ack) => ack.seq,
@@ -388,7 +420,10 @@ pub async fn send_for_ack(client: &mut Client, message: ClientMessage) -> u64 {
 }
 
 /// Sends an op, returns its ack's seq and consumes its echo (which follows the ack).
-pub async fn commit(client: &mut Client, message: ClientMessage) -> u64 {
+pub async fn commit<S: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut Client<S>,
+    message: ClientMessage,
+) -> u64 {
     let seq = send_for_ack(client, message).await;
     match client.recv_skip_presence().await.into_event() {
         Ok(e) if e.seq() == seq => {}
