@@ -5,11 +5,17 @@
 //! The files stay in the directory for the server's whole life, so a restart on the same
 //! address (the storm scenario) and a sibling node (the hop scenario) present the same
 //! certificate, and clients keep trusting it.
+//!
+//! WebSocket clients get their TLS from tokio-tungstenite; [`connect`] is the handshake of the
+//! raw attackers of the hostile scenario, which speak HTTP themselves.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 /// The name the certificate is for, sent as SNI and checked by the clients. Their TCP
 /// connections still go to the server's loopback address, without a name lookup.
@@ -76,24 +82,34 @@ impl ServerTls {
     }
 }
 
+/// Completes a TLS handshake over `tcp` as a client of [`NAME`] with `config` (which trusts only
+/// the spawned server's certificate).
+pub async fn connect(
+    config: &Arc<ClientConfig>,
+    tcp: TcpStream,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    // A constant, valid DNS name: the error cannot happen, but is an error rather than a panic.
+    let name = ServerName::try_from(NAME)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    tokio_rustls::TlsConnector::from(Arc::clone(config))
+        .connect(name, tcp)
+        .await
+}
+
+/// Test servers that present a generated certificate, as the image-chat server does.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     #![allow(clippy::unwrap_used)]
 
     use std::sync::Arc;
 
-    use futures_util::{SinkExt, StreamExt};
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    use tokio::net::TcpListener;
-    use tokio_tungstenite::MaybeTlsStream;
-    use tokio_tungstenite::tungstenite::Message;
 
-    use super::*;
-    use crate::client::{self, Endpoint};
+    use super::ServerTls;
 
     /// A rustls server from the PEM files `generate` wrote, as the image-chat server loads them.
-    fn acceptor(tls: &ServerTls) -> tokio_rustls::TlsAcceptor {
+    pub(crate) fn acceptor(tls: &ServerTls) -> tokio_rustls::TlsAcceptor {
         let certs = CertificateDer::pem_file_iter(&tls.cert)
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
@@ -108,6 +124,22 @@ mod tests {
             .unwrap();
         tokio_rustls::TlsAcceptor::from(Arc::new(config))
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::MaybeTlsStream;
+    use tokio_tungstenite::tungstenite::Message;
+
+    use super::test_support::acceptor;
+    use super::*;
+    use crate::client::{self, Endpoint};
 
     /// Serves one wss:// connection that echoes one text frame; returns the SNI it was given.
     async fn echo_once(
