@@ -256,10 +256,26 @@ impl Outlet {
         if !state.unsent.is_empty() || state.transport.has_output() {
             return Poll::Ready(Signal::Backlog);
         }
+        Self::wake_later(&mut state, cx);
+        Poll::Pending
+    }
+
+    /// Registers the session's task for the next [`Signal`].
+    fn wake_later(state: &mut State, cx: &Context<'_>) {
         match &mut state.session {
             Some(waker) => waker.clone_from(cx.waker()),
             None => state.session = Some(cx.waker().clone()),
         }
+    }
+
+    /// Ready with the close code once the pump ended the connection; pending (the task
+    /// registered) until then. What the session waits on while it drains a backlog.
+    pub fn poll_ended(&self, cx: &mut Context<'_>) -> Poll<CloseCode> {
+        let mut state = self.state();
+        if let Some(code) = state.ended {
+            return Poll::Ready(code);
+        }
+        Self::wake_later(&mut state, cx);
         Poll::Pending
     }
 

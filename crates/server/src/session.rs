@@ -109,14 +109,17 @@ async fn serve_connection<C, E>(
     };
     let end = if conn.stalled() {
         tracing::info!("slow consumer disconnected (send timed out)");
-        // The peer's socket accepted nothing for the whole budget: the close frame can only
-        // reach it if it starts reading again at once. A short try, then the TCP connection
-        // is dropped (the peer then sees it end without a close frame, 1006).
-        conn.set_budget(app.limits.send_timeout.min(STALLED_CLOSE_GRACE));
         End::Close(CloseCode::SlowConsumer)
     } else {
         end
     };
+    if matches!(end, End::Close(CloseCode::SlowConsumer)) {
+        // A slow consumer's socket may be full (a send stalled, or its backlog went over its
+        // bound): the close frame can only reach it if it starts reading again at once. A
+        // short try, then the TCP connection is dropped (the peer then sees it end without a
+        // close frame, 1006).
+        conn.set_budget(app.limits.send_timeout.min(STALLED_CLOSE_GRACE));
+    }
     if let End::Close(code) = end {
         let frame = CloseFrame {
             code: code.code(),
@@ -479,7 +482,7 @@ where
             Wake::Shutdown => break End::Close(CloseCode::ServiceRestart),
             Wake::Idle => break End::Close(CloseCode::Timeout),
             Wake::Outlet(Signal::Backlog) => {
-                if let Err(end) = flush(conn).await {
+                if let Err(end) = delivery.drain(conn).await {
                     break end;
                 }
             }
@@ -655,6 +658,24 @@ impl Delivery {
     fn release(&self, acked: Option<u64>, last: bool) {
         if let Delivery::Direct { outlet, .. } = self {
             outlet.release(acked, last);
+        }
+    }
+
+    /// Writes out the socket's backlog, unless the pump ends the connection meanwhile (it went
+    /// over its bound while the peer read nothing): that ends the session at once, where
+    /// waiting for the flush would keep a peer that stopped reading until the send timeout.
+    async fn drain<S>(&self, sink: &mut S) -> Result<(), End>
+    where
+        S: Sink<Message> + Unpin,
+        S::Error: Display,
+    {
+        let Delivery::Direct { outlet, .. } = self else {
+            return flush(sink).await;
+        };
+        let ended = pin!(poll_fn(|cx| outlet.poll_ended(cx)));
+        match futures_util::future::select(pin!(flush(sink)), ended).await {
+            Either::Left((flushed, _)) => flushed,
+            Either::Right((code, _)) => Err(End::Close(code)),
         }
     }
 }

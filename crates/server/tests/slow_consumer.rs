@@ -44,14 +44,10 @@ async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
 
 /// The backlog bound ends a connection by itself: once `backlog_frames` published frames wait
 /// for a client that reads nothing, it is closed with 4000, long before its send timeout. With
-/// a 20 s send timeout the scenario's rounds (bounded by WAIT, 10 s) must see the cut.
-///
-/// Ignored because it fails today: the pump ends the outlet at the bound (`Outlet::publish`),
-/// but the session, blocked in the flush of that backlog, is not woken by the end (only its
-/// main loop polls the outlet's signal), so the connection stays open, and counted in presence,
-/// until the flush's send timeout expires.
+/// a 20 s send timeout the scenario's rounds (bounded by WAIT, 10 s) must see the cut. (The
+/// session, blocked in the flush of that backlog, is woken by the pump's end: before, the
+/// connection stayed open, and counted in presence, until the send timeout.)
 #[tokio::test]
-#[ignore = "an outlet ended by its backlog bound closes only at the send timeout"]
 async fn a_client_over_its_backlog_bound_is_cut_off_before_its_send_timeout() {
     let limits = image_chat_server::app::SessionLimits {
         send_timeout: std::time::Duration::from_secs(20),
