@@ -9,18 +9,15 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use image_chat_protocol::{ClientMessage, Hello, ServerMessage, TenantId};
-use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, ServerName};
 use support::api::request;
 use support::process::ServerProcess;
 use support::*;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -73,20 +70,10 @@ async fn wss(
     trusted: &[&Cert],
     origin: &str,
 ) -> (Wss, CertificateDer<'static>) {
-    let mut roots = RootCertStore::empty();
-    for cert in trusted {
-        roots.add(cert.der.clone()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let tcp = TcpStream::connect(server.addr).await.unwrap();
     let stream = tokio::time::timeout(
         WAIT,
-        TlsConnector::from(Arc::new(config))
+        support::wss::connector(trusted.iter().map(|cert| &cert.der))
             .connect(ServerName::try_from("localhost").unwrap(), tcp),
     )
     .await

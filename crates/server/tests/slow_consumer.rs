@@ -12,13 +12,10 @@ use slow_consumer_support as scenario;
 use support::{Client, WAIT, hello};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-#[tokio::test]
-async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
-    let (server, _dir) = scenario::start(None).await;
-    let addr = server.local_addr();
-    let mut publisher = Client::join(addr, scenario::IMAGE).await;
-    let mut watcher = Client::join(addr, scenario::IMAGE).await;
-    // A socket with a tiny receive buffer that says hello and then reads nothing.
+/// A ws:// client on a socket with a tiny receive buffer that says hello and then reads nothing.
+async fn never_reading_client(
+    addr: std::net::SocketAddr,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
     let tcp = scenario::small_receive_buffer(addr).await;
     let request = format!("ws://{addr}/ws").into_client_request().unwrap();
     let (mut slow, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, tcp))
@@ -26,6 +23,16 @@ async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
         .expect("WebSocket handshake timed out")
         .unwrap();
     scenario::say_hello_only(&mut slow).await;
+    slow
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
+    let (server, _dir) = scenario::start(None).await;
+    let addr = server.local_addr();
+    let mut publisher = Client::join(addr, scenario::IMAGE).await;
+    let mut watcher = Client::join(addr, scenario::IMAGE).await;
+    let mut slow = never_reading_client(addr).await;
 
     let resume = scenario::slow_one_is_cut_off_and_others_keep_receiving(
         server.app(),
@@ -58,13 +65,7 @@ async fn a_client_over_its_backlog_bound_is_cut_off_before_its_send_timeout() {
     let addr = server.local_addr();
     let mut publisher = Client::join(addr, scenario::IMAGE).await;
     let mut watcher = Client::join(addr, scenario::IMAGE).await;
-    let tcp = scenario::small_receive_buffer(addr).await;
-    let request = format!("ws://{addr}/ws").into_client_request().unwrap();
-    let (mut slow, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, tcp))
-        .await
-        .expect("WebSocket handshake timed out")
-        .unwrap();
-    scenario::say_hello_only(&mut slow).await;
+    let mut slow = never_reading_client(addr).await;
     scenario::slow_one_is_cut_off_and_others_keep_receiving(
         server.app(),
         &mut publisher,

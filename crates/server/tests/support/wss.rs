@@ -38,10 +38,14 @@ impl SelfSigned {
     }
 }
 
-/// A rustls client that trusts only `cert`.
-pub fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
+/// A rustls client that trusts only these certificates.
+pub fn connector<'a>(
+    trusted: impl IntoIterator<Item = &'a CertificateDer<'static>>,
+) -> TlsConnector {
     let mut roots = RootCertStore::empty();
-    roots.add(cert.clone()).unwrap();
+    for cert in trusted {
+        roots.add(cert.clone()).unwrap();
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -55,7 +59,7 @@ pub fn connector(cert: &CertificateDer<'static>) -> TlsConnector {
 /// upgrade to wss://localhost:PORT/ws over `tcp`, connected to `addr`.
 pub async fn upgrade(addr: SocketAddr, cert: &CertificateDer<'static>, tcp: TcpStream) -> Wss {
     let name = ServerName::try_from("localhost").unwrap();
-    let stream = tokio::time::timeout(WAIT, connector(cert).connect(name, tcp))
+    let stream = tokio::time::timeout(WAIT, connector([cert]).connect(name, tcp))
         .await
         .expect("TLS handshake timed out")
         .unwrap();
