@@ -106,6 +106,9 @@ if [ "$part" != 1 ]; then
   lg "4 bytes" "${extra[@]}" bytes
   lg "5 storm" "${extra[@]}" storm --clients "$(n 5000 200)" --images "$(n 50 10)"
   lg "6 hostile" "${extra[@]}" hostile --clients "$(n 1000 100)" --rate 10 --duration-secs "$secs" --slowloris "$(n 500 20)" --slow-readers "$(n 50 5)" --junk 20 --junk-rate 50 --snapshot-readers 4
+  # The server's own TLS (a certificate made for the run): fan-out and hostile traffic over wss.
+  lg "9 fanout 1000 over TLS" "${extra[@]}" --tls load --clients "$(n 1000 200)" --images 1 --publishers 1 --rate 10 --duration-secs "$secs"
+  lg "9 hostile over TLS" "${extra[@]}" --tls hostile --clients "$(n 1000 100)" --rate 10 --duration-secs "$secs" --slowloris "$(n 500 20)" --slow-readers "$(n 50 5)" --junk 20 --junk-rate 50 --snapshot-readers 4
 fi
 echo
 echo "## Side by side (medians; ratios > 1: image-chat better)"
