@@ -482,7 +482,10 @@ where
             Wake::Shutdown => break End::Close(CloseCode::ServiceRestart),
             Wake::Idle => break End::Close(CloseCode::Timeout),
             Wake::Outlet(Signal::Backlog) => {
-                if let Err(end) = delivery.drain(conn).await {
+                // Boxed: the loop's state is most of what an idle connection costs, and this
+                // future (a flush raced against the pump's end) is only made when a socket
+                // backs up.
+                if let Err(end) = Box::pin(delivery.drain(conn)).await {
                     break end;
                 }
             }
