@@ -320,10 +320,21 @@ test('keyboard only: select text with the keys, discuss it, reach every discussi
       }
       assert.ok(found, 'the keyboard selection button is reachable with Tab');
       await p.keyboard.press('Enter');
+      // The browser tells the page about a selection change in a task of its own, so keys
+      // pressed back to back (faster than any person) can reach the widget before the change
+      // does. This listener comes after the widget's: once it has seen the final selection,
+      // so has the widget.
+      await p.evaluate(() => {
+        window.seenSelection = '';
+        document.addEventListener('selectionchange', () => {
+          window.seenSelection = document.getSelection().toString();
+        });
+      });
       // Past "The lake at dusk" and into the first paragraph: two words, then select two more.
       for (let i = 0; i < 6; i++) await p.keyboard.press('Control+ArrowRight');
       for (let i = 0; i < 2; i++) await p.keyboard.press('Control+Shift+ArrowRight');
       await waitFor(p, () => !document.querySelector('.image-chat-prompt').hidden);
+      await waitFor(p, () => window.seenSelection !== '' && window.seenSelection === document.getSelection().toString());
       const selected = await p.evaluate(() => document.getSelection().toString());
       assert.ok(selected.trim().split(/\s+/).length >= 2, `selected "${selected}"`);
       await p.keyboard.press('Enter');
