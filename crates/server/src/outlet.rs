@@ -53,8 +53,6 @@ struct State {
     held: VecDeque<(Option<u64>, Bytes)>,
     holding: bool,
     ended: Option<CloseCode>,
-    /// TLS's close_notify was queued (after everything else).
-    notified: bool,
     /// The socket failed: nothing more is written (the session sees the failure when it reads).
     broken: bool,
     /// The session's task, woken for a [`Signal`].
@@ -82,7 +80,6 @@ impl Outlet {
                 held: VecDeque::new(),
                 holding: false,
                 ended: None,
-                notified: false,
                 broken: false,
                 session: None,
             }),
@@ -236,13 +233,8 @@ impl Outlet {
             Poll::Ready(Ok(())) => {}
             other => return other,
         }
-        {
-            let mut state = self.state();
-            if !state.notified {
-                state.notified = true;
-                state.transport.close_notify();
-            }
-        }
+        // Queued once however often this is polled: rustls sends close_notify only once.
+        self.state().transport.close_notify();
         self.poll_flush(cx)
     }
 

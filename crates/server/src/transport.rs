@@ -138,7 +138,8 @@ impl Transport {
         }
     }
 
-    /// Tells the peer that nothing more will be written (TLS's `close_notify`).
+    /// Tells the peer that nothing more will be written (TLS's `close_notify`). Idempotent:
+    /// rustls queues the alert only the first time.
     pub fn close_notify(&mut self) {
         if let Self::Tls(conn) = self {
             conn.send_close_notify();
