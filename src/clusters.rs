@@ -20,9 +20,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Document, Element};
 
 use crate::dom::Clones;
-use crate::dom::clones::{children, flag_children};
+use crate::dom::clones::children;
 use crate::dom::plain::{self, focus, set_style};
-use crate::geometry::{push_percent, px};
+use crate::geometry::{place_style, push_place_style, px};
 use crate::grouping::{self, Group};
 use crate::i18n::{Locale, decimal};
 
@@ -97,28 +97,19 @@ impl Clusters {
         Some(grouping::groups(&centres, self.size))
     }
 
-    /// Draws `groups` (from [`Clusters::groups`]) over the markers of `order` (creation order =
-    /// their places in `layer`), writing only what changed: `data-clustered` on the first
-    /// `clustered.len()` markers that joined or left a group (one call into JS; the markers
-    /// from `fresh` on were created without it, and are not checked; the caller creates the
-    /// others with it as `clustered` says), and the cluster buttons of the groups that changed
-    /// (all at once in one call when every group is new, as after a snapshot).
-    #[allow(clippy::too_many_arguments)]
+    /// Draws `groups` (from [`Clusters::groups`]) over the markers of `order` (their members'
+    /// `data-clustered` is the caller's), writing only what changed: the cluster buttons of the
+    /// groups that changed (all at once in one call when every group is new, as after a
+    /// snapshot).
     pub fn update(
         &mut self,
-        layer: &Element,
         order: &[Rc<ChatView>],
         groups: &[Group],
-        clustered: &[bool],
-        fresh: usize,
         chats: &SortedMap<ChatId, Rc<ChatView>>,
         (width, height): (f64, f64),
         locale: Locale,
         marker: &dyn Fn(&ChatId) -> Option<Element>,
     ) -> Result<(), JsValue> {
-        if !clustered.is_empty() {
-            flag_children(layer, clustered, "data-clustered", fresh)?;
-        }
         let drawn: Vec<Drawn> = groups
             .iter()
             .map(|g| drawn(g, order, width, height))
@@ -150,7 +141,7 @@ impl Clusters {
                 let n = d.members.len();
                 batch.value(d.members[0].id.as_str());
                 batch.value_with(|out| write_u64(n as u64, out));
-                batch.value_with(|out| push_style_of(out, d));
+                batch.value_with(|out| push_place_style(out, d.frac));
                 batch.value(&locale.cluster(n));
                 batch.value_with(|out| write_u64(n as u64, out));
                 batch.flags(&[]);
@@ -188,7 +179,7 @@ impl Clusters {
                         plain::set(&b, "aria-label", &locale.cluster(d.members.len()));
                     }
                     if o.frac != d.frac {
-                        plain::set(&b, "style", &style_of(&d));
+                        plain::set(&b, "style", &place_style(d.frac));
                     }
                     b
                 }
@@ -197,7 +188,7 @@ impl Clusters {
                     let count = decimal(d.members.len() as u64);
                     plain::set(&b, "data-cluster", leader.as_str());
                     plain::set(&b, "data-count", &count);
-                    plain::set(&b, "style", &style_of(&d));
+                    plain::set(&b, "style", &place_style(d.frac));
                     plain::set(&b, "aria-label", &locale.cluster(d.members.len()));
                     plain::set(
                         &b,
@@ -295,15 +286,16 @@ impl Clusters {
         let places = grouping::fan(group.at, group.members.len(), gap, width, height);
         let mut first = None;
         for (member, (x, y)) in group.members.iter().zip(places) {
-            let (Some(m), Some((fx, fy))) = (
+            let (Some(m), Some(point)) = (
                 marker(&member.id),
-                chats
-                    .get(&member.id)
-                    .and_then(|c| c.point())
-                    .map(|(cx, cy)| (cx * width, cy * height)),
+                chats.get(&member.id).and_then(|c| c.point()),
             ) else {
                 continue;
             };
+            // Hidden in the group, it may have been created without its place (`Ui::recluster`);
+            // the fan shifts it from there.
+            plain::set(&m, "style", &place_style(point));
+            let (fx, fy) = (point.0 * width, point.1 * height);
             set_style(&m, "--ic-fx", &px(x - fx));
             set_style(&m, "--ic-fy", &px(y - fy));
             plain::set(&m, "data-fanned", "");
@@ -353,21 +345,6 @@ impl Clusters {
         self.drawn.clear();
         self.expanded = None;
     }
-}
-
-/// A cluster button's `style`: its place, in percent of the overlay.
-fn style_of(d: &Drawn) -> String {
-    let mut style = String::with_capacity(24);
-    push_style_of(&mut style, d);
-    style
-}
-
-/// Appends [`style_of`]'s text to `out`.
-fn push_style_of(out: &mut String, d: &Drawn) {
-    out.push_str("left:");
-    push_percent(out, d.frac.0);
-    out.push_str(";top:");
-    push_percent(out, d.frac.1);
 }
 
 fn drawn(g: &Group, order: &[Rc<ChatView>], width: f64, height: f64) -> Drawn {

@@ -161,6 +161,23 @@ pub fn percent(fraction: f64) -> String {
     out
 }
 
+/// An element's place in the overlay as its one `style` attribute (`left:37.5%;top:10%`):
+/// a marker's or a cluster button's. One attribute is the cheapest to write (one call instead
+/// of two `style.setProperty`), and is parsed once.
+pub fn place_style(at: (f64, f64)) -> String {
+    let mut style = String::with_capacity(24);
+    push_place_style(&mut style, at);
+    style
+}
+
+/// Appends [`place_style`]'s text to `out` (a snapshot writes a thousand into one string).
+pub fn push_place_style(out: &mut String, (x, y): (f64, f64)) {
+    out.push_str("left:");
+    push_percent(out, x);
+    out.push_str(";top:");
+    push_percent(out, y);
+}
+
 /// Appends [`percent`]'s text to `out`, allocating nothing of its own (a snapshot writes two
 /// per marker, for a thousand markers).
 pub fn push_percent(out: &mut String, fraction: f64) {

@@ -44,9 +44,11 @@ use web_sys::{Document, Element, HtmlImageElement, HtmlInputElement, HtmlTextAre
 use crate::action::Action;
 use crate::clusters::Clusters;
 use crate::dom::Clones;
+use crate::dom::clones::flag_children;
 use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{
-    Fraction, OverlayBox, PanelInput, Rect, Side, place_panel, push_fixed3, push_percent, px,
+    Fraction, OverlayBox, PanelInput, Rect, Side, place_panel, place_style, push_fixed3,
+    push_percent, push_place_style, px,
 };
 use crate::i18n::{Locale, decimal};
 use crate::options::Options;
@@ -208,22 +210,14 @@ fn excerpt(text: &str) -> Cow<'_, str> {
     })
 }
 
-/// A marker's position as its one `style` attribute: the cheapest to write (one call instead of
-/// two `style.setProperty`), and parsed once. Written into one string (a snapshot makes a
-/// thousand).
-fn marker_style(chat: &ChatView) -> String {
-    let mut style = String::with_capacity(24);
-    push_marker_style(&mut style, chat);
-    style
+/// Where a marker sits, as fractions of the picture (a page discussion has no point: centred).
+fn marker_point(chat: &ChatView) -> (f64, f64) {
+    chat.point().unwrap_or((0.5, 0.5))
 }
 
-/// Appends [`marker_style`]'s text to `out`.
-fn push_marker_style(out: &mut String, chat: &ChatView) {
-    let (x, y) = chat.point().unwrap_or((0.5, 0.5));
-    out.push_str("left:");
-    push_percent(out, x);
-    out.push_str(";top:");
-    push_percent(out, y);
+/// A marker's position as its `style` attribute ([`place_style`]).
+fn marker_style(chat: &ChatView) -> String {
+    place_style(marker_point(chat))
 }
 
 /// Appends a marker's accessible name (who started the discussion, how, and how many
@@ -964,7 +958,7 @@ impl Ui {
             .new_markers
             .get_or_insert_with(|| Clones::new("data-chat-id style aria-label"));
         batch.value(chat.id.as_str());
-        batch.value_with(|out| push_marker_style(out, chat));
+        batch.value_with(|out| push_place_style(out, marker_point(chat)));
         batch.value_with(|out| push_marker_label(out, locale, chat));
         batch.value_with(|out| write_u64(chat.comments.len() as u64, out));
         // The flags that are set, gathered on the stack by a plain loop (an iterator chain
@@ -1153,6 +1147,11 @@ impl Ui {
         let created = self.order.len() - self.uncreated;
         let fresh = self.flagged.min(created);
         self.flagged = self.order.len();
+        // A marker hidden in a group is created without its position (`style`), and gets it
+        // when it is shown: it left the group (below) or the group fanned out
+        // (`Clusters::expand`). Each marker's own position defeats Chromium's cache of matched
+        // styles, so on a dense image the hidden ones were most of the first paint's style
+        // recalc (docs/BENCHMARKS.md, "Hidden markers without a position").
         if let Some(new) = self.new_markers.take() {
             self.uncreated = 0;
             let pick: Vec<u8> = clustered[created..].iter().map(|&c| u8::from(c)).collect();
@@ -1162,7 +1161,18 @@ impl Ui {
                 &self.marker_template,
                 &self.clustered_template,
                 &pick,
+                "style",
             )?;
+        }
+        if created > 0 {
+            let left = flag_children(&self.layer, &clustered[..created], "data-clustered", fresh)?;
+            for i in left {
+                if let Some(chat) = self.order.get(i as usize)
+                    && let Some(m) = self.marker(&chat.id)
+                {
+                    plain::set(&m, "style", &marker_style(chat));
+                }
+            }
         }
         let Ui {
             clusters,
@@ -1174,17 +1184,7 @@ impl Ui {
             ..
         } = self;
         let find = |id: &ChatId| find_marker(layer, order, 0, id);
-        clusters.update(
-            layer,
-            order,
-            &groups,
-            &clustered[..created],
-            fresh,
-            chats,
-            *box_size,
-            *locale,
-            &find,
-        )
+        clusters.update(order, &groups, chats, *box_size, *locale, &find)
     }
 
     /// Expands the cluster led by `leader` (its first member then has the focus), or folds

@@ -1886,6 +1886,16 @@ async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
         for b in &rects[i + 1..] {
             assert!(!rects_overlap(a, b), "members overlap");
         }
+        // Around the cluster, not around the corner: a member hidden in the group was
+        // created without its place, and gets it when the group fans out.
+        let (dx, dy) = (
+            a.left() + a.width() / 2.0 - (cr.left() + cr.width() / 2.0),
+            a.top() + a.height() / 2.0 - (cr.top() + cr.height() / 2.0),
+        );
+        assert!(
+            dx.hypot(dy) < 3.0 * cr.width(),
+            "member {i} is {dx}, {dy} px away"
+        );
     }
     assert!(
         active().unwrap() == marker(&ids[0]),
@@ -1943,8 +1953,25 @@ async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
         q(&c, ".image-chat-cluster").is_none()
     })
     .await;
-    for id in &ids {
-        assert!(!marker(id).has_attribute("data-clustered"));
+    // Each marker is on its own spot again, those created hidden in the group too.
+    let r = img.get_bounding_client_rect();
+    let spots = spots.iter().chain([&(0.34, 0.58)]);
+    for (id, (x, y)) in ids
+        .iter()
+        .chain(["hxwqnjt9TB6aKwEjRWeJqg".to_string()].iter())
+        .zip(spots)
+    {
+        let m = marker(id);
+        assert!(!m.has_attribute("data-clustered"));
+        let mr = m.get_bounding_client_rect();
+        let (dx, dy) = (
+            mr.left() + mr.width() / 2.0 - (r.left() + r.width() * x),
+            mr.top() + mr.height() / 2.0 - (r.top() + r.height() * y),
+        );
+        assert!(
+            dx.abs() < 1.0 && dy.abs() < 1.0,
+            "{id} is {dx}, {dy} px off its spot"
+        );
     }
     chat.destroy();
     js("window.WebSocket = window.__icRealWebSocket;");

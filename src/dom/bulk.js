@@ -4,9 +4,10 @@
 // For each element: a value per name in `names`, its text, its flag attributes (space
 // separated); `ends` holds where each field ends in `text` (UTF-16 units). Element j is a deep
 // clone of `alt` when `pick[j]` is 1, else of `template` (`pick` may be shorter): both hold the
-// same text node (or none), and the text is written only when it differs from it. Returns
-// nothing: the caller finds an element when it needs one (see clones.rs).
-export function cloneEach(parent, before, template, names, text, ends, alt, pick) {
+// same text node (or none), and the text is written only when it differs from it. An `alt`
+// clone goes without the attribute `altSkip` ('' for none). Returns nothing: the caller finds
+// an element when it needs one (see clones.rs).
+export function cloneEach(parent, before, template, names, text, ends, alt, pick, altSkip) {
   // Plain indexed loops, no iterators or closures: this runs once per snapshot, so in V8's
   // interpreter, where every call and iterator step counts.
   const attrs = names.split(' ');
@@ -16,9 +17,10 @@ export function cloneEach(parent, before, template, names, text, ends, alt, pick
   let start = 0;
   let k = 0;
   for (let j = 0; k < ends.length; j++) {
-    const el = (pick[j] === 1 ? alt : template).cloneNode(true);
+    const picked = pick[j] === 1;
+    const el = (picked ? alt : template).cloneNode(true);
     for (let i = 0; i < n; i++) {
-      el.setAttribute(attrs[i], text.slice(start, ends[k]));
+      if (!picked || attrs[i] !== altSkip) el.setAttribute(attrs[i], text.slice(start, ends[k]));
       start = ends[k++];
     }
     const t = text.slice(start, ends[k]);
@@ -46,14 +48,20 @@ export function utf8(text) {
 // Makes the empty attribute `name` present on child i of `parent` exactly when `want[i]` is 1,
 // touching only the children that differ (one call for a thousand markers). Children from
 // `fresh` on do not have it yet: only those that want it are touched. (`toggleAttribute` with
-// `force` changes nothing when the attribute is already as wanted: one DOM call per child.)
+// `force` changes nothing when the attribute is already there; one DOM call per child either
+// way.) Returns the places of the children that lost it.
 export function syncFlags(parent, want, name, fresh) {
   const c = parent.children;
   const n = Math.min(c.length, want.length);
+  const lost = [];
   for (let i = 0; i < n; i++) {
-    if (i < fresh) c[i].toggleAttribute(name, want[i] === 1);
-    else if (want[i] === 1) c[i].setAttribute(name, '');
+    if (want[i] === 1) c[i].toggleAttribute(name, true);
+    else if (i < fresh && c[i].hasAttribute(name)) {
+      c[i].removeAttribute(name);
+      lost.push(i);
+    }
   }
+  return lost;
 }
 
 // The element children of `parent`, as one array: wasm-bindgen hands them to wasm in one call

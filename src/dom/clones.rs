@@ -27,10 +27,11 @@ extern "C" {
         ends: &[u32],
         alt: &Element,
         pick: &[u8],
+        alt_skip: &str,
     ) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_name = syncFlags, catch)]
-    fn sync_flags(parent: &Node, want: &[u8], name: &str, fresh: u32) -> Result<(), JsValue>;
+    fn sync_flags(parent: &Node, want: &[u8], name: &str, fresh: u32) -> Result<Vec<u32>, JsValue>;
 
     #[wasm_bindgen(js_name = childElements)]
     fn child_elements(parent: &Element) -> Vec<Element>;
@@ -45,13 +46,13 @@ pub fn children(parent: &Element) -> Vec<Element> {
 /// Makes the empty attribute `name` present on child `i` of `parent` exactly when `want[i]` is
 /// true, in one call into JS that touches only the children that differ. The children from
 /// `fresh` on are known not to have it (created since without it): only those that want it are
-/// touched.
+/// touched. Returns the places of the children that lost it.
 pub fn flag_children(
     parent: &Node,
     want: &[bool],
     name: &str,
     fresh: usize,
-) -> Result<(), JsValue> {
+) -> Result<Vec<u32>, JsValue> {
     let want: Vec<u8> = want.iter().map(|&w| u8::from(w)).collect();
     sync_flags(
         parent,
@@ -137,13 +138,14 @@ impl Clones {
         before: Option<&Node>,
         template: &Element,
     ) -> Result<(), JsValue> {
-        self.insert_picked(parent, before, template, template, &[])
+        self.insert_picked(parent, before, template, template, &[], "")
     }
 
     /// [`Clones::insert`], but element `j` is cloned from `alt` when `pick[j]` is 1 (`pick` may
-    /// be shorter): a template with one more attribute set (a clustered marker's), where
-    /// setting that attribute on each clone was one more DOM call per element. `alt` must hold
-    /// the same text node as `template`.
+    /// be shorter) and then goes without the attribute `alt_skip` (`""`: none): a template
+    /// with one more attribute set (a clustered marker's), where setting that attribute on
+    /// each clone was one more DOM call per element. `alt` must hold the same text node as
+    /// `template`.
     pub fn insert_picked(
         &self,
         parent: &Node,
@@ -151,9 +153,10 @@ impl Clones {
         template: &Element,
         alt: &Element,
         pick: &[u8],
+        alt_skip: &str,
     ) -> Result<(), JsValue> {
         clone_each(
-            parent, before, template, self.names, &self.text, &self.ends, alt, pick,
+            parent, before, template, self.names, &self.text, &self.ends, alt, pick, alt_skip,
         )
     }
 }
