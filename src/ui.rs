@@ -1150,7 +1150,7 @@ impl Ui {
         // A marker hidden in a group is created without its position (`style`), and gets it
         // when it is shown: it left the group (below) or the group fanned out
         // (`Clusters::expand`). Each marker's own position defeats Chromium's cache of matched
-        // styles, so on a dense image the hidden ones were most of the first paint's style
+        // styles, so on a dense image the hidden ones were half of the first paint's style
         // recalc (docs/BENCHMARKS.md, "Hidden markers without a position").
         if let Some(new) = self.new_markers.take() {
             self.uncreated = 0;
