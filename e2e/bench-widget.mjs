@@ -24,8 +24,9 @@
 // did not, unless told to with --js-flags=--wasm-caching-timeout-ms=0).
 //
 //   node --experimental-websocket e2e/bench-widget.mjs [--markers 1000] [--runs 5] [--json out.json]
-//        [--thread-time]                  (+ the snapshot task's main-thread CPU time, and how much
-//                                          of it is Chromium's style recalc and layout)
+//        [--thread-time]                  (+ the snapshot's and the event's tasks' main-thread CPU
+//                                          time, and how much of it is Chromium's style recalc and
+//                                          layout)
 //        [--warm]                         (a returning visitor: see above)
 //        [--js-flags 'V8 FLAGS']          (passed to Chromium's V8, e.g. to try V8's own options)
 //        [--embedded]                     (the widget built into the server binary, with its
@@ -153,10 +154,36 @@ try {
     );
   }
 
-  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [], snapshotStyle: [], snapshotLayout: [], snapshotOwn: [], lazyCount: [], lazyMs: [] };
+  const samples = { mount: [], snapshot: [], event: [], warm: [], snapshotCpu: [], snapshotStyle: [], snapshotLayout: [], snapshotOwn: [], eventCpu: [], eventStyle: [], eventLayout: [], eventOwn: [], lazyCount: [], lazyMs: [] };
   const firstVisit = { snapshot: [], snapshotOwn: [] };
   let codeCacheHits = 0;
   let shown = MARKERS; // each visit adds one
+  /**
+   * The figures of the longest timed socket-message task in a trace's `events`: its main-thread
+   * CPU, Chromium's style recalc and layout inside it (the forced pass at its end), the rest
+   * (the widget's own work: issue 18's 16 ms target; a static page of 1,000 markers costs that
+   * style and layout with no script at all, see docs/BENCHMARKS.md §6b) and, when traced, the
+   * wasm functions V8 compiled on their first call inside it.
+   */
+  const taskFigures = (events) => {
+    // `tdur` (thread time) of the longest call of the timed handler: less disturbed than wall
+    // time when other processes compete for the cores.
+    const calls = events.filter((e) => e.name === 'FunctionCall' && e.args?.data?.functionName === 'benchTimedMessage' && e.tdur);
+    const longest = calls.reduce((a, e) => (e.dur > (a?.dur ?? -1) ? e : a), undefined);
+    if (!longest) return {};
+    const within = (e) => e.tid === longest.tid && e.ts >= longest.ts && e.ts <= longest.ts + longest.dur;
+    const inside = (name) =>
+      events.filter((e) => e.name === name && e.ph === 'X' && within(e)).reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
+    const cpuMs = longest.tdur / 1000;
+    const styleMs = inside('UpdateLayoutTree');
+    const layoutMs = inside('Layout');
+    const compiled = events.filter((e) => e.name === 'wasm.CompileLazy' && within(e));
+    const lazy = values['lazy-compile']
+      ? { count: compiled.length, ms: compiled.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000 }
+      : undefined;
+    return { cpuMs, styleMs, layoutMs, ownMs: cpuMs - styleMs - layoutMs, lazy };
+  };
+
   /**
    * One visit: a page in `context` loads the widget, renders the snapshot and one event, and
    * mounts again, then stays open `lingerMs`. Resolves to its figures.
@@ -216,7 +243,6 @@ try {
       await cdp.send('Profiler.setSamplingInterval', { interval: 50 });
       await cdp.send('Profiler.start');
     }
-    let cpuMs, styleMs, layoutMs, lazy;
     // V8 compiles a wasm function (baseline tier) on its first call; `v8.wasm` has one
     // `wasm.CompileLazy` event per such compilation.
     const stopTrace = values['thread-time']
@@ -245,31 +271,13 @@ try {
         throw new Error(`expected ${shown} markers: ${JSON.stringify(state)}`, { cause: err });
       });
     const welcome = await page.evaluate(() => window.__timings.find((t) => t.type === 'welcome'));
-    if (stopTrace) {
-      // The main thread's CPU time for the welcome task (`tdur` of the longest call of the timed handler
-      // dispatch): less disturbed than wall time when other processes compete for the cores.
-      const events = await stopTrace();
-      const calls = events.filter((e) => e.name === 'FunctionCall' && e.args?.data?.functionName === 'benchTimedMessage' && e.tdur);
-      const longest = calls.reduce((a, e) => (e.dur > (a?.dur ?? -1) ? e : a), undefined);
-      cpuMs = (longest?.tdur ?? NaN) / 1000;
-      // Of which Chromium's style recalc and layout (the forced pass at the end of the task).
-      const inside = (name) =>
-        events
-          .filter((e) => e.name === name && e.ph === 'X' && longest && e.ts >= longest.ts && e.ts <= longest.ts + longest.dur)
-          .reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000;
-      styleMs = inside('UpdateLayoutTree');
-      layoutMs = inside('Layout');
-      if (values['lazy-compile']) {
-        const compiled = events.filter((e) => e.name === 'wasm.CompileLazy' && longest && e.tid === longest.tid
-          && e.ts >= longest.ts && e.ts <= longest.ts + longest.dur);
-        lazy = { count: compiled.length, ms: compiled.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000 };
-      }
-    }
+    const snapshotTask = stopTrace ? taskFigures(await stopTrace()) : {};
     if (profiling) {
       const { profile } = await cdp.send('Profiler.stop');
       writeFileSync(values['cpu-profile'], JSON.stringify(profile));
       summarize(profile);
     }
+    const stopEventTrace = values['thread-time'] ? await startTrace(context, page, 'devtools.timeline') : undefined;
     await api.createChat(0.5, 0.5, `one more, ${shown}`);
     await page.waitForFunction(
       (n) => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === n,
@@ -277,6 +285,7 @@ try {
       { timeout: WAIT_MS },
     );
     const event = await page.evaluate(() => window.__timings.filter((t) => t.type === 'new-image-chat').at(-1));
+    const eventTask = stopEventTrace ? taskFigures(await stopEventTrace()) : {};
     // Warm: the same snapshot rendered again on this page by a second mount.
     const warm = await page.evaluate(async (imageId) => {
       window.__chat.destroy();
@@ -292,11 +301,7 @@ try {
     // The code cache is written by the page's own context: closing it first would lose it.
     if (lingerMs) await page.waitForTimeout(lingerMs);
     await page.close();
-    // The widget's own work: the task's CPU less Chromium's style and layout of its DOM
-    // (issue 18's 16 ms target; a static page of 1,000 markers costs that style and layout
-    // with no script at all, see docs/BENCHMARKS.md §6b).
-    const ownMs = cpuMs === undefined ? undefined : cpuMs - styleMs - layoutMs;
-    return { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs, lazy, cacheHit };
+    return { mountMs, welcome, event, warm, snapshotTask, eventTask, cacheHit };
   };
 
   for (let run = 0; run < RUNS + PROFILE_RUNS; run++) {
@@ -325,12 +330,19 @@ try {
       await context.close();
     }
     if (profiling) continue; // the profiler's overhead distorts this run's figures
-    const { mountMs, welcome, event, warm, cpuMs, styleMs, layoutMs, ownMs, lazy } = figures;
+    const { mountMs, welcome, event, warm, snapshotTask, eventTask } = figures;
+    const { cpuMs, styleMs, layoutMs, ownMs, lazy } = snapshotTask;
     if (cpuMs !== undefined) {
       samples.snapshotCpu.push(cpuMs);
       samples.snapshotStyle.push(styleMs);
       samples.snapshotLayout.push(layoutMs);
       samples.snapshotOwn.push(ownMs);
+    }
+    if (eventTask.cpuMs !== undefined) {
+      samples.eventCpu.push(eventTask.cpuMs);
+      samples.eventStyle.push(eventTask.styleMs);
+      samples.eventLayout.push(eventTask.layoutMs);
+      samples.eventOwn.push(eventTask.ownMs);
     }
     if (lazy) {
       samples.lazyCount.push(lazy.count);
@@ -369,6 +381,10 @@ try {
           renderSnapshotStyleMs: stats(samples.snapshotStyle),
           renderSnapshotLayoutMs: stats(samples.snapshotLayout),
           renderSnapshotOwnMs: stats(samples.snapshotOwn),
+          applyRemoteEventThreadMs: stats(samples.eventCpu),
+          applyRemoteEventStyleMs: stats(samples.eventStyle),
+          applyRemoteEventLayoutMs: stats(samples.eventLayout),
+          applyRemoteEventOwnMs: stats(samples.eventOwn),
         }
       : {}),
     ...(samples.lazyCount.length
@@ -392,6 +408,12 @@ try {
     console.log(row(`  of which style recalc (CPU)`, result.renderSnapshotStyleMs));
     console.log(row(`  of which layout (CPU)`, result.renderSnapshotLayoutMs));
     console.log(row(`  the rest: the widget's own work (CPU)`, result.renderSnapshotOwnMs));
+  }
+  if (result.applyRemoteEventThreadMs) {
+    console.log(row(`apply one remote event, main-thread CPU time`, result.applyRemoteEventThreadMs));
+    console.log(row(`  of which style recalc (CPU)`, result.applyRemoteEventStyleMs));
+    console.log(row(`  of which layout (CPU)`, result.applyRemoteEventLayoutMs));
+    console.log(row(`  the rest: the widget's own work (CPU)`, result.applyRemoteEventOwnMs));
   }
   if (result.lazyCompiledFunctions) {
     console.log(row(`  of which compiling wasm on first call (CPU)`, result.lazyCompileMs));

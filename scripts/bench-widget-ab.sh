@@ -47,11 +47,13 @@ echo "bench-widget-ab: building this tree's widget and server" >&2
 bash scripts/build-widget.sh >/dev/null
 cargo build --quiet -p image-chat-server
 
-# One bench from tree $1 with server $2: prints "task style layout" (each the bench's median).
+# One bench from tree $1 with server $2: prints "task style layout" (each the bench's median)
+# of the snapshot task: the first of the bench's CPU blocks (newer benches add the event's).
 bench() {
   (cd "$1" && IMAGE_CHAT_SERVER_BIN=$2 timeout 600 node --experimental-websocket \
     e2e/bench-widget.mjs --markers 1000 --runs 7 --thread-time) |
-    awk '/main-thread CPU time/ { t = $(NF-1) } /of which style recalc/ { s = $(NF-1) }
+    awk '/main-thread CPU time/ { n++ } n != 1 { next }
+         /main-thread CPU time/ { t = $(NF-1) } /of which style recalc/ { s = $(NF-1) }
          /of which layout/ { l = $(NF-1) }
          END { if (t == "" || s == "" || l == "") exit 1; print t, s, l }'
 }
