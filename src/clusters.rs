@@ -159,6 +159,10 @@ impl Clusters {
         // Groups keep their relative order (by leader), so the matching old one is usually
         // the next: a cursor, with a scan as the fallback.
         let mut cursor = 0;
+        // Whether the kept buttons are still in their old order (then only new ones need
+        // placing), and where the new ones are in `next`.
+        let mut in_order = true;
+        let mut created = Vec::new();
         let mut next = Vec::with_capacity(drawn.len());
         for d in drawn {
             let leader = &d.members[0].id;
@@ -168,6 +172,7 @@ impl Clusters {
                     .is_some_and(|(o, _)| &o.members[0].id == leader)
             });
             let button = match found.and_then(|i| {
+                in_order &= i >= cursor;
                 cursor = i + 1;
                 old[i].take()
             }) {
@@ -200,21 +205,39 @@ impl Clusters {
                         },
                     );
                     b.set_text_content(Some(&count));
+                    created.push(next.len());
                     b
                 }
             };
             next.push((d, button));
         }
+        for (_, gone) in old.into_iter().flatten() {
+            gone.remove();
+        }
+        if in_order {
+            // Only the new buttons move: each goes before the one that follows it, placed
+            // already (last first). A live event adds one or two, and checking the place of
+            // every button was a few calls into JS each.
+            for &i in created.iter().rev() {
+                let before = next.get(i + 1).map(|(_, b)| b.as_ref());
+                plain::insert(&self.el, next[i].1.as_ref(), before);
+            }
+        } else {
+            self.reorder(&next);
+        }
+        self.drawn = next;
+        Ok(())
+    }
+
+    /// Puts every button of `next` in its place (a group's leader changed places: rare), and
+    /// gives the focus back to a kept button that was moved.
+    fn reorder(&self, next: &[(Drawn, Element)]) {
         let focused = self
             .el
             .owner_document()
             .and_then(|doc| doc.active_element());
-        for (_, gone) in old.into_iter().flatten() {
-            gone.remove();
-        }
-        // Put the buttons in order (kept ones are already; new ones go in their place).
         let mut after: Option<web_sys::Node> = None;
-        for (_, b) in &next {
+        for (_, b) in next {
             let expected = match &after {
                 Some(a) => a.next_sibling(),
                 None => self.el.first_child(),
@@ -225,14 +248,11 @@ impl Clusters {
             }
             after = Some(node.clone());
         }
-        // A kept button that was moved in the DOM may have lost the focus.
         if let Some(f) = focused
             && self.el.contains(Some(&f))
         {
             focus(&f);
         }
-        self.drawn = next;
-        Ok(())
     }
 
     /// The cluster button of the group led by `leader`.

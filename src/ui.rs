@@ -44,7 +44,7 @@ use web_sys::{Document, Element, HtmlImageElement, HtmlInputElement, HtmlTextAre
 use crate::action::Action;
 use crate::clusters::Clusters;
 use crate::dom::Clones;
-use crate::dom::clones::flag_children;
+use crate::dom::clones::{FlagChange, flag_children};
 use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{
     Fraction, OverlayBox, PanelInput, Rect, Side, place_panel, place_style, push_fixed3,
@@ -363,10 +363,10 @@ pub struct Ui {
     order: Vec<Rc<ChatView>>,
     /// How many of `order`'s last discussions are gathered in `new_markers`, not created yet.
     uncreated: usize,
-    /// How many of the layer's first markers may carry `data-clustered` from an earlier
-    /// regrouping; those after them were created since, without it (so a snapshot's thousand
-    /// are not each checked). Too high is only slower, never wrong.
-    flagged: usize,
+    /// Whether each marker of `order` carries `data-clustered`, as written (a gathered one: as
+    /// it will be created, so `false` until a regrouping picks its template). Kept here so a
+    /// regrouping touches only the markers whose flag changes, not the thousand shown.
+    clustered: Vec<bool>,
     /// The last view of every discussion shown (to render a thread when it opens).
     pub chats: SortedMap<ChatId, Rc<ChatView>>,
     /// The open thread, if any.
@@ -523,7 +523,7 @@ impl Ui {
             new_markers: None,
             order: Vec::new(),
             uncreated: 0,
-            flagged: 0,
+            clustered: Vec::new(),
             chats: SortedMap::new(),
             panel: None,
             draft: None,
@@ -931,6 +931,7 @@ impl Ui {
         let more = shown.saturating_sub(self.chats.len());
         self.chats.reserve(more);
         self.order.reserve(more);
+        self.clustered.reserve(more);
     }
 
     /// Gathers a new marker for [`Ui::flush`]: at the end of the layer (a snapshot's markers
@@ -945,10 +946,7 @@ impl Ui {
             next = self.order.get(index).and_then(|c| self.marker(&c.id));
         }
         self.order.insert(index, Rc::clone(chat));
-        if index < self.flagged {
-            // Inserted among markers that may be flagged: count it with them.
-            self.flagged += 1;
-        }
+        self.clustered.insert(index, false);
         self.uncreated += 1;
         self.cluster_dirty = true;
         // Written straight into the batch: a snapshot gathers a thousand markers, and a string
@@ -1035,12 +1033,12 @@ impl Ui {
             return Ok(());
         };
         let moved = self.order.remove(at);
+        let flag = self.clustered.remove(at);
         let index = index.min(self.order.len());
         // Found before `order` changes, so by its place in the layer.
         let next = self.order.get(index).and_then(|c| self.marker(&c.id));
         self.order.insert(index, moved);
-        // It may be flagged, and may now stand among the fresh markers.
-        self.flagged = self.order.len();
+        self.clustered.insert(index, flag);
         self.layer
             .insert_before(&marker, next.as_ref().map(AsRef::as_ref))?;
         Ok(())
@@ -1072,7 +1070,10 @@ impl Ui {
         if let Some(m) = self.marker(chat_id) {
             m.remove();
         }
-        self.order.retain(|c| c.id != *chat_id);
+        if let Some(at) = self.order.iter().position(|c| c.id == *chat_id) {
+            self.order.remove(at);
+            self.clustered.remove(at);
+        }
         self.chats.remove(chat_id);
         if let Some(el) = self.region_boxes.remove(chat_id) {
             el.remove();
@@ -1096,7 +1097,7 @@ impl Ui {
     pub fn clear_chats(&mut self) {
         self.new_markers = None;
         self.uncreated = 0;
-        self.flagged = 0;
+        self.clustered.clear();
         // The layer holds only markers: one call empties it.
         self.layer.set_text_content(None);
         for el in std::mem::replace(&mut self.region_boxes, SortedMap::new()).into_values() {
@@ -1145,8 +1146,6 @@ impl Ui {
         }
         // The gathered markers are the last of `order` (see `Ui::add_marker`).
         let created = self.order.len() - self.uncreated;
-        let fresh = self.flagged.min(created);
-        self.flagged = self.order.len();
         // A marker hidden in a group is created without its position (`style`), and gets it
         // when it is shown: it left the group (below) or the group fanned out
         // (`Clusters::expand`). Each marker's own position defeats Chromium's cache of matched
@@ -1164,14 +1163,23 @@ impl Ui {
                 "style",
             )?;
         }
-        if created > 0 {
-            let left = flag_children(&self.layer, &clustered[..created], "data-clustered", fresh)?;
-            for i in left {
-                if let Some(chat) = self.order.get(i as usize)
-                    && let Some(m) = self.marker(&chat.id)
-                {
-                    plain::set(&m, "style", &marker_style(chat));
-                }
+        // Kept beside `order` by every change to it (add, move, remove, clear).
+        debug_assert_eq!(self.clustered.len(), clustered.len());
+        let old = std::mem::replace(&mut self.clustered, clustered);
+        let change: Vec<FlagChange> = old[..created]
+            .iter()
+            .zip(&self.clustered)
+            .map(|(&was, &now)| FlagChange::between(was, now))
+            .collect();
+        flag_children(&self.layer, &change, "data-clustered")?;
+        for (chat, _) in self
+            .order
+            .iter()
+            .zip(change)
+            .filter(|&(_, c)| c == FlagChange::Remove)
+        {
+            if let Some(m) = self.marker(&chat.id) {
+                plain::set(&m, "style", &marker_style(chat));
             }
         }
         let Ui {

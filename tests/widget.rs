@@ -1979,6 +1979,118 @@ async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
 }
 
 #[wasm_bindgen_test]
+async fn live_events_regroup_markers_and_keep_the_clusters_in_order() {
+    let (container, img) = fixture().await;
+    // On the 400×200 image (markers 28 px): three lone markers, then two that overlap (the
+    // second created hidden in their group).
+    let id = |c: char| format!("{c}xwqnjt9TB6aKwEjRWeJqg");
+    let snapshot: Vec<String> = [
+        ('a', 0.1, 0.5),
+        ('b', 0.5, 0.5),
+        ('c', 0.9, 0.5),
+        ('p', 0.3, 0.2),
+        ('q', 0.32, 0.22),
+    ]
+    .iter()
+    .map(|&(c, x, y)| {
+        format!(
+            r#"{{"id":"{}","anchor":[{x},{y}],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"{c}","createdAt":1}}]}}"#,
+            id(c)
+        )
+    })
+    .collect();
+    let (chat, ws, root) = live_with(
+        &img,
+        &container,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+        &snapshot.join(","),
+    )
+    .await;
+    let c = container.clone();
+    wait_for("a cluster", move || q(&c, ".image-chat-cluster").is_some()).await;
+    let marker = |c: char| {
+        q(
+            &container,
+            &format!(
+                ".image-chat-layer > .image-chat-marker[data-chat-id=\"{}\"]",
+                id(c)
+            ),
+        )
+        .unwrap()
+    };
+    let leaders = || -> Vec<String> {
+        let all = root.query_selector_all(".image-chat-cluster").unwrap();
+        (0..all.length())
+            .filter_map(|i| all.item(i))
+            .map(|n| {
+                let e: Element = n.unchecked_into();
+                e.get_attribute("data-cluster").unwrap_or_default()
+            })
+            .collect()
+    };
+    let clustered = |c: char| marker(c).has_attribute("data-clustered");
+    assert_eq!(leaders(), [id('p')]);
+    assert!(clustered('p') && clustered('q') && !clustered('b'));
+
+    // Someone starts a discussion on b's spot: b, shown until now, joins a new group, whose
+    // button goes before p's (buttons follow their leaders' creation order, as tab order does).
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"new-image-chat","seq":2,"epoch":1,"broadcastId":"kxwqnjt9TB6aKwEjRWeJqg",
+            "chat":{{"id":"{}","anchor":[0.51,0.52],
+            "comments":[{{"author":{{"id":"anon:bob","name":"Bob"}},"text":"d","createdAt":1}}]}}}}"#,
+            id('d')
+        ),
+    );
+    wait_for("b leads a group", || leaders().len() == 2).await;
+    assert_eq!(leaders(), [id('b'), id('p')]);
+    assert!(clustered('b') && clustered('d'), "both hidden in the group");
+    assert!(clustered('p') && clustered('q') && !clustered('a') && !clustered('c'));
+
+    // p goes: q, created hidden in the group, is alone and shown on its own spot; the others
+    // keep their flags although every marker after p moved up one place.
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"deleted-image-chat","seq":3,"epoch":1,"broadcastId":"mxwqnjt9TB6aKwEjRWeJqg","chatId":"{}"}}"#,
+            id('p')
+        ),
+    );
+    wait_for("p's group is gone", || leaders().len() == 1).await;
+    assert_eq!(leaders(), [id('b')]);
+    assert!(!clustered('q') && clustered('b') && clustered('d'));
+    assert!(!clustered('a') && !clustered('c'));
+    let r = img.get_bounding_client_rect();
+    let qr = marker('q').get_bounding_client_rect();
+    let (dx, dy) = (
+        qr.left() + qr.width() / 2.0 - (r.left() + r.width() * 0.32),
+        qr.top() + qr.height() / 2.0 - (r.top() + r.height() * 0.22),
+    );
+    assert!(
+        dx.abs() < 1.0 && dy.abs() < 1.0,
+        "q is {dx}, {dy} px off its spot"
+    );
+
+    // d goes too: b is shown again and no group is left.
+    server_send(
+        &ws,
+        &format!(
+            r#"{{"type":"deleted-image-chat","seq":4,"epoch":1,"broadcastId":"nxwqnjt9TB6aKwEjRWeJqg","chatId":"{}"}}"#,
+            id('d')
+        ),
+    );
+    wait_for("no group left", || leaders().is_empty()).await;
+    for c in "abcq".chars() {
+        assert!(!clustered(c), "{c}");
+        assert_ne!(computed(&marker(c), "display"), "none", "{c}");
+    }
+    chat.destroy();
+    js("window.WebSocket = window.__icRealWebSocket;");
+    container.remove();
+}
+
+#[wasm_bindgen_test]
 async fn the_bar_toggle_hides_and_shows_the_markers() {
     let (container, img) = fixture().await;
     let chats = format!(

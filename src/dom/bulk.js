@@ -45,23 +45,16 @@ export function utf8(text) {
   return new TextEncoder().encode(text);
 }
 
-// Makes the empty attribute `name` present on child i of `parent` exactly when `want[i]` is 1,
-// touching only the children that differ (one call for a thousand markers). Children from
-// `fresh` on do not have it yet: only those that want it are touched. (`toggleAttribute` with
-// `force` changes nothing when the attribute is already there; one DOM call per child either
-// way.) Returns the places of the children that lost it.
-export function syncFlags(parent, want, name, fresh) {
+// Sets the empty attribute `name` on child i of `parent` when `change[i]` is 1, removes it
+// when 2, and leaves the child alone when 0: one call for a thousand markers, and DOM calls
+// only for the children that change.
+export function syncFlags(parent, change, name) {
   const c = parent.children;
-  const n = Math.min(c.length, want.length);
-  const lost = [];
+  const n = Math.min(c.length, change.length);
   for (let i = 0; i < n; i++) {
-    if (want[i] === 1) c[i].toggleAttribute(name, true);
-    else if (i < fresh && c[i].hasAttribute(name)) {
-      c[i].removeAttribute(name);
-      lost.push(i);
-    }
+    if (change[i] === 1) c[i].setAttribute(name, '');
+    else if (change[i] === 2) c[i].removeAttribute(name);
   }
-  return lost;
 }
 
 // The element children of `parent`, as one array: wasm-bindgen hands them to wasm in one call

@@ -31,7 +31,7 @@ extern "C" {
     ) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_name = syncFlags, catch)]
-    fn sync_flags(parent: &Node, want: &[u8], name: &str, fresh: u32) -> Result<Vec<u32>, JsValue>;
+    fn sync_flags(parent: &Node, change: &[u8], name: &str) -> Result<(), JsValue>;
 
     #[wasm_bindgen(js_name = childElements)]
     fn child_elements(parent: &Element) -> Vec<Element>;
@@ -43,23 +43,38 @@ pub fn children(parent: &Element) -> Vec<Element> {
     child_elements(parent)
 }
 
-/// Makes the empty attribute `name` present on child `i` of `parent` exactly when `want[i]` is
-/// true, in one call into JS that touches only the children that differ. The children from
-/// `fresh` on are known not to have it (created since without it): only those that want it are
-/// touched. Returns the places of the children that lost it.
-pub fn flag_children(
-    parent: &Node,
-    want: &[bool],
-    name: &str,
-    fresh: usize,
-) -> Result<Vec<u32>, JsValue> {
-    let want: Vec<u8> = want.iter().map(|&w| u8::from(w)).collect();
-    sync_flags(
-        parent,
-        &want,
-        name,
-        u32::try_from(fresh).unwrap_or(u32::MAX),
-    )
+/// What [`flag_children`] does to one child's flag attribute (its code in `bulk.js`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FlagChange {
+    /// Leave the child alone.
+    Keep = 0,
+    /// Set the attribute.
+    Set = 1,
+    /// Remove it.
+    Remove = 2,
+}
+
+impl FlagChange {
+    /// The change that takes a flag from `was` to `now`.
+    pub fn between(was: bool, now: bool) -> Self {
+        match (was, now) {
+            (false, true) => Self::Set,
+            (true, false) => Self::Remove,
+            _ => Self::Keep,
+        }
+    }
+}
+
+/// Applies `change[i]` to the empty attribute `name` of child `i` of `parent`, in one call into
+/// JS that touches only the children that change (a live event regroups a thousand markers and
+/// changes one or two). Nothing is called when nothing changes.
+pub fn flag_children(parent: &Node, change: &[FlagChange], name: &str) -> Result<(), JsValue> {
+    if change.iter().all(|&c| c == FlagChange::Keep) {
+        return Ok(());
+    }
+    let codes: Vec<u8> = change.iter().map(|&c| c as u8).collect();
+    sync_flags(parent, &codes, name)
 }
 
 /// Elements to create: for each, its values of a fixed list of attributes, its text and its
