@@ -162,38 +162,79 @@ impl Grid {
 
 /// Where the `n` members of a group drawn at `at` go when it is expanded: on square rings
 /// around it (8 places on the first, 16 on the second…), clockwise from the top, `gap` px
-/// apart, so no two overlap and none covers the cluster button in the middle. The whole fan is
-/// shifted, when it can be, to stay inside a `width` × `height` box (a margin of half a
-/// place kept); positions are centres in px. No trigonometry, so no libm in the widget.
+/// apart, so no two overlap and none covers the cluster button. The whole fan is shifted, when
+/// it can be, to stay inside a `width` × `height` box (a margin of half a place kept); a place
+/// that the shift brings onto the button (a group in a corner) is skipped for the next one.
+/// Positions are centres in px. No trigonometry, so no libm in the widget.
 pub fn fan(at: (f64, f64), n: usize, gap: f64, width: f64, height: f64) -> Vec<(f64, f64)> {
     let mut slots: Vec<(i32, i32)> = Vec::with_capacity(n);
-    let mut ring = 1;
-    while slots.len() < n {
-        // Clockwise from straight above: along the top to the right, down the right side,
-        // back along the bottom, up the left side.
-        let k = ring;
-        let mut ring_slots = Vec::with_capacity(8 * k as usize);
-        for dx in 0..=k {
-            ring_slots.push((dx, -k));
+    let mut take = n;
+    // Each round takes as many more places as the last one had to skip; the places within
+    // `gap` of any point are at most four, so this settles in a round or two.
+    for _ in 0..8 {
+        let mut ring = 1;
+        while slots.len() < take {
+            slots.extend(ring_slots(ring).into_iter().take(take - slots.len()));
+            ring += 1;
         }
-        for dy in -k + 1..=k {
-            ring_slots.push((k, dy));
+        let place = |&(dx, dy): &(i32, i32)| (f64::from(dx) * gap, f64::from(dy) * gap);
+        let offsets: Vec<(f64, f64)> = slots[..take].iter().map(place).collect();
+        let (sx, sy) = shift_inside(&offsets, at, gap, width, height);
+        // Relative to the button: a place closer than `gap` to it would cover it (squared:
+        // `hypot` would bring libm in).
+        let clear = |&(x, y): &(f64, f64)| {
+            let (x, y) = (x + sx, y + sy);
+            x * x + y * y >= gap * gap
+        };
+        let kept: Vec<(f64, f64)> = offsets.iter().copied().filter(clear).take(n).collect();
+        if kept.len() == n || take >= n + 8 {
+            return kept
+                .into_iter()
+                .map(|(x, y)| (at.0 + x + sx, at.1 + y + sy))
+                .collect();
         }
-        for dx in (-k..k).rev() {
-            ring_slots.push((dx, k));
-        }
-        for dy in (-k..k).rev() {
-            ring_slots.push((-k, dy));
-        }
-        for dx in -k + 1..0 {
-            ring_slots.push((dx, -k));
-        }
-        slots.extend(ring_slots.into_iter().take(n - slots.len()));
-        ring += 1;
+        take += n - kept.len();
+        slots.clear();
     }
-    let place = |(dx, dy): (i32, i32)| (at.0 + f64::from(dx) * gap, at.1 + f64::from(dy) * gap);
-    let points: Vec<(f64, f64)> = slots.into_iter().map(place).collect();
-    // Shift the fan (not each point: that could pile members up on an edge) back inside.
+    Vec::new()
+}
+
+/// Ring `k` of the fan's places (8k of them), as steps from the middle: clockwise from
+/// straight above, along the top to the right, down the right side, back along the bottom, up
+/// the left side.
+fn ring_slots(k: i32) -> Vec<(i32, i32)> {
+    let mut ring = Vec::with_capacity(8 * k as usize);
+    for dx in 0..=k {
+        ring.push((dx, -k));
+    }
+    for dy in -k + 1..=k {
+        ring.push((k, dy));
+    }
+    for dx in (-k..k).rev() {
+        ring.push((dx, k));
+    }
+    for dy in (-k..k).rev() {
+        ring.push((-k, dy));
+    }
+    for dx in -k + 1..0 {
+        ring.push((dx, -k));
+    }
+    ring
+}
+
+/// How far to move the whole fan (`offsets` from `at`, px) so that it stays inside a
+/// `width` × `height` box with half a place of margin; not at all along an axis where it is
+/// too big to fit (moving each place instead could pile members up on an edge).
+fn shift_inside(
+    offsets: &[(f64, f64)],
+    at: (f64, f64),
+    gap: f64,
+    width: f64,
+    height: f64,
+) -> (f64, f64) {
+    if offsets.is_empty() {
+        return (0.0, 0.0);
+    }
     let shift = |lo: f64, hi: f64, limit: f64| {
         let margin = gap / 2.0;
         if hi - lo > limit - 2.0 * margin {
@@ -207,7 +248,7 @@ pub fn fan(at: (f64, f64), n: usize, gap: f64, width: f64, height: f64) -> Vec<(
         }
     };
     let span = |f: fn(&(f64, f64)) -> f64| {
-        points
+        offsets
             .iter()
             .map(f)
             .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -216,12 +257,10 @@ pub fn fan(at: (f64, f64), n: usize, gap: f64, width: f64, height: f64) -> Vec<(
     };
     let (x0, x1) = span(|p| p.0);
     let (y0, y1) = span(|p| p.1);
-    let (sx, sy) = if points.is_empty() {
-        (0.0, 0.0)
-    } else {
-        (shift(x0, x1, width), shift(y0, y1, height))
-    };
-    points.into_iter().map(|(x, y)| (x + sx, y + sy)).collect()
+    (
+        shift(at.0 + x0, at.0 + x1, width),
+        shift(at.1 + y0, at.1 + y1, height),
+    )
 }
 
 #[cfg(test)]
@@ -358,5 +397,45 @@ mod tests {
         // Too big to fit: left where it is rather than squeezed.
         let spots = fan((50.0, 50.0), 8, 30.0, 60.0, 60.0);
         assert_eq!(spots[0], (50.0, 20.0));
+    }
+
+    #[test]
+    fn a_fan_shifted_inside_leaves_the_cluster_button_clear() {
+        // Groups in the corners and on the edges of a box, and the phone case that found it
+        // (a touch fan 52.8 px apart in the corner of a 390 × 244 px picture): the shift brought
+        // a place onto the button, and that member was half under it.
+        let cases = [
+            ((395.0, 295.0), 30.0, 400.0, 300.0),
+            ((5.0, 5.0), 30.0, 400.0, 300.0),
+            ((200.0, 295.0), 30.0, 400.0, 300.0),
+            ((378.3, 231.6), 52.8, 390.0, 243.75),
+            ((12.0, 120.0), 52.8, 390.0, 243.75),
+        ];
+        for (at, gap, width, height) in cases {
+            for n in [2, 5, 8, 9, 12] {
+                let spots = fan(at, n, gap, width, height);
+                assert_eq!(spots.len(), n, "{at:?} {n}");
+                for (i, a) in spots.iter().enumerate() {
+                    assert!(
+                        dist(*a, at) >= gap - 1e-9,
+                        "{at:?} {n}: {a:?} covers the button"
+                    );
+                    for b in &spots[i + 1..] {
+                        assert!(dist(*a, *b) >= gap - 1e-9, "{at:?} {n}: {a:?} {b:?}");
+                    }
+                }
+                // Inside wherever the fan fits (12 around the bottom edge of the phone's
+                // picture does not: three rows of 52.8 px, with margins, exceed 244).
+                let fits = |(x, y): (f64, f64)| {
+                    x >= gap / 2.0 - 1e-9
+                        && y >= gap / 2.0 - 1e-9
+                        && x <= width - gap / 2.0 + 1e-9
+                        && y <= height - gap / 2.0 + 1e-9
+                };
+                if n <= 8 {
+                    assert!(spots.iter().all(|&p| fits(p)), "{at:?} {n}: {spots:?}");
+                }
+            }
+        }
     }
 }
