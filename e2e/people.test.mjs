@@ -225,3 +225,78 @@ test('a dense image clusters overlapping markers, expandable from the keyboard, 
     }
   });
 });
+
+test('on a phone, a crowded corner fans out inside the picture, each member its own tap target, and stays open as people add to it', async () => {
+  await withSite(async (server, host, pages) => {
+    const imageId = `phone-dense-${newId()}`;
+    // A responsive picture, as sites show one on a phone.
+    pages['/index.html'] = {
+      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>phone</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="margin:0">
+<img id="photo" src="${server.url}/sample.svg" width="1200" height="750" alt="Lakeside"
+  style="display:block;max-width:100%;height:auto" data-image-chat="${imageId}">
+<script src="${server.url}/embed.js" data-tenant="demo" data-locale="en" defer></script>
+</body></html>`,
+    };
+    const api = await ApiClient.join(server.url, imageId, 'Busy');
+    try {
+      // Eight discussions piled up in the bottom-right corner.
+      for (let i = 0; i < 8; i++) {
+        await api.createChat(0.97 - 0.002 * i, 0.95 - 0.002 * i, `corner ${i}`);
+      }
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+      const page = await open(context, host.url);
+      await waitFor(page, () => document.querySelector('.image-chat-cluster')?.dataset.count === '8');
+      await page.locator('.image-chat-cluster').tap();
+      await waitFor(page, () => document.querySelector('.image-chat-cluster').getAttribute('aria-expanded') === 'true');
+
+      /**
+       * The fanned members as laid out: each inside the picture, and every point of its
+       * visible disc (the centre, and 2 px inside its edge towards each side) its own, not
+       * a neighbour's enlarged touch area.
+       */
+      const fanned = () =>
+        page.evaluate(() => {
+          const pic = document.getElementById('photo').getBoundingClientRect();
+          return [...document.querySelectorAll('.image-chat-marker[data-fanned]')].map((m) => {
+            const r = m.getBoundingClientRect();
+            const [cx, cy, edge] = [r.left + r.width / 2, r.top + r.height / 2, r.width / 2 - 2];
+            const probes = [[0, 0], [edge, 0], [-edge, 0], [0, edge], [0, -edge]];
+            return {
+              id: m.dataset.chatId,
+              inside: r.left >= pic.left && r.top >= pic.top && r.right <= pic.right && r.bottom <= pic.bottom,
+              own: probes.every(([dx, dy]) => {
+                const hit = document.elementFromPoint(cx + dx, cy + dy);
+                return hit === m || m.contains(hit);
+              }),
+            };
+          });
+        });
+      let members = await fanned();
+      assert.equal(members.length, 8);
+      for (const m of members) {
+        assert.ok(m.inside, `${m.id} is inside the picture`);
+        assert.ok(m.own, `${m.id} is its own tap target`);
+      }
+
+      // Someone adds a ninth while it is open: the same cluster counts it and stays open,
+      // re-fanned, still inside and apart.
+      await api.createChat(0.96, 0.94, 'corner 8');
+      await waitFor(page, () => document.querySelectorAll('.image-chat-marker[data-fanned]').length === 9);
+      assert.equal(await page.locator('.image-chat-cluster').getAttribute('data-count'), '9');
+      members = await fanned();
+      for (const m of members) {
+        assert.ok(m.inside, `${m.id} is inside the picture after the update`);
+        assert.ok(m.own, `${m.id} is its own tap target after the update`);
+      }
+
+      // Tapping one opens its discussion.
+      await page.locator(`.image-chat-marker[data-chat-id="${members[4].id}"]`).tap();
+      await waitFor(page, (id) => document.querySelector(`.image-chat-thread[data-chat-id="${id}"]`) !== null, members[4].id);
+      await context.close();
+    } finally {
+      api.close();
+    }
+  });
+});

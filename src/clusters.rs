@@ -8,7 +8,8 @@
 //! creation order). Activating a cluster (click, Enter, Space: it is a button) expands it:
 //! its members get `data-fanned` and are shifted (`--ic-fx`, `--ic-fy`) onto places around
 //! it, and the first one takes the focus. Groups are recomputed when markers come, go or
-//! move, and when the image is resized.
+//! move, and when the image is resized. On a touch screen markers count as big as their touch
+//! area, for grouping and fanning out alike ([`Clusters::reach`]).
 
 use std::rc::Rc;
 
@@ -17,7 +18,7 @@ use image_chat_protocol::number::write_u64;
 use image_chat_sync::ChatView;
 use image_chat_sync::sorted::SortedMap;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Document, Element};
+use web_sys::{Document, Element, MediaQueryList};
 
 use crate::dom::Clones;
 use crate::dom::clones::children;
@@ -25,6 +26,7 @@ use crate::dom::plain::{self, focus, set_style};
 use crate::geometry::{place_style, push_place_style, px};
 use crate::grouping::{self, Group};
 use crate::i18n::{Locale, decimal};
+use crate::style::TOUCH_TARGET;
 
 /// One group as drawn.
 #[derive(Clone, Debug)]
@@ -50,6 +52,9 @@ pub struct Clusters {
     expanded: Option<(ChatId, Vec<Rc<ChatView>>)>,
     /// Marker diameter, px (the `markerSize` option).
     size: f64,
+    /// `(pointer:coarse)`: whether the page is used by touch, so markers take their touch
+    /// area. Read at each regrouping (it can change: a tablet's trackpad attached).
+    coarse: Option<MediaQueryList>,
 }
 
 impl Clusters {
@@ -61,12 +66,29 @@ impl Clusters {
         template.set_class_name("image-chat-cluster");
         plain::set(&template, "type", "button");
         plain::set(&template, "aria-expanded", "false");
+        let coarse = doc
+            .default_view()
+            .and_then(|w| w.match_media("(pointer:coarse)").ok().flatten());
         Self {
             el,
             template,
             drawn: Vec::new(),
             expanded: None,
             size,
+            coarse,
+        }
+    }
+
+    /// How far apart two markers' centres must be for each to be clicked or tapped on its
+    /// own: their size, or on a coarse pointer their touch area ([`TOUCH_TARGET`]) if larger.
+    /// Markers closer than that are grouped, and a group fans out this far apart (×1.2): on a
+    /// phone, a touch area reaching over a neighbour's disc sent taps on that disc's edge to
+    /// the wrong discussion.
+    fn reach(&self) -> f64 {
+        if self.coarse.as_ref().is_some_and(MediaQueryList::matches) {
+            self.size.max(TOUCH_TARGET)
+        } else {
+            self.size
         }
     }
 
@@ -94,7 +116,7 @@ impl Clusters {
                 },
             )
             .collect();
-        Some(grouping::groups(&centres, self.size))
+        Some(grouping::groups(&centres, self.reach()))
     }
 
     /// Draws `groups` (from [`Clusters::groups`]) over the markers of `order` (their members'
@@ -302,7 +324,7 @@ impl Clusters {
             return false;
         };
         // A little more than a diameter apart, so the rings (and focus outlines) stay clear.
-        let gap = self.size * 1.2;
+        let gap = self.reach() * 1.2;
         let places = grouping::fan(group.at, group.members.len(), gap, width, height);
         let mut first = None;
         for (member, (x, y)) in group.members.iter().zip(places) {

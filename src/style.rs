@@ -190,6 +190,11 @@ mark.image-chat-mark[data-kind=image-chat-open]{background-color:var(--image-cha
 @media (pointer:coarse){.image-chat-topbar button.image-chat-btn,.image-chat-prompt button.image-chat-btn{min-height:44px}}
 "#;
 
+/// The touch area of a marker on a coarse pointer, px across (the stylesheet's
+/// `.image-chat-marker::after` under `@media (pointer:coarse)`: `50% - 22px` on each side). Grouping
+/// and the fan-out keep markers this far apart on such a pointer ([`crate::clusters`]).
+pub const TOUCH_TARGET: f64 = 44.0;
+
 /// The whole stylesheet.
 pub fn stylesheet() -> String {
     [
@@ -264,5 +269,22 @@ pub fn release(doc: &Document) {
         && let Some(style) = doc.get_element_by_id(STYLE_ID)
     {
         style.remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_markers_touch_area_is_touch_target_across() {
+        let half = TOUCH_TARGET / 2.0;
+        let rule = format!(
+            ".image-chat-marker::after{{content:\"\";position:absolute;inset:min(0px,calc(50% - {half}px))"
+        );
+        assert!(
+            stylesheet().contains(&rule),
+            "the stylesheet's touch area is not {TOUCH_TARGET} px"
+        );
     }
 }
