@@ -226,7 +226,7 @@ test('a dense image clusters overlapping markers, expandable from the keyboard, 
   });
 });
 
-test('on a phone, a crowded corner fans out inside the picture, each member its own tap target, and stays open as people add to it', async () => {
+test('on a phone, a crowded corner fans out inside the picture, each member its own tap target, and stays open as people add to it; touch areas that overlap group', async () => {
   await withSite(async (server, host, pages) => {
     const imageId = `phone-dense-${newId()}`;
     // A responsive picture, as sites show one on a phone.
@@ -294,6 +294,20 @@ test('on a phone, a crowded corner fans out inside the picture, each member its 
       // Tapping one opens its discussion.
       await page.locator(`.image-chat-marker[data-chat-id="${members[4].id}"]`).tap();
       await waitFor(page, (id) => document.querySelector(`.image-chat-thread[data-chat-id="${id}"]`) !== null, members[4].id);
+
+      // Two discussions 36 px apart on this screen: their discs do not overlap, their touch
+      // areas do. On the touch screen they are one group; with a mouse on a screen of the
+      // same size, two markers.
+      await api.createChat(0.2, 0.3, 'left of the pair');
+      await api.createChat(0.2 + 36 / 390, 0.3, 'right of the pair');
+      await waitFor(page, () => document.querySelectorAll('.image-chat-cluster').length === 2);
+      assert.equal(await page.locator('.image-chat-cluster').nth(1).getAttribute('data-count'), '2');
+      const mouse = await browser.newContext({ viewport: { width: 390, height: 844 } });
+      const desk = await open(mouse, host.url);
+      await waitFor(desk, () => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === 11);
+      assert.equal(await desk.locator('.image-chat-cluster').count(), 1, 'only the corner is a group');
+      assert.equal(await desk.locator('.image-chat-cluster').getAttribute('data-count'), '9');
+      await mouse.close();
       await context.close();
     } finally {
       api.close();
