@@ -336,6 +336,12 @@ pub(crate) fn refresh(
     touched: &[ChatId],
     out: &mut Queue<ViewUpdate>,
 ) -> bool {
+    if let [id] = touched
+        && ops.iter().next().is_none()
+        && refresh_confirmed_one(old, state, you, id, out).is_some()
+    {
+        return true;
+    }
     let slot = |id: &ChatId| touched.iter().position(|t| t == id);
     let mut fresh: Vec<Option<Rc<ChatView>>> = touched
         .iter()
@@ -432,6 +438,54 @@ pub(crate) fn refresh(
     }
     *old = chats;
     true
+}
+
+/// [`refresh`] for its commonest case, a live event: one discussion touched and no ops of
+/// ours, so the view is the confirmed state in log order, one view per discussion. Then `old`
+/// holds the untouched discussions, in that order, and at most the touched one besides, and
+/// the lengths say which case it is: one more in the state (created: it is the last), one fewer
+/// (deleted), or as many (changed, in its place). One scan of the discussions at most, instead
+/// of planning the whole order in five. `None`, with nothing changed, when `old` does not fit
+/// (the caller plans).
+fn refresh_confirmed_one(
+    old: &mut Vec<Rc<ChatView>>,
+    state: &ImageState,
+    you: Option<&User>,
+    id: &ChatId,
+    out: &mut Queue<ViewUpdate>,
+) -> Option<()> {
+    let chats = state.chats();
+    if chats.len() == old.len() + 1 {
+        let last = chats.last().filter(|c| c.id == *id)?;
+        let chat = Rc::new(confirmed_view(last, you));
+        out.push_back(ViewUpdate::Chat {
+            index: old.len(),
+            chat: Rc::clone(&chat),
+        });
+        old.push(chat);
+    } else if chats.len() + 1 == old.len() {
+        let index = old.iter().rposition(|c| c.id == *id)?;
+        old.remove(index);
+        out.push_back(ViewUpdate::ChatRemoved {
+            chat_id: id.clone(),
+        });
+    } else if chats.len() == old.len() {
+        let index = chats.iter().rposition(|c| c.id == *id)?;
+        if old[index].id != *id {
+            return None;
+        }
+        let chat = Rc::new(confirmed_view(&chats[index], you));
+        if old[index] != chat {
+            out.push_back(ViewUpdate::Chat {
+                index,
+                chat: Rc::clone(&chat),
+            });
+            old[index] = chat;
+        }
+    } else {
+        return None;
+    }
+    Some(())
 }
 
 pub(crate) fn op_state(op: &LocalOp) -> OpState {
