@@ -1796,6 +1796,32 @@ fn rects_overlap(a: &web_sys::DomRect, b: &web_sys::DomRect) -> bool {
         && b.top() < a.bottom() - 0.5
 }
 
+/// One discussion of a snapshot: `id` at `(x, y)`, opened by Eve with `text`.
+fn snapshot_chat(id: &str, (x, y): (f64, f64), text: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","anchor":[{x},{y}],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"{text}","createdAt":1}}]}}"#
+    )
+}
+
+/// A live widget on `img` showing `chats` (see [`snapshot_chat`]), once it has drawn a
+/// cluster; [`live_with`]'s handles.
+async fn live_clustered(
+    img: &HtmlImageElement,
+    container: &Element,
+    chats: &[String],
+) -> (ImageChat, JsValue, Element) {
+    let live = live_with(
+        img,
+        container,
+        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
+        &chats.join(","),
+    )
+    .await;
+    let c = container.clone();
+    wait_for("a cluster", move || q(&c, ".image-chat-cluster").is_some()).await;
+    live
+}
+
 #[wasm_bindgen_test]
 async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
     let (container, img) = fixture().await;
@@ -1816,24 +1842,10 @@ async fn overlapping_markers_cluster_expand_and_regroup_on_resize() {
         .iter()
         .zip(spots)
         .enumerate()
-        .map(|(i, (id, (x, y)))| {
-            format!(
-                r#"{{"id":"{id}","anchor":[{x},{y}],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"n{i}","createdAt":1}}]}}"#
-            )
-        })
+        .map(|(i, (id, spot))| snapshot_chat(id, spot, &format!("n{i}")))
         .collect();
-    chats.push(format!(
-        r#"{{"id":"{CHAT_A}","anchor":[0.9,0.1],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"far","createdAt":1}}]}}"#
-    ));
-    let (chat, ws, root) = live_with(
-        &img,
-        &container,
-        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
-        &chats.join(","),
-    )
-    .await;
-    let c = container.clone();
-    wait_for("a cluster", move || q(&c, ".image-chat-cluster").is_some()).await;
+    chats.push(snapshot_chat(CHAT_A, (0.9, 0.1), "far"));
+    let (chat, ws, root) = live_clustered(&img, &container, &chats).await;
     let clusters = root.query_selector_all(".image-chat-cluster").unwrap();
     assert_eq!(clusters.length(), 1);
     let cluster: Element = clusters.item(0).unwrap().unchecked_into();
@@ -1992,22 +2004,9 @@ async fn live_events_regroup_markers_and_keep_the_clusters_in_order() {
         ('q', 0.32, 0.22),
     ]
     .iter()
-    .map(|&(c, x, y)| {
-        format!(
-            r#"{{"id":"{}","anchor":[{x},{y}],"comments":[{{"author":{{"id":"anon:eve","name":"Eve"}},"text":"{c}","createdAt":1}}]}}"#,
-            id(c)
-        )
-    })
+    .map(|&(c, x, y)| snapshot_chat(&id(c), (x, y), &c.to_string()))
     .collect();
-    let (chat, ws, root) = live_with(
-        &img,
-        &container,
-        r#"{"server":"ws://fake.test/ws","locale":"en","imageId":"cat"}"#,
-        &snapshot.join(","),
-    )
-    .await;
-    let c = container.clone();
-    wait_for("a cluster", move || q(&c, ".image-chat-cluster").is_some()).await;
+    let (chat, ws, root) = live_clustered(&img, &container, &snapshot).await;
     let marker = |c: char| {
         q(
             &container,
