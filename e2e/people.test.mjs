@@ -248,6 +248,14 @@ test('on a phone, a crowded corner fans out inside the picture, each member its 
       const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
       const page = await open(context, host.url);
       await waitFor(page, () => document.querySelector('.image-chat-cluster')?.dataset.count === '8');
+      // The cluster button (32 px) takes taps over a 44 px touch area, as markers do.
+      const reach = await page.evaluate(() => {
+        const b = document.querySelector('.image-chat-cluster');
+        const r = b.getBoundingClientRect();
+        const [cx, cy] = [r.left + r.width / 2, r.top + r.height / 2];
+        return [[-20, 0], [0, -20], [-14, -14]].map(([dx, dy]) => document.elementFromPoint(cx + dx, cy + dy) === b);
+      });
+      assert.deepEqual(reach, [true, true, true], 'taps 20 px from the button centre reach it');
       await page.locator('.image-chat-cluster').tap();
       await waitFor(page, () => document.querySelector('.image-chat-cluster').getAttribute('aria-expanded') === 'true');
 

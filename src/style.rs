@@ -25,8 +25,9 @@ const DARK: &str = "--ic-accent:var(--image-chat-accent,#ff5c93);--ic-on-accent:
 ///
 /// The overlay root is placed by the widget (see `crate::overlay`); the marker layer is the
 /// picture box the root carries in `--ic-l/t/w/h`. The thread panel is placed on screen by the
-/// widget (`data-place`), a bottom sheet on narrow screens. On coarse pointers markers get an
-/// invisible 44×44 px hit area (their paint containment is dropped so it is not clipped),
+/// widget (`data-place`), a bottom sheet on narrow screens. On coarse pointers markers and
+/// cluster buttons get an invisible 44×44 px hit area (the markers' paint containment is
+/// dropped so it is not clipped),
 /// buttons are at least 44×44 px and text boxes use 16 px text (phones zoom into smaller).
 /// The marker focus ring is white between two dark rings, visible on any photo.
 ///
@@ -98,7 +99,7 @@ const RULES: &str = r#"
 .image-chat-online:empty{display:none}
 .image-chat-sr{position:absolute!important;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 @media (prefers-reduced-motion:reduce){.image-chat-marker{transition:none}}
-@media (pointer:coarse){.image-chat-marker{contain:size layout style}.image-chat-marker::after{content:"";position:absolute;inset:min(0px,calc(50% - 22px));border-radius:50%}.image-chat button.image-chat-btn{min-width:44px;min-height:44px}.image-chat textarea{font-size:16px}}
+@media (pointer:coarse){.image-chat-marker{contain:size layout style}.image-chat-marker::after,.image-chat-cluster::after{content:"";position:absolute;inset:min(0px,calc(50% - 22px));border-radius:50%}.image-chat button.image-chat-btn{min-width:44px;min-height:44px}.image-chat textarea{font-size:16px}}
 "#;
 
 /// People and density: names and texts isolated from their surroundings (a right-to-left
@@ -190,9 +191,9 @@ mark.image-chat-mark[data-kind=image-chat-open]{background-color:var(--image-cha
 @media (pointer:coarse){.image-chat-topbar button.image-chat-btn,.image-chat-prompt button.image-chat-btn{min-height:44px}}
 "#;
 
-/// The touch area of a marker on a coarse pointer, px across (the stylesheet's
-/// `.image-chat-marker::after` under `@media (pointer:coarse)`: `50% - 22px` on each side). Grouping
-/// and the fan-out keep markers this far apart on such a pointer ([`crate::clusters`]).
+/// The touch area of a marker or cluster button on a coarse pointer, px across (their
+/// `::after` under `@media (pointer:coarse)`: `50% - 22px` on each side). Grouping and the
+/// fan-out keep markers this far apart on such a pointer ([`crate::clusters`]).
 pub const TOUCH_TARGET: f64 = 44.0;
 
 /// The whole stylesheet.
@@ -277,10 +278,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_markers_touch_area_is_touch_target_across() {
+    fn the_touch_area_is_touch_target_across() {
         let half = TOUCH_TARGET / 2.0;
         let rule = format!(
-            ".image-chat-marker::after{{content:\"\";position:absolute;inset:min(0px,calc(50% - {half}px))"
+            ".image-chat-marker::after,.image-chat-cluster::after{{content:\"\";position:absolute;inset:min(0px,calc(50% - {half}px))"
         );
         assert!(
             stylesheet().contains(&rule),
