@@ -248,6 +248,37 @@ fn marker_flags(chat: &ChatView) -> [bool; 5] {
     [pending, failed, chat.mine, chat.resolved, chat.can_delete]
 }
 
+/// The markers of `chats` for one [`Clones`] call: id, position, name, comment count and
+/// flags, written straight into the batch (a snapshot creates a thousand, and a string of
+/// their own for each field was most of the allocations of the widget's share). A marker for
+/// which `hidden` holds (hidden in a group) gets no position: `Ui::recluster` creates it without
+/// (`insert_picked`'s `alt_skip`), so building it would be wasted.
+fn marker_batch(chats: &[Rc<ChatView>], locale: Locale, hidden: &[bool]) -> Clones {
+    let mut batch = Clones::new("data-chat-id style aria-label");
+    for (i, chat) in chats.iter().enumerate() {
+        batch.value(chat.id.as_str());
+        if hidden.get(i) == Some(&true) {
+            batch.value("");
+        } else {
+            batch.value_with(|out| push_place_style(out, marker_point(chat)));
+        }
+        batch.value_with(|out| push_marker_label(out, locale, chat));
+        batch.value_with(|out| write_u64(chat.comments.len() as u64, out));
+        // The flags that are set, gathered on the stack by a plain loop (an iterator chain
+        // here was a tenth of the gathering, in V8's baseline tier).
+        let mut flags = [""; MARKER_FLAGS.len()];
+        let mut set = 0;
+        for (on, name) in marker_flags(chat).into_iter().zip(MARKER_FLAGS) {
+            if on {
+                flags[set] = name;
+                set += 1;
+            }
+        }
+        batch.flags(&flags[..set]);
+    }
+    batch
+}
+
 /// A region's box as its `style` attribute (percent of the picture box).
 fn region_style((x, y, w, h): (f64, f64, f64, f64)) -> String {
     let mut style = String::with_capacity(48);
@@ -353,15 +384,14 @@ pub struct Ui {
     marker_template: Element,
     /// The same with `data-clustered`, cloned for a new marker that is in a group.
     clustered_template: Element,
-    /// New markers gathered, to be created at once (see [`Ui::flush`]).
-    new_markers: Option<Clones>,
     /// The discussions in creation order (= the markers' order in the layer, and tab order).
     /// Markers are not kept as handles (keeping 1,000 is a call into JS each): [`Ui::marker`]
     /// finds one by its place here. Each is the view last shown (the one in `chats`), shared
     /// rather than its id copied: a snapshot's thousand discussions were two id copies each
     /// here and in the cluster buttons (docs/BENCHMARKS.md, "First paint (issue 18, session 8)").
     order: Vec<Rc<ChatView>>,
-    /// How many of `order`'s last discussions are gathered in `new_markers`, not created yet.
+    /// How many of `order`'s last discussions have no marker yet: they are created at once,
+    /// when the engine's updates are drained (see [`Ui::flush`]).
     uncreated: usize,
     /// Whether each marker of `order` carries `data-clustered`, as written (a gathered one: as
     /// it will be created, so `false` until a regrouping picks its template). Kept here so a
@@ -520,7 +550,6 @@ impl Ui {
             live,
             marker_template,
             clustered_template,
-            new_markers: None,
             order: Vec::new(),
             uncreated: 0,
             clustered: Vec::new(),
@@ -947,33 +976,16 @@ impl Ui {
         }
         self.order.insert(index, Rc::clone(chat));
         self.clustered.insert(index, false);
-        self.uncreated += 1;
         self.cluster_dirty = true;
-        // Written straight into the batch: a snapshot gathers a thousand markers, and a string
-        // of their own for each field was most of the allocations of the widget's share.
-        let locale = self.locale;
-        let batch = self
-            .new_markers
-            .get_or_insert_with(|| Clones::new("data-chat-id style aria-label"));
-        batch.value(chat.id.as_str());
-        batch.value_with(|out| push_place_style(out, marker_point(chat)));
-        batch.value_with(|out| push_marker_label(out, locale, chat));
-        batch.value_with(|out| write_u64(chat.comments.len() as u64, out));
-        // The flags that are set, gathered on the stack by a plain loop (an iterator chain
-        // here was a tenth of the gathering, in V8's baseline tier).
-        let mut flags = [""; MARKER_FLAGS.len()];
-        let mut set = 0;
-        for (on, name) in marker_flags(chat).into_iter().zip(MARKER_FLAGS) {
-            if on {
-                flags[set] = name;
-                set += 1;
-            }
+        if appended {
+            self.uncreated += 1;
+            return Ok(());
         }
-        batch.flags(&flags[..set]);
-        if !appended {
-            self.create_markers(next.as_ref())?;
-        }
-        Ok(())
+        marker_batch(std::slice::from_ref(chat), self.locale, &[]).insert(
+            &self.layer,
+            next.as_ref().map(AsRef::as_ref),
+            &self.marker_template,
+        )
     }
 
     /// Brings an existing marker up to date with `chat`, writing only what changed from `old`
@@ -1047,16 +1059,12 @@ impl Ui {
     /// Creates the markers gathered by [`Ui::upsert_chat`] at the end of the layer. Call once
     /// the engine's updates are drained, before anything reads the DOM.
     pub fn flush(&mut self) -> JsResult<()> {
-        self.create_markers(None)
-    }
-
-    /// Creates the markers gathered so far, before `next` (at the end for `None`).
-    fn create_markers(&mut self, next: Option<&Element>) -> JsResult<()> {
-        let Some(new) = self.new_markers.take() else {
+        if self.uncreated == 0 {
             return Ok(());
-        };
+        }
+        let batch = marker_batch(self.gathered(), self.locale, &[]);
         self.uncreated = 0;
-        new.insert(&self.layer, next.map(AsRef::as_ref), &self.marker_template)
+        batch.insert(&self.layer, None, &self.marker_template)
     }
 
     /// Removes one discussion's marker (and closes its thread, unless it holds text the person
@@ -1095,7 +1103,6 @@ impl Ui {
 
     /// Removes every marker (before a full re-render).
     pub fn clear_chats(&mut self) {
-        self.new_markers = None;
         self.uncreated = 0;
         self.clustered.clear();
         // The layer holds only markers: one call empties it.
@@ -1151,10 +1158,12 @@ impl Ui {
         // (`Clusters::expand`). Each marker's own position defeats Chromium's cache of matched
         // styles, so on a dense image the hidden ones were half of the first paint's style
         // recalc (docs/BENCHMARKS.md, "Hidden markers without a position").
-        if let Some(new) = self.new_markers.take() {
+        if self.uncreated > 0 {
+            let hidden = &clustered[created..];
+            let batch = marker_batch(self.gathered(), self.locale, hidden);
             self.uncreated = 0;
-            let pick: Vec<u8> = clustered[created..].iter().map(|&c| u8::from(c)).collect();
-            new.insert_picked(
+            let pick: Vec<u8> = hidden.iter().map(|&c| u8::from(c)).collect();
+            batch.insert_picked(
                 &self.layer,
                 None,
                 &self.marker_template,
