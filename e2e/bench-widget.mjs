@@ -177,10 +177,8 @@ try {
     const cpuMs = longest.tdur / 1000;
     const styleMs = inside('UpdateLayoutTree');
     const layoutMs = inside('Layout');
-    const compiled = events.filter((e) => e.name === 'wasm.CompileLazy' && within(e));
-    const lazy = values['lazy-compile']
-      ? { count: compiled.length, ms: compiled.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000 }
-      : undefined;
+    const compiled = values['lazy-compile'] ? events.filter((e) => e.name === 'wasm.CompileLazy' && within(e)) : undefined;
+    const lazy = compiled && { count: compiled.length, ms: compiled.reduce((a, e) => a + (e.tdur ?? 0), 0) / 1000 };
     return { cpuMs, styleMs, layoutMs, ownMs: cpuMs - styleMs - layoutMs, lazy };
   };
 

@@ -28,13 +28,20 @@ function sso(user, tenant, server) {
   return signSso(SECRET, user, tenant, server);
 }
 
-/** The host page: one image marked for the widget, the documented script tag. */
-function hostPage(server, tenant, imageId, { auth } = {}) {
+/**
+ * The host page: one image marked for the widget, the documented script tag. `responsive`:
+ * a 1200 × 750 picture shrunk to the screen's width, as sites show one on a phone.
+ */
+function hostPage(server, tenant, imageId, { auth, responsive } = {}) {
   const authAttr = auth ? ` data-auth='${JSON.stringify(auth)}'` : '';
+  const [meta, size] = responsive
+    ? ['<meta name="viewport" content="width=device-width, initial-scale=1">',
+      'width="1200" height="750" style="display:block;max-width:100%;height:auto"']
+    : ['', 'width="600" height="375"'];
   return {
-    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>people</title></head>
+    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>people</title>${meta}</head>
 <body style="margin:0">
-<img id="photo" src="${server.url}/sample.svg" width="600" height="375" alt="Lakeside"
+<img id="photo" src="${server.url}/sample.svg" ${size} alt="Lakeside"
   data-image-chat="${imageId}"${authAttr}>
 <script src="${server.url}/embed.js" data-tenant="${tenant}" data-locale="en" defer></script>
 </body></html>`,
@@ -229,16 +236,7 @@ test('a dense image clusters overlapping markers, expandable from the keyboard, 
 test('on a phone, a crowded corner fans out inside the picture, each member its own tap target, and stays open as people add to it; touch areas that overlap group', async () => {
   await withSite(async (server, host, pages) => {
     const imageId = `phone-dense-${newId()}`;
-    // A responsive picture, as sites show one on a phone.
-    pages['/index.html'] = {
-      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>phone</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body style="margin:0">
-<img id="photo" src="${server.url}/sample.svg" width="1200" height="750" alt="Lakeside"
-  style="display:block;max-width:100%;height:auto" data-image-chat="${imageId}">
-<script src="${server.url}/embed.js" data-tenant="demo" data-locale="en" defer></script>
-</body></html>`,
-    };
+    pages['/index.html'] = hostPage(server, 'demo', imageId, { responsive: true });
     const api = await ApiClient.join(server.url, imageId, 'Busy');
     try {
       // Eight discussions piled up in the bottom-right corner.

@@ -168,13 +168,14 @@ impl Grid {
 /// Positions are centres in px. No trigonometry, so no libm in the widget.
 pub fn fan(at: (f64, f64), n: usize, gap: f64, width: f64, height: f64) -> Vec<(f64, f64)> {
     let mut slots: Vec<(i32, i32)> = Vec::with_capacity(n);
+    let mut ring = 1;
     let mut take = n;
     // Each round takes as many more places as the last one had to skip; the places within
-    // `gap` of any point are at most four, so this settles in a round or two.
-    for _ in 0..8 {
-        let mut ring = 1;
+    // `gap` of any point are at most four, so this settles in a round or two (and `take`
+    // grows every round, so the bound below ends it whatever happens).
+    loop {
         while slots.len() < take {
-            slots.extend(ring_slots(ring).into_iter().take(take - slots.len()));
+            slots.extend(ring_slots(ring));
             ring += 1;
         }
         let place = |&(dx, dy): &(i32, i32)| (f64::from(dx) * gap, f64::from(dy) * gap);
@@ -194,9 +195,7 @@ pub fn fan(at: (f64, f64), n: usize, gap: f64, width: f64, height: f64) -> Vec<(
                 .collect();
         }
         take += n - kept.len();
-        slots.clear();
     }
-    Vec::new()
 }
 
 /// Ring `k` of the fan's places (8k of them), as steps from the middle: clockwise from
