@@ -98,11 +98,12 @@ if [ "$part" != 2 ]; then
 fi
 
 if [ "$part" != 1 ]; then
-  off="--server-arg=--batch-window-ms=0"
+  # The pump batches by default; a fixed 20 ms window beside it (the default until session 14).
+  window="--server-arg=--batch-window-ms=20"
   lg "2 fanout 10000" "${extra[@]}" load --clients "$(n 10000 500)" --images 1 --publishers 1 --rate 10 --duration-secs "$secs"
-  lg "2b busy image, batching off" "${extra[@]}" $off load --clients "$(n 1000 200)" --images 1 --publishers 10 --rate "$(n 200 50)" --duration-secs "$secs" --replies
-  lg "3 spread, batching on" "${extra[@]}" load --clients "$(n 10000 500)" --images "$(n 1000 50)" --publishers "$(n 1000 50)" --rate 200 --duration-secs "$secs" --replies
-  lg "3 spread, batching off" "${extra[@]}" $off load --clients "$(n 10000 500)" --images "$(n 1000 50)" --publishers "$(n 1000 50)" --rate 200 --duration-secs "$secs" --replies
+  lg "2b busy image, a 20 ms window" "${extra[@]}" $window load --clients "$(n 1000 200)" --images 1 --publishers 10 --rate "$(n 200 50)" --duration-secs "$secs" --replies
+  lg "3 spread, batched by the pump" "${extra[@]}" load --clients "$(n 10000 500)" --images "$(n 1000 50)" --publishers "$(n 1000 50)" --rate 200 --duration-secs "$secs" --replies
+  lg "3 spread, a 20 ms window" "${extra[@]}" $window load --clients "$(n 10000 500)" --images "$(n 1000 50)" --publishers "$(n 1000 50)" --rate 200 --duration-secs "$secs" --replies
   lg "4 bytes" "${extra[@]}" bytes
   lg "5 storm" "${extra[@]}" storm --clients "$(n 5000 200)" --images "$(n 50 10)"
   lg "6 hostile" "${extra[@]}" hostile --clients "$(n 1000 100)" --rate 10 --duration-secs "$secs" --slowloris "$(n 500 20)" --slow-readers "$(n 50 5)" --junk 20 --junk-rate 50 --snapshot-readers 4

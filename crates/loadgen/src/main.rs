@@ -65,7 +65,7 @@ struct Cli {
     #[arg(long, default_value = summary::REFERENCE)]
     server_name: String,
     /// Extra flag for the spawned server's `serve` (repeatable), e.g.
-    /// `--server-arg=--batch-window-ms=0`.
+    /// `--server-arg=--batch-window-ms=20`.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
     /// Use a running server at this loopback address instead of spawning one.
@@ -339,7 +339,10 @@ async fn smoke(target: &Target) -> Result<Vec<Report>, String> {
     reports.push(r);
     drop(server);
 
-    for (label, window) in [("batching on", None), ("batching off", Some("0"))] {
+    for (label, window) in [
+        ("batched by the pump", None),
+        ("a 20 ms window", Some("20")),
+    ] {
         let target = match (target, window) {
             (Target::Spawn { bin, args, tls }, Some(ms)) => {
                 let mut args = args.clone();

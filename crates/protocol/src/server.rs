@@ -366,6 +366,16 @@ impl ServerMessage {
         }
     }
 
+    /// The events this message carries, in order: a batch's, or the event it is; the message
+    /// itself if it carries none. A client handles a batch exactly as its events one by one.
+    #[allow(clippy::result_large_err)]
+    pub fn into_events(self) -> Result<Vec<Event>, ServerMessage> {
+        match self {
+            ServerMessage::Batch(batch) => Ok(batch.events),
+            other => other.into_event().map(|event| vec![event]),
+        }
+    }
+
     /// Encodes as a JSON text frame.
     pub fn to_json(&self) -> String {
         // Plain derived structs with string keys: serialization cannot fail.

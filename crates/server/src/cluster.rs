@@ -34,20 +34,21 @@ pub struct FanOut {
 
 /// The broker and presence `args` ask for.
 pub async fn fan_out(args: &ServeArgs, store: &Arc<dyn Store>) -> Result<FanOut, StartError> {
-    let batching = |shared| -> Arc<dyn Broker> {
+    let batching = |shared, detached| -> Arc<dyn Broker> {
         Arc::new(Batching::new(
             shared,
             BatchConfig {
                 window: Duration::from_millis(args.batch_window_ms),
                 max_events: args.batch_max_events,
                 presence_interval: Duration::from_millis(args.presence_interval_ms),
+                detached,
                 ..BatchConfig::default()
             },
         ))
     };
     let Some(url) = &args.redis_url else {
         return Ok(FanOut {
-            broker: batching(Arc::new(MemoryBroker::new(args.subscriber_buffer))),
+            broker: batching(Arc::new(MemoryBroker::new(args.subscriber_buffer)), false),
             presence: None,
             rates: None,
         });
@@ -71,7 +72,8 @@ pub async fn fan_out(args: &ServeArgs, store: &Arc<dyn Store>) -> Result<FanOut,
         },
         args.subscriber_buffer,
     ));
-    let broker = batching(ordered);
+    // Redis is a network hop away: no session waits for it.
+    let broker = batching(ordered, true);
     let limits = args.limits();
     let rates = ClusterRates::connect(&redis, limits.ip_ops, limits.ip_bytes, limits.tenant_ops)
         .await

@@ -293,11 +293,12 @@ pub struct ServeArgs {
     #[arg(long, env = "IMAGE_CHAT_SEND_TIMEOUT_MS", default_value_t = 10_000)]
     pub send_timeout_ms: u64,
     /// Batching window in milliseconds: events of one image arriving within this long after an
-    /// event frame went out are sent together as one `batch` frame. 0 turns batching off.
+    /// event frame went out are held and sent together as one `batch` frame. 0 (the default):
+    /// no window; a busy image's pump still sends what queued up while it wrote as one batch.
     #[arg(long, env = "IMAGE_CHAT_BATCH_WINDOW_MS", default_value_t = crate::broker::batch::DEFAULT_WINDOW_MS)]
     pub batch_window_ms: u64,
     /// Largest batch (events); a full batch is sent before its window closes.
-    #[arg(long, env = "IMAGE_CHAT_BATCH_MAX_EVENTS", default_value_t = 64)]
+    #[arg(long, env = "IMAGE_CHAT_BATCH_MAX_EVENTS", default_value_t = crate::broker::batch::MAX_BATCH_EVENTS)]
     pub batch_max_events: usize,
     /// Presence updates of one image are sent at most once per this many milliseconds (the
     /// latest count). 0 sends every change at once.

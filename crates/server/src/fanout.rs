@@ -23,12 +23,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use image_chat_protocol::CloseCode;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::app::App;
+use crate::broker::batch::{MAX_BATCH_BYTES, MAX_BATCH_EVENTS};
 use crate::broker::{BrokerError, Published, Received, Subscription};
 use crate::outlet::Outlet;
 use crate::store::ImageKey;
@@ -57,6 +60,12 @@ impl Pump {
         self.viewers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+/// A pass over the viewers shorter than this is not followed by a pause (the timer's
+/// granularity: a shorter sleep would last a millisecond anyway).
+const MIN_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause after a pass: the most a busy image's event waits to be gathered.
+const MAX_PAUSE: Duration = Duration::from_millis(20);
 
 /// Viewers a pump takes before the image gets another (see [`Fanout`]).
 const VIEWERS_PER_PUMP: usize = 512;
@@ -235,18 +244,32 @@ async fn run(
     mut feed: Subscription,
 ) {
     let meter = app.usage.tenant(&image.tenant);
+    // What gathering took from the feed and could not join to its frame: handled next.
+    let mut next = None;
     loop {
-        let received = tokio::select! {
-            received = feed.recv() => received,
-            () = pump.emptied.notified() => {
-                if leave_if_empty(&app, &image, &slot, &pump).await {
-                    return;
+        let received = match next.take() {
+            Some(received) => received,
+            None => tokio::select! {
+                received = feed.recv() => received,
+                () = pump.emptied.notified() => {
+                    if leave_if_empty(&app, &image, &slot, &pump).await {
+                        return;
+                    }
+                    continue;
                 }
-                continue;
-            }
+            },
         };
         match received {
-            Received::Message(message) => deliver(&app, &image, &pump, &meter, &message),
+            Received::Message(message) => {
+                let (message, rest) = gather(message, &mut feed);
+                next = rest;
+                let pass = Instant::now();
+                deliver(&app, &image, &pump, &meter, &message);
+                let pass = pass.elapsed();
+                if next.is_none() && pass >= MIN_PAUSE {
+                    tokio::time::sleep(pass.min(MAX_PAUSE)).await;
+                }
+            }
             // Nothing arrives until the broker is back (the cluster's ordering layer never
             // says this: it reads the database meanwhile).
             Received::Disconnected => {}
@@ -265,6 +288,40 @@ async fn run(
             }
         }
     }
+}
+
+/// `first` and the events that queued up behind it in the pump's feed while the pump was
+/// writing the previous frame, as one frame (a `batch`, at most [`MAX_BATCH_EVENTS`] events or
+/// [`MAX_BATCH_BYTES`] of JSON), and what ended the run (a state frame, another log's event, a
+/// lag: to be handled next).
+///
+/// This is what batches a busy image: the batch is whatever arrived during one pass over the
+/// viewers, so an image whose pump keeps up sends every event at once and alone, and one whose
+/// pump falls behind (a slow or loaded machine, a big image) writes each viewer once per pass
+/// instead of once per event, and catches up instead of lagging its viewers out. A fixed window
+/// in front of the broker delayed every event of a busy image by up to its length even when
+/// the machine had time to spare (docs/BENCHMARKS.md, "A busy image batched by its pump").
+fn gather(first: Published, feed: &mut Subscription) -> (Published, Option<Received>) {
+    if first.seq.is_none() {
+        return (first, None);
+    }
+    let mut later = Vec::new();
+    let mut events = first.parts.as_ref().map_or(1, |parts| parts.len());
+    let mut bytes = first.frame.len();
+    let rest = loop {
+        if events >= MAX_BATCH_EVENTS || bytes >= MAX_BATCH_BYTES {
+            break None;
+        }
+        match feed.try_recv() {
+            Some(Received::Message(event)) if event.seq.is_some() && event.epoch == first.epoch => {
+                events += event.parts.as_ref().map_or(1, |parts| parts.len());
+                bytes += event.frame.len();
+                later.push(event);
+            }
+            other => break other,
+        }
+    };
+    (first.followed_by(later), rest)
 }
 
 fn deliver(app: &App, image: &ImageKey, pump: &Pump, meter: &TenantMeter, message: &Published) {
@@ -342,5 +399,99 @@ fn leave(
     pumps.retain(|known| !Arc::ptr_eq(known, pump));
     if pumps.is_empty() {
         app.fanout.forget(image, slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use image_chat_protocol::{ImageId, TenantId};
+
+    use super::*;
+    use crate::broker::Broker;
+    use crate::broker::memory::MemoryBroker;
+
+    fn event(epoch: u32, seq: u64) -> Published {
+        Published::event(epoch, seq, format!("{{\"seq\":{seq}}}").into())
+    }
+
+    fn seqs(message: &Published) -> Vec<u64> {
+        match &message.parts {
+            Some(parts) => parts.iter().map(|(seq, _)| *seq).collect(),
+            None => message.seq.into_iter().collect(),
+        }
+    }
+
+    /// A feed holding `messages`, and the first of them taken as the pump would.
+    async fn feed_of(messages: Vec<Published>) -> (Published, Subscription) {
+        let broker = MemoryBroker::default();
+        let key = ImageKey::image(TenantId::new("t"), ImageId::new("img"));
+        let mut feed = broker.subscribe(&key).await.unwrap();
+        for message in messages {
+            broker.publish(&key, message).await.unwrap();
+        }
+        match feed.try_recv() {
+            Some(Received::Message(first)) => (first, feed),
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_queued_behind_a_frame_go_with_it_until_something_else() {
+        let presence = Published::state(r#"{"type":"presence","online":2}"#.into());
+        let batch = Published::events(1, vec![(3, "{}".into()), (4, "{}".into())]).unwrap();
+        let (first, mut feed) = feed_of(vec![
+            event(1, 1),
+            event(1, 2),
+            batch,
+            presence.clone(),
+            event(1, 5),
+            event(2, 1),
+        ])
+        .await;
+        let (gathered, rest) = gather(first, &mut feed);
+        assert_eq!(seqs(&gathered), vec![1, 2, 3, 4]);
+        assert!(
+            gathered
+                .frame
+                .as_str()
+                .starts_with(r#"{"type":"batch","events":[{"seq":1},"#)
+        );
+        assert_eq!(
+            rest,
+            Some(Received::Message(presence)),
+            "presence is not an event"
+        );
+        // A presence frame is delivered alone; the next event then goes alone: the one after it
+        // belongs to another log (a recreated one), which a batch never mixes.
+        let Some(Received::Message(next)) = feed.try_recv() else {
+            panic!("event 5 is queued");
+        };
+        let (gathered, rest) = gather(next, &mut feed);
+        assert_eq!(gathered, event(1, 5));
+        assert_eq!(rest, Some(Received::Message(event(2, 1))));
+        // Nothing queued: the frame goes as it came, and nothing is left.
+        let (alone, mut feed) = feed_of(vec![event(1, 9)]).await;
+        assert_eq!(gather(alone, &mut feed), (event(1, 9), None));
+    }
+
+    #[tokio::test]
+    async fn a_gathered_batch_stops_at_the_batch_limit() {
+        let events = (1..=MAX_BATCH_EVENTS as u64 + 6)
+            .map(|seq| event(1, seq))
+            .collect();
+        let (first, mut feed) = feed_of(events).await;
+        let (gathered, rest) = gather(first, &mut feed);
+        assert_eq!(seqs(&gathered).len(), MAX_BATCH_EVENTS);
+        assert_eq!(rest, None, "the rest stays queued");
+        let Some(Received::Message(next)) = feed.try_recv() else {
+            panic!("the rest is queued");
+        };
+        let (gathered, _) = gather(next, &mut feed);
+        assert_eq!(
+            seqs(&gathered),
+            (MAX_BATCH_EVENTS as u64 + 1..=MAX_BATCH_EVENTS as u64 + 6).collect::<Vec<_>>()
+        );
     }
 }

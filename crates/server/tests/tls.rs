@@ -129,14 +129,9 @@ async fn join_wss(tls: &Tls, image: &str) -> Wss {
 
 /// The events of a frame: one, or a batch's (the server coalesces a busy image's events).
 fn events(message: ServerMessage) -> Vec<image_chat_protocol::Event> {
-    match message {
-        ServerMessage::Batch(batch) => batch.events,
-        other => vec![
-            other
-                .into_event()
-                .unwrap_or_else(|other| panic!("expected an event, got {other:?}")),
-        ],
-    }
+    message
+        .into_events()
+        .unwrap_or_else(|other| panic!("expected an event, got {other:?}"))
 }
 
 #[tokio::test]

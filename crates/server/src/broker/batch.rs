@@ -1,7 +1,14 @@
-//! Batching under high activity: a [`Broker`] decorator that coalesces an image's events into
-//! `batch` frames and its presence updates into the latest count.
+//! Batching in front of the broker: a [`Broker`] decorator that coalesces an image's presence
+//! updates into the latest count and, when an operator sets a window, its events into `batch`
+//! frames.
 //!
-//! Policy, per image (topic), for events:
+//! By default events pass straight through (on a cluster, handed on by the image's flusher task,
+//! [`BatchConfig::detached`], so that no session waits for Redis): a busy image's events are
+//! batched by its pump
+//! instead ([`crate::fanout`]: whatever queued up while it wrote the previous frame goes out as
+//! one), which costs nothing when the machine has time to spare. A fixed window
+//! (`--batch-window-ms`) trades latency for fewer frames whatever the load, and fewer messages
+//! through a cluster's Redis. Its policy, per image (topic):
 //! - An event that arrives while the image is quiet (no event frame went out during the last
 //!   `window`) is published **at once**, alone, and opens a window. At low rates nothing is ever
 //!   delayed and nothing is batched.
@@ -17,7 +24,7 @@
 //! not batched: only the latest count is sent (the protocol allows coalescing presence). Without
 //! this, N viewers joining one image would cost N² presence frames.
 //!
-//! A `window` of zero turns event batching off (every event is published at once, alone); a
+//! A `window` of zero (the default) holds no events (every event is published at once); a
 //! `presence_interval` of zero turns presence coalescing off.
 //!
 //! One flusher task runs per image while a window is open; it does every publish of that image
@@ -39,7 +46,7 @@ use crate::store::ImageKey;
 /// Batching policy. See the module documentation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchConfig {
-    /// How long events are held after an event frame went out (zero: batching off).
+    /// How long events are held after an event frame went out (zero: none).
     pub window: Duration,
     /// A held batch is sent as soon as it has this many events.
     pub max_events: usize,
@@ -47,26 +54,40 @@ pub struct BatchConfig {
     pub max_bytes: usize,
     /// At most one presence frame per image per this interval, the latest count (zero: off).
     pub presence_interval: Duration,
+    /// Events are handed to the inner broker by the image's flusher even without a window,
+    /// never by the publisher: for an inner broker across a network (a cluster's Redis), so
+    /// that a session, which publishes in its image's turn before its ack, never waits for a
+    /// round trip (half a second per attempt while Redis is away). Events that arrive while a
+    /// publish is in flight then go out together. Off for the in-process broker: handing each
+    /// event to a task cost a busy image 0.15 of its deliveries per CPU-second and 3–5 ms at
+    /// p99, for a publish that never waits.
+    pub detached: bool,
 }
 
-/// Default event window: short enough to be invisible to people, long enough that a busy image
-/// (hundreds of events per second) sends a few dozen frames per second instead of hundreds.
-/// 20 ms rather than 10: on a busy image (1,000 viewers, 200 ops/s) it took the server's
-/// deliveries per CPU-second from 192k to 315k and its delivery p99 from 61 to 32 ms, because
-/// fewer frames is what keeps the fan-out from falling behind (docs/BENCHMARKS.md, "Busy
-/// image: the batching window", session 9).
+/// Default event window: none. A 20 ms window was the default until it was measured on a quiet
+/// machine: it held a busy image's events (1,000 viewers, 200 ops/s) for 15 ms at the median
+/// and 27 ms at p99, against 2.7 and 6–7 ms with the pump's own batching, which on a loaded
+/// core did better too (p99 23 against 29 ms; docs/BENCHMARKS.md, "A busy image batched by its
+/// pump").
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(DEFAULT_WINDOW_MS);
 /// [`DEFAULT_WINDOW`] in milliseconds (the command line's default).
-pub const DEFAULT_WINDOW_MS: u64 = 20;
+pub const DEFAULT_WINDOW_MS: u64 = 0;
 /// Default presence interval.
 pub const DEFAULT_PRESENCE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The most events one `batch` frame carries by default (`--batch-max-events`), and the most a
+/// pump gathers into one ([`crate::fanout`]).
+pub const MAX_BATCH_EVENTS: usize = 64;
+/// A batch is closed once its events' JSON reaches this many bytes.
+pub const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 impl Default for BatchConfig {
     fn default() -> Self {
         Self {
             window: DEFAULT_WINDOW,
-            max_events: 64,
-            max_bytes: 64 * 1024,
+            max_events: MAX_BATCH_EVENTS,
+            max_bytes: MAX_BATCH_BYTES,
+            detached: false,
             presence_interval: DEFAULT_PRESENCE_INTERVAL,
         }
     }
@@ -242,11 +263,11 @@ async fn flush_topic(batching: Batching, topic: ImageKey, wake: Arc<Notify>) {
 #[async_trait]
 impl Broker for Batching {
     async fn publish(&self, topic: &ImageKey, message: Published) -> Result<(), BrokerError> {
-        let interval = match message.seq {
-            Some(_) => self.config.window,
-            None => self.config.presence_interval,
+        let at_once = match message.seq {
+            Some(_) => self.config.window.is_zero() && !self.config.detached,
+            None => self.config.presence_interval.is_zero(),
         };
-        if interval.is_zero() {
+        if at_once {
             return self.inner.publish(topic, message).await;
         }
         self.hold(topic, message);
@@ -286,6 +307,16 @@ mod tests {
         Published::state(format!("{{\"online\":{online}}}").into())
     }
 
+    /// The window the event tests set (the default is none).
+    const WINDOW: Duration = Duration::from_millis(20);
+
+    fn windowed() -> BatchConfig {
+        BatchConfig {
+            window: WINDOW,
+            ..BatchConfig::default()
+        }
+    }
+
     fn batching(config: BatchConfig) -> Batching {
         Batching::new(Arc::new(MemoryBroker::default()), config)
     }
@@ -321,7 +352,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn quiet_events_go_at_once_and_a_burst_goes_as_one_batch() {
-        let b = batching(BatchConfig::default());
+        let b = batching(windowed());
         let mut sub = b.subscribe(&key()).await.unwrap();
 
         let t0 = Instant::now();
@@ -339,7 +370,7 @@ mod tests {
         }
         nothing_yet(&mut sub).await;
         let batch = next(&mut sub).await;
-        assert_eq!(t0.elapsed(), DEFAULT_WINDOW);
+        assert_eq!(t0.elapsed(), WINDOW);
         assert_eq!(seqs(&batch), vec![2, 3, 4]);
         assert!(
             batch
@@ -349,7 +380,7 @@ mod tests {
         );
 
         // After a quiet window the flusher ends and the next event goes at once again.
-        tokio::time::sleep(DEFAULT_WINDOW * 3).await;
+        tokio::time::sleep(WINDOW * 3).await;
         assert_eq!(b.active_topics(), 0);
         let t1 = Instant::now();
         b.publish(&key(), event(5)).await.unwrap();
@@ -361,7 +392,7 @@ mod tests {
     async fn a_full_batch_goes_before_the_window_closes() {
         let b = batching(BatchConfig {
             max_events: 3,
-            ..BatchConfig::default()
+            ..windowed()
         });
         let mut sub = b.subscribe(&key()).await.unwrap();
         let t0 = Instant::now();
@@ -374,7 +405,7 @@ mod tests {
         assert_eq!(seqs(&next(&mut sub).await), vec![2, 3, 4]);
         assert_eq!(t0.elapsed(), Duration::ZERO);
         assert_eq!(seqs(&next(&mut sub).await), vec![5]);
-        assert_eq!(t0.elapsed(), DEFAULT_WINDOW);
+        assert_eq!(t0.elapsed(), WINDOW);
     }
 
     #[tokio::test(start_paused = true)]
@@ -401,14 +432,63 @@ mod tests {
     async fn off_publishes_everything_at_once() {
         let b = batching(BatchConfig::off());
         let mut sub = b.subscribe(&key()).await.unwrap();
+        let t0 = Instant::now();
         for seq in 1..=3 {
             b.publish(&key(), event(seq)).await.unwrap();
+            settle().await;
             b.publish(&key(), presence(1)).await.unwrap();
         }
         for seq in 1..=3 {
             assert_eq!(next(&mut sub).await, event(seq));
             assert_eq!(next(&mut sub).await, presence(1));
         }
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+        settle().await;
         assert_eq!(b.active_topics(), 0);
+    }
+
+    /// An inner broker whose every publish takes `delay` (Redis reconnecting).
+    struct Slow {
+        inner: MemoryBroker,
+        delay: Duration,
+    }
+
+    #[async_trait]
+    impl Broker for Slow {
+        async fn publish(&self, topic: &ImageKey, message: Published) -> Result<(), BrokerError> {
+            tokio::time::sleep(self.delay).await;
+            self.inner.publish(topic, message).await
+        }
+
+        async fn subscribe(&self, topic: &ImageKey) -> Result<Subscription, BrokerError> {
+            self.inner.subscribe(topic).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn detached_without_a_window_a_slow_broker_holds_up_no_publisher() {
+        let delay = Duration::from_millis(500);
+        let b = Batching::new(
+            Arc::new(Slow {
+                inner: MemoryBroker::default(),
+                delay,
+            }),
+            BatchConfig {
+                detached: true,
+                ..BatchConfig::default()
+            },
+        );
+        let mut sub = b.subscribe(&key()).await.unwrap();
+        let t0 = Instant::now();
+        for seq in 1..=4 {
+            b.publish(&key(), event(seq)).await.unwrap();
+            settle().await;
+        }
+        assert_eq!(t0.elapsed(), Duration::ZERO, "no publisher waited");
+        // The first went out alone; the three that arrived during its publish, together.
+        assert_eq!(seqs(&next(&mut sub).await), vec![1]);
+        assert_eq!(t0.elapsed(), delay);
+        assert_eq!(seqs(&next(&mut sub).await), vec![2, 3, 4]);
+        assert_eq!(t0.elapsed(), delay * 2);
     }
 }

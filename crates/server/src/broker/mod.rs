@@ -89,17 +89,44 @@ impl Published {
                 .into_iter()
                 .next()
                 .map(|(seq, event)| Self::event(epoch, seq, event)),
-            _ => {
-                let seq = parts.last().map(|(seq, _)| *seq);
-                let frame = batch_frame(&parts);
-                Some(Self {
-                    epoch,
-                    seq,
-                    names_signed_users: pseudonyms::may_name_signed_users(&frame),
-                    frame,
-                    parts: Some(parts.into()),
-                })
-            }
+            _ => Some(Self::batch(epoch, parts)),
+        }
+    }
+
+    /// `parts` as one `batch` frame, however many.
+    fn batch(epoch: u32, parts: Vec<(u64, Utf8Bytes)>) -> Self {
+        let seq = parts.last().map(|(seq, _)| *seq);
+        let frame = batch_frame(&parts);
+        Self {
+            epoch,
+            seq,
+            names_signed_users: pseudonyms::may_name_signed_users(&frame),
+            frame,
+            parts: Some(parts.into()),
+        }
+    }
+
+    /// This event frame followed by `later` ones of the same log, as one `batch` frame (itself
+    /// when `later` is empty). A state frame has no events to join, and is returned as it is.
+    pub fn followed_by(self, later: Vec<Published>) -> Self {
+        if later.is_empty() || self.seq.is_none() {
+            return self;
+        }
+        let epoch = self.epoch;
+        let parts = std::iter::once(self)
+            .chain(later)
+            .flat_map(Published::into_events)
+            .collect();
+        Self::batch(epoch, parts)
+    }
+
+    /// The events this frame carries, `(seq, JSON)` in order: a batch's parts, an event itself,
+    /// none for a state frame.
+    fn into_events(self) -> Vec<(u64, Utf8Bytes)> {
+        match (self.parts, self.seq) {
+            (Some(parts), _) => parts.to_vec(),
+            (None, Some(seq)) => vec![(seq, self.frame)],
+            (None, None) => Vec::new(),
         }
     }
 
@@ -305,6 +332,28 @@ mod tests {
         let single = Published::events(7, vec![event(3)]).expect("non-empty");
         assert_eq!(single, Published::event(7, 3, event(3).1));
         assert_eq!(Published::events(7, Vec::new()), None);
+    }
+
+    #[test]
+    fn frames_followed_by_later_ones_become_one_batch_in_order() {
+        let single = Published::event(7, 3, event(3).1);
+        let batch = Published::events(7, (4..=5).map(event).collect()).expect("non-empty");
+        let later = Published::event(7, 6, event(6).1);
+        let joined = single.clone().followed_by(vec![batch, later]);
+        assert_eq!(seqs(&joined.frame), vec![3, 4, 5, 6]);
+        assert_eq!(
+            (joined.epoch, joined.seq, joined.first_seq()),
+            (7, Some(6), Some(3))
+        );
+        assert_eq!(
+            joined,
+            Published::events(7, (3..=6).map(event).collect()).expect("non-empty"),
+            "the same frame as a batch of the four made at once"
+        );
+        assert_eq!(single.clone().followed_by(Vec::new()), single);
+        let presence =
+            Published::state(Utf8Bytes::from_static(r#"{"type":"presence","online":2}"#));
+        assert_eq!(presence.clone().followed_by(vec![single]), presence);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use image_chat_protocol::{
     AddComment, Anchor, Auth, BroadcastId, ChatId, ClientMessage, CommentId, CreateChat,
-    DeleteChat, EditComment, Hello, ImageId, Position, ServerMessage, TenantId, Welcome,
+    DeleteChat, EditComment, Event, Hello, ImageId, Position, ServerMessage, TenantId, Welcome,
 };
 use image_chat_server::app::SessionLimits;
 use image_chat_server::broker::memory::MemoryBroker;
@@ -251,6 +251,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
+    /// The next `n` events (at least), whether each came alone or with others in a batch
+    /// (the image's pump gathers what queued up while it wrote to a big crowd).
+    pub async fn recv_events(&mut self, n: usize) -> Vec<Event> {
+        let mut events = Vec::new();
+        while events.len() < n {
+            let message = self.recv_skip_presence().await;
+            events.extend(
+                message
+                    .into_events()
+                    .unwrap_or_else(|other| panic!("expected an event, got {other:?}")),
+            );
+        }
+        events
+    }
+
     /// Waits until a presence update reports `online` viewers.
     pub async fn wait_for_presence(&mut self, online: u32) {
         loop {
@@ -355,12 +370,9 @@ impl<'a> PosterLog<'a> {
     pub fn see(&mut self, message: ServerMessage) {
         let events = match message {
             ServerMessage::Ack(ack) => return self.acked.push(ack.broadcast_id),
-            ServerMessage::Batch(batch) => batch.events,
-            other => vec![
-                other
-                    .into_event()
-                    .unwrap_or_else(|other| panic!("expected an event, got {other:?}")),
-            ],
+            other => other
+                .into_events()
+                .unwrap_or_else(|other| panic!("expected an event, got {other:?}")),
         };
         for event in events {
             let id = event.broadcast_id();
