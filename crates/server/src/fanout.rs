@@ -16,6 +16,12 @@
 //! the pump subscribed before the session joined, and skips what a viewer already has by
 //! `seq` (a repeated presence frame is harmless: the latest wins).
 //!
+//! **Batching a busy image.** The events that queued up in a pump's feed while it wrote the
+//! previous frame go out together, as one `batch` ([`gather`]), and after a pass over its
+//! viewers that took over a millisecond the pump waits as long again before it reads on: the
+//! batches are as large as the load makes them, and an image whose pump keeps up sends every
+//! event at once and alone.
+//!
 //! **Ending.** A pump whose subscription lagged or was interrupted ends its viewers as slow
 //! consumers (they reconnect and resync, as a lagging session of their own would), and as a
 //! service restart when the broker closed. A viewer that leaves drops its [`Joined`]; a pump
@@ -265,9 +271,10 @@ async fn run(
                 next = rest;
                 let pass = Instant::now();
                 deliver(&app, &image, &pump, &meter, &message);
-                let pass = pass.elapsed();
-                if next.is_none() && pass >= MIN_PAUSE {
-                    tokio::time::sleep(pass.min(MAX_PAUSE)).await;
+                if let Some(pause) = pause_after(pass.elapsed())
+                    && next.is_none()
+                {
+                    tokio::time::sleep(pause).await;
                 }
             }
             // Nothing arrives until the broker is back (the cluster's ordering layer never
@@ -288,6 +295,14 @@ async fn run(
             }
         }
     }
+}
+
+/// How long a pump waits before it reads its feed again after a pass over its viewers that took
+/// `pass`: as long again, up to [`MAX_PAUSE`], so that one image's frames take about half of
+/// its core's time at most (more only when passes take over 20 ms) and the next batch gathers
+/// meanwhile; nothing after a short pass.
+fn pause_after(pass: Duration) -> Option<Duration> {
+    (pass >= MIN_PAUSE).then(|| pass.min(MAX_PAUSE))
 }
 
 /// `first` and the events that queued up behind it in the pump's feed while the pump was
@@ -474,6 +489,16 @@ mod tests {
         // Nothing queued: the frame goes as it came, and nothing is left.
         let (alone, mut feed) = feed_of(vec![event(1, 9)]).await;
         assert_eq!(gather(alone, &mut feed), (event(1, 9), None));
+    }
+
+    #[test]
+    fn a_pump_pauses_as_long_as_its_pass_took_within_bounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(pause_after(Duration::from_micros(900)), None);
+        assert_eq!(pause_after(ms(1)), Some(ms(1)));
+        assert_eq!(pause_after(ms(7)), Some(ms(7)));
+        assert_eq!(pause_after(ms(20)), Some(ms(20)));
+        assert_eq!(pause_after(ms(300)), Some(MAX_PAUSE));
     }
 
     #[tokio::test]

@@ -12,7 +12,6 @@ mod support;
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use image_chat_protocol::{ClientMessage, CloseCode, Event, ServerMessage};
 use image_chat_server::app::SessionLimits;
 use slow_consumer_support as scenario;
@@ -20,7 +19,6 @@ use support::wss::{self, SelfSigned, WssClient};
 use support::{WAIT, commit, create_op, hello, start_unlimited};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
 async fn a_wss_client_that_never_reads_is_cut_off_and_others_keep_receiving() {
@@ -94,32 +92,9 @@ async fn stall(client: &mut WssClient, how: Stall) {
 /// Reads what reached a stalled viewer: events in order after its welcome (returns how many),
 /// then the close frame (returns its code).
 async fn events_then_close(client: &mut WssClient) -> (u64, u16) {
-    let mut last = client.welcome().position.seq;
-    let mut seen = 0;
-    loop {
-        let frame = tokio::time::timeout(WAIT, client.ws.next())
-            .await
-            .expect("no close in time");
-        match frame {
-            Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text).unwrap() {
-                ServerMessage::Presence(_) => {}
-                // Alone, or gathered into a batch by the image's pump.
-                other => {
-                    let events = other
-                        .into_events()
-                        .unwrap_or_else(|o| panic!("unexpected {o:?}"));
-                    for e in events {
-                        assert!(matches!(e, Event::NewImageChat(_)), "unexpected {e:?}");
-                        assert_eq!(e.seq(), last + 1, "a stalled viewer's events in order");
-                        last = e.seq();
-                        seen += 1;
-                    }
-                }
-            },
-            Some(Ok(Message::Close(Some(frame)))) => return (seen, u16::from(frame.code)),
-            other => panic!("expected the close frame, got {other:?}"),
-        }
-    }
+    let from = client.welcome().position;
+    let (_, seen, code) = scenario::events_then_close(&mut client.ws, from).await;
+    (seen, code)
 }
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 //!
 //! By default events pass straight through (on a cluster, handed on by the image's flusher task,
 //! [`BatchConfig::detached`], so that no session waits for Redis): a busy image's events are
-//! batched by its pump
-//! instead ([`crate::fanout`]: whatever queued up while it wrote the previous frame goes out as
-//! one), which costs nothing when the machine has time to spare. A fixed window
+//! batched by its pump instead ([`crate::fanout`]: whatever queued up while it wrote the
+//! previous frame goes out as one), which costs nothing when the machine has time to spare. A
+//! fixed window
 //! (`--batch-window-ms`) trades latency for fewer frames whatever the load, and fewer messages
 //! through a cluster's Redis. Its policy, per image (topic):
 //! - An event that arrives while the image is quiet (no event frame went out during the last
@@ -59,16 +59,16 @@ pub struct BatchConfig {
     /// that a session, which publishes in its image's turn before its ack, never waits for a
     /// round trip (half a second per attempt while Redis is away). Events that arrive while a
     /// publish is in flight then go out together. Off for the in-process broker: handing each
-    /// event to a task cost a busy image 0.15 of its deliveries per CPU-second and 3–5 ms at
-    /// p99, for a publish that never waits.
+    /// event to a task cost a busy image about 15 % of its deliveries per CPU-second and 3–5 ms
+    /// at p99, for a publish that never waits.
     pub detached: bool,
 }
 
 /// Default event window: none. A 20 ms window was the default until it was measured on a quiet
 /// machine: it held a busy image's events (1,000 viewers, 200 ops/s) for 15 ms at the median
-/// and 27 ms at p99, against 2.7 and 6–7 ms with the pump's own batching, which on a loaded
-/// core did better too (p99 23 against 29 ms; docs/BENCHMARKS.md, "A busy image batched by its
-/// pump").
+/// and 27 ms at p99, against 2.7 and 7–9 ms with the pump's own batching, which on a loaded
+/// core did better too (p99 26–28 against 29–37 ms; docs/BENCHMARKS.md, "A busy image batched
+/// by its pump").
 pub const DEFAULT_WINDOW: Duration = Duration::from_millis(DEFAULT_WINDOW_MS);
 /// [`DEFAULT_WINDOW`] in milliseconds (the command line's default).
 pub const DEFAULT_WINDOW_MS: u64 = 0;

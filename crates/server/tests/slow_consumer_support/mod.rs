@@ -143,7 +143,7 @@ where
         async {
             wait_for_online_within(app, &image, 2, 2 * WAIT).await;
             let reading = Instant::now();
-            let (from, got, code) = leftovers_then_close(slow).await;
+            let (from, got, code) = events_then_close(slow, Position { epoch: 0, seq: 0 }).await;
             (from, got, code, reading.elapsed())
         }
     );
@@ -241,13 +241,13 @@ where
     }
 }
 
-/// Reads what reached the slow client (its welcome, then the events after it, in order) up to
-/// the close frame; returns the position of the last thing it got, how many events there were,
-/// and the close code.
-async fn leftovers_then_close<S: AsyncRead + AsyncWrite + Unpin>(
+/// Reads what reached a client that stopped reading (its welcome if still queued, then the
+/// events after `from`, in order, alone or in batches) up to the close frame; returns the
+/// position of the last thing it got, how many events there were, and the close code.
+pub async fn events_then_close<S: AsyncRead + AsyncWrite + Unpin>(
     slow: &mut WebSocketStream<S>,
+    mut from: Position,
 ) -> (Position, u64, u16) {
-    let mut from = Position { epoch: 0, seq: 0 };
     let mut got = 0u64;
     loop {
         let frame = tokio::time::timeout(WAIT, slow.next())
@@ -267,7 +267,11 @@ async fn leftovers_then_close<S: AsyncRead + AsyncWrite + Unpin>(
                     for e in events {
                         assert!(matches!(e, Event::NewImageChat(_)), "unexpected {e:?}");
                         got += 1;
-                        assert_eq!(e.seq(), from.seq + 1, "the slow client's events in order");
+                        assert_eq!(
+                            e.seq(),
+                            from.seq + 1,
+                            "the stalled client's events in order"
+                        );
                         from = e.position();
                     }
                 }
