@@ -233,7 +233,7 @@ test('a dense image clusters overlapping markers, expandable from the keyboard, 
   });
 });
 
-test('on a phone, a crowded corner fans out inside the picture, each member its own tap target, and stays open as people add to it; touch areas that overlap group', async () => {
+test('on a phone, a crowded corner fans out inside the picture, each member its own tap target, and stays open as people add to it; touch areas that overlap group, and regroup when the pointer changes', async () => {
   await withSite(async (server, host, pages) => {
     const imageId = `phone-dense-${newId()}`;
     pages['/index.html'] = hostPage(server, 'demo', imageId, { responsive: true });
@@ -313,6 +313,14 @@ test('on a phone, a crowded corner fans out inside the picture, each member its 
       await waitFor(desk, () => document.querySelectorAll('.image-chat-marker[data-chat-id]').length === 11);
       assert.equal(await desk.locator('.image-chat-cluster').count(), 1, 'only the corner is a group');
       assert.equal(await desk.locator('.image-chat-cluster').getAttribute('data-count'), '9');
+      // The same page turned into a touch screen (a laptop folded into a tablet) regroups at
+      // once, with no other event; and back.
+      const cdp = await mouse.newCDPSession(desk);
+      await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 1 });
+      await waitFor(desk, () => document.querySelectorAll('.image-chat-cluster').length === 2);
+      assert.equal(await desk.locator('.image-chat-cluster').nth(1).getAttribute('data-count'), '2');
+      await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: false });
+      await waitFor(desk, () => document.querySelectorAll('.image-chat-cluster').length === 1);
       await mouse.close();
       await context.close();
     } finally {

@@ -53,7 +53,8 @@ pub struct Clusters {
     /// Marker diameter, px (the `markerSize` option).
     size: f64,
     /// `(pointer:coarse)`: whether the page is used by touch, so markers take their touch
-    /// area. Read at each regrouping (it can change: a tablet's trackpad attached).
+    /// area. Read at each regrouping; the widget regroups when it changes (a tablet's trackpad
+    /// attached, a laptop's screen folded back).
     coarse: Option<MediaQueryList>,
 }
 
@@ -77,6 +78,11 @@ impl Clusters {
             size,
             coarse,
         }
+    }
+
+    /// The `(pointer:coarse)` query grouping depends on, to be told when it changes.
+    pub fn pointer_query(&self) -> Option<&MediaQueryList> {
+        self.coarse.as_ref()
     }
 
     /// How far apart two markers' centres must be for each to be clicked or tapped on its

@@ -1117,6 +1117,18 @@ impl Ui {
         self.close_panel();
     }
 
+    /// The page's pointer changed between touch and mouse: markers are grouped by a different
+    /// reach ([`Clusters`]), so regroup them now.
+    pub fn pointer_changed(&mut self) -> JsResult<()> {
+        self.cluster_dirty = true;
+        self.recluster()
+    }
+
+    /// The `(pointer:coarse)` query the grouping depends on.
+    pub fn pointer_query(&self) -> Option<&web_sys::MediaQueryList> {
+        self.clusters.pointer_query()
+    }
+
     /// The marker of a discussion, if created: the layer's child at its place in creation
     /// order (two calls into JS), checked by its `data-chat-id`; else (something else in the
     /// layer, or `order` changed ahead of the DOM during a move) found among all the children.

@@ -547,6 +547,18 @@ impl Widget {
                 }),
             ),
         ];
+        if let Some(query) = self.ui.pointer_query() {
+            let target: EventTarget = query.clone().into();
+            self.listeners.push(Listener::new(
+                &target,
+                "change",
+                handler(&weak, |w, _| {
+                    if let Err(e) = w.ui.pointer_changed() {
+                        browser::log_error("render", &e);
+                    }
+                }),
+            ));
+        }
         if let Some(doc) = self.window.document() {
             let target: EventTarget = doc.into();
             self.listeners.push(Listener::new(
