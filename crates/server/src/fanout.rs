@@ -269,9 +269,9 @@ async fn run(
             Received::Message(message) => {
                 let (message, rest) = gather(message, &mut feed);
                 next = rest;
-                let pass = Instant::now();
+                let started = Instant::now();
                 deliver(&app, &image, &pump, &meter, &message);
-                if let Some(pause) = pause_after(pass.elapsed())
+                if let Some(pause) = pause_after(started.elapsed())
                     && next.is_none()
                 {
                     tokio::time::sleep(pause).await;
@@ -321,7 +321,7 @@ fn gather(first: Published, feed: &mut Subscription) -> (Published, Option<Recei
         return (first, None);
     }
     let mut later = Vec::new();
-    let mut events = first.parts.as_ref().map_or(1, |parts| parts.len());
+    let mut events = first.event_count();
     let mut bytes = first.frame.len();
     let rest = loop {
         if events >= MAX_BATCH_EVENTS || bytes >= MAX_BATCH_BYTES {
@@ -329,7 +329,7 @@ fn gather(first: Published, feed: &mut Subscription) -> (Published, Option<Recei
         }
         match feed.try_recv() {
             Some(Received::Message(event)) if event.seq.is_some() && event.epoch == first.epoch => {
-                events += event.parts.as_ref().map_or(1, |parts| parts.len());
+                events += event.event_count();
                 bytes += event.frame.len();
                 later.push(event);
             }

@@ -165,14 +165,7 @@ async fn wss_clients_stalled_mid_record_or_mid_frame_hold_up_no_one_and_are_drop
         }
         worst = worst.max(started.elapsed());
         rounds += 1;
-        // The publisher's acks and echoes.
-        let (mut acks, mut echoes) = (0, 0);
-        while acks < 4 || echoes < 4 {
-            match publisher.recv_skip_presence().await {
-                ServerMessage::Ack(_) => acks += 1,
-                other => echoes += other.into_events().map_or(0, |events| events.len()),
-            }
-        }
+        publisher.acks_and_echoes(4).await;
         if server.app().presence.count(&image).await == 2 {
             break stalled_at.elapsed();
         }

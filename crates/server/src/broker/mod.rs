@@ -120,6 +120,14 @@ impl Published {
         Self::batch(epoch, parts)
     }
 
+    /// How many events this frame carries (none for a state frame).
+    pub fn event_count(&self) -> usize {
+        match (&self.parts, self.seq) {
+            (Some(parts), _) => parts.len(),
+            (None, seq) => usize::from(seq.is_some()),
+        }
+    }
+
     /// The events this frame carries, `(seq, JSON)` in order: a batch's parts, an event itself,
     /// none for a state frame.
     fn into_events(self) -> Vec<(u64, Utf8Bytes)> {

@@ -212,28 +212,13 @@ where
         }
         // The watcher gets every event, in order, promptly, whatever the slow client does
         // (alone, or gathered into a batch by the image's pump).
-        let round_ends = sent + 16;
-        while sent < round_ends {
-            let events = watcher
-                .recv_skip_presence()
-                .await
-                .into_events()
-                .unwrap_or_else(|other| panic!("expected event {}, got {other:?}", sent + 1));
-            for e in events {
-                sent += 1;
-                assert!(matches!(e, Event::NewImageChat(_)), "unexpected {e:?}");
-                assert_eq!(e.seq(), sent);
-            }
+        for e in watcher.recv_events(16).await {
+            sent += 1;
+            assert!(matches!(e, Event::NewImageChat(_)), "unexpected {e:?}");
+            assert_eq!(e.seq(), sent);
         }
         worst = worst.max(started.elapsed());
-        // The publisher's acks and echoes.
-        let (mut acks, mut echoes) = (0, 0);
-        while acks < 16 || echoes < 16 {
-            match publisher.recv_skip_presence().await {
-                ServerMessage::Ack(_) => acks += 1,
-                other => echoes += other.into_events().map_or(0, |events| events.len()),
-            }
-        }
+        publisher.acks_and_echoes(16).await;
         if app.presence.count(image).await == 2 {
             return (sent, worst);
         }

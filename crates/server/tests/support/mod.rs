@@ -266,6 +266,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         events
     }
 
+    /// Reads until `ops` acks and the echoes of as many events have arrived (each echo alone or
+    /// in a batch): what a poster of `ops` pipelined ops gets back.
+    pub async fn acks_and_echoes(&mut self, ops: usize) {
+        let (mut acks, mut echoes) = (0, 0);
+        while acks < ops || echoes < ops {
+            match self.recv_skip_presence().await {
+                ServerMessage::Ack(_) => acks += 1,
+                other => echoes += other.into_events().map_or(0, |events| events.len()),
+            }
+        }
+    }
+
     /// Waits until a presence update reports `online` viewers.
     pub async fn wait_for_presence(&mut self, online: u32) {
         loop {
