@@ -309,22 +309,46 @@ mod tests {
     use std::time::Duration;
 
     use tokio::io::AsyncReadExt;
-    use tokio::net::TcpListener;
 
     use super::*;
 
     const MAX_WAITING: usize = 16;
 
+    /// What each end's kernel may buffer. Set explicitly, because left to autotuning a
+    /// loopback connection's buffers grow to what `tcp_wmem` and `tcp_rmem` allow, and on some
+    /// machines that holds every byte a test sends to fill a socket: CI once failed so.
+    const SOCKET_BUFFER: u32 = 32 * 1024;
+
+    /// Both ends of a loopback connection with small kernel buffers: (server, client).
+    async fn loopback() -> (TcpStream, TcpStream) {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let listening = tokio::net::TcpSocket::new_v4().expect("socket");
+        // An accepted socket inherits the listener's buffer sizes.
+        listening
+            .set_send_buffer_size(SOCKET_BUFFER)
+            .expect("send buffer");
+        listening
+            .set_recv_buffer_size(SOCKET_BUFFER)
+            .expect("recv buffer");
+        listening.bind(addr).expect("bind");
+        let listener = listening.listen(1).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let connecting = tokio::net::TcpSocket::new_v4().expect("socket");
+        connecting
+            .set_send_buffer_size(SOCKET_BUFFER)
+            .expect("send buffer");
+        connecting
+            .set_recv_buffer_size(SOCKET_BUFFER)
+            .expect("recv buffer");
+        let (client, accepted) = tokio::join!(connecting.connect(addr), listener.accept());
+        let (server, _) = accepted.expect("accept");
+        (server, client.expect("connect"))
+    }
+
     /// An outlet over one end of a loopback connection, and the other end.
     async fn pair() -> (Outlet, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-        let (server, _) = accepted.expect("accept");
-        (
-            Outlet::new(server, Transport::Plain, MAX_WAITING),
-            client.expect("connect"),
-        )
+        let (server, client) = loopback().await;
+        (Outlet::new(server, Transport::Plain, MAX_WAITING), client)
     }
 
     async fn read_exactly(client: &mut TcpStream, len: usize) -> Vec<u8> {
@@ -433,20 +457,15 @@ mod tests {
             .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client_config));
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (server_tcp, client_tcp) = loopback().await;
         let client = async {
-            let tcp = TcpStream::connect(addr).await.expect("connect");
             let name = ServerName::try_from("localhost").expect("name");
             connector
-                .connect(name, tcp)
+                .connect(name, client_tcp)
                 .await
                 .expect("client handshake")
         };
-        let server = async {
-            let (tcp, _) = listener.accept().await.expect("accept");
-            acceptor.accept(tcp).await.expect("server handshake")
-        };
+        let server = async { acceptor.accept(server_tcp).await.expect("server handshake") };
         let (client, server) = tokio::join!(client, server);
         let (tcp, session) = server.into_inner();
         (

@@ -125,13 +125,38 @@ async fn serve_connection<C, E>(
             code: code.code(),
             reason: Utf8Bytes::from_static(code.reason()),
         };
-        let _ = conn.send(Message::Close(Some(frame))).await;
+        let sent = conn.send(Message::Close(Some(frame))).await.is_ok();
+        if sent && code != CloseCode::SlowConsumer {
+            await_close_reply(&mut conn).await;
+        }
     }
     let _ = conn.close().await;
 }
 
 /// How long the close frame may wait after a send stalled (see [`run`]).
 pub const STALLED_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long a peer has to answer our close frame before its connection is dropped.
+pub const CLOSE_REPLY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads, and drops, what the peer still sends until its close reply or its end (bounded by
+/// [`CLOSE_REPLY_GRACE`]). Why: a TCP socket closed with unread bytes in its receive queue is
+/// reset, not ended, and the reset can reach the peer before it has read our close frame. A
+/// client cut off in the middle of a burst (junk over its allowance, say) then saw a reset
+/// instead of the code and reason that tell it why (RFC 6455 §7.1.1: the close handshake).
+async fn await_close_reply<C, E>(conn: &mut Outbound<C>)
+where
+    C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
+{
+    let drained = async {
+        while let Some(Ok(message)) = conn.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_REPLY_GRACE, drained).await;
+}
 
 /// What a failed read of the transport means for the close frame.
 pub trait ReadError {
@@ -1242,6 +1267,35 @@ mod tests {
         assert_eq!(h.close_code().await, CloseCode::Timeout.code());
         assert_eq!(started.elapsed(), LIMITS.hello_timeout);
         h.task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_its_close_frame_the_session_reads_what_is_left_until_the_reply() {
+        let mut h = start(LIMITS);
+        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
+        let closed_at = Instant::now();
+        // Frames the peer sent before it saw the close: read and dropped, so that the socket
+        // ends with nothing unread (a reset otherwise), then the peer's reply ends it at once.
+        for i in 0..3 {
+            h.to_session
+                .unbounded_send(Ok(Message::Text(format!("late {i}").into())))
+                .unwrap();
+        }
+        h.to_session
+            .unbounded_send(Ok(Message::Close(None)))
+            .unwrap();
+        h.task.await.unwrap();
+        assert_eq!(closed_at.elapsed(), Duration::ZERO, "ended by the reply");
+        assert!(h.to_session.is_closed(), "everything was read");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_never_answers_the_close_is_dropped_after_the_grace() {
+        let mut h = start(LIMITS);
+        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
+        let closed_at = Instant::now();
+        h.task.await.unwrap();
+        assert_eq!(closed_at.elapsed(), CLOSE_REPLY_GRACE);
     }
 
     /// A marker creation at `(x, y)`.
