@@ -319,28 +319,28 @@ mod tests {
     /// machines that holds every byte a test sends to fill a socket: CI once failed so.
     const SOCKET_BUFFER: u32 = 32 * 1024;
 
+    /// A TCP socket whose kernel buffers are [`SOCKET_BUFFER`] each.
+    fn small_socket() -> tokio::net::TcpSocket {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .set_send_buffer_size(SOCKET_BUFFER)
+            .expect("send buffer");
+        socket
+            .set_recv_buffer_size(SOCKET_BUFFER)
+            .expect("recv buffer");
+        socket
+    }
+
     /// Both ends of a loopback connection with small kernel buffers: (server, client).
     async fn loopback() -> (TcpStream, TcpStream) {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let listening = tokio::net::TcpSocket::new_v4().expect("socket");
         // An accepted socket inherits the listener's buffer sizes.
+        let listening = small_socket();
         listening
-            .set_send_buffer_size(SOCKET_BUFFER)
-            .expect("send buffer");
-        listening
-            .set_recv_buffer_size(SOCKET_BUFFER)
-            .expect("recv buffer");
-        listening.bind(addr).expect("bind");
+            .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind");
         let listener = listening.listen(1).expect("listen");
         let addr = listener.local_addr().expect("addr");
-        let connecting = tokio::net::TcpSocket::new_v4().expect("socket");
-        connecting
-            .set_send_buffer_size(SOCKET_BUFFER)
-            .expect("send buffer");
-        connecting
-            .set_recv_buffer_size(SOCKET_BUFFER)
-            .expect("recv buffer");
-        let (client, accepted) = tokio::join!(connecting.connect(addr), listener.accept());
+        let (client, accepted) = tokio::join!(small_socket().connect(addr), listener.accept());
         let (server, _) = accepted.expect("accept");
         (server, client.expect("connect"))
     }
