@@ -139,18 +139,29 @@ pub const STALLED_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_s
 /// How long a peer has to answer our close frame before its connection is dropped.
 pub const CLOSE_REPLY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How many bytes of messages a closing peer may still send before it is dropped without its
+/// reply: a client that floods on after our close frame gets no full second of reading.
+pub const CLOSE_DRAIN_BYTES: usize = 256 * 1024;
+
 /// Reads, and drops, what the peer still sends until its close reply or its end (bounded by
 /// [`CLOSE_REPLY_GRACE`]). Why: a TCP socket closed with unread bytes in its receive queue is
 /// reset, not ended, and the reset can reach the peer before it has read our close frame. A
 /// client cut off in the middle of a burst (junk over its allowance, say) then saw a reset
 /// instead of the code and reason that tell it why (RFC 6455 §7.1.1: the close handshake).
+/// Also bounded by [`CLOSE_DRAIN_BYTES`].
 async fn await_close_reply<C, E>(conn: &mut Outbound<C>)
 where
     C: Sink<Message> + Stream<Item = Result<Message, E>> + Unpin,
 {
     let drained = async {
+        let mut bytes = 0;
         while let Some(Ok(message)) = conn.next().await {
-            if matches!(message, Message::Close(_)) {
+            bytes += match &message {
+                Message::Close(_) => break,
+                Message::Text(text) => text.len(),
+                Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => data.len(),
+            };
+            if bytes > CLOSE_DRAIN_BYTES {
                 break;
             }
         }
@@ -1287,6 +1298,21 @@ mod tests {
         h.task.await.unwrap();
         assert_eq!(closed_at.elapsed(), Duration::ZERO, "ended by the reply");
         assert!(h.to_session.is_closed(), "everything was read");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_floods_on_after_the_close_is_dropped_at_the_byte_bound() {
+        let mut h = start(LIMITS);
+        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
+        let closed_at = Instant::now();
+        let kib = "x".repeat(1024);
+        for _ in 0..CLOSE_DRAIN_BYTES / 1024 + 1 {
+            h.to_session
+                .unbounded_send(Ok(Message::Text(kib.clone().into())))
+                .unwrap();
+        }
+        h.task.await.unwrap();
+        assert_eq!(closed_at.elapsed(), Duration::ZERO, "no grace for a flood");
     }
 
     #[tokio::test(start_paused = true)]
