@@ -137,11 +137,11 @@ async fn serve_connection<C, E>(
 pub const STALLED_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a peer has to answer our close frame before its connection is dropped.
-pub const CLOSE_REPLY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_REPLY_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How many bytes of messages a closing peer may still send before it is dropped without its
 /// reply: a client that floods on after our close frame gets no full second of reading.
-pub const CLOSE_DRAIN_BYTES: usize = 256 * 1024;
+const CLOSE_DRAIN_BYTES: usize = 256 * 1024;
 
 /// Reads, and drops, what the peer still sends until its close reply or its end (bounded by
 /// [`CLOSE_REPLY_GRACE`]). Why: a TCP socket closed with unread bytes in its receive queue is
@@ -1225,9 +1225,12 @@ mod tests {
 
     impl Harness {
         fn send(&self, message: &ClientMessage) {
-            self.to_session
-                .unbounded_send(Ok(Message::Text(message.to_json().into())))
-                .unwrap();
+            self.send_frame(Message::Text(message.to_json().into()));
+        }
+
+        /// Any WebSocket message, as the peer would send it.
+        fn send_frame(&self, message: Message) {
+            self.to_session.unbounded_send(Ok(message)).unwrap();
         }
 
         async fn recv(&mut self) -> Message {
@@ -1280,21 +1283,22 @@ mod tests {
         h.task.await.unwrap();
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn after_its_close_frame_the_session_reads_what_is_left_until_the_reply() {
+    /// A session closed for want of a `hello`, and when its close frame came.
+    async fn closed_for_timeout() -> (Harness, Instant) {
         let mut h = start(LIMITS);
         assert_eq!(h.close_code().await, CloseCode::Timeout.code());
-        let closed_at = Instant::now();
+        (h, Instant::now())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_its_close_frame_the_session_reads_what_is_left_until_the_reply() {
+        let (h, closed_at) = closed_for_timeout().await;
         // Frames the peer sent before it saw the close: read and dropped, so that the socket
         // ends with nothing unread (a reset otherwise), then the peer's reply ends it at once.
         for i in 0..3 {
-            h.to_session
-                .unbounded_send(Ok(Message::Text(format!("late {i}").into())))
-                .unwrap();
+            h.send_frame(Message::Text(format!("late {i}").into()));
         }
-        h.to_session
-            .unbounded_send(Ok(Message::Close(None)))
-            .unwrap();
+        h.send_frame(Message::Close(None));
         h.task.await.unwrap();
         assert_eq!(closed_at.elapsed(), Duration::ZERO, "ended by the reply");
         assert!(h.to_session.is_closed(), "everything was read");
@@ -1302,14 +1306,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_floods_on_after_the_close_is_dropped_at_the_byte_bound() {
-        let mut h = start(LIMITS);
-        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
-        let closed_at = Instant::now();
+        let (h, closed_at) = closed_for_timeout().await;
         let kib = "x".repeat(1024);
         for _ in 0..CLOSE_DRAIN_BYTES / 1024 + 1 {
-            h.to_session
-                .unbounded_send(Ok(Message::Text(kib.clone().into())))
-                .unwrap();
+            h.send_frame(Message::Text(kib.clone().into()));
         }
         h.task.await.unwrap();
         assert_eq!(closed_at.elapsed(), Duration::ZERO, "no grace for a flood");
@@ -1317,9 +1317,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_peer_that_never_answers_the_close_is_dropped_after_the_grace() {
-        let mut h = start(LIMITS);
-        assert_eq!(h.close_code().await, CloseCode::Timeout.code());
-        let closed_at = Instant::now();
+        let (h, closed_at) = closed_for_timeout().await;
         h.task.await.unwrap();
         assert_eq!(closed_at.elapsed(), CLOSE_REPLY_GRACE);
     }
